@@ -1,0 +1,5 @@
+"""``python -m aaad`` runs the CLI."""
+
+from aaad.cli import main
+
+main()

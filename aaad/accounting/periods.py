@@ -1,0 +1,169 @@
+"""Billing periods and the exact split of a usage interval across them (DESIGN §3).
+
+A period is monthly (from a billing day 1-28), weekly (from Monday), daily, or
+``none`` (one lifetime period). Boundaries are local midnights in the
+configured time zone, so a DST day is 23 or 25 hours long. Times in this
+module are integer POSIX seconds: usage intervals are whole seconds on the
+wire (Event-Timestamp, Acct-Session-Time), and integers keep the split exact.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "PeriodSpec",
+    "parse_period_spec",
+    "period_bounds",
+    "period_label",
+    "period_for_label",
+    "split_interval",
+    "allocate",
+    "LIFETIME_START",
+]
+
+KINDS = ("monthly", "weekly", "daily", "none")
+LIFETIME_START = 0  # the one period of kind "none" starts at the epoch
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodSpec:
+    """How usage is bucketed: ``kind`` and, for monthly, the ``billing_day``."""
+
+    kind: str
+    billing_day: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"period must be one of {', '.join(KINDS)}")
+        if not 1 <= self.billing_day <= 28:
+            raise ValueError("billing_day must be 1-28")
+
+
+def parse_period_spec(kind: str, billing_day: int = 1) -> PeriodSpec:
+    """Build a :class:`PeriodSpec`; raises ValueError on a bad kind or day."""
+    return PeriodSpec(kind, billing_day if kind == "monthly" else 1)
+
+
+def _local_midnight(d: date, tz: ZoneInfo) -> int:
+    # fold=0 picks the first of two possible instants; a midnight that does
+    # not exist (a DST gap at 00:00) resolves to the offset before the gap.
+    return int(datetime(d.year, d.month, d.day, tzinfo=tz).timestamp())
+
+
+def _add_months(d: date, months: int) -> date:
+    y, m = divmod(d.month - 1 + months, 12)
+    return date(d.year + y, m + 1, d.day)  # day ≤ 28, always valid
+
+
+@functools.lru_cache(maxsize=4096)
+def _bounds_for_local_date(spec: PeriodSpec, tz: ZoneInfo, local: date) -> tuple[int, int | None]:
+    if spec.kind == "none":
+        return LIFETIME_START, None
+    if spec.kind == "daily":
+        start = local
+        end = local + timedelta(days=1)
+    elif spec.kind == "weekly":
+        start = local - timedelta(days=local.weekday())
+        end = start + timedelta(days=7)
+    else:
+        start = local.replace(day=spec.billing_day)
+        if local.day < spec.billing_day:
+            start = _add_months(start, -1)
+        end = _add_months(start, 1)
+    return _local_midnight(start, tz), _local_midnight(end, tz)
+
+
+def period_bounds(spec: PeriodSpec, tz: ZoneInfo, at: int) -> tuple[int, int | None]:
+    """The period containing POSIX second ``at``: ``(start, end)``, end exclusive.
+
+    ``end`` is None for the lifetime period.
+    """
+    if spec.kind == "none":
+        return LIFETIME_START, None
+    local = datetime.fromtimestamp(at, tz).date()
+    start, end = _bounds_for_local_date(spec, tz, local)
+    # A local date near a DST gap can map to a boundary just after `at`.
+    if at < start:
+        return _bounds_for_local_date(spec, tz, local - timedelta(days=1))
+    if end is not None and at >= end:
+        return _bounds_for_local_date(spec, tz, local + timedelta(days=1))
+    return start, end
+
+
+def period_label(spec: PeriodSpec, tz: ZoneInfo, start: int) -> str:
+    """A human name for the period starting at ``start``.
+
+    Monthly: ``2026-11`` (the month the period starts in); weekly and daily:
+    the local start date ``2026-11-23``; lifetime: ``lifetime``.
+    """
+    if spec.kind == "none":
+        return "lifetime"
+    local = datetime.fromtimestamp(start, tz).date()
+    return local.strftime("%Y-%m") if spec.kind == "monthly" else local.isoformat()
+
+
+def period_for_label(spec: PeriodSpec, tz: ZoneInfo, label: str) -> tuple[int, int | None]:
+    """Inverse of :func:`period_label`: ``"2026-11"`` → that period's bounds.
+
+    Raises:
+        ValueError: the label does not fit the period kind.
+    """
+    if spec.kind == "none":
+        return LIFETIME_START, None
+    try:
+        if spec.kind == "monthly":
+            d = datetime.strptime(label, "%Y-%m").date().replace(day=spec.billing_day)
+        else:
+            d = date.fromisoformat(label)
+    except ValueError:
+        want = "YYYY-MM" if spec.kind == "monthly" else "YYYY-MM-DD"
+        raise ValueError(f"period must look like {want}, got {label!r}") from None
+    return _bounds_for_local_date(spec, tz, d)
+
+
+def split_interval(spec: PeriodSpec, tz: ZoneInfo, t0: int, t1: int) -> list[tuple[int, int]]:
+    """Cut ``[t0, t1]`` at period boundaries.
+
+    Returns ``(period_start, seconds_in_that_period)`` pairs in time order. A
+    zero-length interval gives one pair with 0 seconds, in the period of t1.
+    """
+    if t1 <= t0:
+        return [(period_bounds(spec, tz, t1)[0], 0)]
+    parts: list[tuple[int, int]] = []
+    cursor = t0
+    while cursor < t1:
+        start, end = period_bounds(spec, tz, cursor)
+        stop = t1 if end is None else min(end, t1)
+        parts.append((start, stop - cursor))
+        cursor = stop
+    return parts
+
+
+def allocate(total: int, weights: list[int]) -> list[int]:
+    """Share the integer ``total`` in proportion to ``weights``, exactly.
+
+    Largest-remainder rounding: the parts always sum to ``total``, and each
+    part is within 1 of its exact share. All-zero weights give everything to
+    the last part (the most recent piece of the interval).
+    """
+    n = len(weights)
+    weight_sum = sum(weights)
+    if n == 0:
+        return []
+    if weight_sum == 0:
+        return [0] * (n - 1) + [total]
+    floors = [total * w // weight_sum for w in weights]
+    rest = total - sum(floors)
+    by_remainder = sorted(range(n), key=lambda i: (-(total * weights[i] % weight_sum), i))
+    for i in by_remainder[:rest]:
+        floors[i] += 1
+    return floors
+
+
+def utc(ts: int) -> datetime:
+    """POSIX seconds → aware UTC datetime."""
+    return datetime.fromtimestamp(ts, UTC)

@@ -1,0 +1,196 @@
+"""Sessions and the counting rule (RFC 2866 cumulative counters, DESIGN §2).
+
+Every Interim-Update and Stop carries the session's totals so far. What one
+packet adds is ``max(0, reported - stored)`` per counter, and what is stored
+afterwards is the per-counter maximum. That makes a retransmit, a failover
+copy, an Interim after the Stop, or any reordering add nothing twice, with no
+table of packets seen. Everything here is pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from enum import Enum
+
+__all__ = [
+    "Totals",
+    "ZERO",
+    "Status",
+    "Cause",
+    "AcctRecord",
+    "SessionState",
+    "Applied",
+    "usage_delta",
+    "fold_gigawords",
+    "session_key",
+    "event_time",
+    "apply_record",
+    "close_state",
+]
+
+GIGAWORD = 2**32
+# Event-Timestamp later than arrival by more than this is a NAS clock error;
+# the arrival time is used instead, so usage never lands in a future period.
+MAX_CLOCK_AHEAD_S = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """A session's cumulative counters. Octets have Gigawords folded in."""
+
+    session_s: int
+    in_octets: int
+    out_octets: int
+
+    def __add__(self, other: "Totals") -> "Totals":
+        return Totals(self.session_s + other.session_s, self.in_octets + other.in_octets,
+                      self.out_octets + other.out_octets)
+
+    def is_zero(self) -> bool:
+        return not (self.session_s or self.in_octets or self.out_octets)
+
+
+ZERO = Totals(0, 0, 0)
+
+
+class Status(Enum):
+    """Acct-Status-Type values aaad acts on (RFC 2866 §5.1)."""
+
+    START = 1
+    STOP = 2
+    INTERIM = 3
+    ACCOUNTING_ON = 7
+    ACCOUNTING_OFF = 8
+
+
+class Cause:
+    """Why a session ended, when aaad (not a Stop) ended it."""
+
+    NAS_REBOOT = "NAS-Reboot"
+    STALE = "Stale"
+    # Closes inferred by aaad; a later real Stop overrides them.
+    INFERRED = frozenset({NAS_REBOOT, STALE})
+
+
+@dataclass(frozen=True, slots=True)
+class AcctRecord:
+    """One accounting packet, decoded and validated by the wire layer."""
+
+    status: Status
+    nas_key: str            # NAS-IP-Address / NAS-IPv6-Address / NAS-Identifier / source IP
+    client: str             # configured client name
+    nas_address: str        # the packet's source address
+    user_name: str
+    acct_session_id: str
+    totals: Totals
+    at: int                 # when it happened (POSIX s), see event_time()
+    arrival: int            # when aaad received it (POSIX s)
+    terminate_cause: str | None = None
+    framed_ip: str | None = None
+    calling_station_id: str | None = None
+    called_station_id: str | None = None
+    nas_port: int | None = None
+    nas_port_id: str | None = None
+    interim_interval_s: int | None = None
+
+    @property
+    def key(self) -> str:
+        return session_key(self.nas_key, self.acct_session_id, self.user_name)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """What is stored per session between packets."""
+
+    key: str
+    user_name: str
+    totals: Totals
+    started_at: int
+    updated_at: int         # event time of the newest packet counted
+    last_seen: int          # arrival time of the newest packet (staleness)
+    open: bool
+    stopped_at: int | None = None
+    terminate_cause: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The outcome of one packet: the new state and what it added, when."""
+
+    state: SessionState
+    delta: Totals
+    t0: int                 # the delta happened in [t0, t1]
+    t1: int
+    created: bool
+
+
+def fold_gigawords(octets: int, gigawords: int) -> int:
+    """RFC 2869 §5.1: the 64-bit count is gigawords × 2^32 + octets."""
+    return gigawords * GIGAWORD + octets
+
+
+def usage_delta(stored: Totals, reported: Totals) -> Totals:
+    """What one Interim/Stop adds. Never negative: a repeat adds zero."""
+    return Totals(max(0, reported.session_s - stored.session_s),
+                  max(0, reported.in_octets - stored.in_octets),
+                  max(0, reported.out_octets - stored.out_octets))
+
+
+def _high_water(a: Totals, b: Totals) -> Totals:
+    return Totals(max(a.session_s, b.session_s), max(a.in_octets, b.in_octets),
+                  max(a.out_octets, b.out_octets))
+
+
+def session_key(nas_key: str, acct_session_id: str, user_name: str) -> str:
+    """A stable id for a session across nodes: 32 hex digits of SHA-256."""
+    raw = "\x00".join((nas_key, acct_session_id, user_name)).encode("utf-8", "surrogateescape")
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def event_time(arrival: int, event_timestamp: int | None, delay_s: int | None) -> int:
+    """When the event happened: Event-Timestamp, else arrival − Acct-Delay-Time."""
+    if event_timestamp is not None and event_timestamp > 0:
+        return min(event_timestamp, arrival + MAX_CLOCK_AHEAD_S)
+    return arrival - max(0, delay_s or 0)
+
+
+def apply_record(prev: SessionState | None, rec: AcctRecord) -> Applied:
+    """Apply one Start/Interim/Stop to a session's stored state.
+
+    Rules: a Stop without a Start creates the session already closed; a Start
+    after a Stop does not reopen it; an Interim reopens a session only if aaad
+    itself had closed it as stale; a real Stop replaces an inferred close.
+    """
+    if rec.status not in (Status.START, Status.INTERIM, Status.STOP):
+        raise ValueError(f"apply_record does not take {rec.status}")
+    created = prev is None
+    if prev is None:
+        started = rec.at if rec.status is Status.START else rec.at - rec.totals.session_s
+        prev = SessionState(key=rec.key, user_name=rec.user_name, totals=Totals(0, 0, 0),
+                            started_at=started, updated_at=started, last_seen=rec.arrival,
+                            open=True)
+    delta = usage_delta(prev.totals, rec.totals)
+    t1 = max(rec.at, prev.updated_at)
+    t0 = prev.updated_at if not created else min(prev.started_at, t1)
+    state = replace(
+        prev,
+        totals=_high_water(prev.totals, rec.totals),
+        updated_at=t1,
+        last_seen=max(prev.last_seen, rec.arrival),
+        started_at=min(prev.started_at, rec.at) if rec.status is Status.START else prev.started_at,
+    )
+    if rec.status is Status.STOP:
+        if state.open or state.terminate_cause in Cause.INFERRED:
+            state = replace(state, open=False, stopped_at=rec.at,
+                            terminate_cause=rec.terminate_cause or "Unknown")
+    elif rec.status is Status.INTERIM and not state.open and state.terminate_cause == Cause.STALE:
+        state = replace(state, open=True, stopped_at=None, terminate_cause=None)
+    return Applied(state=state, delta=delta, t0=t0, t1=t1, created=created)
+
+
+def close_state(state: SessionState, cause: str) -> SessionState:
+    """Close an open session with its last known totals (NAS reboot, stale)."""
+    if not state.open:
+        return state
+    return replace(state, open=False, stopped_at=state.updated_at, terminate_cause=cause)

@@ -1,0 +1,398 @@
+"""The configuration file: YAML in, frozen dataclasses out, errors that name the key.
+
+``load_config(path)`` reads and validates the whole file at once, so the daemon
+either starts with a complete, checked configuration or refuses with a message
+such as ``etc/aaad.yaml: clients[2].secret: must not be empty``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import yaml
+
+from aaad.accounting.periods import PeriodSpec, parse_period_spec
+from aaad.units import parse_duration_s
+
+__all__ = [
+    "ConfigError",
+    "Secret",
+    "Config",
+    "DatabaseConfig",
+    "RadiusConfig",
+    "ClientConfig",
+    "AccountingConfig",
+    "AuthConfig",
+    "LoggingConfig",
+    "CLIENT_TYPES",
+    "load_config",
+    "parse_config",
+    "default_config_path",
+]
+
+CLIENT_TYPES = ("generic", "mikrotik", "cisco", "chillispot")
+DEFAULT_CONFIG_PATH = "/etc/aaad/aaad.yaml"
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """A configuration problem, located by file and key path."""
+
+    def __init__(self, path: str, message: str, source: str | None = None) -> None:
+        self.path = path
+        self.message = message
+        self.source = source
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        key = f"{self.path}: " if self.path else ""
+        return f"{where}{key}{self.message}"
+
+
+class Secret:
+    """A shared secret or password: usable as bytes, never printed."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    @property
+    def value(self) -> bytes:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "***"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str = "sqlite:///var/aaad.sqlite3"
+    pool_size: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class RadiusConfig:
+    bind: str = "127.0.0.1"
+    auth_port: int = 1812
+    acct_port: int = 1813
+    dedup_ttl_s: int = 30
+    max_pending: int = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    name: str
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    secret: Secret
+    coa_port: int = 3799
+    type: str = "generic"
+    require_message_authenticator: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccountingConfig:
+    period: PeriodSpec = field(default_factory=lambda: parse_period_spec("monthly", 1))
+    interim_interval_s: int = 300
+    stale_after_intervals: int = 3
+    sweep_interval_s: int = 60
+    batch_max: int = 512
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    verify_cache_size: int = 100_000
+    verify_cache_ttl_s: int = 600
+    hash_threads: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "info"
+    format: str = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    database: DatabaseConfig
+    radius: RadiusConfig
+    clients: tuple[ClientConfig, ...]
+    timezone: zoneinfo.ZoneInfo
+    accounting: AccountingConfig
+    auth: AuthConfig
+    logging: LoggingConfig
+    source: str | None = None
+
+
+def default_config_path() -> str:
+    """``$AAAD_CONFIG`` if set, else ``/etc/aaad/aaad.yaml``."""
+    return os.environ.get("AAAD_CONFIG") or DEFAULT_CONFIG_PATH
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read, parse and validate a configuration file.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or has a bad key.
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError("", f"cannot read: {e.strerror}", source) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ConfigError("", f"{where}not valid YAML", source) from None
+    try:
+        return parse_config({} if data is None else data, base_dir=Path(path).parent,
+                            source=source)
+    except ConfigError as e:
+        e.source = source
+        raise
+
+
+def parse_config(data: Any, *, base_dir: Path = Path("."), source: str | None = None) -> Config:
+    """Validate an already-loaded YAML document (see :func:`load_config`)."""
+    r = _Reader(data, "")
+    cfg = Config(
+        database=_database(r.section("database")),
+        radius=_radius(r.section("radius")),
+        clients=_clients(r.list("clients"), base_dir),
+        timezone=r.get("timezone", _timezone, zoneinfo.ZoneInfo("UTC")),
+        accounting=_accounting(r.section("accounting")),
+        auth=_auth(r.section("auth")),
+        logging=_logging(r.section("logging")),
+        source=source,
+    )
+    r.done(ignore=("metrics", "api", "journal", "plans"))
+    return cfg
+
+
+class _Reader:
+    """Walks one mapping, remembering the key path for error messages."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(path, "must be a mapping")
+        self.data, self.path, self.seen = data, path, set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def get(self, name: str, conv: Callable[[Any], T], default: T) -> T:
+        self.seen.add(name)
+        if name not in self.data or self.data[name] is None:
+            return default
+        try:
+            return conv(self.data[name])
+        except ConfigError:
+            raise
+        except (ValueError, TypeError) as e:
+            raise ConfigError(self.key(name), str(e)) from None
+
+    def require(self, name: str, conv: Callable[[Any], T]) -> T:
+        if name not in self.data or self.data[name] in (None, ""):
+            self.seen.add(name)
+            raise ConfigError(self.key(name), "is required")
+        return self.get(name, conv, None)  # type: ignore[arg-type]
+
+    def section(self, name: str) -> "_Reader":
+        self.seen.add(name)
+        value = self.data.get(name) or {}
+        return _Reader(value, self.key(name))
+
+    def list(self, name: str) -> list[tuple[str, Any]]:
+        self.seen.add(name)
+        value = self.data.get(name) or []
+        if not isinstance(value, list):
+            raise ConfigError(self.key(name), "must be a list")
+        return [(f"{self.key(name)}[{i}]", v) for i, v in enumerate(value)]
+
+    def done(self, ignore: tuple[str, ...] = ()) -> None:
+        unknown = sorted(str(k) for k in self.data if k not in self.seen and k not in ignore)
+        if unknown:
+            raise ConfigError(self.key(unknown[0]), "unknown key")
+
+
+def _port(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 65535:
+        raise ValueError("must be a port number 0-65535")
+    return v
+
+
+def _positive(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError("must be a whole number ≥ 1")
+    return v
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError("must be true or false")
+    return v
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str) or not v:
+        raise ValueError("must be a non-empty string")
+    return v
+
+
+def _address(v: Any) -> str:
+    ipaddress.ip_address(_str(v))
+    return str(v)
+
+
+def _timezone(v: Any) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(_str(v))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {v!r}") from None
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def conv(v: Any) -> str:
+        if v not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return str(v)
+    return conv
+
+
+def _database(r: _Reader) -> DatabaseConfig:
+    d = DatabaseConfig()
+    cfg = DatabaseConfig(url=r.get("url", _str, d.url), pool_size=r.get("pool_size", _positive, d.pool_size))
+    r.done()
+    return cfg
+
+
+def _radius(r: _Reader) -> RadiusConfig:
+    d = RadiusConfig()
+    cfg = RadiusConfig(
+        bind=r.get("bind", _address, d.bind),
+        auth_port=r.get("auth_port", _port, d.auth_port),
+        acct_port=r.get("acct_port", _port, d.acct_port),
+        dedup_ttl_s=r.get("dedup_ttl", parse_duration_s, d.dedup_ttl_s),
+        max_pending=r.get("max_pending", _positive, d.max_pending),
+    )
+    r.done()
+    return cfg
+
+
+def _clients(items: list[tuple[str, Any]], base_dir: Path) -> tuple[ClientConfig, ...]:
+    clients: list[ClientConfig] = []
+    names: set[str] = set()
+    for path, item in items:
+        r = _Reader(item, path)
+        name = r.require("name", _str)
+        if name in names:
+            raise ConfigError(r.key("name"), f"duplicate client name {name!r}")
+        names.add(name)
+        network = r.require("address", _network)
+        secret = _client_secret(r, base_dir)
+        clients.append(ClientConfig(
+            name=name,
+            network=network,
+            secret=secret,
+            coa_port=r.get("coa_port", _port, 3799),
+            type=r.get("type", _choice(*CLIENT_TYPES), "generic"),
+            require_message_authenticator=r.get("require_message_authenticator", _bool, False),
+        ))
+        r.done()
+    return tuple(clients)
+
+
+def _network(v: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(_str(v), strict=False)
+    except ValueError:
+        raise ValueError(f"not an IP address or CIDR network: {v!r}") from None
+
+
+def _client_secret(r: _Reader, base_dir: Path) -> Secret:
+    has_inline = r.data.get("secret") not in (None, "")
+    has_file = r.data.get("secret_file") not in (None, "")
+    r.seen.update(("secret", "secret_file"))
+    if has_inline and has_file:
+        raise ConfigError(r.key("secret"), "give secret or secret_file, not both")
+    if has_file:
+        p = Path(_str(r.data["secret_file"]))
+        p = p if p.is_absolute() else base_dir / p
+        try:
+            raw = p.read_bytes().strip()
+        except OSError as e:
+            raise ConfigError(r.key("secret_file"), f"cannot read {p}: {e.strerror}") from None
+        if not raw:
+            raise ConfigError(r.key("secret_file"), f"{p} is empty")
+        return Secret(raw)
+    value = r.data.get("secret")
+    if value in (None, ""):
+        raise ConfigError(r.key("secret"), "must not be empty")
+    if not isinstance(value, (str, int)):
+        raise ConfigError(r.key("secret"), "must be a string")
+    return Secret(str(value).encode("utf-8"))
+
+
+def _accounting(r: _Reader) -> AccountingConfig:
+    d = AccountingConfig()
+    kind = r.get("period", _choice("monthly", "weekly", "daily", "none"), "monthly")
+    billing_day = r.get("billing_day", _billing_day, 1)
+    cfg = AccountingConfig(
+        period=parse_period_spec(kind, billing_day),
+        interim_interval_s=r.get("interim_interval", _duration_positive, d.interim_interval_s),
+        stale_after_intervals=r.get("stale_after_intervals", _positive, d.stale_after_intervals),
+        sweep_interval_s=r.get("sweep_interval", _duration_positive, d.sweep_interval_s),
+        batch_max=r.get("batch_max", _positive, d.batch_max),
+    )
+    r.done()
+    return cfg
+
+
+def _billing_day(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 28:
+        raise ValueError("must be a day of the month 1-28")
+    return v
+
+
+def _duration_positive(v: Any) -> int:
+    s = parse_duration_s(v)
+    if s < 1:
+        raise ValueError("must be at least 1s")
+    return s
+
+
+def _auth(r: _Reader) -> AuthConfig:
+    d = AuthConfig()
+    cfg = AuthConfig(
+        verify_cache_size=r.get("verify_cache_size", _positive, d.verify_cache_size),
+        verify_cache_ttl_s=r.get("verify_cache_ttl", parse_duration_s, d.verify_cache_ttl_s),
+        hash_threads=r.get("hash_threads", _positive, d.hash_threads),
+    )
+    r.done()
+    return cfg
+
+
+def _logging(r: _Reader) -> LoggingConfig:
+    cfg = LoggingConfig(
+        level=r.get("level", _choice("debug", "info", "warning", "error"), "info"),
+        format=r.get("format", _choice("text", "json"), "text"),
+    )
+    r.done()
+    return cfg

@@ -1,0 +1,92 @@
+"""Group commit: many requests, one database transaction.
+
+While one batch is in the database, new items queue; when it finishes, every
+queued item (up to ``max_batch``) goes in the next one. Under light load a
+batch is one item and nothing waits for a timer; under heavy load the cost
+of a commit (an fsync) is shared by many requests. Each item's Deferred fires
+only after its batch's transaction committed, or fails with the batch.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Generic, Sequence, TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from aaad.daemon.executor import Executor
+
+__all__ = ["GroupCommit", "QueueFull"]
+
+I = TypeVar("I")
+R = TypeVar("R")
+
+
+class QueueFull(Exception):
+    """The batch queue is at its bound; the request is dropped (the NAS retries)."""
+
+    reason = "overload"
+
+
+class GroupCommit(Generic[I, R]):
+    """Feeds queued items to ``process(items) -> results`` in batches.
+
+    ``process`` runs on ``executor`` and must return one result per item, in
+    order. ``on_batch(size, seconds)`` is told about every finished batch.
+    """
+
+    def __init__(self, *, executor: Executor, process: Callable[[Sequence[I]], Sequence[R]],
+                 max_batch: int, max_queue: int, clock: Callable[[], float],
+                 on_batch: Callable[[int, float], None] | None = None) -> None:
+        self._executor = executor
+        self._process = process
+        self._max_batch = max_batch
+        self._max_queue = max_queue
+        self._clock = clock
+        self._on_batch = on_batch
+        self._queue: list[tuple[I, Deferred[R]]] = []
+        self._running = 0
+
+    @property
+    def depth(self) -> int:
+        """Items waiting for a batch (not counting the one in the database)."""
+        return len(self._queue)
+
+    def submit(self, item: I) -> "Deferred[R]":
+        if len(self._queue) >= self._max_queue:
+            raise QueueFull(f"{len(self._queue)} items queued")
+        d: Deferred[R] = Deferred()
+        self._queue.append((item, d))
+        if not self._running:
+            self._next()
+        return d
+
+    def _next(self) -> None:
+        batch, self._queue = self._queue[:self._max_batch], self._queue[self._max_batch:]
+        if not batch:
+            return
+        self._running += 1
+        started = self._clock()
+        d = self._executor.run(self._process, [item for item, _ in batch])
+        d.addCallbacks(self._succeeded, self._failed, callbackArgs=(batch, started),
+                       errbackArgs=(batch, started))
+
+    def _succeeded(self, results: Sequence[R], batch: list[tuple[I, Deferred[R]]],
+                   started: float) -> None:
+        self._finish(len(batch), started)
+        for (_, d), result in zip(batch, results):
+            d.callback(result)
+
+    def _failed(self, failure: Failure, batch: list[tuple[I, Deferred[R]]],
+                started: float) -> None:
+        self._finish(len(batch), started)
+        for _, d in batch:
+            d.errback(failure)
+
+    def _finish(self, size: int, started: float) -> None:
+        self._running -= 1
+        if self._on_batch is not None:
+            self._on_batch(size, self._clock() - started)
+        # Start the next batch before firing this one's callbacks, so the
+        # database is busy again while replies are being encoded and sent.
+        self._next()

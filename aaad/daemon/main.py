@@ -1,0 +1,106 @@
+"""Process entry point: logging set-up, start checks, and the global reactor.
+
+This is the only module that imports ``twisted.internet.reactor``; every other
+module is given a reactor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from aaad.config import Config, LoggingConfig
+from aaad.store import migrate
+from aaad.store.database import describe_url, open_database
+
+__all__ = ["serve", "setup_logging", "StartError", "wall_clock_s"]
+
+log = logging.getLogger("aaad")
+
+
+def wall_clock_s() -> int:
+    """Now, in POSIX seconds: for the CLI, which has no reactor."""
+    return int(time.time())
+
+
+class StartError(Exception):
+    """The daemon cannot start; the message says why and what to do."""
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup_logging(cfg: LoggingConfig, stream: Any = None) -> None:
+    """Route aaad's and Twisted's logs to one handler, text or JSON."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if cfg.format == "json":
+        formatter: logging.Formatter = JsonFormatter()
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(cfg.level.upper())
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from twisted.logger import STDLibLogObserver, globalLogBeginner
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
+
+
+def check_database(config: Config) -> None:
+    """Refuse to start on an unreachable or un-migrated database."""
+    db = open_database(config.database.url)
+    try:
+        current = migrate.current_revision(db.writer)
+    except SQLAlchemyError as e:
+        raise StartError(f"database {describe_url(config.database.url)} is not reachable: "
+                         f"{type(e.orig or e).__name__}: {e.orig or e}") from None
+    finally:
+        db.dispose()
+    head = migrate.head_revision()
+    if current != head:
+        raise StartError(f"database schema is at {current or 'nothing'}, this aaad needs "
+                         f"{head}: run 'aaad db upgrade'")
+
+
+def serve(config: Config) -> int:
+    """Run the daemon in the foreground until SIGTERM/SIGINT; returns the exit code."""
+    setup_logging(config.logging)
+    check_database(config)
+    from twisted.internet import reactor
+
+    from aaad.daemon.service import AaadService
+
+    service = AaadService(config, reactor=reactor)
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            service.startService()
+        except Exception as e:  # a port in use, a bad bind address
+            failed.append(e)
+            log.error("cannot start: %s", e)
+            reactor.stop()
+
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown",
+                                  lambda: service.stopService() if service.running else None)
+    reactor.run()
+    return 1 if failed else 0

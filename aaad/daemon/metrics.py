@@ -1,0 +1,79 @@
+"""Prometheus metrics, registered on an injected CollectorRegistry.
+
+Names follow Prometheus conventions: ``aaad_`` prefix, ``_total`` counters,
+base units (seconds, octets), and no user names in labels (they are
+unbounded and personal).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from aaad.radius.framing import CODE_NAMES
+from aaad.radius.protocol import Reply
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+def _code(code: int) -> str:
+    return CODE_NAMES.get(code, str(code))
+
+
+class Metrics:
+    """Everything the daemon counts; implements radius.protocol.PortMetrics."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter("aaad_requests_total", "RADIUS requests accepted for processing",
+                                ["port", "client", "code"], registry=registry)
+        self.replies = Counter("aaad_replies_total", "RADIUS replies sent",
+                               ["port", "code"], registry=registry)
+        self.drops = Counter("aaad_packets_dropped_total", "Datagrams dropped without a reply",
+                             ["port", "reason"], registry=registry)
+        self.latency = Histogram("aaad_request_duration_seconds",
+                                 "Time from a request's arrival to its reply",
+                                 ["port"], buckets=_LATENCY_BUCKETS, registry=registry)
+        self.pending_requests = Gauge("aaad_pending_requests", "Requests being processed",
+                                      ["port"], registry=registry)
+        self.rejects = Counter("aaad_access_rejects_total", "Access-Rejects by reason",
+                               ["reason"], registry=registry)
+        self.db_batch_seconds = Histogram("aaad_db_transaction_duration_seconds",
+                                          "Database transaction time per batch", ["kind"],
+                                          buckets=_LATENCY_BUCKETS, registry=registry)
+        self.db_batch_size = Histogram("aaad_db_batch_size", "Requests per database batch",
+                                       ["kind"], buckets=_BATCH_BUCKETS, registry=registry)
+        self.db_errors = Counter("aaad_db_errors_total", "Failed database batches",
+                                 ["kind"], registry=registry)
+        self.queue_depth = Gauge("aaad_queue_depth", "Requests waiting for a database batch",
+                                 ["kind"], registry=registry)
+        self.acct_records = Counter("aaad_accounting_records_total",
+                                    "Accounting records committed", ["status"], registry=registry)
+        self.acct_octets = Counter("aaad_accounting_octets_total",
+                                   "Octets counted into usage", ["direction"], registry=registry)
+        self.acct_seconds = Counter("aaad_accounting_session_seconds_total",
+                                    "Session seconds counted into usage", registry=registry)
+        self.sessions_closed = Counter("aaad_sessions_closed_total",
+                                       "Sessions closed by aaad (not by a Stop)", ["cause"],
+                                       registry=registry)
+        self.verify_cache = Counter("aaad_password_verify_total",
+                                    "Hashed-password verifications", ["result"],
+                                    registry=registry)
+
+    # radius.protocol.PortMetrics
+    def request(self, port: str, client: str, code: int) -> None:
+        self.requests.labels(port, client, _code(code)).inc()
+
+    def dropped(self, port: str, reason: str) -> None:
+        self.drops.labels(port, reason).inc()
+
+    def replied(self, port: str, reply: Reply, seconds: float) -> None:
+        self.replies.labels(port, _code(reply.code)).inc()
+        self.latency.labels(port).observe(seconds)
+        if reply.reason is not None:
+            self.rejects.labels(reply.reason).inc()
+
+    def pending(self, port: str, count: int) -> None:
+        self.pending_requests.labels(port).set(count)

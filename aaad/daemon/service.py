@@ -1,0 +1,136 @@
+"""The daemon as a Twisted MultiService: ports, handlers, pools, sweeper.
+
+Everything is built from a :class:`~aaad.config.Config` and an injected
+reactor, so tests run the real service on a real reactor bound to port 0,
+or parts of it on a memory reactor.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.internet.task import LoopingCall
+
+from aaad.config import ClientConfig, Config
+from aaad.credentials import VerifyCache, dummy_hash
+from aaad.daemon.accounting import AccountingHandler
+from aaad.daemon.auth import AuthHandler
+from aaad.daemon.executor import Executor, ThreadExecutor
+from aaad.daemon.metrics import Metrics
+from aaad.radius.clients import Client, ClientTable
+from aaad.radius.codec import ACCT_CODES, AUTH_CODES, load_dictionary
+from aaad.radius.protocol import RadiusPort
+from aaad.store.database import Database, describe_url, open_database
+
+__all__ = ["AaadService", "client_table", "Executors"]
+
+log = logging.getLogger(__name__)
+
+
+def client_table(clients: tuple[ClientConfig, ...]) -> ClientTable:
+    return ClientTable(Client(name=c.name, network=c.network, secret=c.secret.value,
+                              coa_port=c.coa_port, type=c.type,
+                              require_message_authenticator=c.require_message_authenticator)
+                       for c in clients)
+
+
+class Executors:
+    """The three pools: one writer (group commit), readers, password hashing."""
+
+    def __init__(self, writer: Executor, reader: Executor, hasher: Executor) -> None:
+        self.writer, self.reader, self.hasher = writer, reader, hasher
+
+    @classmethod
+    def threaded(cls, reactor: Any, *, readers: int, hashers: int) -> "Executors":
+        return cls(ThreadExecutor(reactor=reactor, threads=1, name="aaad-db-writer"),
+                   ThreadExecutor(reactor=reactor, threads=readers, name="aaad-db-reader"),
+                   ThreadExecutor(reactor=reactor, threads=hashers, name="aaad-hash"))
+
+    def all(self) -> tuple[Executor, Executor, Executor]:
+        return self.writer, self.reader, self.hasher
+
+
+class AaadService(MultiService):
+    """Serves RADIUS auth and accounting as configured."""
+
+    def __init__(self, config: Config, *, reactor: Any, registry: CollectorRegistry | None = None,
+                 db: Database | None = None, executors: Executors | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self._reactor = reactor
+        self.metrics = Metrics(registry or CollectorRegistry())
+        self.db = db or open_database(config.database.url, pool_size=config.database.pool_size)
+        readers = 1 if self.db.dialect == "sqlite" else 2
+        self.executors = executors or Executors.threaded(
+            reactor, readers=readers, hashers=config.auth.hash_threads)
+        dictionary = load_dictionary()
+        clients = client_table(config.clients)
+        acct_cfg = config.accounting
+        self.accounting = AccountingHandler(
+            db=self.db, executor=self.executors.writer, reactor=reactor, metrics=self.metrics,
+            period=acct_cfg.period, tz=config.timezone, max_batch=acct_cfg.batch_max,
+            max_queue=config.radius.max_pending)
+        self.auth = AuthHandler(
+            db=self.db, reader=self.executors.reader, hasher=self.executors.hasher,
+            reactor=reactor, metrics=self.metrics,
+            cache=VerifyCache(max_entries=config.auth.verify_cache_size,
+                              ttl_s=config.auth.verify_cache_ttl_s, now=reactor.seconds),
+            max_queue=config.radius.max_pending)
+        common = dict(clients=clients, dictionary=dictionary, reactor=reactor,
+                      metrics=self.metrics, dedup_ttl_s=config.radius.dedup_ttl_s,
+                      max_pending=config.radius.max_pending)
+        self.auth_port = RadiusPort(name="auth", allowed=AUTH_CODES, handler=self.auth, **common)
+        self.acct_port = RadiusPort(name="acct", allowed=ACCT_CODES, handler=self.accounting,
+                                    **common)
+        self.listening: dict[str, Any] = {}
+        self._sweeper = LoopingCall(self._sweep)
+        self._sweeper.clock = reactor
+
+    def startService(self) -> None:
+        super().startService()
+        dummy_hash()    # computed once now, not on the first unknown user
+        for ex in self.executors.all():
+            ex.start()
+        r = self.config.radius
+        self.listening["auth"] = self._reactor.listenUDP(r.auth_port, self.auth_port,
+                                                         interface=r.bind)
+        self.listening["acct"] = self._reactor.listenUDP(r.acct_port, self.acct_port,
+                                                         interface=r.bind)
+        self._sweeper.start(self.config.accounting.sweep_interval_s, now=False)
+        log.info("serving auth on %s:%d and accounting on %s:%d for %d clients; database %s",
+                 r.bind, self.port_number("auth"), r.bind, self.port_number("acct"),
+                 len(self.auth_port.clients), describe_url(self.db.url))
+
+    def port_number(self, name: str) -> int:
+        return int(self.listening[name].getHost().port)
+
+    def stopService(self) -> "Deferred[Any]":
+        """Stop reading, answer what is in flight, then release everything."""
+        super().stopService()
+        if self._sweeper.running:
+            self._sweeper.stop()
+        drained = DeferredList([self.auth_port.stop_reading(), self.acct_port.stop_reading()])
+
+        def release(_: object) -> "Deferred[Any]":
+            stops = [maybeDeferred(p.stopListening) for p in self.listening.values()]
+            for ex in self.executors.all():
+                ex.stop()
+            self.db.dispose()
+            log.info("stopped")
+            return DeferredList(stops)
+        return drained.addCallback(release)
+
+    def _sweep(self) -> "Deferred[int]":
+        a = self.config.accounting
+        d = self.accounting.sweep(now=int(self._reactor.seconds()),
+                                  interim_interval_s=a.interim_interval_s,
+                                  intervals=a.stale_after_intervals)
+
+        def failed(f: Any) -> int:
+            log.warning("stale-session sweep failed: %s", f.getErrorMessage())
+            return 0
+        return d.addErrback(failed)

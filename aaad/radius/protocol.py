@@ -1,0 +1,181 @@
+"""One RADIUS UDP port: bytes to Request, Request to a handler, Reply to bytes.
+
+Every bad datagram is dropped at one point (``datagramReceived``), counted by
+reason, and logged at a rate-limited level; nothing a datagram contains can
+raise out of this module. Policy lives in the handler, which never touches a
+socket. Duplicates are answered from the reply cache (RFC 5080 §2.2.2), and
+Status-Server (RFC 5997) is answered here, on both ports, without a handler.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pyrad.dictionary import Dictionary
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import DatagramProtocol
+from twisted.python.failure import Failure
+
+from aaad.radius import framing
+from aaad.radius.clients import ClientTable
+from aaad.radius.codec import Request, decode_request, encode_reply
+from aaad.radius.dedup import IN_FLIGHT, ReplyCache
+from aaad.radius.errors import WireError
+
+__all__ = ["Reply", "Handler", "PortMetrics", "RadiusPort", "RateLimitedLog"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a handler answers: a code and attributes by dictionary name."""
+
+    code: int
+    attributes: tuple[tuple[str, Any], ...] = ()
+    reason: str | None = None   # for metrics and logs, e.g. why a reject
+
+
+class Handler(Protocol):
+    def handle(self, req: Request) -> "Deferred[Reply]":
+        """Decide the reply. Fails (errback) when no reply may be sent."""
+
+
+class PortMetrics(Protocol):
+    def request(self, port: str, client: str, code: int) -> None: ...
+    def dropped(self, port: str, reason: str) -> None: ...
+    def replied(self, port: str, reply: Reply, seconds: float) -> None: ...
+    def pending(self, port: str, count: int) -> None: ...
+
+
+class RateLimitedLog:
+    """At most one line per ``interval_s`` per key, with a count of the rest."""
+
+    def __init__(self, logger: logging.Logger, *, reactor: IReactorTime,
+                 interval_s: float = 10.0) -> None:
+        self._log, self._reactor, self._interval = logger, reactor, interval_s
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def warning(self, key: str, msg: str, *args: object) -> None:
+        now = self._reactor.seconds()
+        last, suppressed = self._last.get(key, (float("-inf"), 0))
+        if now - last < self._interval:
+            self._last[key] = (last, suppressed + 1)
+            return
+        self._last[key] = (now, 0)
+        if suppressed:
+            msg += " (%d similar suppressed)"
+            args = (*args, suppressed)
+        self._log.warning(msg, *args)
+
+
+class RadiusPort(DatagramProtocol):
+    """A UDP port serving ``allowed`` request codes through ``handler``."""
+
+    noisy = False
+
+    def __init__(self, *, name: str, allowed: frozenset[int], clients: ClientTable,
+                 handler: Handler, dictionary: Dictionary, reactor: IReactorTime,
+                 metrics: PortMetrics, dedup_ttl_s: float = 30.0,
+                 max_pending: int = 4096) -> None:
+        self.name = name
+        self.clients = clients          # replaced as a whole on reload
+        self._allowed = allowed
+        self._handler = handler
+        self._dictionary = dictionary
+        self._reactor = reactor
+        self._metrics = metrics
+        self._max_pending = max_pending
+        self._cache = ReplyCache(ttl_s=dedup_ttl_s, now=reactor.seconds)
+        self._drops = RateLimitedLog(log, reactor=reactor)
+        self.pending = 0
+        self._idle: list[Deferred[None]] = []
+        self.reading = True
+
+    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+        if not self.reading:
+            return
+        arrived = self._reactor.seconds()
+        try:
+            client = self.clients.match(addr[0])
+            req = decode_request(data, client, addr, allowed=self._allowed,
+                                 dictionary=self._dictionary)
+        except WireError as e:
+            self._drop(e.reason, "%s port: dropped datagram from %s:%d: %s",
+                       self.name, addr[0], addr[1], e)
+            return
+        except Exception:  # a decoder bug must cost one packet, not the daemon
+            log.exception("%s port: undecodable datagram from %s:%d", self.name, *addr)
+            self._metrics.dropped(self.name, "internal_error")
+            return
+        self._metrics.request(self.name, client.name, req.code)
+        if req.code == framing.STATUS_SERVER:
+            self._answer_status(req, arrived)
+            return
+        key = (addr[0], addr[1], req.id, req.authenticator)
+        seen = self._cache.lookup(key)
+        if seen is not None:
+            if seen == IN_FLIGHT:
+                self._metrics.dropped(self.name, "duplicate_in_flight")
+            else:
+                self._metrics.dropped(self.name, "duplicate")
+                self.transport.write(seen, addr)
+            return
+        if self.pending >= self._max_pending:
+            self._drop("overload", "%s port: %d requests pending, dropping from %s",
+                       self.name, self.pending, client.name)
+            return
+        self._cache.begin(key)
+        self.pending += 1
+        self._metrics.pending(self.name, self.pending)
+        d = self._handler.handle(req)
+        d.addCallbacks(self._send, self._no_reply, callbackArgs=(req, key, arrived),
+                       errbackArgs=(req, key))
+        d.addBoth(self._done)
+
+    def _send(self, reply: Reply, req: Request, key: Any, arrived: float) -> None:
+        data = encode_reply(req, reply.code, reply.attributes)
+        self._cache.complete(key, data)
+        self.transport.write(data, req.source)
+        self._metrics.replied(self.name, reply, self._reactor.seconds() - arrived)
+
+    def _no_reply(self, failure: Failure, req: Request, key: Any) -> None:
+        self._cache.forget(key)
+        # A WireError found late (a missing attribute) or a full queue keeps
+        # its own reason; anything else is the backend (database) failing.
+        reason = getattr(failure.value, "reason", "backend_error")
+        self._drop(reason, "%s port: no reply to %s from %s (the NAS will retry): %s",
+                   self.name, framing.CODE_NAMES.get(req.code, req.code), req.client.name,
+                   failure.getErrorMessage())
+
+    def _done(self, _: object) -> None:
+        self.pending -= 1
+        self._metrics.pending(self.name, self.pending)
+        if self.pending == 0:
+            idle, self._idle = self._idle, []
+            for d in idle:
+                d.callback(None)
+
+    def _answer_status(self, req: Request, arrived: float) -> None:
+        code = framing.ACCESS_ACCEPT if req.code == framing.STATUS_SERVER and \
+            framing.ACCESS_REQUEST in self._allowed else framing.ACCOUNTING_RESPONSE
+        reply = Reply(code)
+        self.transport.write(encode_reply(req, code), req.source)
+        self._metrics.replied(self.name, reply, self._reactor.seconds() - arrived)
+
+    def _drop(self, reason: str, msg: str, *args: object) -> None:
+        self._metrics.dropped(self.name, reason)
+        self._drops.warning(reason, msg, *args)
+
+    def stop_reading(self) -> "Deferred[None]":
+        """Stop taking new requests; fires when every pending one is answered."""
+        self.reading = False
+        d: Deferred[None] = Deferred()
+        if self.pending == 0:
+            d.callback(None)
+        else:
+            self._idle.append(d)
+        return d

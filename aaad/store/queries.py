@@ -1,0 +1,185 @@
+"""Every SQL statement aaad runs, and the one place where dialects differ.
+
+Functions take a ``Connection`` and never open or commit a transaction: the
+caller owns ``with engine.begin()``. Counter updates are atomic increments
+(``col = col + :n``), so several nodes on one database count exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Connection, Insert, and_, bindparam, func, select, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from aaad.accounting.sessions import AcctRecord, SessionState, Totals
+from aaad.store.tables import sessions, usage, users
+
+__all__ = [
+    "UserRow",
+    "find_users",
+    "lock_sessions",
+    "insert_placeholders",
+    "save_sessions",
+    "add_usage",
+    "close_nas_sessions",
+    "close_stale_sessions",
+    "get_usage",
+]
+
+UserRow = Any  # a Row of users: name, password_hash, password_cleartext, enabled, plan
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    name = conn.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name in ("mysql", "mariadb"):
+        return mysql.insert(table)
+    return sqlite.insert(table)
+
+
+def _insert_ignore(conn: Connection, table: Any) -> Insert:
+    stmt = _insert(conn, table)
+    if conn.dialect.name in ("mysql", "mariadb"):
+        return stmt.prefix_with("IGNORE")  # type: ignore[no-any-return]
+    return stmt.on_conflict_do_nothing()  # type: ignore[no-any-return]
+
+
+def _upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Sequence[str]) -> Any:
+    """INSERT …, or add the new values to the existing row's counters."""
+    stmt = _insert(conn, table)
+    if conn.dialect.name in ("mysql", "mariadb"):
+        return stmt.on_duplicate_key_update(
+            {c: table.c[c] + stmt.inserted[c] for c in counters})
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c: table.c[c] + stmt.excluded[c] for c in counters})
+
+
+# -- users -------------------------------------------------------------------
+
+def find_users(conn: Connection, names: Iterable[str]) -> dict[str, UserRow]:
+    """Users by name, for a batch of Access-Requests."""
+    wanted = list(set(names))
+    rows = conn.execute(
+        select(users.c.name, users.c.password_hash, users.c.password_cleartext,
+               users.c.enabled, users.c.plan).where(users.c.name.in_(wanted))).all()
+    return {r.name: r for r in rows}
+
+
+# -- sessions ----------------------------------------------------------------
+
+def _state(r: Any) -> SessionState:
+    return SessionState(
+        key=r.id, user_name=r.user_name,
+        totals=Totals(r.session_s, r.in_octets, r.out_octets),
+        started_at=r.started_at, updated_at=r.updated_at, last_seen=r.last_seen,
+        open=bool(r.active), stopped_at=r.stopped_at, terminate_cause=r.terminate_cause)
+
+
+def lock_sessions(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[SessionState, int]]:
+    """Load and row-lock sessions, in key order so two nodes cannot deadlock.
+
+    Returns:
+        key → (state, packets counted so far). A placeholder row inserted by
+        :func:`insert_placeholders` has 0 packets.
+    """
+    if not keys:
+        return {}
+    stmt = (select(sessions.c.id, sessions.c.user_name, sessions.c.session_s,
+                   sessions.c.in_octets, sessions.c.out_octets, sessions.c.started_at,
+                   sessions.c.updated_at, sessions.c.last_seen, sessions.c.active,
+                   sessions.c.stopped_at, sessions.c.terminate_cause, sessions.c.packets)
+            .where(sessions.c.id.in_(sorted(keys))).order_by(sessions.c.id).with_for_update())
+    return {r.id: (_state(r), r.packets) for r in conn.execute(stmt)}
+
+
+def insert_placeholders(conn: Connection, records: Sequence[AcctRecord]) -> None:
+    """Create empty rows for new sessions, ignoring ones another node just made.
+
+    Once every session row exists, :func:`lock_sessions` serialises all
+    writers of a session, whichever node they run on.
+    """
+    if not records:
+        return
+    rows = [{
+        "id": r.key, "user_name": r.user_name, "nas_key": r.nas_key, "client": r.client,
+        "nas_address": r.nas_address, "acct_session_id": r.acct_session_id,
+        "active": True, "packets": 0, "started_at": r.at, "updated_at": r.at,
+        "last_seen": r.arrival, "session_s": 0, "in_octets": 0, "out_octets": 0,
+    } for r in sorted(records, key=lambda r: r.key)]
+    conn.execute(_insert_ignore(conn, sessions), rows)
+
+
+_SAVE = (update(sessions).where(sessions.c.id == bindparam("b_id")).values(
+    active=bindparam("b_active"), packets=sessions.c.packets + bindparam("b_packets"),
+    started_at=bindparam("b_started_at"), updated_at=bindparam("b_updated_at"),
+    last_seen=bindparam("b_last_seen"), stopped_at=bindparam("b_stopped_at"),
+    terminate_cause=bindparam("b_terminate_cause"), session_s=bindparam("b_session_s"),
+    in_octets=bindparam("b_in_octets"), out_octets=bindparam("b_out_octets"),
+    framed_ip=func.coalesce(bindparam("b_framed_ip"), sessions.c.framed_ip),
+    calling_station_id=func.coalesce(bindparam("b_calling"), sessions.c.calling_station_id),
+    called_station_id=func.coalesce(bindparam("b_called"), sessions.c.called_station_id),
+    nas_port=func.coalesce(bindparam("b_nas_port"), sessions.c.nas_port),
+    nas_port_id=func.coalesce(bindparam("b_nas_port_id"), sessions.c.nas_port_id),
+    interim_interval_s=func.coalesce(bindparam("b_interim"), sessions.c.interim_interval_s),
+))
+
+
+def save_sessions(conn: Connection,
+                  changes: Sequence[tuple[SessionState, int, AcctRecord]]) -> None:
+    """Write new session states: (state, packets added, newest record)."""
+    if not changes:
+        return
+    conn.execute(_SAVE, [{
+        "b_id": s.key, "b_active": s.open, "b_packets": n, "b_started_at": s.started_at,
+        "b_updated_at": s.updated_at, "b_last_seen": s.last_seen, "b_stopped_at": s.stopped_at,
+        "b_terminate_cause": s.terminate_cause, "b_session_s": s.totals.session_s,
+        "b_in_octets": s.totals.in_octets, "b_out_octets": s.totals.out_octets,
+        "b_framed_ip": r.framed_ip, "b_calling": r.calling_station_id,
+        "b_called": r.called_station_id, "b_nas_port": r.nas_port,
+        "b_nas_port_id": r.nas_port_id, "b_interim": r.interim_interval_s,
+    } for s, n, r in sorted(changes, key=lambda c: c[0].key)])
+
+
+def close_nas_sessions(conn: Connection, nas_key: str, at: int, cause: str) -> int:
+    """Accounting-On/Off: close the NAS's sessions last heard of before ``at``."""
+    result = conn.execute(
+        update(sessions)
+        .where(and_(sessions.c.nas_key == nas_key, sessions.c.active.is_(True),
+                    sessions.c.updated_at <= at))
+        .values(active=False, stopped_at=sessions.c.updated_at, terminate_cause=cause))
+    return int(result.rowcount)
+
+
+def close_stale_sessions(conn: Connection, now: int, default_interval_s: int,
+                         intervals: int, cause: str) -> int:
+    """Close sessions silent for ``intervals`` × their interim interval."""
+    silence = func.coalesce(sessions.c.interim_interval_s, default_interval_s) * intervals
+    result = conn.execute(
+        update(sessions)
+        .where(and_(sessions.c.active.is_(True), sessions.c.last_seen < now - silence))
+        .values(active=False, stopped_at=sessions.c.updated_at, terminate_cause=cause))
+    return int(result.rowcount)
+
+
+# -- usage counters ------------------------------------------------------------
+
+def add_usage(conn: Connection, parts: dict[tuple[str, int], Totals]) -> None:
+    """Add usage to (user, period start) counters, creating rows as needed."""
+    if not parts:
+        return
+    stmt = _upsert_add(conn, usage, ("user_name", "period_start"),
+                       ("session_s", "in_octets", "out_octets"))
+    conn.execute(stmt, [
+        {"user_name": u, "period_start": p, "session_s": t.session_s,
+         "in_octets": t.in_octets, "out_octets": t.out_octets}
+        for (u, p), t in sorted(parts.items())])
+
+
+def get_usage(conn: Connection, user_name: str, period_start: int) -> Totals:
+    """A user's counters for one period (zero if nothing was used)."""
+    r = conn.execute(select(usage.c.session_s, usage.c.in_octets, usage.c.out_octets).where(
+        and_(usage.c.user_name == user_name, usage.c.period_start == period_start))).first()
+    return Totals(0, 0, 0) if r is None else Totals(r.session_s, r.in_octets, r.out_octets)

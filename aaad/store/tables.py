@@ -1,0 +1,80 @@
+"""The schema, as SQLAlchemy Core tables with a constraint naming convention.
+
+Times are integer POSIX seconds (``*_at`` columns): exact, the same on SQLite,
+PostgreSQL and MariaDB, and cheap to compare. Counters are 64-bit integers.
+Alembic migrations in ``migrations/`` create exactly these tables; a test
+compares the two.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, MetaData, String,
+                        Table, text, true)
+
+__all__ = ["metadata", "users", "sessions", "usage", "NAMING_CONVENTION"]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# RFC 2865 allows 253 octets of User-Name; decoded text may be longer when
+# undecodable octets are escaped, so leave room.
+NAME_LEN = 320
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LEN), nullable=False, unique=True),
+    # Exactly one of the two credentials is set: an argon2id hash (PAP only)
+    # or the cleartext (needed for CHAP).
+    Column("password_hash", String(255), nullable=True),
+    Column("password_cleartext", String(255), nullable=True),
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("plan", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("id", String(32), primary_key=True),    # accounting.sessions.session_key
+    Column("user_name", String(NAME_LEN), nullable=False),
+    Column("nas_key", String(320), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("nas_address", String(45), nullable=False),
+    Column("acct_session_id", String(320), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("packets", Integer, nullable=False, server_default=text("0")),
+    Column("started_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("stopped_at", BigInteger, nullable=True),
+    Column("terminate_cause", String(32), nullable=True),
+    Column("session_s", BigInteger, nullable=False, server_default=text("0")),
+    Column("in_octets", BigInteger, nullable=False, server_default=text("0")),
+    Column("out_octets", BigInteger, nullable=False, server_default=text("0")),
+    Column("framed_ip", String(45), nullable=True),
+    Column("calling_station_id", String(128), nullable=True),
+    Column("called_station_id", String(128), nullable=True),
+    Column("nas_port", BigInteger, nullable=True),
+    Column("nas_port_id", String(128), nullable=True),
+    Column("interim_interval_s", Integer, nullable=True),
+    Index("ix_sessions_user_name_active", "user_name", "active"),
+    Index("ix_sessions_nas_key_active", "nas_key", "active"),
+    Index("ix_sessions_active_last_seen", "active", "last_seen"),
+)
+
+usage = Table(
+    "usage_counters", metadata,
+    Column("user_name", String(NAME_LEN), primary_key=True),
+    Column("period_start", BigInteger, primary_key=True),
+    Column("session_s", BigInteger, nullable=False),
+    Column("in_octets", BigInteger, nullable=False),
+    Column("out_octets", BigInteger, nullable=False),
+)
