@@ -7,7 +7,7 @@ Exact integers are what gets stored; the parsers never go through float, so
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 __all__ = [
     "parse_duration_s",
@@ -45,7 +45,10 @@ def _parse(value: object, units: dict[str, int], what: str) -> int:
         number = Decimal(m.group(1))
     except InvalidOperation:  # pragma: no cover - the regex admits only digits
         raise ValueError(f"bad number in {value!r}") from None
-    scaled = number * units[m.group(2).lower()]
+    # The default context keeps 28 digits and would round a longer product;
+    # the exact product has at most the number's digits plus the unit's (≤ 13).
+    with localcontext(prec=len(m.group(1)) + 16):
+        scaled = number * units[m.group(2).lower()]
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{value!r} is not a whole number of {_base(what)}")
     return int(scaled)

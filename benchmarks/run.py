@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Benchmark aaad: start a real daemon, drive it with loadgen.py, print a table.
+
+    .venv/bin/python benchmarks/run.py                      # SQLite in a temp dir
+    .venv/bin/python benchmarks/run.py --database postgresql+psycopg://postgres@127.0.0.1/aaad_bench
+    .venv/bin/python benchmarks/run.py --only acct --windows 1,64 --requests 50000
+
+The daemon and the load generator are pinned to different cores with
+``taskset`` when there are at least two. A database URL other than SQLite must
+name a database this script may empty (it runs ``aaad db upgrade`` and
+deletes all users, sessions and usage in it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from sqlalchemy import delete  # noqa: E402
+
+from aaad.credentials import hash_password  # noqa: E402
+from aaad.store import migrate  # noqa: E402
+from aaad.store.database import open_database  # noqa: E402
+from aaad.store.tables import metadata, users  # noqa: E402
+
+SECRET = "bench-secret"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pin(core: int) -> list[str]:
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        return ["taskset", "-c", str(core)]
+    return []
+
+
+def seed(url: str, cleartext_users: int, hashed_users: int) -> None:
+    db = open_database(url)
+    migrate.upgrade(db.writer)
+    with db.writer.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(delete(table))
+        rows = [{"name": f"bench{i:06d}", "password_cleartext": f"bench{i:06d}",
+                 "password_hash": None, "enabled": True, "created_at": 0, "updated_at": 0}
+                for i in range(cleartext_users)]
+        rows += [{"name": f"hashed{i:06d}", "password_cleartext": None,
+                  "password_hash": hash_password(f"hashed{i:06d}"), "enabled": True,
+                  "created_at": 0, "updated_at": 0} for i in range(hashed_users)]
+        conn.execute(users.insert(), rows)
+    db.dispose()
+
+
+def start(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+    auth_port, acct_port = free_port(), free_port()
+    config = workdir / "aaad.yaml"
+    config.write_text(f"""
+database: {{url: "{url}"}}
+radius: {{bind: 127.0.0.1, auth_port: {auth_port}, acct_port: {acct_port}}}
+clients: [{{name: bench, address: 127.0.0.1, secret: "{SECRET}"}}]
+logging: {{level: warning}}
+""")
+    log = (workdir / "aaad.log").open("wb")
+    proc = subprocess.Popen([*pin(1), sys.executable, "-m", "aaad", "-c", str(config), "serve"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    loadgen(["--mode", "status", "--port", str(auth_port), "--requests", "1",
+             "--timeout", "0.5", "--retries", "40"])
+    return proc, auth_port, acct_port
+
+
+def loadgen(args: list[str]) -> dict[str, object]:
+    out = subprocess.run([*pin(0), sys.executable, str(HERE / "loadgen.py"), "--secret", SECRET,
+                          "--json", *args], capture_output=True, text=True, timeout=900)
+    if out.returncode == 2 or not out.stdout.strip():
+        raise SystemExit(f"loadgen failed: {out.stderr}")
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--database", help="SQLAlchemy URL (default: SQLite in a temp dir)")
+    p.add_argument("--requests", type=int, default=30000)
+    p.add_argument("--windows", default="1,64")
+    p.add_argument("--only", choices=["auth", "acct"], default=None)
+    p.add_argument("--users", type=int, default=1000)
+    p.add_argument("--hashed-users", type=int, default=200)
+    p.add_argument("--keep", action="store_true", help="keep the temp dir")
+    a = p.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="aaad-bench-"))
+    url = a.database or f"sqlite:///{workdir / 'bench.sqlite3'}"
+    seed(url, a.users, a.hashed_users)
+    proc, auth_port, acct_port = start(url, workdir)
+    rows = []
+    try:
+        for window in [int(w) for w in a.windows.split(",")]:
+            n = a.requests if window > 1 else max(1000, a.requests // 10)
+            runs = []
+            if a.only in (None, "auth"):
+                runs.append(("auth PAP cleartext", ["--mode", "auth", "--port", str(auth_port),
+                                                    "--users", str(a.users),
+                                                    "--warmup", str(a.users)]))
+                runs.append(("auth PAP hashed (warm cache)",
+                             ["--mode", "auth", "--port", str(auth_port),
+                              "--users", str(a.hashed_users), "--user-format", "hashed{i:06d}",
+                              "--password-format", "hashed{i:06d}",
+                              "--warmup", str(a.hashed_users)]))
+            if a.only in (None, "acct"):
+                runs.append(("accounting", ["--mode", "acct", "--port", str(acct_port),
+                                            "--users", str(a.users)]))
+            for name, args in runs:
+                r = loadgen([*args, "--window", str(window), "--requests", str(n)])
+                rows.append((name, window, r))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        if not a.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    db_name = url.split(":", 1)[0]
+    print(f"aaad on {db_name}, {os.cpu_count()} cores, "
+          f"{time.strftime('%Y-%m-%d')}, load generator on the same machine")
+    print(f"{'workload':32} {'window':>6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'lost':>6}")
+    for name, window, r in rows:
+        lat = r.get("latency_ms") or {}
+        assert isinstance(lat, dict)
+        print(f"{name:32} {window:>6} {float(r['requests_per_s']):>9.0f} {float(lat.get('p50', 0)):>8.2f} "
+              f"{float(lat.get('p99', 0)):>8.2f} {r.get('lost', 0):>6}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

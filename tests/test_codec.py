@@ -1,0 +1,332 @@
+"""The decode gate, accounting records and signed replies (aaad/radius/codec.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+
+import pytest
+from pyrad.packet import AcctPacket, AuthPacket
+
+from aaad.accounting.sessions import Status, Totals
+from aaad.radius.codec import (ACCT_CODES, AUTH_CODES, Request, accounting_record,
+                               decode_request, encode_reply)
+from aaad.radius.errors import (BadAuthenticator, BadMessageAuthenticator, Malformed,
+                                MissingMessageAuthenticator, UnexpectedCode)
+from aaad.radius.framing import (ACCESS_ACCEPT, ACCESS_CHALLENGE, ACCESS_REJECT,
+                                 ACCESS_REQUEST, ACCOUNTING_REQUEST, ACCOUNTING_RESPONSE,
+                                 STATUS_SERVER)
+from tests.radius_packets import (DICT, NAS, SECRET, access_request, acct_request, attr,
+                                  make_client, raw_packet, status_server)
+
+CLIENT = make_client()
+STRICT = make_client(require_message_authenticator=True)
+ARRIVAL = 1_800_000_000
+
+
+def decode_acct(data: bytes, client=CLIENT) -> Request:  # type: ignore[no-untyped-def]
+    return decode_request(data, client, NAS, allowed=ACCT_CODES, dictionary=DICT)
+
+
+def decode_auth(data: bytes, client=CLIENT) -> Request:  # type: ignore[no-untyped-def]
+    return decode_request(data, client, NAS, allowed=AUTH_CODES, dictionary=DICT)
+
+
+def record(**attributes):  # type: ignore[no-untyped-def]
+    return accounting_record(decode_acct(acct_request(**attributes)), ARRIVAL)
+
+
+def attributes_of(packet: bytes) -> list[tuple[int, bytes]]:
+    out, pos = [], 20
+    while pos < len(packet):
+        out.append((packet[pos], packet[pos + 2:pos + packet[pos + 1]]))
+        pos += packet[pos + 1]
+    return out
+
+
+# --- decode_request: the single gate ------------------------------------------
+
+def test_decoded_request_carries_the_wire_facts() -> None:
+    data = access_request("alice", "pw", id=42, ma=True)
+    req = decode_auth(data)
+    assert (req.code, req.id, req.authenticator, req.raw) == (ACCESS_REQUEST, 42, data[4:20], data)
+    assert (req.client, req.source, req.signed) == (CLIENT, NAS, True)
+    assert req.packet["User-Name"] == ["alice"]
+    assert decode_auth(access_request("alice", "pw")).signed is False
+
+
+def test_padding_is_trimmed_before_decoding() -> None:
+    data = acct_request()
+    assert decode_acct(data + bytes(9)).raw == data
+
+
+@pytest.mark.parametrize("code", [ACCESS_ACCEPT, ACCOUNTING_RESPONSE, 40, 43, 0, 200])
+def test_unknown_or_reply_code(code: int) -> None:
+    data = raw_packet(code, attr(1, b"alice"))
+    with pytest.raises(UnexpectedCode):
+        decode_auth(data)
+    with pytest.raises(UnexpectedCode):
+        decode_acct(data)
+
+
+def test_each_port_takes_only_its_own_request_code() -> None:
+    with pytest.raises(UnexpectedCode):
+        decode_auth(acct_request())
+    with pytest.raises(UnexpectedCode):
+        decode_acct(access_request("alice", "pw"))
+
+
+def test_accounting_request_with_wrong_secret() -> None:
+    with pytest.raises(BadAuthenticator):
+        decode_acct(acct_request(secret=b"not-the-secret"))
+
+
+def test_accounting_request_with_bad_message_authenticator() -> None:
+    # The Request Authenticator verifies, the Message-Authenticator inside does not.
+    body = attr(40, struct.pack("!I", 1)) + attr(1, b"alice") + attr(44, b"s1") + attr(80, bytes(16))
+    unsigned = raw_packet(ACCOUNTING_REQUEST, body)
+    mac = hmac.new(b"wrong", unsigned, hashlib.md5).digest()
+    pkt = unsigned[:-16] + mac
+    pkt = pkt[:4] + hashlib.md5(pkt[:4] + bytes(16) + pkt[20:] + SECRET).digest() + pkt[20:]
+    with pytest.raises(BadMessageAuthenticator):
+        decode_acct(pkt)
+    assert decode_acct(acct_request(ma=True)).signed is True
+
+
+def test_access_request_with_bad_message_authenticator() -> None:
+    with pytest.raises(BadMessageAuthenticator):
+        decode_auth(access_request("alice", "pw", ma=True, secret=b"wrong"))
+
+
+def test_missing_message_authenticator_when_the_client_requires_it() -> None:
+    with pytest.raises(MissingMessageAuthenticator) as e:
+        decode_auth(access_request("alice", "pw"), STRICT)
+    assert e.value.reason == "missing_message_authenticator"
+    assert decode_auth(access_request("alice", "pw", ma=True), STRICT).signed
+    # The accounting Request Authenticator already signs the whole packet.
+    assert decode_acct(acct_request(), STRICT).signed is False
+
+
+@pytest.mark.parametrize("decode", [decode_auth, decode_acct])
+def test_status_server_needs_a_message_authenticator(decode) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(MissingMessageAuthenticator):
+        decode(status_server(ma=False))
+    with pytest.raises(BadMessageAuthenticator):
+        decode(status_server(secret=b"wrong"))
+    req = decode(status_server())
+    assert (req.code, req.signed) == (STATUS_SERVER, True)
+
+
+def test_framing_errors_come_first() -> None:
+    with pytest.raises(Malformed):
+        decode_acct(acct_request()[:-1])          # the Length field is now past the end
+
+
+# --- accounting_record: wire attributes to the core record ------------------------
+
+def test_stop_record_fields() -> None:
+    rec = record(status="Stop", user="alice", session="abc-1", Acct_Session_Time=600,
+                 Acct_Input_Octets=5, Acct_Input_Gigawords=2, Acct_Output_Octets=7,
+                 Acct_Output_Gigawords=0, Acct_Terminate_Cause="Idle-Timeout",
+                 Framed_IP_Address="10.1.2.3", Calling_Station_Id="aa-bb",
+                 Called_Station_Id="cc-dd", NAS_Port=17, NAS_Port_Id="eth0/1",
+                 Acct_Interim_Interval=300)
+    assert rec is not None
+    assert rec.status is Status.STOP
+    assert (rec.user_name, rec.acct_session_id) == ("alice", "abc-1")
+    assert rec.totals == Totals(600, 2 * 2**32 + 5, 7)
+    assert (rec.client, rec.nas_address, rec.nas_key) == ("nas1", NAS[0], NAS[0])
+    assert (rec.at, rec.arrival) == (ARRIVAL, ARRIVAL)
+    assert rec.terminate_cause == "Idle-Timeout"
+    assert (rec.framed_ip, rec.calling_station_id, rec.called_station_id) == \
+        ("10.1.2.3", "aa-bb", "cc-dd")
+    assert (rec.nas_port, rec.nas_port_id, rec.interim_interval_s) == (17, "eth0/1", 300)
+
+
+def test_start_without_counters_is_zero() -> None:
+    rec = record(status="Start")
+    assert rec is not None and rec.totals == Totals(0, 0, 0) and rec.terminate_cause is None
+
+
+def test_gigawords_are_folded_into_64_bit_counts() -> None:
+    rec = record(status="Interim-Update", Acct_Input_Octets=2**32 - 1, Acct_Input_Gigawords=3,
+                 Acct_Output_Gigawords=1)
+    assert rec is not None
+    assert rec.totals == Totals(0, 3 * 2**32 + 2**32 - 1, 2**32)
+
+
+@pytest.mark.parametrize("attributes, at", [
+    ({}, ARRIVAL),
+    ({"Acct_Delay_Time": 30}, ARRIVAL - 30),
+    ({"Event_Timestamp": ARRIVAL - 100}, ARRIVAL - 100),
+    ({"Event_Timestamp": ARRIVAL - 100, "Acct_Delay_Time": 30}, ARRIVAL - 100),  # the NAS's own clock wins
+    ({"Event_Timestamp": ARRIVAL + 3600}, ARRIVAL + 300),                       # a clock far ahead is capped
+])
+def test_event_time(attributes: dict[str, int], at: int) -> None:
+    rec = record(status="Interim-Update", **attributes)
+    assert rec is not None and rec.at == at and rec.arrival == ARRIVAL
+
+
+@pytest.mark.parametrize("attributes, nas_key", [
+    ({}, NAS[0]),
+    ({"NAS_IP_Address": "10.0.0.1"}, "10.0.0.1|"),
+    ({"NAS_Identifier": "ap-7"}, "|ap-7"),
+    ({"NAS_IP_Address": "10.0.0.1", "NAS_Identifier": "ap-7"}, "10.0.0.1|ap-7"),
+    ({"NAS_IPv6_Address": "2001:db8::1"}, "2001:db8::1|"),
+])
+def test_nas_identity(attributes: dict[str, str], nas_key: str) -> None:
+    rec = record(**attributes)
+    assert rec is not None and rec.nas_key == nas_key and rec.nas_address == NAS[0]
+
+
+@pytest.mark.parametrize("status", ["Accounting-On", "Accounting-Off"])
+def test_accounting_on_off_record_has_no_session(status: str) -> None:
+    rec = record(status=status, user=None, session=None, NAS_IP_Address="10.0.0.1",
+                 Acct_Delay_Time=5)
+    assert rec is not None
+    assert rec.status is (Status.ACCOUNTING_ON if status == "Accounting-On" else Status.ACCOUNTING_OFF)
+    assert (rec.user_name, rec.acct_session_id, rec.totals) == ("", "", Totals(0, 0, 0))
+    assert (rec.nas_key, rec.at) == ("10.0.0.1|", ARRIVAL - 5)
+
+
+@pytest.mark.parametrize("attributes", [
+    {"status": None},
+    {"user": None},
+    {"user": ""},
+    {"session": None},
+])
+def test_missing_required_attributes_are_malformed(attributes: dict[str, object]) -> None:
+    with pytest.raises(Malformed):
+        record(**{"status": "Start", **attributes})
+
+
+def test_empty_session_id_is_accepted() -> None:
+    rec = record(session="")
+    assert rec is not None and rec.acct_session_id == ""
+
+
+@pytest.mark.parametrize("status", [9, 10, 11, 12, 13, 14, 15, 99])   # tunnel events, Failed, unknown
+def test_status_types_aaad_does_not_count(status: int) -> None:
+    assert record(status=status) is None
+
+
+@pytest.mark.parametrize("attr_type", [40, 42, 46, 52, 55, 41])
+def test_integer_attribute_of_3_octets_is_malformed(attr_type: int) -> None:
+    p = AcctPacket(id=1, secret=SECRET, dict=DICT)
+    p["Acct-Status-Type"] = "Interim-Update"
+    p["User-Name"] = "alice"
+    p["Acct-Session-Id"] = "s1"
+    p[attr_type] = [b"\x00\x00\x05"]          # raw: pyrad would not encode it
+    req = decode_acct(p.RequestPacket())
+    with pytest.raises(Malformed):
+        accounting_record(req, ARRIVAL)
+
+
+@pytest.mark.parametrize("attr_type, size", [(4, 3), (4, 16), (8, 5), (95, 4)])
+def test_address_of_wrong_size_is_malformed(attr_type: int, size: int) -> None:
+    p = AcctPacket(id=1, secret=SECRET, dict=DICT)
+    p["Acct-Status-Type"] = "Start"
+    p["User-Name"] = "alice"
+    p["Acct-Session-Id"] = "s1"
+    p[attr_type] = [bytes(size)]
+    with pytest.raises(Malformed):
+        accounting_record(decode_acct(p.RequestPacket()), ARRIVAL)
+
+
+def test_undecodable_text_is_kept_escaped() -> None:
+    p = AcctPacket(id=1, secret=SECRET, dict=DICT)
+    p["Acct-Status-Type"] = "Start"
+    p[1] = [b"al\xffce"]
+    p[44] = [b"s\x00\xfe"]
+    rec = accounting_record(decode_acct(p.RequestPacket()), ARRIVAL)
+    assert rec is not None and (rec.user_name, rec.acct_session_id) == ("al\\xffce", "s\x00\\xfe")
+
+
+def test_unknown_terminate_cause_is_kept_as_a_number() -> None:
+    rec = record(status="Stop", Acct_Terminate_Cause=77)
+    assert rec is not None and rec.terminate_cause == "77"
+
+
+# --- encode_reply: signed replies ---------------------------------------------------
+
+def verify_response_authenticator(reply: bytes, request: bytes, secret: bytes = SECRET) -> bool:
+    expected = hashlib.md5(reply[:4] + request[4:20] + reply[20:] + secret).digest()
+    return hmac.compare_digest(expected, reply[4:20])
+
+
+def verify_reply_message_authenticator(reply: bytes, request: bytes) -> bool:
+    """RFC 3579 §3.2 for a reply: HMAC over the reply with the Request Authenticator."""
+    [(pos, mac)] = [(i, v) for i, v in enumerate_attributes(reply) if reply[i] == 80]
+    zeroed = reply[:4] + request[4:20] + reply[20:pos + 2] + bytes(16) + reply[pos + 18:]
+    return hmac.compare_digest(hmac.new(SECRET, zeroed, hashlib.md5).digest(), mac)
+
+
+def enumerate_attributes(packet: bytes) -> list[tuple[int, bytes]]:
+    out, pos = [], 20
+    while pos < len(packet):
+        out.append((pos, packet[pos + 2:pos + packet[pos + 1]]))
+        pos += packet[pos + 1]
+    return out
+
+
+@pytest.mark.parametrize("code, attributes", [
+    (ACCESS_ACCEPT, ()),
+    (ACCESS_ACCEPT, (("Session-Timeout", 3600), ("Reply-Message", "welcome"))),
+    (ACCESS_REJECT, (("Reply-Message", "Authentication failed"),)),
+    (ACCESS_CHALLENGE, (("Reply-Message", "code?"), ("State", b"st-1"))),
+])
+def test_access_replies_are_signed(code: int, attributes: tuple[tuple[str, object], ...]) -> None:
+    request = access_request("alice", "pw", id=99)
+    reply = encode_reply(decode_auth(request), code, attributes)
+    assert (reply[0], reply[1], struct.unpack("!H", reply[2:4])[0]) == (code, 99, len(reply))
+    assert verify_response_authenticator(reply, request)
+    assert verify_reply_message_authenticator(reply, request)
+    sent = AuthPacket(packet=request, secret=SECRET, dict=DICT)
+    received = sent.CreateReply(packet=reply)
+    assert sent.VerifyReply(received, reply, enforce_ma=True)
+    for name, value in attributes:
+        assert received[name] == [value]
+
+
+def test_tampered_access_reply_does_not_verify() -> None:
+    # The check above is not vacuous: pyrad notices one changed octet.
+    request = access_request("alice", "pw")
+    reply = encode_reply(decode_auth(request), ACCESS_ACCEPT)
+    sent = AuthPacket(packet=request, secret=SECRET, dict=DICT)
+    bad = reply[:-1] + bytes((reply[-1] ^ 1,))
+    assert not sent.VerifyReply(sent.CreateReply(packet=bad), bad)
+
+
+def test_proxy_state_is_copied_in_order() -> None:
+    states = (b"second-hop\x00", b"first-hop")
+    request = access_request("alice", "pw", proxy_states=states, ma=True)
+    reply = encode_reply(decode_auth(request), ACCESS_REJECT, (("Reply-Message", "no"),))
+    copied = [v for t, v in attributes_of(reply) if t == 33]
+    assert copied == list(states)
+    assert verify_response_authenticator(reply, request)
+    assert verify_reply_message_authenticator(reply, request)
+    sent = AuthPacket(packet=request, secret=SECRET, dict=DICT)
+    assert sent.VerifyReply(sent.CreateReply(packet=reply), reply, enforce_ma=True)
+
+
+def test_accounting_response() -> None:
+    request = acct_request("Stop", id=200, proxy_states=(b"p1", b"p2"))
+    reply = encode_reply(decode_acct(request), ACCOUNTING_RESPONSE)
+    assert (reply[0], reply[1]) == (ACCOUNTING_RESPONSE, 200)
+    assert verify_response_authenticator(reply, request)
+    assert [v for t, v in attributes_of(reply) if t == 33] == [b"p1", b"p2"]
+    sent = AcctPacket(packet=request, secret=SECRET, dict=DICT)
+    assert sent.VerifyReply(sent.CreateReply(packet=reply), reply)
+
+
+@pytest.mark.parametrize("decode, code", [(decode_auth, ACCESS_ACCEPT),
+                                          (decode_acct, ACCOUNTING_RESPONSE)])
+def test_status_server_reply_is_signed(decode, code: int) -> None:  # type: ignore[no-untyped-def]
+    request = status_server(id=5)
+    reply = encode_reply(decode(request), code)
+    assert (reply[0], reply[1]) == (code, 5)
+    assert verify_response_authenticator(reply, request)
+    assert verify_reply_message_authenticator(reply, request)
+    sent = AcctPacket(packet=request, secret=SECRET, dict=DICT)
+    assert sent.VerifyReply(sent.CreateReply(packet=reply), reply, enforce_ma=True)
