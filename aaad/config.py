@@ -333,7 +333,7 @@ def _client_secret(r: _Reader, base_dir: Path) -> Secret:
     if has_inline and has_file:
         raise ConfigError(r.key("secret"), "give secret or secret_file, not both")
     if has_file:
-        p = Path(_str(r.data["secret_file"]))
+        p = Path(r.get("secret_file", _str, ""))
         p = p if p.is_absolute() else base_dir / p
         try:
             raw = p.read_bytes().strip()
@@ -345,9 +345,10 @@ def _client_secret(r: _Reader, base_dir: Path) -> Secret:
     value = r.data.get("secret")
     if value in (None, ""):
         raise ConfigError(r.key("secret"), "must not be empty")
-    if not isinstance(value, (str, int)):
-        raise ConfigError(r.key("secret"), "must be a string")
-    return Secret(str(value).encode("utf-8"))
+    if not isinstance(value, str):
+        # YAML has already turned `yes` into True and `0123` into 83: quote it.
+        raise ConfigError(r.key("secret"), "must be a string (put it in quotes)")
+    return Secret(value.encode("utf-8"))
 
 
 def _accounting(r: _Reader) -> AccountingConfig:

@@ -156,6 +156,20 @@ def test_gigawords_are_folded_into_64_bit_counts() -> None:
     assert rec.totals == Totals(0, 3 * 2**32 + 2**32 - 1, 2**32)
 
 
+@pytest.mark.parametrize("direction", ["Input", "Output"])
+def test_gigawords_beyond_a_bigint_are_malformed(direction: str) -> None:
+    # 2^31 gigawords is 2^63 octets: no BIGINT column holds it, and the
+    # record would fail its whole group-commit batch in the database.
+    largest = record(status="Interim-Update", **{f"Acct_{direction}_Octets": 2**32 - 1,
+                                                 f"Acct_{direction}_Gigawords": 2**31 - 1})
+    assert largest is not None
+    assert max(largest.totals.in_octets, largest.totals.out_octets) == 2**63 - 1
+    with pytest.raises(Malformed):
+        record(status="Interim-Update", **{f"Acct_{direction}_Gigawords": 2**31})
+    with pytest.raises(Malformed):
+        record(status="Stop", **{f"Acct_{direction}_Gigawords": 2**32 - 1})
+
+
 @pytest.mark.parametrize("attributes, at", [
     ({}, ARRIVAL),
     ({"Acct_Delay_Time": 30}, ARRIVAL - 30),

@@ -60,6 +60,7 @@ TERMINATE_CAUSES = {
     16: "Callback", 17: "User-Error", 18: "Host-Request",
 }
 _STATUSES = {s.value: s for s in Status}
+MAX_OCTETS = 2**63 - 1      # signed 64-bit: the octet columns are BIGINT
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +172,8 @@ def accounting_record(req: Request, arrival: int) -> AcctRecord | None:
 
     Raises:
         Malformed: Acct-Status-Type missing, or User-Name / Acct-Session-Id
-            missing from a Start/Interim/Stop, or an attribute of a bad size.
+            missing from a Start/Interim/Stop, an attribute of a bad size, or
+            Gigawords making a count larger than 2^63 - 1.
     """
     p = req.packet
     status_value = attribute_int(p, ACCT_STATUS_TYPE)
@@ -197,6 +199,10 @@ def accounting_record(req: Request, arrival: int) -> AcctRecord | None:
         fold_gigawords(attribute_int(p, ACCT_OUTPUT_OCTETS) or 0,
                        attribute_int(p, ACCT_OUTPUT_GIGAWORDS) or 0),
     )
+    # Gigawords >= 2^31 make a count no BIGINT column holds; such a record
+    # would fail its whole group-commit batch, so it is dropped here alone.
+    if max(totals.in_octets, totals.out_octets) > MAX_OCTETS:
+        raise Malformed("Acct-Input/Output-Gigawords out of range")
     cause = attribute_int(p, ACCT_TERMINATE_CAUSE)
     return AcctRecord(
         status=status, nas_key=nas, client=req.client.name, nas_address=req.source[0],

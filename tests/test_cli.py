@@ -1,0 +1,123 @@
+"""The aaad CLI against a real, migrated SQLite database (click's CliRunner)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from aaad.cli import cli
+
+SECRET = "cli-Secret-4242"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "aaad.yaml"
+    path.write_text(f"""
+database: {{url: "sqlite:///{tmp_path / 'aaad.sqlite3'}"}}
+clients: [{{name: nas, address: 10.0.0.0/24, secret: "{SECRET}"}}]
+""")
+    assert run(path, "db", "upgrade").exit_code == 0
+    return path
+
+
+def run(config: Path, *args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli, ["--config", str(config), *args], input=input)
+
+
+def ok(config: Path, *args: str, input: str | None = None) -> Result:
+    r = run(config, *args, input=input)
+    assert r.exit_code == 0, r.output
+    return r
+
+
+def test_user_lifecycle(config: Path) -> None:
+    ok(config, "user", "add", "alice", "--password", "Alice-pw-1")
+    ok(config, "user", "add", "bob", "--password", "-", "--cleartext", input="Bob-pw-2\n")
+    users = json.loads(ok(config, "user", "list", "--json").output)
+    assert [(u["name"], u["credential"], u["enabled"]) for u in users] == [
+        ("alice", "hashed", True), ("bob", "cleartext", True)]
+    ok(config, "user", "disable", "alice")
+    assert json.loads(ok(config, "user", "show", "alice", "--json").output)["enabled"] is False
+    ok(config, "user", "enable", "alice")
+    ok(config, "user", "set", "alice", "--password", "New-pw-3", "--cleartext", "--plan", "home")
+    shown = json.loads(ok(config, "user", "show", "alice", "--json").output)
+    assert (shown["credential"], shown["plan"], shown["open_sessions"]) == ("cleartext", "home", 0)
+    ok(config, "user", "delete", "alice", "--yes")
+    assert [u["name"] for u in json.loads(ok(config, "user", "list", "--json").output)] == ["bob"]
+
+
+def test_passwords_and_secrets_are_never_printed(config: Path) -> None:
+    outputs = [
+        ok(config, "user", "add", "carol", "--password", "Sekret-pw-99", "--cleartext").output,
+        ok(config, "user", "show", "carol").output,
+        ok(config, "user", "show", "carol", "--json").output,
+        ok(config, "user", "list").output,
+        ok(config, "config", "check").output,
+    ]
+    for out in outputs:
+        assert "Sekret-pw-99" not in out and SECRET not in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["user", "add", "x", "--password", ""], "must not be empty"),
+    (["user", "show", "nobody"], "no user 'nobody'"),
+    (["user", "set", "nobody", "--plan", "p"], "no user 'nobody'"),
+    (["user", "set", "x"], "nothing to change"),
+    (["user", "disable", "nobody"], "no user 'nobody'"),
+    (["usage", "show", "x", "--period", "2026/11"], "YYYY-MM"),
+    (["session", "list", "--limit", "0"], "Invalid value"),
+])
+def test_bad_input_exits_non_zero_with_one_line(config: Path, args: list[str],
+                                                message: str) -> None:
+    r = run(config, *args)
+    assert r.exit_code != 0
+    assert message in r.output
+
+
+def test_duplicate_user(config: Path) -> None:
+    ok(config, "user", "add", "dup", "--password", "x1")
+    r = run(config, "user", "add", "dup", "--password", "x2")
+    assert r.exit_code == 1 and r.output.strip() == "error: user 'dup' already exists"
+
+
+def test_broken_config_names_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("clients:\n  - name: a\n    address: 10.0.0.1\n    secret: ''\n")
+    r = run(path, "config", "check")
+    assert r.exit_code == 2
+    assert r.output.strip() == f"error: {path}: clients[0].secret: must not be empty"
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    r = run(tmp_path / "nope.yaml", "user", "list")
+    assert r.exit_code == 2 and "cannot read" in r.output
+
+
+def test_unmigrated_database_says_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "aaad.yaml"
+    path.write_text(f'database: {{url: "sqlite:///{tmp_path / "empty.sqlite3"}"}}\n')
+    r = run(path, "user", "list")
+    assert r.exit_code == 1 and "aaad db upgrade" in r.output
+
+
+def test_usage_show_of_a_user_without_usage(config: Path) -> None:
+    data = json.loads(ok(config, "usage", "show", "zed", "--period", "2026-11", "--json").output)
+    assert data["period"] == "2026-11" and data["period_start"] == "2026-11-01T00:00:00Z"
+    assert (data["session_s"], data["in_octets"], data["out_octets"]) == (0, 0, 0)
+
+
+def test_init_demo_is_repeatable(tmp_path: Path) -> None:
+    cfg = tmp_path / "var" / "aaad.yaml"
+    first = ok(cfg, "init", "--demo", "--database", f"sqlite:///{tmp_path / 'var' / 'db.sqlite3'}")
+    second = ok(cfg, "init", "--demo")
+    password = (tmp_path / "var" / "demo-user.password").read_text().strip()
+    secret = (tmp_path / "var" / "demo-client.secret").read_text().strip()
+    for out in (first.output, second.output):
+        assert f"password: {password}" in out and f"secret: {secret}" in out
+    assert oct((tmp_path / "var" / "demo-client.secret").stat().st_mode & 0o777) == "0o600"
+    users = json.loads(ok(cfg, "user", "list", "--json").output)
+    assert [u["name"] for u in users] == ["demo"]
