@@ -278,7 +278,8 @@ def _choice(*choices: str) -> Callable[[Any], str]:
 
 def _database(r: _Reader) -> DatabaseConfig:
     d = DatabaseConfig()
-    cfg = DatabaseConfig(url=r.get("url", _str, d.url), pool_size=r.get("pool_size", _positive, d.pool_size))
+    cfg = DatabaseConfig(url=r.get("url", _str, d.url),
+                         pool_size=r.get("pool_size", _positive, d.pool_size))
     r.done()
     return cfg
 

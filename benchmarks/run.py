@@ -77,9 +77,17 @@ logging: {{level: warning}}
     log = (workdir / "aaad.log").open("wb")
     proc = subprocess.Popen([*pin(1), sys.executable, "-m", "aaad", "-c", str(config), "serve"],
                             stdout=log, stderr=subprocess.STDOUT)
-    loadgen(["--mode", "status", "--port", str(auth_port), "--requests", "1",
-             "--timeout", "0.5", "--retries", "40"])
-    return proc, auth_port, acct_port
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"aaad exited:\n{(workdir / 'aaad.log').read_text()}")
+        probe = subprocess.run([sys.executable, str(HERE / "loadgen.py"), "--secret", SECRET,
+                                "--mode", "status", "--port", str(auth_port), "--requests", "1",
+                                "--timeout", "0.5", "--retries", "0"], capture_output=True)
+        if probe.returncode == 0:
+            return proc, auth_port, acct_port
+    proc.kill()
+    raise SystemExit("aaad did not answer Status-Server within 30 s")
 
 
 def loadgen(args: list[str]) -> dict[str, object]:

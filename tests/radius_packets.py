@@ -68,9 +68,10 @@ def access_request(user: str | None = "alice", password: str | bytes | None = No
     return raw
 
 
-def acct_request(status: str | int = "Start", user: str | None = "alice", session: str | None = "s1",
-                 *, secret: bytes = SECRET, id: int = 1, ma: bool = False,
-                 proxy_states: tuple[bytes, ...] = (), **attributes: Any) -> bytes:
+def acct_request(status: str | int | None = "Start", user: str | None = "alice",
+                 session: str | None = "s1", *, secret: bytes = SECRET, id: int = 1,
+                 ma: bool = False, proxy_states: tuple[bytes, ...] = (),
+                 **attributes: Any) -> bytes:
     """An Accounting-Request with a valid Request Authenticator (RFC 2866 §3)."""
     p = AcctPacket(id=id, secret=secret, dict=DICT)
     if status is not None:
@@ -90,9 +91,11 @@ def acct_request(status: str | int = "Start", user: str | None = "alice", sessio
 
 
 def status_server(*, secret: bytes = SECRET, id: int = 1, ma: bool = True,
-                  proxy_states: tuple[bytes, ...] = ()) -> bytes:
+                  proxy_states: tuple[bytes, ...] = (),
+                  authenticator: bytes | None = None) -> bytes:
     """A Status-Server (RFC 5997), signed unless ``ma`` is False."""
-    p = AcctPacket(code=StatusServer, id=id, secret=secret, dict=DICT)
+    p = AcctPacket(code=StatusServer, id=id, secret=secret, dict=DICT,
+                   authenticator=authenticator)
     p.message_authenticator = ma
     if proxy_states:
         p["Proxy-State"] = list(proxy_states)

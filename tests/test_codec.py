@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
+from typing import Any, Callable
 
 import pytest
 from pyrad.packet import AcctPacket, AuthPacket
 
-from aaad.accounting.sessions import Status, Totals
+from aaad.accounting.sessions import AcctRecord, Status, Totals
+from aaad.radius.clients import Client
 from aaad.radius.codec import (ACCT_CODES, AUTH_CODES, Request, accounting_record,
                                decode_request, encode_reply)
 from aaad.radius.errors import (BadAuthenticator, BadMessageAuthenticator, Malformed,
@@ -25,15 +27,15 @@ STRICT = make_client(require_message_authenticator=True)
 ARRIVAL = 1_800_000_000
 
 
-def decode_acct(data: bytes, client=CLIENT) -> Request:  # type: ignore[no-untyped-def]
+def decode_acct(data: bytes, client: Client = CLIENT) -> Request:
     return decode_request(data, client, NAS, allowed=ACCT_CODES, dictionary=DICT)
 
 
-def decode_auth(data: bytes, client=CLIENT) -> Request:  # type: ignore[no-untyped-def]
+def decode_auth(data: bytes, client: Client = CLIENT) -> Request:
     return decode_request(data, client, NAS, allowed=AUTH_CODES, dictionary=DICT)
 
 
-def record(**attributes):  # type: ignore[no-untyped-def]
+def record(**attributes: Any) -> AcctRecord | None:
     return accounting_record(decode_acct(acct_request(**attributes)), ARRIVAL)
 
 
@@ -84,7 +86,8 @@ def test_accounting_request_with_wrong_secret() -> None:
 
 def test_accounting_request_with_bad_message_authenticator() -> None:
     # The Request Authenticator verifies, the Message-Authenticator inside does not.
-    body = attr(40, struct.pack("!I", 1)) + attr(1, b"alice") + attr(44, b"s1") + attr(80, bytes(16))
+    body = (attr(40, struct.pack("!I", 1)) + attr(1, b"alice") + attr(44, b"s1")
+            + attr(80, bytes(16)))
     unsigned = raw_packet(ACCOUNTING_REQUEST, body)
     mac = hmac.new(b"wrong", unsigned, hashlib.md5).digest()
     pkt = unsigned[:-16] + mac
@@ -109,7 +112,7 @@ def test_missing_message_authenticator_when_the_client_requires_it() -> None:
 
 
 @pytest.mark.parametrize("decode", [decode_auth, decode_acct])
-def test_status_server_needs_a_message_authenticator(decode) -> None:  # type: ignore[no-untyped-def]
+def test_status_server_needs_a_message_authenticator(decode: Callable[[bytes], Request]) -> None:
     with pytest.raises(MissingMessageAuthenticator):
         decode(status_server(ma=False))
     with pytest.raises(BadMessageAuthenticator):
@@ -174,8 +177,9 @@ def test_gigawords_beyond_a_bigint_are_malformed(direction: str) -> None:
     ({}, ARRIVAL),
     ({"Acct_Delay_Time": 30}, ARRIVAL - 30),
     ({"Event_Timestamp": ARRIVAL - 100}, ARRIVAL - 100),
-    ({"Event_Timestamp": ARRIVAL - 100, "Acct_Delay_Time": 30}, ARRIVAL - 100),  # the NAS's own clock wins
-    ({"Event_Timestamp": ARRIVAL + 3600}, ARRIVAL + 300),                       # a clock far ahead is capped
+    # The NAS's own clock wins; one far ahead is capped.
+    ({"Event_Timestamp": ARRIVAL - 100, "Acct_Delay_Time": 30}, ARRIVAL - 100),
+    ({"Event_Timestamp": ARRIVAL + 3600}, ARRIVAL + 300),
 ])
 def test_event_time(attributes: dict[str, int], at: int) -> None:
     rec = record(status="Interim-Update", **attributes)
@@ -199,7 +203,8 @@ def test_accounting_on_off_record_has_no_session(status: str) -> None:
     rec = record(status=status, user=None, session=None, NAS_IP_Address="10.0.0.1",
                  Acct_Delay_Time=5)
     assert rec is not None
-    assert rec.status is (Status.ACCOUNTING_ON if status == "Accounting-On" else Status.ACCOUNTING_OFF)
+    on = status == "Accounting-On"
+    assert rec.status is (Status.ACCOUNTING_ON if on else Status.ACCOUNTING_OFF)
     assert (rec.user_name, rec.acct_session_id, rec.totals) == ("", "", Totals(0, 0, 0))
     assert (rec.nas_key, rec.at) == ("10.0.0.1|", ARRIVAL - 5)
 
@@ -220,7 +225,8 @@ def test_empty_session_id_is_accepted() -> None:
     assert rec is not None and rec.acct_session_id == ""
 
 
-@pytest.mark.parametrize("status", [9, 10, 11, 12, 13, 14, 15, 99])   # tunnel events, Failed, unknown
+# Tunnel events, Failed, and a value no RFC defines.
+@pytest.mark.parametrize("status", [9, 10, 11, 12, 13, 14, 15, 99])
 def test_status_types_aaad_does_not_count(status: int) -> None:
     assert record(status=status) is None
 
@@ -248,13 +254,20 @@ def test_address_of_wrong_size_is_malformed(attr_type: int, size: int) -> None:
         accounting_record(decode_acct(p.RequestPacket()), ARRIVAL)
 
 
-def test_undecodable_text_is_kept_escaped() -> None:
+def test_undecodable_text_and_nul_become_replacement_characters() -> None:
+    # One character per octet keeps every value within its column, and no
+    # NUL reaches the database (PostgreSQL text cannot hold one).
     p = AcctPacket(id=1, secret=SECRET, dict=DICT)
     p["Acct-Status-Type"] = "Start"
     p[1] = [b"al\xffce"]
     p[44] = [b"s\x00\xfe"]
+    p[31] = [b"x" * 200]
+    p[85] = [(2**31).to_bytes(4, "big")]
     rec = accounting_record(decode_acct(p.RequestPacket()), ARRIVAL)
-    assert rec is not None and (rec.user_name, rec.acct_session_id) == ("al\\xffce", "s\x00\\xfe")
+    assert rec is not None
+    assert (rec.user_name, rec.acct_session_id) == ("al\ufffdce", "s\ufffd\ufffd")
+    assert rec.calling_station_id == "x" * 128
+    assert rec.interim_interval_s is None
 
 
 def test_unknown_terminate_cause_is_kept_as_a_number() -> None:
@@ -336,7 +349,7 @@ def test_accounting_response() -> None:
 
 @pytest.mark.parametrize("decode, code", [(decode_auth, ACCESS_ACCEPT),
                                           (decode_acct, ACCOUNTING_RESPONSE)])
-def test_status_server_reply_is_signed(decode, code: int) -> None:  # type: ignore[no-untyped-def]
+def test_status_server_reply_is_signed(decode: Callable[[bytes], Request], code: int) -> None:
     request = status_server(id=5)
     reply = encode_reply(decode(request), code)
     assert (reply[0], reply[1]) == (code, 5)

@@ -210,8 +210,8 @@ ERRORS = [
      "clients[0].coa_port: must be a port number 0-65535"),
     ("clients:\n  - name: nas1\n    address: 192.0.2.1\n    secret: x\n    type: juniper\n",
      "clients[0].type: must be one of generic, mikrotik, cisco, chillispot"),
-    ("clients:\n  - name: nas1\n    address: 192.0.2.1\n    secret: x\n"
-     "    require_message_authenticator: 'yes'\n",
+    (("clients:\n  - name: nas1\n    address: 192.0.2.1\n    secret: x\n"
+      "    require_message_authenticator: 'yes'\n"),
      "clients[0].require_message_authenticator: must be true or false"),
     ("clients:\n  name: nas1\n", "clients: must be a list"),
     ("clients:\n  - nas1\n", "clients[0]: must be a mapping"),

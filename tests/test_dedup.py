@@ -38,7 +38,7 @@ def test_every_part_of_the_key_counts() -> None:
     c.complete(A, REPLY)
     for other in [("192.0.2.2", *A[1:]), (A[0], 1813, *A[2:]), (*A[:2], 8, A[3]),
                   (*A[:3], b"x" * 16)]:
-        assert c.lookup(other) is None   # type: ignore[arg-type]
+        assert c.lookup(other) is None
 
 
 def test_ttl_counts_from_arrival_not_from_reply() -> None:

@@ -8,6 +8,7 @@ codec and the handlers are the real ones.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import random
 import struct
 from typing import Any, Callable
@@ -33,62 +34,19 @@ from aaad.radius.clients import ClientTable
 from aaad.radius.codec import ACCT_CODES, AUTH_CODES
 from aaad.radius.framing import (ACCESS_ACCEPT, ACCESS_REJECT, ACCESS_REQUEST,
                                  ACCOUNTING_REQUEST, ACCOUNTING_RESPONSE, STATUS_SERVER)
+from aaad.radius import protocol
+from aaad.radius.auth import hide_password
 from aaad.radius.protocol import RadiusPort
 from aaad.store import admin
 from aaad.store.database import Database
+from tests.fakes import GatedExecutor
 from tests.radius_packets import (DICT, NAS, SECRET, FakeDatagramTransport, access_request,
                                   acct_request, make_client, raw_packet, status_server)
 
 T0 = 1_800_000_000          # 2027-01-15, UTC
 UTC = ZoneInfo("UTC")
 STRANGER = ("198.51.100.99", 40000)
-
-
-class GatedExecutor:
-    """Holds jobs until ``release()``, then runs the real function inline.
-
-    It stands in for the thread hop only: what a job does is unchanged.
-    """
-
-    def __init__(self) -> None:
-        self.jobs: list[tuple[Callable[..., Any], tuple[Any, ...], Deferred[Any]]] = []
-        self.jobs_run = 0
-        self.queued = 0
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def run(self, fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
-        d: Deferred[Any] = Deferred()
-        self.jobs.append((fn, args, d))
-        return d
-
-    def release(self, *, error: BaseException | None = None) -> int:
-        """Run the jobs queued so far (not those they queue); returns how many.
-
-        With ``error`` the jobs fail with it instead of running, as if the
-        pool itself had failed.
-        """
-        jobs, self.jobs = self.jobs, []
-        for fn, args, d in jobs:
-            if error is not None:
-                d.errback(Failure(error))
-                continue
-            self.jobs_run += 1
-            try:
-                result = fn(*args)
-            except BaseException:
-                d.errback(Failure())
-            else:
-                d.callback(result)
-        return len(jobs)
-
-    def drain(self) -> None:
-        while self.release():
-            pass
+FIXED_AUTHENTICATOR = bytes(range(16))  # with it, the wrong secret surely garbles the password
 
 
 class Ports:
@@ -102,9 +60,9 @@ class Ports:
         self.reactor.advance(T0)
         self.registry = CollectorRegistry()
         self.metrics = Metrics(self.registry)
-        self.writer = writer if writer is not None else GatedExecutor()
-        self.reader = reader if reader is not None else InlineExecutor()
-        self.hasher = hasher if hasher is not None else InlineExecutor()
+        self.writer: Any = writer if writer is not None else GatedExecutor()
+        self.reader: Any = reader if reader is not None else InlineExecutor()
+        self.hasher: Any = hasher if hasher is not None else InlineExecutor()
         self.clients = clients if clients is not None else ClientTable([make_client()])
         self.accounting = AccountingHandler(
             db=db, executor=self.writer, reactor=self.reactor, metrics=self.metrics,
@@ -155,7 +113,7 @@ def verify_reply(request: bytes, reply: bytes, *, secret: bytes = SECRET) -> Aut
     received = sent.CreateReply(packet=reply)
     enforce = request[0] in (ACCESS_REQUEST, STATUS_SERVER)
     assert sent.VerifyReply(received, reply, enforce_ma=enforce), "reply does not verify"
-    return received  # type: ignore[no-any-return]
+    return received
 
 
 class PortTest(SynchronousTestCase):
@@ -229,7 +187,8 @@ class AccountingResponseTests(PortTest):
         ports.writer.drain()
         self.assertEqual(ports.writer.jobs_run, 2)
         [row] = ports.sessions()
-        self.assertEqual((row["in_octets"], row["packets"]), (10, 2))  # the delta rule: counted once
+        # Processed twice, counted once (the delta rule).
+        self.assertEqual((row["in_octets"], row["packets"]), (10, 2))
 
     def test_ignored_status_type_is_acknowledged_without_the_database(self) -> None:
         ports = Ports(self.db)
@@ -304,8 +263,8 @@ class DropTests(PortTest):
             (access_request("alice", "pw")[:-3], NAS, "malformed"),
             (acct_request(), NAS, "unexpected_code"),
             # No Message-Authenticator: only the password shows the wrong secret.
-            (access_request("alice", "correct horse", secret=b"wrong", id=9), NAS,
-             "undecodable_password"),
+            (access_request("alice", "correct horse", secret=b"wrong", id=9,
+                            authenticator=FIXED_AUTHENTICATOR), NAS, "undecodable_password"),
             (access_request("alice", password=None, User_Password=bytes(17)), NAS, "malformed"),
         ]
         for data, addr, _ in cases:
@@ -334,6 +293,34 @@ class DropTests(PortTest):
         self.assertNotIn(SECRET.decode(), "".join(logs.output))
 
 
+class AddressTests(PortTest):
+    def test_ipv6_and_ipv4_mapped_sources(self) -> None:
+        clients = ClientTable([make_client(), make_client("v6", "2001:db8::/64")])
+        ports = Ports(self.db, clients=clients)
+        for addr in [("2001:db8::5", 1813), ("::ffff:192.0.2.10", 1813)]:
+            pkt = acct_request(id=len(ports.acct_wire.written))
+            ports.acct_port.datagramReceived(pkt, addr)
+            ports.writer.drain()
+            raw, to = ports.acct_wire.written[-1]
+            self.assertEqual(to, addr)                       # answered where it came from
+            verify_reply(pkt, raw)
+        self.assertEqual(ports.sample("aaad_requests_total", port="acct", client="v6",
+                                      code="Accounting-Request"), 1)
+        self.assertEqual(ports.sample("aaad_requests_total", port="acct", client="nas1",
+                                      code="Accounting-Request"), 1)
+
+    def test_a_decoder_bug_costs_one_packet(self) -> None:
+        ports = Ports(self.db)
+
+        def broken(*args: Any, **kw: Any) -> Any:
+            raise ValueError("a bug in the decoder")
+        self.patch(protocol, "decode_request", broken)
+        with self.assertLogs("aaad.radius.protocol", "ERROR"):
+            ports.acct_port.datagramReceived(acct_request(), NAS)
+        self.assertEqual(ports.drops(), {("acct", "internal_error"): 1})
+        self.assertEqual(ports.acct_wire.written, [])
+
+
 # --- (c) the database fails: no reply, and the retransmit is processed ---------------
 
 class BackendErrorTests(PortTest):
@@ -348,6 +335,7 @@ class BackendErrorTests(PortTest):
         self.assertEqual(ports.writer.jobs_run, 1)
         self.assertEqual(ports.acct_wire.written, [])
         self.assertEqual(ports.dropped("acct", "backend_error"), 1)
+        self.assertEqual(ports.sample("aaad_db_errors_total", kind="accounting"), 1)
         self.assertIn("the NAS will retry", logs.output[0])
         self.assertEqual(ports.acct_port.pending, 0)
 
@@ -378,6 +366,22 @@ class BackendErrorTests(PortTest):
         ports.writer.drain()
         self.assertEqual(len(ports.acct_wire.written), 4)
         self.assertEqual(len(ports.sessions()), 4)
+
+    def test_auth_query_failure_gets_no_reply(self) -> None:
+        ports = Ports(self.db)
+        ports.add_user("alice", cleartext="pw")
+        pkt = access_request("alice", "pw")
+        with self.db.writer.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE users RENAME TO users_away")
+        ports.auth_port.datagramReceived(pkt, NAS)
+        self.assertEqual(ports.auth_wire.written, [])
+        self.assertEqual(ports.dropped("auth", "backend_error"), 1)
+        self.assertEqual(ports.sample("aaad_db_errors_total", kind="auth"), 1)
+        with self.db.writer.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE users_away RENAME TO users")
+        ports.auth_port.datagramReceived(pkt, NAS)
+        [(raw, _)] = ports.auth_wire.written
+        self.assertEqual(verify_reply(pkt, raw).code, ACCESS_ACCEPT)
 
     def test_auth_lookup_failure_gets_no_reply(self) -> None:
         ports = Ports(self.db, reader=GatedExecutor())
@@ -459,7 +463,7 @@ class AuthTests(PortTest):
     def test_unknown_user(self) -> None:
         reply = self.ask("nobody", "pw")
         self.assertEqual(reply.code, ACCESS_REJECT)
-        self.assertEqual(reply["Reply-Message"], ["Authentication failed"])  # same as a bad password
+        self.assertEqual(reply["Reply-Message"], ["Authentication failed"])  # as a bad password
         self.assertEqual(self.rejects("unknown_user"), 1)
 
     def test_disabled_user(self) -> None:
@@ -660,13 +664,11 @@ def signed_accounting(rnd: random.Random, secret: bytes) -> bytes:
 
 
 def signed_access(rnd: random.Random, secret: bytes) -> bytes:
-    import hmac
     authenticator = rnd.randbytes(16)
     attrs = random_attributes(rnd)
     if rnd.random() < 0.8:
         attrs.append(tlv(1, rnd.choice((b"alice", b"nobody", b"", rnd.randbytes(5)))))
     if rnd.random() < 0.6:
-        from aaad.radius.auth import hide_password
         pw = rnd.choice((b"pw", b"", rnd.randbytes(rnd.randint(1, 130))))[:128]
         attrs.append(tlv(2, hide_password(pw, secret, authenticator)))
     rnd.shuffle(attrs)
@@ -720,13 +722,16 @@ class FuzzTests(PortTest):
             admin.add_user(conn, "alice", password_hash=None, password_cleartext="pw",
                            plan=None, enabled=True, now=T0)
         rnd = random.Random(20240709)
-        seeds = [access_request("alice", "pw", id=1), access_request("alice", "pw", id=2, ma=True),
-                 access_request("alice", chap=(bytes(17), None), id=3),
+        auth = rnd.randbytes     # seeded authenticators keep the corpus the same every run
+        seeds = [access_request("alice", "pw", id=1, authenticator=auth(16)),
+                 access_request("alice", "pw", id=2, ma=True, authenticator=auth(16)),
+                 access_request("alice", chap=(bytes(17), None), id=3, authenticator=auth(16)),
                  acct_request("Start", id=4), acct_request("Stop", id=5, Acct_Input_Octets=7,
                                                             Acct_Input_Gigawords=1),
                  acct_request("Accounting-On", None, None, id=6),
                  acct_request("Interim-Update", id=7, ma=True, proxy_states=(b"a", b"b")),
-                 status_server(id=8), status_server(id=9, ma=False)]
+                 status_server(id=8, authenticator=auth(16)),
+                 status_server(id=9, ma=False, authenticator=auth(16))]
         sent: dict[tuple[str, tuple[str, int], int], list[bytes]] = {}
         history: list[bytes] = []
         seen_writes = {"acct": 0, "auth": 0}
@@ -787,6 +792,14 @@ class FuzzTests(PortTest):
         self.assertNotIn(("auth", "internal_error"), drops)
         self.assertNotIn(("acct", "backend_error"), drops)
         self.assertNotIn(("auth", "backend_error"), drops)
+        # Every datagram got exactly one outcome: a drop or a reply.
+        replies = sum(s.value for metric in ports.registry.collect()
+                      if metric.name == "aaad_replies" for s in metric.samples
+                      if s.name == "aaad_replies_total")
+        self.assertEqual(sum(drops.values()) + replies, 20_000)
+        self.assertEqual(len(ports.acct_wire.written) + len(ports.auth_wire.written),
+                         replies + drops.get(("acct", "duplicate"), 0)
+                         + drops.get(("auth", "duplicate"), 0))
         # The corpus reached every layer: framing, the gates, the handlers, the DB.
         for reason in ("malformed", "unexpected_code", "unknown_client", "bad_authenticator",
                        "bad_message_authenticator", "missing_message_authenticator",

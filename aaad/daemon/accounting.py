@@ -23,7 +23,7 @@ from aaad.daemon.metrics import Metrics
 from aaad.radius.codec import Request, accounting_record
 from aaad.radius.framing import ACCOUNTING_RESPONSE
 from aaad.radius.protocol import Reply
-from aaad.store.database import Database, is_retryable
+from aaad.store.database import Database, is_data_error, is_retryable
 from aaad.store.transactions import BatchOutcome, record_accounting, sweep_stale
 
 __all__ = ["AccountingHandler"]
@@ -65,8 +65,36 @@ class AccountingHandler:
         self._metrics.queue_depth.labels("accounting").set(self._batches.depth)
         return d.addCallback(lambda _: RESPONSE)
 
-    def _write(self, records: Sequence[AcctRecord]) -> list[None]:
-        """Runs on the writer thread: one transaction for the whole batch."""
+    def _write(self, records: Sequence[AcctRecord]) -> list[Exception | None]:
+        """Runs on the writer thread: one transaction for the whole batch.
+
+        If the batch fails because of the values in one record (a data
+        error), each record is retried in a transaction of its own, so only
+        the bad one goes unanswered and the rest are committed.
+        """
+        try:
+            self._commit(records)
+            return [None] * len(records)
+        except Exception as e:
+            if len(records) == 1 or not is_data_error(e):
+                self._metrics.db_errors.labels("accounting").inc()
+                raise
+            log.warning("accounting batch of %d failed on its data (%s); committing its "
+                        "records one by one", len(records), type(e).__name__)
+        results: list[Exception | None] = []
+        for rec in records:
+            try:
+                self._commit([rec])
+                results.append(None)
+            except Exception as e:
+                self._metrics.db_errors.labels("accounting").inc()
+                log.error("accounting record from %s for session %r of %r cannot be stored: %s",
+                          rec.client, rec.acct_session_id, rec.user_name,
+                          str(getattr(e, "orig", None) or e).splitlines()[0])
+                results.append(e)
+        return results
+
+    def _commit(self, records: Sequence[AcctRecord]) -> None:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._db.writer.begin() as conn:
@@ -78,7 +106,6 @@ class AccountingHandler:
                 log.info("accounting batch of %d hit %s; retrying (attempt %d)",
                          len(records), type(e).__name__, attempt + 1)
         self._count(records, outcome)
-        return [None] * len(records)
 
     def _count(self, records: Sequence[AcctRecord], outcome: BatchOutcome) -> None:
         m = self._metrics

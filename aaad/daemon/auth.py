@@ -98,8 +98,12 @@ class AuthHandler:
 
     def _find(self, names: Sequence[str]) -> list[Any]:
         """Runs on the reader thread: one query for the whole batch."""
-        with self._db.reader.connect() as conn:
-            rows = queries.find_users(conn, names)
+        try:
+            with self._db.reader.connect() as conn:
+                rows = queries.find_users(conn, names)
+        except Exception:
+            self._metrics.db_errors.labels("auth").inc()
+            raise
         return [rows.get(n) for n in names]
 
     def _batch_done(self, size: int, seconds: float) -> None:

@@ -15,6 +15,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from aaad.daemon.executor import Executor
+from aaad.radius.errors import WireError
 
 __all__ = ["GroupCommit", "QueueFull"]
 
@@ -22,7 +23,7 @@ I = TypeVar("I")
 R = TypeVar("R")
 
 
-class QueueFull(Exception):
+class QueueFull(WireError):
     """The batch queue is at its bound; the request is dropped (the NAS retries)."""
 
     reason = "overload"
@@ -32,7 +33,8 @@ class GroupCommit(Generic[I, R]):
     """Feeds queued items to ``process(items) -> results`` in batches.
 
     ``process`` runs on ``executor`` and must return one result per item, in
-    order. ``on_batch(size, seconds)`` is told about every finished batch.
+    order; a result that is an exception fails that item alone. ``on_batch(size,
+    seconds)`` is told about every finished batch.
     """
 
     def __init__(self, *, executor: Executor, process: Callable[[Sequence[I]], Sequence[R]],
@@ -75,7 +77,10 @@ class GroupCommit(Generic[I, R]):
                    started: float) -> None:
         self._finish(len(batch), started)
         for (_, d), result in zip(batch, results):
-            d.callback(result)
+            if isinstance(result, BaseException):
+                d.errback(Failure(result))
+            else:
+                d.callback(result)
 
     def _failed(self, failure: Failure, batch: list[tuple[I, Deferred[R]]],
                 started: float) -> None:

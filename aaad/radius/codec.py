@@ -138,11 +138,15 @@ def attribute_int(packet: Packet, attr_type: int) -> int | None:
 
 
 def attribute_text(packet: Packet, attr_type: int) -> str | None:
-    """A text attribute as str; undecodable octets are kept as \\x escapes."""
+    """A text attribute as str; an undecodable octet or a NUL becomes U+FFFD.
+
+    One character per octet at most, so a value (≤ 253 octets) always fits
+    its column; escapes (``\\xff``) could make it four times longer.
+    """
     value = attribute_bytes(packet, attr_type)
     if value is None:
         return None
-    return value.decode("utf-8", "backslashreplace")
+    return value.decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
 def _address(packet: Packet, attr_type: int, size: int) -> str | None:
@@ -209,12 +213,25 @@ def accounting_record(req: Request, arrival: int) -> AcctRecord | None:
         user_name=user, acct_session_id=session_id, totals=totals, at=at, arrival=arrival,
         terminate_cause=None if cause is None else TERMINATE_CAUSES.get(cause, str(cause)),
         framed_ip=_address(p, FRAMED_IP_ADDRESS, 4),
-        calling_station_id=attribute_text(p, CALLING_STATION_ID),
-        called_station_id=attribute_text(p, CALLED_STATION_ID),
+        calling_station_id=_clip(attribute_text(p, CALLING_STATION_ID)),
+        called_station_id=_clip(attribute_text(p, CALLED_STATION_ID)),
         nas_port=attribute_int(p, NAS_PORT),
-        nas_port_id=attribute_text(p, NAS_PORT_ID),
-        interim_interval_s=attribute_int(p, ACCT_INTERIM_INTERVAL),
+        nas_port_id=_clip(attribute_text(p, NAS_PORT_ID)),
+        interim_interval_s=_interval(attribute_int(p, ACCT_INTERIM_INTERVAL)),
     )
+
+
+INFO_LEN = 128                  # the informational text columns of sessions
+MAX_INTERVAL_S = 7 * 86400      # a longer Acct-Interim-Interval is a NAS bug: ignore it
+
+
+def _clip(text: str | None) -> str | None:
+    """Informational text is kept, cut to its column size, never refused."""
+    return text if text is None or len(text) <= INFO_LEN else text[:INFO_LEN]
+
+
+def _interval(seconds: int | None) -> int | None:
+    return seconds if seconds is not None and 0 < seconds <= MAX_INTERVAL_S else None
 
 
 def encode_reply(req: Request, code: int, attributes: Iterable[tuple[str, Any]] = ()) -> bytes:

@@ -146,7 +146,9 @@ class RadiusPort(DatagramProtocol):
         self._cache.forget(key)
         # A WireError found late (a missing attribute) or a full queue keeps
         # its own reason; anything else is the backend (database) failing.
-        reason = getattr(failure.value, "reason", "backend_error")
+        # Only a WireError's reason is a label value: others may be free text.
+        reason = failure.value.reason if isinstance(failure.value, WireError) \
+            else "backend_error"
         self._drop(reason, "%s port: no reply to %s from %s (the NAS will retry): %s",
                    self.name, framing.CODE_NAMES.get(req.code, req.code), req.client.name,
                    failure.getErrorMessage())

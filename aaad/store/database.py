@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc, make_url
 
-__all__ = ["Database", "open_database", "is_retryable", "describe_url"]
+__all__ = ["Database", "open_database", "is_retryable", "is_data_error", "describe_url"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,21 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def is_data_error(error: BaseException) -> bool:
+    """The statement failed because of the values in it, not the database.
+
+    A value out of range, too long, or a constraint violation: retrying the
+    same rows cannot help, but the other rows of the batch are fine.
+    """
+    if isinstance(error, (exc.DataError, exc.IntegrityError)):
+        return True
+    # A bind value the driver could not convert (e.g. an int over 64 bits:
+    # sqlite3 raises a bare OverflowError that SQLAlchemy does not wrap).
+    if isinstance(error, OverflowError):
+        return True
+    return isinstance(error, exc.StatementError) and not isinstance(error, exc.DBAPIError)
 
 
 def is_retryable(error: BaseException) -> bool:
