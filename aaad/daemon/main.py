@@ -71,8 +71,9 @@ def check_database(config: Config) -> None:
     try:
         current = migrate.current_revision(db.writer)
     except SQLAlchemyError as e:
+        cause = getattr(e, "orig", None) or e
         raise StartError(f"database {describe_url(config.database.url)} is not reachable: "
-                         f"{type(e.orig or e).__name__}: {e.orig or e}") from None
+                         f"{type(cause).__name__}: {str(cause).splitlines()[0]}") from None
     finally:
         db.dispose()
     head = migrate.head_revision()
