@@ -19,6 +19,21 @@ def test_migrated_schema_matches_the_tables(db: Database) -> None:
     assert migrate.current_revision(db.writer) == migrate.head_revision()
 
 
+def test_usage_from_before_plans_counts_in_full(sqlite_db: Database) -> None:
+    from alembic import command
+    from sqlalchemy import text
+    cfg = migrate.alembic_config()
+    with sqlite_db.writer.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+        conn.execute(text("INSERT INTO usage_counters VALUES ('u', 0, 60, 100, 200)"))
+    migrate.upgrade(sqlite_db.writer)
+    with sqlite_db.reader.connect() as conn:
+        row = conn.execute(text("SELECT counted_s, counted_in_octets, counted_out_octets "
+                                "FROM usage_counters")).one()
+    assert tuple(row) == (60, 100, 200)
+
+
 def test_downgrade_to_base_and_upgrade_again(sqlite_db: Database) -> None:
     migrate.upgrade(sqlite_db.writer, "head")
     cfg = migrate.alembic_config()

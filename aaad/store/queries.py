@@ -166,16 +166,19 @@ def close_stale_sessions(conn: Connection, now: int, default_interval_s: int,
 
 # -- usage counters ------------------------------------------------------------
 
-def add_usage(conn: Connection, parts: dict[tuple[str, int], Totals]) -> None:
-    """Add usage to (user, period start) counters, creating rows as needed."""
+def add_usage(conn: Connection, parts: dict[tuple[str, int], tuple[Totals, Totals]]) -> None:
+    """Add (raw, counted) usage to (user, period start) counters, creating rows."""
     if not parts:
         return
     stmt = _upsert_add(conn, usage, ("user_name", "period_start"),
-                       ("session_s", "in_octets", "out_octets"))
+                       ("session_s", "in_octets", "out_octets", "counted_s",
+                        "counted_in_octets", "counted_out_octets"))
     conn.execute(stmt, [
-        {"user_name": u, "period_start": p, "session_s": t.session_s,
-         "in_octets": t.in_octets, "out_octets": t.out_octets}
-        for (u, p), t in sorted(parts.items())])
+        {"user_name": u, "period_start": p, "session_s": raw.session_s,
+         "in_octets": raw.in_octets, "out_octets": raw.out_octets,
+         "counted_s": counted.session_s, "counted_in_octets": counted.in_octets,
+         "counted_out_octets": counted.out_octets}
+        for (u, p), (raw, counted) in sorted(parts.items())])
 
 
 def get_usage(conn: Connection, user_name: str, period_start: int) -> Totals:

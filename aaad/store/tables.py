@@ -9,9 +9,10 @@ compares the two.
 from __future__ import annotations
 
 from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, MetaData, String,
-                        Table, text, true)
+                        Table, Text, text, true)
 
-__all__ = ["metadata", "users", "sessions", "usage", "NAMING_CONVENTION"]
+__all__ = ["metadata", "users", "sessions", "usage", "usage_bands", "plans", "blocks", "charges",
+           "events", "NAMING_CONVENTION"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -77,4 +78,67 @@ usage = Table(
     Column("session_s", BigInteger, nullable=False),
     Column("in_octets", BigInteger, nullable=False),
     Column("out_octets", BigInteger, nullable=False),
+    # What counts against the plan's caps: usage weighted by band (0 = free).
+    Column("counted_s", BigInteger, nullable=False, server_default=text("0")),
+    Column("counted_in_octets", BigInteger, nullable=False, server_default=text("0")),
+    Column("counted_out_octets", BigInteger, nullable=False, server_default=text("0")),
+)
+
+usage_bands = Table(
+    "usage_bands", metadata,
+    Column("user_name", String(NAME_LEN), primary_key=True),
+    Column("period_start", BigInteger, primary_key=True),
+    Column("band", String(64), primary_key=True),
+    Column("session_s", BigInteger, nullable=False),
+    Column("in_octets", BigInteger, nullable=False),
+    Column("out_octets", BigInteger, nullable=False),
+)
+
+plans = Table(
+    "plans", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    # The plan as canonical JSON of exact integers (seconds, octets, money in
+    # 1/10,000 units, weights as fractions): see aaad.quotas.plans.
+    Column("definition", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+blocks = Table(
+    "blocks", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_name", String(NAME_LEN), nullable=False),
+    Column("seconds_total", BigInteger, nullable=False),
+    Column("seconds_used", BigInteger, nullable=False, server_default=text("0")),
+    Column("purchased_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("ref", String(128), nullable=False, unique=True),
+    Index("ix_blocks_user_name_expires_at", "user_name", "expires_at"),
+)
+
+charges = Table(
+    "charges", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_name", String(NAME_LEN), nullable=False),
+    Column("kind", String(32), nullable=False),         # overage, block, ...
+    Column("ref", String(128), nullable=False, unique=True),   # makes replays charge once
+    Column("period_start", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),       # 1/10,000 of the currency unit
+    Column("quantity", BigInteger, nullable=False, server_default=text("0")),
+    Column("description", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_charges_user_name_period_start", "user_name", "period_start"),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),         # disconnect, rollover, block_expired, ...
+    Column("user_name", String(NAME_LEN), nullable=True),
+    Column("session_id", String(32), nullable=True),
+    Column("result", String(32), nullable=False),
+    Column("detail", String(255), nullable=False, server_default=text("''")),
+    Index("ix_events_at", "at"),
 )

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from aaad.accounting.periods import PeriodSpec
-from aaad.accounting.sessions import (AcctRecord, Cause, SessionState, Status, Totals,
+from aaad.accounting.sessions import (ZERO, AcctRecord, Cause, SessionState, Status, Totals,
                                       apply_record)
 from aaad.accounting.usage import split_usage
 from aaad.store import queries
@@ -69,7 +69,7 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], period: PeriodS
         k: (s if n else None) for k, (s, n) in loaded.items()}
     counts: dict[str, int] = {}
     newest: dict[str, AcctRecord] = {}
-    parts: dict[tuple[str, int], Totals] = {}
+    parts: dict[tuple[str, int], tuple[Totals, Totals]] = {}
     added, created = Totals(0, 0, 0), 0
     for rec in records:
         applied = apply_record(states[rec.key], rec)
@@ -82,7 +82,8 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], period: PeriodS
         added = added + applied.delta
         for start, part in split_usage(applied.delta, applied.t0, applied.t1, period, tz):
             key = (rec.user_name, start)
-            parts[key] = parts[key] + part if key in parts else part
+            raw, counted = parts.get(key, (ZERO, ZERO))
+            parts[key] = (raw + part, counted + part)
     queries.save_sessions(conn, [(s, counts[k], newest[k])
                                  for k, s in states.items() if s is not None and k in counts])
     queries.add_usage(conn, parts)
