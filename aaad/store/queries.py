@@ -16,6 +16,8 @@ from aaad.accounting.sessions import AcctRecord, SessionState, Totals
 from aaad.store.tables import sessions, usage, users
 
 __all__ = [
+    "insert_ignore",
+    "upsert_add",
     "UserRow",
     "find_users",
     "lock_sessions",
@@ -39,14 +41,14 @@ def _insert(conn: Connection, table: Any) -> Any:
     return sqlite.insert(table)
 
 
-def _insert_ignore(conn: Connection, table: Any) -> Insert:
+def insert_ignore(conn: Connection, table: Any) -> Insert:
     stmt = _insert(conn, table)
     if conn.dialect.name in ("mysql", "mariadb"):
         return stmt.prefix_with("IGNORE")  # type: ignore[no-any-return]
     return stmt.on_conflict_do_nothing()  # type: ignore[no-any-return]
 
 
-def _upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Sequence[str]) -> Any:
+def upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Sequence[str]) -> Any:
     """INSERT …, or add the new values to the existing row's counters."""
     stmt = _insert(conn, table)
     if conn.dialect.name in ("mysql", "mariadb"):
@@ -109,7 +111,7 @@ def insert_placeholders(conn: Connection, records: Sequence[AcctRecord]) -> None
         "active": True, "packets": 0, "started_at": r.at, "updated_at": r.at,
         "last_seen": r.arrival, "session_s": 0, "in_octets": 0, "out_octets": 0,
     } for r in sorted(records, key=lambda r: r.key)]
-    conn.execute(_insert_ignore(conn, sessions), rows)
+    conn.execute(insert_ignore(conn, sessions), rows)
 
 
 _SAVE = (update(sessions).where(sessions.c.id == bindparam("b_id")).values(
@@ -170,7 +172,7 @@ def add_usage(conn: Connection, parts: dict[tuple[str, int], tuple[Totals, Total
     """Add (raw, counted) usage to (user, period start) counters, creating rows."""
     if not parts:
         return
-    stmt = _upsert_add(conn, usage, ("user_name", "period_start"),
+    stmt = upsert_add(conn, usage, ("user_name", "period_start"),
                        ("session_s", "in_octets", "out_octets", "counted_s",
                         "counted_in_octets", "counted_out_octets"))
     conn.execute(stmt, [

@@ -1,0 +1,194 @@
+"""Plans, hour blocks, the charges ledger and the events audit table.
+
+Plans are stored as their canonical JSON definition (exact integers); this
+module neither parses nor validates them, aaad.quotas.plans does. Like the
+rest of the store, functions take a Connection and leave the transaction to
+the caller.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
+
+from aaad.store.queries import insert_ignore, upsert_add
+from aaad.store.tables import blocks, charges, events, plans, sessions, usage, usage_bands, users
+
+__all__ = [
+    "PlanInUse",
+    "NoSuchPlan",
+    "save_plan",
+    "plan_definition",
+    "list_plans",
+    "delete_plan",
+    "plan_definitions",
+    "counted_usage",
+    "open_sessions",
+    "active_blocks",
+    "add_block",
+    "use_block_seconds",
+    "add_charge",
+    "list_charges",
+    "record_event",
+    "list_events",
+    "band_usage",
+    "add_band_usage",
+]
+
+
+class PlanInUse(Exception):
+    pass
+
+
+class NoSuchPlan(Exception):
+    pass
+
+
+def save_plan(conn: Connection, name: str, definition: str, now: int) -> str:
+    """Create or replace a plan; returns ``created``, ``updated`` or ``unchanged``."""
+    old = plan_definition(conn, name)
+    if old is None:
+        conn.execute(insert(plans).values(name=name, definition=definition, created_at=now,
+                                          updated_at=now))
+        return "created"
+    if old == definition:
+        return "unchanged"
+    conn.execute(update(plans).where(plans.c.name == name).values(definition=definition,
+                                                                  updated_at=now))
+    return "updated"
+
+
+def plan_definition(conn: Connection, name: str) -> str | None:
+    return conn.execute(select(plans.c.definition).where(plans.c.name == name)).scalar()
+
+
+def list_plans(conn: Connection) -> list[tuple[str, str]]:
+    return [(r.name, r.definition) for r in
+            conn.execute(select(plans.c.name, plans.c.definition).order_by(plans.c.name))]
+
+
+def delete_plan(conn: Connection, name: str) -> None:
+    """Raises NoSuchPlan, or PlanInUse while users are on it."""
+    used = conn.execute(select(func.count()).select_from(users).where(users.c.plan == name))
+    n = int(used.scalar_one())
+    if n:
+        raise PlanInUse(f"{n} users are on plan {name!r}")
+    if conn.execute(delete(plans).where(plans.c.name == name)).rowcount == 0:
+        raise NoSuchPlan(name)
+
+
+def plan_definitions(conn: Connection, user_names: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """user → (plan name, definition) for the users that have an existing plan."""
+    names = list(set(user_names))
+    if not names:
+        return {}
+    rows = conn.execute(
+        select(users.c.name, plans.c.name.label("plan"), plans.c.definition)
+        .join(plans, plans.c.name == users.c.plan).where(users.c.name.in_(names)))
+    return {r.name: (r.plan, r.definition) for r in rows}
+
+
+def counted_usage(conn: Connection, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Any]:
+    """(user, period start) → row with raw and counted usage, for the given keys."""
+    if not keys:
+        return {}
+    rows = conn.execute(select(usage).where(
+        tuple_(usage.c.user_name, usage.c.period_start).in_(list(set(keys)))))
+    return {(r.user_name, r.period_start): r for r in rows}
+
+
+def open_sessions(conn: Connection, user_names: Iterable[str]) -> dict[str, int]:
+    names = list(set(user_names))
+    if not names:
+        return {}
+    rows = conn.execute(
+        select(sessions.c.user_name, func.count())
+        .where(and_(sessions.c.user_name.in_(names), sessions.c.active.is_(True)))
+        .group_by(sessions.c.user_name))
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def active_blocks(conn: Connection, user_names: Iterable[str], now: int,
+                  *, for_update: bool = False) -> dict[str, list[Any]]:
+    """Unexpired blocks with time left, oldest first, per user."""
+    names = list(set(user_names))
+    if not names:
+        return {}
+    stmt = (select(blocks).where(and_(blocks.c.user_name.in_(names), blocks.c.expires_at > now,
+                                      blocks.c.seconds_used < blocks.c.seconds_total))
+            .order_by(blocks.c.user_name, blocks.c.expires_at, blocks.c.id))
+    if for_update:
+        stmt = stmt.with_for_update()
+    out: dict[str, list[Any]] = {}
+    for r in conn.execute(stmt):
+        out.setdefault(r.user_name, []).append(r)
+    return out
+
+
+def add_block(conn: Connection, user_name: str, *, seconds: int, purchased_at: int,
+              expires_at: int, ref: str) -> bool:
+    """Sell a block; False if ``ref`` was sold already (idempotent)."""
+    result = conn.execute(insert_ignore(conn, blocks), [{
+        "user_name": user_name, "seconds_total": seconds, "seconds_used": 0,
+        "purchased_at": purchased_at, "expires_at": expires_at, "ref": ref}])
+    return bool(result.rowcount)
+
+
+def use_block_seconds(conn: Connection, block_id: int, seconds: int) -> None:
+    conn.execute(update(blocks).where(blocks.c.id == block_id)
+                 .values(seconds_used=blocks.c.seconds_used + seconds))
+
+
+def add_charge(conn: Connection, *, user_name: str, kind: str, ref: str, period_start: int,
+               amount: int, quantity: int, description: str, now: int) -> bool:
+    """Record a charge once per ``ref``; False if it exists already."""
+    result = conn.execute(insert_ignore(conn, charges), [{
+        "user_name": user_name, "kind": kind, "ref": ref, "period_start": period_start,
+        "amount": amount, "quantity": quantity, "description": description[:255],
+        "created_at": now}])
+    return bool(result.rowcount)
+
+
+def list_charges(conn: Connection, *, user: str | None = None,
+                 period_start: int | None = None) -> list[dict[str, Any]]:
+    stmt = select(charges).order_by(charges.c.created_at, charges.c.id)
+    if user is not None:
+        stmt = stmt.where(charges.c.user_name == user)
+    if period_start is not None:
+        stmt = stmt.where(charges.c.period_start == period_start)
+    return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def record_event(conn: Connection, *, at: int, kind: str, result: str, user_name: str | None = None,
+                 session_id: str | None = None, detail: str = "") -> None:
+    conn.execute(insert(events).values(at=at, kind=kind, result=result, user_name=user_name,
+                                       session_id=session_id, detail=detail[:255]))
+
+
+def list_events(conn: Connection, *, user: str | None = None, kind: str | None = None,
+                limit: int = 100) -> list[dict[str, Any]]:
+    stmt = select(events).order_by(events.c.at.desc(), events.c.id.desc()).limit(limit)
+    if user is not None:
+        stmt = stmt.where(events.c.user_name == user)
+    if kind is not None:
+        stmt = stmt.where(events.c.kind == kind)
+    return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def band_usage(conn: Connection, user: str, period_start: int) -> dict[str, Any]:
+    rows = conn.execute(select(usage_bands).where(and_(
+        usage_bands.c.user_name == user, usage_bands.c.period_start == period_start)))
+    return {r.band: r for r in rows}
+
+
+def add_band_usage(conn: Connection, parts: dict[tuple[str, int, str], Any]) -> None:
+    """Add per-band raw usage: (user, period start, band) → Totals."""
+    if not parts:
+        return
+    stmt = upsert_add(conn, usage_bands, ("user_name", "period_start", "band"),
+                      ("session_s", "in_octets", "out_octets"))
+    conn.execute(stmt, [
+        {"user_name": u, "period_start": p, "band": b, "session_s": t.session_s,
+         "in_octets": t.in_octets, "out_octets": t.out_octets}
+        for (u, p, b), t in sorted(parts.items())])
