@@ -18,7 +18,13 @@ from typing import Any, Sequence
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 
+from zoneinfo import ZoneInfo
+
+from aaad.accounting.periods import period_bounds
+from aaad.accounting.sessions import ZERO, Totals
 from aaad.credentials import VerifyCache, dummy_hash, verify_hash
+from aaad.quotas.decide import Accept, Block, decide
+from aaad.quotas.plans import Plan
 from aaad.daemon.batch import GroupCommit, QueueFull
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
@@ -26,8 +32,10 @@ from aaad.radius.auth import chap_matches, decrypt_password
 from aaad.radius.codec import Request, attribute_bytes, attribute_text
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import Reply
+from aaad.store import plans as plan_store
 from aaad.store import queries
 from aaad.store.database import Database
+from aaad.store.transactions import load_plans
 
 __all__ = ["AuthHandler", "Credentials"]
 
@@ -54,16 +62,66 @@ def reject(message: str, reason: str) -> Reply:
     return Reply(ACCESS_REJECT, (("Reply-Message", message),), reason=reason)
 
 
+@dataclass(frozen=True, slots=True)
+class UserState:
+    """A user row and what the plan decision needs, read in one batch."""
+
+    row: Any
+    plan: Plan | None
+    used: Totals
+    open_sessions: int
+    blocks: tuple[Block, ...]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.row.enabled)
+
+    def __getattr__(self, name: str) -> Any:     # password_hash, password_cleartext
+        return getattr(self.row, name)
+
+
+# Remaining-data attributes by client type and the plan's octets_direction:
+# (octets attribute, gigawords attribute). Mikrotik "Recv" is what the NAS
+# receives from the user (Acct-Input), "Xmit" what it sends (Acct-Output).
+DATA_LIMIT_ATTRIBUTES = {
+    ("mikrotik", "total"): ("Mikrotik-Total-Limit", "Mikrotik-Total-Limit-Gigawords"),
+    ("mikrotik", "in"): ("Mikrotik-Recv-Limit", "Mikrotik-Recv-Limit-Gigawords"),
+    ("mikrotik", "out"): ("Mikrotik-Xmit-Limit", "Mikrotik-Xmit-Limit-Gigawords"),
+    ("chillispot", "total"): ("ChilliSpot-Max-Total-Octets", "ChilliSpot-Max-Total-Gigawords"),
+    ("chillispot", "in"): ("ChilliSpot-Max-Input-Octets", "ChilliSpot-Max-Input-Gigawords"),
+    ("chillispot", "out"): ("ChilliSpot-Max-Output-Octets", "ChilliSpot-Max-Output-Gigawords"),
+}
+
+
+def accept_attributes(decision: Accept, plan: Plan | None,
+                      client_type: str) -> tuple[tuple[str, Any], ...]:
+    """Session-Timeout and, for client types that have them, data-limit VSAs."""
+    attrs: list[tuple[str, Any]] = []
+    if decision.session_timeout_s is not None:
+        attrs.append(("Session-Timeout", max(1, min(decision.session_timeout_s, 2**32 - 1))))
+    if decision.octets_left is not None and plan is not None:
+        names = DATA_LIMIT_ATTRIBUTES.get((client_type, plan.octets_direction))
+        if names is not None:
+            left = min(decision.octets_left, 2**64 - 1)
+            attrs.append((names[0], left % 2**32))
+            if left >= 2**32:
+                attrs.append((names[1], left >> 32))
+    return tuple(attrs)
+
+
 class AuthHandler:
     """Implements radius.protocol.Handler for the auth port."""
 
     def __init__(self, *, db: Database, reader: Executor, hasher: Executor,
                  reactor: IReactorTime, metrics: Metrics, cache: VerifyCache,
+                 tz: ZoneInfo = ZoneInfo("UTC"),
                  max_batch: int = 256, max_queue: int = 8192, max_hash_pending: int = 64) -> None:
         self._db = db
         self._hasher = hasher
         self._metrics = metrics
         self.cache = cache
+        self.tz = tz
+        self._clock = reactor.seconds
         self._max_hash_pending = max_hash_pending
         self._hash_pending = 0
         self._lookups: GroupCommit[str, Any] = GroupCommit(
@@ -78,7 +136,7 @@ class AuthHandler:
             d = self._lookups.submit(creds.name)
         except Exception:
             return fail()
-        return d.addCallback(self._decide, creds)
+        return d.addCallback(self._decide, creds, req.client.type)
 
     @staticmethod
     def _credentials(req: Request) -> Credentials | Reply:
@@ -96,21 +154,44 @@ class AuthHandler:
             return Credentials(name, chap=chap, challenge=challenge)
         return reject("Only PAP and CHAP are supported", "unsupported_method")
 
-    def _find(self, names: Sequence[str]) -> list[Any]:
-        """Runs on the reader thread: one query for the whole batch."""
+    def _find(self, names: Sequence[str]) -> list[UserState | None]:
+        """Runs on the reader thread: a few indexed queries for the whole batch.
+
+        Users, their plans, this period's counted usage, open sessions and
+        active blocks: the cost does not grow with stored history.
+        """
+        now = int(self._clock())
         try:
             with self._db.reader.connect() as conn:
                 rows = queries.find_users(conn, names)
+                plans = load_plans(conn, rows)
+                period = {u: period_bounds(p.period, self.tz, now)[0] for u, p in plans.items()}
+                usage = plan_store.counted_usage(conn, list(period.items()))
+                sessions = plan_store.open_sessions(
+                    conn, [u for u, p in plans.items() if p.max_sessions is not None])
+                blocks = plan_store.active_blocks(
+                    conn, [u for u, p in plans.items() if p.block is not None], now)
         except Exception:
             self._metrics.db_errors.labels("auth").inc()
             raise
-        return [rows.get(n) for n in names]
+        states: dict[str, UserState] = {}
+        for name, row in rows.items():
+            u = usage.get((name, period.get(name)))
+            states[name] = UserState(
+                row=row, plan=plans.get(name),
+                used=ZERO if u is None else Totals(u.counted_s, u.counted_in_octets,
+                                                   u.counted_out_octets),
+                open_sessions=sessions.get(name, 0),
+                blocks=tuple(Block(b.id, b.seconds_total - b.seconds_used, b.expires_at)
+                             for b in blocks.get(name, [])))
+        return [states.get(n) for n in names]
 
     def _batch_done(self, size: int, seconds: float) -> None:
         self._metrics.db_batch_size.labels("auth").observe(size)
         self._metrics.db_batch_seconds.labels("auth").observe(seconds)
 
-    def _decide(self, user: Any, creds: Credentials) -> "Deferred[Reply] | Reply":
+    def _decide(self, user: UserState | None, creds: Credentials,
+                client_type: str) -> "Deferred[Reply] | Reply":
         if user is None:
             return self._fail_evenly("unknown_user")
         if creds.chap is not None:
@@ -119,16 +200,16 @@ class AuthHandler:
                                          "CHAP needs a cleartext password on this account")
             ok = chap_matches(creds.chap, creds.challenge or b"",
                               user.password_cleartext.encode("utf-8"))
-            return self._verdict(user) if ok else self._fail_evenly("bad_password")
+            return self._verdict(user, client_type) if ok else self._fail_evenly("bad_password")
         assert creds.password is not None
         if user.password_cleartext is not None:
             ok = hmac.compare_digest(creds.password, user.password_cleartext.encode("utf-8"))
-            return self._verdict(user) if ok else self._fail_evenly("bad_password")
+            return self._verdict(user, client_type) if ok else self._fail_evenly("bad_password")
         if user.password_hash is None:
             return self._fail_evenly("no_password")
         if self.cache.hit(creds.name, creds.password, user.password_hash):
             self._metrics.verify_cache.labels("cache_hit").inc()
-            return self._verdict(user)
+            return self._verdict(user, client_type)
         d = self._hash(verify_hash, user.password_hash, creds.password)
 
         def verified(ok: bool) -> Reply:
@@ -136,13 +217,17 @@ class AuthHandler:
             if not ok:
                 return reject(FAILED, "bad_password")
             self.cache.add(creds.name, creds.password or b"", user.password_hash)
-            return self._verdict(user)
+            return self._verdict(user, client_type)
         return d.addCallback(verified)
 
-    def _verdict(self, user: Any) -> Reply:
-        if not user.enabled:
-            return reject("Account disabled", "disabled")
-        return Reply(ACCESS_ACCEPT)
+    def _verdict(self, user: UserState, client_type: str) -> Reply:
+        """The password matched: apply the account state and the plan."""
+        decision = decide(user.plan, enabled=user.enabled, used=user.used,
+                          open_sessions=user.open_sessions, blocks=user.blocks,
+                          now=int(self._clock()), tz=self.tz)
+        if not isinstance(decision, Accept):
+            return reject(decision.message, decision.reason)
+        return Reply(ACCESS_ACCEPT, accept_attributes(decision, user.plan, client_type))
 
     def _fail_evenly(self, reason: str, message: str = FAILED) -> "Deferred[Reply]":
         """Reject after the same argon2 work a hashed user's check costs."""

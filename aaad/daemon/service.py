@@ -79,6 +79,7 @@ class AaadService(MultiService):
         self.auth = AuthHandler(
             db=self.db, reader=self.executors.reader, hasher=self.executors.hasher,
             reactor=reactor, metrics=self.metrics,
+            tz=config.timezone,
             cache=VerifyCache(max_entries=config.auth.verify_cache_size,
                               ttl_s=config.auth.verify_cache_ttl_s, now=reactor.seconds),
             max_queue=config.radius.max_pending)

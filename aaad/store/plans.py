@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
 
+from aaad.accounting.sessions import Totals
 from aaad.store.queries import insert_ignore, upsert_add
 from aaad.store.tables import blocks, charges, events, plans, sessions, usage, usage_bands, users
 
@@ -33,7 +34,11 @@ __all__ = [
     "record_event",
     "list_events",
     "band_usage",
+    "band_usage_many",
     "add_band_usage",
+    "add_to_charge",
+    "block_id",
+    "list_blocks",
 ]
 
 
@@ -135,6 +140,16 @@ def add_block(conn: Connection, user_name: str, *, seconds: int, purchased_at: i
     return bool(result.rowcount)
 
 
+def block_id(conn: Connection, ref: str) -> int:
+    return int(conn.execute(select(blocks.c.id).where(blocks.c.ref == ref)).scalar_one())
+
+
+def list_blocks(conn: Connection, user: str) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in conn.execute(
+        select(blocks).where(blocks.c.user_name == user).order_by(blocks.c.expires_at,
+                                                                  blocks.c.id))]
+
+
 def use_block_seconds(conn: Connection, block_id: int, seconds: int) -> None:
     conn.execute(update(blocks).where(blocks.c.id == block_id)
                  .values(seconds_used=blocks.c.seconds_used + seconds))
@@ -148,6 +163,16 @@ def add_charge(conn: Connection, *, user_name: str, kind: str, ref: str, period_
         "amount": amount, "quantity": quantity, "description": description[:255],
         "created_at": now}])
     return bool(result.rowcount)
+
+
+def add_to_charge(conn: Connection, *, user_name: str, kind: str, ref: str, period_start: int,
+                  amount: int, quantity: int, description: str, now: int) -> None:
+    """Add to the charge ``ref`` (one row per session and period), creating it."""
+    stmt = upsert_add(conn, charges, ("ref",), ("amount", "quantity"))
+    conn.execute(stmt, [{
+        "user_name": user_name, "kind": kind, "ref": ref, "period_start": period_start,
+        "amount": amount, "quantity": quantity, "description": description[:255],
+        "created_at": now}])
 
 
 def list_charges(conn: Connection, *, user: str | None = None,
@@ -180,6 +205,20 @@ def band_usage(conn: Connection, user: str, period_start: int) -> dict[str, Any]
     rows = conn.execute(select(usage_bands).where(and_(
         usage_bands.c.user_name == user, usage_bands.c.period_start == period_start)))
     return {r.band: r for r in rows}
+
+
+def band_usage_many(conn: Connection, keys: Any) -> dict[tuple[str, int], dict[str, Totals]]:
+    """(user, period start) → band → raw usage so far, for the given keys."""
+    keys = list(set(keys))
+    if not keys:
+        return {}
+    out: dict[tuple[str, int], dict[str, Totals]] = {}
+    rows = conn.execute(select(usage_bands).where(
+        tuple_(usage_bands.c.user_name, usage_bands.c.period_start).in_(keys)))
+    for r in rows:
+        out.setdefault((r.user_name, r.period_start), {})[r.band] = Totals(
+            r.session_s, r.in_octets, r.out_octets)
+    return out
 
 
 def add_band_usage(conn: Connection, parts: dict[tuple[str, int, str], Any]) -> None:

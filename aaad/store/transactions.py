@@ -2,60 +2,135 @@
 
 The caller opens the transaction (``with db.writer.begin() as conn``), so a
 whole group-commit batch is one commit: its Accounting-Responses go out only
-after that commit returns.
+after that commit returns. Plans are applied here too: usage is weighted by
+band, hour blocks are consumed, overage is charged, and sessions that crossed
+a ``disconnect`` limit are returned to the caller, who sends the
+Disconnect-Requests after the commit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+import functools
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from aaad.accounting.periods import PeriodSpec
+from aaad.accounting.periods import PeriodSpec, period_bounds
 from aaad.accounting.sessions import (ZERO, AcctRecord, Cause, SessionState, Status, Totals,
                                       apply_record)
-from aaad.accounting.usage import split_usage
+from aaad.accounting.usage import UsagePart, split_usage_timed
+from aaad.quotas.bands import weighted_usage
+from aaad.quotas.decide import (Block, Reject, block_expires_at, blocks_to_renew,
+                                consume_blocks, decide, overage, seconds_beyond_cap)
+from aaad.quotas.plans import Plan, parse_plan, plan_to_dict
+from aaad.store import plans as plan_store
 from aaad.store import queries
 
-__all__ = ["BatchOutcome", "record_accounting", "sweep_stale"]
+__all__ = ["BatchOutcome", "OverLimit", "record_accounting", "sweep_stale", "plan_from_json",
+           "plan_to_json", "load_plans"]
+
+DISCONNECT_REASONS = frozenset({"time_limit", "octets_limit", "block_exhausted"})
+
+
+@dataclass(frozen=True, slots=True)
+class OverLimit:
+    """A live session whose user crossed a limit of a ``disconnect`` plan."""
+
+    user_name: str
+    session_key: str
+    acct_session_id: str
+    client: str
+    nas_address: str
+    nas_key: str
+    framed_ip: str | None
+    reason: str
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
 class BatchOutcome:
-    """What one accounting batch did, for metrics and logs."""
+    """What one accounting batch did, for metrics, logs and enforcement."""
 
     records: int
     added: Totals
     sessions_created: int
     sessions_closed_by_nas: int
+    over_limit: tuple[OverLimit, ...] = ()
+    charged_money: int = 0
+
+
+@dataclass
+class _Segment:
+    added: Totals = ZERO
+    created: int = 0
+    over_limit: list[OverLimit] = field(default_factory=list)
+    charged_money: int = 0
+
+
+@functools.lru_cache(maxsize=1024)
+def plan_from_json(definition: str) -> Plan:
+    """A stored plan definition (canonical JSON) → Plan; cached by its text."""
+    return parse_plan(json.loads(definition))
+
+
+def plan_to_json(plan: Plan) -> str:
+    """The canonical stored form: exact integers for seconds and octets."""
+    d = plan_to_dict(plan)
+    if plan.time_limit_s is not None:
+        d["time_limit"] = plan.time_limit_s
+    if plan.octets_limit is not None:
+        d["octets_limit"] = plan.octets_limit
+    return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+
+def load_plans(conn: Connection, user_names: Any) -> dict[str, Plan]:
+    """The plans of these users (users without a plan, or unknown, are left out)."""
+    return {u: plan_from_json(d) for u, (_, d) in
+            plan_store.plan_definitions(conn, user_names).items()}
 
 
 def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
-                      period: PeriodSpec, tz: ZoneInfo) -> BatchOutcome:
+                      period: PeriodSpec, tz: ZoneInfo, now: int | None = None) -> BatchOutcome:
     """Apply a batch of accounting records in arrival order.
 
     Accounting-On/Off split the batch: what came before them is applied
-    first, then the NAS's open sessions are closed, then the rest.
+    first, then the NAS's open sessions are closed, then the rest. ``period``
+    is the default for users without a plan; ``now`` (default: the newest
+    record's arrival) dates charges, blocks and limit checks.
     """
-    added, created, closed = Totals(0, 0, 0), 0, 0
+    if now is None:
+        now = max((r.arrival for r in records), default=0)
+    total = _Segment()
+    closed = 0
     segment: list[AcctRecord] = []
     for rec in records:
         if rec.status in (Status.ACCOUNTING_ON, Status.ACCOUNTING_OFF):
-            a, c = _apply_sessions(conn, segment, period, tz)
-            added, created, segment = added + a, created + c, []
+            _merge(total, _apply_sessions(conn, segment, period, tz, now))
+            segment = []
             closed += queries.close_nas_sessions(conn, rec.nas_key, rec.at, Cause.NAS_REBOOT)
         else:
             segment.append(rec)
-    a, c = _apply_sessions(conn, segment, period, tz)
-    return BatchOutcome(len(records), added + a, created + c, closed)
+    _merge(total, _apply_sessions(conn, segment, period, tz, now))
+    return BatchOutcome(len(records), total.added, total.created, closed,
+                        tuple(total.over_limit), total.charged_money)
 
 
-def _apply_sessions(conn: Connection, records: list[AcctRecord], period: PeriodSpec,
-                    tz: ZoneInfo) -> tuple[Totals, int]:
+def _merge(total: _Segment, part: _Segment) -> None:
+    total.added = total.added + part.added
+    total.created += part.created
+    total.over_limit.extend(part.over_limit)
+    total.charged_money += part.charged_money
+
+
+def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period: PeriodSpec,
+                    tz: ZoneInfo, now: int) -> _Segment:
+    out = _Segment()
     if not records:
-        return Totals(0, 0, 0), 0
+        return out
     first: dict[str, AcctRecord] = {}
     for rec in records:
         first.setdefault(rec.key, rec)
@@ -67,27 +142,155 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], period: PeriodS
     # A placeholder (0 packets counted) is a session seen for the first time.
     states: dict[str, SessionState | None] = {
         k: (s if n else None) for k, (s, n) in loaded.items()}
+    user_plans = load_plans(conn, {r.user_name for r in records})
     counts: dict[str, int] = {}
     newest: dict[str, AcctRecord] = {}
-    parts: dict[tuple[str, int], tuple[Totals, Totals]] = {}
-    added, created = Totals(0, 0, 0), 0
+    pieces: list[tuple[AcctRecord, UsagePart]] = []
     for rec in records:
         applied = apply_record(states[rec.key], rec)
         states[rec.key] = applied.state
         counts[rec.key] = counts.get(rec.key, 0) + 1
         newest[rec.key] = rec
-        created += applied.created
+        out.created += applied.created
         if applied.delta.is_zero():
             continue
-        added = added + applied.delta
-        for start, part in split_usage(applied.delta, applied.t0, applied.t1, period, tz):
-            key = (rec.user_name, start)
-            raw, counted = parts.get(key, (ZERO, ZERO))
-            parts[key] = (raw + part, counted + part)
+        out.added = out.added + applied.delta
+        plan = user_plans.get(rec.user_name)
+        spec = plan.period if plan is not None else default_period
+        pieces.extend((rec, part) for part in
+                      split_usage_timed(applied.delta, applied.t0, applied.t1, spec, tz))
     queries.save_sessions(conn, [(s, counts[k], newest[k])
                                  for k, s in states.items() if s is not None and k in counts])
+    parts, by_session = _count(conn, pieces, user_plans, tz)
     queries.add_usage(conn, parts)
-    return added, created
+    if user_plans:
+        _enforce(conn, out, records, states, user_plans, by_session, tz, now)
+    return out
+
+
+def _count(conn: Connection, pieces: list[tuple[AcctRecord, UsagePart]],
+           user_plans: dict[str, Plan], tz: ZoneInfo
+           ) -> tuple[dict[tuple[str, int], tuple[Totals, Totals]],
+                      dict[tuple[str, int, str], Totals]]:
+    """Raw and band-weighted usage per (user, period); counted per session too."""
+    banded = {(rec.user_name, part.period_start) for rec, part in pieces
+              if (p := user_plans.get(rec.user_name)) is not None and p.bands}
+    running = plan_store.band_usage_many(conn, banded)
+    parts: dict[tuple[str, int], tuple[Totals, Totals]] = {}
+    bands: dict[tuple[str, int, str], Totals] = {}
+    by_session: dict[tuple[str, int, str], Totals] = {}
+    for rec, part in pieces:
+        key = (rec.user_name, part.period_start)
+        plan = user_plans.get(rec.user_name)
+        if key in banded and plan is not None:
+            before = running.setdefault(key, {})
+            w = weighted_usage(part.usage, part.t0, part.t1, plan, tz, before=before)
+            counted = Totals(w.counted_s, w.counted_in_octets, w.counted_out_octets)
+            for band, t in w.per_band.items():
+                before[band] = before.get(band, ZERO) + t
+                bkey = (rec.user_name, part.period_start, band)
+                bands[bkey] = bands.get(bkey, ZERO) + t
+        else:
+            counted = part.usage
+        raw, cnt = parts.get(key, (ZERO, ZERO))
+        parts[key] = (raw + part.usage, cnt + counted)
+        skey = (rec.user_name, part.period_start, rec.key)
+        by_session[skey] = by_session.get(skey, ZERO) + counted
+    plan_store.add_band_usage(conn, bands)
+    return parts, by_session
+
+
+def _enforce(conn: Connection, out: _Segment, records: list[AcctRecord],
+             states: dict[str, SessionState | None], user_plans: dict[str, Plan],
+             by_session: dict[tuple[str, int, str], Totals], tz: ZoneInfo, now: int) -> None:
+    """Blocks, overage charges and over-limit sessions for the users of this batch."""
+    keys = sorted({(u, p) for u, p, _ in by_session})
+    after = {k: Totals(r.counted_s, r.counted_in_octets, r.counted_out_octets)
+             for k, r in plan_store.counted_usage(conn, keys).items()}
+    block_users = sorted({u for u, _ in keys if u in user_plans
+                          and user_plans[u].block is not None})
+    blocks = {u: [Block(b.id, b.seconds_total - b.seconds_used, b.expires_at) for b in rows]
+              for u, rows in plan_store.active_blocks(conn, block_users, now,
+                                                      for_update=True).items()}
+    batch_inc: dict[tuple[str, int], Totals] = {}
+    for (user, start, _), inc in by_session.items():
+        batch_inc[(user, start)] = batch_inc.get((user, start), ZERO) + inc
+    # Walk each user-period's counted increments in order, from the total
+    # before this batch, so charges and block use add up exactly.
+    running = {k: _minus(after.get(k, ZERO), inc) for k, inc in batch_inc.items()}
+    for (user, start, session_key), inc in sorted(by_session.items()):
+        plan = user_plans.get(user)
+        if plan is None:
+            continue
+        before = running[(user, start)]
+        new = before + inc
+        running[(user, start)] = new
+        money = overage(plan, before, new)
+        if money:
+            hours = new.session_s - before.session_s
+            plan_store.add_to_charge(conn, user_name=user, kind="overage",
+                                     ref=f"overage:{session_key}:{start}", period_start=start,
+                                     amount=money, quantity=hours,
+                                     description=f"overage on plan {plan.name}", now=now)
+            out.charged_money += money
+        beyond = seconds_beyond_cap(plan, before.session_s, new.session_s)
+        if beyond and plan.block is not None:
+            _use_blocks(conn, out, user, plan, blocks, beyond, start, now)
+    for key, state in states.items():
+        if state is None or not state.open:
+            continue
+        plan = user_plans.get(state.user_name)
+        if plan is None or plan.over_limit != "disconnect":
+            continue
+        start = period_bounds(plan.period, tz, now)[0]
+        used = after.get((state.user_name, start), ZERO)
+        verdict = decide(plan, enabled=True, used=used, open_sessions=0,
+                         blocks=blocks.get(state.user_name, []), now=now, tz=tz)
+        if isinstance(verdict, Reject) and verdict.reason in DISCONNECT_REASONS:
+            rec = next(r for r in reversed(records) if r.key == key)
+            out.over_limit.append(OverLimit(
+                user_name=state.user_name, session_key=key, acct_session_id=rec.acct_session_id,
+                client=rec.client, nas_address=rec.nas_address, nas_key=rec.nas_key,
+                framed_ip=rec.framed_ip, reason=verdict.reason, message=verdict.message))
+
+
+def _minus(a: Totals, b: Totals) -> Totals:
+    return Totals(a.session_s - b.session_s, a.in_octets - b.in_octets, a.out_octets - b.out_octets)
+
+
+def _use_blocks(conn: Connection, out: _Segment, user: str, plan: Plan,
+                blocks: dict[str, list[Block]], seconds: int, period_start: int, now: int) -> None:
+    """Take counted seconds beyond the cap from the user's blocks, oldest first.
+
+    With ``on_exhaust: renew`` the blocks that run out are followed by new
+    ones, each charged to the ledger; with ``cutoff`` the rest is uncovered
+    and the next limit check disconnects or rejects.
+    """
+    current = blocks.get(user, [])
+    updated, leftover = consume_blocks(current, seconds, now)
+    for old, new in zip(current, updated):
+        if new.seconds_left != old.seconds_left:
+            plan_store.use_block_seconds(conn, old.block_id, old.seconds_left - new.seconds_left)
+    for _ in range(blocks_to_renew(plan, leftover)):
+        assert plan.block is not None
+        ref = f"renew:{user}:{now}:{secrets.token_hex(6)}"
+        plan_store.add_block(conn, user, seconds=plan.block.seconds, purchased_at=now,
+                             expires_at=block_expires_at(plan, now), ref=ref)
+        block_id = plan_store.block_id(conn, ref)
+        take = min(leftover, plan.block.seconds)
+        plan_store.use_block_seconds(conn, block_id, take)
+        leftover -= take
+        updated.append(Block(block_id, plan.block.seconds - take, block_expires_at(plan, now)))
+        price = plan.block.price_money or 0
+        plan_store.add_charge(conn, user_name=user, kind="block", ref=f"block:{ref}",
+                              period_start=period_start, amount=price,
+                              quantity=plan.block.seconds,
+                              description=f"{plan.block.hours}h block (renewed), plan {plan.name}",
+                              now=now)
+        out.charged_money += price
+        plan_store.record_event(conn, at=now, kind="block_renewed", result="ok", user_name=user,
+                                detail=f"{plan.block.hours}h block, plan {plan.name}")
+    blocks[user] = updated
 
 
 def sweep_stale(conn: Connection, *, now: int, default_interval_s: int, intervals: int) -> int:

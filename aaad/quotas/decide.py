@@ -1,0 +1,343 @@
+"""The access decision, hour blocks and overage charges (DESIGN §4; RFC 2865 §5.27 Session-Timeout).
+
+:func:`decide` answers an Access-Request from values the caller loaded: the
+plan, the user's enabled flag, what the user has *counted* this period (after
+band weights, see :mod:`aaad.quotas.bands`), the open session count, the
+user's hour blocks and ``now``. It returns :class:`Accept` with the
+Session-Timeout and the data left, or :class:`Reject` with a Reply-Message and
+a short ``reason`` for metrics. Policy returns values; it never raises.
+
+Session-Timeout is the wall time until the time-like allowance (the period's
+time cap left, then the hour blocks, oldest first, each only until it
+expires) is used up, walking the bands forward from ``now``: free time (weight
+0) does not use it, half-weight time uses it at half speed. A user at the cap
+in a free band is accepted until the band ends. The cap resets at the period
+rollover, but Session-Timeout does not stop there: the user then has a new
+allowance, and the NAS's timer ending early would only cut a session that is
+still entitled to run. Where bands make the walk long, it stops at
+:data:`SESSION_TIMEOUT_HORIZON_S`; the user then reconnects and gets a fresh one.
+
+``octets_left`` is the counted data left in the plan's direction. Band
+weights are ≤ 1, so raw octets never count more than they are: the figure is
+never too generous for a NAS that counts raw octets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import TypeAlias
+from zoneinfo import ZoneInfo
+
+from aaad.accounting.sessions import Totals
+from aaad.quotas.bands import split_by_band
+from aaad.quotas.plans import (
+    OCTETS_PER_GB,
+    Plan,
+    format_limit_octets,
+    format_limit_s,
+)
+
+__all__ = [
+    "Accept",
+    "Reject",
+    "Decision",
+    "Block",
+    "decide",
+    "consume_blocks",
+    "seconds_beyond_cap",
+    "blocks_to_renew",
+    "block_expires_at",
+    "overage",
+    "counted_octets",
+    "REASONS",
+    "SESSION_TIMEOUT_HORIZON_S",
+]
+
+DISABLED = "disabled"
+TIME_LIMIT = "time_limit"
+OCTETS_LIMIT = "octets_limit"
+MAX_SESSIONS = "max_sessions"
+BLOCK_EXHAUSTED = "block_exhausted"
+REASONS = (DISABLED, TIME_LIMIT, OCTETS_LIMIT, MAX_SESSIONS, BLOCK_EXHAUSTED)
+
+SESSION_TIMEOUT_HORIZON_S = 35 * 86400
+_WALK_CHUNK_S = 7 * 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    """Access-Accept. ``None`` means no limit of that kind applies now."""
+
+    session_timeout_s: int | None
+    octets_left: int | None
+    reason: None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Access-Reject with a Reply-Message (``message``) and a metric label (``reason``)."""
+
+    message: str
+    reason: str
+
+
+Decision: TypeAlias = Accept | Reject
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A purchased hour block: counted seconds left, usable until ``expires_at`` (exclusive)."""
+
+    block_id: int
+    seconds_left: int
+    expires_at: int
+
+    def usable(self, at: int) -> bool:
+        return self.seconds_left > 0 and at < self.expires_at
+
+
+def decide(plan: Plan | None, *, enabled: bool, used: Totals, open_sessions: int,
+           blocks: Sequence[Block] = (), now: int, tz: ZoneInfo) -> Decision:
+    """May the user start a session at ``now``, and with what limits?
+
+    Checks, in order: enabled; the time allowance (cap, then blocks); the data
+    cap; concurrent sessions. With ``over_limit: bill`` the time and data caps
+    never reject (usage above them is billed, see :func:`overage`). With
+    ``block.on_exhaust: renew`` time never runs out (the caller buys blocks,
+    see :func:`blocks_to_renew`). At an Interim-Update, ``decide`` with
+    ``open_sessions=0`` tells whether a live session has crossed a limit.
+
+    Args:
+        plan: the user's plan; ``None`` is unlimited.
+        enabled: the user's enabled flag.
+        used: what the user has counted this period (weighted, see bands.py).
+        open_sessions: the user's sessions open now (not counting this one).
+        blocks: the user's hour blocks; expired and empty ones are ignored.
+        now: POSIX seconds.
+        tz: the configured time zone, in which bands are read.
+    """
+    if not enabled:
+        return Reject("Account disabled", DISABLED)
+    if plan is None:
+        return Accept(None, None)
+    timeout: int | None = None
+    octets_left: int | None = None
+    if plan.over_limit != "bill":
+        buckets = _time_buckets(plan, used.session_s, blocks, now)
+        if buckets is not None:
+            timeout = _walk(now, buckets, plan, tz)
+            if timeout == 0:
+                return _time_reject(plan, blocks, now)
+        if plan.octets_limit is not None:
+            left = plan.octets_limit - counted_octets(plan, used)
+            if left > 0:
+                octets_left = left
+            else:
+                # Out of data, but free (weight-0) time does not count: allow
+                # until the free run ends, with no data limit meanwhile.
+                free = _walk(now, [], plan, tz)
+                if free == 0:
+                    noun = {"in": "upload", "out": "download"}.get(plan.octets_direction, "data")
+                    return Reject(_limit_message(plan, f"{noun} limit of "
+                                                 f"{format_limit_octets(plan.octets_limit)}"),
+                                  OCTETS_LIMIT)
+                timeout = free if timeout is None else min(timeout, free)
+    if plan.max_sessions is not None and open_sessions >= plan.max_sessions:
+        return Reject(f"Concurrent session limit of {plan.max_sessions} reached", MAX_SESSIONS)
+    return Accept(timeout, octets_left)
+
+
+def consume_blocks(blocks: Sequence[Block], seconds: int, now: int) -> tuple[list[Block], int]:
+    """Take ``seconds`` from the blocks usable at ``now``, oldest first.
+
+    "Oldest" is the earliest ``expires_at`` (ties by ``block_id``): every block
+    of a plan is valid for the same number of days, so that is purchase order,
+    and it uses the time most at risk of expiring first. ``now`` is when the
+    usage happened (the delta's end).
+
+    Returns:
+        the blocks in the order given, with ``seconds_left`` reduced (expired
+        and untouched blocks as they were), and the seconds no block covered.
+    """
+    left = seconds
+    taken: dict[int, int] = {}
+    for i in _oldest_first(blocks):
+        if left <= 0:
+            break
+        b = blocks[i]
+        if b.usable(now):
+            take = min(b.seconds_left, left)
+            taken[i] = take
+            left -= take
+    out = [replace(b, seconds_left=b.seconds_left - taken[i]) if i in taken else b
+           for i, b in enumerate(blocks)]
+    return out, left
+
+
+def seconds_beyond_cap(plan: Plan, counted_before_s: int, counted_after_s: int) -> int:
+    """Of a delta's counted seconds, those past the period's time cap: what blocks pay for.
+
+    A plan with blocks and no ``time_limit`` has a cap of 0 (blocks pay for
+    everything). A plan without blocks gives 0.
+    """
+    if plan.block is None:
+        return 0
+    cap = plan.time_limit_s or 0
+    return max(0, counted_after_s - cap) - max(0, counted_before_s - cap)
+
+
+def blocks_to_renew(plan: Plan, leftover_s: int) -> int:
+    """How many blocks to buy for ``leftover_s`` seconds no block covered (renew only)."""
+    if plan.block is None or plan.block.on_exhaust != "renew" or leftover_s <= 0:
+        return 0
+    return -(-leftover_s // plan.block.seconds)
+
+
+def block_expires_at(plan: Plan, purchased_at: int) -> int:
+    """``purchased_at + valid_days × 86,400``: the first second the block no longer counts.
+
+    Raises:
+        ValueError: the plan has no blocks.
+    """
+    if plan.block is None:
+        raise ValueError(f"plan {plan.name!r} has no hour blocks")
+    return purchased_at + plan.block.valid_s
+
+
+def overage(plan: Plan, counted_before: Totals, counted_after: Totals) -> int:
+    """The charge, in 1/10,000 units, for what a delta used above the caps (``bill`` only).
+
+    Only usage above the cap is charged, per hour and per GB (10⁹ octets) in
+    exact proportion. Rounding (half up) happens once, on the period's
+    overage so far: the charge is ``R(after) - R(before)`` where ``R`` is the
+    rounded charge for everything above the cap. So the charges of a period's
+    deltas always add up to the rounded charge of the period's whole overage,
+    however the usage was chopped.
+
+    Raises:
+        ValueError: ``counted_after`` is below ``counted_before`` (counters only grow).
+    """
+    if (counted_after.session_s < counted_before.session_s
+            or counted_octets(plan, counted_after) < counted_octets(plan, counted_before)):
+        raise ValueError("counted_after must not be below counted_before")
+    if plan.over_limit != "bill" or plan.overage_price is None:
+        return 0
+    return _overage_so_far(plan, counted_after) - _overage_so_far(plan, counted_before)
+
+
+def counted_octets(plan: Plan, used: Totals) -> int:
+    """The octets the plan's cap applies to: in (from the user), out, or their total."""
+    if plan.octets_direction == "in":
+        return used.in_octets
+    if plan.octets_direction == "out":
+        return used.out_octets
+    return used.in_octets + used.out_octets
+
+
+# --- internals -----------------------------------------------------------------
+
+def _oldest_first(blocks: Sequence[Block]) -> list[int]:
+    return sorted(range(len(blocks)), key=lambda i: (blocks[i].expires_at, blocks[i].block_id))
+
+
+def _time_buckets(plan: Plan, used_s: int, blocks: Sequence[Block],
+                  now: int) -> list[tuple[int, int | None]] | None:
+    """The time allowance as ``(counted seconds, expires_at or None)`` in use order, or None."""
+    block = plan.block
+    if block is not None and block.on_exhaust == "renew":
+        return None
+    if block is None and plan.time_limit_s is None:
+        return None
+    buckets: list[tuple[int, int | None]] = []
+    if plan.time_limit_s is not None:
+        buckets.append((max(0, plan.time_limit_s - used_s), None))
+    if block is not None:
+        buckets += [(blocks[i].seconds_left, blocks[i].expires_at)
+                    for i in _oldest_first(blocks) if blocks[i].usable(now)]
+    return buckets
+
+
+def _walk(now: int, buckets: list[tuple[int, int | None]], plan: Plan, tz: ZoneInfo) -> int:
+    """Wall seconds from ``now`` until the buckets run out, weighting by band.
+
+    With no buckets: how long the free (weight-0) time lasts from ``now``.
+    """
+    amounts = [Fraction(a) for a, _ in buckets]
+    k = 0
+    cur = Fraction(now)
+    for _start, seg_end, w in _weighted_segments(now, plan, tz):
+        if w == 0:
+            assert seg_end is not None      # only bands have weight 0, and they are finite
+            cur = Fraction(seg_end)
+            continue
+        while seg_end is None or cur < seg_end:
+            while k < len(buckets) and (amounts[k] <= 0 or _expired(buckets[k][1], cur)):
+                k += 1
+            if k == len(buckets):
+                return math.floor(cur - now)
+            deadline = buckets[k][1]
+            stop = deadline if seg_end is None else (
+                seg_end if deadline is None else min(seg_end, deadline))
+            need = amounts[k] / w
+            if stop is None or cur + need <= stop:
+                cur += need
+                amounts[k] = Fraction(0)
+            else:
+                amounts[k] -= (stop - cur) * w
+                cur = Fraction(stop)
+    return math.floor(cur - now)
+
+
+def _expired(deadline: int | None, at: Fraction) -> bool:
+    return deadline is not None and at >= deadline
+
+
+def _weighted_segments(now: int, plan: Plan,
+                       tz: ZoneInfo) -> Iterator[tuple[int, int | None, Fraction]]:
+    """``(start, end, weight)`` from ``now`` on; one endless peak piece for a plan without bands."""
+    if not plan.bands:
+        yield now, None, Fraction(1)
+        return
+    start = now
+    end_of_walk = now + SESSION_TIMEOUT_HORIZON_S
+    while start < end_of_walk:
+        chunk_end = min(start + _WALK_CHUNK_S, end_of_walk)
+        for name, seconds in split_by_band(start, chunk_end, plan.bands, tz):
+            yield start, start + seconds, plan.weight(name)
+            start += seconds
+
+
+def _time_reject(plan: Plan, blocks: Sequence[Block], now: int) -> Reject:
+    if plan.block is None:
+        assert plan.time_limit_s is not None
+        cap = _limit_message(plan, f"time limit of {format_limit_s(plan.time_limit_s)}")
+        return Reject(cap, TIME_LIMIT)
+    expired = any(b.seconds_left > 0 and now >= b.expires_at for b in blocks)
+    hours = "prepaid hours expired" if expired else "no prepaid hours left"
+    if plan.time_limit_s is None:
+        return Reject(hours[0].upper() + hours[1:], BLOCK_EXHAUSTED)
+    cap = _limit_message(plan, f"time limit of {format_limit_s(plan.time_limit_s)}")
+    return Reject(f"{cap}; {hours}", BLOCK_EXHAUSTED)
+
+
+def _limit_message(plan: Plan, what: str) -> str:
+    """``Monthly time limit of 150h reached``; a lifetime plan says just ``Time limit …``."""
+    adjective = {"monthly": "monthly ", "weekly": "weekly ", "daily": "daily "}
+    text = f"{adjective.get(plan.period.kind, '')}{what} reached"
+    return text[0].upper() + text[1:]
+
+
+def _overage_so_far(plan: Plan, used: Totals) -> int:
+    price = plan.overage_price
+    assert price is not None
+    exact = Fraction(0)
+    if plan.time_limit_s is not None and price.per_hour_money is not None:
+        over_s = max(0, used.session_s - plan.time_limit_s)
+        exact += Fraction(price.per_hour_money * over_s, 3600)
+    if plan.octets_limit is not None and price.per_gb_money is not None:
+        over_octets = max(0, counted_octets(plan, used) - plan.octets_limit)
+        exact += Fraction(price.per_gb_money * over_octets, OCTETS_PER_GB)
+    return math.floor(exact + Fraction(1, 2))   # half up; never negative
