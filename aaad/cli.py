@@ -18,10 +18,17 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from aaad.accounting.periods import period_bounds, period_for_label, period_label
+from aaad.accounting.sessions import Totals
 from aaad.config import Config, ConfigError, default_config_path, load_config
 from aaad.credentials import hash_password
 from aaad.daemon.main import wall_clock_s as now_s
-from aaad.store import admin, migrate, queries
+import yaml
+
+from aaad.quotas.decide import counted_octets
+from aaad.quotas.plans import Plan, format_money, parse_money, parse_plan, parse_plans, plan_to_dict
+from aaad.store import admin, migrate
+from aaad.store import plans as plan_store
+from aaad.store.transactions import load_plans, plan_from_json, plan_to_json
 from aaad.store.database import Database, describe_url, open_database
 from aaad.units import format_duration_s, format_octets
 
@@ -435,28 +442,371 @@ def usage_group() -> None:
 @json_option
 @pass_ctx
 def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None:
-    """A user's time and octets in one period."""
+    """A user's usage in one period: used, limit and remaining per limit, per band, blocks."""
     cfg = c.config
-    spec, tz = cfg.accounting.period, cfg.timezone
-    if period is None:
-        start, end = period_bounds(spec, tz, now_s())
-    else:
-        try:
-            start, end = period_for_label(spec, tz, period)
-        except ValueError as e:
-            fail(str(e))
-    t = c.read(queries.get_usage, name, start)
-    data = {"user": name, "period": period_label(spec, tz, start), "period_start": iso(start),
-            "period_end": iso(end), "session_s": t.session_s, "in_octets": t.in_octets,
-            "out_octets": t.out_octets, "total_octets": t.in_octets + t.out_octets}
+    now = now_s()
+
+    def read(conn: Any) -> dict[str, Any]:
+        plan = load_plans(conn, [name]).get(name)
+        spec = plan.period if plan is not None else cfg.accounting.period
+        tz = cfg.timezone
+        if period is None:
+            start, end = period_bounds(spec, tz, now)
+        else:
+            try:
+                start, end = period_for_label(spec, tz, period)
+            except ValueError as e:
+                fail(str(e))
+        row = plan_store.counted_usage(conn, [(name, start)]).get((name, start))
+        raw = Totals(0, 0, 0) if row is None else Totals(row.session_s, row.in_octets,
+                                                          row.out_octets)
+        counted = raw if row is None else Totals(row.counted_s, row.counted_in_octets,
+                                                 row.counted_out_octets)
+        data: dict[str, Any] = {
+            "user": name, "plan": plan.name if plan else None,
+            "period": period_label(spec, tz, start), "period_start": iso(start),
+            "period_end": iso(end), "session_s": raw.session_s, "in_octets": raw.in_octets,
+            "out_octets": raw.out_octets, "total_octets": raw.in_octets + raw.out_octets,
+            "counted": {"session_s": counted.session_s, "in_octets": counted.in_octets,
+                        "out_octets": counted.out_octets},
+            "limits": [], "bands": {}, "blocks": []}
+        if plan is not None:
+            if plan.time_limit_s is not None:
+                data["limits"].append({"limit": "time", "used": counted.session_s,
+                                       "limit_value": plan.time_limit_s,
+                                       "remaining": max(0, plan.time_limit_s - counted.session_s),
+                                       "unit": "s"})
+            if plan.octets_limit is not None:
+                used = counted_octets(plan, counted)
+                data["limits"].append({"limit": f"octets_{plan.octets_direction}", "used": used,
+                                       "limit_value": plan.octets_limit,
+                                       "remaining": max(0, plan.octets_limit - used),
+                                       "unit": "octets"})
+            if plan.max_sessions is not None:
+                data["limits"].append({"limit": "sessions",
+                                       "used": admin.open_session_count(conn, name),
+                                       "limit_value": plan.max_sessions, "unit": "sessions"})
+                data["limits"][-1]["remaining"] = max(
+                    0, plan.max_sessions - data["limits"][-1]["used"])
+            for band, t in plan_store.band_usage(conn, name, start).items():
+                data["bands"][band] = {"session_s": t.session_s, "in_octets": t.in_octets,
+                                       "out_octets": t.out_octets}
+        for b in plan_store.list_blocks(conn, name):
+            data["blocks"].append({"id": b["id"], "seconds_total": b["seconds_total"],
+                                   "seconds_left": b["seconds_total"] - b["seconds_used"],
+                                   "purchased_at": iso(b["purchased_at"]),
+                                   "expires_at": iso(b["expires_at"]),
+                                   "expired": b["expires_at"] <= now})
+        return data
+
+    def fmt(value: int, unit: str) -> str:
+        return (format_duration_s(value) if unit == "s" else
+                format_octets(value) if unit == "octets" else str(value))
 
     def render(d: dict[str, Any]) -> None:
-        click.echo(f"user:    {d['user']}")
+        click.echo(f"user:    {d['user']}   plan: {d['plan'] or '-'}")
         click.echo(f"period:  {d['period']} ({d['period_start']} to {d['period_end'] or '-'})")
         click.echo(f"time:    {format_duration_s(d['session_s'])} ({d['session_s']} s)")
         click.echo(f"in:      {format_octets(d['in_octets'])} ({d['in_octets']} octets)")
         click.echo(f"out:     {format_octets(d['out_octets'])} ({d['out_octets']} octets)")
-    emit(data, as_json, render)
+        if d["limits"]:
+            table([[x["limit"], fmt(x["used"], x["unit"]), fmt(x["limit_value"], x["unit"]),
+                    fmt(x["remaining"], x["unit"])] for x in d["limits"]],
+                  ["LIMIT", "USED", "LIMIT", "REMAINING"])
+        for band, t in sorted(d["bands"].items()):
+            click.echo(f"band {band}: {format_duration_s(t['session_s'])}, "
+                       f"{format_octets(t['in_octets'] + t['out_octets'])}")
+        for b in d["blocks"]:
+            state = "expired" if b["expired"] else f"{format_duration_s(b['seconds_left'])} left"
+            click.echo(f"block {b['id']}: {format_duration_s(b['seconds_total'])}, {state}, "
+                       f"expires {b['expires_at']}")
+    emit(c.read(read), as_json, render)
+
+
+# -- plans ---------------------------------------------------------------------------
+
+@cli.group("plan")
+def plan_group() -> None:
+    """Manage plans (limits, bands, blocks)."""
+
+
+def _plan_options(f: Any) -> Any:
+    for opt in reversed([
+        click.option("--period", type=click.Choice(["monthly", "weekly", "daily", "none"])),
+        click.option("--billing-day", type=click.IntRange(1, 28)),
+        click.option("--time-limit", help="e.g. 150h; 'none' removes it"),
+        click.option("--octets-limit", help="e.g. 50GB; 'none' removes it"),
+        click.option("--octets-direction", type=click.Choice(["in", "out", "total"])),
+        click.option("--max-sessions", help="a number; 'none' removes it"),
+        click.option("--over-limit", type=click.Choice(["reject", "disconnect", "bill"])),
+        click.option("--overage-per-hour", help="price per hour above the cap, e.g. 1.20"),
+        click.option("--overage-per-gb", help="price per GB above the cap, e.g. 0.50"),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _apply_options(base: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
+    d = dict(base)
+    for key in ("period", "billing_day", "time_limit", "octets_limit", "octets_direction",
+                "max_sessions", "over_limit"):
+        v = opts.get(key)
+        if v is None:
+            continue
+        if v == "none":
+            d.pop(key, None)
+        elif key == "max_sessions":
+            try:
+                d[key] = int(v)
+            except ValueError:
+                fail("--max-sessions must be a number or 'none'")
+        else:
+            d[key] = v
+    price = dict(d.get("overage_price") or {})
+    for key, opt in (("per_hour", "overage_per_hour"), ("per_gb", "overage_per_gb")):
+        if opts.get(opt) is not None:
+            price[key] = opts[opt]
+    if price:
+        d["overage_price"] = price
+    return d
+
+
+def _save_plan(c: Context, definition: dict[str, Any], path: str = "plan") -> tuple[Plan, str]:
+    try:
+        plan = parse_plan(definition, path)
+    except ValueError as e:
+        fail(str(e))
+    return plan, c.write(plan_store.save_plan, plan.name, plan_to_json(plan), now_s())
+
+
+@plan_group.command("add")
+@click.argument("name")
+@_plan_options
+@pass_ctx
+def plan_add(c: Context, name: str, **opts: Any) -> None:
+    """Add a plan (bands and blocks: use 'aaad plan apply FILE.yaml')."""
+    if c.read(plan_store.plan_definition, name) is not None:
+        fail(f"plan {name!r} already exists (use 'aaad plan set')")
+    plan, _ = _save_plan(c, _apply_options({"name": name}, opts))
+    click.echo(f"added plan {plan.name}")
+
+
+@plan_group.command("set")
+@click.argument("name")
+@_plan_options
+@pass_ctx
+def plan_set(c: Context, name: str, **opts: Any) -> None:
+    """Change a plan's limits."""
+    stored = c.read(plan_store.plan_definition, name)
+    if stored is None:
+        fail(f"no plan {name!r}")
+    _, result = _save_plan(c, _apply_options(plan_to_dict(plan_from_json(stored)), opts))
+    click.echo(f"plan {name}: {result}")
+
+
+@plan_group.command("show")
+@click.argument("name")
+@json_option
+@pass_ctx
+def plan_show(c: Context, name: str, as_json: bool) -> None:
+    """Show a plan in human units."""
+    stored = c.read(plan_store.plan_definition, name)
+    if stored is None:
+        fail(f"no plan {name!r}")
+    data = plan_to_dict(plan_from_json(stored))
+    emit(data, as_json, lambda d: click.echo(yaml.safe_dump(d, sort_keys=False).rstrip()))
+
+
+@plan_group.command("list")
+@json_option
+@pass_ctx
+def plan_list(c: Context, as_json: bool) -> None:
+    """List plans."""
+    plans = [plan_to_dict(plan_from_json(d)) for _, d in c.read(plan_store.list_plans)]
+    emit(plans, as_json, lambda ps: table(
+        [[p["name"], p["period"], p.get("time_limit", "-"), p.get("octets_limit", "-"),
+          str(p.get("max_sessions", "-")), p["over_limit"], str(len(p.get("bands", [])))]
+         for p in ps], ["NAME", "PERIOD", "TIME", "DATA", "SESSIONS", "OVER LIMIT", "BANDS"]))
+
+
+@plan_group.command("delete")
+@click.argument("name")
+@pass_ctx
+def plan_delete(c: Context, name: str) -> None:
+    """Delete a plan no user is on."""
+    try:
+        c.write(plan_store.delete_plan, name)
+    except plan_store.NoSuchPlan:
+        fail(f"no plan {name!r}")
+    except plan_store.PlanInUse as e:
+        fail(str(e))
+    click.echo(f"deleted plan {name}")
+
+
+@plan_group.command("apply")
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_ctx
+def plan_apply(c: Context, file: str) -> None:
+    """Create or update every plan in a YAML file (applying it twice changes nothing)."""
+    try:
+        data = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
+    except OSError as e:
+        fail(f"{file}: cannot read: {e.strerror}")
+    except yaml.YAMLError:
+        fail(f"{file}: not valid YAML")
+    try:
+        plans = parse_plans(data)
+    except ValueError as e:
+        fail(f"{file}: {e}")
+    now = now_s()
+
+    def save_all(conn: Any) -> list[tuple[str, str]]:
+        return [(p.name, plan_store.save_plan(conn, p.name, plan_to_json(p), now)) for p in plans]
+    for name, result in c.write(save_all):
+        click.echo(f"plan {name}: {result}")
+
+
+# -- blocks, events, charges, disconnect --------------------------------------------
+
+@cli.group("block")
+def block_group() -> None:
+    """Prepaid hour blocks."""
+
+
+@block_group.command("add")
+@click.argument("name")
+@click.option("--hours", type=click.IntRange(min=1), default=None,
+              help="default: the user's plan block")
+@click.option("--valid-days", type=click.IntRange(min=1), default=None)
+@click.option("--price", default=None, help="charged to the ledger; default: the plan's")
+@click.option("--ref", default=None, help="sale reference: the same ref sells only once")
+@pass_ctx
+def block_add(c: Context, name: str, hours: int | None, valid_days: int | None,
+              price: str | None, ref: str | None) -> None:
+    """Sell a block of hours to a user."""
+    now = now_s()
+
+    def sell(conn: Any) -> tuple[bool, int, int, int]:
+        admin.get_user(conn, name)
+        plan = load_plans(conn, [name]).get(name)
+        spec = plan.block if plan is not None else None
+        h = hours or (spec.hours if spec else None)
+        days = valid_days or (spec.valid_days if spec else None)
+        if h is None or days is None:
+            fail("give --hours and --valid-days (the user's plan has no block)")
+        money = parse_money(price) if price is not None else (
+            spec.price_money or 0 if spec else 0)
+        sale = ref or f"cli:{name}:{now}:{secrets.token_hex(4)}"
+        sold = plan_store.add_block(conn, name, seconds=h * 3600, purchased_at=now,
+                                    expires_at=now + days * 86400, ref=sale)
+        if sold and money:
+            period = plan.period if plan is not None else c.config.accounting.period
+            plan_store.add_charge(conn, user_name=name, kind="block", ref=f"block:{sale}",
+                                  period_start=period_bounds(period, c.config.timezone, now)[0],
+                                  amount=money, quantity=h * 3600, description=f"{h}h block",
+                                  now=now)
+        return sold, h, days, money
+    try:
+        sold, h, days, money = c.write(sell)
+    except admin.NoSuchUser:
+        fail(f"no user {name!r}")
+    except ValueError as e:
+        fail(str(e))
+    if not sold:
+        click.echo(f"block {ref} was sold already; nothing changed")
+    else:
+        click.echo(f"sold {h}h valid {days} days to {name}"
+                   + (f" for {format_money(money)}" if money else ""))
+
+
+@cli.group("events")
+def events_group() -> None:
+    """The audit trail: disconnects, rollovers, block renewals."""
+
+
+@events_group.command("list")
+@click.option("--user", default=None)
+@click.option("--kind", default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@json_option
+@pass_ctx
+def events_list(c: Context, user: str | None, kind: str | None, limit: int,
+                as_json: bool) -> None:
+    """List events, newest first."""
+    rows = c.read(plan_store.list_events, user=user, kind=kind, limit=limit)
+    for r in rows:
+        r["at"] = iso(r["at"])
+    emit(rows, as_json, lambda rs: table(
+        [[r["at"], r["kind"], r["result"], r["user_name"] or "-", r["detail"]] for r in rs],
+        ["AT", "KIND", "RESULT", "USER", "DETAIL"]))
+
+
+@cli.group("charges")
+def charges_group() -> None:
+    """The charges ledger (overage, blocks)."""
+
+
+@charges_group.command("list")
+@click.option("--user", default=None)
+@click.option("--period", default=None, help="YYYY-MM: charges of the monthly period starting then")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV for a billing system.")
+@pass_ctx
+def charges_list(c: Context, user: str | None, period: str | None, as_json: bool,
+                 as_csv: bool) -> None:
+    """List charges; amounts are exact decimals."""
+    start = None
+    if period is not None:
+        try:
+            start = period_for_label(c.config.accounting.period, c.config.timezone, period)[0]
+        except ValueError as e:
+            fail(str(e))
+    rows = c.read(plan_store.list_charges, user=user, period_start=start)
+    out = [{"ref": r["ref"], "user": r["user_name"], "kind": r["kind"],
+            "period_start": iso(r["period_start"]), "amount": format_money(r["amount"]),
+            "quantity": r["quantity"], "description": r["description"],
+            "created_at": iso(r["created_at"])} for r in rows]
+    if as_csv:
+        import csv
+        w = csv.DictWriter(sys.stdout, fieldnames=list(out[0]) if out else
+                           ["ref", "user", "kind", "period_start", "amount", "quantity",
+                            "description", "created_at"])
+        w.writeheader()
+        w.writerows(out)
+        return
+    emit(out, as_json, lambda rs: table(
+        [[r["created_at"], r["user"], r["kind"], r["amount"], r["description"]] for r in rs],
+        ["AT", "USER", "KIND", "AMOUNT", "DESCRIPTION"]))
+
+
+@cli.command("disconnect")
+@click.argument("name")
+@click.option("--session", "session_id", default=None, help="Acct-Session-Id; default: all open")
+@click.option("--timeout", "timeout_s", type=float, default=3.0, show_default=True)
+@pass_ctx
+def disconnect_cmd(c: Context, name: str, session_id: str | None, timeout_s: float) -> None:
+    """Send a Disconnect-Request (RFC 5176) for a user's open sessions now."""
+    sessions = [s for s in c.read(admin.list_sessions, user=name, active_only=True, limit=1000)
+                if session_id is None or s["acct_session_id"] == session_id]
+    if not sessions:
+        fail(f"no open session of {name!r}" + (f" with id {session_id!r}" if session_id else ""))
+    from twisted.internet.task import react
+
+    from aaad.daemon.disconnect import disconnect_now
+    results: list[tuple[dict[str, Any], str]] = []
+
+    def run(reactor: Any) -> Any:
+        return disconnect_now(reactor, c.config, c.db, sessions, results, timeout_s=timeout_s)
+    try:
+        react(run)
+    except SystemExit as e:
+        if e.code not in (0, None):
+            raise
+    failed = 0
+    for s, status in results:
+        click.echo(f"{s['acct_session_id']} on {s['client']}: {status}")
+        failed += status != "ack"
+    sys.exit(1 if failed else 0)
 
 
 def main() -> None:

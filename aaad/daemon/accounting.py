@@ -9,7 +9,8 @@ retransmits, and the per-session delta rule makes the retry count once.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections import deque
+from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -24,7 +25,7 @@ from aaad.radius.codec import Request, accounting_record
 from aaad.radius.framing import ACCOUNTING_RESPONSE
 from aaad.radius.protocol import Reply
 from aaad.store.database import Database, is_data_error, is_retryable
-from aaad.store.transactions import BatchOutcome, record_accounting, sweep_stale
+from aaad.store.transactions import BatchOutcome, OverLimit, record_accounting, sweep_stale
 
 __all__ = ["AccountingHandler"]
 
@@ -46,6 +47,10 @@ class AccountingHandler:
         self._metrics = metrics
         self.period = period
         self.tz = tz
+        # Set by the service: called on the reactor thread with the sessions a
+        # committed batch found over a ``disconnect`` limit.
+        self.on_over_limit: Any = None
+        self._over_limit: deque[OverLimit] = deque()
         self._batches: GroupCommit[AcctRecord, None] = GroupCommit(
             executor=executor, process=self._write, max_batch=max_batch, max_queue=max_queue,
             clock=reactor.seconds, on_batch=self._batch_done)
@@ -98,7 +103,8 @@ class AccountingHandler:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._db.writer.begin() as conn:
-                    outcome = record_accounting(conn, records, period=self.period, tz=self.tz)
+                    outcome = record_accounting(conn, records, period=self.period, tz=self.tz,
+                                                now=int(self._reactor.seconds()))
                 break
             except Exception as e:
                 if attempt == MAX_ATTEMPTS or not is_retryable(e):
@@ -106,6 +112,7 @@ class AccountingHandler:
                 log.info("accounting batch of %d hit %s; retrying (attempt %d)",
                          len(records), type(e).__name__, attempt + 1)
         self._count(records, outcome)
+        self._over_limit.extend(outcome.over_limit)
 
     def _count(self, records: Sequence[AcctRecord], outcome: BatchOutcome) -> None:
         m = self._metrics
@@ -114,6 +121,8 @@ class AccountingHandler:
         m.acct_octets.labels("in").inc(outcome.added.in_octets)
         m.acct_octets.labels("out").inc(outcome.added.out_octets)
         m.acct_seconds.inc(outcome.added.session_s)
+        if outcome.charged_money:
+            m.charges_money.inc(outcome.charged_money)
         if outcome.sessions_closed_by_nas:
             m.sessions_closed.labels("NAS-Reboot").inc(outcome.sessions_closed_by_nas)
             nas = {r.nas_key for r in records if r.status in
@@ -122,6 +131,11 @@ class AccountingHandler:
                      ", ".join(sorted(nas)), outcome.sessions_closed_by_nas)
 
     def _batch_done(self, size: int, seconds: float) -> None:
+        if self._over_limit:
+            items = list(self._over_limit)
+            self._over_limit.clear()
+            if self.on_over_limit is not None:
+                self.on_over_limit(items)
         self._metrics.db_batch_size.labels("accounting").observe(size)
         self._metrics.db_batch_seconds.labels("accounting").observe(seconds)
         self._metrics.queue_depth.labels("accounting").set(self._batches.depth)

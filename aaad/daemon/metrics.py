@@ -58,6 +58,12 @@ class Metrics:
         self.sessions_closed = Counter("aaad_sessions_closed_total",
                                        "Sessions closed by aaad (not by a Stop)", ["cause"],
                                        registry=registry)
+        self.disconnects = Counter("aaad_disconnect_requests_total",
+                                   "Disconnect-Requests sent for sessions over a limit, by result",
+                                   ["result"], registry=registry)
+        self.charges_money = Counter("aaad_charges_money_total",
+                                     "Charges recorded by accounting, in 1/10,000 currency units",
+                                     registry=registry)
         self.verify_cache = Counter("aaad_password_verify_total",
                                     "Hashed-password verifications", ["result"],
                                     registry=registry)

@@ -19,9 +19,11 @@ from aaad.config import ClientConfig, Config
 from aaad.credentials import VerifyCache, dummy_hash
 from aaad.daemon.accounting import AccountingHandler
 from aaad.daemon.auth import AuthHandler
+from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import Executor, ThreadExecutor
 from aaad.daemon.metrics import Metrics
 from aaad.radius.clients import Client, ClientTable
+from aaad.radius.coa import CoAClient
 from aaad.radius.codec import ACCT_CODES, AUTH_CODES, load_dictionary
 from aaad.radius.protocol import RadiusPort
 from aaad.store.database import Database, describe_url, open_database
@@ -89,6 +91,12 @@ class AaadService(MultiService):
         self.auth_port = RadiusPort(name="auth", allowed=AUTH_CODES, handler=self.auth, **common)
         self.acct_port = RadiusPort(name="acct", allowed=ACCT_CODES, handler=self.accounting,
                                     **common)
+        self.coa = CoAClient(reactor=reactor, dictionary=dictionary,
+                             bind_address="" if ":" not in config.radius.bind else "::")
+        self.enforcer = Enforcer(coa=self.coa, clients=lambda: self.acct_port.clients,
+                                 db=self.db, writer=self.executors.writer, reactor=reactor,
+                                 metrics=self.metrics)
+        self.accounting.on_over_limit = self.enforcer.over_limit
         self.listening: dict[str, Any] = {}
         self._sweeper = LoopingCall(self._sweep)
         self._sweeper.clock = reactor
@@ -103,6 +111,7 @@ class AaadService(MultiService):
                                                          interface=r.bind)
         self.listening["acct"] = self._reactor.listenUDP(r.acct_port, self.acct_port,
                                                          interface=r.bind)
+        self.coa.start()
         self._sweeper.start(self.config.accounting.sweep_interval_s, now=False)
         log.info("serving auth on %s:%d and accounting on %s:%d for %d clients; database %s",
                  r.bind, self.port_number("auth"), r.bind, self.port_number("acct"),
@@ -120,6 +129,7 @@ class AaadService(MultiService):
 
         def release(_: object) -> "Deferred[Any]":
             stops = [maybeDeferred(p.stopListening) for p in self.listening.values()]
+            stops.append(self.coa.stop())
             for ex in self.executors.all():
                 ex.stop()
             self.db.dispose()

@@ -178,11 +178,9 @@ def parse_plan(item: Any, path: str = "plan") -> Plan:
     m = _mapping(item, path, _PLAN_KEYS)
     name = _name(m, "name", path)
     kind = _choice(m.get("period", "monthly"), f"{path}.period", PERIODS)
-    billing_day = 1
-    if kind == "monthly" and m.get("billing_day") is not None:
-        billing_day = _int(m["billing_day"], f"{path}.billing_day", 1, 28)
-    elif m.get("billing_day") is not None:
-        _int(m["billing_day"], f"{path}.billing_day", 1, 28)   # still must be sane
+    # billing_day is checked for every kind but only kept for monthly
+    billing_day = (1 if m.get("billing_day") is None
+                   else _int(m["billing_day"], f"{path}.billing_day", 1, 28))
     time_limit = _opt(m, "time_limit", path, parse_duration_s)
     octets_limit = _opt(m, "octets_limit", path, parse_octets)
     direction = _choice(m.get("octets_direction", "total"), f"{path}.octets_direction",
@@ -199,16 +197,16 @@ def parse_plan(item: Any, path: str = "plan") -> Plan:
         if block is not None:
             raise PlanError(f"{path}.block", "cannot be combined with over_limit: bill "
                             "(the block's on_exhaust decides what happens past the cap)")
-        needs = [("per_hour", time_limit), ("per_gb", octets_limit)]
-        if price is None and any(limit is not None for _, limit in needs):
+        if price is None and (time_limit is not None or octets_limit is not None):
             raise PlanError(f"{path}.overage_price", "is required when over_limit is bill")
-        for key, limit in needs:
-            have = getattr(price, f"{key}_money", None)
+        for key, limit_key, limit, have in (
+                ("per_hour", "time_limit", time_limit, price and price.per_hour_money),
+                ("per_gb", "octets_limit", octets_limit, price and price.per_gb_money)):
             if limit is not None and have is None:
-                which = "time_limit" if key == "per_hour" else "octets_limit"
                 raise PlanError(f"{path}.overage_price.{key}",
-                                f"is required when over_limit is bill and {which} is set")
-    return Plan(name=name, period=PeriodSpec(kind, billing_day), time_limit_s=time_limit,
+                                f"is required when over_limit is bill and {limit_key} is set")
+    return Plan(name=name, period=PeriodSpec(kind, billing_day if kind == "monthly" else 1),
+                time_limit_s=time_limit,
                 octets_limit=octets_limit, octets_direction=direction,
                 max_sessions=max_sessions, over_limit=over_limit, overage_price=price,
                 bands=bands, block=block)

@@ -111,6 +111,7 @@ def list_sessions(conn: Connection, *, user: str | None = None, active_only: boo
     for r in conn.execute(stmt):
         out.append({
             "id": r.id, "user": r.user_name, "client": r.client, "nas": r.nas_key,
+            "nas_address": r.nas_address,
             "acct_session_id": r.acct_session_id, "active": bool(r.active),
             "started_at": r.started_at, "updated_at": r.updated_at, "stopped_at": r.stopped_at,
             "terminate_cause": r.terminate_cause, "session_s": r.session_s,

@@ -1,0 +1,127 @@
+"""Acting on limits: Disconnect-Requests (RFC 5176) and the rollover job.
+
+The accounting transaction reports sessions that crossed a ``disconnect``
+limit; after its commit, :class:`Enforcer` sends each one Disconnect-Request
+to the NAS (retried with backoff by the CoA client) and records the ACK, NAK
+or timeout in the events table (``aaad events list``). A session is not sent
+another request while one is in flight or for ``repeat_after_s`` after it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Any, Callable, Sequence
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+
+from aaad.daemon.executor import Executor
+from aaad.daemon.metrics import Metrics
+from aaad.radius.clients import Client, ClientTable
+from aaad.radius.coa import CoAClient, CoAResult
+from aaad.store import plans as plan_store
+from aaad.store.database import Database
+from aaad.store.transactions import OverLimit
+
+__all__ = ["Enforcer", "disconnect_attributes"]
+
+log = logging.getLogger(__name__)
+
+
+def disconnect_attributes(*, user_name: str, acct_session_id: str, nas_key: str,
+                          framed_ip: str | None) -> list[tuple[str, Any]]:
+    """What identifies a session to the NAS: User-Name, Acct-Session-Id, NAS address."""
+    attrs: list[tuple[str, Any]] = [("User-Name", user_name), ("Acct-Session-Id", acct_session_id)]
+    ip, _, ident = nas_key.partition("|")
+    try:
+        addr = ipaddress.ip_address(ip)
+        attrs.append(("NAS-IP-Address" if addr.version == 4 else "NAS-IPv6-Address", str(addr)))
+    except ValueError:
+        pass
+    if ident:
+        attrs.append(("NAS-Identifier", ident))
+    if framed_ip:
+        attrs.append(("Framed-IP-Address", framed_ip))
+    return attrs
+
+
+class Enforcer:
+    """Sends Disconnect-Requests for sessions over a limit and records the outcome."""
+
+    def __init__(self, *, coa: CoAClient, clients: Callable[[], ClientTable], db: Database,
+                 writer: Executor, reactor: IReactorTime, metrics: Metrics,
+                 repeat_after_s: float = 300.0,
+                 timeouts: Sequence[float] = (1.0, 2.0, 4.0)) -> None:
+        self._coa = coa
+        self._clients = clients
+        self._db = db
+        self._writer = writer
+        self._reactor = reactor
+        self._metrics = metrics
+        self._repeat_after_s = repeat_after_s
+        self._recent: dict[str, float] = {}
+        self._timeouts = tuple(timeouts)
+
+    def over_limit(self, items: Sequence[OverLimit]) -> list["Deferred[CoAResult | None]"]:
+        """Disconnect each session (reactor thread); returns one Deferred per item."""
+        now = self._reactor.seconds()
+        self._recent = {k: t for k, t in self._recent.items() if now - t < self._repeat_after_s}
+        out = []
+        for item in items:
+            if item.session_key in self._recent:
+                out.append(succeed(None))
+                continue
+            self._recent[item.session_key] = now
+            log.info("disconnecting %s session %s on %s: %s", item.user_name,
+                     item.acct_session_id, item.client, item.message)
+            out.append(self.disconnect(
+                client_name=item.client, nas_address=item.nas_address, user_name=item.user_name,
+                session_key=item.session_key, acct_session_id=item.acct_session_id,
+                nas_key=item.nas_key, framed_ip=item.framed_ip, why=item.reason))
+        return out
+
+    def disconnect(self, *, client_name: str, nas_address: str, user_name: str,
+                   session_key: str, acct_session_id: str, nas_key: str,
+                   framed_ip: str | None, why: str) -> "Deferred[CoAResult | None]":
+        client = self._client(client_name, nas_address)
+        if client is None:
+            log.warning("cannot disconnect %s: client %s is no longer configured",
+                        user_name, client_name)
+            return self._record(None, user_name, session_key, why, "no_client")
+        attrs = disconnect_attributes(user_name=user_name, acct_session_id=acct_session_id,
+                                      nas_key=nas_key, framed_ip=framed_ip)
+        d = self._coa.disconnect(client, address=nas_address, attributes=attrs,
+                                 timeouts=self._timeouts)
+        d.addCallback(lambda r: self._record(r, user_name, session_key, why, r.status))
+        d.addErrback(lambda f: self._record(None, user_name, session_key, why,
+                                            f"error: {f.getErrorMessage()}"))
+        return d
+
+    def _client(self, name: str, address: str) -> Client | None:
+        table = self._clients()
+        for c in table:
+            if c.name == name:
+                return c
+        return None
+
+    def _record(self, result: CoAResult | None, user_name: str, session_key: str, why: str,
+                status: str) -> "Deferred[CoAResult | None]":
+        label = status if status in ("ack", "nak", "timeout", "no_client") else "error"
+        self._metrics.disconnects.labels(label).inc()
+        detail = why
+        if result is not None and result.error_cause is not None:
+            detail += f"; Error-Cause {result.error_cause}"
+        if result is not None:
+            detail += f"; {result.attempts} attempts"
+        at = int(self._reactor.seconds())
+
+        def write() -> None:
+            with self._db.writer.begin() as conn:
+                plan_store.record_event(conn, at=at, kind="disconnect", result=status[:32],
+                                        user_name=user_name, session_id=session_key,
+                                        detail=detail)
+        d = self._writer.run(write)
+        d.addErrback(lambda f: log.warning("cannot record disconnect of %s: %s", user_name,
+                                           f.getErrorMessage()))
+        return d.addCallback(lambda _: result)
