@@ -93,6 +93,7 @@ class RadiusConfig:
     acct_port: int = 1813
     dedup_ttl_s: int = 30
     max_pending: int = 4096
+    coa_timeouts_s: tuple[float, ...] = (1.0, 2.0, 4.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,9 +293,21 @@ def _radius(r: _Reader) -> RadiusConfig:
         acct_port=r.get("acct_port", _port, d.acct_port),
         dedup_ttl_s=r.get("dedup_ttl", parse_duration_s, d.dedup_ttl_s),
         max_pending=r.get("max_pending", _positive, d.max_pending),
+        coa_timeouts_s=r.get("coa_timeouts", _timeouts, d.coa_timeouts_s),
     )
     r.done()
     return cfg
+
+
+def _timeouts(v: Any) -> tuple[float, ...]:
+    if not isinstance(v, list) or not v or len(v) > 10:
+        raise ValueError("must be a list of 1-10 waits in seconds, e.g. [1, 2, 4]")
+    out = []
+    for x in v:
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 < x <= 60:
+            raise ValueError("each wait must be a number of seconds, 0-60")
+        out.append(float(x))
+    return tuple(out)
 
 
 def _clients(items: list[tuple[str, Any]], base_dir: Path) -> tuple[ClientConfig, ...]:

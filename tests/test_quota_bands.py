@@ -29,12 +29,12 @@ HOUR = 3600
 MIN = 60
 
 
-def local(tz: ZoneInfo, *args: int, fold: int = 0) -> int:
-    return int(datetime(*args, tzinfo=tz, fold=fold).timestamp())
+def local(tz: ZoneInfo, y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> int:
+    return int(datetime(y, mo, d, h, mi, s, tzinfo=tz).timestamp())
 
 
-def berlin(*args: int, fold: int = 0) -> int:
-    return local(BERLIN, *args, fold=fold)
+def berlin(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> int:
+    return local(BERLIN, y, mo, d, h, mi, s)
 
 
 PLAN = parse_plan({
@@ -69,18 +69,15 @@ SPLITS = [
      [(PEAK, HOUR), ("offpeak", 9 * HOUR), ("weekend", 2 * HOUR)]),
     # Sunday night: offpeak does not start on Sunday, and Monday's only starts at 22:00
     (PLAN, berlin(2026, 11, 29, 23), berlin(2026, 11, 30, 1), [("weekend", HOUR), (PEAK, HOUR)]),
-    # Monday 06:00: inside the band Sunday did NOT start, but Monday 06:00 is still
-    # before any Monday occurrence ends? No: the Sunday→Monday occurrence does not exist.
+    # Monday 06:00: peak, as offpeak does not start on Sundays
     (PLAN, berlin(2026, 11, 30, 6), berlin(2026, 11, 30, 8), [(PEAK, 2 * HOUR)]),
     # Tuesday 06:00: in Monday's occurrence until 07:00
     (PLAN, berlin(2026, 12, 1, 6), berlin(2026, 12, 1, 8), [("offpeak", HOUR), (PEAK, HOUR)]),
-    # a whole week adds up: 5 nights of 9 h (Mon-Fri), 2 weekend days minus the
-    # 7 h of Friday's night spilling into Saturday
+    # a whole week adds up: Monday starts in peak (Sunday starts no offpeak night),
+    # five nights of 9 h, and Friday's night runs into the weekend until 07:00
     (PLAN, berlin(2026, 11, 23), berlin(2026, 11, 30),
-     [("offpeak", 7 * HOUR), (PEAK, 15 * HOUR), ("offpeak", 9 * HOUR), (PEAK, 15 * HOUR),
-      ("offpeak", 9 * HOUR), (PEAK, 15 * HOUR), ("offpeak", 9 * HOUR), (PEAK, 15 * HOUR),
-      ("offpeak", 9 * HOUR), (PEAK, 15 * HOUR), ("offpeak", 2 * HOUR + 7 * HOUR),
-      ("weekend", 17 * HOUR + 24 * HOUR)]),
+     [(PEAK, 22 * HOUR)] + [("offpeak", 9 * HOUR), (PEAK, 15 * HOUR)] * 4
+     + [("offpeak", 9 * HOUR), ("weekend", 17 * HOUR + 24 * HOUR)]),
     # DST spring: Saturday 21:00 CET to Sunday 08:00 CEST is 10 h; the night is 8 h long
     (NIGHTLY, berlin(2026, 3, 28, 21), berlin(2026, 3, 29, 8),
      [(PEAK, HOUR), ("night", 8 * HOUR), (PEAK, HOUR)]),
@@ -96,7 +93,7 @@ SPLITS = [
     # a boundary in the repeated hour falls at its first showing (02:30 CEST); the
     # band runs once: 02:30 CEST → 05:00 CET is 3.5 h
     (EARLY, berlin(2026, 10, 25, 1), berlin(2026, 10, 25, 6),
-     [(PEAK, HOUR + 30 * MIN + HOUR), ("early", 3 * HOUR + 30 * MIN), (PEAK, HOUR)]),
+     [(PEAK, HOUR + 30 * MIN), ("early", 3 * HOUR + 30 * MIN), (PEAK, HOUR)]),
     # holidays by date, first listed beats the evening band
     (HOLIDAY, berlin(2026, 12, 24, 17), berlin(2026, 12, 26, 0),
      [(PEAK, HOUR), ("evening", 5 * HOUR), (PEAK, HOUR), ("holiday", 24 * HOUR)]),
@@ -104,7 +101,7 @@ SPLITS = [
     (PLAN, berlin(2026, 11, 23, 23), berlin(2026, 11, 23, 23), [("offpeak", 0)]),
     (PLAN, berlin(2026, 11, 23, 12), berlin(2026, 11, 23, 11), [(PEAK, 0)]),
     # odd seconds are kept exact
-    (PLAN, berlin(2026, 11, 23, 21, 59, 59) , berlin(2026, 11, 23, 22, 0, 2),
+    (PLAN, berlin(2026, 11, 23, 21, 59, 59), berlin(2026, 11, 23, 22, 0, 2),
      [(PEAK, 1), ("offpeak", 2)]),
 ]
 

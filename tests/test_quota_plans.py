@@ -104,7 +104,8 @@ def test_defaults() -> None:
     assert plan == Plan(name="free")
     assert (plan.period, plan.octets_direction, plan.over_limit) == (
         PeriodSpec("monthly", 1), "total", "reject")
-    assert plan.time_limit_s is plan.octets_limit is plan.max_sessions is plan.block is None
+    assert (plan.time_limit_s, plan.octets_limit, plan.max_sessions, plan.block) == (
+        None, None, None, None)
 
 
 @pytest.mark.parametrize(("data", "expected"), [

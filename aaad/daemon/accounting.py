@@ -25,7 +25,8 @@ from aaad.radius.codec import Request, accounting_record
 from aaad.radius.framing import ACCOUNTING_RESPONSE
 from aaad.radius.protocol import Reply
 from aaad.store.database import Database, is_data_error, is_retryable
-from aaad.store.transactions import BatchOutcome, OverLimit, record_accounting, sweep_stale
+from aaad.store.transactions import (BatchOutcome, OverLimit, record_accounting, rollover,
+                                     sweep_stale)
 
 __all__ = ["AccountingHandler"]
 
@@ -139,6 +140,19 @@ class AccountingHandler:
         self._metrics.db_batch_size.labels("accounting").observe(size)
         self._metrics.db_batch_seconds.labels("accounting").observe(seconds)
         self._metrics.queue_depth.labels("accounting").set(self._batches.depth)
+
+    def rollover(self, *, now: int) -> "Deferred[list[str]]":
+        """Period-boundary work on the writer thread; fires with the events recorded."""
+        def work() -> list[str]:
+            with self._db.writer.begin() as conn:
+                return rollover(conn, now=now, tz=self.tz)
+        d = self._executor.run(work)
+
+        def done(events: list[str]) -> list[str]:
+            for e in events:
+                log.info("%s", e)
+            return events
+        return d.addCallback(done)
 
     def sweep(self, *, now: int, interim_interval_s: int, intervals: int) -> "Deferred[int]":
         """Close stale sessions on the writer thread; fires with how many."""

@@ -95,7 +95,7 @@ class AaadService(MultiService):
                              bind_address="" if ":" not in config.radius.bind else "::")
         self.enforcer = Enforcer(coa=self.coa, clients=lambda: self.acct_port.clients,
                                  db=self.db, writer=self.executors.writer, reactor=reactor,
-                                 metrics=self.metrics)
+                                 metrics=self.metrics, timeouts=config.radius.coa_timeouts_s)
         self.accounting.on_over_limit = self.enforcer.over_limit
         self.listening: dict[str, Any] = {}
         self._sweeper = LoopingCall(self._sweep)
@@ -139,9 +139,10 @@ class AaadService(MultiService):
 
     def _sweep(self) -> "Deferred[int]":
         a = self.config.accounting
-        d = self.accounting.sweep(now=int(self._reactor.seconds()),
-                                  interim_interval_s=a.interim_interval_s,
+        now = int(self._reactor.seconds())
+        d = self.accounting.sweep(now=now, interim_interval_s=a.interim_interval_s,
                                   intervals=a.stale_after_intervals)
+        d.addCallback(lambda n: self.accounting.rollover(now=now).addCallback(lambda _: n))
 
         def failed(f: Any) -> int:
             log.warning("stale-session sweep failed: %s", f.getErrorMessage())

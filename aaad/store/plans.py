@@ -39,7 +39,12 @@ __all__ = [
     "add_to_charge",
     "block_id",
     "list_blocks",
+    "event_exists",
+    "expired_blocks",
 ]
+
+# Expired blocks older than this are not looked at again by the rollover job.
+EXPIRY_LOOKBACK_S = 400 * 86400
 
 
 class PlanInUse(Exception):
@@ -189,6 +194,23 @@ def record_event(conn: Connection, *, at: int, kind: str, result: str, user_name
                  session_id: str | None = None, detail: str = "") -> None:
     conn.execute(insert(events).values(at=at, kind=kind, result=result, user_name=user_name,
                                        session_id=session_id, detail=detail[:255]))
+
+
+def event_exists(conn: Connection, *, kind: str, detail: str | None = None,
+                 session_id: str | None = None) -> bool:
+    stmt = select(events.c.id).where(events.c.kind == kind).limit(1)
+    if detail is not None:
+        stmt = stmt.where(events.c.detail == detail)
+    if session_id is not None:
+        stmt = stmt.where(events.c.session_id == session_id)
+    return conn.execute(stmt).first() is not None
+
+
+def expired_blocks(conn: Connection, now: int) -> list[Any]:
+    """Blocks that expired (recently) with time left."""
+    return list(conn.execute(select(blocks).where(and_(
+        blocks.c.expires_at <= now, blocks.c.expires_at > now - EXPIRY_LOOKBACK_S,
+        blocks.c.seconds_used < blocks.c.seconds_total)).order_by(blocks.c.id)))
 
 
 def list_events(conn: Connection, *, user: str | None = None, kind: str | None = None,

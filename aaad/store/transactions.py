@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from aaad.accounting.periods import PeriodSpec, period_bounds
+from aaad.accounting.periods import PeriodSpec, period_bounds, period_label
 from aaad.accounting.sessions import (ZERO, AcctRecord, Cause, SessionState, Status, Totals,
                                       apply_record)
 from aaad.accounting.usage import UsagePart, split_usage_timed
@@ -30,8 +30,8 @@ from aaad.quotas.plans import Plan, parse_plan, plan_to_dict
 from aaad.store import plans as plan_store
 from aaad.store import queries
 
-__all__ = ["BatchOutcome", "OverLimit", "record_accounting", "sweep_stale", "plan_from_json",
-           "plan_to_json", "load_plans"]
+__all__ = ["BatchOutcome", "OverLimit", "record_accounting", "sweep_stale", "rollover",
+           "plan_from_json", "plan_to_json", "load_plans"]
 
 DISCONNECT_REASONS = frozenset({"time_limit", "octets_limit", "block_exhausted"})
 
@@ -291,6 +291,36 @@ def _use_blocks(conn: Connection, out: _Segment, user: str, plan: Plan,
         plan_store.record_event(conn, at=now, kind="block_renewed", result="ok", user_name=user,
                                 detail=f"{plan.block.hours}h block, plan {plan.name}")
     blocks[user] = updated
+
+
+def rollover(conn: Connection, *, now: int, tz: ZoneInfo) -> list[str]:
+    """What happens at period boundaries, once each: returns the events recorded.
+
+    Nothing here is needed to re-enable users (a new period has no usage
+    row yet); this records a ``rollover`` event when a plan's period turns
+    over, and a ``block_expired`` event for each block that expired with
+    hours left.
+    """
+    done: list[str] = []
+    for name, definition in plan_store.list_plans(conn):
+        plan = plan_from_json(definition)
+        if plan.period.kind == "none":
+            continue
+        start = period_bounds(plan.period, tz, now)[0]
+        detail = f"plan {name}: period {period_label(plan.period, tz, start)} began"
+        if not plan_store.event_exists(conn, kind="rollover", detail=detail):
+            plan_store.record_event(conn, at=now, kind="rollover", result="ok", detail=detail)
+            done.append(detail)
+    for b in plan_store.expired_blocks(conn, now):
+        marker = f"block:{b.id}"
+        if plan_store.event_exists(conn, kind="block_expired", session_id=marker):
+            continue
+        left = b.seconds_total - b.seconds_used
+        detail = f"block {b.id} of {b.user_name} expired with {left // 3600}h {left % 3600 // 60}m unused"
+        plan_store.record_event(conn, at=now, kind="block_expired", result="ok",
+                                user_name=b.user_name, session_id=marker, detail=detail)
+        done.append(detail)
+    return done
 
 
 def sweep_stale(conn: Connection, *, now: int, default_interval_s: int, intervals: int) -> int:
