@@ -223,10 +223,9 @@ def list_events(conn: Connection, *, user: str | None = None, kind: str | None =
     return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
-def band_usage(conn: Connection, user: str, period_start: int) -> dict[str, Any]:
-    rows = conn.execute(select(usage_bands).where(and_(
-        usage_bands.c.user_name == user, usage_bands.c.period_start == period_start)))
-    return {r.band: r for r in rows}
+def band_usage(conn: Connection, user: str, period_start: int) -> dict[str, Totals]:
+    """Band → raw usage of one user in one period."""
+    return band_usage_many(conn, [(user, period_start)]).get((user, period_start), {})
 
 
 def band_usage_many(conn: Connection, keys: Any) -> dict[tuple[str, int], dict[str, Totals]]:
