@@ -30,9 +30,16 @@ sys.path.insert(0, str(HERE.parent))
 from sqlalchemy import delete  # noqa: E402
 
 from aaad.credentials import hash_password  # noqa: E402
+from aaad.quotas.plans import parse_plan  # noqa: E402
 from aaad.store import migrate  # noqa: E402
+from aaad.store import plans as plan_store  # noqa: E402
 from aaad.store.database import open_database  # noqa: E402
-from aaad.store.tables import metadata, users  # noqa: E402
+from aaad.store.tables import metadata, sessions, usage, users  # noqa: E402
+from aaad.store.transactions import plan_to_json  # noqa: E402
+
+# The capped plan: a monthly time cap and a data cap, one session at a time.
+CAPPED = {"name": "bench-capped", "time_limit": "150h", "octets_limit": "50GB",
+          "max_sessions": 4, "over_limit": "reject"}
 
 SECRET = "bench-secret"
 
@@ -49,20 +56,53 @@ def pin(core: int) -> list[str]:
     return []
 
 
-def seed(url: str, cleartext_users: int, hashed_users: int) -> None:
+def seed(url: str, cleartext_users: int, hashed_users: int, *, history: int = 0) -> None:
+    """Users (and optionally ``history`` closed sessions of past months), all on ``CAPPED``
+    for the ``capped*`` users."""
     db = open_database(url)
     migrate.upgrade(db.writer)
     with db.writer.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(delete(table))
+        plan = parse_plan(CAPPED)
+        plan_store.save_plan(conn, plan.name, plan_to_json(plan), 0)
         rows = [{"name": f"bench{i:06d}", "password_cleartext": f"bench{i:06d}",
                  "password_hash": None, "enabled": True, "created_at": 0, "updated_at": 0}
                 for i in range(cleartext_users)]
+        rows += [{"name": f"capped{i:06d}", "password_cleartext": f"capped{i:06d}",
+                  "password_hash": None, "enabled": True, "created_at": 0, "updated_at": 0,
+                  "plan": plan.name} for i in range(cleartext_users)]
         rows += [{"name": f"hashed{i:06d}", "password_cleartext": None,
                   "password_hash": hash_password(f"hashed{i:06d}"), "enabled": True,
                   "created_at": 0, "updated_at": 0} for i in range(hashed_users)]
-        conn.execute(users.insert(), rows)
+        conn.execute(users.insert(), [dict({"plan": None}, **r) for r in rows])
+    if history:
+        load_history(db, history, cleartext_users)
     db.dispose()
+
+
+def load_history(db: object, n: int, users_n: int) -> None:
+    """``n`` closed sessions over the past 24 months, for the capped users."""
+    now = int(time.time())
+    batch = 20000
+    with db.writer.begin() as conn:  # type: ignore[attr-defined]
+        for first in range(0, n, batch):
+            rows = []
+            for k in range(first, min(n, first + batch)):
+                start = now - 40 * 86400 - (k * 631) % (700 * 86400)
+                rows.append({"id": f"{k:032x}", "user_name": f"capped{k % users_n:06d}",
+                             "nas_key": "127.0.0.1|", "client": "bench",
+                             "nas_address": "127.0.0.1", "acct_session_id": f"h{k}",
+                             "active": False, "packets": 5, "started_at": start,
+                             "updated_at": start + 3600, "last_seen": start + 3600,
+                             "stopped_at": start + 3600, "terminate_cause": "User-Request",
+                             "session_s": 3600, "in_octets": 10**8, "out_octets": 10**9})
+            conn.execute(sessions.insert(), rows)
+        months = sorted({(f"capped{u:06d}", m) for u in range(users_n) for m in range(24)})
+        conn.execute(usage.insert(), [
+            {"user_name": u, "period_start": now - (m + 2) * 31 * 86400, "session_s": 36000,
+             "in_octets": 10**9, "out_octets": 10**10, "counted_s": 36000,
+             "counted_in_octets": 10**9, "counted_out_octets": 10**10} for u, m in months])
 
 
 def start(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int, int]:
@@ -107,11 +147,13 @@ def main() -> int:
     p.add_argument("--only", choices=["auth", "acct"], default=None)
     p.add_argument("--users", type=int, default=1000)
     p.add_argument("--hashed-users", type=int, default=200)
+    p.add_argument("--history", type=int, default=0,
+                   help="load this many past sessions before measuring")
     p.add_argument("--keep", action="store_true", help="keep the temp dir")
     a = p.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="aaad-bench-"))
     url = a.database or f"sqlite:///{workdir / 'bench.sqlite3'}"
-    seed(url, a.users, a.hashed_users)
+    seed(url, a.users, a.hashed_users, history=a.history)
     proc, auth_port, acct_port = start(url, workdir)
     rows = []
     try:
@@ -122,6 +164,11 @@ def main() -> int:
                 runs.append(("auth PAP cleartext", ["--mode", "auth", "--port", str(auth_port),
                                                     "--users", str(a.users),
                                                     "--warmup", str(a.users)]))
+                runs.append(("auth PAP capped plan", ["--mode", "auth", "--port", str(auth_port),
+                                                      "--users", str(a.users),
+                                                      "--user-format", "capped{i:06d}",
+                                                      "--password-format", "capped{i:06d}",
+                                                      "--warmup", str(a.users)]))
                 runs.append(("auth PAP hashed (warm cache)",
                              ["--mode", "auth", "--port", str(auth_port),
                               "--users", str(a.hashed_users), "--user-format", "hashed{i:06d}",
@@ -139,7 +186,7 @@ def main() -> int:
         if not a.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     db_name = url.split(":", 1)[0]
-    print(f"aaad on {db_name}, {os.cpu_count()} cores, "
+    print(f"aaad on {db_name}, {os.cpu_count()} cores, {a.history} past sessions, "
           f"{time.strftime('%Y-%m-%d')}, load generator on the same machine")
     print(f"{'workload':32} {'window':>6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'lost':>6}")
     for name, window, r in rows:

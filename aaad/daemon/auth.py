@@ -20,7 +20,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from zoneinfo import ZoneInfo
 
-from aaad.accounting.periods import period_bounds
+from aaad.accounting.periods import PeriodSpec, period_bounds
 from aaad.accounting.sessions import ZERO, Totals
 from aaad.credentials import VerifyCache, dummy_hash, verify_hash
 from aaad.quotas.decide import Accept, Block, decide
@@ -35,7 +35,7 @@ from aaad.radius.protocol import Reply
 from aaad.store import plans as plan_store
 from aaad.store import queries
 from aaad.store.database import Database
-from aaad.store.transactions import load_plans
+from aaad.store.transactions import plan_from_json
 
 __all__ = ["AuthHandler", "Credentials"]
 
@@ -122,6 +122,8 @@ class AuthHandler:
         self.cache = cache
         self.tz = tz
         self._clock = reactor.seconds
+        self._specs: set[PeriodSpec] = {PeriodSpec("monthly")}
+        self._starts_cache: dict[tuple[int, int], tuple[int, ...]] = {}
         self._max_hash_pending = max_hash_pending
         self._hash_pending = 0
         self._lookups: GroupCommit[str, Any] = GroupCommit(
@@ -155,36 +157,52 @@ class AuthHandler:
         return reject("Only PAP and CHAP are supported", "unsupported_method")
 
     def _find(self, names: Sequence[str]) -> list[UserState | None]:
-        """Runs on the reader thread: a few indexed queries for the whole batch.
+        """Runs on the reader thread: one indexed query for the whole batch.
 
-        Users, their plans, this period's counted usage, open sessions and
-        active blocks: the cost does not grow with stored history.
+        Users, their plans, open sessions and this period's counted usage
+        come in one statement (blocks in a second, only for block plans):
+        the cost does not grow with stored history.
         """
         now = int(self._clock())
         try:
             with self._db.reader.connect() as conn:
-                rows = queries.find_users(conn, names)
-                plans = load_plans(conn, rows)
-                period = {u: period_bounds(p.period, self.tz, now)[0] for u, p in plans.items()}
-                usage = plan_store.counted_usage(conn, list(period.items()))
-                sessions = plan_store.open_sessions(
-                    conn, [u for u, p in plans.items() if p.max_sessions is not None])
+                rows = queries.find_users_for_auth(conn, names, self._period_starts(now))
+                plans = {r.name: plan_from_json(r.definition) for r in rows
+                         if r.definition is not None}
+                starts = {u: period_bounds(p.period, self.tz, now)[0] for u, p in plans.items()}
+                looked_up = set(self._period_starts(now))
+                missing = [(u, s) for u, s in starts.items() if s not in looked_up]
+                usage = {(r.name, r.period_start): r for r in rows if r.period_start is not None}
+                if missing:        # a plan whose period this batch did not look up yet
+                    self._specs.update(plans[u].period for u, _ in missing)
+                    usage.update(plan_store.counted_usage(conn, missing))
                 blocks = plan_store.active_blocks(
                     conn, [u for u, p in plans.items() if p.block is not None], now)
         except Exception:
             self._metrics.db_errors.labels("auth").inc()
             raise
         states: dict[str, UserState] = {}
-        for name, row in rows.items():
-            u = usage.get((name, period.get(name)))
-            states[name] = UserState(
-                row=row, plan=plans.get(name),
+        for r in rows:
+            if r.name in states:
+                continue
+            u = usage.get((r.name, starts.get(r.name)))
+            states[r.name] = UserState(
+                row=r, plan=plans.get(r.name),
                 used=ZERO if u is None else Totals(u.counted_s, u.counted_in_octets,
                                                    u.counted_out_octets),
-                open_sessions=sessions.get(name, 0),
+                open_sessions=int(r.open_sessions or 0),
                 blocks=tuple(Block(b.id, b.seconds_total - b.seconds_used, b.expires_at)
-                             for b in blocks.get(name, [])))
+                             for b in blocks.get(r.name, [])))
         return [states.get(n) for n in names]
+
+    def _period_starts(self, now: int) -> tuple[int, ...]:
+        """The current period start of every period kind seen so far (cached per second)."""
+        key = (now, len(self._specs))
+        hit = self._starts_cache.get(key)
+        if hit is None:
+            hit = tuple(sorted({period_bounds(s, self.tz, now)[0] for s in self._specs}))
+            self._starts_cache = {key: hit}
+        return hit
 
     def _batch_done(self, size: int, seconds: float) -> None:
         self._metrics.db_batch_size.labels("auth").observe(size)

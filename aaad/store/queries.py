@@ -13,13 +13,14 @@ from sqlalchemy import Connection, Insert, and_, bindparam, func, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from aaad.accounting.sessions import AcctRecord, SessionState, Totals
-from aaad.store.tables import sessions, usage, users
+from aaad.store.tables import plans, sessions, usage, users
 
 __all__ = [
     "insert_ignore",
     "upsert_add",
     "UserRow",
     "find_users",
+    "find_users_for_auth",
     "lock_sessions",
     "insert_placeholders",
     "save_sessions",
@@ -68,6 +69,29 @@ def find_users(conn: Connection, names: Iterable[str]) -> dict[str, UserRow]:
         select(users.c.name, users.c.password_hash, users.c.password_cleartext,
                users.c.enabled, users.c.plan).where(users.c.name.in_(wanted))).all()
     return {r.name: r for r in rows}
+
+
+def find_users_for_auth(conn: Connection, names: Iterable[str],
+                        period_starts: Iterable[int]) -> list[Any]:
+    """One query for a batch of logins: user, plan definition, open sessions,
+    and the counted usage rows whose period starts are among ``period_starts``
+    (the current periods of the plans in use). A user can have several rows
+    (one per matching start) or one row with no usage."""
+    wanted = list(set(names))
+    starts = sorted(set(period_starts)) or [-1]
+    open_count = (select(func.count()).select_from(sessions)
+                  .where(and_(sessions.c.user_name == users.c.name,
+                              sessions.c.active.is_(True)))
+                  .correlate(users).scalar_subquery())
+    stmt = (select(users.c.name, users.c.password_hash, users.c.password_cleartext,
+                   users.c.enabled, users.c.plan, plans.c.definition,
+                   usage.c.period_start, usage.c.counted_s, usage.c.counted_in_octets,
+                   usage.c.counted_out_octets, open_count.label("open_sessions"))
+            .select_from(users.outerjoin(plans, plans.c.name == users.c.plan)
+                         .outerjoin(usage, and_(usage.c.user_name == users.c.name,
+                                                usage.c.period_start.in_(starts))))
+            .where(users.c.name.in_(wanted)))
+    return list(conn.execute(stmt))
 
 
 # -- sessions ----------------------------------------------------------------
