@@ -283,6 +283,11 @@ def _credential(pw: str, cleartext: bool) -> dict[str, Any]:
             else {"password_cleartext": None, "password_hash": hash_password(pw)})
 
 
+def _check_plan(c: Context, plan: str | None) -> None:
+    if plan is not None and c.read(plan_store.plan_definition, plan) is None:
+        fail(f"no plan {plan!r} (see 'aaad plan list')")
+
+
 def _check_name(name: str) -> str:
     if not name or len(name.encode("utf-8")) > 253:
         fail("a user name is 1-253 octets (RFC 2865 §5.1)")
@@ -301,6 +306,7 @@ def user_add(c: Context, name: str, password: str, cleartext: bool, plan: str | 
              disabled: bool) -> None:
     """Add a user."""
     cred = _credential(password, cleartext)
+    _check_plan(c, plan)
     try:
         c.write(admin.add_user, _check_name(name), plan=plan, enabled=not disabled,
                 now=now_s(), **cred)
@@ -361,6 +367,7 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
     elif cleartext is not None:
         fail("--cleartext/--hashed needs --password")
     if plan is not None:
+        _check_plan(c, plan or None)
         values["plan"] = plan or None
     if not values:
         fail("nothing to change: give --password or --plan")

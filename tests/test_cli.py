@@ -43,6 +43,9 @@ def test_user_lifecycle(config: Path) -> None:
     ok(config, "user", "disable", "alice")
     assert json.loads(ok(config, "user", "show", "alice", "--json").output)["enabled"] is False
     ok(config, "user", "enable", "alice")
+    r = run(config, "user", "set", "alice", "--plan", "home")
+    assert r.exit_code == 1 and "no plan 'home'" in r.output
+    ok(config, "plan", "add", "home", "--time-limit", "10h")
     ok(config, "user", "set", "alice", "--password", "New-pw-3", "--cleartext", "--plan", "home")
     shown = json.loads(ok(config, "user", "show", "alice", "--json").output)
     assert (shown["credential"], shown["plan"], shown["open_sessions"]) == ("cleartext", "home", 0)
