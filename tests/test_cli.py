@@ -68,7 +68,8 @@ def test_passwords_and_secrets_are_never_printed(config: Path) -> None:
 @pytest.mark.parametrize("args, message", [
     (["user", "add", "x", "--password", ""], "must not be empty"),
     (["user", "show", "nobody"], "no user 'nobody'"),
-    (["user", "set", "nobody", "--plan", "p"], "no user 'nobody'"),
+    (["user", "set", "nobody", "--password", "pw"], "no user 'nobody'"),
+    (["user", "set", "x", "--plan", "nope"], "no plan 'nope'"),
     (["user", "set", "x"], "nothing to change"),
     (["user", "disable", "nobody"], "no user 'nobody'"),
     (["usage", "show", "x", "--period", "2026/11"], "YYYY-MM"),
