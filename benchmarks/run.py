@@ -17,15 +17,18 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
+
 import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from common import free_port, pin  # noqa: E402
 
 from sqlalchemy import delete  # noqa: E402
 
@@ -44,16 +47,6 @@ CAPPED = {"name": "bench-capped", "time_limit": "150h", "octets_limit": "50GB",
 SECRET = "bench-secret"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pin(core: int) -> list[str]:
-    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
-        return ["taskset", "-c", str(core)]
-    return []
 
 
 def seed(url: str, cleartext_users: int, hashed_users: int, *, history: int = 0) -> None:
