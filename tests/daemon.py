@@ -70,7 +70,10 @@ class Daemon:
         return self.log.read_text(errors="replace")
 
 
-def write_config(directory: Path, url: str, *, extra_yaml: str = "") -> tuple[Path, int, int]:
+def write_config(directory: Path, url: str, *, extra_yaml: str = "",
+                 radius_yaml: str = "", clients_yaml: str = "") -> tuple[Path, int, int]:
+    """``radius_yaml``: more keys of ``radius:``, each line indented by 2; ``clients_yaml``:
+    more keys of the loopback client (indented by 4) and more clients (``  - name: …``)."""
     auth_port, acct_port = free_port(), free_port()
     config = directory / "aaad.yaml"
     config.write_text(f"""
@@ -80,21 +83,23 @@ radius:
   bind: 127.0.0.1
   auth_port: {auth_port}
   acct_port: {acct_port}
-timezone: UTC
+{radius_yaml}timezone: UTC
 clients:
   - name: loopback
     address: 127.0.0.1/32
     secret: "{SECRET}"
-logging:
+{clients_yaml}logging:
   level: info
 {extra_yaml}""")
     return config, auth_port, acct_port
 
 
-def start_daemon(directory: Path, url: str, *, extra_yaml: str = "",
-                 deadline_s: float = 30.0) -> Daemon:
+def start_daemon(directory: Path, url: str, *, extra_yaml: str = "", radius_yaml: str = "",
+                 clients_yaml: str = "", deadline_s: float = 30.0) -> Daemon:
     """Start ``aaad serve``; returns once it answers Status-Server."""
-    config, auth_port, acct_port = write_config(directory, url, extra_yaml=extra_yaml)
+    config, auth_port, acct_port = write_config(directory, url, extra_yaml=extra_yaml,
+                                              radius_yaml=radius_yaml,
+                                              clients_yaml=clients_yaml)
     log = directory / "aaad.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "aaad", "--config", str(config), "serve"],

@@ -93,7 +93,8 @@ def test_bill_charges_overage_once_per_session_and_period(db: Database) -> None:
     assert again.charged_money == 3000
     with db.reader.connect() as conn:
         rows = plan_store.list_charges(conn, user="pat")
-    assert [(r["kind"], r["amount"]) for r in rows] == [("overage", 6000)]   # 30 min × 1.20/h
+    assert [(r["kind"], r["amount"], r["quantity"]) for r in rows] == [
+        ("overage", 6000, 1800)]                    # 30 min above the cap × 1.20/h
     apply(db, [rec(Status.STOP, t0 + 5400, 5400)])                           # a retransmit
     with db.reader.connect() as conn:
         assert [r["amount"] for r in plan_store.list_charges(conn, user="pat")] == [6000]

@@ -83,7 +83,7 @@ def delete_plan(conn: Connection, name: str) -> None:
     used = conn.execute(select(func.count()).select_from(users).where(users.c.plan == name))
     n = int(used.scalar_one())
     if n:
-        raise PlanInUse(f"{n} users are on plan {name!r}")
+        raise PlanInUse(f"{n} user{' is' if n == 1 else 's are'} on plan {name!r}")
     if conn.execute(delete(plans).where(plans.c.name == name)).rowcount == 0:
         raise NoSuchPlan(name)
 

@@ -25,7 +25,8 @@ from aaad.accounting.sessions import (ZERO, AcctRecord, Cause, SessionState, Sta
 from aaad.accounting.usage import UsagePart, split_usage_timed
 from aaad.quotas.bands import weighted_usage
 from aaad.quotas.decide import (Block, Reject, block_expires_at, blocks_to_renew,
-                                consume_blocks, decide, overage, seconds_beyond_cap)
+                                consume_blocks, counted_octets, decide, overage,
+                                seconds_beyond_cap)
 from aaad.quotas.plans import Plan, parse_plan, plan_to_dict
 from aaad.store import plans as plan_store
 from aaad.store import queries
@@ -227,11 +228,12 @@ def _enforce(conn: Connection, out: _Segment, records: list[AcctRecord],
         running[(user, start)] = new
         money = overage(plan, before, new)
         if money:
-            hours = new.session_s - before.session_s
+            quantity, unit = _over_cap(plan, before, new)
             plan_store.add_to_charge(conn, user_name=user, kind="overage",
                                      ref=f"overage:{session_key}:{start}", period_start=start,
-                                     amount=money, quantity=hours,
-                                     description=f"overage on plan {plan.name}", now=now)
+                                     amount=money, quantity=quantity,
+                                     description=f"overage on plan {plan.name} ({unit} above "
+                                                 f"the cap)", now=now)
             out.charged_money += money
         beyond = seconds_beyond_cap(plan, before.session_s, new.session_s)
         if beyond and plan.block is not None:
@@ -252,6 +254,17 @@ def _enforce(conn: Connection, out: _Segment, records: list[AcctRecord],
                 user_name=state.user_name, session_key=key, acct_session_id=rec.acct_session_id,
                 client=rec.client, nas_address=rec.nas_address, nas_key=rec.nas_key,
                 framed_ip=rec.framed_ip, reason=verdict.reason, message=verdict.message))
+
+
+def _over_cap(plan: Plan, before: Totals, after: Totals) -> tuple[int, str]:
+    """What a delta used above the caps: seconds above the time cap, or (for a
+    data-only plan) octets above the data cap; the ledger row's quantity."""
+    if plan.time_limit_s is not None:
+        cap = plan.time_limit_s
+        return max(0, after.session_s - cap) - max(0, before.session_s - cap), "seconds"
+    cap = plan.octets_limit or 0
+    return (max(0, counted_octets(plan, after) - cap)
+            - max(0, counted_octets(plan, before) - cap)), "octets"
 
 
 def _minus(a: Totals, b: Totals) -> Totals:
