@@ -384,3 +384,35 @@ def test_session_timeout_uses_exactly_the_allowance(now: int, left: int) -> None
     assert _exact_counted(now, now + timeout, BAND_PLAN) <= left
     if timeout < SESSION_TIMEOUT_HORIZON_S:
         assert _exact_counted(now, now + timeout + 1, BAND_PLAN) > left
+
+
+# The no-band fast path of the Session-Timeout walk must agree with the
+# general (Fraction) walk: a band of weight 1 all day makes decide() take it.
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(cap=st.integers(0, 500_000), used=st.integers(0, 600_000),
+       blocks=st.lists(st.tuples(st.integers(0, 400_000), st.integers(-86400, 90 * 86400)),
+                       max_size=4),
+       now=st.integers(1_790_000_000, 1_800_000_000))
+def test_unweighted_walk_matches_the_general_walk(cap: int, used: int,
+                                                  blocks: list[tuple[int, int]],
+                                                  now: int) -> None:
+    from zoneinfo import ZoneInfo
+
+    from aaad.accounting.sessions import Totals as T
+    from aaad.quotas.decide import Block as B
+    from aaad.quotas.decide import decide as dec
+    from aaad.quotas.plans import parse_plan as pp
+    base = {"name": "p", "time_limit": cap, "period": "none",
+            "block": {"hours": 1, "valid_days": 30, "on_exhaust": "cutoff"}}
+    everywhere = {"name": "all", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                  "from": "00:00", "to": "24:00", "weight": 1}
+    plain, banded = pp(base), pp(dict(base, bands=[everywhere]))
+    bl = [B(i, left, now + off) for i, (left, off) in enumerate(blocks)]
+    tz = ZoneInfo("Europe/Berlin")
+    a = dec(plain, enabled=True, used=T(used, 0, 0), open_sessions=0, blocks=bl, now=now, tz=tz)
+    b = dec(banded, enabled=True, used=T(used, 0, 0), open_sessions=0, blocks=bl, now=now, tz=tz)
+    assert a == b

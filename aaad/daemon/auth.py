@@ -169,7 +169,9 @@ class AuthHandler:
                 rows = queries.find_users_for_auth(conn, names, self._period_starts(now))
                 plans = {r.name: plan_from_json(r.definition) for r in rows
                          if r.definition is not None}
-                starts = {u: period_bounds(p.period, self.tz, now)[0] for u, p in plans.items()}
+                by_spec = {s: period_bounds(s, self.tz, now)[0]
+                           for s in {p.period for p in plans.values()}}
+                starts = {u: by_spec[p.period] for u, p in plans.items()}
                 looked_up = set(self._period_starts(now))
                 missing = [(u, s) for u, s in starts.items() if s not in looked_up]
                 usage = {(r.name, r.period_start): r for r in rows if r.period_start is not None}

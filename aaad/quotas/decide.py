@@ -265,6 +265,8 @@ def _walk(now: int, buckets: list[tuple[int, int | None]], plan: Plan, tz: ZoneI
 
     With no buckets: how long the free (weight-0) time lasts from ``now``.
     """
+    if not plan.bands:
+        return _walk_unweighted(now, buckets)
     amounts = [Fraction(a) for a, _ in buckets]
     k = 0
     cur = Fraction(now)
@@ -289,6 +291,19 @@ def _walk(now: int, buckets: list[tuple[int, int | None]], plan: Plan, tz: ZoneI
                 amounts[k] -= (stop - cur) * w
                 cur = Fraction(stop)
     return math.floor(cur - now)
+
+
+def _walk_unweighted(now: int, buckets: list[tuple[int, int | None]]) -> int:
+    """:func:`_walk` for a plan without bands (every second counts 1): integers only.
+
+    The common case at login, so it skips the Fraction arithmetic.
+    """
+    cur = now
+    for amount, deadline in buckets:
+        if amount <= 0 or (deadline is not None and cur >= deadline):
+            continue
+        cur = cur + amount if deadline is None else min(cur + amount, deadline)
+    return cur - now
 
 
 def _expired(deadline: int | None, at: Fraction) -> bool:

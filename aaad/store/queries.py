@@ -77,21 +77,24 @@ def find_users_for_auth(conn: Connection, names: Iterable[str],
     and the counted usage rows whose period starts are among ``period_starts``
     (the current periods of the plans in use). A user can have several rows
     (one per matching start) or one row with no usage."""
-    wanted = list(set(names))
-    starts = sorted(set(period_starts)) or [-1]
-    open_count = (select(func.count()).select_from(sessions)
-                  .where(and_(sessions.c.user_name == users.c.name,
-                              sessions.c.active.is_(True)))
-                  .correlate(users).scalar_subquery())
-    stmt = (select(users.c.name, users.c.password_hash, users.c.password_cleartext,
-                   users.c.enabled, users.c.plan, plans.c.definition,
-                   usage.c.period_start, usage.c.counted_s, usage.c.counted_in_octets,
-                   usage.c.counted_out_octets, open_count.label("open_sessions"))
-            .select_from(users.outerjoin(plans, plans.c.name == users.c.plan)
-                         .outerjoin(usage, and_(usage.c.user_name == users.c.name,
-                                                usage.c.period_start.in_(starts))))
-            .where(users.c.name.in_(wanted)))
-    return list(conn.execute(stmt))
+    return list(conn.execute(_FOR_AUTH, {"names": list(set(names)),
+                                         "starts": sorted(set(period_starts)) or [-1]}))
+
+
+# Built once: constructing a statement costs more than running it here.
+_OPEN_COUNT = (select(func.count()).select_from(sessions)
+               .where(and_(sessions.c.user_name == users.c.name, sessions.c.active.is_(True)))
+               .correlate(users).scalar_subquery())
+_FOR_AUTH = (
+    select(users.c.name, users.c.password_hash, users.c.password_cleartext, users.c.enabled,
+           users.c.plan, plans.c.definition, usage.c.period_start, usage.c.counted_s,
+           usage.c.counted_in_octets, usage.c.counted_out_octets,
+           _OPEN_COUNT.label("open_sessions"))
+    .select_from(users.outerjoin(plans, plans.c.name == users.c.plan)
+                 .outerjoin(usage, and_(usage.c.user_name == users.c.name,
+                                        usage.c.period_start.in_(
+                                            bindparam("starts", expanding=True)))))
+    .where(users.c.name.in_(bindparam("names", expanding=True))))
 
 
 # -- sessions ----------------------------------------------------------------
