@@ -76,8 +76,13 @@ class UserState:
     def enabled(self) -> bool:
         return bool(self.row.enabled)
 
-    def __getattr__(self, name: str) -> Any:     # password_hash, password_cleartext
-        return getattr(self.row, name)
+    @property
+    def password_hash(self) -> str | None:
+        return self.row.password_hash  # type: ignore[no-any-return]
+
+    @property
+    def password_cleartext(self) -> str | None:
+        return self.row.password_cleartext  # type: ignore[no-any-return]
 
 
 # Remaining-data attributes by client type and the plan's octets_direction:

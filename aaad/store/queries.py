@@ -19,7 +19,6 @@ __all__ = [
     "insert_ignore",
     "upsert_add",
     "UserRow",
-    "find_users",
     "find_users_for_auth",
     "lock_sessions",
     "insert_placeholders",
@@ -61,14 +60,6 @@ def upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Sequ
 
 
 # -- users -------------------------------------------------------------------
-
-def find_users(conn: Connection, names: Iterable[str]) -> dict[str, UserRow]:
-    """Users by name, for a batch of Access-Requests."""
-    wanted = list(set(names))
-    rows = conn.execute(
-        select(users.c.name, users.c.password_hash, users.c.password_cleartext,
-               users.c.enabled, users.c.plan).where(users.c.name.in_(wanted))).all()
-    return {r.name: r for r in rows}
 
 
 def find_users_for_auth(conn: Connection, names: Iterable[str],
