@@ -29,6 +29,7 @@ __all__ = [
     "AccountingConfig",
     "AuthConfig",
     "LoggingConfig",
+    "MetricsConfig",
     "CLIENT_TYPES",
     "load_config",
     "parse_config",
@@ -123,6 +124,15 @@ class AuthConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """Where ``/metrics`` is served; ``enabled`` is false when the section is absent."""
+
+    enabled: bool = False
+    bind: str = "127.0.0.1"
+    port: int = 9812
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "info"
     format: str = "text"
@@ -137,6 +147,7 @@ class Config:
     accounting: AccountingConfig
     auth: AuthConfig
     logging: LoggingConfig
+    metrics: MetricsConfig = MetricsConfig()
     source: str | None = None
 
 
@@ -181,9 +192,10 @@ def parse_config(data: Any, *, base_dir: Path = Path("."), source: str | None = 
         accounting=_accounting(r.section("accounting")),
         auth=_auth(r.section("auth")),
         logging=_logging(r.section("logging")),
+        metrics=_metrics(r),
         source=source,
     )
-    r.done(ignore=("metrics", "api", "journal", "plans"))
+    r.done(ignore=("api", "journal", "plans"))
     return cfg
 
 
@@ -400,6 +412,16 @@ def _auth(r: _Reader) -> AuthConfig:
         verify_cache_ttl_s=r.get("verify_cache_ttl", parse_duration_s, d.verify_cache_ttl_s),
         hash_threads=r.get("hash_threads", _positive, d.hash_threads),
     )
+    r.done()
+    return cfg
+
+
+def _metrics(parent: _Reader) -> MetricsConfig:
+    present = parent.data.get("metrics") is not None
+    r = parent.section("metrics")
+    d = MetricsConfig()
+    cfg = MetricsConfig(enabled=present and r.get("enabled", _bool, True),
+                        bind=r.get("bind", _address, d.bind), port=r.get("port", _port, d.port))
     r.done()
     return cfg
 

@@ -7,15 +7,44 @@ unbounded and personal).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import generate_latest
+from twisted.web.resource import Resource
+from twisted.web.server import Request
 
 from aaad.radius.framing import CODE_NAMES
 from aaad.radius.protocol import Reply
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "MetricsPage", "metrics_site"]
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class MetricsPage(Resource):
+    """``GET /metrics``: the registry in Prometheus text format.
+
+    Rendering is a walk over in-memory counters (no I/O), so it runs on the
+    reactor thread; prometheus-client's own Twisted resource would need the
+    global reactor's thread pool.
+    """
+
+    isLeaf = True
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__()
+        self._registry = registry
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"Content-Type", CONTENT_TYPE_LATEST.encode("ascii"))
+        return generate_latest(self._registry)
+
+
+def metrics_site(registry: CollectorRegistry) -> Resource:
+    """The resource tree of the metrics port: ``/metrics``."""
+    root = Resource()
+    root.putChild(b"metrics", MetricsPage(registry))
+    return root
 
 
 def _code(code: int) -> str:

@@ -21,7 +21,7 @@ from aaad.daemon.accounting import AccountingHandler
 from aaad.daemon.auth import AuthHandler
 from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import Executor, ThreadExecutor
-from aaad.daemon.metrics import Metrics
+from aaad.daemon.metrics import Metrics, metrics_site
 from aaad.radius.clients import Client, ClientTable
 from aaad.radius.coa import CoAClient
 from aaad.radius.codec import ACCT_CODES, AUTH_CODES, load_dictionary
@@ -112,6 +112,12 @@ class AaadService(MultiService):
         self.listening["acct"] = self._reactor.listenUDP(r.acct_port, self.acct_port,
                                                          interface=r.bind)
         self.coa.start()
+        m = self.config.metrics
+        if m.enabled:
+            from twisted.web.server import Site
+            self.listening["metrics"] = self._reactor.listenTCP(
+                m.port, Site(metrics_site(self.metrics.registry)), interface=m.bind)
+            log.info("metrics on http://%s:%d/metrics", m.bind, self.port_number("metrics"))
         self._sweeper.start(self.config.accounting.sweep_interval_s, now=False)
         log.info("serving auth on %s:%d and accounting on %s:%d for %d clients; database %s",
                  r.bind, self.port_number("auth"), r.bind, self.port_number("acct"),

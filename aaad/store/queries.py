@@ -18,7 +18,6 @@ from aaad.store.tables import plans, sessions, usage, users
 __all__ = [
     "insert_ignore",
     "upsert_add",
-    "UserRow",
     "find_users_for_auth",
     "lock_sessions",
     "insert_placeholders",
@@ -28,9 +27,6 @@ __all__ = [
     "close_stale_sessions",
     "get_usage",
 ]
-
-UserRow = Any  # a Row of users: name, password_hash, password_cleartext, enabled, plan
-
 
 def _insert(conn: Connection, table: Any) -> Any:
     name = conn.dialect.name

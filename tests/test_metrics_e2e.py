@@ -1,0 +1,83 @@
+"""``/metrics`` on the real daemon: exact counts after known traffic."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from pyrad.packet import AccessAccept, AccessReject, AccountingResponse
+
+from aaad.store import admin
+from tests.conftest import migrated
+from tests.daemon import Daemon, start_daemon
+
+pytestmark = pytest.mark.e2e
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        assert r.headers["Content-Type"].startswith("text/plain")
+        text = r.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def test_metrics_count_known_traffic_exactly(server_urls: dict[str, object],
+                                             tmp_path: Path) -> None:
+    db = migrated(server_urls, "sqlite")
+    with db.writer.begin() as conn:
+        admin.add_user(conn, "mia", password_hash=None, password_cleartext="Mia-pw-1234567",
+                       plan=None, enabled=True, now=0)
+    port = free_tcp_port()
+    d: Daemon = start_daemon(tmp_path, db.url,
+                             extra_yaml=f"metrics:\n  bind: 127.0.0.1\n  port: {port}\n")
+    try:
+        before = scrape(port)
+        c = d.client()
+        for password, code in (("Mia-pw-1234567", AccessAccept), ("Mia-pw-1234567", AccessAccept),
+                               ("wrong-password-1", AccessReject)):
+            req = c.CreateAuthPacket(User_Name="mia")
+            req["User-Password"] = req.PwCrypt(password)
+            req.add_message_authenticator()
+            assert c.SendPacket(req).code == code
+        for status, t in (("Start", 0), ("Interim-Update", 60), ("Stop", 120)):
+            pkt = c.CreateAcctPacket(User_Name="mia", Acct_Session_Id="m-1",
+                                     Acct_Status_Type=status, Acct_Session_Time=t,
+                                     Acct_Input_Octets=10 * t, Acct_Output_Octets=20 * t,
+                                     NAS_IP_Address="192.0.2.40")
+            assert c.SendPacket(pkt).code == AccountingResponse
+        after = scrape(port)
+    finally:
+        d.stop()
+    with db.writer.begin() as conn:
+        admin.delete_user(conn, "mia")
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    # Status-Server probes from start_daemon are counted too: compare deltas.
+    assert grew("aaad_requests_total", port="auth", client="loopback",
+                code="Access-Request") == 3
+    assert grew("aaad_replies_total", port="auth", code="Access-Accept") == 2
+    assert grew("aaad_replies_total", port="auth", code="Access-Reject") == 1
+    assert grew("aaad_access_rejects_total", reason="bad_password") == 1
+    assert grew("aaad_requests_total", port="acct", client="loopback",
+                code="Accounting-Request") == 3
+    assert grew("aaad_replies_total", port="acct", code="Accounting-Response") == 3
+    assert grew("aaad_accounting_records_total", status="start") == 1
+    assert grew("aaad_accounting_records_total", status="interim") == 1
+    assert grew("aaad_accounting_records_total", status="stop") == 1
+    assert grew("aaad_accounting_octets_total", direction="in") == 1200
+    assert grew("aaad_accounting_octets_total", direction="out") == 2400
+    assert grew("aaad_accounting_session_seconds_total") == 120
+    assert grew("aaad_request_duration_seconds_count", port="acct") == 3
