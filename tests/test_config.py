@@ -361,3 +361,17 @@ def test_secret_absent_from_client_errors(client):
             parse_config({"clients": clients})
         for text in (str(e.value), repr(e.value), e.value.path, e.value.message):
             assert SECRET not in text
+
+
+def test_the_shipped_example_config_is_valid() -> None:
+    """etc/aaad.yaml documents every key; it must stay loadable (its secret file
+    lives on the target host, so it is swapped for an inline secret here)."""
+    import yaml as _yaml
+
+    from aaad.config import parse_config as _parse
+    text = (Path(__file__).resolve().parent.parent / "etc" / "aaad.yaml").read_text()
+    text = text.replace("secret_file: /etc/aaad/secrets/bras-1", 'secret: "example-secret"')
+    cfg = _parse(_yaml.safe_load(text))
+    assert [c.name for c in cfg.clients] == ["bras-1", "hotspots"]
+    assert cfg.metrics.enabled and cfg.metrics.port == 9812
+    assert cfg.radius.coa_timeouts_s == (1.0, 2.0, 4.0)
