@@ -95,13 +95,14 @@ clients:
 
 
 def start_daemon(directory: Path, url: str, *, extra_yaml: str = "", radius_yaml: str = "",
-                 clients_yaml: str = "", deadline_s: float = 30.0) -> Daemon:
+                 clients_yaml: str = "", deadline_s: float = 30.0,
+                 env: dict[str, str] | None = None) -> Daemon:
     """Start ``aaad serve``; returns once it answers Status-Server."""
     config, auth_port, acct_port = write_config(directory, url, extra_yaml=extra_yaml,
                                               radius_yaml=radius_yaml,
                                               clients_yaml=clients_yaml)
     log = directory / "aaad.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     proc = subprocess.Popen([sys.executable, "-m", "aaad", "--config", str(config), "serve"],
                             stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
     d = Daemon(config, auth_port, acct_port, proc, log)

@@ -123,6 +123,27 @@ class AaadService(MultiService):
                  r.bind, self.port_number("auth"), r.bind, self.port_number("acct"),
                  len(self.auth_port.clients), describe_url(self.db.url))
 
+    def reload(self, config: Config) -> None:
+        """Apply a new configuration's clients, secrets and log level (SIGHUP).
+
+        Requests in flight keep the client they arrived with; the next
+        datagram sees the new table. Ports, database and pools stay as
+        started: changing those needs a restart, and a note says so.
+        """
+        table = client_table(config.clients)
+        self.auth_port.clients = table
+        self.acct_port.clients = table
+        logging.getLogger().setLevel(config.logging.level.upper())
+        restart = [k for k, old, new in (
+            ("database", self.config.database, config.database),
+            ("radius ports", (self.config.radius.bind, self.config.radius.auth_port,
+                              self.config.radius.acct_port),
+             (config.radius.bind, config.radius.auth_port, config.radius.acct_port)),
+            ("metrics", self.config.metrics, config.metrics)) if old != new]
+        self.config = config
+        log.info("reloaded: %d clients, log level %s%s", len(table), config.logging.level,
+                 f"; restart to apply the new {', '.join(restart)}" if restart else "")
+
     def port_number(self, name: str) -> int:
         return int(self.listening[name].getHost().port)
 
