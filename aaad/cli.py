@@ -816,6 +816,81 @@ def disconnect_cmd(c: Context, name: str, session_id: str | None, timeout_s: flo
     sys.exit(1 if failed else 0)
 
 
+# -- status -------------------------------------------------------------------------
+
+def _scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+    with urllib.request.urlopen(url, timeout=3) as r:
+        text = r.read().decode("utf-8")
+    return {(smp.name, tuple(sorted(smp.labels.items()))): smp.value
+            for fam in text_string_to_metric_families(text) for smp in fam.samples}
+
+
+def _sum(m: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
+         **labels: str) -> float:
+    return sum(v for (n, ls), v in m.items()
+               if n == name and all(dict(ls).get(k) == val for k, val in labels.items()))
+
+
+@cli.command("status")
+@click.option("--interval", type=click.FloatRange(0.1, 60), default=1.0, show_default=True,
+              help="seconds between the two scrapes that give the rates")
+@json_option
+@pass_ctx
+def status_cmd(c: Context, interval: float, as_json: bool) -> None:
+    """Is the daemon up? Ports, database, open sessions, packets per second, drops.
+
+    Reads the daemon's /metrics endpoint (the config's metrics: section).
+    """
+    import time as _time
+    cfg = c.config
+    if not cfg.metrics.enabled:
+        fail("no metrics: section in the config; aaad status reads the metrics endpoint")
+    url = f"http://{cfg.metrics.bind}:{cfg.metrics.port}/metrics"
+    try:
+        first = _scrape(url)
+        _time.sleep(interval)
+        second = _scrape(url)
+    except OSError as e:
+        fail(f"aaad is not answering at {url}: {getattr(e, 'reason', e)}")
+    try:
+        open_sessions: int | None = c.read(admin.open_session_count)
+    except SystemExit:
+        open_sessions = None
+
+    def rate(name: str, **labels: str) -> float:
+        return round((_sum(second, name, **labels) - _sum(first, name, **labels)) / interval, 1)
+    drops = {dict(ls)["reason"]: int(v) for (n, ls), v in second.items()
+             if n == "aaad_packets_dropped_total" and v}
+    data = {
+        "up": True, "metrics": url,
+        "auth": f"{cfg.radius.bind}:{cfg.radius.auth_port}",
+        "accounting": f"{cfg.radius.bind}:{cfg.radius.acct_port}",
+        "database": describe_url(cfg.database.url), "open_sessions": open_sessions,
+        "requests_per_s": {"auth": rate("aaad_requests_total", port="auth"),
+                           "acct": rate("aaad_requests_total", port="acct")},
+        "requests_total": int(_sum(second, "aaad_requests_total")),
+        "pending": int(_sum(second, "aaad_pending_requests")),
+        "queued": int(_sum(second, "aaad_queue_depth")),
+        "db_errors_total": int(_sum(second, "aaad_db_errors_total")),
+        "dropped_total": drops,
+    }
+
+    def render(d: dict[str, Any]) -> None:
+        click.echo(f"aaad is up ({d['metrics']})")
+        click.echo(f"auth {d['auth']}, accounting {d['accounting']}, database {d['database']}")
+        click.echo(f"open sessions {d['open_sessions'] if d['open_sessions'] is not None else '?'}"
+                   f"; requests/s auth {d['requests_per_s']['auth']}, "
+                   f"acct {d['requests_per_s']['acct']}; pending {d['pending']}, "
+                   f"queued {d['queued']}")
+        click.echo(f"requests {d['requests_total']}, database errors {d['db_errors_total']}")
+        for reason, n in sorted(d["dropped_total"].items()):
+            click.echo(f"dropped {reason}: {n}")
+    emit(data, as_json, render)
+
+
 def main() -> None:
     cli(prog_name="aaad")
 

@@ -56,8 +56,15 @@ def test_metrics_count_known_traffic_exactly(server_urls: dict[str, object],
                                      NAS_IP_Address="192.0.2.40")
             assert c.SendPacket(pkt).code == AccountingResponse
         after = scrape(port)
+        status = d.cli("status", "--json", "--interval", "0.2")
+        import json
+        st = json.loads(status.stdout)
+        assert st["up"] is True and st["open_sessions"] == 0
+        assert st["requests_total"] >= 6 and st["auth"].endswith(str(d.auth_port))
     finally:
         d.stop()
+    down = d.cli("status", check=False)
+    assert down.returncode == 1 and "not answering" in down.stderr
     with db.writer.begin() as conn:
         admin.delete_user(conn, "mia")
 
