@@ -10,24 +10,22 @@ from __future__ import annotations
 import json
 import secrets
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from aaad.accounting.periods import period_bounds, period_for_label, period_label
-from aaad.accounting.sessions import Totals
+from aaad.accounting.periods import period_bounds, period_for_label
 from aaad.config import Config, ConfigError, default_config_path, load_config
 from aaad.credentials import hash_password
 from aaad.daemon.main import wall_clock_s as now_s
 import yaml
 
-from aaad.quotas.decide import counted_octets
 from aaad.quotas.plans import Plan, format_money, parse_money, parse_plan, parse_plans, plan_to_dict
 from aaad.store import admin, migrate
 from aaad.store import plans as plan_store
+from aaad.store.reports import iso, usage_report
 from aaad.store.transactions import load_plans, plan_from_json, plan_to_json
 from aaad.store.database import Database, describe_url, open_database
 from aaad.units import format_duration_s, format_octets
@@ -86,8 +84,6 @@ def _db_error(url: str, e: SQLAlchemyError) -> str:
     return f"database {describe_url(url)}: {text}{hint}"
 
 
-def iso(ts: int | None) -> str:
-    return "" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
@@ -454,57 +450,11 @@ def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None
     now = now_s()
 
     def read(conn: Any) -> dict[str, Any]:
-        plan = load_plans(conn, [name]).get(name)
-        spec = plan.period if plan is not None else cfg.accounting.period
-        tz = cfg.timezone
-        if period is None:
-            start, end = period_bounds(spec, tz, now)
-        else:
-            try:
-                start, end = period_for_label(spec, tz, period)
-            except ValueError as e:
-                fail(str(e))
-        row = plan_store.counted_usage(conn, [(name, start)]).get((name, start))
-        raw = Totals(0, 0, 0) if row is None else Totals(row.session_s, row.in_octets,
-                                                          row.out_octets)
-        counted = raw if row is None else Totals(row.counted_s, row.counted_in_octets,
-                                                 row.counted_out_octets)
-        data: dict[str, Any] = {
-            "user": name, "plan": plan.name if plan else None,
-            "period": period_label(spec, tz, start), "period_start": iso(start),
-            "period_end": iso(end), "session_s": raw.session_s, "in_octets": raw.in_octets,
-            "out_octets": raw.out_octets, "total_octets": raw.in_octets + raw.out_octets,
-            "counted": {"session_s": counted.session_s, "in_octets": counted.in_octets,
-                        "out_octets": counted.out_octets},
-            "limits": [], "bands": {}, "blocks": []}
-        if plan is not None:
-            if plan.time_limit_s is not None:
-                data["limits"].append({"limit": "time", "used": counted.session_s,
-                                       "limit_value": plan.time_limit_s,
-                                       "remaining": max(0, plan.time_limit_s - counted.session_s),
-                                       "unit": "s"})
-            if plan.octets_limit is not None:
-                used = counted_octets(plan, counted)
-                data["limits"].append({"limit": f"octets_{plan.octets_direction}", "used": used,
-                                       "limit_value": plan.octets_limit,
-                                       "remaining": max(0, plan.octets_limit - used),
-                                       "unit": "octets"})
-            if plan.max_sessions is not None:
-                data["limits"].append({"limit": "sessions",
-                                       "used": admin.open_session_count(conn, name),
-                                       "limit_value": plan.max_sessions, "unit": "sessions"})
-                data["limits"][-1]["remaining"] = max(
-                    0, plan.max_sessions - data["limits"][-1]["used"])
-            for band, t in plan_store.band_usage(conn, name, start).items():
-                data["bands"][band] = {"session_s": t.session_s, "in_octets": t.in_octets,
-                                       "out_octets": t.out_octets}
-        for b in plan_store.list_blocks(conn, name):
-            data["blocks"].append({"id": b["id"], "seconds_total": b["seconds_total"],
-                                   "seconds_left": b["seconds_total"] - b["seconds_used"],
-                                   "purchased_at": iso(b["purchased_at"]),
-                                   "expires_at": iso(b["expires_at"]),
-                                   "expired": b["expires_at"] <= now})
-        return data
+        try:
+            return usage_report(conn, name, period=period, now=now,
+                                default_period=cfg.accounting.period, tz=cfg.timezone)
+        except ValueError as e:
+            fail(str(e))
 
     def fmt(value: int, unit: str) -> str:
         return (format_duration_s(value) if unit == "s" else
