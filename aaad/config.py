@@ -30,6 +30,7 @@ __all__ = [
     "AuthConfig",
     "LoggingConfig",
     "MetricsConfig",
+    "ApiConfig",
     "CLIENT_TYPES",
     "load_config",
     "parse_config",
@@ -133,6 +134,16 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """The usage API; ``enabled`` is false when the section is absent."""
+
+    enabled: bool = False
+    bind: str = "127.0.0.1"
+    port: int = 9813
+    token: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "info"
     format: str = "text"
@@ -148,6 +159,7 @@ class Config:
     auth: AuthConfig
     logging: LoggingConfig
     metrics: MetricsConfig = MetricsConfig()
+    api: ApiConfig = ApiConfig()
     source: str | None = None
 
 
@@ -193,9 +205,10 @@ def parse_config(data: Any, *, base_dir: Path = Path("."), source: str | None = 
         auth=_auth(r.section("auth")),
         logging=_logging(r.section("logging")),
         metrics=_metrics(r),
+        api=_api(r, base_dir),
         source=source,
     )
-    r.done(ignore=("api", "journal", "plans"))
+    r.done(ignore=("journal", "plans"))
     return cfg
 
 
@@ -352,30 +365,31 @@ def _network(v: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         raise ValueError(f"not an IP address or CIDR network: {v!r}") from None
 
 
-def _client_secret(r: _Reader, base_dir: Path) -> Secret:
-    has_inline = r.data.get("secret") not in (None, "")
-    has_file = r.data.get("secret_file") not in (None, "")
-    r.seen.update(("secret", "secret_file"))
+def _client_secret(r: _Reader, base_dir: Path, key: str = "secret") -> Secret:
+    """``key`` inline or ``key``_file (relative to the config file); never both."""
+    fkey = f"{key}_file"
+    has_inline = r.data.get(key) not in (None, "")
+    has_file = r.data.get(fkey) not in (None, "")
+    r.seen.update((key, fkey))
     if has_inline and has_file:
-        raise ConfigError(r.key("secret"), "give secret or secret_file, not both")
+        raise ConfigError(r.key(key), f"give {key} or {fkey}, not both")
     if has_file:
-        p = Path(r.get("secret_file", _str, ""))
+        p = Path(r.get(fkey, _str, ""))
         p = p if p.is_absolute() else base_dir / p
         try:
             raw = p.read_bytes().strip()
         except OSError as e:
-            raise ConfigError(r.key("secret_file"), f"cannot read {p}: {e.strerror}") from None
+            raise ConfigError(r.key(fkey), f"cannot read {p}: {e.strerror}") from None
         if not raw:
-            raise ConfigError(r.key("secret_file"), f"{p} is empty")
+            raise ConfigError(r.key(fkey), f"{p} is empty")
         return Secret(raw)
-    value = r.data.get("secret")
+    value = r.data.get(key)
     if value in (None, ""):
-        raise ConfigError(r.key("secret"), "must not be empty")
+        raise ConfigError(r.key(key), "must not be empty")
     if not isinstance(value, str):
         # YAML has already turned `yes` into True and `0123` into 83: quote it.
-        raise ConfigError(r.key("secret"), "must be a string (put it in quotes)")
+        raise ConfigError(r.key(key), "must be a string (put it in quotes)")
     return Secret(value.encode("utf-8"))
-
 
 def _accounting(r: _Reader) -> AccountingConfig:
     d = AccountingConfig()
@@ -422,6 +436,21 @@ def _metrics(parent: _Reader) -> MetricsConfig:
     d = MetricsConfig()
     cfg = MetricsConfig(enabled=present and r.get("enabled", _bool, True),
                         bind=r.get("bind", _address, d.bind), port=r.get("port", _port, d.port))
+    r.done()
+    return cfg
+
+
+def _api(parent: _Reader, base_dir: Path) -> ApiConfig:
+    if parent.data.get("api") is None:
+        parent.seen.add("api")
+        return ApiConfig()
+    r = parent.section("api")
+    d = ApiConfig()
+    token = _client_secret(r, base_dir, key="token")
+    cfg = ApiConfig(enabled=r.get("enabled", _bool, True), bind=r.get("bind", _address, d.bind),
+                    port=r.get("port", _port, d.port), token=token)
+    if len(token.value) < 16:
+        raise ConfigError(r.key("token"), "must be at least 16 characters")
     r.done()
     return cfg
 

@@ -118,6 +118,18 @@ class AaadService(MultiService):
             self.listening["metrics"] = self._reactor.listenTCP(
                 m.port, Site(metrics_site(self.metrics.registry)), interface=m.bind)
             log.info("metrics on http://%s:%d/metrics", m.bind, self.port_number("metrics"))
+        api = self.config.api
+        if api.enabled and api.token is not None:
+            from twisted.web.server import Site
+
+            from aaad.daemon.api import UsageApi
+            resource = UsageApi(token=api.token.value, db=self.db, reader=self.executors.reader,
+                                writer=self.executors.writer, enforcer=self.enforcer,
+                                reactor=self._reactor, period=self.config.accounting.period,
+                                tz=self.config.timezone)
+            self.listening["api"] = self._reactor.listenTCP(api.port, Site(resource),
+                                                            interface=api.bind)
+            log.info("usage API on http://%s:%d/v1/", api.bind, self.port_number("api"))
         self._sweeper.start(self.config.accounting.sweep_interval_s, now=False)
         log.info("serving auth on %s:%d and accounting on %s:%d for %d clients; database %s",
                  r.bind, self.port_number("auth"), r.bind, self.port_number("acct"),
