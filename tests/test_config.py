@@ -108,7 +108,7 @@ def test_full_file(tmp_path, monkeypatch):
           format: json
         # sections other parts of aaad read; the core config ignores them
         metrics: {{port: 9100}}
-        api: {{}}
+        api: {{token: "an-api-token-0123456789"}}
         journal: {{}}
         plans: []
         """)
@@ -128,6 +128,8 @@ def test_full_file(tmp_path, monkeypatch):
     assert cfg.timezone == zoneinfo.ZoneInfo("Europe/Berlin")
     assert cfg.accounting == AccountingConfig(PeriodSpec("monthly", 15), 300, 4, 5400, 64)
     assert cfg.auth == AuthConfig(10, 7200, 1)
+    assert cfg.api.enabled and cfg.api.port == 9813 and cfg.api.token == Secret(
+        b"an-api-token-0123456789")
     assert cfg.logging == LoggingConfig("debug", "json")
 
 
@@ -371,7 +373,17 @@ def test_the_shipped_example_config_is_valid() -> None:
     from aaad.config import parse_config as _parse
     text = (Path(__file__).resolve().parent.parent / "etc" / "aaad.yaml").read_text()
     text = text.replace("secret_file: /etc/aaad/secrets/bras-1", 'secret: "example-secret"')
+    text = text.replace("token_file: /etc/aaad/secrets/api-token", 'token: "example-api-token-0123"')
     cfg = _parse(_yaml.safe_load(text))
     assert [c.name for c in cfg.clients] == ["bras-1", "hotspots"]
     assert cfg.metrics.enabled and cfg.metrics.port == 9812
     assert cfg.radius.coa_timeouts_s == (1.0, 2.0, 4.0)
+
+
+def test_api_needs_a_long_enough_token() -> None:
+    from aaad.config import parse_config as _parse
+    for api, message in (({}, "api.token: must not be empty"),
+                         ({"token": "short"}, "api.token: must be at least 16 characters")):
+        with pytest.raises(ConfigError) as e:
+            _parse({"api": api})
+        assert str(e.value) == message

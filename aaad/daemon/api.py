@@ -75,6 +75,9 @@ class UsageApi(Resource):
             d = self._route(request)
         except ApiError as e:
             return self._error(request, e)
+        except Exception:
+            log.exception("API %s %s", request.method.decode(), request.path.decode())
+            return self._error(request, ApiError(500, "internal error"))
         d.addCallbacks(lambda body: self._finish(request, *body),
                        lambda f: self._failed(request, f))
         return NOT_DONE_YET
@@ -82,7 +85,7 @@ class UsageApi(Resource):
     # -- plumbing ---------------------------------------------------------------------
 
     def _authorise(self, request: Request) -> None:
-        header = request.getHeader(b"authorization") or ""
+        header = (request.getHeader(b"authorization") or b"").decode("latin-1")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), self._token):
             request.setHeader(b"WWW-Authenticate", b'Bearer realm="aaad"')
