@@ -146,12 +146,27 @@ def test_every_endpoint(server_urls: dict[str, object], tmp_path: Path) -> None:
             assert status == want, (want, body)
             assert body["error"]
             check(path, method, status, body)
+        traced = d.cli("debug", "ola", "--minutes", "5")
+        assert traced.returncode == 0 and "tracing user ola" in traced.stdout
+        status, body = call(port, "POST", "/v1/debug", {"minutes": 5})
+        assert status == 400
+        check("/v1/debug", "POST", status, body)
+        status, body = call(port, "POST", "/v1/debug", {"client": "loopback", "minutes": 1})
+        assert status == 200 and set(body["tracing"]["clients"]) == {"loopback"}
+        check("/v1/debug", "POST", status, body)
+        req = c.CreateAuthPacket(User_Name="ola")
+        req["User-Password"] = req.PwCrypt("Ola-pw-12345678")
+        req.add_message_authenticator()
+        assert c.SendPacket(req).code == 2
         assert call(port, "GET", "/v1/charges")[0] == 405
         assert call(port, "GET", "/v1/nothing")[0] == 404
     finally:
         nas.running = False
         code = d.stop()
     assert code == 0
-    assert TOKEN not in d.logs()
+    logs = d.logs()
+    assert TOKEN not in logs and "Ola-pw-12345678" not in logs
+    assert "trace auth: Access-Request" in logs and "User-Password=***" in logs
+    assert "trace auth: → Access-Accept" in logs
     with db.writer.begin() as conn:
         admin.delete_user(conn, "ola")

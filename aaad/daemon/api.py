@@ -19,7 +19,7 @@ import logging
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
@@ -29,6 +29,7 @@ from aaad.accounting.periods import PeriodSpec, period_bounds
 from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import Executor
 from aaad.quotas.plans import parse_money
+from aaad.radius.trace import Tracer
 from aaad.store import admin
 from aaad.store import plans as plan_store
 from aaad.store.database import Database
@@ -57,7 +58,7 @@ class UsageApi(Resource):
 
     def __init__(self, *, token: bytes, db: Database, reader: Executor, writer: Executor,
                  enforcer: Enforcer, reactor: IReactorTime, period: PeriodSpec,
-                 tz: ZoneInfo) -> None:
+                 tz: ZoneInfo, tracer: Tracer | None = None) -> None:
         super().__init__()
         self._token = token
         self._db = db
@@ -67,6 +68,7 @@ class UsageApi(Resource):
         self._reactor = reactor
         self._period = period
         self._tz = tz
+        self._tracer = tracer
 
     def render(self, request: Request) -> Any:
         request.setHeader(b"Content-Type", b"application/json")
@@ -105,6 +107,10 @@ class UsageApi(Resource):
             if handler is None:
                 raise ApiError(405, f"{method} is not allowed here")
             return handler(request, name)
+        if parts == ["v1", "debug"]:
+            if method != "POST":
+                raise ApiError(405, f"{method} is not allowed here")
+            return self._debug(request)
         if parts == ["v1", "charges"]:
             if method != "POST":
                 raise ApiError(405, f"{method} is not allowed here")
@@ -173,6 +179,24 @@ class UsageApi(Resource):
                   for s in sessions]
             return gatherResults(ds).addCallback(lambda results: (200, {"sessions": results}))
         return self._reader.run(read).addCallback(send)
+
+    def _debug(self, request: Request) -> "Deferred[tuple[int, Any]]":
+        """Trace one user's or client's requests for ``minutes`` (``aaad debug``)."""
+        body = _json_body(request)
+        user, client = body.get("user"), body.get("client")
+        minutes = body.get("minutes", 10)
+        if not (isinstance(user, str) and user) and not (isinstance(client, str) and client):
+            raise ApiError(400, "give user or client")
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) \
+                or not 0 < minutes <= 1440:
+            raise ApiError(400, "minutes: a number 0-1440")
+        if self._tracer is None:
+            raise ApiError(503, "tracing is not available")
+        self._tracer.enable(user=user or None, client=client or None, seconds=minutes * 60)
+        log.info("tracing %s for %s minutes", f"user {user}" if user else f"client {client}",
+                 minutes)
+        return succeed((200, {"tracing": {k: {n: iso(int(t)) for n, t in v.items()}
+                                          for k, v in self._tracer.active().items()}}))
 
     def _charge(self, request: Request) -> "Deferred[tuple[int, Any]]":
         body = _json_body(request)

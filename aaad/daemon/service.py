@@ -26,6 +26,7 @@ from aaad.radius.clients import Client, ClientTable
 from aaad.radius.coa import CoAClient
 from aaad.radius.codec import ACCT_CODES, AUTH_CODES, load_dictionary
 from aaad.radius.protocol import RadiusPort
+from aaad.radius.trace import Tracer
 from aaad.store.database import Database, describe_url, open_database
 
 __all__ = ["AaadService", "client_table", "Executors"]
@@ -85,7 +86,8 @@ class AaadService(MultiService):
             cache=VerifyCache(max_entries=config.auth.verify_cache_size,
                               ttl_s=config.auth.verify_cache_ttl_s, now=reactor.seconds),
             max_queue=config.radius.max_pending)
-        common = dict(clients=clients, dictionary=dictionary, reactor=reactor,
+        self.tracer = Tracer(now=reactor.seconds)
+        common = dict(clients=clients, dictionary=dictionary, reactor=reactor, tracer=self.tracer,
                       metrics=self.metrics, dedup_ttl_s=config.radius.dedup_ttl_s,
                       max_pending=config.radius.max_pending)
         self.auth_port = RadiusPort(name="auth", allowed=AUTH_CODES, handler=self.auth, **common)
@@ -126,7 +128,7 @@ class AaadService(MultiService):
             resource = UsageApi(token=api.token.value, db=self.db, reader=self.executors.reader,
                                 writer=self.executors.writer, enforcer=self.enforcer,
                                 reactor=self._reactor, period=self.config.accounting.period,
-                                tz=self.config.timezone)
+                                tz=self.config.timezone, tracer=self.tracer)
             self.listening["api"] = self._reactor.listenTCP(api.port, Site(resource),
                                                             interface=api.bind)
             log.info("usage API on http://%s:%d/v1/", api.bind, self.port_number("api"))

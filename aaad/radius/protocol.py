@@ -24,6 +24,7 @@ from aaad.radius.clients import ClientTable
 from aaad.radius.codec import Request, decode_request, encode_reply
 from aaad.radius.dedup import IN_FLIGHT, ReplyCache
 from aaad.radius.errors import WireError
+from aaad.radius.trace import Tracer
 
 __all__ = ["Reply", "Handler", "PortMetrics", "RadiusPort", "RateLimitedLog"]
 
@@ -80,7 +81,7 @@ class RadiusPort(DatagramProtocol):
     def __init__(self, *, name: str, allowed: frozenset[int], clients: ClientTable,
                  handler: Handler, dictionary: Dictionary, reactor: IReactorTime,
                  metrics: PortMetrics, dedup_ttl_s: float = 30.0,
-                 max_pending: int = 4096) -> None:
+                 max_pending: int = 4096, tracer: Tracer | None = None) -> None:
         self.name = name
         self.clients = clients          # replaced as a whole on reload
         self._allowed = allowed
@@ -91,6 +92,7 @@ class RadiusPort(DatagramProtocol):
         self._max_pending = max_pending
         self._cache = ReplyCache(ttl_s=dedup_ttl_s, now=reactor.seconds)
         self._drops = RateLimitedLog(log, reactor=reactor)
+        self.tracer = tracer or Tracer(now=reactor.seconds)
         self.pending = 0
         self._idle: list[Deferred[None]] = []
         self.reading = True
@@ -112,6 +114,8 @@ class RadiusPort(DatagramProtocol):
             self._metrics.dropped(self.name, "internal_error")
             return
         self._metrics.request(self.name, client.name, req.code)
+        if self.tracer.wants(req):
+            self.tracer.request(self.name, req)
         if req.code == framing.STATUS_SERVER:
             self._answer_status(req, arrived)
             return
@@ -140,7 +144,10 @@ class RadiusPort(DatagramProtocol):
         data = encode_reply(req, reply.code, reply.attributes)
         self._cache.complete(key, data)
         self.transport.write(data, req.source)
-        self._metrics.replied(self.name, reply, self._reactor.seconds() - arrived)
+        took = self._reactor.seconds() - arrived
+        self._metrics.replied(self.name, reply, took)
+        if self.tracer.wants(req):
+            self.tracer.reply(self.name, req, reply.code, reply.attributes, reply.reason, took)
 
     def _no_reply(self, failure: Failure, req: Request, key: Any) -> None:
         self._cache.forget(key)
@@ -149,6 +156,8 @@ class RadiusPort(DatagramProtocol):
         # Only a WireError's reason is a label value: others may be free text.
         reason = failure.value.reason if isinstance(failure.value, WireError) \
             else "backend_error"
+        if self.tracer.wants(req):
+            self.tracer.no_reply(self.name, req, f"{reason}: {failure.getErrorMessage()}")
         self._drop(reason, "%s port: no reply to %s from %s (the NAS will retry): %s",
                    self.name, framing.CODE_NAMES.get(req.code, req.code), req.client.name,
                    failure.getErrorMessage())
