@@ -39,7 +39,8 @@ def test_metrics_count_known_traffic_exactly(server_urls: dict[str, object],
                        plan=None, enabled=True, now=0)
     port = free_tcp_port()
     d: Daemon = start_daemon(tmp_path, db.url,
-                             extra_yaml=f"metrics:\n  bind: 127.0.0.1\n  port: {port}\n")
+                             extra_yaml=f"metrics:\n  bind: 127.0.0.1\n  port: {port}\n"
+                                        "accounting:\n  sweep_interval: 1\n")
     try:
         before = scrape(port)
         c = d.client()
@@ -56,6 +57,18 @@ def test_metrics_count_known_traffic_exactly(server_urls: dict[str, object],
                                      NAS_IP_Address="192.0.2.40")
             assert c.SendPacket(pkt).code == AccountingResponse
         after = scrape(port)
+        # The sweeper (every second here) sets the open-sessions gauge from the database.
+        import time
+        with db.reader.connect() as conn:
+            open_now = admin.open_session_count(conn)
+        deadline = time.monotonic() + 10
+        gauge = None
+        while time.monotonic() < deadline:
+            gauge = scrape(port).get(("aaad_open_sessions", ()))
+            if gauge == open_now:
+                break
+            time.sleep(0.2)
+        assert gauge == open_now
         status = d.cli("status", "--json", "--interval", "0.2")
         import json
         st = json.loads(status.stdout)

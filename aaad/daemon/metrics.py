@@ -76,6 +76,9 @@ class Metrics:
                                        ["kind"], buckets=_BATCH_BUCKETS, registry=registry)
         self.db_errors = Counter("aaad_db_errors_total", "Failed database batches",
                                  ["kind"], registry=registry)
+        self.open_sessions = Gauge("aaad_open_sessions",
+                                   "Open sessions in the database (set by the sweeper)",
+                                   registry=registry)
         self.queue_depth = Gauge("aaad_queue_depth", "Requests waiting for a database batch",
                                  ["kind"], registry=registry)
         self.acct_records = Counter("aaad_accounting_records_total",

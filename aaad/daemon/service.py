@@ -27,6 +27,7 @@ from aaad.radius.coa import CoAClient
 from aaad.radius.codec import ACCT_CODES, AUTH_CODES, load_dictionary
 from aaad.radius.protocol import RadiusPort
 from aaad.radius.trace import Tracer
+from aaad.store import admin
 from aaad.store.database import Database, describe_url, open_database
 
 __all__ = ["AaadService", "client_table", "Executors"]
@@ -178,12 +179,21 @@ class AaadService(MultiService):
             return DeferredList(stops)
         return drained.addCallback(release)
 
+    def _count_open_sessions(self, passthrough: Any) -> "Deferred[Any]":
+        def count() -> int:
+            with self.db.reader.connect() as conn:
+                return admin.open_session_count(conn)
+        d = self.executors.reader.run(count)
+        d.addCallback(self.metrics.open_sessions.set)
+        return d.addCallback(lambda _: passthrough)
+
     def _sweep(self) -> "Deferred[int]":
         a = self.config.accounting
         now = int(self._reactor.seconds())
         d = self.accounting.sweep(now=now, interim_interval_s=a.interim_interval_s,
                                   intervals=a.stale_after_intervals)
         d.addCallback(lambda n: self.accounting.rollover(now=now).addCallback(lambda _: n))
+        d.addCallback(self._count_open_sessions)
 
         def failed(f: Any) -> int:
             log.warning("stale-session sweep failed: %s", f.getErrorMessage())

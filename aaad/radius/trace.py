@@ -32,8 +32,8 @@ def describe(packet: Any) -> str:
         if name in MASKED or key in (2, 3, 80):
             parts.append(f"{name if isinstance(name, str) else key}=***")
             continue
-        try:
-            values = packet[key]
+        try:    # by name, so pyrad decodes the values (by number it gives raw bytes)
+            values = packet[name] if isinstance(name, str) else OrderedDict.__getitem__(packet, key)
         except Exception:
             values = OrderedDict.__getitem__(packet, key)
         for v in values:
