@@ -78,6 +78,19 @@ def test_ready_reload_and_stop_under_systemd(server_urls: dict[str, object],
         assert notify.recv(200).startswith(b"READY=1")
         assert answered(d.auth_port, "127.0.0.1")
         assert not answered(d.auth_port, "127.0.0.4")          # not a client yet
+        # Traffic flows through the reload: one request at a time, no retries.
+        import threading
+        flowing = threading.Event()
+        done = threading.Event()
+        results: list[bool] = []
+
+        def traffic() -> None:
+            while not done.is_set():
+                results.append(answered(d.auth_port, "127.0.0.1"))
+                flowing.set()
+        sender = threading.Thread(target=traffic, daemon=True)
+        sender.start()
+        assert flowing.wait(10)
         original = d.config.read_text()
         loopback = f'    secret: "{SECRET}"\n'
         assert loopback in original
@@ -87,6 +100,9 @@ def test_ready_reload_and_stop_under_systemd(server_urls: dict[str, object],
         assert notify.recv(200) == b"RELOADING=1"
         assert notify.recv(200) == b"READY=1"
         assert answered(d.auth_port, "127.0.0.4")
+        done.set()
+        sender.join(10)
+        assert len(results) >= 3 and all(results), results
         d.config.write_text(original.replace("address: 127.0.0.1/32", "address: not-an-ip"))
         d.proc.send_signal(signal.SIGHUP)
         assert notify.recv(200) == b"RELOADING=1"
