@@ -10,7 +10,7 @@ table of packets seen. Everything here is pure: no I/O, no clock.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 __all__ = [
@@ -93,10 +93,12 @@ class AcctRecord:
     nas_port: int | None = None
     nas_port_id: str | None = None
     interim_interval_s: int | None = None
+    # session_key(), computed once: a batch looks it up several times a record.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return session_key(self.nas_key, self.acct_session_id, self.user_name)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key",
+                           session_key(self.nas_key, self.acct_session_id, self.user_name))
 
 
 @dataclass(frozen=True, slots=True)
