@@ -840,9 +840,10 @@ def status_cmd(c: Context, interval: float, as_json: bool) -> None:
     except OSError as e:
         fail(f"aaad is not answering at {url}: {getattr(e, 'reason', e)}")
     try:
-        open_sessions: int | None = c.read(admin.open_session_count)
-    except SystemExit:
-        open_sessions = None
+        with c.db.reader.connect() as conn:
+            open_sessions: int | None = admin.open_session_count(conn)
+    except SQLAlchemyError:
+        open_sessions = None        # the daemon is up; its database is another line
 
     def rate(name: str, **labels: str) -> float:
         return round((_sum(second, name, **labels) - _sum(first, name, **labels)) / interval, 1)

@@ -18,19 +18,13 @@ from pyrad.packet import AccountingResponse, CoAPacket
 from aaad.radius.codec import load_dictionary
 from aaad.store import admin
 from tests.conftest import migrated
-from tests.daemon import SECRET, Daemon, start_daemon
+from tests.daemon import Daemon, SECRET, free_tcp_port, start_daemon
 
 pytestmark = pytest.mark.e2e
 
 TOKEN = "api-token-0123456789abcdef"
 SPEC = yaml.safe_load((Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml")
                       .read_text())
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def call(port: int, method: str, path: str, body: Any = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -12,15 +11,9 @@ from pyrad.packet import AccessAccept, AccessReject, AccountingResponse
 
 from aaad.store import admin
 from tests.conftest import migrated
-from tests.daemon import Daemon, start_daemon
+from tests.daemon import Daemon, free_tcp_port, start_daemon
 
 pytestmark = pytest.mark.e2e
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -198,8 +198,7 @@ class AuthHandler:
                 used=ZERO if u is None else Totals(u.counted_s, u.counted_in_octets,
                                                    u.counted_out_octets),
                 open_sessions=int(r.open_sessions or 0),
-                blocks=tuple(Block(b.id, b.seconds_total - b.seconds_used, b.expires_at)
-                             for b in blocks.get(r.name, [])))
+                blocks=tuple(blocks.get(r.name, ())))
         return [states.get(n) for n in names]
 
     def _period_starts(self, now: int) -> tuple[int, ...]:

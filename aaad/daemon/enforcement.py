@@ -84,7 +84,7 @@ class Enforcer:
     def disconnect(self, *, client_name: str, nas_address: str, user_name: str,
                    session_key: str, acct_session_id: str, nas_key: str,
                    framed_ip: str | None, why: str) -> "Deferred[CoAResult | None]":
-        client = self._client(client_name, nas_address)
+        client = self._client(client_name)
         if client is None:
             log.warning("cannot disconnect %s: client %s is no longer configured",
                         user_name, client_name)
@@ -98,12 +98,8 @@ class Enforcer:
                                             f"error: {f.getErrorMessage()}"))
         return d
 
-    def _client(self, name: str, address: str) -> Client | None:
-        table = self._clients()
-        for c in table:
-            if c.name == name:
-                return c
-        return None
+    def _client(self, name: str) -> Client | None:
+        return next((c for c in self._clients() if c.name == name), None)
 
     def _record(self, result: CoAResult | None, user_name: str, session_key: str, why: str,
                 status: str) -> "Deferred[CoAResult | None]":

@@ -171,8 +171,9 @@ class RadiusPort(DatagramProtocol):
                 d.callback(None)
 
     def _answer_status(self, req: Request, arrived: float) -> None:
-        code = framing.ACCESS_ACCEPT if req.code == framing.STATUS_SERVER and \
-            framing.ACCESS_REQUEST in self._allowed else framing.ACCOUNTING_RESPONSE
+        # RFC 5997 §3: Access-Accept on the auth port, Accounting-Response on acct.
+        code = framing.ACCESS_ACCEPT if framing.ACCESS_REQUEST in self._allowed \
+            else framing.ACCOUNTING_RESPONSE
         reply = Reply(code)
         self.transport.write(encode_reply(req, code), req.source)
         self._metrics.replied(self.name, reply, self._reactor.seconds() - arrived)

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
 
 from aaad.accounting.sessions import Totals
+from aaad.quotas.decide import Block
 from aaad.store.queries import insert_ignore, upsert_add
 from aaad.store.tables import blocks, charges, events, plans, sessions, usage, usage_bands, users
 
@@ -120,8 +121,8 @@ def open_sessions(conn: Connection, user_names: Iterable[str]) -> dict[str, int]
 
 
 def active_blocks(conn: Connection, user_names: Iterable[str], now: int,
-                  *, for_update: bool = False) -> dict[str, list[Any]]:
-    """Unexpired blocks with time left, oldest first, per user."""
+                  *, for_update: bool = False) -> dict[str, list[Block]]:
+    """Unexpired blocks with time left, oldest first, per user, as core values."""
     names = list(set(user_names))
     if not names:
         return {}
@@ -130,9 +131,10 @@ def active_blocks(conn: Connection, user_names: Iterable[str], now: int,
             .order_by(blocks.c.user_name, blocks.c.expires_at, blocks.c.id))
     if for_update:
         stmt = stmt.with_for_update()
-    out: dict[str, list[Any]] = {}
+    out: dict[str, list[Block]] = {}
     for r in conn.execute(stmt):
-        out.setdefault(r.user_name, []).append(r)
+        out.setdefault(r.user_name, []).append(
+            Block(r.id, r.seconds_total - r.seconds_used, r.expires_at))
     return out
 
 

@@ -165,7 +165,7 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
     parts, by_session = _count(conn, pieces, user_plans, tz)
     queries.add_usage(conn, parts)
     if user_plans:
-        _enforce(conn, out, records, states, user_plans, by_session, tz, now)
+        _enforce(conn, out, newest, states, user_plans, by_session, tz, now)
     return out
 
 
@@ -201,7 +201,7 @@ def _count(conn: Connection, pieces: list[tuple[AcctRecord, UsagePart]],
     return parts, by_session
 
 
-def _enforce(conn: Connection, out: _Segment, records: list[AcctRecord],
+def _enforce(conn: Connection, out: _Segment, newest: dict[str, AcctRecord],
              states: dict[str, SessionState | None], user_plans: dict[str, Plan],
              by_session: dict[tuple[str, int, str], Totals], tz: ZoneInfo, now: int) -> None:
     """Blocks, overage charges and over-limit sessions for the users of this batch."""
@@ -210,9 +210,7 @@ def _enforce(conn: Connection, out: _Segment, records: list[AcctRecord],
              for k, r in plan_store.counted_usage(conn, keys).items()}
     block_users = sorted({u for u, _ in keys if u in user_plans
                           and user_plans[u].block is not None})
-    blocks = {u: [Block(b.id, b.seconds_total - b.seconds_used, b.expires_at) for b in rows]
-              for u, rows in plan_store.active_blocks(conn, block_users, now,
-                                                      for_update=True).items()}
+    blocks = plan_store.active_blocks(conn, block_users, now, for_update=True)
     batch_inc: dict[tuple[str, int], Totals] = {}
     for (user, start, _), inc in by_session.items():
         batch_inc[(user, start)] = batch_inc.get((user, start), ZERO) + inc
@@ -249,7 +247,7 @@ def _enforce(conn: Connection, out: _Segment, records: list[AcctRecord],
         verdict = decide(plan, enabled=True, used=used, open_sessions=0,
                          blocks=blocks.get(state.user_name, []), now=now, tz=tz)
         if isinstance(verdict, Reject) and verdict.reason in DISCONNECT_REASONS:
-            rec = next(r for r in reversed(records) if r.key == key)
+            rec = newest[key]
             out.over_limit.append(OverLimit(
                 user_name=state.user_name, session_key=key, acct_session_id=rec.acct_session_id,
                 client=rec.client, nas_address=rec.nas_address, nas_key=rec.nas_key,
