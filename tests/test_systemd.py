@@ -96,13 +96,20 @@ def test_ready_reload_and_stop_under_systemd(server_urls: dict[str, object],
         assert loopback in original
         d.config.write_text(original.replace(loopback, loopback + (
             f'  - name: added\n    address: 127.0.0.4\n    secret: "{SECRET}"\n'), 1))
+        before_reload = len(results)
         d.proc.send_signal(signal.SIGHUP)
         assert notify.recv(200) == b"RELOADING=1"
         assert notify.recv(200) == b"READY=1"
         assert answered(d.auth_port, "127.0.0.4")
+        # Let the traffic run on past the reload before stopping it, so it
+        # spans the reload however quickly the reload happened.
+        deadline = time.monotonic() + 10
+        while len(results) < before_reload + 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
         done.set()
         sender.join(10)
-        assert len(results) >= 3 and all(results), results
+        assert before_reload >= 1 and len(results) >= before_reload + 3, results
+        assert all(results), results
         d.config.write_text(original.replace("address: 127.0.0.1/32", "address: not-an-ip"))
         d.proc.send_signal(signal.SIGHUP)
         assert notify.recv(200) == b"RELOADING=1"
