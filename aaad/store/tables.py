@@ -12,7 +12,8 @@ from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, MetaData, S
                         Table, Text, text, true)
 
 __all__ = ["metadata", "users", "sessions", "usage", "usage_bands", "plans", "blocks", "charges",
-           "events", "NAMING_CONVENTION"]
+           "events", "balances", "ledger", "vouchers", "rates", "rate_tables", "calls",
+           "free_minutes", "NAMING_CONVENTION"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -66,6 +67,8 @@ sessions = Table(
     Column("nas_port", BigInteger, nullable=True),
     Column("nas_port_id", String(128), nullable=True),
     Column("interim_interval_s", Integer, nullable=True),
+    # Calls: "in" or "out" (telephony.direction), for concurrent-call limits.
+    Column("direction", String(8), nullable=True),
     Index("ix_sessions_user_name_active", "user_name", "active"),
     Index("ix_sessions_nas_key_active", "nas_key", "active"),
     Index("ix_sessions_active_last_seen", "active", "last_seen"),
@@ -141,4 +144,98 @@ events = Table(
     Column("result", String(32), nullable=False),
     Column("detail", String(255), nullable=False, server_default=text("''")),
     Index("ix_events_at", "at"),
+)
+
+
+# -- prepaid credit and telephony (0003) -----------------------------------------
+
+balances = Table(
+    "balances", metadata,
+    Column("user_name", String(NAME_LEN), primary_key=True),
+    Column("balance", BigInteger, nullable=False, server_default=text("0")),   # 1/10,000 units
+    # How far below zero the balance may go (postpaid); 0 = prepaid only.
+    Column("credit_limit", BigInteger, nullable=False, server_default=text("0")),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Every change of a balance is one row here, once per ``ref`` (topup:REF,
+# voucher:ID, call:SESSION, reverse:REF): replays and re-runs never post twice.
+ledger = Table(
+    "ledger", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_name", String(NAME_LEN), nullable=False),
+    Column("kind", String(32), nullable=False),         # topup, voucher, call, reversal, ...
+    Column("ref", String(160), nullable=False, unique=True),
+    Column("amount", BigInteger, nullable=False),       # signed, 1/10,000 units
+    Column("description", String(255), nullable=False, server_default=text("''")),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_ledger_user_name_created_at", "user_name", "created_at"),
+)
+
+vouchers = Table(
+    "vouchers", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # SHA-256 of the normalised code: a copy of the database redeems nothing.
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(8), nullable=False),          # the code's last characters
+    Column("value", BigInteger, nullable=False),        # 1/10,000 units
+    Column("batch", String(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("redeemed_by", String(NAME_LEN), nullable=True),
+    Column("redeemed_at", BigInteger, nullable=True),
+)
+
+rate_tables = Table(
+    "rate_tables", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),         # bumped by every import
+    Column("rates", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+rates = Table(
+    "rates", metadata,
+    Column("rate_table", String(64), primary_key=True),
+    Column("prefix", String(32), primary_key=True),
+    Column("band", String(64), primary_key=True),       # '' = any time
+    Column("description", String(128), nullable=False),
+    Column("price", BigInteger, nullable=False),        # per minute, 1/10,000 units
+    Column("connection_fee", BigInteger, nullable=False),
+    Column("first_s", Integer, nullable=False),         # increment 60/6: first 60 s,
+    Column("next_s", Integer, nullable=False),          # then per 6 s
+)
+
+# One CDR per rated call, keyed by the session: rated once, at Stop.
+calls = Table(
+    "calls", metadata,
+    Column("session_id", String(32), primary_key=True),
+    Column("user_name", String(NAME_LEN), nullable=False),
+    Column("caller", String(128), nullable=False),
+    Column("destination", String(128), nullable=False),
+    Column("prefix", String(32), nullable=True),
+    Column("rate_table", String(64), nullable=True),
+    Column("band", String(64), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("duration_s", BigInteger, nullable=False),
+    Column("billed_s", BigInteger, nullable=False),
+    Column("free_s", BigInteger, nullable=False),
+    Column("price", BigInteger, nullable=False),        # per minute, 1/10,000 units
+    Column("connection_fee", BigInteger, nullable=False),
+    Column("cost", BigInteger, nullable=False),         # 1/10,000 units
+    Column("period_start", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_calls_user_name_started_at", "user_name", "started_at"),
+    Index("ix_calls_period_start", "period_start"),
+)
+
+# Free minutes used per plan period, and what rolled over into it.
+free_minutes = Table(
+    "free_minutes", metadata,
+    Column("user_name", String(NAME_LEN), primary_key=True),
+    Column("period_start", BigInteger, primary_key=True),
+    Column("used_s", BigInteger, nullable=False, server_default=text("0")),
+    Column("carried_in_s", BigInteger, nullable=False, server_default=text("0")),
 )
