@@ -14,13 +14,15 @@ ALLOWED = {
     "accounting": set(),
     "quotas": {"accounting"},
     "radius": {"accounting", "quotas"},
-    "store": {"accounting", "quotas"},
+    "store": {"accounting", "quotas", "telephony"},
+    "telephony": {"accounting", "quotas"},
 }
 THIRD_PARTY = {
     "accounting": set(),
     "quotas": set(),
     "radius": {"pyrad", "twisted"},
     "store": {"sqlalchemy", "alembic"},
+    "telephony": set(),
 }
 CLOCK_CALLS = ("time.time(", "datetime.now(", "date.today(", "datetime.utcnow(")
 

@@ -30,6 +30,7 @@ __all__ = [
     "Band",
     "BlockSpec",
     "OveragePrice",
+    "FreeMinutes",
     "PlanError",
     "parse_plans",
     "parse_plan",
@@ -55,7 +56,10 @@ ON_EXHAUST = ("cutoff", "renew")
 
 _PLAN_KEYS = frozenset({"name", "period", "billing_day", "time_limit", "octets_limit",
                         "octets_direction", "max_sessions", "over_limit", "overage_price",
-                        "bands", "block"})
+                        "bands", "block", "rate_table", "max_calls", "max_inbound_calls",
+                        "max_outbound_calls", "free_minutes"})
+_FREE_KEYS = frozenset({"minutes", "destinations", "rollover", "rollover_cap"})
+_PREFIX = re.compile(r"^[0-9*#]{1,32}$")
 _BAND_KEYS = frozenset({"name", "days", "dates", "from", "to", "weight"})
 _BLOCK_KEYS = frozenset({"hours", "valid_days", "on_exhaust", "price"})
 _PRICE_KEYS = frozenset({"per_hour", "per_gb"})
@@ -129,6 +133,22 @@ class BlockSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class FreeMinutes:
+    """Free call seconds per plan period, for destinations matching ``destinations``
+    (number prefixes; empty = every destination), used before credit. With
+    ``rollover`` what is left at the end of a period carries into the next one,
+    at most ``rollover_cap_s``."""
+
+    seconds: int
+    destinations: tuple[str, ...] = ()
+    rollover: bool = False
+    rollover_cap_s: int = 0
+
+    def covers(self, number: str) -> bool:
+        return not self.destinations or number.startswith(self.destinations)
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """One plan. ``None`` limits are unlimited; see DESIGN §4 for the semantics."""
 
@@ -142,6 +162,12 @@ class Plan:
     overage_price: OveragePrice | None = None
     bands: tuple[Band, ...] = ()
     block: BlockSpec | None = None
+    # Telephony (DESIGN §5): calls are rated from this rate table.
+    rate_table: str | None = None
+    max_calls: int | None = None
+    max_inbound_calls: int | None = None
+    max_outbound_calls: int | None = None
+    free_minutes: FreeMinutes | None = None
 
     def weight(self, band: str) -> Fraction:
         """The weight of usage in the named band; ``peak`` (or an unknown name) is 1."""
@@ -192,6 +218,13 @@ def parse_plan(item: Any, path: str = "plan") -> Plan:
              else _overage_price(m["overage_price"], f"{path}.overage_price"))
     bands = _bands(m.get("bands"), f"{path}.bands")
     block = None if m.get("block") is None else _block(m["block"], f"{path}.block")
+    rate_table = None if m.get("rate_table") is None else _name(m, "rate_table", path)
+    calls = {k: (None if m.get(k) is None else _int(m[k], f"{path}.{k}", 0, None))
+             for k in ("max_calls", "max_inbound_calls", "max_outbound_calls")}
+    free = (None if m.get("free_minutes") is None
+            else _free_minutes(m["free_minutes"], f"{path}.free_minutes"))
+    if free is not None and rate_table is None:
+        raise PlanError(f"{path}.free_minutes", "needs rate_table (free minutes are for calls)")
 
     if over_limit == "bill":
         if block is not None:
@@ -209,7 +242,7 @@ def parse_plan(item: Any, path: str = "plan") -> Plan:
                 time_limit_s=time_limit,
                 octets_limit=octets_limit, octets_direction=direction,
                 max_sessions=max_sessions, over_limit=over_limit, overage_price=price,
-                bands=bands, block=block)
+                bands=bands, block=block, rate_table=rate_table, free_minutes=free, **calls)
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
@@ -243,6 +276,19 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         if plan.block.price_money is not None:
             block["price"] = format_money(plan.block.price_money)
         out["block"] = block
+    if plan.rate_table is not None:
+        out["rate_table"] = plan.rate_table
+    for key in ("max_calls", "max_inbound_calls", "max_outbound_calls"):
+        if getattr(plan, key) is not None:
+            out[key] = getattr(plan, key)
+    if plan.free_minutes is not None:
+        fm = plan.free_minutes
+        free: dict[str, Any] = {"minutes": format_limit_s(fm.seconds),
+                                "destinations": list(fm.destinations),
+                                "rollover": fm.rollover}
+        if fm.rollover:
+            free["rollover_cap"] = format_limit_s(fm.rollover_cap_s)
+        out["free_minutes"] = free
     return out
 
 
@@ -358,6 +404,43 @@ def _block(v: Any, path: str) -> BlockSpec:
     if on_exhaust == "renew" and price is None:
         raise PlanError(f"{path}.price", "is required when on_exhaust is renew")
     return BlockSpec(hours=hours, valid_days=valid_days, on_exhaust=on_exhaust, price_money=price)
+
+
+def _free_minutes(v: Any, path: str) -> FreeMinutes:
+    """``{minutes: 100, destinations: ["49"], rollover: true, rollover_cap: 300}``.
+
+    ``minutes`` and ``rollover_cap`` are whole minutes or durations (``"90m"``,
+    ``"2h"``); the cap defaults to one period's allowance.
+    """
+    m = _mapping(v, path, _FREE_KEYS)
+    if m.get("minutes") is None:
+        raise PlanError(f"{path}.minutes", "is required")
+    seconds = _minutes(m["minutes"], f"{path}.minutes")
+    dests = m.get("destinations", [])
+    if not isinstance(dests, list):
+        raise PlanError(f"{path}.destinations", "must be a list of number prefixes")
+    for i, d in enumerate(dests):
+        if not isinstance(d, str) or not _PREFIX.match(d):
+            raise PlanError(f"{path}.destinations[{i}]",
+                            'must be a quoted number prefix such as "49" (digits, * or #)')
+    rollover = m.get("rollover", False)
+    if not isinstance(rollover, bool):
+        raise PlanError(f"{path}.rollover", "must be true or false")
+    cap = (seconds if m.get("rollover_cap") is None
+           else _minutes(m["rollover_cap"], f"{path}.rollover_cap"))
+    return FreeMinutes(seconds=seconds, destinations=tuple(sorted(set(dests))),
+                       rollover=rollover, rollover_cap_s=cap if rollover else 0)
+
+
+def _minutes(v: Any, path: str) -> int:
+    if isinstance(v, int) and not isinstance(v, bool):
+        if v < 0:
+            raise PlanError(path, "must not be negative")
+        return v * 60
+    try:
+        return parse_duration_s(v)
+    except ValueError as e:
+        raise PlanError(path, str(e)) from None
 
 
 def _bands(v: Any, path: str) -> tuple[Band, ...]:
