@@ -25,6 +25,9 @@ import yaml
 from aaad.quotas.plans import Plan, format_money, parse_money, parse_plan, parse_plans, plan_to_dict
 from aaad.store import admin, migrate
 from aaad.store import plans as plan_store
+from aaad.store import rates as rate_store
+from aaad.store import telephony as telephony_store
+from aaad.telephony.rates import RateError, parse_rates_csv
 from aaad.store.reports import iso, usage_report
 from aaad.store.transactions import load_plans, plan_from_json, plan_to_json
 from aaad.store.database import Database, describe_url, open_database
@@ -621,6 +624,111 @@ def plan_apply(c: Context, file: str) -> None:
         return [(p.name, plan_store.save_plan(conn, p.name, plan_to_json(p), now)) for p in plans]
     for name, result in c.write(save_all):
         click.echo(f"plan {name}: {result}")
+
+
+# -- rate tables and calls ------------------------------------------------------------
+
+@cli.group("rates")
+def rates_group() -> None:
+    """Destination rate tables for calls (prefix → price per minute)."""
+
+
+@rates_group.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--table", "name", required=True, help="The rate table to replace or create.")
+@pass_ctx
+def rates_import(c: Context, path: str, name: str) -> None:
+    """Replace a rate table with a CSV file, all or nothing.
+
+    Header: prefix,description,price,connection_fee,increment[,band]; price
+    per minute and fee in currency units ("0.10"), increment "60/6".
+    """
+    _check_table_name(name)
+    try:
+        with click.open_file(path, encoding="utf-8-sig", newline="") as f:
+            items = list(parse_rates_csv(f))
+    except RateError as e:
+        fail(f"{path}: {e}; nothing imported")
+    except (OSError, UnicodeDecodeError) as e:
+        fail(f"{path}: {e}")
+    count = c.write(rate_store.import_rates, name, items, now_s())
+    click.echo(f"rate table {name}: {count} rates imported")
+
+
+def _check_table_name(name: str) -> str:
+    if not name.strip() or len(name) > 64:
+        fail("a rate table name is 1-64 characters")
+    return name
+
+
+@rates_group.command("list")
+@json_option
+@pass_ctx
+def rates_list(c: Context, as_json: bool) -> None:
+    """The rate tables, their size and when they were last imported."""
+    rows = [{"name": r["name"], "rates": r["rates"], "version": r["version"],
+             "updated_at": iso(r["updated_at"])}
+            for r in c.read(rate_store.list_rate_tables)]
+    emit(rows, as_json, lambda rs: table(
+        [[r["name"], str(r["rates"]), str(r["version"]), r["updated_at"]] for r in rs],
+        ["TABLE", "RATES", "VERSION", "IMPORTED"]))
+
+
+@rates_group.command("lookup")
+@click.argument("name")
+@click.argument("number")
+@click.option("--band", default="", help="The plan band (e.g. offpeak); default: any time.")
+@json_option
+@pass_ctx
+def rates_lookup(c: Context, name: str, number: str, band: str, as_json: bool) -> None:
+    """Which rate a call from NAME's table to NUMBER gets (longest prefix)."""
+    rt = c.read(rate_store.load_rate_table, name)
+    if rt is None:
+        fail(f"no rate table {name!r}")
+    normalised = c.config.telephony.numbers.normalise(number)
+    r = rt.match(normalised, band)
+    if r is None:
+        fail(f"no rate for {normalised or number!r} in table {name!r}")
+    out = {"number": normalised, "prefix": r.prefix, "band": r.band or "any",
+           "description": r.description, "price_per_minute": format_money(r.price),
+           "connection_fee": format_money(r.connection_fee), "increment": str(r.increment)}
+    emit(out, as_json, lambda o: [click.echo(f"{k}: {v}") for k, v in o.items()])
+
+
+@rates_group.command("delete")
+@click.argument("name")
+@pass_ctx
+def rates_delete(c: Context, name: str) -> None:
+    """Delete a rate table (plans naming it then reject calls)."""
+    if not c.write(rate_store.delete_rate_table, name):
+        fail(f"no rate table {name!r}")
+    click.echo(f"rate table {name} deleted")
+
+
+@cli.group("calls")
+def calls_group() -> None:
+    """Rated calls (CDRs)."""
+
+
+@calls_group.command("list")
+@click.option("--user", default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@json_option
+@pass_ctx
+def calls_list(c: Context, user: str | None, limit: int, as_json: bool) -> None:
+    """The newest rated calls: caller, destination, prefix, duration billed, cost."""
+    rows = [{"session": r["session_id"], "user": r["user_name"], "caller": r["caller"],
+             "destination": r["destination"], "prefix": r["prefix"], "band": r["band"],
+             "started_at": iso(r["started_at"]), "duration_s": r["duration_s"],
+             "billed_s": r["billed_s"], "free_s": r["free_s"],
+             "price_per_minute": format_money(r["price"]),
+             "connection_fee": format_money(r["connection_fee"]),
+             "cost": format_money(r["cost"])}
+            for r in c.read(telephony_store.list_calls, user=user, limit=limit)]
+    emit(rows, as_json, lambda rs: table(
+        [[r["started_at"], r["user"], r["destination"], r["prefix"] or "-",
+          str(r["duration_s"]), str(r["billed_s"]), r["cost"]] for r in rs],
+        ["STARTED", "USER", "DESTINATION", "PREFIX", "SECONDS", "BILLED", "COST"]))
 
 
 # -- blocks, events, charges, disconnect --------------------------------------------

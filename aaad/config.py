@@ -17,6 +17,7 @@ from typing import Any, Callable, TypeVar
 import yaml
 
 from aaad.accounting.periods import PeriodSpec, parse_period_spec
+from aaad.telephony.rates import NumberPlan
 from aaad.units import parse_duration_s
 
 __all__ = [
@@ -106,6 +107,21 @@ class ClientConfig:
     coa_port: int = 3799
     type: str = "generic"
     require_message_authenticator: bool = False
+    call_direction: str = "out"         # calls without a direction attribute: in | out
+
+
+@dataclass(frozen=True, slots=True)
+class TelephonyConfig:
+    """How calls are read: number normalisation, emergency numbers, direction."""
+
+    numbers: NumberPlan = NumberPlan()
+    # Dialled numbers (digits only, before normalisation) starting with one of
+    # these always pass: no rate, credit or call limit applies.
+    emergency_numbers: tuple[str, ...] = ("112", "911", "999")
+    # The attribute that says whether a call is inbound, and its inbound values
+    # (e.g. h323-call-origin: [answer]); anything else is outbound.
+    direction_attribute: str | None = None
+    inbound_values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +176,7 @@ class Config:
     logging: LoggingConfig
     metrics: MetricsConfig = MetricsConfig()
     api: ApiConfig = ApiConfig()
+    telephony: TelephonyConfig = TelephonyConfig()
     source: str | None = None
 
 
@@ -206,6 +223,7 @@ def parse_config(data: Any, *, base_dir: Path = Path("."), source: str | None = 
         logging=_logging(r.section("logging")),
         metrics=_metrics(r),
         api=_api(r, base_dir),
+        telephony=_telephony(r.section("telephony")),
         source=source,
     )
     r.done(ignore=("journal", "plans"))
@@ -353,6 +371,7 @@ def _clients(items: list[tuple[str, Any]], base_dir: Path) -> tuple[ClientConfig
             coa_port=r.get("coa_port", _port, 3799),
             type=r.get("type", _choice(*CLIENT_TYPES), "generic"),
             require_message_authenticator=r.get("require_message_authenticator", _bool, False),
+            call_direction=r.get("call_direction", _choice("in", "out"), "out"),
         ))
         r.done()
     return tuple(clients)
@@ -390,6 +409,56 @@ def _client_secret(r: _Reader, base_dir: Path, key: str = "secret") -> Secret:
         # YAML has already turned `yes` into True and `0123` into 83: quote it.
         raise ConfigError(r.key(key), "must be a string (put it in quotes)")
     return Secret(value.encode("utf-8"))
+
+def _telephony(r: _Reader) -> TelephonyConfig:
+    d = TelephonyConfig()
+    n = r.section("numbers")
+    numbers = NumberPlan(
+        international_prefix=n.get("international_prefix", _digits, d.numbers.international_prefix),
+        national_prefix=n.get("national_prefix", _digits, d.numbers.national_prefix),
+        country_code=n.get("country_code", _digits, d.numbers.country_code))
+    n.done()
+    if bool(numbers.national_prefix) != bool(numbers.country_code):
+        raise ConfigError(n.key("country_code"), "national_prefix and country_code go together")
+    attribute = r.get("direction_attribute", _str, None)
+    if attribute is not None and attribute not in _dictionary_names():
+        raise ConfigError(r.key("direction_attribute"),
+                          f"{attribute!r} is not an attribute of the bundled dictionaries")
+    cfg = TelephonyConfig(
+        numbers=numbers,
+        emergency_numbers=r.get("emergency_numbers", _digit_list, d.emergency_numbers),
+        direction_attribute=attribute,
+        inbound_values=r.get("inbound_values", _str_list, d.inbound_values))
+    r.done()
+    return cfg
+
+
+def _digits(v: Any) -> str:
+    s = v if isinstance(v, str) else None
+    if s is None or not s.isdigit() or len(s) > 8:
+        raise ValueError('must be quoted digits such as "00"')
+    return s
+
+
+def _digit_list(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list):
+        raise ValueError('must be a list of quoted numbers such as ["112", "911"]')
+    for x in v:
+        if not isinstance(x, str) or not x or not all(c in "0123456789*#" for c in x):
+            raise ValueError(f'{x!r} is not a quoted number such as "112"')
+    return tuple(v)
+
+
+def _str_list(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+        raise ValueError("must be a list of strings")
+    return tuple(v)
+
+
+def _dictionary_names() -> set[str]:
+    from aaad.radius.codec import load_dictionary
+    return set(load_dictionary().attributes.keys())
+
 
 def _accounting(r: _Reader) -> AccountingConfig:
     d = AccountingConfig()

@@ -93,6 +93,7 @@ class AcctRecord:
     nas_port: int | None = None
     nas_port_id: str | None = None
     interim_interval_s: int | None = None
+    direction: str | None = None    # calls: "in" or "out" (telephony.direction_attribute)
     # session_key(), computed once: a batch looks it up several times a record.
     key: str = field(init=False, repr=False, compare=False)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from dataclasses import replace
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ from twisted.internet.interfaces import IReactorTime
 from aaad.accounting.periods import PeriodSpec
 from aaad.accounting.sessions import AcctRecord, Status
 from aaad.daemon.batch import GroupCommit
+from aaad.daemon.calls import CallReader
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
 from aaad.radius.codec import Request, accounting_record
@@ -41,8 +43,10 @@ class AccountingHandler:
 
     def __init__(self, *, db: Database, executor: Executor, reactor: IReactorTime,
                  metrics: Metrics, period: PeriodSpec, tz: ZoneInfo,
-                 max_batch: int = 512, max_queue: int = 8192) -> None:
+                 max_batch: int = 512, max_queue: int = 8192,
+                 calls: CallReader | None = None) -> None:
         self._db = db
+        self._calls = calls
         self._executor = executor
         self._reactor = reactor
         self._metrics = metrics
@@ -65,6 +69,9 @@ class AccountingHandler:
             rec = accounting_record(req, int(self._reactor.seconds()))
             if rec is None:     # a status type aaad does not count: acknowledge
                 return succeed(RESPONSE)
+            if self._calls is not None and rec.user_name and (
+                    self._calls.needs_direction or req.client.call_direction != "out"):
+                rec = replace(rec, direction=self._calls.direction(req))
             d = self._batches.submit(rec)
         except Exception:
             return fail()
@@ -104,8 +111,10 @@ class AccountingHandler:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._db.writer.begin() as conn:
-                    outcome = record_accounting(conn, records, period=self.period, tz=self.tz,
-                                                now=int(self._reactor.seconds()))
+                    outcome = record_accounting(
+                        conn, records, period=self.period, tz=self.tz,
+                        now=int(self._reactor.seconds()),
+                        calls=self._calls.rules if self._calls is not None else None)
                 break
             except Exception as e:
                 if attempt == MAX_ATTEMPTS or not is_retryable(e):

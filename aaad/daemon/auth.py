@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -23,8 +23,11 @@ from zoneinfo import ZoneInfo
 from aaad.accounting.periods import PeriodSpec, period_bounds
 from aaad.accounting.sessions import ZERO, Totals
 from aaad.credentials import VerifyCache, dummy_hash, verify_hash
-from aaad.quotas.decide import Accept, Block, decide
-from aaad.quotas.plans import Plan
+from aaad.config import TelephonyConfig
+from aaad.quotas.bands import band_at
+from aaad.quotas.decide import Accept, Block, Decision, Reject, decide
+from aaad.quotas.plans import PEAK, Plan
+from aaad.daemon.calls import CISCO_RETURN_CODES, CallReader
 from aaad.daemon.batch import GroupCommit, QueueFull
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
@@ -32,8 +35,12 @@ from aaad.radius.auth import chap_matches, decrypt_password
 from aaad.radius.codec import Request, attribute_bytes, attribute_text
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import Reply
+from aaad.store import credit
 from aaad.store import plans as plan_store
 from aaad.store import queries
+from aaad.store import telephony as telephony_store
+from aaad.telephony.calls import CallAccept, authorise_call
+from aaad.telephony.rates import RateTable
 from aaad.store.database import Database
 from aaad.store.transactions import plan_from_json
 
@@ -71,6 +78,7 @@ class UserState:
     used: Totals
     open_sessions: int
     blocks: tuple[Block, ...]
+    call: "CallState | None" = None
 
     @property
     def enabled(self) -> bool:
@@ -83,6 +91,17 @@ class UserState:
     @property
     def password_cleartext(self) -> str | None:
         return self.row.password_cleartext  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class CallState:
+    """What a call decision needs of a user with a rate-table plan."""
+
+    money: int                  # balance + credit limit, 1/10,000 units
+    open_in: int
+    open_out: int
+    table: RateTable | None
+    free_left_s: int
 
 
 # Remaining-data attributes by client type and the plan's octets_direction:
@@ -119,13 +138,14 @@ class AuthHandler:
 
     def __init__(self, *, db: Database, reader: Executor, hasher: Executor,
                  reactor: IReactorTime, metrics: Metrics, cache: VerifyCache,
-                 tz: ZoneInfo = ZoneInfo("UTC"),
+                 tz: ZoneInfo = ZoneInfo("UTC"), calls: CallReader | None = None,
                  max_batch: int = 256, max_queue: int = 8192, max_hash_pending: int = 64) -> None:
         self._db = db
         self._hasher = hasher
         self._metrics = metrics
         self.cache = cache
         self.tz = tz
+        self._calls = calls or CallReader(TelephonyConfig())
         self._clock = reactor.seconds
         self._specs: set[PeriodSpec] = {PeriodSpec("monthly")}
         self._starts_cache: dict[tuple[int, int], tuple[int, ...]] = {}
@@ -143,7 +163,7 @@ class AuthHandler:
             d = self._lookups.submit(creds.name)
         except Exception:
             return fail()
-        return d.addCallback(self._decide, creds, req.client.type)
+        return d.addCallback(self._decide, creds, req)
 
     @staticmethod
     def _credentials(req: Request) -> Credentials | Reply:
@@ -185,6 +205,8 @@ class AuthHandler:
                     usage.update(plan_store.counted_usage(conn, missing))
                 blocks = plan_store.active_blocks(
                     conn, [u for u, p in plans.items() if p.block is not None], now)
+                call_plans = {u: p for u, p in plans.items() if p.rate_table is not None}
+                calls = self._call_states(conn, call_plans, now) if call_plans else {}
         except Exception:
             self._metrics.db_errors.labels("auth").inc()
             raise
@@ -198,8 +220,23 @@ class AuthHandler:
                 used=ZERO if u is None else Totals(u.counted_s, u.counted_in_octets,
                                                    u.counted_out_octets),
                 open_sessions=int(r.open_sessions or 0),
-                blocks=tuple(blocks.get(r.name, ())))
+                blocks=tuple(blocks.get(r.name, ())), call=calls.get(r.name))
         return [states.get(n) for n in names]
+
+    def _call_states(self, conn: Any, call_plans: dict[str, Plan], now: int) -> dict[str, CallState]:
+        """Credit, open calls, rate table and free minutes of users with call plans."""
+        rules = self._calls.rules
+        tables = rules.rates.get(conn, {p.rate_table for p in call_plans.values()
+                                        if p.rate_table is not None})
+        balances = credit.balances_for(conn, call_plans)
+        opens = telephony_store.open_calls(conn, call_plans)
+        free = telephony_store.free_minutes_left(
+            conn, {u: (p, now) for u, p in call_plans.items()}, self.tz)
+        return {u: CallState(money=balances.get(u, credit.Balance()).available,
+                             open_in=opens.get(u, (0, 0))[0], open_out=opens.get(u, (0, 0))[1],
+                             table=tables.get(p.rate_table or ""),
+                             free_left_s=free[u].left_s if u in free else 0)
+                for u, p in call_plans.items()}
 
     def _period_starts(self, now: int) -> tuple[int, ...]:
         """The current period start of every period kind seen so far (cached per second)."""
@@ -215,7 +252,7 @@ class AuthHandler:
         self._metrics.db_batch_seconds.labels("auth").observe(seconds)
 
     def _decide(self, user: UserState | None, creds: Credentials,
-                client_type: str) -> "Deferred[Reply] | Reply":
+                req: Request) -> "Deferred[Reply] | Reply":
         if user is None:
             return self._fail_evenly("unknown_user")
         if creds.chap is not None:
@@ -224,16 +261,16 @@ class AuthHandler:
                                          "CHAP needs a cleartext password on this account")
             ok = chap_matches(creds.chap, creds.challenge or b"",
                               user.password_cleartext.encode("utf-8"))
-            return self._verdict(user, client_type) if ok else self._fail_evenly("bad_password")
+            return self._verdict(user, req) if ok else self._fail_evenly("bad_password")
         assert creds.password is not None
         if user.password_cleartext is not None:
             ok = hmac.compare_digest(creds.password, user.password_cleartext.encode("utf-8"))
-            return self._verdict(user, client_type) if ok else self._fail_evenly("bad_password")
+            return self._verdict(user, req) if ok else self._fail_evenly("bad_password")
         if user.password_hash is None:
             return self._fail_evenly("no_password")
         if self.cache.hit(creds.name, creds.password, user.password_hash):
             self._metrics.verify_cache.labels("cache_hit").inc()
-            return self._verdict(user, client_type)
+            return self._verdict(user, req)
         d = self._hash(verify_hash, user.password_hash, creds.password)
 
         def verified(ok: bool) -> Reply:
@@ -241,17 +278,57 @@ class AuthHandler:
             if not ok:
                 return reject(FAILED, "bad_password")
             self.cache.add(creds.name, creds.password or b"", user.password_hash)
-            return self._verdict(user, client_type)
+            return self._verdict(user, req)
         return d.addCallback(verified)
 
-    def _verdict(self, user: UserState, client_type: str) -> Reply:
+    def _verdict(self, user: UserState, req: Request) -> Reply:
         """The password matched: apply the account state and the plan."""
+        now = int(self._clock())
         decision = decide(user.plan, enabled=user.enabled, used=user.used,
                           open_sessions=user.open_sessions, blocks=user.blocks,
-                          now=int(self._clock()), tz=self.tz)
+                          now=now, tz=self.tz)
+        if user.call is not None and user.plan is not None:
+            return self._call_verdict(user.plan, user.call, decision, req, now)
         if not isinstance(decision, Accept):
             return reject(decision.message, decision.reason)
-        return Reply(ACCESS_ACCEPT, accept_attributes(decision, user.plan, client_type))
+        return Reply(ACCESS_ACCEPT, accept_attributes(decision, user.plan, req.client.type))
+
+    def _call_verdict(self, plan: Plan, call: CallState, decision: Decision, req: Request,
+                      now: int) -> Reply:
+        """A call: emergency numbers always pass; otherwise the plan's limits, then
+        the rate, credit, free minutes and concurrent calls decide."""
+        cisco = req.client.type == "cisco"
+        dialled = self._calls.destination(req)
+        rules = self._calls.rules
+        if rules.is_emergency(dialled):
+            return Reply(ACCESS_ACCEPT, (("h323-return-code", "h323-return-code=0"),)
+                         if cisco else ())
+        if isinstance(decision, Accept):
+            verdict = authorise_call(
+                plan, number=rules.numbers.normalise(dialled),
+                direction=self._calls.direction(req), emergency=False, table=call.table,
+                band=band_at(now, plan.bands, self.tz) if plan.bands else PEAK,
+                money=call.money, free_left_s=call.free_left_s, open_in=call.open_in,
+                open_out=call.open_out)
+        else:
+            verdict = decision
+        if not isinstance(verdict, CallAccept):
+            assert isinstance(verdict, Reject)
+            r = reject(verdict.message, verdict.reason)
+            if cisco and verdict.reason in CISCO_RETURN_CODES:
+                code = CISCO_RETURN_CODES[verdict.reason]
+                r = Reply(r.code, r.attributes + (("h323-return-code",
+                                                   f"h323-return-code={code}"),), reason=r.reason)
+            return r
+        assert isinstance(decision, Accept)
+        limits = [t for t in (decision.session_timeout_s, verdict.session_timeout_s)
+                  if t is not None]
+        combined = replace(verdict, session_timeout_s=min(limits) if limits else None,
+                           octets_left=decision.octets_left)
+        attrs = accept_attributes(combined, plan, req.client.type)
+        if cisco:
+            attrs += self._calls.cisco_accept(combined)
+        return Reply(ACCESS_ACCEPT, attrs)
 
     def _fail_evenly(self, reason: str, message: str = FAILED) -> "Deferred[Reply]":
         """Reject after the same argon2 work a hashed user's check costs."""

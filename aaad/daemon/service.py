@@ -27,6 +27,7 @@ from aaad.radius.coa import CoAClient
 from aaad.radius.codec import ACCT_CODES, AUTH_CODES, load_dictionary
 from aaad.radius.protocol import RadiusPort
 from aaad.radius.trace import Tracer
+from aaad.daemon.calls import CallReader
 from aaad.store import admin
 from aaad.store.database import Database, describe_url, open_database
 
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 def client_table(clients: tuple[ClientConfig, ...]) -> ClientTable:
     return ClientTable(Client(name=c.name, network=c.network, secret=c.secret.value,
                               coa_port=c.coa_port, type=c.type,
-                              require_message_authenticator=c.require_message_authenticator)
+                              require_message_authenticator=c.require_message_authenticator,
+                              call_direction=c.call_direction)
                        for c in clients)
 
 
@@ -76,14 +78,15 @@ class AaadService(MultiService):
         dictionary = load_dictionary()
         clients = client_table(config.clients)
         acct_cfg = config.accounting
+        calls = CallReader(config.telephony)
         self.accounting = AccountingHandler(
             db=self.db, executor=self.executors.writer, reactor=reactor, metrics=self.metrics,
             period=acct_cfg.period, tz=config.timezone, max_batch=acct_cfg.batch_max,
-            max_queue=config.radius.max_pending)
+            max_queue=config.radius.max_pending, calls=calls)
         self.auth = AuthHandler(
             db=self.db, reader=self.executors.reader, hasher=self.executors.hasher,
             reactor=reactor, metrics=self.metrics,
-            tz=config.timezone,
+            tz=config.timezone, calls=calls,
             cache=VerifyCache(max_entries=config.auth.verify_cache_size,
                               ttl_s=config.auth.verify_cache_ttl_s, now=reactor.seconds),
             max_queue=config.radius.max_pending)

@@ -27,6 +27,7 @@ class Client:
     coa_port: int = 3799
     type: str = "generic"
     require_message_authenticator: bool = False
+    call_direction: str = "out"     # calls with no direction attribute: in | out
 
     def __repr__(self) -> str:
         return f"Client(name={self.name!r}, network={str(self.network)!r}, type={self.type!r})"

@@ -74,6 +74,7 @@ _OPEN_COUNT = (select(func.count()).select_from(sessions)
                .correlate(users).scalar_subquery())
 _FOR_AUTH = (
     select(users.c.name, users.c.password_hash, users.c.password_cleartext, users.c.enabled,
+           users.c.created_at,
            users.c.plan, plans.c.definition, usage.c.period_start, usage.c.counted_s,
            usage.c.counted_in_octets, usage.c.counted_out_octets,
            _OPEN_COUNT.label("open_sessions"))
@@ -124,6 +125,7 @@ def insert_placeholders(conn: Connection, records: Sequence[AcctRecord]) -> None
         "nas_address": r.nas_address, "acct_session_id": r.acct_session_id,
         "active": True, "packets": 0, "started_at": r.at, "updated_at": r.at,
         "last_seen": r.arrival, "session_s": 0, "in_octets": 0, "out_octets": 0,
+        "direction": r.direction,
     } for r in sorted(records, key=lambda r: r.key)]
     conn.execute(insert_ignore(conn, sessions), rows)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
@@ -23,18 +23,24 @@ from aaad.accounting.periods import PeriodSpec, period_bounds, period_label
 from aaad.accounting.sessions import (ZERO, AcctRecord, Cause, SessionState, Status, Totals,
                                       apply_record)
 from aaad.accounting.usage import UsagePart, split_usage_timed
-from aaad.quotas.bands import weighted_usage
+from aaad.quotas.bands import band_at, weighted_usage
 from aaad.quotas.decide import (Block, Reject, block_expires_at, blocks_to_renew,
                                 consume_blocks, counted_octets, decide, overage,
                                 seconds_beyond_cap)
-from aaad.quotas.plans import Plan, parse_plan, plan_to_dict
+from aaad.quotas.plans import PEAK, Plan, format_money, parse_plan, plan_to_dict
+from aaad.store import credit
 from aaad.store import plans as plan_store
 from aaad.store import queries
+from aaad.store import telephony as telephony_store
+from aaad.store.telephony import CallRules
+from aaad.telephony.calls import NO_CREDIT, OUTBOUND, rate_call
+from aaad.telephony.rates import RateTable
 
 __all__ = ["BatchOutcome", "OverLimit", "record_accounting", "sweep_stale", "rollover",
            "plan_from_json", "plan_to_json", "load_plans"]
 
 DISCONNECT_REASONS = frozenset({"time_limit", "octets_limit", "block_exhausted"})
+_DEFAULT_RULES = CallRules()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +101,8 @@ def load_plans(conn: Connection, user_names: Any) -> dict[str, Plan]:
 
 
 def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
-                      period: PeriodSpec, tz: ZoneInfo, now: int | None = None) -> BatchOutcome:
+                      period: PeriodSpec, tz: ZoneInfo, now: int | None = None,
+                      calls: CallRules | None = None) -> BatchOutcome:
     """Apply a batch of accounting records in arrival order.
 
     Accounting-On/Off split the batch: what came before them is applied
@@ -105,17 +112,18 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
     """
     if now is None:
         now = max((r.arrival for r in records), default=0)
+    rules = calls if calls is not None else _DEFAULT_RULES
     total = _Segment()
     closed = 0
     segment: list[AcctRecord] = []
     for rec in records:
         if rec.status in (Status.ACCOUNTING_ON, Status.ACCOUNTING_OFF):
-            _merge(total, _apply_sessions(conn, segment, period, tz, now))
+            _merge(total, _apply_sessions(conn, segment, period, tz, now, rules))
             segment = []
             closed += queries.close_nas_sessions(conn, rec.nas_key, rec.at, Cause.NAS_REBOOT)
         else:
             segment.append(rec)
-    _merge(total, _apply_sessions(conn, segment, period, tz, now))
+    _merge(total, _apply_sessions(conn, segment, period, tz, now, rules))
     return BatchOutcome(len(records), total.added, total.created, closed,
                         tuple(total.over_limit), total.charged_money)
 
@@ -128,7 +136,7 @@ def _merge(total: _Segment, part: _Segment) -> None:
 
 
 def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period: PeriodSpec,
-                    tz: ZoneInfo, now: int) -> _Segment:
+                    tz: ZoneInfo, now: int, rules: CallRules) -> _Segment:
     out = _Segment()
     if not records:
         return out
@@ -147,8 +155,13 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
     counts: dict[str, int] = {}
     newest: dict[str, AcctRecord] = {}
     pieces: list[tuple[AcctRecord, UsagePart]] = []
+    stopped: dict[str, AcctRecord] = {}
     for rec in records:
-        applied = apply_record(states[rec.key], rec)
+        before = states[rec.key]
+        applied = apply_record(before, rec)
+        if (rec.status is Status.STOP and not applied.state.open
+                and (before is None or before.open or before.terminate_cause in Cause.INFERRED)):
+            stopped[rec.key] = rec
         states[rec.key] = applied.state
         counts[rec.key] = counts.get(rec.key, 0) + 1
         newest[rec.key] = rec
@@ -166,6 +179,8 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
     queries.add_usage(conn, parts)
     if user_plans:
         _enforce(conn, out, newest, states, user_plans, by_session, tz, now)
+        if any(p.rate_table is not None for p in user_plans.values()):
+            _calls(conn, out, stopped, newest, states, user_plans, tz, now, rules)
     return out
 
 
@@ -252,6 +267,110 @@ def _enforce(conn: Connection, out: _Segment, newest: dict[str, AcctRecord],
                 user_name=state.user_name, session_key=key, acct_session_id=rec.acct_session_id,
                 client=rec.client, nas_address=rec.nas_address, nas_key=rec.nas_key,
                 framed_ip=rec.framed_ip, reason=verdict.reason, message=verdict.message))
+
+
+def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
+           newest: dict[str, AcctRecord], states: dict[str, SessionState | None],
+           user_plans: dict[str, Plan], tz: ZoneInfo, now: int, rules: CallRules) -> None:
+    """Rate the calls this batch stopped (once: the CDR is keyed by the session),
+    then find live calls whose users' credit no longer pays for them."""
+    call_plans = {u: p for u, p in user_plans.items() if p.rate_table is not None}
+    tables = rules.rates.get(conn, {p.rate_table for p in call_plans.values() if p.rate_table})
+    rated = [(k, rec) for k, rec in sorted(stopped.items()) if rec.user_name in call_plans]
+    free = telephony_store.free_minutes_left(
+        conn, {rec.user_name: (call_plans[rec.user_name], states[k].started_at)  # type: ignore[union-attr]
+               for k, rec in rated}, tz)
+    for key, rec in rated:
+        state = states[key]
+        assert state is not None
+        plan = call_plans[rec.user_name]
+        cdr = _cdr(plan, state, rec, tables.get(plan.rate_table or ""), free.get(rec.user_name),
+                   tz, rules)
+        fm = free.get(rec.user_name)
+        if cdr["free_s"] and fm is not None and fm.period_start == cdr["period_start"]:
+            telephony_store.ensure_free_period(conn, rec.user_name, fm.period_start,
+                                               fm.carried_in_s)
+            free[rec.user_name] = replace(fm, left_s=fm.left_s - cdr["free_s"])
+        if telephony_store.record_call(conn, cdr, now=now):
+            out.charged_money += cdr["cost"]
+    live = {rec.user_name for k, rec in newest.items()
+            if rec.user_name in call_plans and (s := states[k]) is not None and s.open}
+    if live:
+        _credit_check(conn, out, live, newest, call_plans, tables, tz, now, rules)
+
+
+def _cdr(plan: Plan, state: SessionState, rec: AcctRecord, table: RateTable | None,
+         free: telephony_store.FreeMinutesLeft | None, tz: ZoneInfo,
+         rules: CallRules) -> dict[str, Any]:
+    """The CDR of a finished call: inbound and emergency calls cost nothing."""
+    dialled = rec.called_station_id or ""
+    number = rules.numbers.normalise(dialled)
+    band = band_at(state.started_at, plan.bands, tz) if plan.bands else PEAK
+    direction = rec.direction or OUTBOUND
+    start = period_bounds(plan.period, tz, state.started_at)[0]
+    duration = state.totals.session_s
+    rate = None
+    if direction == OUTBOUND and not rules.is_emergency(dialled) and table is not None:
+        rate = table.match(number, band)
+    free_s = 0
+    if rate is not None and free is not None and free.period_start == start \
+            and plan.free_minutes is not None and plan.free_minutes.covers(number):
+        free_s = free.left_s
+    priced = rate_call(rate, duration, free_s) if rate is not None else None
+    return {
+        "session_id": state.key, "user_name": state.user_name,
+        "caller": (rec.calling_station_id or "")[:128], "destination": dialled[:128],
+        "prefix": rate.prefix if rate else None, "rate_table": plan.rate_table,
+        "band": band, "direction": direction, "started_at": state.started_at,
+        "duration_s": duration, "billed_s": priced.billed_s if priced else 0,
+        "free_s": priced.free_s if priced else 0, "price": rate.price if rate else 0,
+        "connection_fee": rate.connection_fee if rate else 0,
+        "cost": priced.cost if priced else 0, "period_start": start,
+    }
+
+
+def _credit_check(conn: Connection, out: _Segment, users: set[str],
+                  newest: dict[str, AcctRecord], call_plans: dict[str, Plan],
+                  tables: dict[str, RateTable], tz: ZoneInfo, now: int,
+                  rules: CallRules) -> None:
+    """Live outbound calls whose users' running cost exceeds their credit."""
+    balances = credit.balances_for(conn, users)
+    free = telephony_store.free_minutes_left(conn, {u: (call_plans[u], now) for u in users}, tz)
+    spent: dict[str, int] = {}
+    paid: dict[str, list[str]] = {}
+    for row in telephony_store.open_call_sessions(conn, users):
+        plan = call_plans[row.user_name]
+        dialled = row.called_station_id or ""
+        if (row.direction or OUTBOUND) != OUTBOUND or rules.is_emergency(dialled):
+            continue
+        table = tables.get(plan.rate_table or "")
+        band = band_at(row.started_at, plan.bands, tz) if plan.bands else PEAK
+        number = rules.numbers.normalise(dialled)
+        rate = table.match(number, band) if table is not None else None
+        if rate is None:
+            continue
+        fm = free.get(row.user_name)
+        covered = plan.free_minutes is not None and plan.free_minutes.covers(number)
+        free_s = fm.left_s if fm is not None and covered else 0
+        priced = rate_call(rate, row.session_s, free_s)
+        if fm is not None and covered:
+            free[row.user_name] = replace(fm, left_s=max(0, fm.left_s - priced.free_s))
+        spent[row.user_name] = spent.get(row.user_name, 0) + priced.cost
+        paid.setdefault(row.user_name, []).append(row.id)
+    for user, cost_so_far in spent.items():
+        available = balances.get(user, credit.Balance()).available
+        if cost_so_far <= available:
+            continue
+        for key in paid[user]:
+            rec = newest.get(key)
+            if rec is None or rec.status is Status.STOP:
+                continue
+            out.over_limit.append(OverLimit(
+                user_name=user, session_key=key, acct_session_id=rec.acct_session_id,
+                client=rec.client, nas_address=rec.nas_address, nas_key=rec.nas_key,
+                framed_ip=rec.framed_ip, reason=NO_CREDIT,
+                message=f"Credit exhausted: calls in progress cost {format_money(cost_so_far)}, "
+                        f"{format_money(available)} available"))
 
 
 def _over_cap(plan: Plan, before: Totals, after: Totals) -> tuple[int, str]:

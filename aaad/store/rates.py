@@ -1,0 +1,113 @@
+"""Rate tables in the database, and a process-wide cache of them for lookups.
+
+An import replaces a table's rates in one transaction and bumps its
+``version``; every node notices the new version at its next lookup (one
+small query) and reloads. Lookups then run in memory (telephony.rates).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterable
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from aaad.store.tables import rate_tables, rates
+from aaad.telephony.rates import Rate, RateTable, parse_increment
+
+__all__ = ["import_rates", "delete_rate_table", "list_rate_tables", "load_rate_table",
+           "rate_table_versions", "count_rates", "RateCache"]
+
+CHUNK = 5000
+
+
+def import_rates(conn: Connection, name: str, items: Iterable[Rate], now: int) -> int:
+    """Replace table ``name`` with ``items`` (the caller's transaction); returns the count."""
+    conn.execute(delete(rates).where(rates.c.rate_table == name))
+    count = 0
+    chunk: list[dict[str, object]] = []
+    for r in items:
+        chunk.append({"rate_table": name, "prefix": r.prefix, "band": r.band,
+                      "description": r.description, "price": r.price,
+                      "connection_fee": r.connection_fee, "first_s": r.increment.first_s,
+                      "next_s": r.increment.next_s})
+        if len(chunk) == CHUNK:
+            conn.execute(insert(rates), chunk)
+            count += len(chunk)
+            chunk = []
+    if chunk:
+        conn.execute(insert(rates), chunk)
+        count += len(chunk)
+    updated = conn.execute(update(rate_tables).where(rate_tables.c.name == name)
+                           .values(version=rate_tables.c.version + 1, rates=count,
+                                   updated_at=now)).rowcount
+    if not updated:
+        conn.execute(insert(rate_tables).values(name=name, version=1, rates=count,
+                                                created_at=now, updated_at=now))
+    return count
+
+
+def delete_rate_table(conn: Connection, name: str) -> bool:
+    conn.execute(delete(rates).where(rates.c.rate_table == name))
+    return bool(conn.execute(delete(rate_tables).where(rate_tables.c.name == name)).rowcount)
+
+
+def list_rate_tables(conn: Connection) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in
+            conn.execute(select(rate_tables).order_by(rate_tables.c.name))]
+
+
+def rate_table_versions(conn: Connection) -> dict[str, int]:
+    return {r.name: r.version for r in
+            conn.execute(select(rate_tables.c.name, rate_tables.c.version))}
+
+
+def load_rate_table(conn: Connection, name: str) -> RateTable | None:
+    version = conn.execute(select(rate_tables.c.version)
+                           .where(rate_tables.c.name == name)).scalar()
+    if version is None:
+        return None
+    rows = conn.execute(select(rates).where(rates.c.rate_table == name))
+    return RateTable(name, (Rate(r.prefix, r.description, r.price, r.connection_fee,
+                                 parse_increment(f"{r.first_s}/{r.next_s}"), r.band)
+                            for r in rows), version)
+
+
+def count_rates(conn: Connection, name: str) -> int:
+    return int(conn.execute(select(func.count()).select_from(rates)
+                            .where(rates.c.rate_table == name)).scalar() or 0)
+
+
+class RateCache:
+    """The rate tables in memory, reloaded when their version changes.
+
+    Shared by the reader (auth) and writer (rating) threads: tables are
+    immutable once built; a lock keeps two threads from loading one twice.
+    """
+
+    def __init__(self) -> None:
+        self._tables: dict[str, RateTable] = {}
+        self._lock = threading.Lock()
+
+    def get(self, conn: Connection, names: Iterable[str]) -> dict[str, RateTable]:
+        """The named tables (missing ones left out), current as of this transaction."""
+        wanted = set(names)
+        if not wanted:
+            return {}
+        versions = rate_table_versions(conn)
+        out: dict[str, RateTable] = {}
+        for name in wanted:
+            version = versions.get(name)
+            if version is None:
+                continue
+            table = self._tables.get(name)
+            if table is None or table.version != version:
+                with self._lock:
+                    table = self._tables.get(name)
+                    if table is None or table.version != version:
+                        loaded = load_rate_table(conn, name)
+                        if loaded is None:
+                            continue
+                        self._tables[name] = table = loaded
+            out[name] = table
+        return out

@@ -1,0 +1,158 @@
+"""Calls in the database: open calls per direction, free-minute state, CDRs.
+
+A call is rated once: its CDR row is keyed by the session, and the debit is
+a ledger post with the ref ``call:<session>`` in the same transaction, so a
+duplicated Stop, a replay or a second node changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, desc, func, select, tuple_, update
+
+from aaad.accounting.periods import period_bounds
+from aaad.quotas.plans import Plan
+from aaad.store import credit
+from aaad.store.queries import insert_ignore
+from aaad.store.rates import RateCache
+from aaad.store.tables import calls, free_minutes, sessions, users
+from aaad.telephony.calls import carried_in, free_left
+from aaad.telephony.rates import NumberPlan
+
+__all__ = ["CallRules", "FreeMinutesLeft", "free_minutes_left", "open_calls", "free_state", "ensure_free_period", "record_call", "list_calls",
+           "open_call_sessions"]
+
+
+@dataclass(frozen=True)
+class CallRules:
+    """What the store needs to read calls: number normalisation, emergency
+    numbers, and the process's rate-table cache."""
+
+    numbers: NumberPlan = NumberPlan()
+    emergency_numbers: tuple[str, ...] = ()
+    rates: RateCache = field(default_factory=RateCache)
+
+    def is_emergency(self, dialled: str) -> bool:
+        """Dialled digits as they are (no prefix rewriting) start with an emergency number."""
+        digits = _AS_DIALLED.normalise(dialled)
+        return bool(digits) and digits.startswith(self.emergency_numbers)
+
+
+_AS_DIALLED = NumberPlan(international_prefix="")
+
+
+@dataclass(frozen=True, slots=True)
+class FreeMinutesLeft:
+    """A user's free seconds in the period starting ``period_start``."""
+
+    period_start: int
+    left_s: int
+    carried_in_s: int
+    has_row: bool
+
+
+def free_minutes_left(conn: Connection, wanted: dict[str, tuple[Plan, int]], tz: ZoneInfo
+                      ) -> dict[str, FreeMinutesLeft]:
+    """Free seconds left per user, for ``{user: (plan, instant)}`` in the plan
+    period containing the instant; a period not started yet gets what rolls
+    into it from the one before (which exists only if the user did)."""
+    spans: dict[str, tuple[int, int]] = {}
+    for user, (plan, at) in wanted.items():
+        if plan.free_minutes is None:
+            continue
+        start = period_bounds(plan.period, tz, at)[0]
+        spans[user] = (start, period_bounds(plan.period, tz, start - 1)[0])
+    if not spans:
+        return {}
+    state = free_state(conn, [(u, s) for u, (s, _) in spans.items()]
+                       + [(u, p) for u, (_, p) in spans.items()])
+    created = dict(conn.execute(select(users.c.name, users.c.created_at)
+                                .where(users.c.name.in_(sorted(spans)))).all())
+    out: dict[str, FreeMinutesLeft] = {}
+    for user, (start, prev) in spans.items():
+        fm = wanted[user][0].free_minutes
+        assert fm is not None
+        row = state.get((user, start))
+        if row is not None:
+            used, carried = row
+        else:
+            used = 0
+            existed = created.get(user) is not None and created[user] < start
+            carried = carried_in(fm, state.get((user, prev)), existed)
+        out[user] = FreeMinutesLeft(start, free_left(fm, used, carried), carried, row is not None)
+    return out
+
+
+def open_calls(conn: Connection, user_names: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """(inbound, outbound) calls open now per user; a call with no direction is outbound."""
+    names = sorted(set(user_names))
+    if not names:
+        return {}
+    rows = conn.execute(
+        select(sessions.c.user_name, sessions.c.direction, func.count())
+        .where(and_(sessions.c.user_name.in_(names), sessions.c.active.is_(True)))
+        .group_by(sessions.c.user_name, sessions.c.direction))
+    out: dict[str, list[int]] = {}
+    for user, direction, n in rows:
+        counts = out.setdefault(user, [0, 0])
+        counts[0 if direction == "in" else 1] += int(n)
+    return {u: (c[0], c[1]) for u, c in out.items()}
+
+
+def free_state(conn: Connection, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, int]]:
+    """(used, carried in) free seconds per (user, period start) that has a row."""
+    if not keys:
+        return {}
+    rows = conn.execute(select(free_minutes.c.user_name, free_minutes.c.period_start,
+                               free_minutes.c.used_s, free_minutes.c.carried_in_s)
+                        .where(tuple_(free_minutes.c.user_name, free_minutes.c.period_start)
+                               .in_(sorted(set(keys)))))
+    return {(r.user_name, r.period_start): (r.used_s, r.carried_in_s) for r in rows}
+
+
+def ensure_free_period(conn: Connection, user_name: str, period_start: int,
+                       carried_in_s: int) -> None:
+    """Start a period's free-minute row with what rolled into it (first writer wins)."""
+    conn.execute(insert_ignore(conn, free_minutes), [{
+        "user_name": user_name, "period_start": period_start, "used_s": 0,
+        "carried_in_s": carried_in_s}])
+
+
+def record_call(conn: Connection, cdr: dict[str, Any], *, now: int) -> bool:
+    """Store a rated call and debit its cost, once per session; False if rated before."""
+    row = dict(cdr, created_at=now)
+    if not conn.execute(insert_ignore(conn, calls), [row]).rowcount:
+        return False
+    if cdr["free_s"]:
+        conn.execute(update(free_minutes)
+                     .where(and_(free_minutes.c.user_name == cdr["user_name"],
+                                 free_minutes.c.period_start == cdr["period_start"]))
+                     .values(used_s=free_minutes.c.used_s + cdr["free_s"]))
+    if cdr["cost"]:
+        credit.post(conn, user_name=cdr["user_name"], amount=-cdr["cost"], kind="call",
+                    ref=f"call:{cdr['session_id']}",
+                    description=f"call to {cdr['destination']} ({cdr['billed_s']} s)"[:255],
+                    now=now)
+    return True
+
+
+def open_call_sessions(conn: Connection, user_names: Iterable[str]) -> list[Any]:
+    """The open calls of these users (for the running-cost check at Interim-Update)."""
+    names = sorted(set(user_names))
+    if not names:
+        return []
+    return list(conn.execute(
+        select(sessions.c.id, sessions.c.user_name, sessions.c.started_at, sessions.c.session_s,
+               sessions.c.called_station_id, sessions.c.direction)
+        .where(and_(sessions.c.user_name.in_(names), sessions.c.active.is_(True)))
+        .order_by(sessions.c.user_name, sessions.c.started_at, sessions.c.id)))
+
+
+def list_calls(conn: Connection, *, user: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    stmt = select(calls).order_by(desc(calls.c.started_at), calls.c.session_id).limit(limit)
+    if user is not None:
+        stmt = stmt.where(calls.c.user_name == user)
+    return [dict(r._mapping) for r in conn.execute(stmt)]
