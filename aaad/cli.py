@@ -645,8 +645,11 @@ def rates_import(c: Context, path: str, name: str) -> None:
     """
     _check_table_name(name)
     try:
-        with click.open_file(path, encoding="utf-8-sig", newline="") as f:
-            items = list(parse_rates_csv(f))
+        if path == "-":
+            items = list(parse_rates_csv(sys.stdin))
+        else:
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                items = list(parse_rates_csv(f))
     except RateError as e:
         fail(f"{path}: {e}; nothing imported")
     except (OSError, UnicodeDecodeError) as e:

@@ -23,6 +23,7 @@ __all__ = [
     "insert_placeholders",
     "save_sessions",
     "add_usage",
+    "insert_once",
     "close_nas_sessions",
     "close_stale_sessions",
     "get_usage",
@@ -42,6 +43,19 @@ def insert_ignore(conn: Connection, table: Any) -> Insert:
     if conn.dialect.name in ("mysql", "mariadb"):
         return stmt.prefix_with("IGNORE")  # type: ignore[no-any-return]
     return stmt.on_conflict_do_nothing()  # type: ignore[no-any-return]
+
+
+def insert_once(conn: Connection, table: Any, row: dict[str, Any]) -> bool:
+    """Insert ``row`` unless its key exists; True if it was inserted.
+
+    PostgreSQL through psycopg reports no row count for ``ON CONFLICT DO
+    NOTHING``, so there the inserted row is returned instead.
+    """
+    stmt = insert_ignore(conn, table)
+    if conn.dialect.name == "postgresql":
+        key = list(table.primary_key.columns)[0]
+        return conn.execute(stmt.returning(key), row).first() is not None
+    return bool(conn.execute(stmt, row).rowcount)
 
 
 def upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Sequence[str]) -> Any:

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, desc, func, select, tuple_, update
 from aaad.accounting.periods import period_bounds
 from aaad.quotas.plans import Plan
 from aaad.store import credit
-from aaad.store.queries import insert_ignore
+from aaad.store.queries import insert_ignore, insert_once
 from aaad.store.rates import RateCache
 from aaad.store.tables import calls, free_minutes, sessions, users
 from aaad.telephony.calls import carried_in, free_left
@@ -123,8 +123,7 @@ def ensure_free_period(conn: Connection, user_name: str, period_start: int,
 
 def record_call(conn: Connection, cdr: dict[str, Any], *, now: int) -> bool:
     """Store a rated call and debit its cost, once per session; False if rated before."""
-    row = dict(cdr, created_at=now)
-    if not conn.execute(insert_ignore(conn, calls), [row]).rowcount:
+    if not insert_once(conn, calls, dict(cdr, created_at=now)):
         return False
     if cdr["free_s"]:
         conn.execute(update(free_minutes)
