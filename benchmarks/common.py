@@ -1,12 +1,20 @@
-"""What the benchmark scripts share: free loopback ports and CPU pinning."""
+"""What the benchmark scripts share: free loopback ports, CPU pinning, running loadgen.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
-__all__ = ["free_port", "pin"]
+__all__ = ["LOADGEN", "free_port", "pin", "loadgen", "answers"]
+
+LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
 
 
 def free_port() -> int:
@@ -21,3 +29,45 @@ def pin(core: int) -> list[str]:
     if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
         return ["taskset", "-c", str(core)]
     return []
+
+
+def loadgen(secret: str, args: list[str], timeout: float = 900) -> dict[str, Any]:
+    """Run loadgen.py on core 0 and return its JSON result.
+
+    After ``timeout`` seconds it is interrupted (SIGINT), and what it measured
+    so far is returned with ``timed_out`` set.
+    """
+    cmd = [*pin(0), sys.executable, str(LOADGEN), "--secret", secret, "--json", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if proc.returncode == 2 or not out.strip():
+        raise SystemExit(f"loadgen failed ({proc.returncode}): {err}")
+    result: dict[str, Any] = json.loads(out)
+    result["timed_out"] = timed_out
+    return result
+
+
+def answers(secret: str, port: int, mode: str = "status", *extra: str) -> dict[str, int] | None:
+    """One request (no retry, 0.5 s): the replies by code, or None when nothing answered."""
+    r = subprocess.run([sys.executable, str(LOADGEN), "--secret", secret, "--json",
+                        "--mode", mode, "--port", str(port), "--requests", "1", "--window", "1",
+                        "--timeout", "0.5", "--retries", "0", *extra],
+                       capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        return None
+    replies: dict[str, int] = json.loads(r.stdout).get("replies", {})
+    return replies

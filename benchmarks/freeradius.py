@@ -59,10 +59,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, pin  # noqa: E402
+from common import answers, free_port, loadgen, pin  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-LOADGEN = HERE / "loadgen.py"
 SYSTEM_RADDB = Path("/etc/freeradius/3.0")
 PACKAGES = ["freeradius", "freeradius-utils", "freeradius-postgresql"]
 CAP = 540000                       # Max-Monthly-Session (150 h)
@@ -274,9 +273,22 @@ def month_start() -> int:
     return int(time.mktime((t.tm_year, t.tm_mon, 1, 0, 0, 0, 0, 0, -1)))
 
 
-def counter_query(dialect: str, user: str) -> str:
-    """The stock monthlycounter query, expanded as rlm_sqlcounter does."""
-    text = (SYSTEM_RADDB / "mods-config" / "sql" / "counter" / dialect
+# A monthlycounter query that counts on SQLite: the stock one applies
+# strftime('%s', ...) to acctstarttime, which the stock sqlite accounting
+# queries store as an integer epoch, so it sums nothing. This is the stock
+# query (same semantics: the session time inside this period) on the integers.
+SQLITE_COUNTER = """\
+query = "\\
+	SELECT SUM(acctsessiontime - GREATEST((%%b - acctstarttime), 0)) \\
+	FROM radacct \\
+	WHERE username = '%{${key}}' AND \\
+	(acctstarttime + acctsessiontime) > %%b"
+"""
+
+
+def counter_query(dialect: str, user: str, raddb: Path = SYSTEM_RADDB) -> str:
+    """The monthlycounter query of ``raddb``, expanded as rlm_sqlcounter does."""
+    text = (raddb / "mods-config" / "sql" / "counter" / dialect
             / "monthlycounter.conf").read_text()
     m = re.search(r'^query\s*=\s*"(.*?)"\s*$', text, flags=re.MULTILINE | re.DOTALL)
     if not m:
@@ -286,10 +298,11 @@ def counter_query(dialect: str, user: str) -> str:
     return q.replace("%%", "%")
 
 
-def counter_check(db: SQLiteDB | PostgresDB, user: str) -> dict[str, Any]:
-    """What the stock counter query returns for a user, next to the session
-    time actually recorded for the user this month."""
-    used = db.scalar(counter_query(db.dialect, user))
+def counter_check(db: SQLiteDB | PostgresDB, user: str,
+                  raddb: Path = SYSTEM_RADDB) -> dict[str, Any]:
+    """What the counter query of ``raddb`` returns for a user, next to the
+    session time actually recorded for the user this month."""
+    used = db.scalar(counter_query(db.dialect, user, raddb))
     b = month_start()
     if db.dialect == "sqlite":
         actual = db.scalar(f"SELECT SUM(acctsessiontime - max({b} - acctstarttime, 0)) FROM radacct"
@@ -367,8 +380,13 @@ MODULES = ["always", "attr_filter", "expr", "pap", "preprocess"]
 
 
 def build_config(conf: Path, db: SQLiteDB | PostgresDB, auth_port: int, acct_port: int, secret: str,
-                 counter: bool) -> None:
+                 counter: bool, fair_counter: bool = False) -> None:
+    """A private raddb in ``conf``. ``fair_counter``: replace the stock SQLite
+    monthlycounter query, which counts nothing, with :data:`SQLITE_COUNTER`."""
     shutil.copytree(SYSTEM_RADDB, conf, symlinks=True)
+    if fair_counter and db.dialect == "sqlite":
+        (conf / "mods-config" / "sql" / "counter" / "sqlite" / "monthlycounter.conf").write_text(
+            SQLITE_COUNTER)
     rc = conf / "radiusd.conf"
     text = rc.read_text()
     for var, value in (("raddbdir", conf), ("logdir", conf / "log"),
@@ -479,46 +497,16 @@ def log_samples(text: str, limit: int = 5) -> list[str]:
     return [f"{n} x {msg}" for msg, n in kinds.most_common(limit)]
 
 
-def loadgen(secret: str, args: list[str], timeout: float) -> dict[str, Any]:
-    cmd = [*pin(0), sys.executable, str(LOADGEN), "--secret", secret, "--json", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    timed_out = False
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        # loadgen prints what it measured so far on SIGINT
-        timed_out = True
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    if proc.returncode == 2 or not out.strip():
-        raise SystemExit(f"loadgen failed ({proc.returncode}): {err}")
-    result: dict[str, Any] = json.loads(out)
-    result["timed_out"] = timed_out
-    return result
-
-
 def wait_ready(server: Server, secret: str, auth_port: int, deadline_s: float) -> None:
+    """Until Status-Server is answered, then bench000000 must be accepted."""
     deadline = time.monotonic() + deadline_s
     status_ok = False
     while time.monotonic() < deadline:
         if not server.alive():
             raise SystemExit("freeradius exited during start-up:\n"
                              + server.log_since(0)[-4000:])
-        mode = ["--mode", "auth"] if status_ok else ["--mode", "status"]
-        r = subprocess.run([sys.executable, str(LOADGEN), "--secret", secret, "--json", *mode,
-                            "--port", str(auth_port), "--requests", "1", "--window", "1",
-                            "--timeout", "0.5", "--retries", "0"],
-                           capture_output=True, text=True, check=False)
-        if r.returncode == 0:
-            replies = json.loads(r.stdout).get("replies", {})
+        replies = answers(secret, auth_port, "auth" if status_ok else "status")
+        if replies is not None:
             if not status_ok:
                 status_ok = True
                 continue

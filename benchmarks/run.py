@@ -14,7 +14,6 @@ deletes all users, sessions and usage in it).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -28,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from common import free_port, pin  # noqa: E402
+from common import answers, free_port, loadgen as run_loadgen, pin  # noqa: E402
 
 from sqlalchemy import delete  # noqa: E402
 
@@ -49,18 +48,24 @@ SECRET = "bench-secret"
 
 
 
-def seed(url: str, cleartext_users: int, hashed_users: int, *, history: int = 0) -> None:
+def seed(url: str, cleartext_users: int, hashed_users: int, *, history: int = 0,
+         bench_plan: dict[str, object] | None = None) -> None:
     """Users (and optionally ``history`` closed sessions of past months), all on ``CAPPED``
-    for the ``capped*`` users."""
+    for the ``capped*`` users. ``bench_plan``: put the ``bench*`` users on this plan, and
+    give them the history instead."""
     db = open_database(url)
     migrate.upgrade(db.writer)
+    bench = parse_plan(bench_plan) if bench_plan is not None else None
     with db.writer.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(delete(table))
         plan = parse_plan(CAPPED)
-        plan_store.save_plan(conn, plan.name, plan_to_json(plan), 0)
+        for p in (plan, bench):
+            if p is not None:
+                plan_store.save_plan(conn, p.name, plan_to_json(p), 0)
         rows = [{"name": f"bench{i:06d}", "password_cleartext": f"bench{i:06d}",
-                 "password_hash": None, "enabled": True, "created_at": 0, "updated_at": 0}
+                 "password_hash": None, "enabled": True, "created_at": 0, "updated_at": 0,
+                 "plan": bench.name if bench is not None else None}
                 for i in range(cleartext_users)]
         rows += [{"name": f"capped{i:06d}", "password_cleartext": f"capped{i:06d}",
                   "password_hash": None, "enabled": True, "created_at": 0, "updated_at": 0,
@@ -70,12 +75,13 @@ def seed(url: str, cleartext_users: int, hashed_users: int, *, history: int = 0)
                   "created_at": 0, "updated_at": 0} for i in range(hashed_users)]
         conn.execute(users.insert(), [dict({"plan": None}, **r) for r in rows])
     if history:
-        load_history(db, history, cleartext_users)
+        load_history(db, history, cleartext_users,
+                     user_format="capped{:06d}" if bench is None else "bench{:06d}")
     db.dispose()
 
 
-def load_history(db: object, n: int, users_n: int) -> None:
-    """``n`` closed sessions over the past 24 months, for the capped users."""
+def load_history(db: object, n: int, users_n: int, user_format: str = "capped{:06d}") -> None:
+    """``n`` closed sessions over the past 24 months, for the users of ``user_format``."""
     now = int(time.time())
     batch = 20000
     with db.writer.begin() as conn:  # type: ignore[attr-defined]
@@ -83,7 +89,7 @@ def load_history(db: object, n: int, users_n: int) -> None:
             rows = []
             for k in range(first, min(n, first + batch)):
                 start = now - 40 * 86400 - (k * 631) % (700 * 86400)
-                rows.append({"id": f"{k:032x}", "user_name": f"capped{k % users_n:06d}",
+                rows.append({"id": f"{k:032x}", "user_name": user_format.format(k % users_n),
                              "nas_key": "127.0.0.1|", "client": "bench",
                              "nas_address": "127.0.0.1", "acct_session_id": f"h{k}",
                              "active": False, "packets": 5, "started_at": start,
@@ -91,7 +97,7 @@ def load_history(db: object, n: int, users_n: int) -> None:
                              "stopped_at": start + 3600, "terminate_cause": "User-Request",
                              "session_s": 3600, "in_octets": 10**8, "out_octets": 10**9})
             conn.execute(sessions.insert(), rows)
-        months = sorted({(f"capped{u:06d}", m) for u in range(users_n) for m in range(24)})
+        months = sorted({(user_format.format(u), m) for u in range(users_n) for m in range(24)})
         conn.execute(usage.insert(), [
             {"user_name": u, "period_start": now - (m + 2) * 31 * 86400, "session_s": 36000,
              "in_octets": 10**9, "out_octets": 10**10, "counted_s": 36000,
@@ -114,22 +120,14 @@ logging: {{level: warning}}
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"aaad exited:\n{(workdir / 'aaad.log').read_text()}")
-        probe = subprocess.run([sys.executable, str(HERE / "loadgen.py"), "--secret", SECRET,
-                                "--mode", "status", "--port", str(auth_port), "--requests", "1",
-                                "--timeout", "0.5", "--retries", "0"], capture_output=True)
-        if probe.returncode == 0:
+        if answers(SECRET, auth_port) is not None:
             return proc, auth_port, acct_port
     proc.kill()
     raise SystemExit("aaad did not answer Status-Server within 30 s")
 
 
 def loadgen(args: list[str]) -> dict[str, object]:
-    out = subprocess.run([*pin(0), sys.executable, str(HERE / "loadgen.py"), "--secret", SECRET,
-                          "--json", *args], capture_output=True, text=True, timeout=900)
-    if out.returncode == 2 or not out.stdout.strip():
-        raise SystemExit(f"loadgen failed: {out.stderr}")
-    result: dict[str, object] = json.loads(out.stdout)
-    return result
+    return run_loadgen(SECRET, args)
 
 
 def main() -> int:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import text
 
 from aaad.accounting.periods import parse_period_spec, period_bounds
 from aaad.accounting.sessions import AcctRecord, Status, Totals
@@ -169,3 +174,47 @@ def test_rollover_records_each_period_once(db: Database) -> None:
     assert first == ["plan monthly-plan: period 2026-12 began"]
     assert again == []
     assert jan == ["plan monthly-plan: period 2027-01 began"]
+
+
+def _lock_waiters(db: Database) -> int:
+    """Other connections of this database waiting for a row lock right now."""
+    with db.reader.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            q = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                 "AND wait_event_type = 'Lock'")
+        else:               # innodb_trx does not always show the wait; the statement does
+            q = ("SELECT count(*) FROM information_schema.processlist WHERE db = DATABASE() "
+                 "AND id <> CONNECTION_ID() AND command = 'Query' AND info LIKE '%FOR UPDATE%'")
+        return int(conn.execute(text(q)).scalar() or 0)
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
+def test_rollover_on_two_nodes_at_the_same_moment_records_once(db: Database) -> None:
+    """Both nodes' sweepers run the rollover at once: the second waits for the first's
+    row locks, then finds its events (SQLite's writers are serialised by BEGIN IMMEDIATE)."""
+    setup(db, {"name": "monthly-plan", "time_limit": "1h"})
+    now = at(2026, 12, 1, 0, 1)
+    with db.writer.begin() as conn:
+        plan_store.add_block(conn, "pat", seconds=3600, purchased_at=now - 86400,
+                             expires_at=now - 60, ref="gone")
+
+    def other_node() -> list[str]:
+        with db.writer.begin() as conn:
+            return rollover(conn, now=now + 1, tz=BERLIN)
+
+    with db.writer.connect() as conn, ThreadPoolExecutor(1) as pool:
+        tx = conn.begin()
+        first = rollover(conn, now=now, tz=BERLIN)
+        other = pool.submit(other_node)
+        deadline = time.monotonic() + 30
+        while not other.done() and _lock_waiters(db) == 0:   # blocked on our locks, or done
+            assert time.monotonic() < deadline, "the other node neither finished nor waited"
+            time.sleep(0.01)
+        tx.commit()
+        second = other.result(timeout=30)
+    assert first == ["plan monthly-plan: period 2026-12 began",
+                     f"block {first[1].split()[1]} of pat expired with 1h 0m unused"]
+    assert second == []
+    with db.reader.connect() as conn:
+        assert len(plan_store.list_events(conn, kind="rollover")) == 1
+        assert len(plan_store.list_events(conn, kind="block_expired")) == 1

@@ -74,9 +74,12 @@ def plan_definition(conn: Connection, name: str) -> str | None:
     return conn.execute(select(plans.c.definition).where(plans.c.name == name)).scalar()
 
 
-def list_plans(conn: Connection) -> list[tuple[str, str]]:
-    return [(r.name, r.definition) for r in
-            conn.execute(select(plans.c.name, plans.c.definition).order_by(plans.c.name))]
+def list_plans(conn: Connection, *, for_update: bool = False) -> list[tuple[str, str]]:
+    """Every plan as (name, definition); ``for_update`` row-locks them, in name order."""
+    stmt = select(plans.c.name, plans.c.definition).order_by(plans.c.name)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return [(r.name, r.definition) for r in conn.execute(stmt)]
 
 
 def delete_plan(conn: Connection, name: str) -> None:
@@ -207,11 +210,14 @@ def event_exists(conn: Connection, *, kind: str, detail: str | None = None,
     return conn.execute(stmt).first() is not None
 
 
-def expired_blocks(conn: Connection, now: int) -> list[Any]:
-    """Blocks that expired (recently) with time left."""
-    return list(conn.execute(select(blocks).where(and_(
+def expired_blocks(conn: Connection, now: int, *, for_update: bool = False) -> list[Any]:
+    """Blocks that expired (recently) with time left; ``for_update`` row-locks them."""
+    stmt = select(blocks).where(and_(
         blocks.c.expires_at <= now, blocks.c.expires_at > now - EXPIRY_LOOKBACK_S,
-        blocks.c.seconds_used < blocks.c.seconds_total)).order_by(blocks.c.id)))
+        blocks.c.seconds_used < blocks.c.seconds_total)).order_by(blocks.c.id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return list(conn.execute(stmt))
 
 
 def list_events(conn: Connection, *, user: str | None = None, kind: str | None = None,

@@ -430,9 +430,14 @@ def rollover(conn: Connection, *, now: int, tz: ZoneInfo) -> list[str]:
     row yet); this records a ``rollover`` event when a plan's period turns
     over, and a ``block_expired`` event for each block that expired with
     hours left.
+
+    Every node runs this from its sweeper. The plan and block rows are
+    row-locked before the "already recorded?" checks, so two nodes running
+    it at the same moment take turns, and the second finds the first's
+    events instead of recording them again.
     """
     done: list[str] = []
-    for name, definition in plan_store.list_plans(conn):
+    for name, definition in plan_store.list_plans(conn, for_update=True):
         plan = plan_from_json(definition)
         if plan.period.kind == "none":
             continue
@@ -441,7 +446,7 @@ def rollover(conn: Connection, *, now: int, tz: ZoneInfo) -> list[str]:
         if not plan_store.event_exists(conn, kind="rollover", detail=detail):
             plan_store.record_event(conn, at=now, kind="rollover", result="ok", detail=detail)
             done.append(detail)
-    for b in plan_store.expired_blocks(conn, now):
+    for b in plan_store.expired_blocks(conn, now, for_update=True):
         marker = f"block:{b.id}"
         if plan_store.event_exists(conn, kind="block_expired", session_id=marker):
             continue

@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""FreeRADIUS 3.2 and aaad on the same database, users, cap and load, in one run.
+
+    sudo .venv/bin/python benchmarks/compare.py --database sqlite
+    sudo .venv/bin/python benchmarks/compare.py --database postgresql --history 0,1000000
+    sudo .venv/bin/python benchmarks/compare.py --database sqlite --windows 1,64 --requests 20000
+
+For each history size it measures FreeRADIUS first, then aaad, one after the
+other, each on a fresh database of its own (temp files for SQLite; databases
+``fr_cmp_<pid>`` and ``aaad_cmp_<pid>`` created on the PostgreSQL server and
+dropped at the end; the server itself is never reconfigured):
+
+- the same users ``bench000000``… (password = name) with a monthly time cap
+  of 150 h: ``Max-Monthly-Session`` checked by rlm_sqlcounter's
+  ``monthlycounter`` in FreeRADIUS, a plan with ``time_limit: 150h`` in aaad;
+- optionally the same number of closed past sessions, in ``radacct`` and in
+  aaad's ``sessions`` (with its ``usage`` rows of past months);
+- one session of 3,600 s this month for ``bench000000`` on both, and a probe
+  that both caps see it (the run stops if the FreeRADIUS counter query does
+  not return what ``radacct`` holds);
+- the same loadgen.py workloads (auth with the cap check, accounting) at each
+  window, the server on core 1 and the load generator on core 0.
+
+The FreeRADIUS counter is made to count: the stock SQLite monthlycounter query
+applies ``strftime('%s', …)`` to the integer start times the stock accounting
+queries store, so it counts nothing; here it is the same query on the integers
+(``freeradius.SQLITE_COUNTER``). On PostgreSQL the stock query is correct, but
+the stock schema has no index on ``radacct.username``, so every login reads the
+whole table; an index on ``username`` is added (``--stock-schema`` leaves it
+out). Everything else is the stock rlm_sql configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import freeradius as fr  # noqa: E402
+import run as aaad_run  # noqa: E402
+from common import free_port, loadgen  # noqa: E402
+
+from aaad.accounting.periods import parse_period_spec, period_bounds  # noqa: E402
+from aaad.accounting.sessions import Totals  # noqa: E402
+from aaad.store import queries  # noqa: E402
+from aaad.store.database import open_database  # noqa: E402
+from aaad.store.tables import sessions  # noqa: E402
+
+SECRET = aaad_run.SECRET
+CAP_S = fr.CAP                      # 150 h, for both
+PLAN = {"name": "bench-monthly", "period": "monthly", "billing_day": 1, "time_limit": "150h",
+        "over_limit": "reject"}
+PROBE_USER, PROBE_USED_S = "bench000000", 3600
+AUTH, ACCT = "auth PAP + monthly time cap", "accounting (Start/Interim×3/Stop)"
+
+
+def log(msg: str) -> None:
+    print(f"[compare] {msg}", file=sys.stderr, flush=True)
+
+
+def workloads(windows: list[int], a: argparse.Namespace, auth_port: int,
+              acct_port: int) -> list[tuple[str, int, list[str]]]:
+    """The same runs, in the same order, for both servers."""
+    runs = []
+    for window in windows:
+        n = a.requests if window > 1 else a.requests_w1
+        common = ["--users", str(a.users), "--window", str(window), "--requests", str(n)]
+        runs.append((AUTH, window, ["--mode", "auth", "--port", str(auth_port), *common]))
+        runs.append((ACCT, window, ["--mode", "acct", "--port", str(acct_port), *common]))
+    return runs
+
+
+def session_timeout(probe: str) -> int | None:
+    m = re.search(r"Session-Timeout = (\d+)", probe)
+    return int(m.group(1)) if m else None
+
+
+# -- FreeRADIUS ---------------------------------------------------------------------------
+
+def fr_used_this_month(db: fr.SQLiteDB | fr.PostgresDB, user: str, seconds: int) -> None:
+    """One closed session of ``seconds`` that ended a minute ago."""
+    start = int(time.time()) - seconds - 60
+    if isinstance(db, fr.SQLiteDB):
+        import sqlite3
+        con = sqlite3.connect(db.path, isolation_level=None)
+        con.execute("INSERT INTO radacct (acctsessionid, acctuniqueid, username, realm,"
+                    " nasipaddress, acctstarttime, acctupdatetime, acctstoptime,"
+                    " acctsessiontime, acctinputoctets, acctoutputoctets)"
+                    " VALUES ('probe', 'probe', ?, '', '127.0.0.1', ?, ?, ?, ?, 0, 0)",
+                    (user, start, start + seconds, start + seconds, seconds))
+        con.close()
+    else:
+        db.psql("INSERT INTO radacct (AcctSessionId, AcctUniqueId, UserName, Realm, NASIPAddress,"
+                " AcctStartTime, AcctUpdateTime, AcctStopTime, AcctSessionTime,"
+                " AcctInputOctets, AcctOutputOctets) VALUES ('probe', 'probe',"
+                f" '{user}', '', '127.0.0.1', to_timestamp({start}),"
+                f" to_timestamp({start + seconds}), to_timestamp({start + seconds}),"
+                f" {seconds}, 0, 0)")
+
+
+def measure_freeradius(a: argparse.Namespace, history: int, workdir: Path) -> dict[str, Any]:
+    conf = workdir / "raddb"
+    schema = fr.SYSTEM_RADDB / "mods-config" / "sql" / "main" / a.database / "schema.sql"
+    db: fr.SQLiteDB | fr.PostgresDB
+    if a.database == "sqlite":
+        db = fr.SQLiteDB(workdir / "radius.sqlite3", schema)
+    else:
+        db = fr.PostgresDB(a.pg_host, a.pg_port, a.pg_user, f"fr_cmp_{os.getpid()}", schema)
+    server = fr.Server(conf, workdir / "freeradius.log")
+    out: dict[str, Any] = {"runs": {}}
+    try:
+        db.create(a.users)
+        if history:
+            t0 = time.monotonic()
+            db.add_history(a.users, history)
+            log(f"FreeRADIUS: {history} past sessions in {time.monotonic() - t0:.0f} s")
+        if isinstance(db, fr.PostgresDB) and not a.stock_schema:
+            db.psql("CREATE INDEX radacct_username_idx ON radacct (UserName); ANALYZE radacct")
+        fr_used_this_month(db, PROBE_USER, PROBE_USED_S)
+        auth_port, acct_port = free_port(), free_port()
+        fr.build_config(conf, db, auth_port, acct_port, SECRET, counter=True, fair_counter=True)
+        server.check()
+        server.start()
+        fr.wait_ready(server, SECRET, auth_port, a.start_timeout)
+        check = fr.counter_check(db, PROBE_USER, conf)
+        probe = fr.counter_probe(SECRET, auth_port, PROBE_USER)
+        out["probe"], out["counter_check"] = probe, check
+        log(f"FreeRADIUS {fr.freeradius_version()} on {db.describe()}: counter query "
+            f"{check['stock_counter_query']!r}, recorded {check['recorded_this_month']!r}; "
+            f"probe: {probe}")
+        counted = check["stock_counter_query"]
+        if counted is None or int(counted) != int(check["recorded_this_month"] or -1) \
+                or int(counted) < PROBE_USED_S:
+            raise SystemExit(f"the FreeRADIUS monthly counter does not count: {check}")
+        for name, window, args in workloads(windows(a), a, auth_port, acct_port):
+            offset = server.log_size()
+            r = loadgen(SECRET, args, a.run_timeout)
+            time.sleep(0.5)                               # the last log lines
+            counts = fr.log_counts(server.log_since(offset))
+            r["db_locked"] = counts["db_locked"]
+            out["runs"][(name, window)] = r
+            log(f"FreeRADIUS {name} w{window}: {r['requests_per_s']:.0f}/s, lost {r['lost']}, "
+                f"replies {r['replies']}, 'database is locked' {counts['db_locked']}")
+            if not server.alive():
+                raise SystemExit("freeradius died:\n" + server.log_since(offset)[-4000:])
+    finally:
+        server.stop()
+        if not a.keep:
+            try:
+                db.drop()
+            except SystemExit as e:
+                log(f"could not drop the FreeRADIUS database: {e}")
+    return out
+
+
+# -- aaad ---------------------------------------------------------------------------------
+
+def aaad_used_this_month(url: str, user: str, seconds: int) -> None:
+    """The same session as :func:`fr_used_this_month`, in aaad's tables."""
+    now = int(time.time())
+    start = now - seconds - 60
+    period_start = period_bounds(parse_period_spec("monthly", 1), ZoneInfo("UTC"), now)[0]
+    db = open_database(url)
+    with db.writer.begin() as conn:
+        conn.execute(sessions.insert().values(
+            id="probe".ljust(32, "0"), user_name=user, nas_key="127.0.0.1|", client="bench",
+            nas_address="127.0.0.1", acct_session_id="probe", active=False, packets=2,
+            started_at=start, updated_at=start + seconds, last_seen=start + seconds,
+            stopped_at=start + seconds, terminate_cause="User-Request", session_s=seconds,
+            in_octets=0, out_octets=0))
+        used = Totals(seconds, 0, 0)
+        queries.add_usage(conn, {(user, period_start): (used, used)})
+    db.dispose()
+
+
+def measure_aaad(a: argparse.Namespace, history: int, workdir: Path) -> dict[str, Any]:
+    pg: fr.PostgresDB | None = None
+    if a.database == "sqlite":
+        url = f"sqlite:///{workdir / 'aaad.sqlite3'}"
+    else:
+        pg = fr.PostgresDB(a.pg_host, a.pg_port, a.pg_user, f"aaad_cmp_{os.getpid()}", Path())
+        pg.psql(f'DROP DATABASE IF EXISTS "{pg.name}"', db="postgres")
+        pg.psql(f'CREATE DATABASE "{pg.name}"', db="postgres")
+        url = f"postgresql+psycopg://{a.pg_user}@{a.pg_host}:{a.pg_port}/{pg.name}"
+    out: dict[str, Any] = {"runs": {}}
+    proc = None
+    try:
+        t0 = time.monotonic()
+        aaad_run.seed(url, a.users, 0, history=history, bench_plan=PLAN)
+        if history:
+            log(f"aaad: {history} past sessions in {time.monotonic() - t0:.0f} s")
+        aaad_used_this_month(url, PROBE_USER, PROBE_USED_S)
+        proc, auth_port, acct_port = aaad_run.start(url, workdir)
+        probe = fr.counter_probe(SECRET, auth_port, PROBE_USER)
+        out["probe"] = probe
+        log(f"aaad on {url.split(':', 1)[0]}: probe: {probe}")
+        if session_timeout(probe) != CAP_S - PROBE_USED_S:
+            raise SystemExit(f"aaad's monthly cap does not show the usage: {probe}")
+        for name, window, args in workloads(windows(a), a, auth_port, acct_port):
+            r = loadgen(SECRET, args, a.run_timeout)
+            out["runs"][(name, window)] = r
+            log(f"aaad {name} w{window}: {r['requests_per_s']:.0f}/s, lost {r['lost']}, "
+                f"replies {r['replies']}")
+            if proc.poll() is not None:
+                raise SystemExit(f"aaad died:\n{(workdir / 'aaad.log').read_text()[-4000:]}")
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=60)
+        if pg is not None and not a.keep:
+            try:
+                pg.drop()
+            except SystemExit as e:
+                log(f"could not drop the aaad database: {e}")
+    return out
+
+
+# -- the table ----------------------------------------------------------------------------
+
+def windows(a: argparse.Namespace) -> list[int]:
+    return [int(w) for w in a.windows.split(",")]
+
+
+def table(results: list[tuple[int, dict[str, Any], dict[str, Any]]], a: argparse.Namespace,
+          version: str) -> str:
+    lines = [f"FreeRADIUS {version} (rlm_sql + rlm_sqlcounter) vs aaad, {a.database}, "
+             f"{a.users} users, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
+             "server on core 1, loadgen on core 0",
+             "",
+             "| workload | window | history | FreeRADIUS req/s | p99 ms | aaad req/s | p99 ms "
+             "| aaad ÷ FreeRADIUS |",
+             "|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for history, fres, ares in results:
+        for key, f in fres["runs"].items():
+            g = ares["runs"].get(key)
+            if g is None:
+                continue
+            fr_rate, aa_rate = float(f["requests_per_s"]), float(g["requests_per_s"])
+            ratio = f"{aa_rate / fr_rate:.2f}×" if fr_rate else "–"
+            lines.append(
+                f"| {key[0]} | {key[1]} | {history:,} | {fr_rate:,.0f} "
+                f"| {float((f.get('latency_ms') or {}).get('p99', 0)):.2f} | {aa_rate:,.0f} "
+                f"| {float((g.get('latency_ms') or {}).get('p99', 0)):.2f} | {ratio} |")
+            for who, r in (("FreeRADIUS", f), ("aaad", g)):
+                if r["lost"] or r.get("timed_out") or r.get("db_locked"):
+                    notes.append(f"{who}, {key[0]}, window {key[1]}, history {history:,}: "
+                                 f"{r['lost']} lost, {r['retransmissions']} retransmitted"
+                                 + (f", {r['db_locked']} 'database is locked' in its log"
+                                    if r.get("db_locked") else "")
+                                 + (", interrupted" if r.get("timed_out") else ""))
+    return "\n".join(lines + [""] + [f"- {n}" for n in notes])
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    p.add_argument("--history", default="0",
+                   help="past sessions loaded before measuring; a comma list gives one "
+                        "round per size (default: 0)")
+    p.add_argument("--windows", default="1,64")
+    p.add_argument("--users", type=int, default=1000)
+    p.add_argument("--requests", type=int, default=20000, help="requests at window > 1")
+    p.add_argument("--requests-w1", type=int, default=2000, help="requests at window 1")
+    p.add_argument("--pg-host", default="127.0.0.1")
+    p.add_argument("--pg-port", type=int, default=5432)
+    p.add_argument("--pg-user", default="postgres")
+    p.add_argument("--stock-schema", action="store_true",
+                   help="PostgreSQL: no index on radacct.username (the stock schema)")
+    p.add_argument("--run-timeout", type=float, default=300)
+    p.add_argument("--start-timeout", type=float, default=30)
+    p.add_argument("--keep", action="store_true", help="keep temp dirs and databases")
+    p.add_argument("--json", action="store_true", help="also print the results as JSON")
+    a = p.parse_args()
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
+    if os.geteuid() != 0:
+        raise SystemExit("run as root (apt-get, and FreeRADIUS runs as root here)")
+    fr.ensure_packages()
+    version = fr.freeradius_version()
+    results = []
+    for history in [int(h) for h in a.history.split(",")]:
+        workdir = Path(tempfile.mkdtemp(prefix="aaad-compare-"))
+        try:
+            (workdir / "fr").mkdir()
+            fres = measure_freeradius(a, history, workdir / "fr")
+            (workdir / "aaad").mkdir()
+            ares = measure_aaad(a, history, workdir / "aaad")
+            results.append((history, fres, ares))
+        finally:
+            if a.keep:
+                log(f"kept {workdir}")
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
+    print(table(results, a, version))
+    if a.json:
+        print(json.dumps([{"history": h, "freeradius": {**f, "runs": [
+            {"workload": k[0], "window": k[1], **v} for k, v in f["runs"].items()]},
+            "aaad": {**g, "runs": [{"workload": k[0], "window": k[1], **v}
+                                   for k, v in g["runs"].items()]}}
+            for h, f, g in results], sort_keys=True, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
