@@ -97,6 +97,9 @@ clients:
 {clients_yaml}logging:
   level: info
 {extra_yaml}""")
+    if "journal:" not in extra_yaml:   # never the system default under /var/lib
+        with config.open("a") as f:
+            f.write(f"journal:\n  path: {directory / 'aaad.journal'}\n")
     return config, auth_port, acct_port
 
 

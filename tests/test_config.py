@@ -15,6 +15,7 @@ from aaad.config import (
     Config,
     ConfigError,
     DatabaseConfig,
+    JournalConfig,
     LoggingConfig,
     RadiusConfig,
     Secret,
@@ -44,8 +45,11 @@ def test_defaults():
         timezone=zoneinfo.ZoneInfo("UTC"),
         accounting=AccountingConfig(period=PeriodSpec("monthly", 1), interim_interval_s=300,
                                     stale_after_intervals=3, sweep_interval_s=60, batch_max=512),
-        auth=AuthConfig(verify_cache_size=100_000, verify_cache_ttl_s=600, hash_threads=2),
+        auth=AuthConfig(verify_cache_size=100_000, verify_cache_ttl_s=600, hash_threads=2,
+                        outage_policy="reject", outage_cache_size=100_000),
         logging=LoggingConfig(level="info", format="text"),
+        journal=JournalConfig(enabled=True, path=Path("var/aaad.journal"), max_bytes=10**9,
+                              replay_interval_s=5),
         source=None,
     )
 
