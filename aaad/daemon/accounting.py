@@ -57,8 +57,10 @@ class AccountingHandler:
                  metrics: Metrics, period: PeriodSpec, tz: ZoneInfo,
                  max_batch: int = 512, max_queue: int = 8192,
                  journal: Journal | None = None,
-                 availability: Availability | None = None) -> None:
+                 availability: Availability | None = None,
+                 replay_per_turn: int = REPLAY_RECORDS_PER_TURN) -> None:
         self._db = db
+        self._replay_per_turn = replay_per_turn
         self.journal = journal
         self._max_batch = max_batch
         self.availability = availability or Availability(
@@ -186,7 +188,7 @@ class AccountingHandler:
         """Writer thread: commit pending journal entries in order, marking each batch."""
         assert self.journal is not None
         done = 0
-        while done < REPLAY_RECORDS_PER_TURN and self.journal.pending_records:
+        while done < self._replay_per_turn and self.journal.pending_records:
             entries = self.journal.pending(self._max_batch)
             if not entries:
                 break

@@ -249,7 +249,7 @@ def read_pending(path: str | os.PathLike[str], start: int, end: int
                 return
             if kind == RECORDS:
                 assert payload is not None
-                yield entry_end, json.loads(payload)
+                yield entry_end, json.loads(payload.decode("utf-8", "surrogateescape"))
 
 
 class Journal:
