@@ -14,48 +14,49 @@ from sqlalchemy import make_url
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:``port`` to ``target``; ``cut()`` / ``restore()``."""
+    """Forwards 127.0.0.1:``port`` to ``target``; ``cut()`` / ``restore()``.
+
+    While cut, every connection is reset as soon as it is accepted (the
+    listening socket stays, so the port is the same after ``restore()``).
+    """
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self._lock = threading.Lock()
         self._conns: list[socket.socket] = []
-        self._listener: socket.socket | None = None
-        self.port = 0
+        self._cut = False
         self.accepted = 0
-        self._listen()
-
-    def _listen(self) -> None:
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", self.port))
-        s.listen(64)
-        self.port = s.getsockname()[1]
-        self._listener = s
-        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
 
     def url(self, url: str) -> str:
         """``url`` with host and port pointing at the proxy."""
         return make_url(url).set(host="127.0.0.1", port=self.port).render_as_string(
             hide_password=False)
 
-    def _accept(self, listener: socket.socket) -> None:
+    def _accept(self) -> None:
         while True:
             try:
-                client, _ = listener.accept()
+                client, _ = self._listener.accept()
             except OSError:
                 return
+            if self._cut:
+                _reset(client)
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
                 upstream.settimeout(None)
             except OSError:
-                client.close()
+                _reset(client)
                 continue
             with self._lock:
-                if self._listener is not listener:
-                    client.close()
-                    upstream.close()
-                    return
+                if self._cut:
+                    _reset(client)
+                    _reset(upstream)
+                    continue
                 self._conns += [client, upstream]
                 self.accepted += 1
             for a, b in ((client, upstream), (upstream, client)):
@@ -75,27 +76,29 @@ class TcpProxy:
                 pass
 
     def cut(self) -> None:
-        """Close every connection and stop listening: new connects are refused."""
+        """Reset every connection; new ones are reset until ``restore()``."""
         with self._lock:
-            listener, self._listener = self._listener, None
+            self._cut = True
             conns, self._conns = self._conns, []
-        if listener is not None:
-            listener.close()
         for c in conns:
-            try:
-                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                c.close()               # RST, like a server that went away
-            except OSError:
-                pass
+            _reset(c)
 
     def restore(self) -> None:
-        with self._lock:
-            if self._listener is not None:
-                return
-        self._listen()
+        self._cut = False
 
     def close(self) -> None:
         self.cut()
+        self._listener.close()
+
+
+def _reset(c: socket.socket) -> None:
+    try:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # shutdown wakes a pipe thread blocked in recv on it (close alone would not)
+        c.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    c.close()
 
 
 def target_of(url: str) -> tuple[str, int]:

@@ -24,6 +24,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # the writer thread for the kernel's minutes of SYN retries: the outage
 # journal can only take over once the attempt has failed.
 CONNECT_TIMEOUT_S = 5
+# A connection whose server vanished without a FIN or RST (power loss, a
+# partition) is given up after this long instead of hanging the writer.
+IO_TIMEOUT_S = 60
 # MariaDB error codes meaning the server or the connection to it is gone:
 # can't connect (2002, 2003), gone away (2006), lost (2013, 2055), server
 # shutdown (1053), connection killed (1927).
@@ -69,9 +72,13 @@ def open_database(url: str, *, pool_size: int = 4) -> Database:
                               "pool_pre_ping": True, "pool_recycle": 3600}
     if u.get_backend_name() == "mysql":
         kwargs["isolation_level"] = "READ COMMITTED"
-        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
-    elif u.get_backend_name() == "postgresql" and "connect_timeout" not in u.query:
-        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S,
+                                  "read_timeout": IO_TIMEOUT_S, "write_timeout": IO_TIMEOUT_S}
+    elif u.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {k: v for k, v in {
+            "connect_timeout": CONNECT_TIMEOUT_S, "keepalives": 1, "keepalives_idle": 10,
+            "keepalives_interval": 5, "keepalives_count": 3,
+            "tcp_user_timeout": IO_TIMEOUT_S * 1000}.items() if k not in u.query}
     engine = create_engine(url, **kwargs)
     return Database(engine, engine, url)
 
