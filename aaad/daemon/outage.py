@@ -1,9 +1,11 @@
 """Is the database there? One place that notices, logs and exports it.
 
 The accounting writer and the auth readers report every success and every
-"unreachable" failure here. A change of state is logged once (at most one
-line per ``quiet_s``, with a count of what was held back) and shown in the
-``aaad_database_up`` gauge. Log lines name the database without its password
+"unreachable" failure here. A change of state is shown in the
+``aaad_database_up`` gauge and logged once: "unreachable" at most once per
+``quiet_s`` (a flapping database does not flood the log; the next line says
+how many changes were held back), and "reachable again" after every
+"unreachable" that was logged. Log lines name the database without its password
 and the error by its class and first line only.
 """
 
@@ -35,6 +37,7 @@ class Availability:
         self.available = True
         self._since = self._clock()
         self._last_log = float("-inf")
+        self._down_logged = False
         self._held = 0
         metrics.database_up.set(1)
 
@@ -48,7 +51,11 @@ class Availability:
             self._metrics.database_up.set(0)
             cause = getattr(error, "orig", None) or error
             first = (str(cause).splitlines() or [""])[0][:200]
-            if self._loggable(now):
+            self._down_logged = now - self._last_log >= self._quiet_s
+            if not self._down_logged:
+                self._held += 1
+            else:
+                self._last_log = now
                 log.warning("database %s is unreachable (%s: %s; seen by %s): accounting goes "
                             "to the journal, logins follow auth.outage_policy%s", self._name,
                             type(cause).__name__, first, kind, self._held_note())
@@ -64,16 +71,11 @@ class Availability:
             now = self._clock()
             away, self._since = now - self._since, now
             self._metrics.database_up.set(1)
-            if self._loggable(now):
+            if not self._down_logged:
+                self._held += 1
+            else:
                 log.warning("database %s is reachable again after %.0f s (seen by %s)%s",
                             self._name, away, kind, self._held_note())
-
-    def _loggable(self, now: float) -> bool:
-        if now - self._last_log < self._quiet_s:
-            self._held += 1
-            return False
-        self._last_log = now
-        return True
 
     def _held_note(self) -> str:
         held, self._held = self._held, 0
