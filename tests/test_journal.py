@@ -205,3 +205,44 @@ def test_sqlite_that_cannot_be_opened_is_unavailable(tmp_path: Path) -> None:
 def test_a_data_error_is_not_unavailable(tmp_path: Path) -> None:
     e = _error(f"sqlite:///{tmp_path}/x.sqlite3", "SELECT * FROM no_such_table")
     assert not is_unavailable(e)
+
+
+# --- aaad journal status -----------------------------------------------------------
+
+def run_status(tmp_path: Path, *args: str) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from aaad.cli import cli
+    config = tmp_path / "aaad.yaml"
+    config.write_text("journal:\n  path: j\n  max_size: 2MB\n")
+    r = CliRunner().invoke(cli, ["--config", str(config), "journal", "status", *args])
+    return r.exit_code, r.output
+
+
+def test_journal_status_reads_without_changing(tmp_path: Path) -> None:
+    import json
+    code, out = run_status(tmp_path)
+    assert code == 0 and "does not exist yet" in out
+    j = opened(tmp_path / "j")
+    j.append(RECORDS[:2])
+    j.append(RECORDS[2:])
+    j.close()
+    with (tmp_path / "j").open("ab") as f:
+        f.write(b"\x00\x00\x01")                       # a write in progress
+    size = (tmp_path / "j").stat().st_size
+    code, out = run_status(tmp_path, "--json")
+    data = json.loads(out)
+    assert code == 0 and data["pending_records"] == 3 and data["pending_entries"] == 2
+    assert data["incomplete_tail_bytes"] == 3 and data["bytes"] == size
+    assert data["max_bytes"] == 2_000_000
+    assert (data["oldest_record"], data["newest_record"]) == \
+        ("2026-11-18T11:06:41Z", "2026-11-18T11:06:43Z")
+    code, out = run_status(tmp_path)
+    assert "3 records in 2 entries" in out and "3 bytes incomplete" in out
+    assert (tmp_path / "j").stat().st_size == size
+
+
+def test_journal_status_of_something_else(tmp_path: Path) -> None:
+    (tmp_path / "j").write_bytes(b"not a journal at all")
+    code, out = run_status(tmp_path)
+    assert code == 1 and "not an aaad journal" in out
