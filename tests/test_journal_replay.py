@@ -8,6 +8,7 @@ the real accounting transaction.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,10 +23,21 @@ from aaad.daemon.metrics import Metrics
 from aaad.store import admin, queries
 from aaad.store.database import Database, open_database
 from aaad.store.journal import Journal
+from aaad.store.tables import metadata
 from tests.tcp_proxy import proxied
 
 T0 = 1_795_000_000          # 2026-11-19 UTC
 PERIOD = 1793491200          # 2026-11-01 UTC
+
+
+@pytest.fixture
+def db(db: Database) -> Iterator[Database]:
+    """conftest's ``db``, emptied afterwards too: these sessions are dated in the
+    past, and left open another test's sweeper would close them as stale."""
+    yield db
+    with db.writer.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
 
 
 def interim(sid: str, n: int) -> AcctRecord:
