@@ -18,7 +18,7 @@ import yaml
 
 from aaad.accounting.periods import PeriodSpec, parse_period_spec
 from aaad.telephony.rates import NumberPlan
-from aaad.units import parse_duration_s
+from aaad.units import parse_duration_s, parse_octets
 
 __all__ = [
     "ConfigError",
@@ -32,13 +32,20 @@ __all__ = [
     "LoggingConfig",
     "MetricsConfig",
     "ApiConfig",
+    "JournalConfig",
+    "OUTAGE_POLICIES",
     "CLIENT_TYPES",
     "load_config",
     "parse_config",
     "default_config_path",
+    "default_journal_path",
 ]
 
 CLIENT_TYPES = ("generic", "mikrotik", "cisco", "chillispot")
+# What an Access-Request gets while the database is unreachable.
+OUTAGE_POLICIES = ("reject", "accept-cached", "no-reply")
+DEFAULT_JOURNAL_PATH = Path("/var/lib/aaad/aaad.journal")
+MIN_JOURNAL_BYTES = 10**6
 DEFAULT_CONFIG_PATH = "/etc/aaad/aaad.yaml"
 
 T = TypeVar("T")
@@ -138,6 +145,18 @@ class AuthConfig:
     verify_cache_size: int = 100_000
     verify_cache_ttl_s: int = 600
     hash_threads: int = 2
+    outage_policy: str = "reject"
+    outage_cache_size: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class JournalConfig:
+    """The database-outage journal (on unless ``enabled: false``)."""
+
+    enabled: bool = True
+    path: Path = DEFAULT_JOURNAL_PATH
+    max_bytes: int = 10**9
+    replay_interval_s: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +196,7 @@ class Config:
     metrics: MetricsConfig = MetricsConfig()
     api: ApiConfig = ApiConfig()
     telephony: TelephonyConfig = TelephonyConfig()
+    journal: JournalConfig = JournalConfig()
     source: str | None = None
 
 
@@ -213,8 +233,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 def parse_config(data: Any, *, base_dir: Path = Path("."), source: str | None = None) -> Config:
     """Validate an already-loaded YAML document (see :func:`load_config`)."""
     r = _Reader(data, "")
+    database = _database(r.section("database"))
     cfg = Config(
-        database=_database(r.section("database")),
+        database=database,
         radius=_radius(r.section("radius")),
         clients=_clients(r.list("clients"), base_dir),
         timezone=r.get("timezone", _timezone, zoneinfo.ZoneInfo("UTC")),
@@ -224,9 +245,10 @@ def parse_config(data: Any, *, base_dir: Path = Path("."), source: str | None = 
         metrics=_metrics(r),
         api=_api(r, base_dir),
         telephony=_telephony(r.section("telephony")),
+        journal=_journal(r.section("journal"), base_dir, default_journal_path(database.url)),
         source=source,
     )
-    r.done(ignore=("journal", "plans"))
+    r.done(ignore=("plans",))
     return cfg
 
 
@@ -494,7 +516,37 @@ def _auth(r: _Reader) -> AuthConfig:
         verify_cache_size=r.get("verify_cache_size", _positive, d.verify_cache_size),
         verify_cache_ttl_s=r.get("verify_cache_ttl", parse_duration_s, d.verify_cache_ttl_s),
         hash_threads=r.get("hash_threads", _positive, d.hash_threads),
+        outage_policy=r.get("outage_policy", _choice(*OUTAGE_POLICIES), d.outage_policy),
+        outage_cache_size=r.get("outage_cache_size", _positive, d.outage_cache_size),
     )
+    r.done()
+    return cfg
+
+
+def default_journal_path(url: str) -> Path:
+    """Beside a SQLite file (same disk, same owner); else /var/lib/aaad/aaad.journal."""
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        return Path(url[len("sqlite:///"):].split("?")[0]).parent / "aaad.journal"
+    return DEFAULT_JOURNAL_PATH
+
+
+def _journal(r: _Reader, base_dir: Path, default_path: Path) -> JournalConfig:
+    d = JournalConfig(path=default_path)
+
+    def path(v: Any) -> Path:
+        p = Path(_str(v))
+        return p if p.is_absolute() else base_dir / p
+
+    def size(v: Any) -> int:
+        n = parse_octets(v)
+        if n < MIN_JOURNAL_BYTES:
+            raise ValueError("must be at least 1MB")
+        return n
+    cfg = JournalConfig(enabled=r.get("enabled", _bool, d.enabled),
+                        path=r.get("path", path, d.path),
+                        max_bytes=r.get("max_size", size, d.max_bytes),
+                        replay_interval_s=r.get("replay_interval", _duration_positive,
+                                                d.replay_interval_s))
     r.done()
     return cfg
 

@@ -75,6 +75,12 @@ class Daemon:
     def logs(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def restart(self, deadline_s: float = 30.0) -> None:
+        """Start ``aaad serve`` again with the same configuration (same ports)."""
+        assert self.proc.poll() is not None, "still running"
+        self.proc = _spawn(self.config, self.log, None, append=True)
+        _wait_ready(self, deadline_s)
+
 
 def write_config(directory: Path, url: str, *, extra_yaml: str = "",
                  radius_yaml: str = "", clients_yaml: str = "") -> tuple[Path, int, int]:
@@ -97,6 +103,9 @@ clients:
 {clients_yaml}logging:
   level: info
 {extra_yaml}""")
+    if "journal:" not in extra_yaml:   # never the system default under /var/lib
+        with config.open("a") as f:
+            f.write(f"journal:\n  path: {directory / 'aaad.journal'}\n")
     return config, auth_port, acct_port
 
 
@@ -108,10 +117,22 @@ def start_daemon(directory: Path, url: str, *, extra_yaml: str = "", radius_yaml
                                               radius_yaml=radius_yaml,
                                               clients_yaml=clients_yaml)
     log = directory / "aaad.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
-    proc = subprocess.Popen([sys.executable, "-m", "aaad", "--config", str(config), "serve"],
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    proc = _spawn(config, log, env)
     d = Daemon(config, auth_port, acct_port, proc, log)
+    _wait_ready(d, deadline_s)
+    return d
+
+
+def _spawn(config: Path, log: Path, env: dict[str, str] | None, *,
+           append: bool = False) -> subprocess.Popen[bytes]:
+    full = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    return subprocess.Popen([sys.executable, "-m", "aaad", "--config", str(config), "serve"],
+                            stdout=log.open("ab" if append else "wb"),
+                            stderr=subprocess.STDOUT, env=full)
+
+
+def _wait_ready(d: Daemon, deadline_s: float) -> None:
+    proc = d.proc
     client = d.client(timeout=0.3, retries=1)
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
@@ -121,7 +142,7 @@ def start_daemon(directory: Path, url: str, *, extra_yaml: str = "", radius_yaml
             req = client.CreateAuthPacket(code=StatusServer)
             req.add_message_authenticator()
             if client.SendPacket(req).code == AccessAccept:
-                return d
+                return
         except (Timeout, OSError):
             pass
     d.stop()

@@ -15,6 +15,7 @@ from aaad.config import (
     Config,
     ConfigError,
     DatabaseConfig,
+    JournalConfig,
     LoggingConfig,
     RadiusConfig,
     Secret,
@@ -44,8 +45,11 @@ def test_defaults():
         timezone=zoneinfo.ZoneInfo("UTC"),
         accounting=AccountingConfig(period=PeriodSpec("monthly", 1), interim_interval_s=300,
                                     stale_after_intervals=3, sweep_interval_s=60, batch_max=512),
-        auth=AuthConfig(verify_cache_size=100_000, verify_cache_ttl_s=600, hash_threads=2),
+        auth=AuthConfig(verify_cache_size=100_000, verify_cache_ttl_s=600, hash_threads=2,
+                        outage_policy="reject", outage_cache_size=100_000),
         logging=LoggingConfig(level="info", format="text"),
+        journal=JournalConfig(enabled=True, path=Path("var/aaad.journal"), max_bytes=10**9,
+                              replay_interval_s=5),
         source=None,
     )
 
@@ -172,6 +176,17 @@ NAS1 = f"""\
 
 ERRORS = [
     # (YAML body, "key path: message")
+    # journal and the outage policy
+    ("journal:\n  max_size: 10kB\n", "journal.max_size: must be at least 1MB"),
+    ("journal:\n  max_size: lots\n",
+     "journal.max_size: expected a size such as '500MB' or '1.5GB', got 'lots'"),
+    ("journal:\n  path: ''\n", "journal.path: must be a non-empty string"),
+    ("journal:\n  enabled: yes please\n", "journal.enabled: must be true or false"),
+    ("journal:\n  replay_interval: 0s\n", "journal.replay_interval: must be at least 1s"),
+    ("journal:\n  size: 1GB\n", "journal.size: unknown key"),
+    ("auth:\n  outage_policy: accept\n",
+     "auth.outage_policy: must be one of reject, accept-cached, no-reply"),
+    ("auth:\n  outage_cache_size: 0\n", "auth.outage_cache_size: must be a whole number ≥ 1"),
     # clients
     ("clients:\n" + NAS1 + "  - name: nas2\n    address: 192.0.2.2\n    secret: ''\n",
      "clients[1].secret: must not be empty"),
@@ -387,3 +402,16 @@ def test_api_needs_a_long_enough_token() -> None:
         with pytest.raises(ConfigError) as e:
             _parse({"api": api})
         assert str(e.value) == message
+
+
+def test_journal_paths(tmp_path):
+    """Relative to the config file; by default beside a SQLite file, else /var/lib/aaad."""
+    path = write(tmp_path, "journal:\n  path: spool/j\n  max_size: 2GiB\n"
+                           "  replay_interval: 30s\n")
+    assert load_config(path).journal == JournalConfig(True, tmp_path / "spool" / "j",
+                                                      2 * 2**30, 30)
+    assert parse_config({"database": {"url": "sqlite:////srv/x/a.db?mode=rw"}}).journal.path \
+        == Path("/srv/x/aaad.journal")
+    assert parse_config({"database": {"url": "postgresql+psycopg://db/aaad"}}).journal.path \
+        == Path("/var/lib/aaad/aaad.journal")
+    assert parse_config({"journal": {"enabled": False}}).journal.enabled is False

@@ -52,12 +52,14 @@ def test_metrics_count_known_traffic_exactly(server_urls: dict[str, object],
         after = scrape(port)
         # The sweeper (every second here) sets the open-sessions gauge from the database.
         import time
-        with db.reader.connect() as conn:
-            open_now = admin.open_session_count(conn)
+        # Read the count each time: the sweeper may close stale sessions other
+        # tests left in the run's shared database between two reads.
         deadline = time.monotonic() + 10
-        gauge = None
+        gauge = open_now = None
         while time.monotonic() < deadline:
             gauge = scrape(port).get(("aaad_open_sessions", ()))
+            with db.reader.connect() as conn:
+                open_now = admin.open_session_count(conn)
             if gauge == open_now:
                 break
             time.sleep(0.2)

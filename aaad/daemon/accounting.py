@@ -1,8 +1,11 @@
 """The accounting handler: Accounting-Request → durable record → Accounting-Response.
 
 Records are group-committed by a single writer; the response Deferred fires
-only after the batch's transaction committed (DESIGN §2). A failed batch (the
-database went away) fails every request in it: no response, so the NAS
+only after the batch's transaction committed (DESIGN §2). When the database
+is unreachable, the batch goes to the outage journal instead (fsync'd, then
+answered), and so does every batch after it until a replay loop has put the
+journal into the database, in order. Without a journal, or when it is full,
+a failed batch fails every request in it: no response, so the NAS
 retransmits, and the per-session delta rule makes the retry count once.
 """
 
@@ -23,10 +26,13 @@ from aaad.daemon.batch import GroupCommit
 from aaad.daemon.calls import CallReader
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
+from aaad.daemon.outage import Availability
 from aaad.radius.codec import Request, accounting_record
+from aaad.radius.errors import WireError
 from aaad.radius.framing import ACCOUNTING_RESPONSE
 from aaad.radius.protocol import Reply
-from aaad.store.database import Database, is_data_error, is_retryable
+from aaad.store.database import Database, is_data_error, is_retryable, is_unavailable
+from aaad.store.journal import Journal, JournalFull, decode_record
 from aaad.store.transactions import (BatchOutcome, OverLimit, record_accounting, rollover,
                                      sweep_stale)
 
@@ -36,6 +42,14 @@ log = logging.getLogger(__name__)
 
 RESPONSE = Reply(ACCOUNTING_RESPONSE)
 MAX_ATTEMPTS = 5
+# Records replayed per writer-thread turn: new batches wait at most this long.
+REPLAY_RECORDS_PER_TURN = 4096
+
+
+class JournalFullDrop(WireError):
+    """The database is away and the journal is full: no answer (the NAS retries)."""
+
+    reason = "journal_full"
 
 
 class AccountingHandler:
@@ -44,9 +58,18 @@ class AccountingHandler:
     def __init__(self, *, db: Database, executor: Executor, reactor: IReactorTime,
                  metrics: Metrics, period: PeriodSpec, tz: ZoneInfo,
                  max_batch: int = 512, max_queue: int = 8192,
+                 journal: Journal | None = None,
+                 availability: Availability | None = None,
+                 replay_per_turn: int = REPLAY_RECORDS_PER_TURN,
                  calls: CallReader | None = None) -> None:
         self._db = db
         self._calls = calls
+        self._replay_per_turn = replay_per_turn
+        self.journal = journal
+        self._max_batch = max_batch
+        self.availability = availability or Availability(
+            metrics=metrics, reactor=reactor, url=db.url)
+        self._replaying = False
         self._executor = executor
         self._reactor = reactor
         self._metrics = metrics
@@ -83,14 +106,25 @@ class AccountingHandler:
 
         If the batch fails because of the values in one record (a data
         error), each record is retried in a transaction of its own, so only
-        the bad one goes unanswered and the rest are committed.
+        the bad one goes unanswered and the rest are committed. If the
+        database is unreachable, or the journal still holds records that
+        must go in first, the batch is journaled.
         """
+        if self.journal is not None and self.journal.pending_records:
+            return self._to_journal(records)
         try:
             self._commit(records)
+            self.availability.up("accounting")
             return [None] * len(records)
         except Exception as e:
+            if self.journal is not None and is_unavailable(e):
+                self._metrics.db_errors.labels("accounting").inc()
+                self.availability.down("accounting", e)
+                return self._to_journal(records)
             if len(records) == 1 or not is_data_error(e):
                 self._metrics.db_errors.labels("accounting").inc()
+                if is_unavailable(e):
+                    self.availability.down("accounting", e)
                 raise
             log.warning("accounting batch of %d failed on its data (%s); committing its "
                         "records one by one", len(records), type(e).__name__)
@@ -107,13 +141,131 @@ class AccountingHandler:
                 results.append(e)
         return results
 
-    def _commit(self, records: Sequence[AcctRecord]) -> None:
+    def _to_journal(self, records: Sequence[AcctRecord]) -> list[Exception | None]:
+        """Append the batch to the journal (fsync'd); answered only if that worked."""
+        assert self.journal is not None
+        try:
+            self.journal.append(records)
+        except JournalFull as e:
+            self._metrics.journal_full.inc(len(records))
+            drop = JournalFullDrop(str(e))
+            return [drop] * len(records)
+        except OSError as e:
+            log.error("cannot write the journal %s: %s; %d records go unanswered",
+                      self.journal.path, e.strerror, len(records))
+            raise
+        self._metrics.journal_written.inc(len(records))
+        self._journal_gauges()
+        return [None] * len(records)
+
+    def _journal_gauges(self) -> None:
+        if self.journal is not None:
+            self._metrics.journal_records.set(self.journal.pending_records)
+            self._metrics.journal_bytes.set(self.journal.size)
+
+    # -- replay ------------------------------------------------------------
+
+    def replay(self) -> "Deferred[int]":
+        """One replay turn on the writer thread; fires with the records it committed.
+
+        Called by the service's replay loop (reactor clock). While the turn
+        made progress and more is pending, the next turn is queued at once.
+        """
+        if self.journal is None or not self.journal.pending_records or self._replaying:
+            return succeed(0)
+        self._replaying = True
+        d = self._executor.run(self._replay_turn)
+
+        def done(n: int) -> int:
+            self._replaying = False
+            self._flush_over_limit()
+            self._journal_gauges()
+            if n and self.journal is not None and self.journal.pending_records:
+                self._reactor.callLater(0, self.replay)     # type: ignore[attr-defined]
+            return n
+
+        def failed(f: Any) -> int:
+            self._replaying = False
+            self._metrics.journal_replay_failures.inc()
+            log.error("journal replay failed: %s", f.getErrorMessage())
+            return 0
+        return d.addCallbacks(done, failed)
+
+    def _replay_turn(self) -> int:
+        """Writer thread: commit pending journal entries in order, marking each batch."""
+        assert self.journal is not None
+        done = 0
+        while done < self._replay_per_turn and self.journal.pending_records:
+            entries = self.journal.pending(self._max_batch)
+            if not entries:
+                break
+            records: list[AcctRecord] = []
+            for _, raw in entries:
+                for item in raw:
+                    try:
+                        records.append(decode_record(item))
+                    except (ValueError, TypeError) as e:
+                        self._metrics.journal_replay_failures.inc()
+                        log.error("journal record cannot be decoded, skipped: %s: %r", e, item)
+            try:
+                self._commit_replay(records)
+            except Exception as e:
+                if is_unavailable(e):
+                    self.availability.down("accounting", e)
+                    self._metrics.journal_replay_failures.inc()
+                    return done
+                raise
+            self.availability.up("accounting")
+            self.journal.mark_replayed(entries[-1][0], sum(len(r) for _, r in entries),
+                                       len(entries))
+            self._metrics.journal_replayed.inc(len(records))
+            done += len(records)
+        if not self.journal.pending_records:
+            log.info("journal replayed completely; accounting goes to the database again")
+        return done
+
+    def _commit_replay(self, records: Sequence[AcctRecord]) -> None:
+        if not records:
+            return
+        try:
+            self._commit(records, replay=True)
+            return
+        except Exception as e:
+            if len(records) <= 1 or not is_data_error(e):
+                if len(records) == 1 and is_data_error(e):
+                    self._skip_bad(records[0], e)
+                    return
+                raise
+        for rec in records:
+            try:
+                self._commit([rec], replay=True)
+            except Exception as e:
+                if not is_data_error(e):
+                    raise
+                self._skip_bad(rec, e)
+
+    def _skip_bad(self, rec: AcctRecord, e: Exception) -> None:
+        self._metrics.journal_replay_failures.inc()
+        log.error("journaled accounting record from %s for session %r of %r cannot be stored, "
+                  "skipped: %s", rec.client, rec.acct_session_id, rec.user_name,
+                  str(getattr(e, "orig", None) or e).splitlines()[0])
+
+    def _flush_over_limit(self) -> None:
+        if self._over_limit:
+            items = list(self._over_limit)
+            self._over_limit.clear()
+            if self.on_over_limit is not None:
+                self.on_over_limit(items)
+
+    def _commit(self, records: Sequence[AcctRecord], *, replay: bool = False) -> None:
+        # A replayed batch is dated by its own records (charges, blocks,
+        # limit checks), not by the time it finally reached the database.
+        now = None if replay else int(self._reactor.seconds())
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._db.writer.begin() as conn:
                     outcome = record_accounting(
-                        conn, records, period=self.period, tz=self.tz,
-                        now=int(self._reactor.seconds()),
+                        conn, records, period=self.period, tz=self.tz, now=now,
                         calls=self._calls.rules if self._calls is not None else None)
                 break
             except Exception as e:
@@ -141,11 +293,7 @@ class AccountingHandler:
                      ", ".join(sorted(nas)), outcome.sessions_closed_by_nas)
 
     def _batch_done(self, size: int, seconds: float) -> None:
-        if self._over_limit:
-            items = list(self._over_limit)
-            self._over_limit.clear()
-            if self.on_over_limit is not None:
-                self.on_over_limit(items)
+        self._flush_over_limit()
         self._metrics.db_batch_size.labels("accounting").observe(size)
         self._metrics.db_batch_seconds.labels("accounting").observe(seconds)
         self._metrics.queue_depth.labels("accounting").set(self._batches.depth)

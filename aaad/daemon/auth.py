@@ -6,12 +6,19 @@ verified on a separate hash pool, behind the verify cache. Every failed
 check costs one argon2 verification, whether the user is unknown, has a
 cleartext password, or has a hash: a reject takes the same time for all,
 so response timing does not tell which user names exist.
+
+When the database is unreachable, ``outage_policy`` decides: ``reject``
+answers Access-Reject, ``accept-cached`` decides with the last state read
+for that user (a bounded LRU; a user not in it is rejected), ``no-reply``
+sends nothing, so the NAS retries or fails over to another server.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
@@ -31,6 +38,7 @@ from aaad.daemon.calls import CISCO_RETURN_CODES, CallReader
 from aaad.daemon.batch import GroupCommit, QueueFull
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
+from aaad.daemon.outage import Availability
 from aaad.radius.auth import chap_matches, decrypt_password
 from aaad.radius.codec import Request, attribute_bytes, attribute_text
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
@@ -39,17 +47,28 @@ from aaad.store import credit
 from aaad.store import plans as plan_store
 from aaad.store import queries
 from aaad.store import telephony as telephony_store
+from aaad.store.database import Database, is_unavailable
 from aaad.telephony.calls import CallAccept, authorise_call
 from aaad.telephony.rates import RateTable
-from aaad.store.database import Database
 from aaad.store.transactions import plan_from_json
 
-__all__ = ["AuthHandler", "Credentials"]
+__all__ = ["AuthHandler", "Credentials", "LastKnownUsers", "OUTAGE"]
 
 log = logging.getLogger(__name__)
 
 USER_NAME, USER_PASSWORD, CHAP_PASSWORD, CHAP_CHALLENGE = 1, 2, 3, 60
 FAILED = "Authentication failed"
+UNAVAILABLE = "Service temporarily unavailable"
+
+
+class _Outage:
+    """The lookup result for every name of a batch that found the database away."""
+
+    def __repr__(self) -> str:
+        return "OUTAGE"
+
+
+OUTAGE = _Outage()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,14 +152,48 @@ def accept_attributes(decision: Accept, plan: Plan | None,
     return tuple(attrs)
 
 
+class LastKnownUsers:
+    """The newest UserState read per user, the least recently read dropped first."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, UserState] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def update(self, states: Sequence[UserState | None], names: Sequence[str]) -> None:
+        with self._lock:
+            for name, state in zip(names, states):
+                if state is None:
+                    self._entries.pop(name, None)    # deleted since: not known any more
+                    continue
+                self._entries[name] = state
+                self._entries.move_to_end(name)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+    def get(self, name: str) -> UserState | None:
+        with self._lock:
+            return self._entries.get(name)
+
+
 class AuthHandler:
     """Implements radius.protocol.Handler for the auth port."""
 
     def __init__(self, *, db: Database, reader: Executor, hasher: Executor,
                  reactor: IReactorTime, metrics: Metrics, cache: VerifyCache,
                  tz: ZoneInfo = ZoneInfo("UTC"), calls: CallReader | None = None,
-                 max_batch: int = 256, max_queue: int = 8192, max_hash_pending: int = 64) -> None:
+                 max_batch: int = 256, max_queue: int = 8192, max_hash_pending: int = 64,
+                 outage_policy: str = "reject", outage_cache_size: int = 100_000,
+                 availability: Availability | None = None) -> None:
         self._db = db
+        self.outage_policy = outage_policy
+        self.last_known = LastKnownUsers(outage_cache_size) \
+            if outage_policy == "accept-cached" else None
+        self.availability = availability or Availability(
+            metrics=metrics, reactor=reactor, url=db.url)
         self._hasher = hasher
         self._metrics = metrics
         self.cache = cache
@@ -181,7 +234,20 @@ class AuthHandler:
             return Credentials(name, chap=chap, challenge=challenge)
         return reject("Only PAP and CHAP are supported", "unsupported_method")
 
-    def _find(self, names: Sequence[str]) -> list[UserState | None]:
+    def _find(self, names: Sequence[str]) -> "list[UserState | None] | list[_Outage]":
+        try:
+            states = self._read_users(names)
+        except Exception as e:
+            if self.outage_policy == "no-reply" or not is_unavailable(e):
+                raise
+            self.availability.down("auth", e)
+            return [OUTAGE] * len(names)
+        self.availability.up("auth")
+        if self.last_known is not None:
+            self.last_known.update(states, names)
+        return states
+
+    def _read_users(self, names: Sequence[str]) -> list[UserState | None]:
         """Runs on the reader thread: one indexed query for the whole batch.
 
         Users, their plans, open sessions and this period's counted usage
@@ -251,8 +317,16 @@ class AuthHandler:
         self._metrics.db_batch_size.labels("auth").observe(size)
         self._metrics.db_batch_seconds.labels("auth").observe(seconds)
 
-    def _decide(self, user: UserState | None, creds: Credentials,
+    def _decide(self, user: "UserState | None | _Outage", creds: Credentials,
                 req: Request) -> "Deferred[Reply] | Reply":
+        if isinstance(user, _Outage):
+            cached = self.last_known.get(creds.name) if self.last_known is not None else None
+            if cached is None:
+                decision = "reject" if self.last_known is None else "unknown_reject"
+                self._metrics.auth_outage.labels(decision).inc()
+                return reject(UNAVAILABLE, "database_unavailable")
+            self._metrics.auth_outage.labels("cached").inc()
+            user = cached
         if user is None:
             return self._fail_evenly("unknown_user")
         if creds.chap is not None:

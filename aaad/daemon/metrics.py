@@ -96,6 +96,30 @@ class Metrics:
         self.charges_money = Counter("aaad_charges_money_total",
                                      "Charges recorded by accounting, in 1/10,000 currency units",
                                      registry=registry)
+        self.database_up = Gauge("aaad_database_up",
+                                 "1 while the database answers, 0 while it is unreachable",
+                                 registry=registry)
+        self.journal_records = Gauge("aaad_journal_records",
+                                     "Accounting records in the outage journal, not yet replayed",
+                                     registry=registry)
+        self.journal_bytes = Gauge("aaad_journal_bytes", "Size of the outage journal file",
+                                   registry=registry)
+        self.journal_written = Counter("aaad_journal_written_records_total",
+                                       "Accounting records answered from the outage journal",
+                                       registry=registry)
+        self.journal_replayed = Counter("aaad_journal_replayed_records_total",
+                                        "Journaled accounting records committed to the database",
+                                        registry=registry)
+        self.journal_replay_failures = Counter(
+            "aaad_journal_replay_failures_total",
+            "Replay turns that failed and journaled records that could not be stored",
+            registry=registry)
+        self.journal_full = Counter("aaad_journal_full_dropped_records_total",
+                                    "Accounting records left unanswered: database away, "
+                                    "journal full", registry=registry)
+        self.auth_outage = Counter("aaad_auth_outage_decisions_total",
+                                   "Access-Requests decided while the database was unreachable",
+                                   ["decision"], registry=registry)
         self.verify_cache = Counter("aaad_password_verify_total",
                                     "Hashed-password verifications", ["result"],
                                     registry=registry)

@@ -12,7 +12,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.internet.task import LoopingCall
 
 from aaad.config import ClientConfig, Config
@@ -22,6 +22,7 @@ from aaad.daemon.auth import AuthHandler
 from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import Executor, ThreadExecutor
 from aaad.daemon.metrics import Metrics, metrics_site
+from aaad.daemon.outage import Availability
 from aaad.radius.clients import Client, ClientTable
 from aaad.radius.coa import CoAClient
 from aaad.radius.codec import ACCT_CODES, AUTH_CODES, load_dictionary
@@ -30,6 +31,7 @@ from aaad.radius.trace import Tracer
 from aaad.daemon.calls import CallReader
 from aaad.store import admin
 from aaad.store.database import Database, describe_url, open_database
+from aaad.store.journal import Journal
 
 __all__ = ["AaadService", "client_table", "Executors"]
 
@@ -79,17 +81,22 @@ class AaadService(MultiService):
         clients = client_table(config.clients)
         acct_cfg = config.accounting
         calls = CallReader(config.telephony)
+        self.availability = Availability(metrics=self.metrics, reactor=reactor, url=self.db.url)
+        j = config.journal
+        self.journal = Journal(j.path, max_bytes=j.max_bytes) if j.enabled else None
         self.accounting = AccountingHandler(
             db=self.db, executor=self.executors.writer, reactor=reactor, metrics=self.metrics,
             period=acct_cfg.period, tz=config.timezone, max_batch=acct_cfg.batch_max,
-            max_queue=config.radius.max_pending, calls=calls)
+            max_queue=config.radius.max_pending, journal=self.journal,
+            availability=self.availability, calls=calls)
         self.auth = AuthHandler(
             db=self.db, reader=self.executors.reader, hasher=self.executors.hasher,
             reactor=reactor, metrics=self.metrics,
             tz=config.timezone, calls=calls,
             cache=VerifyCache(max_entries=config.auth.verify_cache_size,
                               ttl_s=config.auth.verify_cache_ttl_s, now=reactor.seconds),
-            max_queue=config.radius.max_pending)
+            max_queue=config.radius.max_pending, outage_policy=config.auth.outage_policy,
+            outage_cache_size=config.auth.outage_cache_size, availability=self.availability)
         self.tracer = Tracer(now=reactor.seconds)
         common = dict(clients=clients, dictionary=dictionary, reactor=reactor, tracer=self.tracer,
                       metrics=self.metrics, dedup_ttl_s=config.radius.dedup_ttl_s,
@@ -106,8 +113,12 @@ class AaadService(MultiService):
         self.listening: dict[str, Any] = {}
         self._sweeper = LoopingCall(self._sweep)
         self._sweeper.clock = reactor
+        self._replayer = LoopingCall(self.accounting.replay)
+        self._replayer.clock = reactor
 
     def startService(self) -> None:
+        if self.journal is not None:
+            self._open_journal(self.journal)
         super().startService()
         dummy_hash()    # computed once now, not on the first unknown user
         for ex in self.executors.all():
@@ -137,6 +148,8 @@ class AaadService(MultiService):
                                                             interface=api.bind)
             log.info("usage API on http://%s:%d/v1/", api.bind, self.port_number("api"))
         self._sweeper.start(self.config.accounting.sweep_interval_s, now=False)
+        if self.journal is not None:
+            self._replayer.start(self.config.journal.replay_interval_s, now=True)
         log.info("serving auth on %s:%d and accounting on %s:%d for %d clients; database %s",
                  r.bind, self.port_number("auth"), r.bind, self.port_number("acct"),
                  len(self.auth_port.clients), describe_url(self.db.url))
@@ -162,6 +175,17 @@ class AaadService(MultiService):
         log.info("reloaded: %d clients, log level %s%s", len(table), config.logging.level,
                  f"; restart to apply the new {', '.join(restart)}" if restart else "")
 
+    def _open_journal(self, journal: Journal) -> None:
+        found = journal.open()
+        self.metrics.journal_records.set(journal.pending_records)
+        self.metrics.journal_bytes.set(journal.size)
+        if journal.pending_records:
+            log.warning("journal %s holds %d accounting records (%d bytes) not yet in the "
+                        "database: replaying them before new records", journal.path,
+                        found.pending_records, found.pending_bytes)
+        else:
+            log.info("journal %s is empty (limit %d bytes)", journal.path, journal.max_bytes)
+
     def port_number(self, name: str) -> int:
         return int(self.listening[name].getHost().port)
 
@@ -170,6 +194,8 @@ class AaadService(MultiService):
         super().stopService()
         if self._sweeper.running:
             self._sweeper.stop()
+        if self._replayer.running:
+            self._replayer.stop()
         drained = DeferredList([self.auth_port.stop_reading(), self.acct_port.stop_reading()])
 
         def release(_: object) -> "Deferred[Any]":
@@ -177,6 +203,8 @@ class AaadService(MultiService):
             stops.append(self.coa.stop())
             for ex in self.executors.all():
                 ex.stop()
+            if self.journal is not None:
+                self.journal.close()
             self.db.dispose()
             log.info("stopped")
             return DeferredList(stops)
@@ -191,6 +219,11 @@ class AaadService(MultiService):
         return d.addCallback(lambda _: passthrough)
 
     def _sweep(self) -> "Deferred[int]":
+        if self.journal is not None and self.journal.pending_records:
+            # The journal holds newer packets than the database: sessions
+            # would look stale that are not. Sweep once it is replayed.
+            log.debug("stale-session sweep skipped while the journal is replayed")
+            return succeed(0)
         a = self.config.accounting
         now = int(self._reactor.seconds())
         d = self.accounting.sweep(now=now, interim_interval_s=a.interim_interval_s,

@@ -14,11 +14,23 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc, make_url
 
-__all__ = ["Database", "open_database", "is_retryable", "is_data_error", "describe_url"]
+__all__ = ["Database", "open_database", "is_retryable", "is_data_error", "is_unavailable",
+           "describe_url", "CONNECT_TIMEOUT_S"]
 
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# A server that does not answer at all (a network partition) must not hold
+# the writer thread for the kernel's minutes of SYN retries: the outage
+# journal can only take over once the attempt has failed.
+CONNECT_TIMEOUT_S = 5
+# A connection whose server vanished without a FIN or RST (power loss, a
+# partition) is given up after this long instead of hanging the writer.
+IO_TIMEOUT_S = 60
+# MariaDB error codes meaning the server or the connection to it is gone:
+# can't connect (2002, 2003), gone away (2006), lost (2013, 2055), server
+# shutdown (1053), connection killed (1927).
+_MYSQL_UNAVAILABLE = frozenset({2002, 2003, 2006, 2013, 2055, 1053, 1927})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +72,13 @@ def open_database(url: str, *, pool_size: int = 4) -> Database:
                               "pool_pre_ping": True, "pool_recycle": 3600}
     if u.get_backend_name() == "mysql":
         kwargs["isolation_level"] = "READ COMMITTED"
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S,
+                                  "read_timeout": IO_TIMEOUT_S, "write_timeout": IO_TIMEOUT_S}
+    elif u.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {k: v for k, v in {
+            "connect_timeout": CONNECT_TIMEOUT_S, "keepalives": 1, "keepalives_idle": 10,
+            "keepalives_interval": 5, "keepalives_count": 3,
+            "tcp_user_timeout": IO_TIMEOUT_S * 1000}.items() if k not in u.query}
     engine = create_engine(url, **kwargs)
     return Database(engine, engine, url)
 
@@ -113,3 +132,32 @@ def is_retryable(error: BaseException) -> bool:
     if args and args[0] in (1205, 1213):      # MariaDB lock wait timeout, deadlock
         return True
     return "database is locked" in str(orig)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """The database cannot be reached: refused, lost or shut-down connection.
+
+    Not a data error and not a busy database: the same statement will work
+    once the server is back, so the records are journaled meanwhile.
+    """
+    if isinstance(error, exc.DisconnectionError):
+        return True
+    if not isinstance(error, exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    orig = error.orig
+    code = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+    if isinstance(code, str) and (code.startswith("08") or code in ("57P01", "57P02", "57P03")):
+        return True       # PostgreSQL connection exceptions, admin/crash shutdown, starting up
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _MYSQL_UNAVAILABLE:
+        return True
+    if isinstance(error, (exc.OperationalError, exc.InterfaceError)) and code is None:
+        text = str(orig).lower()
+        # psycopg reports a failed connect or a dead socket without an SQLSTATE.
+        return any(s in text for s in (
+            "connection refused", "could not connect", "server closed the connection",
+            "connection is closed", "connection to server", "consuming input failed",
+            "the connection is lost", "unable to open database file", "terminating connection"))
+    return False
