@@ -316,7 +316,8 @@ class AccountingHandler:
         def work() -> int:
             with self._db.writer.begin() as conn:
                 return sweep_stale(conn, now=now, default_interval_s=interim_interval_s,
-                                   intervals=intervals)
+                                   intervals=intervals, tz=self.tz,
+                                   calls=self._calls.rules if self._calls is not None else None)
         d = self._executor.run(work)
 
         def done(n: int) -> int:

@@ -26,6 +26,8 @@ __all__ = [
     "insert_once",
     "close_nas_sessions",
     "close_stale_sessions",
+    "nas_session_ids",
+    "stale_session_ids",
     "get_usage",
 ]
 
@@ -175,25 +177,43 @@ def save_sessions(conn: Connection,
     } for s, n, r in sorted(changes, key=lambda c: c[0].key)])
 
 
+def _nas_open_before(nas_key: str, at: int) -> Any:
+    return and_(sessions.c.nas_key == nas_key, sessions.c.active.is_(True),
+                sessions.c.updated_at <= at)
+
+
+def _stale(now: int, default_interval_s: int, intervals: int) -> Any:
+    silence = func.coalesce(sessions.c.interim_interval_s, default_interval_s) * intervals
+    return and_(sessions.c.active.is_(True), sessions.c.last_seen < now - silence)
+
+
 def close_nas_sessions(conn: Connection, nas_key: str, at: int, cause: str) -> int:
     """Accounting-On/Off: close the NAS's sessions last heard of before ``at``."""
     result = conn.execute(
-        update(sessions)
-        .where(and_(sessions.c.nas_key == nas_key, sessions.c.active.is_(True),
-                    sessions.c.updated_at <= at))
+        update(sessions).where(_nas_open_before(nas_key, at))
         .values(active=False, stopped_at=sessions.c.updated_at, terminate_cause=cause))
     return int(result.rowcount)
+
+
+def nas_session_ids(conn: Connection, nas_key: str, at: int) -> list[str]:
+    """The sessions :func:`close_nas_sessions` would close."""
+    return list(conn.execute(select(sessions.c.id).where(_nas_open_before(nas_key, at))).scalars())
 
 
 def close_stale_sessions(conn: Connection, now: int, default_interval_s: int,
                          intervals: int, cause: str) -> int:
     """Close sessions silent for ``intervals`` × their interim interval."""
-    silence = func.coalesce(sessions.c.interim_interval_s, default_interval_s) * intervals
     result = conn.execute(
-        update(sessions)
-        .where(and_(sessions.c.active.is_(True), sessions.c.last_seen < now - silence))
+        update(sessions).where(_stale(now, default_interval_s, intervals))
         .values(active=False, stopped_at=sessions.c.updated_at, terminate_cause=cause))
     return int(result.rowcount)
+
+
+def stale_session_ids(conn: Connection, now: int, default_interval_s: int,
+                      intervals: int) -> list[str]:
+    """The sessions :func:`close_stale_sessions` would close."""
+    return list(conn.execute(select(sessions.c.id)
+                             .where(_stale(now, default_interval_s, intervals))).scalars())
 
 
 # -- usage counters ------------------------------------------------------------

@@ -138,6 +138,17 @@ def record_call(conn: Connection, cdr: dict[str, Any], *, now: int) -> bool:
     return True
 
 
+def sessions_by_id(conn: Connection, keys: Sequence[str]) -> list[Any]:
+    """Session rows by id, in id order (what rating a closed call needs)."""
+    if not keys:
+        return []
+    return list(conn.execute(
+        select(sessions.c.id, sessions.c.user_name, sessions.c.active, sessions.c.started_at,
+               sessions.c.session_s, sessions.c.called_station_id,
+               sessions.c.calling_station_id, sessions.c.direction)
+        .where(sessions.c.id.in_(sorted(set(keys)))).order_by(sessions.c.id)))
+
+
 def open_call_sessions(conn: Connection, user_names: Iterable[str]) -> list[Any]:
     """The open calls of these users (for the running-cost check at Interim-Update)."""
     names = sorted(set(user_names))

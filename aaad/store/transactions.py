@@ -120,7 +120,11 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
         if rec.status in (Status.ACCOUNTING_ON, Status.ACCOUNTING_OFF):
             _merge(total, _apply_sessions(conn, segment, period, tz, now, rules))
             segment = []
+            closing = (queries.nas_session_ids(conn, rec.nas_key, rec.at)
+                       if _any_call_plan(conn) else [])
             closed += queries.close_nas_sessions(conn, rec.nas_key, rec.at, Cause.NAS_REBOOT)
+            if closing:
+                total.charged_money += _rate_closed_sessions(conn, closing, tz, now, rules)
         else:
             segment.append(rec)
     _merge(total, _apply_sessions(conn, segment, period, tz, now, rules))
@@ -269,64 +273,103 @@ def _enforce(conn: Connection, out: _Segment, newest: dict[str, AcctRecord],
                 framed_ip=rec.framed_ip, reason=verdict.reason, message=verdict.message))
 
 
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    """A call that ended: what rating needs, from a Stop or from a closed session row."""
+
+    key: str
+    user_name: str
+    started_at: int
+    duration_s: int
+    dialled: str
+    caller: str
+    direction: str
+
+
 def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
            newest: dict[str, AcctRecord], states: dict[str, SessionState | None],
            user_plans: dict[str, Plan], tz: ZoneInfo, now: int, rules: CallRules) -> None:
-    """Rate the calls this batch stopped (once: the CDR is keyed by the session),
-    then find live calls whose users' credit no longer pays for them."""
+    """Rate the calls this batch stopped, then find live calls whose users'
+    credit no longer pays for them."""
     call_plans = {u: p for u, p in user_plans.items() if p.rate_table is not None}
     tables = rules.rates.get(conn, {p.rate_table for p in call_plans.values() if p.rate_table})
-    rated = [(k, rec) for k, rec in sorted(stopped.items()) if rec.user_name in call_plans]
-    free = telephony_store.free_minutes_left(
-        conn, {rec.user_name: (call_plans[rec.user_name], states[k].started_at)  # type: ignore[union-attr]
-               for k, rec in rated}, tz)
-    for key, rec in rated:
+    finished = []
+    for key, rec in sorted(stopped.items()):
         state = states[key]
-        assert state is not None
-        plan = call_plans[rec.user_name]
-        cdr = _cdr(plan, state, rec, tables.get(plan.rate_table or ""), free.get(rec.user_name),
-                   tz, rules)
-        fm = free.get(rec.user_name)
-        if cdr["free_s"] and fm is not None and fm.period_start == cdr["period_start"]:
-            telephony_store.ensure_free_period(conn, rec.user_name, fm.period_start,
-                                               fm.carried_in_s)
-            free[rec.user_name] = replace(fm, left_s=fm.left_s - cdr["free_s"])
-        if telephony_store.record_call(conn, cdr, now=now):
-            out.charged_money += cdr["cost"]
+        if rec.user_name in call_plans and state is not None:
+            finished.append(_Finished(key, rec.user_name, state.started_at,
+                                      state.totals.session_s, rec.called_station_id or "",
+                                      rec.calling_station_id or "", rec.direction or OUTBOUND))
+    out.charged_money += _rate_finished(conn, finished, call_plans, tables, tz, now, rules)
     live = {rec.user_name for k, rec in newest.items()
             if rec.user_name in call_plans and (s := states[k]) is not None and s.open}
     if live:
         _credit_check(conn, out, live, newest, call_plans, tables, tz, now, rules)
 
 
-def _cdr(plan: Plan, state: SessionState, rec: AcctRecord, table: RateTable | None,
+def _rate_finished(conn: Connection, finished: list[_Finished], call_plans: dict[str, Plan],
+                   tables: dict[str, RateTable], tz: ZoneInfo, now: int,
+                   rules: CallRules) -> int:
+    """Rate finished calls, once each (the CDR is keyed by the session); the money debited."""
+    free = telephony_store.free_minutes_left(
+        conn, {f.user_name: (call_plans[f.user_name], f.started_at) for f in finished}, tz)
+    debited = 0
+    for f in finished:
+        plan = call_plans[f.user_name]
+        fm = free.get(f.user_name)
+        cdr = _cdr(plan, f, tables.get(plan.rate_table or ""), fm, tz, rules)
+        if cdr["free_s"] and fm is not None and fm.period_start == cdr["period_start"]:
+            telephony_store.ensure_free_period(conn, f.user_name, fm.period_start,
+                                               fm.carried_in_s)
+            free[f.user_name] = replace(fm, left_s=fm.left_s - cdr["free_s"])
+        if telephony_store.record_call(conn, cdr, now=now):
+            debited += cdr["cost"]
+    return debited
+
+
+def _cdr(plan: Plan, f: _Finished, table: RateTable | None,
          free: telephony_store.FreeMinutesLeft | None, tz: ZoneInfo,
          rules: CallRules) -> dict[str, Any]:
     """The CDR of a finished call: inbound and emergency calls cost nothing."""
-    dialled = rec.called_station_id or ""
-    number = rules.numbers.normalise(dialled)
-    band = band_at(state.started_at, plan.bands, tz) if plan.bands else PEAK
-    direction = rec.direction or OUTBOUND
-    start = period_bounds(plan.period, tz, state.started_at)[0]
-    duration = state.totals.session_s
+    number = rules.numbers.normalise(f.dialled)
+    band = band_at(f.started_at, plan.bands, tz) if plan.bands else PEAK
+    start = period_bounds(plan.period, tz, f.started_at)[0]
     rate = None
-    if direction == OUTBOUND and not rules.is_emergency(dialled) and table is not None:
+    if f.direction == OUTBOUND and not rules.is_emergency(f.dialled) and table is not None:
         rate = table.match(number, band)
     free_s = 0
     if rate is not None and free is not None and free.period_start == start \
             and plan.free_minutes is not None and plan.free_minutes.covers(number):
         free_s = free.left_s
-    priced = rate_call(rate, duration, free_s) if rate is not None else None
+    priced = rate_call(rate, f.duration_s, free_s) if rate is not None else None
     return {
-        "session_id": state.key, "user_name": state.user_name,
-        "caller": (rec.calling_station_id or "")[:128], "destination": dialled[:128],
-        "prefix": rate.prefix if rate else None, "rate_table": plan.rate_table,
-        "band": band, "direction": direction, "started_at": state.started_at,
-        "duration_s": duration, "billed_s": priced.billed_s if priced else 0,
+        "session_id": f.key, "user_name": f.user_name, "caller": f.caller[:128],
+        "destination": f.dialled[:128], "prefix": rate.prefix if rate else None,
+        "rate_table": plan.rate_table, "band": band, "direction": f.direction,
+        "started_at": f.started_at, "duration_s": f.duration_s,
+        "billed_s": priced.billed_s if priced else 0,
         "free_s": priced.free_s if priced else 0, "price": rate.price if rate else 0,
         "connection_fee": rate.connection_fee if rate else 0,
         "cost": priced.cost if priced else 0, "period_start": start,
     }
+
+
+def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: int,
+                          rules: CallRules) -> int:
+    """Rate calls aaad itself closed (NAS reboot, stale): no Stop will rate them,
+    so they are billed on their last known duration. A real Stop arriving
+    later finds the CDR and changes nothing."""
+    rows = [r for r in telephony_store.sessions_by_id(conn, keys) if not r.active]
+    call_plans = {u: p for u, p in load_plans(conn, {r.user_name for r in rows}).items()
+                  if p.rate_table is not None}
+    if not call_plans:
+        return 0
+    tables = rules.rates.get(conn, {p.rate_table for p in call_plans.values() if p.rate_table})
+    finished = [_Finished(r.id, r.user_name, r.started_at, r.session_s,
+                          r.called_station_id or "", r.calling_station_id or "",
+                          r.direction or OUTBOUND)
+                for r in rows if r.user_name in call_plans]
+    return _rate_finished(conn, finished, call_plans, tables, tz, now, rules)
 
 
 def _credit_check(conn: Connection, out: _Segment, users: set[str],
@@ -458,6 +501,16 @@ def rollover(conn: Connection, *, now: int, tz: ZoneInfo) -> list[str]:
     return done
 
 
-def sweep_stale(conn: Connection, *, now: int, default_interval_s: int, intervals: int) -> int:
-    """Close sessions that have been silent too long; returns how many."""
-    return queries.close_stale_sessions(conn, now, default_interval_s, intervals, Cause.STALE)
+def sweep_stale(conn: Connection, *, now: int, default_interval_s: int, intervals: int,
+                tz: ZoneInfo = ZoneInfo("UTC"), calls: CallRules | None = None) -> int:
+    """Close sessions that have been silent too long (rating calls among them); how many."""
+    closing = (queries.stale_session_ids(conn, now, default_interval_s, intervals)
+               if _any_call_plan(conn) else [])
+    n = queries.close_stale_sessions(conn, now, default_interval_s, intervals, Cause.STALE)
+    if closing:
+        _rate_closed_sessions(conn, closing, tz, now, calls or _DEFAULT_RULES)
+    return n
+
+
+def _any_call_plan(conn: Connection) -> bool:
+    return any(plan_from_json(d).rate_table is not None for _, d in plan_store.list_plans(conn))
