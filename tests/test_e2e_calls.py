@@ -27,6 +27,7 @@ from tests.test_e2e_plans import FakeNas, acct, exchange, poll
 pytestmark = pytest.mark.e2e
 
 CISCO_IP = "127.0.0.4"
+INBOUND_GW_IP = "127.0.0.5"      # a gateway whose calls are inbound unless it says otherwise
 PASSWORD = "Call-pw-12345678"
 NOW = 2_000_000_000
 
@@ -56,7 +57,7 @@ telephony:
   inbound_values: [answer]
 """
 
-USERS = {"call-timeout": "voip", "call-rated": "voip", "call-free": "voip-free",
+USERS = {"call-gw": "voip", "call-timeout": "voip", "call-rated": "voip", "call-free": "voip-free",
          "call-limits": "voip", "call-broke": "voip", "call-cut": "voip", "call-nodes": "voip"}
 
 
@@ -80,7 +81,11 @@ def served(request: pytest.FixtureRequest, server_urls: dict[str, object],
                          f"  - name: cisco\n"
                          f"    address: {CISCO_IP}/32\n"
                          f"    secret: \"{SECRET}\"\n"
-                         f"    type: cisco\n"))
+                         f"    type: cisco\n"
+                         f"  - name: inbound-gw\n"
+                         f"    address: {INBOUND_GW_IP}/32\n"
+                         f"    secret: \"{SECRET}\"\n"
+                         f"    call_direction: in\n"))
     try:
         (tmp / "rates.csv").write_text(RATES)
         out = d.cli("rates", "import", str(tmp / "rates.csv"), "--table", "std").stdout
@@ -272,6 +277,20 @@ def test_third_outbound_call_is_rejected_but_emergency_passes(served: Served) ->
     call_acct(d, user, "limits-in", "Stop", "4940999", t=300, origin="answer")
     inbound = [c for c in cdrs(served, user) if c["destination"] == "4940999"]
     assert len(inbound) == 1 and inbound[0]["cost"] == "0.00"
+
+
+def test_a_gateway_default_direction(served: Served) -> None:
+    """Calls from the inbound gateway are inbound (not rated, inbound limit 1)
+    unless the direction attribute says otherwise."""
+    d, user = served.daemon, "call-gw"
+    first = call_auth(d, user, "4940999", source=INBOUND_GW_IP)
+    assert first.code == AccessAccept and "Session-Timeout" not in first   # no credit needed
+    acct(d, user, "gw-1", "Start", source=INBOUND_GW_IP, Called_Station_Id="4940999")
+    second = call_auth(d, user, "4940999", source=INBOUND_GW_IP)
+    assert second["Reply-Message"] == ["Concurrent inbound call limit of 1 reached"]
+    # the attribute wins over the client default: an outbound call needs credit
+    out = call_auth(d, user, "4930111", source=INBOUND_GW_IP, origin="originate")
+    assert out["Reply-Message"][0].startswith("Credit exhausted")
 
 
 # -- credit running out during a call ---------------------------------------------------
