@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import Connection, select, update
 
-from aaad.store.queries import insert_ignore
+from aaad.store.queries import insert_ignore, insert_once
 from aaad.store.tables import balances, ledger
 
 __all__ = ["Balance", "post", "balance_of", "balances_for", "set_credit_limit", "ledger_entry",
@@ -45,10 +45,9 @@ def post(conn: Connection, *, user_name: str, amount: int, kind: str, ref: str,
 
     Returns False, changing nothing, if ``ref`` was posted before.
     """
-    result = conn.execute(insert_ignore(conn, ledger), [{
-        "user_name": user_name, "kind": kind, "ref": ref, "amount": amount,
-        "description": description[:255], "created_at": now}])
-    if not result.rowcount:
+    if not insert_once(conn, ledger, {
+            "user_name": user_name, "kind": kind, "ref": ref, "amount": amount,
+            "description": description[:255], "created_at": now}):
         return False
     _ensure(conn, user_name, now)
     conn.execute(update(balances).where(balances.c.user_name == user_name)

@@ -17,6 +17,7 @@ from aaad.store.tables import plans, sessions, usage, users
 
 __all__ = [
     "insert_ignore",
+    "insert_once",
     "upsert_add",
     "find_users_for_auth",
     "lock_sessions",
@@ -42,6 +43,19 @@ def insert_ignore(conn: Connection, table: Any) -> Insert:
     if conn.dialect.name in ("mysql", "mariadb"):
         return stmt.prefix_with("IGNORE")  # type: ignore[no-any-return]
     return stmt.on_conflict_do_nothing()  # type: ignore[no-any-return]
+
+
+def insert_once(conn: Connection, table: Any, row: dict[str, Any]) -> bool:
+    """Insert ``row`` unless it collides with a unique key; True if it went in.
+
+    On PostgreSQL the driver reports rowcount -1 for an INSERT that SQLAlchemy
+    gives an implicit ``RETURNING`` (tables with an autoincrement key), so ask
+    for the key explicitly there: a skipped row returns nothing.
+    """
+    stmt = insert_ignore(conn, table)
+    if conn.dialect.name == "postgresql":
+        return conn.execute(stmt.returning(*table.primary_key.columns), row).first() is not None
+    return bool(conn.execute(stmt, row).rowcount)
 
 
 def upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Sequence[str]) -> Any:
