@@ -1045,6 +1045,14 @@ def status_cmd(c: Context, interval: float, as_json: bool) -> None:
     emit(data, as_json, render)
 
 
+# Groups defined in their own modules; importing aaad.cli_credit also adds
+# "charges import" and "charges export" to the charges group above.
+from aaad.cli_credit import credit_group, voucher_group  # noqa: E402
+
+cli.add_command(credit_group)
+cli.add_command(voucher_group)
+
+
 def main() -> None:
     cli(prog_name="aaad")
 

@@ -179,6 +179,19 @@ def test_parse_money_refuses(bad: object) -> None:
         parse_money(bad)
 
 
+@pytest.mark.parametrize(("text", "money"), [
+    ("-1.20", -12_000), (" -0.0001 ", -1), ("2.5", 25_000), ("-0", 0), (-3, -30_000),
+])
+def test_parse_signed_money(text: object, money: int) -> None:
+    assert parse_money(text, signed=True) == money
+
+
+@pytest.mark.parametrize("bad", ["--1", "- 1", "+1", "-", "-1.23456", "1-", -1.5, None])
+def test_parse_signed_money_refuses(bad: object) -> None:
+    with pytest.raises(ValueError):
+        parse_money(bad, signed=True)
+
+
 @pytest.mark.parametrize(("money", "text"), [
     (12_000, "1.20"), (490_000, "49.00"), (1, "0.0001"), (12_345, "1.2345"), (10, "0.0010"),
     (0, "0.00"),

@@ -292,23 +292,30 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     return out
 
 
-def parse_money(value: object) -> int:
+def parse_money(value: object, *, signed: bool = False) -> int:
     """``"1.20"`` → 12000 (1/10,000 units). Takes a decimal string (≤ 4 places) or an int.
 
     Floats are refused: ``1.20`` unquoted in YAML is already a binary fraction.
+    With ``signed=True`` a leading ``-`` is allowed (``"-0.50"`` → -5000).
 
     Raises:
-        ValueError: not a non-negative amount with at most 4 decimal places.
+        ValueError: not a (non-negative, unless ``signed``) amount with at most
+            4 decimal places.
     """
     if isinstance(value, (bool, float)):
         raise ValueError(f'expected a quoted decimal amount such as "1.20", got {value!r}')
     if isinstance(value, int):
-        if value < 0:
+        if value < 0 and not signed:
             raise ValueError("must not be negative")
         return value * MONEY_SCALE
-    if not isinstance(value, str) or not _MONEY.match(value.strip()):
+    text = value.strip() if isinstance(value, str) else None
+    negative = signed and text is not None and text.startswith("-")
+    if negative:
+        text = text[1:]  # type: ignore[index]
+    if text is None or not _MONEY.match(text):
         raise ValueError(f'expected a decimal amount such as "1.20", got {value!r}')
-    return int(Decimal(value.strip()).scaleb(4))
+    amount = int(Decimal(text).scaleb(4))
+    return -amount if negative else amount
 
 
 def format_money(amount: int) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, u
 
 from aaad.accounting.sessions import Totals
 from aaad.quotas.decide import Block
-from aaad.store.queries import insert_ignore, insert_once, upsert_add
+from aaad.store.queries import insert_once, upsert_add
 from aaad.store.tables import blocks, charges, events, plans, sessions, usage, usage_bands, users
 
 __all__ = [
@@ -144,10 +144,9 @@ def active_blocks(conn: Connection, user_names: Iterable[str], now: int,
 def add_block(conn: Connection, user_name: str, *, seconds: int, purchased_at: int,
               expires_at: int, ref: str) -> bool:
     """Sell a block; False if ``ref`` was sold already (idempotent)."""
-    result = conn.execute(insert_ignore(conn, blocks), [{
+    return insert_once(conn, blocks, {
         "user_name": user_name, "seconds_total": seconds, "seconds_used": 0,
-        "purchased_at": purchased_at, "expires_at": expires_at, "ref": ref}])
-    return bool(result.rowcount)
+        "purchased_at": purchased_at, "expires_at": expires_at, "ref": ref})
 
 
 def block_id(conn: Connection, ref: str) -> int:

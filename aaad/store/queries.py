@@ -17,13 +17,13 @@ from aaad.store.tables import plans, sessions, usage, users
 
 __all__ = [
     "insert_ignore",
+    "insert_once",
     "upsert_add",
     "find_users_for_auth",
     "lock_sessions",
     "insert_placeholders",
     "save_sessions",
     "add_usage",
-    "insert_once",
     "close_nas_sessions",
     "close_stale_sessions",
     "nas_session_ids",
@@ -48,15 +48,15 @@ def insert_ignore(conn: Connection, table: Any) -> Insert:
 
 
 def insert_once(conn: Connection, table: Any, row: dict[str, Any]) -> bool:
-    """Insert ``row`` unless its key exists; True if it was inserted.
+    """Insert ``row`` unless it collides with a unique key; True if it went in.
 
-    PostgreSQL through psycopg reports no row count for ``ON CONFLICT DO
-    NOTHING``, so there the inserted row is returned instead.
+    On PostgreSQL the driver reports rowcount -1 for an INSERT that SQLAlchemy
+    gives an implicit ``RETURNING`` (tables with an autoincrement key), so ask
+    for the key explicitly there: a skipped row returns nothing.
     """
     stmt = insert_ignore(conn, table)
     if conn.dialect.name == "postgresql":
-        key = list(table.primary_key.columns)[0]
-        return conn.execute(stmt.returning(key), row).first() is not None
+        return conn.execute(stmt.returning(*table.primary_key.columns), row).first() is not None
     return bool(conn.execute(stmt, row).rowcount)
 
 

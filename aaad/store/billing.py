@@ -1,0 +1,259 @@
+"""Charges in and out: the CSV import of external charges and the monthly export.
+
+Import (``aaad charges import``): one charge per CSV line, stored in ``charges``
+with ref ``import:<id>``, so a line is imported once however often the file is
+loaded. A file is all or nothing: :func:`parse_import` checks every line
+before anything is written and :func:`import_charges` checks users and earlier
+imports inside the caller's transaction; the first problem raises
+:class:`ImportProblem` with its line number.
+
+Export (``aaad charges export``): per-user lines for one calendar month in the
+configured time zone, from ``usage_counters`` (periods starting in the month),
+``calls`` (started in the month) and ``charges`` (periods starting in the
+month; charges of the lifetime period by the time they were made). Amounts
+stay integers in 1/10,000 units here; :func:`money4` renders them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Iterator, Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, func, or_, select
+
+from aaad.accounting.periods import LIFETIME_START
+from aaad.quotas.plans import parse_money
+from aaad.store.queries import insert_ignore
+from aaad.store.tables import calls, charges, usage, users
+
+__all__ = ["IMPORT_COLUMNS", "REQUIRED_COLUMNS", "EXPORT_COLUMNS", "ImportLine", "ImportProblem",
+           "ImportResult", "parse_import", "import_charges", "export_lines", "money4"]
+
+IMPORT_COLUMNS = ("id", "user", "kind", "amount", "quantity", "description", "date")
+REQUIRED_COLUMNS = ("id", "user", "amount", "date")
+DEFAULT_KIND = "import"
+REF_PREFIX = "import:"
+MAX_ID = 120            # charges.ref is 128 characters, "import:" included
+MAX_DESCRIPTION = 255
+MAX_AMOUNT = 10**15         # 100 billion units: far inside 64 bits
+EXPORT_COLUMNS = ("period", "user", "item", "kind", "ref", "count", "seconds", "in_octets",
+                  "out_octets", "quantity", "amount", "description")
+_CHUNK = 500
+
+
+class ImportProblem(ValueError):
+    """A line that makes the whole file unacceptable."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+
+
+@dataclass(frozen=True, slots=True)
+class ImportLine:
+    line: int
+    id: str
+    user: str
+    kind: str
+    amount: int         # signed, 1/10,000 units
+    quantity: int
+    description: str
+    at: int             # POSIX seconds; stored as the charge's period_start
+
+    @property
+    def ref(self) -> str:
+        return REF_PREFIX + self.id
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    imported: int
+    present: int
+
+
+def parse_import(text: str, tz: ZoneInfo) -> list[ImportLine]:
+    """Parse and check a whole charges CSV (header line first).
+
+    Raises:
+        ImportProblem: the first bad line, numbered from 1 (the header).
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ImportProblem(1, "the file is empty; expected a header line "
+                                + ",".join(IMPORT_COLUMNS))
+        columns = [h.strip().lower() for h in header]
+        for name in columns:
+            if name not in IMPORT_COLUMNS:
+                raise ImportProblem(1, f"unknown column {name!r} (columns: "
+                                    f"{', '.join(IMPORT_COLUMNS)})")
+            if columns.count(name) > 1:
+                raise ImportProblem(1, f"column {name!r} appears twice")
+        for name in REQUIRED_COLUMNS:
+            if name not in columns:
+                raise ImportProblem(1, f"missing column {name!r}")
+        out: list[ImportLine] = []
+        seen: dict[str, int] = {}
+        for fields in reader:
+            n = reader.line_num
+            if not any(f.strip() for f in fields):
+                continue                        # blank line
+            if len(fields) != len(columns):
+                raise ImportProblem(n, f"expected {len(columns)} fields, got {len(fields)}")
+            item = _line(n, dict(zip(columns, fields)), tz)
+            if item.id in seen:
+                raise ImportProblem(n, f"id {item.id!r} appears twice in the file "
+                                    f"(first on line {seen[item.id]})")
+            seen[item.id] = n
+            out.append(item)
+    except csv.Error as e:
+        raise ImportProblem(reader.line_num, f"not valid CSV: {e}") from None
+    return out
+
+
+def import_charges(conn: Connection, lines: Sequence[ImportLine], now: int) -> ImportResult:
+    """Store the lines not imported before. The caller owns the transaction.
+
+    Raises:
+        ImportProblem: a line's user does not exist, or its id was imported
+            before with other values.
+    """
+    names = sorted({x.user for x in lines})
+    known: set[str] = set()
+    for part in _chunks(names):
+        known.update(conn.execute(select(users.c.name).where(users.c.name.in_(part))).scalars())
+    for x in lines:
+        if x.user not in known:
+            raise ImportProblem(x.line, f"no user {x.user!r}")
+    existing: dict[str, Any] = {}
+    for part in _chunks([x.ref for x in lines]):
+        for r in conn.execute(select(charges).where(charges.c.ref.in_(part))):
+            existing[r.ref] = r
+    new = []
+    for x in lines:
+        old = existing.get(x.ref)
+        if old is None:
+            new.append(x)
+        elif (old.user_name, old.kind, old.amount, old.quantity, old.period_start,
+              old.description) != (x.user, x.kind, x.amount, x.quantity, x.at, x.description):
+            raise ImportProblem(x.line, f"id {x.id!r} was imported before with other values")
+    for part in _chunks(new):
+        conn.execute(insert_ignore(conn, charges), [
+            {"user_name": x.user, "kind": x.kind, "ref": x.ref, "period_start": x.at,
+             "amount": x.amount, "quantity": x.quantity, "description": x.description,
+             "created_at": now} for x in part])
+    return ImportResult(imported=len(new), present=len(lines) - len(new))
+
+
+def export_lines(conn: Connection, *, label: str, start: int, end: int) -> list[dict[str, Any]]:
+    """Per-user billing lines for ``[start, end)``, in a fixed order.
+
+    Per user (by name): ``usage`` (time and octets), ``calls`` (count, seconds,
+    billed seconds as quantity, cost), one ``charge`` line per charge (by
+    kind, time, ref), then ``total`` (calls and charges). Amounts are integers
+    in 1/10,000 units.
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+
+    def line(user: str, item: str, **values: Any) -> None:
+        row = {"period": label, "user": user, "item": item, "kind": "", "ref": "", "count": 0,
+               "seconds": 0, "in_octets": 0, "out_octets": 0, "quantity": 0, "amount": 0,
+               "description": ""}
+        row.update(values)
+        out.setdefault(user, []).append(row)
+
+    for r in conn.execute(
+            select(usage.c.user_name, func.count(), func.sum(usage.c.session_s),
+                   func.sum(usage.c.in_octets), func.sum(usage.c.out_octets))
+            .where(and_(usage.c.period_start >= start, usage.c.period_start < end))
+            .group_by(usage.c.user_name)):
+        line(r[0], "usage", count=int(r[1]), seconds=int(r[2]), in_octets=int(r[3]),
+             out_octets=int(r[4]))
+    for r in conn.execute(
+            select(calls.c.user_name, func.count(), func.sum(calls.c.duration_s),
+                   func.sum(calls.c.billed_s), func.sum(calls.c.cost))
+            .where(and_(calls.c.started_at >= start, calls.c.started_at < end))
+            .group_by(calls.c.user_name)):
+        line(r[0], "calls", kind="call", count=int(r[1]), seconds=int(r[2]),
+             quantity=int(r[3]), amount=int(r[4]))
+    rows = conn.execute(select(charges).where(or_(
+        and_(charges.c.period_start >= start, charges.c.period_start < end),
+        and_(charges.c.period_start == LIFETIME_START, charges.c.created_at >= start,
+             charges.c.created_at < end))))
+    for r in sorted(rows, key=lambda r: (r.user_name, r.kind, r.period_start, r.created_at,
+                                         r.ref)):
+        line(r.user_name, "charge", kind=r.kind, ref=r.ref, count=1, quantity=r.quantity,
+             amount=r.amount, description=r.description)
+    result = []
+    for user in sorted(out):
+        rows_ = sorted(out[user], key=lambda x: ("usage", "calls", "charge").index(x["item"]))
+        result.extend(rows_)
+        result.append({"period": label, "user": user, "item": "total", "kind": "", "ref": "",
+                       "count": 0, "seconds": 0, "in_octets": 0, "out_octets": 0,
+                       "quantity": 0, "amount": sum(x["amount"] for x in rows_),
+                       "description": ""})
+    return result
+
+
+def money4(amount: int) -> str:
+    """12000 → ``"1.2000"``: exact, always 4 places."""
+    return f"{Decimal(amount).scaleb(-4):.4f}"
+
+
+# -- helpers ----------------------------------------------------------------------
+
+def _line(n: int, f: dict[str, str], tz: ZoneInfo) -> ImportLine:
+    ident = f["id"].strip()
+    if not ident or len(ident) > MAX_ID or not ident.isprintable():
+        raise ImportProblem(n, f"id must be 1-{MAX_ID} printable characters")
+    user = f["user"].strip()
+    if not user or len(user.encode("utf-8")) > 253:
+        raise ImportProblem(n, "user must be a name of 1-253 octets")
+    kind = f.get("kind", "").strip() or DEFAULT_KIND
+    if len(kind) > 32 or not all(ch.isascii() and (ch.isalnum() or ch in "_-") for ch in kind):
+        raise ImportProblem(n, f"kind must be at most 32 letters, digits, '_' or '-', "
+                            f"got {kind!r}")
+    try:
+        amount = parse_money(f["amount"], signed=True)
+    except ValueError:
+        raise ImportProblem(n, f"amount must be a decimal with at most 4 places such as "
+                            f"12.50 or -3.20, got {f['amount']!r}") from None
+    if abs(amount) >= MAX_AMOUNT:
+        raise ImportProblem(n, "amount is too large")
+    raw_q = f.get("quantity", "").strip() or "0"
+    if not raw_q.isascii() or not raw_q.isdigit() or len(raw_q) > 18:
+        raise ImportProblem(n, f"quantity must be a whole number ≥ 0, got {raw_q!r}")
+    description = f.get("description", "")
+    if len(description) > MAX_DESCRIPTION:
+        raise ImportProblem(n, f"description is longer than {MAX_DESCRIPTION} characters")
+    return ImportLine(n, ident, user, kind, amount, int(raw_q), description,
+                      _instant(n, f["date"].strip(), tz))
+
+
+def _instant(n: int, text: str, tz: ZoneInfo) -> int:
+    """``YYYY-MM-DD`` (local midnight) or an ISO 8601 time (local if it has no offset)."""
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            at = datetime(d.year, d.month, d.day, tzinfo=tz)
+        else:
+            at = datetime.fromisoformat(text)
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=tz)
+    except ValueError:
+        raise ImportProblem(n, f"date must be YYYY-MM-DD or an ISO 8601 time such as "
+                            f"2026-03-05T14:00:00Z, got {text!r}") from None
+    if at.year < 2000:
+        raise ImportProblem(n, f"date {text!r} is before 2000")
+    return int(at.timestamp())
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i:i + _CHUNK]
