@@ -122,6 +122,7 @@ def main() -> int:
     times.sort()
     mean = statistics.fmean(times)
     print(f"{url.split(':', 1)[0]}: {len(times)} batches of {a.batch}: "
+          f"p10 {times[len(times) // 10] * 1000:.2f} ms, "
           f"median {times[len(times) // 2] * 1000:.2f} ms, mean {mean * 1000:.2f} ms, "
           f"p90 {times[int(len(times) * 0.9)] * 1000:.2f} ms, "
           f"{a.batch / mean:,.0f} records/s")

@@ -48,6 +48,20 @@ def insert_ignore(conn: Connection, table: Any) -> Insert:
 
 def upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Sequence[str]) -> Any:
     """INSERT …, or add the new values to the existing row's counters."""
+    cache_key = (conn.dialect.name, table.name, tuple(keys), tuple(counters))
+    stmt = _UPSERTS.get(cache_key)
+    if stmt is None:
+        # Built once per dialect: building it (the ``excluded`` namespace)
+        # cost more than running it on SQLite.
+        stmt = _upsert_add(conn, table, keys, counters)
+        _UPSERTS[cache_key] = stmt
+    return stmt
+
+
+_UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
+def _upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Sequence[str]) -> Any:
     stmt = _insert(conn, table)
     if conn.dialect.name in ("mysql", "mariadb"):
         return stmt.on_duplicate_key_update(
@@ -126,8 +140,7 @@ def claim_sessions(conn: Connection, records: Sequence[AcctRecord]
         # INSERT … ON DUPLICATE KEY UPDATE takes exclusive locks on existing
         # rows (INSERT IGNORE takes shared ones, and two nodes upgrading
         # shared locks deadlock), then one read of the locked rows.
-        conn.execute(_insert(conn, sessions).on_duplicate_key_update(
-            packets=sessions.c.packets), _placeholder_rows(ordered))
+        conn.execute(_MYSQL_CLAIM, _placeholder_rows(ordered))
         return lock_sessions(conn, [r.key for r in ordered]), None
     # SQLite: the writer holds the database lock from BEGIN IMMEDIATE.
     loaded, plans_ = _with_plans(conn.execute(_LOAD_WITH_PLANS,
@@ -169,6 +182,7 @@ _PG_LOCKED = text(f"""
 SELECT {_SESSION_COLUMNS}, p.definition
 FROM sessions s LEFT JOIN users u ON u.name = s.user_name LEFT JOIN plans p ON p.name = u.plan
 WHERE s.id IN (SELECT json_array_elements_text(CAST(:ids AS json)))""")
+_MYSQL_CLAIM = mysql.insert(sessions).on_duplicate_key_update(packets=sessions.c.packets)
 _s, _u, _p = sessions.alias("s"), users.alias("u"), plans.alias("p")
 _LOAD_WITH_PLANS = (
     select(_s.c.id, _s.c.user_name, _s.c.session_s, _s.c.in_octets, _s.c.out_octets,
@@ -247,7 +261,7 @@ def save_sessions(conn: Connection,
         # The driver sends an executemany INSERT as one multi-row statement
         # (an UPDATE as one statement per row). Every row exists and is locked
         # by claim_sessions, so this only ever takes the UPDATE branch.
-        conn.execute(_mysql_save(conn), _save_rows(ordered))
+        conn.execute(_MYSQL_SAVE, _save_rows(ordered))
         return
     conn.execute(_SAVE, [{
         "b_id": s.key, "b_active": s.open, "b_packets": n, "b_started_at": s.started_at,
@@ -302,7 +316,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _mysql_save(conn: Connection) -> Any:
+def _mysql_save() -> Any:
     stmt = mysql.insert(sessions)
     new = stmt.inserted
     keep = ("framed_ip", "calling_station_id", "called_station_id", "nas_port", "nas_port_id",
@@ -313,6 +327,9 @@ def _mysql_save(conn: Connection) -> Any:
     values["packets"] = sessions.c.packets + new.packets
     values.update({c: func.coalesce(new[c], sessions.c[c]) for c in keep})
     return stmt.on_duplicate_key_update(values)
+
+
+_MYSQL_SAVE = _mysql_save()
 
 
 def close_nas_sessions(conn: Connection, nas_key: str, at: int, cause: str) -> int:
