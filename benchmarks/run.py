@@ -21,6 +21,7 @@ import sys
 
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -104,13 +105,14 @@ def load_history(db: object, n: int, users_n: int, user_format: str = "capped{:0
              "counted_in_octets": 10**9, "counted_out_octets": 10**10} for u, m in months])
 
 
-def start(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int, int]:
-    auth_port, acct_port = free_port(), free_port()
+def start(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int, int, int]:
+    auth_port, acct_port, metrics_port = free_port(), free_port(), free_port()
     config = workdir / "aaad.yaml"
     config.write_text(f"""
 database: {{url: "{url}"}}
 radius: {{bind: 127.0.0.1, auth_port: {auth_port}, acct_port: {acct_port}}}
 clients: [{{name: bench, address: 127.0.0.1, secret: "{SECRET}"}}]
+metrics: {{bind: 127.0.0.1, port: {metrics_port}}}
 logging: {{level: warning}}
 """)
     log = (workdir / "aaad.log").open("wb")
@@ -121,9 +123,28 @@ logging: {{level: warning}}
         if proc.poll() is not None:
             raise SystemExit(f"aaad exited:\n{(workdir / 'aaad.log').read_text()}")
         if answers(SECRET, auth_port) is not None:
-            return proc, auth_port, acct_port
+            return proc, auth_port, acct_port, metrics_port
     proc.kill()
     raise SystemExit("aaad did not answer Status-Server within 30 s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def batch_totals(metrics_port: int) -> tuple[float, float, float]:
+    """Accounting batches so far: (count, requests, seconds in the writer)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read()
+    values = {}
+    for line in text.decode().splitlines():
+        for name in ("aaad_db_batch_size_count", "aaad_db_batch_size_sum",
+                     "aaad_db_transaction_duration_seconds_sum"):
+            if line.startswith(name + '{kind="accounting"}'):
+                values[name] = float(line.rsplit(" ", 1)[1])
+    return (values.get("aaad_db_batch_size_count", 0.0), values.get("aaad_db_batch_size_sum", 0.0),
+            values.get("aaad_db_transaction_duration_seconds_sum", 0.0))
 
 
 def loadgen(args: list[str]) -> dict[str, object]:
@@ -145,7 +166,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="aaad-bench-"))
     url = a.database or f"sqlite:///{workdir / 'bench.sqlite3'}"
     seed(url, a.users, a.hashed_users, history=a.history)
-    proc, auth_port, acct_port = start(url, workdir)
+    proc, auth_port, acct_port, metrics_port = start(url, workdir)
     rows = []
     try:
         for window in [int(w) for w in a.windows.split(",")]:
@@ -169,7 +190,15 @@ def main() -> int:
                 runs.append(("accounting", ["--mode", "acct", "--port", str(acct_port),
                                             "--users", str(a.users)]))
             for name, args in runs:
+                before = batch_totals(metrics_port)
+                cpu = cpu_seconds(proc.pid)
                 r = loadgen([*args, "--window", str(window), "--requests", str(n)])
+                r["cpu_us_per_request"] = (cpu_seconds(proc.pid) - cpu) / n * 1e6
+                after = batch_totals(metrics_port)
+                batches, requests, seconds = (b - a for a, b in zip(before, after))
+                if batches:
+                    r["batch"] = {"mean_size": requests / batches,
+                                  "mean_ms": seconds / batches * 1000}
                 rows.append((name, window, r))
     finally:
         proc.terminate()
@@ -179,12 +208,18 @@ def main() -> int:
     db_name = url.split(":", 1)[0]
     print(f"aaad on {db_name}, {os.cpu_count()} cores, {a.history} past sessions, "
           f"{time.strftime('%Y-%m-%d')}, load generator on the same machine")
-    print(f"{'workload':32} {'window':>6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'lost':>6}")
+    print(f"{'workload':32} {'window':>6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'lost':>6}"
+          f" {'cpu us':>7} {'batch':>6} {'ms/batch':>9}")
     for name, window, r in rows:
         lat = r.get("latency_ms") or {}
         assert isinstance(lat, dict)
         print(f"{name:32} {window:>6} {float(r['requests_per_s']):>9.0f} {float(lat.get('p50', 0)):>8.2f} "
-              f"{float(lat.get('p99', 0)):>8.2f} {r.get('lost', 0):>6}")
+              f"{float(lat.get('p99', 0)):>8.2f} {r.get('lost', 0):>6}"
+              f" {float(r['cpu_us_per_request']):>7.0f}", end="")
+        batch = r.get("batch")
+        if isinstance(batch, dict):
+            print(f" {batch['mean_size']:>6.1f} {batch['mean_ms']:>9.2f}", end="")
+        print()
     return 0
 
 

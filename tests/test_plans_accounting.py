@@ -218,3 +218,19 @@ def test_rollover_on_two_nodes_at_the_same_moment_records_once(db: Database) -> 
     with db.reader.connect() as conn:
         assert len(plan_store.list_events(conn, kind="rollover")) == 1
         assert len(plan_store.list_events(conn, kind="block_expired")) == 1
+
+
+def test_a_changed_plan_counts_from_the_next_batch(db: Database) -> None:
+    """Plans are read with the sessions in every batch: a change made by
+    another node between two batches is seen by the second."""
+    setup(db, {"name": "nights-free", "bands": [OFFPEAK]})
+    flat = parse_plan({"name": "flat"})
+    t0 = at(2026, 11, 24, 23, 0)
+    apply(db, [rec(Status.START, t0)])
+    apply(db, [rec(Status.INTERIM, t0 + 600, 600, 6000, 600)])
+    assert counted(db, "pat", t0)[1] == Totals(0, 0, 0)
+    with db.writer.begin() as conn:
+        plan_store.save_plan(conn, flat.name, plan_to_json(flat), 0)
+        admin.update_user(conn, "pat", now=0, plan=flat.name)
+    apply(db, [rec(Status.INTERIM, t0 + 1200, 1200, 12000, 1200)])
+    assert counted(db, "pat", t0) == (Totals(1200, 12000, 1200), Totals(600, 6000, 600))

@@ -164,3 +164,46 @@ def test_counters_hold_64_bit_values(db: Database) -> None:
     big = 2**62 + 12345
     apply(db, [rec(Status.STOP, T0, 10, big, big)])
     assert usage(db, "alice", T0) == Totals(10, big, big)
+
+
+def test_a_packet_without_session_attributes_keeps_the_stored_ones(db: Database) -> None:
+    from dataclasses import replace
+    first = replace(START, framed_ip="100.64.0.9", calling_station_id="00-11-22-33-44-55",
+                    nas_port=7, interim_interval_s=300)
+    apply(db, [first])
+    apply(db, [I1])                      # no Framed-IP-Address, no NAS-Port
+    apply(db, [replace(I2, nas_port=8)])
+    [row] = session_rows(db)
+    assert (row["framed_ip"], row["calling_station_id"], row["nas_port"], row["packets"]) == \
+        ("100.64.0.9", "00-11-22-33-44-55", 8, 3)
+    with db.reader.connect() as conn:
+        interval = conn.execute(select(sessions.c.interim_interval_s)).scalar()
+    assert interval == 300
+
+
+def test_two_writers_take_session_locks_in_one_order_and_never_deadlock(db: Database) -> None:
+    """Each batch mixes new and existing sessions, and the two nodes see them
+    in opposite orders: with locks taken in key order, no batch may fail."""
+    stream = []
+    for k in range(6):
+        for n in range(30):
+            stream.append(rec(Status.START, T0, sid=f"d{n}") if k == 0 else
+                          rec(Status.INTERIM, T0 + 60 * k, 60 * k, 100 * k, 10 * k, sid=f"d{n}"))
+    # Shift the second node's stream so its batches straddle the first one's.
+    orders = [stream, list(reversed(stream[:45])) + list(reversed(stream[45:]))]
+    errors: list[BaseException] = []
+
+    def node(order: list[AcctRecord]) -> None:
+        try:
+            for i in range(0, len(order), 11):
+                apply(db, order[i:i + 11])
+        except BaseException as e:  # reported to the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=node, args=(o,)) for o in orders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert usage(db, "alice", T0) == Totals(30 * 300, 30 * 500, 30 * 50)

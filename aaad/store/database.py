@@ -69,7 +69,7 @@ def open_database(url: str, *, pool_size: int = 4) -> Database:
         reader = _sqlite_engine(url, immediate=False)
         return Database(writer, reader, url)
     kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size,
-                              "pool_pre_ping": True, "pool_recycle": 3600}
+                              "pool_recycle": 3600}
     if u.get_backend_name() == "mysql":
         kwargs["isolation_level"] = "READ COMMITTED"
         kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S,
@@ -79,8 +79,13 @@ def open_database(url: str, *, pool_size: int = 4) -> Database:
             "connect_timeout": CONNECT_TIMEOUT_S, "keepalives": 1, "keepalives_idle": 10,
             "keepalives_interval": 5, "keepalives_count": 3,
             "tcp_user_timeout": IO_TIMEOUT_S * 1000}.items() if k not in u.query}
-    engine = create_engine(url, **kwargs)
-    return Database(engine, engine, url)
+    # The writer runs a transaction per group-commit batch: a ping before each
+    # would be one more round trip per batch. A batch that finds its
+    # connection dead fails with a disconnect error, which invalidates the
+    # pool and is retried (is_retryable) on a new connection.
+    writer = create_engine(url, **kwargs)
+    reader = create_engine(url, pool_pre_ping=True, **kwargs)
+    return Database(writer, reader, url)
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
@@ -121,9 +126,12 @@ def is_data_error(error: BaseException) -> bool:
 
 
 def is_retryable(error: BaseException) -> bool:
-    """A deadlock, serialization failure or busy database: try the batch again."""
+    """A deadlock, serialization failure, busy database or lost connection:
+    try the batch again (a lost connection is replaced by a new one)."""
     if not isinstance(error, exc.DBAPIError):
         return False
+    if error.connection_invalidated:          # the server restarted or dropped us
+        return True
     orig = error.orig
     code = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
     if code in ("40001", "40P01"):          # PostgreSQL serialization failure, deadlock

@@ -7,9 +7,10 @@ caller owns ``with engine.begin()``. Counter updates are atomic increments
 
 from __future__ import annotations
 
+import json
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Connection, Insert, and_, bindparam, func, select, update
+from sqlalchemy import Connection, Insert, and_, bindparam, func, select, text, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from aaad.accounting.sessions import AcctRecord, SessionState, Totals
@@ -20,6 +21,7 @@ __all__ = [
     "insert_once",
     "upsert_add",
     "find_users_for_auth",
+    "claim_sessions",
     "lock_sessions",
     "insert_placeholders",
     "save_sessions",
@@ -62,6 +64,20 @@ def insert_once(conn: Connection, table: Any, row: dict[str, Any]) -> bool:
 
 def upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Sequence[str]) -> Any:
     """INSERT …, or add the new values to the existing row's counters."""
+    cache_key = (conn.dialect.name, table.name, tuple(keys), tuple(counters))
+    stmt = _UPSERTS.get(cache_key)
+    if stmt is None:
+        # Built once per dialect: building it (the ``excluded`` namespace)
+        # cost more than running it on SQLite.
+        stmt = _upsert_add(conn, table, keys, counters)
+        _UPSERTS[cache_key] = stmt
+    return stmt
+
+
+_UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
+def _upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Sequence[str]) -> Any:
     stmt = _insert(conn, table)
     if conn.dialect.name in ("mysql", "mariadb"):
         return stmt.on_duplicate_key_update(
@@ -111,6 +127,91 @@ def _state(r: Any) -> SessionState:
         open=bool(r.active), stopped_at=r.stopped_at, terminate_cause=r.terminate_cause)
 
 
+def claim_sessions(conn: Connection, records: Sequence[AcctRecord]
+                   ) -> tuple[dict[str, tuple[SessionState, int]], dict[str, str] | None]:
+    """Create the missing session rows and row-lock all of them, in key order.
+
+    ``records`` has one record per session (the first of the batch). Locks
+    are taken in key order so two nodes cannot deadlock. Once every session
+    row exists, its lock serialises all writers of the session, whichever
+    node they run on.
+
+    Returns:
+        key → (state, packets counted so far), where a row created here has
+        0 packets; and, where the dialect reads them in the same statement,
+        user → plan definition for the users of these sessions that have a
+        plan (None: not read, ask :func:`aaad.store.plans.plan_definitions`).
+    """
+    if not records:
+        return {}, {}
+    name = conn.dialect.name
+    ordered = sorted(records, key=lambda r: r.key)
+    if name == "postgresql":
+        # Two statements whatever the batch: the upsert creates the missing
+        # rows and, through its DO UPDATE … WHERE false, locks the existing
+        # ones (in the order of the rows) without writing them; then one read
+        # of the sessions with their users' plans.
+        conn.execute(_PG_CLAIM, {"rows": _json(_placeholder_rows(ordered))})
+        return _with_plans(conn.execute(_PG_LOCKED, {"ids": _json([r.key for r in ordered])}))
+    if name in ("mysql", "mariadb"):
+        # INSERT … ON DUPLICATE KEY UPDATE takes exclusive locks on existing
+        # rows (INSERT IGNORE takes shared ones, and two nodes upgrading
+        # shared locks deadlock), then one read of the locked rows.
+        conn.execute(_MYSQL_CLAIM, _placeholder_rows(ordered))
+        return lock_sessions(conn, [r.key for r in ordered]), None
+    # SQLite: the writer holds the database lock from BEGIN IMMEDIATE.
+    loaded, plans_ = _with_plans(conn.execute(_LOAD_WITH_PLANS,
+                                              {"ids": [r.key for r in ordered]}))
+    missing = [r for r in ordered if r.key not in loaded]
+    if missing:
+        insert_placeholders(conn, missing)
+        more, more_plans = _with_plans(conn.execute(_LOAD_WITH_PLANS,
+                                                    {"ids": [r.key for r in missing]}))
+        loaded.update(more)
+        plans_.update(more_plans)
+    return loaded, plans_
+
+
+def _with_plans(rows: Any) -> tuple[dict[str, tuple[SessionState, int]], dict[str, str]]:
+    loaded: dict[str, tuple[SessionState, int]] = {}
+    definitions: dict[str, str] = {}
+    for r in rows:
+        loaded[r.id] = (_state(r), r.packets)
+        if r.definition is not None:
+            definitions[r.user_name] = r.definition
+    return loaded, definitions
+
+
+_SESSION_COLUMNS = ("s.id, s.user_name, s.session_s, s.in_octets, s.out_octets, s.started_at, "
+                    "s.updated_at, s.last_seen, s.active, s.stopped_at, s.terminate_cause, "
+                    "s.packets")
+_PG_CLAIM = text("""
+INSERT INTO sessions (id, user_name, nas_key, client, nas_address, acct_session_id, active,
+                      packets, started_at, updated_at, last_seen, session_s, in_octets, out_octets,
+                      direction)
+SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS v(
+    id varchar, user_name varchar, nas_key varchar, client varchar, nas_address varchar,
+    acct_session_id varchar, active boolean, packets integer, started_at bigint,
+    updated_at bigint, last_seen bigint, session_s bigint, in_octets bigint, out_octets bigint,
+    direction varchar)
+ON CONFLICT (id) DO UPDATE SET packets = sessions.packets WHERE false""")
+# A plain read: every row is locked by the statement above, and a new
+# statement (READ COMMITTED) sees their newest committed versions.
+_PG_LOCKED = text(f"""
+SELECT {_SESSION_COLUMNS}, p.definition
+FROM sessions s LEFT JOIN users u ON u.name = s.user_name LEFT JOIN plans p ON p.name = u.plan
+WHERE s.id IN (SELECT json_array_elements_text(CAST(:ids AS json)))""")
+_MYSQL_CLAIM = mysql.insert(sessions).on_duplicate_key_update(packets=sessions.c.packets)
+_s, _u, _p = sessions.alias("s"), users.alias("u"), plans.alias("p")
+_LOAD_WITH_PLANS = (
+    select(_s.c.id, _s.c.user_name, _s.c.session_s, _s.c.in_octets, _s.c.out_octets,
+           _s.c.started_at, _s.c.updated_at, _s.c.last_seen, _s.c.active, _s.c.stopped_at,
+           _s.c.terminate_cause, _s.c.packets, _p.c.definition)
+    .select_from(_s.outerjoin(_u, _u.c.name == _s.c.user_name)
+                 .outerjoin(_p, _p.c.name == _u.c.plan))
+    .where(_s.c.id.in_(bindparam("ids", expanding=True))))
+
+
 def lock_sessions(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[SessionState, int]]:
     """Load and row-lock sessions, in key order so two nodes cannot deadlock.
 
@@ -136,14 +237,18 @@ def insert_placeholders(conn: Connection, records: Sequence[AcctRecord]) -> None
     """
     if not records:
         return
-    rows = [{
+    conn.execute(insert_ignore(conn, sessions),
+                 _placeholder_rows(sorted(records, key=lambda r: r.key)))
+
+
+def _placeholder_rows(records: Sequence[AcctRecord]) -> list[dict[str, Any]]:
+    return [{
         "id": r.key, "user_name": r.user_name, "nas_key": r.nas_key, "client": r.client,
         "nas_address": r.nas_address, "acct_session_id": r.acct_session_id,
         "active": True, "packets": 0, "started_at": r.at, "updated_at": r.at,
         "last_seen": r.arrival, "session_s": 0, "in_octets": 0, "out_octets": 0,
         "direction": r.direction,
-    } for r in sorted(records, key=lambda r: r.key)]
-    conn.execute(insert_ignore(conn, sessions), rows)
+    } for r in records]
 
 
 _SAVE = (update(sessions).where(sessions.c.id == bindparam("b_id")).values(
@@ -166,6 +271,18 @@ def save_sessions(conn: Connection,
     """Write new session states: (state, packets added, newest record)."""
     if not changes:
         return
+    ordered = sorted(changes, key=lambda c: c[0].key)
+    name = conn.dialect.name
+    if name == "postgresql":
+        # One statement for the batch: executemany would run one UPDATE per row.
+        conn.execute(_PG_SAVE, {"rows": _json(_save_rows(ordered))})
+        return
+    if name in ("mysql", "mariadb"):
+        # The driver sends an executemany INSERT as one multi-row statement
+        # (an UPDATE as one statement per row). Every row exists and is locked
+        # by claim_sessions, so this only ever takes the UPDATE branch.
+        conn.execute(_MYSQL_SAVE, _save_rows(ordered))
+        return
     conn.execute(_SAVE, [{
         "b_id": s.key, "b_active": s.open, "b_packets": n, "b_started_at": s.started_at,
         "b_updated_at": s.updated_at, "b_last_seen": s.last_seen, "b_stopped_at": s.stopped_at,
@@ -174,7 +291,65 @@ def save_sessions(conn: Connection,
         "b_framed_ip": r.framed_ip, "b_calling": r.calling_station_id,
         "b_called": r.called_station_id, "b_nas_port": r.nas_port,
         "b_nas_port_id": r.nas_port_id, "b_interim": r.interim_interval_s,
-    } for s, n, r in sorted(changes, key=lambda c: c[0].key)])
+    } for s, n, r in ordered])
+
+
+_PG_SAVE = text("""
+UPDATE sessions SET active = v.active, packets = sessions.packets + v.packets,
+    started_at = v.started_at, updated_at = v.updated_at, last_seen = v.last_seen,
+    stopped_at = v.stopped_at, terminate_cause = v.terminate_cause,
+    session_s = v.session_s, in_octets = v.in_octets, out_octets = v.out_octets,
+    framed_ip = coalesce(v.framed_ip, sessions.framed_ip),
+    calling_station_id = coalesce(v.calling_station_id, sessions.calling_station_id),
+    called_station_id = coalesce(v.called_station_id, sessions.called_station_id),
+    nas_port = coalesce(v.nas_port, sessions.nas_port),
+    nas_port_id = coalesce(v.nas_port_id, sessions.nas_port_id),
+    interim_interval_s = coalesce(v.interim_interval_s, sessions.interim_interval_s)
+FROM json_to_recordset(CAST(:rows AS json)) AS v(
+    id varchar, user_name varchar, nas_key varchar, client varchar, nas_address varchar,
+    acct_session_id varchar, active boolean, packets integer, started_at bigint,
+    updated_at bigint, last_seen bigint, stopped_at bigint, terminate_cause varchar,
+    session_s bigint, in_octets bigint, out_octets bigint, framed_ip varchar,
+    calling_station_id varchar, called_station_id varchar, nas_port bigint,
+    nas_port_id varchar, interim_interval_s integer)
+WHERE sessions.id = v.id""")
+
+
+def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord]]) -> list[dict[str, Any]]:
+    return [{
+        "id": s.key, "user_name": s.user_name, "nas_key": r.nas_key, "client": r.client,
+        "nas_address": r.nas_address, "acct_session_id": r.acct_session_id,
+        "active": s.open, "packets": n, "started_at": s.started_at,
+        "updated_at": s.updated_at, "last_seen": s.last_seen, "stopped_at": s.stopped_at,
+        "terminate_cause": s.terminate_cause, "session_s": s.totals.session_s,
+        "in_octets": s.totals.in_octets, "out_octets": s.totals.out_octets,
+        "framed_ip": r.framed_ip, "calling_station_id": r.calling_station_id,
+        "called_station_id": r.called_station_id, "nas_port": r.nas_port,
+        "nas_port_id": r.nas_port_id, "interim_interval_s": r.interim_interval_s,
+    } for s, n, r in ordered]
+
+
+def _json(value: Any) -> str:
+    """Rows for json_to_recordset: one parameter, whatever the batch size, so
+    the statement text never changes (and the driver prepares it), and
+    encoding is one C call rather than an array dump per column."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _mysql_save() -> Any:
+    stmt = mysql.insert(sessions)
+    new = stmt.inserted
+    keep = ("framed_ip", "calling_station_id", "called_station_id", "nas_port", "nas_port_id",
+            "interim_interval_s")
+    values: dict[str, Any] = {c: new[c] for c in (
+        "active", "started_at", "updated_at", "last_seen", "stopped_at", "terminate_cause",
+        "session_s", "in_octets", "out_octets")}
+    values["packets"] = sessions.c.packets + new.packets
+    values.update({c: func.coalesce(new[c], sessions.c[c]) for c in keep})
+    return stmt.on_duplicate_key_update(values)
+
+
+_MYSQL_SAVE = _mysql_save()
 
 
 def _nas_open_before(nas_key: str, at: int) -> Any:
@@ -222,15 +397,38 @@ def add_usage(conn: Connection, parts: dict[tuple[str, int], tuple[Totals, Total
     """Add (raw, counted) usage to (user, period start) counters, creating rows."""
     if not parts:
         return
+    if conn.dialect.name == "postgresql":
+        # One statement for the batch: executemany would run one upsert per row.
+        conn.execute(_PG_ADD_USAGE, {"rows": _json(_usage_rows(parts))})
+        return
     stmt = upsert_add(conn, usage, ("user_name", "period_start"),
                        ("session_s", "in_octets", "out_octets", "counted_s",
                         "counted_in_octets", "counted_out_octets"))
-    conn.execute(stmt, [
+    conn.execute(stmt, _usage_rows(parts))
+
+
+def _usage_rows(parts: dict[tuple[str, int], tuple[Totals, Totals]]) -> list[dict[str, Any]]:
+    return [
         {"user_name": u, "period_start": p, "session_s": raw.session_s,
          "in_octets": raw.in_octets, "out_octets": raw.out_octets,
          "counted_s": counted.session_s, "counted_in_octets": counted.in_octets,
          "counted_out_octets": counted.out_octets}
-        for (u, p), (raw, counted) in sorted(parts.items())])
+        for (u, p), (raw, counted) in sorted(parts.items())]
+
+
+_PG_ADD_USAGE = text("""
+INSERT INTO usage_counters (user_name, period_start, session_s, in_octets, out_octets,
+                            counted_s, counted_in_octets, counted_out_octets)
+SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS v(
+    user_name varchar, period_start bigint, session_s bigint, in_octets bigint,
+    out_octets bigint, counted_s bigint, counted_in_octets bigint, counted_out_octets bigint)
+ON CONFLICT (user_name, period_start) DO UPDATE SET
+    session_s = usage_counters.session_s + excluded.session_s,
+    in_octets = usage_counters.in_octets + excluded.in_octets,
+    out_octets = usage_counters.out_octets + excluded.out_octets,
+    counted_s = usage_counters.counted_s + excluded.counted_s,
+    counted_in_octets = usage_counters.counted_in_octets + excluded.counted_in_octets,
+    counted_out_octets = usage_counters.counted_out_octets + excluded.counted_out_octets""")
 
 
 def get_usage(conn: Connection, user_name: str, period_start: int) -> Totals:

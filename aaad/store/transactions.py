@@ -147,15 +147,12 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
     first: dict[str, AcctRecord] = {}
     for rec in records:
         first.setdefault(rec.key, rec)
-    loaded = queries.lock_sessions(conn, list(first))
-    missing = [rec for key, rec in first.items() if key not in loaded]
-    if missing:
-        queries.insert_placeholders(conn, missing)
-        loaded.update(queries.lock_sessions(conn, [r.key for r in missing]))
+    loaded, definitions = queries.claim_sessions(conn, list(first.values()))
     # A placeholder (0 packets counted) is a session seen for the first time.
     states: dict[str, SessionState | None] = {
         k: (s if n else None) for k, (s, n) in loaded.items()}
-    user_plans = load_plans(conn, {r.user_name for r in records})
+    user_plans = (load_plans(conn, {r.user_name for r in records}) if definitions is None
+                  else {u: plan_from_json(d) for u, d in definitions.items()})
     counts: dict[str, int] = {}
     newest: dict[str, AcctRecord] = {}
     pieces: list[tuple[AcctRecord, UsagePart]] = []
