@@ -153,3 +153,18 @@ def has_radclient() -> bool:
     return shutil.which("radclient") is not None
 
 
+
+
+def drop_users_and_plans(db: Any, users: Any, plan_prefix: str) -> None:
+    """Remove a module's users and the plans named ``plan_prefix…`` from a shared database."""
+    from aaad.store import admin
+    from aaad.store import plans as plan_store
+    with db.writer.begin() as conn:
+        for user in users:
+            try:
+                admin.delete_user(conn, user)
+            except admin.NoSuchUser:
+                pass
+        for name, _ in plan_store.list_plans(conn):
+            if name.startswith(plan_prefix):
+                plan_store.delete_plan(conn, name)

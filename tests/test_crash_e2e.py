@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from aaad.store.database import open_database
 from tests.acct_load import AcctLoad
 from tests.conftest import migrated
 from tests.daemon import Daemon, start_daemon

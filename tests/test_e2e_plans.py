@@ -30,11 +30,10 @@ from pyrad.packet import (
 )
 
 from aaad.radius.codec import load_dictionary
-from aaad.store import admin
 from aaad.store import plans as plan_store
 from aaad.store.database import Database
 from tests.conftest import migrated
-from tests.daemon import SECRET, Daemon, start_daemon
+from tests.daemon import drop_users_and_plans, SECRET, Daemon, start_daemon
 
 pytestmark = pytest.mark.e2e
 
@@ -178,15 +177,7 @@ def served(request: pytest.FixtureRequest, server_urls: dict[str, object],
     finally:
         code = d.stop()
         nas.close()
-        with db.writer.begin() as conn:
-            for user in USERS:
-                try:
-                    admin.delete_user(conn, user)
-                except admin.NoSuchUser:
-                    pass
-            for name, _ in plan_store.list_plans(conn):
-                if name.startswith("e2e-"):
-                    plan_store.delete_plan(conn, name)
+        drop_users_and_plans(db, USERS, "e2e-")
     assert code == 0, d.logs()
 
 

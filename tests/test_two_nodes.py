@@ -34,7 +34,7 @@ from aaad.store import plans as plan_store
 from aaad.store.database import Database
 from aaad.store.tables import charges, sessions, usage
 from tests.conftest import migrated
-from tests.daemon import SECRET, Daemon, start_daemon
+from tests.daemon import drop_users_and_plans, SECRET, Daemon, start_daemon
 from tests.radius_packets import acct_request
 
 pytestmark = pytest.mark.e2e
@@ -92,15 +92,7 @@ def nodes(request: pytest.FixtureRequest, server_urls: dict[str, object],
         yield Nodes(a, b, db)
     finally:
         codes = (a.stop(), b.stop())
-        with db.writer.begin() as conn:
-            for user in USERS:
-                try:
-                    admin.delete_user(conn, user)
-                except admin.NoSuchUser:
-                    pass
-            for name, _ in plan_store.list_plans(conn):
-                if name.startswith("tn-"):
-                    plan_store.delete_plan(conn, name)
+        drop_users_and_plans(db, USERS, "tn-")
     assert codes == (0, 0), a.logs() + b.logs()
 
 
