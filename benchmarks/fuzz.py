@@ -515,7 +515,7 @@ clients:
      coa_port: {coa_port}}}
   - {{name: fuzz-signed, address: {SIGNED}/32, secret: "{SECRET.decode()}", type: chillispot,
      require_message_authenticator: true, coa_port: {coa_port}}}
-accounting: {{period: daily}}
+accounting: {{period: monthly, billing_day: 28}}
 metrics: {{bind: 127.0.0.1, port: {metrics_port}}}
 logging: {{level: info}}
 """)
