@@ -183,8 +183,7 @@ class Generator:
         self.rng = random.Random(seed)
         self.epoch = epoch              # "now" for Event-Timestamps of valid sessions
         self.ids = 0
-        kinds, weights = zip(*KINDS.items())
-        self._kinds = self.rng.choices(kinds, weights, k=4096)
+        self._kinds, self._weights = list(KINDS), list(KINDS.values())
         self._dict_attrs: list[tuple[int, int | None, str]] = []
         for a in dictionary.attributes.values():
             vendor = dictionary.vendors.GetForward(a.vendor) if a.vendor else None
@@ -262,13 +261,12 @@ class Generator:
             attrs.append((USER_PASSWORD, hide_password(password, secret, authenticator)))
         else:
             ident = self.rng.randrange(256)
-            challenge = self.rng.randbytes(16)
+            own_challenge = self.rng.random() < 0.5     # else the authenticator is the challenge
+            challenge = self.rng.randbytes(16) if own_challenge else authenticator
             attrs.append((CHAP_PASSWORD, bytes((ident,)) + hashlib.md5(
                 bytes((ident,)) + password + challenge).digest()))
-            if self.rng.random() < 0.5:
+            if own_challenge:
                 attrs.append((CHAP_CHALLENGE, challenge))
-            else:
-                authenticator = challenge
         for _ in range(self.rng.randrange(3)):
             attrs.append((PROXY_STATE, self.rng.randbytes(self.rng.randrange(1, 20))))
         if source == SIGNED or self.rng.random() < 0.5:
@@ -411,8 +409,8 @@ class Generator:
                                 self.rng.randrange(256)))
         return encode(code, self._next_id(), self.rng.randbytes(16), attrs)
 
-    def next(self, n: int) -> Packet:
-        kind = self._kinds[n % 4096] if n % 4096 else self.rng.choice(list(KINDS))
+    def next(self) -> Packet:
+        kind = self.rng.choices(self._kinds, self._weights)[0]
         port = "auth" if self.rng.random() < 0.4 else "acct"
         source = SIGNED if self.rng.random() < 0.2 else PLAIN
         if kind == "random":
@@ -634,6 +632,7 @@ class _Sender:
                 self.socks[source, port] = [self._socket(source, ("fuzz", port))
                                             for _ in range(self.SOCKETS)]
         self.markers = {port: self._socket(PLAIN, ("marker", port)) for port in self.ports}
+        self.sel.register(d.coa_sink, selectors.EVENT_READ, ("coa", ""))
         self.outstanding: dict[str, dict[int, float]] = {p: {} for p in self.ports}
         self.since_marker = dict.fromkeys(self.ports, 0)
         self.marker_id = dict.fromkeys(self.ports, 0)
@@ -690,8 +689,11 @@ class _Sender:
                     data, _ = sock.recvfrom(8192)
                 except BlockingIOError:
                     break
-                if role == "marker":
-                    self.outstanding[port].pop(data[1], None) if len(data) >= 20 else None
+                if role == "coa":       # a Disconnect-Request, left unanswered (timeouts)
+                    self.result.disconnects_received += 1
+                elif role == "marker":
+                    if len(data) >= 20:
+                        self.outstanding[port].pop(data[1], None)
                 else:
                     self._check_reply(sock, port, data)
 
@@ -723,7 +725,8 @@ class _Sender:
 
     def close(self) -> None:
         for key in list(self.sel.get_map().values()):
-            key.fileobj.close()  # type: ignore[union-attr]
+            if key.data[0] != "coa":
+                key.fileobj.close()  # type: ignore[union-attr]
         self.sel.close()
 
 
@@ -744,14 +747,14 @@ def fuzz(d: Daemon, url: str, *, packets: int, seed: int, epoch: int, window: in
     started = time.monotonic()
     try:
         for n in range(packets):
-            p = gen.next(n)
+            p = gen.next()
             result.by_kind[p.kind] += 1
             sender.send(p)
             if n % 64 == 63:
                 sender.poll(0)
                 if progress and n % 100_000 == 99_999:
-                    print(f"  {n + 1:>9} packets, {time.monotonic() - started:.0f} s",
-                          file=sys.stderr)
+                    print(f"  {n + 1:>9} packets, {time.monotonic() - started:.0f} s, "
+                          f"RSS {rss_kib(d.proc.pid) / 1024:.1f} MiB", file=sys.stderr)
                 if n % 2048 == 2047:
                     if d.proc.poll() is not None:
                         result.failures.append(f"aaad exited with {d.proc.returncode} after "
@@ -767,12 +770,6 @@ def fuzz(d: Daemon, url: str, *, packets: int, seed: int, epoch: int, window: in
         result.elapsed_s = time.monotonic() - started
     finally:
         sender.close()
-    while True:
-        try:
-            d.coa_sink.recv(4096)
-            result.disconnects_received += 1
-        except BlockingIOError:
-            break
     result.rss_kib_after = rss_kib(d.proc.pid)
     check_health(d, url, result)
     return result
