@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Connection, Insert, and_, bindparam, func, select, update
+from sqlalchemy import (BigInteger, Connection, Insert, and_, bindparam, func, literal_column,
+                        select, update)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from aaad.accounting.sessions import AcctRecord, SessionState, Totals
@@ -18,6 +19,8 @@ from aaad.store.tables import plans, sessions, usage, users
 __all__ = [
     "insert_ignore",
     "upsert_add",
+    "capped",
+    "MAX_COUNTER",
     "find_users_for_auth",
     "lock_sessions",
     "insert_placeholders",
@@ -44,15 +47,37 @@ def insert_ignore(conn: Connection, table: Any) -> Insert:
     return stmt.on_conflict_do_nothing()  # type: ignore[no-any-return]
 
 
+MAX_COUNTER = 2**63 - 1     # the counter columns are signed 64-bit BIGINT
+
+
+def capped(n: int) -> int:
+    """A counter value as it is stored: at most :data:`MAX_COUNTER`."""
+    return n if n <= MAX_COUNTER else MAX_COUNTER
+
+
 def upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Sequence[str]) -> Any:
-    """INSERT …, or add the new values to the existing row's counters."""
+    """INSERT …, or add the new values to the existing row's counters.
+
+    The sum stops at :data:`MAX_COUNTER` instead of overflowing (written
+    ``least(col, MAX - new) + new``, which never overflows itself): PostgreSQL
+    and MariaDB would refuse the row, and with it the record at every
+    retransmit; SQLite would silently turn the column into a float. Only
+    impossible usage, 9.2 EB in one period, gets there. Inserted values must
+    be :func:`capped` by the caller.
+    """
     stmt = _insert(conn, table)
+    least = func.min if conn.dialect.name == "sqlite" else func.least
+    # A literal, not a parameter: pymysql's executemany cannot bind one in
+    # the ON DUPLICATE KEY UPDATE part.
+    top = literal_column(str(MAX_COUNTER), BigInteger())
     if conn.dialect.name in ("mysql", "mariadb"):
         return stmt.on_duplicate_key_update(
-            {c: table.c[c] + stmt.inserted[c] for c in counters})
+            {c: least(table.c[c], top - stmt.inserted[c]) + stmt.inserted[c]
+             for c in counters})
     return stmt.on_conflict_do_update(
         index_elements=list(keys),
-        set_={c: table.c[c] + stmt.excluded[c] for c in counters})
+        set_={c: least(table.c[c], top - stmt.excluded[c]) + stmt.excluded[c]
+              for c in counters})
 
 
 # -- users -------------------------------------------------------------------
@@ -190,10 +215,11 @@ def add_usage(conn: Connection, parts: dict[tuple[str, int], tuple[Totals, Total
                        ("session_s", "in_octets", "out_octets", "counted_s",
                         "counted_in_octets", "counted_out_octets"))
     conn.execute(stmt, [
-        {"user_name": u, "period_start": p, "session_s": raw.session_s,
-         "in_octets": raw.in_octets, "out_octets": raw.out_octets,
-         "counted_s": counted.session_s, "counted_in_octets": counted.in_octets,
-         "counted_out_octets": counted.out_octets}
+        {"user_name": u, "period_start": p, "session_s": capped(raw.session_s),
+         "in_octets": capped(raw.in_octets), "out_octets": capped(raw.out_octets),
+         "counted_s": capped(counted.session_s),
+         "counted_in_octets": capped(counted.in_octets),
+         "counted_out_octets": capped(counted.out_octets)}
         for (u, p), (raw, counted) in sorted(parts.items())])
 
 
