@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, make_url, text
 
 from aaad.store import migrate
@@ -29,6 +30,13 @@ REQUIRE_DB = os.environ.get("AAAD_REQUIRE_DB") == "1"
 RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
 
 DIALECTS = ["sqlite", "postgresql", "mysql"]
+
+# Property tests: no per-example deadline (the machine may be busy), and a
+# HYPOTHESIS_PROFILE=long run for many more examples. Tests that ask for a
+# number of examples (tests/test_properties_*.py) take max(theirs, the profile's).
+settings.register_profile("aaad", deadline=None)
+settings.register_profile("long", deadline=None, max_examples=20_000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "aaad"))
 
 
 def _unavailable(what: str, why: BaseException) -> None:

@@ -28,17 +28,23 @@ from aaad.accounting.periods import PeriodSpec
 from aaad.credentials import VerifyCache, hash_password
 from aaad.daemon.accounting import AccountingHandler
 from aaad.daemon.auth import AuthHandler
+from aaad.daemon.batch import GroupCommit
+from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import InlineExecutor
 from aaad.daemon.metrics import Metrics
 from aaad.radius.clients import ClientTable
 from aaad.radius.codec import ACCT_CODES, AUTH_CODES
 from aaad.radius.framing import (ACCESS_ACCEPT, ACCESS_REJECT, ACCESS_REQUEST,
                                  ACCOUNTING_REQUEST, ACCOUNTING_RESPONSE, STATUS_SERVER)
+from aaad.quotas.plans import parse_plan
 from aaad.radius import protocol
+from aaad.radius.coa import CoAClient
 from aaad.radius.auth import hide_password
 from aaad.radius.protocol import RadiusPort
 from aaad.store import admin
+from aaad.store import plans as plan_store
 from aaad.store.database import Database
+from aaad.store.transactions import plan_to_json
 from tests.fakes import GatedExecutor
 from tests.radius_packets import (DICT, NAS, SECRET, FakeDatagramTransport, access_request,
                                   acct_request, make_client, raw_packet, status_server)
@@ -576,6 +582,63 @@ class GroupCommitTests(PortTest):
 
 
 # --- (g) overload ----------------------------------------------------------------------
+
+class EnforcementTests(PortTest):
+    def _ports_with_enforcer(self) -> tuple[Ports, FakeDatagramTransport]:
+        ports = Ports(self.db)
+        coa = CoAClient(reactor=ports.reactor, dictionary=DICT)
+        coa_wire = FakeDatagramTransport()
+        coa.makeConnection(coa_wire)
+        enforcer = Enforcer(coa=coa, clients=lambda: ports.clients, db=self.db,
+                            writer=ports.writer, reactor=ports.reactor, metrics=ports.metrics,
+                            timeouts=(1.0,))
+        ports.accounting.on_over_limit = enforcer.over_limit
+        with self.db.writer.begin() as conn:
+            plan = parse_plan({"name": "cut", "time_limit": "10m", "over_limit": "disconnect"})
+            plan_store.save_plan(conn, "cut", plan_to_json(plan), T0)
+            admin.add_user(conn, "carol", password_hash=None, password_cleartext="pw",
+                           plan="cut", enabled=True, now=T0)
+        return ports, coa_wire
+
+    def test_a_session_no_disconnect_request_can_name_is_still_answered(self) -> None:
+        # Found by benchmarks/fuzz.py: a NAS-Identifier of 100 undecodable
+        # octets is stored as 100 U+FFFD (300 octets of UTF-8), too long for
+        # the Disconnect-Request. The CoA client's ValueError escaped from
+        # the after-commit hook, so the batch's Accounting-Responses were
+        # never sent and SIGTERM waited for them forever.
+        ports, coa_wire = self._ports_with_enforcer()
+        ports.acct_port.datagramReceived(acct_request(
+            "Start", "carol", "c-1", id=1, NAS_Identifier=b"\xff" * 100), NAS)
+        over = acct_request("Interim-Update", "carol", "c-1", id=2,
+                            NAS_Identifier=b"\xff" * 100, Acct_Session_Time=3600)
+        ports.acct_port.datagramReceived(over, NAS)
+        with self.assertLogs("aaad.daemon.enforcement", "WARNING") as logs:
+            ports.writer.drain()
+        self.assertEqual(sorted(raw[1] for raw, _ in ports.acct_wire.written), [1, 2])
+        self.assertEqual(ports.acct_port.pending, 0)
+        self.assertEqual(coa_wire.written, [])
+        self.assertIn("cannot disconnect carol session c-1", logs.output[0])
+        with self.db.reader.connect() as conn:
+            [event] = plan_store.list_events(conn, kind="disconnect")
+        self.assertTrue(event["result"].startswith("error: NAS-Identifier"), event)
+        self.assertEqual(ports.sample("aaad_disconnect_requests_total", result="error"), 1)
+
+    def test_a_failing_after_batch_hook_does_not_strand_the_batch(self) -> None:
+        # The same failure one level down: whatever the hook does, the
+        # batch's requests get their answers and the next batch runs.
+        executor = GatedExecutor()
+
+        def broken(size: int, seconds: float) -> None:
+            raise RuntimeError("hook failed")
+        batches = GroupCommit(executor=executor, process=lambda items: [i * 2 for i in items],
+                              max_batch=8, max_queue=64, clock=lambda: 0.0, on_batch=broken)
+        first = batches.submit(1)
+        second = batches.submit(2)
+        with self.assertLogs("aaad.daemon.batch", "ERROR") as logs:
+            executor.drain()
+        self.assertEqual((self.successResultOf(first), self.successResultOf(second)), (2, 4))
+        self.assertIn("RuntimeError: hook failed", logs.output[0])
+
 
 class OverloadTests(PortTest):
     def test_max_pending(self) -> None:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from aaad.accounting.sessions import ZERO, Totals
 from aaad.quotas.bands import split_by_band
 from aaad.quotas.decide import (
+    MAX_RENEWALS,
     REASONS,
     SESSION_TIMEOUT_HORIZON_S,
     Accept,
@@ -299,6 +300,9 @@ def test_seconds_beyond_cap(p: Plan, before: int, after: int, expected: int) -> 
 @pytest.mark.parametrize(("p", "leftover", "expected"), [
     (RENEW, 0, 0), (RENEW, 1, 1), (RENEW, 10 * HOUR, 1), (RENEW, 10 * HOUR + 1, 2),
     (CAP_AND_BLOCKS, 10 * HOUR, 0), (TIME, 10 * HOUR, 0),
+    # Found by benchmarks/fuzz.py: Acct-Session-Time 2^31 bought 596,523
+    # blocks in one transaction. The rest stays uncovered (cutoff).
+    (RENEW, MAX_RENEWALS * 10 * HOUR, MAX_RENEWALS), (RENEW, 2**31, MAX_RENEWALS),
 ])
 def test_blocks_to_renew(p: Plan, leftover: int, expected: int) -> None:
     assert blocks_to_renew(p, leftover) == expected

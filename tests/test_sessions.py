@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from aaad.accounting.sessions import (
     GIGAWORD,
     MAX_CLOCK_AHEAD_S,
+    MAX_SPAN_S,
     ZERO,
     AcctRecord,
     Cause,
@@ -306,6 +307,22 @@ def test_totals_are_a_per_counter_high_water_mark():
 def test_apply_record_refuses_nas_wide_records(status):
     with pytest.raises(ValueError, match="apply_record does not take"):
         apply_record(None, rec(status))
+
+
+def test_a_delta_is_attributed_to_at_most_the_last_366_days():
+    # Found by benchmarks/fuzz.py: Acct-Session-Time 2^32 - 1 on a new
+    # session (or a Start with Event-Timestamp 1) spread one packet over
+    # ~50,000 daily periods, one usage row each, in one transaction.
+    huge = Totals(2**32 - 1, 7, 9)
+    [a] = run([stop(huge, T)])[1]
+    assert (a.t0, a.t1, a.delta) == (T - MAX_SPAN_S, T, huge)
+    assert MAX_SPAN_S == 366 * 86400
+    s, [first, second] = run([start(1), interim(Totals(60, 1, 1), T)])
+    assert (second.t0, second.t1) == (T - MAX_SPAN_S, T)
+    assert s.started_at == 1 and s.totals == Totals(60, 1, 1)
+    # A gap within the span keeps its real start.
+    [a] = run([stop(Totals(86400, 0, 0), T)])[1]
+    assert (a.t0, a.t1) == (T - 86400, T)
 
 
 # --- the invariant: any order, any duplication ----------------------------------------

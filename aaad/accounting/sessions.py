@@ -21,6 +21,7 @@ __all__ = [
     "AcctRecord",
     "SessionState",
     "Applied",
+    "MAX_SPAN_S",
     "usage_delta",
     "fold_gigawords",
     "session_key",
@@ -33,6 +34,12 @@ GIGAWORD = 2**32
 # Event-Timestamp later than arrival by more than this is a NAS clock error;
 # the arrival time is used instead, so usage never lands in a future period.
 MAX_CLOCK_AHEAD_S = 300
+# A delta is attributed to at most the last 366 days before its event time.
+# Acct-Session-Time up to 2^32 - 1 s (136 years) or an Event-Timestamp of 1970
+# would otherwise spread one packet over tens of thousands of daily periods:
+# as many usage rows, written in one transaction that stalls every other
+# accounting packet. The totals are unaffected; only where they are attributed.
+MAX_SPAN_S = 366 * 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +183,7 @@ def apply_record(prev: SessionState | None, rec: AcctRecord) -> Applied:
     delta = usage_delta(prev.totals, rec.totals)
     t1 = max(rec.at, prev.updated_at)
     t0 = prev.updated_at if not created else min(prev.started_at, t1)
+    t0 = max(t0, t1 - MAX_SPAN_S)
     state = replace(
         prev,
         totals=_high_water(prev.totals, rec.totals),

@@ -9,6 +9,7 @@ only after its batch's transaction committed, or fails with the batch.
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, Generic, Sequence, TypeVar
 
 from twisted.internet.defer import Deferred
@@ -18,6 +19,8 @@ from aaad.daemon.executor import Executor
 from aaad.radius.errors import WireError
 
 __all__ = ["GroupCommit", "QueueFull"]
+
+log = logging.getLogger(__name__)
 
 I = TypeVar("I")
 R = TypeVar("R")
@@ -91,7 +94,10 @@ class GroupCommit(Generic[I, R]):
     def _finish(self, size: int, started: float) -> None:
         self._running -= 1
         if self._on_batch is not None:
-            self._on_batch(size, self._clock() - started)
+            try:
+                self._on_batch(size, self._clock() - started)
+            except Exception:   # a bug there must not keep the batch from its answers
+                log.exception("after a batch of %d items", size)
         # Start the next batch before firing this one's callbacks, so the
         # database is busy again while replies are being encoded and sent.
         self._next()

@@ -91,8 +91,14 @@ class Enforcer:
             return self._record(None, user_name, session_key, why, "no_client")
         attrs = disconnect_attributes(user_name=user_name, acct_session_id=acct_session_id,
                                       nas_key=nas_key, framed_ip=framed_ip)
-        d = self._coa.disconnect(client, address=nas_address, attributes=attrs,
-                                 timeouts=self._timeouts)
+        try:
+            d = self._coa.disconnect(client, address=nas_address, attributes=attrs,
+                                     timeouts=self._timeouts)
+        except (ValueError, RuntimeError) as e:
+            # E.g. a User-Name that became longer than 253 octets when its
+            # undecodable octets were replaced: no request can carry it.
+            log.warning("cannot disconnect %s session %s: %s", user_name, acct_session_id, e)
+            return self._record(None, user_name, session_key, why, f"error: {e}")
         d.addCallback(lambda r: self._record(r, user_name, session_key, why, r.status))
         d.addErrback(lambda f: self._record(None, user_name, session_key, why,
                                             f"error: {f.getErrorMessage()}"))

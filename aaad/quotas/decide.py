@@ -49,6 +49,7 @@ __all__ = [
     "consume_blocks",
     "seconds_beyond_cap",
     "blocks_to_renew",
+    "MAX_RENEWALS",
     "block_expires_at",
     "overage",
     "counted_octets",
@@ -189,11 +190,21 @@ def seconds_beyond_cap(plan: Plan, counted_before_s: int, counted_after_s: int) 
     return max(0, counted_after_s - cap) - max(0, counted_before_s - cap)
 
 
+# One delta buys at most this many blocks. A counter error (Acct-Session-Time
+# jumping by years) would otherwise buy hundreds of thousands of blocks, a
+# charge and an event each, in one transaction that stalls all accounting.
+# What is left is uncovered, as with ``cutoff``: the next limit check acts.
+MAX_RENEWALS = 744          # a month of 1-hour blocks
+
+
 def blocks_to_renew(plan: Plan, leftover_s: int) -> int:
-    """How many blocks to buy for ``leftover_s`` seconds no block covered (renew only)."""
+    """How many blocks to buy for ``leftover_s`` seconds no block covered (renew only).
+
+    At most :data:`MAX_RENEWALS`: the rest stays uncovered.
+    """
     if plan.block is None or plan.block.on_exhaust != "renew" or leftover_s <= 0:
         return 0
-    return -(-leftover_s // plan.block.seconds)
+    return min(MAX_RENEWALS, -(-leftover_s // plan.block.seconds))
 
 
 def block_expires_at(plan: Plan, purchased_at: int) -> int:

@@ -122,6 +122,10 @@ def is_data_error(error: BaseException) -> bool:
     # sqlite3 raises a bare OverflowError that SQLAlchemy does not wrap).
     if isinstance(error, OverflowError):
         return True
+    # MariaDB's "BIGINT value is out of range" in arithmetic (1690), which
+    # pymysql reports as an OperationalError, as if the server had failed.
+    if isinstance(error, exc.DBAPIError) and getattr(error.orig, "args", (None,))[:1] == (1690,):
+        return True
     return isinstance(error, exc.StatementError) and not isinstance(error, exc.DBAPIError)
 
 

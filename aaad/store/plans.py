@@ -14,7 +14,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, u
 
 from aaad.accounting.sessions import Totals
 from aaad.quotas.decide import Block
-from aaad.store.queries import insert_once, upsert_add
+from aaad.store.queries import capped, insert_once, upsert_add
 from aaad.store.tables import blocks, charges, events, plans, sessions, usage, usage_bands, users
 
 __all__ = [
@@ -255,6 +255,6 @@ def add_band_usage(conn: Connection, parts: dict[tuple[str, int, str], Any]) -> 
     stmt = upsert_add(conn, usage_bands, ("user_name", "period_start", "band"),
                       ("session_s", "in_octets", "out_octets"))
     conn.execute(stmt, [
-        {"user_name": u, "period_start": p, "band": b, "session_s": t.session_s,
-         "in_octets": t.in_octets, "out_octets": t.out_octets}
+        {"user_name": u, "period_start": p, "band": b, "session_s": capped(t.session_s),
+         "in_octets": capped(t.in_octets), "out_octets": capped(t.out_octets)}
         for (u, p, b), t in sorted(parts.items())])

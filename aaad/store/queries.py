@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Connection, Insert, and_, bindparam, func, select, text, update
+from sqlalchemy import (BigInteger, Connection, Insert, and_, bindparam, func, literal_column,
+                        select, text, update)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from aaad.accounting.sessions import AcctRecord, SessionState, Totals
@@ -20,6 +21,8 @@ __all__ = [
     "insert_ignore",
     "insert_once",
     "upsert_add",
+    "capped",
+    "MAX_COUNTER",
     "find_users_for_auth",
     "claim_sessions",
     "lock_sessions",
@@ -62,8 +65,24 @@ def insert_once(conn: Connection, table: Any, row: dict[str, Any]) -> bool:
     return bool(conn.execute(stmt, row).rowcount)
 
 
+MAX_COUNTER = 2**63 - 1     # the counter columns are signed 64-bit BIGINT
+
+
+def capped(n: int) -> int:
+    """A counter value as it is stored: at most :data:`MAX_COUNTER`."""
+    return n if n <= MAX_COUNTER else MAX_COUNTER
+
+
 def upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Sequence[str]) -> Any:
-    """INSERT …, or add the new values to the existing row's counters."""
+    """INSERT …, or add the new values to the existing row's counters.
+
+    The sum stops at :data:`MAX_COUNTER` instead of overflowing (written
+    ``least(col, MAX - new) + new``, which never overflows itself): PostgreSQL
+    and MariaDB would refuse the row, and with it the record at every
+    retransmit; SQLite would silently turn the column into a float. Only
+    impossible usage, 9.2 EB in one period, gets there. Inserted values must
+    be :func:`capped` by the caller.
+    """
     cache_key = (conn.dialect.name, table.name, tuple(keys), tuple(counters))
     stmt = _UPSERTS.get(cache_key)
     if stmt is None:
@@ -79,12 +98,18 @@ _UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
 def _upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Sequence[str]) -> Any:
     stmt = _insert(conn, table)
+    least = func.min if conn.dialect.name == "sqlite" else func.least
+    # A literal, not a parameter: pymysql's executemany cannot bind one in
+    # the ON DUPLICATE KEY UPDATE part.
+    top = literal_column(str(MAX_COUNTER), BigInteger())
     if conn.dialect.name in ("mysql", "mariadb"):
         return stmt.on_duplicate_key_update(
-            {c: table.c[c] + stmt.inserted[c] for c in counters})
+            {c: least(table.c[c], top - stmt.inserted[c]) + stmt.inserted[c]
+             for c in counters})
     return stmt.on_conflict_do_update(
         index_elements=list(keys),
-        set_={c: table.c[c] + stmt.excluded[c] for c in counters})
+        set_={c: least(table.c[c], top - stmt.excluded[c]) + stmt.excluded[c]
+              for c in counters})
 
 
 # -- users -------------------------------------------------------------------
@@ -401,34 +426,30 @@ def add_usage(conn: Connection, parts: dict[tuple[str, int], tuple[Totals, Total
         # One statement for the batch: executemany would run one upsert per row.
         conn.execute(_PG_ADD_USAGE, {"rows": _json(_usage_rows(parts))})
         return
-    stmt = upsert_add(conn, usage, ("user_name", "period_start"),
-                       ("session_s", "in_octets", "out_octets", "counted_s",
-                        "counted_in_octets", "counted_out_octets"))
+    stmt = upsert_add(conn, usage, ("user_name", "period_start"), _COUNTERS)
     conn.execute(stmt, _usage_rows(parts))
 
 
 def _usage_rows(parts: dict[tuple[str, int], tuple[Totals, Totals]]) -> list[dict[str, Any]]:
     return [
-        {"user_name": u, "period_start": p, "session_s": raw.session_s,
-         "in_octets": raw.in_octets, "out_octets": raw.out_octets,
-         "counted_s": counted.session_s, "counted_in_octets": counted.in_octets,
-         "counted_out_octets": counted.out_octets}
+        {"user_name": u, "period_start": p, "session_s": capped(raw.session_s),
+         "in_octets": capped(raw.in_octets), "out_octets": capped(raw.out_octets),
+         "counted_s": capped(counted.session_s),
+         "counted_in_octets": capped(counted.in_octets),
+         "counted_out_octets": capped(counted.out_octets)}
         for (u, p), (raw, counted) in sorted(parts.items())]
 
 
-_PG_ADD_USAGE = text("""
-INSERT INTO usage_counters (user_name, period_start, session_s, in_octets, out_octets,
-                            counted_s, counted_in_octets, counted_out_octets)
+_COUNTERS = ("session_s", "in_octets", "out_octets", "counted_s", "counted_in_octets",
+             "counted_out_octets")
+# One statement for the batch; sums stop at MAX_COUNTER like upsert_add's.
+_PG_ADD_USAGE = text(f"""
+INSERT INTO usage_counters (user_name, period_start, {", ".join(_COUNTERS)})
 SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS v(
-    user_name varchar, period_start bigint, session_s bigint, in_octets bigint,
-    out_octets bigint, counted_s bigint, counted_in_octets bigint, counted_out_octets bigint)
+    user_name varchar, period_start bigint, {", ".join(f"{c} bigint" for c in _COUNTERS)})
 ON CONFLICT (user_name, period_start) DO UPDATE SET
-    session_s = usage_counters.session_s + excluded.session_s,
-    in_octets = usage_counters.in_octets + excluded.in_octets,
-    out_octets = usage_counters.out_octets + excluded.out_octets,
-    counted_s = usage_counters.counted_s + excluded.counted_s,
-    counted_in_octets = usage_counters.counted_in_octets + excluded.counted_in_octets,
-    counted_out_octets = usage_counters.counted_out_octets + excluded.counted_out_octets""")
+    {", ".join(f"{c} = least(usage_counters.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
+               for c in _COUNTERS)}""")
 
 
 def get_usage(conn: Connection, user_name: str, period_start: int) -> Totals:
