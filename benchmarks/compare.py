@@ -203,7 +203,7 @@ def measure_aaad(a: argparse.Namespace, history: int, workdir: Path) -> dict[str
         if history:
             log(f"aaad: {history} past sessions in {time.monotonic() - t0:.0f} s")
         aaad_used_this_month(url, PROBE_USER, PROBE_USED_S)
-        proc, auth_port, acct_port = aaad_run.start(url, workdir)
+        proc, auth_port, acct_port, _metrics_port = aaad_run.start(url, workdir)
         probe = fr.counter_probe(SECRET, auth_port, PROBE_USER)
         out["probe"] = probe
         log(f"aaad on {url.split(':', 1)[0]}: probe: {probe}")
