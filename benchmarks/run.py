@@ -113,6 +113,7 @@ database: {{url: "{url}"}}
 radius: {{bind: 127.0.0.1, auth_port: {auth_port}, acct_port: {acct_port}}}
 clients: [{{name: bench, address: 127.0.0.1, secret: "{SECRET}"}}]
 metrics: {{bind: 127.0.0.1, port: {metrics_port}}}
+journal: {{path: "{workdir / 'aaad.journal'}"}}
 logging: {{level: warning}}
 """)
     log = (workdir / "aaad.log").open("wb")

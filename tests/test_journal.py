@@ -177,9 +177,17 @@ def test_a_magic_cut_short_at_creation_is_started_again(tmp_path: Path) -> None:
     assert path.read_bytes() == MAGIC and j.pending_records == 0
 
 
+def test_a_missing_directory_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "aaad" / "j"
+    j = opened(path)
+    assert path.read_bytes() == MAGIC and j.pending_records == 0
+    assert (path.parent.stat().st_mode & 0o777) == 0o750
+
+
 def test_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(JournalError, match="cannot open"):
-        Journal(tmp_path / "missing-dir" / "j", max_bytes=10**6).open()
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(JournalError, match="cannot open .*a-file/j: Not a directory"):
+        Journal(tmp_path / "a-file" / "j", max_bytes=10**6).open()
 
 
 # --- which database errors mean "unreachable" --------------------------------------

@@ -280,6 +280,9 @@ class Journal:
             JournalError: not a journal, or it cannot be opened.
         """
         try:
+            if not self.path.parent.exists():     # e.g. /var/lib/aaad outside systemd
+                self.path.parent.mkdir(mode=0o750, parents=True)
+                _fsync_dir(self.path.parent.parent)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
         except OSError as e:
             raise JournalError(f"cannot open {self.path}: {e.strerror}") from None
