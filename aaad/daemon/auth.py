@@ -47,7 +47,7 @@ from aaad.store import credit
 from aaad.store import plans as plan_store
 from aaad.store import queries
 from aaad.store import telephony as telephony_store
-from aaad.store.database import Database, is_unavailable
+from aaad.store.database import Database, is_unavailable, was_disconnected
 from aaad.telephony.calls import CallAccept, authorise_call
 from aaad.telephony.rates import RateTable
 from aaad.store.transactions import plan_from_json
@@ -252,8 +252,17 @@ class AuthHandler:
 
         Users, their plans, open sessions and this period's counted usage
         come in one statement (blocks in a second, only for block plans):
-        the cost does not grow with stored history.
+        the cost does not grow with stored history. A connection found dead
+        (the server restarted since it was pooled) is replaced once.
         """
+        try:
+            return self._read_users_once(names)
+        except Exception as e:
+            if not was_disconnected(e):
+                raise
+            return self._read_users_once(names)
+
+    def _read_users_once(self, names: Sequence[str]) -> list[UserState | None]:
         now = int(self._clock())
         try:
             with self._db.reader.connect() as conn:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, exc, make_url
 
 __all__ = ["Database", "open_database", "is_retryable", "is_data_error", "is_unavailable",
+           "was_disconnected",
            "describe_url", "CONNECT_TIMEOUT_S"]
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,13 @@ def open_database(url: str, *, pool_size: int = 4) -> Database:
     # connection dead fails with a disconnect error, which invalidates the
     # pool and is retried (is_retryable) on a new connection.
     writer = create_engine(url, **kwargs)
-    reader = create_engine(url, pool_pre_ping=True, **kwargs)
+    # Readers run single statements that need no transaction around them:
+    # in autocommit there is no BEGIN, no ROLLBACK on return to the pool and
+    # no ping, so a login's lookup is one round trip (516 → 163 µs measured on
+    # PostgreSQL). A dead connection fails its statement, is invalidated, and
+    # the lookup is tried once more on a new one (see daemon/auth.py).
+    reader = create_engine(url, **dict(kwargs, isolation_level="AUTOCOMMIT"),
+                           pool_reset_on_return=None)
     return Database(writer, reader, url)
 
 
@@ -127,6 +134,12 @@ def is_data_error(error: BaseException) -> bool:
     if isinstance(error, exc.DBAPIError) and getattr(error.orig, "args", (None,))[:1] == (1690,):
         return True
     return isinstance(error, exc.StatementError) and not isinstance(error, exc.DBAPIError)
+
+
+def was_disconnected(error: BaseException) -> bool:
+    """The statement failed because its pooled connection had died (the pool
+    has dropped it): the same work on a new connection may well succeed."""
+    return isinstance(error, exc.DBAPIError) and bool(error.connection_invalidated)
 
 
 def is_retryable(error: BaseException) -> bool:
