@@ -11,99 +11,32 @@ import json
 import secrets
 import sys
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any
 
 import click
+import yaml
 from sqlalchemy.exc import SQLAlchemyError
 
 from aaad.accounting.periods import period_bounds, period_for_label
-from aaad.config import Config, ConfigError, default_config_path, load_config
+from aaad.cli_common import Context, db_error, emit, fail, json_option, pass_ctx, table
+from aaad.cli_credit import charges_export, charges_import, credit_group, voucher_group
+from aaad.config import default_config_path
 from aaad.credentials import hash_password
 from aaad.daemon.main import wall_clock_s as now_s
-import yaml
-
 from aaad.quotas.plans import Plan, format_money, parse_money, parse_plan, parse_plans, plan_to_dict
 from aaad.store import admin, migrate
 from aaad.store import plans as plan_store
 from aaad.store import rates as rate_store
 from aaad.store import telephony as telephony_store
-from aaad.telephony.rates import RateError, parse_rates_csv
+from aaad.store.database import describe_url
 from aaad.store.reports import iso, usage_report
 from aaad.store.transactions import load_plans, plan_from_json, plan_to_json
-from aaad.store.database import Database, describe_url, open_database
+from aaad.telephony.rates import RateError, parse_rates_csv
 from aaad.units import format_duration_s, format_octets
 
 __all__ = ["main", "cli"]
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-class Context:
-    """Loads the config and opens the database only when a command needs them."""
-
-    def __init__(self, config_path: str) -> None:
-        self.config_path = config_path
-        self._config: Config | None = None
-        self._db: Database | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            try:
-                self._config = load_config(self.config_path)
-            except ConfigError as e:
-                fail(str(e), 2)
-        return self._config
-
-    @property
-    def db(self) -> Database:
-        if self._db is None:
-            self._db = open_database(self.config.database.url)
-        return self._db
-
-    def write(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        try:
-            with self.db.writer.begin() as conn:
-                return fn(conn, *args, **kw)
-        except SQLAlchemyError as e:
-            fail(_db_error(self.config.database.url, e))
-
-    def read(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        try:
-            with self.db.reader.connect() as conn:
-                return fn(conn, *args, **kw)
-        except SQLAlchemyError as e:
-            fail(_db_error(self.config.database.url, e))
-
-
-def _db_error(url: str, e: SQLAlchemyError) -> str:
-    orig = getattr(e, "orig", None) or e
-    text = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
-    hint = " (run 'aaad db upgrade'?)" if "no such table" in text or "does not exist" in text \
-        or "doesn't exist" in text else ""
-    return f"database {describe_url(url)}: {text}{hint}"
-
-
-
-
-def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
-    if as_json:
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
-    else:
-        render(data)
-
-
-def table(rows: list[list[str]], header: list[str]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    for row in [header, *rows]:
-        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
-
-
-pass_ctx = click.make_pass_decorator(Context)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -114,6 +47,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 def cli(ctx: click.Context, config_path: str) -> None:
     """aaad: RADIUS authentication and exact accounting."""
     ctx.obj = Context(config_path)
+    ctx.call_on_close(ctx.obj.close)
 
 
 # -- serve, config, db ------------------------------------------------------------
@@ -159,7 +93,7 @@ def db_upgrade(c: Context, revision: str) -> None:
         migrate.upgrade(c.db.writer, revision)
         current = migrate.current_revision(c.db.writer)
     except SQLAlchemyError as e:
-        fail(_db_error(c.config.database.url, e))
+        fail(db_error(c.config.database.url, e))
     click.echo(f"database {describe_url(c.config.database.url)} is at revision {current}")
 
 
@@ -170,7 +104,7 @@ def db_current(c: Context) -> None:
     try:
         current = migrate.current_revision(c.db.writer)
     except SQLAlchemyError as e:
-        fail(_db_error(c.config.database.url, e))
+        fail(db_error(c.config.database.url, e))
     head = migrate.head_revision()
     click.echo(f"{current or 'empty'} (latest: {head})")
 
@@ -234,7 +168,7 @@ def init(c: Context, url: str, bind: str, auth_port: int, acct_port: int, tz: st
     try:
         migrate.upgrade(c.db.writer)
     except SQLAlchemyError as e:
-        fail(_db_error(cfg.database.url, e))
+        fail(db_error(cfg.database.url, e))
     if not demo:
         return
     password_path = path.parent / "demo-user.password"
@@ -1045,12 +979,11 @@ def status_cmd(c: Context, interval: float, as_json: bool) -> None:
     emit(data, as_json, render)
 
 
-# Groups defined in their own modules; importing aaad.cli_credit also adds
-# "charges import" and "charges export" to the charges group above.
-from aaad.cli_credit import credit_group, voucher_group  # noqa: E402
-
+# Commands defined in their own module.
 cli.add_command(credit_group)
 cli.add_command(voucher_group)
+charges_group.add_command(charges_import)
+charges_group.add_command(charges_export)
 
 
 def main() -> None:

@@ -1,8 +1,7 @@
 """The ``aaad credit``, ``aaad voucher`` and ``aaad charges import/export`` commands.
 
-Imported by :mod:`aaad.cli` at its end, which adds these groups to the main
-group (``charges import`` and ``charges export`` join the existing ``charges``
-group). Every change is one transaction; bad input exits non-zero with one
+:mod:`aaad.cli` adds these groups to the main group, and ``charges import``
+and ``charges export`` to its ``charges`` group. Every change is one transaction; bad input exits non-zero with one
 ``error: …`` line and changes nothing. Voucher codes are printed once, by
 ``voucher create``, and never again: not in errors, not in listings.
 """
@@ -22,14 +21,14 @@ from typing import Any
 import click
 
 from aaad.accounting.periods import parse_period_spec, period_for_label
-from aaad.cli import Context, charges_group, emit, fail, json_option, pass_ctx, table
+from aaad.cli_common import Context, emit, fail, json_option, pass_ctx, table
 from aaad.daemon.main import wall_clock_s as now_s
 from aaad.quotas.plans import format_money, parse_money
 from aaad.store import admin, billing, credit
 from aaad.store import vouchers as voucher_store
 from aaad.store.reports import iso
 
-__all__ = ["credit_group", "voucher_group"]
+__all__ = ["credit_group", "voucher_group", "charges_import", "charges_export"]
 
 MAX_REF = 128
 MAX_VOUCHERS = 10_000
@@ -271,7 +270,7 @@ def voucher_list(c: Context, batch: str | None, as_json: bool) -> None:
 
 # -- charges import / export -------------------------------------------------------------
 
-@charges_group.command("import")
+@click.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @pass_ctx
 def charges_import(c: Context, file: str) -> None:
@@ -301,7 +300,7 @@ def charges_import(c: Context, file: str) -> None:
                    (f" ({result.present} lines were imported before)" if result.present else ""))
 
 
-@charges_group.command("export")
+@click.command("export")
 @click.option("--period", required=True, help="YYYY-MM: the calendar month, in the config's "
               "time zone.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",

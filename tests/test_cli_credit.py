@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, insert, select, text, update
 
-import aaad.cli
+import aaad.cli_common
 from aaad.cli import cli
 from aaad.store import credit, vouchers as voucher_store
 from aaad.store import plans as plan_store
@@ -43,13 +43,13 @@ class Cli:
     def __init__(self, config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         self.config = config
         self.opened: list[Database] = []
-        real = aaad.cli.open_database
+        real = aaad.cli_common.open_database
 
         def tracked(url: str, **kw: Any) -> Database:
             database = real(url, **kw)
             self.opened.append(database)
             return database
-        monkeypatch.setattr(aaad.cli, "open_database", tracked)
+        monkeypatch.setattr(aaad.cli_common, "open_database", tracked)
 
     def run(self, *args: str) -> Result:
         try:
