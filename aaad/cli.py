@@ -687,7 +687,12 @@ def rates_lookup(c: Context, name: str, number: str, band: str, as_json: bool) -
     out = {"number": normalised, "prefix": r.prefix, "band": r.band or "any",
            "description": r.description, "price_per_minute": format_money(r.price),
            "connection_fee": format_money(r.connection_fee), "increment": str(r.increment)}
-    emit(out, as_json, lambda o: [click.echo(f"{k}: {v}") for k, v in o.items()])
+    emit(out, as_json, _key_values)
+
+
+def _key_values(data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        click.echo(f"{key}: {value}")
 
 
 @rates_group.command("delete")

@@ -258,7 +258,8 @@ class _Reader:
     def __init__(self, data: Any, path: str) -> None:
         if not isinstance(data, dict):
             raise ConfigError(path, "must be a mapping")
-        self.data, self.path, self.seen = data, path, set()
+        self.data, self.path = data, path
+        self.seen: set[str] = set()
 
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -267,6 +268,9 @@ class _Reader:
         self.seen.add(name)
         if name not in self.data or self.data[name] is None:
             return default
+        return self._convert(name, conv)
+
+    def _convert(self, name: str, conv: Callable[[Any], T]) -> T:
         try:
             return conv(self.data[name])
         except ConfigError:
@@ -278,7 +282,8 @@ class _Reader:
         if name not in self.data or self.data[name] in (None, ""):
             self.seen.add(name)
             raise ConfigError(self.key(name), "is required")
-        return self.get(name, conv, None)  # type: ignore[arg-type]
+        self.seen.add(name)
+        return self._convert(name, conv)
 
     def section(self, name: str) -> "_Reader":
         self.seen.add(name)

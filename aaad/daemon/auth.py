@@ -354,13 +354,14 @@ class AuthHandler:
         if self.cache.hit(creds.name, creds.password, user.password_hash):
             self._metrics.verify_cache.labels("cache_hit").inc()
             return self._verdict(user, req)
-        d = self._hash(verify_hash, user.password_hash, creds.password)
+        stored = user.password_hash
+        d = self._hash(verify_hash, stored, creds.password)
 
         def verified(ok: bool) -> Reply:
             self._metrics.verify_cache.labels("ok" if ok else "mismatch").inc()
             if not ok:
                 return reject(FAILED, "bad_password")
-            self.cache.add(creds.name, creds.password or b"", user.password_hash)
+            self.cache.add(creds.name, creds.password or b"", stored)
             return self._verdict(user, req)
         return d.addCallback(verified)
 
