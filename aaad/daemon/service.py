@@ -158,8 +158,9 @@ class AaadService(MultiService):
         """Apply a new configuration's clients, secrets and log level (SIGHUP).
 
         Requests in flight keep the client they arrived with; the next
-        datagram sees the new table. Ports, database and pools stay as
-        started: changing those needs a restart, and a note says so.
+        datagram sees the new table. Ports, database, pools, journal and
+        telephony settings stay as started: changing those needs a restart,
+        and a note says so.
         """
         table = client_table(config.clients)
         self.auth_port.clients = table
@@ -170,7 +171,9 @@ class AaadService(MultiService):
             ("radius ports", (self.config.radius.bind, self.config.radius.auth_port,
                               self.config.radius.acct_port),
              (config.radius.bind, config.radius.auth_port, config.radius.acct_port)),
-            ("metrics", self.config.metrics, config.metrics)) if old != new]
+            ("metrics", self.config.metrics, config.metrics),
+            ("journal", self.config.journal, config.journal),
+            ("telephony", self.config.telephony, config.telephony)) if old != new]
         self.config = config
         log.info("reloaded: %d clients, log level %s%s", len(table), config.logging.level,
                  f"; restart to apply the new {', '.join(restart)}" if restart else "")

@@ -22,8 +22,9 @@ from aaad.store.tables import calls, free_minutes, sessions, users
 from aaad.telephony.calls import carried_in, free_left
 from aaad.telephony.rates import NumberPlan
 
-__all__ = ["CallRules", "FreeMinutesLeft", "free_minutes_left", "open_calls", "free_state", "ensure_free_period", "record_call", "list_calls",
-           "open_call_sessions"]
+__all__ = ["CallRules", "FreeMinutesLeft", "free_minutes_left", "open_calls", "free_state",
+           "ensure_free_period", "record_call", "sessions_by_id", "open_call_sessions",
+           "list_calls"]
 
 
 @dataclass(frozen=True)
