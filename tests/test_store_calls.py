@@ -12,7 +12,7 @@ from aaad.store import admin, credit, rates as rate_store, telephony as telephon
 from aaad.store import plans as plan_store
 from aaad.store.database import Database
 from aaad.store.telephony import CallRules
-from aaad.store.transactions import plan_to_json, record_accounting, sweep_stale
+from aaad.store.transactions import BatchOutcome, plan_to_json, record_accounting, sweep_stale
 from aaad.telephony.rates import parse_rates_csv
 
 UTC = ZoneInfo("UTC")
@@ -42,10 +42,10 @@ def rec(user: str, status: Status, at: int, s: int, *, sid: str = "c1",
                       terminate_cause="User-Request" if status is Status.STOP else None)
 
 
-def apply(db: Database, records: list[AcctRecord], now: int) -> None:
+def apply(db: Database, records: list[AcctRecord], now: int) -> BatchOutcome:
     with db.writer.begin() as conn:
-        record_accounting(conn, records, period=PeriodSpec("monthly"), tz=UTC, now=now,
-                          calls=RULES)
+        return record_accounting(conn, records, period=PeriodSpec("monthly"), tz=UTC, now=now,
+                                 calls=RULES)
 
 
 def state(db: Database, user: str) -> tuple[int, list[tuple[int, int]]]:
@@ -58,9 +58,11 @@ def test_stop_rates_once(db: Database) -> None:
     user = f"stop-{db.dialect}"
     setup(db, user)
     start, stop = rec(user, Status.START, T0, 0), rec(user, Status.STOP, T0 + 61, 61)
-    apply(db, [start, stop, stop], T0 + 61)
-    apply(db, [stop], T0 + 62)
+    first = apply(db, [start, stop, stop], T0 + 61)
+    again = apply(db, [stop], T0 + 62)
     assert state(db, user) == (10000 - 1600, [(61, 1600)])
+    assert (first.calls_rated, first.charged_money) == (1, 1600)
+    assert (again.calls_rated, again.charged_money) == (0, 0)
 
 
 def test_stale_call_is_rated_on_its_last_duration_and_a_late_stop_changes_nothing(
@@ -83,7 +85,8 @@ def test_nas_reboot_rates_the_calls_it_closes(db: Database) -> None:
     on = AcctRecord(status=Status.ACCOUNTING_ON, nas_key=nas, client="gw", nas_address=nas,
                     user_name="", acct_session_id="", totals=Totals(0, 0, 0), at=T0 + 200,
                     arrival=T0 + 200)
-    apply(db, [rec(user, Status.START, T0, 0, nas=nas),
-               rec(user, Status.INTERIM, T0 + 120, 120, nas=nas), on], T0 + 200)
+    outcome = apply(db, [rec(user, Status.START, T0, 0, nas=nas),
+                         rec(user, Status.INTERIM, T0 + 120, 120, nas=nas), on], T0 + 200)
+    assert (outcome.calls_rated, outcome.charged_money) == (1, 2500)
     # 120 s billed at 0.10/min + 0.05
     assert state(db, user) == (10000 - 2500, [(120, 2500)])

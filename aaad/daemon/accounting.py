@@ -285,6 +285,8 @@ class AccountingHandler:
         m.acct_seconds.inc(outcome.added.session_s)
         if outcome.charged_money:
             m.charges_money.inc(outcome.charged_money)
+        if outcome.calls_rated:
+            m.calls_rated.inc(outcome.calls_rated)
         if outcome.sessions_closed_by_nas:
             m.sessions_closed.labels("NAS-Reboot").inc(outcome.sessions_closed_by_nas)
             nas = {r.nas_key for r in records if r.status in

@@ -96,6 +96,9 @@ class Metrics:
         self.charges_money = Counter("aaad_charges_money_total",
                                      "Charges recorded by accounting, in 1/10,000 currency units",
                                      registry=registry)
+        self.calls_rated = Counter("aaad_calls_rated_total",
+                                   "Calls rated into a CDR (each once, at Stop or when aaad "
+                                   "closed it)", registry=registry)
         self.database_up = Gauge("aaad_database_up",
                                  "1 while the database answers, 0 while it is unreachable",
                                  registry=registry)

@@ -68,6 +68,7 @@ class BatchOutcome:
     sessions_closed_by_nas: int
     over_limit: tuple[OverLimit, ...] = ()
     charged_money: int = 0
+    calls_rated: int = 0
 
 
 @dataclass
@@ -76,6 +77,7 @@ class _Segment:
     created: int = 0
     over_limit: list[OverLimit] = field(default_factory=list)
     charged_money: int = 0
+    calls_rated: int = 0
 
 
 @functools.lru_cache(maxsize=1024)
@@ -124,12 +126,12 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
                        if _any_call_plan(conn) else [])
             closed += queries.close_nas_sessions(conn, rec.nas_key, rec.at, Cause.NAS_REBOOT)
             if closing:
-                total.charged_money += _rate_closed_sessions(conn, closing, tz, now, rules)
+                _add_rated(total, _rate_closed_sessions(conn, closing, tz, now, rules))
         else:
             segment.append(rec)
     _merge(total, _apply_sessions(conn, segment, period, tz, now, rules))
     return BatchOutcome(len(records), total.added, total.created, closed,
-                        tuple(total.over_limit), total.charged_money)
+                        tuple(total.over_limit), total.charged_money, total.calls_rated)
 
 
 def _merge(total: _Segment, part: _Segment) -> None:
@@ -137,6 +139,12 @@ def _merge(total: _Segment, part: _Segment) -> None:
     total.created += part.created
     total.over_limit.extend(part.over_limit)
     total.charged_money += part.charged_money
+    total.calls_rated += part.calls_rated
+
+
+def _add_rated(out: _Segment, rated: tuple[int, int]) -> None:
+    out.charged_money += rated[0]
+    out.calls_rated += rated[1]
 
 
 def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period: PeriodSpec,
@@ -297,7 +305,7 @@ def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
             finished.append(_Finished(key, rec.user_name, state.started_at,
                                       state.totals.session_s, rec.called_station_id or "",
                                       rec.calling_station_id or "", rec.direction or OUTBOUND))
-    out.charged_money += _rate_finished(conn, finished, call_plans, tables, tz, now, rules)
+    _add_rated(out, _rate_finished(conn, finished, call_plans, tables, tz, now, rules))
     live = {rec.user_name for k, rec in newest.items()
             if rec.user_name in call_plans and (s := states[k]) is not None and s.open}
     if live:
@@ -306,11 +314,12 @@ def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
 
 def _rate_finished(conn: Connection, finished: list[_Finished], call_plans: dict[str, Plan],
                    tables: dict[str, RateTable], tz: ZoneInfo, now: int,
-                   rules: CallRules) -> int:
-    """Rate finished calls, once each (the CDR is keyed by the session); the money debited."""
+                   rules: CallRules) -> tuple[int, int]:
+    """Rate finished calls, once each (the CDR is keyed by the session): the
+    money debited and how many calls were rated."""
     free = telephony_store.free_minutes_left(
         conn, {f.user_name: (call_plans[f.user_name], f.started_at) for f in finished}, tz)
-    debited = 0
+    debited = rated = 0
     for f in finished:
         plan = call_plans[f.user_name]
         fm = free.get(f.user_name)
@@ -321,7 +330,8 @@ def _rate_finished(conn: Connection, finished: list[_Finished], call_plans: dict
             free[f.user_name] = replace(fm, left_s=fm.left_s - cdr["free_s"])
         if telephony_store.record_call(conn, cdr, now=now):
             debited += cdr["cost"]
-    return debited
+            rated += 1
+    return debited, rated
 
 
 def _cdr(plan: Plan, f: _Finished, table: RateTable | None,
@@ -352,7 +362,7 @@ def _cdr(plan: Plan, f: _Finished, table: RateTable | None,
 
 
 def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: int,
-                          rules: CallRules) -> int:
+                          rules: CallRules) -> tuple[int, int]:
     """Rate calls aaad itself closed (NAS reboot, stale): no Stop will rate them,
     so they are billed on their last known duration. A real Stop arriving
     later finds the CDR and changes nothing."""
@@ -360,7 +370,7 @@ def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: 
     call_plans = {u: p for u, p in load_plans(conn, {r.user_name for r in rows}).items()
                   if p.rate_table is not None}
     if not call_plans:
-        return 0
+        return 0, 0
     tables = rules.rates.get(conn, {p.rate_table for p in call_plans.values() if p.rate_table})
     finished = [_Finished(r.id, r.user_name, r.started_at, r.session_s,
                           r.called_station_id or "", r.calling_station_id or "",
