@@ -33,9 +33,10 @@ class CallReader:
         self._direction_key: Any = None
         self._direction_name = cfg.direction_attribute
         if cfg.direction_attribute is not None:
-            a = load_dictionary().attributes[cfg.direction_attribute]
-            self._direction_key = a.code if not a.vendor else (
-                load_dictionary().vendors.GetForward(a.vendor), a.code)
+            d = load_dictionary()
+            a = d.attributes[cfg.direction_attribute]
+            self._direction_key = a.code if not a.vendor else (d.vendors.GetForward(a.vendor),
+                                                               a.code)
         self._inbound = frozenset(cfg.inbound_values)
 
     @property

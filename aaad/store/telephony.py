@@ -139,15 +139,18 @@ def record_call(conn: Connection, cdr: dict[str, Any], *, now: int) -> bool:
     return True
 
 
+_CALL_COLUMNS = (sessions.c.id, sessions.c.user_name, sessions.c.active, sessions.c.started_at,
+                 sessions.c.session_s, sessions.c.called_station_id,
+                 sessions.c.calling_station_id, sessions.c.direction)
+
+
 def sessions_by_id(conn: Connection, keys: Sequence[str]) -> list[Any]:
     """Session rows by id, in id order (what rating a closed call needs)."""
     if not keys:
         return []
-    return list(conn.execute(
-        select(sessions.c.id, sessions.c.user_name, sessions.c.active, sessions.c.started_at,
-               sessions.c.session_s, sessions.c.called_station_id,
-               sessions.c.calling_station_id, sessions.c.direction)
-        .where(sessions.c.id.in_(sorted(set(keys)))).order_by(sessions.c.id)))
+    return list(conn.execute(select(*_CALL_COLUMNS)
+                             .where(sessions.c.id.in_(sorted(set(keys))))
+                             .order_by(sessions.c.id)))
 
 
 def open_call_sessions(conn: Connection, user_names: Iterable[str]) -> list[Any]:
@@ -156,8 +159,7 @@ def open_call_sessions(conn: Connection, user_names: Iterable[str]) -> list[Any]
     if not names:
         return []
     return list(conn.execute(
-        select(sessions.c.id, sessions.c.user_name, sessions.c.started_at, sessions.c.session_s,
-               sessions.c.called_station_id, sessions.c.direction)
+        select(*_CALL_COLUMNS)
         .where(and_(sessions.c.user_name.in_(names), sessions.c.active.is_(True)))
         .order_by(sessions.c.user_name, sessions.c.started_at, sessions.c.id)))
 

@@ -290,6 +290,12 @@ class _Finished:
     caller: str
     direction: str
 
+    @classmethod
+    def of_row(cls, r: Any) -> "_Finished":
+        """From a session row (telephony_store.sessions_by_id / open_call_sessions)."""
+        return cls(r.id, r.user_name, r.started_at, r.session_s, r.called_station_id or "",
+                   r.calling_station_id or "", r.direction or OUTBOUND)
+
 
 def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
            newest: dict[str, AcctRecord], states: dict[str, SessionState | None],
@@ -297,7 +303,7 @@ def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
     """Rate the calls this batch stopped, then find live calls whose users'
     credit no longer pays for them."""
     call_plans = {u: p for u, p in user_plans.items() if p.rate_table is not None}
-    tables = rules.rates.get(conn, {p.rate_table for p in call_plans.values() if p.rate_table})
+    tables = _call_tables(conn, call_plans, rules)
     finished = []
     for key, rec in sorted(stopped.items()):
         state = states[key]
@@ -322,12 +328,11 @@ def _rate_finished(conn: Connection, finished: list[_Finished], call_plans: dict
     debited = rated = 0
     for f in finished:
         plan = call_plans[f.user_name]
-        fm = free.get(f.user_name)
-        cdr = _cdr(plan, f, tables.get(plan.rate_table or ""), fm, tz, rules)
-        if cdr["free_s"] and fm is not None and fm.period_start == cdr["period_start"]:
-            telephony_store.ensure_free_period(conn, f.user_name, fm.period_start,
-                                               fm.carried_in_s)
-            free[f.user_name] = replace(fm, left_s=fm.left_s - cdr["free_s"])
+        cdr = _cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_name), tz, rules)
+        used = _use_free(free, f, cdr)
+        if used is not None:
+            telephony_store.ensure_free_period(conn, f.user_name, used.period_start,
+                                               used.carried_in_s)
         if telephony_store.record_call(conn, cdr, now=now):
             debited += cdr["cost"]
             rated += 1
@@ -371,42 +376,46 @@ def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: 
                   if p.rate_table is not None}
     if not call_plans:
         return 0, 0
-    tables = rules.rates.get(conn, {p.rate_table for p in call_plans.values() if p.rate_table})
-    finished = [_Finished(r.id, r.user_name, r.started_at, r.session_s,
-                          r.called_station_id or "", r.calling_station_id or "",
-                          r.direction or OUTBOUND)
-                for r in rows if r.user_name in call_plans]
-    return _rate_finished(conn, finished, call_plans, tables, tz, now, rules)
+    finished = [_Finished.of_row(r) for r in rows if r.user_name in call_plans]
+    return _rate_finished(conn, finished, call_plans, _call_tables(conn, call_plans, rules),
+                          tz, now, rules)
+
+
+def _call_tables(conn: Connection, call_plans: dict[str, Plan],
+                 rules: CallRules) -> dict[str, RateTable]:
+    return rules.rates.get(conn, {p.rate_table for p in call_plans.values() if p.rate_table})
+
+
+def _use_free(free: dict[str, telephony_store.FreeMinutesLeft], f: _Finished,
+              cdr: dict[str, Any]) -> telephony_store.FreeMinutesLeft | None:
+    """Take a CDR's free seconds off the user's free minutes in ``free``;
+    the free-minute state they came from, or None if the CDR used none."""
+    fm = free.get(f.user_name)
+    if not cdr["free_s"] or fm is None or fm.period_start != cdr["period_start"]:
+        return None
+    free[f.user_name] = replace(fm, left_s=fm.left_s - cdr["free_s"])
+    return fm
 
 
 def _credit_check(conn: Connection, out: _Segment, users: set[str],
                   newest: dict[str, AcctRecord], call_plans: dict[str, Plan],
                   tables: dict[str, RateTable], tz: ZoneInfo, now: int,
                   rules: CallRules) -> None:
-    """Live outbound calls whose users' running cost exceeds their credit."""
+    """Live outbound calls whose users' running cost exceeds their credit: each
+    open call is priced as if it ended now, the way it will be rated."""
     balances = credit.balances_for(conn, users)
     free = telephony_store.free_minutes_left(conn, {u: (call_plans[u], now) for u in users}, tz)
     spent: dict[str, int] = {}
     paid: dict[str, list[str]] = {}
     for row in telephony_store.open_call_sessions(conn, users):
-        plan = call_plans[row.user_name]
-        dialled = row.called_station_id or ""
-        if (row.direction or OUTBOUND) != OUTBOUND or rules.is_emergency(dialled):
+        f = _Finished.of_row(row)
+        plan = call_plans[f.user_name]
+        cdr = _cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_name), tz, rules)
+        if cdr["prefix"] is None:          # not rated: inbound, emergency or no rate
             continue
-        table = tables.get(plan.rate_table or "")
-        band = band_at(row.started_at, plan.bands, tz) if plan.bands else PEAK
-        number = rules.numbers.normalise(dialled)
-        rate = table.match(number, band) if table is not None else None
-        if rate is None:
-            continue
-        fm = free.get(row.user_name)
-        covered = plan.free_minutes is not None and plan.free_minutes.covers(number)
-        free_s = fm.left_s if fm is not None and covered else 0
-        priced = rate_call(rate, row.session_s, free_s)
-        if fm is not None and covered:
-            free[row.user_name] = replace(fm, left_s=max(0, fm.left_s - priced.free_s))
-        spent[row.user_name] = spent.get(row.user_name, 0) + priced.cost
-        paid.setdefault(row.user_name, []).append(row.id)
+        _use_free(free, f, cdr)
+        spent[f.user_name] = spent.get(f.user_name, 0) + cdr["cost"]
+        paid.setdefault(f.user_name, []).append(f.key)
     for user, cost_so_far in spent.items():
         available = balances.get(user, credit.Balance()).available
         if cost_so_far <= available:
