@@ -1,4 +1,4 @@
-"""Running the Alembic migrations in ``migrations/`` against a database.
+"""Running the Alembic migrations in ``aaad/migrations/`` against a database.
 
 A Connection is passed into Alembic (``config.attributes``), so the same code
 path serves ``aaad db upgrade``, ``make run`` and the tests.

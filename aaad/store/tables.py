@@ -2,7 +2,7 @@
 
 Times are integer POSIX seconds (``*_at`` columns): exact, the same on SQLite,
 PostgreSQL and MariaDB, and cheap to compare. Counters are 64-bit integers.
-Alembic migrations in ``migrations/`` create exactly these tables; a test
+Alembic migrations in ``aaad/migrations/`` create exactly these tables; a test
 compares the two.
 """
 
