@@ -3,6 +3,10 @@
 ``load_config(path)`` reads and validates the whole file at once, so the daemon
 either starts with a complete, checked configuration or refuses with a message
 such as ``etc/aaad.yaml: clients[2].secret: must not be empty``.
+
+Every relative path in the file (the SQLite file of ``database.url``,
+``secret_file``, ``token_file``, ``journal.path``) is relative to the file's
+own directory, never to the working directory of whoever runs ``aaad``.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ __all__ = [
     "parse_config",
     "default_config_path",
     "default_journal_path",
+    "sqlite_file",
+    "anchor_sqlite_url",
 ]
 
 CLIENT_TYPES = ("generic", "mikrotik", "cisco", "chillispot")
@@ -222,18 +228,27 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
         raise ConfigError("", f"{where}not valid YAML", source) from None
+    # Relative paths inside the file (the SQLite file, secret and token files,
+    # the journal) name files beside it, wherever the command is run from.
+    base_dir = Path(os.path.abspath(path)).parent
     try:
-        return parse_config({} if data is None else data, base_dir=Path(path).parent,
-                            source=source)
+        return parse_config({} if data is None else data, base_dir=base_dir, source=source)
     except ConfigError as e:
         e.source = source
         raise
 
 
 def parse_config(data: Any, *, base_dir: Path = Path("."), source: str | None = None) -> Config:
-    """Validate an already-loaded YAML document (see :func:`load_config`)."""
+    """Validate an already-loaded YAML document (see :func:`load_config`).
+
+    Args:
+        data: the parsed YAML.
+        base_dir: what relative paths in it are relative to (:func:`load_config`
+            passes the config file's directory, made absolute).
+        source: the file name, for error messages.
+    """
     r = _Reader(data, "")
-    database = _database(r.section("database"))
+    database = _database(r.section("database"), base_dir)
     cfg = Config(
         database=database,
         radius=_radius(r.section("radius")),
@@ -347,12 +362,44 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return conv
 
 
-def _database(r: _Reader) -> DatabaseConfig:
+def _database(r: _Reader, base_dir: Path) -> DatabaseConfig:
     d = DatabaseConfig()
-    cfg = DatabaseConfig(url=r.get("url", _str, d.url),
+    cfg = DatabaseConfig(url=anchor_sqlite_url(r.get("url", _str, d.url), base_dir),
                          pool_size=r.get("pool_size", _positive, d.pool_size))
     r.done()
     return cfg
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file a SQLite URL names (as written: relative or absolute), else None.
+
+    None for other databases, in-memory SQLite (``sqlite://``,
+    ``sqlite:///:memory:``), URI filenames (``sqlite:///file:…?uri=true``) and
+    URLs with credentials (``sqlite+pysqlcipher://:key@/…``).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0] != "sqlite" or not rest.startswith("/"):
+        return None
+    file = rest[1:].partition("?")[0]
+    if file in ("", ":memory:") or file.startswith("file:"):
+        return None
+    return file
+
+
+def anchor_sqlite_url(url: str, base_dir: Path) -> str:
+    """A SQLite URL with a relative file made relative to ``base_dir``; others unchanged."""
+    file = sqlite_file(url)
+    if file is None or Path(file).is_absolute():
+        return url
+    scheme, _, rest = url.partition("://")
+    query = rest[1 + len(file):]
+    return f"{scheme}:///{_relative_to(base_dir, file)}{query}"
+
+
+def _relative_to(base_dir: Path, path: str) -> Path:
+    """``path`` if absolute, else ``base_dir / path`` with ``..`` and ``.`` folded."""
+    p = Path(path)
+    return p if p.is_absolute() else Path(os.path.normpath(base_dir / p))
 
 
 def _radius(r: _Reader) -> RadiusConfig:
@@ -420,8 +467,7 @@ def _client_secret(r: _Reader, base_dir: Path, key: str = "secret") -> Secret:
     if has_inline and has_file:
         raise ConfigError(r.key(key), f"give {key} or {fkey}, not both")
     if has_file:
-        p = Path(r.get(fkey, _str, ""))
-        p = p if p.is_absolute() else base_dir / p
+        p = _relative_to(base_dir, r.get(fkey, _str, ""))
         try:
             raw = p.read_bytes().strip()
         except OSError as e:
@@ -530,17 +576,15 @@ def _auth(r: _Reader) -> AuthConfig:
 
 def default_journal_path(url: str) -> Path:
     """Beside a SQLite file (same disk, same owner); else /var/lib/aaad/aaad.journal."""
-    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
-        return Path(url[len("sqlite:///"):].split("?")[0]).parent / "aaad.journal"
-    return DEFAULT_JOURNAL_PATH
+    file = sqlite_file(url)
+    return DEFAULT_JOURNAL_PATH if file is None else Path(file).parent / "aaad.journal"
 
 
 def _journal(r: _Reader, base_dir: Path, default_path: Path) -> JournalConfig:
     d = JournalConfig(path=default_path)
 
     def path(v: Any) -> Path:
-        p = Path(_str(v))
-        return p if p.is_absolute() else base_dir / p
+        return _relative_to(base_dir, _str(v))
 
     def size(v: Any) -> int:
         n = parse_octets(v)

@@ -57,7 +57,8 @@ def test_defaults():
 @pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
 def test_empty_file_gives_defaults(tmp_path, text):
     path = write(tmp_path, text)
-    assert load_config(path) == Config(**{**_fields(parse_config({})), "source": str(path)})
+    assert load_config(path) == Config(**{**_fields(parse_config({}, base_dir=tmp_path)),
+                                          "source": str(path)})
 
 
 def _fields(cfg: Config) -> dict:
@@ -415,3 +416,43 @@ def test_journal_paths(tmp_path):
     assert parse_config({"database": {"url": "postgresql+psycopg://db/aaad"}}).journal.path \
         == Path("/var/lib/aaad/aaad.journal")
     assert parse_config({"journal": {"enabled": False}}).journal.enabled is False
+
+
+# --- relative paths are relative to the config file -------------------------------------
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
+    """Run from anywhere, a config names the same files: database, secrets, journal."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "nas.secret").write_text("nas-secret\n")
+    (etc / "api.token").write_text("api-token-0123456789\n")
+    path = write(etc, """\
+        database: {url: "sqlite:///var/../data/aaad.sqlite3?timeout=5"}
+        clients: [{name: nas, address: 10.0.0.1, secret_file: nas.secret}]
+        api: {token_file: ./api.token}
+        journal: {path: spool/aaad.journal}
+        """)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(Path("..") / "etc" / "aaad.yaml")
+    assert cfg.database.url == f"sqlite:///{etc / 'data' / 'aaad.sqlite3'}?timeout=5"
+    assert cfg.clients[0].secret == Secret(b"nas-secret")
+    assert cfg.api.token == Secret(b"api-token-0123456789")
+    assert cfg.journal.path == etc / "spool" / "aaad.journal"
+    # without journal.path: beside the (anchored) SQLite file
+    write(etc, 'database: {url: "sqlite:///aaad.sqlite3"}\n')
+    assert load_config(Path("..") / "etc" / "aaad.yaml").journal.path == etc / "aaad.journal"
+
+
+@pytest.mark.parametrize("url", [
+    "sqlite:////srv/aaad/aaad.sqlite3",
+    "sqlite://",
+    "sqlite:///:memory:",
+    "sqlite:///file:aaad.db?mode=ro&uri=true",
+    "postgresql+psycopg://aaad@db.example/aaad",
+    "mysql+pymysql://aaad@db.example/aaad",
+])
+def test_urls_without_a_relative_file_stay_as_written(tmp_path, url):
+    path = write(tmp_path, f'database: {{url: "{url}"}}\n')
+    assert load_config(path).database.url == url
