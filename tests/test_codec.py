@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import struct
+from collections import OrderedDict
 from typing import Any, Callable
 
 import pytest
+from pyrad.dictionary import Dictionary
 from pyrad.packet import AcctPacket, AuthPacket
 
 from aaad.accounting.sessions import AcctRecord, Status, Totals
 from aaad.radius.clients import Client
 from aaad.radius.codec import (ACCT_CODES, AUTH_CODES, Request, accounting_record,
-                               decode_request, encode_reply)
+                               decode_request, encode_reply, split_vendor_specific)
 from aaad.radius.errors import (BadAuthenticator, BadMessageAuthenticator, Malformed,
                                 MissingMessageAuthenticator, UnexpectedCode)
 from aaad.radius.framing import (ACCESS_ACCEPT, ACCESS_CHALLENGE, ACCESS_REJECT,
                                  ACCESS_REQUEST, ACCOUNTING_REQUEST, ACCOUNTING_RESPONSE,
                                  STATUS_SERVER)
+from aaad.radius.trace import describe
 from tests.radius_packets import (DICT, NAS, SECRET, access_request, acct_request, attr,
                                   make_client, raw_packet, status_server)
 
@@ -124,6 +128,102 @@ def test_status_server_needs_a_message_authenticator(decode: Callable[[bytes], R
 def test_framing_errors_come_first() -> None:
     with pytest.raises(Malformed):
         decode_acct(acct_request()[:-1])          # the Length field is now past the end
+
+
+# --- Vendor-Specific (RFC 2865 §5.26) -------------------------------------------------
+
+CISCO = b"\x00\x00\x00\x09"
+
+
+@pytest.mark.parametrize("value, parts", [
+    (CISCO + b"\x01\x04ab", [((9, 1), b"ab")]),
+    (CISCO + b"\x01\x03a\x1a\x02", [((9, 1), b"a"), ((9, 26), b"")]),
+    (b"\x00\xff\xff\xff\x07\x02", [((2**24 - 1, 7), b"")]),
+    (b"", None),
+    (b"\x00\x00", None),                          # shorter than a Vendor-Id
+    (CISCO, None),                                  # no String (RFC 2865: one or more octets)
+    (CISCO + b"\x01", None),                       # no room for a sub-attribute header
+    (b"\x00\x00\x00\x00\x00\x04\x00\x00", None),    # Vendor-Id 0 (reserved), found by hypothesis
+    (b"\x01\x00\x00\x09\x01\x03a", None),             # the high-order octet is not 0
+    (b"\xff\xff\xff\xff\x01\x03a", None),
+    (CISCO + b"\x01\x00", None),                  # sub-attribute length 0
+    (CISCO + b"\x01\x01a", None),                 # sub-attribute length 1
+    (CISCO + b"\x01\x09abc", None),               # overruns the VSA
+    (CISCO + b"\x01\x03a\x00", None),             # a trailing octet
+    (CISCO + b"h323-call-origin=answer", None),   # a vendor's own text, not sub-attributes
+])
+def test_split_vendor_specific(value: bytes, parts: list[tuple[tuple[int, int], bytes]] | None
+                               ) -> None:
+    assert split_vendor_specific(value) == parts
+
+
+def raw_attributes(req: Request) -> dict[Any, list[bytes]]:
+    return dict(OrderedDict.items(req.packet))
+
+
+@pytest.mark.parametrize("value", [
+    b"", b"\x00", CISCO, CISCO + b"\x01", b"\x00\x00\x00\x00\x00\x04\x00\x00",
+    b"\xff\xff\xff\xff\x01\x03a", CISCO + b"\x01\x01a", CISCO + b"\x01\x09abc",
+    CISCO + b"\x01\x03a\x00",
+])
+def test_a_vsa_that_is_not_sub_attributes_stays_opaque(value: bytes) -> None:
+    # Not a reason to drop the packet (RFC 6929 §2.8: an invalid attribute is
+    # opaque data), never a made-up (vendor, type) key, and the bytes as sent.
+    data = raw_packet(ACCESS_REQUEST, attr(1, b"alice") + attr(26, value) + attr(31, b"c"))
+    req = decode_auth(data)
+    assert raw_attributes(req) == {1: [b"alice"], 26: [value], 31: [b"c"]}
+    assert req.packet["Vendor-Specific"] == [value]
+    assert req.packet._PktEncodeAttributes() == data[20:]
+    assert "Vendor-Specific=" in describe(req.packet)
+
+
+def test_an_opaque_vsa_does_not_stop_the_accounting_record() -> None:
+    p = AcctPacket(id=1, secret=SECRET, dict=DICT)
+    p["Acct-Status-Type"] = "Stop"
+    p["User-Name"] = "alice"
+    p[26] = [b"\x00\x00\x00\x00\x00\x04\x00\x00", b"\x00"]
+    p["Acct-Session-Id"] = "s1"
+    p["Acct-Input-Octets"] = 5
+    req = decode_acct(p.RequestPacket())
+    assert raw_attributes(req)[26] == [b"\x00\x00\x00\x00\x00\x04\x00\x00", b"\x00"]
+    rec = accounting_record(req, ARRIVAL)
+    assert rec is not None and (rec.user_name, rec.totals.in_octets) == ("alice", 5)
+
+
+def test_well_formed_vsas_are_split_into_vendor_attributes() -> None:
+    # One VSA may carry several sub-attributes (RFC 2865 §5.26); a vendor not
+    # in the dictionary is split too, by number.
+    cisco = CISCO + attr(26, b"h323-call-origin=answer") + attr(1, b"x=y")
+    other = b"\x00\x00\x7e\x57" + attr(3, b"\x01\x02")
+    req = decode_auth(raw_packet(ACCESS_REQUEST, attr(1, b"alice") + attr(26, cisco)
+                                 + attr(26, other)))
+    assert raw_attributes(req) == {1: [b"alice"], (9, 26): [b"h323-call-origin=answer"],
+                                   (9, 1): [b"x=y"], (0x7e57, 3): [b"\x01\x02"]}
+    assert req.packet["h323-call-origin"] == ["h323-call-origin=answer"]
+    assert 26 not in raw_attributes(req)
+
+
+VENDOR_TLV_DICTIONARY = """
+VENDOR Example 32473
+BEGIN-VENDOR Example
+ATTRIBUTE Example-Group 1 tlv
+ATTRIBUTE Example-Name 1.1 string
+ATTRIBUTE Example-Plain 2 string
+END-VENDOR Example
+"""
+
+
+def test_a_vendor_tlv_that_does_not_split_keeps_its_vsa_opaque() -> None:
+    # pyrad raises for it, which would have dropped the whole packet.
+    tlv_dict = Dictionary(io.StringIO(VENDOR_TLV_DICTIONARY))
+    vendor = (32473).to_bytes(4, "big")
+    good = vendor + attr(1, attr(1, b"n")) + attr(2, b"p")
+    bad = vendor + attr(1, b"\x01\x09n") + attr(2, b"p")     # the TLV's inner length overruns
+    data = raw_packet(ACCESS_REQUEST, attr(1, b"alice") + attr(26, good) + attr(26, bad))
+    req = decode_request(data, CLIENT, NAS, allowed=AUTH_CODES, dictionary=tlv_dict)
+    assert raw_attributes(req) == {1: [b"alice"], (32473, 1): {1: [b"n"]},
+                                   (32473, 2): [b"p"], 26: [bad]}
+    assert req.packet["Example-Name"] == ["n"]
 
 
 # --- accounting_record: wire attributes to the core record ------------------------

@@ -3,6 +3,10 @@
 ``decode_request`` is the single gate every datagram passes: framing
 (framing.py), then the authenticator checks (auth.py), then pyrad's attribute
 decoding. Only a request that passed all three reaches a handler.
+A Vendor-Specific attribute is split into vendor sub-attributes only when it
+is well formed (``split_vendor_specific``); any other one stays an opaque
+attribute 26, so it never drops the packet (RFC 6929 §2.8) and never turns
+into a made-up vendor key.
 ``accounting_record`` turns an Accounting-Request into the core's
 :class:`~aaad.accounting.sessions.AcctRecord`; ``encode_reply`` builds a signed
 reply (Message-Authenticator on every Access-* reply, RFC 3579 / BlastRADIUS)
@@ -33,6 +37,7 @@ __all__ = [
     "Request",
     "load_dictionary",
     "decode_request",
+    "split_vendor_specific",
     "accounting_record",
     "encode_reply",
     "attribute_bytes",
@@ -51,6 +56,7 @@ ACCT_STATUS_TYPE, ACCT_DELAY_TIME, ACCT_INPUT_OCTETS, ACCT_OUTPUT_OCTETS = 40, 4
 ACCT_SESSION_ID, ACCT_SESSION_TIME, ACCT_TERMINATE_CAUSE = 44, 46, 49
 ACCT_INPUT_GIGAWORDS, ACCT_OUTPUT_GIGAWORDS, EVENT_TIMESTAMP = 52, 53, 55
 ACCT_INTERIM_INTERVAL, NAS_PORT_ID, NAS_IPV6_ADDRESS = 85, 87, 95
+VENDOR_SPECIFIC = 26
 
 TERMINATE_CAUSES = {
     1: "User-Request", 2: "Lost-Carrier", 3: "Lost-Service", 4: "Idle-Timeout",
@@ -108,13 +114,75 @@ def decode_request(data: bytes, client: Client, source: tuple[str, int], *,
         if not signed and (code == framing.STATUS_SERVER or client.require_message_authenticator):
             raise MissingMessageAuthenticator(
                 f"{framing.CODE_NAMES[code]} without Message-Authenticator")
-    cls = AcctPacket if allowed is ACCT_CODES else AuthPacket
+    cls = _AcctRequest if allowed is ACCT_CODES else _AuthRequest
     try:
         packet = cls(secret=secret, dict=dictionary, packet=raw)
     except (PacketError, ValueError, IndexError) as e:
         raise Malformed(f"attributes do not decode: {e}") from None
     return Request(code=code, id=raw[1], authenticator=raw[4:20], raw=raw, packet=packet,
                    client=client, source=source, signed=signed)
+
+
+def split_vendor_specific(value: bytes) -> list[tuple[tuple[int, int], bytes]] | None:
+    """The ``((vendor, type), value)`` sub-attributes of a Vendor-Specific value.
+
+    RFC 2865 §5.26: four octets of Vendor-Id whose high-order octet is 0 (the
+    rest an SMI Private Enterprise Code, 0 being reserved), then a String of
+    one or more octets that SHOULD be type/length/value sub-attributes.
+
+    Returns:
+        The sub-attributes in order, or None when the value is not in that
+        form: shorter than a Vendor-Id and one sub-attribute header, a
+        Vendor-Id of 0 or of 2^24 and above, or sub-attribute lengths below 2
+        or not adding up to the end. Such a value is kept whole.
+    """
+    if len(value) < 6:
+        return None
+    vendor = int.from_bytes(value[:4], "big")
+    if not 0 < vendor < 1 << 24:
+        return None
+    parts, pos, end = [], 4, len(value)
+    while pos < end:
+        if end - pos < 2:
+            return None
+        length = value[pos + 1]
+        if length < 2 or pos + length > end:
+            return None
+        parts.append(((vendor, value[pos]), value[pos + 2:pos + length]))
+        pos += length
+    return parts
+
+
+def _decode_vendor_specific(packet: Any, data: bytes) -> list[tuple[Any, bytes]]:
+    """pyrad's ``_PktDecodeVendorAttribute`` with aaad's rule for Vendor-Specific.
+
+    pyrad splits any VSA whose sub-attribute lengths add up, Vendor-Id 0
+    included (``00 00 00 00 00 04 00 00`` became the key ``(0, 0)``), and
+    raises for a vendor TLV with bad inner lengths, which would drop the
+    whole packet. Here a VSA that ``split_vendor_specific`` does not take,
+    or whose vendor TLV does not split, stays one opaque attribute 26 with
+    its bytes as received.
+    """
+    parts = split_vendor_specific(data)
+    if parts is None or any(packet._PktIsTlvAttribute(key)
+                            and packet._PktSplitSubAttributes(value) is None
+                            for key, value in parts):
+        return [(VENDOR_SPECIFIC, data)]
+    plain = []
+    for key, value in parts:
+        if packet._PktIsTlvAttribute(key):
+            packet._PktDecodeTlvAttribute(key, value)   # stored in the packet by pyrad
+        else:
+            plain.append((key, value))
+    return plain
+
+
+class _AuthRequest(AuthPacket):  # type: ignore[misc]
+    _PktDecodeVendorAttribute = _decode_vendor_specific
+
+
+class _AcctRequest(AcctPacket):  # type: ignore[misc]
+    _PktDecodeVendorAttribute = _decode_vendor_specific
 
 
 def attribute_bytes(packet: Packet, attr_type: int) -> bytes | None:
