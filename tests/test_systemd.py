@@ -133,7 +133,7 @@ def test_ready_reload_and_stop_under_systemd(server_urls: dict[str, object],
 def test_the_unit_file_verifies(tmp_path: Path) -> None:
     unit = (ROOT / "systemd" / "aaad.service").read_text()
     aaad = shutil.which("aaad") or str(ROOT / ".venv" / "bin" / "aaad")
-    (tmp_path / "aaad.service").write_text(unit.replace("/usr/local/bin/aaad", aaad))
+    (tmp_path / "aaad.service").write_text(unit.replace("/opt/aaad/bin/aaad", aaad))
     r = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "aaad.service")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
