@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import urllib.request
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from pyrad.packet import AccessAccept, AccessReject, AccountingResponse
+from pyrad.packet import AccessAccept, AccessReject, AccountingResponse, StatusServer
 
+from aaad.credentials import hash_password
 from aaad.store import admin
 from tests.conftest import migrated
 from tests.daemon import Daemon, free_tcp_port, start_daemon
@@ -30,6 +32,8 @@ def test_metrics_count_known_traffic_exactly(server_urls: dict[str, object],
     with db.writer.begin() as conn:
         admin.add_user(conn, "mia", password_hash=None, password_cleartext="Mia-pw-1234567",
                        plan=None, enabled=True, now=0)
+        admin.add_user(conn, "mia-hashed", password_hash=hash_password("Mia-h-pw-1234567"),
+                       password_cleartext=None, plan=None, enabled=True, now=0)
     port = free_tcp_port()
     d: Daemon = start_daemon(tmp_path, db.url,
                              extra_yaml=f"metrics:\n  bind: 127.0.0.1\n  port: {port}\n"
@@ -43,6 +47,28 @@ def test_metrics_count_known_traffic_exactly(server_urls: dict[str, object],
             req["User-Password"] = req.PwCrypt(password)
             req.add_message_authenticator()
             assert c.SendPacket(req).code == code
+        # A wrong password, an unknown user and CHAP on an account with only
+        # a hash: the same Reply-Message, so it does not tell who exists.
+        messages = set()
+        for user, password, chap in (("mia", "wrong-password-1", False),
+                                     ("nobody-mia", "wrong-password-2", False),
+                                     ("mia-hashed", "Mia-h-pw-1234567", True)):
+            req = c.CreateAuthPacket(User_Name=user)
+            if chap:
+                challenge = bytes(range(16))
+                req["CHAP-Challenge"] = challenge
+                req["CHAP-Password"] = b"\x01" + hashlib.md5(
+                    b"\x01" + password.encode() + challenge).digest()
+            else:
+                req["User-Password"] = req.PwCrypt(password)
+            req.add_message_authenticator()
+            reply = c.SendPacket(req)
+            assert reply.code == AccessReject
+            messages.add(tuple(reply["Reply-Message"]))
+        assert messages == {("Authentication failed",)}
+        probe = c.CreateAuthPacket(code=StatusServer)
+        probe.add_message_authenticator()
+        assert c.SendPacket(probe).code == AccessAccept
         for status, t in (("Start", 0), ("Interim-Update", 60), ("Stop", 120)):
             pkt = c.CreateAcctPacket(User_Name="mia", Acct_Session_Id="m-1",
                                      Acct_Status_Type=status, Acct_Session_Time=t,
@@ -75,6 +101,7 @@ def test_metrics_count_known_traffic_exactly(server_urls: dict[str, object],
     assert down.returncode == 1 and "not answering" in down.stderr
     with db.writer.begin() as conn:
         admin.delete_user(conn, "mia")
+        admin.delete_user(conn, "mia-hashed")
 
     def grew(name: str, **labels: str) -> float:
         key = (name, tuple(sorted(labels.items())))
@@ -82,10 +109,26 @@ def test_metrics_count_known_traffic_exactly(server_urls: dict[str, object],
 
     # Status-Server probes from start_daemon are counted too: compare deltas.
     assert grew("aaad_requests_total", port="auth", client="loopback",
-                code="Access-Request") == 3
-    assert grew("aaad_replies_total", port="auth", code="Access-Accept") == 2
-    assert grew("aaad_replies_total", port="auth", code="Access-Reject") == 1
-    assert grew("aaad_access_rejects_total", reason="bad_password") == 1
+                code="Access-Request") == 6
+    assert grew("aaad_requests_total", port="auth", client="loopback",
+                code="Status-Server") == 1
+    # The probe's Access-Accept is a reply sent, not a login accepted.
+    assert grew("aaad_replies_total", port="auth", code="Access-Accept") == 3
+    assert grew("aaad_auth_decisions_total", result="accept") == 2
+    assert grew("aaad_replies_total", port="auth", code="Access-Reject") == 4
+    assert grew("aaad_auth_decisions_total", result="reject") == 4
+    assert grew("aaad_access_rejects_total", reason="bad_password") == 2
+    assert grew("aaad_access_rejects_total", reason="unknown_user") == 1
+    assert grew("aaad_access_rejects_total", reason="chap_needs_cleartext") == 1
+    # Each reject logged once per user a minute; never a password.
+    logs = d.logs()
+    assert logs.count("Access-Reject: 'mia' from loopback (127.0.0.1): bad_password, "
+                      "Reply-Message 'Authentication failed'") == 1
+    assert "Access-Reject: 'nobody-mia' from loopback (127.0.0.1): unknown_user" in logs
+    assert "Access-Reject: 'mia-hashed' from loopback (127.0.0.1): chap_needs_cleartext" in logs
+    for password in ("wrong-password-1", "wrong-password-2", "Mia-h-pw-1234567",
+                     "Mia-pw-1234567"):
+        assert password not in logs
     assert grew("aaad_requests_total", port="acct", client="loopback",
                 code="Accounting-Request") == 3
     assert grew("aaad_replies_total", port="acct", code="Accounting-Response") == 3

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import random
 import struct
 from typing import Any, Callable
@@ -19,6 +20,7 @@ from argon2 import PasswordHasher
 from prometheus_client import CollectorRegistry
 from pyrad.packet import AcctPacket, AuthPacket
 from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -120,6 +122,14 @@ def verify_reply(request: bytes, reply: bytes, *, secret: bytes = SECRET) -> Aut
     enforce = request[0] in (ACCESS_REQUEST, STATUS_SERVER)
     assert sent.VerifyReply(received, reply, enforce_ma=enforce), "reply does not verify"
     return received
+
+
+def wire_attributes(packet: bytes) -> list[tuple[int, bytes]]:
+    out, pos = [], 20
+    while pos < len(packet):
+        out.append((packet[pos], packet[pos + 2:pos + packet[pos + 1]]))
+        pos += packet[pos + 1]
+    return out
 
 
 class PortTest(SynchronousTestCase):
@@ -405,6 +415,51 @@ class BackendErrorTests(PortTest):
 
 # --- (d) Status-Server on both ports ------------------------------------------------
 
+class RateLimitedLogTests(SynchronousTestCase):
+    """The per-key limiter of the drop and reject logs, on a task.Clock."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.logger = logging.getLogger("tests.rate_limited")
+        self.limited = protocol.RateLimitedLog(self.logger, reactor=self.clock, interval_s=60,
+                                               level=logging.INFO, max_keys=100,
+                                               closing="%r: %d more")
+
+    def test_one_line_per_key_per_interval_then_the_count(self) -> None:
+        with self.assertLogs(self.logger, "INFO") as logs:
+            self.assertTrue(self.limited.log("bob", "reject %s", "bob"))
+            self.clock.advance(30)
+            self.assertFalse(self.limited.log("bob", "reject %s", "bob"))
+            self.assertTrue(self.limited.log("eve", "reject %s", "eve"))
+            self.clock.advance(30)
+            self.assertTrue(self.limited.log("bob", "reject %s", "bob"))
+        self.assertEqual([r.getMessage() for r in logs.records],
+                         ["reject bob", "reject eve", "reject bob (1 similar suppressed)"])
+        self.assertEqual({r.levelno for r in logs.records}, {logging.INFO})
+
+    def test_a_spray_of_new_keys_keeps_memory_bounded(self) -> None:
+        with self.assertLogs(self.logger, "INFO") as logs:
+            for i in range(5000):
+                self.limited.log(f"user{i}", "reject")
+                self.limited.log(f"user{i}", "reject")     # held back, counted
+                self.assertLessEqual(len(self.limited), 100)
+        # Each key pushed out with a count left says so once: no count is lost.
+        self.assertEqual(len(logs.records), 5000 + 4900)
+        self.assertEqual([r.getMessage() for r in logs.records[-2:]],
+                         ["'user4899': 1 more", "reject"])
+
+    def test_keys_are_forgotten_after_their_interval(self) -> None:
+        with self.assertLogs(self.logger, "INFO") as logs:
+            for i in range(50):
+                self.limited.log(f"user{i}", "reject")
+            self.limited.log("user7", "reject")
+            self.clock.advance(60)
+            self.limited.log("late", "reject")
+        self.assertEqual(len(self.limited), 1)
+        self.assertEqual([r.getMessage() for r in logs.records[50:]],
+                         ["'user7': 1 more", "reject"])
+
+
 class StatusServerTests(PortTest):
     def test_answered_on_both_ports_with_a_valid_message_authenticator(self) -> None:
         ports = Ports(self.db)
@@ -420,6 +475,36 @@ class StatusServerTests(PortTest):
         self.assertEqual(ports.writer.jobs, [])
         self.assertEqual(ports.sample("aaad_requests_total", port="auth", client="nas1",
                                       code="Status-Server"), 1)
+
+    def test_a_probe_is_no_login_decision(self) -> None:
+        # Status-Server on the auth port is answered with an Access-Accept: it
+        # counts as a request by code and a reply sent, never as a login.
+        ports = Ports(self.db)
+        ports.add_user("alice", cleartext="alice-pw")
+
+        def decisions() -> tuple[float, float]:
+            return (ports.sample("aaad_auth_decisions_total", result="accept"),
+                    ports.sample("aaad_auth_decisions_total", result="reject"))
+        # Both results are exported at 0 before any login, so rate() works at once.
+        self.assertIsNotNone(ports.registry.get_sample_value("aaad_auth_decisions_total",
+                                                             {"result": "accept"}))
+        ports.auth_port.datagramReceived(status_server(id=1), NAS)
+        ports.acct_port.datagramReceived(status_server(id=2), NAS)
+        self.assertEqual(decisions(), (0, 0))
+        self.assertEqual(ports.sample("aaad_requests_total", port="auth", client="nas1",
+                                      code="Status-Server"), 1)
+        self.assertEqual(ports.sample("aaad_replies_total", port="auth", code="Access-Accept"), 1)
+        ports.auth_port.datagramReceived(access_request("alice", "alice-pw", id=3), NAS)
+        self.assertEqual(decisions(), (1, 0))
+        ports.auth_port.datagramReceived(access_request("alice", "wrong", id=4), NAS)
+        ports.auth_port.datagramReceived(access_request("nobody", "pw", id=5), NAS)
+        self.assertEqual(decisions(), (1, 2))
+        self.assertEqual(ports.sample("aaad_replies_total", port="auth", code="Access-Accept"), 2)
+        # Every reject has its reason; accept + reject = answered Access-Requests.
+        self.assertEqual(ports.sample("aaad_access_rejects_total", reason="bad_password")
+                         + ports.sample("aaad_access_rejects_total", reason="unknown_user"), 2)
+        self.assertEqual(sum(decisions()), ports.sample(
+            "aaad_requests_total", port="auth", client="nas1", code="Access-Request"))
 
 
 # --- (e) authentication -----------------------------------------------------------------
@@ -495,6 +580,67 @@ class AuthTests(PortTest):
         self.assertEqual(reply.code, ACCESS_REJECT)
         self.assertEqual(self.rejects("chap_needs_cleartext"), 1)
         self.assertEqual(self.rejects("bad_password"), 1)
+
+    def test_every_credential_failure_gets_the_same_reply(self) -> None:
+        # The reply must not tell which user names exist: an unknown user, a
+        # wrong password and CHAP on an account with only a hash get the same
+        # attributes on the wire. Only the metric tells them apart.
+        challenge = bytes(range(16, 32))
+
+        def chap(password: bytes) -> tuple[bytes, bytes]:
+            return bytes((7,)) + hashlib.md5(b"\x07" + password + challenge).digest(), challenge
+        cases = [("nobody", "pw", None), ("nobody", None, chap(b"pw")),
+                 ("clear", "wrong", None), ("clear", None, chap(b"wrong")),
+                 ("hashed", "wrong", None),
+                 ("hashed", None, chap(b"hashed-pw")),     # the right password, but CHAP
+                 ("hashed", None, chap(b"wrong"))]
+        seen = set()
+        for user, password, chap_pair in cases:
+            self.next_id += 1
+            pkt = access_request(user, password, id=self.next_id, chap=chap_pair)
+            self.ports.auth_port.datagramReceived(pkt, NAS)
+            raw = self.ports.auth_wire.written[-1][0]
+            self.assertEqual(verify_reply(pkt, raw).code, ACCESS_REJECT)
+            # The attributes as sent, the Message-Authenticator's value aside.
+            seen.add(tuple((t, b"" if t == 80 else v) for t, v in wire_attributes(raw)))
+        self.assertEqual(seen, {((80, b""), (18, b"Authentication failed"))})
+        self.assertEqual((self.rejects("unknown_user"), self.rejects("bad_password"),
+                          self.rejects("chap_needs_cleartext")), (2, 3, 2))
+
+    def test_rejects_are_logged_once_per_user_per_minute(self) -> None:
+        challenge = bytes(range(16, 32))
+        chap_response = bytes((3,)) + hashlib.md5(b"\x03chap-guess" + challenge).digest()
+        secrets = ["guess-one", "guess-two", "guess-three", "guess-four", "guess-five"]
+        with self.assertLogs("aaad.daemon.auth", "INFO") as logs:
+            self.assertEqual(self.ask("clear", secrets[0]).code, ACCESS_REJECT)
+            [first] = logs.records
+            self.assertEqual(first.levelno, logging.INFO)
+            self.assertEqual(first.getMessage(),
+                             "Access-Reject: 'clear' from nas1 (192.0.2.10): bad_password, "
+                             "Reply-Message 'Authentication failed'")
+            self.ask("clear", secrets[1])                       # within the minute: held back
+            self.ask("clear", chap=(chap_response, challenge))
+            self.assertEqual(len(logs.records), 1)
+            self.ask("hashed", secrets[2])                      # another user: a line of its own
+            self.ask("off", "off-pw")                           # disabled: a reject too
+            self.assertEqual(self.ask("clear", "clear-pw").code, ACCESS_ACCEPT)   # not logged
+            self.assertEqual(len(logs.records), 3)
+            self.assertIn("'off' from nas1 (192.0.2.10): disabled, Reply-Message "
+                          "'Account disabled'", logs.records[2].getMessage())
+            self.ports.reactor.advance(59)
+            self.ask("clear", secrets[3])
+            self.assertEqual(len(logs.records), 3)
+            self.ports.reactor.advance(1)                       # 60 s after the first line
+            self.ask("clear", secrets[4])
+            self.assertEqual(len(logs.records), 4)
+            self.assertEqual(logs.records[3].getMessage(),
+                             "Access-Reject: 'clear' from nas1 (192.0.2.10): bad_password, "
+                             "Reply-Message 'Authentication failed' (3 similar suppressed)")
+        text = "\n".join(logs.output) + repr([r.args for r in logs.records])
+        for secret in [*secrets, "clear-pw", "off-pw", "chap-guess"]:
+            self.assertNotIn(secret, text)
+        self.assertNotIn(chap_response.hex(), text)
+        self.assertNotIn(repr(chap_response)[2:-1], text)
 
     def test_request_without_credentials(self) -> None:
         self.assertEqual(self.ask("clear").code, ACCESS_REJECT)

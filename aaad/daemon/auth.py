@@ -5,7 +5,14 @@ request that arrived while the previous query ran). Hashed passwords are
 verified on a separate hash pool, behind the verify cache. Every failed
 check costs one argon2 verification, whether the user is unknown, has a
 cleartext password, or has a hash: a reject takes the same time for all,
-so response timing does not tell which user names exist.
+so response timing does not tell which user names exist. For the same
+reason every failed credential check (unknown user, wrong password, CHAP on
+an account with only a hash) gets the same Reply-Message, ``FAILED``; the
+distinct reason goes only to the metric and the log.
+
+Every Access-Reject is logged at INFO (user name, client, reason,
+Reply-Message; never a password or CHAP response), at most one line per user
+name per ``reject_log_interval_s``, with a count of the rejects held back.
 
 When the database is unreachable, ``outage_policy`` decides: ``reject``
 answers Access-Reject, ``accept-cached`` decides with the last state read
@@ -42,7 +49,7 @@ from aaad.daemon.outage import Availability
 from aaad.radius.auth import chap_matches, decrypt_password
 from aaad.radius.codec import Request, attribute_bytes, attribute_text
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
-from aaad.radius.protocol import Reply
+from aaad.radius.protocol import RateLimitedLog, Reply
 from aaad.store import credit
 from aaad.store import plans as plan_store
 from aaad.store import queries
@@ -187,7 +194,8 @@ class AuthHandler:
                  tz: ZoneInfo = ZoneInfo("UTC"), calls: CallReader | None = None,
                  max_batch: int = 256, max_queue: int = 8192, max_hash_pending: int = 64,
                  outage_policy: str = "reject", outage_cache_size: int = 100_000,
-                 availability: Availability | None = None) -> None:
+                 availability: Availability | None = None,
+                 reject_log_interval_s: float = 60.0, reject_log_users: int = 10_000) -> None:
         self._db = db
         self.outage_policy = outage_policy
         self.last_known = LastKnownUsers(outage_cache_size) \
@@ -207,8 +215,22 @@ class AuthHandler:
         self._lookups: GroupCommit[str, Any] = GroupCommit(
             executor=reader, process=self._find, max_batch=max_batch, max_queue=max_queue,
             clock=reactor.seconds, on_batch=self._batch_done)
+        self._reject_log = RateLimitedLog(
+            log, reactor=reactor, interval_s=reject_log_interval_s, level=logging.INFO,
+            max_keys=reject_log_users, closing="Access-Reject: %r: %d more not logged")
 
     def handle(self, req: Request) -> "Deferred[Reply]":
+        return self._handle(req).addCallback(self._log_reject, req)
+
+    def _log_reject(self, reply: Reply, req: Request) -> Reply:
+        if reply.code == ACCESS_REJECT:
+            user = attribute_text(req.packet, USER_NAME) or ""
+            message = next((v for n, v in reply.attributes if n == "Reply-Message"), None)
+            self._reject_log.log(user, "Access-Reject: %r from %s (%s): %s, Reply-Message %r",
+                                 user, req.client.name, req.source[0], reply.reason, message)
+        return reply
+
+    def _handle(self, req: Request) -> "Deferred[Reply]":
         try:
             creds = self._credentials(req)
             if isinstance(creds, Reply):
@@ -339,9 +361,8 @@ class AuthHandler:
         if user is None:
             return self._fail_evenly("unknown_user")
         if creds.chap is not None:
-            if user.password_cleartext is None:
-                return self._fail_evenly("chap_needs_cleartext",
-                                         "CHAP needs a cleartext password on this account")
+            if user.password_cleartext is None:     # said only in the metric and the log
+                return self._fail_evenly("chap_needs_cleartext")
             ok = chap_matches(creds.chap, creds.challenge or b"",
                               user.password_cleartext.encode("utf-8"))
             return self._verdict(user, req) if ok else self._fail_evenly("bad_password")
@@ -414,10 +435,14 @@ class AuthHandler:
             attrs += self._calls.cisco_accept(combined)
         return Reply(ACCESS_ACCEPT, attrs)
 
-    def _fail_evenly(self, reason: str, message: str = FAILED) -> "Deferred[Reply]":
-        """Reject after the same argon2 work a hashed user's check costs."""
+    def _fail_evenly(self, reason: str) -> "Deferred[Reply]":
+        """Reject after the same argon2 work a hashed user's check costs.
+
+        The Reply-Message is always ``FAILED``: which check failed would tell
+        whether the user name exists.
+        """
         d = self._hash(verify_hash, dummy_hash(), b"")
-        return d.addCallback(lambda _: reject(message, reason))
+        return d.addCallback(lambda _: reject(FAILED, reason))
 
     def _hash(self, fn: Any, *args: Any) -> "Deferred[bool]":
         if self._hash_pending >= self._max_hash_pending:

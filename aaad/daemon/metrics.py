@@ -12,7 +12,8 @@ from prometheus_client import generate_latest
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from aaad.radius.framing import CODE_NAMES
+from aaad.radius.framing import (ACCESS_ACCEPT, ACCESS_CHALLENGE, ACCESS_REJECT,
+                                 ACCESS_REQUEST, CODE_NAMES)
 from aaad.radius.protocol import Reply
 
 __all__ = ["Metrics", "MetricsPage", "metrics_site"]
@@ -51,6 +52,10 @@ def _code(code: int) -> str:
     return CODE_NAMES.get(code, str(code))
 
 
+# The result label of aaad_auth_decisions_total, by the code of the reply.
+_DECISIONS = {ACCESS_ACCEPT: "accept", ACCESS_REJECT: "reject", ACCESS_CHALLENGE: "challenge"}
+
+
 class Metrics:
     """Everything the daemon counts; implements radius.protocol.PortMetrics."""
 
@@ -69,6 +74,14 @@ class Metrics:
                                       ["port"], registry=registry)
         self.rejects = Counter("aaad_access_rejects_total", "Access-Rejects by reason",
                                ["reason"], registry=registry)
+        # Logins only: a Status-Server probe is also answered with an
+        # Access-Accept (in aaad_replies_total) but is no decision; it shows
+        # as aaad_requests_total{code="Status-Server"}.
+        self.auth_decisions = Counter("aaad_auth_decisions_total",
+                                      "Access-Requests answered, by result",
+                                      ["result"], registry=registry)
+        for result in ("accept", "reject"):
+            self.auth_decisions.labels(result)      # present at 0 from the start
         self.db_batch_seconds = Histogram("aaad_db_transaction_duration_seconds",
                                           "Database transaction time per batch", ["kind"],
                                           buckets=_LATENCY_BUCKETS, registry=registry)
@@ -134,9 +147,11 @@ class Metrics:
     def dropped(self, port: str, reason: str) -> None:
         self.drops.labels(port, reason).inc()
 
-    def replied(self, port: str, reply: Reply, seconds: float) -> None:
+    def replied(self, port: str, request_code: int, reply: Reply, seconds: float) -> None:
         self.replies.labels(port, _code(reply.code)).inc()
         self.latency.labels(port).observe(seconds)
+        if request_code == ACCESS_REQUEST:
+            self.auth_decisions.labels(_DECISIONS.get(reply.code, _code(reply.code))).inc()
         if reply.reason is not None:
             self.rejects.labels(reply.reason).inc()
 

@@ -10,6 +10,7 @@ Status-Server (RFC 5997) is answered here, on both ports, without a handler.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -48,29 +49,65 @@ class Handler(Protocol):
 class PortMetrics(Protocol):
     def request(self, port: str, client: str, code: int) -> None: ...
     def dropped(self, port: str, reason: str) -> None: ...
-    def replied(self, port: str, reply: Reply, seconds: float) -> None: ...
+    def replied(self, port: str, request_code: int, reply: Reply, seconds: float) -> None: ...
     def pending(self, port: str, count: int) -> None: ...
 
 
 class RateLimitedLog:
-    """At most one line per ``interval_s`` per key, with a count of the rest."""
+    """At most one line per ``interval_s`` per key, with a count of the rest.
+
+    The count of lines held back is added to the key's next line. Memory is
+    bounded: a key is forgotten once its interval is over, and at most
+    ``max_keys`` are kept (the oldest go first), so a stream of new keys (a
+    spray of user names) cannot grow it. A key forgotten with lines still
+    held back gets one closing line (``closing % (key, count)``), so no count
+    is lost. Time is read only through ``reactor.seconds()``.
+    """
 
     def __init__(self, logger: logging.Logger, *, reactor: IReactorTime,
-                 interval_s: float = 10.0) -> None:
+                 interval_s: float = 10.0, level: int = logging.WARNING,
+                 max_keys: int = 10_000,
+                 closing: str = "%s: %d similar suppressed") -> None:
         self._log, self._reactor, self._interval = logger, reactor, interval_s
-        self._last: dict[str, tuple[float, int]] = {}
+        self._level, self._max_keys, self._closing = level, max_keys, closing
+        # key → [start of its interval, lines held back]; oldest start first.
+        self._keys: OrderedDict[str, list[float]] = OrderedDict()
 
-    def warning(self, key: str, msg: str, *args: object) -> None:
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def log(self, key: str, msg: str, *args: object) -> bool:
+        """Log ``msg % args`` unless ``key`` had a line less than ``interval_s`` ago.
+
+        Returns:
+            Whether the line was written.
+        """
         now = self._reactor.seconds()
-        last, suppressed = self._last.get(key, (float("-inf"), 0))
-        if now - last < self._interval:
-            self._last[key] = (last, suppressed + 1)
-            return
-        self._last[key] = (now, 0)
+        entry = self._keys.get(key)
+        if entry is not None and now - entry[0] < self._interval:
+            entry[1] += 1
+            return False
+        suppressed = int(entry[1]) if entry is not None else 0
+        self._keys[key] = [now, 0]
+        self._keys.move_to_end(key)
+        self._forget(now)
         if suppressed:
             msg += " (%d similar suppressed)"
             args = (*args, suppressed)
-        self._log.warning(msg, *args)
+        self._log.log(self._level, msg, *args)
+        return True
+
+    warning = log       # the drop logs of the RADIUS and CoA ports
+
+    def _forget(self, now: float) -> None:
+        keys = self._keys
+        while keys:
+            key, (start, suppressed) = next(iter(keys.items()))
+            if now - start < self._interval and len(keys) <= self._max_keys:
+                return
+            del keys[key]
+            if suppressed:
+                self._log.log(self._level, self._closing, key, int(suppressed))
 
 
 class RadiusPort(DatagramProtocol):
@@ -145,7 +182,7 @@ class RadiusPort(DatagramProtocol):
         self._cache.complete(key, data)
         self.transport.write(data, req.source)
         took = self._reactor.seconds() - arrived
-        self._metrics.replied(self.name, reply, took)
+        self._metrics.replied(self.name, req.code, reply, took)
         if self.tracer.wants(req):
             self.tracer.reply(self.name, req, reply.code, reply.attributes, reply.reason, took)
 
@@ -176,7 +213,7 @@ class RadiusPort(DatagramProtocol):
             else framing.ACCOUNTING_RESPONSE
         reply = Reply(code)
         self.transport.write(encode_reply(req, code), req.source)
-        self._metrics.replied(self.name, reply, self._reactor.seconds() - arrived)
+        self._metrics.replied(self.name, req.code, reply, self._reactor.seconds() - arrived)
 
     def _drop(self, reason: str, msg: str, *args: object) -> None:
         self._metrics.dropped(self.name, reason)
