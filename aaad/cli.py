@@ -1,46 +1,100 @@
 """The ``aaad`` command line: serve, database, users, sessions, usage.
 
 Every list/show command takes ``--json``. Bad input exits non-zero with a
-one-line ``error: …`` on stderr. Passwords and secrets are never printed
-back, except the ones ``aaad init --demo`` generates and must show once.
+one-line ``error: …`` on stderr: 2 for a bad command line or configuration
+file, 1 for anything else (``aaad status`` adds 3: the daemon is degraded).
+Passwords and secrets are never printed back, except the ones ``aaad init
+--demo`` generates and must show once.
+
+This module imports click and nothing heavy. Each command imports the store,
+SQLAlchemy, the daemon or Twisted when it runs, so ``aaad --version`` and
+``aaad --help`` do not pay for them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import yaml
-from sqlalchemy.exc import SQLAlchemyError
 
-from aaad.accounting.periods import period_bounds, period_for_label
-from aaad.cli_common import Context, db_error, emit, fail, json_option, pass_ctx, table
+from aaad.cli_common import (
+    EXIT_USAGE,
+    Context,
+    check_driver,
+    db_error,
+    emit,
+    fail,
+    iso,
+    json_option,
+    no_user,
+    now_s,
+    pass_ctx,
+    require_user,
+    table,
+)
 from aaad.cli_credit import charges_export, charges_import, credit_group, voucher_group
-from aaad.config import default_config_path
-from aaad.credentials import hash_password
-from aaad.daemon.main import wall_clock_s as now_s
-from aaad.quotas.plans import Plan, format_money, parse_money, parse_plan, parse_plans, plan_to_dict
-from aaad.store import admin, migrate
-from aaad.store import plans as plan_store
-from aaad.store import rates as rate_store
-from aaad.store import telephony as telephony_store
-from aaad.store.database import describe_url
-from aaad.store.reports import iso, usage_report
-from aaad.store.transactions import load_plans, plan_from_json, plan_to_json
-from aaad.telephony.rates import RateError, parse_rates_csv
-from aaad.units import format_duration_s, format_octets
 
-__all__ = ["main", "cli"]
+if TYPE_CHECKING:
+    from aaad.quotas.plans import Plan
 
+__all__ = ["main", "cli", "EXIT_DEGRADED", "EVENT_KINDS"]
+
+EXIT_DEGRADED = 3       # aaad status: the daemon answers, but its database or journal is not well
+# What the daemon records in the events table (aaad/store/transactions.py,
+# aaad/daemon/enforcement.py); tests/test_cli_errors.py keeps the list complete.
+EVENT_KINDS = ("block_expired", "block_renewed", "disconnect", "rollover")
+
+# click >= 8.2 raises this for a group run without a subcommand: it shows the help.
+_SHOWS_HELP: tuple[type[click.ClickException], ...] = tuple(
+    x for x in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if x is not None)
 
 
+class _OneLineErrors(click.Group):
+    """The root group: a usage error is one ``error: …`` line on stderr, exit 2.
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "-c", "config_path", default=default_config_path, show_default=
+    click would print three (Usage, Try, Error). The command path in the hint
+    tells which ``--help`` to read.
+    """
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except _SHOWS_HELP as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.UsageError as e:
+            hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+            fail(_one_line(e.format_message()) + hint, e.exit_code)
+        except click.ClickException as e:
+            fail(_one_line(e.format_message()), e.exit_code)
+        except click.Abort:
+            fail("aborted")
+        # standalone_mode=False returns the exit code of --help and --version
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _default_config_path() -> str:
+    from aaad.config import default_config_path
+    return default_config_path()
+
+
+@click.group(name="aaad", cls=_OneLineErrors,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "-c", "config_path", default=_default_config_path, show_default=
               "$AAAD_CONFIG or /etc/aaad/aaad.yaml", help="Configuration file.")
 @click.version_option(package_name="aaad")
 @click.pass_context
@@ -56,7 +110,9 @@ def cli(ctx: click.Context, config_path: str) -> None:
 @pass_ctx
 def serve(c: Context) -> None:
     """Run the daemon in the foreground."""
-    from aaad.daemon.main import StartError, serve as run
+    check_driver(c.config.database.url)
+    from aaad.daemon.main import StartError
+    from aaad.daemon.main import serve as run
     try:
         code = run(c.config)
     except StartError as e:
@@ -73,6 +129,7 @@ def config_group() -> None:
 @pass_ctx
 def config_check(c: Context) -> None:
     """Validate the configuration file."""
+    from aaad.store.database import describe_url
     cfg = c.config
     click.echo(f"{c.config_path}: OK ({len(cfg.clients)} clients, database "
                f"{describe_url(cfg.database.url)}, time zone {cfg.timezone.key})")
@@ -88,6 +145,10 @@ def db_group() -> None:
 @pass_ctx
 def db_upgrade(c: Context, revision: str) -> None:
     """Create or migrate the database schema."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aaad.store import migrate
+    from aaad.store.database import describe_url
     _ensure_sqlite_dir(c.config.database.url)
     try:
         migrate.upgrade(c.db.writer, revision)
@@ -101,6 +162,9 @@ def db_upgrade(c: Context, revision: str) -> None:
 @pass_ctx
 def db_current(c: Context) -> None:
     """Show the schema revision."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aaad.store import migrate
     try:
         current = migrate.current_revision(c.db.writer)
     except SQLAlchemyError as e:
@@ -110,16 +174,17 @@ def db_current(c: Context) -> None:
 
 
 def _ensure_sqlite_dir(url: str) -> None:
-    from sqlalchemy import make_url
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
-        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    from aaad.config import sqlite_file
+    file = sqlite_file(url)
+    if file is not None:
+        Path(file).parent.mkdir(parents=True, exist_ok=True)
 
 
 # -- init ------------------------------------------------------------------------
 
-DEMO_CONFIG = """\
-# aaad configuration written by 'aaad init'. See etc/aaad.yaml for every key.
+INIT_CONFIG = """\
+# aaad configuration written by 'aaad init'; 'aaad init --print-config' shows
+# every key. A relative path here would be relative to this file's directory.
 database:
   url: {url}
 radius:
@@ -127,44 +192,79 @@ radius:
   auth_port: {auth_port}
   acct_port: {acct_port}
 timezone: {tz}
+{clients}\
+journal:                 # accounting records kept here while the database is away
+  path: {journal}
+  max_size: 1GB
+metrics:                 # Prometheus at http://127.0.0.1:9812/metrics; 'aaad status' reads it
+  bind: 127.0.0.1
+  port: 9812
+api:                     # the usage API; 'aaad debug' talks to it
+  bind: 127.0.0.1
+  port: 9813
+  token_file: {token_file}
+"""
+DEMO_CLIENT = """\
 clients:
-  - name: {client_name}
-    address: {client_address}
+  - name: demo-nas
+    address: 127.0.0.1
     secret_file: {secret_file}
     type: generic
-journal:                 # accounting records kept here while the database is away
-  path: aaad.journal     # relative to this file
-  max_size: 1GB
 """
+NO_CLIENTS = """\
+clients: []              # your NASes: name, address, secret_file (see 'aaad init --print-config')
+"""
+DEMO_CLIENT_NAME = "demo-nas"
 
 
 @cli.command()
-@click.option("--database", "url", default="sqlite:///var/aaad.sqlite3", show_default=True)
+@click.option("--database", "url", default=None,
+              help="SQLAlchemy URL; default: an SQLite file beside the config file.")
 @click.option("--bind", default="127.0.0.1", show_default=True)
 @click.option("--auth-port", default=1812, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--acct-port", default=1813, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--timezone", "tz", default="UTC", show_default=True)
 @click.option("--demo", is_flag=True, help="Also add a demo NAS client (127.0.0.1) and user.")
-@pass_ctx
-def init(c: Context, url: str, bind: str, auth_port: int, acct_port: int, tz: str,
-         demo: bool) -> None:
+@click.option("--print-unit", is_flag=True,
+              help="Print a systemd unit running this aaad with this config; write nothing.")
+@click.option("--print-config", is_flag=True,
+              help="Print the example configuration with every key; write nothing.")
+@click.pass_context
+def init(ctx: click.Context, url: str | None, bind: str, auth_port: int, acct_port: int,
+         tz: str, demo: bool, print_unit: bool, print_config: bool) -> None:
     """Write a starter config (if missing), migrate the database, print what to use.
 
+    The config gets absolute paths, a metrics: and an api: section (its token
+    in a file beside the config, mode 0600), and no client unless --demo.
     Running it again keeps the existing config, secret and demo user.
     """
-    path = Path(c.config_path)
-    secret_path = path.parent / "demo-client.secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not secret_path.exists():
-            secret_path.write_text(secrets.token_urlsafe(12) + "\n")
-            secret_path.chmod(0o600)
-        path.write_text(DEMO_CONFIG.format(
-            url=url, bind=bind, auth_port=auth_port, acct_port=acct_port, tz=tz,
-            client_name="demo-nas", client_address="127.0.0.1", secret_file=secret_path.name))
-        click.echo(f"wrote {path}")
+    c: Context = ctx.obj
+    if print_unit and print_config:
+        fail("give --print-unit or --print-config, not both", EXIT_USAGE)
+    if print_unit:
+        click.echo(systemd_unit(Path(c.config_path)), nl=False)
+        return
+    if print_config:
+        from aaad.ops import ops_file
+        click.echo(ops_file("aaad.yaml").read_text(encoding="utf-8"), nl=False)
+        return
+    path = Path(os.path.abspath(c.config_path))
+    if path.exists():
+        from click.core import ParameterSource
+        options = {"url": "--database", "bind": "--bind", "auth_port": "--auth-port",
+                   "acct_port": "--acct-port", "tz": "--timezone"}
+        unused = [opt for name, opt in options.items()
+                  if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
+        if unused:
+            click.echo(f"note: {path} exists and is kept; not applied: {', '.join(unused)}",
+                       err=True)
+    else:
+        _write_config(path, url, bind, auth_port, acct_port, tz, demo)
     cfg = c.config
     _ensure_sqlite_dir(cfg.database.url)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aaad.store import admin, migrate
     try:
         migrate.upgrade(c.db.writer)
     except SQLAlchemyError as e:
@@ -172,9 +272,7 @@ def init(c: Context, url: str, bind: str, auth_port: int, acct_port: int, tz: st
     if not demo:
         return
     password_path = path.parent / "demo-user.password"
-    if not password_path.exists():
-        password_path.write_text(secrets.token_urlsafe(9) + "\n")
-        password_path.chmod(0o600)
+    _write_private(password_path, secrets.token_urlsafe(9))
     password = password_path.read_text().strip()
 
     def ensure(conn: Any) -> None:
@@ -185,15 +283,97 @@ def init(c: Context, url: str, bind: str, auth_port: int, acct_port: int, tz: st
             admin.update_user(conn, "demo", now=now_s(), password_cleartext=password,
                               password_hash=None, enabled=True)
     c.write(ensure)
-    client = next((x for x in cfg.clients if x.name == "demo-nas"), None)
+    client = next((x for x in cfg.clients if x.name == DEMO_CLIENT_NAME), None)
     r = cfg.radius
     click.echo(f"auth       {r.bind}:{r.auth_port}   accounting {r.bind}:{r.acct_port}")
     if client is not None:
         click.echo(f"NAS client {client.network} secret: {client.secret.value.decode()}")
+    else:
+        click.echo(f"note: {path} has no client {DEMO_CLIENT_NAME!r} (it was written without "
+                   "--demo): add a client for 127.0.0.1 to try the demo user", err=True)
     click.echo(f"demo user  demo  password: {password}")
     if client is not None:
         click.echo(f"try: echo 'User-Name=demo,User-Password={password}' | radclient "
                    f"{r.bind}:{r.auth_port} auth {client.secret.value.decode()}")
+
+
+def _write_config(path: Path, url: str | None, bind: str, auth_port: int, acct_port: int,
+                  tz: str, demo: bool) -> None:
+    """Check the options and the database driver, then write the config and its files."""
+    from aaad.config import ConfigError, anchor_sqlite_url, parse_config
+    # A relative SQLite path on the command line is relative to where it is
+    # typed; the file gets the absolute path.
+    url = (f"sqlite:///{path.parent / 'aaad.sqlite3'}" if url is None
+           else anchor_sqlite_url(url, Path.cwd()))
+    try:
+        parse_config({"database": {"url": url}, "timezone": tz,
+                      "radius": {"bind": bind, "auth_port": auth_port, "acct_port": acct_port}})
+    except ConfigError as e:
+        fail(str(e), EXIT_USAGE)
+    check_driver(url)
+    q = json.dumps      # a JSON string is a YAML double-quoted scalar: any path is safe
+    secret_path = path.parent / "demo-client.secret"
+    token_path = path.parent / "api.token"
+    text = INIT_CONFIG.format(
+        url=q(url), bind=q(bind), auth_port=auth_port, acct_port=acct_port, tz=q(tz),
+        clients=DEMO_CLIENT.format(secret_file=q(str(secret_path))) if demo else NO_CLIENTS,
+        journal=q(str(path.parent / "aaad.journal")), token_file=q(str(token_path)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if demo:
+        _write_private(secret_path, secrets.token_urlsafe(12))
+    _write_private(token_path, secrets.token_urlsafe(24))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    from aaad.store.database import describe_url
+    click.echo(f"wrote {path}")
+    click.echo(f"  database  {describe_url(url)}")
+    click.echo(f"  clients   {DEMO_CLIENT_NAME} 127.0.0.1 (secret in {secret_path})" if demo else
+               "  clients   none yet: add your NASes under clients:")
+    click.echo("  metrics   http://127.0.0.1:9812/metrics ('aaad status')")
+    click.echo(f"  api       http://127.0.0.1:9813, token in {token_path} ('aaad debug')")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create ``path`` readable by its owner only, with ``text``; keep it if it exists."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+
+
+def systemd_unit(config_path: Path) -> str:
+    """The packaged unit, run by this installation's ``aaad`` with ``config_path``.
+
+    Every ``Exec…=`` line that runs ``aaad`` gets the console script beside
+    this interpreter and ``--config``; ``AAAD_CONFIG`` gets the same path.
+    """
+    from aaad.ops import ops_file
+    exe = Path(os.path.abspath(Path(sys.executable).parent / "aaad"))
+    config = Path(os.path.abspath(config_path))
+    out = []
+    for line in ops_file("aaad.service").read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.startswith("Exec"):
+            prefix = value[:len(value) - len(value.lstrip("@-:+!"))]
+            command, _, rest = value[len(prefix):].partition(" ")
+            if Path(command).name == "aaad":
+                line = (f"{key}={prefix}{_systemd_quote(str(exe))} --config "
+                        f"{_systemd_quote(str(config))} {rest}").rstrip()
+        elif sep and key == "Environment" and value.startswith("AAAD_CONFIG="):
+            line = f"Environment={_systemd_quote(f'AAAD_CONFIG={config}')}"
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _systemd_quote(word: str) -> str:
+    """One word of a systemd command line: specifiers and variables escaped, quoted if needed."""
+    word = word.replace("%", "%%").replace("$", "$$")
+    if any(ch in word for ch in " \t\"'\\;"):
+        word = '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return word
 
 
 # -- journal -----------------------------------------------------------------------
@@ -209,6 +389,7 @@ def journal_group() -> None:
 def journal_status(c: Context, as_json: bool) -> None:
     """Pending records, size and record times; safe while the daemon runs (read-only)."""
     from aaad.store.journal import JournalError, read_pending, scan_journal
+    from aaad.units import format_octets
     j = c.config.journal
     try:
         found = scan_journal(j.path)
@@ -269,12 +450,14 @@ def _read_password(pw: str) -> str:
 
 
 def _credential(pw: str, cleartext: bool) -> dict[str, Any]:
+    from aaad.credentials import hash_password
     pw = _read_password(pw)
     return ({"password_cleartext": pw, "password_hash": None} if cleartext
             else {"password_cleartext": None, "password_hash": hash_password(pw)})
 
 
 def _check_plan(c: Context, plan: str | None) -> None:
+    from aaad.store import plans as plan_store
     if plan is not None and c.read(plan_store.plan_definition, plan) is None:
         fail(f"no plan {plan!r} (see 'aaad plan list')")
 
@@ -296,6 +479,7 @@ def _check_name(name: str) -> str:
 def user_add(c: Context, name: str, password: str, cleartext: bool, plan: str | None,
              disabled: bool) -> None:
     """Add a user."""
+    from aaad.store import admin
     cred = _credential(password, cleartext)
     _check_plan(c, plan)
     try:
@@ -319,6 +503,8 @@ def _show_user(u: dict[str, Any]) -> None:
 @pass_ctx
 def user_show(c: Context, name: str, as_json: bool) -> None:
     """Show one user (never the password)."""
+    from aaad.store import admin
+
     def get(conn: Any) -> dict[str, Any]:
         data = admin.get_user(conn, name).as_dict()
         data["open_sessions"] = admin.open_session_count(conn, name)
@@ -326,7 +512,7 @@ def user_show(c: Context, name: str, as_json: bool) -> None:
     try:
         data = c.read(get)
     except admin.NoSuchUser:
-        fail(f"no user {name!r}")
+        no_user(name)
     emit(data, as_json, _show_user)
 
 
@@ -336,6 +522,7 @@ def user_show(c: Context, name: str, as_json: bool) -> None:
 @pass_ctx
 def user_list(c: Context, limit: int | None, as_json: bool) -> None:
     """List users."""
+    from aaad.store import admin
     users = [u.as_dict() for u in c.read(admin.list_users, limit=limit)]
     emit(users, as_json, lambda us: table(
         [[u["name"], "yes" if u["enabled"] else "no", u["plan"] or "-", u["credential"]]
@@ -366,10 +553,11 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
 
 
 def _update(c: Context, name: str, values: dict[str, Any], what: str) -> None:
+    from aaad.store import admin
     try:
         c.write(admin.update_user, name, now=now_s(), **values)
     except admin.NoSuchUser:
-        fail(f"no user {name!r}")
+        no_user(name)
     click.echo(f"{what} user {name}")
 
 
@@ -394,13 +582,21 @@ def user_enable(c: Context, name: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask.")
 @pass_ctx
 def user_delete(c: Context, name: str, yes: bool) -> None:
-    """Delete a user (their sessions and usage history are kept)."""
-    if not yes and sys.stdin.isatty():
+    """Delete a user (their sessions and usage history are kept).
+
+    Without --yes it asks on a terminal, and refuses when stdin is not one
+    (a script must say --yes).
+    """
+    from aaad.store import admin
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(f"refusing to delete {name} without --yes (stdin is not a terminal)",
+                 EXIT_USAGE)
         click.confirm(f"delete user {name}?", abort=True)
     try:
         c.write(admin.delete_user, name)
     except admin.NoSuchUser:
-        fail(f"no user {name!r}")
+        no_user(name)
     click.echo(f"deleted user {name}")
 
 
@@ -420,13 +616,27 @@ def session_group() -> None:
 def session_list(c: Context, active_only: bool, user: str | None, limit: int,
                  as_json: bool) -> None:
     """List sessions, newest first."""
-    rows = c.read(admin.list_sessions, user=user, active_only=active_only, limit=limit)
+    from aaad.store import admin
+    from aaad.units import format_duration_s, format_octets
+    rows = _user_rows(c, admin.list_sessions, user, active_only=active_only, limit=limit)
     emit(rows, as_json, lambda rs: table(
         [[r["user"], r["acct_session_id"], r["client"], "open" if r["active"] else
           (r["terminate_cause"] or "closed"), iso(r["started_at"]),
           format_duration_s(r["session_s"]), format_octets(r["in_octets"]),
           format_octets(r["out_octets"])] for r in rs],
         ["USER", "SESSION", "CLIENT", "STATE", "STARTED", "TIME", "IN", "OUT"]))
+
+
+def _user_rows(c: Context, fn: Any, user: str | None, **kw: Any) -> list[Any]:
+    """``fn(conn, user=user, **kw)``; exits ``no user NAME`` when that finds no rows
+    and ``user`` is not a user (a deleted user's history still lists)."""
+    def read(conn: Any) -> list[Any]:
+        rows = fn(conn, user=user, **kw)
+        if user is not None and not rows:
+            require_user(conn, user)
+        return list(rows)
+    result: list[Any] = c.read(read)
+    return result
 
 
 @cli.group("usage")
@@ -441,15 +651,20 @@ def usage_group() -> None:
 @pass_ctx
 def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None:
     """A user's usage in one period: used, limit and remaining per limit, per band, blocks."""
+    from aaad.store.reports import usage_report
+    from aaad.units import format_duration_s, format_octets
     cfg = c.config
     now = now_s()
 
     def read(conn: Any) -> dict[str, Any]:
         try:
-            return usage_report(conn, name, period=period, now=now,
-                                default_period=cfg.accounting.period, tz=cfg.timezone)
+            report: dict[str, Any] = usage_report(conn, name, period=period, now=now,
+                                                  default_period=cfg.accounting.period,
+                                                  tz=cfg.timezone)
         except ValueError as e:
             fail(str(e))
+        require_user(conn, name)    # after the period check: bad input first
+        return report
 
     def fmt(value: int, unit: str) -> str:
         return (format_duration_s(value) if unit == "s" else
@@ -524,6 +739,9 @@ def _apply_options(base: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]
 
 
 def _save_plan(c: Context, definition: dict[str, Any], path: str = "plan") -> tuple[Plan, str]:
+    from aaad.quotas.plans import parse_plan
+    from aaad.store import plans as plan_store
+    from aaad.store.transactions import plan_to_json
     try:
         plan = parse_plan(definition, path)
     except ValueError as e:
@@ -537,6 +755,7 @@ def _save_plan(c: Context, definition: dict[str, Any], path: str = "plan") -> tu
 @pass_ctx
 def plan_add(c: Context, name: str, **opts: Any) -> None:
     """Add a plan (bands and blocks: use 'aaad plan apply FILE.yaml')."""
+    from aaad.store import plans as plan_store
     if c.read(plan_store.plan_definition, name) is not None:
         fail(f"plan {name!r} already exists (use 'aaad plan set')")
     plan, _ = _save_plan(c, _apply_options({"name": name}, opts))
@@ -549,6 +768,9 @@ def plan_add(c: Context, name: str, **opts: Any) -> None:
 @pass_ctx
 def plan_set(c: Context, name: str, **opts: Any) -> None:
     """Change a plan's limits."""
+    from aaad.quotas.plans import plan_to_dict
+    from aaad.store import plans as plan_store
+    from aaad.store.transactions import plan_from_json
     stored = c.read(plan_store.plan_definition, name)
     if stored is None:
         fail(f"no plan {name!r}")
@@ -562,6 +784,11 @@ def plan_set(c: Context, name: str, **opts: Any) -> None:
 @pass_ctx
 def plan_show(c: Context, name: str, as_json: bool) -> None:
     """Show a plan in human units."""
+    import yaml
+
+    from aaad.quotas.plans import plan_to_dict
+    from aaad.store import plans as plan_store
+    from aaad.store.transactions import plan_from_json
     stored = c.read(plan_store.plan_definition, name)
     if stored is None:
         fail(f"no plan {name!r}")
@@ -574,6 +801,9 @@ def plan_show(c: Context, name: str, as_json: bool) -> None:
 @pass_ctx
 def plan_list(c: Context, as_json: bool) -> None:
     """List plans."""
+    from aaad.quotas.plans import plan_to_dict
+    from aaad.store import plans as plan_store
+    from aaad.store.transactions import plan_from_json
     plans = [plan_to_dict(plan_from_json(d)) for _, d in c.read(plan_store.list_plans)]
     emit(plans, as_json, lambda ps: table(
         [[p["name"], p["period"], p.get("time_limit", "-"), p.get("octets_limit", "-"),
@@ -586,6 +816,7 @@ def plan_list(c: Context, as_json: bool) -> None:
 @pass_ctx
 def plan_delete(c: Context, name: str) -> None:
     """Delete a plan no user is on."""
+    from aaad.store import plans as plan_store
     try:
         c.write(plan_store.delete_plan, name)
     except plan_store.NoSuchPlan:
@@ -600,6 +831,11 @@ def plan_delete(c: Context, name: str) -> None:
 @pass_ctx
 def plan_apply(c: Context, file: str) -> None:
     """Create or update every plan in a YAML file (applying it twice changes nothing)."""
+    import yaml
+
+    from aaad.quotas.plans import parse_plans
+    from aaad.store import plans as plan_store
+    from aaad.store.transactions import plan_to_json
     try:
         data = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
     except OSError as e:
@@ -635,6 +871,8 @@ def rates_import(c: Context, path: str, name: str) -> None:
     Header: prefix,description,price,connection_fee,increment[,band]; price
     per minute and fee in currency units ("0.10"), increment "60/6".
     """
+    from aaad.store import rates as rate_store
+    from aaad.telephony.rates import RateError, parse_rates_csv
     _check_table_name(name)
     try:
         if path == "-":
@@ -661,6 +899,7 @@ def _check_table_name(name: str) -> str:
 @pass_ctx
 def rates_list(c: Context, as_json: bool) -> None:
     """The rate tables, their size and when they were last imported."""
+    from aaad.store import rates as rate_store
     rows = [{"name": r["name"], "rates": r["rates"], "version": r["version"],
              "updated_at": iso(r["updated_at"])}
             for r in c.read(rate_store.list_rate_tables)]
@@ -677,6 +916,8 @@ def rates_list(c: Context, as_json: bool) -> None:
 @pass_ctx
 def rates_lookup(c: Context, name: str, number: str, band: str, as_json: bool) -> None:
     """Which rate a call from NAME's table to NUMBER gets (longest prefix)."""
+    from aaad.quotas.plans import format_money
+    from aaad.store import rates as rate_store
     rt = c.read(rate_store.load_rate_table, name)
     if rt is None:
         fail(f"no rate table {name!r}")
@@ -700,6 +941,7 @@ def _key_values(data: dict[str, Any]) -> None:
 @pass_ctx
 def rates_delete(c: Context, name: str) -> None:
     """Delete a rate table (plans naming it then reject calls)."""
+    from aaad.store import rates as rate_store
     if not c.write(rate_store.delete_rate_table, name):
         fail(f"no rate table {name!r}")
     click.echo(f"rate table {name} deleted")
@@ -717,6 +959,8 @@ def calls_group() -> None:
 @pass_ctx
 def calls_list(c: Context, user: str | None, limit: int, as_json: bool) -> None:
     """The newest rated calls: caller, destination, prefix, duration billed, cost."""
+    from aaad.quotas.plans import format_money
+    from aaad.store import telephony as telephony_store
     rows = [{"session": r["session_id"], "user": r["user_name"], "caller": r["caller"],
              "destination": r["destination"], "prefix": r["prefix"], "band": r["band"],
              "started_at": iso(r["started_at"]), "duration_s": r["duration_s"],
@@ -724,7 +968,7 @@ def calls_list(c: Context, user: str | None, limit: int, as_json: bool) -> None:
              "price_per_minute": format_money(r["price"]),
              "connection_fee": format_money(r["connection_fee"]),
              "cost": format_money(r["cost"])}
-            for r in c.read(telephony_store.list_calls, user=user, limit=limit)]
+            for r in _user_rows(c, telephony_store.list_calls, user, limit=limit)]
     emit(rows, as_json, lambda rs: table(
         [[r["started_at"], r["user"], r["destination"], r["prefix"] or "-",
           str(r["duration_s"]), str(r["billed_s"]), r["cost"]] for r in rs],
@@ -749,10 +993,14 @@ def block_group() -> None:
 def block_add(c: Context, name: str, hours: int | None, valid_days: int | None,
               price: str | None, ref: str | None) -> None:
     """Sell a block of hours to a user."""
+    from aaad.accounting.periods import period_bounds
+    from aaad.quotas.plans import format_money, parse_money
+    from aaad.store import plans as plan_store
+    from aaad.store.transactions import load_plans
     now = now_s()
 
     def sell(conn: Any) -> tuple[bool, int, int, int]:
-        admin.get_user(conn, name)
+        require_user(conn, name)
         plan = load_plans(conn, [name]).get(name)
         spec = plan.block if plan is not None else None
         h = hours or (spec.hours if spec else None)
@@ -773,8 +1021,6 @@ def block_add(c: Context, name: str, hours: int | None, valid_days: int | None,
         return sold, h, days, money
     try:
         sold, h, days, money = c.write(sell)
-    except admin.NoSuchUser:
-        fail(f"no user {name!r}")
     except ValueError as e:
         fail(str(e))
     if not sold:
@@ -791,14 +1037,17 @@ def events_group() -> None:
 
 @events_group.command("list")
 @click.option("--user", default=None)
-@click.option("--kind", default=None)
+@click.option("--kind", default=None, help=f"One of {', '.join(EVENT_KINDS)}.")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @json_option
 @pass_ctx
 def events_list(c: Context, user: str | None, kind: str | None, limit: int,
                 as_json: bool) -> None:
     """List events, newest first."""
-    rows = c.read(plan_store.list_events, user=user, kind=kind, limit=limit)
+    if kind is not None and kind not in EVENT_KINDS:
+        fail(f"unknown event kind {kind}; one of: {', '.join(EVENT_KINDS)}", EXIT_USAGE)
+    from aaad.store import plans as plan_store
+    rows = _user_rows(c, plan_store.list_events, user, kind=kind, limit=limit)
     for r in rows:
         r["at"] = iso(r["at"])
     emit(rows, as_json, lambda rs: table(
@@ -820,13 +1069,16 @@ def charges_group() -> None:
 def charges_list(c: Context, user: str | None, period: str | None, as_json: bool,
                  as_csv: bool) -> None:
     """List charges; amounts are exact decimals."""
+    from aaad.accounting.periods import period_for_label
+    from aaad.quotas.plans import format_money
+    from aaad.store import plans as plan_store
     start = None
     if period is not None:
         try:
             start = period_for_label(c.config.accounting.period, c.config.timezone, period)[0]
         except ValueError as e:
             fail(str(e))
-    rows = c.read(plan_store.list_charges, user=user, period_start=start)
+    rows = _user_rows(c, plan_store.list_charges, user, period_start=start)
     out = [{"ref": r["ref"], "user": r["user_name"], "kind": r["kind"],
             "period_start": iso(r["period_start"]), "amount": format_money(r["amount"]),
             "quantity": r["quantity"], "description": r["description"],
@@ -851,7 +1103,9 @@ def charges_list(c: Context, user: str | None, period: str | None, as_json: bool
 @pass_ctx
 def disconnect_cmd(c: Context, name: str, session_id: str | None, timeout_s: float) -> None:
     """Send a Disconnect-Request (RFC 5176) for a user's open sessions now."""
-    sessions = [s for s in c.read(admin.list_sessions, user=name, active_only=True, limit=1000)
+    from aaad.store import admin
+    sessions = [s for s in _user_rows(c, admin.list_sessions, name, active_only=True,
+                                      limit=1000)
                 if session_id is None or s["acct_session_id"] == session_id]
     if not sessions:
         fail(f"no open session of {name!r}" + (f" with id {session_id!r}" if session_id else ""))
@@ -910,7 +1164,10 @@ def debug_cmd(c: Context, name: str, is_client: bool, minutes: float) -> None:
 
 # -- status -------------------------------------------------------------------------
 
-def _scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def _scrape(url: str) -> Samples:
     import urllib.request
 
     from prometheus_client.parser import text_string_to_metric_families
@@ -920,10 +1177,14 @@ def _scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             for fam in text_string_to_metric_families(text) for smp in fam.samples}
 
 
-def _sum(m: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
-         **labels: str) -> float:
+def _sum(m: Samples, name: str, **labels: str) -> float:
     return sum(v for (n, ls), v in m.items()
                if n == name and all(dict(ls).get(k) == val for k, val in labels.items()))
+
+
+def _gauge(m: Samples, name: str) -> float | None:
+    """A gauge without labels; None when the daemon does not export it."""
+    return m.get((name, ()))
 
 
 @cli.command("status")
@@ -932,36 +1193,56 @@ def _sum(m: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
 @json_option
 @pass_ctx
 def status_cmd(c: Context, interval: float, as_json: bool) -> None:
-    """Is the daemon up? Ports, database, open sessions, packets per second, drops.
+    """Is the daemon up and well? Database, journal, ports, sessions, requests/s, drops.
 
     Reads the daemon's /metrics endpoint (the config's metrics: section).
+    Exit status: 0 up; 1 not answering; 3 degraded: the daemon answers, but
+    its database is unreachable or records wait in the outage journal.
     """
-    import time as _time
+    import time
+
+    from aaad.store.database import describe_url
+    from aaad.units import format_octets
     cfg = c.config
     if not cfg.metrics.enabled:
         fail("no metrics: section in the config; aaad status reads the metrics endpoint")
     url = f"http://{cfg.metrics.bind}:{cfg.metrics.port}/metrics"
     try:
         first = _scrape(url)
-        _time.sleep(interval)
+        time.sleep(interval)
         second = _scrape(url)
     except OSError as e:
         fail(f"aaad is not answering at {url}: {getattr(e, 'reason', e)}")
-    try:
-        with c.db.reader.connect() as conn:
-            open_sessions: int | None = admin.open_session_count(conn)
-    except SQLAlchemyError:
-        open_sessions = None        # the daemon is up; its database is another line
+    except ValueError:
+        fail(f"{url} does not serve Prometheus metrics")
+    database_up = _gauge(second, "aaad_database_up")
+    journal_records = int(_gauge(second, "aaad_journal_records") or 0)
+    journal_bytes = int(_gauge(second, "aaad_journal_bytes") or 0)
+    degraded = []
+    if database_up == 0:
+        degraded.append("database unreachable")
+    if journal_records:
+        degraded.append(f"{journal_records} records waiting in the journal")
+    open_sessions: int | None = None
+    if database_up != 0:
+        open_sessions = _open_sessions(c)
 
     def rate(name: str, **labels: str) -> float:
         return round((_sum(second, name, **labels) - _sum(first, name, **labels)) / interval, 1)
     drops = {dict(ls)["reason"]: int(v) for (n, ls), v in second.items()
              if n == "aaad_packets_dropped_total" and v}
     data = {
-        "up": True, "metrics": url,
+        "up": True, "state": "degraded" if degraded else "ok", "degraded": degraded,
+        "metrics": url,
         "auth": f"{cfg.radius.bind}:{cfg.radius.auth_port}",
         "accounting": f"{cfg.radius.bind}:{cfg.radius.acct_port}",
-        "database": describe_url(cfg.database.url), "open_sessions": open_sessions,
+        "database": describe_url(cfg.database.url),
+        "database_up": None if database_up is None else database_up == 1,
+        "journal": {"path": str(cfg.journal.path), "records": journal_records,
+                    "bytes": journal_bytes,
+                    "full_dropped_total": int(_sum(
+                        second, "aaad_journal_full_dropped_records_total"))},
+        "open_sessions": open_sessions,
         "requests_per_s": {"auth": rate("aaad_requests_total", port="auth"),
                            "acct": rate("aaad_requests_total", port="acct")},
         "requests_total": int(_sum(second, "aaad_requests_total")),
@@ -972,8 +1253,17 @@ def status_cmd(c: Context, interval: float, as_json: bool) -> None:
     }
 
     def render(d: dict[str, Any]) -> None:
-        click.echo(f"aaad is up ({d['metrics']})")
-        click.echo(f"auth {d['auth']}, accounting {d['accounting']}, database {d['database']}")
+        if d["degraded"]:
+            click.echo(f"aaad is up but DEGRADED: {'; '.join(d['degraded'])} ({d['metrics']})")
+        else:
+            click.echo(f"aaad is up ({d['metrics']})")
+        state = {True: "up", False: "UNREACHABLE", None: "?"}[d["database_up"]]
+        click.echo(f"database  {d['database']}: {state}")
+        j = d["journal"]
+        click.echo(f"journal   {j['records']} records waiting, {format_octets(j['bytes'])} "
+                   f"({j['path']})" + (f"; {j['full_dropped_total']} records dropped while "
+                                       "full" if j["full_dropped_total"] else ""))
+        click.echo(f"auth {d['auth']}, accounting {d['accounting']}")
         click.echo(f"open sessions {d['open_sessions'] if d['open_sessions'] is not None else '?'}"
                    f"; requests/s auth {d['requests_per_s']['auth']}, "
                    f"acct {d['requests_per_s']['acct']}; pending {d['pending']}, "
@@ -982,6 +1272,20 @@ def status_cmd(c: Context, interval: float, as_json: bool) -> None:
         for reason, n in sorted(d["dropped_total"].items()):
             click.echo(f"dropped {reason}: {n}")
     emit(data, as_json, render)
+    if degraded:
+        sys.exit(EXIT_DEGRADED)
+
+
+def _open_sessions(c: Context) -> int | None:
+    """Open sessions as the database has them; None when it does not answer."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aaad.store import admin
+    try:
+        with c.db.reader.connect() as conn:
+            return admin.open_session_count(conn)
+    except SQLAlchemyError:
+        return None         # the daemon is up; its database is another line
 
 
 # Commands defined in their own module.

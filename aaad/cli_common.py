@@ -1,24 +1,80 @@
 """What the command-line modules share: the lazily loaded config and database,
-the one-line ``error:`` exit, and the JSON/table output."""
+the one-line ``error:`` exit, and the JSON/table output.
+
+Importing this module (and :mod:`aaad.cli`) loads click and nothing heavy:
+the config, SQLAlchemy and the daemon are imported when a command first
+needs them, so ``aaad --version`` and ``aaad --help`` start at once.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
-from aaad.config import Config, ConfigError, load_config
-from aaad.store.database import Database, describe_url, open_database
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+    from sqlalchemy.exc import SQLAlchemyError
 
-__all__ = ["Context", "fail", "db_error", "emit", "table", "pass_ctx", "json_option"]
+    from aaad.config import Config
+    from aaad.store.database import Database
+
+__all__ = ["Context", "fail", "db_error", "emit", "table", "pass_ctx", "json_option",
+           "require_user", "no_user", "check_driver", "iso", "now_s", "EXIT_ERROR", "EXIT_USAGE"]
+
+EXIT_ERROR = 1          # the command could not do what was asked
+EXIT_USAGE = 2          # bad command line or configuration file
+
+# The database drivers the package's extras install (setup.cfg).
+_EXTRAS = {("postgresql", "psycopg"): "postgres", ("mysql", "pymysql"): "mysql",
+           ("mariadb", "pymysql"): "mysql"}
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def now_s() -> int:
+    """Now, in POSIX seconds (the daemon's one wall clock, loaded when first needed)."""
+    from aaad.daemon.main import wall_clock_s
+    return wall_clock_s()
+
+
+def check_driver(url: str) -> None:
+    """Exit with one line unless the DBAPI module of ``url``'s dialect imports.
+
+    Imports the driver the way SQLAlchemy will (the dialect's ``import_dbapi``),
+    so a missing ``psycopg`` or ``pymysql`` is named before anything is
+    written or connected.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    try:
+        u = make_url(url)
+        dialect = u.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        fail(f"not a database URL aaad can use: {_scheme(url)!r} "
+             "(sqlite:///FILE, postgresql+psycopg://…, mysql+pymysql://…)", EXIT_USAGE)
+    backend, driver = u.get_backend_name(), dialect.driver
+    try:
+        dialect.import_dbapi()
+    except ImportError as e:
+        extra = _EXTRAS.get((backend, driver))
+        if extra is not None:
+            fail(f"the {backend} driver is not installed: pip install 'aaad[{extra}]'")
+        supported = next((f"{b}+{d}:// (pip install 'aaad[{x}]')"
+                          for (b, d), x in _EXTRAS.items() if b == backend), None)
+        fail(f"the {backend} driver {driver} is not installed (no module "
+             f"{e.name or driver!r})" + (f"; aaad's own is {supported}" if supported else ""))
+
+
+def _scheme(url: str) -> str:
+    """The part of a URL before ``://``: never the credentials after it."""
+    return url.partition("://")[0] or "?"
 
 
 class Context:
@@ -32,16 +88,20 @@ class Context:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from aaad.config import ConfigError, load_config
             try:
                 self._config = load_config(self.config_path)
             except ConfigError as e:
-                fail(str(e), 2)
+                fail(str(e), EXIT_USAGE)
         return self._config
 
     @property
     def db(self) -> Database:
         if self._db is None:
-            self._db = open_database(self.config.database.url)
+            from aaad.store.database import open_database
+            url = self.config.database.url
+            check_driver(url)
+            self._db = open_database(url)
         return self._db
 
     def close(self) -> None:
@@ -51,6 +111,7 @@ class Context:
             self._db = None
 
     def write(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        from sqlalchemy.exc import SQLAlchemyError
         try:
             with self.db.writer.begin() as conn:
                 return fn(conn, *args, **kw)
@@ -58,6 +119,7 @@ class Context:
             fail(db_error(self.config.database.url, e))
 
     def read(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        from sqlalchemy.exc import SQLAlchemyError
         try:
             with self.db.reader.connect() as conn:
                 return fn(conn, *args, **kw)
@@ -65,14 +127,42 @@ class Context:
             fail(db_error(self.config.database.url, e))
 
 
+def require_user(conn: Connection, name: str) -> None:
+    """Exit with ``error: no user NAME`` unless the users table has ``name``.
+
+    Called inside the command's read or write, so the check and what the
+    command then does see the same database state.
+    """
+    from aaad.store import admin
+    try:
+        admin.get_user(conn, name)
+    except admin.NoSuchUser:
+        no_user(name)
+
+
+def no_user(name: str) -> NoReturn:
+    """The one message for a user name that is not in the users table."""
+    fail(f"no user {name}")
+
+
+def iso(ts: int | None) -> str:
+    """POSIX seconds → ``2026-11-24T20:06:04Z`` (empty for None).
+
+    The format of :func:`aaad.store.reports.iso` (the API's; a test keeps them
+    equal), defined here so that a command printing a time does not load the
+    report and accounting modules that one imports.
+    """
+    from datetime import UTC, datetime
+    return "" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def db_error(url: str, e: SQLAlchemyError) -> str:
+    from aaad.store.database import describe_url
     orig = getattr(e, "orig", None) or e
     text = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
     hint = " (run 'aaad db upgrade'?)" if "no such table" in text or "does not exist" in text \
         or "doesn't exist" in text else ""
     return f"database {describe_url(url)}: {text}{hint}"
-
-
 
 
 def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:

@@ -4,6 +4,9 @@
 and ``charges export`` to its ``charges`` group. Every change is one transaction; bad input exits non-zero with one
 ``error: …`` line and changes nothing. Voucher codes are printed once, by
 ``voucher create``, and never again: not in errors, not in listings.
+
+The store and money modules are imported inside the commands, so that
+importing this module (as ``aaad --help`` does) stays cheap.
 """
 
 from __future__ import annotations
@@ -16,17 +19,25 @@ import re
 import secrets
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from aaad.accounting.periods import parse_period_spec, period_for_label
-from aaad.cli_common import Context, emit, fail, json_option, pass_ctx, table
-from aaad.daemon.main import wall_clock_s as now_s
-from aaad.quotas.plans import format_money, parse_money
-from aaad.store import admin, billing, credit
-from aaad.store import vouchers as voucher_store
-from aaad.store.reports import iso
+from aaad.cli_common import (
+    Context,
+    emit,
+    fail,
+    iso,
+    json_option,
+    now_s,
+    pass_ctx,
+    require_user,
+    table,
+)
+
+if TYPE_CHECKING:
+    from aaad.store import credit
+    from aaad.store import vouchers as voucher_store
 
 __all__ = ["credit_group", "voucher_group", "charges_import", "charges_export"]
 
@@ -36,6 +47,7 @@ MAX_MONEY = 10**15          # 100 billion units: far inside 64 bits
 
 
 def _money(text: str, what: str, *, positive: bool) -> int:
+    from aaad.quotas.plans import parse_money
     try:
         amount = parse_money(text)
     except ValueError:
@@ -54,14 +66,8 @@ def _ref(ref: str) -> str:
     return ref
 
 
-def _existing_user(conn: Any, name: str) -> None:
-    try:
-        admin.get_user(conn, name)
-    except admin.NoSuchUser:
-        fail(f"no user {name!r}")
-
-
 def _summary(b: credit.Balance) -> str:
+    from aaad.quotas.plans import format_money
     return f"balance {format_money(b.balance)}, available {format_money(b.available)}"
 
 
@@ -81,12 +87,14 @@ def credit_group() -> None:
 @pass_ctx
 def credit_topup(c: Context, name: str, amount: str, ref: str | None, description: str) -> None:
     """Add AMOUNT (e.g. 12.50) to a user's balance, once per reference."""
+    from aaad.quotas.plans import format_money
+    from aaad.store import credit
     money = _money(amount, "AMOUNT", positive=True)
     ref = _ref(ref) if ref is not None else secrets.token_hex(6)
     now = now_s()
 
     def topup(conn: Any) -> tuple[bool, dict[str, Any] | None, credit.Balance]:
-        _existing_user(conn, name)
+        require_user(conn, name)
         posted = credit.post(conn, user_name=name, amount=money, kind="topup",
                              ref=f"topup:{ref}", description=description or "top-up", now=now)
         entry = None if posted else credit.ledger_entry(conn, f"topup:{ref}")
@@ -109,8 +117,11 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
 @pass_ctx
 def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
     """Balance, credit limit, what is available, and the newest ledger rows."""
+    from aaad.quotas.plans import format_money
+    from aaad.store import credit
+
     def read(conn: Any) -> dict[str, Any]:
-        _existing_user(conn, name)
+        require_user(conn, name)
         b = credit.balance_of(conn, name)
         rows = credit.ledger_for(conn, name, limit=limit)
         return {"user": name, "balance": format_money(b.balance),
@@ -137,11 +148,13 @@ def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
 @pass_ctx
 def credit_limit(c: Context, name: str, amount: str) -> None:
     """How far below zero the user's balance may go (0 = prepaid only)."""
+    from aaad.quotas.plans import format_money
+    from aaad.store import credit
     money = _money(amount, "the credit limit", positive=False)
     now = now_s()
 
     def set_limit(conn: Any) -> credit.Balance:
-        _existing_user(conn, name)
+        require_user(conn, name)
         credit.set_credit_limit(conn, name, money, now)
         return credit.balance_of(conn, name)
     balance = c.write(set_limit)
@@ -153,6 +166,8 @@ def credit_limit(c: Context, name: str, amount: str) -> None:
 @pass_ctx
 def credit_reverse(c: Context, ref: str) -> None:
     """Take back the top-up REF (once: reversing again changes nothing)."""
+    from aaad.quotas.plans import format_money
+    from aaad.store import credit
     ref = _ref(ref.removeprefix("topup:"))
     now = now_s()
 
@@ -193,6 +208,8 @@ def voucher_group() -> None:
 def voucher_create(c: Context, count: int, value: str, expires: str | None, batch: str | None,
                    as_json: bool) -> None:
     """Create vouchers and print their codes, one per line (shown only this once)."""
+    from aaad.quotas.plans import format_money
+    from aaad.store import vouchers as voucher_store
     money = _money(value, "--value", positive=True)
     tz = c.config.timezone
     now = now_s()
@@ -230,6 +247,8 @@ def voucher_create(c: Context, count: int, value: str, expires: str | None, batc
 @pass_ctx
 def voucher_redeem(c: Context, code: str, name: str) -> None:
     """Credit a voucher to a user (a code works once)."""
+    from aaad.quotas.plans import format_money
+    from aaad.store import vouchers as voucher_store
     try:
         voucher_store.normalise(code)
     except voucher_store.BadCode as e:
@@ -237,7 +256,7 @@ def voucher_redeem(c: Context, code: str, name: str) -> None:
     now = now_s()
 
     def redeem(conn: Any) -> voucher_store.Redeemed:
-        _existing_user(conn, name)
+        require_user(conn, name)
         return voucher_store.redeem(conn, code, name, now)
     try:
         done = c.write(redeem)
@@ -257,6 +276,8 @@ def voucher_redeem(c: Context, code: str, name: str) -> None:
 @pass_ctx
 def voucher_list(c: Context, batch: str | None, as_json: bool) -> None:
     """List vouchers: hint (the code's last characters), value, state. Never the code."""
+    from aaad.quotas.plans import format_money
+    from aaad.store import vouchers as voucher_store
     rows = c.read(voucher_store.list_vouchers, batch=batch, now=now_s())
     out = [{"id": r["id"], "hint": r["hint"], "value": format_money(r["value"]),
             "batch": r["batch"], "state": r["state"], "created_at": iso(r["created_at"]),
@@ -281,6 +302,7 @@ def charges_import(c: Context, file: str) -> None:
     negative; date: YYYY-MM-DD or ISO 8601 time. Importing a file again
     imports only lines whose id is new.
     """
+    from aaad.store import billing
     try:
         text = Path(file).read_text(encoding="utf-8-sig")
     except OSError as e:
@@ -314,6 +336,8 @@ def charges_export(c: Context, period: str, fmt: str, output: str | None) -> Non
     Amounts are exact decimals with 4 places. Lines are ordered by user, then
     usage, calls, charges (by kind, time, ref), total.
     """
+    from aaad.accounting.periods import parse_period_spec, period_for_label
+    from aaad.store import billing
     tz = c.config.timezone
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", period):
         fail(f"--period must look like YYYY-MM, got {period!r}")

@@ -67,11 +67,11 @@ def test_passwords_and_secrets_are_never_printed(config: Path) -> None:
 
 @pytest.mark.parametrize("args, message", [
     (["user", "add", "x", "--password", ""], "must not be empty"),
-    (["user", "show", "nobody"], "no user 'nobody'"),
-    (["user", "set", "nobody", "--password", "pw"], "no user 'nobody'"),
+    (["user", "show", "nobody"], "no user nobody"),
+    (["user", "set", "nobody", "--password", "pw"], "no user nobody"),
     (["user", "set", "x", "--plan", "nope"], "no plan 'nope'"),
     (["user", "set", "x"], "nothing to change"),
-    (["user", "disable", "nobody"], "no user 'nobody'"),
+    (["user", "disable", "nobody"], "no user nobody"),
     (["usage", "show", "x", "--period", "2026/11"], "YYYY-MM"),
     (["session", "list", "--limit", "0"], "Invalid value"),
 ])
@@ -109,6 +109,7 @@ def test_unmigrated_database_says_what_to_do(tmp_path: Path) -> None:
 
 
 def test_usage_show_of_a_user_without_usage(config: Path) -> None:
+    ok(config, "user", "add", "zed", "--password", "Zed-pw-1")
     data = json.loads(ok(config, "usage", "show", "zed", "--period", "2026-11", "--json").output)
     assert data["period"] == "2026-11" and data["period_start"] == "2026-11-01T00:00:00Z"
     assert (data["session_s"], data["in_octets"], data["out_octets"]) == (0, 0, 0)

@@ -210,7 +210,7 @@ def test_block_sale_with_a_ref_sells_and_charges_once(config: Path, tmp_path: Pa
     blocks = as_json(config, "usage", "show", "pia")["blocks"]
     assert [(b["seconds_total"], b["seconds_left"], b["expired"]) for b in blocks] == [
         (36000, 36000, False)]
-    assert error(config, "block", "add", "nobody") == "error: no user 'nobody'"
+    assert error(config, "block", "add", "nobody") == "error: no user nobody"
     ok(config, "user", "add", "noplan", "--password", "Np-pw-1")
     assert "--hours and --valid-days" in error(config, "block", "add", "noplan")
     assert "decimal amount" in error(config, "block", "add", "noplan", "--hours", "1",
@@ -230,7 +230,7 @@ def test_charges_csv_has_a_header_and_exact_amounts(config: Path) -> None:
         ("block:c-2", "cody", "block", "2.50", "7200"),
         ("block:c-3", "cody", "block", "19.99", "7200")]
     assert all(r["description"] == "2h block" for r in rows)
-    assert as_json(config, "charges", "list", "--user", "nobody") == []
+    assert error(config, "charges", "list", "--user", "nobody") == "error: no user nobody"
 
 
 # -- usage, events, disconnect ----------------------------------------------------------
@@ -270,6 +270,8 @@ def test_usage_show_lists_each_limit_with_used_limit_remaining(config: Path,
 
 def test_events_list_on_an_empty_database(config: Path) -> None:
     assert as_json(config, "events", "list") == []
+    assert as_json(config, "events", "list", "--kind", "disconnect") == []
+    ok(config, "user", "add", "x", "--password", "X-pw-1")
     assert as_json(config, "events", "list", "--user", "x", "--kind", "disconnect") == []
     assert ok(config, "events", "list").stdout.split() == ["AT", "KIND", "RESULT", "USER",
                                                            "DETAIL"]

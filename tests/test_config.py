@@ -426,7 +426,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
     etc.mkdir()
     (etc / "nas.secret").write_text("nas-secret\n")
     (etc / "api.token").write_text("api-token-0123456789\n")
-    path = write(etc, """\
+    write(etc, """\
         database: {url: "sqlite:///var/../data/aaad.sqlite3?timeout=5"}
         clients: [{name: nas, address: 10.0.0.1, secret_file: nas.secret}]
         api: {token_file: ./api.token}

@@ -1,0 +1,159 @@
+"""One-line errors: unknown users and event kinds, click's usage errors, and
+``user delete`` without ``--yes`` off a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aaad.cli import EVENT_KINDS
+from tests.test_cli import config, ok, run  # noqa: F401  (config is a fixture)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def one_line_error(r: object, code: int) -> str:
+    """The stderr of a failed run: exactly one ``error: …`` line, nothing on stdout."""
+    exit_code, stdout, stderr = (r.exit_code, r.stdout, r.stderr)  # type: ignore[attr-defined]
+    assert (exit_code, stdout) == (code, ""), (exit_code, stdout, stderr)
+    assert stderr.startswith("error: ") and stderr.count("\n") == 1, stderr
+    return str(stderr).strip()
+
+
+# -- unknown users -------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ["usage", "show", "NOSUCH"],
+    ["usage", "show", "NOSUCH", "--json"],
+    ["calls", "list", "--user", "NOSUCH"],
+    ["charges", "list", "--user", "NOSUCH"],
+    ["charges", "list", "--user", "NOSUCH", "--csv"],
+    ["session", "list", "--user", "NOSUCH"],
+    ["session", "list", "--user", "NOSUCH", "--open", "--json"],
+    ["events", "list", "--user", "NOSUCH"],
+    ["credit", "show", "NOSUCH"],
+    ["credit", "topup", "NOSUCH", "5"],
+    ["credit", "limit", "NOSUCH", "5"],
+    ["block", "add", "NOSUCH", "--hours", "1", "--valid-days", "1"],
+    ["disconnect", "NOSUCH"],
+    ["user", "show", "NOSUCH"],
+    ["user", "delete", "NOSUCH", "--yes"],
+])
+def test_an_unknown_user_is_an_error(config: Path, args: list[str]) -> None:  # noqa: F811
+    assert one_line_error(run(config, *args), 1) == "error: no user NOSUCH"
+
+
+def test_a_known_user_without_rows_lists_nothing(config: Path) -> None:  # noqa: F811
+    ok(config, "user", "add", "quiet", "--password", "Quiet-pw-1")
+    for what in ("calls", "charges", "session", "events"):
+        assert json.loads(ok(config, what, "list", "--user", "quiet", "--json").stdout) == []
+    assert json.loads(ok(config, "usage", "show", "quiet", "--json").stdout)["session_s"] == 0
+
+
+def test_an_unknown_event_kind_is_a_usage_error(config: Path) -> None:  # noqa: F811
+    assert one_line_error(run(config, "events", "list", "--kind", "bogus"), 2) == (
+        "error: unknown event kind bogus; one of: block_expired, block_renewed, disconnect, "
+        "rollover")
+    for kind in EVENT_KINDS:
+        ok(config, "events", "list", "--kind", kind)
+
+
+def test_event_kinds_are_every_kind_the_daemon_records() -> None:
+    recorded = set()
+    for path in (ROOT / "aaad").rglob("*.py"):
+        for call in re.findall(r"record_event\((.*?)\)", path.read_text(), re.DOTALL):
+            recorded |= set(re.findall(r'kind="([a-z_]+)"', call))
+    assert recorded and recorded <= set(EVENT_KINDS), recorded - set(EVENT_KINDS)
+
+
+# -- usage errors: one line, exit 2 -----------------------------------------------------
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["user", "show"], "error: Missing argument 'NAME'. (see 'aaad user show --help')"),
+    (["user", "add", "x"], "error: Missing option '--password'. (see 'aaad user add --help')"),
+    (["user", "list", "--bogus"],
+     "error: No such option '--bogus'. (see 'aaad user list --help')"),
+    (["session", "list", "--limit", "0"],
+     ("error: Invalid value for '--limit': 0 is not in the range x>=1. "
+      "(see 'aaad session list --help')")),
+    (["nosuchcommand"], "error: No such command 'nosuchcommand'. (see 'aaad --help')"),
+    (["events", "list", "--limit", "many"],
+     ("error: Invalid value for '--limit': 'many' is not a valid integer range. "
+      "(see 'aaad events list --help')")),
+])
+def test_usage_errors_are_one_line(config: Path, args: list[str],  # noqa: F811
+                                   message: str) -> None:
+    assert one_line_error(run(config, *args), 2) == message
+
+
+def test_usage_error_from_the_installed_command_is_one_line(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "aaad", "-c", str(tmp_path / "x.yaml"),
+                           "user", "add"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "error: Missing argument 'NAME'. (see 'aaad user add --help')\n"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["user", "--help"],
+                                  ["user", "delete", "--help"], ["--version"]])
+def test_help_and_version_still_work(config: Path, args: list[str]) -> None:  # noqa: F811
+    r = ok(config, *args)
+    assert r.stderr == ""
+    assert ("Usage: aaad" in r.stdout) != (args == ["--version"])
+
+
+# -- user delete without --yes -------------------------------------------------------------
+
+def test_delete_without_yes_off_a_terminal_refuses(config: Path) -> None:  # noqa: F811
+    ok(config, "user", "add", "keep", "--password", "Keep-pw-1")
+    r = run(config, "user", "delete", "keep", input="y\n")     # stdin is a pipe here
+    assert one_line_error(r, 2) == (
+        "error: refusing to delete keep without --yes (stdin is not a terminal)")
+    assert json.loads(ok(config, "user", "show", "keep", "--json").stdout)["name"] == "keep"
+
+
+def on_a_terminal(config: Path, answer: str, *args: str) -> tuple[int, str]:  # noqa: F811
+    """Run ``aaad`` with a pseudo-terminal as stdin and output; type ``answer``."""
+    main, sub = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "aaad", "-c", str(config), *args],
+                            stdin=sub, stdout=sub, stderr=sub)
+    os.close(sub)
+    out = b""
+    deadline = time.monotonic() + 60
+    answered = False
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(main, 1024)
+            except OSError:         # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not answered and b"[y/N]" in out:
+                os.write(main, answer.encode() + b"\n")
+                answered = True
+        elif proc.poll() is not None:
+            break
+    os.close(main)
+    return proc.wait(timeout=60), out.decode(errors="replace")
+
+
+def test_delete_on_a_terminal_asks(config: Path) -> None:  # noqa: F811
+    ok(config, "user", "add", "asked", "--password", "Asked-pw-1")
+    code, out = on_a_terminal(config, "n", "user", "delete", "asked")
+    assert code == 1 and "delete user asked? [y/N]" in out and "error: aborted" in out
+    ok(config, "user", "show", "asked")
+    code, out = on_a_terminal(config, "y", "user", "delete", "asked")
+    assert code == 0 and "deleted user asked" in out
+    assert one_line_error(run(config, "user", "show", "asked"), 1) == "error: no user asked"
