@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -271,6 +270,7 @@ def init(ctx: click.Context, url: str | None, bind: str, auth_port: int, acct_po
         fail(db_error(cfg.database.url, e))
     if not demo:
         return
+    import secrets
     password_path = path.parent / "demo-user.password"
     _write_private(password_path, secrets.token_urlsafe(9))
     password = password_path.read_text().strip()
@@ -311,6 +311,7 @@ def _write_config(path: Path, url: str | None, bind: str, auth_port: int, acct_p
     except ConfigError as e:
         fail(str(e), EXIT_USAGE)
     check_driver(url)
+    import secrets
     q = json.dumps      # a JSON string is a YAML double-quoted scalar: any path is safe
     secret_path = path.parent / "demo-client.secret"
     token_path = path.parent / "api.token"
@@ -993,6 +994,8 @@ def block_group() -> None:
 def block_add(c: Context, name: str, hours: int | None, valid_days: int | None,
               price: str | None, ref: str | None) -> None:
     """Sell a block of hours to a user."""
+    import secrets
+
     from aaad.accounting.periods import period_bounds
     from aaad.quotas.plans import format_money, parse_money
     from aaad.store import plans as plan_store

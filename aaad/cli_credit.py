@@ -11,12 +11,10 @@ importing this module (as ``aaad --help`` does) stays cheap.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
 import re
-import secrets
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,6 +85,8 @@ def credit_group() -> None:
 @pass_ctx
 def credit_topup(c: Context, name: str, amount: str, ref: str | None, description: str) -> None:
     """Add AMOUNT (e.g. 12.50) to a user's balance, once per reference."""
+    import secrets
+
     from aaad.quotas.plans import format_money
     from aaad.store import credit
     money = _money(amount, "AMOUNT", positive=True)
@@ -208,6 +208,8 @@ def voucher_group() -> None:
 def voucher_create(c: Context, count: int, value: str, expires: str | None, batch: str | None,
                    as_json: bool) -> None:
     """Create vouchers and print their codes, one per line (shown only this once)."""
+    import secrets
+
     from aaad.quotas.plans import format_money
     from aaad.store import vouchers as voucher_store
     money = _money(value, "--value", positive=True)
@@ -336,6 +338,8 @@ def charges_export(c: Context, period: str, fmt: str, output: str | None) -> Non
     Amounts are exact decimals with 4 places. Lines are ordered by user, then
     usage, calls, charges (by kind, time, ref), total.
     """
+    import csv
+
     from aaad.accounting.periods import parse_period_spec, period_for_label
     from aaad.store import billing
     tz = c.config.timezone
