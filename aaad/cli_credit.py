@@ -175,10 +175,12 @@ def credit_reverse(c: Context, ref: str) -> None:
         entry = credit.ledger_entry(conn, f"topup:{ref}")
         if entry is None:
             return None, False, None
-        posted = credit.post(conn, user_name=entry["user_name"], amount=-entry["amount"],
-                             kind="reversal", ref=f"reverse:{ref}",
+        # The balance the top-up went to, by id: a user of the same name
+        # added after a delete is someone else.
+        posted = credit.post(conn, user_id=entry["user_id"], user_name=entry["user_name"],
+                             amount=-entry["amount"], kind="reversal", ref=f"reverse:{ref}",
                              description=f"reversal of top-up {ref}", now=now)
-        return entry, posted, credit.balance_of(conn, entry["user_name"])
+        return entry, posted, credit.balance_of(conn, entry["user_id"])
     entry, posted, balance = c.write(reverse)
     if entry is None or balance is None:
         fail(f"no top-up with ref {ref!r}")

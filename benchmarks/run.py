@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 
 from common import answers, free_port, loadgen as run_loadgen, pin  # noqa: E402
 
-from sqlalchemy import delete  # noqa: E402
+from sqlalchemy import delete, select  # noqa: E402
 
 from aaad.credentials import hash_password  # noqa: E402
 from aaad.quotas.plans import parse_plan  # noqa: E402
@@ -86,11 +86,13 @@ def load_history(db: object, n: int, users_n: int, user_format: str = "capped{:0
     now = int(time.time())
     batch = 20000
     with db.writer.begin() as conn:  # type: ignore[attr-defined]
+        ids = dict(conn.execute(select(users.c.name, users.c.id)).all())
         for first in range(0, n, batch):
             rows = []
             for k in range(first, min(n, first + batch)):
                 start = now - 40 * 86400 - (k * 631) % (700 * 86400)
-                rows.append({"id": f"{k:032x}", "user_name": user_format.format(k % users_n),
+                name = user_format.format(k % users_n)
+                rows.append({"id": f"{k:032x}", "user_name": name, "user_id": ids[name],
                              "nas_key": "127.0.0.1|", "client": "bench",
                              "nas_address": "127.0.0.1", "acct_session_id": f"h{k}",
                              "active": False, "packets": 5, "started_at": start,
@@ -100,7 +102,8 @@ def load_history(db: object, n: int, users_n: int, user_format: str = "capped{:0
             conn.execute(sessions.insert(), rows)
         months = sorted({(user_format.format(u), m) for u in range(users_n) for m in range(24)})
         conn.execute(usage.insert(), [
-            {"user_name": u, "period_start": now - (m + 2) * 31 * 86400, "session_s": 36000,
+            {"user_id": ids[u], "user_name": u, "period_start": now - (m + 2) * 31 * 86400,
+             "session_s": 36000,
              "in_octets": 10**9, "out_octets": 10**10, "counted_s": 36000,
              "counted_in_octets": 10**9, "counted_out_octets": 10**10} for u, m in months])
 

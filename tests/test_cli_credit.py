@@ -24,7 +24,7 @@ from sqlalchemy import func, insert, select, text, update
 
 import aaad.store.database
 from aaad.cli import cli
-from aaad.store import credit, vouchers as voucher_store
+from aaad.store import credit, queries, vouchers as voucher_store
 from aaad.store import plans as plan_store
 from aaad.store.database import Database
 from aaad.store.tables import balances, calls, charges, ledger, usage, vouchers
@@ -437,22 +437,25 @@ def _call(session: str, user: str, started_at: int, duration_s: int, billed_s: i
 def test_export_is_exact_to_the_minor_unit(aaad_: Cli, db: Database, tmp_path: Path) -> None:
     march, april = local(2026, 3, 1), local(2026, 4, 1)
     with db.writer.begin() as conn:
+        # Rows are keyed by user id: carol, who has no user row, gets a no-account holder.
+        ids = queries.user_ids(conn, ["alice", "bob", "carol"], create=True)
         conn.execute(insert(usage), [
-            {"user_name": u, "period_start": p, "session_s": s, "in_octets": i,
-             "out_octets": o, "counted_s": s, "counted_in_octets": i, "counted_out_octets": o}
+            {"user_id": ids[u], "user_name": u, "period_start": p, "session_s": s,
+             "in_octets": i, "out_octets": o, "counted_s": s, "counted_in_octets": i,
+             "counted_out_octets": o}
             for u, p, s, i, o in (
                 ("alice", march, 7200, 3 * 2**32 + 5, 10**9),
                 ("alice", local(2026, 3, 16), 60, 1, 2),       # a second period in March
                 ("alice", local(2026, 2, 1), 999, 999, 999),   # February
                 ("alice", april, 888, 888, 888),               # April
                 ("bob", march, 1, 0, 0))])
-        conn.execute(insert(calls), [
+        conn.execute(insert(calls), [dict(c, user_id=ids[c["user_name"]]) for c in (
             _call("c1", "alice", march, 61, 66, 2190),                  # first second of March
             _call("c2", "alice", april - 1, 6, 60, 2000),               # last second of March
             _call("c3", "alice", april, 600, 600, 19100),               # April
             _call("c4", "alice", march - 1, 30, 60, 2000),              # February
             _call("c5", "carol", local(2026, 3, 9, 12, 0), 1, 60, 1),   # no user row: still billed
-        ])
+        )])
         plan_store.add_to_charge(conn, user_name="alice", kind="overage", ref="overage:s1:m",
                                  period_start=march, amount=12345, quantity=3600,
                                  description="1h over the time limit", now=march + 99)

@@ -223,11 +223,13 @@ def test_free_minutes_first_then_rollover(served: Served) -> None:
     # Last month this user used 60 of 120 free seconds: 60 roll over (cap 120).
     with served.db.writer.begin() as conn:
         conn.execute(free_minutes.delete().where(free_minutes.c.user_name == user))
+        from sqlalchemy import select
         from aaad.store.tables import users
         conn.execute(users.update().where(users.c.name == user).values(created_at=0))
         prev = _previous_month_start()
-        conn.execute(free_minutes.insert().values(user_name=user, period_start=prev, used_s=60,
-                                                  carried_in_s=0))
+        user_id = conn.execute(select(users.c.id).where(users.c.name == user)).scalar_one()
+        conn.execute(free_minutes.insert().values(user_id=user_id, user_name=user,
+                                                  period_start=prev, used_s=60, carried_in_s=0))
     # 180 free seconds + 570 paid
     assert call_auth(d, user, number)["Session-Timeout"] == [750]
     call_acct(d, user, "free-1", "Start", number)

@@ -289,14 +289,15 @@ class AuthHandler:
         try:
             with self._db.reader.connect() as conn:
                 rows = queries.find_users_for_auth(conn, names, self._period_starts(now))
-                plans = {r.name: plan_from_json(r.definition) for r in rows
+                # Keyed by user id: usage, blocks and credit are the account's own.
+                plans = {r.id: plan_from_json(r.definition) for r in rows
                          if r.definition is not None}
                 by_spec = {s: period_bounds(s, self.tz, now)[0]
                            for s in {p.period for p in plans.values()}}
                 starts = {u: by_spec[p.period] for u, p in plans.items()}
                 looked_up = set(self._period_starts(now))
                 missing = [(u, s) for u, s in starts.items() if s not in looked_up]
-                usage = {(r.name, r.period_start): r for r in rows if r.period_start is not None}
+                usage = {(r.id, r.period_start): r for r in rows if r.period_start is not None}
                 if missing:        # a plan whose period this batch did not look up yet
                     self._specs.update(plans[u].period for u, _ in missing)
                     usage.update(plan_store.counted_usage(conn, missing))
@@ -311,16 +312,16 @@ class AuthHandler:
         for r in rows:
             if r.name in states:
                 continue
-            u = usage.get((r.name, starts.get(r.name)))
+            u = usage.get((r.id, starts.get(r.id)))
             states[r.name] = UserState(
-                row=r, plan=plans.get(r.name),
+                row=r, plan=plans.get(r.id),
                 used=ZERO if u is None else Totals(u.counted_s, u.counted_in_octets,
                                                    u.counted_out_octets),
                 open_sessions=int(r.open_sessions or 0),
-                blocks=tuple(blocks.get(r.name, ())), call=calls.get(r.name))
+                blocks=tuple(blocks.get(r.id, ())), call=calls.get(r.id))
         return [states.get(n) for n in names]
 
-    def _call_states(self, conn: Any, call_plans: dict[str, Plan], now: int) -> dict[str, CallState]:
+    def _call_states(self, conn: Any, call_plans: dict[int, Plan], now: int) -> dict[int, CallState]:
         """Credit, open calls, rate table and free minutes of users with call plans."""
         rules = self._calls.rules
         tables = rules.rates.get(conn, {p.rate_table for p in call_plans.values()

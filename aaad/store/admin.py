@@ -2,6 +2,12 @@
 
 Used by the CLI (and later the HTTP API). Like queries.py, every function
 takes a Connection and leaves the transaction to the caller.
+
+A user here is an account (``users.account``). Deleting one removes its row;
+everything it had stays under its id (ids are never reused), so a new user
+of the same name gets a new id and starts clean. A name that accounting saw
+without an account has a no-account holder in ``users``: adding an account
+of that name replaces the holder, whose usage stays history.
 """
 
 from __future__ import annotations
@@ -9,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, desc, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, desc, false, func, insert, select, update
 
+from aaad.store.queries import UserRef, ids_for
 from aaad.store.tables import sessions, users
 
 __all__ = [
@@ -58,26 +65,41 @@ def _user(r: Any) -> User:
     return User(r.name, bool(r.enabled), r.plan, credential, r.created_at, r.updated_at)
 
 
+def _account(name: str) -> Any:
+    return and_(users.c.name == name, users.c.account.is_(True))
+
+
 def add_user(conn: Connection, name: str, *, password_hash: str | None,
-             password_cleartext: str | None, plan: str | None, enabled: bool, now: int) -> None:
-    """Raises UserExists if the name is taken."""
-    if conn.execute(select(users.c.id).where(users.c.name == name)).first() is not None:
-        raise UserExists(name)
-    conn.execute(insert(users).values(
+             password_cleartext: str | None, plan: str | None, enabled: bool, now: int) -> int:
+    """Add an account with a new id; returns the id. Raises UserExists if the
+    name is taken."""
+    holder = conn.execute(select(users.c.id, users.c.account)
+                          .where(users.c.name == name)).first()
+    if holder is not None:
+        if holder.account:
+            raise UserExists(name)
+        # A name accounting saw without an account: its usage stays with the
+        # holder's id, and the account starts clean.
+        conn.execute(delete(users).where(and_(users.c.id == holder.id,
+                                              users.c.account == false())))
+    key = conn.execute(insert(users).values(
         name=name, password_hash=password_hash, password_cleartext=password_cleartext,
-        plan=plan, enabled=enabled, created_at=now, updated_at=now))
+        plan=plan, enabled=enabled, account=True, created_at=now, updated_at=now)
+    ).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def get_user(conn: Connection, name: str) -> User:
     """Raises NoSuchUser."""
-    r = conn.execute(select(users).where(users.c.name == name)).first()
+    r = conn.execute(select(users).where(_account(name))).first()
     if r is None:
         raise NoSuchUser(name)
     return _user(r)
 
 
 def list_users(conn: Connection, *, limit: int | None = None) -> list[User]:
-    stmt = select(users).order_by(users.c.name)
+    stmt = select(users).where(users.c.account.is_(True)).order_by(users.c.name)
     if limit:
         stmt = stmt.limit(limit)
     return [_user(r) for r in conn.execute(stmt)]
@@ -85,23 +107,30 @@ def list_users(conn: Connection, *, limit: int | None = None) -> list[User]:
 
 def update_user(conn: Connection, name: str, *, now: int, **values: Any) -> None:
     """Set columns (password_hash, password_cleartext, plan, enabled). Raises NoSuchUser."""
-    result = conn.execute(update(users).where(users.c.name == name).values(
+    result = conn.execute(update(users).where(_account(name)).values(
         updated_at=now, **values))
     if result.rowcount == 0:
         raise NoSuchUser(name)
 
 
 def delete_user(conn: Connection, name: str) -> None:
-    """Delete the user; sessions and usage history stay. Raises NoSuchUser."""
-    if conn.execute(delete(users).where(users.c.name == name)).rowcount == 0:
+    """Delete the user. Its sessions, usage, balance, ledger, blocks, charges
+    and calls stay as history under its id, which is never given out again.
+    Raises NoSuchUser."""
+    if conn.execute(delete(users).where(_account(name))).rowcount == 0:
         raise NoSuchUser(name)
 
 
-def list_sessions(conn: Connection, *, user: str | None = None, active_only: bool = False,
+def list_sessions(conn: Connection, *, user: UserRef | None = None, active_only: bool = False,
                   limit: int = 100) -> list[dict[str, Any]]:
+    """Sessions, newest first; of ``user``: the sessions of the user holding
+    the name, or if nobody holds it, those the NAS reported under that name
+    (a deleted user's history)."""
     conds = []
     if user is not None:
-        conds.append(sessions.c.user_name == user)
+        uid = ids_for(conn, [user]).get(user)
+        conds.append(sessions.c.user_id == uid if uid is not None
+                     else sessions.c.user_name == user)
     if active_only:
         conds.append(sessions.c.active.is_(True))
     stmt = select(sessions).order_by(desc(sessions.c.started_at), sessions.c.id).limit(limit)
@@ -122,8 +151,12 @@ def list_sessions(conn: Connection, *, user: str | None = None, active_only: boo
     return out
 
 
-def open_session_count(conn: Connection, user: str | None = None) -> int:
+def open_session_count(conn: Connection, user: UserRef | None = None) -> int:
+    """Open sessions, all or the user's own."""
     stmt = select(func.count()).select_from(sessions).where(sessions.c.active.is_(True))
     if user is not None:
-        stmt = stmt.where(sessions.c.user_name == user)
+        uid = ids_for(conn, [user]).get(user)
+        if uid is None:
+            return 0
+        stmt = stmt.where(sessions.c.user_id == uid)
     return int(conn.execute(stmt).scalar_one())

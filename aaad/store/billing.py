@@ -11,7 +11,9 @@ Export (``aaad charges export``): per-user lines for one calendar month in the
 configured time zone, from ``usage_counters`` (periods starting in the month),
 ``calls`` (started in the month) and ``charges`` (periods starting in the
 month; charges of the lifetime period by the time they were made). Amounts
-stay integers in 1/10,000 units here; :func:`money4` renders them.
+stay integers in 1/10,000 units here; :func:`money4` renders them. Lines are
+per user id, named as the rows were written: a deleted user's usage shows
+under the name it had, apart from a new user of the same name.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from aaad.accounting.periods import LIFETIME_START
 from aaad.quotas.plans import parse_money
-from aaad.store.queries import insert_ignore
+from aaad.store.queries import insert_ignore, user_ids
 from aaad.store.tables import calls, charges, usage, users
 
 __all__ = ["IMPORT_COLUMNS", "REQUIRED_COLUMNS", "EXPORT_COLUMNS", "ImportLine", "ImportProblem",
@@ -125,11 +127,15 @@ def import_charges(conn: Connection, lines: Sequence[ImportLine], now: int) -> I
             before with other values.
     """
     names = sorted({x.user for x in lines})
-    known: set[str] = set()
+    known: dict[str, int] = {}
     for part in _chunks(names):
-        known.update(conn.execute(select(users.c.name).where(users.c.name.in_(part))).scalars())
+        known.update(user_ids(conn, part))
+    accounts: set[int] = set()
+    for part in _chunks(sorted(set(known.values()))):
+        accounts.update(conn.execute(select(users.c.id).where(
+            and_(users.c.id.in_(part), users.c.account.is_(True)))).scalars())
     for x in lines:
-        if x.user not in known:
+        if known.get(x.user) not in accounts:
             raise ImportProblem(x.line, f"no user {x.user!r}")
     existing: dict[str, Any] = {}
     for part in _chunks([x.ref for x in lines]):
@@ -145,7 +151,8 @@ def import_charges(conn: Connection, lines: Sequence[ImportLine], now: int) -> I
             raise ImportProblem(x.line, f"id {x.id!r} was imported before with other values")
     for part in _chunks(new):
         conn.execute(insert_ignore(conn, charges), [
-            {"user_name": x.user, "kind": x.kind, "ref": x.ref, "period_start": x.at,
+            {"user_id": known[x.user], "user_name": x.user, "kind": x.kind, "ref": x.ref,
+             "period_start": x.at,
              "amount": x.amount, "quantity": x.quantity, "description": x.description,
              "created_at": now} for x in part])
     return ImportResult(imported=len(new), present=len(lines) - len(new))
@@ -154,45 +161,50 @@ def import_charges(conn: Connection, lines: Sequence[ImportLine], now: int) -> I
 def export_lines(conn: Connection, *, label: str, start: int, end: int) -> list[dict[str, Any]]:
     """Per-user billing lines for ``[start, end)``, in a fixed order.
 
-    Per user (by name): ``usage`` (time and octets), ``calls`` (count, seconds,
-    billed seconds as quantity, cost), one ``charge`` line per charge (by
-    kind, time, ref), then ``total`` (calls and charges). Amounts are integers
-    in 1/10,000 units.
+    Per user (by name, then id): ``usage`` (time and octets), ``calls``
+    (count, seconds, billed seconds as quantity, cost), one ``charge`` line
+    per charge (by kind, time, ref), then ``total`` (calls and charges).
+    Amounts are integers in 1/10,000 units.
     """
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[int, list[dict[str, Any]]] = {}
+    named: dict[int, str] = {}
 
-    def line(user: str, item: str, **values: Any) -> None:
-        row = {"period": label, "user": user, "item": item, "kind": "", "ref": "", "count": 0,
+    def line(user_id: int, name: str, item: str, **values: Any) -> None:
+        name = named.setdefault(user_id, name)
+        row = {"period": label, "user": name, "item": item, "kind": "", "ref": "", "count": 0,
                "seconds": 0, "in_octets": 0, "out_octets": 0, "quantity": 0, "amount": 0,
                "description": ""}
         row.update(values)
-        out.setdefault(user, []).append(row)
+        out.setdefault(user_id, []).append(row)
 
     for r in conn.execute(
-            select(usage.c.user_name, func.count(), func.sum(usage.c.session_s),
-                   func.sum(usage.c.in_octets), func.sum(usage.c.out_octets))
+            select(usage.c.user_id, func.max(usage.c.user_name), func.count(),
+                   func.sum(usage.c.session_s), func.sum(usage.c.in_octets),
+                   func.sum(usage.c.out_octets))
             .where(and_(usage.c.period_start >= start, usage.c.period_start < end))
-            .group_by(usage.c.user_name)):
-        line(r[0], "usage", count=int(r[1]), seconds=int(r[2]), in_octets=int(r[3]),
-             out_octets=int(r[4]))
+            .group_by(usage.c.user_id)):
+        line(r[0], r[1], "usage", count=int(r[2]), seconds=int(r[3]), in_octets=int(r[4]),
+             out_octets=int(r[5]))
     for r in conn.execute(
-            select(calls.c.user_name, func.count(), func.sum(calls.c.duration_s),
-                   func.sum(calls.c.billed_s), func.sum(calls.c.cost))
+            select(calls.c.user_id, func.max(calls.c.user_name), func.count(),
+                   func.sum(calls.c.duration_s), func.sum(calls.c.billed_s),
+                   func.sum(calls.c.cost))
             .where(and_(calls.c.started_at >= start, calls.c.started_at < end))
-            .group_by(calls.c.user_name)):
-        line(r[0], "calls", kind="call", count=int(r[1]), seconds=int(r[2]),
-             quantity=int(r[3]), amount=int(r[4]))
+            .group_by(calls.c.user_id)):
+        line(r[0], r[1], "calls", kind="call", count=int(r[2]), seconds=int(r[3]),
+             quantity=int(r[4]), amount=int(r[5]))
     rows = conn.execute(select(charges).where(or_(
         and_(charges.c.period_start >= start, charges.c.period_start < end),
         and_(charges.c.period_start == LIFETIME_START, charges.c.created_at >= start,
              charges.c.created_at < end))))
-    for r in sorted(rows, key=lambda r: (r.user_name, r.kind, r.period_start, r.created_at,
+    for r in sorted(rows, key=lambda r: (r.user_id, r.kind, r.period_start, r.created_at,
                                          r.ref)):
-        line(r.user_name, "charge", kind=r.kind, ref=r.ref, count=1, quantity=r.quantity,
-             amount=r.amount, description=r.description)
+        line(r.user_id, r.user_name, "charge", kind=r.kind, ref=r.ref, count=1,
+             quantity=r.quantity, amount=r.amount, description=r.description)
     result = []
-    for user in sorted(out):
-        rows_ = sorted(out[user], key=lambda x: ("usage", "calls", "charge").index(x["item"]))
+    for user_id in sorted(out, key=lambda u: (named[u], u)):
+        user = named[user_id]
+        rows_ = sorted(out[user_id], key=lambda x: ("usage", "calls", "charge").index(x["item"]))
         result.extend(rows_)
         result.append({"period": label, "user": user, "item": "total", "kind": "", "ref": "",
                        "count": 0, "seconds": 0, "in_octets": 0, "out_octets": 0,

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import Connection, select, update
 
-from aaad.store.queries import insert_ignore, insert_once
+from aaad.store.queries import UserRef, ids_for, insert_ignore, insert_once, owner_id
 from aaad.store.tables import balances, ledger
 
 __all__ = ["Balance", "post", "balance_of", "balances_for", "set_credit_limit", "ledger_entry",
@@ -34,53 +34,67 @@ class Balance:
         return self.balance + self.credit_limit
 
 
-def _ensure(conn: Connection, user_name: str, now: int) -> None:
+def _ensure(conn: Connection, user_id: int, user_name: str, now: int) -> None:
     conn.execute(insert_ignore(conn, balances),
-                 [{"user_name": user_name, "balance": 0, "credit_limit": 0, "updated_at": now}])
+                 [{"user_id": user_id, "user_name": user_name, "balance": 0, "credit_limit": 0,
+                   "updated_at": now}])
 
 
 def post(conn: Connection, *, user_name: str, amount: int, kind: str, ref: str,
-         description: str, now: int) -> bool:
+         description: str, now: int, user_id: int | None = None) -> bool:
     """Add ``amount`` (negative to debit) to the balance once per ``ref``.
+
+    The balance is ``user_id``'s when given (a deleted user's, say, for a
+    reversal), else that of the user holding ``user_name`` now.
 
     Returns False, changing nothing, if ``ref`` was posted before.
     """
+    uid = owner_id(conn, user_name, user_id, now)
     if not insert_once(conn, ledger, {
-            "user_name": user_name, "kind": kind, "ref": ref, "amount": amount,
+            "user_id": uid, "user_name": user_name, "kind": kind, "ref": ref, "amount": amount,
             "description": description[:255], "created_at": now}):
         return False
-    _ensure(conn, user_name, now)
-    conn.execute(update(balances).where(balances.c.user_name == user_name)
+    _ensure(conn, uid, user_name, now)
+    conn.execute(update(balances).where(balances.c.user_id == uid)
                  .values(balance=balances.c.balance + amount, updated_at=now))
     return True
 
 
-def set_credit_limit(conn: Connection, user_name: str, limit: int, now: int) -> None:
-    _ensure(conn, user_name, now)
-    conn.execute(update(balances).where(balances.c.user_name == user_name)
+def set_credit_limit(conn: Connection, user_name: str, limit: int, now: int, *,
+                     user_id: int | None = None) -> None:
+    uid = owner_id(conn, user_name, user_id, now)
+    _ensure(conn, uid, user_name, now)
+    conn.execute(update(balances).where(balances.c.user_id == uid)
                  .values(credit_limit=limit, updated_at=now))
 
 
-def balance_of(conn: Connection, user_name: str) -> Balance:
-    return balances_for(conn, [user_name]).get(user_name, Balance())
+def balance_of(conn: Connection, user: UserRef) -> Balance:
+    return balances_for(conn, [user]).get(user, Balance())
 
 
-def balances_for(conn: Connection, user_names: Iterable[str]) -> dict[str, Balance]:
-    names = sorted(set(user_names))
-    if not names:
+def balances_for(conn: Connection, users: Iterable[UserRef]) -> dict[Any, Balance]:
+    """user → balance, for the users that have one (by id, or the name's holder)."""
+    ids = ids_for(conn, set(users))
+    if not ids:
         return {}
-    rows = conn.execute(select(balances.c.user_name, balances.c.balance, balances.c.credit_limit)
-                        .where(balances.c.user_name.in_(names)))
-    return {r.user_name: Balance(r.balance, r.credit_limit) for r in rows}
+    rows = conn.execute(select(balances.c.user_id, balances.c.balance, balances.c.credit_limit)
+                        .where(balances.c.user_id.in_(sorted(set(ids.values())))))
+    found = {r.user_id: Balance(r.balance, r.credit_limit) for r in rows}
+    return {ref: found[i] for ref, i in ids.items() if i in found}
 
 
 def ledger_entry(conn: Connection, ref: str) -> dict[str, Any] | None:
+    """The ledger row ``ref`` (with the ``user_id`` and ``user_name`` it was posted to)."""
     row = conn.execute(select(ledger).where(ledger.c.ref == ref)).first()
     return None if row is None else dict(row._mapping)
 
 
-def ledger_for(conn: Connection, user_name: str, limit: int = 20) -> list[dict[str, Any]]:
-    """The user's newest ledger rows, newest first."""
-    rows = conn.execute(select(ledger).where(ledger.c.user_name == user_name)
+def ledger_for(conn: Connection, user: UserRef, limit: int = 20) -> list[dict[str, Any]]:
+    """The user's own newest ledger rows, newest first (none from a deleted
+    user of the same name)."""
+    uid = ids_for(conn, [user]).get(user)
+    if uid is None:
+        return []
+    rows = conn.execute(select(ledger).where(ledger.c.user_id == uid)
                         .order_by(ledger.c.created_at.desc(), ledger.c.id.desc()).limit(limit))
     return [dict(r._mapping) for r in rows]

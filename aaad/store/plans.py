@@ -3,18 +3,20 @@
 Plans are stored as their canonical JSON definition (exact integers); this
 module neither parses nor validates them, aaad.quotas.plans does. Like the
 rest of the store, functions take a Connection and leave the transaction to
-the caller.
+the caller. Users are named by :data:`aaad.store.queries.UserRef` (an id,
+or a name for the user holding it now); writers take the row's ``user_name``
+and, when the caller knows it, ``user_id``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, delete, false, func, insert, select, tuple_, update
 
 from aaad.accounting.sessions import Totals
 from aaad.quotas.decide import Block
-from aaad.store.queries import capped, insert_once, upsert_add
+from aaad.store.queries import UserRef, capped, ids_for, insert_once, owner_id, upsert_add
 from aaad.store.tables import blocks, charges, events, plans, sessions, usage, usage_bands, users
 
 __all__ = [
@@ -92,60 +94,69 @@ def delete_plan(conn: Connection, name: str) -> None:
         raise NoSuchPlan(name)
 
 
-def plan_definitions(conn: Connection, user_names: Iterable[str]) -> dict[str, tuple[str, str]]:
+def plan_definitions(conn: Connection, users_: Iterable[UserRef]) -> dict[Any, tuple[str, str]]:
     """user → (plan name, definition) for the users that have an existing plan."""
-    names = list(set(user_names))
-    if not names:
+    ids = ids_for(conn, set(users_))
+    if not ids:
         return {}
     rows = conn.execute(
-        select(users.c.name, plans.c.name.label("plan"), plans.c.definition)
-        .join(plans, plans.c.name == users.c.plan).where(users.c.name.in_(names)))
-    return {r.name: (r.plan, r.definition) for r in rows}
+        select(users.c.id, plans.c.name.label("plan"), plans.c.definition)
+        .join(plans, plans.c.name == users.c.plan).where(users.c.id.in_(set(ids.values()))))
+    found = {r.id: (r.plan, r.definition) for r in rows}
+    return {ref: found[i] for ref, i in ids.items() if i in found}
 
 
-def counted_usage(conn: Connection, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Any]:
+def counted_usage(conn: Connection, keys: Sequence[tuple[UserRef, int]]
+                  ) -> dict[tuple[Any, int], Any]:
     """(user, period start) → row with raw and counted usage, for the given keys."""
-    if not keys:
+    ids = ids_for(conn, {u for u, _ in keys})
+    wanted = {(ids[u], p): (u, p) for u, p in keys if u in ids}
+    if not wanted:
         return {}
     rows = conn.execute(select(usage).where(
-        tuple_(usage.c.user_name, usage.c.period_start).in_(list(set(keys)))))
-    return {(r.user_name, r.period_start): r for r in rows}
+        tuple_(usage.c.user_id, usage.c.period_start).in_(sorted(wanted))))
+    found = {(r.user_id, r.period_start): r for r in rows}
+    return {key: found[k] for k, key in wanted.items() if k in found}
 
 
-def open_sessions(conn: Connection, user_names: Iterable[str]) -> dict[str, int]:
-    names = list(set(user_names))
-    if not names:
+def open_sessions(conn: Connection, users_: Iterable[UserRef]) -> dict[Any, int]:
+    """user → sessions open now (users with none are left out)."""
+    ids = ids_for(conn, set(users_))
+    if not ids:
         return {}
     rows = conn.execute(
-        select(sessions.c.user_name, func.count())
-        .where(and_(sessions.c.user_name.in_(names), sessions.c.active.is_(True)))
-        .group_by(sessions.c.user_name))
-    return {r[0]: int(r[1]) for r in rows}
+        select(sessions.c.user_id, func.count())
+        .where(and_(sessions.c.user_id.in_(set(ids.values())), sessions.c.active.is_(True)))
+        .group_by(sessions.c.user_id))
+    found = {r[0]: int(r[1]) for r in rows}
+    return {ref: found[i] for ref, i in ids.items() if i in found}
 
 
-def active_blocks(conn: Connection, user_names: Iterable[str], now: int,
-                  *, for_update: bool = False) -> dict[str, list[Block]]:
+def active_blocks(conn: Connection, users_: Iterable[UserRef], now: int,
+                  *, for_update: bool = False) -> dict[Any, list[Block]]:
     """Unexpired blocks with time left, oldest first, per user, as core values."""
-    names = list(set(user_names))
-    if not names:
+    ids = ids_for(conn, set(users_))
+    if not ids:
         return {}
-    stmt = (select(blocks).where(and_(blocks.c.user_name.in_(names), blocks.c.expires_at > now,
+    stmt = (select(blocks).where(and_(blocks.c.user_id.in_(sorted(set(ids.values()))),
+                                      blocks.c.expires_at > now,
                                       blocks.c.seconds_used < blocks.c.seconds_total))
-            .order_by(blocks.c.user_name, blocks.c.expires_at, blocks.c.id))
+            .order_by(blocks.c.user_id, blocks.c.expires_at, blocks.c.id))
     if for_update:
         stmt = stmt.with_for_update()
-    out: dict[str, list[Block]] = {}
+    found: dict[int, list[Block]] = {}
     for r in conn.execute(stmt):
-        out.setdefault(r.user_name, []).append(
+        found.setdefault(r.user_id, []).append(
             Block(r.id, r.seconds_total - r.seconds_used, r.expires_at))
-    return out
+    return {ref: found[i] for ref, i in ids.items() if i in found}
 
 
 def add_block(conn: Connection, user_name: str, *, seconds: int, purchased_at: int,
-              expires_at: int, ref: str) -> bool:
+              expires_at: int, ref: str, user_id: int | None = None) -> bool:
     """Sell a block; False if ``ref`` was sold already (idempotent)."""
     return insert_once(conn, blocks, {
-        "user_name": user_name, "seconds_total": seconds, "seconds_used": 0,
+        "user_id": owner_id(conn, user_name, user_id, purchased_at), "user_name": user_name,
+        "seconds_total": seconds, "seconds_used": 0,
         "purchased_at": purchased_at, "expires_at": expires_at, "ref": ref})
 
 
@@ -153,10 +164,21 @@ def block_id(conn: Connection, ref: str) -> int:
     return int(conn.execute(select(blocks.c.id).where(blocks.c.ref == ref)).scalar_one())
 
 
-def list_blocks(conn: Connection, user: str) -> list[dict[str, Any]]:
+def list_blocks(conn: Connection, user: UserRef) -> list[dict[str, Any]]:
+    """The user's blocks, by expiry."""
     return [dict(r._mapping) for r in conn.execute(
-        select(blocks).where(blocks.c.user_name == user).order_by(blocks.c.expires_at,
-                                                                  blocks.c.id))]
+        select(blocks).where(_of(conn, blocks, user))
+        .order_by(blocks.c.expires_at, blocks.c.id))]
+
+
+def _of(conn: Connection, table: Any, user: UserRef) -> Any:
+    """Rows of ``user``: the holder of a name, by its id; a name nobody holds
+    (a deleted user's) selects the rows written under that name, so its
+    history still lists."""
+    uid = ids_for(conn, [user]).get(user)
+    if uid is not None:
+        return table.c.user_id == uid
+    return table.c.user_name == user if isinstance(user, str) else false()
 
 
 def use_block_seconds(conn: Connection, block_id: int, seconds: int) -> None:
@@ -165,20 +187,24 @@ def use_block_seconds(conn: Connection, block_id: int, seconds: int) -> None:
 
 
 def add_charge(conn: Connection, *, user_name: str, kind: str, ref: str, period_start: int,
-               amount: int, quantity: int, description: str, now: int) -> bool:
+               amount: int, quantity: int, description: str, now: int,
+               user_id: int | None = None) -> bool:
     """Record a charge once per ``ref``; False if it exists already."""
     return insert_once(conn, charges, {
-        "user_name": user_name, "kind": kind, "ref": ref, "period_start": period_start,
+        "user_id": owner_id(conn, user_name, user_id, now), "user_name": user_name,
+        "kind": kind, "ref": ref, "period_start": period_start,
         "amount": amount, "quantity": quantity, "description": description[:255],
         "created_at": now})
 
 
 def add_to_charge(conn: Connection, *, user_name: str, kind: str, ref: str, period_start: int,
-                  amount: int, quantity: int, description: str, now: int) -> None:
+                  amount: int, quantity: int, description: str, now: int,
+                  user_id: int | None = None) -> None:
     """Add to the charge ``ref`` (one row per session and period), creating it."""
     stmt = upsert_add(conn, charges, ("ref",), ("amount", "quantity"))
     conn.execute(stmt, [{
-        "user_name": user_name, "kind": kind, "ref": ref, "period_start": period_start,
+        "user_id": owner_id(conn, user_name, user_id, now), "user_name": user_name,
+        "kind": kind, "ref": ref, "period_start": period_start,
         "amount": amount, "quantity": quantity, "description": description[:255],
         "created_at": now}])
 
@@ -187,7 +213,7 @@ def list_charges(conn: Connection, *, user: str | None = None,
                  period_start: int | None = None) -> list[dict[str, Any]]:
     stmt = select(charges).order_by(charges.c.created_at, charges.c.id)
     if user is not None:
-        stmt = stmt.where(charges.c.user_name == user)
+        stmt = stmt.where(_of(conn, charges, user))
     if period_start is not None:
         stmt = stmt.where(charges.c.period_start == period_start)
     return [dict(r._mapping) for r in conn.execute(stmt)]
@@ -229,32 +255,38 @@ def list_events(conn: Connection, *, user: str | None = None, kind: str | None =
     return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
-def band_usage(conn: Connection, user: str, period_start: int) -> dict[str, Totals]:
+def band_usage(conn: Connection, user: UserRef, period_start: int) -> dict[str, Totals]:
     """Band → raw usage of one user in one period."""
     return band_usage_many(conn, [(user, period_start)]).get((user, period_start), {})
 
 
-def band_usage_many(conn: Connection, keys: Any) -> dict[tuple[str, int], dict[str, Totals]]:
+def band_usage_many(conn: Connection, keys: Iterable[tuple[UserRef, int]]
+                    ) -> dict[tuple[Any, int], dict[str, Totals]]:
     """(user, period start) → band → raw usage so far, for the given keys."""
     keys = list(set(keys))
-    if not keys:
+    ids = ids_for(conn, {u for u, _ in keys})
+    wanted = {(ids[u], p): (u, p) for u, p in keys if u in ids}
+    if not wanted:
         return {}
-    out: dict[tuple[str, int], dict[str, Totals]] = {}
+    out: dict[tuple[Any, int], dict[str, Totals]] = {}
     rows = conn.execute(select(usage_bands).where(
-        tuple_(usage_bands.c.user_name, usage_bands.c.period_start).in_(keys)))
+        tuple_(usage_bands.c.user_id, usage_bands.c.period_start).in_(sorted(wanted))))
     for r in rows:
-        out.setdefault((r.user_name, r.period_start), {})[r.band] = Totals(
+        out.setdefault(wanted[(r.user_id, r.period_start)], {})[r.band] = Totals(
             r.session_s, r.in_octets, r.out_octets)
     return out
 
 
-def add_band_usage(conn: Connection, parts: dict[tuple[str, int, str], Any]) -> None:
-    """Add per-band raw usage: (user, period start, band) → Totals."""
+def add_band_usage(conn: Connection, parts: dict[tuple[int, int, str], Any],
+                   names: Mapping[int, str]) -> None:
+    """Add per-band raw usage: (user id, period start, band) → Totals; ``names``
+    gives each user's name for a new row."""
     if not parts:
         return
-    stmt = upsert_add(conn, usage_bands, ("user_name", "period_start", "band"),
+    stmt = upsert_add(conn, usage_bands, ("user_id", "period_start", "band"),
                       ("session_s", "in_octets", "out_octets"))
     conn.execute(stmt, [
-        {"user_name": u, "period_start": p, "band": b, "session_s": capped(t.session_s),
+        {"user_id": u, "period_start": p, "band": b, "user_name": names[u],
+         "session_s": capped(t.session_s),
          "in_octets": capped(t.in_octets), "out_octets": capped(t.out_octets)}
         for (u, p, b), t in sorted(parts.items())])

@@ -3,21 +3,31 @@
 Functions take a ``Connection`` and never open or commit a transaction: the
 caller owns ``with engine.begin()``. Counter updates are atomic increments
 (``col = col + :n``), so several nodes on one database count exactly.
+
+Users are keyed by id. Functions that read per-user rows take a
+:data:`UserRef`: an id (the hot paths, which already hold it), or a name,
+meaning the user that holds the name now (admin tools); results are keyed by
+the refs given.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence, TypeAlias
 
 from sqlalchemy import (BigInteger, Connection, Insert, and_, bindparam, func, literal_column,
                         select, text, update)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from aaad.accounting.sessions import AcctRecord, SessionState, Totals
+from aaad.accounting.sessions import ZERO, AcctRecord, SessionState, Totals
 from aaad.store.tables import plans, sessions, usage, users
 
 __all__ = [
+    "UserRef",
+    "user_ids",
+    "add_holders",
+    "ids_for",
+    "owner_id",
     "insert_ignore",
     "insert_once",
     "upsert_add",
@@ -114,32 +124,109 @@ def _upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Seq
 
 # -- users -------------------------------------------------------------------
 
+UserRef: TypeAlias = "int | str"
+"""A user id, or a name: the user that holds the name now."""
+
+
+def user_ids(conn: Connection, names: Iterable[str], *, create: bool = False,
+             now: int = 0) -> dict[str, int]:
+    """The id of the user holding each name: its account, or its no-account
+    holder (``users.account`` false, the owner of usage under a name that has
+    no account). With ``create``, a name nobody holds gets a no-account
+    holder: two more statements, only then. Names nobody holds are left out
+    unless ``create``.
+    """
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    found = _holders(conn, wanted)
+    missing = [n for n in wanted if n not in found]
+    if create and missing:
+        found.update(add_holders(conn, missing, now))
+    return found
+
+
+def add_holders(conn: Connection, names: Iterable[str], now: int) -> dict[str, int]:
+    """Give each name a no-account holder unless someone holds it already;
+    name → the holder's id (or the account's)."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    # Ignore-on-conflict: another node may be creating the same holder (this
+    # waits for its transaction, then finds its row).
+    conn.execute(insert_ignore(conn, users), [{
+        "name": n, "account": False, "enabled": False, "password_hash": None,
+        "password_cleartext": None, "plan": None, "created_at": now, "updated_at": now}
+        for n in wanted])
+    return _holders(conn, wanted)
+
+
+def _holders(conn: Connection, names: list[str]) -> dict[str, int]:
+    rows = conn.execute(select(users.c.id, users.c.name).where(users.c.name.in_(names))).all()
+    wanted = set(names)
+    found = {r.name: r.id for r in rows if r.name in wanted}
+    if len(rows) > len(found):
+        # The collation matched a name spelled otherwise (MariaDB folds case
+        # and trailing spaces): look the names that found no exact row up alone.
+        for n in names:
+            if n not in found:
+                one = conn.execute(select(users.c.id).where(users.c.name == n)).scalar()
+                if one is not None:
+                    found[n] = one
+    return found
+
+
+def ids_for(conn: Connection, refs: Iterable[UserRef]) -> dict[UserRef, int]:
+    """ref → user id: ids stand for themselves; names are looked up (one
+    query, only if there are any) and left out if nobody holds them."""
+    out: dict[UserRef, int] = {}
+    names = []
+    for ref in refs:
+        if isinstance(ref, str):
+            names.append(ref)
+        else:
+            out[ref] = ref
+    if names:
+        out.update(user_ids(conn, names))
+    return out
+
+
+def owner_id(conn: Connection, user_name: str, user_id: int | None, now: int) -> int:
+    """The user a new row of ``user_name`` belongs to: ``user_id`` when the
+    caller knows it, else the holder of the name (created if nobody holds it)."""
+    if user_id is not None:
+        return user_id
+    return user_ids(conn, [user_name], create=True, now=now)[user_name]
+
 
 def find_users_for_auth(conn: Connection, names: Iterable[str],
                         period_starts: Iterable[int]) -> list[Any]:
-    """One query for a batch of logins: user, plan definition, open sessions,
-    and the counted usage rows whose period starts are among ``period_starts``
-    (the current periods of the plans in use). A user can have several rows
-    (one per matching start) or one row with no usage."""
+    """One query for a batch of logins: account, plan definition, open
+    sessions, and the counted usage rows whose period starts are among
+    ``period_starts`` (the current periods of the plans in use). A user can
+    have several rows (one per matching start) or one row with no usage.
+    Sessions and usage are the account's own, by its id: a deleted user's
+    with the same name are not counted."""
     return list(conn.execute(_FOR_AUTH, {"names": list(set(names)),
                                          "starts": sorted(set(period_starts)) or [-1]}))
 
 
 # Built once: constructing a statement costs more than running it here.
 _OPEN_COUNT = (select(func.count()).select_from(sessions)
-               .where(and_(sessions.c.user_name == users.c.name, sessions.c.active.is_(True)))
+               .where(and_(sessions.c.user_id == users.c.id, sessions.c.active.is_(True)))
                .correlate(users).scalar_subquery())
 _FOR_AUTH = (
-    select(users.c.name, users.c.password_hash, users.c.password_cleartext, users.c.enabled,
-           users.c.created_at,
+    select(users.c.id, users.c.name, users.c.password_hash, users.c.password_cleartext,
+           users.c.enabled, users.c.created_at,
            users.c.plan, plans.c.definition, usage.c.period_start, usage.c.counted_s,
            usage.c.counted_in_octets, usage.c.counted_out_octets,
            _OPEN_COUNT.label("open_sessions"))
     .select_from(users.outerjoin(plans, plans.c.name == users.c.plan)
-                 .outerjoin(usage, and_(usage.c.user_name == users.c.name,
+                 .outerjoin(usage, and_(usage.c.user_id == users.c.id,
                                         usage.c.period_start.in_(
                                             bindparam("starts", expanding=True)))))
-    .where(users.c.name.in_(bindparam("names", expanding=True))))
+    .where(and_(users.c.name.in_(bindparam("names", expanding=True)),
+                users.c.account.is_(True))))
 
 
 # -- sessions ----------------------------------------------------------------
@@ -152,8 +239,12 @@ def _state(r: Any) -> SessionState:
         open=bool(r.active), stopped_at=r.stopped_at, terminate_cause=r.terminate_cause)
 
 
+Loaded: TypeAlias = "tuple[SessionState, int, int | None]"
+"""A claimed session: (state, packets counted so far, the user id it belongs to)."""
+
+
 def claim_sessions(conn: Connection, records: Sequence[AcctRecord]
-                   ) -> tuple[dict[str, tuple[SessionState, int]], dict[str, str] | None]:
+                   ) -> tuple[dict[str, Loaded], dict[int, str] | None]:
     """Create the missing session rows and row-lock all of them, in key order.
 
     ``records`` has one record per session (the first of the batch). Locks
@@ -162,10 +253,14 @@ def claim_sessions(conn: Connection, records: Sequence[AcctRecord]
     node they run on.
 
     Returns:
-        key → (state, packets counted so far), where a row created here has
-        0 packets; and, where the dialect reads them in the same statement,
-        user → plan definition for the users of these sessions that have a
-        plan (None: not read, ask :func:`aaad.store.plans.plan_definitions`).
+        key → (state, packets counted so far, user id), where a row created
+        here has 0 packets; and, where the dialect reads them in the same
+        statement, user id → plan definition for the users of these sessions
+        that have a plan (None: not read, ask
+        :func:`aaad.store.plans.plan_definitions`). The user id is the
+        session's own, or for a session created here the holder of its
+        name now, read in the same statement; None if nobody holds the name
+        (see :func:`user_ids`). :func:`save_sessions` stores it.
     """
     if not records:
         return {}, {}
@@ -197,13 +292,13 @@ def claim_sessions(conn: Connection, records: Sequence[AcctRecord]
     return loaded, plans_
 
 
-def _with_plans(rows: Any) -> tuple[dict[str, tuple[SessionState, int]], dict[str, str]]:
-    loaded: dict[str, tuple[SessionState, int]] = {}
-    definitions: dict[str, str] = {}
+def _with_plans(rows: Any) -> tuple[dict[str, Loaded], dict[int, str]]:
+    loaded: dict[str, Loaded] = {}
+    definitions: dict[int, str] = {}
     for r in rows:
-        loaded[r.id] = (_state(r), r.packets)
+        loaded[r.id] = (_state(r), r.packets, r.owner)
         if r.definition is not None:
-            definitions[r.user_name] = r.definition
+            definitions[r.owner] = r.definition
     return loaded, definitions
 
 
@@ -222,36 +317,49 @@ SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS v(
 ON CONFLICT (id) DO UPDATE SET packets = sessions.packets WHERE false""")
 # A plain read: every row is locked by the statement above, and a new
 # statement (READ COMMITTED) sees their newest committed versions.
+# The session's user, or for a row just created (user_id still NULL) the
+# holder of its name now: coalesce evaluates the lookup only then.
+_OWNER = "coalesce(s.user_id, (SELECT h.id FROM users h WHERE h.name = s.user_name))"
 _PG_LOCKED = text(f"""
-SELECT {_SESSION_COLUMNS}, p.definition
-FROM sessions s LEFT JOIN users u ON u.name = s.user_name LEFT JOIN plans p ON p.name = u.plan
+SELECT {_SESSION_COLUMNS}, {_OWNER} AS owner, p.definition
+FROM sessions s LEFT JOIN users u ON u.id = {_OWNER} LEFT JOIN plans p ON p.name = u.plan
 WHERE s.id IN (SELECT json_array_elements_text(CAST(:ids AS json)))""")
 _MYSQL_CLAIM = mysql.insert(sessions).on_duplicate_key_update(packets=sessions.c.packets)
-_s, _u, _p = sessions.alias("s"), users.alias("u"), plans.alias("p")
+_s, _u, _p, _h = sessions.alias("s"), users.alias("u"), plans.alias("p"), users.alias("h")
+
+
+def _owner(s: Any) -> Any:
+    return func.coalesce(s.c.user_id, select(_h.c.id).where(_h.c.name == s.c.user_name)
+                         .correlate(s).scalar_subquery())
+
+
 _LOAD_WITH_PLANS = (
     select(_s.c.id, _s.c.user_name, _s.c.session_s, _s.c.in_octets, _s.c.out_octets,
            _s.c.started_at, _s.c.updated_at, _s.c.last_seen, _s.c.active, _s.c.stopped_at,
-           _s.c.terminate_cause, _s.c.packets, _p.c.definition)
-    .select_from(_s.outerjoin(_u, _u.c.name == _s.c.user_name)
+           _s.c.terminate_cause, _s.c.packets, _owner(_s).label("owner"), _p.c.definition)
+    .select_from(_s.outerjoin(_u, _u.c.id == _owner(_s))
                  .outerjoin(_p, _p.c.name == _u.c.plan))
     .where(_s.c.id.in_(bindparam("ids", expanding=True))))
 
 
-def lock_sessions(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[SessionState, int]]:
+def lock_sessions(conn: Connection, keys: Sequence[str]) -> dict[str, Loaded]:
     """Load and row-lock sessions, in key order so two nodes cannot deadlock.
 
     Returns:
-        key → (state, packets counted so far). A placeholder row inserted by
+        key → (state, packets counted so far, user id) as in
+        :func:`claim_sessions`. A placeholder row inserted by
         :func:`insert_placeholders` has 0 packets.
     """
     if not keys:
         return {}
-    stmt = (select(sessions.c.id, sessions.c.user_name, sessions.c.session_s,
-                   sessions.c.in_octets, sessions.c.out_octets, sessions.c.started_at,
-                   sessions.c.updated_at, sessions.c.last_seen, sessions.c.active,
-                   sessions.c.stopped_at, sessions.c.terminate_cause, sessions.c.packets)
-            .where(sessions.c.id.in_(sorted(keys))).order_by(sessions.c.id).with_for_update())
-    return {r.id: (_state(r), r.packets) for r in conn.execute(stmt)}
+    # The users row the owner lookup reads is not locked: a locking read
+    # locks a subquery's rows only if the subquery says so.
+    stmt = (select(_s.c.id, _s.c.user_name, _s.c.session_s, _s.c.in_octets, _s.c.out_octets,
+                   _s.c.started_at, _s.c.updated_at, _s.c.last_seen, _s.c.active,
+                   _s.c.stopped_at, _s.c.terminate_cause, _s.c.packets,
+                   _owner(_s).label("owner"))
+            .where(_s.c.id.in_(sorted(keys))).order_by(_s.c.id).with_for_update())
+    return {r.id: (_state(r), r.packets, r.owner) for r in conn.execute(stmt)}
 
 
 def insert_placeholders(conn: Connection, records: Sequence[AcctRecord]) -> None:
@@ -288,12 +396,17 @@ _SAVE = (update(sessions).where(sessions.c.id == bindparam("b_id")).values(
     nas_port=func.coalesce(bindparam("b_nas_port"), sessions.c.nas_port),
     nas_port_id=func.coalesce(bindparam("b_nas_port_id"), sessions.c.nas_port_id),
     interim_interval_s=func.coalesce(bindparam("b_interim"), sessions.c.interim_interval_s),
+    user_id=func.coalesce(sessions.c.user_id, bindparam("b_user_id")),
 ))
 
 
 def save_sessions(conn: Connection,
-                  changes: Sequence[tuple[SessionState, int, AcctRecord]]) -> None:
-    """Write new session states: (state, packets added, newest record)."""
+                  changes: Sequence[tuple[SessionState, int, AcctRecord, int]]) -> None:
+    """Write new session states: (state, packets added, newest record, user id).
+
+    The user id is written only into a row that has none yet (one created
+    in this transaction): a session belongs to one user for its whole life.
+    """
     if not changes:
         return
     ordered = sorted(changes, key=lambda c: c[0].key)
@@ -315,8 +428,8 @@ def save_sessions(conn: Connection,
         "b_in_octets": s.totals.in_octets, "b_out_octets": s.totals.out_octets,
         "b_framed_ip": r.framed_ip, "b_calling": r.calling_station_id,
         "b_called": r.called_station_id, "b_nas_port": r.nas_port,
-        "b_nas_port_id": r.nas_port_id, "b_interim": r.interim_interval_s,
-    } for s, n, r in ordered])
+        "b_nas_port_id": r.nas_port_id, "b_interim": r.interim_interval_s, "b_user_id": u,
+    } for s, n, r, u in ordered])
 
 
 _PG_SAVE = text("""
@@ -329,18 +442,20 @@ UPDATE sessions SET active = v.active, packets = sessions.packets + v.packets,
     called_station_id = coalesce(v.called_station_id, sessions.called_station_id),
     nas_port = coalesce(v.nas_port, sessions.nas_port),
     nas_port_id = coalesce(v.nas_port_id, sessions.nas_port_id),
-    interim_interval_s = coalesce(v.interim_interval_s, sessions.interim_interval_s)
+    interim_interval_s = coalesce(v.interim_interval_s, sessions.interim_interval_s),
+    user_id = coalesce(sessions.user_id, v.user_id)
 FROM json_to_recordset(CAST(:rows AS json)) AS v(
     id varchar, user_name varchar, nas_key varchar, client varchar, nas_address varchar,
     acct_session_id varchar, active boolean, packets integer, started_at bigint,
     updated_at bigint, last_seen bigint, stopped_at bigint, terminate_cause varchar,
     session_s bigint, in_octets bigint, out_octets bigint, framed_ip varchar,
     calling_station_id varchar, called_station_id varchar, nas_port bigint,
-    nas_port_id varchar, interim_interval_s integer)
+    nas_port_id varchar, interim_interval_s integer, user_id integer)
 WHERE sessions.id = v.id""")
 
 
-def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord]]) -> list[dict[str, Any]]:
+def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord, int]]
+               ) -> list[dict[str, Any]]:
     return [{
         "id": s.key, "user_name": s.user_name, "nas_key": r.nas_key, "client": r.client,
         "nas_address": r.nas_address, "acct_session_id": r.acct_session_id,
@@ -351,7 +466,8 @@ def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord]]) -> list[
         "framed_ip": r.framed_ip, "calling_station_id": r.calling_station_id,
         "called_station_id": r.called_station_id, "nas_port": r.nas_port,
         "nas_port_id": r.nas_port_id, "interim_interval_s": r.interim_interval_s,
-    } for s, n, r in ordered]
+        "user_id": u,
+    } for s, n, r, u in ordered]
 
 
 def _json(value: Any) -> str:
@@ -371,6 +487,7 @@ def _mysql_save() -> Any:
         "session_s", "in_octets", "out_octets")}
     values["packets"] = sessions.c.packets + new.packets
     values.update({c: func.coalesce(new[c], sessions.c[c]) for c in keep})
+    values["user_id"] = func.coalesce(sessions.c.user_id, new.user_id)
     return stmt.on_duplicate_key_update(values)
 
 
@@ -418,21 +535,38 @@ def stale_session_ids(conn: Connection, now: int, default_interval_s: int,
 
 # -- usage counters ------------------------------------------------------------
 
-def add_usage(conn: Connection, parts: dict[tuple[str, int], tuple[Totals, Totals]]) -> None:
-    """Add (raw, counted) usage to (user, period start) counters, creating rows."""
+def add_usage(conn: Connection, parts: Mapping[tuple[Any, int], tuple[Totals, Totals]],
+              names: Mapping[int, str] | None = None) -> None:
+    """Add (raw, counted) usage to (user, period start) counters, creating rows.
+
+    A user given by id needs its name in ``names`` (stored with a new row);
+    one given by name is its holder, created if nobody holds the name.
+    """
     if not parts:
         return
+    named = {u for u, _ in parts if isinstance(u, str)}
+    ids: dict[str, int] = user_ids(conn, named, create=True) if named else {}
+    label: dict[int, str] = dict(names or {})
+    label.update({ids[n]: n for n in named})
+    by_id: dict[tuple[int, int], tuple[Totals, Totals]] = {}
+    for (u, p), (raw, counted) in parts.items():
+        key = (ids[u] if isinstance(u, str) else u, p)
+        old_raw, old_counted = by_id.get(key, (ZERO, ZERO))
+        by_id[key] = (old_raw + raw, old_counted + counted)
+    rows = _usage_rows(by_id, label)
     if conn.dialect.name == "postgresql":
         # One statement for the batch: executemany would run one upsert per row.
-        conn.execute(_PG_ADD_USAGE, {"rows": _json(_usage_rows(parts))})
+        conn.execute(_PG_ADD_USAGE, {"rows": _json(rows)})
         return
-    stmt = upsert_add(conn, usage, ("user_name", "period_start"), _COUNTERS)
-    conn.execute(stmt, _usage_rows(parts))
+    stmt = upsert_add(conn, usage, ("user_id", "period_start"), _COUNTERS)
+    conn.execute(stmt, rows)
 
 
-def _usage_rows(parts: dict[tuple[str, int], tuple[Totals, Totals]]) -> list[dict[str, Any]]:
+def _usage_rows(parts: dict[tuple[int, int], tuple[Totals, Totals]],
+                names: Mapping[int, str]) -> list[dict[str, Any]]:
     return [
-        {"user_name": u, "period_start": p, "session_s": capped(raw.session_s),
+        {"user_id": u, "period_start": p, "user_name": names[u],
+         "session_s": capped(raw.session_s),
          "in_octets": capped(raw.in_octets), "out_octets": capped(raw.out_octets),
          "counted_s": capped(counted.session_s),
          "counted_in_octets": capped(counted.in_octets),
@@ -444,16 +578,20 @@ _COUNTERS = ("session_s", "in_octets", "out_octets", "counted_s", "counted_in_oc
              "counted_out_octets")
 # One statement for the batch; sums stop at MAX_COUNTER like upsert_add's.
 _PG_ADD_USAGE = text(f"""
-INSERT INTO usage_counters (user_name, period_start, {", ".join(_COUNTERS)})
+INSERT INTO usage_counters (user_id, period_start, user_name, {", ".join(_COUNTERS)})
 SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS v(
-    user_name varchar, period_start bigint, {", ".join(f"{c} bigint" for c in _COUNTERS)})
-ON CONFLICT (user_name, period_start) DO UPDATE SET
+    user_id integer, period_start bigint, user_name varchar,
+    {", ".join(f"{c} bigint" for c in _COUNTERS)})
+ON CONFLICT (user_id, period_start) DO UPDATE SET
     {", ".join(f"{c} = least(usage_counters.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
                for c in _COUNTERS)}""")
 
 
-def get_usage(conn: Connection, user_name: str, period_start: int) -> Totals:
+def get_usage(conn: Connection, user: UserRef, period_start: int) -> Totals:
     """A user's counters for one period (zero if nothing was used)."""
+    uid = ids_for(conn, [user]).get(user)
+    if uid is None:
+        return ZERO
     r = conn.execute(select(usage.c.session_s, usage.c.in_octets, usage.c.out_octets).where(
-        and_(usage.c.user_name == user_name, usage.c.period_start == period_start))).first()
-    return Totals(0, 0, 0) if r is None else Totals(r.session_s, r.in_octets, r.out_octets)
+        and_(usage.c.user_id == uid, usage.c.period_start == period_start))).first()
+    return ZERO if r is None else Totals(r.session_s, r.in_octets, r.out_octets)

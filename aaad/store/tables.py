@@ -4,6 +4,16 @@ Times are integer POSIX seconds (``*_at`` columns): exact, the same on SQLite,
 PostgreSQL and MariaDB, and cheap to compare. Counters are 64-bit integers.
 Alembic migrations in ``aaad/migrations/`` create exactly these tables; a test
 compares the two.
+
+Per-user state and history are keyed by ``users.id`` (``user_id``), never by
+the name (migration 0004): a deleted user's rows stay as history under its
+id, and a new user with the same name gets a new id and starts clean. Ids are
+never reused (SQLite ``AUTOINCREMENT``; PostgreSQL sequences and MariaDB's
+``AUTO_INCREMENT``, persisted since 10.2.4, never go back). Rows keep
+``user_name``, the name they were written under, so history reads without a
+join to a user who may be gone. A ``users`` row with ``account`` false is the holder of a name that
+accounting (or the store) saw without an account: it owns that name's usage
+until an account takes the name, and can never log in.
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ NAME_LEN = 320
 users = Table(
     "users", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    # Unique among the rows that exist: an account, or the no-account holder
+    # of a name (``account`` false). Deleting removes the row.
     Column("name", String(NAME_LEN), nullable=False, unique=True),
     # Exactly one of the two credentials is set: an argon2id hash (PAP only)
     # or the cleartext (needed for CHAP).
@@ -41,12 +53,20 @@ users = Table(
     Column("plan", String(64), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("account", Boolean, nullable=False, server_default=true()),
+    sqlite_autoincrement=True,
 )
 
 sessions = Table(
     "sessions", metadata,
     Column("id", String(32), primary_key=True),    # accounting.sessions.session_key
+    # The User-Name the NAS sent (part of the session key, and what a
+    # Disconnect-Request names).
     Column("user_name", String(NAME_LEN), nullable=False),
+    # The user the session belongs to: the holder of the name when the
+    # session began, for the session's whole life. Set in the transaction
+    # that creates the row (NULL only inside it).
+    Column("user_id", Integer, nullable=True),
     Column("nas_key", String(320), nullable=False),
     Column("client", String(64), nullable=False),
     Column("nas_address", String(45), nullable=False),
@@ -69,15 +89,16 @@ sessions = Table(
     Column("interim_interval_s", Integer, nullable=True),
     # Calls: "in" or "out" (telephony.direction), for concurrent-call limits.
     Column("direction", String(8), nullable=True),
-    Index("ix_sessions_user_name_active", "user_name", "active"),
+    Index("ix_sessions_user_id_active", "user_id", "active"),
     Index("ix_sessions_nas_key_active", "nas_key", "active"),
     Index("ix_sessions_active_last_seen", "active", "last_seen"),
 )
 
 usage = Table(
     "usage_counters", metadata,
-    Column("user_name", String(NAME_LEN), primary_key=True),
+    Column("user_id", Integer, primary_key=True),
     Column("period_start", BigInteger, primary_key=True),
+    Column("user_name", String(NAME_LEN), nullable=False),
     Column("session_s", BigInteger, nullable=False),
     Column("in_octets", BigInteger, nullable=False),
     Column("out_octets", BigInteger, nullable=False),
@@ -89,9 +110,10 @@ usage = Table(
 
 usage_bands = Table(
     "usage_bands", metadata,
-    Column("user_name", String(NAME_LEN), primary_key=True),
+    Column("user_id", Integer, primary_key=True),
     Column("period_start", BigInteger, primary_key=True),
     Column("band", String(64), primary_key=True),
+    Column("user_name", String(NAME_LEN), nullable=False),
     Column("session_s", BigInteger, nullable=False),
     Column("in_octets", BigInteger, nullable=False),
     Column("out_octets", BigInteger, nullable=False),
@@ -111,18 +133,20 @@ plans = Table(
 blocks = Table(
     "blocks", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, nullable=False),
     Column("user_name", String(NAME_LEN), nullable=False),
     Column("seconds_total", BigInteger, nullable=False),
     Column("seconds_used", BigInteger, nullable=False, server_default=text("0")),
     Column("purchased_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     Column("ref", String(128), nullable=False, unique=True),
-    Index("ix_blocks_user_name_expires_at", "user_name", "expires_at"),
+    Index("ix_blocks_user_id_expires_at", "user_id", "expires_at"),
 )
 
 charges = Table(
     "charges", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, nullable=False),
     Column("user_name", String(NAME_LEN), nullable=False),
     Column("kind", String(32), nullable=False),         # overage, block, ...
     Column("ref", String(128), nullable=False, unique=True),   # makes replays charge once
@@ -131,7 +155,7 @@ charges = Table(
     Column("quantity", BigInteger, nullable=False, server_default=text("0")),
     Column("description", String(255), nullable=False),
     Column("created_at", BigInteger, nullable=False),
-    Index("ix_charges_user_name_period_start", "user_name", "period_start"),
+    Index("ix_charges_user_id_period_start", "user_id", "period_start"),
 )
 
 events = Table(
@@ -139,6 +163,7 @@ events = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", BigInteger, nullable=False),
     Column("kind", String(32), nullable=False),         # disconnect, rollover, block_expired, ...
+    # An audit log: the name as it was, no user id (nothing decides on it).
     Column("user_name", String(NAME_LEN), nullable=True),
     Column("session_id", String(32), nullable=True),
     Column("result", String(32), nullable=False),
@@ -151,7 +176,8 @@ events = Table(
 
 balances = Table(
     "balances", metadata,
-    Column("user_name", String(NAME_LEN), primary_key=True),
+    Column("user_id", Integer, primary_key=True, autoincrement=False),
+    Column("user_name", String(NAME_LEN), nullable=False),
     Column("balance", BigInteger, nullable=False, server_default=text("0")),   # 1/10,000 units
     # How far below zero the balance may go (postpaid); 0 = prepaid only.
     Column("credit_limit", BigInteger, nullable=False, server_default=text("0")),
@@ -163,13 +189,14 @@ balances = Table(
 ledger = Table(
     "ledger", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, nullable=False),
     Column("user_name", String(NAME_LEN), nullable=False),
     Column("kind", String(32), nullable=False),         # topup, voucher, call, reversal, ...
     Column("ref", String(160), nullable=False, unique=True),
     Column("amount", BigInteger, nullable=False),       # signed, 1/10,000 units
     Column("description", String(255), nullable=False, server_default=text("''")),
     Column("created_at", BigInteger, nullable=False),
-    Index("ix_ledger_user_name_created_at", "user_name", "created_at"),
+    Index("ix_ledger_user_id_created_at", "user_id", "created_at"),
 )
 
 vouchers = Table(
@@ -182,6 +209,8 @@ vouchers = Table(
     Column("batch", String(32), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=True),
+    # Who redeemed it, by name, as an audit record; the money it moved is the
+    # ledger row voucher:<id>, which carries the user id.
     Column("redeemed_by", String(NAME_LEN), nullable=True),
     Column("redeemed_at", BigInteger, nullable=True),
 )
@@ -211,6 +240,7 @@ rates = Table(
 calls = Table(
     "calls", metadata,
     Column("session_id", String(32), primary_key=True),
+    Column("user_id", Integer, nullable=False),
     Column("user_name", String(NAME_LEN), nullable=False),
     Column("caller", String(128), nullable=False),
     Column("destination", String(128), nullable=False),
@@ -227,15 +257,16 @@ calls = Table(
     Column("cost", BigInteger, nullable=False),         # 1/10,000 units
     Column("period_start", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
-    Index("ix_calls_user_name_started_at", "user_name", "started_at"),
+    Index("ix_calls_user_id_started_at", "user_id", "started_at"),
     Index("ix_calls_period_start", "period_start"),
 )
 
 # Free minutes used per plan period, and what rolled over into it.
 free_minutes = Table(
     "free_minutes", metadata,
-    Column("user_name", String(NAME_LEN), primary_key=True),
+    Column("user_id", Integer, primary_key=True),
     Column("period_start", BigInteger, primary_key=True),
+    Column("user_name", String(NAME_LEN), nullable=False),
     Column("used_s", BigInteger, nullable=False, server_default=text("0")),
     Column("carried_in_s", BigInteger, nullable=False, server_default=text("0")),
 )

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, desc, func, select, tuple_, update
 from aaad.accounting.periods import period_bounds
 from aaad.quotas.plans import Plan
 from aaad.store import credit
-from aaad.store.queries import insert_ignore, insert_once
+from aaad.store.queries import UserRef, ids_for, insert_ignore, insert_once, owner_id
 from aaad.store.rates import RateCache
 from aaad.store.tables import calls, free_minutes, sessions, users
 from aaad.telephony.calls import carried_in, free_left
@@ -55,26 +55,29 @@ class FreeMinutesLeft:
     has_row: bool
 
 
-def free_minutes_left(conn: Connection, wanted: dict[str, tuple[Plan, int]], tz: ZoneInfo
-                      ) -> dict[str, FreeMinutesLeft]:
+def free_minutes_left(conn: Connection, wanted: dict[Any, tuple[Plan, int]], tz: ZoneInfo
+                      ) -> dict[Any, FreeMinutesLeft]:
     """Free seconds left per user, for ``{user: (plan, instant)}`` in the plan
     period containing the instant; a period not started yet gets what rolls
     into it from the one before (which exists only if the user did)."""
-    spans: dict[str, tuple[int, int]] = {}
+    ids = ids_for(conn, wanted)
+    spans: dict[int, tuple[int, int]] = {}
+    plans_: dict[int, Plan] = {}
     for user, (plan, at) in wanted.items():
-        if plan.free_minutes is None:
+        if plan.free_minutes is None or user not in ids:
             continue
         start = period_bounds(plan.period, tz, at)[0]
-        spans[user] = (start, period_bounds(plan.period, tz, start - 1)[0])
+        spans[ids[user]] = (start, period_bounds(plan.period, tz, start - 1)[0])
+        plans_[ids[user]] = plan
     if not spans:
         return {}
     state = free_state(conn, [(u, s) for u, (s, _) in spans.items()]
                        + [(u, p) for u, (_, p) in spans.items()])
-    created = dict(conn.execute(select(users.c.name, users.c.created_at)
-                                .where(users.c.name.in_(sorted(spans)))).all())
-    out: dict[str, FreeMinutesLeft] = {}
+    created = dict(conn.execute(select(users.c.id, users.c.created_at)
+                                .where(users.c.id.in_(sorted(spans)))).all())
+    found: dict[int, FreeMinutesLeft] = {}
     for user, (start, prev) in spans.items():
-        fm = wanted[user][0].free_minutes
+        fm = plans_[user].free_minutes
         assert fm is not None
         row = state.get((user, start))
         if row is not None:
@@ -83,64 +86,74 @@ def free_minutes_left(conn: Connection, wanted: dict[str, tuple[Plan, int]], tz:
             used = 0
             existed = created.get(user) is not None and created[user] < start
             carried = carried_in(fm, state.get((user, prev)), existed)
-        out[user] = FreeMinutesLeft(start, free_left(fm, used, carried), carried, row is not None)
-    return out
+        found[user] = FreeMinutesLeft(start, free_left(fm, used, carried), carried,
+                                      row is not None)
+    return {ref: found[i] for ref, i in ids.items() if i in found}
 
 
-def open_calls(conn: Connection, user_names: Iterable[str]) -> dict[str, tuple[int, int]]:
+def open_calls(conn: Connection, users_: Iterable[UserRef]) -> dict[Any, tuple[int, int]]:
     """(inbound, outbound) calls open now per user; a call with no direction is outbound."""
-    names = sorted(set(user_names))
-    if not names:
+    ids = ids_for(conn, set(users_))
+    if not ids:
         return {}
     rows = conn.execute(
-        select(sessions.c.user_name, sessions.c.direction, func.count())
-        .where(and_(sessions.c.user_name.in_(names), sessions.c.active.is_(True)))
-        .group_by(sessions.c.user_name, sessions.c.direction))
-    out: dict[str, list[int]] = {}
+        select(sessions.c.user_id, sessions.c.direction, func.count())
+        .where(and_(sessions.c.user_id.in_(sorted(set(ids.values()))),
+                    sessions.c.active.is_(True)))
+        .group_by(sessions.c.user_id, sessions.c.direction))
+    found: dict[int, list[int]] = {}
     for user, direction, n in rows:
-        counts = out.setdefault(user, [0, 0])
+        counts = found.setdefault(user, [0, 0])
         counts[0 if direction == "in" else 1] += int(n)
-    return {u: (c[0], c[1]) for u, c in out.items()}
+    return {ref: (found[i][0], found[i][1]) for ref, i in ids.items() if i in found}
 
 
-def free_state(conn: Connection, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, int]]:
+def free_state(conn: Connection, keys: Sequence[tuple[UserRef, int]]
+               ) -> dict[tuple[Any, int], tuple[int, int]]:
     """(used, carried in) free seconds per (user, period start) that has a row."""
-    if not keys:
+    ids = ids_for(conn, {u for u, _ in keys})
+    wanted = {(ids[u], p): (u, p) for u, p in keys if u in ids}
+    if not wanted:
         return {}
-    rows = conn.execute(select(free_minutes.c.user_name, free_minutes.c.period_start,
+    rows = conn.execute(select(free_minutes.c.user_id, free_minutes.c.period_start,
                                free_minutes.c.used_s, free_minutes.c.carried_in_s)
-                        .where(tuple_(free_minutes.c.user_name, free_minutes.c.period_start)
-                               .in_(sorted(set(keys)))))
-    return {(r.user_name, r.period_start): (r.used_s, r.carried_in_s) for r in rows}
+                        .where(tuple_(free_minutes.c.user_id, free_minutes.c.period_start)
+                               .in_(sorted(wanted))))
+    return {wanted[(r.user_id, r.period_start)]: (r.used_s, r.carried_in_s) for r in rows}
 
 
 def ensure_free_period(conn: Connection, user_name: str, period_start: int,
-                       carried_in_s: int) -> None:
+                       carried_in_s: int, *, user_id: int | None = None) -> None:
     """Start a period's free-minute row with what rolled into it (first writer wins)."""
     conn.execute(insert_ignore(conn, free_minutes), [{
-        "user_name": user_name, "period_start": period_start, "used_s": 0,
-        "carried_in_s": carried_in_s}])
+        "user_id": owner_id(conn, user_name, user_id, period_start), "user_name": user_name,
+        "period_start": period_start, "used_s": 0, "carried_in_s": carried_in_s}])
 
 
 def record_call(conn: Connection, cdr: dict[str, Any], *, now: int) -> bool:
-    """Store a rated call and debit its cost, once per session; False if rated before."""
+    """Store a rated call and debit its cost, once per session; False if rated before.
+
+    ``cdr`` has the calls columns but ``created_at``; without ``user_id`` the
+    call is the user's that holds ``user_name`` now.
+    """
+    cdr = dict(cdr, user_id=owner_id(conn, cdr["user_name"], cdr.get("user_id"), now))
     if not insert_once(conn, calls, dict(cdr, created_at=now)):
         return False
     if cdr["free_s"]:
         conn.execute(update(free_minutes)
-                     .where(and_(free_minutes.c.user_name == cdr["user_name"],
+                     .where(and_(free_minutes.c.user_id == cdr["user_id"],
                                  free_minutes.c.period_start == cdr["period_start"]))
                      .values(used_s=free_minutes.c.used_s + cdr["free_s"]))
     if cdr["cost"]:
-        credit.post(conn, user_name=cdr["user_name"], amount=-cdr["cost"], kind="call",
-                    ref=f"call:{cdr['session_id']}",
+        credit.post(conn, user_id=cdr["user_id"], user_name=cdr["user_name"],
+                    amount=-cdr["cost"], kind="call", ref=f"call:{cdr['session_id']}",
                     description=f"call to {cdr['destination']} ({cdr['billed_s']} s)"[:255],
                     now=now)
     return True
 
 
-_CALL_COLUMNS = (sessions.c.id, sessions.c.user_name, sessions.c.active, sessions.c.started_at,
-                 sessions.c.session_s, sessions.c.called_station_id,
+_CALL_COLUMNS = (sessions.c.id, sessions.c.user_id, sessions.c.user_name, sessions.c.active,
+                 sessions.c.started_at, sessions.c.session_s, sessions.c.called_station_id,
                  sessions.c.calling_station_id, sessions.c.direction)
 
 
@@ -153,19 +166,23 @@ def sessions_by_id(conn: Connection, keys: Sequence[str]) -> list[Any]:
                              .order_by(sessions.c.id)))
 
 
-def open_call_sessions(conn: Connection, user_names: Iterable[str]) -> list[Any]:
+def open_call_sessions(conn: Connection, users_: Iterable[UserRef]) -> list[Any]:
     """The open calls of these users (for the running-cost check at Interim-Update)."""
-    names = sorted(set(user_names))
-    if not names:
+    ids = sorted(set(ids_for(conn, set(users_)).values()))
+    if not ids:
         return []
     return list(conn.execute(
         select(*_CALL_COLUMNS)
-        .where(and_(sessions.c.user_name.in_(names), sessions.c.active.is_(True)))
-        .order_by(sessions.c.user_name, sessions.c.started_at, sessions.c.id)))
+        .where(and_(sessions.c.user_id.in_(ids), sessions.c.active.is_(True)))
+        .order_by(sessions.c.user_id, sessions.c.started_at, sessions.c.id)))
 
 
 def list_calls(conn: Connection, *, user: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest CDRs; of ``user``: the holder of the name, or if nobody holds
+    it, the calls written under that name (a deleted user's history)."""
     stmt = select(calls).order_by(desc(calls.c.started_at), calls.c.session_id).limit(limit)
     if user is not None:
-        stmt = stmt.where(calls.c.user_name == user)
+        uid = ids_for(conn, [user]).get(user)
+        stmt = stmt.where(calls.c.user_id == uid if uid is not None
+                          else calls.c.user_name == user)
     return [dict(r._mapping) for r in conn.execute(stmt)]

@@ -6,6 +6,13 @@ after that commit returns. Plans are applied here too: usage is weighted by
 band, hour blocks are consumed, overage is charged, and sessions that crossed
 a ``disconnect`` limit are returned to the caller, who sends the
 Disconnect-Requests after the commit.
+
+Everything per user is keyed by the user id the session belongs to (the
+holder of its User-Name when it began; see queries.claim_sessions), read in
+the statement that loads the sessions: no statement per record resolves a
+name. A User-Name nobody holds gets a no-account holder the first time it is
+seen, so its usage is still counted (and exported) as before, and an account
+created later with that name starts clean.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import functools
 import json
 import secrets
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -32,6 +39,7 @@ from aaad.store import credit
 from aaad.store import plans as plan_store
 from aaad.store import queries
 from aaad.store import telephony as telephony_store
+from aaad.store.queries import UserRef
 from aaad.store.telephony import CallRules
 from aaad.telephony.calls import NO_CREDIT, OUTBOUND, rate_call
 from aaad.telephony.rates import RateTable
@@ -96,10 +104,11 @@ def plan_to_json(plan: Plan) -> str:
     return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
 
-def load_plans(conn: Connection, user_names: Any) -> dict[str, Plan]:
-    """The plans of these users (users without a plan, or unknown, are left out)."""
+def load_plans(conn: Connection, users: Iterable[UserRef]) -> dict[Any, Plan]:
+    """The plans of these users, by id or name (users without a plan, or
+    unknown, are left out)."""
     return {u: plan_from_json(d) for u, (_, d) in
-            plan_store.plan_definitions(conn, user_names).items()}
+            plan_store.plan_definitions(conn, users).items()}
 
 
 def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
@@ -158,12 +167,14 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
     loaded, definitions = queries.claim_sessions(conn, list(first.values()))
     # A placeholder (0 packets counted) is a session seen for the first time.
     states: dict[str, SessionState | None] = {
-        k: (s if n else None) for k, (s, n) in loaded.items()}
-    user_plans = (load_plans(conn, {r.user_name for r in records}) if definitions is None
+        k: (s if n else None) for k, (s, n, _) in loaded.items()}
+    owners = _owners(conn, loaded, first, now)
+    names = {owners[k]: rec.user_name for k, rec in first.items()}
+    user_plans = (load_plans(conn, set(owners.values())) if definitions is None
                   else {u: plan_from_json(d) for u, d in definitions.items()})
     counts: dict[str, int] = {}
     newest: dict[str, AcctRecord] = {}
-    pieces: list[tuple[AcctRecord, UsagePart]] = []
+    pieces: list[tuple[AcctRecord, int, UsagePart]] = []
     stopped: dict[str, AcctRecord] = {}
     for rec in records:
         before = states[rec.key]
@@ -178,56 +189,71 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
         if applied.delta.is_zero():
             continue
         out.added = out.added + applied.delta
-        plan = user_plans.get(rec.user_name)
+        owner = owners[rec.key]
+        plan = user_plans.get(owner)
         spec = plan.period if plan is not None else default_period
-        pieces.extend((rec, part) for part in
+        pieces.extend((rec, owner, part) for part in
                       split_usage_timed(applied.delta, applied.t0, applied.t1, spec, tz))
-    queries.save_sessions(conn, [(s, counts[k], newest[k])
+    queries.save_sessions(conn, [(s, counts[k], newest[k], owners[k])
                                  for k, s in states.items() if s is not None and k in counts])
-    parts, by_session = _count(conn, pieces, user_plans, tz)
-    queries.add_usage(conn, parts)
+    parts, by_session = _count(conn, pieces, user_plans, names, tz)
+    queries.add_usage(conn, parts, names)
     if user_plans:
-        _enforce(conn, out, newest, states, user_plans, by_session, tz, now)
+        _enforce(conn, out, newest, states, owners, names, user_plans, by_session, tz, now)
         if any(p.rate_table is not None for p in user_plans.values()):
-            _calls(conn, out, stopped, newest, states, user_plans, tz, now, rules)
+            _calls(conn, out, stopped, newest, states, owners, user_plans, tz, now, rules)
     return out
 
 
-def _count(conn: Connection, pieces: list[tuple[AcctRecord, UsagePart]],
-           user_plans: dict[str, Plan], tz: ZoneInfo
-           ) -> tuple[dict[tuple[str, int], tuple[Totals, Totals]],
-                      dict[tuple[str, int, str], Totals]]:
-    """Raw and band-weighted usage per (user, period); counted per session too."""
-    banded = {(rec.user_name, part.period_start) for rec, part in pieces
-              if (p := user_plans.get(rec.user_name)) is not None and p.bands}
+def _owners(conn: Connection, loaded: dict[str, queries.Loaded], first: dict[str, AcctRecord],
+            now: int) -> dict[str, int]:
+    """Session key → the user id it belongs to. Sessions of a User-Name
+    nobody holds (first sight) get a new no-account holder: the only case
+    with statements of its own."""
+    owners = {k: o for k, (_, _, o) in loaded.items() if o is not None}
+    unowned = {first[k].user_name for k in loaded if k not in owners}
+    if unowned:
+        created = queries.add_holders(conn, unowned, now)
+        owners.update({k: created[first[k].user_name] for k in loaded if k not in owners})
+    return owners
+
+
+def _count(conn: Connection, pieces: list[tuple[AcctRecord, int, UsagePart]],
+           user_plans: dict[int, Plan], names: dict[int, str], tz: ZoneInfo
+           ) -> tuple[dict[tuple[int, int], tuple[Totals, Totals]],
+                      dict[tuple[int, int, str], Totals]]:
+    """Raw and band-weighted usage per (user id, period); counted per session too."""
+    banded = {(owner, part.period_start) for _, owner, part in pieces
+              if (p := user_plans.get(owner)) is not None and p.bands}
     running = plan_store.band_usage_many(conn, banded)
-    parts: dict[tuple[str, int], tuple[Totals, Totals]] = {}
-    bands: dict[tuple[str, int, str], Totals] = {}
-    by_session: dict[tuple[str, int, str], Totals] = {}
-    for rec, part in pieces:
-        key = (rec.user_name, part.period_start)
-        plan = user_plans.get(rec.user_name)
+    parts: dict[tuple[int, int], tuple[Totals, Totals]] = {}
+    bands: dict[tuple[int, int, str], Totals] = {}
+    by_session: dict[tuple[int, int, str], Totals] = {}
+    for rec, owner, part in pieces:
+        key = (owner, part.period_start)
+        plan = user_plans.get(owner)
         if key in banded and plan is not None:
             before = running.setdefault(key, {})
             w = weighted_usage(part.usage, part.t0, part.t1, plan, tz, before=before)
             counted = Totals(w.counted_s, w.counted_in_octets, w.counted_out_octets)
             for band, t in w.per_band.items():
                 before[band] = before.get(band, ZERO) + t
-                bkey = (rec.user_name, part.period_start, band)
+                bkey = (owner, part.period_start, band)
                 bands[bkey] = bands.get(bkey, ZERO) + t
         else:
             counted = part.usage
         raw, cnt = parts.get(key, (ZERO, ZERO))
         parts[key] = (raw + part.usage, cnt + counted)
-        skey = (rec.user_name, part.period_start, rec.key)
+        skey = (owner, part.period_start, rec.key)
         by_session[skey] = by_session.get(skey, ZERO) + counted
-    plan_store.add_band_usage(conn, bands)
+    plan_store.add_band_usage(conn, bands, names)
     return parts, by_session
 
 
 def _enforce(conn: Connection, out: _Segment, newest: dict[str, AcctRecord],
-             states: dict[str, SessionState | None], user_plans: dict[str, Plan],
-             by_session: dict[tuple[str, int, str], Totals], tz: ZoneInfo, now: int) -> None:
+             states: dict[str, SessionState | None], owners: dict[str, int],
+             names: dict[int, str], user_plans: dict[int, Plan],
+             by_session: dict[tuple[int, int, str], Totals], tz: ZoneInfo, now: int) -> None:
     """Blocks, overage charges and over-limit sessions for the users of this batch."""
     keys = sorted({(u, p) for u, p, _ in by_session})
     after = {k: Totals(r.counted_s, r.counted_in_octets, r.counted_out_octets)
@@ -235,7 +261,7 @@ def _enforce(conn: Connection, out: _Segment, newest: dict[str, AcctRecord],
     block_users = sorted({u for u, _ in keys if u in user_plans
                           and user_plans[u].block is not None})
     blocks = plan_store.active_blocks(conn, block_users, now, for_update=True)
-    batch_inc: dict[tuple[str, int], Totals] = {}
+    batch_inc: dict[tuple[int, int], Totals] = {}
     for (user, start, _), inc in by_session.items():
         batch_inc[(user, start)] = batch_inc.get((user, start), ZERO) + inc
     # Walk each user-period's counted increments in order, from the total
@@ -251,7 +277,7 @@ def _enforce(conn: Connection, out: _Segment, newest: dict[str, AcctRecord],
         money = overage(plan, before, new)
         if money:
             quantity, unit = _over_cap(plan, before, new)
-            plan_store.add_to_charge(conn, user_name=user, kind="overage",
+            plan_store.add_to_charge(conn, user_id=user, user_name=names[user], kind="overage",
                                      ref=f"overage:{session_key}:{start}", period_start=start,
                                      amount=money, quantity=quantity,
                                      description=f"overage on plan {plan.name} ({unit} above "
@@ -259,17 +285,18 @@ def _enforce(conn: Connection, out: _Segment, newest: dict[str, AcctRecord],
             out.charged_money += money
         beyond = seconds_beyond_cap(plan, before.session_s, new.session_s)
         if beyond and plan.block is not None:
-            _use_blocks(conn, out, user, plan, blocks, beyond, start, now)
+            _use_blocks(conn, out, user, names[user], plan, blocks, beyond, start, now)
     for key, state in states.items():
         if state is None or not state.open:
             continue
-        plan = user_plans.get(state.user_name)
+        owner = owners[key]
+        plan = user_plans.get(owner)
         if plan is None or plan.over_limit != "disconnect":
             continue
         start = period_bounds(plan.period, tz, now)[0]
-        used = after.get((state.user_name, start), ZERO)
+        used = after.get((owner, start), ZERO)
         verdict = decide(plan, enabled=True, used=used, open_sessions=0,
-                         blocks=blocks.get(state.user_name, []), now=now, tz=tz)
+                         blocks=blocks.get(owner, []), now=now, tz=tz)
         if isinstance(verdict, Reject) and verdict.reason in DISCONNECT_REASONS:
             rec = newest[key]
             out.over_limit.append(OverLimit(
@@ -283,6 +310,7 @@ class _Finished:
     """A call that ended: what rating needs, from a Stop or from a closed session row."""
 
     key: str
+    user_id: int
     user_name: str
     started_at: int
     duration_s: int
@@ -293,13 +321,15 @@ class _Finished:
     @classmethod
     def of_row(cls, r: Any) -> "_Finished":
         """From a session row (telephony_store.sessions_by_id / open_call_sessions)."""
-        return cls(r.id, r.user_name, r.started_at, r.session_s, r.called_station_id or "",
-                   r.calling_station_id or "", r.direction or OUTBOUND)
+        return cls(r.id, r.user_id, r.user_name, r.started_at, r.session_s,
+                   r.called_station_id or "", r.calling_station_id or "",
+                   r.direction or OUTBOUND)
 
 
 def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
            newest: dict[str, AcctRecord], states: dict[str, SessionState | None],
-           user_plans: dict[str, Plan], tz: ZoneInfo, now: int, rules: CallRules) -> None:
+           owners: dict[str, int], user_plans: dict[int, Plan], tz: ZoneInfo, now: int,
+           rules: CallRules) -> None:
     """Rate the calls this batch stopped, then find live calls whose users'
     credit no longer pays for them."""
     call_plans = {u: p for u, p in user_plans.items() if p.rate_table is not None}
@@ -307,32 +337,32 @@ def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
     finished = []
     for key, rec in sorted(stopped.items()):
         state = states[key]
-        if rec.user_name in call_plans and state is not None:
-            finished.append(_Finished(key, rec.user_name, state.started_at,
+        if owners[key] in call_plans and state is not None:
+            finished.append(_Finished(key, owners[key], rec.user_name, state.started_at,
                                       state.totals.session_s, rec.called_station_id or "",
                                       rec.calling_station_id or "", rec.direction or OUTBOUND))
     _add_rated(out, _rate_finished(conn, finished, call_plans, tables, tz, now, rules))
-    live = {rec.user_name for k, rec in newest.items()
-            if rec.user_name in call_plans and (s := states[k]) is not None and s.open}
+    live = {owners[k] for k in newest
+            if owners[k] in call_plans and (s := states[k]) is not None and s.open}
     if live:
         _credit_check(conn, out, live, newest, call_plans, tables, tz, now, rules)
 
 
-def _rate_finished(conn: Connection, finished: list[_Finished], call_plans: dict[str, Plan],
+def _rate_finished(conn: Connection, finished: list[_Finished], call_plans: dict[int, Plan],
                    tables: dict[str, RateTable], tz: ZoneInfo, now: int,
                    rules: CallRules) -> tuple[int, int]:
     """Rate finished calls, once each (the CDR is keyed by the session): the
     money debited and how many calls were rated."""
     free = telephony_store.free_minutes_left(
-        conn, {f.user_name: (call_plans[f.user_name], f.started_at) for f in finished}, tz)
+        conn, {f.user_id: (call_plans[f.user_id], f.started_at) for f in finished}, tz)
     debited = rated = 0
     for f in finished:
-        plan = call_plans[f.user_name]
-        cdr = _cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_name), tz, rules)
+        plan = call_plans[f.user_id]
+        cdr = _cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_id), tz, rules)
         used = _use_free(free, f, cdr)
         if used is not None:
             telephony_store.ensure_free_period(conn, f.user_name, used.period_start,
-                                               used.carried_in_s)
+                                               used.carried_in_s, user_id=f.user_id)
         if telephony_store.record_call(conn, cdr, now=now):
             debited += cdr["cost"]
             rated += 1
@@ -355,7 +385,8 @@ def _cdr(plan: Plan, f: _Finished, table: RateTable | None,
         free_s = free.left_s
     priced = rate_call(rate, f.duration_s, free_s) if rate is not None else None
     return {
-        "session_id": f.key, "user_name": f.user_name, "caller": f.caller[:128],
+        "session_id": f.key, "user_id": f.user_id, "user_name": f.user_name,
+        "caller": f.caller[:128],
         "destination": f.dialled[:128], "prefix": rate.prefix if rate else None,
         "rate_table": plan.rate_table, "band": band, "direction": f.direction,
         "started_at": f.started_at, "duration_s": f.duration_s,
@@ -371,51 +402,52 @@ def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: 
     """Rate calls aaad itself closed (NAS reboot, stale): no Stop will rate them,
     so they are billed on their last known duration. A real Stop arriving
     later finds the CDR and changes nothing."""
-    rows = [r for r in telephony_store.sessions_by_id(conn, keys) if not r.active]
-    call_plans = {u: p for u, p in load_plans(conn, {r.user_name for r in rows}).items()
+    rows = [r for r in telephony_store.sessions_by_id(conn, keys)
+            if not r.active and r.user_id is not None]
+    call_plans = {u: p for u, p in load_plans(conn, {r.user_id for r in rows}).items()
                   if p.rate_table is not None}
     if not call_plans:
         return 0, 0
-    finished = [_Finished.of_row(r) for r in rows if r.user_name in call_plans]
+    finished = [_Finished.of_row(r) for r in rows if r.user_id in call_plans]
     return _rate_finished(conn, finished, call_plans, _call_tables(conn, call_plans, rules),
                           tz, now, rules)
 
 
-def _call_tables(conn: Connection, call_plans: dict[str, Plan],
+def _call_tables(conn: Connection, call_plans: dict[int, Plan],
                  rules: CallRules) -> dict[str, RateTable]:
     return rules.rates.get(conn, {p.rate_table for p in call_plans.values() if p.rate_table})
 
 
-def _use_free(free: dict[str, telephony_store.FreeMinutesLeft], f: _Finished,
+def _use_free(free: dict[Any, telephony_store.FreeMinutesLeft], f: _Finished,
               cdr: dict[str, Any]) -> telephony_store.FreeMinutesLeft | None:
     """Take a CDR's free seconds off the user's free minutes in ``free``;
     the free-minute state they came from, or None if the CDR used none."""
-    fm = free.get(f.user_name)
+    fm = free.get(f.user_id)
     if not cdr["free_s"] or fm is None or fm.period_start != cdr["period_start"]:
         return None
-    free[f.user_name] = replace(fm, left_s=fm.left_s - cdr["free_s"])
+    free[f.user_id] = replace(fm, left_s=fm.left_s - cdr["free_s"])
     return fm
 
 
-def _credit_check(conn: Connection, out: _Segment, users: set[str],
-                  newest: dict[str, AcctRecord], call_plans: dict[str, Plan],
+def _credit_check(conn: Connection, out: _Segment, users: set[int],
+                  newest: dict[str, AcctRecord], call_plans: dict[int, Plan],
                   tables: dict[str, RateTable], tz: ZoneInfo, now: int,
                   rules: CallRules) -> None:
     """Live outbound calls whose users' running cost exceeds their credit: each
     open call is priced as if it ended now, the way it will be rated."""
     balances = credit.balances_for(conn, users)
     free = telephony_store.free_minutes_left(conn, {u: (call_plans[u], now) for u in users}, tz)
-    spent: dict[str, int] = {}
-    paid: dict[str, list[str]] = {}
+    spent: dict[int, int] = {}
+    paid: dict[int, list[str]] = {}
     for row in telephony_store.open_call_sessions(conn, users):
         f = _Finished.of_row(row)
-        plan = call_plans[f.user_name]
-        cdr = _cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_name), tz, rules)
+        plan = call_plans[f.user_id]
+        cdr = _cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_id), tz, rules)
         if cdr["prefix"] is None:          # not rated: inbound, emergency or no rate
             continue
         _use_free(free, f, cdr)
-        spent[f.user_name] = spent.get(f.user_name, 0) + cdr["cost"]
-        paid.setdefault(f.user_name, []).append(f.key)
+        spent[f.user_id] = spent.get(f.user_id, 0) + cdr["cost"]
+        paid.setdefault(f.user_id, []).append(f.key)
     for user, cost_so_far in spent.items():
         available = balances.get(user, credit.Balance()).available
         if cost_so_far <= available:
@@ -425,7 +457,7 @@ def _credit_check(conn: Connection, out: _Segment, users: set[str],
             if rec is None or rec.status is Status.STOP:
                 continue
             out.over_limit.append(OverLimit(
-                user_name=user, session_key=key, acct_session_id=rec.acct_session_id,
+                user_name=rec.user_name, session_key=key, acct_session_id=rec.acct_session_id,
                 client=rec.client, nas_address=rec.nas_address, nas_key=rec.nas_key,
                 framed_ip=rec.framed_ip, reason=NO_CREDIT,
                 message=f"Credit exhausted: calls in progress cost {format_money(cost_so_far)}, "
@@ -447,8 +479,9 @@ def _minus(a: Totals, b: Totals) -> Totals:
     return Totals(a.session_s - b.session_s, a.in_octets - b.in_octets, a.out_octets - b.out_octets)
 
 
-def _use_blocks(conn: Connection, out: _Segment, user: str, plan: Plan,
-                blocks: dict[str, list[Block]], seconds: int, period_start: int, now: int) -> None:
+def _use_blocks(conn: Connection, out: _Segment, user: int, name: str, plan: Plan,
+                blocks: dict[Any, list[Block]], seconds: int, period_start: int,
+                now: int) -> None:
     """Take counted seconds beyond the cap from the user's blocks, oldest first.
 
     With ``on_exhaust: renew`` the blocks that run out are followed by new
@@ -462,22 +495,23 @@ def _use_blocks(conn: Connection, out: _Segment, user: str, plan: Plan,
             plan_store.use_block_seconds(conn, old.block_id, old.seconds_left - new.seconds_left)
     for _ in range(blocks_to_renew(plan, leftover)):
         assert plan.block is not None
-        ref = f"renew:{user}:{now}:{secrets.token_hex(6)}"
-        plan_store.add_block(conn, user, seconds=plan.block.seconds, purchased_at=now,
-                             expires_at=block_expires_at(plan, now), ref=ref)
+        ref = f"renew:{name}:{now}:{secrets.token_hex(6)}"
+        plan_store.add_block(conn, name, seconds=plan.block.seconds, purchased_at=now,
+                             expires_at=block_expires_at(plan, now), ref=ref, user_id=user)
         block_id = plan_store.block_id(conn, ref)
         take = min(leftover, plan.block.seconds)
         plan_store.use_block_seconds(conn, block_id, take)
         leftover -= take
         updated.append(Block(block_id, plan.block.seconds - take, block_expires_at(plan, now)))
         price = plan.block.price_money or 0
-        plan_store.add_charge(conn, user_name=user, kind="block", ref=f"block:{ref}",
+        plan_store.add_charge(conn, user_id=user, user_name=name, kind="block",
+                              ref=f"block:{ref}",
                               period_start=period_start, amount=price,
                               quantity=plan.block.seconds,
                               description=f"{plan.block.hours}h block (renewed), plan {plan.name}",
                               now=now)
         out.charged_money += price
-        plan_store.record_event(conn, at=now, kind="block_renewed", result="ok", user_name=user,
+        plan_store.record_event(conn, at=now, kind="block_renewed", result="ok", user_name=name,
                                 detail=f"{plan.block.hours}h block, plan {plan.name}")
     blocks[user] = updated
 
