@@ -34,6 +34,7 @@ from aaad.cli_common import (
     no_user,
     now_s,
     pass_ctx,
+    require_known,
     require_user,
     table,
 )
@@ -634,7 +635,7 @@ def _user_rows(c: Context, fn: Any, user: str | None, **kw: Any) -> list[Any]:
     def read(conn: Any) -> list[Any]:
         rows = fn(conn, user=user, **kw)
         if user is not None and not rows:
-            require_user(conn, user)
+            require_known(conn, user)
         return list(rows)
     result: list[Any] = c.read(read)
     return result
@@ -664,7 +665,7 @@ def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None
                                                   tz=cfg.timezone)
         except ValueError as e:
             fail(str(e))
-        require_user(conn, name)    # after the period check: bad input first
+        require_known(conn, name)   # after the period check: bad input first
         return report
 
     def fmt(value: int, unit: str) -> str:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from aaad.store.database import Database
 
 __all__ = ["Context", "fail", "db_error", "emit", "table", "pass_ctx", "json_option",
-           "require_user", "no_user", "check_driver", "iso", "now_s", "EXIT_ERROR", "EXIT_USAGE"]
+           "require_user", "require_known", "no_user", "check_driver", "iso", "now_s", "EXIT_ERROR", "EXIT_USAGE"]
 
 EXIT_ERROR = 1          # the command could not do what was asked
 EXIT_USAGE = 2          # bad command line or configuration file
@@ -137,6 +137,14 @@ def require_user(conn: Connection, name: str) -> None:
     try:
         admin.get_user(conn, name)
     except admin.NoSuchUser:
+        no_user(name)
+
+
+def require_known(conn: Connection, name: str) -> None:
+    """Like :func:`require_user` for reports: a name that only accounting has
+    seen (no account, but sessions and usage) is known too."""
+    from aaad.store import admin
+    if not admin.name_known(conn, name):
         no_user(name)
 
 

@@ -29,6 +29,7 @@ from aaad.cli_common import (
     json_option,
     now_s,
     pass_ctx,
+    require_known,
     require_user,
     table,
 )
@@ -121,7 +122,7 @@ def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
     from aaad.store import credit
 
     def read(conn: Any) -> dict[str, Any]:
-        require_user(conn, name)
+        require_known(conn, name)
         b = credit.balance_of(conn, name)
         rows = credit.ledger_for(conn, name, limit=limit)
         return {"user": name, "balance": format_money(b.balance),

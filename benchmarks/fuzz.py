@@ -492,8 +492,11 @@ class Daemon:
         return self.proc.returncode
 
 
-def start_daemon(workdir: Path, url: str, *, deadline_s: float = 30.0) -> Daemon:
-    """``aaad serve`` on free loopback ports, with /metrics; returns once it answers."""
+def start_daemon(workdir: Path, url: str, *, deadline_s: float = 30.0,
+                 timezone: str = "Europe/Berlin") -> Daemon:
+    """``aaad serve`` on free loopback ports, with /metrics; returns once it answers.
+
+    ``timezone`` is the daemon's zone, which places the plans' periods and bands."""
     auth_port, acct_port = free_port(), free_port()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -507,7 +510,7 @@ def start_daemon(workdir: Path, url: str, *, deadline_s: float = 30.0) -> Daemon
 database: {{url: "{url}"}}
 radius: {{bind: 127.0.0.1, auth_port: {auth_port}, acct_port: {acct_port},
          coa_timeouts: [0.2, 0.4]}}
-timezone: Europe/Berlin
+timezone: {timezone}
 clients:
   - {{name: fuzz-plain, address: {PLAIN}/32, secret: "{SECRET.decode()}", type: mikrotik,
      coa_port: {coa_port}}}

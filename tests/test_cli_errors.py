@@ -59,6 +59,28 @@ def test_a_known_user_without_rows_lists_nothing(config: Path) -> None:  # noqa:
     assert json.loads(ok(config, "usage", "show", "quiet", "--json").stdout)["session_s"] == 0
 
 
+def test_a_name_only_accounting_has_seen_is_reported_but_not_an_account(
+        config: Path) -> None:  # noqa: F811
+    # Accounting for a User-Name with no account gives it a no-account holder:
+    # reports show it; commands that act on an account refuse it.
+    from aaad.config import load_config
+    from aaad.store import queries
+    from aaad.store.database import open_database
+    db = open_database(load_config(config).database.url)
+    try:
+        with db.writer.begin() as conn:
+            queries.add_holders(conn, ["walkin"], 0)
+    finally:
+        db.dispose()
+    assert json.loads(ok(config, "usage", "show", "walkin", "--json").stdout)["session_s"] == 0
+    assert json.loads(ok(config, "session", "list", "--user", "walkin", "--json").stdout) == []
+    ok(config, "credit", "show", "walkin")
+    for args in (["user", "show", "walkin"], ["credit", "topup", "walkin", "5"],
+                 ["block", "add", "walkin", "--hours", "1", "--valid-days", "1"]):
+        assert one_line_error(run(config, *args), 1) == "error: no user walkin"
+    assert "walkin" not in ok(config, "user", "list").stdout
+
+
 def test_an_unknown_event_kind_is_a_usage_error(config: Path) -> None:  # noqa: F811
     assert one_line_error(run(config, "events", "list", "--kind", "bogus"), 2) == (
         "error: unknown event kind bogus; one of: block_expired, block_renewed, disconnect, "

@@ -200,7 +200,9 @@ def test_accounting_with_wrong_secret_is_dropped_and_not_stored(
                              Acct_Session_Time=10, NAS_IP_Address="192.0.2.30")
     with pytest.raises(Timeout):
         c.SendPacket(pkt)
-    assert json.loads(d.cli("session", "list", "--user", "ivan", "--json").stdout) == []
+    # Nothing was stored, not even the name: the CLI does not know ivan.
+    listed = d.cli("session", "list", "--user", "ivan", "--json", check=False)
+    assert listed.returncode == 1 and listed.stderr.strip() == "error: no user ivan"
 
 
 def test_status_server_on_accounting_port(served: tuple[Daemon, Database]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,7 +29,6 @@ pytestmark = pytest.mark.e2e
 
 FUZZ_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "fuzz.py"
 PACKETS = 20_000
-BERLIN = ZoneInfo("Europe/Berlin")      # the fuzz daemon's zone
 
 
 def _load_fuzz() -> Any:
@@ -44,13 +43,25 @@ def _load_fuzz() -> Any:
 fuzz = _load_fuzz()
 
 
-def last_noon_in_berlin() -> int:
-    """The sessions' Event-Timestamps start at a peak hour of the daily plan
-    (its night band counts nothing), so some sessions reach its caps and get
-    Disconnect-Requests whatever the time of day the suite runs."""
-    now = datetime.fromtimestamp(time.time(), BERLIN)
-    noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
-    return int((noon if noon <= now else noon - timedelta(days=1)).timestamp())
+def zone_where_it_is_afternoon(now: float) -> str:
+    """A fixed-offset zone whose local time is 14:xx now. The valid sessions'
+    Event-Timestamps reach back two hours from now, so in that zone they all
+    fall in today's period of the daily plan and outside its zero-weight
+    night band: some reach its caps and get Disconnect-Requests whatever the
+    time of day the suite runs. (Over-limit is judged on the current period's
+    usage; usage recorded in yesterday's period does not disconnect today.)"""
+    offset = (14 - datetime.fromtimestamp(now, UTC).hour) % 24
+    if offset > 14:             # Etc/GMT zones span UTC-12 to UTC+14
+        offset -= 24
+    # The POSIX sign convention: Etc/GMT-3 is three hours ahead of UTC.
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
+def test_the_zone_puts_every_hour_of_the_day_at_fourteen_local() -> None:
+    base = datetime(2026, 12, 3, 0, 40, tzinfo=UTC).timestamp()
+    for hour in range(24):
+        t = base + hour * 3600
+        assert datetime.fromtimestamp(t, ZoneInfo(zone_where_it_is_afternoon(t))).hour == 14
 
 
 def test_the_same_seed_gives_the_same_packets() -> None:
@@ -73,9 +84,10 @@ def test_resigned_accounting_packets_carry_a_valid_request_authenticator() -> No
 def test_twenty_thousand_fuzz_packets_against_the_running_daemon(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fuzz.sqlite3'}"
     fuzz.seed_database(url)
-    d = fuzz.start_daemon(tmp_path, url)
+    now = time.time()
+    d = fuzz.start_daemon(tmp_path, url, timezone=zone_where_it_is_afternoon(now))
     try:
-        r = fuzz.fuzz(d, url, packets=PACKETS, seed=20261124, epoch=last_noon_in_berlin())
+        r = fuzz.fuzz(d, url, packets=PACKETS, seed=20261124, epoch=int(now))
     finally:
         code = d.stop()
     log = d.log.read_text(errors="replace")
