@@ -35,7 +35,7 @@ bench: $(STAMP)
 
 ## make lint: ruff, and mypy --strict (setup.cfg [mypy]) over the package.
 lint: $(STAMP)
-	$(PY) -m ruff check aaad tests
+	$(PY) -m ruff check aaad tests benchmarks
 	$(PY) -m mypy aaad
 
 ## make lock: re-resolve every dependency to its newest release in a fresh

@@ -755,7 +755,7 @@ def _save_plan(c: Context, definition: dict[str, Any], path: str = "plan") -> tu
 @click.argument("name")
 @_plan_options
 @pass_ctx
-def plan_add(c: Context, name: str, **opts: Any) -> None:
+def plan_add(c: Context, /, name: str, **opts: Any) -> None:
     """Add a plan (bands and blocks: use 'aaad plan apply FILE.yaml')."""
     from aaad.store import plans as plan_store
     if c.read(plan_store.plan_definition, name) is not None:
@@ -768,7 +768,7 @@ def plan_add(c: Context, name: str, **opts: Any) -> None:
 @click.argument("name")
 @_plan_options
 @pass_ctx
-def plan_set(c: Context, name: str, **opts: Any) -> None:
+def plan_set(c: Context, /, name: str, **opts: Any) -> None:
     """Change a plan's limits."""
     from aaad.quotas.plans import plan_to_dict
     from aaad.store import plans as plan_store

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from aaad.store.database import Database
 
 __all__ = ["Context", "fail", "db_error", "emit", "table", "pass_ctx", "json_option",
-           "require_user", "require_known", "no_user", "check_driver", "iso", "now_s", "EXIT_ERROR", "EXIT_USAGE"]
+           "require_user", "require_known", "no_user", "check_driver", "iso", "now_s",
+           "EXIT_ERROR", "EXIT_USAGE"]
 
 EXIT_ERROR = 1          # the command could not do what was asked
 EXIT_USAGE = 2          # bad command line or configuration file
@@ -181,9 +182,9 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
 
 
 def table(rows: list[list[str]], header: list[str]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
     for row in [header, *rows]:
-        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())
 
 
 pass_ctx = click.make_pass_decorator(Context)

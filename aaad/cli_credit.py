@@ -1,9 +1,10 @@
 """The ``aaad credit``, ``aaad voucher`` and ``aaad charges import/export`` commands.
 
 :mod:`aaad.cli` adds these groups to the main group, and ``charges import``
-and ``charges export`` to its ``charges`` group. Every change is one transaction; bad input exits non-zero with one
-``error: …`` line and changes nothing. Voucher codes are printed once, by
-``voucher create``, and never again: not in errors, not in listings.
+and ``charges export`` to its ``charges`` group. Every change is one
+transaction; bad input exits non-zero with one ``error: …`` line and changes
+nothing. Voucher codes are printed once, by ``voucher create``, and never
+again: not in errors, not in listings.
 
 The store and money modules are imported inside the commands, so that
 importing this module (as ``aaad --help`` does) stays cheap.
@@ -100,7 +101,7 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
                              ref=f"topup:{ref}", description=description or "top-up", now=now)
         entry = None if posted else credit.ledger_entry(conn, f"topup:{ref}")
         return posted, entry, credit.balance_of(conn, name)
-    posted, entry, balance = c.write(topup)
+    _posted, entry, balance = c.write(topup)
     if entry is not None:
         if (entry["user_name"], entry["amount"]) != (name, money):
             fail(f"ref {ref!r} was used for a top-up of {format_money(entry['amount'])} "

@@ -14,9 +14,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -127,7 +128,7 @@ class ClientConfig:
 class TelephonyConfig:
     """How calls are read: number normalisation, emergency numbers, direction."""
 
-    numbers: NumberPlan = NumberPlan()
+    numbers: NumberPlan = field(default_factory=NumberPlan)
     # Dialled numbers (digits only, before normalisation) starting with one of
     # these always pass: no rate, credit or call limit applies.
     emergency_numbers: tuple[str, ...] = ("112", "911", "999")
@@ -300,7 +301,7 @@ class _Reader:
         self.seen.add(name)
         return self._convert(name, conv)
 
-    def section(self, name: str) -> "_Reader":
+    def section(self, name: str) -> _Reader:
         self.seen.add(name)
         value = self.data.get(name) or {}
         return _Reader(value, self.key(name))

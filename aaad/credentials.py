@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError

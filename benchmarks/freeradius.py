@@ -51,7 +51,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-
 import tempfile
 import time
 from collections.abc import Iterator
@@ -59,7 +58,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import answers, free_port, loadgen, pin  # noqa: E402
+import contextlib
+
+from common import answers, free_port, loadgen, pin
 
 HERE = Path(__file__).resolve().parent
 SYSTEM_RADDB = Path("/etc/freeradius/3.0")
@@ -117,10 +118,8 @@ def ensure_packages() -> None:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         pidfile = Path("/run/freeradius/freeradius.pid")
         if pidfile.exists():
-            try:
+            with contextlib.suppress(ValueError, ProcessLookupError):
                 os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
-            except (ValueError, ProcessLookupError):
-                pass
     if not Path("/usr/lib/freeradius/rlm_sql_sqlite.so").exists():
         raise SystemExit("rlm_sql_sqlite.so is missing from the freeradius package")
 
@@ -399,7 +398,8 @@ def build_config(conf: Path, db: SQLiteDB | PostgresDB, auth_port: int, acct_por
                       text, flags=re.MULTILINE)
     if n != 2:
         raise SystemExit("radiusd.conf: user/group lines not found")
-    text = re.sub(r"^proxy_requests\s*=.*$", "proxy_requests = no", text, count=1, flags=re.MULTILINE)
+    text = re.sub(r"^proxy_requests\s*=.*$", "proxy_requests = no", text, count=1,
+                  flags=re.MULTILINE)
     rc.write_text(text)
     (conf / "log").mkdir(exist_ok=True)
     (conf / "run").mkdir(exist_ok=True)
@@ -479,7 +479,7 @@ class Server:
 
 
 def log_counts(text: str) -> dict[str, int]:
-    counts = {k: 0 for k in LOG_PATTERNS}
+    counts = dict.fromkeys(LOG_PATTERNS, 0)
     for line in text.splitlines():
         for k, pat in LOG_PATTERNS.items():
             if pat.search(line):

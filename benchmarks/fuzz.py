@@ -133,7 +133,7 @@ def hide_password(password: bytes, secret: bytes, authenticator: bytes) -> bytes
     out, last = bytearray(), authenticator
     for i in range(0, len(padded), 16):
         key = hashlib.md5(secret + last).digest()
-        last = bytes(a ^ b for a, b in zip(padded[i:i + 16], key))
+        last = bytes(a ^ b for a, b in zip(padded[i:i + 16], key, strict=False))
         out += last
     return bytes(out)
 
@@ -203,7 +203,8 @@ class Generator:
     def _text(self) -> bytes:
         r = self.rng.random()
         if r < 0.25:
-            return self.rng.choice((b"", b"\x00", b"a\x00b", b"\xff\xfe", b"\xc3\x28", b"\xed\xa0\x80",
+            return self.rng.choice((b"", b"\x00", b"a\x00b", b"\xff\xfe", b"\xc3\x28",
+                                    b"\xed\xa0\x80",
                                     "ü€𝄞".encode(), b"%s%n%x", b"'; DROP TABLE users; --",
                                     b"\\x00", b"\r\n", b" " * 253))
         n = self.rng.choice((1, 8, 32, 128, 253))
@@ -337,7 +338,8 @@ class Generator:
                 b += self.rng.randbytes(self.rng.choice((1, 2, 16, 300)))
             elif r < 0.8 and len(b) >= 4:
                 b[2:4] = struct.pack("!H", self.rng.choice(
-                    (0, 19, 20, len(b) - 1, len(b) + 1, 4096, 4097, 65535, self.rng.randrange(65536))))
+                    (0, 19, 20, len(b) - 1, len(b) + 1, 4096, 4097, 65535,
+                     self.rng.randrange(65536))))
             elif len(b) > 22:                   # an attribute length byte
                 b[self._attr_offset(bytes(b)) + 1] = self.rng.choice((0, 1, 2, 3, 255,
                                                                       self.rng.randrange(256)))
@@ -558,7 +560,7 @@ class Client:
             self.sock.settimeout(left)
             try:
                 reply = self.sock.recv(4096)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 return None
             if reply[1] == data[1] and response_ok(reply, data[4:20], self.secret):
                 return reply
@@ -677,7 +679,7 @@ class _Sender:
 
     def _expire_markers(self) -> None:
         now = time.monotonic()
-        for port, waiting in self.outstanding.items():
+        for _port, waiting in self.outstanding.items():
             for ident, at in list(waiting.items()):
                 if now - at > self.marker_timeout:
                     del waiting[ident]
@@ -785,7 +787,7 @@ def pending(d: Daemon) -> int:
     return int(sum(scrape(d.metrics_port).get("aaad_pending_requests", {}).values()))
 
 
-def wait_idle(d: Daemon, sender: "_Sender", *, below: int, deadline_s: float) -> bool:
+def wait_idle(d: Daemon, sender: _Sender, *, below: int, deadline_s: float) -> bool:
     """Read replies until fewer than ``below`` requests are pending; False on timeout."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
@@ -866,7 +868,8 @@ def _stored_session(url: str, acct_session_id: str) -> tuple[int, int, int, bool
 
 
 def print_summary(r: FuzzResult, seed: int, epoch: int, url: str) -> None:
-    print(f"aaad fuzz: --seed {seed} --epoch {epoch}, {url.split(':', 1)[0]}, {os.cpu_count()} cores, "
+    print(f"aaad fuzz: --seed {seed} --epoch {epoch}, {url.split(':', 1)[0]}, "
+          f"{os.cpu_count()} cores, "
           f"{time.strftime('%Y-%m-%d')}")
     print(f"  packets sent      {r.packets:>10,} in {r.elapsed_s:.1f} s ({r.rate:,.0f}/s)")
     for kind, n in sorted(r.by_kind.items()):

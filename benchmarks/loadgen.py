@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import array
 import collections
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -50,7 +51,8 @@ import socket
 import struct
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     'ACCESS_REQUEST', 'ACCESS_ACCEPT', 'ACCESS_REJECT', 'ACCOUNTING_REQUEST',
@@ -483,8 +485,9 @@ class _AcctSource:
             f'{self.prefix}{n:08X}', self.users[i],
             nas_attr=self.nas_attr, nas_port=n & 0xFFFFFF,
             framed_ip=0x0A000000 | (n % 0xFFFFFE + 1),
-            calling_station_id='02-00-%02X-%02X-%02X-%02X' % (
-                mac >> 24, (mac >> 16) & 0xFF, (mac >> 8) & 0xFF, mac & 0xFF),
+            calling_station_id="-".join(
+                f"{b:02X}" for b in (2, 0, mac >> 24, (mac >> 16) & 0xFF, (mac >> 8) & 0xFF,
+                                     mac & 0xFF)),
             interims=self.interims, interval=self.interval, rng=rng,
             heavy=rng.random() < self.heavy_fraction)
 
@@ -588,10 +591,8 @@ class LoadGenerator:
         for i in range(self.n_sockets):
             sock = socket.socket(family, socket.SOCK_DGRAM)
             for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                try:
+                with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, opt, 4 << 20)
-                except OSError:
-                    pass
             if cfg.bind:
                 sock.bind((cfg.bind, 0))
             # a connected socket: cheaper send(), and the kernel drops
@@ -618,7 +619,7 @@ class LoadGenerator:
         for sock in self.sockets:
             sock.close()
 
-    def __enter__(self) -> 'LoadGenerator':
+    def __enter__(self) -> LoadGenerator:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-
 import tempfile
 import time
 import urllib.request
@@ -28,8 +27,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from common import answers, free_port, loadgen as run_loadgen, pin  # noqa: E402
-
+from common import answers, free_port, pin  # noqa: E402
+from common import loadgen as run_loadgen  # noqa: E402
 from sqlalchemy import delete, select  # noqa: E402
 
 from aaad.credentials import hash_password  # noqa: E402
@@ -199,7 +198,7 @@ def main() -> int:
                 r = loadgen([*args, "--window", str(window), "--requests", str(n)])
                 r["cpu_us_per_request"] = (cpu_seconds(proc.pid) - cpu) / n * 1e6
                 after = batch_totals(metrics_port)
-                batches, requests, seconds = (b - a for a, b in zip(before, after))
+                batches, requests, seconds = (b - a for a, b in zip(before, after, strict=False))
                 if batches:
                     r["batch"] = {"mean_size": requests / batches,
                                   "mean_ms": seconds / batches * 1000}
@@ -217,7 +216,8 @@ def main() -> int:
     for name, window, r in rows:
         lat = r.get("latency_ms") or {}
         assert isinstance(lat, dict)
-        print(f"{name:32} {window:>6} {float(r['requests_per_s']):>9.0f} {float(lat.get('p50', 0)):>8.2f} "
+        print(f"{name:32} {window:>6} {float(r['requests_per_s']):>9.0f} "
+              f"{float(lat.get('p50', 0)):>8.2f} "
               f"{float(lat.get('p99', 0)):>8.2f} {r.get('lost', 0):>6}"
               f" {float(r['cpu_us_per_request']):>7.0f}", end="")
         batch = r.get("batch")

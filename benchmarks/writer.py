@@ -24,16 +24,16 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from typing import Any  # noqa: E402
+from typing import Any
 
-from sqlalchemy import delete, event  # noqa: E402
+from sqlalchemy import delete, event
 
-from aaad.accounting.periods import PeriodSpec  # noqa: E402
-from aaad.accounting.sessions import AcctRecord, Status, Totals  # noqa: E402
-from aaad.store import migrate  # noqa: E402
-from aaad.store.database import open_database  # noqa: E402
-from aaad.store.tables import metadata, users  # noqa: E402
-from aaad.store.transactions import record_accounting  # noqa: E402
+from aaad.accounting.periods import PeriodSpec
+from aaad.accounting.sessions import AcctRecord, Status, Totals
+from aaad.store import migrate
+from aaad.store.database import open_database
+from aaad.store.tables import metadata, users
+from aaad.store.transactions import record_accounting
 
 
 def batches(n: int, size: int, interims: int, now: int) -> list[list[AcctRecord]]:

@@ -12,8 +12,9 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from pyrad.packet import AcctPacket, AccountingRequest
-from sqlalchemy import func, select as sql_select
+from pyrad.packet import AccountingRequest, AcctPacket
+from sqlalchemy import func
+from sqlalchemy import select as sql_select
 
 from aaad.radius.codec import load_dictionary
 from aaad.store import admin

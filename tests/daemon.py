@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -60,7 +61,7 @@ class Daemon:
         return subprocess.run(
             ["radclient", "-x", "-c", str(count), "-r", "1", "-t", str(timeout),
              f"127.0.0.1:{port}", kind, secret or self.secret],
-            input=attrs, capture_output=True, text=True, timeout=60)
+            input=attrs, capture_output=True, text=True, timeout=60, check=False)
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -161,10 +162,8 @@ def drop_users_and_plans(db: Any, users: Any, plan_prefix: str) -> None:
     from aaad.store import plans as plan_store
     with db.writer.begin() as conn:
         for user in users:
-            try:
+            with contextlib.suppress(admin.NoSuchUser):
                 admin.delete_user(conn, user)
-            except admin.NoSuchUser:
-                pass
         for name, _ in plan_store.list_plans(conn):
             if name.startswith(plan_prefix):
                 plan_store.delete_plan(conn, name)

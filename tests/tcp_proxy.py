@@ -7,9 +7,11 @@ touching the server itself.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
+
 from sqlalchemy import make_url
 
 
@@ -70,10 +72,8 @@ class TcpProxy:
         except OSError:
             pass
         for s in (src, dst):
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def cut(self) -> None:
         """Reset every connection; new ones are reset until ``restore()``."""

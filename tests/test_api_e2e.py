@@ -18,7 +18,7 @@ from pyrad.packet import AccountingResponse, CoAPacket
 from aaad.radius.codec import load_dictionary
 from aaad.store import admin
 from tests.conftest import migrated
-from tests.daemon import Daemon, SECRET, free_tcp_port, start_daemon
+from tests.daemon import SECRET, Daemon, free_tcp_port, start_daemon
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +67,7 @@ class AckingNas(threading.Thread):
         while self.running:
             try:
                 data, addr = self.sock.recvfrom(4096)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             req = CoAPacket(secret=SECRET.encode(), dict=load_dictionary(), packet=data)
             self.seen += 1

@@ -13,9 +13,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,8 +25,9 @@ from sqlalchemy import func, insert, select, text, update
 
 import aaad.store.database
 from aaad.cli import cli
-from aaad.store import credit, queries, vouchers as voucher_store
+from aaad.store import credit, queries
 from aaad.store import plans as plan_store
+from aaad.store import vouchers as voucher_store
 from aaad.store.database import Database
 from aaad.store.tables import balances, calls, charges, ledger, usage, vouchers
 
@@ -384,8 +386,10 @@ def test_import_then_reimport_changes_nothing(aaad_: Cli, db: Database, tmp_path
          "id,user,kind,amount,quantity,description,date"),
     ("id,user,amount\nx,alice,1\n", "line 1: missing column 'date'"),
     ("id,user,amount,date,price\n", "line 1: unknown column 'price' "
-                                    "(columns: id, user, kind, amount, quantity, description, date)"),
-    ("id,user,amount,date\nx,alice,1,2026-03-01\ny,carol,1,2026-03-01\n", "line 3: no user 'carol'"),
+                                    "(columns: id, user, kind, amount, quantity, description, "
+                                    "date)"),
+    ("id,user,amount,date\nx,alice,1,2026-03-01\ny,carol,1,2026-03-01\n",
+     "line 3: no user 'carol'"),
     ("id,user,amount,date\nx,alice,1,2026-03-01\n\ny,alice,1.23456,2026-03-01\n",
      "line 4: amount must be a decimal with at most 4 places such as 12.50 or -3.20, "
      "got '1.23456'"),

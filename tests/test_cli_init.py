@@ -155,7 +155,7 @@ def test_print_unit_runs_this_aaad_with_this_config_and_writes_nothing(
     # everything else is the packaged unit as it is
     packaged = ops_file("aaad.service").read_text().splitlines()
     assert len(lines) == len(packaged)
-    assert [a for a, b in zip(lines, packaged) if a != b and not a.startswith(
+    assert [a for a, b in zip(lines, packaged, strict=False) if a != b and not a.startswith(
         ("ExecStart", "Environment=AAAD_CONFIG"))] == []
     assert files_under(tmp_path) == []
 

@@ -95,7 +95,7 @@ class CoAClientTests(SynchronousTestCase):
         self.assertEqual(len(self.wire.written), 2)
         self.reactor.advance(2.0)                        # t=3
         self.assertEqual(len(self.wire.written), 3)
-        self.assertEqual({w for w in self.wire.written}, {self.wire.written[0]})
+        self.assertEqual(set(self.wire.written), {self.wire.written[0]})
         self.reactor.advance(3.999)
         self.assertNoResult(d)
         self.reactor.advance(0.001)                      # t=7: the last wait is over

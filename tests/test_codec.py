@@ -7,7 +7,8 @@ import hmac
 import io
 import struct
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from pyrad.dictionary import Dictionary
@@ -15,16 +16,43 @@ from pyrad.packet import AcctPacket, AuthPacket
 
 from aaad.accounting.sessions import AcctRecord, Status, Totals
 from aaad.radius.clients import Client
-from aaad.radius.codec import (ACCT_CODES, AUTH_CODES, Request, accounting_record,
-                               decode_request, encode_reply, split_vendor_specific)
-from aaad.radius.errors import (BadAuthenticator, BadMessageAuthenticator, Malformed,
-                                MissingMessageAuthenticator, UnexpectedCode)
-from aaad.radius.framing import (ACCESS_ACCEPT, ACCESS_CHALLENGE, ACCESS_REJECT,
-                                 ACCESS_REQUEST, ACCOUNTING_REQUEST, ACCOUNTING_RESPONSE,
-                                 STATUS_SERVER)
+from aaad.radius.codec import (
+    ACCT_CODES,
+    AUTH_CODES,
+    Request,
+    accounting_record,
+    decode_request,
+    encode_reply,
+    split_vendor_specific,
+)
+from aaad.radius.errors import (
+    BadAuthenticator,
+    BadMessageAuthenticator,
+    Malformed,
+    MissingMessageAuthenticator,
+    UnexpectedCode,
+)
+from aaad.radius.framing import (
+    ACCESS_ACCEPT,
+    ACCESS_CHALLENGE,
+    ACCESS_REJECT,
+    ACCESS_REQUEST,
+    ACCOUNTING_REQUEST,
+    ACCOUNTING_RESPONSE,
+    STATUS_SERVER,
+)
 from aaad.radius.trace import describe
-from tests.radius_packets import (DICT, NAS, SECRET, access_request, acct_request, attr,
-                                  make_client, raw_packet, status_server)
+from tests.radius_packets import (
+    DICT,
+    NAS,
+    SECRET,
+    access_request,
+    acct_request,
+    attr,
+    make_client,
+    raw_packet,
+    status_server,
+)
 
 CLIENT = make_client()
 STRICT = make_client(require_message_authenticator=True)

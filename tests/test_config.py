@@ -389,7 +389,8 @@ def test_the_shipped_example_config_is_valid() -> None:
     from aaad.config import parse_config as _parse
     text = (Path(__file__).resolve().parent.parent / "etc" / "aaad.yaml").read_text()
     text = text.replace("secret_file: /etc/aaad/secrets/bras-1", 'secret: "example-secret"')
-    text = text.replace("token_file: /etc/aaad/secrets/api-token", 'token: "example-api-token-0123"')
+    text = text.replace("token_file: /etc/aaad/secrets/api-token",
+                        'token: "example-api-token-0123"')
     cfg = _parse(_yaml.safe_load(text))
     assert [c.name for c in cfg.clients] == ["bras-1", "hotspots"]
     assert cfg.metrics.enabled and cfg.metrics.port == 9812

@@ -24,9 +24,8 @@ def test_a_killed_reader_connection_is_replaced_on_the_next_try(
             assert (raw.autocommit if dialect == "postgresql" else raw.get_autocommit()) is True
         with db.writer.begin() as admin:
             admin.execute(text(KILL[dialect]), {"pid": pid})
-        with pytest.raises(Exception) as caught:
-            with db.reader.connect() as conn:
-                conn.execute(text("SELECT 1")).scalar()
+        with pytest.raises(Exception) as caught, db.reader.connect() as conn:
+            conn.execute(text("SELECT 1")).scalar()
         assert was_disconnected(caught.value)
         with db.reader.connect() as conn:           # the pool made a new connection
             assert conn.execute(text("SELECT 1")).scalar() == 1

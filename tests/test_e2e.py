@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from pyrad.client import Timeout
-from pyrad.packet import (AccessAccept, AccessReject, AccountingResponse,
-                          AcctPacket)
+from pyrad.packet import AccessAccept, AccessReject, AccountingResponse, AcctPacket
 
 from aaad.credentials import hash_password
 from aaad.store import admin

@@ -224,6 +224,7 @@ def test_free_minutes_first_then_rollover(served: Served) -> None:
     with served.db.writer.begin() as conn:
         conn.execute(free_minutes.delete().where(free_minutes.c.user_name == user))
         from sqlalchemy import select
+
         from aaad.store.tables import users
         conn.execute(users.update().where(users.c.name == user).values(created_at=0))
         prev = _previous_month_start()

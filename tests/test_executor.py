@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Callable
-
-import pytest
+from collections.abc import Callable
+from typing import Any
 
 from aaad.daemon.executor import ThreadExecutor
 
@@ -19,7 +18,7 @@ class ReactorThreadCalls:
         self.calls: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]]] = \
             queue.SimpleQueue()
 
-    def callFromThread(self, f: Callable[..., Any], *args: Any) -> None:  # noqa: N802
+    def callFromThread(self, f: Callable[..., Any], *args: Any) -> None:
         self.calls.put((f, args))
 
     def run_one(self) -> None:

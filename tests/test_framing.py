@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 
 from aaad.radius.errors import Malformed, UnexpectedCode
-from aaad.radius.framing import (ACCESS_ACCEPT, ACCESS_REQUEST, ACCOUNTING_REQUEST,
-                                 MAX_LENGTH, STATUS_SERVER, check_frame, find_attribute)
+from aaad.radius.framing import (
+    ACCESS_ACCEPT,
+    ACCESS_REQUEST,
+    ACCOUNTING_REQUEST,
+    MAX_LENGTH,
+    STATUS_SERVER,
+    check_frame,
+    find_attribute,
+)
 from tests.radius_packets import attr, raw_packet
 
 AUTH = frozenset({ACCESS_REQUEST, STATUS_SERVER})

@@ -11,8 +11,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from aaad.accounting.sessions import AcctRecord, Status, Totals
 from aaad.store.database import is_data_error, is_unavailable
-from aaad.store.journal import (MAGIC, Journal, JournalError, JournalFull, decode_record,
-                                encode_record, scan_journal)
+from aaad.store.journal import (
+    MAGIC,
+    Journal,
+    JournalError,
+    JournalFull,
+    decode_record,
+    encode_record,
+    scan_journal,
+)
 from tests.conftest import MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL
 from tests.daemon import free_tcp_port
 
@@ -20,10 +27,11 @@ T0 = 1_795_000_000
 
 
 def rec(sid: str = "s1", n: int = 1, **kw: object) -> AcctRecord:
-    base: dict[str, object] = dict(
-        status=Status.INTERIM, nas_key="192.0.2.1|nas", client="nas1", nas_address="192.0.2.1",
-        user_name="ann", acct_session_id=sid, totals=Totals(60 * n, 1000 * n, 2**33 + n),
-        at=T0 + n - 5, arrival=T0 + n)
+    base: dict[str, object] = {
+        "status": Status.INTERIM, "nas_key": "192.0.2.1|nas", "client": "nas1",
+        "nas_address": "192.0.2.1",
+        "user_name": "ann", "acct_session_id": sid, "totals": Totals(60 * n, 1000 * n, 2**33 + n),
+        "at": T0 + n - 5, "arrival": T0 + n}
     base.update(kw)
     return AcctRecord(**base)  # type: ignore[arg-type]
 
@@ -186,7 +194,7 @@ def test_a_missing_directory_is_created(tmp_path: Path) -> None:
 
 def test_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
-    with pytest.raises(JournalError, match="cannot open .*a-file/j: Not a directory"):
+    with pytest.raises(JournalError, match=r"cannot open .*a-file/j: Not a directory"):
         Journal(tmp_path / "a-file" / "j", max_bytes=10**6).open()
 
 

@@ -7,8 +7,8 @@ the real accounting transaction.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -75,7 +75,7 @@ def journal_of(records: list[list[AcctRecord]], path: Path) -> Journal:
 
 SESSIONS = ["a", "b", "c"]
 BATCHES = [[interim(s, n) for s in SESSIONS] for n in range(1, 7)]      # 6 entries of 3
-EXPECTED = ({s: 360 for s in SESSIONS}, Totals(3 * 360, 3 * 6000, 3 * 42))
+EXPECTED = (dict.fromkeys(SESSIONS, 360), Totals(3 * 360, 3 * 6000, 3 * 42))
 
 
 def test_replay_after_a_crash_between_commit_and_mark_counts_once(

@@ -243,7 +243,7 @@ def test_heavy_session_sequence(rdict, interims):
     for p in updates:
         current = (p['Acct-Session-Time'][0], total(p, 'Input'),
                    total(p, 'Output'), p['Event-Timestamp'][0])
-        assert all(c > prev for c, prev in zip(current, previous)), \
+        assert all(c > prev for c, prev in zip(current, previous, strict=False)), \
             (previous, current)
         assert current[3] == start['Event-Timestamp'][0] + current[0]
         previous = current
@@ -347,7 +347,7 @@ class Responder:
         while not self.stop.is_set():
             try:
                 data, peer = self.sock.recvfrom(4096)
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             self.received += 1
             self.clients.add(peer)

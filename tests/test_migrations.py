@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,8 +14,7 @@ from aaad.accounting.sessions import Totals
 from aaad.store import admin, credit, migrate, queries
 from aaad.store.database import Database, open_database
 from aaad.store.tables import metadata
-from tests.conftest import (DIALECTS, MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, RUN_ID,
-                            _unavailable)
+from tests.conftest import DIALECTS, MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, RUN_ID, _unavailable
 
 
 def test_migrated_schema_matches_the_tables(db: Database) -> None:
@@ -50,7 +49,8 @@ def test_downgrade_to_base_and_upgrade_again(sqlite_db: Database) -> None:
         command.downgrade(cfg, "base")
     assert set(inspect(sqlite_db.writer).get_table_names()) == {"alembic_version"}
     migrate.upgrade(sqlite_db.writer)
-    assert {"users", "sessions", "usage_counters"} <= set(inspect(sqlite_db.writer).get_table_names())
+    tables = set(inspect(sqlite_db.writer).get_table_names())
+    assert {"users", "sessions", "usage_counters"} <= tables
 
 
 # -- 0004: user ids back-filled from names ---------------------------------------------

@@ -363,7 +363,7 @@ def _check_allocation(total, weights):
     if weight_sum == 0:
         assert parts == [0] * (len(weights) - 1) + [total]
         return
-    for part, w in zip(parts, weights):
+    for part, w in zip(parts, weights, strict=False):
         # |part - total*w/weight_sum| < 1, in integers
         assert abs(part * weight_sum - total * w) < weight_sum
         if w == 0:

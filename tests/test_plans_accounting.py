@@ -17,8 +17,13 @@ from aaad.quotas.plans import parse_plan
 from aaad.store import admin
 from aaad.store import plans as plan_store
 from aaad.store.database import Database
-from aaad.store.transactions import (BatchOutcome, load_plans, plan_to_json, record_accounting,
-                                     rollover)
+from aaad.store.transactions import (
+    BatchOutcome,
+    load_plans,
+    plan_to_json,
+    record_accounting,
+    rollover,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MONTHLY = parse_period_spec("monthly", 1)

@@ -16,7 +16,6 @@ sessions interleaved:
 
 from __future__ import annotations
 
-import struct
 from datetime import datetime
 from fractions import Fraction
 from zoneinfo import ZoneInfo
@@ -26,8 +25,7 @@ from hypothesis import strategies as st
 from pyrad.packet import AcctPacket
 
 from aaad.accounting.periods import PeriodSpec, period_bounds
-from aaad.accounting.sessions import (ZERO, AcctRecord, Applied, SessionState, Totals,
-                                      apply_record)
+from aaad.accounting.sessions import ZERO, AcctRecord, Applied, SessionState, Totals, apply_record
 from aaad.accounting.usage import split_usage_timed
 from aaad.quotas.bands import weighted_usage
 from aaad.quotas.plans import Band, Plan

@@ -34,7 +34,13 @@ from aaad.accounting.sessions import AcctRecord
 from aaad.daemon.auth import AuthHandler
 from aaad.radius import framing
 from aaad.radius.auth import decrypt_password, request_authenticator
-from aaad.radius.codec import ACCT_CODES, AUTH_CODES, accounting_record, decode_request, encode_reply
+from aaad.radius.codec import (
+    ACCT_CODES,
+    AUTH_CODES,
+    accounting_record,
+    decode_request,
+    encode_reply,
+)
 from aaad.radius.errors import WireError
 from tests.radius_packets import DICT, NAS, SECRET, make_client
 
@@ -52,7 +58,8 @@ def _tlv(attr_type: int, value: bytes) -> bytes:
 
 _counter = st.sampled_from([0, 1, 2**31 - 1, 2**31, 2**32 - 1]).map(lambda v: struct.pack("!I", v))
 _values = st.one_of(st.binary(max_size=40), _counter,
-                    st.sampled_from([b"", b"\x00", b"\xff\xfe", "ü€".encode(), b"a\x00b", bytes(253)]))
+                    st.sampled_from([b"", b"\x00", b"\xff\xfe", "ü€".encode(), b"a\x00b",
+                                     bytes(253)]))
 _interesting_types = st.sampled_from([1, 2, 3, 4, 8, 26, 30, 31, 32, 33, 40, 41, 42, 43, 44, 46,
                                       49, 52, 53, 55, 60, 80, 85, 87, 95])
 _attribute = st.tuples(st.one_of(_interesting_types, st.integers(0, 255)), _values).map(
@@ -62,9 +69,12 @@ _vsa = st.tuples(st.sampled_from([9, 14122, 14559, 14988, 0, 2**32 - 1]), st.int
     lambda v: _tlv(26, struct.pack("!IBB", v[0], v[1], v[2]) + v[3]))
 
 
+NO_EXTRA: st.SearchStrategy[list[bytes]] = st.just([])
+
+
 @st.composite
 def framed_packets(draw: st.DrawFn, code: int | None = None, sign: str | None = None,
-                   extra: st.SearchStrategy[list[bytes]] = st.just([])) -> bytes:
+                   extra: st.SearchStrategy[list[bytes]] = NO_EXTRA) -> bytes:
     """A well-framed packet of random attributes; often signed with the right secret."""
     if code is None:
         code = draw(st.sampled_from([framing.ACCESS_REQUEST, framing.ACCOUNTING_REQUEST,
@@ -229,7 +239,7 @@ def _as_received(sent: Packet) -> dict[Any, list[bytes]]:
 def _check_same_attributes(sent: Packet, got: Packet) -> None:
     assert _raw(got) == _as_received(sent)
     for key in _raw(sent):
-        if key == 26 or isinstance(key, tuple) and _raw(got)[key] != _raw(sent)[key]:
+        if key == 26 or (isinstance(key, tuple) and _raw(got)[key] != _raw(sent)[key]):
             continue    # raw VSAs, and vendor attributes a raw VSA added values to
         name = DICT.attrindex.GetBackward(key)
         assert got[name] == sent[name]

@@ -12,17 +12,15 @@ import hmac
 import logging
 import random
 import struct
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from argon2 import PasswordHasher
 from prometheus_client import CollectorRegistry
 from pyrad.packet import AcctPacket, AuthPacket
-from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
-from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from aaad import credentials
@@ -34,22 +32,37 @@ from aaad.daemon.batch import GroupCommit
 from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import InlineExecutor
 from aaad.daemon.metrics import Metrics
-from aaad.radius.clients import ClientTable
-from aaad.radius.codec import ACCT_CODES, AUTH_CODES
-from aaad.radius.framing import (ACCESS_ACCEPT, ACCESS_REJECT, ACCESS_REQUEST,
-                                 ACCOUNTING_REQUEST, ACCOUNTING_RESPONSE, STATUS_SERVER)
 from aaad.quotas.plans import parse_plan
 from aaad.radius import protocol
-from aaad.radius.coa import CoAClient
 from aaad.radius.auth import hide_password
+from aaad.radius.clients import ClientTable
+from aaad.radius.coa import CoAClient
+from aaad.radius.codec import ACCT_CODES, AUTH_CODES
+from aaad.radius.framing import (
+    ACCESS_ACCEPT,
+    ACCESS_REJECT,
+    ACCESS_REQUEST,
+    ACCOUNTING_REQUEST,
+    ACCOUNTING_RESPONSE,
+    STATUS_SERVER,
+)
 from aaad.radius.protocol import RadiusPort
 from aaad.store import admin
 from aaad.store import plans as plan_store
 from aaad.store.database import Database
 from aaad.store.transactions import plan_to_json
 from tests.fakes import GatedExecutor
-from tests.radius_packets import (DICT, NAS, SECRET, FakeDatagramTransport, access_request,
-                                  acct_request, make_client, raw_packet, status_server)
+from tests.radius_packets import (
+    DICT,
+    NAS,
+    SECRET,
+    FakeDatagramTransport,
+    access_request,
+    acct_request,
+    make_client,
+    raw_packet,
+    status_server,
+)
 
 T0 = 1_800_000_000          # 2027-01-15, UTC
 UTC = ZoneInfo("UTC")
@@ -79,9 +92,9 @@ class Ports:
             db=db, reader=self.reader, hasher=self.hasher, reactor=self.reactor,
             metrics=self.metrics,
             cache=VerifyCache(max_entries=100, ttl_s=300, now=self.reactor.seconds))
-        common: dict[str, Any] = dict(clients=self.clients, dictionary=DICT,
-                                      reactor=self.reactor, metrics=self.metrics,
-                                      max_pending=max_pending)
+        common: dict[str, Any] = {"clients": self.clients, "dictionary": DICT,
+                                      "reactor": self.reactor, "metrics": self.metrics,
+                                      "max_pending": max_pending}
         self.acct_port = RadiusPort(name="acct", allowed=ACCT_CODES, handler=self.accounting,
                                     **common)
         self.auth_port = RadiusPort(name="auth", allowed=AUTH_CODES, handler=self.auth, **common)

@@ -8,6 +8,7 @@ on Sunday 2026-03-29 (02:00 CET → 03:00 CEST) and back on Sunday 2026-10-25
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
@@ -213,7 +214,7 @@ def test_split_parts_sum_exactly_to_the_interval(bands: list[Band], tz: ZoneInfo
     parts = split_by_band(t0, t0 + length, bands, tz)
     assert sum(s for _, s in parts) == length
     names = [n for n, _ in parts]
-    assert all(a != b for a, b in zip(names, names[1:]))       # adjacent pieces merged
+    assert all(a != b for a, b in itertools.pairwise(names))       # adjacent pieces merged
     assert set(names) <= {b.name for b in bands} | {PEAK}
     if length:
         assert all(s > 0 for _, s in parts)

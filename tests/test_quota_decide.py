@@ -283,7 +283,8 @@ def test_consume_blocks_conserves_seconds(raw: list[tuple[int, int]], seconds: i
     taken = sum(b.seconds_left for b in blocks) - sum(b.seconds_left for b in after)
     assert taken + leftover == seconds
     assert taken == min(seconds, usable)
-    assert all(a.seconds_left >= 0 and a.block_id == b.block_id for a, b in zip(after, blocks))
+    assert all(a.seconds_left >= 0 and a.block_id == b.block_id
+               for a, b in zip(after, blocks, strict=False))
 
 
 @pytest.mark.parametrize(("p", "before", "after", "expected"), [

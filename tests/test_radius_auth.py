@@ -14,13 +14,30 @@ import string
 import pytest
 from pyrad.packet import AuthPacket
 
-from aaad.radius.auth import (chap_matches, decrypt_password, has_message_authenticator,
-                              hide_password, request_authenticator,
-                              verify_accounting_authenticator, verify_message_authenticator)
-from aaad.radius.errors import (BadAuthenticator, BadMessageAuthenticator, Malformed,
-                               UndecodablePassword)
-from tests.radius_packets import (DICT, SECRET, access_request, acct_request, attr, raw_packet,
-                                  status_server)
+from aaad.radius.auth import (
+    chap_matches,
+    decrypt_password,
+    has_message_authenticator,
+    hide_password,
+    request_authenticator,
+    verify_accounting_authenticator,
+    verify_message_authenticator,
+)
+from aaad.radius.errors import (
+    BadAuthenticator,
+    BadMessageAuthenticator,
+    Malformed,
+    UndecodablePassword,
+)
+from tests.radius_packets import (
+    DICT,
+    SECRET,
+    access_request,
+    acct_request,
+    attr,
+    raw_packet,
+    status_server,
+)
 
 AUTHENTICATOR = bytes(range(16))
 

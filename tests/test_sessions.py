@@ -317,7 +317,7 @@ def test_a_delta_is_attributed_to_at_most_the_last_366_days():
     [a] = run([stop(huge, T)])[1]
     assert (a.t0, a.t1, a.delta) == (T - MAX_SPAN_S, T, huge)
     assert MAX_SPAN_S == 366 * 86400
-    s, [first, second] = run([start(1), interim(Totals(60, 1, 1), T)])
+    s, [_first, second] = run([start(1), interim(Totals(60, 1, 1), T)])
     assert (second.t0, second.t1) == (T - MAX_SPAN_S, T)
     assert s.started_at == 1 and s.totals == Totals(60, 1, 1)
     # A gap within the span keeps its real start.

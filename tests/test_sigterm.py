@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pyrad.packet import AcctPacket, AccountingRequest
+from pyrad.packet import AccountingRequest, AcctPacket
 
 from aaad.radius.codec import load_dictionary
 from aaad.store import admin

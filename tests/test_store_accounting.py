@@ -233,9 +233,8 @@ def test_an_out_of_range_sum_is_a_data_error(db: Database) -> None:
     if dialect == "sqlite":
         pytest.skip("SQLite makes an overflowing sum a float, not an error")
     as_int = "SIGNED" if dialect == "mysql" else "BIGINT"
-    with pytest.raises(Exception) as caught:
-        with db.writer.begin() as conn:
-            conn.execute(text(f"SELECT CAST(:a AS {as_int}) + CAST(:a AS {as_int})"),
-                         {"a": 2**62})
+    with pytest.raises(Exception) as caught, db.writer.begin() as conn:
+        conn.execute(text(f"SELECT CAST(:a AS {as_int}) + CAST(:a AS {as_int})"),
+                     {"a": 2**62})
     assert is_data_error(caught.value)
     assert not is_retryable(caught.value)

@@ -8,8 +8,10 @@ from zoneinfo import ZoneInfo
 from aaad.accounting.periods import PeriodSpec
 from aaad.accounting.sessions import AcctRecord, Status, Totals
 from aaad.quotas.plans import parse_plan
-from aaad.store import admin, credit, rates as rate_store, telephony as telephony_store
+from aaad.store import admin, credit
 from aaad.store import plans as plan_store
+from aaad.store import rates as rate_store
+from aaad.store import telephony as telephony_store
 from aaad.store.database import Database
 from aaad.store.telephony import CallRules
 from aaad.store.transactions import BatchOutcome, plan_to_json, record_accounting, sweep_stale

@@ -6,10 +6,25 @@ import pytest
 
 from aaad.quotas.decide import Reject
 from aaad.quotas.plans import FreeMinutes, PlanError, parse_plan
-from aaad.telephony.calls import (CallAccept, authorise_call, call_limit, carried_in, free_left,
-                                  rate_call)
-from aaad.telephony.rates import (Increment, NumberPlan, Rate, RateError, RateTable,
-                                  affordable_seconds, cost, parse_increment, parse_rates_csv)
+from aaad.telephony.calls import (
+    CallAccept,
+    authorise_call,
+    call_limit,
+    carried_in,
+    free_left,
+    rate_call,
+)
+from aaad.telephony.rates import (
+    Increment,
+    NumberPlan,
+    Rate,
+    RateError,
+    RateTable,
+    affordable_seconds,
+    cost,
+    parse_increment,
+    parse_rates_csv,
+)
 
 
 def rate(price: str = "0.10", fee: str = "0", inc: str = "60/6", prefix: str = "49",
@@ -162,9 +177,9 @@ TABLE = RateTable("std", [rate("0.10", "0.05", "60/6", "49"), rate("0.60", "0", 
 
 
 def call(**kw: object) -> object:
-    args: dict[str, object] = dict(number="4930123", direction="out", emergency=False,
-                                   table=TABLE, band="peak", money=10000, free_left_s=0,
-                                   open_in=0, open_out=0)
+    args: dict[str, object] = {"number": "4930123", "direction": "out", "emergency": False,
+                                   "table": TABLE, "band": "peak", "money": 10000, "free_left_s": 0,
+                                   "open_in": 0, "open_out": 0}
     args.update(kw)
     return authorise_call(VOIP, **args)  # type: ignore[arg-type]
 

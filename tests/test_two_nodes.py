@@ -34,7 +34,7 @@ from aaad.store import plans as plan_store
 from aaad.store.database import Database
 from aaad.store.tables import charges, sessions, usage
 from tests.conftest import migrated
-from tests.daemon import drop_users_and_plans, SECRET, Daemon, start_daemon
+from tests.daemon import SECRET, Daemon, drop_users_and_plans, start_daemon
 from tests.radius_packets import acct_request
 
 pytestmark = pytest.mark.e2e

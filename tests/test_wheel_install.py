@@ -72,7 +72,7 @@ def test_ops_file_names_where_it_looked(monkeypatch: pytest.MonkeyPatch,
         ops_file("aaad.service")
     assert str(tmp_path / sysconfig.get_default_scheme() / "share" / "aaad" /
                "aaad.service") in str(e.value)
-    with pytest.raises(ValueError, match="no operator file 'aaad.conf'"):
+    with pytest.raises(ValueError, match=r"no operator file 'aaad\.conf'"):
         ops_file("aaad.conf")
 
 
@@ -141,7 +141,8 @@ def test_the_installed_wheel_serves_from_outside_the_source_tree(
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "AAAD_CONFIG")}
     env["PATH"] = f"{bin_}{os.pathsep}{env.get('PATH', '')}"
-    run(bin_ / "python", "-m", "pip", "install", "--quiet", "-c", src / CONSTRAINTS.relative_to(ROOT),
+    run(bin_ / "python", "-m", "pip", "install", "--quiet", "-c",
+        src / CONSTRAINTS.relative_to(ROOT),
         f"{wheel}[postgres]", timeout=300, env=env, cwd=work)
 
     # Every package the wheel pulled in is pinned, at the pinned version.

@@ -50,7 +50,7 @@ class Totals:
     in_octets: int
     out_octets: int
 
-    def __add__(self, other: "Totals") -> "Totals":
+    def __add__(self, other: Totals) -> Totals:
         return Totals(self.session_s + other.session_s, self.in_octets + other.in_octets,
                       self.out_octets + other.out_octets)
 

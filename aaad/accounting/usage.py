@@ -51,7 +51,7 @@ def split_usage_timed(delta: Totals, t0: int, t1: int, spec: PeriodSpec,
     outs = allocate(delta.out_octets, weights)
     out: list[UsagePart] = []
     cursor = t0
-    for (start, length), s, i, o in zip(pieces, seconds, ins, outs):
+    for (start, length), s, i, o in zip(pieces, seconds, ins, outs, strict=False):
         part = Totals(s, i, o)
         if not part.is_zero():
             out.append(UsagePart(start, cursor, cursor + length, part))

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -33,8 +34,13 @@ from aaad.radius.framing import ACCOUNTING_RESPONSE
 from aaad.radius.protocol import Reply
 from aaad.store.database import Database, is_data_error, is_retryable, is_unavailable
 from aaad.store.journal import Journal, JournalFull, decode_record
-from aaad.store.transactions import (BatchOutcome, OverLimit, record_accounting, rollover,
-                                     sweep_stale)
+from aaad.store.transactions import (
+    BatchOutcome,
+    OverLimit,
+    record_accounting,
+    rollover,
+    sweep_stale,
+)
 
 __all__ = ["AccountingHandler"]
 
@@ -87,7 +93,7 @@ class AccountingHandler:
     def queue_depth(self) -> int:
         return self._batches.depth
 
-    def handle(self, req: Request) -> "Deferred[Reply]":
+    def handle(self, req: Request) -> Deferred[Reply]:
         try:
             rec = accounting_record(req, int(self._reactor.seconds()))
             if rec is None:     # a status type aaad does not count: acknowledge
@@ -96,7 +102,7 @@ class AccountingHandler:
                     self._calls.needs_direction or req.client.call_direction != "out"):
                 rec = replace(rec, direction=self._calls.direction(req))
             d = self._batches.submit(rec)
-        except Exception:
+        except Exception:  # noqa: BLE001  (becomes the Deferred's failure)
             return fail()
         self._metrics.queue_depth.labels("accounting").set(self._batches.depth)
         return d.addCallback(lambda _: RESPONSE)
@@ -133,7 +139,7 @@ class AccountingHandler:
             try:
                 self._commit([rec])
                 results.append(None)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001  (logged; the others in the batch go on)
                 self._metrics.db_errors.labels("accounting").inc()
                 log.error("accounting record from %s for session %r of %r cannot be stored: %s",
                           rec.client, rec.acct_session_id, rec.user_name,
@@ -165,7 +171,7 @@ class AccountingHandler:
 
     # -- replay ------------------------------------------------------------
 
-    def replay(self) -> "Deferred[int]":
+    def replay(self) -> Deferred[int]:
         """One replay turn on the writer thread; fires with the records it committed.
 
         Called by the service's replay loop (reactor clock). While the turn
@@ -181,7 +187,7 @@ class AccountingHandler:
             self._flush_over_limit()
             self._journal_gauges()
             if n and self.journal is not None and self.journal.pending_records:
-                self._reactor.callLater(0, self.replay)     # type: ignore[attr-defined]
+                self._reactor.callLater(0, self.replay)
             return n
 
         def failed(f: Any) -> int:
@@ -300,7 +306,7 @@ class AccountingHandler:
         self._metrics.db_batch_seconds.labels("accounting").observe(seconds)
         self._metrics.queue_depth.labels("accounting").set(self._batches.depth)
 
-    def rollover(self, *, now: int) -> "Deferred[list[str]]":
+    def rollover(self, *, now: int) -> Deferred[list[str]]:
         """Period-boundary work on the writer thread; fires with the events recorded."""
         def work() -> list[str]:
             with self._db.writer.begin() as conn:
@@ -313,7 +319,7 @@ class AccountingHandler:
             return events
         return d.addCallback(done)
 
-    def sweep(self, *, now: int, interim_interval_s: int, intervals: int) -> "Deferred[int]":
+    def sweep(self, *, now: int, interim_interval_s: int, intervals: int) -> Deferred[int]:
         """Close stale sessions on the writer thread; fires with how many."""
         def work() -> int:
             with self._db.writer.begin() as conn:

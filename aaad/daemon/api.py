@@ -16,7 +16,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
@@ -29,6 +30,7 @@ from aaad.accounting.periods import PeriodSpec, period_bounds
 from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import Executor
 from aaad.quotas.plans import parse_money
+from aaad.radius.coa import CoAResult
 from aaad.radius.trace import Tracer
 from aaad.store import admin
 from aaad.store import plans as plan_store
@@ -59,7 +61,7 @@ class UsageApi(Resource):
     def __init__(self, *, token: bytes, db: Database, reader: Executor, writer: Executor,
                  enforcer: Enforcer, reactor: IReactorTime, period: PeriodSpec,
                  tz: ZoneInfo, tracer: Tracer | None = None) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Twisted: untyped
         self._token = token
         self._db = db
         self._reader = reader
@@ -93,8 +95,8 @@ class UsageApi(Resource):
             request.setHeader(b"WWW-Authenticate", b'Bearer realm="aaad"')
             raise ApiError(401, "missing or wrong bearer token")
 
-    def _route(self, request: Request) -> "Deferred[tuple[int, Any]]":
-        parts = [p.decode("utf-8", "replace") for p in request.postpath]
+    def _route(self, request: Request) -> Deferred[tuple[int, Any]]:
+        parts = [p.decode("utf-8", "replace") for p in request.postpath or []]
         method = request.method.decode()
         if parts[:2] == ["v1", "users"] and len(parts) == 4 and parts[2]:
             name, action = parts[2], parts[3]
@@ -140,7 +142,7 @@ class UsageApi(Resource):
 
     # -- endpoints ----------------------------------------------------------------------
 
-    def _usage(self, request: Request, name: str) -> "Deferred[tuple[int, Any]]":
+    def _usage(self, request: Request, name: str) -> Deferred[tuple[int, Any]]:
         period = (request.args.get(b"period") or [b""])[0].decode() or None
         now = self._now()
 
@@ -154,7 +156,7 @@ class UsageApi(Resource):
                     raise ApiError(400, str(e)) from None
         return self._reader.run(read)
 
-    def _sessions(self, request: Request, name: str) -> "Deferred[tuple[int, Any]]":
+    def _sessions(self, request: Request, name: str) -> Deferred[tuple[int, Any]]:
         def read() -> tuple[int, Any]:
             with self._db.reader.connect() as conn:
                 _user(conn, name)
@@ -162,25 +164,26 @@ class UsageApi(Resource):
             return 200, [_session(r) for r in rows]
         return self._reader.run(read)
 
-    def _disconnect(self, request: Request, name: str) -> "Deferred[tuple[int, Any]]":
+    def _disconnect(self, request: Request, name: str) -> Deferred[tuple[int, Any]]:
         def read() -> list[dict[str, Any]]:
             with self._db.reader.connect() as conn:
                 _user(conn, name)
                 return admin.list_sessions(conn, user=name, active_only=True, limit=1000)
 
-        def send(sessions: list[dict[str, Any]]) -> "Deferred[tuple[int, Any]]":
+        def outcome(r: CoAResult | None, s: dict[str, Any]) -> dict[str, Any]:
+            return {"acct_session_id": s["acct_session_id"], "client": s["client"],
+                    "result": r.status if r is not None else "no_client"}
+
+        def send(sessions: list[dict[str, Any]]) -> Deferred[tuple[int, Any]]:
             ds = [self._enforcer.disconnect(
                 client_name=s["client"], nas_address=s["nas_address"], user_name=name,
                 session_key=s["id"], acct_session_id=s["acct_session_id"], nas_key=s["nas"],
-                framed_ip=s["framed_ip"], why="requested by API").addCallback(
-                    lambda r, s=s: {"acct_session_id": s["acct_session_id"],
-                                    "client": s["client"],
-                                    "result": r.status if r is not None else "no_client"})
+                framed_ip=s["framed_ip"], why="requested by API").addCallback(outcome, s)
                   for s in sessions]
             return gatherResults(ds).addCallback(lambda results: (200, {"sessions": results}))
         return self._reader.run(read).addCallback(send)
 
-    def _debug(self, request: Request) -> "Deferred[tuple[int, Any]]":
+    def _debug(self, request: Request) -> Deferred[tuple[int, Any]]:
         """Trace one user's or client's requests for ``minutes`` (``aaad debug``)."""
         body = _json_body(request)
         user, client = body.get("user"), body.get("client")
@@ -198,7 +201,7 @@ class UsageApi(Resource):
         return succeed((200, {"tracing": {k: {n: iso(int(t)) for n, t in v.items()}
                                           for k, v in self._tracer.active().items()}}))
 
-    def _charge(self, request: Request) -> "Deferred[tuple[int, Any]]":
+    def _charge(self, request: Request) -> Deferred[tuple[int, Any]]:
         body = _json_body(request)
         charge_id = _field(body, "id", str)
         user = _field(body, "user", str)

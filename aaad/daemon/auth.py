@@ -26,42 +26,42 @@ import hmac
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 
-from zoneinfo import ZoneInfo
-
 from aaad.accounting.periods import PeriodSpec, period_bounds
 from aaad.accounting.sessions import ZERO, Totals
-from aaad.credentials import VerifyCache, dummy_hash, verify_hash
 from aaad.config import TelephonyConfig
-from aaad.quotas.bands import band_at
-from aaad.quotas.decide import Accept, Block, Decision, Reject, decide
-from aaad.quotas.plans import PEAK, Plan
-from aaad.daemon.calls import CISCO_RETURN_CODES, CallReader
+from aaad.credentials import VerifyCache, dummy_hash, verify_hash
 from aaad.daemon.batch import GroupCommit, QueueFull
+from aaad.daemon.calls import CISCO_RETURN_CODES, CallReader
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
 from aaad.daemon.outage import Availability
+from aaad.quotas.bands import band_at
+from aaad.quotas.decide import Accept, Block, Decision, Reject, decide
+from aaad.quotas.plans import PEAK, Plan
 from aaad.radius.auth import chap_matches, decrypt_password
 from aaad.radius.codec import Request, attribute_bytes, attribute_text
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import RateLimitedLog, Reply
-from aaad.store import credit
+from aaad.store import credit, queries
 from aaad.store import plans as plan_store
-from aaad.store import queries
 from aaad.store import telephony as telephony_store
 from aaad.store.database import Database, is_unavailable, was_disconnected
+from aaad.store.transactions import plan_from_json
 from aaad.telephony.calls import CallAccept, authorise_call
 from aaad.telephony.rates import RateTable
-from aaad.store.transactions import plan_from_json
 
 __all__ = ["AuthHandler", "Credentials", "LastKnownUsers", "OUTAGE"]
 
 log = logging.getLogger(__name__)
+UTC_ZONE = ZoneInfo("UTC")
 
 USER_NAME, USER_PASSWORD, CHAP_PASSWORD, CHAP_CHALLENGE = 1, 2, 3, 60
 FAILED = "Authentication failed"
@@ -88,7 +88,8 @@ class Credentials:
     challenge: bytes | None = None
 
     def __repr__(self) -> str:
-        return f"Credentials(name={self.name!r}, method={'pap' if self.password is not None else 'chap'})"
+        method = "pap" if self.password is not None else "chap"
+        return f"Credentials(name={self.name!r}, method={method})"
 
 
 def reject(message: str, reason: str) -> Reply:
@@ -104,7 +105,7 @@ class UserState:
     used: Totals
     open_sessions: int
     blocks: tuple[Block, ...]
-    call: "CallState | None" = None
+    call: CallState | None = None
 
     @property
     def enabled(self) -> bool:
@@ -172,7 +173,7 @@ class LastKnownUsers:
 
     def update(self, states: Sequence[UserState | None], names: Sequence[str]) -> None:
         with self._lock:
-            for name, state in zip(names, states):
+            for name, state in zip(names, states, strict=False):
                 if state is None:
                     self._entries.pop(name, None)    # deleted since: not known any more
                     continue
@@ -191,7 +192,7 @@ class AuthHandler:
 
     def __init__(self, *, db: Database, reader: Executor, hasher: Executor,
                  reactor: IReactorTime, metrics: Metrics, cache: VerifyCache,
-                 tz: ZoneInfo = ZoneInfo("UTC"), calls: CallReader | None = None,
+                 tz: ZoneInfo = UTC_ZONE, calls: CallReader | None = None,
                  max_batch: int = 256, max_queue: int = 8192, max_hash_pending: int = 64,
                  outage_policy: str = "reject", outage_cache_size: int = 100_000,
                  availability: Availability | None = None,
@@ -219,7 +220,7 @@ class AuthHandler:
             log, reactor=reactor, interval_s=reject_log_interval_s, level=logging.INFO,
             max_keys=reject_log_users, closing="Access-Reject: %r: %d more not logged")
 
-    def handle(self, req: Request) -> "Deferred[Reply]":
+    def handle(self, req: Request) -> Deferred[Reply]:
         return self._handle(req).addCallback(self._log_reject, req)
 
     def _log_reject(self, reply: Reply, req: Request) -> Reply:
@@ -230,13 +231,13 @@ class AuthHandler:
                                  user, req.client.name, req.source[0], reply.reason, message)
         return reply
 
-    def _handle(self, req: Request) -> "Deferred[Reply]":
+    def _handle(self, req: Request) -> Deferred[Reply]:
         try:
             creds = self._credentials(req)
             if isinstance(creds, Reply):
                 return succeed(creds)
             d = self._lookups.submit(creds.name)
-        except Exception:
+        except Exception:  # noqa: BLE001  (becomes the Deferred's failure)
             return fail()
         return d.addCallback(self._decide, creds, req)
 
@@ -256,7 +257,7 @@ class AuthHandler:
             return Credentials(name, chap=chap, challenge=challenge)
         return reject("Only PAP and CHAP are supported", "unsupported_method")
 
-    def _find(self, names: Sequence[str]) -> "list[UserState | None] | list[_Outage]":
+    def _find(self, names: Sequence[str]) -> list[UserState | None] | list[_Outage]:
         try:
             states = self._read_users(names)
         except Exception as e:
@@ -321,7 +322,8 @@ class AuthHandler:
                 blocks=tuple(blocks.get(r.id, ())), call=calls.get(r.id))
         return [states.get(n) for n in names]
 
-    def _call_states(self, conn: Any, call_plans: dict[int, Plan], now: int) -> dict[int, CallState]:
+    def _call_states(self, conn: Any, call_plans: dict[int, Plan],
+                     now: int) -> dict[int, CallState]:
         """Credit, open calls, rate table and free minutes of users with call plans."""
         rules = self._calls.rules
         tables = rules.rates.get(conn, {p.rate_table for p in call_plans.values()
@@ -349,8 +351,8 @@ class AuthHandler:
         self._metrics.db_batch_size.labels("auth").observe(size)
         self._metrics.db_batch_seconds.labels("auth").observe(seconds)
 
-    def _decide(self, user: "UserState | None | _Outage", creds: Credentials,
-                req: Request) -> "Deferred[Reply] | Reply":
+    def _decide(self, user: UserState | _Outage | None, creds: Credentials,
+                req: Request) -> Deferred[Reply] | Reply:
         if isinstance(user, _Outage):
             cached = self.last_known.get(creds.name) if self.last_known is not None else None
             if cached is None:
@@ -423,8 +425,9 @@ class AuthHandler:
             r = reject(verdict.message, verdict.reason)
             if cisco and verdict.reason in CISCO_RETURN_CODES:
                 code = CISCO_RETURN_CODES[verdict.reason]
-                r = Reply(r.code, r.attributes + (("h323-return-code",
-                                                   f"h323-return-code={code}"),), reason=r.reason)
+                r = Reply(r.code, (*r.attributes,
+                                   ("h323-return-code", f"h323-return-code={code}")),
+                          reason=r.reason)
             return r
         assert isinstance(decision, Accept)
         limits = [t for t in (decision.session_timeout_s, verdict.session_timeout_s)
@@ -436,7 +439,7 @@ class AuthHandler:
             attrs += self._calls.cisco_accept(combined)
         return Reply(ACCESS_ACCEPT, attrs)
 
-    def _fail_evenly(self, reason: str) -> "Deferred[Reply]":
+    def _fail_evenly(self, reason: str) -> Deferred[Reply]:
         """Reject after the same argon2 work a hashed user's check costs.
 
         The Reply-Message is always ``FAILED``: which check failed would tell
@@ -445,7 +448,7 @@ class AuthHandler:
         d = self._hash(verify_hash, dummy_hash(), b"")
         return d.addCallback(lambda _: reject(FAILED, reason))
 
-    def _hash(self, fn: Any, *args: Any) -> "Deferred[bool]":
+    def _hash(self, fn: Any, *args: Any) -> Deferred[bool]:
         if self._hash_pending >= self._max_hash_pending:
             raise QueueFull(f"{self._hash_pending} password verifications pending")
         self._hash_pending += 1

@@ -10,7 +10,8 @@ only after its batch's transaction committed, or fails with the batch.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Generic, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
@@ -22,7 +23,7 @@ __all__ = ["GroupCommit", "QueueFull"]
 
 log = logging.getLogger(__name__)
 
-I = TypeVar("I")
+Item = TypeVar("Item")
 R = TypeVar("R")
 
 
@@ -32,7 +33,7 @@ class QueueFull(WireError):
     reason = "overload"
 
 
-class GroupCommit(Generic[I, R]):
+class GroupCommit(Generic[Item, R]):
     """Feeds queued items to ``process(items) -> results`` in batches.
 
     ``process`` runs on ``executor`` and must return one result per item, in
@@ -40,7 +41,8 @@ class GroupCommit(Generic[I, R]):
     seconds)`` is told about every finished batch.
     """
 
-    def __init__(self, *, executor: Executor, process: Callable[[Sequence[I]], Sequence[R]],
+    def __init__(self, *, executor: Executor,
+                 process: Callable[[Sequence[Item]], Sequence[R | BaseException]],
                  max_batch: int, max_queue: int, clock: Callable[[], float],
                  on_batch: Callable[[int, float], None] | None = None) -> None:
         self._executor = executor
@@ -49,7 +51,7 @@ class GroupCommit(Generic[I, R]):
         self._max_queue = max_queue
         self._clock = clock
         self._on_batch = on_batch
-        self._queue: list[tuple[I, Deferred[R]]] = []
+        self._queue: list[tuple[Item, Deferred[R]]] = []
         self._running = 0
 
     @property
@@ -57,7 +59,7 @@ class GroupCommit(Generic[I, R]):
         """Items waiting for a batch (not counting the one in the database)."""
         return len(self._queue)
 
-    def submit(self, item: I) -> "Deferred[R]":
+    def submit(self, item: Item) -> Deferred[R]:
         if len(self._queue) >= self._max_queue:
             raise QueueFull(f"{len(self._queue)} items queued")
         d: Deferred[R] = Deferred()
@@ -76,16 +78,17 @@ class GroupCommit(Generic[I, R]):
         d.addCallbacks(self._succeeded, self._failed, callbackArgs=(batch, started),
                        errbackArgs=(batch, started))
 
-    def _succeeded(self, results: Sequence[R], batch: list[tuple[I, Deferred[R]]],
+    def _succeeded(self, results: Sequence[R | BaseException],
+                   batch: list[tuple[Item, Deferred[R]]],
                    started: float) -> None:
         self._finish(len(batch), started)
-        for (_, d), result in zip(batch, results):
+        for (_, d), result in zip(batch, results, strict=False):
             if isinstance(result, BaseException):
                 d.errback(Failure(result))
             else:
                 d.callback(result)
 
-    def _failed(self, failure: Failure, batch: list[tuple[I, Deferred[R]]],
+    def _failed(self, failure: Failure, batch: list[tuple[Item, Deferred[R]]],
                 started: float) -> None:
         self._finish(len(batch), started)
         for _, d in batch:

@@ -26,7 +26,7 @@ __all__ = ["disconnect_now"]
 
 def disconnect_now(reactor: Any, config: Config, db: Database, sessions: list[dict[str, Any]],
                    results: list[tuple[dict[str, Any], str]], *,
-                   timeout_s: float = 3.0) -> "Deferred[Any]":
+                   timeout_s: float = 3.0) -> Deferred[Any]:
     """Disconnect each session; appends (session, ack|nak|timeout|no_client) to ``results``."""
     coa = CoAClient(reactor=reactor, dictionary=load_dictionary())
     coa.start()
@@ -36,7 +36,7 @@ def disconnect_now(reactor: Any, config: Config, db: Database, sessions: list[di
                         reactor=reactor, metrics=Metrics(CollectorRegistry()),
                         timeouts=(timeout_s / 7, 2 * timeout_s / 7, 4 * timeout_s / 7))
 
-    def one(s: dict[str, Any]) -> "Deferred[Any]":
+    def one(s: dict[str, Any]) -> Deferred[Any]:
         d = enforcer.disconnect(client_name=s["client"], nas_address=s["nas_address"],
                                 user_name=s["user"], session_key=s["id"],
                                 acct_session_id=s["acct_session_id"], nas_key=s["nas"],

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -63,11 +64,11 @@ class Enforcer:
         self._recent: dict[str, float] = {}
         self._timeouts = tuple(timeouts)
 
-    def over_limit(self, items: Sequence[OverLimit]) -> list["Deferred[CoAResult | None]"]:
+    def over_limit(self, items: Sequence[OverLimit]) -> list[Deferred[CoAResult | None]]:
         """Disconnect each session (reactor thread); returns one Deferred per item."""
         now = self._reactor.seconds()
         self._recent = {k: t for k, t in self._recent.items() if now - t < self._repeat_after_s}
-        out = []
+        out: list[Deferred[CoAResult | None]] = []
         for item in items:
             if item.session_key in self._recent:
                 out.append(succeed(None))
@@ -83,7 +84,7 @@ class Enforcer:
 
     def disconnect(self, *, client_name: str, nas_address: str, user_name: str,
                    session_key: str, acct_session_id: str, nas_key: str,
-                   framed_ip: str | None, why: str) -> "Deferred[CoAResult | None]":
+                   framed_ip: str | None, why: str) -> Deferred[CoAResult | None]:
         client = self._client(client_name)
         if client is None:
             log.warning("cannot disconnect %s: client %s is no longer configured",
@@ -99,16 +100,17 @@ class Enforcer:
             # undecodable octets were replaced: no request can carry it.
             log.warning("cannot disconnect %s session %s: %s", user_name, acct_session_id, e)
             return self._record(None, user_name, session_key, why, f"error: {e}")
-        d.addCallback(lambda r: self._record(r, user_name, session_key, why, r.status))
-        d.addErrback(lambda f: self._record(None, user_name, session_key, why,
-                                            f"error: {f.getErrorMessage()}"))
-        return d
+        recorded: Deferred[CoAResult | None] = d.addCallback(
+            lambda r: self._record(r, user_name, session_key, why, r.status))
+        recorded.addErrback(lambda f: self._record(None, user_name, session_key, why,
+                                                   f"error: {f.getErrorMessage()}"))
+        return recorded
 
     def _client(self, name: str) -> Client | None:
         return next((c for c in self._clients() if c.name == name), None)
 
     def _record(self, result: CoAResult | None, user_name: str, session_key: str, why: str,
-                status: str) -> "Deferred[CoAResult | None]":
+                status: str) -> Deferred[CoAResult | None]:
         label = status if status in ("ack", "nak", "timeout", "no_client") else "error"
         self._metrics.disconnects.labels(label).inc()
         detail = why

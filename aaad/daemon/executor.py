@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Callable, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorFromThreads
@@ -22,7 +23,7 @@ T = TypeVar("T")
 
 
 class Executor(Protocol):
-    def run(self, fn: Callable[..., T], *args: Any) -> "Deferred[T]": ...
+    def run(self, fn: Callable[..., T], *args: Any) -> Deferred[T]: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
 
@@ -59,7 +60,7 @@ class ThreadExecutor:
             t.join()
         self._workers = []
 
-    def run(self, fn: Callable[..., T], *args: Any) -> "Deferred[T]":
+    def run(self, fn: Callable[..., T], *args: Any) -> Deferred[T]:
         d: Deferred[T] = Deferred()
         self.queued += 1
         self._jobs.put((d, fn, args))
@@ -74,11 +75,11 @@ class ThreadExecutor:
             try:
                 result: Any = fn(*args)
                 ok = True
-            except BaseException:
+            except BaseException:  # noqa: BLE001  (handed to the reactor thread as a Failure)
                 result, ok = Failure(), False
             self._reactor.callFromThread(self._finish, d, ok, result)
 
-    def _finish(self, d: "Deferred[Any]", ok: bool, result: Any) -> None:
+    def _finish(self, d: Deferred[Any], ok: bool, result: Any) -> None:
         self.queued -= 1
         if ok:
             d.callback(result)
@@ -97,8 +98,8 @@ class InlineExecutor:
     def stop(self) -> None:
         pass
 
-    def run(self, fn: Callable[..., T], *args: Any) -> "Deferred[T]":
+    def run(self, fn: Callable[..., T], *args: Any) -> Deferred[T]:
         try:
             return succeed(fn(*args))
-        except BaseException:
+        except BaseException:  # noqa: BLE001  (becomes the Deferred's failure)
             return fail()

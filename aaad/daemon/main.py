@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import gc
 import json
-import signal
 import logging
+import signal
 import sys
 import time
 from typing import Any
@@ -88,10 +88,10 @@ def serve(config: Config) -> int:
     setup_logging(config.logging)
     check_database(config)
     from twisted.internet import reactor
-
-    from aaad.daemon.service import AaadService
+    from twisted.internet.interfaces import IReactorFromThreads
 
     from aaad.daemon import systemd
+    from aaad.daemon.service import AaadService
 
     service = AaadService(config, reactor=reactor)
     failed: list[BaseException] = []
@@ -99,7 +99,7 @@ def serve(config: Config) -> int:
     def start() -> None:
         try:
             service.startService()
-        except Exception as e:  # a port in use, a bad bind address
+        except Exception as e:  # noqa: BLE001  (a port in use, a bad bind address: logged)
             failed.append(e)
             log.error("cannot start: %s", e)
             reactor.stop()
@@ -123,7 +123,8 @@ def serve(config: Config) -> int:
         systemd.notify("STOPPING=1")
         return service.stopService() if service.running else None
 
-    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reload))
+    threads = IReactorFromThreads(reactor)
+    signal.signal(signal.SIGHUP, lambda *_: threads.callFromThread(reload))
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", stop)
     # Cyclic GC of a heap full of start-up objects (dictionaries, SQLAlchemy's

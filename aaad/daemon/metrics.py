@@ -7,13 +7,24 @@ unbounded and personal).
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client import generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from aaad.radius.framing import (ACCESS_ACCEPT, ACCESS_CHALLENGE, ACCESS_REJECT,
-                                 ACCESS_REQUEST, CODE_NAMES)
+from aaad.radius.framing import (
+    ACCESS_ACCEPT,
+    ACCESS_CHALLENGE,
+    ACCESS_REJECT,
+    ACCESS_REQUEST,
+    CODE_NAMES,
+)
 from aaad.radius.protocol import Reply
 
 __all__ = ["Metrics", "MetricsPage", "metrics_site"]
@@ -33,7 +44,7 @@ class MetricsPage(Resource):
     isLeaf = True
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Twisted: untyped
         self._registry = registry
 
     def render_GET(self, request: Request) -> bytes:

@@ -19,6 +19,7 @@ from aaad.config import ClientConfig, Config
 from aaad.credentials import VerifyCache, dummy_hash
 from aaad.daemon.accounting import AccountingHandler
 from aaad.daemon.auth import AuthHandler
+from aaad.daemon.calls import CallReader
 from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import Executor, ThreadExecutor
 from aaad.daemon.metrics import Metrics, metrics_site
@@ -28,7 +29,6 @@ from aaad.radius.coa import CoAClient
 from aaad.radius.codec import ACCT_CODES, AUTH_CODES, load_dictionary
 from aaad.radius.protocol import RadiusPort
 from aaad.radius.trace import Tracer
-from aaad.daemon.calls import CallReader
 from aaad.store import admin
 from aaad.store.database import Database, describe_url, open_database
 from aaad.store.journal import Journal
@@ -53,7 +53,7 @@ class Executors:
         self.writer, self.reader, self.hasher = writer, reader, hasher
 
     @classmethod
-    def threaded(cls, reactor: Any, *, readers: int, hashers: int) -> "Executors":
+    def threaded(cls, reactor: Any, *, readers: int, hashers: int) -> Executors:
         return cls(ThreadExecutor(reactor=reactor, threads=1, name="aaad-db-writer"),
                    ThreadExecutor(reactor=reactor, threads=readers, name="aaad-db-reader"),
                    ThreadExecutor(reactor=reactor, threads=hashers, name="aaad-hash"))
@@ -67,7 +67,7 @@ class AaadService(MultiService):
 
     def __init__(self, config: Config, *, reactor: Any, registry: CollectorRegistry | None = None,
                  db: Database | None = None, executors: Executors | None = None) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Twisted: untyped
         self.config = config
         self._reactor = reactor
         self.metrics = Metrics(registry or CollectorRegistry())
@@ -98,9 +98,10 @@ class AaadService(MultiService):
             max_queue=config.radius.max_pending, outage_policy=config.auth.outage_policy,
             outage_cache_size=config.auth.outage_cache_size, availability=self.availability)
         self.tracer = Tracer(now=reactor.seconds)
-        common = dict(clients=clients, dictionary=dictionary, reactor=reactor, tracer=self.tracer,
-                      metrics=self.metrics, dedup_ttl_s=config.radius.dedup_ttl_s,
-                      max_pending=config.radius.max_pending)
+        common = {"clients": clients, "dictionary": dictionary, "reactor": reactor,
+                  "tracer": self.tracer,
+                      "metrics": self.metrics, "dedup_ttl_s": config.radius.dedup_ttl_s,
+                      "max_pending": config.radius.max_pending}
         self.auth_port = RadiusPort(name="auth", allowed=AUTH_CODES, handler=self.auth, **common)
         self.acct_port = RadiusPort(name="acct", allowed=ACCT_CODES, handler=self.accounting,
                                     **common)
@@ -119,7 +120,7 @@ class AaadService(MultiService):
     def startService(self) -> None:
         if self.journal is not None:
             self._open_journal(self.journal)
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]  # Twisted: untyped
         dummy_hash()    # computed once now, not on the first unknown user
         for ex in self.executors.all():
             ex.start()
@@ -192,16 +193,16 @@ class AaadService(MultiService):
     def port_number(self, name: str) -> int:
         return int(self.listening[name].getHost().port)
 
-    def stopService(self) -> "Deferred[Any]":
+    def stopService(self) -> Deferred[Any]:
         """Stop reading, answer what is in flight, then release everything."""
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]  # Twisted: untyped
         if self._sweeper.running:
             self._sweeper.stop()
         if self._replayer.running:
             self._replayer.stop()
         drained = DeferredList([self.auth_port.stop_reading(), self.acct_port.stop_reading()])
 
-        def release(_: object) -> "Deferred[Any]":
+        def release(_: object) -> Deferred[Any]:
             stops = [maybeDeferred(p.stopListening) for p in self.listening.values()]
             stops.append(self.coa.stop())
             for ex in self.executors.all():
@@ -213,7 +214,7 @@ class AaadService(MultiService):
             return DeferredList(stops)
         return drained.addCallback(release)
 
-    def _count_open_sessions(self, passthrough: Any) -> "Deferred[Any]":
+    def _count_open_sessions(self, passthrough: Any) -> Deferred[Any]:
         def count() -> int:
             with self.db.reader.connect() as conn:
                 return admin.open_session_count(conn)
@@ -221,7 +222,7 @@ class AaadService(MultiService):
         d.addCallback(self.metrics.open_sessions.set)
         return d.addCallback(lambda _: passthrough)
 
-    def _sweep(self) -> "Deferred[int]":
+    def _sweep(self) -> Deferred[int]:
         if self.journal is not None and self.journal.pending_records:
             # The journal holds newer packets than the database: sessions
             # would look stale that are not. Sweep once it is replayed.

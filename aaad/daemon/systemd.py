@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Mapping
+from collections.abc import Mapping
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall

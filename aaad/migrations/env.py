@@ -30,7 +30,10 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+    url = (context.get_x_argument(as_dictionary=True).get("url")
+           or config.get_main_option("sqlalchemy.url"))
+    if not url:
+        raise SystemExit("no database URL: pass -x url=... or set sqlalchemy.url")
     engine = create_engine(url)
     with engine.connect() as conn:
         _run(conn)

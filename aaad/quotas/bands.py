@@ -127,9 +127,9 @@ def _share(delta: Totals, pieces: list[tuple[str, int]]) -> dict[str, Totals]:
         secs = weights if sum(weights) == delta.session_s else allocate(delta.session_s, weights)
         ins = allocate(delta.in_octets, weights)
         outs = allocate(delta.out_octets, weights)
-        parts = [Totals(s, i, o) for s, i, o in zip(secs, ins, outs)]
+        parts = [Totals(s, i, o) for s, i, o in zip(secs, ins, outs, strict=False)]
     merged: dict[str, Totals] = {}
-    for (name, _), part in zip(pieces, parts):
+    for (name, _), part in zip(pieces, parts, strict=False):
         merged[name] = merged.get(name, ZERO) + part
     return {name: part for name, part in merged.items() if not part.is_zero()}
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from aaad.radius.errors import (BadAuthenticator, BadMessageAuthenticator, Malformed,
-                                UndecodablePassword)
+from aaad.radius.errors import (
+    BadAuthenticator,
+    BadMessageAuthenticator,
+    Malformed,
+    UndecodablePassword,
+)
 from aaad.radius.framing import find_attribute
 
 __all__ = [
@@ -89,7 +93,7 @@ def decrypt_password(hidden: bytes, secret: bytes, authenticator: bytes) -> byte
     for i in range(0, len(hidden), 16):
         block = hidden[i:i + 16]
         key = hashlib.md5(secret + last).digest()
-        out += bytes(a ^ b for a, b in zip(block, key))
+        out += bytes(a ^ b for a, b in zip(block, key, strict=False))
         last = block
     password = bytes(out).rstrip(b"\x00")
     if b"\x00" in password:
@@ -108,7 +112,7 @@ def hide_password(password: bytes, secret: bytes, authenticator: bytes) -> bytes
     last = authenticator
     for i in range(0, len(padded), 16):
         key = hashlib.md5(secret + last).digest()
-        block = bytes(a ^ b for a, b in zip(padded[i:i + 16], key))
+        block = bytes(a ^ b for a, b in zip(padded[i:i + 16], key, strict=False))
         out += block
         last = block
     return bytes(out)

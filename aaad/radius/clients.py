@@ -7,8 +7,8 @@ bounded per-address cache so the hot path is one dict lookup.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from aaad.radius.errors import UnknownClient
 

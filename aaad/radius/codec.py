@@ -18,9 +18,10 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
 
 from pyrad.dictionary import Dictionary
 from pyrad.packet import AcctPacket, AuthPacket, Packet, PacketError

@@ -9,7 +9,7 @@ retransmit). Entries expire in arrival order, and the size is bounded.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["ReplyCache", "IN_FLIGHT"]
 
@@ -20,7 +20,8 @@ IN_FLIGHT = b""
 class ReplyCache:
     """Maps a request key to its reply bytes, or to IN_FLIGHT while processed."""
 
-    def __init__(self, *, ttl_s: float, now: Callable[[], float], max_entries: int = 200_000) -> None:
+    def __init__(self, *, ttl_s: float, now: Callable[[], float],
+                 max_entries: int = 200_000) -> None:
         self._ttl_s = ttl_s
         self._now = now
         self._max = max_entries

@@ -71,7 +71,8 @@ def check_frame(data: bytes, allowed_codes: frozenset[int]) -> bytes:
             raise Malformed(f"attribute {data[pos]} at offset {pos} has length {alen}")
         pos += alen
         if pos > length:
-            raise Malformed(f"attribute {data[pos - alen]} at offset {pos - alen} overruns the packet")
+            raise Malformed(f"attribute {data[pos - alen]} at offset {pos - alen} "
+                            "overruns the packet")
     return data if length == n else data[:length]
 
 

@@ -42,7 +42,7 @@ class Reply:
 
 
 class Handler(Protocol):
-    def handle(self, req: Request) -> "Deferred[Reply]":
+    def handle(self, req: Request) -> Deferred[Reply]:
         """Decide the reply. Fails (errback) when no reply may be sent."""
 
 
@@ -134,7 +134,12 @@ class RadiusPort(DatagramProtocol):
         self._idle: list[Deferred[None]] = []
         self.reading = True
 
-    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def _write(self, data: bytes, addr: tuple[str, int]) -> None:
+        # Only called while listening: datagramReceived has a transport.
+        assert self.transport is not None
+        self.transport.write(data, addr)
+
+    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
         if not self.reading:
             return
         arrived = self._reactor.seconds()
@@ -163,7 +168,7 @@ class RadiusPort(DatagramProtocol):
                 self._metrics.dropped(self.name, "duplicate_in_flight")
             else:
                 self._metrics.dropped(self.name, "duplicate")
-                self.transport.write(seen, addr)
+                self._write(seen, addr)
             return
         if self.pending >= self._max_pending:
             self._drop("overload", "%s port: %d requests pending, dropping from %s",
@@ -180,7 +185,7 @@ class RadiusPort(DatagramProtocol):
     def _send(self, reply: Reply, req: Request, key: Any, arrived: float) -> None:
         data = encode_reply(req, reply.code, reply.attributes)
         self._cache.complete(key, data)
-        self.transport.write(data, req.source)
+        self._write(data, req.source)
         took = self._reactor.seconds() - arrived
         self._metrics.replied(self.name, req.code, reply, took)
         if self.tracer.wants(req):
@@ -212,14 +217,14 @@ class RadiusPort(DatagramProtocol):
         code = framing.ACCESS_ACCEPT if framing.ACCESS_REQUEST in self._allowed \
             else framing.ACCOUNTING_RESPONSE
         reply = Reply(code)
-        self.transport.write(encode_reply(req, code), req.source)
+        self._write(encode_reply(req, code), req.source)
         self._metrics.replied(self.name, req.code, reply, self._reactor.seconds() - arrived)
 
     def _drop(self, reason: str, msg: str, *args: object) -> None:
         self._metrics.dropped(self.name, reason)
         self._drops.warning(reason, msg, *args)
 
-    def stop_reading(self) -> "Deferred[None]":
+    def stop_reading(self) -> Deferred[None]:
         """Stop taking new requests; fires when every pending one is answered."""
         self.reading = False
         d: Deferred[None] = Deferred()

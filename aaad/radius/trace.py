@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aaad.radius.codec import Request, attribute_text
 from aaad.radius.framing import CODE_NAMES
@@ -27,14 +28,14 @@ def describe(packet: Any) -> str:
     for key in OrderedDict.keys(packet):
         try:
             name = packet._DecodeKey(key)
-        except Exception:
+        except Exception:  # noqa: BLE001  (a trace line never breaks a request)
             name = str(key)
         if name in MASKED or key in (2, 3, 80):
             parts.append(f"{name if isinstance(name, str) else key}=***")
             continue
         try:    # by name, so pyrad decodes the values (by number it gives raw bytes)
             values = packet[name] if isinstance(name, str) else OrderedDict.__getitem__(packet, key)
-        except Exception:
+        except Exception:  # noqa: BLE001  (a trace line never breaks a request)
             values = OrderedDict.__getitem__(packet, key)
         for v in values:
             parts.append(f"{name}={v!r}")

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Iterator, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, func, or_, select
@@ -108,7 +109,7 @@ def parse_import(text: str, tz: ZoneInfo) -> list[ImportLine]:
                 continue                        # blank line
             if len(fields) != len(columns):
                 raise ImportProblem(n, f"expected {len(columns)} fields, got {len(fields)}")
-            item = _line(n, dict(zip(columns, fields)), tz)
+            item = _line(n, dict(zip(columns, fields, strict=False)), tz)
             if item.id in seen:
                 raise ImportProblem(n, f"id {item.id!r} appears twice in the file "
                                     f"(first on line {seen[item.id]})")

@@ -25,15 +25,17 @@ logs it and cuts the file back to the last good entry.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import struct
 import zlib
 from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Sequence
+from typing import Any, BinaryIO
 
 from aaad.accounting.sessions import AcctRecord, Status, Totals
 
@@ -101,8 +103,9 @@ def decode_record(d: Any) -> AcctRecord:
         if d.get(name) is not None:
             optional[name] = integer(name) if name in ("nas_port", "interim_interval_s") \
                 else string(name)
+    strings: dict[str, Any] = {name: string(name) for name in _STRINGS}
     return AcctRecord(status=Status(integer("status")),
-                      **{name: string(name) for name in _STRINGS},
+                      **strings,
                       totals=Totals(integer("session_s"), integer("in_octets"),
                                     integer("out_octets")),
                       at=integer("at"), arrival=integer("arrival"), **optional)
@@ -191,7 +194,7 @@ def _scan(f: BinaryIO, path: Path) -> JournalScan:
     valid_end = start
     problem: str | None = None
     problem_end = size
-    for offset, end, kind, count, payload, why in _read_entries(f, start, size):
+    for _offset, end, kind, count, payload, why in _read_entries(f, start, size):
         if why is not None:
             problem, problem_end = why, end
             break
@@ -388,10 +391,9 @@ class Journal:
                 view, at = view[n:], at + n
             os.fsync(self._fd)
         except OSError:
-            try:                    # leave no half entry for the next append to follow
+            # Leave no half entry for the next append to follow.
+            with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self.size)
-            except OSError:
-                pass
             raise
         self.size = at
 

@@ -10,7 +10,8 @@ and, when the caller knows it, ``user_id``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, and_, delete, false, func, insert, select, tuple_, update
 

@@ -13,10 +13,21 @@ the refs given.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping, Sequence, TypeAlias
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeAlias
 
-from sqlalchemy import (BigInteger, Connection, Insert, and_, bindparam, func, literal_column,
-                        select, text, update)
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Insert,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from aaad.accounting.sessions import ZERO, AcctRecord, SessionState, Totals

@@ -8,7 +8,8 @@ small query) and reloads. Lookups then run in memory (telephony.rates).
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 

@@ -18,8 +18,19 @@ until an account takes the name, and can never log in.
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, MetaData, String,
-                        Table, Text, text, true)
+from sqlalchemy import (
+                        BigInteger,
+                        Boolean,
+                        Column,
+                        Index,
+                        Integer,
+                        MetaData,
+                        String,
+                        Table,
+                        Text,
+                        text,
+                        true,
+)
 
 __all__ = ["metadata", "users", "sessions", "usage", "usage_bands", "plans", "blocks", "charges",
            "events", "balances", "ledger", "vouchers", "rates", "rate_tables", "calls",

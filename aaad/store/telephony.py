@@ -7,8 +7,9 @@ duplicated Stop, a replay or a second node changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, desc, func, select, tuple_, update
@@ -32,7 +33,7 @@ class CallRules:
     """What the store needs to read calls: number normalisation, emergency
     numbers, and the process's rate-table cache."""
 
-    numbers: NumberPlan = NumberPlan()
+    numbers: NumberPlan = field(default_factory=NumberPlan)
     emergency_numbers: tuple[str, ...] = ()
     rates: RateCache = field(default_factory=RateCache)
 
@@ -177,7 +178,8 @@ def open_call_sessions(conn: Connection, users_: Iterable[UserRef]) -> list[Any]
         .order_by(sessions.c.user_id, sessions.c.started_at, sessions.c.id)))
 
 
-def list_calls(conn: Connection, *, user: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def list_calls(conn: Connection, *, user: str | None = None,
+               limit: int = 100) -> list[dict[str, Any]]:
     """The newest CDRs; of ``user``: the holder of the name, or if nobody holds
     it, the calls written under that name (a deleted user's history)."""
     stmt = select(calls).order_by(desc(calls.c.started_at), calls.c.session_id).limit(limit)

@@ -20,24 +20,39 @@ from __future__ import annotations
 import functools
 import json
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
 from aaad.accounting.periods import PeriodSpec, period_bounds, period_label
-from aaad.accounting.sessions import (ZERO, AcctRecord, Cause, SessionState, Status, Totals,
-                                      apply_record)
+from aaad.accounting.sessions import (
+    ZERO,
+    AcctRecord,
+    Cause,
+    SessionState,
+    Status,
+    Totals,
+    apply_record,
+)
 from aaad.accounting.usage import UsagePart, split_usage_timed
 from aaad.quotas.bands import band_at, weighted_usage
-from aaad.quotas.decide import (Block, Reject, block_expires_at, blocks_to_renew,
-                                consume_blocks, counted_octets, decide, overage,
-                                seconds_beyond_cap)
+from aaad.quotas.decide import (
+    Block,
+    Reject,
+    block_expires_at,
+    blocks_to_renew,
+    consume_blocks,
+    counted_octets,
+    decide,
+    overage,
+    seconds_beyond_cap,
+)
 from aaad.quotas.plans import PEAK, Plan, format_money, parse_plan, plan_to_dict
-from aaad.store import credit
+from aaad.store import credit, queries
 from aaad.store import plans as plan_store
-from aaad.store import queries
 from aaad.store import telephony as telephony_store
 from aaad.store.queries import UserRef
 from aaad.store.telephony import CallRules
@@ -49,6 +64,7 @@ __all__ = ["BatchOutcome", "OverLimit", "record_accounting", "sweep_stale", "rol
 
 DISCONNECT_REASONS = frozenset({"time_limit", "octets_limit", "block_exhausted"})
 _DEFAULT_RULES = CallRules()
+UTC_ZONE = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +335,7 @@ class _Finished:
     direction: str
 
     @classmethod
-    def of_row(cls, r: Any) -> "_Finished":
+    def of_row(cls, r: Any) -> _Finished:
         """From a session row (telephony_store.sessions_by_id / open_call_sessions)."""
         return cls(r.id, r.user_id, r.user_name, r.started_at, r.session_s,
                    r.called_station_id or "", r.calling_station_id or "",
@@ -490,7 +506,7 @@ def _use_blocks(conn: Connection, out: _Segment, user: int, name: str, plan: Pla
     """
     current = blocks.get(user, [])
     updated, leftover = consume_blocks(current, seconds, now)
-    for old, new in zip(current, updated):
+    for old, new in zip(current, updated, strict=False):
         if new.seconds_left != old.seconds_left:
             plan_store.use_block_seconds(conn, old.block_id, old.seconds_left - new.seconds_left)
     for _ in range(blocks_to_renew(plan, leftover)):
@@ -544,7 +560,8 @@ def rollover(conn: Connection, *, now: int, tz: ZoneInfo) -> list[str]:
         if plan_store.event_exists(conn, kind="block_expired", session_id=marker):
             continue
         left = b.seconds_total - b.seconds_used
-        detail = f"block {b.id} of {b.user_name} expired with {left // 3600}h {left % 3600 // 60}m unused"
+        detail = (f"block {b.id} of {b.user_name} expired with "
+                  f"{left // 3600}h {left % 3600 // 60}m unused")
         plan_store.record_event(conn, at=now, kind="block_expired", result="ok",
                                 user_name=b.user_name, session_id=marker, detail=detail)
         done.append(detail)
@@ -552,7 +569,7 @@ def rollover(conn: Connection, *, now: int, tz: ZoneInfo) -> list[str]:
 
 
 def sweep_stale(conn: Connection, *, now: int, default_interval_s: int, intervals: int,
-                tz: ZoneInfo = ZoneInfo("UTC"), calls: CallRules | None = None) -> int:
+                tz: ZoneInfo = UTC_ZONE, calls: CallRules | None = None) -> int:
     """Close sessions that have been silent too long (rating calls among them); how many."""
     closing = (queries.stale_session_ids(conn, now, default_interval_s, intervals)
                if _any_call_plan(conn) else [])

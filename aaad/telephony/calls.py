@@ -92,7 +92,8 @@ def authorise_call(plan: Plan, *, number: str, direction: str, emergency: bool,
     free = free_left_s if plan.free_minutes is not None and plan.free_minutes.covers(number) else 0
     seconds = affordable_seconds(rate, max(money, 0), free)
     if seconds == 0:
-        return Reject(f"Credit exhausted ({format_money(money)} left; calls to {rate.description or rate.prefix} "
+        return Reject(f"Credit exhausted ({format_money(money)} left; calls to "
+                      f"{rate.description or rate.prefix} "
                       f"need {format_money(cost(rate, rate.increment.first_s))})", NO_CREDIT)
     return CallAccept(seconds, None, rate=rate, money=max(money, 0), free_s=free)
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping
 
 from aaad.quotas.plans import parse_money
 
@@ -195,7 +195,7 @@ def parse_rates_csv(lines: Iterable[str]) -> Iterator[Rate]:
     except csv.Error as e:
         raise RateError(1, str(e)) from None
     missing = [c for c in RATE_COLUMNS if c not in header]
-    unknown = [c for c in header if c not in RATE_COLUMNS + ("band",)]
+    unknown = [c for c in header if c not in (*RATE_COLUMNS, "band")]
     if missing or unknown:
         raise RateError(1, f"the header must be {','.join(RATE_COLUMNS)}[,band]"
                         + (f"; missing {', '.join(missing)}" if missing else "")
@@ -208,7 +208,7 @@ def parse_rates_csv(lines: Iterable[str]) -> Iterator[Rate]:
                 continue
             if len(row) != len(header):
                 raise RateError(line, f"expected {len(header)} columns, found {len(row)}")
-            rate = _rate(dict(zip(header, (c.strip() for c in row))), line)
+            rate = _rate(dict(zip(header, (c.strip() for c in row), strict=False)), line)
             if (rate.prefix, rate.band) in seen:
                 raise RateError(line, f"prefix {rate.prefix!r} appears twice"
                                 + (f" for band {rate.band!r}" if rate.band else ""))

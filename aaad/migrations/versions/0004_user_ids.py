@@ -33,8 +33,8 @@ Create Date: 2026-11-24
 
 from typing import Any
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0004"
 down_revision = "0003"
@@ -88,7 +88,7 @@ def upgrade() -> None:
             if not nullable:
                 batch.alter_column("user_id", existing_type=sa.Integer, nullable=False)
             batch.create_index(f"ix_{name}_user_id_{second}", ["user_id", second])
-    for name, (old, new) in KEYED.items():
+    for name, (_old, new) in KEYED.items():
         with op.batch_alter_table(name) as batch:
             batch.drop_constraint(f"pk_{name}", type_="primary")
             batch.alter_column("user_id", existing_type=sa.Integer, nullable=False)
@@ -111,12 +111,12 @@ def _add_holders() -> None:
 
 
 def downgrade() -> None:
-    for name, (old, new) in KEYED.items():
+    for name, (old, _new) in KEYED.items():
         with op.batch_alter_table(name) as batch:
             batch.drop_constraint(f"pk_{name}", type_="primary")
             batch.create_primary_key(f"pk_{name}", old)
             batch.drop_column("user_id")
-    for name, (second, nullable) in INDEXED.items():
+    for name, (second, _nullable) in INDEXED.items():
         with op.batch_alter_table(name) as batch:
             batch.drop_index(f"ix_{name}_user_id_{second}")
             batch.create_index(f"ix_{name}_user_name_{second}", ["user_name", second])
