@@ -144,8 +144,8 @@ def require_user(conn: Connection, name: str) -> None:
 def require_known(conn: Connection, name: str) -> None:
     """Like :func:`require_user` for reports: a name that only accounting has
     seen (no account, but sessions and usage) is known too."""
-    from aaad.store import admin
-    if not admin.name_known(conn, name):
+    from aaad.store import queries
+    if not queries.user_ids(conn, [name]):     # its account or no-account holder
         no_user(name)
 
 

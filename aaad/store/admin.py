@@ -98,13 +98,6 @@ def get_user(conn: Connection, name: str) -> User:
     return _user(r)
 
 
-def name_known(conn: Connection, name: str) -> bool:
-    """True if ``name`` is an account or a name accounting has seen (a users
-    row with ``account`` false): the names whose usage and sessions a report
-    can show."""
-    return conn.execute(select(users.c.id).where(users.c.name == name).limit(1)).first() is not None
-
-
 def list_users(conn: Connection, *, limit: int | None = None) -> list[User]:
     stmt = select(users).where(users.c.account.is_(True)).order_by(users.c.name)
     if limit:
