@@ -41,7 +41,7 @@ from aaad.cli_common import (
 from aaad.cli_credit import charges_export, charges_import, credit_group, voucher_group
 
 if TYPE_CHECKING:
-    from aaad.quotas.plans import Plan
+    from aaad.core.quotas.plan import Plan
 
 __all__ = ["main", "cli", "EXIT_DEGRADED", "EVENT_KINDS"]
 
@@ -390,8 +390,8 @@ def journal_group() -> None:
 @pass_ctx
 def journal_status(c: Context, as_json: bool) -> None:
     """Pending records, size and record times; safe while the daemon runs (read-only)."""
-    from aaad.store.journal import JournalError, read_pending, scan_journal
-    from aaad.units import format_octets
+    from aaad.core.units import format_octets
+    from aaad.daemon.journal import JournalError, read_pending, scan_journal
     j = c.config.journal
     try:
         found = scan_journal(j.path)
@@ -618,8 +618,8 @@ def session_group() -> None:
 def session_list(c: Context, active_only: bool, user: str | None, limit: int,
                  as_json: bool) -> None:
     """List sessions, newest first."""
+    from aaad.core.units import format_duration_s, format_octets
     from aaad.store import admin
-    from aaad.units import format_duration_s, format_octets
     rows = _user_rows(c, admin.list_sessions, user, active_only=active_only, limit=limit)
     emit(rows, as_json, lambda rs: table(
         [[r["user"], r["acct_session_id"], r["client"], "open" if r["active"] else
@@ -653,8 +653,8 @@ def usage_group() -> None:
 @pass_ctx
 def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None:
     """A user's usage in one period: used, limit and remaining per limit, per band, blocks."""
+    from aaad.core.units import format_duration_s, format_octets
     from aaad.store.reports import usage_report
-    from aaad.units import format_duration_s, format_octets
     cfg = c.config
     now = now_s()
 
@@ -741,7 +741,7 @@ def _apply_options(base: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]
 
 
 def _save_plan(c: Context, definition: dict[str, Any], path: str = "plan") -> tuple[Plan, str]:
-    from aaad.quotas.plans import parse_plan
+    from aaad.core.quotas.plan import parse_plan
     from aaad.store import plans as plan_store
     from aaad.store.transactions import plan_to_json
     try:
@@ -770,7 +770,7 @@ def plan_add(c: Context, /, name: str, **opts: Any) -> None:
 @pass_ctx
 def plan_set(c: Context, /, name: str, **opts: Any) -> None:
     """Change a plan's limits."""
-    from aaad.quotas.plans import plan_to_dict
+    from aaad.core.quotas.plan import plan_to_dict
     from aaad.store import plans as plan_store
     from aaad.store.transactions import plan_from_json
     stored = c.read(plan_store.plan_definition, name)
@@ -788,7 +788,7 @@ def plan_show(c: Context, name: str, as_json: bool) -> None:
     """Show a plan in human units."""
     import yaml
 
-    from aaad.quotas.plans import plan_to_dict
+    from aaad.core.quotas.plan import plan_to_dict
     from aaad.store import plans as plan_store
     from aaad.store.transactions import plan_from_json
     stored = c.read(plan_store.plan_definition, name)
@@ -803,7 +803,7 @@ def plan_show(c: Context, name: str, as_json: bool) -> None:
 @pass_ctx
 def plan_list(c: Context, as_json: bool) -> None:
     """List plans."""
-    from aaad.quotas.plans import plan_to_dict
+    from aaad.core.quotas.plan import plan_to_dict
     from aaad.store import plans as plan_store
     from aaad.store.transactions import plan_from_json
     plans = [plan_to_dict(plan_from_json(d)) for _, d in c.read(plan_store.list_plans)]
@@ -835,7 +835,7 @@ def plan_apply(c: Context, file: str) -> None:
     """Create or update every plan in a YAML file (applying it twice changes nothing)."""
     import yaml
 
-    from aaad.quotas.plans import parse_plans
+    from aaad.core.quotas.plan import parse_plans
     from aaad.store import plans as plan_store
     from aaad.store.transactions import plan_to_json
     try:
@@ -873,8 +873,8 @@ def rates_import(c: Context, path: str, name: str) -> None:
     Header: prefix,description,price,connection_fee,increment[,band]; price
     per minute and fee in currency units ("0.10"), increment "60/6".
     """
+    from aaad.core.telephony.rate_table import RateError, parse_rates_csv
     from aaad.store import rates as rate_store
-    from aaad.telephony.rates import RateError, parse_rates_csv
     _check_table_name(name)
     try:
         if path == "-":
@@ -918,7 +918,7 @@ def rates_list(c: Context, as_json: bool) -> None:
 @pass_ctx
 def rates_lookup(c: Context, name: str, number: str, band: str, as_json: bool) -> None:
     """Which rate a call from NAME's table to NUMBER gets (longest prefix)."""
-    from aaad.quotas.plans import format_money
+    from aaad.core.quotas.plan import format_money
     from aaad.store import rates as rate_store
     rt = c.read(rate_store.load_rate_table, name)
     if rt is None:
@@ -961,8 +961,8 @@ def calls_group() -> None:
 @pass_ctx
 def calls_list(c: Context, user: str | None, limit: int, as_json: bool) -> None:
     """The newest rated calls: caller, destination, prefix, duration billed, cost."""
-    from aaad.quotas.plans import format_money
-    from aaad.store import telephony as telephony_store
+    from aaad.core.quotas.plan import format_money
+    from aaad.store import calls as call_store
     rows = [{"session": r["session_id"], "user": r["user_name"], "caller": r["caller"],
              "destination": r["destination"], "prefix": r["prefix"], "band": r["band"],
              "started_at": iso(r["started_at"]), "duration_s": r["duration_s"],
@@ -970,7 +970,7 @@ def calls_list(c: Context, user: str | None, limit: int, as_json: bool) -> None:
              "price_per_minute": format_money(r["price"]),
              "connection_fee": format_money(r["connection_fee"]),
              "cost": format_money(r["cost"])}
-            for r in _user_rows(c, telephony_store.list_calls, user, limit=limit)]
+            for r in _user_rows(c, call_store.list_calls, user, limit=limit)]
     emit(rows, as_json, lambda rs: table(
         [[r["started_at"], r["user"], r["destination"], r["prefix"] or "-",
           str(r["duration_s"]), str(r["billed_s"]), r["cost"]] for r in rs],
@@ -997,8 +997,8 @@ def block_add(c: Context, name: str, hours: int | None, valid_days: int | None,
     """Sell a block of hours to a user."""
     import secrets
 
-    from aaad.accounting.periods import period_bounds
-    from aaad.quotas.plans import format_money, parse_money
+    from aaad.core.accounting.periods import period_bounds
+    from aaad.core.quotas.plan import format_money, parse_money
     from aaad.store import plans as plan_store
     from aaad.store.transactions import load_plans
     now = now_s()
@@ -1073,8 +1073,8 @@ def charges_group() -> None:
 def charges_list(c: Context, user: str | None, period: str | None, as_json: bool,
                  as_csv: bool) -> None:
     """List charges; amounts are exact decimals."""
-    from aaad.accounting.periods import period_for_label
-    from aaad.quotas.plans import format_money
+    from aaad.core.accounting.periods import period_for_label
+    from aaad.core.quotas.plan import format_money
     from aaad.store import plans as plan_store
     start = None
     if period is not None:
@@ -1205,8 +1205,8 @@ def status_cmd(c: Context, interval: float, as_json: bool) -> None:
     """
     import time
 
+    from aaad.core.units import format_octets
     from aaad.store.database import describe_url
-    from aaad.units import format_octets
     cfg = c.config
     if not cfg.metrics.enabled:
         fail("no metrics: section in the config; aaad status reads the metrics endpoint")

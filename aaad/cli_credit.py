@@ -47,7 +47,7 @@ MAX_MONEY = 10**15          # 100 billion units: far inside 64 bits
 
 
 def _money(text: str, what: str, *, positive: bool) -> int:
-    from aaad.quotas.plans import parse_money
+    from aaad.core.quotas.plan import parse_money
     try:
         amount = parse_money(text)
     except ValueError:
@@ -67,7 +67,7 @@ def _ref(ref: str) -> str:
 
 
 def _summary(b: credit.Balance) -> str:
-    from aaad.quotas.plans import format_money
+    from aaad.core.quotas.plan import format_money
     return f"balance {format_money(b.balance)}, available {format_money(b.available)}"
 
 
@@ -89,7 +89,7 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
     """Add AMOUNT (e.g. 12.50) to a user's balance, once per reference."""
     import secrets
 
-    from aaad.quotas.plans import format_money
+    from aaad.core.quotas.plan import format_money
     from aaad.store import credit
     money = _money(amount, "AMOUNT", positive=True)
     ref = _ref(ref) if ref is not None else secrets.token_hex(6)
@@ -119,7 +119,7 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
 @pass_ctx
 def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
     """Balance, credit limit, what is available, and the newest ledger rows."""
-    from aaad.quotas.plans import format_money
+    from aaad.core.quotas.plan import format_money
     from aaad.store import credit
 
     def read(conn: Any) -> dict[str, Any]:
@@ -150,7 +150,7 @@ def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
 @pass_ctx
 def credit_limit(c: Context, name: str, amount: str) -> None:
     """How far below zero the user's balance may go (0 = prepaid only)."""
-    from aaad.quotas.plans import format_money
+    from aaad.core.quotas.plan import format_money
     from aaad.store import credit
     money = _money(amount, "the credit limit", positive=False)
     now = now_s()
@@ -168,7 +168,7 @@ def credit_limit(c: Context, name: str, amount: str) -> None:
 @pass_ctx
 def credit_reverse(c: Context, ref: str) -> None:
     """Take back the top-up REF (once: reversing again changes nothing)."""
-    from aaad.quotas.plans import format_money
+    from aaad.core.quotas.plan import format_money
     from aaad.store import credit
     ref = _ref(ref.removeprefix("topup:"))
     now = now_s()
@@ -214,7 +214,7 @@ def voucher_create(c: Context, count: int, value: str, expires: str | None, batc
     """Create vouchers and print their codes, one per line (shown only this once)."""
     import secrets
 
-    from aaad.quotas.plans import format_money
+    from aaad.core.quotas.plan import format_money
     from aaad.store import vouchers as voucher_store
     money = _money(value, "--value", positive=True)
     tz = c.config.timezone
@@ -253,7 +253,7 @@ def voucher_create(c: Context, count: int, value: str, expires: str | None, batc
 @pass_ctx
 def voucher_redeem(c: Context, code: str, name: str) -> None:
     """Credit a voucher to a user (a code works once)."""
-    from aaad.quotas.plans import format_money
+    from aaad.core.quotas.plan import format_money
     from aaad.store import vouchers as voucher_store
     try:
         voucher_store.normalise(code)
@@ -282,7 +282,7 @@ def voucher_redeem(c: Context, code: str, name: str) -> None:
 @pass_ctx
 def voucher_list(c: Context, batch: str | None, as_json: bool) -> None:
     """List vouchers: hint (the code's last characters), value, state. Never the code."""
-    from aaad.quotas.plans import format_money
+    from aaad.core.quotas.plan import format_money
     from aaad.store import vouchers as voucher_store
     rows = c.read(voucher_store.list_vouchers, batch=batch, now=now_s())
     out = [{"id": r["id"], "hint": r["hint"], "value": format_money(r["value"]),
@@ -344,7 +344,7 @@ def charges_export(c: Context, period: str, fmt: str, output: str | None) -> Non
     """
     import csv
 
-    from aaad.accounting.periods import parse_period_spec, period_for_label
+    from aaad.core.accounting.periods import parse_period_spec, period_for_label
     from aaad.store import billing
     tz = c.config.timezone
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", period):

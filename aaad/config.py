@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 
 import yaml
 
-from aaad.accounting.periods import PeriodSpec, parse_period_spec
-from aaad.telephony.rates import NumberPlan
-from aaad.units import parse_duration_s, parse_octets
+from aaad.core.accounting.periods import PeriodSpec, parse_period_spec
+from aaad.core.telephony.rate_table import NumberPlan
+from aaad.core.units import parse_duration_s, parse_octets
 
 __all__ = [
     "ConfigError",

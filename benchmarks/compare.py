@@ -53,8 +53,8 @@ import freeradius as fr  # noqa: E402
 import run as aaad_run  # noqa: E402
 from common import free_port, loadgen  # noqa: E402
 
-from aaad.accounting.periods import parse_period_spec, period_bounds  # noqa: E402
-from aaad.accounting.sessions import Totals  # noqa: E402
+from aaad.core.accounting.periods import parse_period_spec, period_bounds  # noqa: E402
+from aaad.core.accounting.sessions import Totals  # noqa: E402
 from aaad.store import queries  # noqa: E402
 from aaad.store.database import open_database  # noqa: E402
 from aaad.store.tables import sessions  # noqa: E402

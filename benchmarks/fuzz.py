@@ -451,7 +451,7 @@ def seed_database(url: str) -> None:
     """Empty the database, then add the plans and the fuzz users (cleartext passwords)."""
     from sqlalchemy import delete
 
-    from aaad.quotas.plans import parse_plan
+    from aaad.core.quotas.plan import parse_plan
     from aaad.store import admin, migrate
     from aaad.store import plans as plan_store
     from aaad.store.database import open_database

@@ -28,8 +28,8 @@ from typing import Any
 
 from sqlalchemy import delete, event
 
-from aaad.accounting.periods import PeriodSpec
-from aaad.accounting.sessions import AcctRecord, Status, Totals
+from aaad.core.accounting.periods import PeriodSpec
+from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.store import migrate
 from aaad.store.database import open_database
 from aaad.store.tables import metadata, users

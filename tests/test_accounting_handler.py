@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 from prometheus_client import CollectorRegistry
 from twisted.internet.testing import MemoryReactorClock
 
-from aaad.accounting.periods import parse_period_spec
-from aaad.accounting.sessions import AcctRecord, Status, Totals
-from aaad.daemon.accounting import AccountingHandler
+from aaad.core.accounting.periods import parse_period_spec
+from aaad.core.accounting.sessions import AcctRecord, Status, Totals
+from aaad.daemon.accounting_handler import AccountingHandler
 from aaad.daemon.metrics import Metrics
 from aaad.store import admin, queries
 from aaad.store.database import Database

@@ -16,9 +16,9 @@ import yaml
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from aaad.accounting.periods import parse_period_spec
-from aaad.accounting.sessions import AcctRecord, Status, Totals
 from aaad.cli import cli
+from aaad.core.accounting.periods import parse_period_spec
+from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.store.database import open_database
 from aaad.store.tables import plans as plans_table
 from aaad.store.transactions import record_accounting

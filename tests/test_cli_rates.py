@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from aaad.cli import cli
+from aaad.core.telephony.rate_table import Increment
 from aaad.store import rates as rate_store
 from aaad.store.database import Database
-from aaad.telephony.rates import Increment
 
 GOOD = """\
 prefix,description,price,connection_fee,increment,band

@@ -14,7 +14,7 @@ import pytest
 from pyrad.dictionary import Dictionary
 from pyrad.packet import AcctPacket, AuthPacket
 
-from aaad.accounting.sessions import AcctRecord, Status, Totals
+from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.radius.clients import Client
 from aaad.radius.codec import (
     ACCT_CODES,

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from aaad.accounting.periods import PeriodSpec
 from aaad.config import (
     AccountingConfig,
     AuthConfig,
@@ -23,6 +22,7 @@ from aaad.config import (
     load_config,
     parse_config,
 )
+from aaad.core.accounting.periods import PeriodSpec
 
 SECRET = "Xq9-not-in-any-message"
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pyrad.packet import AccessAccept, AccessReject, Packet
 
-from aaad.quotas.plans import parse_money
+from aaad.core.quotas.plan import parse_money
 from aaad.store import credit
 from aaad.store.database import Database
 from aaad.store.tables import free_minutes
@@ -252,7 +252,7 @@ def _previous_month_start() -> int:
     import time
     from zoneinfo import ZoneInfo
 
-    from aaad.accounting.periods import PeriodSpec, period_bounds
+    from aaad.core.accounting.periods import PeriodSpec, period_bounds
     start = period_bounds(PeriodSpec("monthly"), ZoneInfo("UTC"), int(time.time()))[0]
     return period_bounds(PeriodSpec("monthly"), ZoneInfo("UTC"), start - 1)[0]
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from aaad.radius.auth import request_authenticator
+from aaad.radius.authenticators import request_authenticator
 from aaad.radius.codec import load_dictionary
 from aaad.store.database import open_database
 from aaad.store.tables import sessions

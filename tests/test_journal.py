@@ -9,9 +9,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from aaad.accounting.sessions import AcctRecord, Status, Totals
-from aaad.store.database import is_data_error, is_unavailable
-from aaad.store.journal import (
+from aaad.core.accounting.sessions import AcctRecord, Status, Totals
+from aaad.daemon.journal import (
     MAGIC,
     Journal,
     JournalError,
@@ -20,6 +19,7 @@ from aaad.store.journal import (
     encode_record,
     scan_journal,
 )
+from aaad.store.database import is_data_error, is_unavailable
 from tests.conftest import MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL
 from tests.daemon import free_tcp_port
 

@@ -15,14 +15,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 from twisted.internet.testing import MemoryReactorClock
 
-from aaad.accounting.periods import parse_period_spec
-from aaad.accounting.sessions import AcctRecord, Status, Totals
-from aaad.daemon.accounting import AccountingHandler, JournalFullDrop
+from aaad.core.accounting.periods import parse_period_spec
+from aaad.core.accounting.sessions import AcctRecord, Status, Totals
+from aaad.daemon.accounting_handler import AccountingHandler, JournalFullDrop
 from aaad.daemon.executor import InlineExecutor
+from aaad.daemon.journal import Journal
 from aaad.daemon.metrics import Metrics
 from aaad.store import admin, queries
 from aaad.store.database import Database, open_database
-from aaad.store.journal import Journal
 from aaad.store.tables import metadata
 from tests.tcp_proxy import proxied
 

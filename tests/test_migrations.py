@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, make_url, text
 
-from aaad.accounting.sessions import Totals
+from aaad.core.accounting.sessions import Totals
 from aaad.store import admin, credit, migrate, queries
 from aaad.store.database import Database, open_database
 from aaad.store.tables import metadata

@@ -1,4 +1,4 @@
-"""Tests of aaad/accounting/periods.py: billing periods, DST, labels, exact splits.
+"""Tests of aaad/core/accounting/periods.py: billing periods, DST, labels, exact splits.
 
 Every time is an integer POSIX second. Expected instants are written as UTC
 wall times (``utc(...)``) or local wall times (``local(...)``); the helpers use
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aaad.accounting.periods import (
+from aaad.core.accounting.periods import (
     LIFETIME_START,
     PeriodSpec,
     allocate,

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from aaad.accounting.periods import parse_period_spec, period_bounds
-from aaad.accounting.sessions import AcctRecord, Status, Totals
-from aaad.quotas.decide import Block, Reject, decide
-from aaad.quotas.plans import parse_plan
+from aaad.core.accounting.periods import parse_period_spec, period_bounds
+from aaad.core.accounting.sessions import AcctRecord, Status, Totals
+from aaad.core.quotas.decide import Block, Reject, decide
+from aaad.core.quotas.plan import parse_plan
 from aaad.store import admin
 from aaad.store import plans as plan_store
 from aaad.store.database import Database

@@ -11,13 +11,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 from twisted.internet.testing import MemoryReactorClock
 
-from aaad.accounting.periods import parse_period_spec
-from aaad.accounting.sessions import AcctRecord, Status, Totals
+from aaad.core.accounting.periods import parse_period_spec
+from aaad.core.accounting.sessions import AcctRecord, Status, Totals
+from aaad.core.quotas.plan import parse_plan
 from aaad.credentials import VerifyCache
-from aaad.daemon.auth import AuthHandler
+from aaad.daemon.access_handler import AuthHandler
 from aaad.daemon.executor import InlineExecutor
 from aaad.daemon.metrics import Metrics
-from aaad.quotas.plans import parse_plan
 from aaad.radius.codec import AUTH_CODES, decode_request, load_dictionary
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import Reply

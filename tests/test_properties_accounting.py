@@ -24,11 +24,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyrad.packet import AcctPacket
 
-from aaad.accounting.periods import PeriodSpec, period_bounds
-from aaad.accounting.sessions import ZERO, AcctRecord, Applied, SessionState, Totals, apply_record
-from aaad.accounting.usage import split_usage_timed
-from aaad.quotas.bands import weighted_usage
-from aaad.quotas.plans import Band, Plan
+from aaad.core.accounting.periods import PeriodSpec, period_bounds
+from aaad.core.accounting.sessions import (
+    ZERO,
+    AcctRecord,
+    Applied,
+    SessionState,
+    Totals,
+    apply_record,
+)
+from aaad.core.accounting.usage import split_usage_timed
+from aaad.core.quotas.bands import weighted_usage
+from aaad.core.quotas.plan import Band, Plan
 from aaad.radius.codec import ACCT_CODES, accounting_record, decode_request
 from tests.radius_packets import DICT, NAS, SECRET, make_client
 

@@ -30,10 +30,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyrad.packet import AccessRequest, AcctPacket, AuthPacket, Packet, StatusServer
 
-from aaad.accounting.sessions import AcctRecord
-from aaad.daemon.auth import AuthHandler
+from aaad.core.accounting.sessions import AcctRecord
+from aaad.daemon.access_handler import AuthHandler
 from aaad.radius import framing
-from aaad.radius.auth import decrypt_password, request_authenticator
+from aaad.radius.authenticators import decrypt_password, request_authenticator
 from aaad.radius.codec import (
     ACCT_CODES,
     AUTH_CODES,

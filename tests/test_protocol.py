@@ -24,17 +24,17 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from aaad import credentials
-from aaad.accounting.periods import PeriodSpec
+from aaad.core.accounting.periods import PeriodSpec
+from aaad.core.quotas.plan import parse_plan
 from aaad.credentials import VerifyCache, hash_password
-from aaad.daemon.accounting import AccountingHandler
-from aaad.daemon.auth import AuthHandler
+from aaad.daemon.access_handler import AuthHandler
+from aaad.daemon.accounting_handler import AccountingHandler
 from aaad.daemon.batch import GroupCommit
 from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import InlineExecutor
 from aaad.daemon.metrics import Metrics
-from aaad.quotas.plans import parse_plan
 from aaad.radius import protocol
-from aaad.radius.auth import hide_password
+from aaad.radius.authenticators import hide_password
 from aaad.radius.clients import ClientTable
 from aaad.radius.coa import CoAClient
 from aaad.radius.codec import ACCT_CODES, AUTH_CODES
@@ -624,7 +624,7 @@ class AuthTests(PortTest):
         challenge = bytes(range(16, 32))
         chap_response = bytes((3,)) + hashlib.md5(b"\x03chap-guess" + challenge).digest()
         secrets = ["guess-one", "guess-two", "guess-three", "guess-four", "guess-five"]
-        with self.assertLogs("aaad.daemon.auth", "INFO") as logs:
+        with self.assertLogs("aaad.daemon.access_handler", "INFO") as logs:
             self.assertEqual(self.ask("clear", secrets[0]).code, ACCESS_REJECT)
             [first] = logs.records
             self.assertEqual(first.levelno, logging.INFO)

@@ -1,4 +1,4 @@
-"""Tests of aaad/quotas/bands.py: cutting intervals at band boundaries, and weighting usage.
+"""Tests of aaad/core/quotas/bands.py: cutting intervals at band boundaries, and weighting usage.
 
 Instants are written as local wall times (``local(...)``) with the standard
 library only. 2026-11-23 is a Monday; in Europe/Berlin the clocks go forward
@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aaad.accounting.sessions import ZERO, Totals
-from aaad.quotas.bands import band_at, counted, split_by_band, weighted_usage
-from aaad.quotas.plans import PEAK, Band, Plan, parse_plan
+from aaad.core.accounting.sessions import ZERO, Totals
+from aaad.core.quotas.bands import band_at, counted, split_by_band, weighted_usage
+from aaad.core.quotas.plan import PEAK, Band, Plan, parse_plan
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -1,4 +1,4 @@
-"""Tests of aaad/quotas/decide.py: the access decision, hour blocks and overage charges.
+"""Tests of aaad/core/quotas/decide.py: the access decision, hour blocks and overage charges.
 
 2026-11-23 is a Monday. Counted usage (``used``) is what the period has
 counted after band weights; the tests give it directly.
@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aaad.accounting.sessions import ZERO, Totals
-from aaad.quotas.bands import split_by_band
-from aaad.quotas.decide import (
+from aaad.core.accounting.sessions import ZERO, Totals
+from aaad.core.quotas.bands import split_by_band
+from aaad.core.quotas.decide import (
     MAX_RENEWALS,
     REASONS,
     SESSION_TIMEOUT_HORIZON_S,
@@ -34,7 +34,7 @@ from aaad.quotas.decide import (
     overage,
     seconds_beyond_cap,
 )
-from aaad.quotas.plans import Plan, parse_plan
+from aaad.core.quotas.plan import Plan, parse_plan
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOUR = 3600
@@ -407,10 +407,10 @@ def test_unweighted_walk_matches_the_general_walk(cap: int, used: int,
                                                   now: int) -> None:
     from zoneinfo import ZoneInfo
 
-    from aaad.accounting.sessions import Totals as T
-    from aaad.quotas.decide import Block as B
-    from aaad.quotas.decide import decide as dec
-    from aaad.quotas.plans import parse_plan as pp
+    from aaad.core.accounting.sessions import Totals as T
+    from aaad.core.quotas.decide import Block as B
+    from aaad.core.quotas.decide import decide as dec
+    from aaad.core.quotas.plan import parse_plan as pp
     base = {"name": "p", "time_limit": cap, "period": "none",
             "block": {"hours": 1, "valid_days": 30, "on_exhaust": "cutoff"}}
     everywhere = {"name": "all", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],

@@ -1,4 +1,4 @@
-"""Tests of aaad/quotas/plans.py: parsing plans, round trips, and errors that name their key."""
+"""Tests of aaad/core/quotas/plan.py: parsing plans, round trips, and errors that name their key."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aaad.accounting.periods import PeriodSpec
-from aaad.quotas.plans import (
+from aaad.core.accounting.periods import PeriodSpec
+from aaad.core.quotas.plan import (
     PEAK,
     Band,
     BlockSpec,

@@ -1,4 +1,4 @@
-"""Authenticators, Message-Authenticator, PAP hiding and CHAP (aaad/radius/auth.py).
+"""Authenticators, Message-Authenticator, PAP hiding and CHAP (aaad/radius/authenticators.py).
 
 Requests come from pyrad's client-side encoder, so each check is against an
 independent implementation of the same RFC.
@@ -14,7 +14,7 @@ import string
 import pytest
 from pyrad.packet import AuthPacket
 
-from aaad.radius.auth import (
+from aaad.radius.authenticators import (
     chap_matches,
     decrypt_password,
     has_message_authenticator,

@@ -1,4 +1,4 @@
-"""Tests of aaad/accounting/sessions.py: the counting rule and the session lifecycle.
+"""Tests of aaad/core/accounting/sessions.py: the counting rule and the session lifecycle.
 
 The key invariant (DESIGN §2): whatever order, retransmits and failover copies
 the packets of one session arrive in, the deltas add up to the Stop's totals
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aaad.accounting.sessions import (
+from aaad.core.accounting.sessions import (
     GIGAWORD,
     MAX_CLOCK_AHEAD_S,
     MAX_SPAN_S,

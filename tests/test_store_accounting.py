@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, text
 
-from aaad.accounting.periods import parse_period_spec, period_bounds
-from aaad.accounting.sessions import AcctRecord, Cause, Status, Totals
+from aaad.core.accounting.periods import parse_period_spec, period_bounds
+from aaad.core.accounting.sessions import AcctRecord, Cause, Status, Totals
 from aaad.store import admin, queries
 from aaad.store.database import Database, is_data_error, is_retryable
 from aaad.store.tables import sessions

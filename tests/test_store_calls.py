@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from aaad.accounting.periods import PeriodSpec
-from aaad.accounting.sessions import AcctRecord, Status, Totals
-from aaad.quotas.plans import parse_plan
+from aaad.core.accounting.periods import PeriodSpec
+from aaad.core.accounting.sessions import AcctRecord, Status, Totals
+from aaad.core.quotas.plan import parse_plan
+from aaad.core.telephony.rate_table import parse_rates_csv
 from aaad.store import admin, credit
+from aaad.store import calls as call_store
 from aaad.store import plans as plan_store
 from aaad.store import rates as rate_store
-from aaad.store import telephony as telephony_store
+from aaad.store.calls import CallRules
 from aaad.store.database import Database
-from aaad.store.telephony import CallRules
 from aaad.store.transactions import BatchOutcome, plan_to_json, record_accounting, sweep_stale
-from aaad.telephony.rates import parse_rates_csv
 
 UTC = ZoneInfo("UTC")
 T0 = 1_790_000_000
@@ -53,7 +53,7 @@ def apply(db: Database, records: list[AcctRecord], now: int) -> BatchOutcome:
 def state(db: Database, user: str) -> tuple[int, list[tuple[int, int]]]:
     with db.reader.connect() as conn:
         return (credit.balance_of(conn, user).balance,
-                [(c["duration_s"], c["cost"]) for c in telephony_store.list_calls(conn, user=user)])
+                [(c["duration_s"], c["cost"]) for c in call_store.list_calls(conn, user=user)])
 
 
 def test_stop_rates_once(db: Database) -> None:

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from aaad.accounting.periods import parse_period_spec, period_bounds
-from aaad.accounting.sessions import AcctRecord, Status, Totals
 from aaad.cli import cli
+from aaad.core.accounting.periods import parse_period_spec, period_bounds
+from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.store import admin, credit, queries
 from aaad.store import plans as plan_store
 from aaad.store.database import Database

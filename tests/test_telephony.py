@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aaad.quotas.decide import Reject
-from aaad.quotas.plans import FreeMinutes, PlanError, parse_plan
-from aaad.telephony.calls import (
-    CallAccept,
-    authorise_call,
-    call_limit,
-    carried_in,
-    free_left,
-    rate_call,
-)
-from aaad.telephony.rates import (
+from aaad.core.quotas.decide import Reject
+from aaad.core.quotas.plan import FreeMinutes, PlanError, parse_plan
+from aaad.core.telephony.rate_table import (
     Increment,
     NumberPlan,
     Rate,
@@ -25,11 +17,19 @@ from aaad.telephony.rates import (
     parse_increment,
     parse_rates_csv,
 )
+from aaad.core.telephony.rating import (
+    CallAccept,
+    authorise_call,
+    call_limit,
+    carried_in,
+    free_left,
+    rate_call,
+)
 
 
 def rate(price: str = "0.10", fee: str = "0", inc: str = "60/6", prefix: str = "49",
          band: str = "") -> Rate:
-    from aaad.quotas.plans import parse_money
+    from aaad.core.quotas.plan import parse_money
     return Rate(prefix, "test", parse_money(price), parse_money(fee), parse_increment(inc), band)
 
 
@@ -82,7 +82,7 @@ def test_cost_rounds_half_up_to_a_ten_thousandth() -> None:
 ])
 def test_affordable_seconds(price: str, fee: str, inc: str, money: str, free: int,
                             expected: int | None) -> None:
-    from aaad.quotas.plans import parse_money
+    from aaad.core.quotas.plan import parse_money
     r = rate(price, fee, inc)
     m = parse_money(money)
     got = affordable_seconds(r, m, free)

@@ -28,7 +28,7 @@ import pytest
 from pyrad.packet import AccessAccept, AccessReject, AccountingResponse, AuthPacket, Packet
 from sqlalchemy import func, select
 
-from aaad.accounting.sessions import GIGAWORD
+from aaad.core.accounting.sessions import GIGAWORD
 from aaad.store import admin
 from aaad.store import plans as plan_store
 from aaad.store.database import Database

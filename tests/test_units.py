@@ -1,10 +1,10 @@
-"""Tests of aaad/units.py: human durations and sizes in, exact integers out."""
+"""Tests of aaad/core/units.py: human durations and sizes in, exact integers out."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aaad.units import format_duration_s, format_octets, parse_duration_s, parse_octets
+from aaad.core.units import format_duration_s, format_octets, parse_duration_s, parse_octets
 
 # --- parse_duration_s ----------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Tests of aaad/accounting/usage.py: a usage delta attributed to its periods."""
+"""Tests of aaad/core/accounting/usage.py: a usage delta attributed to its periods."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aaad.accounting.periods import PeriodSpec, allocate, period_bounds, split_interval
-from aaad.accounting.sessions import ZERO, Totals
-from aaad.accounting.usage import split_usage
+from aaad.core.accounting.periods import PeriodSpec, allocate, period_bounds, split_interval
+from aaad.core.accounting.sessions import ZERO, Totals
+from aaad.core.accounting.usage import split_usage
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

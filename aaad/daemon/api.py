@@ -26,10 +26,10 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from aaad.accounting.periods import PeriodSpec, period_bounds
+from aaad.core.accounting.periods import PeriodSpec, period_bounds
+from aaad.core.quotas.plan import parse_money
 from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import Executor
-from aaad.quotas.plans import parse_money
 from aaad.radius.coa import CoAResult
 from aaad.radius.trace import Tracer
 from aaad.store import admin

@@ -1,7 +1,7 @@
 """Reading calls off the wire: direction, destination, and the Cisco prepaid reply.
 
-What is a call and how it is rated lives in aaad.telephony (pure) and
-aaad.store.telephony; this module maps request attributes to it.
+What is a call and how it is rated lives in aaad.core.telephony (pure) and
+aaad.store.calls; this module maps request attributes to it.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from aaad.config import TelephonyConfig
-from aaad.quotas.plans import format_money
+from aaad.core.quotas.plan import format_money
+from aaad.core.telephony.rating import INBOUND, OUTBOUND, CallAccept
 from aaad.radius.codec import Request, attribute_text, load_dictionary
-from aaad.store.telephony import CallRules
-from aaad.telephony.calls import INBOUND, OUTBOUND, CallAccept
+from aaad.store.calls import CallRules
 
 __all__ = ["CallReader", "CISCO_RETURN_CODES"]
 

@@ -17,11 +17,12 @@ from twisted.internet.task import LoopingCall
 
 from aaad.config import ClientConfig, Config
 from aaad.credentials import VerifyCache, dummy_hash
-from aaad.daemon.accounting import AccountingHandler
-from aaad.daemon.auth import AuthHandler
+from aaad.daemon.access_handler import AuthHandler
+from aaad.daemon.accounting_handler import AccountingHandler
 from aaad.daemon.calls import CallReader
 from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import Executor, ThreadExecutor
+from aaad.daemon.journal import Journal
 from aaad.daemon.metrics import Metrics, metrics_site
 from aaad.daemon.outage import Availability
 from aaad.radius.clients import Client, ClientTable
@@ -31,7 +32,6 @@ from aaad.radius.protocol import RadiusPort
 from aaad.radius.trace import Tracer
 from aaad.store import admin
 from aaad.store.database import Database, describe_url, open_database
-from aaad.store.journal import Journal
 
 __all__ = ["AaadService", "client_table", "Executors"]
 

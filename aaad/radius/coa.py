@@ -50,7 +50,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import DatagramProtocol
 
 from aaad.radius import framing
-from aaad.radius.auth import (
+from aaad.radius.authenticators import (
     MESSAGE_AUTHENTICATOR,
     request_authenticator,
     verify_message_authenticator,

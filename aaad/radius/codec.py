@@ -8,7 +8,7 @@ is well formed (``split_vendor_specific``); any other one stays an opaque
 attribute 26, so it never drops the packet (RFC 6929 §2.8) and never turns
 into a made-up vendor key.
 ``accounting_record`` turns an Accounting-Request into the core's
-:class:`~aaad.accounting.sessions.AcctRecord`; ``encode_reply`` builds a signed
+:class:`~aaad.core.accounting.sessions.AcctRecord`; ``encode_reply`` builds a signed
 reply (Message-Authenticator on every Access-* reply, RFC 3579 / BlastRADIUS)
 with Proxy-State copied in order (RFC 2865 §5.33).
 """
@@ -26,9 +26,9 @@ from typing import Any
 from pyrad.dictionary import Dictionary
 from pyrad.packet import AcctPacket, AuthPacket, Packet, PacketError
 
-from aaad.accounting.sessions import AcctRecord, Status, Totals, event_time, fold_gigawords
+from aaad.core.accounting.sessions import AcctRecord, Status, Totals, event_time, fold_gigawords
 from aaad.radius import framing
-from aaad.radius.auth import verify_accounting_authenticator, verify_message_authenticator
+from aaad.radius.authenticators import verify_accounting_authenticator, verify_message_authenticator
 from aaad.radius.clients import Client
 from aaad.radius.errors import Malformed, MissingMessageAuthenticator
 

@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, func, or_, select
 
-from aaad.accounting.periods import LIFETIME_START
-from aaad.quotas.plans import parse_money
+from aaad.core.accounting.periods import LIFETIME_START
+from aaad.core.quotas.plan import parse_money
 from aaad.store.queries import insert_ignore, user_ids
 from aaad.store.tables import calls, charges, usage, users
 

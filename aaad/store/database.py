@@ -89,7 +89,7 @@ def open_database(url: str, *, pool_size: int = 4) -> Database:
     # in autocommit there is no BEGIN, no ROLLBACK on return to the pool and
     # no ping, so a login's lookup is one round trip (516 → 163 µs measured on
     # PostgreSQL). A dead connection fails its statement, is invalidated, and
-    # the lookup is tried once more on a new one (see daemon/auth.py).
+    # the lookup is tried once more on a new one (see daemon/access_handler.py).
     reader = create_engine(url, **dict(kwargs, isolation_level="AUTOCOMMIT"),
                            pool_reset_on_return=None)
     return Database(writer, reader, url)

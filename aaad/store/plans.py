@@ -1,7 +1,7 @@
 """Plans, hour blocks, the charges ledger and the events audit table.
 
 Plans are stored as their canonical JSON definition (exact integers); this
-module neither parses nor validates them, aaad.quotas.plans does. Like the
+module neither parses nor validates them, aaad.core.quotas.plan does. Like the
 rest of the store, functions take a Connection and leave the transaction to
 the caller. Users are named by :data:`aaad.store.queries.UserRef` (an id,
 or a name for the user holding it now); writers take the row's ``user_name``
@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, false, func, insert, select, tuple_, update
 
-from aaad.accounting.sessions import Totals
-from aaad.quotas.decide import Block
+from aaad.core.accounting.sessions import Totals
+from aaad.core.quotas.decide import Block
 from aaad.store.queries import UserRef, capped, ids_for, insert_once, owner_id, upsert_add
 from aaad.store.tables import blocks, charges, events, plans, sessions, usage, usage_bands, users
 

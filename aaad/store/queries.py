@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from aaad.accounting.sessions import ZERO, AcctRecord, SessionState, Totals
+from aaad.core.accounting.sessions import ZERO, AcctRecord, SessionState, Totals
 from aaad.store.tables import plans, sessions, usage, users
 
 __all__ = [

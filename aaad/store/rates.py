@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from aaad.core.telephony.rate_table import Rate, RateTable, parse_increment
 from aaad.store.tables import rate_tables, rates
-from aaad.telephony.rates import Rate, RateTable, parse_increment
 
 __all__ = ["import_rates", "delete_rate_table", "list_rate_tables", "load_rate_table",
            "rate_table_versions", "count_rates", "RateCache"]

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from aaad.accounting.periods import PeriodSpec, period_bounds, period_for_label, period_label
-from aaad.accounting.sessions import Totals
-from aaad.quotas.decide import counted_octets
+from aaad.core.accounting.periods import PeriodSpec, period_bounds, period_for_label, period_label
+from aaad.core.accounting.sessions import Totals
+from aaad.core.quotas.decide import counted_octets
 from aaad.store import admin, queries
 from aaad.store import plans as plan_store
 from aaad.store.transactions import load_plans

@@ -135,7 +135,7 @@ plans = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(64), nullable=False, unique=True),
     # The plan as canonical JSON of exact integers (seconds, octets, money in
-    # 1/10,000 units, weights as fractions): see aaad.quotas.plans.
+    # 1/10,000 units, weights as fractions): see aaad.core.quotas.plan.
     Column("definition", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),

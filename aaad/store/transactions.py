@@ -27,8 +27,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from aaad.accounting.periods import PeriodSpec, period_bounds, period_label
-from aaad.accounting.sessions import (
+from aaad.core.accounting.periods import PeriodSpec, period_bounds, period_label
+from aaad.core.accounting.sessions import (
     ZERO,
     AcctRecord,
     Cause,
@@ -37,9 +37,9 @@ from aaad.accounting.sessions import (
     Totals,
     apply_record,
 )
-from aaad.accounting.usage import UsagePart, split_usage_timed
-from aaad.quotas.bands import band_at, weighted_usage
-from aaad.quotas.decide import (
+from aaad.core.accounting.usage import UsagePart, split_usage_timed
+from aaad.core.quotas.bands import band_at, weighted_usage
+from aaad.core.quotas.decide import (
     Block,
     Reject,
     block_expires_at,
@@ -50,14 +50,14 @@ from aaad.quotas.decide import (
     overage,
     seconds_beyond_cap,
 )
-from aaad.quotas.plans import PEAK, Plan, format_money, parse_plan, plan_to_dict
+from aaad.core.quotas.plan import PEAK, Plan, format_money, parse_plan, plan_to_dict
+from aaad.core.telephony.rate_table import RateTable
+from aaad.core.telephony.rating import NO_CREDIT, OUTBOUND, rate_call
+from aaad.store import calls as call_store
 from aaad.store import credit, queries
 from aaad.store import plans as plan_store
-from aaad.store import telephony as telephony_store
+from aaad.store.calls import CallRules
 from aaad.store.queries import UserRef
-from aaad.store.telephony import CallRules
-from aaad.telephony.calls import NO_CREDIT, OUTBOUND, rate_call
-from aaad.telephony.rates import RateTable
 
 __all__ = ["BatchOutcome", "OverLimit", "record_accounting", "sweep_stale", "rollover",
            "plan_from_json", "plan_to_json", "load_plans"]
@@ -336,7 +336,7 @@ class _Finished:
 
     @classmethod
     def of_row(cls, r: Any) -> _Finished:
-        """From a session row (telephony_store.sessions_by_id / open_call_sessions)."""
+        """From a session row (call_store.sessions_by_id / open_call_sessions)."""
         return cls(r.id, r.user_id, r.user_name, r.started_at, r.session_s,
                    r.called_station_id or "", r.calling_station_id or "",
                    r.direction or OUTBOUND)
@@ -369,7 +369,7 @@ def _rate_finished(conn: Connection, finished: list[_Finished], call_plans: dict
                    rules: CallRules) -> tuple[int, int]:
     """Rate finished calls, once each (the CDR is keyed by the session): the
     money debited and how many calls were rated."""
-    free = telephony_store.free_minutes_left(
+    free = call_store.free_minutes_left(
         conn, {f.user_id: (call_plans[f.user_id], f.started_at) for f in finished}, tz)
     debited = rated = 0
     for f in finished:
@@ -377,16 +377,16 @@ def _rate_finished(conn: Connection, finished: list[_Finished], call_plans: dict
         cdr = _cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_id), tz, rules)
         used = _use_free(free, f, cdr)
         if used is not None:
-            telephony_store.ensure_free_period(conn, f.user_name, used.period_start,
+            call_store.ensure_free_period(conn, f.user_name, used.period_start,
                                                used.carried_in_s, user_id=f.user_id)
-        if telephony_store.record_call(conn, cdr, now=now):
+        if call_store.record_call(conn, cdr, now=now):
             debited += cdr["cost"]
             rated += 1
     return debited, rated
 
 
 def _cdr(plan: Plan, f: _Finished, table: RateTable | None,
-         free: telephony_store.FreeMinutesLeft | None, tz: ZoneInfo,
+         free: call_store.FreeMinutesLeft | None, tz: ZoneInfo,
          rules: CallRules) -> dict[str, Any]:
     """The CDR of a finished call: inbound and emergency calls cost nothing."""
     number = rules.numbers.normalise(f.dialled)
@@ -418,7 +418,7 @@ def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: 
     """Rate calls aaad itself closed (NAS reboot, stale): no Stop will rate them,
     so they are billed on their last known duration. A real Stop arriving
     later finds the CDR and changes nothing."""
-    rows = [r for r in telephony_store.sessions_by_id(conn, keys)
+    rows = [r for r in call_store.sessions_by_id(conn, keys)
             if not r.active and r.user_id is not None]
     call_plans = {u: p for u, p in load_plans(conn, {r.user_id for r in rows}).items()
                   if p.rate_table is not None}
@@ -434,8 +434,8 @@ def _call_tables(conn: Connection, call_plans: dict[int, Plan],
     return rules.rates.get(conn, {p.rate_table for p in call_plans.values() if p.rate_table})
 
 
-def _use_free(free: dict[Any, telephony_store.FreeMinutesLeft], f: _Finished,
-              cdr: dict[str, Any]) -> telephony_store.FreeMinutesLeft | None:
+def _use_free(free: dict[Any, call_store.FreeMinutesLeft], f: _Finished,
+              cdr: dict[str, Any]) -> call_store.FreeMinutesLeft | None:
     """Take a CDR's free seconds off the user's free minutes in ``free``;
     the free-minute state they came from, or None if the CDR used none."""
     fm = free.get(f.user_id)
@@ -452,10 +452,10 @@ def _credit_check(conn: Connection, out: _Segment, users: set[int],
     """Live outbound calls whose users' running cost exceeds their credit: each
     open call is priced as if it ended now, the way it will be rated."""
     balances = credit.balances_for(conn, users)
-    free = telephony_store.free_minutes_left(conn, {u: (call_plans[u], now) for u in users}, tz)
+    free = call_store.free_minutes_left(conn, {u: (call_plans[u], now) for u in users}, tz)
     spent: dict[int, int] = {}
     paid: dict[int, list[str]] = {}
-    for row in telephony_store.open_call_sessions(conn, users):
+    for row in call_store.open_call_sessions(conn, users):
         f = _Finished.of_row(row)
         plan = call_plans[f.user_id]
         cdr = _cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_id), tz, rules)

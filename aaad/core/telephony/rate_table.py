@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from aaad.quotas.plans import parse_money
+from aaad.core.quotas.plan import parse_money
 
 __all__ = ["Increment", "Rate", "RateTable", "RateError", "NumberPlan", "parse_increment",
            "cost", "affordable_seconds", "parse_rates_csv", "RATE_COLUMNS"]

@@ -14,14 +14,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, desc, func, select, tuple_, update
 
-from aaad.accounting.periods import period_bounds
-from aaad.quotas.plans import Plan
+from aaad.core.accounting.periods import period_bounds
+from aaad.core.quotas.plan import Plan
+from aaad.core.telephony.rate_table import NumberPlan
+from aaad.core.telephony.rating import carried_in, free_left
 from aaad.store import credit
 from aaad.store.queries import UserRef, ids_for, insert_ignore, insert_once, owner_id
 from aaad.store.rates import RateCache
 from aaad.store.tables import calls, free_minutes, sessions, users
-from aaad.telephony.calls import carried_in, free_left
-from aaad.telephony.rates import NumberPlan
 
 __all__ = ["CallRules", "FreeMinutesLeft", "free_minutes_left", "open_calls", "free_state",
            "ensure_free_period", "record_call", "sessions_by_id", "open_call_sessions",

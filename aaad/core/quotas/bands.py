@@ -21,9 +21,9 @@ from fractions import Fraction
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from aaad.accounting.periods import allocate
-from aaad.accounting.sessions import ZERO, Totals
-from aaad.quotas.plans import PEAK, Band, Plan
+from aaad.core.accounting.periods import allocate
+from aaad.core.accounting.sessions import ZERO, Totals
+from aaad.core.quotas.plan import PEAK, Band, Plan
 
 __all__ = [
     "WeightedUsage",
@@ -53,7 +53,7 @@ def split_by_band(t0: int, t1: int, bands: Sequence[Band], tz: ZoneInfo) -> list
     Adjacent pieces of the same band are merged, so the names alternate. The
     seconds add up to exactly ``t1 - t0``. A zero-length interval gives one
     pair with 0 seconds, named after the band at ``t1`` (like
-    :func:`aaad.accounting.periods.split_interval`, so a delta with no elapsed
+    :func:`aaad.core.accounting.periods.split_interval`, so a delta with no elapsed
     time still lands somewhere).
     """
     if t1 <= t0:
@@ -79,9 +79,9 @@ def weighted_usage(delta: Totals, t0: int, t1: int, plan: Plan, tz: ZoneInfo, *,
     """What ``delta``, used over ``[t0, t1]``, counts against ``plan``'s caps.
 
     The delta is shared across the band pieces the way
-    :func:`aaad.accounting.usage.split_usage` shares it across periods: the
+    :func:`aaad.core.accounting.usage.split_usage` shares it across periods: the
     seconds exactly at the boundaries (or in proportion, with
-    :func:`~aaad.accounting.periods.allocate`, when the NAS's seconds differ
+    :func:`~aaad.core.accounting.periods.allocate`, when the NAS's seconds differ
     from the wall interval), the octets in proportion to the seconds. The
     interval should lie within one period; split by period first.
 

@@ -21,11 +21,12 @@ from zoneinfo import ZoneInfo
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 
-from aaad.accounting.periods import PeriodSpec
-from aaad.accounting.sessions import AcctRecord, Status
+from aaad.core.accounting.periods import PeriodSpec
+from aaad.core.accounting.sessions import AcctRecord, Status
 from aaad.daemon.batch import GroupCommit
 from aaad.daemon.calls import CallReader
 from aaad.daemon.executor import Executor
+from aaad.daemon.journal import Journal, JournalFull, decode_record
 from aaad.daemon.metrics import Metrics
 from aaad.daemon.outage import Availability
 from aaad.radius.codec import Request, accounting_record
@@ -33,7 +34,6 @@ from aaad.radius.errors import WireError
 from aaad.radius.framing import ACCOUNTING_RESPONSE
 from aaad.radius.protocol import Reply
 from aaad.store.database import Database, is_data_error, is_retryable, is_unavailable
-from aaad.store.journal import Journal, JournalFull, decode_record
 from aaad.store.transactions import (
     BatchOutcome,
     OverLimit,

@@ -22,8 +22,8 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
-from aaad.accounting.periods import PeriodSpec
-from aaad.units import parse_duration_s, parse_octets
+from aaad.core.accounting.periods import PeriodSpec
+from aaad.core.units import parse_duration_s, parse_octets
 
 __all__ = [
     "Plan",

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from aaad.accounting.periods import PeriodSpec, allocate, split_interval
-from aaad.accounting.sessions import Totals
+from aaad.core.accounting.periods import PeriodSpec, allocate, split_interval
+from aaad.core.accounting.sessions import Totals
 
 __all__ = ["split_usage", "split_usage_timed", "UsagePart"]
 

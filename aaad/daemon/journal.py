@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from aaad.accounting.sessions import AcctRecord, Status, Totals
+from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 
 __all__ = ["Journal", "JournalScan", "JournalError", "JournalFull", "MAGIC", "scan_journal",
            "encode_record", "decode_record", "RECORDS", "REPLAYED"]

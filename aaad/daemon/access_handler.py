@@ -34,29 +34,29 @@ from zoneinfo import ZoneInfo
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 
-from aaad.accounting.periods import PeriodSpec, period_bounds
-from aaad.accounting.sessions import ZERO, Totals
 from aaad.config import TelephonyConfig
+from aaad.core.accounting.periods import PeriodSpec, period_bounds
+from aaad.core.accounting.sessions import ZERO, Totals
+from aaad.core.quotas.bands import band_at
+from aaad.core.quotas.decide import Accept, Block, Decision, Reject, decide
+from aaad.core.quotas.plan import PEAK, Plan
+from aaad.core.telephony.rate_table import RateTable
+from aaad.core.telephony.rating import CallAccept, authorise_call
 from aaad.credentials import VerifyCache, dummy_hash, verify_hash
 from aaad.daemon.batch import GroupCommit, QueueFull
 from aaad.daemon.calls import CISCO_RETURN_CODES, CallReader
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
 from aaad.daemon.outage import Availability
-from aaad.quotas.bands import band_at
-from aaad.quotas.decide import Accept, Block, Decision, Reject, decide
-from aaad.quotas.plans import PEAK, Plan
-from aaad.radius.auth import chap_matches, decrypt_password
+from aaad.radius.authenticators import chap_matches, decrypt_password
 from aaad.radius.codec import Request, attribute_bytes, attribute_text
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import RateLimitedLog, Reply
+from aaad.store import calls as call_store
 from aaad.store import credit, queries
 from aaad.store import plans as plan_store
-from aaad.store import telephony as telephony_store
 from aaad.store.database import Database, is_unavailable, was_disconnected
 from aaad.store.transactions import plan_from_json
-from aaad.telephony.calls import CallAccept, authorise_call
-from aaad.telephony.rates import RateTable
 
 __all__ = ["AuthHandler", "Credentials", "LastKnownUsers", "OUTAGE"]
 
@@ -329,8 +329,8 @@ class AuthHandler:
         tables = rules.rates.get(conn, {p.rate_table for p in call_plans.values()
                                         if p.rate_table is not None})
         balances = credit.balances_for(conn, call_plans)
-        opens = telephony_store.open_calls(conn, call_plans)
-        free = telephony_store.free_minutes_left(
+        opens = call_store.open_calls(conn, call_plans)
+        free = call_store.free_minutes_left(
             conn, {u: (p, now) for u, p in call_plans.items()}, self.tz)
         return {u: CallState(money=balances.get(u, credit.Balance()).available,
                              open_in=opens.get(u, (0, 0))[0], open_out=opens.get(u, (0, 0))[1],

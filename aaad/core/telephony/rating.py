@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aaad.quotas.decide import Accept, Reject
-from aaad.quotas.plans import FreeMinutes, Plan, format_money
-from aaad.telephony.rates import Rate, RateTable, affordable_seconds, cost
+from aaad.core.quotas.decide import Accept, Reject
+from aaad.core.quotas.plan import FreeMinutes, Plan, format_money
+from aaad.core.telephony.rate_table import Rate, RateTable, affordable_seconds, cost
 
 __all__ = ["INBOUND", "OUTBOUND", "CallAccept", "RatedCall", "authorise_call", "rate_call",
            "free_left", "carried_in", "call_limit", "REASONS"]

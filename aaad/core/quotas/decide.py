@@ -2,7 +2,7 @@
 
 :func:`decide` answers an Access-Request from values the caller loaded: the
 plan, the user's enabled flag, what the user has *counted* this period (after
-band weights, see :mod:`aaad.quotas.bands`), the open session count, the
+band weights, see :mod:`aaad.core.quotas.bands`), the open session count, the
 user's hour blocks and ``now``. It returns :class:`Accept` with the
 Session-Timeout and the data left, or :class:`Reject` with a Reply-Message and
 a short ``reason`` for metrics. Policy returns values; it never raises.
@@ -31,9 +31,9 @@ from fractions import Fraction
 from typing import TypeAlias
 from zoneinfo import ZoneInfo
 
-from aaad.accounting.sessions import Totals
-from aaad.quotas.bands import split_by_band
-from aaad.quotas.plans import (
+from aaad.core.accounting.sessions import Totals
+from aaad.core.quotas.bands import split_by_band
+from aaad.core.quotas.plan import (
     OCTETS_PER_GB,
     Plan,
     format_limit_octets,

@@ -1,0 +1,1 @@
+"""The pure core: counting, periods, plans and rating. No I/O, no clock, stdlib only."""
