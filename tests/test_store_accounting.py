@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, text
 
+from aaad.core.accounting.lifecycle import Action, Event, Phase, phase_of, transition
 from aaad.core.accounting.periods import parse_period_spec, period_bounds
 from aaad.core.accounting.sessions import AcctRecord, Cause, Status, Totals
 from aaad.store import admin, queries
@@ -105,6 +106,36 @@ def test_stale_sessions_are_closed_and_a_late_interim_reopens(db: Database) -> N
     [row] = session_rows(db)
     assert row["active"] is True
     assert usage(db, "alice", T0) == Totals(1250, 3000, 3000)
+
+
+@pytest.mark.parametrize("phase", [p for p in Phase if p is not Phase.NEW], ids=str)
+@pytest.mark.parametrize("event", [Event.NAS_RESTART, Event.SILENCE], ids=str)
+def test_the_sql_closes_move_as_the_lifecycle_table_says(db: Database, phase: Phase,
+                                                         event: Event) -> None:
+    apply(db, [START, I1])
+    if phase is Phase.STOPPED:
+        apply(db, [STOP])
+    elif phase is Phase.STALE:
+        with db.writer.begin() as conn:
+            queries.close_stale_sessions(conn, I1.at + 10_000, 300, 3)
+    elif phase is Phase.NAS_REBOOT:
+        with db.writer.begin() as conn:
+            queries.close_nas_sessions(conn, START.nas_key, I1.at + 1)
+    before = session_rows(db)[0]
+    with db.writer.begin() as conn:
+        if event is Event.NAS_RESTART:
+            n = queries.close_nas_sessions(conn, START.nas_key, I1.at + 20_000)
+        else:
+            n = queries.close_stale_sessions(conn, I1.at + 20_000, 300, 3)
+    [row] = session_rows(db)
+    after, action = transition(phase, event)
+    assert phase_of(counted=True, open=bool(row["active"]),
+                    terminate_cause=row["terminate_cause"]) is after
+    assert n == (1 if action is Action.CLOSE_INFERRED else 0)
+    if action is Action.NONE:
+        assert row == before
+    else:
+        assert row["stopped_at"] == I1.at        # the last event time, not the sweep's
 
 
 def test_usage_spanning_month_end_is_split_exactly_in_local_time(db: Database) -> None:

@@ -22,15 +22,18 @@ from sqlalchemy import (
     Insert,
     and_,
     bindparam,
+    false,
     func,
     literal_column,
+    or_,
     select,
     text,
     update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from aaad.core.accounting.sessions import ZERO, AcctRecord, SessionState, Totals
+from aaad.core.accounting.lifecycle import Event, Phase, closing_phases
+from aaad.core.accounting.sessions import ZERO, AcctRecord, Cause, SessionState, Totals
 from aaad.store.tables import plans, sessions, usage, users
 
 __all__ = [
@@ -505,18 +508,41 @@ def _mysql_save() -> Any:
 _MYSQL_SAVE = _mysql_save()
 
 
+def in_phases(phases: Iterable[Phase]) -> Any:
+    """SQL for "the session row is in one of these lifecycle phases".
+
+    A row is written only once a packet was counted for it (placeholders of
+    a batch are saved in the same transaction), so NEW never matches a row.
+    """
+    closed_as = {Phase.STALE: Cause.STALE, Phase.NAS_REBOOT: Cause.NAS_REBOOT}
+    c = sessions.c
+    terms = []
+    for p in set(phases):
+        if p is Phase.OPEN:
+            terms.append(c.active.is_(True))
+        elif p in closed_as:
+            terms.append(and_(c.active.is_(False), c.terminate_cause == closed_as[p]))
+        elif p is Phase.STOPPED:
+            terms.append(and_(c.active.is_(False),
+                              or_(c.terminate_cause.is_(None),
+                                  c.terminate_cause.not_in(sorted(closed_as.values())))))
+    return or_(false(), *terms)
+
+
 def _nas_open_before(nas_key: str, at: int) -> Any:
-    return and_(sessions.c.nas_key == nas_key, sessions.c.active.is_(True),
+    return and_(sessions.c.nas_key == nas_key, in_phases(closing_phases(Event.NAS_RESTART)),
                 sessions.c.updated_at <= at)
 
 
 def _stale(now: int, default_interval_s: int, intervals: int) -> Any:
     silence = func.coalesce(sessions.c.interim_interval_s, default_interval_s) * intervals
-    return and_(sessions.c.active.is_(True), sessions.c.last_seen < now - silence)
+    return and_(in_phases(closing_phases(Event.SILENCE)), sessions.c.last_seen < now - silence)
 
 
-def close_nas_sessions(conn: Connection, nas_key: str, at: int, cause: str) -> int:
-    """Accounting-On/Off: close the NAS's sessions last heard of before ``at``."""
+def close_nas_sessions(conn: Connection, nas_key: str, at: int,
+                       cause: str = Cause.NAS_REBOOT) -> int:
+    """Accounting-On/Off: close the NAS's sessions last heard of before ``at``
+    (the phases lifecycle.TRANSITIONS closes on a NAS restart)."""
     result = conn.execute(
         update(sessions).where(_nas_open_before(nas_key, at))
         .values(active=False, stopped_at=sessions.c.updated_at, terminate_cause=cause))
@@ -529,8 +555,9 @@ def nas_session_ids(conn: Connection, nas_key: str, at: int) -> list[str]:
 
 
 def close_stale_sessions(conn: Connection, now: int, default_interval_s: int,
-                         intervals: int, cause: str) -> int:
-    """Close sessions silent for ``intervals`` × their interim interval."""
+                         intervals: int, cause: str = Cause.STALE) -> int:
+    """Close sessions silent for ``intervals`` × their interim interval (the
+    phases lifecycle.TRANSITIONS closes on silence)."""
     result = conn.execute(
         update(sessions).where(_stale(now, default_interval_s, intervals))
         .values(active=False, stopped_at=sessions.c.updated_at, terminate_cause=cause))

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
+from aaad.core.accounting.lifecycle import Action
 from aaad.core.accounting.periods import PeriodSpec, period_bounds, period_label
 from aaad.core.accounting.sessions import (
     ZERO,
@@ -193,10 +194,8 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
     pieces: list[tuple[AcctRecord, int, UsagePart]] = []
     stopped: dict[str, AcctRecord] = {}
     for rec in records:
-        before = states[rec.key]
-        applied = apply_record(before, rec)
-        if (rec.status is Status.STOP and not applied.state.open
-                and (before is None or before.open or before.terminate_cause in Cause.INFERRED)):
+        applied = apply_record(states[rec.key], rec)
+        if applied.action is Action.CLOSE:      # this Stop closed the call: rate it
             stopped[rec.key] = rec
         states[rec.key] = applied.state
         counts[rec.key] = counts.get(rec.key, 0) + 1

@@ -13,6 +13,16 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from aaad.core.accounting.lifecycle import (
+    NAS_REBOOT_CAUSE,
+    STALE_CAUSE,
+    Action,
+    Event,
+    Phase,
+    phase_of,
+    transition,
+)
+
 __all__ = [
     "Totals",
     "ZERO",
@@ -28,6 +38,7 @@ __all__ = [
     "event_time",
     "apply_record",
     "close_state",
+    "state_phase",
 ]
 
 GIGAWORD = 2**32
@@ -54,6 +65,10 @@ class Totals:
         return Totals(self.session_s + other.session_s, self.in_octets + other.in_octets,
                       self.out_octets + other.out_octets)
 
+    def __sub__(self, other: Totals) -> Totals:
+        return Totals(self.session_s - other.session_s, self.in_octets - other.in_octets,
+                      self.out_octets - other.out_octets)
+
     def is_zero(self) -> bool:
         return not (self.session_s or self.in_octets or self.out_octets)
 
@@ -74,8 +89,8 @@ class Status(Enum):
 class Cause:
     """Why a session ended, when aaad (not a Stop) ended it."""
 
-    NAS_REBOOT = "NAS-Reboot"
-    STALE = "Stale"
+    NAS_REBOOT = NAS_REBOOT_CAUSE
+    STALE = STALE_CAUSE
     # Closes inferred by aaad; a later real Stop overrides them.
     INFERRED = frozenset({NAS_REBOOT, STALE})
 
@@ -133,6 +148,7 @@ class Applied:
     t0: int                 # the delta happened in [t0, t1]
     t1: int
     created: bool
+    action: Action = Action.NONE    # what the lifecycle table did (lifecycle.py)
 
 
 def fold_gigawords(octets: int, gigawords: int) -> int:
@@ -165,15 +181,30 @@ def event_time(arrival: int, event_timestamp: int | None, delay_s: int | None) -
     return arrival - max(0, delay_s or 0)
 
 
+_EVENTS = {Status.START: Event.START, Status.INTERIM: Event.INTERIM, Status.STOP: Event.STOP}
+_CLOSE_EVENTS = {Cause.NAS_REBOOT: Event.NAS_RESTART, Cause.STALE: Event.SILENCE}
+
+
+def state_phase(state: SessionState | None) -> Phase:
+    """Where a stored session is in its lifecycle (None: never counted)."""
+    if state is None:
+        return Phase.NEW
+    return phase_of(counted=True, open=state.open, terminate_cause=state.terminate_cause)
+
+
 def apply_record(prev: SessionState | None, rec: AcctRecord) -> Applied:
     """Apply one Start/Interim/Stop to a session's stored state.
 
-    Rules: a Stop without a Start creates the session already closed; a Start
-    after a Stop does not reopen it; an Interim reopens a session only if aaad
-    itself had closed it as stale; a real Stop replaces an inferred close.
+    Counting follows the high-water rule whatever the phase; opening and
+    closing follow lifecycle.TRANSITIONS: a Stop without a Start creates the
+    session already closed; a Start after a Stop does not reopen it; an
+    Interim reopens a session only if aaad itself had closed it as stale; a
+    real Stop replaces an inferred close.
     """
-    if rec.status not in (Status.START, Status.INTERIM, Status.STOP):
+    event = _EVENTS.get(rec.status)
+    if event is None:
         raise ValueError(f"apply_record does not take {rec.status}")
+    _, action = transition(state_phase(prev), event)
     created = prev is None
     if prev is None:
         started = rec.at if rec.status is Status.START else rec.at - rec.totals.session_s
@@ -191,17 +222,18 @@ def apply_record(prev: SessionState | None, rec: AcctRecord) -> Applied:
         last_seen=max(prev.last_seen, rec.arrival),
         started_at=min(prev.started_at, rec.at) if rec.status is Status.START else prev.started_at,
     )
-    if rec.status is Status.STOP:
-        if state.open or state.terminate_cause in Cause.INFERRED:
-            state = replace(state, open=False, stopped_at=rec.at,
-                            terminate_cause=rec.terminate_cause or "Unknown")
-    elif rec.status is Status.INTERIM and not state.open and state.terminate_cause == Cause.STALE:
+    if action is Action.CLOSE:
+        state = replace(state, open=False, stopped_at=rec.at,
+                        terminate_cause=rec.terminate_cause or "Unknown")
+    elif action is Action.REOPEN:
         state = replace(state, open=True, stopped_at=None, terminate_cause=None)
-    return Applied(state=state, delta=delta, t0=t0, t1=t1, created=created)
+    return Applied(state=state, delta=delta, t0=t0, t1=t1, created=created, action=action)
 
 
 def close_state(state: SessionState, cause: str) -> SessionState:
-    """Close an open session with its last known totals (NAS reboot, stale)."""
-    if not state.open:
+    """Close a session the way aaad does (NAS reboot, stale): at its last event
+    time, with its last known totals, if the lifecycle table says this closes it."""
+    _, action = transition(state_phase(state), _CLOSE_EVENTS[cause])
+    if action is not Action.CLOSE_INFERRED:
         return state
     return replace(state, open=False, stopped_at=state.updated_at, terminate_cause=cause)
