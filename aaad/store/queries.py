@@ -516,7 +516,7 @@ def in_phases(phases: Iterable[Phase]) -> Any:
     """
     closed_as = {Phase.STALE: Cause.STALE, Phase.NAS_REBOOT: Cause.NAS_REBOOT}
     c = sessions.c
-    terms = []
+    terms: list[Any] = []
     for p in set(phases):
         if p is Phase.OPEN:
             terms.append(c.active.is_(True))
