@@ -16,44 +16,23 @@ from sqlalchemy import Connection, and_, desc, func, select, tuple_, update
 
 from aaad.core.accounting.periods import period_bounds
 from aaad.core.quotas.plan import Plan
-from aaad.core.telephony.rate_table import NumberPlan
+from aaad.core.telephony.cdr import FreeMinutesLeft, NumberRules
 from aaad.core.telephony.rating import carried_in, free_left
 from aaad.store import credit
 from aaad.store.queries import UserRef, ids_for, insert_ignore, insert_once, owner_id
 from aaad.store.rates import RateCache
 from aaad.store.tables import calls, free_minutes, sessions, users
 
-__all__ = ["CallRules", "FreeMinutesLeft", "free_minutes_left", "open_calls", "free_state",
+__all__ = ["CallRules", "free_minutes_left", "open_calls", "free_state",
            "ensure_free_period", "record_call", "sessions_by_id", "open_call_sessions",
            "list_calls"]
 
 
 @dataclass(frozen=True)
-class CallRules:
-    """What the store needs to read calls: number normalisation, emergency
-    numbers, and the process's rate-table cache."""
+class CallRules(NumberRules):
+    """How calls are read (number rules) plus the process's rate-table cache."""
 
-    numbers: NumberPlan = field(default_factory=NumberPlan)
-    emergency_numbers: tuple[str, ...] = ()
     rates: RateCache = field(default_factory=RateCache)
-
-    def is_emergency(self, dialled: str) -> bool:
-        """Dialled digits as they are (no prefix rewriting) start with an emergency number."""
-        digits = _AS_DIALLED.normalise(dialled)
-        return bool(digits) and digits.startswith(self.emergency_numbers)
-
-
-_AS_DIALLED = NumberPlan(international_prefix="")
-
-
-@dataclass(frozen=True, slots=True)
-class FreeMinutesLeft:
-    """A user's free seconds in the period starting ``period_start``."""
-
-    period_start: int
-    left_s: int
-    carried_in_s: int
-    has_row: bool
 
 
 def free_minutes_left(conn: Connection, wanted: dict[Any, tuple[Plan, int]], tz: ZoneInfo

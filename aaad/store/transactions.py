@@ -21,7 +21,7 @@ import functools
 import json
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,21 +39,21 @@ from aaad.core.accounting.sessions import (
     apply_record,
 )
 from aaad.core.accounting.usage import UsagePart, split_usage_timed
-from aaad.core.quotas.bands import band_at, weighted_usage
+from aaad.core.quotas.bands import weighted_usage
+from aaad.core.quotas.charging import (
+    disconnect_verdict,
+    overage_charge,
+    usage_steps,
+    use_blocks,
+)
 from aaad.core.quotas.decide import (
     Block,
-    Reject,
-    block_expires_at,
-    blocks_to_renew,
-    consume_blocks,
-    counted_octets,
-    decide,
-    overage,
     seconds_beyond_cap,
 )
-from aaad.core.quotas.plan import PEAK, Plan, format_money, parse_plan, plan_to_dict
+from aaad.core.quotas.plan import Plan, format_money, parse_plan, plan_to_dict
+from aaad.core.telephony.cdr import FinishedCall, build_cdr, over_credit, take_free
 from aaad.core.telephony.rate_table import RateTable
-from aaad.core.telephony.rating import NO_CREDIT, OUTBOUND, rate_call
+from aaad.core.telephony.rating import NO_CREDIT, OUTBOUND
 from aaad.store import calls as call_store
 from aaad.store import credit, queries
 from aaad.store import plans as plan_store
@@ -63,7 +63,6 @@ from aaad.store.queries import UserRef
 __all__ = ["BatchOutcome", "OverLimit", "record_accounting", "sweep_stale", "rollover",
            "plan_from_json", "plan_to_json", "load_plans"]
 
-DISCONNECT_REASONS = frozenset({"time_limit", "octets_limit", "block_exhausted"})
 _DEFAULT_RULES = CallRules()
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -269,76 +268,57 @@ def _enforce(conn: Connection, out: _Segment, newest: dict[str, AcctRecord],
              states: dict[str, SessionState | None], owners: dict[str, int],
              names: dict[int, str], user_plans: dict[int, Plan],
              by_session: dict[tuple[int, int, str], Totals], tz: ZoneInfo, now: int) -> None:
-    """Blocks, overage charges and over-limit sessions for the users of this batch."""
+    """Blocks, overage charges and over-limit sessions for the users of this batch:
+    load the period totals and blocks, let core.quotas.charging decide, write."""
     keys = sorted({(u, p) for u, p, _ in by_session})
     after = {k: Totals(r.counted_s, r.counted_in_octets, r.counted_out_octets)
              for k, r in plan_store.counted_usage(conn, keys).items()}
     block_users = sorted({u for u, _ in keys if u in user_plans
                           and user_plans[u].block is not None})
     blocks = plan_store.active_blocks(conn, block_users, now, for_update=True)
-    batch_inc: dict[tuple[int, int], Totals] = {}
-    for (user, start, _), inc in by_session.items():
-        batch_inc[(user, start)] = batch_inc.get((user, start), ZERO) + inc
-    # Walk each user-period's counted increments in order, from the total
-    # before this batch, so charges and block use add up exactly.
-    running = {k: _minus(after.get(k, ZERO), inc) for k, inc in batch_inc.items()}
-    for (user, start, session_key), inc in sorted(by_session.items()):
-        plan = user_plans.get(user)
+    for step in usage_steps(by_session, after):
+        plan = user_plans.get(step.user)
         if plan is None:
             continue
-        before = running[(user, start)]
-        new = before + inc
-        running[(user, start)] = new
-        money = overage(plan, before, new)
-        if money:
-            quantity, unit = _over_cap(plan, before, new)
-            plan_store.add_to_charge(conn, user_id=user, user_name=names[user], kind="overage",
-                                     ref=f"overage:{session_key}:{start}", period_start=start,
-                                     amount=money, quantity=quantity,
-                                     description=f"overage on plan {plan.name} ({unit} above "
-                                                 f"the cap)", now=now)
-            out.charged_money += money
-        beyond = seconds_beyond_cap(plan, before.session_s, new.session_s)
+        name = names[step.user]
+        charge = overage_charge(plan, step.before, step.after)
+        if charge is not None:
+            plan_store.add_to_charge(
+                conn, user_id=step.user, user_name=name, kind="overage",
+                ref=f"overage:{step.session_key}:{step.period_start}",
+                period_start=step.period_start, amount=charge.money, quantity=charge.quantity,
+                description=charge.description(plan), now=now)
+            out.charged_money += charge.money
+        beyond = seconds_beyond_cap(plan, step.before.session_s, step.after.session_s)
         if beyond and plan.block is not None:
-            _use_blocks(conn, out, user, names[user], plan, blocks, beyond, start, now)
+            _use_blocks(conn, out, step.user, name, plan, blocks, beyond, step.period_start, now)
     for key, state in states.items():
         if state is None or not state.open:
             continue
         owner = owners[key]
         plan = user_plans.get(owner)
-        if plan is None or plan.over_limit != "disconnect":
+        if plan is None:
             continue
-        start = period_bounds(plan.period, tz, now)[0]
-        used = after.get((owner, start), ZERO)
-        verdict = decide(plan, enabled=True, used=used, open_sessions=0,
-                         blocks=blocks.get(owner, []), now=now, tz=tz)
-        if isinstance(verdict, Reject) and verdict.reason in DISCONNECT_REASONS:
-            rec = newest[key]
-            out.over_limit.append(OverLimit(
-                user_name=state.user_name, session_key=key, acct_session_id=rec.acct_session_id,
-                client=rec.client, nas_address=rec.nas_address, nas_key=rec.nas_key,
-                framed_ip=rec.framed_ip, reason=verdict.reason, message=verdict.message))
+        verdict = disconnect_verdict(
+            plan, used=after.get((owner, period_bounds(plan.period, tz, now)[0]), ZERO),
+            blocks=blocks.get(owner, []), now=now, tz=tz)
+        if verdict is not None:
+            out.over_limit.append(_over_limit(newest[key], state.user_name, verdict.reason,
+                                              verdict.message))
 
 
-@dataclass(frozen=True, slots=True)
-class _Finished:
-    """A call that ended: what rating needs, from a Stop or from a closed session row."""
+def _over_limit(rec: AcctRecord, user_name: str, reason: str, message: str) -> OverLimit:
+    return OverLimit(user_name=user_name, session_key=rec.key,
+                     acct_session_id=rec.acct_session_id, client=rec.client,
+                     nas_address=rec.nas_address, nas_key=rec.nas_key,
+                     framed_ip=rec.framed_ip, reason=reason, message=message)
 
-    key: str
-    user_id: int
-    user_name: str
-    started_at: int
-    duration_s: int
-    dialled: str
-    caller: str
-    direction: str
 
-    @classmethod
-    def of_row(cls, r: Any) -> _Finished:
-        """From a session row (call_store.sessions_by_id / open_call_sessions)."""
-        return cls(r.id, r.user_id, r.user_name, r.started_at, r.session_s,
-                   r.called_station_id or "", r.calling_station_id or "",
-                   r.direction or OUTBOUND)
+def _finished(r: Any) -> FinishedCall:
+    """A closed call from its session row (call_store.sessions_by_id / open_call_sessions)."""
+    return FinishedCall(r.id, r.user_id, r.user_name, r.started_at, r.session_s,
+                        r.called_station_id or "", r.calling_station_id or "",
+                        r.direction or OUTBOUND)
 
 
 def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
@@ -353,9 +333,10 @@ def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
     for key, rec in sorted(stopped.items()):
         state = states[key]
         if owners[key] in call_plans and state is not None:
-            finished.append(_Finished(key, owners[key], rec.user_name, state.started_at,
-                                      state.totals.session_s, rec.called_station_id or "",
-                                      rec.calling_station_id or "", rec.direction or OUTBOUND))
+            finished.append(FinishedCall(key, owners[key], rec.user_name, state.started_at,
+                                         state.totals.session_s, rec.called_station_id or "",
+                                         rec.calling_station_id or "",
+                                         rec.direction or OUTBOUND))
     _add_rated(out, _rate_finished(conn, finished, call_plans, tables, tz, now, rules))
     live = {owners[k] for k in newest
             if owners[k] in call_plans and (s := states[k]) is not None and s.open}
@@ -363,7 +344,7 @@ def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
         _credit_check(conn, out, live, newest, call_plans, tables, tz, now, rules)
 
 
-def _rate_finished(conn: Connection, finished: list[_Finished], call_plans: dict[int, Plan],
+def _rate_finished(conn: Connection, finished: list[FinishedCall], call_plans: dict[int, Plan],
                    tables: dict[str, RateTable], tz: ZoneInfo, now: int,
                    rules: CallRules) -> tuple[int, int]:
     """Rate finished calls, once each (the CDR is keyed by the session): the
@@ -373,8 +354,9 @@ def _rate_finished(conn: Connection, finished: list[_Finished], call_plans: dict
     debited = rated = 0
     for f in finished:
         plan = call_plans[f.user_id]
-        cdr = _cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_id), tz, rules)
-        used = _use_free(free, f, cdr)
+        cdr = build_cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_id), tz,
+                        rules)
+        used = take_free(free, f.user_id, cdr)
         if used is not None:
             call_store.ensure_free_period(conn, f.user_name, used.period_start,
                                                used.carried_in_s, user_id=f.user_id)
@@ -382,34 +364,6 @@ def _rate_finished(conn: Connection, finished: list[_Finished], call_plans: dict
             debited += cdr["cost"]
             rated += 1
     return debited, rated
-
-
-def _cdr(plan: Plan, f: _Finished, table: RateTable | None,
-         free: call_store.FreeMinutesLeft | None, tz: ZoneInfo,
-         rules: CallRules) -> dict[str, Any]:
-    """The CDR of a finished call: inbound and emergency calls cost nothing."""
-    number = rules.numbers.normalise(f.dialled)
-    band = band_at(f.started_at, plan.bands, tz) if plan.bands else PEAK
-    start = period_bounds(plan.period, tz, f.started_at)[0]
-    rate = None
-    if f.direction == OUTBOUND and not rules.is_emergency(f.dialled) and table is not None:
-        rate = table.match(number, band)
-    free_s = 0
-    if rate is not None and free is not None and free.period_start == start \
-            and plan.free_minutes is not None and plan.free_minutes.covers(number):
-        free_s = free.left_s
-    priced = rate_call(rate, f.duration_s, free_s) if rate is not None else None
-    return {
-        "session_id": f.key, "user_id": f.user_id, "user_name": f.user_name,
-        "caller": f.caller[:128],
-        "destination": f.dialled[:128], "prefix": rate.prefix if rate else None,
-        "rate_table": plan.rate_table, "band": band, "direction": f.direction,
-        "started_at": f.started_at, "duration_s": f.duration_s,
-        "billed_s": priced.billed_s if priced else 0,
-        "free_s": priced.free_s if priced else 0, "price": rate.price if rate else 0,
-        "connection_fee": rate.connection_fee if rate else 0,
-        "cost": priced.cost if priced else 0, "period_start": start,
-    }
 
 
 def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: int,
@@ -423,7 +377,7 @@ def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: 
                   if p.rate_table is not None}
     if not call_plans:
         return 0, 0
-    finished = [_Finished.of_row(r) for r in rows if r.user_id in call_plans]
+    finished = [_finished(r) for r in rows if r.user_id in call_plans]
     return _rate_finished(conn, finished, call_plans, _call_tables(conn, call_plans, rules),
                           tz, now, rules)
 
@@ -431,17 +385,6 @@ def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: 
 def _call_tables(conn: Connection, call_plans: dict[int, Plan],
                  rules: CallRules) -> dict[str, RateTable]:
     return rules.rates.get(conn, {p.rate_table for p in call_plans.values() if p.rate_table})
-
-
-def _use_free(free: dict[Any, call_store.FreeMinutesLeft], f: _Finished,
-              cdr: dict[str, Any]) -> call_store.FreeMinutesLeft | None:
-    """Take a CDR's free seconds off the user's free minutes in ``free``;
-    the free-minute state they came from, or None if the CDR used none."""
-    fm = free.get(f.user_id)
-    if not cdr["free_s"] or fm is None or fm.period_start != cdr["period_start"]:
-        return None
-    free[f.user_id] = replace(fm, left_s=fm.left_s - cdr["free_s"])
-    return fm
 
 
 def _credit_check(conn: Connection, out: _Segment, users: set[int],
@@ -455,77 +398,51 @@ def _credit_check(conn: Connection, out: _Segment, users: set[int],
     spent: dict[int, int] = {}
     paid: dict[int, list[str]] = {}
     for row in call_store.open_call_sessions(conn, users):
-        f = _Finished.of_row(row)
+        f = _finished(row)
         plan = call_plans[f.user_id]
-        cdr = _cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_id), tz, rules)
+        cdr = build_cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_id), tz,
+                        rules)
         if cdr["prefix"] is None:          # not rated: inbound, emergency or no rate
             continue
-        _use_free(free, f, cdr)
+        take_free(free, f.user_id, cdr)
         spent[f.user_id] = spent.get(f.user_id, 0) + cdr["cost"]
         paid.setdefault(f.user_id, []).append(f.key)
-    for user, cost_so_far in spent.items():
-        available = balances.get(user, credit.Balance()).available
-        if cost_so_far <= available:
-            continue
+    available = {u: balances.get(u, credit.Balance()).available for u in spent}
+    for user, cost_so_far in over_credit(spent, available).items():
         for key in paid[user]:
             rec = newest.get(key)
             if rec is None or rec.status is Status.STOP:
                 continue
-            out.over_limit.append(OverLimit(
-                user_name=rec.user_name, session_key=key, acct_session_id=rec.acct_session_id,
-                client=rec.client, nas_address=rec.nas_address, nas_key=rec.nas_key,
-                framed_ip=rec.framed_ip, reason=NO_CREDIT,
-                message=f"Credit exhausted: calls in progress cost {format_money(cost_so_far)}, "
-                        f"{format_money(available)} available"))
-
-
-def _over_cap(plan: Plan, before: Totals, after: Totals) -> tuple[int, str]:
-    """What a delta used above the caps: seconds above the time cap, or (for a
-    data-only plan) octets above the data cap; the ledger row's quantity."""
-    if plan.time_limit_s is not None:
-        cap = plan.time_limit_s
-        return max(0, after.session_s - cap) - max(0, before.session_s - cap), "seconds"
-    cap = plan.octets_limit or 0
-    return (max(0, counted_octets(plan, after) - cap)
-            - max(0, counted_octets(plan, before) - cap)), "octets"
-
-
-def _minus(a: Totals, b: Totals) -> Totals:
-    return Totals(a.session_s - b.session_s, a.in_octets - b.in_octets, a.out_octets - b.out_octets)
+            out.over_limit.append(_over_limit(
+                rec, rec.user_name, NO_CREDIT,
+                f"Credit exhausted: calls in progress cost {format_money(cost_so_far)}, "
+                f"{format_money(available[user])} available"))
 
 
 def _use_blocks(conn: Connection, out: _Segment, user: int, name: str, plan: Plan,
                 blocks: dict[Any, list[Block]], seconds: int, period_start: int,
                 now: int) -> None:
-    """Take counted seconds beyond the cap from the user's blocks, oldest first.
-
-    With ``on_exhaust: renew`` the blocks that run out are followed by new
-    ones, each charged to the ledger; with ``cutoff`` the rest is uncovered
-    and the next limit check disconnects or rejects.
-    """
-    current = blocks.get(user, [])
-    updated, leftover = consume_blocks(current, seconds, now)
-    for old, new in zip(current, updated, strict=False):
-        if new.seconds_left != old.seconds_left:
-            plan_store.use_block_seconds(conn, old.block_id, old.seconds_left - new.seconds_left)
-    for _ in range(blocks_to_renew(plan, leftover)):
+    """Write what core.quotas.charging.use_blocks decided: seconds taken from the
+    user's blocks, and renewed blocks, each charged to the ledger."""
+    use = use_blocks(plan, blocks.get(user, []), seconds, now)
+    for block_id, taken in use.taken:
+        plan_store.use_block_seconds(conn, block_id, taken)
+    updated = list(use.blocks)
+    for renewal in use.renewals:
         assert plan.block is not None
         ref = f"renew:{name}:{now}:{secrets.token_hex(6)}"
-        plan_store.add_block(conn, name, seconds=plan.block.seconds, purchased_at=now,
-                             expires_at=block_expires_at(plan, now), ref=ref, user_id=user)
+        plan_store.add_block(conn, name, seconds=renewal.seconds, purchased_at=now,
+                             expires_at=renewal.expires_at, ref=ref, user_id=user)
         block_id = plan_store.block_id(conn, ref)
-        take = min(leftover, plan.block.seconds)
-        plan_store.use_block_seconds(conn, block_id, take)
-        leftover -= take
-        updated.append(Block(block_id, plan.block.seconds - take, block_expires_at(plan, now)))
-        price = plan.block.price_money or 0
+        plan_store.use_block_seconds(conn, block_id, renewal.take_s)
+        updated.append(Block(block_id, renewal.seconds - renewal.take_s, renewal.expires_at))
         plan_store.add_charge(conn, user_id=user, user_name=name, kind="block",
                               ref=f"block:{ref}",
-                              period_start=period_start, amount=price,
-                              quantity=plan.block.seconds,
+                              period_start=period_start, amount=renewal.price_money,
+                              quantity=renewal.seconds,
                               description=f"{plan.block.hours}h block (renewed), plan {plan.name}",
                               now=now)
-        out.charged_money += price
+        out.charged_money += renewal.price_money
         plan_store.record_event(conn, at=now, kind="block_renewed", result="ok", user_name=name,
                                 detail=f"{plan.block.hours}h block, plan {plan.name}")
     blocks[user] = updated
