@@ -264,7 +264,8 @@ def init(ctx: click.Context, url: str | None, bind: str, auth_port: int, acct_po
     _ensure_sqlite_dir(cfg.database.url)
     from sqlalchemy.exc import SQLAlchemyError
 
-    from aaad.store import admin, migrate
+    from aaad.store import migrate
+    from aaad.store import users as user_store
     try:
         migrate.upgrade(c.db.writer)
     except SQLAlchemyError as e:
@@ -278,10 +279,10 @@ def init(ctx: click.Context, url: str | None, bind: str, auth_port: int, acct_po
 
     def ensure(conn: Any) -> None:
         try:
-            admin.add_user(conn, "demo", password_hash=None, password_cleartext=password,
+            user_store.add_user(conn, "demo", password_hash=None, password_cleartext=password,
                            plan=None, enabled=True, now=now_s())
-        except admin.UserExists:
-            admin.update_user(conn, "demo", now=now_s(), password_cleartext=password,
+        except user_store.UserExists:
+            user_store.update_user(conn, "demo", now=now_s(), password_cleartext=password,
                               password_hash=None, enabled=True)
     c.write(ensure)
     client = next((x for x in cfg.clients if x.name == DEMO_CLIENT_NAME), None)
@@ -481,13 +482,13 @@ def _check_name(name: str) -> str:
 def user_add(c: Context, name: str, password: str, cleartext: bool, plan: str | None,
              disabled: bool) -> None:
     """Add a user."""
-    from aaad.store import admin
+    from aaad.store import users as user_store
     cred = _credential(password, cleartext)
     _check_plan(c, plan)
     try:
-        c.write(admin.add_user, _check_name(name), plan=plan, enabled=not disabled,
+        c.write(user_store.add_user, _check_name(name), plan=plan, enabled=not disabled,
                 now=now_s(), **cred)
-    except admin.UserExists:
+    except user_store.UserExists:
         fail(f"user {name!r} already exists")
     click.echo(f"added user {name} ({'cleartext' if cleartext else 'hashed'} password)")
 
@@ -505,15 +506,16 @@ def _show_user(u: dict[str, Any]) -> None:
 @pass_ctx
 def user_show(c: Context, name: str, as_json: bool) -> None:
     """Show one user (never the password)."""
-    from aaad.store import admin
+    from aaad.store import sessions as session_store
+    from aaad.store import users as user_store
 
     def get(conn: Any) -> dict[str, Any]:
-        data = admin.get_user(conn, name).as_dict()
-        data["open_sessions"] = admin.open_session_count(conn, name)
+        data = user_store.get_user(conn, name).as_dict()
+        data["open_sessions"] = session_store.open_session_count(conn, name)
         return data
     try:
         data = c.read(get)
-    except admin.NoSuchUser:
+    except user_store.NoSuchUser:
         no_user(name)
     emit(data, as_json, _show_user)
 
@@ -524,8 +526,8 @@ def user_show(c: Context, name: str, as_json: bool) -> None:
 @pass_ctx
 def user_list(c: Context, limit: int | None, as_json: bool) -> None:
     """List users."""
-    from aaad.store import admin
-    users = [u.as_dict() for u in c.read(admin.list_users, limit=limit)]
+    from aaad.store import users as user_store
+    users = [u.as_dict() for u in c.read(user_store.list_users, limit=limit)]
     emit(users, as_json, lambda us: table(
         [[u["name"], "yes" if u["enabled"] else "no", u["plan"] or "-", u["credential"]]
          for u in us], ["NAME", "ENABLED", "PLAN", "PASSWORD"]))
@@ -555,10 +557,10 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
 
 
 def _update(c: Context, name: str, values: dict[str, Any], what: str) -> None:
-    from aaad.store import admin
+    from aaad.store import users as user_store
     try:
-        c.write(admin.update_user, name, now=now_s(), **values)
-    except admin.NoSuchUser:
+        c.write(user_store.update_user, name, now=now_s(), **values)
+    except user_store.NoSuchUser:
         no_user(name)
     click.echo(f"{what} user {name}")
 
@@ -589,15 +591,15 @@ def user_delete(c: Context, name: str, yes: bool) -> None:
     Without --yes it asks on a terminal, and refuses when stdin is not one
     (a script must say --yes).
     """
-    from aaad.store import admin
+    from aaad.store import users as user_store
     if not yes:
         if not sys.stdin.isatty():
             fail(f"refusing to delete {name} without --yes (stdin is not a terminal)",
                  EXIT_USAGE)
         click.confirm(f"delete user {name}?", abort=True)
     try:
-        c.write(admin.delete_user, name)
-    except admin.NoSuchUser:
+        c.write(user_store.delete_user, name)
+    except user_store.NoSuchUser:
         no_user(name)
     click.echo(f"deleted user {name}")
 
@@ -619,8 +621,8 @@ def session_list(c: Context, active_only: bool, user: str | None, limit: int,
                  as_json: bool) -> None:
     """List sessions, newest first."""
     from aaad.core.units import format_duration_s, format_octets
-    from aaad.store import admin
-    rows = _user_rows(c, admin.list_sessions, user, active_only=active_only, limit=limit)
+    from aaad.store import sessions as session_store
+    rows = _user_rows(c, session_store.list_sessions, user, active_only=active_only, limit=limit)
     emit(rows, as_json, lambda rs: table(
         [[r["user"], r["acct_session_id"], r["client"], "open" if r["active"] else
           (r["terminate_cause"] or "closed"), iso(r["started_at"]),
@@ -743,7 +745,7 @@ def _apply_options(base: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]
 def _save_plan(c: Context, definition: dict[str, Any], path: str = "plan") -> tuple[Plan, str]:
     from aaad.core.quotas.plan import parse_plan
     from aaad.store import plans as plan_store
-    from aaad.store.transactions import plan_to_json
+    from aaad.store.plans import plan_to_json
     try:
         plan = parse_plan(definition, path)
     except ValueError as e:
@@ -772,7 +774,7 @@ def plan_set(c: Context, /, name: str, **opts: Any) -> None:
     """Change a plan's limits."""
     from aaad.core.quotas.plan import plan_to_dict
     from aaad.store import plans as plan_store
-    from aaad.store.transactions import plan_from_json
+    from aaad.store.plans import plan_from_json
     stored = c.read(plan_store.plan_definition, name)
     if stored is None:
         fail(f"no plan {name!r}")
@@ -790,7 +792,7 @@ def plan_show(c: Context, name: str, as_json: bool) -> None:
 
     from aaad.core.quotas.plan import plan_to_dict
     from aaad.store import plans as plan_store
-    from aaad.store.transactions import plan_from_json
+    from aaad.store.plans import plan_from_json
     stored = c.read(plan_store.plan_definition, name)
     if stored is None:
         fail(f"no plan {name!r}")
@@ -805,7 +807,7 @@ def plan_list(c: Context, as_json: bool) -> None:
     """List plans."""
     from aaad.core.quotas.plan import plan_to_dict
     from aaad.store import plans as plan_store
-    from aaad.store.transactions import plan_from_json
+    from aaad.store.plans import plan_from_json
     plans = [plan_to_dict(plan_from_json(d)) for _, d in c.read(plan_store.list_plans)]
     emit(plans, as_json, lambda ps: table(
         [[p["name"], p["period"], p.get("time_limit", "-"), p.get("octets_limit", "-"),
@@ -837,7 +839,7 @@ def plan_apply(c: Context, file: str) -> None:
 
     from aaad.core.quotas.plan import parse_plans
     from aaad.store import plans as plan_store
-    from aaad.store.transactions import plan_to_json
+    from aaad.store.plans import plan_to_json
     try:
         data = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
     except OSError as e:
@@ -999,8 +1001,9 @@ def block_add(c: Context, name: str, hours: int | None, valid_days: int | None,
 
     from aaad.core.accounting.periods import period_bounds
     from aaad.core.quotas.plan import format_money, parse_money
-    from aaad.store import plans as plan_store
-    from aaad.store.transactions import load_plans
+    from aaad.store import blocks as block_store
+    from aaad.store import ledger as ledger_store
+    from aaad.store.plans import load_plans
     now = now_s()
 
     def sell(conn: Any) -> tuple[bool, int, int, int]:
@@ -1014,11 +1017,11 @@ def block_add(c: Context, name: str, hours: int | None, valid_days: int | None,
         money = parse_money(price) if price is not None else (
             spec.price_money or 0 if spec else 0)
         sale = ref or f"cli:{name}:{now}:{secrets.token_hex(4)}"
-        sold = plan_store.add_block(conn, name, seconds=h * 3600, purchased_at=now,
+        sold = block_store.add_block(conn, name, seconds=h * 3600, purchased_at=now,
                                     expires_at=now + days * 86400, ref=sale)
         if sold and money:
             period = plan.period if plan is not None else c.config.accounting.period
-            plan_store.add_charge(conn, user_name=name, kind="block", ref=f"block:{sale}",
+            ledger_store.add_charge(conn, user_name=name, kind="block", ref=f"block:{sale}",
                                   period_start=period_bounds(period, c.config.timezone, now)[0],
                                   amount=money, quantity=h * 3600, description=f"{h}h block",
                                   now=now)
@@ -1050,8 +1053,8 @@ def events_list(c: Context, user: str | None, kind: str | None, limit: int,
     """List events, newest first."""
     if kind is not None and kind not in EVENT_KINDS:
         fail(f"unknown event kind {kind}; one of: {', '.join(EVENT_KINDS)}", EXIT_USAGE)
-    from aaad.store import plans as plan_store
-    rows = _user_rows(c, plan_store.list_events, user, kind=kind, limit=limit)
+    from aaad.store import events as event_store
+    rows = _user_rows(c, event_store.list_events, user, kind=kind, limit=limit)
     for r in rows:
         r["at"] = iso(r["at"])
     emit(rows, as_json, lambda rs: table(
@@ -1075,14 +1078,14 @@ def charges_list(c: Context, user: str | None, period: str | None, as_json: bool
     """List charges; amounts are exact decimals."""
     from aaad.core.accounting.periods import period_for_label
     from aaad.core.quotas.plan import format_money
-    from aaad.store import plans as plan_store
+    from aaad.store import ledger as ledger_store
     start = None
     if period is not None:
         try:
             start = period_for_label(c.config.accounting.period, c.config.timezone, period)[0]
         except ValueError as e:
             fail(str(e))
-    rows = _user_rows(c, plan_store.list_charges, user, period_start=start)
+    rows = _user_rows(c, ledger_store.list_charges, user, period_start=start)
     out = [{"ref": r["ref"], "user": r["user_name"], "kind": r["kind"],
             "period_start": iso(r["period_start"]), "amount": format_money(r["amount"]),
             "quantity": r["quantity"], "description": r["description"],
@@ -1107,8 +1110,8 @@ def charges_list(c: Context, user: str | None, period: str | None, as_json: bool
 @pass_ctx
 def disconnect_cmd(c: Context, name: str, session_id: str | None, timeout_s: float) -> None:
     """Send a Disconnect-Request (RFC 5176) for a user's open sessions now."""
-    from aaad.store import admin
-    sessions = [s for s in _user_rows(c, admin.list_sessions, name, active_only=True,
+    from aaad.store import sessions as session_store
+    sessions = [s for s in _user_rows(c, session_store.list_sessions, name, active_only=True,
                                       limit=1000)
                 if session_id is None or s["acct_session_id"] == session_id]
     if not sessions:
@@ -1284,10 +1287,10 @@ def _open_sessions(c: Context) -> int | None:
     """Open sessions as the database has them; None when it does not answer."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from aaad.store import admin
+    from aaad.store import sessions as session_store
     try:
         with c.db.reader.connect() as conn:
-            return admin.open_session_count(conn)
+            return session_store.open_session_count(conn)
     except SQLAlchemyError:
         return None         # the daemon is up; its database is another line
 

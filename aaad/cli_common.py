@@ -134,18 +134,18 @@ def require_user(conn: Connection, name: str) -> None:
     Called inside the command's read or write, so the check and what the
     command then does see the same database state.
     """
-    from aaad.store import admin
+    from aaad.store import users as user_store
     try:
-        admin.get_user(conn, name)
-    except admin.NoSuchUser:
+        user_store.get_user(conn, name)
+    except user_store.NoSuchUser:
         no_user(name)
 
 
 def require_known(conn: Connection, name: str) -> None:
     """Like :func:`require_user` for reports: a name that only accounting has
     seen (no account, but sessions and usage) is known too."""
-    from aaad.store import queries
-    if not queries.user_ids(conn, [name]):     # its account or no-account holder
+    from aaad.store import users as user_store
+    if not user_store.user_ids(conn, [name]):     # its account or no-account holder
         no_user(name)
 
 

@@ -36,7 +36,7 @@ from aaad.cli_common import (
 )
 
 if TYPE_CHECKING:
-    from aaad.store import credit
+    from aaad.store import ledger as ledger_store
     from aaad.store import vouchers as voucher_store
 
 __all__ = ["credit_group", "voucher_group", "charges_import", "charges_export"]
@@ -66,7 +66,7 @@ def _ref(ref: str) -> str:
     return ref
 
 
-def _summary(b: credit.Balance) -> str:
+def _summary(b: ledger_store.Balance) -> str:
     from aaad.core.quotas.plan import format_money
     return f"balance {format_money(b.balance)}, available {format_money(b.available)}"
 
@@ -90,17 +90,17 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
     import secrets
 
     from aaad.core.quotas.plan import format_money
-    from aaad.store import credit
+    from aaad.store import ledger as ledger_store
     money = _money(amount, "AMOUNT", positive=True)
     ref = _ref(ref) if ref is not None else secrets.token_hex(6)
     now = now_s()
 
-    def topup(conn: Any) -> tuple[bool, dict[str, Any] | None, credit.Balance]:
+    def topup(conn: Any) -> tuple[bool, dict[str, Any] | None, ledger_store.Balance]:
         require_user(conn, name)
-        posted = credit.post(conn, user_name=name, amount=money, kind="topup",
+        posted = ledger_store.post(conn, user_name=name, amount=money, kind="topup",
                              ref=f"topup:{ref}", description=description or "top-up", now=now)
-        entry = None if posted else credit.ledger_entry(conn, f"topup:{ref}")
-        return posted, entry, credit.balance_of(conn, name)
+        entry = None if posted else ledger_store.ledger_entry(conn, f"topup:{ref}")
+        return posted, entry, ledger_store.balance_of(conn, name)
     _posted, entry, balance = c.write(topup)
     if entry is not None:
         if (entry["user_name"], entry["amount"]) != (name, money):
@@ -120,12 +120,12 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
 def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
     """Balance, credit limit, what is available, and the newest ledger rows."""
     from aaad.core.quotas.plan import format_money
-    from aaad.store import credit
+    from aaad.store import ledger as ledger_store
 
     def read(conn: Any) -> dict[str, Any]:
         require_known(conn, name)
-        b = credit.balance_of(conn, name)
-        rows = credit.ledger_for(conn, name, limit=limit)
+        b = ledger_store.balance_of(conn, name)
+        rows = ledger_store.ledger_for(conn, name, limit=limit)
         return {"user": name, "balance": format_money(b.balance),
                 "credit_limit": format_money(b.credit_limit),
                 "available": format_money(b.available),
@@ -151,14 +151,14 @@ def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
 def credit_limit(c: Context, name: str, amount: str) -> None:
     """How far below zero the user's balance may go (0 = prepaid only)."""
     from aaad.core.quotas.plan import format_money
-    from aaad.store import credit
+    from aaad.store import ledger as ledger_store
     money = _money(amount, "the credit limit", positive=False)
     now = now_s()
 
-    def set_limit(conn: Any) -> credit.Balance:
+    def set_limit(conn: Any) -> ledger_store.Balance:
         require_user(conn, name)
-        credit.set_credit_limit(conn, name, money, now)
-        return credit.balance_of(conn, name)
+        ledger_store.set_credit_limit(conn, name, money, now)
+        return ledger_store.balance_of(conn, name)
     balance = c.write(set_limit)
     click.echo(f"credit limit of {name}: {format_money(money)}; {_summary(balance)}")
 
@@ -169,20 +169,20 @@ def credit_limit(c: Context, name: str, amount: str) -> None:
 def credit_reverse(c: Context, ref: str) -> None:
     """Take back the top-up REF (once: reversing again changes nothing)."""
     from aaad.core.quotas.plan import format_money
-    from aaad.store import credit
+    from aaad.store import ledger as ledger_store
     ref = _ref(ref.removeprefix("topup:"))
     now = now_s()
 
-    def reverse(conn: Any) -> tuple[dict[str, Any] | None, bool, credit.Balance | None]:
-        entry = credit.ledger_entry(conn, f"topup:{ref}")
+    def reverse(conn: Any) -> tuple[dict[str, Any] | None, bool, ledger_store.Balance | None]:
+        entry = ledger_store.ledger_entry(conn, f"topup:{ref}")
         if entry is None:
             return None, False, None
         # The balance the top-up went to, by id: a user of the same name
         # added after a delete is someone else.
-        posted = credit.post(conn, user_id=entry["user_id"], user_name=entry["user_name"],
+        posted = ledger_store.post(conn, user_id=entry["user_id"], user_name=entry["user_name"],
                              amount=-entry["amount"], kind="reversal", ref=f"reverse:{ref}",
                              description=f"reversal of top-up {ref}", now=now)
-        return entry, posted, credit.balance_of(conn, entry["user_id"])
+        return entry, posted, ledger_store.balance_of(conn, entry["user_id"])
     entry, posted, balance = c.write(reverse)
     if entry is None or balance is None:
         fail(f"no top-up with ref {ref!r}")

@@ -55,7 +55,7 @@ from common import free_port, loadgen  # noqa: E402
 
 from aaad.core.accounting.periods import parse_period_spec, period_bounds  # noqa: E402
 from aaad.core.accounting.sessions import Totals  # noqa: E402
-from aaad.store import queries  # noqa: E402
+from aaad.store import usage as usage_store  # noqa: E402
 from aaad.store.database import open_database  # noqa: E402
 from aaad.store.tables import sessions  # noqa: E402
 
@@ -182,7 +182,7 @@ def aaad_used_this_month(url: str, user: str, seconds: int) -> None:
             stopped_at=start + seconds, terminate_cause="User-Request", session_s=seconds,
             in_octets=0, out_octets=0))
         used = Totals(seconds, 0, 0)
-        queries.add_usage(conn, {(user, period_start): (used, used)})
+        usage_store.add_usage(conn, {(user, period_start): (used, used)})
     db.dispose()
 
 

@@ -452,11 +452,12 @@ def seed_database(url: str) -> None:
     from sqlalchemy import delete
 
     from aaad.core.quotas.plan import parse_plan
-    from aaad.store import admin, migrate
+    from aaad.store import migrate
     from aaad.store import plans as plan_store
+    from aaad.store import users as user_store
     from aaad.store.database import open_database
+    from aaad.store.plans import plan_to_json
     from aaad.store.tables import metadata
-    from aaad.store.transactions import plan_to_json
 
     db = open_database(url)
     migrate.upgrade(db.writer)
@@ -468,7 +469,7 @@ def seed_database(url: str) -> None:
             plan_store.save_plan(conn, spec["name"], plan_to_json(parse_plan(spec)), 0)
         for i in range(USERS):
             plan = PLANS[i % (len(PLANS) + 1) - 1]["name"] if i % (len(PLANS) + 1) else None
-            admin.add_user(conn, f"fz{i:03d}", password_hash=None, password_cleartext=PASSWORD,
+            user_store.add_user(conn, f"fz{i:03d}", password_hash=None, password_cleartext=PASSWORD,
                            plan=plan, enabled=i % 17 != 5, now=0)
     db.dispose()
 

@@ -36,8 +36,8 @@ from aaad.credentials import hash_password  # noqa: E402
 from aaad.store import migrate  # noqa: E402
 from aaad.store import plans as plan_store  # noqa: E402
 from aaad.store.database import open_database  # noqa: E402
+from aaad.store.plans import plan_to_json  # noqa: E402
 from aaad.store.tables import metadata, sessions, usage, users  # noqa: E402
-from aaad.store.transactions import plan_to_json  # noqa: E402
 
 # The capped plan: a monthly time cap and a data cap, one session at a time.
 CAPPED = {"name": "bench-capped", "time_limit": "150h", "octets_limit": "50GB",

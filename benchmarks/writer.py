@@ -32,8 +32,8 @@ from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.store import migrate
 from aaad.store.database import open_database
+from aaad.store.jobs.accounting_batch import record_accounting
 from aaad.store.tables import metadata, users
-from aaad.store.transactions import record_accounting
 
 
 def batches(n: int, size: int, interims: int, now: int) -> list[list[AcctRecord]]:

@@ -17,7 +17,7 @@ from sqlalchemy import func
 from sqlalchemy import select as sql_select
 
 from aaad.radius.codec import load_dictionary
-from aaad.store import admin
+from aaad.store import sessions as session_store
 from aaad.store.database import Database
 from aaad.store.tables import usage
 
@@ -128,7 +128,7 @@ class AcctLoad:
         user's counters are the sum of the sessions' totals (each delta counted once)."""
         with db.reader.connect() as conn:
             rows = {s["acct_session_id"]: s for s in
-                    admin.list_sessions(conn, user=self.user, limit=10 * self.sessions)}
+                    session_store.list_sessions(conn, user=self.user, limit=10 * self.sessions)}
             used = conn.execute(sql_select(func.sum(usage.c.session_s),
                                            func.sum(usage.c.in_octets),
                                            func.sum(usage.c.out_octets))

@@ -158,12 +158,12 @@ def has_radclient() -> bool:
 
 def drop_users_and_plans(db: Any, users: Any, plan_prefix: str) -> None:
     """Remove a module's users and the plans named ``plan_prefix…`` from a shared database."""
-    from aaad.store import admin
     from aaad.store import plans as plan_store
+    from aaad.store import users as user_store
     with db.writer.begin() as conn:
         for user in users:
-            with contextlib.suppress(admin.NoSuchUser):
-                admin.delete_user(conn, user)
+            with contextlib.suppress(user_store.NoSuchUser):
+                user_store.delete_user(conn, user)
         for name, _ in plan_store.list_plans(conn):
             if name.startswith(plan_prefix):
                 plan_store.delete_plan(conn, name)

@@ -11,7 +11,8 @@ from aaad.core.accounting.periods import parse_period_spec
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.daemon.accounting_handler import AccountingHandler
 from aaad.daemon.metrics import Metrics
-from aaad.store import admin, queries
+from aaad.store import sessions as session_store
+from aaad.store import usage as usage_store
 from aaad.store.database import Database
 from tests.fakes import GatedExecutor
 
@@ -41,8 +42,8 @@ def test_one_unstorable_record_fails_alone_and_the_batch_commits(db: Database) -
     assert results["a"] == results["b"] == results["c"] == "ok"
     assert isinstance(results["bad"], Exception)
     with db.reader.connect() as conn:
-        sessions = {s["acct_session_id"] for s in admin.list_sessions(conn)}
-        usage = queries.get_usage(conn, "ann", 1793491200)   # 2026-11-01 UTC
+        sessions = {s["acct_session_id"] for s in session_store.list_sessions(conn)}
+        usage = usage_store.get_usage(conn, "ann", 1793491200)   # 2026-11-01 UTC
     assert sessions == {"a", "b", "c"}
     assert usage == Totals(180, 60, 3)
     assert registry.get_sample_value("aaad_db_errors_total", {"kind": "accounting"}) == 1

@@ -16,7 +16,7 @@ import yaml
 from pyrad.packet import AccountingResponse, CoAPacket
 
 from aaad.radius.codec import load_dictionary
-from aaad.store import admin
+from aaad.store import users as user_store
 from tests.conftest import migrated
 from tests.daemon import SECRET, Daemon, free_tcp_port, start_daemon
 
@@ -79,7 +79,7 @@ class AckingNas(threading.Thread):
 def test_every_endpoint(server_urls: dict[str, object], tmp_path: Path) -> None:
     db = migrated(server_urls, "sqlite")
     with db.writer.begin() as conn:
-        admin.add_user(conn, "ola", password_hash=None, password_cleartext="Ola-pw-12345678",
+        user_store.add_user(conn, "ola", password_hash=None, password_cleartext="Ola-pw-12345678",
                        plan=None, enabled=True, now=0)
     nas = AckingNas()
     nas.start()
@@ -163,4 +163,4 @@ def test_every_endpoint(server_urls: dict[str, object], tmp_path: Path) -> None:
     assert "trace auth: Access-Request" in logs and "User-Password=***" in logs
     assert "trace auth: → Access-Accept" in logs
     with db.writer.begin() as conn:
-        admin.delete_user(conn, "ola")
+        user_store.delete_user(conn, "ola")

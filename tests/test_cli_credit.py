@@ -25,8 +25,8 @@ from sqlalchemy import func, insert, select, text, update
 
 import aaad.store.database
 from aaad.cli import cli
-from aaad.store import credit, queries
-from aaad.store import plans as plan_store
+from aaad.store import ledger as ledger_store
+from aaad.store import users as user_store
 from aaad.store import vouchers as voucher_store
 from aaad.store.database import Database
 from aaad.store.tables import balances, calls, charges, ledger, usage, vouchers
@@ -171,8 +171,8 @@ def test_reverse_posts_the_negated_amount_once(aaad_: Cli, db: Database) -> None
         "top-up pay-7 was reversed already; nothing changed")
     assert snapshot(db) == before
     with db.reader.connect() as conn:
-        assert credit.ledger_entry(conn, "reverse:pay-7")["amount"] == -200_000  # type: ignore
-        assert credit.balance_of(conn, "bob") == credit.Balance(50_000, 0)
+        assert ledger_store.ledger_entry(conn, "reverse:pay-7")["amount"] == -200_000  # type: ignore
+        assert ledger_store.balance_of(conn, "bob") == ledger_store.Balance(50_000, 0)
 
 
 def test_credit_limit_lets_a_postpaid_user_go_below_zero(aaad_: Cli, db: Database) -> None:
@@ -182,7 +182,7 @@ def test_credit_limit_lets_a_postpaid_user_go_below_zero(aaad_: Cli, db: Databas
     # a reversal may take the balance below zero; the limit is what is available
     aaad_.ok("credit", "topup", "alice", "10", "--ref", "q")
     with db.writer.begin() as conn:
-        credit.post(conn, user_name="alice", amount=-300_000, kind="call", ref="call:s1",
+        ledger_store.post(conn, user_name="alice", amount=-300_000, kind="call", ref="call:s1",
                     description="rated call", now=local(2026, 3, 1))
     shown = aaad_.json("credit", "show", "alice")
     assert (shown["balance"], shown["credit_limit"], shown["available"]) == (
@@ -442,7 +442,7 @@ def test_export_is_exact_to_the_minor_unit(aaad_: Cli, db: Database, tmp_path: P
     march, april = local(2026, 3, 1), local(2026, 4, 1)
     with db.writer.begin() as conn:
         # Rows are keyed by user id: carol, who has no user row, gets a no-account holder.
-        ids = queries.user_ids(conn, ["alice", "bob", "carol"], create=True)
+        ids = user_store.user_ids(conn, ["alice", "bob", "carol"], create=True)
         conn.execute(insert(usage), [
             {"user_id": ids[u], "user_name": u, "period_start": p, "session_s": s,
              "in_octets": i, "out_octets": o, "counted_s": s, "counted_in_octets": i,
@@ -460,16 +460,16 @@ def test_export_is_exact_to_the_minor_unit(aaad_: Cli, db: Database, tmp_path: P
             _call("c4", "alice", march - 1, 30, 60, 2000),              # February
             _call("c5", "carol", local(2026, 3, 9, 12, 0), 1, 60, 1),   # no user row: still billed
         )])
-        plan_store.add_to_charge(conn, user_name="alice", kind="overage", ref="overage:s1:m",
+        ledger_store.add_to_charge(conn, user_name="alice", kind="overage", ref="overage:s1:m",
                                  period_start=march, amount=12345, quantity=3600,
                                  description="1h over the time limit", now=march + 99)
-        plan_store.add_to_charge(conn, user_name="alice", kind="overage", ref="overage:s1:m",
+        ledger_store.add_to_charge(conn, user_name="alice", kind="overage", ref="overage:s1:m",
                                  period_start=march, amount=1, quantity=1,
                                  description="1h over the time limit", now=march + 100)
-        plan_store.add_charge(conn, user_name="bob", kind="block", ref="block:lifetime",
+        ledger_store.add_charge(conn, user_name="bob", kind="block", ref="block:lifetime",
                               period_start=0, amount=50_000, quantity=36000,
                               description="10h block", now=local(2026, 3, 20))
-        plan_store.add_charge(conn, user_name="bob", kind="block", ref="block:old",
+        ledger_store.add_charge(conn, user_name="bob", kind="block", ref="block:old",
                               period_start=0, amount=50_000, quantity=36000,
                               description="10h block", now=local(2026, 2, 20))
     aaad_.ok("charges", "import", write(tmp_path, GOOD_CSV))

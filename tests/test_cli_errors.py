@@ -64,12 +64,12 @@ def test_a_name_only_accounting_has_seen_is_reported_but_not_an_account(
     # Accounting for a User-Name with no account gives it a no-account holder:
     # reports show it; commands that act on an account refuse it.
     from aaad.config import load_config
-    from aaad.store import queries
+    from aaad.store import users as user_store
     from aaad.store.database import open_database
     db = open_database(load_config(config).database.url)
     try:
         with db.writer.begin() as conn:
-            queries.add_holders(conn, ["walkin"], 0)
+            user_store.add_holders(conn, ["walkin"], 0)
     finally:
         db.dispose()
     assert json.loads(ok(config, "usage", "show", "walkin", "--json").stdout)["session_s"] == 0

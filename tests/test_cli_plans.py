@@ -20,8 +20,8 @@ from aaad.cli import cli
 from aaad.core.accounting.periods import parse_period_spec
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.store.database import open_database
+from aaad.store.jobs.accounting_batch import record_accounting
 from aaad.store.tables import plans as plans_table
-from aaad.store.transactions import record_accounting
 
 PLANS = """\
 plans:

@@ -15,7 +15,7 @@ from pyrad.client import Timeout
 from pyrad.packet import AccessAccept, AccessReject, AccountingResponse, AcctPacket
 
 from aaad.credentials import hash_password
-from aaad.store import admin
+from aaad.store import users as user_store
 from aaad.store.database import Database
 from tests.conftest import REQUIRE_DB, migrated
 from tests.daemon import Daemon, has_radclient, start_daemon
@@ -32,18 +32,20 @@ def served(request: pytest.FixtureRequest, server_urls: dict[str, object],
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, Database]]:
     db = migrated(server_urls, str(request.param))
     with db.writer.begin() as conn:
-        admin.add_user(conn, "carol", password_hash=None, password_cleartext="Carol-pw-1234567",
+        user_store.add_user(conn, "carol", password_hash=None,
+                            password_cleartext="Carol-pw-1234567",
                        plan=None, enabled=True, now=0)
-        admin.add_user(conn, "dave", password_hash=hash_password("Dave-pw-123456789"),
+        user_store.add_user(conn, "dave", password_hash=hash_password("Dave-pw-123456789"),
                        password_cleartext=None, plan=None, enabled=True, now=0)
-        admin.add_user(conn, "erin", password_hash=None, password_cleartext="Erin-pw-123456789",
+        user_store.add_user(conn, "erin", password_hash=None,
+                            password_cleartext="Erin-pw-123456789",
                        plan=None, enabled=False, now=0)
     daemon = start_daemon(tmp_path_factory.mktemp(f"e2e-{request.param}"), db.url)
     yield daemon, db
     code = daemon.stop()
     with db.writer.begin() as conn:
         for name in ("carol", "dave", "erin"):
-            admin.delete_user(conn, name)
+            user_store.delete_user(conn, name)
     assert code == 0, daemon.logs()
 
 

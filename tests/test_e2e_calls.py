@@ -17,7 +17,7 @@ import pytest
 from pyrad.packet import AccessAccept, AccessReject, Packet
 
 from aaad.core.quotas.plan import parse_money
-from aaad.store import credit
+from aaad.store import ledger as ledger_store
 from aaad.store.database import Database
 from aaad.store.tables import free_minutes
 from tests.conftest import migrated
@@ -104,13 +104,13 @@ def served(request: pytest.FixtureRequest, server_urls: dict[str, object],
 def topup(s: Served, user: str, amount: str, ref: str) -> None:
     with s.db.writer.begin() as conn:
         value = -parse_money(amount[1:]) if amount.startswith("-") else parse_money(amount)
-        credit.post(conn, user_name=user, amount=value, kind="topup", ref=ref,
+        ledger_store.post(conn, user_name=user, amount=value, kind="topup", ref=ref,
                     description="test", now=NOW)
 
 
 def balance(s: Served, user: str) -> int:
     with s.db.reader.connect() as conn:
-        return credit.balance_of(conn, user).balance
+        return ledger_store.balance_of(conn, user).balance
 
 
 def call_auth(d: Daemon, user: str, number: str, *, source: str = "127.0.0.1",

@@ -30,7 +30,7 @@ from pyrad.packet import (
 )
 
 from aaad.radius.codec import load_dictionary
-from aaad.store import plans as plan_store
+from aaad.store import events as event_store
 from aaad.store.database import Database
 from tests.conftest import migrated
 from tests.daemon import SECRET, Daemon, drop_users_and_plans, start_daemon
@@ -230,7 +230,7 @@ def disconnect_event(s: Served, user: str) -> dict[str, Any]:
     """Poll the database for the user's disconnect event, then read it with the CLI."""
     def find() -> list[dict[str, Any]]:
         with s.db.reader.connect() as conn:
-            return plan_store.list_events(conn, user=user, kind="disconnect")
+            return event_store.list_events(conn, user=user, kind="disconnect")
     poll(find)
     events = json.loads(s.daemon.cli("events", "list", "--user", user, "--kind", "disconnect",
                                      "--json").stdout)

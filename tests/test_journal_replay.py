@@ -21,7 +21,8 @@ from aaad.daemon.accounting_handler import AccountingHandler, JournalFullDrop
 from aaad.daemon.executor import InlineExecutor
 from aaad.daemon.journal import Journal
 from aaad.daemon.metrics import Metrics
-from aaad.store import admin, queries
+from aaad.store import sessions as session_store
+from aaad.store import usage as usage_store
 from aaad.store.database import Database, open_database
 from aaad.store.tables import metadata
 from tests.tcp_proxy import proxied
@@ -61,8 +62,8 @@ def handler_for(db: Database, journal: Journal, *, max_batch: int = 512,
 
 def stored(db: Database) -> tuple[dict[str, int], Totals | None]:
     with db.reader.connect() as conn:
-        sessions = {s["acct_session_id"]: s["session_s"] for s in admin.list_sessions(conn)}
-        return sessions, queries.get_usage(conn, "ann", PERIOD)
+        sessions = {s["acct_session_id"]: s["session_s"] for s in session_store.list_sessions(conn)}
+        return sessions, usage_store.get_usage(conn, "ann", PERIOD)
 
 
 def journal_of(records: list[list[AcctRecord]], path: Path) -> Journal:

@@ -11,7 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pyrad.packet import AccessAccept, AccessReject, AccountingResponse, StatusServer
 
 from aaad.credentials import hash_password
-from aaad.store import admin
+from aaad.store import sessions as session_store
+from aaad.store import users as user_store
 from tests.conftest import migrated
 from tests.daemon import Daemon, free_tcp_port, start_daemon
 
@@ -30,9 +31,9 @@ def test_metrics_count_known_traffic_exactly(server_urls: dict[str, object],
                                              tmp_path: Path) -> None:
     db = migrated(server_urls, "sqlite")
     with db.writer.begin() as conn:
-        admin.add_user(conn, "mia", password_hash=None, password_cleartext="Mia-pw-1234567",
+        user_store.add_user(conn, "mia", password_hash=None, password_cleartext="Mia-pw-1234567",
                        plan=None, enabled=True, now=0)
-        admin.add_user(conn, "mia-hashed", password_hash=hash_password("Mia-h-pw-1234567"),
+        user_store.add_user(conn, "mia-hashed", password_hash=hash_password("Mia-h-pw-1234567"),
                        password_cleartext=None, plan=None, enabled=True, now=0)
     port = free_tcp_port()
     d: Daemon = start_daemon(tmp_path, db.url,
@@ -85,7 +86,7 @@ def test_metrics_count_known_traffic_exactly(server_urls: dict[str, object],
         while time.monotonic() < deadline:
             gauge = scrape(port).get(("aaad_open_sessions", ()))
             with db.reader.connect() as conn:
-                open_now = admin.open_session_count(conn)
+                open_now = session_store.open_session_count(conn)
             if gauge == open_now:
                 break
             time.sleep(0.2)
@@ -100,8 +101,8 @@ def test_metrics_count_known_traffic_exactly(server_urls: dict[str, object],
     down = d.cli("status", check=False)
     assert down.returncode == 1 and "not answering" in down.stderr
     with db.writer.begin() as conn:
-        admin.delete_user(conn, "mia")
-        admin.delete_user(conn, "mia-hashed")
+        user_store.delete_user(conn, "mia")
+        user_store.delete_user(conn, "mia-hashed")
 
     def grew(name: str, **labels: str) -> float:
         key = (name, tuple(sorted(labels.items())))

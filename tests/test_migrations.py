@@ -11,7 +11,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, make_url, text
 
 from aaad.core.accounting.sessions import Totals
-from aaad.store import admin, credit, migrate, queries
+from aaad.store import ledger as ledger_store
+from aaad.store import migrate
+from aaad.store import usage as usage_store
+from aaad.store import users as user_store
 from aaad.store.database import Database, open_database
 from aaad.store.tables import metadata
 from tests.conftest import DIALECTS, MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, RUN_ID, _unavailable
@@ -151,26 +154,26 @@ def test_0004_gives_every_row_the_id_of_its_names_user(fresh: Database) -> None:
             assert pairs and all(i == ids[u] for u, i in pairs), (name, pairs, ids)
         assert conn.execute(text("SELECT user_name FROM events")).scalar() == "zz"
         assert conn.execute(text("SELECT redeemed_by FROM vouchers")).scalar() == "zz"
-        [login] = queries.find_users_for_auth(conn, ["alice"], [P])
+        [login] = user_store.find_users_for_auth(conn, ["alice"], [P])
         assert (login.id, login.open_sessions, login.counted_s) == (ids["alice"], 1, 60)
-        assert queries.find_users_for_auth(conn, ["ghost", "zz"], [P]) == []
+        assert user_store.find_users_for_auth(conn, ["ghost", "zz"], [P]) == []
     with fresh.writer.begin() as conn:
         # the new keys: an increment lands on the migrated row
         sixty = Totals(60, 0, 0)
-        queries.add_usage(conn, {(ids["alice"], P): (sixty, sixty)}, {ids["alice"]: "alice"})
-        assert queries.get_usage(conn, "alice", P) == Totals(120, 1, 2)
-        assert credit.balance_of(conn, "zz") == credit.Balance(700, 0)
+        usage_store.add_usage(conn, {(ids["alice"], P): (sixty, sixty)}, {ids["alice"]: "alice"})
+        assert usage_store.get_usage(conn, "alice", P) == Totals(120, 1, 2)
+        assert ledger_store.balance_of(conn, "zz") == ledger_store.Balance(700, 0)
         # an account of a name that had rows starts clean; the rows stay
-        new = admin.add_user(conn, "zz", password_hash=None, password_cleartext="pw",
+        new = user_store.add_user(conn, "zz", password_hash=None, password_cleartext="pw",
                              plan=None, enabled=True, now=P)
         assert new > max(ids.values())
-        assert credit.balance_of(conn, "zz") == credit.Balance()
-        assert queries.get_usage(conn, "zz", P) == Totals(0, 0, 0)
-        assert credit.balance_of(conn, ids["zz"]) == credit.Balance(700, 0)
-        assert queries.get_usage(conn, ids["zz"], P) == Totals(90, 1, 2)
+        assert ledger_store.balance_of(conn, "zz") == ledger_store.Balance()
+        assert usage_store.get_usage(conn, "zz", P) == Totals(0, 0, 0)
+        assert ledger_store.balance_of(conn, ids["zz"]) == ledger_store.Balance(700, 0)
+        assert usage_store.get_usage(conn, ids["zz"], P) == Totals(90, 1, 2)
     with fresh.writer.begin() as conn:
         # and the ids of deleted users are not given out again
-        admin.delete_user(conn, "zz")
-        again = admin.add_user(conn, "zz", password_hash=None, password_cleartext="pw",
+        user_store.delete_user(conn, "zz")
+        again = user_store.add_user(conn, "zz", password_hash=None, password_cleartext="pw",
                                plan=None, enabled=True, now=P)
         assert again > new

@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pyrad.packet import AccessAccept, AccountingResponse
 
-from aaad.store import admin
+from aaad.store import users as user_store
 from aaad.store.database import Database
 from tests.daemon import SECRET, free_tcp_port, start_daemon
 from tests.radius_packets import access_request, attr
@@ -57,7 +57,7 @@ def drops(port: int) -> dict[str, float]:
 
 def test_overload_keeps_memory_bounded_and_recovers(sqlite_db: Database, tmp_path: Path) -> None:
     with sqlite_db.writer.begin() as conn:
-        admin.add_user(conn, "calm", password_hash=None, password_cleartext="Calm-pw-123456",
+        user_store.add_user(conn, "calm", password_hash=None, password_cleartext="Calm-pw-123456",
                        plan=None, enabled=True, now=0)
     metrics = free_tcp_port()
     d = start_daemon(tmp_path, sqlite_db.url, radius_yaml="  max_pending: 512\n",

@@ -14,16 +14,16 @@ from aaad.core.accounting.periods import parse_period_spec, period_bounds
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.core.quotas.decide import Block, Reject, decide
 from aaad.core.quotas.plan import parse_plan
-from aaad.store import admin
+from aaad.store import blocks as block_store
+from aaad.store import events as event_store
+from aaad.store import ledger as ledger_store
 from aaad.store import plans as plan_store
+from aaad.store import usage as usage_store
+from aaad.store import users as user_store
 from aaad.store.database import Database
-from aaad.store.transactions import (
-    BatchOutcome,
-    load_plans,
-    plan_to_json,
-    record_accounting,
-    rollover,
-)
+from aaad.store.jobs.accounting_batch import BatchOutcome, record_accounting
+from aaad.store.jobs.rollover import rollover
+from aaad.store.plans import load_plans, plan_to_json
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MONTHLY = parse_period_spec("monthly", 1)
@@ -44,7 +44,7 @@ def setup(db: Database, plan: dict[str, object], user: str = "pat") -> None:
     p = parse_plan(plan)
     with db.writer.begin() as conn:
         plan_store.save_plan(conn, p.name, plan_to_json(p), 0)
-        admin.add_user(conn, user, password_hash=None, password_cleartext="x", plan=p.name,
+        user_store.add_user(conn, user, password_hash=None, password_cleartext="x", plan=p.name,
                        enabled=True, now=0)
 
 
@@ -56,7 +56,7 @@ def apply(db: Database, records: list[AcctRecord], now: int | None = None) -> Ba
 def counted(db: Database, user: str, t: int) -> tuple[Totals, Totals]:
     start = period_bounds(MONTHLY, BERLIN, t)[0]
     with db.reader.connect() as conn:
-        r = plan_store.counted_usage(conn, [(user, start)])[(user, start)]
+        r = usage_store.counted_usage(conn, [(user, start)])[(user, start)]
     return (Totals(r.session_s, r.in_octets, r.out_octets),
             Totals(r.counted_s, r.counted_in_octets, r.counted_out_octets))
 
@@ -75,7 +75,7 @@ def test_peak_offpeak_boundary_inside_one_interim_splits_by_weight(db: Database)
     assert raw == Totals(3600, 6000, 600)
     assert cnt == Totals(1800, 3000, 300)           # only the half before 22:00 counts
     with db.reader.connect() as conn:
-        bands = plan_store.band_usage(conn, "pat", period_bounds(MONTHLY, BERLIN, t0)[0])
+        bands = usage_store.band_usage(conn, "pat", period_bounds(MONTHLY, BERLIN, t0)[0])
     assert bands["peak"] == Totals(1800, 3000, 300)
     assert bands["night"] == Totals(1800, 3000, 300)
 
@@ -102,12 +102,12 @@ def test_bill_charges_overage_once_per_session_and_period(db: Database) -> None:
     again = apply(db, [rec(Status.INTERIM, t0 + 4500, 4500), rec(Status.STOP, t0 + 5400, 5400)])
     assert again.charged_money == 3000
     with db.reader.connect() as conn:
-        rows = plan_store.list_charges(conn, user="pat")
+        rows = ledger_store.list_charges(conn, user="pat")
     assert [(r["kind"], r["amount"], r["quantity"]) for r in rows] == [
         ("overage", 6000, 1800)]                    # 30 min above the cap × 1.20/h
     apply(db, [rec(Status.STOP, t0 + 5400, 5400)])                           # a retransmit
     with db.reader.connect() as conn:
-        assert [r["amount"] for r in plan_store.list_charges(conn, user="pat")] == [6000]
+        assert [r["amount"] for r in ledger_store.list_charges(conn, user="pat")] == [6000]
 
 
 def test_block_used_across_months_expires_after_its_days(db: Database) -> None:
@@ -115,7 +115,7 @@ def test_block_used_across_months_expires_after_its_days(db: Database) -> None:
                                            "price": "49.00"}})
     bought = at(2026, 1, 10, 12, 0)
     with db.writer.begin() as conn:
-        plan_store.add_block(conn, "pat", seconds=100 * 3600, purchased_at=bought,
+        block_store.add_block(conn, "pat", seconds=100 * 3600, purchased_at=bought,
                              expires_at=bought + 365 * 86400, ref="sale-1")
     jan, feb = at(2026, 1, 20, 10, 0), at(2026, 2, 20, 10, 0)
     apply(db, [rec(Status.START, jan, sid="a"), rec(Status.STOP, jan + 30 * 3600, 30 * 3600,
@@ -123,7 +123,7 @@ def test_block_used_across_months_expires_after_its_days(db: Database) -> None:
     apply(db, [rec(Status.START, feb, sid="b"), rec(Status.STOP, feb + 40 * 3600, 40 * 3600,
                                                      sid="b")], now=feb + 40 * 3600)
     with db.reader.connect() as conn:
-        [block] = plan_store.list_blocks(conn, "pat")
+        [block] = block_store.list_blocks(conn, "pat")
         plan = load_plans(conn, ["pat"])["pat"]
     assert block["seconds_used"] == 70 * 3600
     left = [Block(block["id"], block["seconds_total"] - block["seconds_used"], block["expires_at"])]
@@ -145,14 +145,14 @@ def test_renew_sells_the_next_block_with_a_ledger_charge(db: Database) -> None:
                                              "price": "5.00"}})
     t0 = at(2026, 11, 2, 8, 0)
     with db.writer.begin() as conn:
-        plan_store.add_block(conn, "pat", seconds=3600, purchased_at=t0 - 60,
+        block_store.add_block(conn, "pat", seconds=3600, purchased_at=t0 - 60,
                              expires_at=t0 + 30 * 86400, ref="first")
     out = apply(db, [rec(Status.START, t0), rec(Status.STOP, t0 + 5400, 5400)], now=t0 + 5400)
     assert out.charged_money == 50000
     with db.reader.connect() as conn:
-        blocks = plan_store.list_blocks(conn, "pat")
-        charges = plan_store.list_charges(conn, user="pat")
-        events = plan_store.list_events(conn, user="pat")
+        blocks = block_store.list_blocks(conn, "pat")
+        charges = ledger_store.list_charges(conn, user="pat")
+        events = event_store.list_events(conn, user="pat")
     assert [(b["seconds_total"], b["seconds_used"]) for b in blocks] == [(3600, 3600), (3600, 1800)]
     assert [(c["kind"], c["amount"]) for c in charges] == [("block", 50000)]
     assert [e["kind"] for e in events] == ["block_renewed"]
@@ -200,7 +200,7 @@ def test_rollover_on_two_nodes_at_the_same_moment_records_once(db: Database) -> 
     setup(db, {"name": "monthly-plan", "time_limit": "1h"})
     now = at(2026, 12, 1, 0, 1)
     with db.writer.begin() as conn:
-        plan_store.add_block(conn, "pat", seconds=3600, purchased_at=now - 86400,
+        block_store.add_block(conn, "pat", seconds=3600, purchased_at=now - 86400,
                              expires_at=now - 60, ref="gone")
 
     def other_node() -> list[str]:
@@ -221,8 +221,8 @@ def test_rollover_on_two_nodes_at_the_same_moment_records_once(db: Database) -> 
                      f"block {first[1].split()[1]} of pat expired with 1h 0m unused"]
     assert second == []
     with db.reader.connect() as conn:
-        assert len(plan_store.list_events(conn, kind="rollover")) == 1
-        assert len(plan_store.list_events(conn, kind="block_expired")) == 1
+        assert len(event_store.list_events(conn, kind="rollover")) == 1
+        assert len(event_store.list_events(conn, kind="block_expired")) == 1
 
 
 def test_a_changed_plan_counts_from_the_next_batch(db: Database) -> None:
@@ -236,6 +236,6 @@ def test_a_changed_plan_counts_from_the_next_batch(db: Database) -> None:
     assert counted(db, "pat", t0)[1] == Totals(0, 0, 0)
     with db.writer.begin() as conn:
         plan_store.save_plan(conn, flat.name, plan_to_json(flat), 0)
-        admin.update_user(conn, "pat", now=0, plan=flat.name)
+        user_store.update_user(conn, "pat", now=0, plan=flat.name)
     apply(db, [rec(Status.INTERIM, t0 + 1200, 1200, 12000, 1200)])
     assert counted(db, "pat", t0) == (Totals(1200, 12000, 1200), Totals(600, 6000, 600))

@@ -21,10 +21,11 @@ from aaad.daemon.metrics import Metrics
 from aaad.radius.codec import AUTH_CODES, decode_request, load_dictionary
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import Reply
-from aaad.store import admin
 from aaad.store import plans as plan_store
+from aaad.store import users as user_store
 from aaad.store.database import Database
-from aaad.store.transactions import plan_to_json, record_accounting
+from aaad.store.jobs.accounting_batch import record_accounting
+from aaad.store.plans import plan_to_json
 from tests.radius_packets import NAS, access_request, make_client
 
 TZ = ZoneInfo("Europe/Berlin")
@@ -46,7 +47,7 @@ class World:
         p = parse_plan(definition)
         with self.db.writer.begin() as conn:
             plan_store.save_plan(conn, p.name, plan_to_json(p), 0)
-            admin.add_user(conn, user, password_hash=None, password_cleartext="pw-kim-1",
+            user_store.add_user(conn, user, password_hash=None, password_cleartext="pw-kim-1",
                            plan=p.name, enabled=True, now=0)
 
     def login(self, user: str = "kim", client_type: str = "generic") -> Reply:

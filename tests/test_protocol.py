@@ -47,10 +47,12 @@ from aaad.radius.framing import (
     STATUS_SERVER,
 )
 from aaad.radius.protocol import RadiusPort
-from aaad.store import admin
+from aaad.store import events as event_store
 from aaad.store import plans as plan_store
+from aaad.store import sessions as session_store
+from aaad.store import users as user_store
 from aaad.store.database import Database
-from aaad.store.transactions import plan_to_json
+from aaad.store.plans import plan_to_json
 from tests.fakes import GatedExecutor
 from tests.radius_packets import (
     DICT,
@@ -117,12 +119,12 @@ class Ports:
 
     def sessions(self) -> list[dict[str, Any]]:
         with self.db.reader.connect() as conn:
-            return admin.list_sessions(conn)
+            return session_store.list_sessions(conn)
 
     def add_user(self, name: str, *, cleartext: str | None = None, password: str | None = None,
                  enabled: bool = True) -> None:
         with self.db.writer.begin() as conn:
-            admin.add_user(conn, name, password_cleartext=cleartext,
+            user_store.add_user(conn, name, password_cleartext=cleartext,
                            password_hash=None if password is None else hash_password(password),
                            plan=None, enabled=enabled, now=T0)
 
@@ -755,7 +757,7 @@ class EnforcementTests(PortTest):
         with self.db.writer.begin() as conn:
             plan = parse_plan({"name": "cut", "time_limit": "10m", "over_limit": "disconnect"})
             plan_store.save_plan(conn, "cut", plan_to_json(plan), T0)
-            admin.add_user(conn, "carol", password_hash=None, password_cleartext="pw",
+            user_store.add_user(conn, "carol", password_hash=None, password_cleartext="pw",
                            plan="cut", enabled=True, now=T0)
         return ports, coa_wire
 
@@ -778,7 +780,7 @@ class EnforcementTests(PortTest):
         self.assertEqual(coa_wire.written, [])
         self.assertIn("cannot disconnect carol session c-1", logs.output[0])
         with self.db.reader.connect() as conn:
-            [event] = plan_store.list_events(conn, kind="disconnect")
+            [event] = event_store.list_events(conn, kind="disconnect")
         self.assertTrue(event["result"].startswith("error: NAS-Identifier"), event)
         self.assertEqual(ports.sample("aaad_disconnect_requests_total", result="error"), 1)
 
@@ -941,7 +943,7 @@ class FuzzTests(PortTest):
                                            require_message_authenticator=True)])
         ports = Ports(self.db, clients=clients, max_pending=256)
         with self.db.writer.begin() as conn:
-            admin.add_user(conn, "alice", password_hash=None, password_cleartext="pw",
+            user_store.add_user(conn, "alice", password_hash=None, password_cleartext="pw",
                            plan=None, enabled=True, now=T0)
         rnd = random.Random(20240709)
         auth = rnd.randbytes     # seeded authenticators keep the corpus the same every run

@@ -12,7 +12,7 @@ import pytest
 from pyrad.packet import AccountingRequest, AcctPacket
 
 from aaad.radius.codec import load_dictionary
-from aaad.store import admin
+from aaad.store import sessions as session_store
 from tests.conftest import migrated
 from tests.daemon import SECRET, start_daemon
 
@@ -81,6 +81,6 @@ def test_sigterm_under_load_loses_no_answered_record(server_urls: dict[str, obje
     assert sent > 200 and sum(1 for _ in answered) > 10
     with db.reader.connect() as conn:
         stored = {s["acct_session_id"]: s["session_s"]
-                  for s in admin.list_sessions(conn, user="tess", limit=1000)}
+                  for s in session_store.list_sessions(conn, user="tess", limit=1000)}
     lost = {sid: t for sid, t in answered.items() if stored.get(sid, -1) < t}
     assert lost == {}, f"answered but not stored: {lost}"

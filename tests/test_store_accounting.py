@@ -12,10 +12,11 @@ from sqlalchemy import select, text
 from aaad.core.accounting.lifecycle import Action, Event, Phase, phase_of, transition
 from aaad.core.accounting.periods import parse_period_spec, period_bounds
 from aaad.core.accounting.sessions import AcctRecord, Cause, Status, Totals
-from aaad.store import admin, queries
+from aaad.store import sessions as session_store
+from aaad.store import usage as usage_store
 from aaad.store.database import Database, is_data_error, is_retryable
+from aaad.store.jobs.accounting_batch import record_accounting, sweep_stale
 from aaad.store.tables import sessions
-from aaad.store.transactions import record_accounting, sweep_stale
 
 UTC = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -37,12 +38,12 @@ def apply(db: Database, records: list[AcctRecord], tz: ZoneInfo = UTC) -> None:
 
 def usage(db: Database, user: str, at: int, tz: ZoneInfo = UTC) -> Totals:
     with db.reader.connect() as conn:
-        return queries.get_usage(conn, user, period_bounds(MONTHLY, tz, at)[0])
+        return usage_store.get_usage(conn, user, period_bounds(MONTHLY, tz, at)[0])
 
 
 def session_rows(db: Database) -> list[dict[str, object]]:
     with db.reader.connect() as conn:
-        return admin.list_sessions(conn)
+        return session_store.list_sessions(conn)
 
 
 START = rec(Status.START, T0)
@@ -117,16 +118,16 @@ def test_the_sql_closes_move_as_the_lifecycle_table_says(db: Database, phase: Ph
         apply(db, [STOP])
     elif phase is Phase.STALE:
         with db.writer.begin() as conn:
-            queries.close_stale_sessions(conn, I1.at + 10_000, 300, 3)
+            session_store.close_stale_sessions(conn, I1.at + 10_000, 300, 3)
     elif phase is Phase.NAS_REBOOT:
         with db.writer.begin() as conn:
-            queries.close_nas_sessions(conn, START.nas_key, I1.at + 1)
+            session_store.close_nas_sessions(conn, START.nas_key, I1.at + 1)
     before = session_rows(db)[0]
     with db.writer.begin() as conn:
         if event is Event.NAS_RESTART:
-            n = queries.close_nas_sessions(conn, START.nas_key, I1.at + 20_000)
+            n = session_store.close_nas_sessions(conn, START.nas_key, I1.at + 20_000)
         else:
-            n = queries.close_stale_sessions(conn, I1.at + 20_000, 300, 3)
+            n = session_store.close_stale_sessions(conn, I1.at + 20_000, 300, 3)
     [row] = session_rows(db)
     after, action = transition(phase, event)
     assert phase_of(counted=True, open=bool(row["active"]),

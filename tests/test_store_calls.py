@@ -9,13 +9,15 @@ from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.core.quotas.plan import parse_plan
 from aaad.core.telephony.rate_table import parse_rates_csv
-from aaad.store import admin, credit
 from aaad.store import calls as call_store
+from aaad.store import ledger as ledger_store
 from aaad.store import plans as plan_store
 from aaad.store import rates as rate_store
+from aaad.store import users as user_store
 from aaad.store.calls import CallRules
 from aaad.store.database import Database
-from aaad.store.transactions import BatchOutcome, plan_to_json, record_accounting, sweep_stale
+from aaad.store.jobs.accounting_batch import BatchOutcome, record_accounting, sweep_stale
+from aaad.store.plans import plan_to_json
 
 UTC = ZoneInfo("UTC")
 T0 = 1_790_000_000
@@ -29,9 +31,9 @@ def setup(db: Database, user: str) -> None:
             T0)
         plan_store.save_plan(conn, "calls", plan_to_json(parse_plan(
             {"name": "calls", "rate_table": "t"})), T0)
-        admin.add_user(conn, user, password_hash=None, password_cleartext="pw", enabled=True,
+        user_store.add_user(conn, user, password_hash=None, password_cleartext="pw", enabled=True,
                        plan="calls", now=T0)
-        credit.post(conn, user_name=user, amount=10000, kind="topup", ref=f"t:{user}",
+        ledger_store.post(conn, user_name=user, amount=10000, kind="topup", ref=f"t:{user}",
                     description="", now=T0)
 
 
@@ -52,7 +54,7 @@ def apply(db: Database, records: list[AcctRecord], now: int) -> BatchOutcome:
 
 def state(db: Database, user: str) -> tuple[int, list[tuple[int, int]]]:
     with db.reader.connect() as conn:
-        return (credit.balance_of(conn, user).balance,
+        return (ledger_store.balance_of(conn, user).balance,
                 [(c["duration_s"], c["cost"]) for c in call_store.list_calls(conn, user=user)])
 
 

@@ -14,7 +14,7 @@ from pyrad.packet import AccessAccept
 from twisted.internet.task import Clock
 
 from aaad.daemon import systemd
-from aaad.store import admin
+from aaad.store import users as user_store
 from tests.conftest import migrated
 from tests.daemon import SECRET, start_daemon
 from tests.radius_packets import access_request
@@ -70,7 +70,7 @@ def test_ready_reload_and_stop_under_systemd(server_urls: dict[str, object],
                                              tmp_path: Path) -> None:
     db = migrated(server_urls, "sqlite")
     with db.writer.begin() as conn:
-        admin.add_user(conn, "ned", password_hash=None, password_cleartext="Ned-pw-12345678",
+        user_store.add_user(conn, "ned", password_hash=None, password_cleartext="Ned-pw-12345678",
                        plan=None, enabled=True, now=0)
     notify = listener(tmp_path / "notify")
     d = start_daemon(tmp_path, db.url, env={"NOTIFY_SOCKET": str(tmp_path / "notify")})
@@ -126,7 +126,7 @@ def test_ready_reload_and_stop_under_systemd(server_urls: dict[str, object],
     assert notify.recv(200) == b"STOPPING=1"
     notify.close()
     with db.writer.begin() as conn:
-        admin.delete_user(conn, "ned")
+        user_store.delete_user(conn, "ned")
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")

@@ -29,8 +29,8 @@ from pyrad.packet import AccessAccept, AccessReject, AccountingResponse, AuthPac
 from sqlalchemy import func, select
 
 from aaad.core.accounting.sessions import GIGAWORD
-from aaad.store import admin
-from aaad.store import plans as plan_store
+from aaad.store import blocks as block_store
+from aaad.store import users as user_store
 from aaad.store.database import Database
 from aaad.store.tables import charges, sessions, usage
 from tests.conftest import migrated
@@ -87,7 +87,7 @@ def nodes(request: pytest.FixtureRequest, server_urls: dict[str, object],
         a.cli("plan", "apply", str(plans))
         with db.writer.begin() as conn:
             for user, plan in USERS.items():
-                admin.add_user(conn, user, password_hash=None, password_cleartext=PASSWORD,
+                user_store.add_user(conn, user, password_hash=None, password_cleartext=PASSWORD,
                                plan=plan, enabled=True, now=int(time.time()))
         yield Nodes(a, b, db)
     finally:
@@ -333,7 +333,7 @@ def test_block_renewal_is_charged_once_when_both_nodes_see_the_packets(nodes: No
     # the sale, then one renewal for the half hour the first block did not cover
     assert charge_rows(nodes, "tn-block") == [("block", 50000), ("block", 50000)]
     with nodes.db.reader.connect() as conn:
-        blocks = plan_store.list_blocks(conn, "tn-block")
+        blocks = block_store.list_blocks(conn, "tn-block")
     used = sorted(b["seconds_used"] for b in blocks)
     assert used == [1800, 3600], blocks
 

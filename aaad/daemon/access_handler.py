@@ -52,11 +52,13 @@ from aaad.radius.authenticators import chap_matches, decrypt_password
 from aaad.radius.codec import Request, attribute_bytes, attribute_text
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import RateLimitedLog, Reply
+from aaad.store import blocks as block_store
 from aaad.store import calls as call_store
-from aaad.store import credit, queries
-from aaad.store import plans as plan_store
+from aaad.store import ledger as ledger_store
+from aaad.store import usage as usage_store
+from aaad.store import users as user_store
 from aaad.store.database import Database, is_unavailable, was_disconnected
-from aaad.store.transactions import plan_from_json
+from aaad.store.plans import plan_from_json
 
 __all__ = ["AuthHandler", "Credentials", "LastKnownUsers", "OUTAGE"]
 
@@ -289,7 +291,7 @@ class AuthHandler:
         now = int(self._clock())
         try:
             with self._db.reader.connect() as conn:
-                rows = queries.find_users_for_auth(conn, names, self._period_starts(now))
+                rows = user_store.find_users_for_auth(conn, names, self._period_starts(now))
                 # Keyed by user id: usage, blocks and credit are the account's own.
                 plans = {r.id: plan_from_json(r.definition) for r in rows
                          if r.definition is not None}
@@ -301,8 +303,8 @@ class AuthHandler:
                 usage = {(r.id, r.period_start): r for r in rows if r.period_start is not None}
                 if missing:        # a plan whose period this batch did not look up yet
                     self._specs.update(plans[u].period for u, _ in missing)
-                    usage.update(plan_store.counted_usage(conn, missing))
-                blocks = plan_store.active_blocks(
+                    usage.update(usage_store.counted_usage(conn, missing))
+                blocks = block_store.active_blocks(
                     conn, [u for u, p in plans.items() if p.block is not None], now)
                 call_plans = {u: p for u, p in plans.items() if p.rate_table is not None}
                 calls = self._call_states(conn, call_plans, now) if call_plans else {}
@@ -328,11 +330,11 @@ class AuthHandler:
         rules = self._calls.rules
         tables = rules.rates.get(conn, {p.rate_table for p in call_plans.values()
                                         if p.rate_table is not None})
-        balances = credit.balances_for(conn, call_plans)
+        balances = ledger_store.balances_for(conn, call_plans)
         opens = call_store.open_calls(conn, call_plans)
         free = call_store.free_minutes_left(
             conn, {u: (p, now) for u, p in call_plans.items()}, self.tz)
-        return {u: CallState(money=balances.get(u, credit.Balance()).available,
+        return {u: CallState(money=balances.get(u, ledger_store.Balance()).available,
                              open_in=opens.get(u, (0, 0))[0], open_out=opens.get(u, (0, 0))[1],
                              table=tables.get(p.rate_table or ""),
                              free_left_s=free[u].left_s if u in free else 0)

@@ -34,13 +34,8 @@ from aaad.radius.errors import WireError
 from aaad.radius.framing import ACCOUNTING_RESPONSE
 from aaad.radius.protocol import Reply
 from aaad.store.database import Database, is_data_error, is_retryable, is_unavailable
-from aaad.store.transactions import (
-    BatchOutcome,
-    OverLimit,
-    record_accounting,
-    rollover,
-    sweep_stale,
-)
+from aaad.store.jobs.accounting_batch import BatchOutcome, OverLimit, record_accounting, sweep_stale
+from aaad.store.jobs.rollover import rollover
 
 __all__ = ["AccountingHandler"]
 

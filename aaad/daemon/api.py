@@ -32,8 +32,9 @@ from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import Executor
 from aaad.radius.coa import CoAResult
 from aaad.radius.trace import Tracer
-from aaad.store import admin
-from aaad.store import plans as plan_store
+from aaad.store import ledger as ledger_store
+from aaad.store import sessions as session_store
+from aaad.store import users as user_store
 from aaad.store.database import Database
 from aaad.store.reports import iso, usage_report
 
@@ -160,7 +161,7 @@ class UsageApi(Resource):
         def read() -> tuple[int, Any]:
             with self._db.reader.connect() as conn:
                 _user(conn, name)
-                rows = admin.list_sessions(conn, user=name, limit=100)
+                rows = session_store.list_sessions(conn, user=name, limit=100)
             return 200, [_session(r) for r in rows]
         return self._reader.run(read)
 
@@ -168,7 +169,7 @@ class UsageApi(Resource):
         def read() -> list[dict[str, Any]]:
             with self._db.reader.connect() as conn:
                 _user(conn, name)
-                return admin.list_sessions(conn, user=name, active_only=True, limit=1000)
+                return session_store.list_sessions(conn, user=name, active_only=True, limit=1000)
 
         def outcome(r: CoAResult | None, s: dict[str, Any]) -> dict[str, Any]:
             return {"acct_session_id": s["acct_session_id"], "client": s["client"],
@@ -227,7 +228,7 @@ class UsageApi(Resource):
         def write() -> tuple[int, Any]:
             with self._db.writer.begin() as conn:
                 _user(conn, user)
-                created = plan_store.add_charge(
+                created = ledger_store.add_charge(
                     conn, user_name=user, kind=kind, ref=f"api:{charge_id}", period_start=start,
                     amount=amount, quantity=quantity, description=description, now=now)
             return (201 if created else 200), {"id": charge_id, "created": created,
@@ -237,8 +238,8 @@ class UsageApi(Resource):
 
 def _user(conn: Any, name: str) -> None:
     try:
-        admin.get_user(conn, name)
-    except admin.NoSuchUser:
+        user_store.get_user(conn, name)
+    except user_store.NoSuchUser:
         raise ApiError(404, f"no user {name!r}") from None
 
 

@@ -21,9 +21,9 @@ from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
 from aaad.radius.clients import Client, ClientTable
 from aaad.radius.coa import CoAClient, CoAResult
-from aaad.store import plans as plan_store
+from aaad.store import events as event_store
 from aaad.store.database import Database
-from aaad.store.transactions import OverLimit
+from aaad.store.jobs.accounting_batch import OverLimit
 
 __all__ = ["Enforcer", "disconnect_attributes"]
 
@@ -122,7 +122,7 @@ class Enforcer:
 
         def write() -> None:
             with self._db.writer.begin() as conn:
-                plan_store.record_event(conn, at=at, kind="disconnect", result=status[:32],
+                event_store.record_event(conn, at=at, kind="disconnect", result=status[:32],
                                         user_name=user_name, session_id=session_key,
                                         detail=detail)
         d = self._writer.run(write)

@@ -30,7 +30,7 @@ from aaad.radius.coa import CoAClient
 from aaad.radius.codec import ACCT_CODES, AUTH_CODES, load_dictionary
 from aaad.radius.protocol import RadiusPort
 from aaad.radius.trace import Tracer
-from aaad.store import admin
+from aaad.store import sessions as session_store
 from aaad.store.database import Database, describe_url, open_database
 
 __all__ = ["AaadService", "client_table", "Executors"]
@@ -217,7 +217,7 @@ class AaadService(MultiService):
     def _count_open_sessions(self, passthrough: Any) -> Deferred[Any]:
         def count() -> int:
             with self.db.reader.connect() as conn:
-                return admin.open_session_count(conn)
+                return session_store.open_session_count(conn)
         d = self.executors.reader.run(count)
         d.addCallback(self.metrics.open_sessions.set)
         return d.addCallback(lambda _: passthrough)

@@ -31,8 +31,9 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from aaad.core.accounting.periods import LIFETIME_START
 from aaad.core.quotas.plan import parse_money
-from aaad.store.queries import insert_ignore, user_ids
+from aaad.store.sql import insert_ignore
 from aaad.store.tables import calls, charges, usage, users
+from aaad.store.users import user_ids
 
 __all__ = ["IMPORT_COLUMNS", "REQUIRED_COLUMNS", "EXPORT_COLUMNS", "ImportLine", "ImportProblem",
            "ImportResult", "parse_import", "import_charges", "export_lines", "money4"]

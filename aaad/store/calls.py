@@ -18,10 +18,11 @@ from aaad.core.accounting.periods import period_bounds
 from aaad.core.quotas.plan import Plan
 from aaad.core.telephony.cdr import FreeMinutesLeft, NumberRules
 from aaad.core.telephony.rating import carried_in, free_left
-from aaad.store import credit
-from aaad.store.queries import UserRef, ids_for, insert_ignore, insert_once, owner_id
+from aaad.store import ledger as ledger_store
 from aaad.store.rates import RateCache
+from aaad.store.sql import insert_ignore, insert_once
 from aaad.store.tables import calls, free_minutes, sessions, users
+from aaad.store.users import UserRef, ids_for, owner_id
 
 __all__ = ["CallRules", "free_minutes_left", "open_calls", "free_state",
            "ensure_free_period", "record_call", "sessions_by_id", "open_call_sessions",
@@ -125,7 +126,7 @@ def record_call(conn: Connection, cdr: dict[str, Any], *, now: int) -> bool:
                                  free_minutes.c.period_start == cdr["period_start"]))
                      .values(used_s=free_minutes.c.used_s + cdr["free_s"]))
     if cdr["cost"]:
-        credit.post(conn, user_id=cdr["user_id"], user_name=cdr["user_name"],
+        ledger_store.post(conn, user_id=cdr["user_id"], user_name=cdr["user_name"],
                     amount=-cdr["cost"], kind="call", ref=f"call:{cdr['session_id']}",
                     description=f"call to {cdr['destination']} ({cdr['billed_s']} s)"[:255],
                     now=now)

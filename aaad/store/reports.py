@@ -16,9 +16,11 @@ from sqlalchemy import Connection
 from aaad.core.accounting.periods import PeriodSpec, period_bounds, period_for_label, period_label
 from aaad.core.accounting.sessions import Totals
 from aaad.core.quotas.decide import counted_octets
-from aaad.store import admin, queries
-from aaad.store import plans as plan_store
-from aaad.store.transactions import load_plans
+from aaad.store import blocks as block_store
+from aaad.store import sessions as session_store
+from aaad.store import usage as usage_store
+from aaad.store import users as user_store
+from aaad.store.plans import load_plans
 
 __all__ = ["usage_report", "iso"]
 
@@ -39,14 +41,14 @@ def usage_report(conn: Connection, name: str, *, period: str | None, now: int,
     """
     # The user holding the name now, by id: a deleted user's usage under the
     # same name is not this user's. A name nobody holds reads as no usage.
-    user = queries.user_ids(conn, [name]).get(name, NOBODY)
+    user = user_store.user_ids(conn, [name]).get(name, NOBODY)
     plan = load_plans(conn, [user]).get(user)
     spec = plan.period if plan is not None else default_period
     if period is None:
         start, end = period_bounds(spec, tz, now)
     else:
         start, end = period_for_label(spec, tz, period)
-    row = plan_store.counted_usage(conn, [(user, start)]).get((user, start))
+    row = usage_store.counted_usage(conn, [(user, start)]).get((user, start))
     raw = Totals(0, 0, 0) if row is None else Totals(row.session_s, row.in_octets,
                                                       row.out_octets)
     counted = raw if row is None else Totals(row.counted_s, row.counted_in_octets,
@@ -73,14 +75,14 @@ def usage_report(conn: Connection, name: str, *, period: str | None, now: int,
                                    "unit": "octets"})
         if plan.max_sessions is not None:
             data["limits"].append({"limit": "sessions",
-                                   "used": admin.open_session_count(conn, user),
+                                   "used": session_store.open_session_count(conn, user),
                                    "limit_value": plan.max_sessions, "unit": "sessions"})
             data["limits"][-1]["remaining"] = max(
                 0, plan.max_sessions - data["limits"][-1]["used"])
-        for band, t in plan_store.band_usage(conn, user, start).items():
+        for band, t in usage_store.band_usage(conn, user, start).items():
             data["bands"][band] = {"session_s": t.session_s, "in_octets": t.in_octets,
                                    "out_octets": t.out_octets}
-    for b in plan_store.list_blocks(conn, user):
+    for b in block_store.list_blocks(conn, user):
         data["blocks"].append({"id": b["id"], "seconds_total": b["seconds_total"],
                                "seconds_left": b["seconds_total"] - b["seconds_used"],
                                "purchased_at": iso(b["purchased_at"]),

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
-from aaad.store import credit
+from aaad.store import ledger as ledger_store
 from aaad.store.tables import vouchers
 
 __all__ = ["ALPHABET", "CODE_CHARS", "HINT_CHARS", "BadCode", "UnknownCode", "AlreadyRedeemed",
@@ -60,7 +60,7 @@ class Redeemed:
 
     voucher_id: int
     value: int          # 1/10,000 units
-    balance: credit.Balance
+    balance: ledger_store.Balance
 
 
 def new_code() -> str:
@@ -118,9 +118,9 @@ def redeem(conn: Connection, code: str, user_name: str, now: int) -> Redeemed:
         .values(redeemed_by=user_name, redeemed_at=now))
     if taken.rowcount != 1:
         raise AlreadyRedeemed(row.id)
-    credit.post(conn, user_name=user_name, amount=row.value, kind="voucher",
+    ledger_store.post(conn, user_name=user_name, amount=row.value, kind="voucher",
                 ref=f"voucher:{row.id}", description=f"voucher {row.id}", now=now)
-    return Redeemed(row.id, row.value, credit.balance_of(conn, user_name))
+    return Redeemed(row.id, row.value, ledger_store.balance_of(conn, user_name))
 
 
 def list_vouchers(conn: Connection, *, batch: str | None = None,

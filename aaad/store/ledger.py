@@ -1,10 +1,11 @@
-"""Prepaid credit: balances and the ledger that changes them (DESIGN §4, §5).
+"""The money ledger: prepaid balances, credit limits, and the charges rows.
 
 Every change of a balance is a ledger row with a unique ``ref``; the balance
 moves only when the row is new, in the same transaction. A top-up re-run with
 the same reference, a replayed Stop or the same packet on two nodes posts
 once: the second insert finds the first (on PostgreSQL it waits for the first
-transaction and then does nothing).
+transaction and then does nothing). Charges (overage, blocks, imports) are
+rows keyed by a unique ``ref`` too.
 """
 
 from __future__ import annotations
@@ -15,11 +16,49 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from aaad.store.queries import UserRef, ids_for, insert_ignore, insert_once, owner_id
-from aaad.store.tables import balances, ledger
+from aaad.store.sql import insert_ignore, insert_once, upsert_add
+from aaad.store.tables import (
+    balances,
+    charges,
+    ledger,
+)
+from aaad.store.users import UserRef, ids_for, owner_id, user_filter
 
-__all__ = ["Balance", "post", "balance_of", "balances_for", "set_credit_limit", "ledger_entry",
-           "ledger_for"]
+__all__ = ["Balance", "post", "set_credit_limit", "balance_of", "balances_for", "ledger_entry",
+           "ledger_for", "add_charge", "add_to_charge", "list_charges"]
+
+
+def add_charge(conn: Connection, *, user_name: str, kind: str, ref: str, period_start: int,
+               amount: int, quantity: int, description: str, now: int,
+               user_id: int | None = None) -> bool:
+    """Record a charge once per ``ref``; False if it exists already."""
+    return insert_once(conn, charges, {
+        "user_id": owner_id(conn, user_name, user_id, now), "user_name": user_name,
+        "kind": kind, "ref": ref, "period_start": period_start,
+        "amount": amount, "quantity": quantity, "description": description[:255],
+        "created_at": now})
+
+
+def add_to_charge(conn: Connection, *, user_name: str, kind: str, ref: str, period_start: int,
+                  amount: int, quantity: int, description: str, now: int,
+                  user_id: int | None = None) -> None:
+    """Add to the charge ``ref`` (one row per session and period), creating it."""
+    stmt = upsert_add(conn, charges, ("ref",), ("amount", "quantity"))
+    conn.execute(stmt, [{
+        "user_id": owner_id(conn, user_name, user_id, now), "user_name": user_name,
+        "kind": kind, "ref": ref, "period_start": period_start,
+        "amount": amount, "quantity": quantity, "description": description[:255],
+        "created_at": now}])
+
+
+def list_charges(conn: Connection, *, user: str | None = None,
+                 period_start: int | None = None) -> list[dict[str, Any]]:
+    stmt = select(charges).order_by(charges.c.created_at, charges.c.id)
+    if user is not None:
+        stmt = stmt.where(user_filter(conn, charges, user))
+    if period_start is not None:
+        stmt = stmt.where(charges.c.period_start == period_start)
+    return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,249 +1,39 @@
-"""Every SQL statement aaad runs, and the one place where dialects differ.
+"""Session rows: claimed and locked per batch, saved, closed by aaad, listed.
 
-Functions take a ``Connection`` and never open or commit a transaction: the
-caller owns ``with engine.begin()``. Counter updates are atomic increments
-(``col = col + :n``), so several nodes on one database count exactly.
-
-Users are keyed by id. Functions that read per-user rows take a
-:data:`UserRef`: an id (the hot paths, which already hold it), or a name,
-meaning the user that holds the name now (admin tools); results are keyed by
-the refs given.
+Which phases the closes select comes from the lifecycle table
+(aaad.core.accounting.lifecycle); the rows are written as the core's
+:class:`~aaad.core.accounting.sessions.SessionState`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeAlias
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
-    Insert,
     and_,
     bindparam,
+    desc,
     false,
     func,
-    literal_column,
     or_,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.dialects import mysql
 
 from aaad.core.accounting.lifecycle import Event, Phase, closing_phases
-from aaad.core.accounting.sessions import ZERO, AcctRecord, Cause, SessionState, Totals
-from aaad.store.tables import plans, sessions, usage, users
+from aaad.core.accounting.sessions import AcctRecord, Cause, SessionState, Totals
+from aaad.store.sql import insert_ignore, json_param
+from aaad.store.tables import plans, sessions, users
+from aaad.store.users import UserRef, ids_for
 
-__all__ = [
-    "UserRef",
-    "user_ids",
-    "add_holders",
-    "ids_for",
-    "owner_id",
-    "insert_ignore",
-    "insert_once",
-    "upsert_add",
-    "capped",
-    "MAX_COUNTER",
-    "find_users_for_auth",
-    "claim_sessions",
-    "lock_sessions",
-    "insert_placeholders",
-    "save_sessions",
-    "add_usage",
-    "close_nas_sessions",
-    "close_stale_sessions",
-    "nas_session_ids",
-    "stale_session_ids",
-    "get_usage",
-]
+__all__ = ["Loaded", "claim_sessions", "lock_sessions", "insert_placeholders", "save_sessions",
+           "in_phases", "close_nas_sessions", "nas_session_ids", "close_stale_sessions",
+           "stale_session_ids", "list_sessions", "open_session_count", "open_sessions"]
 
-def _insert(conn: Connection, table: Any) -> Any:
-    name = conn.dialect.name
-    if name == "postgresql":
-        return postgresql.insert(table)
-    if name in ("mysql", "mariadb"):
-        return mysql.insert(table)
-    return sqlite.insert(table)
-
-
-def insert_ignore(conn: Connection, table: Any) -> Insert:
-    stmt = _insert(conn, table)
-    if conn.dialect.name in ("mysql", "mariadb"):
-        return stmt.prefix_with("IGNORE")  # type: ignore[no-any-return]
-    return stmt.on_conflict_do_nothing()  # type: ignore[no-any-return]
-
-
-def insert_once(conn: Connection, table: Any, row: dict[str, Any]) -> bool:
-    """Insert ``row`` unless it collides with a unique key; True if it went in.
-
-    On PostgreSQL the driver reports rowcount -1 for an INSERT that SQLAlchemy
-    gives an implicit ``RETURNING`` (tables with an autoincrement key), so ask
-    for the key explicitly there: a skipped row returns nothing.
-    """
-    stmt = insert_ignore(conn, table)
-    if conn.dialect.name == "postgresql":
-        return conn.execute(stmt.returning(*table.primary_key.columns), row).first() is not None
-    return bool(conn.execute(stmt, row).rowcount)
-
-
-MAX_COUNTER = 2**63 - 1     # the counter columns are signed 64-bit BIGINT
-
-
-def capped(n: int) -> int:
-    """A counter value as it is stored: at most :data:`MAX_COUNTER`."""
-    return n if n <= MAX_COUNTER else MAX_COUNTER
-
-
-def upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Sequence[str]) -> Any:
-    """INSERT …, or add the new values to the existing row's counters.
-
-    The sum stops at :data:`MAX_COUNTER` instead of overflowing (written
-    ``least(col, MAX - new) + new``, which never overflows itself): PostgreSQL
-    and MariaDB would refuse the row, and with it the record at every
-    retransmit; SQLite would silently turn the column into a float. Only
-    impossible usage, 9.2 EB in one period, gets there. Inserted values must
-    be :func:`capped` by the caller.
-    """
-    cache_key = (conn.dialect.name, table.name, tuple(keys), tuple(counters))
-    stmt = _UPSERTS.get(cache_key)
-    if stmt is None:
-        # Built once per dialect: building it (the ``excluded`` namespace)
-        # cost more than running it on SQLite.
-        stmt = _upsert_add(conn, table, keys, counters)
-        _UPSERTS[cache_key] = stmt
-    return stmt
-
-
-_UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
-
-
-def _upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Sequence[str]) -> Any:
-    stmt = _insert(conn, table)
-    least = func.min if conn.dialect.name == "sqlite" else func.least
-    # A literal, not a parameter: pymysql's executemany cannot bind one in
-    # the ON DUPLICATE KEY UPDATE part.
-    top = literal_column(str(MAX_COUNTER), BigInteger())
-    if conn.dialect.name in ("mysql", "mariadb"):
-        return stmt.on_duplicate_key_update(
-            {c: least(table.c[c], top - stmt.inserted[c]) + stmt.inserted[c]
-             for c in counters})
-    return stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={c: least(table.c[c], top - stmt.excluded[c]) + stmt.excluded[c]
-              for c in counters})
-
-
-# -- users -------------------------------------------------------------------
-
-UserRef: TypeAlias = "int | str"
-"""A user id, or a name: the user that holds the name now."""
-
-
-def user_ids(conn: Connection, names: Iterable[str], *, create: bool = False,
-             now: int = 0) -> dict[str, int]:
-    """The id of the user holding each name: its account, or its no-account
-    holder (``users.account`` false, the owner of usage under a name that has
-    no account). With ``create``, a name nobody holds gets a no-account
-    holder: two more statements, only then. Names nobody holds are left out
-    unless ``create``.
-    """
-    wanted = sorted(set(names))
-    if not wanted:
-        return {}
-    found = _holders(conn, wanted)
-    missing = [n for n in wanted if n not in found]
-    if create and missing:
-        found.update(add_holders(conn, missing, now))
-    return found
-
-
-def add_holders(conn: Connection, names: Iterable[str], now: int) -> dict[str, int]:
-    """Give each name a no-account holder unless someone holds it already;
-    name → the holder's id (or the account's)."""
-    wanted = sorted(set(names))
-    if not wanted:
-        return {}
-    # Ignore-on-conflict: another node may be creating the same holder (this
-    # waits for its transaction, then finds its row).
-    conn.execute(insert_ignore(conn, users), [{
-        "name": n, "account": False, "enabled": False, "password_hash": None,
-        "password_cleartext": None, "plan": None, "created_at": now, "updated_at": now}
-        for n in wanted])
-    return _holders(conn, wanted)
-
-
-def _holders(conn: Connection, names: list[str]) -> dict[str, int]:
-    rows = conn.execute(select(users.c.id, users.c.name).where(users.c.name.in_(names))).all()
-    wanted = set(names)
-    found = {r.name: r.id for r in rows if r.name in wanted}
-    if len(rows) > len(found):
-        # The collation matched a name spelled otherwise (MariaDB folds case
-        # and trailing spaces): look the names that found no exact row up alone.
-        for n in names:
-            if n not in found:
-                one = conn.execute(select(users.c.id).where(users.c.name == n)).scalar()
-                if one is not None:
-                    found[n] = one
-    return found
-
-
-def ids_for(conn: Connection, refs: Iterable[UserRef]) -> dict[UserRef, int]:
-    """ref → user id: ids stand for themselves; names are looked up (one
-    query, only if there are any) and left out if nobody holds them."""
-    out: dict[UserRef, int] = {}
-    names = []
-    for ref in refs:
-        if isinstance(ref, str):
-            names.append(ref)
-        else:
-            out[ref] = ref
-    if names:
-        out.update(user_ids(conn, names))
-    return out
-
-
-def owner_id(conn: Connection, user_name: str, user_id: int | None, now: int) -> int:
-    """The user a new row of ``user_name`` belongs to: ``user_id`` when the
-    caller knows it, else the holder of the name (created if nobody holds it)."""
-    if user_id is not None:
-        return user_id
-    return user_ids(conn, [user_name], create=True, now=now)[user_name]
-
-
-def find_users_for_auth(conn: Connection, names: Iterable[str],
-                        period_starts: Iterable[int]) -> list[Any]:
-    """One query for a batch of logins: account, plan definition, open
-    sessions, and the counted usage rows whose period starts are among
-    ``period_starts`` (the current periods of the plans in use). A user can
-    have several rows (one per matching start) or one row with no usage.
-    Sessions and usage are the account's own, by its id: a deleted user's
-    with the same name are not counted."""
-    return list(conn.execute(_FOR_AUTH, {"names": list(set(names)),
-                                         "starts": sorted(set(period_starts)) or [-1]}))
-
-
-# Built once: constructing a statement costs more than running it here.
-_OPEN_COUNT = (select(func.count()).select_from(sessions)
-               .where(and_(sessions.c.user_id == users.c.id, sessions.c.active.is_(True)))
-               .correlate(users).scalar_subquery())
-_FOR_AUTH = (
-    select(users.c.id, users.c.name, users.c.password_hash, users.c.password_cleartext,
-           users.c.enabled, users.c.created_at,
-           users.c.plan, plans.c.definition, usage.c.period_start, usage.c.counted_s,
-           usage.c.counted_in_octets, usage.c.counted_out_octets,
-           _OPEN_COUNT.label("open_sessions"))
-    .select_from(users.outerjoin(plans, plans.c.name == users.c.plan)
-                 .outerjoin(usage, and_(usage.c.user_id == users.c.id,
-                                        usage.c.period_start.in_(
-                                            bindparam("starts", expanding=True)))))
-    .where(and_(users.c.name.in_(bindparam("names", expanding=True)),
-                users.c.account.is_(True))))
-
-
-# -- sessions ----------------------------------------------------------------
 
 def _state(r: Any) -> SessionState:
     return SessionState(
@@ -285,8 +75,8 @@ def claim_sessions(conn: Connection, records: Sequence[AcctRecord]
         # rows and, through its DO UPDATE … WHERE false, locks the existing
         # ones (in the order of the rows) without writing them; then one read
         # of the sessions with their users' plans.
-        conn.execute(_PG_CLAIM, {"rows": _json(_placeholder_rows(ordered))})
-        return _with_plans(conn.execute(_PG_LOCKED, {"ids": _json([r.key for r in ordered])}))
+        conn.execute(_PG_CLAIM, {"rows": json_param(_placeholder_rows(ordered))})
+        return _with_plans(conn.execute(_PG_LOCKED, {"ids": json_param([r.key for r in ordered])}))
     if name in ("mysql", "mariadb"):
         # INSERT … ON DUPLICATE KEY UPDATE takes exclusive locks on existing
         # rows (INSERT IGNORE takes shared ones, and two nodes upgrading
@@ -319,6 +109,8 @@ def _with_plans(rows: Any) -> tuple[dict[str, Loaded], dict[int, str]]:
 _SESSION_COLUMNS = ("s.id, s.user_name, s.session_s, s.in_octets, s.out_octets, s.started_at, "
                     "s.updated_at, s.last_seen, s.active, s.stopped_at, s.terminate_cause, "
                     "s.packets")
+
+
 _PG_CLAIM = text("""
 INSERT INTO sessions (id, user_name, nas_key, client, nas_address, acct_session_id, active,
                       packets, started_at, updated_at, last_seen, session_s, in_octets, out_octets,
@@ -329,16 +121,24 @@ SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS v(
     updated_at bigint, last_seen bigint, session_s bigint, in_octets bigint, out_octets bigint,
     direction varchar)
 ON CONFLICT (id) DO UPDATE SET packets = sessions.packets WHERE false""")
+
+
 # A plain read: every row is locked by the statement above, and a new
 # statement (READ COMMITTED) sees their newest committed versions.
 # The session's user, or for a row just created (user_id still NULL) the
 # holder of its name now: coalesce evaluates the lookup only then.
 _OWNER = "coalesce(s.user_id, (SELECT h.id FROM users h WHERE h.name = s.user_name))"
+
+
 _PG_LOCKED = text(f"""
 SELECT {_SESSION_COLUMNS}, {_OWNER} AS owner, p.definition
 FROM sessions s LEFT JOIN users u ON u.id = {_OWNER} LEFT JOIN plans p ON p.name = u.plan
 WHERE s.id IN (SELECT json_array_elements_text(CAST(:ids AS json)))""")
+
+
 _MYSQL_CLAIM = mysql.insert(sessions).on_duplicate_key_update(packets=sessions.c.packets)
+
+
 _s, _u, _p, _h = sessions.alias("s"), users.alias("u"), plans.alias("p"), users.alias("h")
 
 
@@ -427,7 +227,7 @@ def save_sessions(conn: Connection,
     name = conn.dialect.name
     if name == "postgresql":
         # One statement for the batch: executemany would run one UPDATE per row.
-        conn.execute(_PG_SAVE, {"rows": _json(_save_rows(ordered))})
+        conn.execute(_PG_SAVE, {"rows": json_param(_save_rows(ordered))})
         return
     if name in ("mysql", "mariadb"):
         # The driver sends an executemany INSERT as one multi-row statement
@@ -482,13 +282,6 @@ def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord, int]]
         "nas_port_id": r.nas_port_id, "interim_interval_s": r.interim_interval_s,
         "user_id": u,
     } for s, n, r, u in ordered]
-
-
-def _json(value: Any) -> str:
-    """Rows for json_to_recordset: one parameter, whatever the batch size, so
-    the statement text never changes (and the driver prepares it), and
-    encoding is one C call rather than an array dump per column."""
-    return json.dumps(value, separators=(",", ":"))
 
 
 def _mysql_save() -> Any:
@@ -571,65 +364,55 @@ def stale_session_ids(conn: Connection, now: int, default_interval_s: int,
                              .where(_stale(now, default_interval_s, intervals))).scalars())
 
 
-# -- usage counters ------------------------------------------------------------
-
-def add_usage(conn: Connection, parts: Mapping[tuple[Any, int], tuple[Totals, Totals]],
-              names: Mapping[int, str] | None = None) -> None:
-    """Add (raw, counted) usage to (user, period start) counters, creating rows.
-
-    A user given by id needs its name in ``names`` (stored with a new row);
-    one given by name is its holder, created if nobody holds the name.
-    """
-    if not parts:
-        return
-    named = {u for u, _ in parts if isinstance(u, str)}
-    ids: dict[str, int] = user_ids(conn, named, create=True) if named else {}
-    label: dict[int, str] = dict(names or {})
-    label.update({ids[n]: n for n in named})
-    by_id: dict[tuple[int, int], tuple[Totals, Totals]] = {}
-    for (u, p), (raw, counted) in parts.items():
-        key = (ids[u] if isinstance(u, str) else u, p)
-        old_raw, old_counted = by_id.get(key, (ZERO, ZERO))
-        by_id[key] = (old_raw + raw, old_counted + counted)
-    rows = _usage_rows(by_id, label)
-    if conn.dialect.name == "postgresql":
-        # One statement for the batch: executemany would run one upsert per row.
-        conn.execute(_PG_ADD_USAGE, {"rows": _json(rows)})
-        return
-    stmt = upsert_add(conn, usage, ("user_id", "period_start"), _COUNTERS)
-    conn.execute(stmt, rows)
-
-
-def _usage_rows(parts: dict[tuple[int, int], tuple[Totals, Totals]],
-                names: Mapping[int, str]) -> list[dict[str, Any]]:
-    return [
-        {"user_id": u, "period_start": p, "user_name": names[u],
-         "session_s": capped(raw.session_s),
-         "in_octets": capped(raw.in_octets), "out_octets": capped(raw.out_octets),
-         "counted_s": capped(counted.session_s),
-         "counted_in_octets": capped(counted.in_octets),
-         "counted_out_octets": capped(counted.out_octets)}
-        for (u, p), (raw, counted) in sorted(parts.items())]
+def list_sessions(conn: Connection, *, user: UserRef | None = None, active_only: bool = False,
+                  limit: int = 100) -> list[dict[str, Any]]:
+    """Sessions, newest first; of ``user``: the sessions of the user holding
+    the name, or if nobody holds it, those the NAS reported under that name
+    (a deleted user's history)."""
+    conds = []
+    if user is not None:
+        uid = ids_for(conn, [user]).get(user)
+        conds.append(sessions.c.user_id == uid if uid is not None
+                     else sessions.c.user_name == user)
+    if active_only:
+        conds.append(sessions.c.active.is_(True))
+    stmt = select(sessions).order_by(desc(sessions.c.started_at), sessions.c.id).limit(limit)
+    if conds:
+        stmt = stmt.where(and_(*conds))
+    out = []
+    for r in conn.execute(stmt):
+        out.append({
+            "id": r.id, "user": r.user_name, "client": r.client, "nas": r.nas_key,
+            "nas_address": r.nas_address,
+            "acct_session_id": r.acct_session_id, "active": bool(r.active),
+            "started_at": r.started_at, "updated_at": r.updated_at, "stopped_at": r.stopped_at,
+            "terminate_cause": r.terminate_cause, "session_s": r.session_s,
+            "in_octets": r.in_octets, "out_octets": r.out_octets, "packets": r.packets,
+            "framed_ip": r.framed_ip, "calling_station_id": r.calling_station_id,
+            "nas_port": r.nas_port,
+        })
+    return out
 
 
-_COUNTERS = ("session_s", "in_octets", "out_octets", "counted_s", "counted_in_octets",
-             "counted_out_octets")
-# One statement for the batch; sums stop at MAX_COUNTER like upsert_add's.
-_PG_ADD_USAGE = text(f"""
-INSERT INTO usage_counters (user_id, period_start, user_name, {", ".join(_COUNTERS)})
-SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS v(
-    user_id integer, period_start bigint, user_name varchar,
-    {", ".join(f"{c} bigint" for c in _COUNTERS)})
-ON CONFLICT (user_id, period_start) DO UPDATE SET
-    {", ".join(f"{c} = least(usage_counters.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
-               for c in _COUNTERS)}""")
+def open_session_count(conn: Connection, user: UserRef | None = None) -> int:
+    """Open sessions, all or the user's own."""
+    stmt = select(func.count()).select_from(sessions).where(sessions.c.active.is_(True))
+    if user is not None:
+        uid = ids_for(conn, [user]).get(user)
+        if uid is None:
+            return 0
+        stmt = stmt.where(sessions.c.user_id == uid)
+    return int(conn.execute(stmt).scalar_one())
 
 
-def get_usage(conn: Connection, user: UserRef, period_start: int) -> Totals:
-    """A user's counters for one period (zero if nothing was used)."""
-    uid = ids_for(conn, [user]).get(user)
-    if uid is None:
-        return ZERO
-    r = conn.execute(select(usage.c.session_s, usage.c.in_octets, usage.c.out_octets).where(
-        and_(usage.c.user_id == uid, usage.c.period_start == period_start))).first()
-    return ZERO if r is None else Totals(r.session_s, r.in_octets, r.out_octets)
+def open_sessions(conn: Connection, users_: Iterable[UserRef]) -> dict[Any, int]:
+    """user → sessions open now (users with none are left out)."""
+    ids = ids_for(conn, set(users_))
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(sessions.c.user_id, func.count())
+        .where(and_(sessions.c.user_id.in_(set(ids.values())), sessions.c.active.is_(True)))
+        .group_by(sessions.c.user_id))
+    found = {r[0]: int(r[1]) for r in rows}
+    return {ref: found[i] for ref, i in ids.items() if i in found}

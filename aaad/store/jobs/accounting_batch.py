@@ -1,14 +1,17 @@
-"""Storage transactions: load → pure core → write, in one ``Connection``.
+"""The accounting batch: load → pure core → write, in one ``Connection``.
 
 The caller opens the transaction (``with db.writer.begin() as conn``), so a
 whole group-commit batch is one commit: its Accounting-Responses go out only
 after that commit returns. Plans are applied here too: usage is weighted by
 band, hour blocks are consumed, overage is charged, and sessions that crossed
 a ``disconnect`` limit are returned to the caller, who sends the
-Disconnect-Requests after the commit.
+Disconnect-Requests after the commit. What each rule decides lives in the
+core (aaad.core.accounting, aaad.core.quotas.charging,
+aaad.core.telephony.cdr); this module loads what they need and writes what
+they decided.
 
 Everything per user is keyed by the user id the session belongs to (the
-holder of its User-Name when it began; see queries.claim_sessions), read in
+holder of its User-Name when it began; see sessions.claim_sessions), read in
 the statement that loads the sessions: no statement per record resolves a
 name. A User-Name nobody holds gets a no-account holder the first time it is
 seen, so its usage is still counted (and exported) as before, and an account
@@ -17,10 +20,8 @@ created later with that name starts clean.
 
 from __future__ import annotations
 
-import functools
-import json
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from aaad.core.accounting.lifecycle import Action
-from aaad.core.accounting.periods import PeriodSpec, period_bounds, period_label
+from aaad.core.accounting.periods import PeriodSpec, period_bounds
 from aaad.core.accounting.sessions import (
     ZERO,
     AcctRecord,
@@ -50,20 +51,27 @@ from aaad.core.quotas.decide import (
     Block,
     seconds_beyond_cap,
 )
-from aaad.core.quotas.plan import Plan, format_money, parse_plan, plan_to_dict
+from aaad.core.quotas.plan import Plan, format_money
 from aaad.core.telephony.cdr import FinishedCall, build_cdr, over_credit, take_free
 from aaad.core.telephony.rate_table import RateTable
 from aaad.core.telephony.rating import NO_CREDIT, OUTBOUND
+from aaad.store import blocks as block_store
 from aaad.store import calls as call_store
-from aaad.store import credit, queries
+from aaad.store import events as event_store
+from aaad.store import ledger as ledger_store
 from aaad.store import plans as plan_store
+from aaad.store import sessions as session_store
+from aaad.store import usage as usage_store
+from aaad.store import users as user_store
 from aaad.store.calls import CallRules
-from aaad.store.queries import UserRef
+from aaad.store.plans import load_plans, plan_from_json
 
-__all__ = ["BatchOutcome", "OverLimit", "record_accounting", "sweep_stale", "rollover",
-           "plan_from_json", "plan_to_json", "load_plans"]
+__all__ = ["OverLimit", "BatchOutcome", "record_accounting", "sweep_stale", "UTC_ZONE"]
+
 
 _DEFAULT_RULES = CallRules()
+
+
 UTC_ZONE = ZoneInfo("UTC")
 
 
@@ -104,29 +112,6 @@ class _Segment:
     calls_rated: int = 0
 
 
-@functools.lru_cache(maxsize=1024)
-def plan_from_json(definition: str) -> Plan:
-    """A stored plan definition (canonical JSON) → Plan; cached by its text."""
-    return parse_plan(json.loads(definition))
-
-
-def plan_to_json(plan: Plan) -> str:
-    """The canonical stored form: exact integers for seconds and octets."""
-    d = plan_to_dict(plan)
-    if plan.time_limit_s is not None:
-        d["time_limit"] = plan.time_limit_s
-    if plan.octets_limit is not None:
-        d["octets_limit"] = plan.octets_limit
-    return json.dumps(d, sort_keys=True, separators=(",", ":"))
-
-
-def load_plans(conn: Connection, users: Iterable[UserRef]) -> dict[Any, Plan]:
-    """The plans of these users, by id or name (users without a plan, or
-    unknown, are left out)."""
-    return {u: plan_from_json(d) for u, (_, d) in
-            plan_store.plan_definitions(conn, users).items()}
-
-
 def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
                       period: PeriodSpec, tz: ZoneInfo, now: int | None = None,
                       calls: CallRules | None = None) -> BatchOutcome:
@@ -147,9 +132,9 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
         if rec.status in (Status.ACCOUNTING_ON, Status.ACCOUNTING_OFF):
             _merge(total, _apply_sessions(conn, segment, period, tz, now, rules))
             segment = []
-            closing = (queries.nas_session_ids(conn, rec.nas_key, rec.at)
+            closing = (session_store.nas_session_ids(conn, rec.nas_key, rec.at)
                        if _any_call_plan(conn) else [])
-            closed += queries.close_nas_sessions(conn, rec.nas_key, rec.at, Cause.NAS_REBOOT)
+            closed += session_store.close_nas_sessions(conn, rec.nas_key, rec.at, Cause.NAS_REBOOT)
             if closing:
                 _add_rated(total, _rate_closed_sessions(conn, closing, tz, now, rules))
         else:
@@ -180,7 +165,7 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
     first: dict[str, AcctRecord] = {}
     for rec in records:
         first.setdefault(rec.key, rec)
-    loaded, definitions = queries.claim_sessions(conn, list(first.values()))
+    loaded, definitions = session_store.claim_sessions(conn, list(first.values()))
     # A placeholder (0 packets counted) is a session seen for the first time.
     states: dict[str, SessionState | None] = {
         k: (s if n else None) for k, (s, n, _) in loaded.items()}
@@ -208,10 +193,10 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
         spec = plan.period if plan is not None else default_period
         pieces.extend((rec, owner, part) for part in
                       split_usage_timed(applied.delta, applied.t0, applied.t1, spec, tz))
-    queries.save_sessions(conn, [(s, counts[k], newest[k], owners[k])
+    session_store.save_sessions(conn, [(s, counts[k], newest[k], owners[k])
                                  for k, s in states.items() if s is not None and k in counts])
     parts, by_session = _count(conn, pieces, user_plans, names, tz)
-    queries.add_usage(conn, parts, names)
+    usage_store.add_usage(conn, parts, names)
     if user_plans:
         _enforce(conn, out, newest, states, owners, names, user_plans, by_session, tz, now)
         if any(p.rate_table is not None for p in user_plans.values()):
@@ -219,7 +204,7 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
     return out
 
 
-def _owners(conn: Connection, loaded: dict[str, queries.Loaded], first: dict[str, AcctRecord],
+def _owners(conn: Connection, loaded: dict[str, session_store.Loaded], first: dict[str, AcctRecord],
             now: int) -> dict[str, int]:
     """Session key → the user id it belongs to. Sessions of a User-Name
     nobody holds (first sight) get a new no-account holder: the only case
@@ -227,7 +212,7 @@ def _owners(conn: Connection, loaded: dict[str, queries.Loaded], first: dict[str
     owners = {k: o for k, (_, _, o) in loaded.items() if o is not None}
     unowned = {first[k].user_name for k in loaded if k not in owners}
     if unowned:
-        created = queries.add_holders(conn, unowned, now)
+        created = user_store.add_holders(conn, unowned, now)
         owners.update({k: created[first[k].user_name] for k in loaded if k not in owners})
     return owners
 
@@ -239,7 +224,7 @@ def _count(conn: Connection, pieces: list[tuple[AcctRecord, int, UsagePart]],
     """Raw and band-weighted usage per (user id, period); counted per session too."""
     banded = {(owner, part.period_start) for _, owner, part in pieces
               if (p := user_plans.get(owner)) is not None and p.bands}
-    running = plan_store.band_usage_many(conn, banded)
+    running = usage_store.band_usage_many(conn, banded)
     parts: dict[tuple[int, int], tuple[Totals, Totals]] = {}
     bands: dict[tuple[int, int, str], Totals] = {}
     by_session: dict[tuple[int, int, str], Totals] = {}
@@ -260,7 +245,7 @@ def _count(conn: Connection, pieces: list[tuple[AcctRecord, int, UsagePart]],
         parts[key] = (raw + part.usage, cnt + counted)
         skey = (owner, part.period_start, rec.key)
         by_session[skey] = by_session.get(skey, ZERO) + counted
-    plan_store.add_band_usage(conn, bands, names)
+    usage_store.add_band_usage(conn, bands, names)
     return parts, by_session
 
 
@@ -272,10 +257,10 @@ def _enforce(conn: Connection, out: _Segment, newest: dict[str, AcctRecord],
     load the period totals and blocks, let core.quotas.charging decide, write."""
     keys = sorted({(u, p) for u, p, _ in by_session})
     after = {k: Totals(r.counted_s, r.counted_in_octets, r.counted_out_octets)
-             for k, r in plan_store.counted_usage(conn, keys).items()}
+             for k, r in usage_store.counted_usage(conn, keys).items()}
     block_users = sorted({u for u, _ in keys if u in user_plans
                           and user_plans[u].block is not None})
-    blocks = plan_store.active_blocks(conn, block_users, now, for_update=True)
+    blocks = block_store.active_blocks(conn, block_users, now, for_update=True)
     for step in usage_steps(by_session, after):
         plan = user_plans.get(step.user)
         if plan is None:
@@ -283,7 +268,7 @@ def _enforce(conn: Connection, out: _Segment, newest: dict[str, AcctRecord],
         name = names[step.user]
         charge = overage_charge(plan, step.before, step.after)
         if charge is not None:
-            plan_store.add_to_charge(
+            ledger_store.add_to_charge(
                 conn, user_id=step.user, user_name=name, kind="overage",
                 ref=f"overage:{step.session_key}:{step.period_start}",
                 period_start=step.period_start, amount=charge.money, quantity=charge.quantity,
@@ -393,7 +378,7 @@ def _credit_check(conn: Connection, out: _Segment, users: set[int],
                   rules: CallRules) -> None:
     """Live outbound calls whose users' running cost exceeds their credit: each
     open call is priced as if it ended now, the way it will be rated."""
-    balances = credit.balances_for(conn, users)
+    balances = ledger_store.balances_for(conn, users)
     free = call_store.free_minutes_left(conn, {u: (call_plans[u], now) for u in users}, tz)
     spent: dict[int, int] = {}
     paid: dict[int, list[str]] = {}
@@ -407,7 +392,7 @@ def _credit_check(conn: Connection, out: _Segment, users: set[int],
         take_free(free, f.user_id, cdr)
         spent[f.user_id] = spent.get(f.user_id, 0) + cdr["cost"]
         paid.setdefault(f.user_id, []).append(f.key)
-    available = {u: balances.get(u, credit.Balance()).available for u in spent}
+    available = {u: balances.get(u, ledger_store.Balance()).available for u in spent}
     for user, cost_so_far in over_credit(spent, available).items():
         for key in paid[user]:
             rec = newest.get(key)
@@ -426,70 +411,34 @@ def _use_blocks(conn: Connection, out: _Segment, user: int, name: str, plan: Pla
     user's blocks, and renewed blocks, each charged to the ledger."""
     use = use_blocks(plan, blocks.get(user, []), seconds, now)
     for block_id, taken in use.taken:
-        plan_store.use_block_seconds(conn, block_id, taken)
+        block_store.use_block_seconds(conn, block_id, taken)
     updated = list(use.blocks)
     for renewal in use.renewals:
         assert plan.block is not None
         ref = f"renew:{name}:{now}:{secrets.token_hex(6)}"
-        plan_store.add_block(conn, name, seconds=renewal.seconds, purchased_at=now,
+        block_store.add_block(conn, name, seconds=renewal.seconds, purchased_at=now,
                              expires_at=renewal.expires_at, ref=ref, user_id=user)
-        block_id = plan_store.block_id(conn, ref)
-        plan_store.use_block_seconds(conn, block_id, renewal.take_s)
+        block_id = block_store.block_id(conn, ref)
+        block_store.use_block_seconds(conn, block_id, renewal.take_s)
         updated.append(Block(block_id, renewal.seconds - renewal.take_s, renewal.expires_at))
-        plan_store.add_charge(conn, user_id=user, user_name=name, kind="block",
+        ledger_store.add_charge(conn, user_id=user, user_name=name, kind="block",
                               ref=f"block:{ref}",
                               period_start=period_start, amount=renewal.price_money,
                               quantity=renewal.seconds,
                               description=f"{plan.block.hours}h block (renewed), plan {plan.name}",
                               now=now)
         out.charged_money += renewal.price_money
-        plan_store.record_event(conn, at=now, kind="block_renewed", result="ok", user_name=name,
+        event_store.record_event(conn, at=now, kind="block_renewed", result="ok", user_name=name,
                                 detail=f"{plan.block.hours}h block, plan {plan.name}")
     blocks[user] = updated
-
-
-def rollover(conn: Connection, *, now: int, tz: ZoneInfo) -> list[str]:
-    """What happens at period boundaries, once each: returns the events recorded.
-
-    Nothing here is needed to re-enable users (a new period has no usage
-    row yet); this records a ``rollover`` event when a plan's period turns
-    over, and a ``block_expired`` event for each block that expired with
-    hours left.
-
-    Every node runs this from its sweeper. The plan and block rows are
-    row-locked before the "already recorded?" checks, so two nodes running
-    it at the same moment take turns, and the second finds the first's
-    events instead of recording them again.
-    """
-    done: list[str] = []
-    for name, definition in plan_store.list_plans(conn, for_update=True):
-        plan = plan_from_json(definition)
-        if plan.period.kind == "none":
-            continue
-        start = period_bounds(plan.period, tz, now)[0]
-        detail = f"plan {name}: period {period_label(plan.period, tz, start)} began"
-        if not plan_store.event_exists(conn, kind="rollover", detail=detail):
-            plan_store.record_event(conn, at=now, kind="rollover", result="ok", detail=detail)
-            done.append(detail)
-    for b in plan_store.expired_blocks(conn, now, for_update=True):
-        marker = f"block:{b.id}"
-        if plan_store.event_exists(conn, kind="block_expired", session_id=marker):
-            continue
-        left = b.seconds_total - b.seconds_used
-        detail = (f"block {b.id} of {b.user_name} expired with "
-                  f"{left // 3600}h {left % 3600 // 60}m unused")
-        plan_store.record_event(conn, at=now, kind="block_expired", result="ok",
-                                user_name=b.user_name, session_id=marker, detail=detail)
-        done.append(detail)
-    return done
 
 
 def sweep_stale(conn: Connection, *, now: int, default_interval_s: int, intervals: int,
                 tz: ZoneInfo = UTC_ZONE, calls: CallRules | None = None) -> int:
     """Close sessions that have been silent too long (rating calls among them); how many."""
-    closing = (queries.stale_session_ids(conn, now, default_interval_s, intervals)
+    closing = (session_store.stale_session_ids(conn, now, default_interval_s, intervals)
                if _any_call_plan(conn) else [])
-    n = queries.close_stale_sessions(conn, now, default_interval_s, intervals, Cause.STALE)
+    n = session_store.close_stale_sessions(conn, now, default_interval_s, intervals, Cause.STALE)
     if closing:
         _rate_closed_sessions(conn, closing, tz, now, calls or _DEFAULT_RULES)
     return n

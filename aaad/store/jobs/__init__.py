@@ -1,0 +1,1 @@
+"""Named database jobs: one transaction each, load → pure core → write."""

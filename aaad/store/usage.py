@@ -1,0 +1,141 @@
+"""Per-period usage counters: raw and plan-counted, per user and per band.
+
+Counters are rows keyed by (user, period start), added to with one atomic
+upsert per batch, so nothing has to run at rollover and a read is a
+primary-key lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    select,
+    text,
+    tuple_,
+)
+
+from aaad.core.accounting.sessions import ZERO, Totals
+from aaad.store.sql import MAX_COUNTER, capped, json_param, upsert_add
+from aaad.store.tables import usage, usage_bands
+from aaad.store.users import UserRef, ids_for, user_ids
+
+__all__ = ["add_usage", "get_usage", "counted_usage", "band_usage", "band_usage_many",
+           "add_band_usage"]
+
+
+def add_usage(conn: Connection, parts: Mapping[tuple[Any, int], tuple[Totals, Totals]],
+              names: Mapping[int, str] | None = None) -> None:
+    """Add (raw, counted) usage to (user, period start) counters, creating rows.
+
+    A user given by id needs its name in ``names`` (stored with a new row);
+    one given by name is its holder, created if nobody holds the name.
+    """
+    if not parts:
+        return
+    named = {u for u, _ in parts if isinstance(u, str)}
+    ids: dict[str, int] = user_ids(conn, named, create=True) if named else {}
+    label: dict[int, str] = dict(names or {})
+    label.update({ids[n]: n for n in named})
+    by_id: dict[tuple[int, int], tuple[Totals, Totals]] = {}
+    for (u, p), (raw, counted) in parts.items():
+        key = (ids[u] if isinstance(u, str) else u, p)
+        old_raw, old_counted = by_id.get(key, (ZERO, ZERO))
+        by_id[key] = (old_raw + raw, old_counted + counted)
+    rows = _usage_rows(by_id, label)
+    if conn.dialect.name == "postgresql":
+        # One statement for the batch: executemany would run one upsert per row.
+        conn.execute(_PG_ADD_USAGE, {"rows": json_param(rows)})
+        return
+    stmt = upsert_add(conn, usage, ("user_id", "period_start"), _COUNTERS)
+    conn.execute(stmt, rows)
+
+
+def _usage_rows(parts: dict[tuple[int, int], tuple[Totals, Totals]],
+                names: Mapping[int, str]) -> list[dict[str, Any]]:
+    return [
+        {"user_id": u, "period_start": p, "user_name": names[u],
+         "session_s": capped(raw.session_s),
+         "in_octets": capped(raw.in_octets), "out_octets": capped(raw.out_octets),
+         "counted_s": capped(counted.session_s),
+         "counted_in_octets": capped(counted.in_octets),
+         "counted_out_octets": capped(counted.out_octets)}
+        for (u, p), (raw, counted) in sorted(parts.items())]
+
+
+_COUNTERS = ("session_s", "in_octets", "out_octets", "counted_s", "counted_in_octets",
+             "counted_out_octets")
+
+
+# One statement for the batch; sums stop at MAX_COUNTER like upsert_add's.
+_PG_ADD_USAGE = text(f"""
+INSERT INTO usage_counters (user_id, period_start, user_name, {", ".join(_COUNTERS)})
+SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS v(
+    user_id integer, period_start bigint, user_name varchar,
+    {", ".join(f"{c} bigint" for c in _COUNTERS)})
+ON CONFLICT (user_id, period_start) DO UPDATE SET
+    {", ".join(f"{c} = least(usage_counters.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
+               for c in _COUNTERS)}""")
+
+
+def get_usage(conn: Connection, user: UserRef, period_start: int) -> Totals:
+    """A user's counters for one period (zero if nothing was used)."""
+    uid = ids_for(conn, [user]).get(user)
+    if uid is None:
+        return ZERO
+    r = conn.execute(select(usage.c.session_s, usage.c.in_octets, usage.c.out_octets).where(
+        and_(usage.c.user_id == uid, usage.c.period_start == period_start))).first()
+    return ZERO if r is None else Totals(r.session_s, r.in_octets, r.out_octets)
+
+
+def counted_usage(conn: Connection, keys: Sequence[tuple[UserRef, int]]
+                  ) -> dict[tuple[Any, int], Any]:
+    """(user, period start) → row with raw and counted usage, for the given keys."""
+    ids = ids_for(conn, {u for u, _ in keys})
+    wanted = {(ids[u], p): (u, p) for u, p in keys if u in ids}
+    if not wanted:
+        return {}
+    rows = conn.execute(select(usage).where(
+        tuple_(usage.c.user_id, usage.c.period_start).in_(sorted(wanted))))
+    found = {(r.user_id, r.period_start): r for r in rows}
+    return {key: found[k] for k, key in wanted.items() if k in found}
+
+
+def band_usage(conn: Connection, user: UserRef, period_start: int) -> dict[str, Totals]:
+    """Band → raw usage of one user in one period."""
+    return band_usage_many(conn, [(user, period_start)]).get((user, period_start), {})
+
+
+def band_usage_many(conn: Connection, keys: Iterable[tuple[UserRef, int]]
+                    ) -> dict[tuple[Any, int], dict[str, Totals]]:
+    """(user, period start) → band → raw usage so far, for the given keys."""
+    keys = list(set(keys))
+    ids = ids_for(conn, {u for u, _ in keys})
+    wanted = {(ids[u], p): (u, p) for u, p in keys if u in ids}
+    if not wanted:
+        return {}
+    out: dict[tuple[Any, int], dict[str, Totals]] = {}
+    rows = conn.execute(select(usage_bands).where(
+        tuple_(usage_bands.c.user_id, usage_bands.c.period_start).in_(sorted(wanted))))
+    for r in rows:
+        out.setdefault(wanted[(r.user_id, r.period_start)], {})[r.band] = Totals(
+            r.session_s, r.in_octets, r.out_octets)
+    return out
+
+
+def add_band_usage(conn: Connection, parts: dict[tuple[int, int, str], Any],
+                   names: Mapping[int, str]) -> None:
+    """Add per-band raw usage: (user id, period start, band) → Totals; ``names``
+    gives each user's name for a new row."""
+    if not parts:
+        return
+    stmt = upsert_add(conn, usage_bands, ("user_id", "period_start", "band"),
+                      ("session_s", "in_octets", "out_octets"))
+    conn.execute(stmt, [
+        {"user_id": u, "period_start": p, "band": b, "user_name": names[u],
+         "session_s": capped(t.session_s),
+         "in_octets": capped(t.in_octets), "out_octets": capped(t.out_octets)}
+        for (u, p, b), t in sorted(parts.items())])

@@ -1,0 +1,242 @@
+"""Users: accounts and the no-account holders of names accounting has seen.
+
+Users are keyed by id. Functions that read per-user rows take a
+:data:`UserRef`: an id (the hot paths, which already hold it), or a name,
+meaning the user that holds the name now (admin tools); results are keyed by
+the refs given.
+
+A user here is an account (``users.account``). Deleting one removes its row;
+everything it had stays under its id (ids are never reused), so a new user
+of the same name gets a new id and starts clean. A name that accounting saw
+without an account has a no-account holder in ``users``: adding an account
+of that name replaces the holder, whose usage stays history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from aaad.store.sql import insert_ignore
+from aaad.store.tables import plans, sessions, usage, users
+
+__all__ = ["UserRef", "user_ids", "add_holders", "ids_for", "owner_id", "find_users_for_auth",
+           "user_filter", "UserExists", "NoSuchUser", "User", "add_user", "get_user",
+           "list_users", "update_user", "delete_user"]
+
+
+UserRef: TypeAlias = "int | str"
+"""A user id, or a name: the user that holds the name now."""
+
+
+def user_ids(conn: Connection, names: Iterable[str], *, create: bool = False,
+             now: int = 0) -> dict[str, int]:
+    """The id of the user holding each name: its account, or its no-account
+    holder (``users.account`` false, the owner of usage under a name that has
+    no account). With ``create``, a name nobody holds gets a no-account
+    holder: two more statements, only then. Names nobody holds are left out
+    unless ``create``.
+    """
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    found = _holders(conn, wanted)
+    missing = [n for n in wanted if n not in found]
+    if create and missing:
+        found.update(add_holders(conn, missing, now))
+    return found
+
+
+def add_holders(conn: Connection, names: Iterable[str], now: int) -> dict[str, int]:
+    """Give each name a no-account holder unless someone holds it already;
+    name → the holder's id (or the account's)."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    # Ignore-on-conflict: another node may be creating the same holder (this
+    # waits for its transaction, then finds its row).
+    conn.execute(insert_ignore(conn, users), [{
+        "name": n, "account": False, "enabled": False, "password_hash": None,
+        "password_cleartext": None, "plan": None, "created_at": now, "updated_at": now}
+        for n in wanted])
+    return _holders(conn, wanted)
+
+
+def _holders(conn: Connection, names: list[str]) -> dict[str, int]:
+    rows = conn.execute(select(users.c.id, users.c.name).where(users.c.name.in_(names))).all()
+    wanted = set(names)
+    found = {r.name: r.id for r in rows if r.name in wanted}
+    if len(rows) > len(found):
+        # The collation matched a name spelled otherwise (MariaDB folds case
+        # and trailing spaces): look the names that found no exact row up alone.
+        for n in names:
+            if n not in found:
+                one = conn.execute(select(users.c.id).where(users.c.name == n)).scalar()
+                if one is not None:
+                    found[n] = one
+    return found
+
+
+def ids_for(conn: Connection, refs: Iterable[UserRef]) -> dict[UserRef, int]:
+    """ref → user id: ids stand for themselves; names are looked up (one
+    query, only if there are any) and left out if nobody holds them."""
+    out: dict[UserRef, int] = {}
+    names = []
+    for ref in refs:
+        if isinstance(ref, str):
+            names.append(ref)
+        else:
+            out[ref] = ref
+    if names:
+        out.update(user_ids(conn, names))
+    return out
+
+
+def owner_id(conn: Connection, user_name: str, user_id: int | None, now: int) -> int:
+    """The user a new row of ``user_name`` belongs to: ``user_id`` when the
+    caller knows it, else the holder of the name (created if nobody holds it)."""
+    if user_id is not None:
+        return user_id
+    return user_ids(conn, [user_name], create=True, now=now)[user_name]
+
+
+def find_users_for_auth(conn: Connection, names: Iterable[str],
+                        period_starts: Iterable[int]) -> list[Any]:
+    """One query for a batch of logins: account, plan definition, open
+    sessions, and the counted usage rows whose period starts are among
+    ``period_starts`` (the current periods of the plans in use). A user can
+    have several rows (one per matching start) or one row with no usage.
+    Sessions and usage are the account's own, by its id: a deleted user's
+    with the same name are not counted."""
+    return list(conn.execute(_FOR_AUTH, {"names": list(set(names)),
+                                         "starts": sorted(set(period_starts)) or [-1]}))
+
+
+# Built once: constructing a statement costs more than running it here.
+_OPEN_COUNT = (select(func.count()).select_from(sessions)
+               .where(and_(sessions.c.user_id == users.c.id, sessions.c.active.is_(True)))
+               .correlate(users).scalar_subquery())
+
+
+_FOR_AUTH = (
+    select(users.c.id, users.c.name, users.c.password_hash, users.c.password_cleartext,
+           users.c.enabled, users.c.created_at,
+           users.c.plan, plans.c.definition, usage.c.period_start, usage.c.counted_s,
+           usage.c.counted_in_octets, usage.c.counted_out_octets,
+           _OPEN_COUNT.label("open_sessions"))
+    .select_from(users.outerjoin(plans, plans.c.name == users.c.plan)
+                 .outerjoin(usage, and_(usage.c.user_id == users.c.id,
+                                        usage.c.period_start.in_(
+                                            bindparam("starts", expanding=True)))))
+    .where(and_(users.c.name.in_(bindparam("names", expanding=True)),
+                users.c.account.is_(True))))
+
+
+class UserExists(Exception):
+    pass
+
+
+class NoSuchUser(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A user as shown to admins: never the password or its hash."""
+
+    name: str
+    enabled: bool
+    plan: str | None
+    credential: str          # "hashed", "cleartext" or "none"
+    created_at: int
+    updated_at: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "enabled": self.enabled, "plan": self.plan,
+                "credential": self.credential, "created_at": self.created_at,
+                "updated_at": self.updated_at}
+
+
+def _user(r: Any) -> User:
+    credential = ("cleartext" if r.password_cleartext is not None
+                  else "hashed" if r.password_hash is not None else "none")
+    return User(r.name, bool(r.enabled), r.plan, credential, r.created_at, r.updated_at)
+
+
+def _account(name: str) -> Any:
+    return and_(users.c.name == name, users.c.account.is_(True))
+
+
+def add_user(conn: Connection, name: str, *, password_hash: str | None,
+             password_cleartext: str | None, plan: str | None, enabled: bool, now: int) -> int:
+    """Add an account with a new id; returns the id. Raises UserExists if the
+    name is taken."""
+    holder = conn.execute(select(users.c.id, users.c.account)
+                          .where(users.c.name == name)).first()
+    if holder is not None:
+        if holder.account:
+            raise UserExists(name)
+        # A name accounting saw without an account: its usage stays with the
+        # holder's id, and the account starts clean.
+        conn.execute(delete(users).where(and_(users.c.id == holder.id,
+                                              users.c.account == false())))
+    key = conn.execute(insert(users).values(
+        name=name, password_hash=password_hash, password_cleartext=password_cleartext,
+        plan=plan, enabled=enabled, account=True, created_at=now, updated_at=now)
+    ).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def get_user(conn: Connection, name: str) -> User:
+    """Raises NoSuchUser."""
+    r = conn.execute(select(users).where(_account(name))).first()
+    if r is None:
+        raise NoSuchUser(name)
+    return _user(r)
+
+
+def list_users(conn: Connection, *, limit: int | None = None) -> list[User]:
+    stmt = select(users).where(users.c.account.is_(True)).order_by(users.c.name)
+    if limit:
+        stmt = stmt.limit(limit)
+    return [_user(r) for r in conn.execute(stmt)]
+
+
+def update_user(conn: Connection, name: str, *, now: int, **values: Any) -> None:
+    """Set columns (password_hash, password_cleartext, plan, enabled). Raises NoSuchUser."""
+    result = conn.execute(update(users).where(_account(name)).values(
+        updated_at=now, **values))
+    if result.rowcount == 0:
+        raise NoSuchUser(name)
+
+
+def delete_user(conn: Connection, name: str) -> None:
+    """Delete the user. Its sessions, usage, balance, ledger, blocks, charges
+    and calls stay as history under its id, which is never given out again.
+    Raises NoSuchUser."""
+    if conn.execute(delete(users).where(_account(name))).rowcount == 0:
+        raise NoSuchUser(name)
+
+
+def user_filter(conn: Connection, table: Any, user: UserRef) -> Any:
+    """Rows of ``user``: the holder of a name, by its id; a name nobody holds
+    (a deleted user's) selects the rows written under that name, so its
+    history still lists."""
+    uid = ids_for(conn, [user]).get(user)
+    if uid is not None:
+        return table.c.user_id == uid
+    return table.c.user_name == user if isinstance(user, str) else false()
