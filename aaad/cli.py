@@ -280,10 +280,10 @@ def init(ctx: click.Context, url: str | None, bind: str, auth_port: int, acct_po
     def ensure(conn: Any) -> None:
         try:
             user_store.add_user(conn, "demo", password_hash=None, password_cleartext=password,
-                           plan=None, enabled=True, now=now_s())
+                                plan=None, enabled=True, now=now_s())
         except user_store.UserExists:
             user_store.update_user(conn, "demo", now=now_s(), password_cleartext=password,
-                              password_hash=None, enabled=True)
+                                   password_hash=None, enabled=True)
     c.write(ensure)
     client = next((x for x in cfg.clients if x.name == DEMO_CLIENT_NAME), None)
     r = cfg.radius
@@ -1018,13 +1018,13 @@ def block_add(c: Context, name: str, hours: int | None, valid_days: int | None,
             spec.price_money or 0 if spec else 0)
         sale = ref or f"cli:{name}:{now}:{secrets.token_hex(4)}"
         sold = block_store.add_block(conn, name, seconds=h * 3600, purchased_at=now,
-                                    expires_at=now + days * 86400, ref=sale)
+                                     expires_at=now + days * 86400, ref=sale)
         if sold and money:
             period = plan.period if plan is not None else c.config.accounting.period
             ledger_store.add_charge(conn, user_name=name, kind="block", ref=f"block:{sale}",
-                                  period_start=period_bounds(period, c.config.timezone, now)[0],
-                                  amount=money, quantity=h * 3600, description=f"{h}h block",
-                                  now=now)
+                                    period_start=period_bounds(period, c.config.timezone, now)[0],
+                                    amount=money, quantity=h * 3600, description=f"{h}h block",
+                                    now=now)
         return sold, h, days, money
     try:
         sold, h, days, money = c.write(sell)

@@ -470,7 +470,7 @@ def seed_database(url: str) -> None:
         for i in range(USERS):
             plan = PLANS[i % (len(PLANS) + 1) - 1]["name"] if i % (len(PLANS) + 1) else None
             user_store.add_user(conn, f"fz{i:03d}", password_hash=None, password_cleartext=PASSWORD,
-                           plan=plan, enabled=i % 17 != 5, now=0)
+                                plan=plan, enabled=i % 17 != 5, now=0)
     db.dispose()
 
 

@@ -80,7 +80,7 @@ def test_every_endpoint(server_urls: dict[str, object], tmp_path: Path) -> None:
     db = migrated(server_urls, "sqlite")
     with db.writer.begin() as conn:
         user_store.add_user(conn, "ola", password_hash=None, password_cleartext="Ola-pw-12345678",
-                       plan=None, enabled=True, now=0)
+                            plan=None, enabled=True, now=0)
     nas = AckingNas()
     nas.start()
     port = free_tcp_port()

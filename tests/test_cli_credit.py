@@ -183,7 +183,7 @@ def test_credit_limit_lets_a_postpaid_user_go_below_zero(aaad_: Cli, db: Databas
     aaad_.ok("credit", "topup", "alice", "10", "--ref", "q")
     with db.writer.begin() as conn:
         ledger_store.post(conn, user_name="alice", amount=-300_000, kind="call", ref="call:s1",
-                    description="rated call", now=local(2026, 3, 1))
+                          description="rated call", now=local(2026, 3, 1))
     shown = aaad_.json("credit", "show", "alice")
     assert (shown["balance"], shown["credit_limit"], shown["available"]) == (
         "-17.00", "25.50", "8.50")
@@ -461,17 +461,17 @@ def test_export_is_exact_to_the_minor_unit(aaad_: Cli, db: Database, tmp_path: P
             _call("c5", "carol", local(2026, 3, 9, 12, 0), 1, 60, 1),   # no user row: still billed
         )])
         ledger_store.add_to_charge(conn, user_name="alice", kind="overage", ref="overage:s1:m",
-                                 period_start=march, amount=12345, quantity=3600,
-                                 description="1h over the time limit", now=march + 99)
+                                   period_start=march, amount=12345, quantity=3600,
+                                   description="1h over the time limit", now=march + 99)
         ledger_store.add_to_charge(conn, user_name="alice", kind="overage", ref="overage:s1:m",
-                                 period_start=march, amount=1, quantity=1,
-                                 description="1h over the time limit", now=march + 100)
+                                   period_start=march, amount=1, quantity=1,
+                                   description="1h over the time limit", now=march + 100)
         ledger_store.add_charge(conn, user_name="bob", kind="block", ref="block:lifetime",
-                              period_start=0, amount=50_000, quantity=36000,
-                              description="10h block", now=local(2026, 3, 20))
+                                period_start=0, amount=50_000, quantity=36000,
+                                description="10h block", now=local(2026, 3, 20))
         ledger_store.add_charge(conn, user_name="bob", kind="block", ref="block:old",
-                              period_start=0, amount=50_000, quantity=36000,
-                              description="10h block", now=local(2026, 2, 20))
+                                period_start=0, amount=50_000, quantity=36000,
+                                description="10h block", now=local(2026, 2, 20))
     aaad_.ok("charges", "import", write(tmp_path, GOOD_CSV))
     expected = """\
 period,user,item,kind,ref,count,seconds,in_octets,out_octets,quantity,amount,description

@@ -34,12 +34,12 @@ def served(request: pytest.FixtureRequest, server_urls: dict[str, object],
     with db.writer.begin() as conn:
         user_store.add_user(conn, "carol", password_hash=None,
                             password_cleartext="Carol-pw-1234567",
-                       plan=None, enabled=True, now=0)
+                            plan=None, enabled=True, now=0)
         user_store.add_user(conn, "dave", password_hash=hash_password("Dave-pw-123456789"),
-                       password_cleartext=None, plan=None, enabled=True, now=0)
+                            password_cleartext=None, plan=None, enabled=True, now=0)
         user_store.add_user(conn, "erin", password_hash=None,
                             password_cleartext="Erin-pw-123456789",
-                       plan=None, enabled=False, now=0)
+                            plan=None, enabled=False, now=0)
     daemon = start_daemon(tmp_path_factory.mktemp(f"e2e-{request.param}"), db.url)
     yield daemon, db
     code = daemon.stop()

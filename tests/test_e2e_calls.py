@@ -105,7 +105,7 @@ def topup(s: Served, user: str, amount: str, ref: str) -> None:
     with s.db.writer.begin() as conn:
         value = -parse_money(amount[1:]) if amount.startswith("-") else parse_money(amount)
         ledger_store.post(conn, user_name=user, amount=value, kind="topup", ref=ref,
-                    description="test", now=NOW)
+                          description="test", now=NOW)
 
 
 def balance(s: Served, user: str) -> int:

@@ -165,7 +165,7 @@ def test_0004_gives_every_row_the_id_of_its_names_user(fresh: Database) -> None:
         assert ledger_store.balance_of(conn, "zz") == ledger_store.Balance(700, 0)
         # an account of a name that had rows starts clean; the rows stay
         new = user_store.add_user(conn, "zz", password_hash=None, password_cleartext="pw",
-                             plan=None, enabled=True, now=P)
+                                  plan=None, enabled=True, now=P)
         assert new > max(ids.values())
         assert ledger_store.balance_of(conn, "zz") == ledger_store.Balance()
         assert usage_store.get_usage(conn, "zz", P) == Totals(0, 0, 0)
@@ -175,5 +175,5 @@ def test_0004_gives_every_row_the_id_of_its_names_user(fresh: Database) -> None:
         # and the ids of deleted users are not given out again
         user_store.delete_user(conn, "zz")
         again = user_store.add_user(conn, "zz", password_hash=None, password_cleartext="pw",
-                               plan=None, enabled=True, now=P)
+                                    plan=None, enabled=True, now=P)
         assert again > new

@@ -58,7 +58,7 @@ def drops(port: int) -> dict[str, float]:
 def test_overload_keeps_memory_bounded_and_recovers(sqlite_db: Database, tmp_path: Path) -> None:
     with sqlite_db.writer.begin() as conn:
         user_store.add_user(conn, "calm", password_hash=None, password_cleartext="Calm-pw-123456",
-                       plan=None, enabled=True, now=0)
+                            plan=None, enabled=True, now=0)
     metrics = free_tcp_port()
     d = start_daemon(tmp_path, sqlite_db.url, radius_yaml="  max_pending: 512\n",
                      extra_yaml=f"metrics:\n  port: {metrics}\n")

@@ -45,7 +45,7 @@ def setup(db: Database, plan: dict[str, object], user: str = "pat") -> None:
     with db.writer.begin() as conn:
         plan_store.save_plan(conn, p.name, plan_to_json(p), 0)
         user_store.add_user(conn, user, password_hash=None, password_cleartext="x", plan=p.name,
-                       enabled=True, now=0)
+                            enabled=True, now=0)
 
 
 def apply(db: Database, records: list[AcctRecord], now: int | None = None) -> BatchOutcome:
@@ -116,7 +116,7 @@ def test_block_used_across_months_expires_after_its_days(db: Database) -> None:
     bought = at(2026, 1, 10, 12, 0)
     with db.writer.begin() as conn:
         block_store.add_block(conn, "pat", seconds=100 * 3600, purchased_at=bought,
-                             expires_at=bought + 365 * 86400, ref="sale-1")
+                              expires_at=bought + 365 * 86400, ref="sale-1")
     jan, feb = at(2026, 1, 20, 10, 0), at(2026, 2, 20, 10, 0)
     apply(db, [rec(Status.START, jan, sid="a"), rec(Status.STOP, jan + 30 * 3600, 30 * 3600,
                                                      sid="a")], now=jan + 30 * 3600)
@@ -146,7 +146,7 @@ def test_renew_sells_the_next_block_with_a_ledger_charge(db: Database) -> None:
     t0 = at(2026, 11, 2, 8, 0)
     with db.writer.begin() as conn:
         block_store.add_block(conn, "pat", seconds=3600, purchased_at=t0 - 60,
-                             expires_at=t0 + 30 * 86400, ref="first")
+                              expires_at=t0 + 30 * 86400, ref="first")
     out = apply(db, [rec(Status.START, t0), rec(Status.STOP, t0 + 5400, 5400)], now=t0 + 5400)
     assert out.charged_money == 50000
     with db.reader.connect() as conn:
@@ -201,7 +201,7 @@ def test_rollover_on_two_nodes_at_the_same_moment_records_once(db: Database) -> 
     now = at(2026, 12, 1, 0, 1)
     with db.writer.begin() as conn:
         block_store.add_block(conn, "pat", seconds=3600, purchased_at=now - 86400,
-                             expires_at=now - 60, ref="gone")
+                              expires_at=now - 60, ref="gone")
 
     def other_node() -> list[str]:
         with db.writer.begin() as conn:

@@ -48,7 +48,7 @@ class World:
         with self.db.writer.begin() as conn:
             plan_store.save_plan(conn, p.name, plan_to_json(p), 0)
             user_store.add_user(conn, user, password_hash=None, password_cleartext="pw-kim-1",
-                           plan=p.name, enabled=True, now=0)
+                                plan=p.name, enabled=True, now=0)
 
     def login(self, user: str = "kim", client_type: str = "generic") -> Reply:
         client = make_client(type=client_type)

@@ -125,8 +125,8 @@ class Ports:
                  enabled: bool = True) -> None:
         with self.db.writer.begin() as conn:
             user_store.add_user(conn, name, password_cleartext=cleartext,
-                           password_hash=None if password is None else hash_password(password),
-                           plan=None, enabled=enabled, now=T0)
+                                password_hash=None if password is None else hash_password(password),
+                                plan=None, enabled=enabled, now=T0)
 
 
 def verify_reply(request: bytes, reply: bytes, *, secret: bytes = SECRET) -> AuthPacket:
@@ -758,7 +758,7 @@ class EnforcementTests(PortTest):
             plan = parse_plan({"name": "cut", "time_limit": "10m", "over_limit": "disconnect"})
             plan_store.save_plan(conn, "cut", plan_to_json(plan), T0)
             user_store.add_user(conn, "carol", password_hash=None, password_cleartext="pw",
-                           plan="cut", enabled=True, now=T0)
+                                plan="cut", enabled=True, now=T0)
         return ports, coa_wire
 
     def test_a_session_no_disconnect_request_can_name_is_still_answered(self) -> None:
@@ -944,7 +944,7 @@ class FuzzTests(PortTest):
         ports = Ports(self.db, clients=clients, max_pending=256)
         with self.db.writer.begin() as conn:
             user_store.add_user(conn, "alice", password_hash=None, password_cleartext="pw",
-                           plan=None, enabled=True, now=T0)
+                                plan=None, enabled=True, now=T0)
         rnd = random.Random(20240709)
         auth = rnd.randbytes     # seeded authenticators keep the corpus the same every run
         seeds = [access_request("alice", "pw", id=1, authenticator=auth(16)),

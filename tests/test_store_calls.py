@@ -32,9 +32,9 @@ def setup(db: Database, user: str) -> None:
         plan_store.save_plan(conn, "calls", plan_to_json(parse_plan(
             {"name": "calls", "rate_table": "t"})), T0)
         user_store.add_user(conn, user, password_hash=None, password_cleartext="pw", enabled=True,
-                       plan="calls", now=T0)
+                            plan="calls", now=T0)
         ledger_store.post(conn, user_name=user, amount=10000, kind="topup", ref=f"t:{user}",
-                    description="", now=T0)
+                          description="", now=T0)
 
 
 def rec(user: str, status: Status, at: int, s: int, *, sid: str = "c1",

@@ -38,7 +38,7 @@ def rec(status: Status, at: int, s: int = 0, *, sid: str = "s1", user: str = "zz
 
 def account(conn: Any, name: str, now: int = T0) -> None:
     user_store.add_user(conn, name, password_hash=None, password_cleartext="pw", plan=None,
-                   enabled=True, now=now)
+                        enabled=True, now=now)
 
 
 def apply(db: Database, records: list[AcctRecord]) -> None:
@@ -50,7 +50,7 @@ def test_a_recreated_name_starts_clean_and_the_old_rows_stay(db: Database) -> No
     with db.writer.begin() as conn:
         account(conn, "zz")
         ledger_store.post(conn, user_name="zz", amount=50_000, kind="topup", ref="topup:t1",
-                    description="top-up", now=T0)
+                          description="top-up", now=T0)
     apply(db, [rec(Status.START, T0), rec(Status.INTERIM, T0 + 300, 300)])
     with db.writer.begin() as conn:
         user_store.delete_user(conn, "zz")
@@ -95,7 +95,7 @@ def test_a_deleted_users_id_is_not_given_out_again(db: Database) -> None:
         account(conn, "newest")
         gone = conn.execute(select(users.c.id).where(users.c.name == "newest")).scalar_one()
         ledger_store.post(conn, user_name="newest", amount=7, kind="topup", ref="topup:n",
-                    description="", now=T0)
+                          description="", now=T0)
         user_store.delete_user(conn, "newest")
     with db.writer.begin() as conn:
         account(conn, "later")
@@ -129,7 +129,7 @@ def test_a_deleted_users_history_lists_by_name_until_the_name_is_taken(db: Datab
     with db.writer.begin() as conn:
         account(conn, "del")
         ledger_store.add_charge(conn, user_name="del", kind="import", ref="import:1",
-                              period_start=PERIOD, amount=5, quantity=0, description="x", now=T0)
+                                period_start=PERIOD, amount=5, quantity=0, description="x", now=T0)
     apply(db, [rec(Status.START, T0, user="del")])
     with db.writer.begin() as conn:
         user_store.delete_user(conn, "del")
@@ -147,14 +147,14 @@ def test_reversing_a_deleted_users_top_up_debits_that_user(db: Database) -> None
     with db.writer.begin() as conn:
         account(conn, "rv")
         ledger_store.post(conn, user_name="rv", amount=30_000, kind="topup", ref="topup:p",
-                    description="", now=T0)
+                          description="", now=T0)
         user_store.delete_user(conn, "rv")
         account(conn, "rv", T0 + 1)
         entry = ledger_store.ledger_entry(conn, "topup:p")
         assert entry is not None
         ledger_store.post(conn, user_id=entry["user_id"], user_name=entry["user_name"],
-                    amount=-entry["amount"], kind="reversal", ref="reverse:p",
-                    description="", now=T0 + 2)
+                          amount=-entry["amount"], kind="reversal", ref="reverse:p",
+                          description="", now=T0 + 2)
     with db.reader.connect() as conn:
         assert ledger_store.balance_of(conn, "rv") == ledger_store.Balance()
         assert ledger_store.balance_of(conn, entry["user_id"]) == ledger_store.Balance(0, 0)

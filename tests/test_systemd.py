@@ -71,7 +71,7 @@ def test_ready_reload_and_stop_under_systemd(server_urls: dict[str, object],
     db = migrated(server_urls, "sqlite")
     with db.writer.begin() as conn:
         user_store.add_user(conn, "ned", password_hash=None, password_cleartext="Ned-pw-12345678",
-                       plan=None, enabled=True, now=0)
+                            plan=None, enabled=True, now=0)
     notify = listener(tmp_path / "notify")
     d = start_daemon(tmp_path, db.url, env={"NOTIFY_SOCKET": str(tmp_path / "notify")})
     try:

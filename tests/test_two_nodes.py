@@ -88,7 +88,7 @@ def nodes(request: pytest.FixtureRequest, server_urls: dict[str, object],
         with db.writer.begin() as conn:
             for user, plan in USERS.items():
                 user_store.add_user(conn, user, password_hash=None, password_cleartext=PASSWORD,
-                               plan=plan, enabled=True, now=int(time.time()))
+                                    plan=plan, enabled=True, now=int(time.time()))
         yield Nodes(a, b, db)
     finally:
         codes = (a.stop(), b.stop())

@@ -123,8 +123,8 @@ class Enforcer:
         def write() -> None:
             with self._db.writer.begin() as conn:
                 event_store.record_event(conn, at=at, kind="disconnect", result=status[:32],
-                                        user_name=user_name, session_id=session_key,
-                                        detail=detail)
+                                         user_name=user_name, session_id=session_key,
+                                         detail=detail)
         d = self._writer.run(write)
         d.addErrback(lambda f: log.warning("cannot record disconnect of %s: %s", user_name,
                                            f.getErrorMessage()))

@@ -127,9 +127,9 @@ def record_call(conn: Connection, cdr: dict[str, Any], *, now: int) -> bool:
                      .values(used_s=free_minutes.c.used_s + cdr["free_s"]))
     if cdr["cost"]:
         ledger_store.post(conn, user_id=cdr["user_id"], user_name=cdr["user_name"],
-                    amount=-cdr["cost"], kind="call", ref=f"call:{cdr['session_id']}",
-                    description=f"call to {cdr['destination']} ({cdr['billed_s']} s)"[:255],
-                    now=now)
+                          amount=-cdr["cost"], kind="call", ref=f"call:{cdr['session_id']}",
+                          description=f"call to {cdr['destination']} ({cdr['billed_s']} s)"[:255],
+                          now=now)
     return True
 
 

@@ -119,7 +119,7 @@ def redeem(conn: Connection, code: str, user_name: str, now: int) -> Redeemed:
     if taken.rowcount != 1:
         raise AlreadyRedeemed(row.id)
     ledger_store.post(conn, user_name=user_name, amount=row.value, kind="voucher",
-                ref=f"voucher:{row.id}", description=f"voucher {row.id}", now=now)
+                      ref=f"voucher:{row.id}", description=f"voucher {row.id}", now=now)
     return Redeemed(row.id, row.value, ledger_store.balance_of(conn, user_name))
 
 

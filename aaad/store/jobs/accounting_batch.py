@@ -194,7 +194,8 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
         pieces.extend((rec, owner, part) for part in
                       split_usage_timed(applied.delta, applied.t0, applied.t1, spec, tz))
     session_store.save_sessions(conn, [(s, counts[k], newest[k], owners[k])
-                                 for k, s in states.items() if s is not None and k in counts])
+                                       for k, s in states.items()
+                                       if s is not None and k in counts])
     parts, by_session = _count(conn, pieces, user_plans, names, tz)
     usage_store.add_usage(conn, parts, names)
     if user_plans:
@@ -344,7 +345,7 @@ def _rate_finished(conn: Connection, finished: list[FinishedCall], call_plans: d
         used = take_free(free, f.user_id, cdr)
         if used is not None:
             call_store.ensure_free_period(conn, f.user_name, used.period_start,
-                                               used.carried_in_s, user_id=f.user_id)
+                                          used.carried_in_s, user_id=f.user_id)
         if call_store.record_call(conn, cdr, now=now):
             debited += cdr["cost"]
             rated += 1
@@ -417,19 +418,18 @@ def _use_blocks(conn: Connection, out: _Segment, user: int, name: str, plan: Pla
         assert plan.block is not None
         ref = f"renew:{name}:{now}:{secrets.token_hex(6)}"
         block_store.add_block(conn, name, seconds=renewal.seconds, purchased_at=now,
-                             expires_at=renewal.expires_at, ref=ref, user_id=user)
+                              expires_at=renewal.expires_at, ref=ref, user_id=user)
         block_id = block_store.block_id(conn, ref)
         block_store.use_block_seconds(conn, block_id, renewal.take_s)
         updated.append(Block(block_id, renewal.seconds - renewal.take_s, renewal.expires_at))
-        ledger_store.add_charge(conn, user_id=user, user_name=name, kind="block",
-                              ref=f"block:{ref}",
-                              period_start=period_start, amount=renewal.price_money,
-                              quantity=renewal.seconds,
-                              description=f"{plan.block.hours}h block (renewed), plan {plan.name}",
-                              now=now)
+        ledger_store.add_charge(
+            conn, user_id=user, user_name=name, kind="block", ref=f"block:{ref}",
+            period_start=period_start, amount=renewal.price_money, quantity=renewal.seconds,
+            description=f"{plan.block.hours}h block (renewed), plan {plan.name}", now=now)
         out.charged_money += renewal.price_money
-        event_store.record_event(conn, at=now, kind="block_renewed", result="ok", user_name=name,
-                                detail=f"{plan.block.hours}h block, plan {plan.name}")
+        event_store.record_event(conn, at=now, kind="block_renewed", result="ok",
+                                 user_name=name,
+                                 detail=f"{plan.block.hours}h block, plan {plan.name}")
     blocks[user] = updated
 
 

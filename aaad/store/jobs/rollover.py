@@ -46,6 +46,6 @@ def rollover(conn: Connection, *, now: int, tz: ZoneInfo) -> list[str]:
         detail = (f"block {b.id} of {b.user_name} expired with "
                   f"{left // 3600}h {left % 3600 // 60}m unused")
         event_store.record_event(conn, at=now, kind="block_expired", result="ok",
-                                user_name=b.user_name, session_id=marker, detail=detail)
+                                 user_name=b.user_name, session_id=marker, detail=detail)
         done.append(detail)
     return done
