@@ -1,4 +1,4 @@
-"""Tests of aaad/config.py: YAML in, frozen dataclasses out, errors that name the key."""
+"""Tests of aaad/config/: YAML in, frozen dataclasses out, errors that name the key."""
 
 import ipaddress
 import textwrap
