@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aaad.cli_common import (
+from aaad.cli.common import (
     Context,
     emit,
     fail,

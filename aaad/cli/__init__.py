@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aaad.cli_common import (
+from aaad.cli.common import (
     EXIT_USAGE,
     Context,
     check_driver,
@@ -38,7 +38,7 @@ from aaad.cli_common import (
     require_user,
     table,
 )
-from aaad.cli_credit import charges_export, charges_import, credit_group, voucher_group
+from aaad.cli.credit import charges_export, charges_import, credit_group, voucher_group
 
 if TYPE_CHECKING:
     from aaad.core.quotas.plan import Plan
@@ -1115,7 +1115,7 @@ def disconnect_cmd(c: Context, name: str, session_id: str | None, timeout_s: flo
         fail(f"no open session of {name!r}" + (f" with id {session_id!r}" if session_id else ""))
     from twisted.internet.task import react
 
-    from aaad.daemon.disconnect import disconnect_now
+    from aaad.cli.disconnect import disconnect_now
     results: list[tuple[dict[str, Any], str]] = []
 
     def run(reactor: Any) -> Any:
