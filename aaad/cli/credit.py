@@ -1,34 +1,24 @@
-"""The ``aaad credit``, ``aaad voucher`` and ``aaad charges import/export`` commands.
+"""``aaad credit``: prepaid credit: balances, top-ups, credit limits, reversals.
 
-:mod:`aaad.cli` adds these groups to the main group, and ``charges import``
-and ``charges export`` to its ``charges`` group. Every change is one
-transaction; bad input exits non-zero with one ``error: …`` line and changes
-nothing. Voucher codes are printed once, by ``voucher create``, and never
-again: not in errors, not in listings.
-
-The store and money modules are imported inside the commands, so that
-importing this module (as ``aaad --help`` does) stays cheap.
+Every change is one transaction; bad input exits non-zero with one
+``error: …`` line and changes nothing.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import os
-import re
-from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from aaad.cli.common import (
     Context,
+    balance_summary,
     emit,
     fail,
     iso,
     json_option,
     now_s,
+    parse_amount,
     pass_ctx,
     require_known,
     require_user,
@@ -37,27 +27,10 @@ from aaad.cli.common import (
 
 if TYPE_CHECKING:
     from aaad.store import credit
-    from aaad.store import vouchers as voucher_store
 
-__all__ = ["credit_group", "voucher_group", "charges_import", "charges_export"]
+__all__ = ["credit_group"]
 
 MAX_REF = 128
-MAX_VOUCHERS = 10_000
-MAX_MONEY = 10**15          # 100 billion units: far inside 64 bits
-
-
-def _money(text: str, what: str, *, positive: bool) -> int:
-    from aaad.core.quotas.plan import parse_money
-    try:
-        amount = parse_money(text)
-    except ValueError:
-        fail(f"{what} must be a decimal with at most 4 places such as 12.50, "
-             f"got {text!r}")
-    if positive and amount == 0:
-        fail(f"{what} must be more than 0")
-    if amount >= MAX_MONEY:
-        fail(f"{what} is too large")
-    return amount
 
 
 def _ref(ref: str) -> str:
@@ -65,13 +38,6 @@ def _ref(ref: str) -> str:
         fail(f"--ref must be 1-{MAX_REF} printable characters without surrounding spaces")
     return ref
 
-
-def _summary(b: credit.Balance) -> str:
-    from aaad.core.quotas.plan import format_money
-    return f"balance {format_money(b.balance)}, available {format_money(b.available)}"
-
-
-# -- credit --------------------------------------------------------------------------
 
 @click.group("credit")
 def credit_group() -> None:
@@ -91,7 +57,7 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
 
     from aaad.core.quotas.plan import format_money
     from aaad.store import credit
-    money = _money(amount, "AMOUNT", positive=True)
+    money = parse_amount(amount, "AMOUNT", positive=True)
     ref = _ref(ref) if ref is not None else secrets.token_hex(6)
     now = now_s()
 
@@ -106,9 +72,9 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
         if (entry["user_name"], entry["amount"]) != (name, money):
             fail(f"ref {ref!r} was used for a top-up of {format_money(entry['amount'])} "
                  f"to {entry['user_name']!r}; nothing changed")
-        click.echo(f"top-up {ref} was posted already; nothing changed ({_summary(balance)})")
+        click.echo(f"top-up {ref} was posted already; nothing changed ({balance_summary(balance)})")
         return
-    click.echo(f"topped up {name} by {format_money(money)} (ref {ref}); {_summary(balance)}")
+    click.echo(f"topped up {name} by {format_money(money)} (ref {ref}); {balance_summary(balance)}")
 
 
 @credit_group.command("show")
@@ -152,7 +118,7 @@ def credit_limit(c: Context, name: str, amount: str) -> None:
     """How far below zero the user's balance may go (0 = prepaid only)."""
     from aaad.core.quotas.plan import format_money
     from aaad.store import credit
-    money = _money(amount, "the credit limit", positive=False)
+    money = parse_amount(amount, "the credit limit", positive=False)
     now = now_s()
 
     def set_limit(conn: Any) -> credit.Balance:
@@ -160,7 +126,7 @@ def credit_limit(c: Context, name: str, amount: str) -> None:
         credit.set_credit_limit(conn, name, money, now)
         return credit.balance_of(conn, name)
     balance = c.write(set_limit)
-    click.echo(f"credit limit of {name}: {format_money(money)}; {_summary(balance)}")
+    click.echo(f"credit limit of {name}: {format_money(money)}; {balance_summary(balance)}")
 
 
 @credit_group.command("reverse")
@@ -190,191 +156,6 @@ def credit_reverse(c: Context, ref: str) -> None:
         click.echo(f"top-up {ref} was reversed already; nothing changed")
         return
     click.echo(f"reversed top-up {ref}: {format_money(-entry['amount'])} for "
-               f"{entry['user_name']}; {_summary(balance)}")
+               f"{entry['user_name']}; {balance_summary(balance)}")
     if balance.available < 0:
         click.echo(f"warning: {entry['user_name']} is now below the credit limit", err=True)
-
-
-# -- vouchers ------------------------------------------------------------------------
-
-@click.group("voucher")
-def voucher_group() -> None:
-    """Prepaid vouchers: printable codes that credit a balance once."""
-
-
-@voucher_group.command("create")
-@click.option("--count", type=click.IntRange(1, MAX_VOUCHERS), required=True)
-@click.option("--value", required=True, help="What each voucher credits, e.g. 10.00.")
-@click.option("--expires", default=None, help="YYYY-MM-DD: the last day it can be redeemed.")
-@click.option("--batch", default=None, help="A name for the batch (default: date and a tag).")
-@json_option
-@pass_ctx
-def voucher_create(c: Context, count: int, value: str, expires: str | None, batch: str | None,
-                   as_json: bool) -> None:
-    """Create vouchers and print their codes, one per line (shown only this once)."""
-    import secrets
-
-    from aaad.core.quotas.plan import format_money
-    from aaad.store import vouchers as voucher_store
-    money = _money(value, "--value", positive=True)
-    tz = c.config.timezone
-    now = now_s()
-    expires_at = None
-    if expires is not None:
-        try:
-            last = date.fromisoformat(expires) if len(expires) == 10 else None
-        except ValueError:
-            last = None
-        if last is None:
-            fail(f"--expires must be a date YYYY-MM-DD, got {expires!r}")
-        after = last + timedelta(days=1)
-        expires_at = int(datetime(after.year, after.month, after.day, tzinfo=tz).timestamp())
-        if expires_at <= now:
-            fail(f"--expires {expires} is in the past")
-    if batch is None:
-        batch = f"{datetime.fromtimestamp(now, tz):%Y%m%d}-{secrets.token_hex(2)}"
-    elif not batch or len(batch) > 32 or not batch.isprintable() or batch != batch.strip():
-        fail("--batch must be 1-32 printable characters without surrounding spaces")
-    codes = c.write(voucher_store.create_vouchers, count=count, value=money, batch=batch,
-                    expires_at=expires_at, now=now)
-    if as_json:
-        click.echo(json.dumps({"batch": batch, "value": format_money(money),
-                               "expires": expires, "codes": codes}, indent=2))
-        return
-    for code in codes:
-        click.echo(code)
-    click.echo(f"created {count} voucher{'s' if count != 1 else ''} of {format_money(money)} "
-               f"in batch {batch}" + (f", valid through {expires}" if expires else ""), err=True)
-
-
-@voucher_group.command("redeem")
-@click.argument("code")
-@click.argument("name")
-@pass_ctx
-def voucher_redeem(c: Context, code: str, name: str) -> None:
-    """Credit a voucher to a user (a code works once)."""
-    from aaad.core.quotas.plan import format_money
-    from aaad.store import vouchers as voucher_store
-    try:
-        voucher_store.normalise(code)
-    except voucher_store.BadCode as e:
-        fail(str(e))
-    now = now_s()
-
-    def redeem(conn: Any) -> voucher_store.Redeemed:
-        require_user(conn, name)
-        return voucher_store.redeem(conn, code, name, now)
-    try:
-        done = c.write(redeem)
-    except voucher_store.UnknownCode:
-        fail("unknown voucher code")
-    except voucher_store.Expired as e:
-        fail(f"this voucher expired at {iso(e.args[0])}")
-    except voucher_store.AlreadyRedeemed:
-        fail("this voucher was redeemed already")
-    click.echo(f"redeemed voucher {done.voucher_id} for {name}: +{format_money(done.value)}; "
-               f"{_summary(done.balance)}")
-
-
-@voucher_group.command("list")
-@click.option("--batch", default=None)
-@json_option
-@pass_ctx
-def voucher_list(c: Context, batch: str | None, as_json: bool) -> None:
-    """List vouchers: hint (the code's last characters), value, state. Never the code."""
-    from aaad.core.quotas.plan import format_money
-    from aaad.store import vouchers as voucher_store
-    rows = c.read(voucher_store.list_vouchers, batch=batch, now=now_s())
-    out = [{"id": r["id"], "hint": r["hint"], "value": format_money(r["value"]),
-            "batch": r["batch"], "state": r["state"], "created_at": iso(r["created_at"]),
-            "expires_at": iso(r["expires_at"]), "redeemed_by": r["redeemed_by"],
-            "redeemed_at": iso(r["redeemed_at"])} for r in rows]
-    emit(out, as_json, lambda rs: table(
-        [[str(r["id"]), "…" + r["hint"], r["value"], r["batch"], r["state"], r["expires_at"] or "-",
-          r["redeemed_by"] or "-"] for r in rs],
-        ["ID", "HINT", "VALUE", "BATCH", "STATE", "EXPIRES", "REDEEMED BY"]))
-
-
-# -- charges import / export -------------------------------------------------------------
-
-@click.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
-@pass_ctx
-def charges_import(c: Context, file: str) -> None:
-    """Import charges from a CSV file: all lines or none, each line id once.
-
-    Header: id,user,kind,amount,quantity,description,date (kind, quantity and
-    description may be left out). amount: decimal, at most 4 places, may be
-    negative; date: YYYY-MM-DD or ISO 8601 time. Importing a file again
-    imports only lines whose id is new.
-    """
-    from aaad.store import billing
-    try:
-        text = Path(file).read_text(encoding="utf-8-sig")
-    except OSError as e:
-        fail(f"{file}: cannot read: {e.strerror}")
-    except UnicodeDecodeError:
-        fail(f"{file}: not UTF-8 text")
-    try:
-        lines = billing.parse_import(text, c.config.timezone)
-        result = c.write(billing.import_charges, lines, now_s())
-    except billing.ImportProblem as e:
-        fail(f"{file}: {e}; nothing imported")
-    if result.imported == 0 and result.present:
-        click.echo(f"{file}: nothing new; all {result.present} lines were imported before")
-    else:
-        click.echo(f"{file}: imported {result.imported} charge"
-                   f"{'s' if result.imported != 1 else ''}" +
-                   (f" ({result.present} lines were imported before)" if result.present else ""))
-
-
-@click.command("export")
-@click.option("--period", required=True, help="YYYY-MM: the calendar month, in the config's "
-              "time zone.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
-              show_default=True)
-@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
-              help="Write here (atomically) instead of to stdout.")
-@pass_ctx
-def charges_export(c: Context, period: str, fmt: str, output: str | None) -> None:
-    """Per-user billing lines of one month: usage, calls, charges, total.
-
-    Amounts are exact decimals with 4 places. Lines are ordered by user, then
-    usage, calls, charges (by kind, time, ref), total.
-    """
-    import csv
-
-    from aaad.core.accounting.periods import parse_period_spec, period_for_label
-    from aaad.store import billing
-    tz = c.config.timezone
-    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", period):
-        fail(f"--period must look like YYYY-MM, got {period!r}")
-    try:
-        start, end = period_for_label(parse_period_spec("monthly", 1), tz, period)
-    except ValueError as e:
-        fail(str(e))
-    assert end is not None
-    lines = c.read(billing.export_lines, label=period, start=start, end=end)
-    for x in lines:
-        x["amount"] = billing.money4(x["amount"])
-    if fmt == "json":
-        text = json.dumps({"period": period, "timezone": tz.key, "start": iso(start),
-                           "end": iso(end), "lines": lines}, indent=2) + "\n"
-    else:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(billing.EXPORT_COLUMNS), lineterminator="\n")
-        w.writeheader()
-        w.writerows(lines)
-        text = buf.getvalue()
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    tmp = f"{output}.tmp{os.getpid()}"
-    try:
-        Path(tmp).write_text(text, encoding="utf-8")
-        os.replace(tmp, output)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        fail(f"{output}: cannot write: {e.strerror}")
-    users = len({x["user"] for x in lines})
-    click.echo(f"wrote {len(lines)} lines for {users} users to {output}", err=True)
