@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from aaad.cli_common import iso
+from aaad.cli.common import iso
 from aaad.store.reports import iso as api_iso
 
 HEAVY = ("twisted", "prometheus_client", "alembic", "pyrad", "argon2", "sqlalchemy",

@@ -35,7 +35,7 @@ LAYERS: dict[str, tuple[set[str], set[str]]] = {
     "aaad.daemon": ({"aaad.core", "aaad.radius", "aaad.store", "aaad.config",
                      "aaad.credentials", "aaad.ops"},
                     {"pyrad", "twisted", "sqlalchemy", "alembic", "prometheus_client"}),
-    "aaad.cli": ({"aaad.cli_common", "aaad.cli_credit", "aaad.core", "aaad.radius",
+    "aaad.cli": ({"aaad.core", "aaad.radius",
                   "aaad.store", "aaad.config", "aaad.credentials", "aaad.ops",
                   "aaad.daemon", "aaad.migrations"},
                  {"click", "pyrad", "twisted", "sqlalchemy", "alembic", "yaml",
@@ -43,7 +43,6 @@ LAYERS: dict[str, tuple[set[str], set[str]]] = {
     "aaad.__main__": ({"aaad.cli"}, set()),
     "aaad": (set(), set()),
 }
-LAYERS["aaad.cli_common"] = LAYERS["aaad.cli_credit"] = LAYERS["aaad.cli"]
 CLOCK_CALLS = ("time.time(", "datetime.now(", "date.today(", "datetime.utcnow(")
 
 

@@ -1,5 +1,6 @@
 """What the command-line modules share: the lazily loaded config and database,
-the one-line ``error:`` exit, and the JSON/table output.
+the one-line ``error:`` exit, the JSON/table output, and the checks and reads
+that more than one command group makes (a user's rows, amounts of money).
 
 Importing this module (and :mod:`aaad.cli`) loads click and nothing heavy:
 the config, SQLAlchemy and the daemon are imported when a command first
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -20,14 +22,17 @@ if TYPE_CHECKING:
     from sqlalchemy.exc import SQLAlchemyError
 
     from aaad.config import Config
+    from aaad.store import ledger as ledger_store
     from aaad.store.database import Database
 
 __all__ = ["Context", "fail", "db_error", "emit", "table", "pass_ctx", "json_option",
-           "require_user", "require_known", "no_user", "check_driver", "iso", "now_s",
-           "EXIT_ERROR", "EXIT_USAGE"]
+           "require_user", "require_known", "no_user", "user_rows", "check_driver",
+           "ensure_sqlite_dir", "iso", "now_s", "parse_amount", "balance_summary",
+           "EXIT_ERROR", "EXIT_USAGE", "MAX_MONEY"]
 
 EXIT_ERROR = 1          # the command could not do what was asked
 EXIT_USAGE = 2          # bad command line or configuration file
+MAX_MONEY = 10**15          # 100 billion units: far inside 64 bits
 
 # The database drivers the package's extras install (setup.cfg).
 _EXTRAS = {("postgresql", "psycopg"): "postgres", ("mysql", "pymysql"): "mysql",
@@ -71,6 +76,13 @@ def check_driver(url: str) -> None:
                           for (b, d), x in _EXTRAS.items() if b == backend), None)
         fail(f"the {backend} driver {driver} is not installed (no module "
              f"{e.name or driver!r})" + (f"; aaad's own is {supported}" if supported else ""))
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    from aaad.config import sqlite_file
+    file = sqlite_file(url)
+    if file is not None:
+        Path(file).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _scheme(url: str) -> str:
@@ -154,6 +166,18 @@ def no_user(name: str) -> NoReturn:
     fail(f"no user {name}")
 
 
+def user_rows(c: Context, fn: Any, user: str | None, **kw: Any) -> list[Any]:
+    """``fn(conn, user=user, **kw)``; exits ``no user NAME`` when that finds no rows
+    and ``user`` is not a user (a deleted user's history still lists)."""
+    def read(conn: Any) -> list[Any]:
+        rows = fn(conn, user=user, **kw)
+        if user is not None and not rows:
+            require_known(conn, user)
+        return list(rows)
+    result: list[Any] = c.read(read)
+    return result
+
+
 def iso(ts: int | None) -> str:
     """POSIX seconds → ``2026-11-24T20:06:04Z`` (empty for None).
 
@@ -172,6 +196,26 @@ def db_error(url: str, e: SQLAlchemyError) -> str:
     hint = " (run 'aaad db upgrade'?)" if "no such table" in text or "does not exist" in text \
         or "doesn't exist" in text else ""
     return f"database {describe_url(url)}: {text}{hint}"
+
+
+def parse_amount(text: str, what: str, *, positive: bool) -> int:
+    """An amount of money typed on the command line, in the store's integer units."""
+    from aaad.core.quotas.plan import parse_money
+    try:
+        amount = parse_money(text)
+    except ValueError:
+        fail(f"{what} must be a decimal with at most 4 places such as 12.50, "
+             f"got {text!r}")
+    if positive and amount == 0:
+        fail(f"{what} must be more than 0")
+    if amount >= MAX_MONEY:
+        fail(f"{what} is too large")
+    return amount
+
+
+def balance_summary(b: ledger_store.Balance) -> str:
+    from aaad.core.quotas.plan import format_money
+    return f"balance {format_money(b.balance)}, available {format_money(b.available)}"
 
 
 def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:

@@ -1,0 +1,161 @@
+"""``aaad credit``: prepaid credit: balances, top-ups, credit limits, reversals.
+
+Every change is one transaction; bad input exits non-zero with one
+``error: …`` line and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from aaad.cli.common import (
+    Context,
+    balance_summary,
+    emit,
+    fail,
+    iso,
+    json_option,
+    now_s,
+    parse_amount,
+    pass_ctx,
+    require_known,
+    require_user,
+    table,
+)
+
+if TYPE_CHECKING:
+    from aaad.store import ledger as ledger_store
+
+__all__ = ["credit_group"]
+
+MAX_REF = 128
+
+
+def _ref(ref: str) -> str:
+    if not ref or len(ref) > MAX_REF or not ref.isprintable() or ref != ref.strip():
+        fail(f"--ref must be 1-{MAX_REF} printable characters without surrounding spaces")
+    return ref
+
+
+@click.group("credit")
+def credit_group() -> None:
+    """Prepaid credit: balances, top-ups, credit limits (amounts in currency units)."""
+
+
+@credit_group.command("topup")
+@click.argument("name")
+@click.argument("amount")
+@click.option("--ref", default=None,
+              help="Payment reference: the same ref tops up only once. Default: a new one.")
+@click.option("--description", default="", help="Shown in the ledger.")
+@pass_ctx
+def credit_topup(c: Context, name: str, amount: str, ref: str | None, description: str) -> None:
+    """Add AMOUNT (e.g. 12.50) to a user's balance, once per reference."""
+    import secrets
+
+    from aaad.core.quotas.plan import format_money
+    from aaad.store import ledger as ledger_store
+    money = parse_amount(amount, "AMOUNT", positive=True)
+    ref = _ref(ref) if ref is not None else secrets.token_hex(6)
+    now = now_s()
+
+    def topup(conn: Any) -> tuple[bool, dict[str, Any] | None, ledger_store.Balance]:
+        require_user(conn, name)
+        posted = ledger_store.post(conn, user_name=name, amount=money, kind="topup",
+                             ref=f"topup:{ref}", description=description or "top-up", now=now)
+        entry = None if posted else ledger_store.ledger_entry(conn, f"topup:{ref}")
+        return posted, entry, ledger_store.balance_of(conn, name)
+    _posted, entry, balance = c.write(topup)
+    if entry is not None:
+        if (entry["user_name"], entry["amount"]) != (name, money):
+            fail(f"ref {ref!r} was used for a top-up of {format_money(entry['amount'])} "
+                 f"to {entry['user_name']!r}; nothing changed")
+        click.echo(f"top-up {ref} was posted already; nothing changed ({balance_summary(balance)})")
+        return
+    click.echo(f"topped up {name} by {format_money(money)} (ref {ref}); {balance_summary(balance)}")
+
+
+@credit_group.command("show")
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many ledger rows.")
+@json_option
+@pass_ctx
+def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
+    """Balance, credit limit, what is available, and the newest ledger rows."""
+    from aaad.core.quotas.plan import format_money
+    from aaad.store import ledger as ledger_store
+
+    def read(conn: Any) -> dict[str, Any]:
+        require_known(conn, name)
+        b = ledger_store.balance_of(conn, name)
+        rows = ledger_store.ledger_for(conn, name, limit=limit)
+        return {"user": name, "balance": format_money(b.balance),
+                "credit_limit": format_money(b.credit_limit),
+                "available": format_money(b.available),
+                "ledger": [{"at": iso(r["created_at"]), "kind": r["kind"], "ref": r["ref"],
+                            "amount": format_money(r["amount"]),
+                            "description": r["description"]} for r in rows]}
+
+    def render(d: dict[str, Any]) -> None:
+        click.echo(f"user:         {d['user']}")
+        click.echo(f"balance:      {d['balance']}")
+        click.echo(f"credit limit: {d['credit_limit']}")
+        click.echo(f"available:    {d['available']}")
+        if d["ledger"]:
+            table([[r["at"], r["kind"], r["amount"], r["ref"], r["description"]]
+                   for r in d["ledger"]], ["AT", "KIND", "AMOUNT", "REF", "DESCRIPTION"])
+    emit(c.read(read), as_json, render)
+
+
+@credit_group.command("limit")
+@click.argument("name")
+@click.argument("amount")
+@pass_ctx
+def credit_limit(c: Context, name: str, amount: str) -> None:
+    """How far below zero the user's balance may go (0 = prepaid only)."""
+    from aaad.core.quotas.plan import format_money
+    from aaad.store import ledger as ledger_store
+    money = parse_amount(amount, "the credit limit", positive=False)
+    now = now_s()
+
+    def set_limit(conn: Any) -> ledger_store.Balance:
+        require_user(conn, name)
+        ledger_store.set_credit_limit(conn, name, money, now)
+        return ledger_store.balance_of(conn, name)
+    balance = c.write(set_limit)
+    click.echo(f"credit limit of {name}: {format_money(money)}; {balance_summary(balance)}")
+
+
+@credit_group.command("reverse")
+@click.argument("ref")
+@pass_ctx
+def credit_reverse(c: Context, ref: str) -> None:
+    """Take back the top-up REF (once: reversing again changes nothing)."""
+    from aaad.core.quotas.plan import format_money
+    from aaad.store import ledger as ledger_store
+    ref = _ref(ref.removeprefix("topup:"))
+    now = now_s()
+
+    def reverse(conn: Any) -> tuple[dict[str, Any] | None, bool, ledger_store.Balance | None]:
+        entry = ledger_store.ledger_entry(conn, f"topup:{ref}")
+        if entry is None:
+            return None, False, None
+        # The balance the top-up went to, by id: a user of the same name
+        # added after a delete is someone else.
+        posted = ledger_store.post(conn, user_id=entry["user_id"], user_name=entry["user_name"],
+                             amount=-entry["amount"], kind="reversal", ref=f"reverse:{ref}",
+                             description=f"reversal of top-up {ref}", now=now)
+        return entry, posted, ledger_store.balance_of(conn, entry["user_id"])
+    entry, posted, balance = c.write(reverse)
+    if entry is None or balance is None:
+        fail(f"no top-up with ref {ref!r}")
+    if not posted:
+        click.echo(f"top-up {ref} was reversed already; nothing changed")
+        return
+    click.echo(f"reversed top-up {ref}: {format_money(-entry['amount'])} for "
+               f"{entry['user_name']}; {balance_summary(balance)}")
+    if balance.available < 0:
+        click.echo(f"warning: {entry['user_name']} is now below the credit limit", err=True)

@@ -1,0 +1,48 @@
+"""``aaad events list``: the audit trail (disconnects, rollovers, block renewals)."""
+
+from __future__ import annotations
+
+import click
+
+from aaad.cli.common import (
+    EXIT_USAGE,
+    Context,
+    emit,
+    fail,
+    iso,
+    json_option,
+    pass_ctx,
+    table,
+    user_rows,
+)
+
+__all__ = ["events_group", "EVENT_KINDS"]
+
+# What the daemon records in the events table (aaad/store/jobs/,
+# aaad/daemon/enforcement.py); tests/test_cli_errors.py keeps the list complete.
+EVENT_KINDS = ("block_expired", "block_renewed", "disconnect", "rollover")
+
+
+@click.group("events")
+def events_group() -> None:
+    """The audit trail: disconnects, rollovers, block renewals."""
+
+
+@events_group.command("list")
+@click.option("--user", default=None)
+@click.option("--kind", default=None, help=f"One of {', '.join(EVENT_KINDS)}.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@json_option
+@pass_ctx
+def events_list(c: Context, user: str | None, kind: str | None, limit: int,
+                as_json: bool) -> None:
+    """List events, newest first."""
+    if kind is not None and kind not in EVENT_KINDS:
+        fail(f"unknown event kind {kind}; one of: {', '.join(EVENT_KINDS)}", EXIT_USAGE)
+    from aaad.store import events as event_store
+    rows = user_rows(c, event_store.list_events, user, kind=kind, limit=limit)
+    for r in rows:
+        r["at"] = iso(r["at"])
+    emit(rows, as_json, lambda rs: table(
+        [[r["at"], r["kind"], r["result"], r["user_name"] or "-", r["detail"]] for r in rs],
+        ["AT", "KIND", "RESULT", "USER", "DETAIL"]))

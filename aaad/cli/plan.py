@@ -1,0 +1,177 @@
+"""``aaad plan``: add, change, show, list, delete and apply (from YAML) plans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from aaad.cli.common import Context, emit, fail, json_option, now_s, pass_ctx, table
+
+if TYPE_CHECKING:
+    from aaad.core.quotas.plan import Plan
+
+__all__ = ["plan_group"]
+
+
+@click.group("plan")
+def plan_group() -> None:
+    """Manage plans (limits, bands, blocks)."""
+
+
+def _plan_options(f: Any) -> Any:
+    for opt in reversed([
+        click.option("--period", type=click.Choice(["monthly", "weekly", "daily", "none"])),
+        click.option("--billing-day", type=click.IntRange(1, 28)),
+        click.option("--time-limit", help="e.g. 150h; 'none' removes it"),
+        click.option("--octets-limit", help="e.g. 50GB; 'none' removes it"),
+        click.option("--octets-direction", type=click.Choice(["in", "out", "total"])),
+        click.option("--max-sessions", help="a number; 'none' removes it"),
+        click.option("--over-limit", type=click.Choice(["reject", "disconnect", "bill"])),
+        click.option("--overage-per-hour", help="price per hour above the cap, e.g. 1.20"),
+        click.option("--overage-per-gb", help="price per GB above the cap, e.g. 0.50"),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _apply_options(base: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
+    d = dict(base)
+    for key in ("period", "billing_day", "time_limit", "octets_limit", "octets_direction",
+                "max_sessions", "over_limit"):
+        v = opts.get(key)
+        if v is None:
+            continue
+        if v == "none":
+            d.pop(key, None)
+        elif key == "max_sessions":
+            try:
+                d[key] = int(v)
+            except ValueError:
+                fail("--max-sessions must be a number or 'none'")
+        else:
+            d[key] = v
+    price = dict(d.get("overage_price") or {})
+    for key, opt in (("per_hour", "overage_per_hour"), ("per_gb", "overage_per_gb")):
+        if opts.get(opt) is not None:
+            price[key] = opts[opt]
+    if price:
+        d["overage_price"] = price
+    return d
+
+
+def _save_plan(c: Context, definition: dict[str, Any], path: str = "plan") -> tuple[Plan, str]:
+    from aaad.core.quotas.plan import parse_plan
+    from aaad.store import plans as plan_store
+    from aaad.store.plans import plan_to_json
+    try:
+        plan = parse_plan(definition, path)
+    except ValueError as e:
+        fail(str(e))
+    return plan, c.write(plan_store.save_plan, plan.name, plan_to_json(plan), now_s())
+
+
+@plan_group.command("add")
+@click.argument("name")
+@_plan_options
+@pass_ctx
+def plan_add(c: Context, /, name: str, **opts: Any) -> None:
+    """Add a plan (bands and blocks: use 'aaad plan apply FILE.yaml')."""
+    from aaad.store import plans as plan_store
+    if c.read(plan_store.plan_definition, name) is not None:
+        fail(f"plan {name!r} already exists (use 'aaad plan set')")
+    plan, _ = _save_plan(c, _apply_options({"name": name}, opts))
+    click.echo(f"added plan {plan.name}")
+
+
+@plan_group.command("set")
+@click.argument("name")
+@_plan_options
+@pass_ctx
+def plan_set(c: Context, /, name: str, **opts: Any) -> None:
+    """Change a plan's limits."""
+    from aaad.core.quotas.plan import plan_to_dict
+    from aaad.store import plans as plan_store
+    from aaad.store.plans import plan_from_json
+    stored = c.read(plan_store.plan_definition, name)
+    if stored is None:
+        fail(f"no plan {name!r}")
+    _, result = _save_plan(c, _apply_options(plan_to_dict(plan_from_json(stored)), opts))
+    click.echo(f"plan {name}: {result}")
+
+
+@plan_group.command("show")
+@click.argument("name")
+@json_option
+@pass_ctx
+def plan_show(c: Context, name: str, as_json: bool) -> None:
+    """Show a plan in human units."""
+    import yaml
+
+    from aaad.core.quotas.plan import plan_to_dict
+    from aaad.store import plans as plan_store
+    from aaad.store.plans import plan_from_json
+    stored = c.read(plan_store.plan_definition, name)
+    if stored is None:
+        fail(f"no plan {name!r}")
+    data = plan_to_dict(plan_from_json(stored))
+    emit(data, as_json, lambda d: click.echo(yaml.safe_dump(d, sort_keys=False).rstrip()))
+
+
+@plan_group.command("list")
+@json_option
+@pass_ctx
+def plan_list(c: Context, as_json: bool) -> None:
+    """List plans."""
+    from aaad.core.quotas.plan import plan_to_dict
+    from aaad.store import plans as plan_store
+    from aaad.store.plans import plan_from_json
+    plans = [plan_to_dict(plan_from_json(d)) for _, d in c.read(plan_store.list_plans)]
+    emit(plans, as_json, lambda ps: table(
+        [[p["name"], p["period"], p.get("time_limit", "-"), p.get("octets_limit", "-"),
+          str(p.get("max_sessions", "-")), p["over_limit"], str(len(p.get("bands", [])))]
+         for p in ps], ["NAME", "PERIOD", "TIME", "DATA", "SESSIONS", "OVER LIMIT", "BANDS"]))
+
+
+@plan_group.command("delete")
+@click.argument("name")
+@pass_ctx
+def plan_delete(c: Context, name: str) -> None:
+    """Delete a plan no user is on."""
+    from aaad.store import plans as plan_store
+    try:
+        c.write(plan_store.delete_plan, name)
+    except plan_store.NoSuchPlan:
+        fail(f"no plan {name!r}")
+    except plan_store.PlanInUse as e:
+        fail(str(e))
+    click.echo(f"deleted plan {name}")
+
+
+@plan_group.command("apply")
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_ctx
+def plan_apply(c: Context, file: str) -> None:
+    """Create or update every plan in a YAML file (applying it twice changes nothing)."""
+    import yaml
+
+    from aaad.core.quotas.plan import parse_plans
+    from aaad.store import plans as plan_store
+    from aaad.store.plans import plan_to_json
+    try:
+        data = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
+    except OSError as e:
+        fail(f"{file}: cannot read: {e.strerror}")
+    except yaml.YAMLError:
+        fail(f"{file}: not valid YAML")
+    try:
+        plans = parse_plans(data)
+    except ValueError as e:
+        fail(f"{file}: {e}")
+    now = now_s()
+
+    def save_all(conn: Any) -> list[tuple[str, str]]:
+        return [(p.name, plan_store.save_plan(conn, p.name, plan_to_json(p), now)) for p in plans]
+    for name, result in c.write(save_all):
+        click.echo(f"plan {name}: {result}")

@@ -1,0 +1,62 @@
+"""``aaad usage show``: a user's usage in one period, against the plan's limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from aaad.cli.common import Context, emit, fail, json_option, now_s, pass_ctx, require_known, table
+
+__all__ = ["usage_group"]
+
+
+@click.group("usage")
+def usage_group() -> None:
+    """Usage counters."""
+
+
+@usage_group.command("show")
+@click.argument("name")
+@click.option("--period", default=None, help="YYYY-MM (monthly) or YYYY-MM-DD; default: now.")
+@json_option
+@pass_ctx
+def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None:
+    """A user's usage in one period: used, limit and remaining per limit, per band, blocks."""
+    from aaad.core.units import format_duration_s, format_octets
+    from aaad.store.reports import usage_report
+    cfg = c.config
+    now = now_s()
+
+    def read(conn: Any) -> dict[str, Any]:
+        try:
+            report: dict[str, Any] = usage_report(conn, name, period=period, now=now,
+                                                  default_period=cfg.accounting.period,
+                                                  tz=cfg.timezone)
+        except ValueError as e:
+            fail(str(e))
+        require_known(conn, name)   # after the period check: bad input first
+        return report
+
+    def fmt(value: int, unit: str) -> str:
+        return (format_duration_s(value) if unit == "s" else
+                format_octets(value) if unit == "octets" else str(value))
+
+    def render(d: dict[str, Any]) -> None:
+        click.echo(f"user:    {d['user']}   plan: {d['plan'] or '-'}")
+        click.echo(f"period:  {d['period']} ({d['period_start']} to {d['period_end'] or '-'})")
+        click.echo(f"time:    {format_duration_s(d['session_s'])} ({d['session_s']} s)")
+        click.echo(f"in:      {format_octets(d['in_octets'])} ({d['in_octets']} octets)")
+        click.echo(f"out:     {format_octets(d['out_octets'])} ({d['out_octets']} octets)")
+        if d["limits"]:
+            table([[x["limit"], fmt(x["used"], x["unit"]), fmt(x["limit_value"], x["unit"]),
+                    fmt(x["remaining"], x["unit"])] for x in d["limits"]],
+                  ["LIMIT", "USED", "LIMIT", "REMAINING"])
+        for band, t in sorted(d["bands"].items()):
+            click.echo(f"band {band}: {format_duration_s(t['session_s'])}, "
+                       f"{format_octets(t['in_octets'] + t['out_octets'])}")
+        for b in d["blocks"]:
+            state = "expired" if b["expired"] else f"{format_duration_s(b['seconds_left'])} left"
+            click.echo(f"block {b['id']}: {format_duration_s(b['seconds_total'])}, {state}, "
+                       f"expires {b['expires_at']}")
+    emit(c.read(read), as_json, render)

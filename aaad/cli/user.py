@@ -1,0 +1,193 @@
+"""``aaad user``: add, show, list, change, disable, enable and delete users.
+
+Passwords are read from the command line or stdin (``-``) and never printed back.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from aaad.cli.common import (
+    EXIT_USAGE,
+    Context,
+    emit,
+    fail,
+    iso,
+    json_option,
+    no_user,
+    now_s,
+    pass_ctx,
+    table,
+)
+
+__all__ = ["user_group"]
+
+
+@click.group("user")
+def user_group() -> None:
+    """Manage users."""
+
+
+def _read_password(pw: str) -> str:
+    if pw == "-":
+        pw = sys.stdin.readline().rstrip("\n")
+    if not pw:
+        fail("the password must not be empty")
+    if len(pw.encode("utf-8")) > 128:
+        fail("the password must be at most 128 octets (RFC 2865 §5.2)")
+    return pw
+
+
+def _credential(pw: str, cleartext: bool) -> dict[str, Any]:
+    from aaad.credentials import hash_password
+    pw = _read_password(pw)
+    return ({"password_cleartext": pw, "password_hash": None} if cleartext
+            else {"password_cleartext": None, "password_hash": hash_password(pw)})
+
+
+def _check_plan(c: Context, plan: str | None) -> None:
+    from aaad.store import plans as plan_store
+    if plan is not None and c.read(plan_store.plan_definition, plan) is None:
+        fail(f"no plan {plan!r} (see 'aaad plan list')")
+
+
+def _check_name(name: str) -> str:
+    if not name or len(name.encode("utf-8")) > 253:
+        fail("a user name is 1-253 octets (RFC 2865 §5.1)")
+    return name
+
+
+@user_group.command("add")
+@click.argument("name")
+@click.option("--password", required=True, help="The password; '-' reads it from stdin.")
+@click.option("--cleartext", is_flag=True,
+              help="Store it in cleartext (needed for CHAP) instead of an argon2id hash.")
+@click.option("--plan", default=None)
+@click.option("--disabled", is_flag=True, help="Create the user disabled.")
+@pass_ctx
+def user_add(c: Context, name: str, password: str, cleartext: bool, plan: str | None,
+             disabled: bool) -> None:
+    """Add a user."""
+    from aaad.store import users as user_store
+    cred = _credential(password, cleartext)
+    _check_plan(c, plan)
+    try:
+        c.write(user_store.add_user, _check_name(name), plan=plan, enabled=not disabled,
+                now=now_s(), **cred)
+    except user_store.UserExists:
+        fail(f"user {name!r} already exists")
+    click.echo(f"added user {name} ({'cleartext' if cleartext else 'hashed'} password)")
+
+
+def _show_user(u: dict[str, Any]) -> None:
+    for k in ("name", "enabled", "plan", "credential", "open_sessions"):
+        click.echo(f"{k + ':':15} {u.get(k) if u.get(k) is not None else '-'}")
+    click.echo(f"{'created:':15} {iso(u['created_at'])}")
+    click.echo(f"{'updated:':15} {iso(u['updated_at'])}")
+
+
+@user_group.command("show")
+@click.argument("name")
+@json_option
+@pass_ctx
+def user_show(c: Context, name: str, as_json: bool) -> None:
+    """Show one user (never the password)."""
+    from aaad.store import sessions as session_store
+    from aaad.store import users as user_store
+
+    def get(conn: Any) -> dict[str, Any]:
+        data = user_store.get_user(conn, name).as_dict()
+        data["open_sessions"] = session_store.open_session_count(conn, name)
+        return data
+    try:
+        data = c.read(get)
+    except user_store.NoSuchUser:
+        no_user(name)
+    emit(data, as_json, _show_user)
+
+
+@user_group.command("list")
+@click.option("--limit", type=click.IntRange(min=1), default=None)
+@json_option
+@pass_ctx
+def user_list(c: Context, limit: int | None, as_json: bool) -> None:
+    """List users."""
+    from aaad.store import users as user_store
+    users = [u.as_dict() for u in c.read(user_store.list_users, limit=limit)]
+    emit(users, as_json, lambda us: table(
+        [[u["name"], "yes" if u["enabled"] else "no", u["plan"] or "-", u["credential"]]
+         for u in us], ["NAME", "ENABLED", "PLAN", "PASSWORD"]))
+
+
+@user_group.command("set")
+@click.argument("name")
+@click.option("--password", default=None, help="New password; '-' reads it from stdin.")
+@click.option("--cleartext/--hashed", default=None,
+              help="How to store the new password (default: hashed).")
+@click.option("--plan", default=None, help="Plan name; '' removes the plan.")
+@pass_ctx
+def user_set(c: Context, name: str, password: str | None, cleartext: bool | None,
+             plan: str | None) -> None:
+    """Change a user's password or plan."""
+    values: dict[str, Any] = {}
+    if password is not None:
+        values.update(_credential(password, bool(cleartext)))
+    elif cleartext is not None:
+        fail("--cleartext/--hashed needs --password")
+    if plan is not None:
+        _check_plan(c, plan or None)
+        values["plan"] = plan or None
+    if not values:
+        fail("nothing to change: give --password or --plan")
+    _update(c, name, values, "updated")
+
+
+def _update(c: Context, name: str, values: dict[str, Any], what: str) -> None:
+    from aaad.store import users as user_store
+    try:
+        c.write(user_store.update_user, name, now=now_s(), **values)
+    except user_store.NoSuchUser:
+        no_user(name)
+    click.echo(f"{what} user {name}")
+
+
+@user_group.command("disable")
+@click.argument("name")
+@pass_ctx
+def user_disable(c: Context, name: str) -> None:
+    """Refuse the user's logins from now on."""
+    _update(c, name, {"enabled": False}, "disabled")
+
+
+@user_group.command("enable")
+@click.argument("name")
+@pass_ctx
+def user_enable(c: Context, name: str) -> None:
+    """Allow the user's logins again."""
+    _update(c, name, {"enabled": True}, "enabled")
+
+
+@user_group.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@pass_ctx
+def user_delete(c: Context, name: str, yes: bool) -> None:
+    """Delete a user (their sessions and usage history are kept).
+
+    Without --yes it asks on a terminal, and refuses when stdin is not one
+    (a script must say --yes).
+    """
+    from aaad.store import users as user_store
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(f"refusing to delete {name} without --yes (stdin is not a terminal)",
+                 EXIT_USAGE)
+        click.confirm(f"delete user {name}?", abort=True)
+    try:
+        c.write(user_store.delete_user, name)
+    except user_store.NoSuchUser:
+        no_user(name)
+    click.echo(f"deleted user {name}")
