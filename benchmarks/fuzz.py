@@ -451,7 +451,7 @@ def seed_database(url: str) -> None:
     """Empty the database, then add the plans and the fuzz users (cleartext passwords)."""
     from sqlalchemy import delete
 
-    from aaad.core.quotas.plan import parse_plan
+    from aaad.core.quotas.plan_parse import parse_plan
     from aaad.store import migrate
     from aaad.store import plans as plan_store
     from aaad.store import users as user_store

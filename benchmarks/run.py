@@ -31,7 +31,7 @@ from common import answers, free_port, pin  # noqa: E402
 from common import loadgen as run_loadgen  # noqa: E402
 from sqlalchemy import delete, select  # noqa: E402
 
-from aaad.core.quotas.plan import parse_plan  # noqa: E402
+from aaad.core.quotas.plan_parse import parse_plan  # noqa: E402
 from aaad.credentials import hash_password  # noqa: E402
 from aaad.store import migrate  # noqa: E402
 from aaad.store import plans as plan_store  # noqa: E402

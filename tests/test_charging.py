@@ -20,7 +20,8 @@ from aaad.core.quotas.charging import (
     use_blocks,
 )
 from aaad.core.quotas.decide import Block
-from aaad.core.quotas.plan import Plan, parse_plan
+from aaad.core.quotas.plan import Plan
+from aaad.core.quotas.plan_parse import parse_plan
 from aaad.core.telephony.cdr import (
     FinishedCall,
     FreeMinutesLeft,

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from aaad.core.accounting.periods import parse_period_spec, period_bounds
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.core.quotas.decide import Block, Reject, decide
-from aaad.core.quotas.plan import parse_plan
+from aaad.core.quotas.plan_parse import parse_plan
 from aaad.store import blocks as block_store
 from aaad.store import events as event_store
 from aaad.store import ledger as ledger_store

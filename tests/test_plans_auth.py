@@ -13,7 +13,7 @@ from twisted.internet.testing import MemoryReactorClock
 
 from aaad.core.accounting.periods import parse_period_spec
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
-from aaad.core.quotas.plan import parse_plan
+from aaad.core.quotas.plan_parse import parse_plan
 from aaad.credentials import VerifyCache
 from aaad.daemon.access_handler import AuthHandler
 from aaad.daemon.executor import InlineExecutor

@@ -25,7 +25,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from aaad import credentials
 from aaad.core.accounting.periods import PeriodSpec
-from aaad.core.quotas.plan import parse_plan
+from aaad.core.quotas.plan_parse import parse_plan
 from aaad.credentials import VerifyCache, hash_password
 from aaad.daemon.access_handler import AuthHandler
 from aaad.daemon.accounting_handler import AccountingHandler

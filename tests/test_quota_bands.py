@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from aaad.core.accounting.sessions import ZERO, Totals
 from aaad.core.quotas.bands import band_at, counted, split_by_band, weighted_usage
-from aaad.core.quotas.plan import PEAK, Band, Plan, parse_plan
+from aaad.core.quotas.plan import PEAK, Band, Plan
+from aaad.core.quotas.plan_parse import parse_plan
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -34,7 +34,8 @@ from aaad.core.quotas.decide import (
     overage,
     seconds_beyond_cap,
 )
-from aaad.core.quotas.plan import Plan, parse_plan
+from aaad.core.quotas.plan import Plan
+from aaad.core.quotas.plan_parse import parse_plan
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOUR = 3600
@@ -410,7 +411,7 @@ def test_unweighted_walk_matches_the_general_walk(cap: int, used: int,
     from aaad.core.accounting.sessions import Totals as T
     from aaad.core.quotas.decide import Block as B
     from aaad.core.quotas.decide import decide as dec
-    from aaad.core.quotas.plan import parse_plan as pp
+    from aaad.core.quotas.plan_parse import parse_plan as pp
     base = {"name": "p", "time_limit": cap, "period": "none",
             "block": {"hours": 1, "valid_days": 30, "on_exhaust": "cutoff"}}
     everywhere = {"name": "all", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],

@@ -25,10 +25,9 @@ from aaad.core.quotas.plan import (
     format_limit_s,
     format_money,
     parse_money,
-    parse_plan,
-    parse_plans,
     plan_to_dict,
 )
+from aaad.core.quotas.plan_parse import parse_plan, parse_plans
 
 EXAMPLE = """
 plans:

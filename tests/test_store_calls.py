@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
-from aaad.core.quotas.plan import parse_plan
+from aaad.core.quotas.plan_parse import parse_plan
 from aaad.core.telephony.rate_table import parse_rates_csv
 from aaad.store import calls as call_store
 from aaad.store import ledger as ledger_store

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from aaad.core.quotas.decide import Reject
-from aaad.core.quotas.plan import FreeMinutes, PlanError, parse_plan
+from aaad.core.quotas.plan import FreeMinutes, PlanError
+from aaad.core.quotas.plan_parse import parse_plan
 from aaad.core.telephony.rate_table import (
     Increment,
     NumberPlan,

@@ -62,7 +62,7 @@ def _apply_options(base: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]
 
 
 def _save_plan(c: Context, definition: dict[str, Any], path: str = "plan") -> tuple[Plan, str]:
-    from aaad.core.quotas.plan import parse_plan
+    from aaad.core.quotas.plan_parse import parse_plan
     from aaad.store import plans as plan_store
     from aaad.store.plans import plan_to_json
     try:
@@ -156,7 +156,7 @@ def plan_apply(c: Context, file: str) -> None:
     """Create or update every plan in a YAML file (applying it twice changes nothing)."""
     import yaml
 
-    from aaad.core.quotas.plan import parse_plans
+    from aaad.core.quotas.plan_parse import parse_plans
     from aaad.store import plans as plan_store
     from aaad.store.plans import plan_to_json
     try:

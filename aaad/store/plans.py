@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from aaad.core.quotas.plan import Plan, parse_plan, plan_to_dict
+from aaad.core.quotas.plan import Plan, plan_to_dict
+from aaad.core.quotas.plan_parse import parse_plan
 from aaad.store.tables import plans, users
 from aaad.store.users import UserRef, ids_for
 
