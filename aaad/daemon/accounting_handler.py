@@ -30,7 +30,7 @@ from aaad.daemon.journal import Journal, JournalFull, decode_record
 from aaad.daemon.metrics import Metrics
 from aaad.daemon.outage import Availability
 from aaad.radius.codec import Request, accounting_record
-from aaad.radius.errors import WireError
+from aaad.radius.errors import NoReply
 from aaad.radius.framing import ACCOUNTING_RESPONSE
 from aaad.radius.protocol import Reply
 from aaad.store.database import Database, is_data_error, is_retryable, is_unavailable
@@ -52,7 +52,7 @@ MAX_ATTEMPTS = 5
 REPLAY_RECORDS_PER_TURN = 4096
 
 
-class JournalFullDrop(WireError):
+class JournalFullDrop(NoReply):
     """The database is away and the journal is full: no answer (the NAS retries)."""
 
     reason = "journal_full"

@@ -24,7 +24,7 @@ from aaad.radius import framing
 from aaad.radius.clients import ClientTable
 from aaad.radius.codec import Request, decode_request, encode_reply
 from aaad.radius.dedup import IN_FLIGHT, ReplyCache
-from aaad.radius.errors import WireError
+from aaad.radius.errors import NoReply, WireError
 from aaad.radius.trace import Tracer
 
 __all__ = ["Reply", "Handler", "PortMetrics", "RadiusPort", "RateLimitedLog"]
@@ -193,10 +193,10 @@ class RadiusPort(DatagramProtocol):
 
     def _no_reply(self, failure: Failure, req: Request, key: Any) -> None:
         self._cache.forget(key)
-        # A WireError found late (a missing attribute) or a full queue keeps
-        # its own reason; anything else is the backend (database) failing.
-        # Only a WireError's reason is a label value: others may be free text.
-        reason = failure.value.reason if isinstance(failure.value, WireError) \
+        # A NoReply (a full queue or journal) keeps its own reason; anything
+        # else is the backend (database) failing. Only a NoReply's reason is
+        # a label value: other exceptions' texts may be anything.
+        reason = failure.value.reason if isinstance(failure.value, NoReply) \
             else "backend_error"
         if self.tracer.wants(req):
             self.tracer.no_reply(self.name, req, f"{reason}: {failure.getErrorMessage()}")
