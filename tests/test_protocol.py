@@ -75,7 +75,8 @@ class Ports:
 
     def __init__(self, db: Database, *, writer: Any = None, reader: Any = None,
                  hasher: Any = None, clients: ClientTable | None = None,
-                 max_pending: int = 4096, acct_max_queue: int = 8192) -> None:
+                 max_pending: int = 4096, acct_max_queue: int = 8192,
+                 on_over_limit: Any = None) -> None:
         self.db = db
         self.reactor = MemoryReactorClock()
         self.reactor.advance(T0)
@@ -87,7 +88,8 @@ class Ports:
         self.clients = clients if clients is not None else ClientTable([make_client()])
         self.accounting = AccountingHandler(
             db=db, executor=self.writer, reactor=self.reactor, metrics=self.metrics,
-            period=PeriodSpec("monthly"), tz=UTC, max_queue=acct_max_queue)
+            period=PeriodSpec("monthly"), tz=UTC, max_queue=acct_max_queue,
+            **({} if on_over_limit is None else {"on_over_limit": on_over_limit}))
         self.auth = AuthHandler(
             db=db, reader=self.reader, hasher=self.hasher, reactor=self.reactor,
             metrics=self.metrics,
@@ -744,14 +746,15 @@ class GroupCommitTests(PortTest):
 
 class EnforcementTests(PortTest):
     def _ports_with_enforcer(self) -> tuple[Ports, FakeDatagramTransport]:
-        ports = Ports(self.db)
+        # The enforcer needs the ports' clock, writer and clients: it is built
+        # after them, and the handler calls it through this lambda.
+        ports = Ports(self.db, on_over_limit=lambda items: enforcer.over_limit(items))
         coa = CoAClient(reactor=ports.reactor, dictionary=DICT)
         coa_wire = FakeDatagramTransport()
         coa.makeConnection(coa_wire)
         enforcer = Enforcer(coa=coa, clients=lambda: ports.clients, db=self.db,
                             writer=ports.writer, reactor=ports.reactor, metrics=ports.metrics,
                             timeouts=(1.0,))
-        ports.accounting.on_over_limit = enforcer.over_limit
         with self.db.writer.begin() as conn:
             plan = parse_plan({"name": "cut", "time_limit": "10m", "over_limit": "disconnect"})
             plan_store.save_plan(conn, "cut", plan_to_json(plan), T0)

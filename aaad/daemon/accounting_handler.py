@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -52,6 +52,10 @@ MAX_ATTEMPTS = 5
 REPLAY_RECORDS_PER_TURN = 4096
 
 
+def _ignore_over_limit(items: Sequence[OverLimit]) -> None:
+    """The default ``on_over_limit``: nothing enforces ``disconnect`` limits."""
+
+
 class JournalFullDrop(NoReply):
     """The database is away and the journal is full: no answer (the NAS retries)."""
 
@@ -67,7 +71,9 @@ class AccountingHandler:
                  journal: Journal | None = None,
                  availability: Availability | None = None,
                  replay_per_turn: int = REPLAY_RECORDS_PER_TURN,
-                 calls: CallReader | None = None) -> None:
+                 calls: CallReader | None = None,
+                 on_over_limit: Callable[[Sequence[OverLimit]], None] = _ignore_over_limit
+                 ) -> None:
         self._db = db
         self._calls = calls
         self._replay_per_turn = replay_per_turn
@@ -81,9 +87,9 @@ class AccountingHandler:
         self._metrics = metrics
         self.period = period
         self.tz = tz
-        # Set by the service: called on the reactor thread with the sessions a
-        # committed batch found over a ``disconnect`` limit.
-        self.on_over_limit: Any = None
+        # Called on the reactor thread with the sessions a committed batch
+        # (or replay turn) found over a ``disconnect`` limit.
+        self._on_over_limit = on_over_limit
         self._over_limit: deque[OverLimit] = deque()
         self._batches: GroupCommit[AcctRecord, None] = GroupCommit(
             executor=executor, process=self._write, max_batch=max_batch, max_queue=max_queue,
@@ -260,8 +266,7 @@ class AccountingHandler:
         if self._over_limit:
             items = list(self._over_limit)
             self._over_limit.clear()
-            if self.on_over_limit is not None:
-                self.on_over_limit(items)
+            self._on_over_limit(items)
 
     def _commit(self, records: Sequence[AcctRecord], *, replay: bool = False) -> None:
         # A replayed batch is dated by its own records (charges, blocks,

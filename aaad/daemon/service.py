@@ -84,11 +84,19 @@ class AaadService(MultiService):
         self.availability = Availability(metrics=self.metrics, reactor=reactor, url=self.db.url)
         j = config.journal
         self.journal = Journal(j.path, max_bytes=j.max_bytes) if j.enabled else None
+        self.coa = CoAClient(reactor=reactor, dictionary=dictionary,
+                             bind_address="" if ":" not in config.radius.bind else "::")
+        # The client table is the accounting port's, read when a request is
+        # sent: a reload (SIGHUP) replaces it.
+        self.enforcer = Enforcer(coa=self.coa, clients=lambda: self.acct_port.clients,
+                                 db=self.db, writer=self.executors.writer, reactor=reactor,
+                                 metrics=self.metrics, timeouts=config.radius.coa_timeouts_s)
         self.accounting = AccountingHandler(
             db=self.db, executor=self.executors.writer, reactor=reactor, metrics=self.metrics,
             period=acct_cfg.period, tz=config.timezone, max_batch=acct_cfg.batch_max,
             max_queue=config.radius.max_pending, journal=self.journal,
-            availability=self.availability, calls=calls)
+            availability=self.availability, calls=calls,
+            on_over_limit=self.enforcer.over_limit)
         self.auth = AuthHandler(
             db=self.db, reader=self.executors.reader, hasher=self.executors.hasher,
             reactor=reactor, metrics=self.metrics,
@@ -105,12 +113,6 @@ class AaadService(MultiService):
         self.auth_port = RadiusPort(name="auth", allowed=AUTH_CODES, handler=self.auth, **common)
         self.acct_port = RadiusPort(name="acct", allowed=ACCT_CODES, handler=self.accounting,
                                     **common)
-        self.coa = CoAClient(reactor=reactor, dictionary=dictionary,
-                             bind_address="" if ":" not in config.radius.bind else "::")
-        self.enforcer = Enforcer(coa=self.coa, clients=lambda: self.acct_port.clients,
-                                 db=self.db, writer=self.executors.writer, reactor=reactor,
-                                 metrics=self.metrics, timeouts=config.radius.coa_timeouts_s)
-        self.accounting.on_over_limit = self.enforcer.over_limit
         self.listening: dict[str, Any] = {}
         self._sweeper = LoopingCall(self._sweep)
         self._sweeper.clock = reactor
