@@ -221,6 +221,17 @@ class AccountingResponseTests(PortTest):
         # Processed twice, counted once (the delta rule).
         self.assertEqual((row["in_octets"], row["packets"]), (10, 2))
 
+    def test_a_record_is_dated_by_its_arrival_at_the_port(self) -> None:
+        ports = Ports(self.db)
+        ports.reactor.advance(0.5)
+        ports.acct_port.datagramReceived(acct_request("Start", "alice", "s1"), NAS)
+        ports.reactor.advance(7)                            # the database is slow
+        [(_, args, _)] = ports.writer.jobs
+        [rec] = args[0]
+        self.assertEqual((rec.arrival, rec.at), (T0, T0))
+        ports.writer.release()
+        self.assertEqual(ports.sessions()[0]["started_at"], T0)
+
     def test_ignored_status_type_is_acknowledged_without_the_database(self) -> None:
         ports = Ports(self.db)
         pkt = acct_request(15, "alice", "s1")                # Failed
