@@ -279,7 +279,7 @@ class DropTests(PortTest):
             (access_request("alice", "pw"), NAS, "unexpected_code"),
             (status_server(ma=False), NAS, "missing_message_authenticator"),
             (status_server(secret=b"wrong"), NAS, "bad_message_authenticator"),
-            (acct_request(status=None), NAS, "malformed"),   # found by the handler, before the DB
+            (acct_request(status=None), NAS, "malformed"),   # found in the body, before the DB
             (acct_request(user=None), NAS, "malformed"),
         ]
         for data, addr, _ in cases:
