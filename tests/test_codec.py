@@ -15,14 +15,20 @@ from pyrad.dictionary import Dictionary
 from pyrad.packet import AcctPacket, AuthPacket
 
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
+from aaad.radius.authenticators import hide_password
+from aaad.radius.call_attributes import CallDirection
 from aaad.radius.clients import Client
 from aaad.radius.codec import (
     ACCT_CODES,
     AUTH_CODES,
+    Access,
+    Accounting,
     Request,
     accounting_record,
     decode_request,
     encode_reply,
+    read_access,
+    read_body,
     split_vendor_specific,
 )
 from aaad.radius.errors import (
@@ -30,6 +36,7 @@ from aaad.radius.errors import (
     BadMessageAuthenticator,
     Malformed,
     MissingMessageAuthenticator,
+    UndecodablePassword,
     UnexpectedCode,
 )
 from aaad.radius.framing import (
@@ -401,6 +408,105 @@ def test_undecodable_text_and_nul_become_replacement_characters() -> None:
 def test_unknown_terminate_cause_is_kept_as_a_number() -> None:
     rec = record(status="Stop", Acct_Terminate_Cause=77)
     assert rec is not None and rec.terminate_cause == "77"
+
+
+# --- read_body: what the request says, decoded once ----------------------------------
+
+H323 = CallDirection.by_attribute("h323-call-origin", ["answer"], DICT)
+ORIGIN_ANSWER = CISCO + attr(26, b"h323-call-origin=answer")
+AUTHENTICATOR = bytes(range(16))
+
+
+def test_the_body_of_an_accounting_request_is_its_record_at_the_arrival() -> None:
+    req = decode_acct(acct_request("Stop", Acct_Delay_Time=5))
+    assert req.body is None
+    read = read_body(req, arrival=ARRIVAL + 0.75)
+    assert isinstance(read.body, Accounting)
+    assert read.body.record == accounting_record(req, ARRIVAL)
+    assert (read.body.record.arrival, read.body.record.at) == (ARRIVAL, ARRIVAL - 5)
+    assert (read.code, read.id, read.raw, read.packet, read.client) == (
+        req.code, req.id, req.raw, req.packet, req.client)
+    # A status type that is only acknowledged: a body with no record.
+    assert read_body(decode_acct(acct_request(15)), arrival=ARRIVAL).body == Accounting(None)
+
+
+def test_read_body_raises_what_accounting_record_raises() -> None:
+    with pytest.raises(Malformed):
+        read_body(decode_acct(acct_request("Start", user=None)), arrival=ARRIVAL)
+
+
+@pytest.mark.parametrize("decode", [decode_auth, decode_acct])
+def test_a_status_server_has_no_body(decode: Callable[[bytes], Request]) -> None:
+    req = decode(status_server())
+    assert read_body(req, arrival=ARRIVAL) is req
+
+
+@pytest.mark.parametrize("rule, client, sent, direction", [
+    (None, CLIENT, False, None),            # no attribute and outbound by default: not stored
+    (None, make_client(call_direction="in"), False, "in"),
+    (H323, CLIENT, False, "out"),
+    (H323, CLIENT, True, "in"),
+    (H323, make_client(call_direction="in"), False, "in"),
+])
+def test_the_record_carries_the_call_direction(rule: CallDirection | None, client: Any,
+                                               sent: bool, direction: str | None) -> None:
+    body = attr(40, struct.pack("!I", 1)) + attr(1, b"alice") + attr(44, b"s1")
+    data = raw_packet(ACCOUNTING_REQUEST, body + (attr(26, ORIGIN_ANSWER) if sent else b""))
+    data = data[:4] + hashlib.md5(data[:4] + bytes(16) + data[20:] + SECRET).digest() + data[20:]
+    req = decode_acct(data, client)
+    read = read_body(req, arrival=ARRIVAL) if rule is None else \
+        read_body(req, arrival=ARRIVAL, call_direction=rule)
+    assert read.body.record.direction == direction
+    on = read_body(decode_acct(acct_request("Accounting-On", None, None), client),
+                   arrival=ARRIVAL, call_direction=H323)
+    assert on.body.record.direction is None          # no session, no call
+
+
+def test_access_body_with_a_pap_password_decrypted() -> None:
+    data = access_request("alice", "correct horse", Called_Station_Id="0049301234",
+                          authenticator=AUTHENTICATOR)
+    read = read_body(decode_auth(data), arrival=ARRIVAL)
+    assert read.body == Access("alice", password=b"correct horse",
+                               called_station_id="0049301234", direction="out")
+    assert "correct horse" not in repr(read.body) and "method=pap" in repr(read.body)
+
+
+def test_access_body_with_chap() -> None:
+    response = bytes(17)
+    challenge = bytes(range(16, 32))
+    with_challenge = read_access(decode_auth(access_request("bob", chap=(response, challenge))))
+    assert (with_challenge.chap, with_challenge.challenge, with_challenge.password) == (
+        response, challenge, None)
+    # No CHAP-Challenge: the Request Authenticator is the challenge.
+    without = read_access(decode_auth(access_request("bob", chap=(response, None),
+                                                     authenticator=AUTHENTICATOR)))
+    assert (without.chap, without.challenge) == (response, AUTHENTICATOR)
+    assert "method=chap" in repr(without) and repr(response)[2:-1] not in repr(without)
+
+
+def test_access_body_without_credentials_or_user_name() -> None:
+    assert read_access(decode_auth(access_request("carol"))) == Access("carol")
+    assert read_access(decode_auth(access_request(None))) == Access("")
+    # No User-Name: nothing can be checked, so the password is not decrypted
+    # (one hidden with another secret is not an UndecodablePassword drop).
+    garbled = hide_password(b"correct horse", b"wrong", AUTHENTICATOR)
+    nameless = access_request(None, User_Password=garbled, authenticator=AUTHENTICATOR)
+    assert read_access(decode_auth(nameless)) == Access("")
+    with pytest.raises(UndecodablePassword):
+        read_access(decode_auth(access_request("dave", User_Password=garbled,
+                                               authenticator=AUTHENTICATOR)))
+    with pytest.raises(Malformed):
+        read_access(decode_auth(access_request("dave", User_Password=bytes(17))))
+
+
+def test_access_body_call_direction() -> None:
+    data = raw_packet(ACCESS_REQUEST, attr(1, b"alice") + attr(30, b"112")
+                      + attr(26, ORIGIN_ANSWER))
+    assert read_access(decode_auth(data)).direction == "out"            # rule not configured
+    assert read_access(decode_auth(data), H323) == Access("alice", called_station_id="112",
+                                                          direction="in")
+    inbound = make_client(call_direction="in")
+    assert read_access(decode_auth(access_request("alice", "pw"), inbound)).direction == "in"
 
 
 # --- encode_reply: signed replies ---------------------------------------------------

@@ -87,7 +87,7 @@ def test_replay_after_a_crash_between_commit_and_mark_counts_once(
     h.replay()                                       # one turn: one batch, marked
     assert j.pending_records == 15 and stored(db)[1] == Totals(180, 3000, 21)
     # The next batch reaches the database but the process dies before its mark.
-    h._commit(BATCHES[1], replay=True)
+    h._commit(BATCHES[1], now=None)
     j.close()
     j = Journal(path, max_bytes=10**7)                # the restarted daemon
     found = j.open()

@@ -18,7 +18,7 @@ from aaad.credentials import VerifyCache
 from aaad.daemon.access_handler import AuthHandler
 from aaad.daemon.executor import InlineExecutor
 from aaad.daemon.metrics import Metrics
-from aaad.radius.codec import AUTH_CODES, decode_request, load_dictionary
+from aaad.radius.codec import AUTH_CODES, decode_request, load_dictionary, read_body
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import Reply
 from aaad.store import plans as plan_store
@@ -52,8 +52,9 @@ class World:
 
     def login(self, user: str = "kim", client_type: str = "generic") -> Reply:
         client = make_client(type=client_type)
-        req = decode_request(access_request(user, "pw-kim-1"), client, NAS, allowed=AUTH_CODES,
-                             dictionary=load_dictionary())
+        req = read_body(decode_request(access_request(user, "pw-kim-1"), client, NAS,
+                                       allowed=AUTH_CODES, dictionary=load_dictionary()),
+                        arrival=self.reactor.seconds())
         results: list[Reply] = []
         self.handler.handle(req).addCallback(results.append)
         [reply] = results

@@ -31,7 +31,6 @@ from hypothesis import strategies as st
 from pyrad.packet import AccessRequest, AcctPacket, AuthPacket, Packet, StatusServer
 
 from aaad.core.accounting.sessions import AcctRecord
-from aaad.daemon.access_handler import AuthHandler
 from aaad.radius import framing
 from aaad.radius.authenticators import decrypt_password, request_authenticator
 from aaad.radius.codec import (
@@ -40,6 +39,7 @@ from aaad.radius.codec import (
     accounting_record,
     decode_request,
     encode_reply,
+    read_access,
 )
 from aaad.radius.errors import WireError
 from tests.radius_packets import DICT, NAS, SECRET, make_client
@@ -133,7 +133,7 @@ def _decode_everything(data: bytes, allowed: frozenset[int], client_index: int) 
     if req.code == framing.ACCOUNTING_REQUEST:
         return accounting_record(req, 1_800_000_000)
     if req.code == framing.ACCESS_REQUEST:
-        return AuthHandler._credentials(req)
+        return read_access(req)
     return req
 
 

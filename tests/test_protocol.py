@@ -77,7 +77,8 @@ class Ports:
 
     def __init__(self, db: Database, *, writer: Any = None, reader: Any = None,
                  hasher: Any = None, clients: ClientTable | None = None,
-                 max_pending: int = 4096, acct_max_queue: int = 8192) -> None:
+                 max_pending: int = 4096, acct_max_queue: int = 8192,
+                 on_over_limit: Any = None) -> None:
         self.db = db
         self.reactor = MemoryReactorClock()
         self.reactor.advance(T0)
@@ -89,7 +90,8 @@ class Ports:
         self.clients = clients if clients is not None else ClientTable([make_client()])
         self.accounting = AccountingHandler(
             db=db, executor=self.writer, reactor=self.reactor, metrics=self.metrics,
-            period=PeriodSpec("monthly"), tz=UTC, max_queue=acct_max_queue)
+            period=PeriodSpec("monthly"), tz=UTC, max_queue=acct_max_queue,
+            **({} if on_over_limit is None else {"on_over_limit": on_over_limit}))
         self.auth = AuthHandler(
             db=db, reader=self.reader, hasher=self.hasher, reactor=self.reactor,
             metrics=self.metrics,
@@ -221,6 +223,17 @@ class AccountingResponseTests(PortTest):
         # Processed twice, counted once (the delta rule).
         self.assertEqual((row["in_octets"], row["packets"]), (10, 2))
 
+    def test_a_record_is_dated_by_its_arrival_at_the_port(self) -> None:
+        ports = Ports(self.db)
+        ports.reactor.advance(0.5)
+        ports.acct_port.datagramReceived(acct_request("Start", "alice", "s1"), NAS)
+        ports.reactor.advance(7)                            # the database is slow
+        [(_, args, _)] = ports.writer.jobs
+        [rec] = args[0]
+        self.assertEqual((rec.arrival, rec.at), (T0, T0))
+        ports.writer.release()
+        self.assertEqual(ports.sessions()[0]["started_at"], T0)
+
     def test_ignored_status_type_is_acknowledged_without_the_database(self) -> None:
         ports = Ports(self.db)
         pkt = acct_request(15, "alice", "s1")                # Failed
@@ -268,7 +281,7 @@ class DropTests(PortTest):
             (access_request("alice", "pw"), NAS, "unexpected_code"),
             (status_server(ma=False), NAS, "missing_message_authenticator"),
             (status_server(secret=b"wrong"), NAS, "bad_message_authenticator"),
-            (acct_request(status=None), NAS, "malformed"),   # found by the handler, before the DB
+            (acct_request(status=None), NAS, "malformed"),   # found in the body, before the DB
             (acct_request(user=None), NAS, "malformed"),
         ]
         for data, addr, _ in cases:
@@ -746,14 +759,15 @@ class GroupCommitTests(PortTest):
 
 class EnforcementTests(PortTest):
     def _ports_with_enforcer(self) -> tuple[Ports, FakeDatagramTransport]:
-        ports = Ports(self.db)
+        # The enforcer needs the ports' clock, writer and clients: it is built
+        # after them, and the handler calls it through this lambda.
+        ports = Ports(self.db, on_over_limit=lambda items: enforcer.over_limit(items))
         coa = CoAClient(reactor=ports.reactor, dictionary=DICT)
         coa_wire = FakeDatagramTransport()
         coa.makeConnection(coa_wire)
         enforcer = Enforcer(coa=coa, clients=lambda: ports.clients, db=self.db,
                             writer=ports.writer, reactor=ports.reactor, metrics=ports.metrics,
                             timeouts=(1.0,))
-        ports.accounting.on_over_limit = enforcer.over_limit
         with self.db.writer.begin() as conn:
             plan = parse_plan({"name": "cut", "time_limit": "10m", "over_limit": "disconnect"})
             plan_store.save_plan(conn, "cut", plan_to_json(plan), T0)

@@ -44,12 +44,12 @@ from aaad.core.telephony.rate_table import RateTable
 from aaad.core.telephony.rating import CallAccept, authorise_call
 from aaad.credentials import VerifyCache, dummy_hash, verify_hash
 from aaad.daemon.batch import GroupCommit, QueueFull
-from aaad.daemon.calls import CISCO_RETURN_CODES, CallReader
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
 from aaad.daemon.outage import Availability
-from aaad.radius.authenticators import chap_matches, decrypt_password
-from aaad.radius.codec import Request, attribute_bytes, attribute_text
+from aaad.radius.authenticators import chap_matches
+from aaad.radius.call_attributes import CISCO_ACCEPTED, cisco_accept, cisco_reject
+from aaad.radius.codec import Access, Request
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import RateLimitedLog, Reply
 from aaad.store import blocks as block_store
@@ -57,15 +57,15 @@ from aaad.store import calls as call_store
 from aaad.store import ledger as ledger_store
 from aaad.store import usage as usage_store
 from aaad.store import users as user_store
+from aaad.store.calls import CallRules
 from aaad.store.database import Database, is_unavailable, was_disconnected
 from aaad.store.plans import plan_from_json
 
-__all__ = ["AuthHandler", "Credentials", "LastKnownUsers", "OUTAGE"]
+__all__ = ["AuthHandler", "LastKnownUsers", "Lookup", "OUTAGE"]
 
 log = logging.getLogger(__name__)
 UTC_ZONE = ZoneInfo("UTC")
 
-USER_NAME, USER_PASSWORD, CHAP_PASSWORD, CHAP_CHALLENGE = 1, 2, 3, 60
 FAILED = "Authentication failed"
 UNAVAILABLE = "Service temporarily unavailable"
 
@@ -78,20 +78,6 @@ class _Outage:
 
 
 OUTAGE = _Outage()
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """What the NAS sent: a PAP password, or a CHAP response and challenge."""
-
-    name: str
-    password: bytes | None = None
-    chap: bytes | None = None
-    challenge: bytes | None = None
-
-    def __repr__(self) -> str:
-        method = "pap" if self.password is not None else "chap"
-        return f"Credentials(name={self.name!r}, method={method})"
 
 
 def reject(message: str, reason: str) -> Reply:
@@ -162,6 +148,18 @@ def accept_attributes(decision: Accept, plan: Plan | None,
     return tuple(attrs)
 
 
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What a batch read found for one name, and the time it read at.
+
+    The verdict is reached at the same ``now`` as the usage it was read
+    with: one clock read per batch.
+    """
+
+    user: UserState | _Outage | None
+    now: int
+
+
 class LastKnownUsers:
     """The newest UserState read per user, the least recently read dropped first."""
 
@@ -194,7 +192,7 @@ class AuthHandler:
 
     def __init__(self, *, db: Database, reader: Executor, hasher: Executor,
                  reactor: IReactorTime, metrics: Metrics, cache: VerifyCache,
-                 tz: ZoneInfo = UTC_ZONE, calls: CallReader | None = None,
+                 tz: ZoneInfo = UTC_ZONE, call_rules: CallRules | None = None,
                  max_batch: int = 256, max_queue: int = 8192, max_hash_pending: int = 64,
                  outage_policy: str = "reject", outage_cache_size: int = 100_000,
                  availability: Availability | None = None,
@@ -209,70 +207,61 @@ class AuthHandler:
         self._metrics = metrics
         self.cache = cache
         self.tz = tz
-        self._calls = calls or CallReader(TelephonyConfig())
+        if call_rules is None:
+            default = TelephonyConfig()
+            call_rules = CallRules(numbers=default.numbers,
+                                   emergency_numbers=default.emergency_numbers)
+        self._call_rules = call_rules
         self._clock = reactor.seconds
         self._specs: set[PeriodSpec] = {PeriodSpec("monthly")}
         self._starts_cache: dict[tuple[int, int], tuple[int, ...]] = {}
         self._max_hash_pending = max_hash_pending
         self._hash_pending = 0
-        self._lookups: GroupCommit[str, Any] = GroupCommit(
+        self._lookups: GroupCommit[str, Lookup] = GroupCommit(
             executor=reader, process=self._find, max_batch=max_batch, max_queue=max_queue,
             clock=reactor.seconds, on_batch=self._batch_done)
         self._reject_log = RateLimitedLog(
             log, reactor=reactor, interval_s=reject_log_interval_s, level=logging.INFO,
             max_keys=reject_log_users, closing="Access-Reject: %r: %d more not logged")
 
-    def handle(self, req: Request) -> Deferred[Reply]:
+    def handle(self, req: Request[Access]) -> Deferred[Reply]:
         return self._handle(req).addCallback(self._log_reject, req)
 
-    def _log_reject(self, reply: Reply, req: Request) -> Reply:
+    def _log_reject(self, reply: Reply, req: Request[Access]) -> Reply:
         if reply.code == ACCESS_REJECT:
-            user = attribute_text(req.packet, USER_NAME) or ""
+            user = req.body.user_name
             message = next((v for n, v in reply.attributes if n == "Reply-Message"), None)
             self._reject_log.log(user, "Access-Reject: %r from %s (%s): %s, Reply-Message %r",
                                  user, req.client.name, req.source[0], reply.reason, message)
         return reply
 
-    def _handle(self, req: Request) -> Deferred[Reply]:
+    def _handle(self, req: Request[Access]) -> Deferred[Reply]:
+        creds = req.body
+        if not creds.user_name:
+            return succeed(reject("User-Name is missing", "no_user_name"))
+        if creds.password is None and creds.chap is None:
+            return succeed(reject("Only PAP and CHAP are supported", "unsupported_method"))
         try:
-            creds = self._credentials(req)
-            if isinstance(creds, Reply):
-                return succeed(creds)
-            d = self._lookups.submit(creds.name)
+            d = self._lookups.submit(creds.user_name)
         except Exception:  # noqa: BLE001  (becomes the Deferred's failure)
             return fail()
         return d.addCallback(self._decide, creds, req)
 
-    @staticmethod
-    def _credentials(req: Request) -> Credentials | Reply:
-        p = req.packet
-        name = attribute_text(p, USER_NAME)
-        if not name:
-            return reject("User-Name is missing", "no_user_name")
-        hidden = attribute_bytes(p, USER_PASSWORD)
-        if hidden is not None:
-            password = decrypt_password(hidden, req.client.secret, req.authenticator)
-            return Credentials(name, password=password)
-        chap = attribute_bytes(p, CHAP_PASSWORD)
-        if chap is not None:
-            challenge = attribute_bytes(p, CHAP_CHALLENGE) or req.authenticator
-            return Credentials(name, chap=chap, challenge=challenge)
-        return reject("Only PAP and CHAP are supported", "unsupported_method")
-
-    def _find(self, names: Sequence[str]) -> list[UserState | None] | list[_Outage]:
+    def _find(self, names: Sequence[str]) -> list[Lookup]:
+        now = int(self._clock())     # one read per batch: its lookup and its verdicts
         try:
-            states = self._read_users(names)
+            states = self._read_users(names, now)
         except Exception as e:
             if self.outage_policy == "no-reply" or not is_unavailable(e):
                 raise
             self.availability.down("auth", e)
-            return [OUTAGE] * len(names)
+            return [Lookup(OUTAGE, now)] * len(names)
         self.availability.up("auth")
         if self.last_known is not None:
             self.last_known.update(states, names)
-        return states
+        return [Lookup(state, now) for state in states]
 
-    def _read_users(self, names: Sequence[str]) -> list[UserState | None]:
+    def _read_users(self, names: Sequence[str], now: int) -> list[UserState | None]:
         """Runs on the reader thread: one indexed query for the whole batch.
 
         Users, their plans, open sessions and this period's counted usage
@@ -281,14 +270,13 @@ class AuthHandler:
         (the server restarted since it was pooled) is replaced once.
         """
         try:
-            return self._read_users_once(names)
+            return self._read_users_once(names, now)
         except Exception as e:
             if not was_disconnected(e):
                 raise
-            return self._read_users_once(names)
+            return self._read_users_once(names, now)
 
-    def _read_users_once(self, names: Sequence[str]) -> list[UserState | None]:
-        now = int(self._clock())
+    def _read_users_once(self, names: Sequence[str], now: int) -> list[UserState | None]:
         try:
             with self._db.reader.connect() as conn:
                 rows = user_store.find_users_for_auth(conn, names, self._period_starts(now))
@@ -327,7 +315,7 @@ class AuthHandler:
     def _call_states(self, conn: Any, call_plans: dict[int, Plan],
                      now: int) -> dict[int, CallState]:
         """Credit, open calls, rate table and free minutes of users with call plans."""
-        rules = self._calls.rules
+        rules = self._call_rules
         tables = rules.rates.get(conn, {p.rate_table for p in call_plans.values()
                                         if p.rate_table is not None})
         balances = ledger_store.balances_for(conn, call_plans)
@@ -353,10 +341,12 @@ class AuthHandler:
         self._metrics.db_batch_size.labels("auth").observe(size)
         self._metrics.db_batch_seconds.labels("auth").observe(seconds)
 
-    def _decide(self, user: UserState | _Outage | None, creds: Credentials,
-                req: Request) -> Deferred[Reply] | Reply:
+    def _decide(self, found: Lookup, creds: Access,
+                req: Request[Access]) -> Deferred[Reply] | Reply:
+        user, now = found.user, found.now
         if isinstance(user, _Outage):
-            cached = self.last_known.get(creds.name) if self.last_known is not None else None
+            known = self.last_known
+            cached = known.get(creds.user_name) if known is not None else None
             if cached is None:
                 decision = "reject" if self.last_known is None else "unknown_reject"
                 self._metrics.auth_outage.labels(decision).inc()
@@ -370,16 +360,16 @@ class AuthHandler:
                 return self._fail_evenly("chap_needs_cleartext")
             ok = chap_matches(creds.chap, creds.challenge or b"",
                               user.password_cleartext.encode("utf-8"))
-            return self._verdict(user, req) if ok else self._fail_evenly("bad_password")
+            return self._verdict(user, req, now) if ok else self._fail_evenly("bad_password")
         assert creds.password is not None
         if user.password_cleartext is not None:
             ok = hmac.compare_digest(creds.password, user.password_cleartext.encode("utf-8"))
-            return self._verdict(user, req) if ok else self._fail_evenly("bad_password")
+            return self._verdict(user, req, now) if ok else self._fail_evenly("bad_password")
         if user.password_hash is None:
             return self._fail_evenly("no_password")
-        if self.cache.hit(creds.name, creds.password, user.password_hash):
+        if self.cache.hit(creds.user_name, creds.password, user.password_hash):
             self._metrics.verify_cache.labels("cache_hit").inc()
-            return self._verdict(user, req)
+            return self._verdict(user, req, now)
         stored = user.password_hash
         d = self._hash(verify_hash, stored, creds.password)
 
@@ -387,13 +377,12 @@ class AuthHandler:
             self._metrics.verify_cache.labels("ok" if ok else "mismatch").inc()
             if not ok:
                 return reject(FAILED, "bad_password")
-            self.cache.add(creds.name, creds.password or b"", stored)
-            return self._verdict(user, req)
+            self.cache.add(creds.user_name, creds.password or b"", stored)
+            return self._verdict(user, req, now)
         return d.addCallback(verified)
 
-    def _verdict(self, user: UserState, req: Request) -> Reply:
-        """The password matched: apply the account state and the plan."""
-        now = int(self._clock())
+    def _verdict(self, user: UserState, req: Request[Access], now: int) -> Reply:
+        """The password matched: apply the account state and the plan at ``now``."""
         decision = decide(user.plan, enabled=user.enabled, used=user.used,
                           open_sessions=user.open_sessions, blocks=user.blocks,
                           now=now, tz=self.tz)
@@ -403,20 +392,19 @@ class AuthHandler:
             return reject(decision.message, decision.reason)
         return Reply(ACCESS_ACCEPT, accept_attributes(decision, user.plan, req.client.type))
 
-    def _call_verdict(self, plan: Plan, call: CallState, decision: Decision, req: Request,
-                      now: int) -> Reply:
+    def _call_verdict(self, plan: Plan, call: CallState, decision: Decision,
+                      req: Request[Access], now: int) -> Reply:
         """A call: emergency numbers always pass; otherwise the plan's limits, then
         the rate, credit, free minutes and concurrent calls decide."""
         cisco = req.client.type == "cisco"
-        dialled = self._calls.destination(req)
-        rules = self._calls.rules
+        dialled = req.body.called_station_id
+        rules = self._call_rules
         if rules.is_emergency(dialled):
-            return Reply(ACCESS_ACCEPT, (("h323-return-code", "h323-return-code=0"),)
-                         if cisco else ())
+            return Reply(ACCESS_ACCEPT, (CISCO_ACCEPTED,) if cisco else ())
         if isinstance(decision, Accept):
             verdict = authorise_call(
                 plan, number=rules.numbers.normalise(dialled),
-                direction=self._calls.direction(req), emergency=False, table=call.table,
+                direction=req.body.direction, emergency=False, table=call.table,
                 band=band_at(now, plan.bands, self.tz) if plan.bands else PEAK,
                 money=call.money, free_left_s=call.free_left_s, open_in=call.open_in,
                 open_out=call.open_out)
@@ -425,10 +413,8 @@ class AuthHandler:
         if not isinstance(verdict, CallAccept):
             assert isinstance(verdict, Reject)
             r = reject(verdict.message, verdict.reason)
-            if cisco and verdict.reason in CISCO_RETURN_CODES:
-                code = CISCO_RETURN_CODES[verdict.reason]
-                r = Reply(r.code, (*r.attributes,
-                                   ("h323-return-code", f"h323-return-code={code}")),
+            if cisco:
+                r = Reply(r.code, (*r.attributes, *cisco_reject(verdict.reason)),
                           reason=r.reason)
             return r
         assert isinstance(decision, Accept)
@@ -438,7 +424,7 @@ class AuthHandler:
                            octets_left=decision.octets_left)
         attrs = accept_attributes(combined, plan, req.client.type)
         if cisco:
-            attrs += self._calls.cisco_accept(combined)
+            attrs += cisco_accept(combined)
         return Reply(ACCESS_ACCEPT, attrs)
 
     def _fail_evenly(self, reason: str) -> Deferred[Reply]:

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,15 +23,15 @@ from twisted.internet.interfaces import IReactorTime
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.accounting.sessions import AcctRecord, Status
 from aaad.daemon.batch import GroupCommit
-from aaad.daemon.calls import CallReader
 from aaad.daemon.executor import Executor
 from aaad.daemon.journal import Journal, JournalFull, decode_record
 from aaad.daemon.metrics import Metrics
 from aaad.daemon.outage import Availability
-from aaad.radius.codec import Request, accounting_record
-from aaad.radius.errors import WireError
+from aaad.radius.codec import Accounting, Request
+from aaad.radius.errors import NoReply
 from aaad.radius.framing import ACCOUNTING_RESPONSE
 from aaad.radius.protocol import Reply
+from aaad.store.calls import CallRules
 from aaad.store.database import Database, is_data_error, is_retryable, is_unavailable
 from aaad.store.jobs.accounting_batch import BatchOutcome, OverLimit, record_accounting, sweep_stale
 from aaad.store.jobs.rollover import rollover
@@ -47,7 +46,11 @@ MAX_ATTEMPTS = 5
 REPLAY_RECORDS_PER_TURN = 4096
 
 
-class JournalFullDrop(WireError):
+def _ignore_over_limit(items: Sequence[OverLimit]) -> None:
+    """The default ``on_over_limit``: nothing enforces ``disconnect`` limits."""
+
+
+class JournalFullDrop(NoReply):
     """The database is away and the journal is full: no answer (the NAS retries)."""
 
     reason = "journal_full"
@@ -62,9 +65,11 @@ class AccountingHandler:
                  journal: Journal | None = None,
                  availability: Availability | None = None,
                  replay_per_turn: int = REPLAY_RECORDS_PER_TURN,
-                 calls: CallReader | None = None) -> None:
+                 call_rules: CallRules | None = None,
+                 on_over_limit: Callable[[Sequence[OverLimit]], None] = _ignore_over_limit
+                 ) -> None:
         self._db = db
-        self._calls = calls
+        self._call_rules = call_rules
         self._replay_per_turn = replay_per_turn
         self.journal = journal
         self._max_batch = max_batch
@@ -76,9 +81,9 @@ class AccountingHandler:
         self._metrics = metrics
         self.period = period
         self.tz = tz
-        # Set by the service: called on the reactor thread with the sessions a
-        # committed batch found over a ``disconnect`` limit.
-        self.on_over_limit: Any = None
+        # Called on the reactor thread with the sessions a committed batch
+        # (or replay turn) found over a ``disconnect`` limit.
+        self._on_over_limit = on_over_limit
         self._over_limit: deque[OverLimit] = deque()
         self._batches: GroupCommit[AcctRecord, None] = GroupCommit(
             executor=executor, process=self._write, max_batch=max_batch, max_queue=max_queue,
@@ -88,14 +93,13 @@ class AccountingHandler:
     def queue_depth(self) -> int:
         return self._batches.depth
 
-    def handle(self, req: Request) -> Deferred[Reply]:
+    def handle(self, req: Request[Accounting]) -> Deferred[Reply]:
+        """Queue the record the port decoded (dated by its arrival); answer once
+        it is durable."""
+        rec = req.body.record
+        if rec is None:     # a status type aaad does not count: acknowledge
+            return succeed(RESPONSE)
         try:
-            rec = accounting_record(req, int(self._reactor.seconds()))
-            if rec is None:     # a status type aaad does not count: acknowledge
-                return succeed(RESPONSE)
-            if self._calls is not None and rec.user_name and (
-                    self._calls.needs_direction or req.client.call_direction != "out"):
-                rec = replace(rec, direction=self._calls.direction(req))
             d = self._batches.submit(rec)
         except Exception:  # noqa: BLE001  (becomes the Deferred's failure)
             return fail()
@@ -113,8 +117,9 @@ class AccountingHandler:
         """
         if self.journal is not None and self.journal.pending_records:
             return self._to_journal(records)
+        now = int(self._reactor.seconds())      # once per batch, for every commit of it
         try:
-            self._commit(records)
+            self._commit(records, now=now)
             self.availability.up("accounting")
             return [None] * len(records)
         except Exception as e:
@@ -132,7 +137,7 @@ class AccountingHandler:
         results: list[Exception | None] = []
         for rec in records:
             try:
-                self._commit([rec])
+                self._commit([rec], now=now)
                 results.append(None)
             except Exception as e:  # noqa: BLE001  (logged; the others in the batch go on)
                 self._metrics.db_errors.labels("accounting").inc()
@@ -229,7 +234,7 @@ class AccountingHandler:
         if not records:
             return
         try:
-            self._commit(records, replay=True)
+            self._commit(records, now=None)
             return
         except Exception as e:
             if len(records) <= 1 or not is_data_error(e):
@@ -239,7 +244,7 @@ class AccountingHandler:
                 raise
         for rec in records:
             try:
-                self._commit([rec], replay=True)
+                self._commit([rec], now=None)
             except Exception as e:
                 if not is_data_error(e):
                     raise
@@ -255,19 +260,21 @@ class AccountingHandler:
         if self._over_limit:
             items = list(self._over_limit)
             self._over_limit.clear()
-            if self.on_over_limit is not None:
-                self.on_over_limit(items)
+            self._on_over_limit(items)
 
-    def _commit(self, records: Sequence[AcctRecord], *, replay: bool = False) -> None:
-        # A replayed batch is dated by its own records (charges, blocks,
-        # limit checks), not by the time it finally reached the database.
-        now = None if replay else int(self._reactor.seconds())
+    def _commit(self, records: Sequence[AcctRecord], *, now: int | None) -> None:
+        """One transaction for ``records`` at ``now``, retried on a retryable error.
+
+        ``now`` is None for a replayed batch: it is dated by its own records
+        (charges, blocks, limit checks), not by the time it finally reached
+        the database.
+        """
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._db.writer.begin() as conn:
                     outcome = record_accounting(
                         conn, records, period=self.period, tz=self.tz, now=now,
-                        calls=self._calls.rules if self._calls is not None else None)
+                        calls=self._call_rules)
                 break
             except Exception as e:
                 if attempt == MAX_ATTEMPTS or not is_retryable(e):
@@ -320,7 +327,7 @@ class AccountingHandler:
             with self._db.writer.begin() as conn:
                 return sweep_stale(conn, now=now, default_interval_s=interim_interval_s,
                                    intervals=intervals, tz=self.tz,
-                                   calls=self._calls.rules if self._calls is not None else None)
+                                   calls=self._call_rules)
         d = self._executor.run(work)
 
         def done(n: int) -> int:

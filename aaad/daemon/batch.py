@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from aaad.daemon.executor import Executor
-from aaad.radius.errors import WireError
+from aaad.radius.errors import NoReply
 
 __all__ = ["GroupCommit", "QueueFull"]
 
@@ -27,7 +27,7 @@ Item = TypeVar("Item")
 R = TypeVar("R")
 
 
-class QueueFull(WireError):
+class QueueFull(NoReply):
     """The batch queue is at its bound; the request is dropped (the NAS retries)."""
 
     reason = "overload"

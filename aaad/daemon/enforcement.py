@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
 from aaad.daemon.executor import Executor
@@ -64,23 +64,24 @@ class Enforcer:
         self._recent: dict[str, float] = {}
         self._timeouts = tuple(timeouts)
 
-    def over_limit(self, items: Sequence[OverLimit]) -> list[Deferred[CoAResult | None]]:
-        """Disconnect each session (reactor thread); returns one Deferred per item."""
+    def over_limit(self, items: Sequence[OverLimit]) -> None:
+        """Disconnect each session (reactor thread), at most once per ``repeat_after_s``.
+
+        The accounting handler's ``on_over_limit``. Each outcome (ACK, NAK,
+        timeout, error) is recorded by :meth:`disconnect`; nothing waits for it.
+        """
         now = self._reactor.seconds()
         self._recent = {k: t for k, t in self._recent.items() if now - t < self._repeat_after_s}
-        out: list[Deferred[CoAResult | None]] = []
         for item in items:
             if item.session_key in self._recent:
-                out.append(succeed(None))
                 continue
             self._recent[item.session_key] = now
             log.info("disconnecting %s session %s on %s: %s", item.user_name,
                      item.acct_session_id, item.client, item.message)
-            out.append(self.disconnect(
+            self.disconnect(
                 client_name=item.client, nas_address=item.nas_address, user_name=item.user_name,
                 session_key=item.session_key, acct_session_id=item.acct_session_id,
-                nas_key=item.nas_key, framed_ip=item.framed_ip, why=item.reason))
-        return out
+                nas_key=item.nas_key, framed_ip=item.framed_ip, why=item.reason)
 
     def disconnect(self, *, client_name: str, nas_address: str, user_name: str,
                    session_key: str, acct_session_id: str, nas_key: str,

@@ -19,18 +19,19 @@ from aaad.config import ClientConfig, Config
 from aaad.credentials import VerifyCache, dummy_hash
 from aaad.daemon.access_handler import AuthHandler
 from aaad.daemon.accounting_handler import AccountingHandler
-from aaad.daemon.calls import CallReader
 from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import Executor, ThreadExecutor
 from aaad.daemon.journal import Journal
 from aaad.daemon.metrics import Metrics, metrics_site
 from aaad.daemon.outage import Availability
+from aaad.radius.call_attributes import CallDirection
 from aaad.radius.clients import Client, ClientTable
 from aaad.radius.coa import CoAClient
 from aaad.radius.codec import ACCT_CODES, AUTH_CODES, load_dictionary
 from aaad.radius.protocol import RadiusPort
 from aaad.radius.trace import Tracer
 from aaad.store import sessions as session_store
+from aaad.store.calls import CallRules
 from aaad.store.database import Database, describe_url, open_database
 
 __all__ = ["AaadService", "client_table", "Executors"]
@@ -80,37 +81,42 @@ class AaadService(MultiService):
         dictionary = load_dictionary()
         clients = client_table(config.clients)
         acct_cfg = config.accounting
-        calls = CallReader(config.telephony)
+        phones = config.telephony
+        call_rules = CallRules(numbers=phones.numbers, emergency_numbers=phones.emergency_numbers)
+        call_direction = CallDirection.by_attribute(phones.direction_attribute,
+                                                    phones.inbound_values, dictionary)
         self.availability = Availability(metrics=self.metrics, reactor=reactor, url=self.db.url)
         j = config.journal
         self.journal = Journal(j.path, max_bytes=j.max_bytes) if j.enabled else None
+        self.coa = CoAClient(reactor=reactor, dictionary=dictionary,
+                             bind_address="" if ":" not in config.radius.bind else "::")
+        # The client table is the accounting port's, read when a request is
+        # sent: a reload (SIGHUP) replaces it.
+        self.enforcer = Enforcer(coa=self.coa, clients=lambda: self.acct_port.clients,
+                                 db=self.db, writer=self.executors.writer, reactor=reactor,
+                                 metrics=self.metrics, timeouts=config.radius.coa_timeouts_s)
         self.accounting = AccountingHandler(
             db=self.db, executor=self.executors.writer, reactor=reactor, metrics=self.metrics,
             period=acct_cfg.period, tz=config.timezone, max_batch=acct_cfg.batch_max,
             max_queue=config.radius.max_pending, journal=self.journal,
-            availability=self.availability, calls=calls)
+            availability=self.availability, call_rules=call_rules,
+            on_over_limit=self.enforcer.over_limit)
         self.auth = AuthHandler(
             db=self.db, reader=self.executors.reader, hasher=self.executors.hasher,
             reactor=reactor, metrics=self.metrics,
-            tz=config.timezone, calls=calls,
+            tz=config.timezone, call_rules=call_rules,
             cache=VerifyCache(max_entries=config.auth.verify_cache_size,
                               ttl_s=config.auth.verify_cache_ttl_s, now=reactor.seconds),
             max_queue=config.radius.max_pending, outage_policy=config.auth.outage_policy,
             outage_cache_size=config.auth.outage_cache_size, availability=self.availability)
         self.tracer = Tracer(now=reactor.seconds)
         common = {"clients": clients, "dictionary": dictionary, "reactor": reactor,
-                  "tracer": self.tracer,
-                      "metrics": self.metrics, "dedup_ttl_s": config.radius.dedup_ttl_s,
-                      "max_pending": config.radius.max_pending}
+                  "tracer": self.tracer, "call_direction": call_direction,
+                  "metrics": self.metrics, "dedup_ttl_s": config.radius.dedup_ttl_s,
+                  "max_pending": config.radius.max_pending}
         self.auth_port = RadiusPort(name="auth", allowed=AUTH_CODES, handler=self.auth, **common)
         self.acct_port = RadiusPort(name="acct", allowed=ACCT_CODES, handler=self.accounting,
                                     **common)
-        self.coa = CoAClient(reactor=reactor, dictionary=dictionary,
-                             bind_address="" if ":" not in config.radius.bind else "::")
-        self.enforcer = Enforcer(coa=self.coa, clients=lambda: self.acct_port.clients,
-                                 db=self.db, writer=self.executors.writer, reactor=reactor,
-                                 metrics=self.metrics, timeouts=config.radius.coa_timeouts_s)
-        self.accounting.on_over_limit = self.enforcer.over_limit
         self.listening: dict[str, Any] = {}
         self._sweeper = LoopingCall(self._sweep)
         self._sweeper.clock = reactor

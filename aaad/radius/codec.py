@@ -7,10 +7,14 @@ A Vendor-Specific attribute is split into vendor sub-attributes only when it
 is well formed (``split_vendor_specific``); any other one stays an opaque
 attribute 26, so it never drops the packet (RFC 6929 §2.8) and never turns
 into a made-up vendor key.
-``accounting_record`` turns an Accounting-Request into the core's
-:class:`~aaad.core.accounting.sessions.AcctRecord`; ``encode_reply`` builds a signed
-reply (Message-Authenticator on every Access-* reply, RFC 3579 / BlastRADIUS)
-with Proxy-State copied in order (RFC 2865 §5.33).
+``read_body`` then decodes, once, what the request says, into the value its
+handler reads: an :class:`Accounting` body holding the core's
+:class:`~aaad.core.accounting.sessions.AcctRecord` (``accounting_record``), or
+an :class:`Access` body with the user name, the PAP password or CHAP response,
+and the called number (``read_access``); both with the call direction.
+``encode_reply`` builds a signed reply (Message-Authenticator on every
+Access-* reply, RFC 3579 / BlastRADIUS) with Proxy-State copied in order
+(RFC 2865 §5.33).
 """
 
 from __future__ import annotations
@@ -21,14 +25,20 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pyrad.dictionary import Dictionary
 from pyrad.packet import AcctPacket, AuthPacket, Packet, PacketError
 
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals, event_time, fold_gigawords
+from aaad.core.telephony.rating import OUTBOUND
 from aaad.radius import framing
-from aaad.radius.authenticators import verify_accounting_authenticator, verify_message_authenticator
+from aaad.radius.authenticators import (
+    decrypt_password,
+    verify_accounting_authenticator,
+    verify_message_authenticator,
+)
+from aaad.radius.call_attributes import CLIENT_DEFAULT, AttributeKey, CallDirection
 from aaad.radius.clients import Client
 from aaad.radius.errors import Malformed, MissingMessageAuthenticator
 
@@ -36,10 +46,14 @@ __all__ = [
     "AUTH_CODES",
     "ACCT_CODES",
     "Request",
+    "Accounting",
+    "Access",
     "load_dictionary",
     "decode_request",
+    "read_body",
     "split_vendor_specific",
     "accounting_record",
+    "read_access",
     "encode_reply",
     "attribute_bytes",
     "attribute_int",
@@ -51,7 +65,8 @@ AUTH_CODES = frozenset({framing.ACCESS_REQUEST, framing.STATUS_SERVER})
 ACCT_CODES = frozenset({framing.ACCOUNTING_REQUEST, framing.STATUS_SERVER})
 
 # RFC 2865 / 2866 / 2869 / 3162 attribute types read on the hot path.
-USER_NAME, NAS_IP_ADDRESS, NAS_PORT, FRAMED_IP_ADDRESS = 1, 4, 5, 8
+USER_NAME, USER_PASSWORD, CHAP_PASSWORD, CHAP_CHALLENGE = 1, 2, 3, 60
+NAS_IP_ADDRESS, NAS_PORT, FRAMED_IP_ADDRESS = 4, 5, 8
 CALLED_STATION_ID, CALLING_STATION_ID, NAS_IDENTIFIER = 30, 31, 32
 ACCT_STATUS_TYPE, ACCT_DELAY_TIME, ACCT_INPUT_OCTETS, ACCT_OUTPUT_OCTETS = 40, 41, 42, 43
 ACCT_SESSION_ID, ACCT_SESSION_TIME, ACCT_TERMINATE_CAUSE = 44, 46, 49
@@ -70,9 +85,20 @@ _STATUSES = {s.value: s for s in Status}
 MAX_OCTETS = 2**63 - 1      # signed 64-bit: the octet columns are BIGINT
 
 
+Body = TypeVar("Body")
+Other = TypeVar("Other")
+
+
 @dataclass(frozen=True, slots=True)
-class Request:
-    """A request that passed framing and authentication checks."""
+class Request(Generic[Body]):
+    """A request that passed framing and authentication checks.
+
+    ``body`` is what the request says, decoded once by :func:`read_body`: an
+    :class:`Accounting` or an :class:`Access` value. It is None as
+    :func:`decode_request` returns it, and for Status-Server. ``packet`` is
+    pyrad's view of the attributes, kept for the reply (Proxy-State) and
+    for traces; handlers read ``body``.
+    """
 
     code: int
     id: int
@@ -82,6 +108,41 @@ class Request:
     client: Client
     source: tuple[str, int]
     signed: bool            # carried a valid Message-Authenticator
+    body: Body
+
+    def with_body(self, body: Other) -> Request[Other]:
+        return Request(self.code, self.id, self.authenticator, self.raw, self.packet,
+                       self.client, self.source, self.signed, body)
+
+
+@dataclass(frozen=True, slots=True)
+class Accounting:
+    """An Accounting-Request, decoded."""
+
+    record: AcctRecord | None   # None: a status type that is acknowledged, not stored
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """An Access-Request, decoded: who, the proof they sent, and the number called.
+
+    At most one of ``password`` (PAP) and ``chap`` is set; neither when the
+    request has no User-Name (nothing can be checked, so the password is
+    not even decrypted) or uses another method.
+    """
+
+    user_name: str                      # "" when absent
+    password: bytes | None = None       # User-Password, decrypted (RFC 2865 §5.2)
+    chap: bytes | None = None           # CHAP-Password: identifier ‖ response (RFC 2865 §5.3)
+    challenge: bytes | None = None      # CHAP-Challenge, else the Request Authenticator
+    called_station_id: str = ""         # the number dialled, for a call
+    direction: str = OUTBOUND           # of a call: in | out (see CallDirection)
+
+    def __repr__(self) -> str:
+        method = ("pap" if self.password is not None
+                  else "chap" if self.chap is not None else "none")
+        return (f"Access(user_name={self.user_name!r}, method={method}, "
+                f"called_station_id={self.called_station_id!r}, direction={self.direction!r})")
 
 
 @functools.lru_cache(maxsize=1)
@@ -93,8 +154,8 @@ def load_dictionary() -> Dictionary:
 
 
 def decode_request(data: bytes, client: Client, source: tuple[str, int], *,
-                   allowed: frozenset[int], dictionary: Dictionary) -> Request:
-    """Check and decode one datagram from a known client.
+                   allowed: frozenset[int], dictionary: Dictionary) -> Request[None]:
+    """Check and decode one datagram from a known client (its body: see read_body).
 
     Raises:
         Malformed, UnexpectedCode: framing (see framing.check_frame) or pyrad
@@ -121,7 +182,32 @@ def decode_request(data: bytes, client: Client, source: tuple[str, int], *,
     except (PacketError, ValueError, IndexError) as e:
         raise Malformed(f"attributes do not decode: {e}") from None
     return Request(code=code, id=raw[1], authenticator=raw[4:20], raw=raw, packet=packet,
-                   client=client, source=source, signed=signed)
+                   client=client, source=source, signed=signed, body=None)
+
+
+def read_body(req: Request[Any], *, arrival: float,
+              call_direction: CallDirection = CLIENT_DEFAULT) -> Request[Any]:
+    """The request with its body decoded: what its handler needs, read once.
+
+    Args:
+        req: a request as :func:`decode_request` returned it.
+        arrival: when the datagram arrived (reactor seconds): the record's
+            arrival time, and its event time unless the NAS sent its own.
+        call_direction: the rule for which way a call goes.
+
+    Returns:
+        An Accounting-Request with an :class:`Accounting` body, an
+        Access-Request with an :class:`Access` body; a Status-Server as it is.
+
+    Raises:
+        Malformed: see :func:`accounting_record` and :func:`read_access`.
+        UndecodablePassword: see :func:`read_access`.
+    """
+    if req.code == framing.ACCOUNTING_REQUEST:
+        return req.with_body(Accounting(accounting_record(req, int(arrival), call_direction)))
+    if req.code == framing.ACCESS_REQUEST:
+        return req.with_body(read_access(req, call_direction))
+    return req
 
 
 def split_vendor_specific(value: bytes) -> list[tuple[tuple[int, int], bytes]] | None:
@@ -186,8 +272,8 @@ class _AcctRequest(AcctPacket):  # type: ignore[misc]
     _PktDecodeVendorAttribute = _decode_vendor_specific
 
 
-def attribute_bytes(packet: Packet, attr_type: int) -> bytes | None:
-    """The raw value of the first attribute of a type, or None."""
+def attribute_bytes(packet: Packet, attr_type: AttributeKey) -> bytes | None:
+    """The raw value of the first attribute of a type (or vendor and type), or None."""
     values = OrderedDict.get(packet, attr_type)
     return values[0] if values else None
 
@@ -206,7 +292,7 @@ def attribute_int(packet: Packet, attr_type: int) -> int | None:
     return int.from_bytes(value, "big")
 
 
-def attribute_text(packet: Packet, attr_type: int) -> str | None:
+def attribute_text(packet: Packet, attr_type: AttributeKey) -> str | None:
     """A text attribute as str; an undecodable octet or a NUL becomes U+FFFD.
 
     One character per octet at most, so a value (≤ 253 octets) always fits
@@ -236,12 +322,15 @@ def nas_key(packet: Packet, source_ip: str) -> str:
     return f"{ip or ''}|{ident or ''}"
 
 
-def accounting_record(req: Request, arrival: int) -> AcctRecord | None:
+def accounting_record(req: Request[Any], arrival: int,
+                      call_direction: CallDirection = CLIENT_DEFAULT) -> AcctRecord | None:
     """The core record for an Accounting-Request; None for a status aaad ignores.
 
     Accounting-On/Off carry no session; they get a record with empty
     session fields. Status types aaad does not count (tunnel events,
-    Failed) return None: they are acknowledged and not stored.
+    Failed) return None: they are acknowledged and not stored. A session's
+    call direction is ``call_direction``'s (None where it can only be
+    outbound, see :meth:`CallDirection.stored`).
 
     Raises:
         Malformed: Acct-Status-Type missing, or User-Name / Acct-Session-Id
@@ -287,7 +376,36 @@ def accounting_record(req: Request, arrival: int) -> AcctRecord | None:
         nas_port=attribute_int(p, NAS_PORT),
         nas_port_id=_clip(attribute_text(p, NAS_PORT_ID)),
         interim_interval_s=_interval(attribute_int(p, ACCT_INTERIM_INTERVAL)),
+        direction=call_direction.stored(_direction_value(p, call_direction),
+                                        req.client.call_direction),
     )
+
+
+def read_access(req: Request[Any], call_direction: CallDirection = CLIENT_DEFAULT) -> Access:
+    """The user name, credentials, called number and call direction of an Access-Request.
+
+    Raises:
+        Malformed: a User-Password that is not 16-128 octets in steps of 16.
+        UndecodablePassword: a User-Password that decrypts to no text (a
+            wrong shared secret, see authenticators.decrypt_password).
+    """
+    p = req.packet
+    name = attribute_text(p, USER_NAME) or ""
+    password = chap = challenge = None
+    if name:    # without one nothing can be checked: the password is not even decrypted
+        hidden = attribute_bytes(p, USER_PASSWORD)
+        if hidden is not None:
+            password = decrypt_password(hidden, req.client.secret, req.authenticator)
+        elif (chap := attribute_bytes(p, CHAP_PASSWORD)) is not None:
+            challenge = attribute_bytes(p, CHAP_CHALLENGE) or req.authenticator
+    return Access(name, password, chap, challenge,
+                  called_station_id=attribute_text(p, CALLED_STATION_ID) or "",
+                  direction=call_direction.of(_direction_value(p, call_direction),
+                                              req.client.call_direction))
+
+
+def _direction_value(packet: Packet, rule: CallDirection) -> str | None:
+    return None if rule.key is None else attribute_text(packet, rule.key)
 
 
 INFO_LEN = 128                  # the informational text columns of sessions
@@ -303,7 +421,8 @@ def _interval(seconds: int | None) -> int | None:
     return seconds if seconds is not None and 0 < seconds <= MAX_INTERVAL_S else None
 
 
-def encode_reply(req: Request, code: int, attributes: Iterable[tuple[str, Any]] = ()) -> bytes:
+def encode_reply(req: Request[Any], code: int,
+                 attributes: Iterable[tuple[str, Any]] = ()) -> bytes:
     """Encode a reply to ``req``.
 
     Access-Accept/Reject/Challenge and replies to Status-Server carry a

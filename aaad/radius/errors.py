@@ -3,11 +3,17 @@
 Each error has a stable ``reason``: it is the ``reason`` label of
 ``aaad_packets_dropped_total`` and the word in the rate-limited log line.
 Messages never contain a secret or a password.
+
+:class:`NoReply` is any request dropped without an answer (the NAS retries),
+whoever decides it: the daemon's full queues derive from it directly.
+:class:`WireError` is the kind found in the datagram itself; only those are
+raised while decoding.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "NoReply",
     "WireError",
     "Malformed",
     "UnknownClient",
@@ -19,8 +25,14 @@ __all__ = [
 ]
 
 
-class WireError(Exception):
-    """A datagram that gets no reply; ``reason`` is a metric label."""
+class NoReply(Exception):
+    """A request dropped without an answer; ``reason`` is a metric label."""
+
+    reason = "error"
+
+
+class WireError(NoReply):
+    """A datagram that gets no reply for what it contains (or who sent it)."""
 
     reason = "error"
 

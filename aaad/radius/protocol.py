@@ -1,10 +1,14 @@
 """One RADIUS UDP port: bytes to Request, Request to a handler, Reply to bytes.
 
-Every bad datagram is dropped at one point (``datagramReceived``), counted by
-reason, and logged at a rate-limited level; nothing a datagram contains can
-raise out of this module. Policy lives in the handler, which never touches a
-socket. Duplicates are answered from the reply cache (RFC 5080 §2.2.2), and
-Status-Server (RFC 5997) is answered here, on both ports, without a handler.
+A datagram is decoded once, here (``_decode``): framing, authenticators and
+attributes, then what the request says (its body, with the arrival time
+read once and the call-direction rule the port was given). Every bad
+datagram is dropped at that one point, counted by reason, and logged at a
+rate-limited level; nothing a datagram contains can raise out of this
+module. Policy lives in the handler, which gets the decoded request and
+never touches a socket. Duplicates are answered from the reply cache
+(RFC 5080 §2.2.2), and Status-Server (RFC 5997) is answered here, on both
+ports, without a handler.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.python.failure import Failure
 
 from aaad.radius import framing
+from aaad.radius.call_attributes import CLIENT_DEFAULT, CallDirection
 from aaad.radius.clients import ClientTable
-from aaad.radius.codec import Request, decode_request, encode_reply
+from aaad.radius.codec import Request, decode_request, encode_reply, read_body
 from aaad.radius.dedup import IN_FLIGHT, ReplyCache
-from aaad.radius.errors import WireError
+from aaad.radius.errors import NoReply, WireError
 from aaad.radius.trace import Tracer
 
 __all__ = ["Reply", "Handler", "PortMetrics", "RadiusPort", "RateLimitedLog"]
@@ -42,8 +47,12 @@ class Reply:
 
 
 class Handler(Protocol):
-    def handle(self, req: Request) -> Deferred[Reply]:
-        """Decide the reply. Fails (errback) when no reply may be sent."""
+    def handle(self, req: Request[Any]) -> Deferred[Reply]:
+        """Decide the reply to a decoded request (an Accounting or Access body).
+
+        Fails (errback) when no reply may be sent: with a NoReply for a
+        reason of its own, anything else counts as a backend error.
+        """
 
 
 class PortMetrics(Protocol):
@@ -118,12 +127,14 @@ class RadiusPort(DatagramProtocol):
     def __init__(self, *, name: str, allowed: frozenset[int], clients: ClientTable,
                  handler: Handler, dictionary: Dictionary, reactor: IReactorTime,
                  metrics: PortMetrics, dedup_ttl_s: float = 30.0,
-                 max_pending: int = 4096, tracer: Tracer | None = None) -> None:
+                 max_pending: int = 4096, tracer: Tracer | None = None,
+                 call_direction: CallDirection = CLIENT_DEFAULT) -> None:
         self.name = name
         self.clients = clients          # replaced as a whole on reload
         self._allowed = allowed
         self._handler = handler
         self._dictionary = dictionary
+        self._call_direction = call_direction
         self._reactor = reactor
         self._metrics = metrics
         self._max_pending = max_pending
@@ -143,21 +154,9 @@ class RadiusPort(DatagramProtocol):
         if not self.reading:
             return
         arrived = self._reactor.seconds()
-        try:
-            client = self.clients.match(addr[0])
-            req = decode_request(data, client, addr, allowed=self._allowed,
-                                 dictionary=self._dictionary)
-        except WireError as e:
-            self._drop(e.reason, "%s port: dropped datagram from %s:%d: %s",
-                       self.name, addr[0], addr[1], e)
+        req = self._decode(data, addr, arrived)
+        if req is None:
             return
-        except Exception:  # a decoder bug must cost one packet, not the daemon
-            log.exception("%s port: undecodable datagram from %s:%d", self.name, *addr)
-            self._metrics.dropped(self.name, "internal_error")
-            return
-        self._metrics.request(self.name, client.name, req.code)
-        if self.tracer.wants(req):
-            self.tracer.request(self.name, req)
         if req.code == framing.STATUS_SERVER:
             self._answer_status(req, arrived)
             return
@@ -172,7 +171,7 @@ class RadiusPort(DatagramProtocol):
             return
         if self.pending >= self._max_pending:
             self._drop("overload", "%s port: %d requests pending, dropping from %s",
-                       self.name, self.pending, client.name)
+                       self.name, self.pending, req.client.name)
             return
         self._cache.begin(key)
         self.pending += 1
@@ -182,7 +181,34 @@ class RadiusPort(DatagramProtocol):
                        errbackArgs=(req, key))
         d.addBoth(self._done)
 
-    def _send(self, reply: Reply, req: Request, key: Any, arrived: float) -> None:
+    def _decode(self, data: bytes, addr: tuple[str, int], arrived: float
+                ) -> Request[Any] | None:
+        """The request a datagram carries, decoded; None if it was dropped.
+
+        A request that passed the gates (a known client, authenticators that
+        verify) is counted and traced before its attributes are read, so a
+        traced NAS's request that fails there shows in the trace too.
+        """
+        req: Request[Any] | None = None
+        try:
+            client = self.clients.match(addr[0])
+            req = decode_request(data, client, addr, allowed=self._allowed,
+                                 dictionary=self._dictionary)
+            self._metrics.request(self.name, client.name, req.code)
+            if self.tracer.wants(req):
+                self.tracer.request(self.name, req)
+            return read_body(req, arrival=arrived, call_direction=self._call_direction)
+        except WireError as e:
+            if req is not None and self.tracer.wants(req):
+                self.tracer.no_reply(self.name, req, f"{e.reason}: {e}")
+            self._drop(e.reason, "%s port: dropped datagram from %s:%d: %s",
+                       self.name, addr[0], addr[1], e)
+        except Exception:  # a decoder bug must cost one packet, not the daemon
+            log.exception("%s port: undecodable datagram from %s:%d", self.name, *addr)
+            self._metrics.dropped(self.name, "internal_error")
+        return None
+
+    def _send(self, reply: Reply, req: Request[Any], key: Any, arrived: float) -> None:
         data = encode_reply(req, reply.code, reply.attributes)
         self._cache.complete(key, data)
         self._write(data, req.source)
@@ -191,12 +217,12 @@ class RadiusPort(DatagramProtocol):
         if self.tracer.wants(req):
             self.tracer.reply(self.name, req, reply.code, reply.attributes, reply.reason, took)
 
-    def _no_reply(self, failure: Failure, req: Request, key: Any) -> None:
+    def _no_reply(self, failure: Failure, req: Request[Any], key: Any) -> None:
         self._cache.forget(key)
-        # A WireError found late (a missing attribute) or a full queue keeps
-        # its own reason; anything else is the backend (database) failing.
-        # Only a WireError's reason is a label value: others may be free text.
-        reason = failure.value.reason if isinstance(failure.value, WireError) \
+        # A NoReply (a full queue or journal) keeps its own reason; anything
+        # else is the backend (database) failing. Only a NoReply's reason is
+        # a label value: other exceptions' texts may be anything.
+        reason = failure.value.reason if isinstance(failure.value, NoReply) \
             else "backend_error"
         if self.tracer.wants(req):
             self.tracer.no_reply(self.name, req, f"{reason}: {failure.getErrorMessage()}")
@@ -212,7 +238,7 @@ class RadiusPort(DatagramProtocol):
             for d in idle:
                 d.callback(None)
 
-    def _answer_status(self, req: Request, arrived: float) -> None:
+    def _answer_status(self, req: Request[Any], arrived: float) -> None:
         # RFC 5997 §3: Access-Accept on the auth port, Accounting-Response on acct.
         code = framing.ACCESS_ACCEPT if framing.ACCESS_REQUEST in self._allowed \
             else framing.ACCOUNTING_RESPONSE

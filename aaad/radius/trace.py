@@ -63,7 +63,7 @@ class Tracer:
         return {"users": {u: t for u, t in self._users.items() if t > now},
                 "clients": {c: t for c, t in self._clients.items() if t > now}}
 
-    def wants(self, req: Request) -> bool:
+    def wants(self, req: Request[Any]) -> bool:
         if not self._users and not self._clients:
             return False            # the common case: one dict check per request
         now = self._now()
@@ -72,16 +72,16 @@ class Tracer:
         user = attribute_text(req.packet, 1)
         return user is not None and self._users.get(user, 0) > now
 
-    def request(self, port: str, req: Request) -> None:
+    def request(self, port: str, req: Request[Any]) -> None:
         log.info("trace %s: %s id %d from %s (%s:%d): %s", port,
                  CODE_NAMES.get(req.code, req.code), req.id, req.client.name, *req.source,
                  describe(req.packet))
 
-    def reply(self, port: str, req: Request, code: int, attributes: Any, reason: str | None,
+    def reply(self, port: str, req: Request[Any], code: int, attributes: Any, reason: str | None,
               seconds: float) -> None:
         attrs = " ".join(f"{n}={v!r}" for n, v in attributes)
         log.info("trace %s: → %s id %d%s in %.1f ms%s", port, CODE_NAMES.get(code, code), req.id,
                  f" ({reason})" if reason else "", seconds * 1000, f": {attrs}" if attrs else "")
 
-    def no_reply(self, port: str, req: Request, why: str) -> None:
+    def no_reply(self, port: str, req: Request[Any], why: str) -> None:
         log.info("trace %s: no reply to id %d: %s", port, req.id, why)
