@@ -36,11 +36,9 @@ from twisted.internet.interfaces import IReactorTime
 
 from aaad.config import TelephonyConfig
 from aaad.core.accounting.periods import PeriodSpec, period_bounds
-from aaad.core.accounting.sessions import ZERO, Totals
 from aaad.core.quotas.bands import band_at
-from aaad.core.quotas.decide import Accept, Block, Decision, Reject, decide
+from aaad.core.quotas.decide import Accept, Decision, Reject, decide
 from aaad.core.quotas.plan import PEAK, Plan
-from aaad.core.telephony.rate_table import RateTable
 from aaad.core.telephony.rating import CallAccept, authorise_call
 from aaad.credentials import VerifyCache, dummy_hash, verify_hash
 from aaad.daemon.batch import GroupCommit, QueueFull
@@ -52,14 +50,9 @@ from aaad.radius.call_attributes import CISCO_ACCEPTED, cisco_accept, cisco_reje
 from aaad.radius.codec import Access, Request
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import RateLimitedLog, Reply
-from aaad.store import blocks as block_store
-from aaad.store import calls as call_store
-from aaad.store import ledger as ledger_store
-from aaad.store import usage as usage_store
-from aaad.store import users as user_store
 from aaad.store.calls import CallRules
 from aaad.store.database import Database, is_unavailable, was_disconnected
-from aaad.store.plans import plan_from_json
+from aaad.store.jobs.login import CallState, UserState, read_logins
 
 __all__ = ["AuthHandler", "LastKnownUsers", "Lookup", "OUTAGE"]
 
@@ -82,41 +75,6 @@ OUTAGE = _Outage()
 
 def reject(message: str, reason: str) -> Reply:
     return Reply(ACCESS_REJECT, (("Reply-Message", message),), reason=reason)
-
-
-@dataclass(frozen=True, slots=True)
-class UserState:
-    """A user row and what the plan decision needs, read in one batch."""
-
-    row: Any
-    plan: Plan | None
-    used: Totals
-    open_sessions: int
-    blocks: tuple[Block, ...]
-    call: CallState | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.row.enabled)
-
-    @property
-    def password_hash(self) -> str | None:
-        return self.row.password_hash  # type: ignore[no-any-return]
-
-    @property
-    def password_cleartext(self) -> str | None:
-        return self.row.password_cleartext  # type: ignore[no-any-return]
-
-
-@dataclass(frozen=True, slots=True)
-class CallState:
-    """What a call decision needs of a user with a rate-table plan."""
-
-    money: int                  # balance + credit limit, 1/10,000 units
-    open_in: int
-    open_out: int
-    table: RateTable | None
-    free_left_s: int
 
 
 # Remaining-data attributes by client type and the plan's octets_direction:
@@ -279,54 +237,14 @@ class AuthHandler:
     def _read_users_once(self, names: Sequence[str], now: int) -> list[UserState | None]:
         try:
             with self._db.reader.connect() as conn:
-                rows = user_store.find_users_for_auth(conn, names, self._period_starts(now))
-                # Keyed by user id: usage, blocks and credit are the account's own.
-                plans = {r.id: plan_from_json(r.definition) for r in rows
-                         if r.definition is not None}
-                by_spec = {s: period_bounds(s, self.tz, now)[0]
-                           for s in {p.period for p in plans.values()}}
-                starts = {u: by_spec[p.period] for u, p in plans.items()}
-                looked_up = set(self._period_starts(now))
-                missing = [(u, s) for u, s in starts.items() if s not in looked_up]
-                usage = {(r.id, r.period_start): r for r in rows if r.period_start is not None}
-                if missing:        # a plan whose period this batch did not look up yet
-                    self._specs.update(plans[u].period for u, _ in missing)
-                    usage.update(usage_store.counted_usage(conn, missing))
-                blocks = block_store.active_blocks(
-                    conn, [u for u, p in plans.items() if p.block is not None], now)
-                call_plans = {u: p for u, p in plans.items() if p.rate_table is not None}
-                calls = self._call_states(conn, call_plans, now) if call_plans else {}
+                batch = read_logins(conn, names, now=now, tz=self.tz,
+                                    period_starts=self._period_starts(now),
+                                    call_rules=self._call_rules)
         except Exception:
             self._metrics.db_errors.labels("auth").inc()
             raise
-        states: dict[str, UserState] = {}
-        for r in rows:
-            if r.name in states:
-                continue
-            u = usage.get((r.id, starts.get(r.id)))
-            states[r.name] = UserState(
-                row=r, plan=plans.get(r.id),
-                used=ZERO if u is None else Totals(u.counted_s, u.counted_in_octets,
-                                                   u.counted_out_octets),
-                open_sessions=int(r.open_sessions or 0),
-                blocks=tuple(blocks.get(r.id, ())), call=calls.get(r.id))
-        return [states.get(n) for n in names]
-
-    def _call_states(self, conn: Any, call_plans: dict[int, Plan],
-                     now: int) -> dict[int, CallState]:
-        """Credit, open calls, rate table and free minutes of users with call plans."""
-        rules = self._call_rules
-        tables = rules.rates.get(conn, {p.rate_table for p in call_plans.values()
-                                        if p.rate_table is not None})
-        balances = ledger_store.balances_for(conn, call_plans)
-        opens = call_store.open_calls(conn, call_plans)
-        free = call_store.free_minutes_left(
-            conn, {u: (p, now) for u, p in call_plans.items()}, self.tz)
-        return {u: CallState(money=balances.get(u, ledger_store.Balance()).available,
-                             open_in=opens.get(u, (0, 0))[0], open_out=opens.get(u, (0, 0))[1],
-                             table=tables.get(p.rate_table or ""),
-                             free_left_s=free[u].left_s if u in free else 0)
-                for u, p in call_plans.items()}
+        self._specs.update(batch.new_periods)
+        return batch.states
 
     def _period_starts(self, now: int) -> tuple[int, ...]:
         """The current period start of every period kind seen so far (cached per second)."""
