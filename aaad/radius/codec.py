@@ -1,7 +1,7 @@
 """Bytes to requests and replies to bytes, with pyrad as the attribute codec.
 
 ``decode_request`` is the single gate every datagram passes: framing
-(framing.py), then the authenticator checks (auth.py), then pyrad's attribute
+(framing.py), then the authenticator checks (authenticators.py), then pyrad's attribute
 decoding. Only a request that passed all three reaches a handler.
 A Vendor-Specific attribute is split into vendor sub-attributes only when it
 is well formed (``split_vendor_specific``); any other one stays an opaque
