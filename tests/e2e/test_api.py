@@ -11,19 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pytest
 import yaml
 from pyrad.packet import AccountingResponse, CoAPacket
 
 from aaad.radius.codec import load_dictionary
 from aaad.store import admin
-from tests.conftest import migrated
-from tests.daemon import SECRET, Daemon, free_tcp_port, start_daemon
-
-pytestmark = pytest.mark.e2e
+from tests.support.daemon import SECRET, Daemon, free_tcp_port, start_daemon
+from tests.support.databases import migrated
 
 TOKEN = "api-token-0123456789abcdef"
-SPEC = yaml.safe_load((Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml")
+SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml")
                       .read_text())
 
 

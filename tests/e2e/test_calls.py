@@ -20,11 +20,9 @@ from aaad.core.quotas.plan import parse_money
 from aaad.store import credit
 from aaad.store.database import Database
 from aaad.store.tables import free_minutes
-from tests.conftest import migrated
-from tests.daemon import SECRET, Daemon, start_daemon
-from tests.test_e2e_plans import FakeNas, acct, exchange, poll
-
-pytestmark = pytest.mark.e2e
+from tests.e2e.test_plans import FakeNas, acct, exchange, poll
+from tests.support.daemon import SECRET, Daemon, start_daemon
+from tests.support.databases import migrated
 
 CISCO_IP = "127.0.0.4"
 INBOUND_GW_IP = "127.0.0.5"      # a gateway whose calls are inbound unless it says otherwise

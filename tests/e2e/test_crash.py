@@ -16,12 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.acct_load import AcctLoad
-from tests.conftest import migrated
-from tests.daemon import Daemon, start_daemon
-from tests.tcp_proxy import proxied
-
-pytestmark = pytest.mark.e2e
+from tests.support.acct_load import AcctLoad
+from tests.support.daemon import Daemon, start_daemon
+from tests.support.databases import migrated
+from tests.support.tcp_proxy import proxied
 
 
 def journal_pending(d: Daemon) -> int:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import func, select
 
 from aaad.radius.authenticators import request_authenticator
@@ -25,9 +24,7 @@ from aaad.radius.codec import load_dictionary
 from aaad.store.database import open_database
 from aaad.store.tables import sessions
 
-pytestmark = pytest.mark.e2e
-
-FUZZ_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "fuzz.py"
+FUZZ_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz.py"
 PACKETS = 20_000
 
 

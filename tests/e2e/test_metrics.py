@@ -6,16 +6,13 @@ import hashlib
 import urllib.request
 from pathlib import Path
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pyrad.packet import AccessAccept, AccessReject, AccountingResponse, StatusServer
 
 from aaad.credentials import hash_password
 from aaad.store import admin
-from tests.conftest import migrated
-from tests.daemon import Daemon, free_tcp_port, start_daemon
-
-pytestmark = pytest.mark.e2e
+from tests.support.daemon import Daemon, free_tcp_port, start_daemon
+from tests.support.databases import migrated
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

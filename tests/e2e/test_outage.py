@@ -16,12 +16,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pyrad.packet import AccessAccept, AccessReject
 
-from tests.acct_load import AcctLoad
-from tests.conftest import migrated
-from tests.daemon import Daemon, free_tcp_port, start_daemon
-from tests.tcp_proxy import proxied
-
-pytestmark = pytest.mark.e2e
+from tests.support.acct_load import AcctLoad
+from tests.support.daemon import Daemon, free_tcp_port, start_daemon
+from tests.support.databases import migrated
+from tests.support.tcp_proxy import proxied
 
 PASSWORD = "Known-pw-123456"
 

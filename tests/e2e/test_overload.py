@@ -16,16 +16,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pyrad.packet import AccessAccept, AccountingResponse
 
 from aaad.store import admin
 from aaad.store.database import Database
-from tests.daemon import SECRET, free_tcp_port, start_daemon
-from tests.radius_packets import access_request, attr
-
-pytestmark = pytest.mark.e2e
+from tests.support.daemon import SECRET, free_tcp_port, start_daemon
+from tests.support.radius_packets import access_request, attr
 
 RSS_BOUND_KB = 400 * 1024          # the whole daemon, far above its working size
 GROWTH_AFTER_WARMUP_KB = 64 * 1024

@@ -32,10 +32,8 @@ from pyrad.packet import (
 from aaad.radius.codec import load_dictionary
 from aaad.store import plans as plan_store
 from aaad.store.database import Database
-from tests.conftest import migrated
-from tests.daemon import SECRET, Daemon, drop_users_and_plans, start_daemon
-
-pytestmark = pytest.mark.e2e
+from tests.support.daemon import SECRET, Daemon, drop_users_and_plans, start_daemon
+from tests.support.databases import migrated
 
 DICT = load_dictionary()
 MIKROTIK_IP = "127.0.0.3"

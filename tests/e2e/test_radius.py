@@ -17,10 +17,8 @@ from pyrad.packet import AccessAccept, AccessReject, AccountingResponse, AcctPac
 from aaad.credentials import hash_password
 from aaad.store import admin
 from aaad.store.database import Database
-from tests.conftest import REQUIRE_DB, migrated
-from tests.daemon import Daemon, has_radclient, start_daemon
-
-pytestmark = pytest.mark.e2e
+from tests.support.daemon import Daemon, has_radclient, start_daemon
+from tests.support.databases import REQUIRE_DB, migrated
 
 needs_radclient = pytest.mark.skipif(
     not has_radclient() and not REQUIRE_DB,

@@ -8,15 +8,12 @@ import socket
 import time
 from pathlib import Path
 
-import pytest
 from pyrad.packet import AccountingRequest, AcctPacket
 
 from aaad.radius.codec import load_dictionary
 from aaad.store import admin
-from tests.conftest import migrated
-from tests.daemon import SECRET, start_daemon
-
-pytestmark = pytest.mark.e2e
+from tests.support.daemon import SECRET, start_daemon
+from tests.support.databases import migrated
 
 
 def test_sigterm_under_load_loses_no_answered_record(server_urls: dict[str, object],

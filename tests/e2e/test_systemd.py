@@ -15,11 +15,11 @@ from twisted.internet.task import Clock
 
 from aaad.daemon import systemd
 from aaad.store import admin
-from tests.conftest import migrated
-from tests.daemon import SECRET, start_daemon
-from tests.radius_packets import access_request
+from tests.support.daemon import SECRET, start_daemon
+from tests.support.databases import migrated
+from tests.support.radius_packets import access_request
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def listener(path: Path) -> socket.socket:

@@ -33,11 +33,9 @@ from aaad.store import admin
 from aaad.store import plans as plan_store
 from aaad.store.database import Database
 from aaad.store.tables import charges, sessions, usage
-from tests.conftest import migrated
-from tests.daemon import SECRET, Daemon, drop_users_and_plans, start_daemon
-from tests.radius_packets import acct_request
-
-pytestmark = pytest.mark.e2e
+from tests.support.daemon import SECRET, Daemon, drop_users_and_plans, start_daemon
+from tests.support.databases import migrated
+from tests.support.radius_packets import acct_request
 
 PASSWORD = "Two-nodes-pw-1234"
 PLANS = """\

@@ -26,9 +26,9 @@ import yaml
 
 from aaad import ops
 from aaad.ops import OPS_FILES, ops_file
-from tests.conftest import REQUIRE_DB
+from tests.support.databases import REQUIRE_DB
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
 # Not source: what a build, a venv or a test run leaves in a working tree.
 NOT_SOURCE = shutil.ignore_patterns(
@@ -96,7 +96,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, P
     return src, sdist, wheel, tmp / "venv"
 
 
-@pytest.mark.e2e
 def test_the_sdist_carries_the_package_data_and_the_operator_files(
         built: tuple[Path, Path, Path, Path]) -> None:
     src, sdist, _, _ = built
@@ -111,7 +110,6 @@ def test_the_sdist_carries_the_package_data_and_the_operator_files(
     assert any(re.fullmatch(r"aaad/migrations/versions/0001_\w+\.py", n) for n in names)
 
 
-@pytest.mark.e2e
 def test_the_wheel_carries_every_package_file_and_the_operator_files(
         built: tuple[Path, Path, Path, Path]) -> None:
     src, _, wheel, _ = built
@@ -126,7 +124,6 @@ def test_the_wheel_carries_every_package_file_and_the_operator_files(
     assert {n for n in names if n.startswith("aaad/")} - in_package == set()
 
 
-@pytest.mark.e2e
 def test_the_installed_wheel_serves_from_outside_the_source_tree(
         built: tuple[Path, Path, Path, Path], tmp_path: Path) -> None:
     if shutil.which("radclient") is None:

@@ -13,7 +13,7 @@ from aaad.daemon.accounting_handler import AccountingHandler
 from aaad.daemon.metrics import Metrics
 from aaad.store import admin, queries
 from aaad.store.database import Database
-from tests.fakes import GatedExecutor
+from tests.support.fakes import GatedExecutor
 
 T0 = 1_795_000_000
 

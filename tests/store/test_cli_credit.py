@@ -32,7 +32,7 @@ from aaad.store.database import Database
 from aaad.store.tables import balances, calls, charges, ledger, usage, vouchers
 
 BERLIN = ZoneInfo("Europe/Berlin")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def local(*args: int) -> int:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from aaad.cli import EVENT_KINDS
-from tests.test_cli import config, ok, run  # noqa: F401  (config is a fixture)
+from tests.store.test_cli import config, ok, run  # noqa: F401  (config is a fixture)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def one_line_error(r: object, code: int) -> str:

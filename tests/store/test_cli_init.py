@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from aaad.ops import ops_file
-from tests.test_cli import ok, run
+from tests.store.test_cli import ok, run
 
 
 def files_under(path: Path) -> list[str]:

@@ -24,7 +24,7 @@ from aaad.daemon.metrics import Metrics
 from aaad.store import admin, queries
 from aaad.store.database import Database, open_database
 from aaad.store.tables import metadata
-from tests.tcp_proxy import proxied
+from tests.support.tcp_proxy import proxied
 
 T0 = 1_795_000_000          # 2026-11-19 UTC
 PERIOD = 1793491200          # 2026-11-01 UTC

@@ -14,7 +14,13 @@ from aaad.core.accounting.sessions import Totals
 from aaad.store import admin, credit, migrate, queries
 from aaad.store.database import Database, open_database
 from aaad.store.tables import metadata
-from tests.conftest import DIALECTS, MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, RUN_ID, _unavailable
+from tests.support.databases import (
+    DIALECTS,
+    MYSQL_ADMIN_URL,
+    POSTGRES_ADMIN_URL,
+    RUN_ID,
+    _unavailable,
+)
 
 
 def test_migrated_schema_matches_the_tables(db: Database) -> None:

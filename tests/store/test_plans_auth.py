@@ -25,7 +25,7 @@ from aaad.store import admin
 from aaad.store import plans as plan_store
 from aaad.store.database import Database
 from aaad.store.transactions import plan_to_json, record_accounting
-from tests.radius_packets import NAS, access_request, make_client
+from tests.support.radius_packets import NAS, access_request, make_client
 
 TZ = ZoneInfo("Europe/Berlin")
 NOV = int(datetime(2026, 11, 20, 12, 0, tzinfo=TZ).timestamp())

@@ -51,8 +51,8 @@ from aaad.store import admin
 from aaad.store import plans as plan_store
 from aaad.store.database import Database
 from aaad.store.transactions import plan_to_json
-from tests.fakes import GatedExecutor
-from tests.radius_packets import (
+from tests.support.fakes import GatedExecutor
+from tests.support.radius_packets import (
     DICT,
     NAS,
     SECRET,

@@ -6,7 +6,7 @@ import pytest
 
 from aaad.radius.clients import ClientTable
 from aaad.radius.errors import UnknownClient
-from tests.radius_packets import make_client
+from tests.support.radius_packets import make_client
 
 WIDE = make_client("wide", "10.0.0.0/8", b"wide-secret")
 SITE = make_client("site", "10.20.0.0/16", b"site-secret")

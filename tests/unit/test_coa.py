@@ -27,7 +27,7 @@ from aaad.radius.coa import (
     verify_reply,
 )
 from aaad.radius.errors import BadAuthenticator, UnexpectedCode
-from tests.radius_packets import DICT, SECRET, FakeDatagramTransport, make_client
+from tests.support.radius_packets import DICT, SECRET, FakeDatagramTransport, make_client
 
 NAS_IP = "192.0.2.10"
 NAS = make_client(network=f"{NAS_IP}/32")

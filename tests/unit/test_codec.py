@@ -42,7 +42,7 @@ from aaad.radius.framing import (
     STATUS_SERVER,
 )
 from aaad.radius.trace import describe
-from tests.radius_packets import (
+from tests.support.radius_packets import (
     DICT,
     NAS,
     SECRET,

@@ -387,7 +387,7 @@ def test_the_shipped_example_config_is_valid() -> None:
     import yaml as _yaml
 
     from aaad.config import parse_config as _parse
-    text = (Path(__file__).resolve().parent.parent / "etc" / "aaad.yaml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "etc" / "aaad.yaml").read_text()
     text = text.replace("secret_file: /etc/aaad/secrets/bras-1", 'secret: "example-secret"')
     text = text.replace("token_file: /etc/aaad/secrets/api-token",
                         'token: "example-api-token-0123"')

@@ -14,7 +14,7 @@ from aaad.radius.framing import (
     check_frame,
     find_attribute,
 )
-from tests.radius_packets import attr, raw_packet
+from tests.support.radius_packets import attr, raw_packet
 
 AUTH = frozenset({ACCESS_REQUEST, STATUS_SERVER})
 USER = attr(1, b"alice")

@@ -20,8 +20,8 @@ from aaad.daemon.journal import (
     scan_journal,
 )
 from aaad.store.database import is_data_error, is_unavailable
-from tests.conftest import MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL
-from tests.daemon import free_tcp_port
+from tests.support.daemon import free_tcp_port
+from tests.support.databases import MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL
 
 T0 = 1_795_000_000
 

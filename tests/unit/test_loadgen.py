@@ -19,7 +19,7 @@ import pytest
 from pyrad import packet
 from pyrad.dictionary import Dictionary
 
-LOADGEN_PATH = Path(__file__).resolve().parent.parent / 'benchmarks' / 'loadgen.py'
+LOADGEN_PATH = Path(__file__).resolve().parents[2] / 'benchmarks' / 'loadgen.py'
 
 
 def _load_loadgen():

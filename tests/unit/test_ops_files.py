@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from aaad.daemon.metrics import Metrics
 
-ETC = Path(__file__).resolve().parent.parent / "etc"
+ETC = Path(__file__).resolve().parents[2] / "etc"
 NAME = re.compile(r"\baaad_[a-z_]+")
 
 

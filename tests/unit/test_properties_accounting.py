@@ -37,7 +37,7 @@ from aaad.core.accounting.usage import split_usage_timed
 from aaad.core.quotas.bands import weighted_usage
 from aaad.core.quotas.plan import Band, Plan
 from aaad.radius.codec import ACCT_CODES, accounting_record, decode_request
-from tests.radius_packets import DICT, NAS, SECRET, make_client
+from tests.support.radius_packets import DICT, NAS, SECRET, make_client
 
 EXAMPLES = settings(max_examples=max(200, settings.default.max_examples),
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

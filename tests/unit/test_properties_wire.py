@@ -42,7 +42,7 @@ from aaad.radius.codec import (
     encode_reply,
 )
 from aaad.radius.errors import WireError
-from tests.radius_packets import DICT, NAS, SECRET, make_client
+from tests.support.radius_packets import DICT, NAS, SECRET, make_client
 
 EXAMPLES = settings(max_examples=max(300, settings.default.max_examples),
                     suppress_health_check=[HealthCheck.too_slow])

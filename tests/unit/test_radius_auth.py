@@ -29,7 +29,7 @@ from aaad.radius.errors import (
     Malformed,
     UndecodablePassword,
 )
-from tests.radius_packets import (
+from tests.support.radius_packets import (
     DICT,
     SECRET,
     access_request,
