@@ -10,7 +10,7 @@ import ipaddress
 import struct
 from typing import Any
 
-from pyrad.packet import AccessRequest, AcctPacket, AuthPacket, StatusServer
+from pyrad.packet import AccessRequest, AcctPacket, AuthPacket, CoAPacket, StatusServer
 
 from aaad.radius.clients import Client
 from aaad.radius.codec import load_dictionary
@@ -113,3 +113,21 @@ def raw_packet(code: int, attributes: bytes = b"", *, id: int = 1,
     """A hand-built packet; ``length`` overrides the Length field."""
     n = 20 + len(attributes) if length is None else length
     return struct.pack("!BBH", code, id, n) + authenticator + attributes
+
+
+def decode_coa(raw: bytes, secret: bytes = SECRET) -> CoAPacket:
+    """A CoA or Disconnect request as pyrad reads it."""
+    return CoAPacket(packet=raw, secret=secret, dict=DICT)
+
+
+def coa_reply(request: bytes, code: int, *, secret: bytes = SECRET, ma: bool = False,
+           error_cause: int | None = None) -> bytes:
+    """A reply to ``request`` built by pyrad, as a NAS would."""
+    reply = decode_coa(request, secret).CreateReply()
+    reply.code = code
+    if error_cause is not None:
+        reply["Error-Cause"] = error_cause
+    if ma:
+        reply.add_message_authenticator()
+    raw: bytes = reply.ReplyPacket()
+    return raw

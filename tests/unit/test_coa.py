@@ -2,8 +2,8 @@
 
 Requests are decoded and checked with pyrad, an encoder aaad does not use for
 signing, and replies are built with pyrad the way a NAS would build them.
-The first class runs on a MemoryReactorClock and a fake transport; the last
-one talks to a fake NAS on loopback through the real reactor.
+They run on a MemoryReactorClock and a fake transport; tests/e2e/test_coa_loopback.py
+talks to a fake NAS on loopback through the real reactor.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ import hashlib
 import struct
 from typing import Any
 
-from pyrad.packet import CoAPacket
 from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.testing import MemoryReactorClock
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from aaad.radius import framing
 from aaad.radius.coa import (
@@ -27,30 +25,20 @@ from aaad.radius.coa import (
     verify_reply,
 )
 from aaad.radius.errors import BadAuthenticator, UnexpectedCode
-from tests.support.radius_packets import DICT, SECRET, FakeDatagramTransport, make_client
+from tests.support.radius_packets import (
+    DICT,
+    SECRET,
+    FakeDatagramTransport,
+    coa_reply,
+    decode_coa,
+    make_client,
+)
 
 NAS_IP = "192.0.2.10"
 NAS = make_client(network=f"{NAS_IP}/32")
 DEST = (NAS_IP, 3799)
 SESSION = [("User-Name", "alice"), ("Acct-Session-Id", "s-1"),
            ("NAS-IP-Address", NAS_IP), ("Framed-IP-Address", "10.0.0.7")]
-
-
-def decode(raw: bytes, secret: bytes = SECRET) -> CoAPacket:
-    return CoAPacket(packet=raw, secret=secret, dict=DICT)
-
-
-def answer(request: bytes, code: int, *, secret: bytes = SECRET, ma: bool = False,
-           error_cause: int | None = None) -> bytes:
-    """A reply to ``request`` built by pyrad, as a NAS would."""
-    reply = decode(request, secret).CreateReply()
-    reply.code = code
-    if error_cause is not None:
-        reply["Error-Cause"] = error_cause
-    if ma:
-        reply.add_message_authenticator()
-    raw: bytes = reply.ReplyPacket()
-    return raw
 
 
 class CoAClientTests(SynchronousTestCase):
@@ -72,7 +60,7 @@ class CoAClientTests(SynchronousTestCase):
         self.send()
         [(raw, addr)] = self.wire.written
         self.assertEqual(addr, DEST)
-        p = decode(raw)
+        p = decode_coa(raw)
         self.assertEqual(p.code, framing.DISCONNECT_REQUEST)
         self.assertTrue(p.VerifyCoARequest())
         self.assertTrue(p.message_authenticator)
@@ -83,8 +71,8 @@ class CoAClientTests(SynchronousTestCase):
         self.assertEqual(p["NAS-IP-Address"], [NAS_IP])
         self.assertEqual(p["Framed-IP-Address"], ["10.0.0.7"])
         self.assertEqual(p["Event-Timestamp"], [0])      # the reactor's time at sending
-        self.assertFalse(decode(raw, b"other").VerifyCoARequest())
-        self.assertFalse(decode(raw, b"other").verify_message_authenticator())
+        self.assertFalse(decode_coa(raw, b"other").VerifyCoARequest())
+        self.assertFalse(decode_coa(raw, b"other").verify_message_authenticator())
 
     def test_retransmits_identical_packet_then_times_out(self) -> None:
         d = self.send(timeouts=(1.0, 2.0, 4.0))
@@ -107,17 +95,17 @@ class CoAClientTests(SynchronousTestCase):
         self.reactor.advance(1_700_000_000.7)
         self.send()
         self.reactor.advance(1.0)
-        first, again = (decode(raw) for raw, _ in self.wire.written)
+        first, again = (decode_coa(raw) for raw, _ in self.wire.written)
         self.assertEqual((first["Event-Timestamp"], again["Event-Timestamp"]),
                          ([1_700_000_000], [1_700_000_000]))
         self.send(attributes=[*SESSION, ("Event-Timestamp", 5)])
-        self.assertEqual(decode(self.wire.written[-1][0])["Event-Timestamp"], [5])
+        self.assertEqual(decode_coa(self.wire.written[-1][0])["Event-Timestamp"], [5])
 
     def test_ack(self) -> None:
         d = self.send()
         self.reactor.advance(0.25)
         raw = self.wire.written[0][0]
-        self.coa.datagramReceived(answer(raw, framing.DISCONNECT_ACK), DEST)
+        self.coa.datagramReceived(coa_reply(raw, framing.DISCONNECT_ACK), DEST)
         self.assertEqual(self.result(d), CoAResult("ack", None, attempts=1, rtt_s=0.25))
         self.assertEqual(self.reactor.getDelayedCalls(), [])
         self.assertEqual(self.coa.ignored, 0)
@@ -126,20 +114,20 @@ class CoAClientTests(SynchronousTestCase):
         d = self.send()
         self.reactor.advance(1.5)
         raw = self.wire.written[1][0]
-        self.coa.datagramReceived(answer(raw, framing.DISCONNECT_ACK, ma=True), DEST)
+        self.coa.datagramReceived(coa_reply(raw, framing.DISCONNECT_ACK, ma=True), DEST)
         self.assertEqual(self.result(d), CoAResult("ack", None, attempts=2, rtt_s=1.5))
 
     def test_nak_with_error_cause(self) -> None:
         d = self.send()
         raw = self.wire.written[0][0]
         self.coa.datagramReceived(
-            answer(raw, framing.DISCONNECT_NAK, error_cause=503, ma=True), DEST)
+            coa_reply(raw, framing.DISCONNECT_NAK, error_cause=503, ma=True), DEST)
         self.assertEqual(self.result(d), CoAResult("nak", 503, attempts=1, rtt_s=0.0))
 
     def test_reply_with_wrong_authenticator_is_ignored(self) -> None:
         d = self.send(timeouts=(1.0,))
         raw = self.wire.written[0][0]
-        forged = answer(raw, framing.DISCONNECT_ACK, secret=b"guess")
+        forged = coa_reply(raw, framing.DISCONNECT_ACK, secret=b"guess")
         self.coa.datagramReceived(forged, DEST)
         self.assertNoResult(d)
         self.assertEqual(self.coa.ignored, 1)
@@ -151,7 +139,7 @@ class CoAClientTests(SynchronousTestCase):
         """A valid Response Authenticator does not excuse a wrong Message-Authenticator."""
         d = self.send()
         raw = self.wire.written[0][0]
-        reply = bytearray(answer(raw, framing.DISCONNECT_ACK, ma=True))
+        reply = bytearray(coa_reply(raw, framing.DISCONNECT_ACK, ma=True))
         pos = framing.find_attribute(bytes(reply), 80)
         assert pos is not None
         reply[pos + 2] ^= 1
@@ -164,9 +152,9 @@ class CoAClientTests(SynchronousTestCase):
     def test_other_ignored_replies(self) -> None:
         d = self.send()
         raw = self.wire.written[0][0]
-        ack = answer(raw, framing.DISCONNECT_ACK)
+        ack = coa_reply(raw, framing.DISCONNECT_ACK)
         self.coa.datagramReceived(ack, ("192.0.2.11", 3799))         # another host
-        self.coa.datagramReceived(answer(raw, framing.COA_ACK), DEST)  # wrong kind
+        self.coa.datagramReceived(coa_reply(raw, framing.COA_ACK), DEST)  # wrong kind
         self.coa.datagramReceived(ack[:19], DEST)                      # short
         self.coa.datagramReceived(ack[:1] + b"\x07" + ack[2:], DEST)  # no such id pending
         self.assertNoResult(d)
@@ -182,12 +170,12 @@ class CoAClientTests(SynchronousTestCase):
                                              ("Session-Timeout", 600)], port=1700)
         [(raw, addr)] = self.wire.written
         self.assertEqual(addr, (NAS_IP, 1700))
-        p = decode(raw)
+        p = decode_coa(raw)
         self.assertEqual((p.code, p.VerifyCoARequest(), p.verify_message_authenticator()),
                          (framing.COA_REQUEST, True, True))
-        self.coa.datagramReceived(answer(raw, framing.DISCONNECT_ACK), (NAS_IP, 1700))
+        self.coa.datagramReceived(coa_reply(raw, framing.DISCONNECT_ACK), (NAS_IP, 1700))
         self.assertNoResult(d)
-        self.coa.datagramReceived(answer(raw, framing.COA_NAK, error_cause=404), (NAS_IP, 1700))
+        self.coa.datagramReceived(coa_reply(raw, framing.COA_NAK, error_cause=404), (NAS_IP, 1700))
         self.assertEqual(self.result(d), CoAResult("nak", 404, attempts=1, rtt_s=0.0))
 
     def test_256_outstanding_then_fifo_queue(self) -> None:
@@ -201,13 +189,13 @@ class CoAClientTests(SynchronousTestCase):
         self.assertEqual(self.wire.written[-1][1], ("192.0.2.20", 3799))
         # Answering one sends the queued request, with the freed Identifier.
         first = self.wire.written[0][0]
-        self.coa.datagramReceived(answer(first, framing.DISCONNECT_ACK), DEST)
+        self.coa.datagramReceived(coa_reply(first, framing.DISCONNECT_ACK), DEST)
         self.assertEqual(self.result(ds[0]).status, "ack")
         raw, addr = self.wire.written[-1]
         self.assertEqual((raw[1], addr, self.coa.queued), (first[1], DEST, 0))
-        self.assertTrue(decode(raw).VerifyCoARequest())
+        self.assertTrue(decode_coa(raw).VerifyCoARequest())
         self.assertNoResult(ds[256])
-        self.coa.datagramReceived(answer(raw, framing.DISCONNECT_ACK), DEST)
+        self.coa.datagramReceived(coa_reply(raw, framing.DISCONNECT_ACK), DEST)
         self.assertEqual(self.result(ds[256]).attempts, 1)
 
     def test_queue_full_fails(self) -> None:
@@ -258,7 +246,8 @@ class CoAClientTests(SynchronousTestCase):
         d = coa.disconnect(NAS, attributes=SESSION)
         raw, addr = self.wire.written[0]
         self.assertEqual(addr, (f"::ffff:{NAS_IP}", 3799))
-        coa.datagramReceived(answer(raw, framing.DISCONNECT_ACK), (f"::ffff:{NAS_IP}", 3799, 0, 0))
+        coa.datagramReceived(coa_reply(raw, framing.DISCONNECT_ACK),
+                             (f"::ffff:{NAS_IP}", 3799, 0, 0))
         self.assertEqual(self.result(d).status, "ack")
 
 
@@ -267,16 +256,16 @@ class CodecTests(SynchronousTestCase):
 
     def test_verify_reply(self) -> None:
         req = encode_request(framing.DISCONNECT_REQUEST, 9, b"\x01\x07alice", SECRET)
-        self.assertTrue(decode(req).VerifyCoARequest())
-        ack = answer(req, framing.DISCONNECT_NAK, error_cause=503)
+        self.assertTrue(decode_coa(req).VerifyCoARequest())
+        ack = coa_reply(req, framing.DISCONNECT_NAK, error_cause=503)
         self.assertEqual(verify_reply(ack, req, SECRET).error_cause, 503)
         self.assertEqual(verify_reply(ack + b"\0\0", req, SECRET).code,
                          framing.DISCONNECT_NAK)           # padding ignored (RFC 2865 §3)
         with self.assertRaises(BadAuthenticator):
             verify_reply(ack, req, b"wrong")
         with self.assertRaises(UnexpectedCode):
-            verify_reply(answer(req, framing.COA_NAK), req, SECRET)
-        signed = answer(req, framing.DISCONNECT_ACK, ma=True)
+            verify_reply(coa_reply(req, framing.COA_NAK), req, SECRET)
+        signed = coa_reply(req, framing.DISCONNECT_ACK, ma=True)
         self.assertEqual(verify_reply(signed, req, SECRET).code, framing.DISCONNECT_ACK)
         other = encode_request(framing.DISCONNECT_REQUEST, 9, b"\x01\x05bob", SECRET)
         with self.assertRaises(BadAuthenticator):           # same id, other request
@@ -286,64 +275,3 @@ class CodecTests(SynchronousTestCase):
         header = struct.pack("!BBH", framing.DISCONNECT_NAK, 9, 20 + len(body))
         auth = hashlib.md5(header + req[4:20] + body + SECRET).digest()
         self.assertIsNone(verify_reply(header + auth + body, req, SECRET).error_cause)
-
-
-class FakeNAS(DatagramProtocol):
-    """Answers Disconnect-Requests with ``mode``: "ack", "nak" or "silent"."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.received: list[tuple[CoAPacket, bool, bool]] = []
-
-    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
-        p = decode(data)
-        self.received.append((p, p.VerifyCoARequest(), p.verify_message_authenticator()))
-        if self.mode == "ack":
-            self.transport.write(answer(data, framing.DISCONNECT_ACK, ma=True), addr)
-        elif self.mode == "nak":
-            self.transport.write(answer(data, framing.DISCONNECT_NAK, error_cause=503), addr)
-
-
-class LoopbackTests(TestCase):
-    """A real CoAClient and a fake NAS on 127.0.0.1, through the real reactor."""
-
-    timeout = 10
-
-    def setUp(self) -> None:
-        from twisted.internet import reactor
-        self.nas = FakeNAS("ack")
-        nas_port = reactor.listenUDP(0, self.nas, interface="127.0.0.1")
-        self.addCleanup(nas_port.stopListening)
-        self.client = make_client("lo", network="127.0.0.1/32",
-                                  coa_port=nas_port.getHost().port)
-        self.coa = CoAClient(reactor=reactor, dictionary=DICT, bind_address="127.0.0.1")
-        self.coa.start()
-        self.addCleanup(self.coa.stop)
-
-    def disconnect(self, **kw: Any) -> Deferred[CoAResult]:
-        return self.coa.disconnect(self.client, attributes=SESSION, **kw)
-
-    def checked(self, result: CoAResult, status: str, error_cause: int | None,
-                attempts: int) -> None:
-        self.assertEqual((result.status, result.error_cause, result.attempts),
-                         (status, error_cause, attempts))
-        self.assertEqual([(v, m) for _, v, m in self.nas.received], [(True, True)] * attempts)
-        self.assertEqual(self.nas.received[0][0]["Acct-Session-Id"], ["s-1"])
-        self.assertEqual(self.coa.ignored, 0)
-
-    def test_ack(self) -> Deferred[None]:
-        d = self.disconnect()
-        d.addCallback(self.checked, "ack", None, 1)
-        return d
-
-    def test_nak(self) -> Deferred[None]:
-        self.nas.mode = "nak"
-        d = self.disconnect()
-        d.addCallback(self.checked, "nak", 503, 1)
-        return d
-
-    def test_silent_nas_times_out(self) -> Deferred[None]:
-        self.nas.mode = "silent"
-        d = self.disconnect(timeouts=(0.05, 0.1))
-        d.addCallback(self.checked, "timeout", None, 2)
-        return d

@@ -6,8 +6,6 @@ import logging
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.daemon.journal import (
@@ -19,9 +17,6 @@ from aaad.daemon.journal import (
     encode_record,
     scan_journal,
 )
-from aaad.store.database import is_data_error, is_unavailable
-from tests.support.daemon import free_tcp_port
-from tests.support.databases import MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL
 
 T0 = 1_795_000_000
 
@@ -196,39 +191,6 @@ def test_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     with pytest.raises(JournalError, match=r"cannot open .*a-file/j: Not a directory"):
         Journal(tmp_path / "a-file" / "j", max_bytes=10**6).open()
-
-
-# --- which database errors mean "unreachable" --------------------------------------
-
-def _error(url: str, sql: str = "SELECT 1") -> SQLAlchemyError:
-    engine = create_engine(url, connect_args={"connect_timeout": 2} if "sqlite" not in url
-                           else {})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    except SQLAlchemyError as e:
-        return e
-    finally:
-        engine.dispose()
-    raise AssertionError("no error")
-
-
-@pytest.mark.parametrize("admin_url", [POSTGRES_ADMIN_URL, MYSQL_ADMIN_URL])
-def test_a_refused_connection_is_unavailable(admin_url: str) -> None:
-    pytest.importorskip("psycopg" if "postgresql" in admin_url else "pymysql")
-    from sqlalchemy import make_url
-    url = make_url(admin_url).set(port=free_tcp_port()).render_as_string(hide_password=False)
-    e = _error(url)
-    assert is_unavailable(e) and not is_data_error(e)
-
-
-def test_sqlite_that_cannot_be_opened_is_unavailable(tmp_path: Path) -> None:
-    assert is_unavailable(_error(f"sqlite:///{tmp_path}/no/such/dir/x.sqlite3"))
-
-
-def test_a_data_error_is_not_unavailable(tmp_path: Path) -> None:
-    e = _error(f"sqlite:///{tmp_path}/x.sqlite3", "SELECT * FROM no_such_table")
-    assert not is_unavailable(e)
 
 
 # --- aaad journal status -----------------------------------------------------------
