@@ -6,32 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from aaad.cli import cli
-
-SECRET = "cli-Secret-4242"
+from tests.support.cli import SECRET, migrated_config, ok, run
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "aaad.yaml"
-    path.write_text(f"""
-database: {{url: "sqlite:///{tmp_path / 'aaad.sqlite3'}"}}
-clients: [{{name: nas, address: 10.0.0.0/24, secret: "{SECRET}"}}]
-""")
-    assert run(path, "db", "upgrade").exit_code == 0
-    return path
-
-
-def run(config: Path, *args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(cli, ["--config", str(config), *args], input=input)
-
-
-def ok(config: Path, *args: str, input: str | None = None) -> Result:
-    r = run(config, *args, input=input)
-    assert r.exit_code == 0, r.output
-    return r
+    return migrated_config(tmp_path)
 
 
 def test_user_lifecycle(config: Path) -> None:

@@ -1,6 +1,6 @@
 """Credit, vouchers and charges import/export through the real CLI (click's
-CliRunner, and real processes for the concurrent redeem) against real, migrated
-SQLite, PostgreSQL and MariaDB databases."""
+CliRunner) against real, migrated SQLite, PostgreSQL and MariaDB databases. The
+concurrent redeem by two processes: tests/e2e/test_cli_processes.py."""
 
 from __future__ import annotations
 
@@ -8,11 +8,7 @@ import csv
 import io
 import json
 import math
-import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -20,73 +16,25 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import CliRunner, Result
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 
-import aaad.store.database
-from aaad.cli import cli
 from aaad.store import credit, queries
 from aaad.store import plans as plan_store
 from aaad.store import vouchers as voucher_store
 from aaad.store.database import Database
 from aaad.store.tables import balances, calls, charges, ledger, usage, vouchers
+from tests.support.cli import Cli, write_config
 
 BERLIN = ZoneInfo("Europe/Berlin")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def local(*args: int) -> int:
     return int(datetime(*args, tzinfo=BERLIN).timestamp())  # type: ignore[misc]
 
 
-class Cli:
-    """Runs aaad commands against one database, closing what each run opened."""
-
-    def __init__(self, config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.config = config
-        self.opened: list[Database] = []
-        # the CLI imports open_database from its module when a command first needs it
-        real = aaad.store.database.open_database
-
-        def tracked(url: str, **kw: Any) -> Database:
-            database = real(url, **kw)
-            self.opened.append(database)
-            return database
-        monkeypatch.setattr(aaad.store.database, "open_database", tracked)
-
-    def run(self, *args: str) -> Result:
-        try:
-            return CliRunner().invoke(cli, ["--config", str(self.config), *args])
-        finally:
-            while self.opened:
-                self.opened.pop().dispose()
-
-    def ok(self, *args: str) -> Result:
-        r = self.run(*args)
-        assert r.exit_code == 0, r.output
-        return r
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args, "--json").stdout)
-
-    def error(self, *args: str) -> str:
-        """The one-line error of a command that must fail."""
-        r = self.run(*args)
-        assert r.exit_code != 0, r.output
-        assert r.stdout == "" and r.stderr.count("\n") == 1, r.output
-        assert r.stderr.startswith("error: ")
-        return r.stderr.strip()
-
-
 @pytest.fixture
 def config(db: Database, tmp_path: Path) -> Path:
-    path = tmp_path / "aaad.yaml"
-    path.write_text(f"""
-database: {{url: "{db.url}"}}
-timezone: Europe/Berlin
-clients: [{{name: nas, address: 10.0.0.0/24, secret: "cli-Secret-4242"}}]
-""")
-    return path
+    return write_config(tmp_path, db.url, extra="timezone: Europe/Berlin\n")
 
 
 @pytest.fixture
@@ -292,54 +240,6 @@ def test_two_threads_redeeming_one_code_credit_once(aaad_: Cli, db: Database) ->
         total = conn.execute(select(func.sum(balances.c.balance))).scalar_one()
         posts = conn.execute(select(func.count()).select_from(ledger)).scalar_one()
     assert (int(total), posts) == (30_000, 1)
-
-
-LOCK_WAITS = {
-    "postgresql": "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                  "AND wait_event_type = 'Lock'",
-    "mysql": "SELECT count(*) FROM information_schema.innodb_trx t JOIN "
-             "information_schema.processlist p ON p.id = t.trx_mysql_thread_id "
-             "WHERE p.db = DATABASE() AND t.trx_state = 'LOCK WAIT'",
-}
-
-
-# SQLite serialises writers at BEGIN IMMEDIATE; the threads test covers it there.
-@pytest.mark.parametrize("dialect", sorted(LOCK_WAITS))
-def test_two_processes_redeeming_one_code_credit_once(aaad_: Cli, db: Database,
-                                                      dialect: str) -> None:
-    """Both processes are provably inside their UPDATE, waiting on the row, when it frees."""
-    code = aaad_.ok("voucher", "create", "--count", "1", "--value", "4.5").stdout.strip()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with db.writer.connect() as holder, db.reader.connect() as watcher:
-        tx = holder.begin()
-        holder.execute(select(vouchers.c.id).with_for_update())
-        procs = [subprocess.Popen(
-            [sys.executable, "-m", "aaad", "--config", str(aaad_.config), "voucher", "redeem",
-             code, user], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-            for user in ("alice", "bob")]
-        try:
-            deadline = time.monotonic() + 60
-            while watcher.execute(text(LOCK_WAITS[dialect])).scalar_one() < 2:
-                watcher.rollback()
-                # A poll interval, not a wait: MariaDB refreshes innodb_trx only
-                # when it was last read more than 0.1 s ago.
-                time.sleep(0.2)
-                assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
-                assert time.monotonic() < deadline, "the redeems never reached the lock"
-            tx.rollback()
-            outcomes = sorted((p.wait(60), *p.communicate()) for p in procs)
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-    (rc0, out0, err0), (rc1, out1, err1) = outcomes
-    assert (rc0, err0) == (0, "") and "+4.50" in out0
-    assert (rc1, out1, err1) == (1, "", "error: this voucher was redeemed already\n")
-    with db.reader.connect() as conn:
-        total = conn.execute(select(func.sum(balances.c.balance))).scalar_one()
-        posts = conn.execute(select(ledger.c.kind, ledger.c.amount)).all()
-    assert (int(total), [tuple(p) for p in posts]) == (45_000, [("voucher", 45_000)])
-    assert code not in out0 + err1
 
 
 # -- charges import --------------------------------------------------------------------

@@ -4,29 +4,20 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
-import select
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from aaad.cli import EVENT_KINDS
-from tests.store.test_cli import config, ok, run  # noqa: F401  (config is a fixture)
+from tests.support.cli import migrated_config, ok, one_line_error, run
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def one_line_error(r: object, code: int) -> str:
-    """The stderr of a failed run: exactly one ``error: …`` line, nothing on stdout."""
-    exit_code, stdout, stderr = (r.exit_code, r.stdout, r.stderr)  # type: ignore[attr-defined]
-    assert (exit_code, stdout) == (code, ""), (exit_code, stdout, stderr)
-    assert stderr.startswith("error: ") and stderr.count("\n") == 1, stderr
-    return str(stderr).strip()
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    return migrated_config(tmp_path)
 
 
 # -- unknown users -------------------------------------------------------------------
@@ -48,11 +39,11 @@ def one_line_error(r: object, code: int) -> str:
     ["user", "show", "NOSUCH"],
     ["user", "delete", "NOSUCH", "--yes"],
 ])
-def test_an_unknown_user_is_an_error(config: Path, args: list[str]) -> None:  # noqa: F811
+def test_an_unknown_user_is_an_error(config: Path, args: list[str]) -> None:
     assert one_line_error(run(config, *args), 1) == "error: no user NOSUCH"
 
 
-def test_a_known_user_without_rows_lists_nothing(config: Path) -> None:  # noqa: F811
+def test_a_known_user_without_rows_lists_nothing(config: Path) -> None:
     ok(config, "user", "add", "quiet", "--password", "Quiet-pw-1")
     for what in ("calls", "charges", "session", "events"):
         assert json.loads(ok(config, what, "list", "--user", "quiet", "--json").stdout) == []
@@ -60,7 +51,7 @@ def test_a_known_user_without_rows_lists_nothing(config: Path) -> None:  # noqa:
 
 
 def test_a_name_only_accounting_has_seen_is_reported_but_not_an_account(
-        config: Path) -> None:  # noqa: F811
+        config: Path) -> None:
     # Accounting for a User-Name with no account gives it a no-account holder:
     # reports show it; commands that act on an account refuse it.
     from aaad.config import load_config
@@ -81,7 +72,7 @@ def test_a_name_only_accounting_has_seen_is_reported_but_not_an_account(
     assert "walkin" not in ok(config, "user", "list").stdout
 
 
-def test_an_unknown_event_kind_is_a_usage_error(config: Path) -> None:  # noqa: F811
+def test_an_unknown_event_kind_is_a_usage_error(config: Path) -> None:
     assert one_line_error(run(config, "events", "list", "--kind", "bogus"), 2) == (
         "error: unknown event kind bogus; one of: block_expired, block_renewed, disconnect, "
         "rollover")
@@ -112,22 +103,14 @@ def test_event_kinds_are_every_kind_the_daemon_records() -> None:
      ("error: Invalid value for '--limit': 'many' is not a valid integer range. "
       "(see 'aaad events list --help')")),
 ])
-def test_usage_errors_are_one_line(config: Path, args: list[str],  # noqa: F811
+def test_usage_errors_are_one_line(config: Path, args: list[str],
                                    message: str) -> None:
     assert one_line_error(run(config, *args), 2) == message
 
 
-def test_usage_error_from_the_installed_command_is_one_line(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "aaad", "-c", str(tmp_path / "x.yaml"),
-                           "user", "add"], capture_output=True, text=True, timeout=60,
-                          check=False)
-    assert (done.returncode, done.stdout) == (2, "")
-    assert done.stderr == "error: Missing argument 'NAME'. (see 'aaad user add --help')\n"
-
-
 @pytest.mark.parametrize("args", [["--help"], ["-h"], ["user", "--help"],
                                   ["user", "delete", "--help"], ["--version"]])
-def test_help_and_version_still_work(config: Path, args: list[str]) -> None:  # noqa: F811
+def test_help_and_version_still_work(config: Path, args: list[str]) -> None:
     r = ok(config, *args)
     assert r.stderr == ""
     assert ("Usage: aaad" in r.stdout) != (args == ["--version"])
@@ -135,47 +118,9 @@ def test_help_and_version_still_work(config: Path, args: list[str]) -> None:  # 
 
 # -- user delete without --yes -------------------------------------------------------------
 
-def test_delete_without_yes_off_a_terminal_refuses(config: Path) -> None:  # noqa: F811
+def test_delete_without_yes_off_a_terminal_refuses(config: Path) -> None:
     ok(config, "user", "add", "keep", "--password", "Keep-pw-1")
     r = run(config, "user", "delete", "keep", input="y\n")     # stdin is a pipe here
     assert one_line_error(r, 2) == (
         "error: refusing to delete keep without --yes (stdin is not a terminal)")
     assert json.loads(ok(config, "user", "show", "keep", "--json").stdout)["name"] == "keep"
-
-
-def on_a_terminal(config: Path, answer: str, *args: str) -> tuple[int, str]:  # noqa: F811
-    """Run ``aaad`` with a pseudo-terminal as stdin and output; type ``answer``."""
-    main, sub = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "aaad", "-c", str(config), *args],
-                            stdin=sub, stdout=sub, stderr=sub)
-    os.close(sub)
-    out = b""
-    deadline = time.monotonic() + 60
-    answered = False
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([main], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(main, 1024)
-            except OSError:         # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            out += chunk
-            if not answered and b"[y/N]" in out:
-                os.write(main, answer.encode() + b"\n")
-                answered = True
-        elif proc.poll() is not None:
-            break
-    os.close(main)
-    return proc.wait(timeout=60), out.decode(errors="replace")
-
-
-def test_delete_on_a_terminal_asks(config: Path) -> None:  # noqa: F811
-    ok(config, "user", "add", "asked", "--password", "Asked-pw-1")
-    code, out = on_a_terminal(config, "n", "user", "delete", "asked")
-    assert code == 1 and "delete user asked? [y/N]" in out and "error: aborted" in out
-    ok(config, "user", "show", "asked")
-    code, out = on_a_terminal(config, "y", "user", "delete", "asked")
-    assert code == 0 and "deleted user asked" in out
-    assert one_line_error(run(config, "user", "show", "asked"), 1) == "error: no user asked"

@@ -13,15 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from aaad.cli import cli
 from aaad.core.accounting.periods import parse_period_spec
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.store.database import open_database
 from aaad.store.tables import plans as plans_table
 from aaad.store.transactions import record_accounting
+from tests.support.cli import error, migrated_config, ok
 
 PLANS = """\
 plans:
@@ -49,36 +48,11 @@ plans:
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "aaad.yaml"
-    path.write_text(f"""
-database: {{url: "sqlite:///{tmp_path / 'aaad.sqlite3'}"}}
-clients: [{{name: nas, address: 10.0.0.0/24, secret: "cli-Secret-4242"}}]
-""")
-    assert run(path, "db", "upgrade").exit_code == 0
-    return path
-
-
-def run(config: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--config", str(config), *args])
-
-
-def ok(config: Path, *args: str) -> Result:
-    r = run(config, *args)
-    assert r.exit_code == 0, r.output
-    return r
+    return migrated_config(tmp_path)
 
 
 def as_json(config: Path, *args: str) -> Any:
     return json.loads(ok(config, *args, "--json").stdout)
-
-
-def error(config: Path, *args: str) -> str:
-    """The one-line error of a command that must fail."""
-    r = run(config, *args)
-    assert r.exit_code != 0, r.output
-    assert r.stdout == "" and r.stderr.count("\n") == 1, r.output
-    assert r.stderr.startswith("error: ")
-    return r.stderr.strip()
 
 
 def plans_file(tmp_path: Path, text: str, name: str = "plans.yaml") -> str:

@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from aaad.cli import cli
 from aaad.core.telephony.rate_table import Increment
 from aaad.store import rates as rate_store
 from aaad.store.database import Database
+from tests.support.cli import run, write_config
 
 GOOD = """\
 prefix,description,price,connection_fee,increment,band
@@ -23,18 +22,10 @@ prefix,description,price,connection_fee,increment,band
 
 @pytest.fixture
 def config(tmp_path: Path, db: Database) -> Path:
-    path = tmp_path / "aaad.yaml"
-    path.write_text(f"""
-database: {{url: "{db.url}"}}
-clients: [{{name: nas, address: 10.0.0.0/24, secret: "cli-Secret-4242"}}]
+    return write_config(tmp_path, db.url, extra="""\
 telephony:
-  numbers: {{international_prefix: "00", national_prefix: "0", country_code: "49"}}
+  numbers: {international_prefix: "00", national_prefix: "0", country_code: "49"}
 """)
-    return path
-
-
-def run(config: Path, *args: str, stdin: str | None = None) -> Result:
-    return CliRunner().invoke(cli, ["--config", str(config), *args], input=stdin)
 
 
 def test_import_list_lookup_and_replace(config: Path, tmp_path: Path, db: Database) -> None:
@@ -53,7 +44,7 @@ def test_import_list_lookup_and_replace(config: Path, tmp_path: Path, db: Databa
     assert off["price_per_minute"] == "0.05" and off["band"] == "offpeak"
     # a re-import replaces the table and bumps its version
     r = run(config, "rates", "import", "-", "--table", name,
-            stdin="prefix,description,price,connection_fee,increment\n44,UK,0.07,0,30/30\n")
+            input="prefix,description,price,connection_fee,increment\n44,UK,0.07,0,30/30\n")
     assert r.exit_code == 0, r.output
     with db.reader.connect() as conn:
         table = rate_store.load_rate_table(conn, name)

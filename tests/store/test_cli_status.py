@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from aaad.cli import EXIT_DEGRADED
 from aaad.daemon.metrics import Metrics
-from tests.store.test_cli import ok, run
+from tests.support.cli import ok, run
 
 
 class Endpoint:

@@ -10,10 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 
-from aaad.cli import cli
 from aaad.core.accounting.periods import parse_period_spec, period_bounds
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.store import admin, credit, queries
@@ -21,6 +19,7 @@ from aaad.store import plans as plan_store
 from aaad.store.database import Database
 from aaad.store.tables import balances, ledger, sessions, usage, users
 from aaad.store.transactions import record_accounting
+from tests.support.cli import ok, write_config
 
 UTC = ZoneInfo("UTC")
 MONTHLY = parse_period_spec("monthly", 1)
@@ -159,17 +158,10 @@ def test_reversing_a_deleted_users_top_up_debits_that_user(db: Database) -> None
 # -- the same through the aaad CLI ---------------------------------------------------
 
 def test_cli_user_re_added_shows_no_balance_and_no_usage(db: Database, tmp_path: Path) -> None:
-    config = tmp_path / "aaad.yaml"
-    config.write_text(f"""
-database: {{url: "{db.url}"}}
-timezone: UTC
-clients: [{{name: nas, address: 10.0.0.0/24, secret: "cli-Secret-4242"}}]
-""")
+    config = write_config(tmp_path, db.url, extra="timezone: UTC\n")
 
     def aaad(*args: str) -> str:
-        r = CliRunner().invoke(cli, ["--config", str(config), *args])
-        assert r.exit_code == 0, r.output
-        return r.stdout
+        return ok(config, *args).stdout
 
     aaad("user", "add", "zz", "--password", "Zz-password-1")
     aaad("credit", "topup", "zz", "5")

@@ -17,6 +17,7 @@ from aaad.daemon.journal import (
     encode_record,
     scan_journal,
 )
+from tests.support.cli import run
 
 T0 = 1_795_000_000
 
@@ -196,12 +197,9 @@ def test_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:
 # --- aaad journal status -----------------------------------------------------------
 
 def run_status(tmp_path: Path, *args: str) -> tuple[int, str]:
-    from click.testing import CliRunner
-
-    from aaad.cli import cli
     config = tmp_path / "aaad.yaml"
     config.write_text("journal:\n  path: j\n  max_size: 2MB\n")
-    r = CliRunner().invoke(cli, ["--config", str(config), "journal", "status", *args])
+    r = run(config, "journal", "status", *args)
     return r.exit_code, r.output
 
 
