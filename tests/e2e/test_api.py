@@ -16,7 +16,7 @@ from pyrad.packet import AccountingResponse, CoAPacket
 
 from aaad.radius.codec import load_dictionary
 from aaad.store import admin
-from tests.support.daemon import SECRET, Daemon, free_tcp_port, start_daemon
+from tests.support.daemon import SECRET, Daemon, start_daemon
 from tests.support.databases import migrated
 
 TOKEN = "api-token-0123456789abcdef"
@@ -80,10 +80,10 @@ def test_every_endpoint(server_urls: dict[str, object], tmp_path: Path) -> None:
                        plan=None, enabled=True, now=0)
     nas = AckingNas()
     nas.start()
-    port = free_tcp_port()
     d: Daemon = start_daemon(
-        tmp_path, db.url, extra_yaml=f'api:\n  port: {port}\n  token: "{TOKEN}"\n',
+        tmp_path, db.url, extra_yaml=f'api:\n  port: 0\n  token: "{TOKEN}"\n',
         clients_yaml=f"    coa_port: {nas.port}\n")
+    port = d.api_port
     try:
         c = d.client()
         for status, t in (("Start", 0), ("Interim-Update", 90)):

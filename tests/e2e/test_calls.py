@@ -20,9 +20,9 @@ from aaad.core.quotas.plan import parse_money
 from aaad.store import credit
 from aaad.store.database import Database
 from aaad.store.tables import free_minutes
-from tests.e2e.test_plans import FakeNas, acct, exchange, poll
-from tests.support.daemon import SECRET, Daemon, start_daemon
+from tests.support.daemon import SECRET, Daemon, acct, exchange, poll, start_daemon
 from tests.support.databases import migrated
+from tests.support.nas import FakeNas
 
 CISCO_IP = "127.0.0.4"
 INBOUND_GW_IP = "127.0.0.5"      # a gateway whose calls are inbound unless it says otherwise

@@ -11,7 +11,7 @@ from pyrad.packet import AccessAccept, AccessReject, AccountingResponse, StatusS
 
 from aaad.credentials import hash_password
 from aaad.store import admin
-from tests.support.daemon import Daemon, free_tcp_port, start_daemon
+from tests.support.daemon import Daemon, start_daemon
 from tests.support.databases import migrated
 
 
@@ -31,10 +31,10 @@ def test_metrics_count_known_traffic_exactly(server_urls: dict[str, object],
                        plan=None, enabled=True, now=0)
         admin.add_user(conn, "mia-hashed", password_hash=hash_password("Mia-h-pw-1234567"),
                        password_cleartext=None, plan=None, enabled=True, now=0)
-    port = free_tcp_port()
     d: Daemon = start_daemon(tmp_path, db.url,
-                             extra_yaml=f"metrics:\n  bind: 127.0.0.1\n  port: {port}\n"
+                             extra_yaml="metrics:\n  bind: 127.0.0.1\n  port: 0\n"
                                         "accounting:\n  sweep_interval: 1\n")
+    port = d.metrics_port
     try:
         before = scrape(port)
         c = d.client()

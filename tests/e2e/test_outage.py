@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pyrad.packet import AccessAccept, AccessReject
 
 from tests.support.acct_load import AcctLoad
-from tests.support.daemon import Daemon, free_tcp_port, start_daemon
+from tests.support.daemon import Daemon, start_daemon
 from tests.support.databases import migrated
 from tests.support.tcp_proxy import proxied
 
@@ -61,10 +61,10 @@ def test_database_cut_mid_load(server_urls: dict[str, object], tmp_path: Path, d
     db = migrated(server_urls, dialect)
     proxy, url = proxied(db.url)
     tag = f"{dialect[:2]}{time.time_ns() % 10**9}"
-    metrics = free_tcp_port()
     d = start_daemon(tmp_path, url, extra_yaml=(
-        f"metrics:\n  port: {metrics}\nauth:\n  outage_policy: {policy}\n"
+        f"metrics:\n  port: 0\nauth:\n  outage_policy: {policy}\n"
         f"journal:\n  path: {tmp_path / 'j'}\n  replay_interval: 1s\n"))
+    metrics = d.metrics_port
     load = AcctLoad(d.acct_port, d.secret.encode(), user=f"cut-{tag}")
     try:
         d.cli("user", "add", f"known-{tag}", "--password", PASSWORD)

@@ -21,7 +21,7 @@ from pyrad.packet import AccessAccept, AccountingResponse
 
 from aaad.store import admin
 from aaad.store.database import Database
-from tests.support.daemon import SECRET, free_tcp_port, start_daemon
+from tests.support.daemon import SECRET, start_daemon
 from tests.support.radius_packets import access_request, attr
 
 RSS_BOUND_KB = 400 * 1024          # the whole daemon, far above its working size
@@ -56,9 +56,9 @@ def test_overload_keeps_memory_bounded_and_recovers(sqlite_db: Database, tmp_pat
     with sqlite_db.writer.begin() as conn:
         admin.add_user(conn, "calm", password_hash=None, password_cleartext="Calm-pw-123456",
                        plan=None, enabled=True, now=0)
-    metrics = free_tcp_port()
     d = start_daemon(tmp_path, sqlite_db.url, radius_yaml="  max_pending: 512\n",
-                     extra_yaml=f"metrics:\n  port: {metrics}\n")
+                     extra_yaml="metrics:\n  port: 0\n")
+    metrics = d.metrics_port
     secret = SECRET.encode()
     auth_pool = [access_request(f"nobody{i}", "pw", secret=secret, id=i % 256)
                  for i in range(1500)]

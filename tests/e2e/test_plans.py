@@ -11,10 +11,7 @@ and session ids so they do not interfere. The daemon's loopback client
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,19 +20,24 @@ from pyrad.packet import (
     AccessAccept,
     AccessReject,
     AccountingResponse,
-    CoAPacket,
-    DisconnectNAK,
     DisconnectRequest,
     Packet,
 )
 
-from aaad.radius.codec import load_dictionary
 from aaad.store import plans as plan_store
 from aaad.store.database import Database
-from tests.support.daemon import SECRET, Daemon, drop_users_and_plans, start_daemon
+from tests.support.daemon import (
+    SECRET,
+    Daemon,
+    acct,
+    drop_users_and_plans,
+    exchange,
+    poll,
+    start_daemon,
+)
 from tests.support.databases import migrated
+from tests.support.nas import FakeNas, Seen
 
-DICT = load_dictionary()
 MIKROTIK_IP = "127.0.0.3"
 PASSWORD = "Plan-pw-12345678"
 
@@ -59,88 +61,6 @@ plans:
 
 USERS: dict[str, str | None] = {"cut-ack": "e2e-cut", "cut-nak": "e2e-cut", "cut-silent": "e2e-cut",
          "cap-user": "e2e-cap", "bill-user": "e2e-bill", "kick-user": None}
-
-
-# -- the fake NAS ------------------------------------------------------------------------
-
-@dataclass
-class Seen:
-    """One Disconnect-Request as the fake NAS received and checked it."""
-
-    raw: bytes
-    code: int
-    attrs: dict[str, list[Any]]
-    request_authenticator_ok: bool
-    message_authenticator_ok: bool
-
-
-class FakeNas:
-    """A NAS's Dynamic Authorization port on 127.0.0.1: it answers each Disconnect-Request
-    with ``ack``, ``nak`` (Error-Cause 503) or nothing (``silent``), by User-Name."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = int(self.sock.getsockname()[1])
-        self.answers: dict[str, str] = {}
-        self.seen: dict[str, list[Seen]] = {}
-        self.errors: list[str] = []
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fake-nas", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, addr = self.sock.recvfrom(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                self._handle(data, addr)
-            except Exception as e:
-                with self._cond:
-                    self.errors.append(f"{type(e).__name__}: {e}")
-                    self._cond.notify_all()
-
-    def _handle(self, data: bytes, addr: tuple[str, int]) -> None:
-        pkt = CoAPacket(dict=DICT, secret=SECRET.encode(), packet=data)
-        attrs = {str(k): list(pkt[k]) for k in pkt.keys()}  # noqa: SIM118  (names, not codes)
-        seen = Seen(raw=data, code=pkt.code, attrs=attrs,
-                    request_authenticator_ok=pkt.VerifyCoARequest(),
-                    message_authenticator_ok=(pkt.message_authenticator is not None
-                                              and pkt.verify_message_authenticator()))
-        user = attrs.get("User-Name", ["?"])[0]
-        with self._cond:
-            self.seen.setdefault(user, []).append(seen)
-            self._cond.notify_all()
-        answer = self.answers.get(user, "ack")
-        if answer == "silent":
-            return
-        reply = pkt.CreateReply()           # Disconnect-ACK
-        if answer == "nak":
-            reply.code = DisconnectNAK
-            reply["Error-Cause"] = 503      # Session-Context-Not-Found
-        reply.add_message_authenticator()
-        self.sock.sendto(reply.ReplyPacket(), addr)
-
-    def wait(self, user: str, count: int = 1, timeout: float = 5.0) -> list[Seen]:
-        """The requests for ``user`` once at least ``count`` arrived (fails at the deadline)."""
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.seen.get(user, [])) >= count or self.errors,
-                                timeout)
-            assert not self.errors, self.errors
-            got = list(self.seen.get(user, []))
-        assert len(got) >= count, f"{user}: {len(got)} Disconnect-Requests, wanted {count}"
-        return got
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
 
 
 @dataclass
@@ -181,47 +101,11 @@ def served(request: pytest.FixtureRequest, server_urls: dict[str, object],
 
 # -- talking RADIUS from a chosen source address ----------------------------------------
 
-def exchange(d: Daemon, req: Packet, *, port: int, source: str = "127.0.0.1",
-             timeout: float = 2.0) -> Packet:
-    """Send ``req`` from ``source`` and return the verified reply."""
-    raw = req.RequestPacket()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((source, 0))
-        s.settimeout(timeout)
-        s.sendto(raw, ("127.0.0.1", port))
-        data = s.recvfrom(4096)[0]
-    reply = req.CreateReply(packet=data)
-    assert req.VerifyReply(reply, data), "reply does not verify"
-    return reply
-
-
 def login(d: Daemon, user: str, *, source: str = "127.0.0.1") -> Packet:
     req = d.client().CreateAuthPacket(User_Name=user)
     req["User-Password"] = req.PwCrypt(PASSWORD)
     req.add_message_authenticator()
     return exchange(d, req, port=d.auth_port, source=source)
-
-
-def acct(d: Daemon, user: str, sid: str, status: str, *, t: int = 0, i: int = 0, o: int = 0,
-         gi: int = 0, source: str = "127.0.0.1", **extra: Any) -> Packet:
-    req = d.client().CreateAcctPacket(
-        User_Name=user, Acct_Session_Id=sid, Acct_Status_Type=status, NAS_IP_Address=source,
-        Framed_IP_Address="10.9.0.7", Acct_Session_Time=t, Acct_Input_Octets=i,
-        Acct_Output_Octets=o, Acct_Input_Gigawords=gi, **extra)
-    reply = exchange(d, req, port=d.acct_port, source=source)
-    assert reply.code == AccountingResponse
-    return reply
-
-
-def poll(what: Callable[[], Any], timeout: float = 5.0, step: float = 0.05) -> Any:
-    """``what()`` once it is truthy; fails at the deadline."""
-    end = time.monotonic() + timeout
-    while True:
-        got = what()
-        if got or time.monotonic() > end:
-            assert got, "timed out waiting"
-            return got
-        time.sleep(step)
 
 
 def disconnect_event(s: Served, user: str) -> dict[str, Any]:
