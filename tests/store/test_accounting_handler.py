@@ -14,14 +14,14 @@ from aaad.daemon.metrics import Metrics
 from aaad.store import admin, queries
 from aaad.store.database import Database
 from tests.support.fakes import GatedExecutor
+from tests.support.records import acct_record
 
 T0 = 1_795_000_000
 
 
 def rec(sid: str, octets: int) -> AcctRecord:
-    return AcctRecord(status=Status.STOP, nas_key="10.0.0.1|", client="nas", nas_address="10.0.0.1",
-                      user_name="ann", acct_session_id=sid, totals=Totals(60, octets, 1),
-                      at=T0, arrival=T0)
+    return acct_record(Status.STOP, T0, Totals(60, octets, 1), user_name="ann",
+                       acct_session_id=sid, client="nas", nas_address="10.0.0.1")
 
 
 def test_one_unstorable_record_fails_alone_and_the_batch_commits(db: Database) -> None:

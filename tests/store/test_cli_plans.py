@@ -16,11 +16,12 @@ import yaml
 from sqlalchemy import select
 
 from aaad.core.accounting.periods import parse_period_spec
-from aaad.core.accounting.sessions import AcctRecord, Status, Totals
+from aaad.core.accounting.sessions import Status, Totals
 from aaad.store.database import open_database
 from aaad.store.tables import plans as plans_table
 from aaad.store.transactions import record_accounting
 from tests.support.cli import error, migrated_config, ok
+from tests.support.records import acct_record
 
 PLANS = """\
 plans:
@@ -219,9 +220,9 @@ def test_usage_show_lists_each_limit_with_used_limit_remaining(config: Path,
         with db.writer.begin() as conn:
             for status, t, totals in ((Status.START, noon - 3600, Totals(0, 0, 0)),
                                       (Status.INTERIM, noon, Totals(3600, 10**9, 2 * 10**9))):
-                record_accounting(conn, [AcctRecord(
-                    status=status, nas_key="10.0.0.1|", client="nas", nas_address="10.0.0.1",
-                    user_name="uma", acct_session_id="u-1", totals=totals, at=t, arrival=t)],
+                record_accounting(conn, [acct_record(
+                    status, t, totals, user_name="uma", acct_session_id="u-1", client="nas",
+                    nas_address="10.0.0.1")],
                     period=parse_period_spec("monthly", 1), tz=ZoneInfo("UTC"), now=t)
     finally:
         db.dispose()

@@ -24,6 +24,7 @@ from aaad.daemon.metrics import Metrics
 from aaad.store import admin, queries
 from aaad.store.database import Database, open_database
 from aaad.store.tables import metadata
+from tests.support.records import acct_record
 from tests.support.tcp_proxy import proxied
 
 T0 = 1_795_000_000          # 2026-11-19 UTC
@@ -41,10 +42,9 @@ def db(db: Database) -> Iterator[Database]:
 
 
 def interim(sid: str, n: int) -> AcctRecord:
-    return AcctRecord(status=Status.INTERIM, nas_key="10.0.0.1|", client="nas",
-                      nas_address="10.0.0.1", user_name="ann", acct_session_id=sid,
-                      totals=Totals(60 * n, 1000 * n, 7 * n), at=T0 + 60 * n,
-                      arrival=T0 + 60 * n)
+    return acct_record(Status.INTERIM, T0 + 60 * n, Totals(60 * n, 1000 * n, 7 * n),
+                       user_name="ann", acct_session_id=sid, client="nas",
+                       nas_address="10.0.0.1")
 
 
 def handler_for(db: Database, journal: Journal, *, max_batch: int = 512,

@@ -24,6 +24,7 @@ from aaad.store.transactions import (
     record_accounting,
     rollover,
 )
+from tests.support.records import acct_record
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MONTHLY = parse_period_spec("monthly", 1)
@@ -35,9 +36,8 @@ def at(*args: int) -> int:
 
 def rec(status: Status, t: int, s: int = 0, i: int = 0, o: int = 0, *, sid: str = "s1",
         user: str = "pat") -> AcctRecord:
-    return AcctRecord(status=status, nas_key="10.0.0.1|", client="nas", nas_address="10.0.0.1",
-                      user_name=user, acct_session_id=sid, totals=Totals(s, i, o), at=t,
-                      arrival=t, framed_ip="100.64.0.7")
+    return acct_record(status, t, Totals(s, i, o), user_name=user, acct_session_id=sid,
+                       client="nas", nas_address="10.0.0.1", framed_ip="100.64.0.7")
 
 
 def setup(db: Database, plan: dict[str, object], user: str = "pat") -> None:

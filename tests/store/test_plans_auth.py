@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from twisted.internet.testing import MemoryReactorClock
 
 from aaad.core.accounting.periods import parse_period_spec
-from aaad.core.accounting.sessions import AcctRecord, Status, Totals
+from aaad.core.accounting.sessions import Status, Totals
 from aaad.core.quotas.plan import parse_plan
 from aaad.credentials import VerifyCache
 from aaad.daemon.access_handler import AuthHandler
@@ -26,6 +26,7 @@ from aaad.store import plans as plan_store
 from aaad.store.database import Database
 from aaad.store.transactions import plan_to_json, record_accounting
 from tests.support.radius_packets import NAS, access_request, make_client
+from tests.support.records import acct_record
 
 TZ = ZoneInfo("Europe/Berlin")
 NOV = int(datetime(2026, 11, 20, 12, 0, tzinfo=TZ).timestamp())
@@ -61,11 +62,11 @@ class World:
     def use(self, seconds: int, octets: int = 0, *, sid: str = "s", stop: bool = True) -> None:
         t = int(self.reactor.seconds())
         with self.db.writer.begin() as conn:
-            record_accounting(conn, [AcctRecord(
-                status=Status.STOP if stop else Status.START, nas_key="n", client="nas1",
-                nas_address="192.0.2.10", user_name="kim", acct_session_id=sid,
-                totals=Totals(seconds, octets, 0) if stop else Totals(0, 0, 0), at=t,
-                arrival=t)], period=parse_period_spec("monthly"), tz=TZ, now=t)
+            record_accounting(conn, [acct_record(
+                Status.STOP if stop else Status.START, t,
+                Totals(seconds, octets, 0) if stop else Totals(0, 0, 0), user_name="kim",
+                acct_session_id=sid, nas_key="n", nas_address="192.0.2.10")],
+                period=parse_period_spec("monthly"), tz=TZ, now=t)
 
 
 def attrs(reply: Reply) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from aaad.store import admin, queries
 from aaad.store.database import Database, is_data_error, is_retryable
 from aaad.store.tables import sessions
 from aaad.store.transactions import record_accounting, sweep_stale
+from tests.support.records import acct_record
 
 UTC = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -24,9 +25,8 @@ T0 = int(datetime(2026, 11, 10, 12, 0, tzinfo=UTC).timestamp())
 
 def rec(status: Status, at: int, s: int = 0, i: int = 0, o: int = 0, *, sid: str = "s1",
         user: str = "alice", nas: str = "10.0.0.1|", cause: str | None = None) -> AcctRecord:
-    return AcctRecord(status=status, nas_key=nas, client="nas1", nas_address="192.0.2.1",
-                      user_name=user, acct_session_id=sid, totals=Totals(s, i, o), at=at,
-                      arrival=at, terminate_cause=cause)
+    return acct_record(status, at, Totals(s, i, o), user_name=user, acct_session_id=sid,
+                       nas_key=nas, terminate_cause=cause)
 
 
 def apply(db: Database, records: list[AcctRecord], tz: ZoneInfo = UTC) -> None:

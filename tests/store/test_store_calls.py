@@ -16,6 +16,7 @@ from aaad.store import rates as rate_store
 from aaad.store.calls import CallRules
 from aaad.store.database import Database
 from aaad.store.transactions import BatchOutcome, plan_to_json, record_accounting, sweep_stale
+from tests.support.records import acct_record
 
 UTC = ZoneInfo("UTC")
 T0 = 1_790_000_000
@@ -37,11 +38,11 @@ def setup(db: Database, user: str) -> None:
 
 def rec(user: str, status: Status, at: int, s: int, *, sid: str = "c1",
         nas: str = "192.0.2.1") -> AcctRecord:
-    return AcctRecord(status=status, nas_key=nas, client="gw", nas_address=nas, user_name=user,
-                      acct_session_id=sid if user else "", totals=Totals(s, 0, 0), at=at,
-                      arrival=at, called_station_id="4930123" if user else None,
-                      calling_station_id="4940999" if user else None,
-                      terminate_cause="User-Request" if status is Status.STOP else None)
+    return acct_record(status, at, Totals(s, 0, 0), user_name=user,
+                       acct_session_id=sid if user else "", nas_key=nas, client="gw",
+                       nas_address=nas, called_station_id="4930123" if user else None,
+                       calling_station_id="4940999" if user else None,
+                       terminate_cause="User-Request" if status is Status.STOP else None)
 
 
 def apply(db: Database, records: list[AcctRecord], now: int) -> BatchOutcome:
@@ -84,9 +85,8 @@ def test_nas_reboot_rates_the_calls_it_closes(db: Database) -> None:
     user = f"reboot-{db.dialect}"
     nas = f"198.51.100.{ {'sqlite': 1, 'postgresql': 2, 'mysql': 3}[db.dialect] }"
     setup(db, user)
-    on = AcctRecord(status=Status.ACCOUNTING_ON, nas_key=nas, client="gw", nas_address=nas,
-                    user_name="", acct_session_id="", totals=Totals(0, 0, 0), at=T0 + 200,
-                    arrival=T0 + 200)
+    on = acct_record(Status.ACCOUNTING_ON, T0 + 200, Totals(0, 0, 0), user_name="",
+                     acct_session_id="", nas_key=nas, client="gw", nas_address=nas)
     outcome = apply(db, [rec(user, Status.START, T0, 0, nas=nas),
                          rec(user, Status.INTERIM, T0 + 120, 120, nas=nas), on], T0 + 200)
     assert (outcome.calls_rated, outcome.charged_money) == (1, 2500)

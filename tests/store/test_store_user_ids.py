@@ -20,6 +20,7 @@ from aaad.store.database import Database
 from aaad.store.tables import balances, ledger, sessions, usage, users
 from aaad.store.transactions import record_accounting
 from tests.support.cli import ok, write_config
+from tests.support.records import acct_record
 
 UTC = ZoneInfo("UTC")
 MONTHLY = parse_period_spec("monthly", 1)
@@ -28,9 +29,8 @@ PERIOD = period_bounds(MONTHLY, UTC, T0)[0]
 
 
 def rec(status: Status, at: int, s: int = 0, *, sid: str = "s1", user: str = "zz") -> AcctRecord:
-    return AcctRecord(status=status, nas_key="10.0.0.1|", client="nas1", nas_address="192.0.2.1",
-                      user_name=user, acct_session_id=sid, totals=Totals(s, 10 * s, 20 * s),
-                      at=at, arrival=at)
+    return acct_record(status, at, Totals(s, 10 * s, 20 * s), user_name=user,
+                       acct_session_id=sid)
 
 
 def account(conn: Any, name: str, now: int = T0) -> None:

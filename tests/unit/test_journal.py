@@ -18,6 +18,7 @@ from aaad.daemon.journal import (
     scan_journal,
 )
 from tests.support.cli import run
+from tests.support.records import acct_record
 
 T0 = 1_795_000_000
 
@@ -29,7 +30,7 @@ def rec(sid: str = "s1", n: int = 1, **kw: object) -> AcctRecord:
         "user_name": "ann", "acct_session_id": sid, "totals": Totals(60 * n, 1000 * n, 2**33 + n),
         "at": T0 + n - 5, "arrival": T0 + n}
     base.update(kw)
-    return AcctRecord(**base)  # type: ignore[arg-type]
+    return acct_record(**base)  # type: ignore[arg-type]
 
 
 RECORDS = [

@@ -29,6 +29,7 @@ from aaad.core.accounting.sessions import (
     session_key,
     usage_delta,
 )
+from tests.support.records import acct_record
 
 NAS = "192.0.2.1"
 SID = "5A3F0001"
@@ -38,9 +39,8 @@ T = 1_790_000_000          # the session's Start, a POSIX second
 
 def rec(status: Status, totals: Totals = ZERO, at: int = T, *, arrival: int | None = None,
         cause: str | None = None, sid: str = SID) -> AcctRecord:
-    return AcctRecord(status=status, nas_key=NAS, client="nas1", nas_address=NAS,
-                      user_name=USER, acct_session_id=sid, totals=totals, at=at,
-                      arrival=at if arrival is None else arrival, terminate_cause=cause)
+    return acct_record(status, at, totals, user_name=USER, acct_session_id=sid, nas_key=NAS,
+                       nas_address=NAS, arrival=arrival, terminate_cause=cause)
 
 
 def start(at: int = T, **kw) -> AcctRecord:
