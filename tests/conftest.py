@@ -20,12 +20,12 @@ from hypothesis import settings
 
 from aaad.store import migrate
 from aaad.store.database import Database, open_database
-from aaad.store.tables import metadata
 from tests.support.databases import (
     DIALECTS,
     MYSQL_ADMIN_URL,
     POSTGRES_ADMIN_URL,
     dispose_migrated,
+    empty_tables,
     migrated,
     server_database,
 )
@@ -83,9 +83,7 @@ def dialect(request: pytest.FixtureRequest) -> str:
 def db(dialect: str, server_urls: dict[str, object]) -> Iterator[Database]:
     """A migrated database of ``dialect`` with every table emptied."""
     database = migrated(server_urls, dialect)
-    with database.writer.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
+    empty_tables(database)
     yield database
 
 

@@ -23,7 +23,7 @@ from aaad.daemon.journal import Journal
 from aaad.daemon.metrics import Metrics
 from aaad.store import admin, queries
 from aaad.store.database import Database, open_database
-from aaad.store.tables import metadata
+from tests.support.databases import empty_tables
 from tests.support.records import acct_record
 from tests.support.tcp_proxy import proxied
 
@@ -36,9 +36,7 @@ def db(db: Database) -> Iterator[Database]:
     """conftest's ``db``, emptied afterwards too: these sessions are dated in the
     past, and left open another test's sweeper would close them as stale."""
     yield db
-    with db.writer.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
+    empty_tables(db)
 
 
 def interim(sid: str, n: int) -> AcctRecord:
