@@ -3,7 +3,7 @@
 Rate tables come from ``aaad rates import``, plans from ``aaad plan apply``,
 users from ``aaad user add``; credit is posted to the ledger in the database.
 The loopback client is a generic gateway whose CoA port is the fake NAS of
-test_e2e_plans; 127.0.0.4 is a Cisco gateway. Each test has its own users.
+tests/support/nas.py; 127.0.0.4 is a Cisco gateway. Each test has its own users.
 """
 
 from __future__ import annotations
