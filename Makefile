@@ -35,7 +35,7 @@ test: $(STAMP)
 
 ## make test-fast: tests/unit only: the pure core and wire code, with no daemon,
 ## no database server, no subprocess and no socket; on TEST_WORKERS processes
-## (about 35 s on 2 cores).
+## (12 s on 2 cores; 35 s when they are busy).
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) tests/unit $(PYTEST_ARGS)
 
