@@ -10,7 +10,7 @@ CONFIG ?= var/aaad.yaml
 CONSTRAINTS := requirements/constraints.txt
 EXTRAS      := postgres,mysql,test,dev
 
-.PHONY: run test venv bench clean lint lock
+.PHONY: run test test-fast venv bench clean lint lock
 
 $(STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ TEST_WORKERS ?= 2
 test: $(STAMP)
 	@sh tests/ensure-tools.sh
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+## make test-fast: tests/unit only: the pure core and wire code, with no daemon,
+## no database server, no subprocess and no socket; on TEST_WORKERS processes
+## (12 s on 2 cores; 35 s when they are busy).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) tests/unit $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)

@@ -1,0 +1,1 @@
+"""What the tests share: databases, records, the CLI, the daemon process, fakes."""
