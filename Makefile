@@ -27,7 +27,7 @@ run: $(STAMP)
 
 ## make test: the whole suite (SQLite always; PostgreSQL/MariaDB when reachable),
 ## on TEST_WORKERS processes, a test file per worker at a time (the daemon
-## fixtures are per file). On 2 cores: 263 s on one worker, 189 s on two.
+## fixtures are per file). About 150 s on 2 cores with two workers.
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	@sh tests/ensure-tools.sh

@@ -19,7 +19,7 @@ from aaad.cli.common import (
 __all__ = ["events_group", "EVENT_KINDS"]
 
 # What the daemon records in the events table (aaad/store/jobs/,
-# aaad/daemon/enforcement.py); tests/test_cli_errors.py keeps the list complete.
+# aaad/daemon/enforcement.py); tests/store/test_cli_errors.py keeps the list complete.
 EVENT_KINDS = ("block_expired", "block_renewed", "disconnect", "rollover")
 
 
