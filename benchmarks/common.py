@@ -1,9 +1,10 @@
-"""What the benchmark scripts share: free loopback ports, CPU pinning, running loadgen.py."""
+"""What the benchmark scripts share: loopback ports, CPU pinning, running loadgen.py."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOADGEN", "free_port", "pin", "loadgen", "answers"]
+__all__ = ["LOADGEN", "free_port", "bound_ports", "pin", "loadgen", "answers"]
 
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
 
@@ -22,6 +23,22 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_SERVING = re.compile(r"serving auth on \S+:(?P<auth>\d+) and accounting on \S+:(?P<acct>\d+)")
+_METRICS = re.compile(r"metrics on http://\S+:(?P<port>\d+)/metrics")
+
+
+def bound_ports(log_text: str) -> dict[str, int] | None:
+    """The ports ``aaad serve`` bound, from its start-up log lines (None until
+    it logged them): ``auth``, ``acct`` and, when it serves /metrics, ``metrics``."""
+    serving = _SERVING.search(log_text)
+    if serving is None:
+        return None
+    ports = {"auth": int(serving["auth"]), "acct": int(serving["acct"])}
+    if (metrics := _METRICS.search(log_text)) is not None:
+        ports["metrics"] = int(metrics["port"])
+    return ports
 
 
 def pin(core: int) -> list[str]:

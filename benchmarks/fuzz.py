@@ -67,7 +67,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from common import free_port  # noqa: E402
+from common import bound_ports  # noqa: E402
 
 __all__ = ["Generator", "FuzzResult", "fuzz", "start_daemon", "seed_database", "main"]
 
@@ -497,13 +497,9 @@ class Daemon:
 
 def start_daemon(workdir: Path, url: str, *, deadline_s: float = 30.0,
                  timezone: str = "Europe/Berlin") -> Daemon:
-    """``aaad serve`` on free loopback ports, with /metrics; returns once it answers.
+    """``aaad serve`` on loopback ports it binds itself, with /metrics; returns once it answers.
 
     ``timezone`` is the daemon's zone, which places the plans' periods and bands."""
-    auth_port, acct_port = free_port(), free_port()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        metrics_port = s.getsockname()[1]
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)   # takes Disconnect-Requests
     sink.bind(("127.0.0.1", 0))
     sink.setblocking(False)
@@ -511,8 +507,7 @@ def start_daemon(workdir: Path, url: str, *, deadline_s: float = 30.0,
     config = workdir / "aaad.yaml"
     config.write_text(f"""
 database: {{url: "{url}"}}
-radius: {{bind: 127.0.0.1, auth_port: {auth_port}, acct_port: {acct_port},
-         coa_timeouts: [0.2, 0.4]}}
+radius: {{bind: 127.0.0.1, auth_port: 0, acct_port: 0, coa_timeouts: [0.2, 0.4]}}
 timezone: {timezone}
 clients:
   - {{name: fuzz-plain, address: {PLAIN}/32, secret: "{SECRET.decode()}", type: mikrotik,
@@ -520,16 +515,26 @@ clients:
   - {{name: fuzz-signed, address: {SIGNED}/32, secret: "{SECRET.decode()}", type: chillispot,
      require_message_authenticator: true, coa_port: {coa_port}}}
 accounting: {{period: monthly, billing_day: 28}}
-metrics: {{bind: 127.0.0.1, port: {metrics_port}}}
+metrics: {{bind: 127.0.0.1, port: 0}}
 logging: {{level: info}}
 """)
     log = workdir / "aaad.log"
     proc = subprocess.Popen([sys.executable, "-m", "aaad", "-c", str(config), "serve"],
                             stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    d = Daemon(proc, auth_port, acct_port, metrics_port, log, sink)
-    probe = Client(PLAIN, SECRET)
     end = time.monotonic() + deadline_s
+    # The ports are bound by the daemon (port 0) and read from its start-up log
+    # line, so no other process can take them between choosing and binding.
+    while (ports := bound_ports(log.read_text(errors="replace"))) is None:
+        if proc.poll() is not None or time.monotonic() > end:
+            sink.close()
+            if proc.poll() is None:
+                proc.kill()
+            raise RuntimeError(f"aaad did not log its ports:\n{log.read_text()}")
+        time.sleep(0.02)        # a poll interval under the deadline
+    auth_port = ports["auth"]
+    d = Daemon(proc, auth_port, ports["acct"], ports["metrics"], log, sink)
+    probe = Client(PLAIN, SECRET)
     try:
         while time.monotonic() < end:
             if proc.poll() is not None:
