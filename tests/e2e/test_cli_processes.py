@@ -10,7 +10,6 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,12 @@ from aaad.store.database import Database
 from aaad.store.tables import balances, ledger, vouchers
 from tests.support.cli import (
     Cli,
+    credit_cli,
     files_under,
     migrated_config,
     ok,
     one_line_error,
     run,
-    write_config,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,16 +109,8 @@ def test_init_with_a_missing_driver_says_which_and_writes_nothing(tmp_path: Path
 # -- two processes, one voucher ----------------------------------------------------------
 
 @pytest.fixture
-def credit_config(db: Database, tmp_path: Path) -> Path:
-    return write_config(tmp_path, db.url, extra="timezone: Europe/Berlin\n")
-
-
-@pytest.fixture
-def aaad_(credit_config: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
-    c = Cli(credit_config, monkeypatch)
-    c.ok("user", "add", "alice", "--password", "Alice-pw-1")
-    c.ok("user", "add", "bob", "--password", "Bob-pw-2")
-    yield c
+def aaad_(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    return credit_cli(db.url, tmp_path, monkeypatch)
 
 
 LOCK_WAITS = {

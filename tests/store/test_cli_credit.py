@@ -9,7 +9,6 @@ import io
 import json
 import math
 import threading
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from aaad.store import users as user_store
 from aaad.store import vouchers as voucher_store
 from aaad.store.database import Database
 from aaad.store.tables import balances, calls, charges, ledger, usage, vouchers
-from tests.support.cli import Cli, write_config
+from tests.support.cli import Cli, credit_cli
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -33,16 +32,8 @@ def local(*args: int) -> int:
 
 
 @pytest.fixture
-def config(db: Database, tmp_path: Path) -> Path:
-    return write_config(tmp_path, db.url, extra="timezone: Europe/Berlin\n")
-
-
-@pytest.fixture
-def aaad_(config: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
-    c = Cli(config, monkeypatch)
-    c.ok("user", "add", "alice", "--password", "Alice-pw-1")
-    c.ok("user", "add", "bob", "--password", "Bob-pw-2")
-    yield c
+def aaad_(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    return credit_cli(db.url, tmp_path, monkeypatch)
 
 
 def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:

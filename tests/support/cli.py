@@ -102,3 +102,11 @@ class Cli:
     def error(self, *args: str) -> str:
         """The one-line error of a command that must fail."""
         return _the_error(self.run(*args))
+
+
+def credit_cli(url: str, directory: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The credit tests' start: a Cli on a Berlin-time config with users alice and bob."""
+    c = Cli(write_config(directory, url, extra="timezone: Europe/Berlin\n"), monkeypatch)
+    c.ok("user", "add", "alice", "--password", "Alice-pw-1")
+    c.ok("user", "add", "bob", "--password", "Bob-pw-2")
+    return c

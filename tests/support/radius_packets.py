@@ -58,6 +58,13 @@ def access_request(user: str | None = "alice", password: str | bytes | None = No
         p["CHAP-Password"] = chap[0]
         if chap[1] is not None:
             p["CHAP-Challenge"] = chap[1]
+    return _finish(p, attributes, proxy_states, ma)
+
+
+def _finish(p: Any, attributes: dict[str, Any], proxy_states: tuple[bytes, ...],
+            ma: bool) -> bytes:
+    """The attributes given by keyword (``Framed_IP_Address`` → Framed-IP-Address),
+    Proxy-State in order, an optional Message-Authenticator, then the bytes."""
     for name, value in attributes.items():
         p[name.replace("_", "-")] = value
     if proxy_states:
@@ -80,14 +87,7 @@ def acct_request(status: str | int | None = "Start", user: str | None = "alice",
         p["User-Name"] = user
     if session is not None:
         p["Acct-Session-Id"] = session
-    for name, value in attributes.items():
-        p[name.replace("_", "-")] = value
-    if proxy_states:
-        p["Proxy-State"] = list(proxy_states)
-    if ma:
-        p.add_message_authenticator()
-    raw: bytes = p.RequestPacket()
-    return raw
+    return _finish(p, attributes, proxy_states, ma)
 
 
 def status_server(*, secret: bytes = SECRET, id: int = 1, ma: bool = True,
