@@ -48,13 +48,13 @@ def block_add(c: Context, name: str, hours: int | None, valid_days: int | None,
             spec.price_money or 0 if spec else 0)
         sale = ref or f"cli:{name}:{now}:{secrets.token_hex(4)}"
         sold = block_store.add_block(conn, name, seconds=h * 3600, purchased_at=now,
-                                    expires_at=now + days * 86400, ref=sale)
+                                     expires_at=now + days * 86400, ref=sale)
         if sold and money:
             period = plan.period if plan is not None else c.config.accounting.period
             ledger_store.add_charge(conn, user_name=name, kind="block", ref=f"block:{sale}",
-                                  period_start=period_bounds(period, c.config.timezone, now)[0],
-                                  amount=money, quantity=h * 3600, description=f"{h}h block",
-                                  now=now)
+                                    period_start=period_bounds(period, c.config.timezone, now)[0],
+                                    amount=money, quantity=h * 3600, description=f"{h}h block",
+                                    now=now)
         return sold, h, days, money
     try:
         sold, h, days, money = c.write(sell)

@@ -64,7 +64,7 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
     def topup(conn: Any) -> tuple[bool, dict[str, Any] | None, ledger_store.Balance]:
         require_user(conn, name)
         posted = ledger_store.post(conn, user_name=name, amount=money, kind="topup",
-                             ref=f"topup:{ref}", description=description or "top-up", now=now)
+                                   ref=f"topup:{ref}", description=description or "top-up", now=now)
         entry = None if posted else ledger_store.ledger_entry(conn, f"topup:{ref}")
         return posted, entry, ledger_store.balance_of(conn, name)
     _posted, entry, balance = c.write(topup)
@@ -146,8 +146,8 @@ def credit_reverse(c: Context, ref: str) -> None:
         # The balance the top-up went to, by id: a user of the same name
         # added after a delete is someone else.
         posted = ledger_store.post(conn, user_id=entry["user_id"], user_name=entry["user_name"],
-                             amount=-entry["amount"], kind="reversal", ref=f"reverse:{ref}",
-                             description=f"reversal of top-up {ref}", now=now)
+                                   amount=-entry["amount"], kind="reversal", ref=f"reverse:{ref}",
+                                   description=f"reversal of top-up {ref}", now=now)
         return entry, posted, ledger_store.balance_of(conn, entry["user_id"])
     entry, posted, balance = c.write(reverse)
     if entry is None or balance is None:

@@ -73,7 +73,7 @@ DEMO_CLIENT_NAME = "demo-nas"
               help="Print the example configuration with every key; write nothing.")
 @click.pass_context
 def init_cmd(ctx: click.Context, url: str | None, bind: str, auth_port: int, acct_port: int,
-         tz: str, demo: bool, print_unit: bool, print_config: bool) -> None:
+             tz: str, demo: bool, print_unit: bool, print_config: bool) -> None:
     """Write a starter config (if missing), migrate the database, print what to use.
 
     The config gets absolute paths, a metrics: and an api: section (its token
@@ -122,10 +122,10 @@ def init_cmd(ctx: click.Context, url: str | None, bind: str, auth_port: int, acc
     def ensure(conn: Any) -> None:
         try:
             user_store.add_user(conn, "demo", password_hash=None, password_cleartext=password,
-                           plan=None, enabled=True, now=now_s())
+                                plan=None, enabled=True, now=now_s())
         except user_store.UserExists:
             user_store.update_user(conn, "demo", now=now_s(), password_cleartext=password,
-                              password_hash=None, enabled=True)
+                                   password_hash=None, enabled=True)
     c.write(ensure)
     client = next((x for x in cfg.clients if x.name == DEMO_CLIENT_NAME), None)
     r = cfg.radius

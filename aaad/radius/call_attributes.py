@@ -53,7 +53,7 @@ class CallDirection:
             return cls(None, frozenset(inbound_values))
         a = dictionary.attributes[attribute]
         key: AttributeKey = a.code if not a.vendor else (dictionary.vendors.GetForward(a.vendor),
-                                                        a.code)
+                                                         a.code)
         return cls(attribute, frozenset(inbound_values), key)
 
     def of(self, value: str | None, default: str) -> str:

@@ -50,7 +50,7 @@ def usage_report(conn: Connection, name: str, *, period: str | None, now: int,
         start, end = period_for_label(spec, tz, period)
     row = usage_store.counted_usage(conn, [(user, start)]).get((user, start))
     raw = Totals(0, 0, 0) if row is None else Totals(row.session_s, row.in_octets,
-                                                      row.out_octets)
+                                                     row.out_octets)
     counted = raw if row is None else Totals(row.counted_s, row.counted_in_octets,
                                              row.counted_out_octets)
     data: dict[str, Any] = {

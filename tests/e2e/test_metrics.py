@@ -29,9 +29,9 @@ def test_metrics_count_known_traffic_exactly(server_urls: dict[str, object],
     db = migrated(server_urls, "sqlite")
     with db.writer.begin() as conn:
         user_store.add_user(conn, "mia", password_hash=None, password_cleartext="Mia-pw-1234567",
-                       plan=None, enabled=True, now=0)
+                            plan=None, enabled=True, now=0)
         user_store.add_user(conn, "mia-hashed", password_hash=hash_password("Mia-h-pw-1234567"),
-                       password_cleartext=None, plan=None, enabled=True, now=0)
+                            password_cleartext=None, plan=None, enabled=True, now=0)
     d: Daemon = start_daemon(tmp_path, db.url,
                              extra_yaml="metrics:\n  bind: 127.0.0.1\n  port: 0\n"
                                         "accounting:\n  sweep_interval: 1\n")
