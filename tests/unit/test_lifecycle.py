@@ -27,6 +27,7 @@ from aaad.core.accounting.sessions import (
     close_state,
     state_phase,
 )
+from tests.support.records import acct_record
 
 T = 1_790_000_000
 STATUS = {Event.START: Status.START, Event.INTERIM: Status.INTERIM, Event.STOP: Status.STOP}
@@ -34,10 +35,8 @@ CAUSE = {Event.NAS_RESTART: Cause.NAS_REBOOT, Event.SILENCE: Cause.STALE}
 
 
 def record(status: Status, at: int, seconds: int) -> AcctRecord:
-    return AcctRecord(status=status, nas_key="10.0.0.1|", client="nas", nas_address="10.0.0.1",
-                      user_name="alice", acct_session_id="s1",
-                      totals=Totals(seconds, seconds, seconds), at=at, arrival=at,
-                      terminate_cause="User-Request" if status is Status.STOP else None)
+    return acct_record(status, at, Totals(seconds, seconds, seconds),
+                       terminate_cause="User-Request" if status is Status.STOP else None)
 
 
 def in_phase(phase: Phase) -> SessionState | None:
