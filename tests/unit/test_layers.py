@@ -25,6 +25,7 @@ LAYERS: dict[str, tuple[set[str], set[str]]] = {
     "aaad.core.quotas": ({"aaad.core.accounting", "aaad.core.units"}, set()),
     "aaad.core.telephony": ({"aaad.core.accounting", "aaad.core.quotas", "aaad.core.units"},
                             set()),
+    "aaad.core.billing": ({"aaad.core.accounting", "aaad.core.quotas", "aaad.core.units"}, set()),
     "aaad.radius": ({"aaad.core"}, {"pyrad", "twisted"}),
     "aaad.store": ({"aaad.core"}, {"sqlalchemy", "alembic"}),
     "aaad.migrations": ({"aaad.store"}, {"sqlalchemy", "alembic"}),
