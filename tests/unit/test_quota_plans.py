@@ -18,6 +18,7 @@ from aaad.core.quotas.plan import (
     PEAK,
     Band,
     BlockSpec,
+    Fee,
     OveragePrice,
     Plan,
     PlanError,
@@ -336,6 +337,15 @@ ERRORS = [
                                                 'decimal amount such as "1.20", got \'1.20001\''),
     (BILL, "overage_price.per_gb", "-1", 'plans[1].overage_price.per_gb: expected a decimal '
                                          'amount such as "1.20", got \'-1\''),
+    (BASE, "fee", "-29.90", 'plans[1].fee: expected a decimal amount such as "1.20", got '
+                            '\'-29.90\''),
+    (BASE | {"fee": "29.90"}, "cycle_months", 2, "plans[1].cycle_months: must be 1, 3, 6 or 12"),
+    (BASE | {"fee": "29.90"}, "cycle_months", True,
+     "plans[1].cycle_months: must be 1, 3, 6 or 12"),
+    (BASE, "cycle_months", 3, "plans[1].cycle_months: needs fee (the price per cycle; 0 is "
+                              "allowed)"),
+    (BASE, "setup_fee", "10", "plans[1].setup_fee: needs fee (the price per cycle; 0 is "
+                              "allowed)"),
 ]
 
 
@@ -351,6 +361,19 @@ def test_errors_name_their_key_path(base: dict[str, Any], key: str, value: Any,
     assert str(e.value) == message
     assert isinstance(e.value, ValueError)
     assert f"{e.value.path}: {e.value.message}" == message
+
+
+def test_fee_keys() -> None:
+    plan = parse_plan({"name": "fiber", "period": "weekly", "billing_day": 15, "fee": "29.90",
+                       "cycle_months": 3, "setup_fee": "49"})
+    assert plan.fee == Fee(299000, 3, 15, 490000)
+    assert plan.period == PeriodSpec("weekly", 1)          # usage still counts weekly
+    d = plan_to_dict(plan)
+    assert (d["fee"], d["cycle_months"], d["setup_fee"], d["billing_day"]) == \
+        ("29.90", 3, "49.00", 15)
+    assert parse_plan({"name": "free", "fee": "0"}).fee == Fee(0, 1, 1, 0)
+    assert parse_plan({"name": "none"}).fee is None
+    assert "fee" not in plan_to_dict(parse_plan({"name": "none"}))
 
 
 def test_bases_are_valid() -> None:
@@ -411,9 +434,14 @@ def plans(draw: st.DrawFn) -> Plan:
         block = BlockSpec(draw(st.integers(1, 10**4)), draw(st.integers(1, 3650)), on_exhaust,
                           draw(_money) if on_exhaust == "renew" else draw(st.none() | _money))
     bands = draw(st.lists(_bands, max_size=4, unique_by=lambda b: b.name))
+    billing_day = draw(st.integers(1, 28))
+    fee = None
+    if draw(st.booleans()):
+        fee = Fee(draw(_money), draw(st.sampled_from([1, 3, 6, 12])), billing_day,
+                  draw(st.just(0) | _money))
     return Plan(
         name=draw(st.text(min_size=1, max_size=64).filter(lambda n: n.strip() != "")),
-        period=PeriodSpec(kind, draw(st.integers(1, 28)) if kind == "monthly" else 1),
+        period=PeriodSpec(kind, billing_day if kind == "monthly" else 1), fee=fee,
         time_limit_s=time_limit, octets_limit=octets_limit,
         octets_direction=draw(st.sampled_from(["in", "out", "total"])),
         max_sessions=draw(st.none() | st.integers(1, 100)), over_limit=over,

@@ -30,6 +30,7 @@ __all__ = [
     "BlockSpec",
     "OveragePrice",
     "FreeMinutes",
+    "Fee",
     "PlanError",
     "plan_to_dict",
     "parse_money",
@@ -50,6 +51,7 @@ PERIODS = ("monthly", "weekly", "daily", "none")
 DIRECTIONS = ("in", "out", "total")
 OVER_LIMIT = ("reject", "disconnect", "bill")
 ON_EXHAUST = ("cutoff", "renew")
+CYCLE_MONTHS = (1, 3, 6, 12)
 
 _MONEY = re.compile(r"^[0-9]+(\.[0-9]{1,4})?$")
 
@@ -135,6 +137,18 @@ class FreeMinutes:
 
 
 @dataclass(frozen=True, slots=True)
+class Fee:
+    """What a plan costs: ``amount_money`` per cycle of ``cycle_months`` months,
+    billed in advance at local midnight of ``billing_day``, and a one-off
+    ``setup_money`` when the plan is assigned to a user (DESIGN §7)."""
+
+    amount_money: int
+    cycle_months: int = 1
+    billing_day: int = 1
+    setup_money: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """One plan. ``None`` limits are unlimited; see DESIGN §4 for the semantics."""
 
@@ -154,6 +168,7 @@ class Plan:
     max_inbound_calls: int | None = None
     max_outbound_calls: int | None = None
     free_minutes: FreeMinutes | None = None
+    fee: Fee | None = None
 
     def weight(self, band: str) -> Fraction:
         """The weight of usage in the named band; ``peak`` (or an unknown name) is 1."""
@@ -207,6 +222,12 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         if fm.rollover:
             free["rollover_cap"] = format_limit_s(fm.rollover_cap_s)
         out["free_minutes"] = free
+    if plan.fee is not None:
+        out["fee"] = format_money(plan.fee.amount_money)
+        out["cycle_months"] = plan.fee.cycle_months
+        if plan.fee.setup_money:
+            out["setup_fee"] = format_money(plan.fee.setup_money)
+        out["billing_day"] = plan.fee.billing_day
     return out
 
 

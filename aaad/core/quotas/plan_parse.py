@@ -16,6 +16,7 @@ from typing import Any
 
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.quotas.plan import (
+    CYCLE_MONTHS,
     DAYS,
     DIRECTIONS,
     ON_EXHAUST,
@@ -24,6 +25,7 @@ from aaad.core.quotas.plan import (
     PERIODS,
     Band,
     BlockSpec,
+    Fee,
     FreeMinutes,
     OveragePrice,
     Plan,
@@ -37,7 +39,8 @@ __all__ = ["parse_plans", "parse_plan"]
 _PLAN_KEYS = frozenset({"name", "period", "billing_day", "time_limit", "octets_limit",
                         "octets_direction", "max_sessions", "over_limit", "overage_price",
                         "bands", "block", "rate_table", "max_calls", "max_inbound_calls",
-                        "max_outbound_calls", "free_minutes"})
+                        "max_outbound_calls", "free_minutes", "fee", "cycle_months",
+                        "setup_fee"})
 _FREE_KEYS = frozenset({"minutes", "destinations", "rollover", "rollover_cap"})
 _PREFIX = re.compile(r"^[0-9*#]{1,32}$")
 _BAND_KEYS = frozenset({"name", "days", "dates", "from", "to", "weight"})
@@ -95,6 +98,7 @@ def parse_plan(item: Any, path: str = "plan") -> Plan:
             else _free_minutes(m["free_minutes"], f"{path}.free_minutes"))
     if free is not None and rate_table is None:
         raise PlanError(f"{path}.free_minutes", "needs rate_table (free minutes are for calls)")
+    fee = _fee(m, path, billing_day)
 
     if over_limit == "bill":
         if block is not None:
@@ -112,10 +116,26 @@ def parse_plan(item: Any, path: str = "plan") -> Plan:
                 time_limit_s=time_limit,
                 octets_limit=octets_limit, octets_direction=direction,
                 max_sessions=max_sessions, over_limit=over_limit, overage_price=price,
-                bands=bands, block=block, rate_table=rate_table, free_minutes=free, **calls)
+                bands=bands, block=block, rate_table=rate_table, free_minutes=free, fee=fee,
+                **calls)
 
 
 # --- parsing helpers -----------------------------------------------------------
+
+def _fee(m: Mapping[str, Any], path: str, billing_day: int) -> Fee | None:
+    """``fee`` per ``cycle_months`` (default 1) and ``setup_fee``, on ``billing_day``."""
+    if m.get("fee") is None:
+        for key in ("cycle_months", "setup_fee"):
+            if m.get(key) is not None:
+                raise PlanError(f"{path}.{key}", "needs fee (the price per cycle; 0 is allowed)")
+        return None
+    amount = _money_at(m["fee"], f"{path}.fee")
+    cycle = 1 if m.get("cycle_months") is None else m["cycle_months"]
+    if isinstance(cycle, bool) or cycle not in CYCLE_MONTHS:
+        raise PlanError(f"{path}.cycle_months", "must be 1, 3, 6 or 12")
+    setup = 0 if m.get("setup_fee") is None else _money_at(m["setup_fee"], f"{path}.setup_fee")
+    return Fee(amount, cycle, billing_day, setup)
+
 
 def _mapping(value: Any, path: str, allowed: frozenset[str]) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
