@@ -139,10 +139,29 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
         fail("--cleartext/--hashed needs --password")
     if plan is not None:
         _check_plan(c, plan or None)
-        values["plan"] = plan or None
-    if not values:
+    elif not values:
         fail("nothing to change: give --password or --plan")
-    _update(c, name, values, "updated")
+    if plan is None:
+        _update(c, name, values, "updated")
+        return
+    from aaad.core.quotas.plan import format_money
+    from aaad.store import users as user_store
+    from aaad.store.jobs.fees import assign_plan
+    tz, now = c.config.timezone, now_s()
+
+    def change(conn: Any) -> int:
+        user_store.get_user(conn, name)             # an account, or NoSuchUser
+        user_id = user_store.user_ids(conn, [name])[name]
+        credit = assign_plan(conn, user_id, name, plan or None, now=now, tz=tz)
+        if values:
+            user_store.update_user(conn, name, now=now, **values)
+        return credit
+    try:
+        credit = c.write(change)
+    except user_store.NoSuchUser:
+        no_user(name)
+    click.echo(f"updated user {name}" + (f"; credited {format_money(-credit)} of the old "
+                                         "plan's fee" if credit else ""))
 
 
 def _update(c: Context, name: str, values: dict[str, Any], what: str) -> None:

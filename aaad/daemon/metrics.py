@@ -120,6 +120,12 @@ class Metrics:
         self.charges_money = Counter("aaad_charges_money_total",
                                      "Charges recorded by accounting, in 1/10,000 currency units",
                                      registry=registry)
+        self.fees_charged = Counter("aaad_fee_charges_total",
+                                    "Plan fee lines billed (setup, partial and whole cycles, "
+                                    "plan-change credits)", registry=registry)
+        self.fees_money = Counter("aaad_fee_charges_money_total",
+                                  "Plan fees billed, in 1/10,000 currency units",
+                                  registry=registry)
         self.calls_rated = Counter("aaad_calls_rated_total",
                                    "Calls rated into a CDR (each once, at Stop or when aaad "
                                    "closed it)", registry=registry)

@@ -19,6 +19,7 @@ from aaad.config import ClientConfig, Config
 from aaad.credentials import VerifyCache, dummy_hash
 from aaad.daemon.access_handler import AuthHandler
 from aaad.daemon.accounting_handler import AccountingHandler
+from aaad.daemon.billing import FeeBiller
 from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import Executor, ThreadExecutor
 from aaad.daemon.journal import Journal
@@ -122,6 +123,10 @@ class AaadService(MultiService):
         self._sweeper.clock = reactor
         self._replayer = LoopingCall(self.accounting.replay)
         self._replayer.clock = reactor
+        self.biller = FeeBiller(db=self.db, writer=self.executors.writer, reactor=reactor,
+                                metrics=self.metrics, tz=config.timezone)
+        self._billing = LoopingCall(self.biller.run)
+        self._billing.clock = reactor
 
     def startService(self) -> None:
         if self.journal is not None:
@@ -155,6 +160,8 @@ class AaadService(MultiService):
                                                             interface=api.bind)
             log.info("usage API on http://%s:%d/v1/", api.bind, self.port_number("api"))
         self._sweeper.start(self.config.accounting.sweep_interval_s, now=False)
+        # Plan fees at once (a catch-up of cycles missed while down), then every sweep.
+        self._billing.start(self.config.accounting.sweep_interval_s, now=True)
         if self.journal is not None:
             self._replayer.start(self.config.journal.replay_interval_s, now=True)
         log.info("serving auth on %s:%d and accounting on %s:%d for %d clients; database %s",
@@ -206,6 +213,8 @@ class AaadService(MultiService):
             self._sweeper.stop()
         if self._replayer.running:
             self._replayer.stop()
+        if self._billing.running:
+            self._billing.stop()
         drained = DeferredList([self.auth_port.stop_reading(), self.acct_port.stop_reading()])
 
         def release(_: object) -> Deferred[Any]:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from aaad.core.quotas.plan import Plan, plan_to_dict
 from aaad.core.quotas.plan_parse import parse_plan
@@ -31,16 +31,28 @@ class NoSuchPlan(Exception):
 
 
 def save_plan(conn: Connection, name: str, definition: str, now: int) -> str:
-    """Create or replace a plan; returns ``created``, ``updated`` or ``unchanged``."""
+    """Create or replace a plan; returns ``created``, ``updated`` or ``unchanged``.
+
+    New fee terms take effect from ``now`` (``fee_since``): no cycle that began
+    before is billed, and the plan's users are due for billing again so the
+    fee job picks the new terms up (DESIGN §7).
+    """
     old = plan_definition(conn, name)
+    fee = plan_from_json(definition).fee
     if old is None:
         conn.execute(insert(plans).values(name=name, definition=definition, created_at=now,
-                                          updated_at=now))
+                                          updated_at=now,
+                                          fee_since=now if fee is not None else None))
         return "created"
     if old == definition:
         return "unchanged"
-    conn.execute(update(plans).where(plans.c.name == name).values(definition=definition,
-                                                                  updated_at=now))
+    values: dict[str, Any] = {"definition": definition, "updated_at": now}
+    if plan_from_json(old).fee != fee:
+        values["fee_since"] = now if fee is not None else None
+        conn.execute(update(users).where(and_(users.c.plan == name,
+                                              users.c.plan_since.is_not(None)))
+                     .values(next_fee_at=now))
+    conn.execute(update(plans).where(plans.c.name == name).values(**values))
     return "updated"
 
 

@@ -65,6 +65,10 @@ users = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("account", Boolean, nullable=False, server_default=true()),
+    # Plan fees (migration 0005): when the current plan was assigned (the
+    # anchor of its fee cycles), and the next fee instant not billed yet.
+    Column("plan_since", BigInteger, nullable=True),
+    Column("next_fee_at", BigInteger, nullable=True, index=True),
     sqlite_autoincrement=True,
 )
 
@@ -139,6 +143,8 @@ plans = Table(
     Column("definition", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # When the plan got its current fee terms: no earlier cycle is billed.
+    Column("fee_since", BigInteger, nullable=True),
 )
 
 blocks = Table(

@@ -1,0 +1,162 @@
+"""Plan fees: every cycle a user's plan starts is billed once, in advance (DESIGN §7).
+
+A plan with ``fee`` bills it at each cycle start (local midnight of the
+billing day, every ``cycle_months``), anchored at the user's assignment
+(``users.plan_since``). The stretch from the assignment to the first cycle
+start is billed pro-rata, and ``setup_fee`` once per assignment. Cycles that
+began before the plan got its fee terms (``plans.fee_since``) are not billed.
+
+``users.next_fee_at`` is the next instant with something to bill, so the job
+reads only the users it has work for. Every charge has a unique ref
+(``fee:<user id>:<plan>:<cycle start>``, ``setup:…``, ``credit:…``): a daemon
+that was down catches up each missed cycle once, and two nodes running the
+job at the same moment take turns on the locked user rows and find each
+other's charges.
+
+A plan change credits the unused part of what the current cycle of the old
+plan was billed, pro-rata by seconds, and the new plan starts its own cycles
+from the change (a partial stretch first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, select, update
+
+from aaad.core.billing.cycles import Cycle, cycle_at, cycle_ref, cycles_started, next_renewal
+from aaad.core.billing.prorata import prorate
+from aaad.core.quotas.plan import Fee, Plan
+from aaad.store import ledger as ledger_store
+from aaad.store import users as user_store
+from aaad.store.plans import plan_from_json
+from aaad.store.tables import charges, plans, users
+
+__all__ = ["FeeRun", "bill_fees", "assign_plan", "FEE_BATCH"]
+
+FEE_BATCH = 500         # users per transaction: a catch-up of many users commits in steps
+
+
+@dataclass(frozen=True, slots=True)
+class FeeRun:
+    """What one run billed: users looked at, charges written, their sum."""
+
+    users: int
+    charges: int
+    money: int
+
+
+def bill_fees(conn: Connection, *, now: int, tz: ZoneInfo, limit: int = FEE_BATCH) -> FeeRun:
+    """Bill what is due at ``now`` for up to ``limit`` users (locked, oldest due first)."""
+    due = conn.execute(
+        select(users.c.id, users.c.name, users.c.plan, users.c.plan_since, users.c.next_fee_at)
+        .where(and_(users.c.next_fee_at.is_not(None), users.c.next_fee_at <= now,
+                    users.c.account.is_(True)))
+        .order_by(users.c.next_fee_at, users.c.id).limit(limit).with_for_update()).all()
+    if not due:
+        return FeeRun(0, 0, 0)
+    terms = {r.name: (plan_from_json(r.definition), r.fee_since) for r in conn.execute(
+        select(plans.c.name, plans.c.definition, plans.c.fee_since)
+        .where(plans.c.name.in_(sorted({r.plan for r in due if r.plan is not None}))))}
+    written = money = 0
+    for row in due:
+        plan, fee_since = terms.get(row.plan, (None, None))
+        if plan is None or plan.fee is None or row.plan_since is None:
+            _set_next(conn, row.id, None)
+            continue
+        for amount, ref, start, quantity, what in _due(row.id, plan, plan.fee, row.plan_since,
+                                                        fee_since or 0, row.next_fee_at, now,
+                                                        tz):
+            if ledger_store.add_charge(conn, user_id=row.id, user_name=row.name, kind="fee",
+                                       ref=ref, period_start=start, amount=amount,
+                                       quantity=quantity, description=what, now=now):
+                written += 1
+                money += amount
+        _set_next(conn, row.id, next_renewal(row.plan_since, plan.fee.billing_day,
+                                             plan.fee.cycle_months, tz, now))
+    return FeeRun(len(due), written, money)
+
+
+def _due(user_id: int, plan: Plan, fee: Fee, since: int, fee_since: int, next_at: int,
+         now: int, tz: ZoneInfo) -> list[tuple[int, str, int, int, str]]:
+    """(amount, ref, cycle start, seconds, description) of what is due in
+    [next_at, now]: the setup fee, a partial first stretch, whole cycles."""
+    out = []
+    if fee.setup_money and since >= fee_since and next_at <= since:
+        out.append((fee.setup_money, f"setup:{user_id}:{plan.name}:{since}", since, 0,
+                    f"plan {plan.name} setup fee"))
+    for cycle in cycles_started(since, fee.billing_day, fee.cycle_months, tz,
+                                after=next_at - 1, upto=now):
+        if cycle.start < fee_since or cycle.start < since:
+            continue
+        amount = fee.amount_money
+        if cycle.index < 0:         # the partial stretch up to the first cycle start
+            amount = prorate(fee.amount_money, cycle.seconds, _whole_cycle_s(cycle, fee, tz))
+        out.append((amount, cycle_ref(user_id, plan.name, cycle), cycle.start, cycle.seconds,
+                    f"plan {plan.name} fee {_day(cycle.start, tz)} to "
+                    f"{_day(cycle.end - 1, tz)}"))
+    return out
+
+
+def _whole_cycle_s(partial: Cycle, fee: Fee, tz: ZoneInfo) -> int:
+    """The length of the whole cycle the partial stretch is the tail of: it would
+    have begun on the same billing day ``cycle_months`` before the first cycle
+    start (a billing day is 1-28, so it exists in every month)."""
+    return partial.end - _months_before(partial.end, fee.cycle_months, tz)
+
+
+def _months_before(at: int, months: int, tz: ZoneInfo) -> int:
+    local = datetime.fromtimestamp(at, tz)
+    y, m = divmod(local.month - 1 - months, 12)
+    return int(datetime(local.year + y, m + 1, local.day, tzinfo=tz).timestamp())
+
+
+def _day(at: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(at, tz).date().isoformat()
+
+
+def _set_next(conn: Connection, user_id: int, at: int | None) -> None:
+    conn.execute(update(users).where(users.c.id == user_id).values(next_fee_at=at))
+
+
+def assign_plan(conn: Connection, user_id: int, name: str, new_plan: str | None, *,
+                now: int, tz: ZoneInfo) -> int:
+    """Give a user another plan (or none) at ``now``; the credit posted for the old
+    plan's unused cycle (0 or negative, 1/10,000 units).
+
+    The caller holds the user row (it checked the user and the plan exist)."""
+    row = conn.execute(select(users.c.plan, users.c.plan_since)
+                       .where(users.c.id == user_id).with_for_update()).one()
+    if row.plan == new_plan:
+        return 0
+    credit = 0
+    if row.plan is not None and row.plan_since is not None:
+        credit = _credit_unused(conn, user_id, name, row.plan, row.plan_since, now, tz)
+    user_store.update_user(conn, name, now=now, plan=new_plan)
+    return credit
+
+
+def _credit_unused(conn: Connection, user_id: int, name: str, plan_name: str, since: int,
+                   now: int, tz: ZoneInfo) -> int:
+    definition = conn.execute(select(plans.c.definition)
+                              .where(plans.c.name == plan_name)).scalar()
+    if definition is None:
+        return 0
+    fee = plan_from_json(definition).fee
+    if fee is None:
+        return 0
+    cycle = cycle_at(since, fee.billing_day, fee.cycle_months, tz, now)
+    billed = conn.execute(select(charges.c.amount).where(
+        charges.c.ref == cycle_ref(user_id, plan_name, cycle))).scalar()
+    if not billed or now >= cycle.end:
+        return 0
+    credit = -prorate(int(billed), cycle.end - now, cycle.seconds)
+    if credit and ledger_store.add_charge(
+            conn, user_id=user_id, user_name=name, kind="fee",
+            ref=f"credit:{user_id}:{plan_name}:{cycle.start}:{now}", period_start=now,
+            amount=credit, quantity=cycle.end - now,
+            description=f"plan {plan_name} unused until {_day(cycle.end - 1, tz)}", now=now):
+        return credit
+    return 0

@@ -1,0 +1,160 @@
+"""Plan fees (store/jobs/fees.py) on SQLite, PostgreSQL and MariaDB: each cycle
+billed once, in advance, caught up after downtime, pro-rata on a change."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from aaad.core.quotas.plan_parse import parse_plan
+from aaad.store import plans as plan_store
+from aaad.store import users as user_store
+from aaad.store.database import Database
+from aaad.store.jobs.fees import assign_plan, bill_fees
+from aaad.store.plans import plan_to_json
+from aaad.store.tables import charges, users
+
+BERLIN = ZoneInfo("Europe/Berlin")
+FIBER = {"name": "fiber", "fee": "29.90", "setup_fee": "49.00"}
+DAY = 86400
+
+
+def at(*args: int) -> int:
+    return int(datetime(*args, tzinfo=BERLIN).timestamp())
+
+
+def share(amount: int, part: int, whole: int) -> int:
+    """amount × part / whole, half away from zero (the documented rule), computed here."""
+    exact = Fraction(amount * part, whole)
+    return int(exact + Fraction(1, 2)) if exact >= 0 else -int(-exact + Fraction(1, 2))
+
+
+def save(db: Database, plan: dict[str, object], now: int) -> None:
+    p = parse_plan(plan)
+    with db.writer.begin() as conn:
+        plan_store.save_plan(conn, p.name, plan_to_json(p), now)
+
+
+def add(db: Database, name: str, plan: str | None, now: int) -> int:
+    with db.writer.begin() as conn:
+        return user_store.add_user(conn, name, password_hash=None, password_cleartext="pw",
+                                   plan=plan, enabled=True, now=now)
+
+
+def bill(db: Database, now: int) -> int:
+    with db.writer.begin() as conn:
+        return bill_fees(conn, now=now, tz=BERLIN).charges
+
+
+def lines(db: Database, user: str = "ann") -> list[tuple[str, int]]:
+    with db.reader.connect() as conn:
+        return [(r.ref.split(":")[0], r.amount) for r in conn.execute(
+            select(charges.c.ref, charges.c.amount).where(charges.c.user_name == user)
+            .order_by(charges.c.period_start, charges.c.ref))]
+
+
+def test_assignment_bills_setup_and_the_partial_first_cycle_then_each_cycle(db: Database) -> None:
+    save(db, FIBER, at(2026, 12, 1))
+    joined = at(2027, 1, 15, 12)
+    add(db, "ann", "fiber", joined)
+    assert bill(db, joined) == 2
+    partial = share(299000, at(2027, 2, 1) - joined, at(2027, 2, 1) - at(2027, 1, 1))
+    assert partial == 159145                       # 16.5 of January's 31 days of 29.90
+    assert lines(db) == [("setup", 490000), ("fee", partial)]
+    assert bill(db, at(2027, 1, 31, 23, 59)) == 0
+    assert bill(db, at(2027, 2, 1)) == 1               # billed in advance, at local midnight
+    assert lines(db)[-1] == ("fee", 299000)
+
+
+def test_a_daemon_that_was_down_catches_up_each_cycle_once(db: Database) -> None:
+    save(db, FIBER | {"cycle_months": 3, "billing_day": 10, "setup_fee": "0"}, 0)
+    add(db, "ann", "fiber", at(2027, 1, 10))           # on the billing day: no partial cycle
+    assert bill(db, at(2027, 8, 1)) == 3               # Jan 10, Apr 10, Jul 10
+    assert bill(db, at(2027, 8, 1)) == 0
+    assert bill(db, at(2027, 10, 10)) == 1
+    assert lines(db) == [("fee", 299000)] * 4
+
+
+def test_two_nodes_billing_at_once_charge_each_cycle_once(db: Database) -> None:
+    save(db, FIBER, 0)
+    for i in range(30):
+        add(db, f"u{i:02}", "fiber", at(2027, 1, 1))
+    barrier = threading.Barrier(2)
+    done: list[int] = []
+
+    def node() -> None:
+        barrier.wait()
+        for _ in range(10):                  # retry a deadlock or lock timeout
+            try:
+                done.append(bill(db, at(2027, 6, 2)))
+                return
+            except Exception as e:           # noqa: BLE001  (retried as the daemon does)
+                from aaad.store.database import is_retryable
+                if not is_retryable(e):
+                    raise
+    threads = [threading.Thread(target=node) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(done) == 30 * (1 + 6)                   # setup + Jan … Jun, for 30 users
+    with db.reader.connect() as conn:
+        assert len(conn.execute(select(charges.c.ref)).all()) == 30 * 7
+
+
+def test_a_fee_added_to_a_plan_in_use_does_not_reach_back(db: Database) -> None:
+    save(db, {"name": "fiber"}, 0)
+    add(db, "ann", "fiber", at(2027, 1, 1))
+    assert bill(db, at(2027, 3, 5)) == 0
+    save(db, FIBER, at(2027, 3, 5))
+    assert bill(db, at(2027, 3, 5)) == 0               # no setup, no partial, no March
+    assert bill(db, at(2027, 4, 1)) == 1
+    assert lines(db) == [("fee", 299000)]
+
+
+def test_a_plan_change_credits_the_unused_part_and_starts_the_new_plan(db: Database) -> None:
+    save(db, FIBER | {"setup_fee": "0"}, 0)
+    save(db, {"name": "gold", "fee": "59.90"}, 0)
+    uid = add(db, "ann", "fiber", at(2027, 1, 1))
+    bill(db, at(2027, 1, 1))
+    change = at(2027, 1, 11)                            # 21 of 31 days unused
+    with db.writer.begin() as conn:
+        credit = assign_plan(conn, uid, "ann", "gold", now=change, tz=BERLIN)
+    unused = at(2027, 2, 1) - change
+    assert credit == -share(299000, unused, 31 * DAY) == -202548
+    assert bill(db, change) == 1
+    assert lines(db) == [("fee", 299000), ("credit", credit),
+                         ("fee", share(599000, unused, 31 * DAY))]
+    with db.writer.begin() as conn:                     # the same plan again: nothing
+        assert assign_plan(conn, uid, "ann", "gold", now=change + 60, tz=BERLIN) == 0
+    assert bill(db, change + 60) == 0
+
+
+def test_removing_the_plan_stops_the_fees(db: Database) -> None:
+    save(db, FIBER, 0)
+    uid = add(db, "ann", "fiber", at(2027, 1, 1))
+    bill(db, at(2027, 1, 1))
+    with db.writer.begin() as conn:
+        assign_plan(conn, uid, "ann", None, now=at(2027, 1, 1), tz=BERLIN)
+    assert bill(db, at(2027, 5, 1)) == 0
+    with db.reader.connect() as conn:
+        assert conn.execute(select(users.c.next_fee_at, users.c.plan_since)
+                            .where(users.c.id == uid)).one() == (None, None)
+
+
+def test_only_users_with_something_due_are_read(db: Database) -> None:
+    save(db, FIBER, 0)
+    save(db, {"name": "free"}, 0)
+    for i in range(5):
+        add(db, f"f{i}", "free", at(2027, 1, 1))
+    add(db, "ann", "fiber", at(2027, 1, 1))
+    with db.writer.begin() as conn:
+        first = bill_fees(conn, now=at(2027, 1, 1), tz=BERLIN)
+    assert (first.users, first.charges) == (6, 2)      # once each: the free ones drop out
+    with db.writer.begin() as conn:
+        again = bill_fees(conn, now=at(2027, 1, 20), tz=BERLIN)
+    assert (again.users, again.charges) == (0, 0)
