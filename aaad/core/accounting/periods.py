@@ -22,6 +22,7 @@ __all__ = [
     "period_for_label",
     "split_interval",
     "allocate",
+    "local_midnight",
     "LIFETIME_START",
 ]
 
@@ -48,7 +49,12 @@ def parse_period_spec(kind: str, billing_day: int = 1) -> PeriodSpec:
     return PeriodSpec(kind, billing_day if kind == "monthly" else 1)
 
 
-def _local_midnight(d: date, tz: ZoneInfo) -> int:
+def local_midnight(d: date, tz: ZoneInfo) -> int:
+    """The instant local date ``d`` begins in ``tz``: every period boundary.
+
+    Billing code outside this module uses it too, so that fee cycles and
+    usage periods begin at the same instant on DST days.
+    """
     # fold=0 picks the first of two possible instants; a midnight that does
     # not exist (a DST gap at 00:00) resolves to the offset before the gap.
     return int(datetime(d.year, d.month, d.day, tzinfo=tz).timestamp())
@@ -74,7 +80,7 @@ def _bounds_for_local_date(spec: PeriodSpec, tz: ZoneInfo, local: date) -> tuple
         if local.day < spec.billing_day:
             start = _add_months(start, -1)
         end = _add_months(start, 1)
-    return _local_midnight(start, tz), _local_midnight(end, tz)
+    return local_midnight(start, tz), local_midnight(end, tz)
 
 
 def period_bounds(spec: PeriodSpec, tz: ZoneInfo, at: int) -> tuple[int, int | None]:
