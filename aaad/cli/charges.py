@@ -19,7 +19,19 @@ __all__ = ["charges_group"]
 
 @click.group("charges")
 def charges_group() -> None:
-    """The charges ledger (overage, blocks)."""
+    """The charges ledger (plan fees, overage, blocks, imports)."""
+
+
+@charges_group.command("bill")
+@pass_ctx
+def charges_bill(c: Context) -> None:
+    """Bill the plan fees due now (the daemon does this at start and every sweep)."""
+    from aaad.store.jobs.fees import bill_fees
+    tz, now = c.config.timezone, now_s()
+    lines = 0
+    while (run := c.write(lambda conn: bill_fees(conn, now=now, tz=tz))).users:
+        lines += run.charges
+    click.echo(f"billed {lines} plan fee lines")
 
 
 @charges_group.command("list")

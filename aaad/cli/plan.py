@@ -31,6 +31,10 @@ def _plan_options(f: Any) -> Any:
         click.option("--over-limit", type=click.Choice(["reject", "disconnect", "bill"])),
         click.option("--overage-per-hour", help="price per hour above the cap, e.g. 1.20"),
         click.option("--overage-per-gb", help="price per GB above the cap, e.g. 0.50"),
+        click.option("--fee", help="price per cycle, billed in advance, e.g. 29.90; "
+                                   "'none' removes it"),
+        click.option("--cycle-months", type=click.Choice(["1", "3", "6", "12"])),
+        click.option("--setup-fee", help="once per assignment to a user; 'none' removes it"),
     ]):
         f = opt(f)
     return f
@@ -39,12 +43,14 @@ def _plan_options(f: Any) -> Any:
 def _apply_options(base: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
     d = dict(base)
     for key in ("period", "billing_day", "time_limit", "octets_limit", "octets_direction",
-                "max_sessions", "over_limit"):
+                "max_sessions", "over_limit", "fee", "cycle_months", "setup_fee"):
         v = opts.get(key)
         if v is None:
             continue
         if v == "none":
             d.pop(key, None)
+        elif key == "cycle_months":
+            d[key] = int(v)
         elif key == "max_sessions":
             try:
                 d[key] = int(v)
@@ -130,8 +136,17 @@ def plan_list(c: Context, as_json: bool) -> None:
     plans = [plan_to_dict(plan_from_json(d)) for _, d in c.read(plan_store.list_plans)]
     emit(plans, as_json, lambda ps: table(
         [[p["name"], p["period"], p.get("time_limit", "-"), p.get("octets_limit", "-"),
-          str(p.get("max_sessions", "-")), p["over_limit"], str(len(p.get("bands", [])))]
-         for p in ps], ["NAME", "PERIOD", "TIME", "DATA", "SESSIONS", "OVER LIMIT", "BANDS"]))
+          str(p.get("max_sessions", "-")), p["over_limit"], str(len(p.get("bands", []))),
+          _fee_text(p)]
+         for p in ps], ["NAME", "PERIOD", "TIME", "DATA", "SESSIONS", "OVER LIMIT", "BANDS",
+                        "FEE"]))
+
+
+def _fee_text(p: dict[str, Any]) -> str:
+    if "fee" not in p:
+        return "-"
+    months = p["cycle_months"]
+    return f"{p['fee']}/month" if months == 1 else f"{p['fee']}/{months} months"
 
 
 @plan_group.command("delete")

@@ -17,10 +17,12 @@ from sqlalchemy import select
 
 from aaad.core.accounting.periods import parse_period_spec
 from aaad.core.accounting.sessions import Status, Totals
+from aaad.core.billing.cycles import first_cycle_start
 from aaad.store.database import open_database
 from aaad.store.jobs.accounting_batch import record_accounting
 from aaad.store.tables import plans as plans_table
-from tests.support.cli import error, migrated_config, ok
+from aaad.store.tables import users as users_table
+from tests.support.cli import error, migrated_config, ok, run
 from tests.support.records import acct_record
 
 PLANS = """\
@@ -110,8 +112,8 @@ def test_show_and_list_round_trip_in_human_units(config: Path, tmp_path: Path) -
     assert again.count(": unchanged") == 3 and ": updated" not in again
     text = ok(config, "plan", "list").stdout.splitlines()
     assert text[0].split() == ["NAME", "PERIOD", "TIME", "DATA", "SESSIONS", "OVER", "LIMIT",
-                               "BANDS"]
-    assert text[1].split() == ["home-150h", "monthly", "150h", "50GB", "1", "reject", "1"]
+                               "BANDS", "FEE"]
+    assert text[1].split() == ["home-150h", "monthly", "150h", "50GB", "1", "reject", "1", "-"]
 
 
 def test_add_set_delete(config: Path) -> None:
@@ -241,6 +243,43 @@ def test_usage_show_lists_each_limit_with_used_limit_remaining(config: Path,
     april = as_json(config, "usage", "show", "uma", "--period", "2026-04")
     assert [(x["used"], x["remaining"]) for x in april["limits"][:2]] == [
         (0, 150 * 3600), (0, 50 * 10**9)]
+
+
+def plan_since(config: Path, name: str) -> int:
+    db = open_database(yaml.safe_load(config.read_text())["database"]["url"])
+    try:
+        with db.reader.connect() as conn:
+            return int(conn.execute(select(users_table.c.plan_since)
+                                    .where(users_table.c.name == name)).scalar_one())
+    finally:
+        db.dispose()
+
+
+def test_plan_fees_from_the_cli(config: Path) -> None:
+    assert ok(config, "plan", "add", "fiber", "--fee", "29.90", "--setup-fee", "49",
+              "--billing-day", "1").stdout.strip() == "added plan fiber"
+    assert ok(config, "plan", "add", "gold", "--fee", "59.90", "--cycle-months", "12"
+              ).stdout.strip() == "added plan gold"
+    listed = ok(config, "plan", "list").stdout.splitlines()
+    assert [line.split()[-2:] for line in listed[1:]] == [["0", "29.90/month"],
+                                                          ["59.90/12", "months"]]
+    assert run(config, "plan", "set", "fiber", "--cycle-months", "2").exit_code == 2
+    ok(config, "user", "add", "ann", "--password", "Ann-pw-123456", "--plan", "fiber")
+    since = plan_since(config, "ann")
+    tz = ZoneInfo(yaml.safe_load(config.read_text()).get("timezone", "UTC"))
+    partial = first_cycle_start(since, 1, tz) > since
+    assert ok(config, "charges", "bill").stdout.strip() == \
+        f"billed {1 + partial} plan fee lines"
+    assert ok(config, "charges", "bill").stdout.strip() == "billed 0 plan fee lines"
+    charges = as_json(config, "charges", "list", "--user", "ann")
+    assert [(c["kind"], c["ref"].split(":")[0]) for c in charges] == \
+        [("fee", "setup")] + [("fee", "fee")] * partial
+    assert charges[0]["amount"] == "49.00"
+    assert ok(config, "user", "set", "ann", "--plan", "gold").stdout.strip().startswith(
+        "updated user ann")
+    assert ok(config, "user", "set", "ann", "--plan", "gold").stdout.strip() == \
+        "updated user ann"                       # the same plan again: no credit, no new cycle
+    assert error(config, "user", "set", "nobody", "--plan", "gold") == "error: no user nobody"
 
 
 def test_events_list_on_an_empty_database(config: Path) -> None:

@@ -26,7 +26,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, select, update
 
-from aaad.core.billing.cycles import Cycle, cycle_at, cycle_ref, cycles_started, next_renewal
+from aaad.core.accounting.periods import PeriodSpec, period_bounds
+from aaad.core.billing.cycles import (
+    Cycle,
+    catch_up_limit,
+    cycle_at,
+    cycle_ref,
+    cycles_started,
+    next_renewal,
+)
 from aaad.core.billing.prorata import prorate
 from aaad.core.quotas.plan import Fee, Plan
 from aaad.store import ledger as ledger_store
@@ -66,38 +74,60 @@ def bill_fees(conn: Connection, *, now: int, tz: ZoneInfo, limit: int = FEE_BATC
         if plan is None or plan.fee is None or row.plan_since is None:
             _set_next(conn, row.id, None)
             continue
-        for amount, ref, start, quantity, what in _due(row.id, plan, plan.fee, row.plan_since,
-                                                        fee_since or 0, row.next_fee_at, now,
-                                                        tz):
+        items, next_at = _due(row.id, plan, plan.fee, row.plan_since, fee_since or 0,
+                              row.next_fee_at, now, tz)
+        for amount, ref, start, quantity, what in items:
             if ledger_store.add_charge(conn, user_id=row.id, user_name=row.name, kind="fee",
                                        ref=ref, period_start=start, amount=amount,
                                        quantity=quantity, description=what, now=now):
                 written += 1
                 money += amount
-        _set_next(conn, row.id, next_renewal(row.plan_since, plan.fee.billing_day,
-                                             plan.fee.cycle_months, tz, now))
+        _set_next(conn, row.id, next_at)
     return FeeRun(len(due), written, money)
 
 
 def _due(user_id: int, plan: Plan, fee: Fee, since: int, fee_since: int, next_at: int,
-         now: int, tz: ZoneInfo) -> list[tuple[int, str, int, int, str]]:
+         now: int, tz: ZoneInfo) -> tuple[list[tuple[int, str, int, int, str]], int]:
     """(amount, ref, cycle start, seconds, description) of what is due in
-    [next_at, now]: the setup fee, a partial first stretch, whole cycles."""
+    [next_at, now] (the setup fee, a partial first stretch, whole cycles), and
+    the next instant to look again.
+
+    One call bills at most catch_up_limit cycles (ten years): when there are
+    more, the next instant is the following cycle start, already past, so the
+    next run goes on, a bounded transaction at a time.
+    """
     out = []
     if fee.setup_money and since >= fee_since and next_at <= since:
-        out.append((fee.setup_money, f"setup:{user_id}:{plan.name}:{since}", since, 0,
+        out.append((fee.setup_money, f"setup:{user_id}:{plan.name}:{since}",
+                    period_bounds(_period(plan), tz, since)[0], 0,
                     f"plan {plan.name} setup fee"))
-    for cycle in cycles_started(since, fee.billing_day, fee.cycle_months, tz,
-                                after=next_at - 1, upto=now):
+    started = cycles_started(since, fee.billing_day, fee.cycle_months, tz,
+                             after=next_at - 1, upto=now)
+    if len(started) >= catch_up_limit(fee.cycle_months):
+        following = started[-1].end
+    else:
+        following = next_renewal(since, fee.billing_day, fee.cycle_months, tz, now)
+    for cycle in started:
         if cycle.start < fee_since or cycle.start < since:
             continue
         amount = fee.amount_money
         if cycle.index < 0:         # the partial stretch up to the first cycle start
             amount = prorate(fee.amount_money, cycle.seconds, _whole_cycle_s(cycle, fee, tz))
-        out.append((amount, cycle_ref(user_id, plan.name, cycle), cycle.start, cycle.seconds,
+        out.append((amount, cycle_ref(user_id, plan.name, cycle),
+                    period_bounds(_period(plan), tz, cycle.start)[0], cycle.seconds,
                     f"plan {plan.name} fee {_day(cycle.start, tz)} to "
                     f"{_day(cycle.end - 1, tz)}"))
-    return out
+    return out, following
+
+
+def _period(plan: Plan) -> PeriodSpec:
+    """The usage period a fee line is filed under (``period_start``), so that it
+    is listed and exported with the usage of the period its cycle begins in; a
+    plan without periods files its fees by the month of its billing day."""
+    assert plan.fee is not None
+    if plan.period.kind == "none":
+        return PeriodSpec("monthly", plan.fee.billing_day)
+    return plan.period
 
 
 def _whole_cycle_s(partial: Cycle, fee: Fee, tz: ZoneInfo) -> int:
@@ -144,7 +174,8 @@ def _credit_unused(conn: Connection, user_id: int, name: str, plan_name: str, si
                               .where(plans.c.name == plan_name)).scalar()
     if definition is None:
         return 0
-    fee = plan_from_json(definition).fee
+    plan = plan_from_json(definition)
+    fee = plan.fee
     if fee is None:
         return 0
     cycle = cycle_at(since, fee.billing_day, fee.cycle_months, tz, now)
@@ -155,7 +186,8 @@ def _credit_unused(conn: Connection, user_id: int, name: str, plan_name: str, si
     credit = -prorate(int(billed), cycle.end - now, cycle.seconds)
     if credit and ledger_store.add_charge(
             conn, user_id=user_id, user_name=name, kind="fee",
-            ref=f"credit:{user_id}:{plan_name}:{cycle.start}:{now}", period_start=now,
+            ref=f"credit:{user_id}:{plan_name}:{cycle.start}:{now}",
+            period_start=period_bounds(_period(plan), tz, now)[0],
             amount=credit, quantity=cycle.end - now,
             description=f"plan {plan_name} unused until {_day(cycle.end - 1, tz)}", now=now):
         return credit
