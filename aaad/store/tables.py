@@ -287,3 +287,39 @@ free_minutes = Table(
     Column("used_s", BigInteger, nullable=False, server_default=text("0")),
     Column("carried_in_s", BigInteger, nullable=False, server_default=text("0")),
 )
+
+# Scheduled custom charges (migration 0006): "set and forget" charges on a
+# user, once or every month, quarter or year from a local date, optionally
+# until one. next_at is the next occurrence not billed yet (NULL: none left).
+scheduled_charges = Table(
+    "scheduled_charges", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, nullable=False),
+    Column("user_name", String(NAME_LEN), nullable=False),
+    Column("amount", BigInteger, nullable=False),      # signed, 1/10,000 units
+    Column("description", String(255), nullable=False),
+    Column("every", String(16), nullable=False),       # once | monthly | quarterly | yearly
+    Column("start_date", String(10), nullable=False),  # local date, YYYY-MM-DD
+    Column("until_date", String(10), nullable=True),   # inclusive
+    Column("next_at", BigInteger, nullable=True, index=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("cancelled_at", BigInteger, nullable=True),
+    Index("ix_scheduled_charges_user_id", "user_id"),
+)
+
+# Plan changes scheduled for a later instant (migration 0006); done_at is set
+# when the change was made, cancelled_at when it was called off.
+plan_changes = Table(
+    "plan_changes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, nullable=False),
+    Column("user_name", String(NAME_LEN), nullable=False),
+    Column("plan", String(64), nullable=True),         # NULL: remove the plan
+    Column("at", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("done_at", BigInteger, nullable=True),
+    Column("cancelled_at", BigInteger, nullable=True),
+    Index("ix_plan_changes_at", "at"),
+    Index("ix_plan_changes_user_id", "user_id"),
+)
+
