@@ -87,6 +87,9 @@ def _show_user(u: dict[str, Any]) -> None:
         click.echo(f"{k + ':':15} {u.get(k) if u.get(k) is not None else '-'}")
     click.echo(f"{'created:':15} {iso(u['created_at'])}")
     click.echo(f"{'updated:':15} {iso(u['updated_at'])}")
+    for p in u.get("plan_changes", []):
+        click.echo(f"{'plan change:':15} to {p['plan'] or 'no plan'} at {p['at']} "
+                   f"(change {p['id']})")
 
 
 @user_group.command("show")
@@ -97,10 +100,14 @@ def user_show(c: Context, name: str, as_json: bool) -> None:
     """Show one user (never the password)."""
     from aaad.store import sessions as session_store
     from aaad.store import users as user_store
+    from aaad.store.jobs.plan_changes import pending_changes
 
     def get(conn: Any) -> dict[str, Any]:
         data = user_store.get_user(conn, name).as_dict()
         data["open_sessions"] = session_store.open_session_count(conn, name)
+        data["plan_changes"] = [
+            {"id": p["id"], "plan": p["plan"], "at": iso(p["at"])}
+            for p in pending_changes(conn, user_store.user_ids(conn, [name])[name])]
         return data
     try:
         data = c.read(get)
@@ -128,19 +135,34 @@ def user_list(c: Context, limit: int | None, as_json: bool) -> None:
 @click.option("--cleartext/--hashed", default=None,
               help="How to store the new password (default: hashed).")
 @click.option("--plan", default=None, help="Plan name; '' removes the plan.")
+@click.option("--at", "at_text", default=None, metavar="DATE",
+              help="Make the plan change then instead of now: YYYY-MM-DD (local midnight) "
+                   "or YYYY-MM-DDTHH:MM, in the configured time zone.")
+@click.option("--cancel-changes", is_flag=True,
+              help="Call off the user's plan changes scheduled with --at.")
 @pass_ctx
 def user_set(c: Context, name: str, password: str | None, cleartext: bool | None,
-             plan: str | None) -> None:
-    """Change a user's password or plan."""
+             plan: str | None, at_text: str | None, cancel_changes: bool) -> None:
+    """Change a user's password or plan (now, or --at a later date)."""
     values: dict[str, Any] = {}
     if password is not None:
         values.update(_credential(password, bool(cleartext)))
     elif cleartext is not None:
         fail("--cleartext/--hashed needs --password")
+    if at_text is not None and plan is None:
+        fail("--at needs --plan")
+    if cancel_changes:
+        if plan is not None or values:
+            fail("--cancel-changes is given alone")
+        _cancel_changes(c, name)
+        return
     if plan is not None:
         _check_plan(c, plan or None)
     elif not values:
         fail("nothing to change: give --password or --plan")
+    if at_text is not None:
+        _schedule_change(c, name, plan or None, _local_instant(c, at_text, "--at"), values)
+        return
     if plan is None:
         _update(c, name, values, "updated")
         return
@@ -162,6 +184,55 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
         no_user(name)
     click.echo(f"updated user {name}" + (f"; credited {format_money(-credit)} of the old "
                                          "plan's fee" if credit else ""))
+
+
+def _local_instant(c: Context, text: str, option: str) -> int:
+    """YYYY-MM-DD (local midnight) or YYYY-MM-DDTHH:MM in the configured zone."""
+    from datetime import datetime
+    try:
+        local = datetime.fromisoformat(text) if len(text) in (10, 16) else None
+    except ValueError:
+        local = None
+    if local is None or local.tzinfo is not None:
+        fail(f"{option} must be YYYY-MM-DD or YYYY-MM-DDTHH:MM, got {text!r}")
+    return int(local.replace(tzinfo=c.config.timezone).timestamp())
+
+
+def _schedule_change(c: Context, name: str, plan: str | None, at: int,
+                     values: dict[str, Any]) -> None:
+    from aaad.store import users as user_store
+    from aaad.store.jobs.plan_changes import schedule_change
+    now = now_s()
+    if at <= now:
+        fail("--at is not in the future (leave it out to change the plan now)")
+
+    def schedule(conn: Any) -> int:
+        user_store.get_user(conn, name)             # an account, or NoSuchUser
+        if values:
+            user_store.update_user(conn, name, now=now, **values)
+        return schedule_change(conn, user_store.user_ids(conn, [name])[name], name, plan,
+                               at=at, now=now)
+    try:
+        change = c.write(schedule)
+    except user_store.NoSuchUser:
+        no_user(name)
+    click.echo(f"user {name}: plan change to {plan or 'no plan'} scheduled for {iso(at)} "
+               f"(change {change})")
+
+
+def _cancel_changes(c: Context, name: str) -> None:
+    from aaad.store import users as user_store
+    from aaad.store.jobs.plan_changes import cancel_changes
+    now = now_s()
+
+    def cancel(conn: Any) -> int:
+        user_store.get_user(conn, name)
+        return cancel_changes(conn, user_store.user_ids(conn, [name])[name], now=now)
+    try:
+        n = c.write(cancel)
+    except user_store.NoSuchUser:
+        no_user(name)
+    click.echo(f"user {name}: {n} scheduled plan change{'s' if n != 1 else ''} called off")
 
 
 def _update(c: Context, name: str, values: dict[str, Any], what: str) -> None:

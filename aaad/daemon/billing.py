@@ -1,7 +1,9 @@
-"""The fee biller: plan fees billed on the writer thread, on start and every sweep.
+"""The fee biller: scheduled plan changes and plan fees, on the writer thread,
+on start and every sweep.
 
-Runs ``store.jobs.fees.bill_fees`` in transactions of up to FEE_BATCH users
-until nothing is due, so a daemon that was down on a billing day catches up
+Makes the plan changes whose time has come (``store.jobs.plan_changes``),
+then runs ``store.jobs.fees.bill_fees`` in transactions of up to FEE_BATCH
+users until nothing is due, so a daemon that was down on a billing day catches up
 at start, each missed cycle once. A failure is logged and retried at the next
 turn; a charge's unique ref makes a retried turn add nothing twice.
 """
@@ -9,19 +11,24 @@ turn; a charge's unique ref makes a retried turn add nothing twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Connection
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
 from aaad.store.database import Database, is_retryable
-from aaad.store.jobs.fees import FEE_BATCH, FeeRun, bill_fees
+from aaad.store.jobs.fees import FEE_BATCH, bill_fees
+from aaad.store.jobs.plan_changes import make_due_changes
 
 __all__ = ["FeeBiller"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MAX_ATTEMPTS = 5
 
 
@@ -52,10 +59,20 @@ class FeeBiller:
         return d.addCallbacks(done, failed)
 
     def _bill(self, now: int) -> int:
-        """Writer thread: batches until nothing is due at ``now``."""
+        """Writer thread: the plan changes that have come, then the fees, in
+        batches until nothing is due at ``now``."""
+        while True:
+            changes = self._transaction(
+                lambda conn: make_due_changes(conn, now=now, tz=self._tz, limit=self._batch))
+            if changes.made or changes.cancelled:
+                log.info("made %d scheduled plan changes (%d called off: user or plan gone)",
+                         changes.made, changes.cancelled)
+            if changes.made + changes.cancelled < self._batch:
+                break
         lines = 0
         while True:
-            run = self._one_batch(now)
+            run = self._transaction(
+                lambda conn: bill_fees(conn, now=now, tz=self._tz, limit=self._batch))
             if run.charges:
                 self._metrics.fees_charged.inc(run.charges)
                 self._metrics.fees_money.inc(max(0, run.money))
@@ -64,11 +81,11 @@ class FeeBiller:
             if run.users < self._batch:
                 return lines
 
-    def _one_batch(self, now: int) -> FeeRun:
+    def _transaction(self, job: Callable[[Connection], T]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._db.writer.begin() as conn:
-                    return bill_fees(conn, now=now, tz=self._tz, limit=self._batch)
+                    return job(conn)
             except Exception as e:
                 if attempt == MAX_ATTEMPTS or not is_retryable(e):
                     raise

@@ -282,6 +282,38 @@ def test_plan_fees_from_the_cli(config: Path) -> None:
     assert error(config, "user", "set", "nobody", "--plan", "gold") == "error: no user nobody"
 
 
+def test_a_plan_change_scheduled_for_later(config: Path) -> None:
+    ok(config, "plan", "add", "fiber", "--fee", "29.90")
+    ok(config, "plan", "add", "gold", "--fee", "59.90")
+    ok(config, "user", "add", "ann", "--password", "Ann-pw-123456", "--plan", "fiber")
+    assert ok(config, "user", "set", "ann", "--plan", "gold", "--at", "2099-01-01"
+              ).stdout.strip() == ("user ann: plan change to gold scheduled for "
+                                   "2099-01-01T00:00:00Z (change 1)")
+    assert ok(config, "user", "set", "ann", "--plan", "", "--at", "2099-02-01T08:30"
+              ).stdout.strip() == ("user ann: plan change to no plan scheduled for "
+                                   "2099-02-01T08:30:00Z (change 2)")
+    shown = as_json(config, "user", "show", "ann")
+    assert (shown["plan"], shown["plan_changes"]) == ("fiber", [
+        {"id": 1, "plan": "gold", "at": "2099-01-01T00:00:00Z"},
+        {"id": 2, "plan": None, "at": "2099-02-01T08:30:00Z"}])
+    assert "plan change:    to gold at 2099-01-01T00:00:00Z (change 1)" in \
+        ok(config, "user", "show", "ann").stdout
+    assert ok(config, "charges", "bill").stdout.strip().startswith("billed ")
+    assert as_json(config, "user", "show", "ann")["plan"] == "fiber"       # not yet
+    assert ok(config, "user", "set", "ann", "--cancel-changes").stdout.strip() == \
+        "user ann: 2 scheduled plan changes called off"
+    assert as_json(config, "user", "show", "ann")["plan_changes"] == []
+    assert error(config, "user", "set", "ann", "--at", "2099-01-01") == "error: --at needs --plan"
+    assert error(config, "user", "set", "ann", "--plan", "gold", "--at", "2000-01-01") == \
+        "error: --at is not in the future (leave it out to change the plan now)"
+    assert error(config, "user", "set", "ann", "--plan", "gold", "--at", "soon") == \
+        "error: --at must be YYYY-MM-DD or YYYY-MM-DDTHH:MM, got 'soon'"
+    assert error(config, "user", "set", "ann", "--plan", "gold", "--cancel-changes") == \
+        "error: --cancel-changes is given alone"
+    assert error(config, "user", "set", "bob", "--plan", "gold", "--at", "2099-01-01") == \
+        "error: no user bob"
+
+
 def test_events_list_on_an_empty_database(config: Path) -> None:
     assert as_json(config, "events", "list") == []
     assert as_json(config, "events", "list", "--kind", "disconnect") == []

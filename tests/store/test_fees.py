@@ -4,57 +4,15 @@ billed once, in advance, caught up after downtime, pro-rata on a change."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime
-from fractions import Fraction
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from aaad.core.quotas.plan_parse import parse_plan
-from aaad.store import plans as plan_store
-from aaad.store import users as user_store
 from aaad.store.database import Database
 from aaad.store.jobs.fees import assign_plan, bill_fees
-from aaad.store.plans import plan_to_json
 from aaad.store.tables import charges, users
+from tests.support.billing import BERLIN, DAY, add, at, bill, lines, save, share
 
-BERLIN = ZoneInfo("Europe/Berlin")
 FIBER = {"name": "fiber", "fee": "29.90", "setup_fee": "49.00"}
-DAY = 86400
-
-
-def at(*args: int) -> int:
-    return int(datetime(*args, tzinfo=BERLIN).timestamp())
-
-
-def share(amount: int, part: int, whole: int) -> int:
-    """amount × part / whole, half away from zero (the documented rule), computed here."""
-    exact = Fraction(amount * part, whole)
-    return int(exact + Fraction(1, 2)) if exact >= 0 else -int(-exact + Fraction(1, 2))
-
-
-def save(db: Database, plan: dict[str, object], now: int) -> None:
-    p = parse_plan(plan)
-    with db.writer.begin() as conn:
-        plan_store.save_plan(conn, p.name, plan_to_json(p), now)
-
-
-def add(db: Database, name: str, plan: str | None, now: int) -> int:
-    with db.writer.begin() as conn:
-        return user_store.add_user(conn, name, password_hash=None, password_cleartext="pw",
-                                   plan=plan, enabled=True, now=now)
-
-
-def bill(db: Database, now: int) -> int:
-    with db.writer.begin() as conn:
-        return bill_fees(conn, now=now, tz=BERLIN).charges
-
-
-def lines(db: Database, user: str = "ann") -> list[tuple[str, int]]:
-    with db.reader.connect() as conn:
-        return [(r.ref.split(":")[0], r.amount) for r in conn.execute(
-            select(charges.c.ref, charges.c.amount).where(charges.c.user_name == user)
-            .order_by(charges.c.created_at, charges.c.id))]
 
 
 def test_assignment_bills_setup_and_the_partial_first_cycle_then_each_cycle(db: Database) -> None:
