@@ -35,6 +35,7 @@ from aaad.cli.disconnect import disconnect_cmd
 from aaad.cli.events import EVENT_KINDS, events_group
 from aaad.cli.init import init_cmd
 from aaad.cli.journal import journal_group
+from aaad.cli.period import period_group
 from aaad.cli.plan import plan_group
 from aaad.cli.rates import rates_group
 from aaad.cli.serve import serve_cmd
@@ -103,7 +104,8 @@ def cli(ctx: click.Context, config_path: str) -> None:
 # The commands, each from its module; --help lists them by name.
 for _command in (serve_cmd, config_group, db_group, init_cmd, journal_group, user_group,
                  session_group, usage_group, plan_group, rates_group, calls_group, block_group,
-                 events_group, charges_group, credit_group, voucher_group, disconnect_cmd,
+                 events_group, charges_group, period_group, credit_group, voucher_group,
+                 disconnect_cmd,
                  debug_cmd, status_cmd):
     cli.add_command(_command)
 del _command

@@ -127,7 +127,9 @@ def charges_export(c: Context, period: str, fmt: str, output: str | None) -> Non
     except ValueError as e:
         fail(str(e))
     assert end is not None
-    lines = c.read(billing.export_lines, label=period, start=start, end=end)
+    from aaad.cli.period import month_bounds
+    from aaad.store.closing import export_period
+    lines = c.read(export_period, period, month_bounds(c))
     for x in lines:
         x["amount"] = billing.money4(x["amount"])
     if fmt == "json":

@@ -29,6 +29,7 @@ from aaad.config.model import (
     AccountingConfig,
     ApiConfig,
     AuthConfig,
+    BillingConfig,
     ClientConfig,
     Config,
     ConfigError,
@@ -105,6 +106,7 @@ def parse_config(data: Any, *, base_dir: Path = Path("."), source: str | None = 
         api=_api(r, base_dir),
         telephony=_telephony(r.section("telephony")),
         journal=_journal(r.section("journal"), base_dir, default_journal_path(database.url)),
+        billing=_billing(r.section("billing")),
         source=source,
     )
     r.done(ignore=("plans",))
@@ -467,6 +469,20 @@ def _api(parent: _Reader, base_dir: Path) -> ApiConfig:
         raise ConfigError(r.key("token"), "must be at least 16 characters")
     r.done()
     return cfg
+
+
+def _billing(r: _Reader) -> BillingConfig:
+    days = r.get("close_after_days", _close_days, None)
+    r.done()
+    return BillingConfig(close_after_days=days)
+
+
+def _close_days(v: Any) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 366:
+        raise ValueError("must be a number of days 0-366, or null")
+    return v
 
 
 def _logging(r: _Reader) -> LoggingConfig:

@@ -16,8 +16,8 @@ from aaad.core.telephony.rate_table import NumberPlan
 
 __all__ = ["ConfigError", "Secret", "Config", "DatabaseConfig", "RadiusConfig", "ClientConfig",
            "TelephonyConfig", "AccountingConfig", "AuthConfig", "LoggingConfig", "MetricsConfig",
-           "ApiConfig", "JournalConfig", "OUTAGE_POLICIES", "CLIENT_TYPES", "DEFAULT_JOURNAL_PATH",
-           "MIN_JOURNAL_BYTES", "DEFAULT_CONFIG_PATH"]
+           "ApiConfig", "JournalConfig", "BillingConfig", "OUTAGE_POLICIES", "CLIENT_TYPES",
+           "DEFAULT_JOURNAL_PATH", "MIN_JOURNAL_BYTES", "DEFAULT_CONFIG_PATH"]
 
 CLIENT_TYPES = ("generic", "mikrotik", "cisco", "chillispot")
 # What an Access-Request gets while the database is unreachable.
@@ -125,6 +125,14 @@ class AuthConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BillingConfig:
+    """Money: ``close_after_days`` closes each calendar month that many days
+    after it ended (None: only ``aaad period close``)."""
+
+    close_after_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class JournalConfig:
     """The database-outage journal (on unless ``enabled: false``)."""
 
@@ -172,4 +180,5 @@ class Config:
     api: ApiConfig = ApiConfig()
     telephony: TelephonyConfig = TelephonyConfig()
     journal: JournalConfig = JournalConfig()
+    billing: BillingConfig = BillingConfig()
     source: str | None = None

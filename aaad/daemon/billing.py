@@ -1,5 +1,5 @@
-"""The fee biller: scheduled plan changes and plan fees, on the writer thread,
-on start and every sweep.
+"""The fee biller: scheduled plan changes, plan fees and closing ended months,
+on the writer thread, on start and every sweep.
 
 Makes the plan changes whose time has come (``store.jobs.plan_changes``),
 then runs ``store.jobs.fees.bill_fees`` in transactions of up to FEE_BATCH
@@ -21,6 +21,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
+from aaad.store.closing import close_ended, month_bounds
 from aaad.store.database import Database, is_retryable
 from aaad.store.jobs.fees import FEE_BATCH, bill_fees
 from aaad.store.jobs.plan_changes import make_due_changes
@@ -34,9 +35,11 @@ MAX_ATTEMPTS = 5
 
 class FeeBiller:
     def __init__(self, *, db: Database, writer: Executor, reactor: IReactorTime,
-                 metrics: Metrics, tz: ZoneInfo, batch: int = FEE_BATCH) -> None:
+                 metrics: Metrics, tz: ZoneInfo, batch: int = FEE_BATCH,
+                 close_after_days: int | None = None) -> None:
         self._db, self._writer, self._reactor = db, writer, reactor
         self._metrics, self._tz, self._batch = metrics, tz, batch
+        self._close_after_days = close_after_days
         self._running = False
 
     def run(self) -> Deferred[int]:
@@ -79,7 +82,14 @@ class FeeBiller:
                 log.info("billed %d plan fee lines for %d users", run.charges, run.users)
             lines += run.charges
             if run.users < self._batch:
-                return lines
+                break
+        if self._close_after_days is not None:
+            days = self._close_after_days
+            for label in self._transaction(lambda conn: close_ended(
+                    conn, month_bounds(self._tz), now=now, after_days=days, tz=self._tz)):
+                log.info("closed period %s (%d days after it ended): its export is final",
+                         label, days)
+        return lines
 
     def _transaction(self, job: Callable[[Connection], T]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):

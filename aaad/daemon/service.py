@@ -124,7 +124,8 @@ class AaadService(MultiService):
         self._replayer = LoopingCall(self.accounting.replay)
         self._replayer.clock = reactor
         self.biller = FeeBiller(db=self.db, writer=self.executors.writer, reactor=reactor,
-                                metrics=self.metrics, tz=config.timezone)
+                                metrics=self.metrics, tz=config.timezone,
+                                close_after_days=config.billing.close_after_days)
         self._billing = LoopingCall(self.biller.run)
         self._billing.clock = reactor
 

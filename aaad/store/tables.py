@@ -323,3 +323,15 @@ plan_changes = Table(
     Index("ix_plan_changes_user_id", "user_id"),
 )
 
+# Closed billing periods (migration 0007): a closed month's export is frozen
+# here, as it was at closing; anything of that month that arrives later goes
+# to the first open month's export as an adjustment line (store/billing.py).
+closed_periods = Table(
+    "closed_periods", metadata,
+    Column("label", String(7), primary_key=True),      # YYYY-MM
+    Column("start", BigInteger, nullable=False),
+    Column("end", BigInteger, nullable=False),
+    Column("closed_at", BigInteger, nullable=False),
+    Column("lines", Text, nullable=False),             # the export lines, JSON
+)
+

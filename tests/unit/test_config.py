@@ -397,6 +397,19 @@ def test_the_shipped_example_config_is_valid() -> None:
     assert cfg.radius.coa_timeouts_s == (1.0, 2.0, 4.0)
 
 
+def test_billing_close_after_days() -> None:
+    from aaad.config import parse_config as _parse
+    assert _parse({}).billing.close_after_days is None
+    assert _parse({"billing": {"close_after_days": 5}}).billing.close_after_days == 5
+    for bad in (-1, 400, "5", True, 2.5):
+        with pytest.raises(ConfigError) as e:
+            _parse({"billing": {"close_after_days": bad}})
+        assert str(e.value) == "billing.close_after_days: must be a number of days 0-366, or null"
+    with pytest.raises(ConfigError) as e:
+        _parse({"billing": {"close_after": 5}})
+    assert str(e.value).startswith("billing.close_after: unknown key")
+
+
 def test_api_needs_a_long_enough_token() -> None:
     from aaad.config import parse_config as _parse
     for api, message in (({}, "api.token: must not be empty"),

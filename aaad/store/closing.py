@@ -1,0 +1,181 @@
+"""Closed billing periods: a closed month's export never changes again (DESIGN §7).
+
+Closing a month stores its export lines as they are (``closed_periods``);
+its export is read from there ever after, byte for byte. What belongs to a
+closed month but was not in its stored lines (a late Stop's usage, a call
+rated late, an overage charge that grew, a charge imported afterwards) is
+booked to the first open month after it, as adjustment lines that name the
+month they belong to ("adjustment for 2026-11"): per user, the difference
+between the closed month as it is now and what has been reported of it so
+far (its stored lines and the adjustments frozen in later closed months).
+Nothing on the accounting path changes for this: the difference is taken
+when a month is exported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, select
+
+from aaad.core.accounting.periods import LIFETIME_START, parse_period_spec, period_for_label
+from aaad.store.billing import export_lines
+from aaad.store.sql import insert_once
+from aaad.store.tables import calls, charges, closed_periods, usage
+
+__all__ = ["ADJUSTMENT", "month_bounds", "close_period", "close_ended", "closed", "export_period",
+           "months_between"]
+
+ADJUSTMENT = "adjustment for "
+_SUMMED = ("count", "seconds", "in_octets", "out_octets", "quantity", "amount")
+
+# label → (start, end) of that month, from the caller (the configured zone)
+Bounds = Callable[[str], tuple[int, int]]
+
+
+def month_bounds(tz: ZoneInfo) -> Bounds:
+    """label → (start, end) of that calendar month in ``tz``."""
+    spec = parse_period_spec("monthly", 1)
+
+    def bounds(label: str) -> tuple[int, int]:
+        start, end = period_for_label(spec, tz, label)
+        assert end is not None
+        return start, end
+    return bounds
+
+
+def closed(conn: Connection) -> dict[str, dict[str, Any]]:
+    """The closed months: label → its row (start, end, closed_at, lines)."""
+    return {r.label: {"start": r.start, "end": r.end, "closed_at": r.closed_at,
+                      "lines": json.loads(r.lines)}
+            for r in conn.execute(select(closed_periods).order_by(closed_periods.c.label))}
+
+
+def close_period(conn: Connection, label: str, bounds: Bounds, *, now: int) -> bool:
+    """Freeze ``label``'s export as it is now; False if it was closed already.
+
+    Raises:
+        ValueError: the month has not ended yet.
+    """
+    start, end = bounds(label)
+    if end > now:
+        raise ValueError(f"period {label} has not ended yet")
+    if conn.execute(select(closed_periods.c.label)
+                    .where(closed_periods.c.label == label)).first() is not None:
+        return False
+    lines = export_period(conn, label, bounds)
+    return insert_once(conn, closed_periods, {
+        "label": label, "start": start, "end": end, "closed_at": now,
+        "lines": json.dumps(lines, separators=(",", ":"))})   # key order is the export's
+
+
+def close_ended(conn: Connection, bounds: Bounds, *, now: int, after_days: int,
+                tz: ZoneInfo, most: int = 24) -> list[str]:
+    """Close, in order, the months that ended ``after_days`` days ago or more,
+    from the first one not closed (or the first with any usage, call or
+    charge); at most ``most`` per call. The labels closed."""
+    last = conn.execute(select(func.max(closed_periods.c.label))).scalar()
+    if last is not None:
+        label = _next_month(last)
+    else:
+        first = min((v for v in (
+            conn.execute(select(func.min(usage.c.period_start))).scalar(),
+            conn.execute(select(func.min(calls.c.started_at))).scalar(),
+            conn.execute(select(func.min(charges.c.period_start))
+                         .where(charges.c.period_start != LIFETIME_START)).scalar())
+            if v is not None), default=None)
+        if first is None:
+            return []
+        label = f"{datetime.fromtimestamp(first, tz):%Y-%m}"
+    out: list[str] = []
+    while len(out) < most and bounds(label)[1] + after_days * 86400 <= now:
+        if close_period(conn, label, bounds, now=now):
+            out.append(label)
+        label = _next_month(label)
+    return out
+
+
+def _next_month(label: str) -> str:
+    y, m = int(label[:4]), int(label[5:7])
+    return f"{y + m // 12:04}-{m % 12 + 1:02}"
+
+
+def export_period(conn: Connection, label: str, bounds: Bounds) -> list[dict[str, Any]]:
+    """A month's export lines: frozen if closed, else live with the adjustments
+    for closed months whose first open month this is."""
+    done = closed(conn)
+    if label in done:
+        return list(done[label]["lines"])
+    start, end = bounds(label)
+    lines = export_lines(conn, label=label, start=start, end=end)
+    adjustments = [a for earlier in sorted(done)
+                   if earlier < label and all(m in done for m in months_between(earlier, label))
+                   for a in _adjustments(conn, earlier, label, done, bounds)]
+    return _merged(label, lines, adjustments) if adjustments else lines
+
+
+def _adjustments(conn: Connection, month: str, into: str, done: dict[str, dict[str, Any]],
+                 bounds: Bounds) -> list[dict[str, Any]]:
+    """What of closed ``month`` is not reported yet, as lines of ``into``."""
+    start, end = bounds(month)
+    now_lines = [x for x in export_lines(conn, label=month, start=start, end=end)
+                 if x["item"] != "total"]
+    reported = [x for x in done[month]["lines"] if x["item"] != "total"
+                and not x["description"].startswith(ADJUSTMENT)]
+    for later, row in done.items():
+        if later > month:
+            reported += [x for x in row["lines"] if x["description"] == ADJUSTMENT + month]
+    diff: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for sign, items in ((1, now_lines), (-1, reported)):
+        for x in items:
+            key = (x["user"], x["item"], x["kind"], x["ref"])
+            acc = diff.setdefault(key, dict.fromkeys(_SUMMED, 0))
+            for k in _SUMMED:
+                acc[k] += sign * int(x[k])
+    return [{"period": into, "user": user, "item": item, "kind": kind, "ref": ref,
+             **sums, "description": ADJUSTMENT + month}
+            for (user, item, kind, ref), sums in sorted(diff.items())
+            if any(sums[k] for k in _SUMMED)]
+
+
+def _merged(label: str, lines: list[dict[str, Any]],
+            adjustments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The export's per-user groups (each closed by its total) with the
+    adjustments added to their user's group, or in a new group, and the
+    totals summed again."""
+    groups: list[list[dict[str, Any]]] = [[]]
+    for x in lines:
+        groups[-1].append(x)
+        if x["item"] == "total":
+            groups.append([])
+    groups = [g[:-1] for g in groups if g]          # without their totals
+    last = {g[0]["user"]: g for g in groups}        # a name's newest user id comes last
+    for a in adjustments:
+        if a["user"] not in last:
+            last[a["user"]] = []
+            groups.append(last[a["user"]])
+        last[a["user"]].append(a)
+    out = []
+    for g in sorted(groups, key=lambda g: g[0]["user"]):    # stable: ids stay in order
+        out.extend(g)
+        out.append({"period": label, "user": g[0]["user"], "item": "total", "kind": "",
+                    "ref": "", "count": 0, "seconds": 0, "in_octets": 0, "out_octets": 0,
+                    "quantity": 0, "amount": sum(int(x["amount"]) for x in g),
+                    "description": ""})
+    return out
+
+
+def months_between(first: str, last: str) -> list[str]:
+    """The YYYY-MM labels strictly between two labels."""
+    y, m = int(first[:4]), int(first[5:7])
+    out: list[str] = []
+    while True:
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+        label = f"{y:04}-{m:02}"
+        if label >= last:
+            return out
+        out.append(label)
