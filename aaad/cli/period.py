@@ -38,7 +38,8 @@ def period_close(c: Context, label: str) -> None:
     bounds, now = month_bounds(c), now_s()
     check_label(label)
     try:
-        done = c.write(lambda conn: close_period(conn, label, bounds, now=now))
+        done = c.write(lambda conn: close_period(conn, label, bounds, now=now,
+                                                 taxes=c.config.taxes))
     except ValueError as e:
         fail(str(e))
     click.echo(f"closed period {label}" if done else f"period {label} was closed already")

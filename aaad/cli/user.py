@@ -85,6 +85,8 @@ def user_add(c: Context, name: str, password: str, cleartext: bool, plan: str | 
 def _show_user(u: dict[str, Any]) -> None:
     for k in ("name", "enabled", "plan", "credential", "open_sessions"):
         click.echo(f"{k + ':':15} {u.get(k) if u.get(k) is not None else '-'}")
+    if u.get("tax_exempt"):
+        click.echo(f"{'tax exempt:':15} {', '.join(u['tax_exempt'])}")
     click.echo(f"{'created:':15} {iso(u['created_at'])}")
     click.echo(f"{'updated:':15} {iso(u['updated_at'])}")
     for p in u.get("plan_changes", []):
@@ -140,15 +142,21 @@ def user_list(c: Context, limit: int | None, as_json: bool) -> None:
                    "or YYYY-MM-DDTHH:MM, in the configured time zone.")
 @click.option("--cancel-changes", is_flag=True,
               help="Call off the user's plan changes scheduled with --at.")
+@click.option("--tax-exempt", default=None, metavar="TAXES",
+              help="Names of configured taxes the user does not pay, comma-separated; "
+                   "'' pays them all.")
 @pass_ctx
 def user_set(c: Context, name: str, password: str | None, cleartext: bool | None,
-             plan: str | None, at_text: str | None, cancel_changes: bool) -> None:
-    """Change a user's password or plan (now, or --at a later date)."""
+             plan: str | None, at_text: str | None, cancel_changes: bool,
+             tax_exempt: str | None) -> None:
+    """Change a user's password, plan (now, or --at a later date) or tax exemptions."""
     values: dict[str, Any] = {}
     if password is not None:
         values.update(_credential(password, bool(cleartext)))
     elif cleartext is not None:
         fail("--cleartext/--hashed needs --password")
+    if tax_exempt is not None:
+        values["tax_exempt"] = _exempt(c, tax_exempt)
     if at_text is not None and plan is None:
         fail("--at needs --plan")
     if cancel_changes:
@@ -159,7 +167,7 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
     if plan is not None:
         _check_plan(c, plan or None)
     elif not values:
-        fail("nothing to change: give --password or --plan")
+        fail("nothing to change: give --password, --plan or --tax-exempt")
     if at_text is not None:
         _schedule_change(c, name, plan or None, _local_instant(c, at_text, "--at"), values)
         return
@@ -184,6 +192,16 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
         no_user(name)
     click.echo(f"updated user {name}" + (f"; credited {format_money(-credit)} of the old "
                                          "plan's fee" if credit else ""))
+
+
+def _exempt(c: Context, text: str) -> str | None:
+    names = sorted({n.strip() for n in text.split(",") if n.strip()})
+    known = {t.name for t in c.config.taxes}
+    for n in names:
+        if n not in known:
+            fail(f"--tax-exempt: no tax {n!r} in the configuration"
+                 + (f" (taxes: {', '.join(sorted(known))})" if known else " (it has none)"))
+    return ",".join(names) or None
 
 
 def _local_instant(c: Context, text: str, option: str) -> int:

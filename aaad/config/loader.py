@@ -42,6 +42,7 @@ from aaad.config.model import (
     TelephonyConfig,
 )
 from aaad.core.accounting.periods import parse_period_spec
+from aaad.core.billing.taxes import Tax, TaxError, parse_taxes
 from aaad.core.telephony.rate_table import NumberPlan
 from aaad.core.units import parse_duration_s, parse_octets
 
@@ -107,6 +108,7 @@ def parse_config(data: Any, *, base_dir: Path = Path("."), source: str | None = 
         telephony=_telephony(r.section("telephony")),
         journal=_journal(r.section("journal"), base_dir, default_journal_path(database.url)),
         billing=_billing(r.section("billing")),
+        taxes=_taxes(r),
         source=source,
     )
     r.done(ignore=("plans",))
@@ -469,6 +471,15 @@ def _api(parent: _Reader, base_dir: Path) -> ApiConfig:
         raise ConfigError(r.key("token"), "must be at least 16 characters")
     r.done()
     return cfg
+
+
+def _taxes(r: _Reader) -> tuple[Tax, ...]:
+    """The ``taxes:`` list (core.billing.taxes checks it, naming the key path)."""
+    r.seen.add("taxes")
+    try:
+        return parse_taxes(r.data.get("taxes") or [], r.key("taxes"))
+    except TaxError as e:
+        raise ConfigError(e.path, e.message) from None
 
 
 def _billing(r: _Reader) -> BillingConfig:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aaad.core.accounting.periods import PeriodSpec, parse_period_spec
+from aaad.core.billing.taxes import Tax
 from aaad.core.telephony.rate_table import NumberPlan
 
 __all__ = ["ConfigError", "Secret", "Config", "DatabaseConfig", "RadiusConfig", "ClientConfig",
@@ -181,4 +182,5 @@ class Config:
     telephony: TelephonyConfig = TelephonyConfig()
     journal: JournalConfig = JournalConfig()
     billing: BillingConfig = BillingConfig()
+    taxes: tuple[Tax, ...] = ()
     source: str | None = None

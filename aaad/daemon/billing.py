@@ -11,7 +11,7 @@ turn; a charge's unique ref makes a retried turn add nothing twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 
+from aaad.core.billing.taxes import Tax
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
 from aaad.store.closing import close_ended, month_bounds
@@ -36,10 +37,11 @@ MAX_ATTEMPTS = 5
 class FeeBiller:
     def __init__(self, *, db: Database, writer: Executor, reactor: IReactorTime,
                  metrics: Metrics, tz: ZoneInfo, batch: int = FEE_BATCH,
-                 close_after_days: int | None = None) -> None:
+                 close_after_days: int | None = None, taxes: Sequence[Tax] = ()) -> None:
         self._db, self._writer, self._reactor = db, writer, reactor
         self._metrics, self._tz, self._batch = metrics, tz, batch
         self._close_after_days = close_after_days
+        self._taxes = tuple(taxes)
         self._running = False
 
     def run(self) -> Deferred[int]:
@@ -86,7 +88,8 @@ class FeeBiller:
         if self._close_after_days is not None:
             days = self._close_after_days
             for label in self._transaction(lambda conn: close_ended(
-                    conn, month_bounds(self._tz), now=now, after_days=days, tz=self._tz)):
+                    conn, month_bounds(self._tz), now=now, after_days=days, tz=self._tz,
+                    taxes=self._taxes)):
                 log.info("closed period %s (%d days after it ended): its export is final",
                          label, days)
         return lines

@@ -125,7 +125,8 @@ class AaadService(MultiService):
         self._replayer.clock = reactor
         self.biller = FeeBiller(db=self.db, writer=self.executors.writer, reactor=reactor,
                                 metrics=self.metrics, tz=config.timezone,
-                                close_after_days=config.billing.close_after_days)
+                                close_after_days=config.billing.close_after_days,
+                                taxes=config.taxes)
         self._billing = LoopingCall(self.biller.run)
         self._billing.clock = reactor
 

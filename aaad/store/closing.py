@@ -15,7 +15,7 @@ when a month is exported.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,9 +23,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, func, select
 
 from aaad.core.accounting.periods import LIFETIME_START, parse_period_spec, period_for_label
+from aaad.core.billing.taxes import Tax, tax_lines, tax_ref
 from aaad.store.billing import export_lines
 from aaad.store.sql import insert_once
 from aaad.store.tables import calls, charges, closed_periods, usage
+from aaad.store.users import tax_exemptions
 
 __all__ = ["ADJUSTMENT", "month_bounds", "close_period", "close_ended", "closed", "export_period",
            "months_between"]
@@ -55,7 +57,8 @@ def closed(conn: Connection) -> dict[str, dict[str, Any]]:
             for r in conn.execute(select(closed_periods).order_by(closed_periods.c.label))}
 
 
-def close_period(conn: Connection, label: str, bounds: Bounds, *, now: int) -> bool:
+def close_period(conn: Connection, label: str, bounds: Bounds, *, now: int,
+                 taxes: Sequence[Tax] = ()) -> bool:
     """Freeze ``label``'s export as it is now; False if it was closed already.
 
     Raises:
@@ -67,14 +70,14 @@ def close_period(conn: Connection, label: str, bounds: Bounds, *, now: int) -> b
     if conn.execute(select(closed_periods.c.label)
                     .where(closed_periods.c.label == label)).first() is not None:
         return False
-    lines = export_period(conn, label, bounds)
+    lines = export_period(conn, label, bounds, taxes)
     return insert_once(conn, closed_periods, {
         "label": label, "start": start, "end": end, "closed_at": now,
         "lines": json.dumps(lines, separators=(",", ":"))})   # key order is the export's
 
 
 def close_ended(conn: Connection, bounds: Bounds, *, now: int, after_days: int,
-                tz: ZoneInfo, most: int = 24) -> list[str]:
+                tz: ZoneInfo, taxes: Sequence[Tax] = (), most: int = 24) -> list[str]:
     """Close, in order, the months that ended ``after_days`` days ago or more,
     from the first one not closed (or the first with any usage, call or
     charge); at most ``most`` per call. The labels closed."""
@@ -93,7 +96,7 @@ def close_ended(conn: Connection, bounds: Bounds, *, now: int, after_days: int,
         label = f"{datetime.fromtimestamp(first, tz):%Y-%m}"
     out: list[str] = []
     while len(out) < most and bounds(label)[1] + after_days * 86400 <= now:
-        if close_period(conn, label, bounds, now=now):
+        if close_period(conn, label, bounds, now=now, taxes=taxes):
             out.append(label)
         label = _next_month(label)
     return out
@@ -104,9 +107,11 @@ def _next_month(label: str) -> str:
     return f"{y + m // 12:04}-{m % 12 + 1:02}"
 
 
-def export_period(conn: Connection, label: str, bounds: Bounds) -> list[dict[str, Any]]:
+def export_period(conn: Connection, label: str, bounds: Bounds,
+                  taxes: Sequence[Tax] = ()) -> list[dict[str, Any]]:
     """A month's export lines: frozen if closed, else live with the adjustments
-    for closed months whose first open month this is."""
+    for closed months whose first open month this is, and the tax lines of
+    every line with money (``taxes`` in force, users' exemptions)."""
     done = closed(conn)
     if label in done:
         return list(done[label]["lines"])
@@ -115,20 +120,42 @@ def export_period(conn: Connection, label: str, bounds: Bounds) -> list[dict[str
     adjustments = [a for earlier in sorted(done)
                    if earlier < label and all(m in done for m in months_between(earlier, label))
                    for a in _adjustments(conn, earlier, label, done, bounds)]
+    if taxes:
+        exempt = tax_exemptions(conn)
+        adjustments += [t for x in lines + adjustments if x["item"] in ("calls", "charge")
+                        for t in _taxed(label, x, taxes, exempt.get(x["user"], frozenset()))]
     return _merged(label, lines, adjustments) if adjustments else lines
+
+
+def _taxed(label: str, line: dict[str, Any], taxes: Sequence[Tax],
+           exempt: frozenset[str]) -> list[dict[str, Any]]:
+    """The tax lines of one export line (core.billing.taxes: per line, rounded once)."""
+    base_ref = line["ref"] or f"calls:{label}"
+    if line["description"].startswith(ADJUSTMENT):
+        base_ref = f"{base_ref}:{line['description'][len(ADJUSTMENT):]}"
+    return [{"period": label, "user": line["user"], "item": "tax", "kind": t.tax,
+             "ref": tax_ref(base_ref, t.tax), "count": 0, "seconds": 0, "in_octets": 0,
+             "out_octets": 0, "quantity": 0, "amount": t.amount,
+             "description": f"{t.tax} on {line['item']} {line['ref'] or line['kind']}".rstrip()
+             + (f" ({line['description']})" if line["description"].startswith(ADJUSTMENT)
+                else "")}
+            for t in tax_lines(int(line["amount"]), line["kind"] or line["item"], taxes, exempt)]
 
 
 def _adjustments(conn: Connection, month: str, into: str, done: dict[str, dict[str, Any]],
                  bounds: Bounds) -> list[dict[str, Any]]:
     """What of closed ``month`` is not reported yet, as lines of ``into``."""
     start, end = bounds(month)
+    # Taxes are left out on both sides: an adjustment is taxed in the month it
+    # is reported in, at the rates then in force.
     now_lines = [x for x in export_lines(conn, label=month, start=start, end=end)
-                 if x["item"] != "total"]
-    reported = [x for x in done[month]["lines"] if x["item"] != "total"
+                 if x["item"] not in ("total", "tax")]
+    reported = [x for x in done[month]["lines"] if x["item"] not in ("total", "tax")
                 and not x["description"].startswith(ADJUSTMENT)]
     for later, row in done.items():
         if later > month:
-            reported += [x for x in row["lines"] if x["description"] == ADJUSTMENT + month]
+            reported += [x for x in row["lines"] if x["item"] != "tax"
+                         and x["description"] == ADJUSTMENT + month]
     diff: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for sign, items in ((1, now_lines), (-1, reported)):
         for x in items:

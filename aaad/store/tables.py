@@ -69,6 +69,8 @@ users = Table(
     # anchor of its fee cycles), and the next fee instant not billed yet.
     Column("plan_since", BigInteger, nullable=True),
     Column("next_fee_at", BigInteger, nullable=True, index=True),
+    # Taxes the user does not pay (migration 0008): names, comma-separated.
+    Column("tax_exempt", String(255), nullable=True),
     sqlite_autoincrement=True,
 )
 

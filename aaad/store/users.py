@@ -35,7 +35,7 @@ from aaad.store.tables import plans, sessions, usage, users
 
 __all__ = ["UserRef", "user_ids", "add_holders", "ids_for", "owner_id", "find_users_for_auth",
            "user_filter", "UserExists", "NoSuchUser", "User", "add_user", "get_user",
-           "list_users", "update_user", "delete_user"]
+           "list_users", "update_user", "delete_user", "exempt_names", "tax_exemptions"]
 
 
 UserRef: TypeAlias = "int | str"
@@ -163,17 +163,30 @@ class User:
     credential: str          # "hashed", "cleartext" or "none"
     created_at: int
     updated_at: int
+    tax_exempt: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "enabled": self.enabled, "plan": self.plan,
                 "credential": self.credential, "created_at": self.created_at,
-                "updated_at": self.updated_at}
+                "updated_at": self.updated_at, "tax_exempt": list(self.tax_exempt)}
 
 
 def _user(r: Any) -> User:
     credential = ("cleartext" if r.password_cleartext is not None
                   else "hashed" if r.password_hash is not None else "none")
-    return User(r.name, bool(r.enabled), r.plan, credential, r.created_at, r.updated_at)
+    return User(r.name, bool(r.enabled), r.plan, credential, r.created_at, r.updated_at,
+                exempt_names(r.tax_exempt))
+
+
+def exempt_names(text: str | None) -> tuple[str, ...]:
+    """``users.tax_exempt`` ("VAT,LEVY") as names."""
+    return tuple(n for n in (text or "").split(",") if n)
+
+
+def tax_exemptions(conn: Connection) -> dict[str, frozenset[str]]:
+    """Account name → the taxes it does not pay (accounts with any)."""
+    return {r.name: frozenset(exempt_names(r.tax_exempt)) for r in conn.execute(
+        select(users.c.name, users.c.tax_exempt).where(users.c.tax_exempt.is_not(None)))}
 
 
 def _account(name: str) -> Any:

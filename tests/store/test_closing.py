@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aaad.core.accounting.periods import parse_period_spec, period_for_label
+from aaad.core.accounting.periods import parse_period_spec
 from aaad.core.accounting.sessions import Status, Totals
 from aaad.store import ledger as ledger_store
 from aaad.store.closing import close_period, export_period, months_between
 from aaad.store.database import Database
 from aaad.store.jobs.accounting_batch import record_accounting
+from tests.support.billing import bounds
 from tests.support.records import acct_record
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -23,12 +24,6 @@ MONTHLY = parse_period_spec("monthly", 1)
 
 def at(*args: int) -> int:
     return int(datetime(*args, tzinfo=BERLIN).timestamp())
-
-
-def bounds(label: str) -> tuple[int, int]:
-    start, end = period_for_label(MONTHLY, BERLIN, label)
-    assert end is not None
-    return start, end
 
 
 def stop(db: Database, when: int, seconds: int, sid: str = "s1", *, arrival: int) -> None:

@@ -52,3 +52,10 @@ def lines(db: Database, user: str = "ann") -> list[tuple[str, int]]:
         return [(r.ref.split(":")[0], r.amount) for r in conn.execute(
             select(charges.c.ref, charges.c.amount).where(charges.c.user_name == user)
             .order_by(charges.c.created_at, charges.c.id))]
+
+
+def bounds(label: str) -> tuple[int, int]:
+    """A calendar month in Berlin, as the CLI and the daemon pass it to store/closing.py."""
+    from aaad.store.closing import month_bounds
+    return month_bounds(BERLIN)(label)
+
