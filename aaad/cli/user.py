@@ -87,6 +87,9 @@ def _show_user(u: dict[str, Any]) -> None:
         click.echo(f"{k + ':':15} {u.get(k) if u.get(k) is not None else '-'}")
     if u.get("tax_exempt"):
         click.echo(f"{'tax exempt:':15} {', '.join(u['tax_exempt'])}")
+    if u.get("next_fee_at"):
+        click.echo(f"{'plan since:':15} {u['plan_since']}")
+        click.echo(f"{'next fee:':15} {u['next_fee_at']}")
     click.echo(f"{'created:':15} {iso(u['created_at'])}")
     click.echo(f"{'updated:':15} {iso(u['updated_at'])}")
     for p in u.get("plan_changes", []):
@@ -107,9 +110,11 @@ def user_show(c: Context, name: str, as_json: bool) -> None:
     def get(conn: Any) -> dict[str, Any]:
         data = user_store.get_user(conn, name).as_dict()
         data["open_sessions"] = session_store.open_session_count(conn, name)
-        data["plan_changes"] = [
-            {"id": p["id"], "plan": p["plan"], "at": iso(p["at"])}
-            for p in pending_changes(conn, user_store.user_ids(conn, [name])[name])]
+        user_id = user_store.user_ids(conn, [name])[name]
+        data["plan_changes"] = [{"id": p["id"], "plan": p["plan"], "at": iso(p["at"])}
+                                for p in pending_changes(conn, user_id)]
+        fees = user_store.fee_state(conn, user_id)
+        data["plan_since"], data["next_fee_at"] = iso(fees[0]), iso(fees[1])
         return data
     try:
         data = c.read(get)

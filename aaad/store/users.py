@@ -35,7 +35,8 @@ from aaad.store.tables import plans, sessions, usage, users
 
 __all__ = ["UserRef", "user_ids", "add_holders", "ids_for", "owner_id", "find_users_for_auth",
            "user_filter", "UserExists", "NoSuchUser", "User", "add_user", "get_user",
-           "list_users", "update_user", "delete_user", "exempt_names", "tax_exemptions"]
+           "list_users", "update_user", "delete_user", "exempt_names", "tax_exemptions",
+           "fee_state"]
 
 
 UserRef: TypeAlias = "int | str"
@@ -181,6 +182,13 @@ def _user(r: Any) -> User:
 def exempt_names(text: str | None) -> tuple[str, ...]:
     """``users.tax_exempt`` ("VAT,LEVY") as names."""
     return tuple(n for n in (text or "").split(",") if n)
+
+
+def fee_state(conn: Connection, user_id: int) -> tuple[int | None, int | None]:
+    """(plan_since, next_fee_at) of a user: when its plan began, when its next fee is due."""
+    row = conn.execute(select(users.c.plan_since, users.c.next_fee_at)
+                       .where(users.c.id == user_id)).first()
+    return (None, None) if row is None else (row.plan_since, row.next_fee_at)
 
 
 def tax_exemptions(conn: Connection) -> dict[str, frozenset[str]]:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from aaad.core.accounting.periods import parse_period_spec
 from aaad.core.accounting.sessions import Status, Totals
-from aaad.core.billing.cycles import first_cycle_start
+from aaad.core.billing.cycles import first_cycle_start, next_renewal
 from aaad.store.database import open_database
 from aaad.store.jobs.accounting_batch import record_accounting
 from aaad.store.tables import plans as plans_table
@@ -275,6 +275,11 @@ def test_plan_fees_from_the_cli(config: Path) -> None:
     assert [(c["kind"], c["ref"].split(":")[0]) for c in charges] == \
         [("fee", "setup")] + [("fee", "fee")] * partial
     assert charges[0]["amount"] == "49.00"
+    shown = as_json(config, "user", "show", "ann")
+    assert (shown["plan_since"], shown["next_fee_at"]) == (
+        datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        datetime.fromtimestamp(next_renewal(since, 1, 1, tz, since), UTC)
+        .strftime("%Y-%m-%dT%H:%M:%SZ"))
     assert ok(config, "user", "set", "ann", "--plan", "gold").stdout.strip().startswith(
         "updated user ann")
     assert ok(config, "user", "set", "ann", "--plan", "gold").stdout.strip() == \
