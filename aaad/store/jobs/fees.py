@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, select, update
@@ -59,31 +60,47 @@ class FeeRun:
 def bill_fees(conn: Connection, *, now: int, tz: ZoneInfo, limit: int = FEE_BATCH) -> FeeRun:
     """Bill what is due at ``now`` for up to ``limit`` users (locked, oldest due first)."""
     due = conn.execute(
-        select(users.c.id, users.c.name, users.c.plan, users.c.plan_since, users.c.next_fee_at)
-        .where(and_(users.c.next_fee_at.is_not(None), users.c.next_fee_at <= now,
-                    users.c.account.is_(True)))
+        _USER.where(and_(users.c.next_fee_at.is_not(None), users.c.next_fee_at <= now,
+                         users.c.account.is_(True)))
         .order_by(users.c.next_fee_at, users.c.id).limit(limit).with_for_update()).all()
     if not due:
         return FeeRun(0, 0, 0)
-    terms = {r.name: (plan_from_json(r.definition), r.fee_since) for r in conn.execute(
-        select(plans.c.name, plans.c.definition, plans.c.fee_since)
-        .where(plans.c.name.in_(sorted({r.plan for r in due if r.plan is not None}))))}
+    terms = _terms(conn, {r.plan for r in due if r.plan is not None})
     written = money = 0
     for row in due:
-        plan, fee_since = terms.get(row.plan, (None, None))
-        if plan is None or plan.fee is None or row.plan_since is None:
-            _set_next(conn, row.id, None)
-            continue
-        items, next_at = _due(row.id, plan, plan.fee, row.plan_since, fee_since or 0,
-                              row.next_fee_at, now, tz)
-        for amount, ref, start, quantity, what in items:
-            if ledger_store.add_charge(conn, user_id=row.id, user_name=row.name, kind="fee",
-                                       ref=ref, period_start=start, amount=amount,
-                                       quantity=quantity, description=what, now=now):
-                written += 1
-                money += amount
-        _set_next(conn, row.id, next_at)
+        n, m = _bill_user(conn, row, terms, now, tz)
+        written, money = written + n, money + m
     return FeeRun(len(due), written, money)
+
+
+_USER = select(users.c.id, users.c.name, users.c.plan, users.c.plan_since, users.c.next_fee_at)
+
+
+def _terms(conn: Connection, names: set[str]) -> dict[str, tuple[Plan, int | None]]:
+    """Plan name → (plan, fee_since)."""
+    return {r.name: (plan_from_json(r.definition), r.fee_since) for r in conn.execute(
+        select(plans.c.name, plans.c.definition, plans.c.fee_since)
+        .where(plans.c.name.in_(sorted(names))))}
+
+
+def _bill_user(conn: Connection, row: Any, terms: dict[str, tuple[Plan, int | None]],
+               now: int, tz: ZoneInfo) -> tuple[int, int]:
+    """Bill one (locked) user what is due at ``now``: lines written, their sum."""
+    plan, fee_since = terms.get(row.plan, (None, None))
+    if plan is None or plan.fee is None or row.plan_since is None:
+        _set_next(conn, row.id, None)
+        return 0, 0
+    items, next_at = _due(row.id, plan, plan.fee, row.plan_since, fee_since or 0,
+                          row.next_fee_at, now, tz)
+    written = money = 0
+    for amount, ref, start, quantity, what in items:
+        if ledger_store.add_charge(conn, user_id=row.id, user_name=row.name, kind="fee",
+                                   ref=ref, period_start=start, amount=amount,
+                                   quantity=quantity, description=what, now=now):
+            written += 1
+            money += amount
+    _set_next(conn, row.id, next_at)
+    return written, money
 
 
 def _due(user_id: int, plan: Plan, fee: Fee, since: int, fee_since: int, next_at: int,
@@ -157,10 +174,18 @@ def assign_plan(conn: Connection, user_id: int, name: str, new_plan: str | None,
     plan's unused cycle (0 or negative, 1/10,000 units).
 
     The caller holds the user row (it checked the user and the plan exist)."""
-    row = conn.execute(select(users.c.plan, users.c.plan_since)
-                       .where(users.c.id == user_id).with_for_update()).one()
+    row = conn.execute(_USER.where(users.c.id == user_id).with_for_update()).one()
     if row.plan == new_plan:
         return 0
+    if row.plan is not None and row.next_fee_at is not None and row.next_fee_at <= now:
+        # What the old plan owes up to the change is billed first (a daemon
+        # that was down has not billed it yet), so the credit below is taken
+        # from the cycle as billed and no cycle goes unbilled.
+        while True:
+            _bill_user(conn, row, _terms(conn, {row.plan}), now, tz)
+            row = conn.execute(_USER.where(users.c.id == user_id)).one()
+            if row.next_fee_at is None or row.next_fee_at > now:
+                break
     credit = 0
     if row.plan is not None and row.plan_since is not None:
         credit = _credit_unused(conn, user_id, name, row.plan, row.plan_since, now, tz)
