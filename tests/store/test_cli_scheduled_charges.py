@@ -4,6 +4,7 @@ the test sets."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -156,3 +157,16 @@ def test_a_deleted_users_schedule_still_lists_and_bills_nothing(cli: Cli, clock:
     assert [(s["user"], s["next"]) for s in cli.json("charges", "scheduled", "--user", "ann")
             ] == [("ann", None)]
     assert out(cli, "charges", "unschedule", "1") == "cancelled scheduled charge 1"
+
+
+def test_a_late_occurrence_is_exported_in_its_own_month(cli: Cli, clock: Clock) -> None:
+    cli.ok("charges", "schedule", "ann", "19.90", "--description", "line rental",
+           "--from", "2026-11-30")
+    cli.ok("charges", "bill")                             # on January 15: Nov 30 and Dec 30
+    for month, day in (("2026-11", 30), ("2026-12", 30)):
+        lines = json.loads(cli.ok("charges", "export", "--period", month, "--format", "json"
+                                  ).stdout)["lines"]
+        assert [(x["item"], x["kind"], x["amount"], x["description"]) for x in lines] == [
+            ("charge", "scheduled", "19.9000", "line rental"), ("total", "", "19.9000", "")]
+        assert lines[0]["ref"] == \
+            f"sched:1:{int(datetime(2026, int(month[5:]), day, tzinfo=BERLIN).timestamp())}"
