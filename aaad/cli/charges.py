@@ -1,5 +1,6 @@
-"""``aaad charges``: the charges ledger: list it, import charges from a CSV
-file, export a month's billing lines (CSV or JSON) for a billing system."""
+"""``aaad charges``: the charges ledger: list it, bill what is due, schedule
+charges on a user, import charges from a CSV file, export a month's billing
+lines (CSV or JSON) for a billing system."""
 
 from __future__ import annotations
 
@@ -9,29 +10,185 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from aaad.cli.common import Context, emit, fail, iso, now_s, pass_ctx, table, user_rows
+from aaad.cli.common import (
+    MAX_MONEY,
+    Context,
+    emit,
+    fail,
+    iso,
+    json_option,
+    now_s,
+    pass_ctx,
+    require_user,
+    table,
+    user_rows,
+)
+
+if TYPE_CHECKING:
+    from datetime import date
 
 __all__ = ["charges_group"]
+
+MAX_DESCRIPTION = 255       # scheduled_charges.description, charges.description
 
 
 @click.group("charges")
 def charges_group() -> None:
-    """The charges ledger (plan fees, overage, blocks, imports)."""
+    """The charges ledger (plan fees, scheduled charges, overage, blocks, imports)."""
 
 
 @charges_group.command("bill")
 @pass_ctx
 def charges_bill(c: Context) -> None:
-    """Bill the plan fees due now (the daemon does this at start and every sweep)."""
+    """Bill the plan fees and scheduled charges due now (the daemon does this at
+    start and every sweep)."""
     from aaad.store.jobs.fees import bill_fees
-    tz, now = c.config.timezone, now_s()
-    lines = 0
+    from aaad.store.jobs.scheduled_charges import bill_scheduled
+    tz, period, now = c.config.timezone, c.config.accounting.period, now_s()
+    lines = scheduled = 0
     while (run := c.write(lambda conn: bill_fees(conn, now=now, tz=tz))).users:
         lines += run.charges
-    click.echo(f"billed {lines} plan fee lines")
+    while (more := c.write(lambda conn: bill_scheduled(conn, now=now, tz=tz,
+                                                       period=period))).schedules:
+        scheduled += more.charges
+    click.echo(f"billed {lines} plan fee lines and {scheduled} scheduled "
+               f"charge{'s' if scheduled != 1 else ''}")
+
+
+@charges_group.command("schedule",
+                       context_settings={"ignore_unknown_options": True})  # AMOUNT -5.00
+@click.argument("name")
+@click.argument("amount")
+@click.option("--description", required=True, help="Shown on the charge (line rental, …).")
+@click.option("--every", type=click.Choice(["once", "monthly", "quarterly", "yearly"]),
+              default="monthly", show_default=True)
+@click.option("--from", "start", default=None, metavar="YYYY-MM-DD",
+              help="The local date of the first charge. Default: today.")
+@click.option("--until", default=None, metavar="YYYY-MM-DD",
+              help="The last local date a charge may fall on. Default: no end.")
+@pass_ctx
+def charges_schedule(c: Context, name: str, amount: str, description: str, every: str,
+                     start: str | None, until: str | None) -> None:
+    """Charge a user AMOUNT (e.g. 19.90; negative: a credit) once or every month,
+    quarter or year, at local midnight of each date, from --from until --until.
+
+    A day of the month that a month lacks falls on its last day (from January
+    31: February 28 or 29, March 31, …). Dates already past are billed by the
+    next run, each once.
+    """
+    from datetime import datetime
+
+    from aaad.core.accounting.periods import local_midnight
+    from aaad.core.billing.schedule import Recurrence
+    from aaad.core.quotas.plan import format_money
+    from aaad.store import schedules
+    from aaad.store import users as user_store
+    money = _signed_amount(amount)
+    description = description.strip()
+    if not description:
+        fail("--description must not be empty")
+    if len(description) > MAX_DESCRIPTION:
+        fail(f"--description is longer than {MAX_DESCRIPTION} characters")
+    tz, now = c.config.timezone, now_s()
+    first = (_local_date(start, "--from") if start is not None
+             else datetime.fromtimestamp(now, tz).date())
+    last = _local_date(until, "--until") if until is not None else None
+    if last is not None and last < first:
+        fail(f"--until {last} is before --from {first}")
+    rec = Recurrence(every, first, last)
+
+    def add(conn: Any) -> int:
+        require_user(conn, name)
+        return schedules.add_schedule(
+            conn, user_id=user_store.user_ids(conn, [name])[name], user_name=name,
+            amount=money, description=description, rec=rec, tz=tz, now=now)
+    schedule_id = c.write(add)
+    what = f"{format_money(money)} {every}" + (f" until {last}" if last is not None else "")
+    due = " (due now: the next billing run bills it)" if local_midnight(first, tz) <= now else ""
+    click.echo(f"scheduled charge {schedule_id} for {name}: {what}; first on {first}{due}")
+
+
+@charges_group.command("scheduled")
+@click.option("--user", default=None)
+@click.option("--all", "show_all", is_flag=True, help="Include cancelled ones.")
+@json_option
+@pass_ctx
+def charges_scheduled(c: Context, user: str | None, show_all: bool, as_json: bool) -> None:
+    """List scheduled charges: NEXT is the local date of the next one to bill
+    (- when none is left)."""
+    from datetime import datetime
+
+    from aaad.core.quotas.plan import format_money
+    from aaad.store import schedules
+    tz = c.config.timezone
+    rows = user_rows(c, schedules.list_schedules, user, cancelled=show_all)
+
+    def next_date(at: int | None) -> str | None:
+        return None if at is None else datetime.fromtimestamp(at, tz).date().isoformat()
+    out = [{"id": r["id"], "user": r["user_name"], "amount": format_money(r["amount"]),
+            "description": r["description"], "every": r["every"], "from": r["start_date"],
+            "until": r["until_date"], "next": next_date(r["next_at"]),
+            "created_at": iso(r["created_at"]),
+            "cancelled_at": iso(r["cancelled_at"]) if r["cancelled_at"] is not None else None}
+           for r in rows]
+    emit(out, as_json, lambda rs: table(
+        [[str(r["id"]), r["user"], r["amount"], r["every"], r["from"], r["until"] or "-",
+          "cancelled" if r["cancelled_at"] else r["next"] or "-", r["description"]]
+         for r in rs],
+        ["ID", "USER", "AMOUNT", "EVERY", "FROM", "UNTIL", "NEXT", "DESCRIPTION"]))
+
+
+@charges_group.command("unschedule")
+@click.argument("schedule_id", metavar="ID", type=int)
+@pass_ctx
+def charges_unschedule(c: Context, schedule_id: int) -> None:
+    """Cancel a scheduled charge: nothing more is billed; what was billed stays."""
+    from aaad.store import schedules
+    now = now_s()
+    try:
+        cancelled = c.write(schedules.cancel_schedule, schedule_id, now=now)
+    except schedules.NoSuchSchedule:
+        fail(f"no scheduled charge {schedule_id}")
+    if cancelled:
+        click.echo(f"cancelled scheduled charge {schedule_id}")
+    else:
+        click.echo(f"scheduled charge {schedule_id} was cancelled already; nothing changed")
+
+
+def _signed_amount(text: str) -> int:
+    """AMOUNT of a scheduled charge: not 0, negative for a credit.
+
+    Like :func:`~aaad.cli.common.parse_amount`, which takes no sign, with the
+    same messages and the bound on both sides."""
+    from aaad.core.quotas.plan import parse_money
+    try:
+        money = parse_money(text, signed=True)
+    except ValueError:
+        fail(f"AMOUNT must be a decimal with at most 4 places such as 12.50 or -5.00, "
+             f"got {text!r}")
+    if money == 0:
+        fail("AMOUNT must not be 0")
+    if abs(money) >= MAX_MONEY:
+        fail("AMOUNT is too large")
+    return money
+
+
+def _local_date(text: str, option: str) -> date:
+    """A local date typed as YYYY-MM-DD (from 1970 on: a typo of the century
+    would otherwise bill centuries of occurrences)."""
+    from datetime import date
+    try:
+        d = date.fromisoformat(text) if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text) \
+            else None
+    except ValueError:
+        d = None
+    if d is None or d.year < 1970:
+        fail(f"{option} must be a date YYYY-MM-DD from 1970 on, got {text!r}")
+    return d
 
 
 @charges_group.command("list")

@@ -269,8 +269,9 @@ def test_plan_fees_from_the_cli(config: Path) -> None:
     tz = ZoneInfo(yaml.safe_load(config.read_text()).get("timezone", "UTC"))
     partial = first_cycle_start(since, 1, tz) > since
     assert ok(config, "charges", "bill").stdout.strip() == \
-        f"billed {1 + partial} plan fee lines"
-    assert ok(config, "charges", "bill").stdout.strip() == "billed 0 plan fee lines"
+        f"billed {1 + partial} plan fee lines and 0 scheduled charges"
+    assert ok(config, "charges", "bill").stdout.strip() == \
+        "billed 0 plan fee lines and 0 scheduled charges"
     charges = as_json(config, "charges", "list", "--user", "ann")
     assert [(c["kind"], c["ref"].split(":")[0]) for c in charges] == \
         [("fee", "setup")] + [("fee", "fee")] * partial
