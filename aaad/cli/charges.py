@@ -44,19 +44,21 @@ def charges_group() -> None:
 @charges_group.command("bill")
 @pass_ctx
 def charges_bill(c: Context) -> None:
-    """Bill the plan fees and scheduled charges due now (the daemon does this at
-    start and every sweep)."""
-    from aaad.store.jobs.fees import bill_fees
-    from aaad.store.jobs.scheduled_charges import bill_scheduled
-    tz, period, now = c.config.timezone, c.config.accounting.period, now_s()
-    lines = scheduled = 0
-    while (run := c.write(lambda conn: bill_fees(conn, now=now, tz=tz))).users:
-        lines += run.charges
-    while (more := c.write(lambda conn: bill_scheduled(conn, now=now, tz=tz,
-                                                       period=period))).schedules:
-        scheduled += more.charges
-    click.echo(f"billed {lines} plan fee lines and {scheduled} scheduled "
-               f"charge{'s' if scheduled != 1 else ''}")
+    """Bill what is due now: scheduled plan changes, plan fees, scheduled charges (and
+    close months, with billing.close_after_days). The daemon does this at start and
+    every sweep."""
+    from aaad.store.jobs.billing_turn import billing_turn
+    cfg, now = c.config, now_s()
+    turn = billing_turn(c.write, now=now, tz=cfg.timezone, period=cfg.accounting.period,
+                        taxes=cfg.taxes, close_after_days=cfg.billing.close_after_days)
+    if turn.changes_made or turn.changes_cancelled:
+        click.echo(f"made {turn.changes_made} scheduled plan changes "
+                   f"({turn.changes_cancelled} called off)")
+    n = turn.scheduled_lines
+    click.echo(f"billed {turn.fee_lines} plan fee lines and {n} scheduled "
+               f"charge{'s' if n != 1 else ''}")
+    for label in turn.closed:
+        click.echo(f"closed period {label}")
 
 
 @charges_group.command("schedule",

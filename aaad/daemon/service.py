@@ -125,6 +125,7 @@ class AaadService(MultiService):
         self._replayer.clock = reactor
         self.biller = FeeBiller(db=self.db, writer=self.executors.writer, reactor=reactor,
                                 metrics=self.metrics, tz=config.timezone,
+                                period=config.accounting.period,
                                 close_after_days=config.billing.close_after_days,
                                 taxes=config.taxes)
         self._billing = LoopingCall(self.biller.run)

@@ -1,0 +1,79 @@
+"""One billing turn: what the daemon's biller runs at start and every sweep, and
+``aaad charges bill`` runs by hand, in this order:
+
+1. the plan changes whose instant has come (jobs.plan_changes), so that
+2. the plan fees (jobs.fees) are billed on the plan in force, then
+3. the scheduled charges (jobs.scheduled_charges), then
+4. with ``billing.close_after_days``, the months that ended that long ago are
+   closed (closing.close_ended): after the lines of theirs billed above.
+
+Each step runs in transactions of at most ``batch`` rows until nothing is due
+at ``now``; the caller's ``transaction`` runs one (the daemon's retries one
+that deadlocks). Every line has a unique ref, so a turn that fails halfway
+and runs again bills nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from aaad.core.accounting.periods import PeriodSpec
+from aaad.core.billing.taxes import Tax
+from aaad.store.closing import close_ended, month_bounds
+from aaad.store.jobs.fees import FEE_BATCH, bill_fees
+from aaad.store.jobs.plan_changes import make_due_changes
+from aaad.store.jobs.scheduled_charges import bill_scheduled
+
+__all__ = ["Turn", "billing_turn"]
+
+T = TypeVar("T")
+Transaction = Callable[[Callable[[Connection], Any]], Any]
+
+
+@dataclass
+class Turn:
+    """What one turn did."""
+
+    changes_made: int = 0
+    changes_cancelled: int = 0
+    fee_lines: int = 0
+    fee_money: int = 0
+    fee_users: int = 0
+    scheduled_lines: int = 0
+    scheduled_money: int = 0
+    closed: list[str] = field(default_factory=list)
+
+
+def billing_turn(transaction: Transaction, *, now: int, tz: ZoneInfo, period: PeriodSpec,
+                 taxes: Sequence[Tax] = (), close_after_days: int | None = None,
+                 batch: int = FEE_BATCH) -> Turn:
+    turn = Turn()
+    while True:
+        changes = transaction(lambda conn: make_due_changes(conn, now=now, tz=tz, limit=batch))
+        turn.changes_made += changes.made
+        turn.changes_cancelled += changes.cancelled
+        if changes.made + changes.cancelled < batch:
+            break
+    while True:
+        fees = transaction(lambda conn: bill_fees(conn, now=now, tz=tz, limit=batch))
+        turn.fee_lines += fees.charges
+        turn.fee_money += fees.money
+        turn.fee_users += fees.users
+        if fees.users < batch:
+            break
+    while True:
+        scheduled = transaction(lambda conn: bill_scheduled(conn, now=now, tz=tz,
+                                                            period=period, limit=batch))
+        turn.scheduled_lines += scheduled.charges
+        turn.scheduled_money += scheduled.money
+        if scheduled.schedules < batch:
+            break
+    if close_after_days is not None:
+        turn.closed = transaction(lambda conn: close_ended(
+            conn, month_bounds(tz), now=now, after_days=close_after_days, tz=tz, taxes=taxes))
+    return turn
