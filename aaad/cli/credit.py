@@ -87,23 +87,33 @@ def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
     """Balance, credit limit, what is available, and the newest ledger rows."""
     from aaad.core.quotas.plan import format_money
     from aaad.store import ledger as ledger_store
+    from aaad.store import users as user_store
 
     def read(conn: Any) -> dict[str, Any]:
         require_known(conn, name)
         b = ledger_store.balance_of(conn, name)
         rows = ledger_store.ledger_for(conn, name, limit=limit)
-        return {"user": name, "balance": format_money(b.balance),
+        billing, suspended_at = user_store.billing_state(conn, name)
+        owed = ledger_store.dues(conn, [uid]) if (uid := user_store.user_ids(
+            conn, [name]).get(name)) is not None and billing == "prepaid" else {}
+        return {"user": name, "billing": billing, "balance": format_money(b.balance),
                 "credit_limit": format_money(b.credit_limit),
                 "available": format_money(b.available),
+                "due": format_money(sum(owed.values())),
+                "suspended_at": iso(suspended_at) if suspended_at is not None else None,
                 "ledger": [{"at": iso(r["created_at"]), "kind": r["kind"], "ref": r["ref"],
                             "amount": format_money(r["amount"]),
                             "description": r["description"]} for r in rows]}
 
     def render(d: dict[str, Any]) -> None:
-        click.echo(f"user:         {d['user']}")
+        click.echo(f"user:         {d['user']}" + (" (prepaid)" if d["billing"] == "prepaid"
+                                                    else ""))
         click.echo(f"balance:      {d['balance']}")
         click.echo(f"credit limit: {d['credit_limit']}")
         click.echo(f"available:    {d['available']}")
+        if d["suspended_at"] is not None:
+            click.echo(f"suspended:    since {d['suspended_at']}, {d['due']} due "
+                       "(a top-up that covers it pays it and resumes the user)")
         if d["ledger"]:
             table([[r["at"], r["kind"], r["amount"], r["ref"], r["description"]]
                    for r in d["ledger"]], ["AT", "KIND", "AMOUNT", "REF", "DESCRIPTION"])

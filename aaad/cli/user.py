@@ -147,13 +147,16 @@ def user_list(c: Context, limit: int | None, as_json: bool) -> None:
                    "or YYYY-MM-DDTHH:MM, in the configured time zone.")
 @click.option("--cancel-changes", is_flag=True,
               help="Call off the user's plan changes scheduled with --at.")
+@click.option("--billing", type=click.Choice(["prepaid", "postpaid"]), default=None,
+              help="prepaid: every charge is paid from the balance at once, or the user "
+                   "is suspended until a top-up pays it; postpaid: charges go to the export.")
 @click.option("--tax-exempt", default=None, metavar="TAXES",
               help="Names of configured taxes the user does not pay, comma-separated; "
                    "'' pays them all.")
 @pass_ctx
 def user_set(c: Context, name: str, password: str | None, cleartext: bool | None,
              plan: str | None, at_text: str | None, cancel_changes: bool,
-             tax_exempt: str | None) -> None:
+             billing: str | None, tax_exempt: str | None) -> None:
     """Change a user's password, plan (now, or --at a later date) or tax exemptions."""
     values: dict[str, Any] = {}
     if password is not None:
@@ -162,6 +165,11 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
         fail("--cleartext/--hashed needs --password")
     if tax_exempt is not None:
         values["tax_exempt"] = _exempt(c, tax_exempt)
+    if billing is not None:
+        if plan is not None or values or cancel_changes:
+            fail("--billing is given alone")
+        _set_billing(c, name, billing)
+        return
     if at_text is not None and plan is None:
         fail("--at needs --plan")
     if cancel_changes:
@@ -172,7 +180,7 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
     if plan is not None:
         _check_plan(c, plan or None)
     elif not values:
-        fail("nothing to change: give --password, --plan or --tax-exempt")
+        fail("nothing to change: give --password, --plan, --billing or --tax-exempt")
     if at_text is not None:
         _schedule_change(c, name, plan or None, _local_instant(c, at_text, "--at"), values)
         return
@@ -197,6 +205,22 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
         no_user(name)
     click.echo(f"updated user {name}" + (f"; credited {format_money(-credit)} of the old "
                                          "plan's fee" if credit else ""))
+
+
+def _set_billing(c: Context, name: str, mode: str) -> None:
+    from aaad.store import ledger as ledger_store
+    from aaad.store import users as user_store
+    now = now_s()
+
+    def change(conn: Any) -> bool:
+        user_store.get_user(conn, name)
+        uid = user_store.user_ids(conn, [name])[name]
+        return ledger_store.set_billing(conn, uid, name, mode, now)
+    try:
+        changed = c.write(change)
+    except user_store.NoSuchUser:
+        no_user(name)
+    click.echo(f"user {name} is {mode}" + ("" if changed else " already"))
 
 
 def _exempt(c: Context, text: str) -> str | None:

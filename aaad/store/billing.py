@@ -31,6 +31,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from aaad.core.accounting.periods import LIFETIME_START
 from aaad.core.quotas.plan import parse_money
+from aaad.store.ledger import settle
 from aaad.store.sql import insert_ignore
 from aaad.store.tables import calls, charges, usage, users
 from aaad.store.users import user_ids
@@ -157,6 +158,8 @@ def import_charges(conn: Connection, lines: Sequence[ImportLine], now: int) -> I
              "period_start": x.at,
              "amount": x.amount, "quantity": x.quantity, "description": x.description,
              "created_at": now} for x in part])
+    for user in sorted({x.user for x in new}):      # prepaid users pay them now, or owe them
+        settle(conn, known[user], user, now)
     return ImportResult(imported=len(new), present=len(lines) - len(new))
 
 

@@ -14,41 +14,128 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, and_, func, select, update
 
+from aaad.core.billing.account import Account
+from aaad.core.billing.account import settle as account_settle
 from aaad.store.sql import insert_ignore, insert_once, upsert_add
-from aaad.store.tables import (
-    balances,
-    charges,
-    ledger,
-)
+from aaad.store.tables import balances, charges, ledger, users
 from aaad.store.users import UserRef, ids_for, owner_id, user_filter
 
 __all__ = ["Balance", "post", "set_credit_limit", "balance_of", "balances_for", "ledger_entry",
-           "ledger_for", "add_charge", "add_to_charge", "list_charges"]
+           "ledger_for", "add_charge", "add_to_charge", "list_charges", "Settlement", "settle",
+           "set_billing", "dues"]
 
 
 def add_charge(conn: Connection, *, user_name: str, kind: str, ref: str, period_start: int,
                amount: int, quantity: int, description: str, now: int,
                user_id: int | None = None) -> bool:
-    """Record a charge once per ``ref``; False if it exists already."""
-    return insert_once(conn, charges, {
-        "user_id": owner_id(conn, user_name, user_id, now), "user_name": user_name,
-        "kind": kind, "ref": ref, "period_start": period_start,
-        "amount": amount, "quantity": quantity, "description": description[:255],
-        "created_at": now})
+    """Record a charge once per ``ref``; False if it exists already. A prepaid
+    user's balance pays it at once, or it is due (see :func:`settle`)."""
+    uid = owner_id(conn, user_name, user_id, now)
+    if not insert_once(conn, charges, {
+            "user_id": uid, "user_name": user_name,
+            "kind": kind, "ref": ref, "period_start": period_start,
+            "amount": amount, "quantity": quantity, "description": description[:255],
+            "created_at": now}):
+        return False
+    settle(conn, uid, user_name, now)
+    return True
 
 
 def add_to_charge(conn: Connection, *, user_name: str, kind: str, ref: str, period_start: int,
                   amount: int, quantity: int, description: str, now: int,
                   user_id: int | None = None) -> None:
-    """Add to the charge ``ref`` (one row per session and period), creating it."""
+    """Add to the charge ``ref`` (one row per session and period), creating it; a
+    prepaid user's balance pays the increase at once, or it is due."""
+    uid = owner_id(conn, user_name, user_id, now)
     stmt = upsert_add(conn, charges, ("ref",), ("amount", "quantity"))
     conn.execute(stmt, [{
-        "user_id": owner_id(conn, user_name, user_id, now), "user_name": user_name,
+        "user_id": uid, "user_name": user_name,
         "kind": kind, "ref": ref, "period_start": period_start,
         "amount": amount, "quantity": quantity, "description": description[:255],
         "created_at": now}])
+    settle(conn, uid, user_name, now)
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What :func:`settle` did: paid from the balance, still due, suspended."""
+
+    paid: int = 0
+    due: int = 0
+    suspended: bool = False
+
+
+def settle(conn: Connection, user_id: int, user_name: str, now: int) -> Settlement:
+    """A prepaid user's balance pays every unpaid charge, all or none (DESIGN §7).
+
+    The rule is core.billing.account's: if balance + credit limit covers all
+    that is due, each charge is debited once (ledger ref ``pay:<charge ref>:
+    <amount>``) and the user is not suspended; else nothing is debited and the
+    user is suspended from the first charge that did not fit. Credits (negative
+    charges) are always paid out. Postpaid users are left alone: their charges
+    wait for the export.
+    """
+    user = conn.execute(select(users.c.billing, users.c.suspended_at)
+                        .where(users.c.id == user_id)).first()
+    if user is None or user.billing != "prepaid":
+        return Settlement()
+    unpaid = conn.execute(select(charges.c.id, charges.c.ref, charges.c.amount, charges.c.paid)
+                          .where(and_(charges.c.user_id == user_id,
+                                      charges.c.amount != charges.c.paid))
+                          .order_by(charges.c.id)).all()
+    due = sum(r.amount - r.paid for r in unpaid)
+    if unpaid and due > 0:
+        _ensure(conn, user_id, user_name, now)
+        bal = conn.execute(select(balances.c.balance, balances.c.credit_limit)
+                           .where(balances.c.user_id == user_id).with_for_update()).one()
+        owing = Account("prepaid", bal.balance, bal.credit_limit, due=due,
+                        suspended_at=user.suspended_at or now)
+        if not account_settle(owing, now).settled:
+            if user.suspended_at is None:
+                conn.execute(update(users).where(users.c.id == user_id)
+                             .values(suspended_at=now))
+            return Settlement(0, due, True)
+    for r in unpaid:
+        post(conn, user_name=user_name, amount=-(r.amount - r.paid), kind="charge",
+             ref=f"pay:{r.ref}:{r.amount}", description=f"charge {r.ref}", now=now,
+             user_id=user_id)
+        conn.execute(update(charges).where(charges.c.id == r.id).values(paid=r.amount))
+    if user.suspended_at is not None:
+        conn.execute(update(users).where(users.c.id == user_id).values(suspended_at=None))
+    return Settlement(max(0, due), 0, False)
+
+
+def set_billing(conn: Connection, user_id: int, user_name: str, mode: str, now: int) -> bool:
+    """Make a user ``prepaid`` or ``postpaid``; False if it was already.
+
+    Becoming prepaid starts from now: the charges so far were billed
+    postpaid (the export has them) and count as paid. Becoming postpaid lifts
+    a suspension: what was due goes to the export like any postpaid charge.
+    """
+    current = conn.execute(select(users.c.billing).where(users.c.id == user_id)
+                           .with_for_update()).scalar_one()
+    if current == mode:
+        return False
+    if mode == "prepaid":
+        conn.execute(update(charges).where(and_(charges.c.user_id == user_id,
+                                                charges.c.amount != charges.c.paid))
+                     .values(paid=charges.c.amount))
+    conn.execute(update(users).where(users.c.id == user_id)
+                 .values(billing=mode, suspended_at=None, updated_at=now))
+    return True
+
+
+def dues(conn: Connection, user_ids: Iterable[int]) -> dict[int, int]:
+    """What each prepaid user owes: unpaid charges (users with none left out)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    return {r.user_id: int(r.due) for r in conn.execute(
+        select(charges.c.user_id, func.sum(charges.c.amount - charges.c.paid).label("due"))
+        .where(and_(charges.c.user_id.in_(ids), charges.c.amount != charges.c.paid))
+        .group_by(charges.c.user_id)) if r.due}
 
 
 def list_charges(conn: Connection, *, user: str | None = None,
@@ -97,6 +184,8 @@ def post(conn: Connection, *, user_name: str, amount: int, kind: str, ref: str,
     _ensure(conn, uid, user_name, now)
     conn.execute(update(balances).where(balances.c.user_id == uid)
                  .values(balance=balances.c.balance + amount, updated_at=now))
+    if amount > 0:          # a top-up, a voucher, a reversal: what is due is paid now
+        settle(conn, uid, user_name, now)
     return True
 
 
@@ -106,6 +195,7 @@ def set_credit_limit(conn: Connection, user_name: str, limit: int, now: int, *,
     _ensure(conn, uid, user_name, now)
     conn.execute(update(balances).where(balances.c.user_id == uid)
                  .values(credit_limit=limit, updated_at=now))
+    settle(conn, uid, user_name, now)
 
 
 def balance_of(conn: Connection, user: UserRef) -> Balance:

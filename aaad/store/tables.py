@@ -71,6 +71,10 @@ users = Table(
     Column("next_fee_at", BigInteger, nullable=True, index=True),
     # Taxes the user does not pay (migration 0008): names, comma-separated.
     Column("tax_exempt", String(255), nullable=True),
+    # Migration 0009: prepaid users pay every charge from their balance; one
+    # that the balance cannot pay is due and suspends them until a top-up.
+    Column("billing", String(8), nullable=False, server_default=text("'postpaid'")),
+    Column("suspended_at", BigInteger, nullable=True),
     sqlite_autoincrement=True,
 )
 
@@ -174,6 +178,8 @@ charges = Table(
     Column("quantity", BigInteger, nullable=False, server_default=text("0")),
     Column("description", String(255), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # What of amount a prepaid user's balance has paid (migration 0009).
+    Column("paid", BigInteger, nullable=False, server_default=text("0")),
     Index("ix_charges_user_id_period_start", "user_id", "period_start"),
 )
 

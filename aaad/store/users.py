@@ -36,7 +36,7 @@ from aaad.store.tables import plans, sessions, usage, users
 __all__ = ["UserRef", "user_ids", "add_holders", "ids_for", "owner_id", "find_users_for_auth",
            "user_filter", "UserExists", "NoSuchUser", "User", "add_user", "get_user",
            "list_users", "update_user", "delete_user", "exempt_names", "tax_exemptions",
-           "fee_state"]
+           "fee_state", "billing_state"]
 
 
 UserRef: TypeAlias = "int | str"
@@ -134,7 +134,7 @@ _OPEN_COUNT = (select(func.count()).select_from(sessions)
 
 _FOR_AUTH = (
     select(users.c.id, users.c.name, users.c.password_hash, users.c.password_cleartext,
-           users.c.enabled, users.c.created_at,
+           users.c.enabled, users.c.created_at, users.c.billing, users.c.suspended_at,
            users.c.plan, plans.c.definition, usage.c.period_start, usage.c.counted_s,
            usage.c.counted_in_octets, usage.c.counted_out_octets,
            _OPEN_COUNT.label("open_sessions"))
@@ -189,6 +189,14 @@ def fee_state(conn: Connection, user_id: int) -> tuple[int | None, int | None]:
     row = conn.execute(select(users.c.plan_since, users.c.next_fee_at)
                        .where(users.c.id == user_id)).first()
     return (None, None) if row is None else (row.plan_since, row.next_fee_at)
+
+
+def billing_state(conn: Connection, user: UserRef) -> tuple[str, int | None]:
+    """(billing mode, suspended_at) of a user (by id, or the name's holder)."""
+    uid = ids_for(conn, [user]).get(user)
+    row = None if uid is None else conn.execute(
+        select(users.c.billing, users.c.suspended_at).where(users.c.id == uid)).first()
+    return ("postpaid", None) if row is None else (row.billing, row.suspended_at)
 
 
 def tax_exemptions(conn: Connection) -> dict[str, frozenset[str]]:

@@ -38,6 +38,7 @@ from aaad.core.quotas.plan import (
     Plan,
     format_limit_octets,
     format_limit_s,
+    format_money,
 )
 
 __all__ = [
@@ -62,7 +63,8 @@ TIME_LIMIT = "time_limit"
 OCTETS_LIMIT = "octets_limit"
 MAX_SESSIONS = "max_sessions"
 BLOCK_EXHAUSTED = "block_exhausted"
-REASONS = (DISABLED, TIME_LIMIT, OCTETS_LIMIT, MAX_SESSIONS, BLOCK_EXHAUSTED)
+SUSPENDED = "suspended"
+REASONS = (DISABLED, TIME_LIMIT, OCTETS_LIMIT, MAX_SESSIONS, BLOCK_EXHAUSTED, SUSPENDED)
 
 SESSION_TIMEOUT_HORIZON_S = 35 * 86400
 _WALK_CHUNK_S = 7 * 86400
@@ -101,7 +103,7 @@ class Block:
 
 
 def decide(plan: Plan | None, *, enabled: bool, used: Totals, open_sessions: int,
-           blocks: Sequence[Block] = (), now: int, tz: ZoneInfo) -> Decision:
+           blocks: Sequence[Block] = (), now: int, tz: ZoneInfo, due_money: int = 0) -> Decision:
     """May the user start a session at ``now``, and with what limits?
 
     Checks, in order: enabled; the time allowance (cap, then blocks); the data
@@ -119,9 +121,13 @@ def decide(plan: Plan | None, *, enabled: bool, used: Totals, open_sessions: int
         blocks: the user's hour blocks; expired and empty ones are ignored.
         now: POSIX seconds.
         tz: the configured time zone, in which bands are read.
+        due_money: what a prepaid user owes and the balance could not pay
+            (1/10,000 units); more than 0 rejects until a top-up pays it.
     """
     if not enabled:
         return Reject("Account disabled", DISABLED)
+    if due_money > 0:
+        return Reject(f"Account suspended: {format_money(due_money)} due", SUSPENDED)
     if plan is None:
         return Accept(None, None)
     timeout: int | None = None

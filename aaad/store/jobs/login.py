@@ -43,6 +43,7 @@ class UserState:
     open_sessions: int
     blocks: tuple[Block, ...]
     call: CallState | None = None
+    due_money: int = 0          # a suspended prepaid user's unpaid charges
 
     @property
     def enabled(self) -> bool:
@@ -100,6 +101,8 @@ def read_logins(conn: Connection, names: Sequence[str], *, now: int, tz: ZoneInf
         conn, [u for u, p in plans.items() if p.block is not None], now)
     call_plans = {u: p for u, p in plans.items() if p.rate_table is not None}
     calls = _call_states(conn, call_plans, now, tz, call_rules) if call_plans else {}
+    suspended = {r.id for r in rows if r.suspended_at is not None and r.billing == "prepaid"}
+    owed = ledger_store.dues(conn, suspended) if suspended else {}
     states: dict[str, UserState] = {}
     for r in rows:
         if r.name in states:
@@ -110,7 +113,8 @@ def read_logins(conn: Connection, names: Sequence[str], *, now: int, tz: ZoneInf
             used=ZERO if u is None else Totals(u.counted_s, u.counted_in_octets,
                                                u.counted_out_octets),
             open_sessions=int(r.open_sessions or 0),
-            blocks=tuple(blocks.get(r.id, ())), call=calls.get(r.id))
+            blocks=tuple(blocks.get(r.id, ())), call=calls.get(r.id),
+            due_money=owed.get(r.id, 0))
     return LoginBatch([states.get(n) for n in names],
                       {plans[u].period for u, _ in missing})
 
