@@ -3,14 +3,12 @@ billed once, in advance, caught up after downtime, pro-rata on a change."""
 
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy import select
 
 from aaad.store.database import Database
 from aaad.store.jobs.fees import assign_plan, bill_fees
 from aaad.store.tables import charges, users
-from tests.support.billing import BERLIN, DAY, add, at, bill, lines, save, share
+from tests.support.billing import BERLIN, DAY, add, at, at_once, bill, lines, save, share
 
 FIBER = {"name": "fiber", "fee": "29.90", "setup_fee": "49.00"}
 
@@ -41,24 +39,7 @@ def test_two_nodes_billing_at_once_charge_each_cycle_once(db: Database) -> None:
     save(db, FIBER, 0)
     for i in range(30):
         add(db, f"u{i:02}", "fiber", at(2027, 1, 1))
-    barrier = threading.Barrier(2)
-    done: list[int] = []
-
-    def node() -> None:
-        barrier.wait()
-        for _ in range(10):                  # retry a deadlock or lock timeout
-            try:
-                done.append(bill(db, at(2027, 6, 2)))
-                return
-            except Exception as e:
-                from aaad.store.database import is_retryable
-                if not is_retryable(e):
-                    raise
-    threads = [threading.Thread(target=node) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    done = at_once(lambda: bill(db, at(2027, 6, 2)))
     assert sum(done) == 30 * (1 + 6)                   # setup + Jan … Jun, for 30 users
     with db.reader.connect() as conn:
         assert len(conn.execute(select(charges.c.ref)).all()) == 30 * 7

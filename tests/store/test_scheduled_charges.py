@@ -4,7 +4,6 @@ the start date's day of the month, caught up after downtime, also by two nodes."
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 
 from sqlalchemy import select
@@ -13,10 +12,10 @@ from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.billing.schedule import Recurrence
 from aaad.store import schedules
 from aaad.store import users as user_store
-from aaad.store.database import Database, is_retryable
+from aaad.store.database import Database
 from aaad.store.jobs.scheduled_charges import ScheduledRun, bill_scheduled
 from aaad.store.tables import charges, scheduled_charges
-from tests.support.billing import BERLIN, add, at
+from tests.support.billing import BERLIN, add, at, at_once
 
 MONTHLY = PeriodSpec("monthly", 1)
 
@@ -132,23 +131,7 @@ def test_two_nodes_billing_at_once_bill_each_occurrence_once(db: Database) -> No
     for i in range(30):
         uid = add(db, f"u{i:02}", None, 0)
         schedule(db, uid, 10000 + i, "monthly", date(2027, 1, 1), name=f"u{i:02}")
-    barrier = threading.Barrier(2)
-    done: list[int] = []
-
-    def node() -> None:
-        barrier.wait()
-        for _ in range(10):                  # retry a deadlock or lock timeout
-            try:
-                done.append(bill(db, at(2027, 6, 2)))
-                return
-            except Exception as e:
-                if not is_retryable(e):
-                    raise
-    threads = [threading.Thread(target=node) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    done = at_once(lambda: bill(db, at(2027, 6, 2)))
     assert sum(done) == 30 * 6                             # Jan … Jun, for 30 users
     with db.reader.connect() as conn:
         refs = conn.execute(select(charges.c.ref)).scalars().all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from fractions import Fraction
 from zoneinfo import ZoneInfo
@@ -11,7 +13,7 @@ from sqlalchemy import select
 from aaad.core.quotas.plan_parse import parse_plan
 from aaad.store import plans as plan_store
 from aaad.store import users as user_store
-from aaad.store.database import Database
+from aaad.store.database import Database, is_retryable
 from aaad.store.jobs.fees import bill_fees
 from aaad.store.plans import plan_to_json
 from aaad.store.tables import charges
@@ -58,4 +60,28 @@ def bounds(label: str) -> tuple[int, int]:
     """A calendar month in Berlin, as the CLI and the daemon pass it to store/closing.py."""
     from aaad.store.closing import month_bounds
     return month_bounds(BERLIN)(label)
+
+
+def at_once(job: Callable[[], int], nodes: int = 2) -> list[int]:
+    """Run ``job`` on ``nodes`` threads released together, as nodes on one database
+    do; a deadlock or lock timeout is retried as the daemon retries it. What each
+    returned."""
+    barrier = threading.Barrier(nodes)
+    done: list[int] = []
+
+    def node() -> None:
+        barrier.wait()
+        for _ in range(10):
+            try:
+                done.append(job())
+                return
+            except Exception as e:
+                if not is_retryable(e):
+                    raise
+    threads = [threading.Thread(target=node) for _ in range(nodes)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return done
 
