@@ -94,13 +94,18 @@ def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
         b = ledger_store.balance_of(conn, name)
         rows = ledger_store.ledger_for(conn, name, limit=limit)
         billing, suspended_at = user_store.billing_state(conn, name)
-        owed = ledger_store.dues(conn, [uid]) if (uid := user_store.user_ids(
-            conn, [name]).get(name)) is not None and billing == "prepaid" else {}
+        uid = user_store.user_ids(conn, [name]).get(name)
+        owed = ledger_store.dues(conn, [uid]) if uid is not None and billing == "prepaid" \
+            else {}
+        promised = ledger_store.promise_of(conn, uid) if uid is not None else None
         return {"user": name, "billing": billing, "balance": format_money(b.balance),
                 "credit_limit": format_money(b.credit_limit),
                 "available": format_money(b.available),
                 "due": format_money(sum(owed.values())),
                 "suspended_at": iso(suspended_at) if suspended_at is not None else None,
+                "promise": None if promised is None else {
+                    "amount": format_money(promised.amount),
+                    "expires_at": iso(promised.expires_at)},
                 "ledger": [{"at": iso(r["created_at"]), "kind": r["kind"], "ref": r["ref"],
                             "amount": format_money(r["amount"]),
                             "description": r["description"]} for r in rows]}
@@ -111,6 +116,9 @@ def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
         click.echo(f"balance:      {d['balance']}")
         click.echo(f"credit limit: {d['credit_limit']}")
         click.echo(f"available:    {d['available']}")
+        if d["promise"] is not None:
+            click.echo(f"promised:     {d['promise']['amount']} until "
+                       f"{d['promise']['expires_at']}")
         if d["suspended_at"] is not None:
             click.echo(f"suspended:    since {d['suspended_at']}, {d['due']} due "
                        "(a top-up that covers it pays it and resumes the user)")
@@ -137,6 +145,31 @@ def credit_limit(c: Context, name: str, amount: str) -> None:
         return ledger_store.balance_of(conn, name)
     balance = c.write(set_limit)
     click.echo(f"credit limit of {name}: {format_money(money)}; {balance_summary(balance)}")
+
+
+@credit_group.command("promise")
+@click.argument("name")
+@click.argument("amount")
+@click.option("--days", type=click.IntRange(1, 31), default=3, show_default=True,
+              help="How long the promise counts.")
+@pass_ctx
+def credit_promise(c: Context, name: str, amount: str, days: int) -> None:
+    """A promised payment: a prepaid user may spend AMOUNT more for --days days (what
+    is due is paid now if it fits); top-ups pay it off first. Replaces an earlier one."""
+    from aaad.core.quotas.plan import format_money
+    from aaad.store import ledger as ledger_store
+    from aaad.store import users as user_store
+    money = parse_amount(amount, "AMOUNT", positive=True)
+    now = now_s()
+    until = now + days * 86400
+
+    def grant(conn: Any) -> ledger_store.Settlement:
+        require_user(conn, name)
+        uid = user_store.user_ids(conn, [name])[name]
+        return ledger_store.promise(conn, uid, name, money, until, now)
+    settled = c.write(grant)
+    click.echo(f"promised payment of {format_money(money)} for {name} until {iso(until)}"
+               + (f"; paid {format_money(settled.paid)} that was due" if settled.paid else ""))
 
 
 @credit_group.command("reverse")

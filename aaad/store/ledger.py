@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
 
-from aaad.core.billing.account import Account
+from aaad.core.billing.account import Account, Promise
 from aaad.core.billing.account import settle as account_settle
 from aaad.store.sql import insert_ignore, insert_once, upsert_add
 from aaad.store.tables import balances, charges, ledger, users
@@ -24,7 +24,7 @@ from aaad.store.users import UserRef, ids_for, owner_id, user_filter
 
 __all__ = ["Balance", "post", "set_credit_limit", "balance_of", "balances_for", "ledger_entry",
            "ledger_for", "add_charge", "add_to_charge", "list_charges", "Settlement", "settle",
-           "set_billing", "dues"]
+           "set_billing", "dues", "promise", "promise_of"]
 
 
 def add_charge(conn: Connection, *, user_name: str, kind: str, ref: str, period_start: int,
@@ -88,9 +88,12 @@ def settle(conn: Connection, user_id: int, user_name: str, now: int) -> Settleme
     due = sum(r.amount - r.paid for r in unpaid)
     if unpaid and due > 0:
         _ensure(conn, user_id, user_name, now)
-        bal = conn.execute(select(balances.c.balance, balances.c.credit_limit)
+        bal = conn.execute(select(balances.c.balance, balances.c.credit_limit,
+                                  balances.c.promise_amount, balances.c.promise_expires_at)
                            .where(balances.c.user_id == user_id).with_for_update()).one()
-        owing = Account("prepaid", bal.balance, bal.credit_limit, due=due,
+        promise = (Promise(bal.promise_amount, bal.promise_expires_at)
+                   if bal.promise_amount and bal.promise_expires_at is not None else None)
+        owing = Account("prepaid", bal.balance, bal.credit_limit, promise=promise, due=due,
                         suspended_at=user.suspended_at or now)
         if not account_settle(owing, now).settled:
             if user.suspended_at is None:
@@ -105,6 +108,25 @@ def settle(conn: Connection, user_id: int, user_name: str, now: int) -> Settleme
     if user.suspended_at is not None:
         conn.execute(update(users).where(users.c.id == user_id).values(suspended_at=None))
     return Settlement(max(0, due), 0, False)
+
+
+def promise(conn: Connection, user_id: int, user_name: str, amount: int, expires_at: int,
+            now: int) -> Settlement:
+    """Grant a promised payment: ``amount`` more may be spent until ``expires_at``
+    (replacing an earlier promise), then what is due is paid if it now fits."""
+    _ensure(conn, user_id, user_name, now)
+    conn.execute(update(balances).where(balances.c.user_id == user_id).values(
+        promise_amount=amount, promise_expires_at=expires_at, updated_at=now))
+    return settle(conn, user_id, user_name, now)
+
+
+def promise_of(conn: Connection, user_id: int) -> Promise | None:
+    """A user's promised payment, if any is left (expired or not)."""
+    row = conn.execute(select(balances.c.promise_amount, balances.c.promise_expires_at)
+                       .where(balances.c.user_id == user_id)).first()
+    if row is None or not row.promise_amount or row.promise_expires_at is None:
+        return None
+    return Promise(row.promise_amount, row.promise_expires_at)
 
 
 def set_billing(conn: Connection, user_id: int, user_name: str, mode: str, now: int) -> bool:
@@ -184,7 +206,13 @@ def post(conn: Connection, *, user_name: str, amount: int, kind: str, ref: str,
     _ensure(conn, uid, user_name, now)
     conn.execute(update(balances).where(balances.c.user_id == uid)
                  .values(balance=balances.c.balance + amount, updated_at=now))
-    if amount > 0:          # a top-up, a voucher, a reversal: what is due is paid now
+    if amount > 0:
+        # A top-up, a voucher, a reversal: it pays off a promised payment
+        # first (core.billing.account.topup), then what is due is paid now.
+        conn.execute(update(balances).where(balances.c.user_id == uid).values(
+            promise_amount=func.greatest(balances.c.promise_amount - amount, 0)
+            if conn.dialect.name != "sqlite"
+            else func.max(balances.c.promise_amount - amount, 0)))
         settle(conn, uid, user_name, now)
     return True
 

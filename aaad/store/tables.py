@@ -206,6 +206,9 @@ balances = Table(
     Column("balance", BigInteger, nullable=False, server_default=text("0")),   # 1/10,000 units
     # How far below zero the balance may go (postpaid); 0 = prepaid only.
     Column("credit_limit", BigInteger, nullable=False, server_default=text("0")),
+    # A promised payment (migration 0010): credit until it expires or top-ups pay it.
+    Column("promise_amount", BigInteger, nullable=False, server_default=text("0")),
+    Column("promise_expires_at", BigInteger, nullable=True),
     Column("updated_at", BigInteger, nullable=False),
 )
 

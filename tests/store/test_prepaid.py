@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from aaad.core.accounting.sessions import ZERO
+from aaad.core.billing.account import Promise
 from aaad.core.quotas.decide import Reject, decide
 from aaad.store import ledger as ledger_store
 from aaad.store.calls import CallRules
@@ -118,3 +119,26 @@ def test_overage_credits_imports_and_a_higher_limit_settle(db: Database) -> None
     with db.reader.connect() as conn:
         assert conn.execute(select(charges.c.ref).where(charges.c.amount != charges.c.paid)
                             ).all() == []
+
+
+def test_a_promised_payment_lifts_a_suspension_until_it_expires(db: Database) -> None:
+    uid = add(db, "ann", None, at(2027, 1, 1))
+    prepaid(db, uid)
+    with db.writer.begin() as conn:
+        ledger_store.add_charge(conn, user_name="ann", kind="fee", ref="fee:x", period_start=0,
+                                amount=299000, quantity=0, description="", now=at(2027, 1, 2))
+    assert state(db) == (0, at(2027, 1, 2), 299000)
+    with db.writer.begin() as conn:                 # too little: nothing is paid
+        assert ledger_store.promise(conn, uid, "ann", 100000, at(2027, 1, 5),
+                                    at(2027, 1, 3)).suspended
+    with db.writer.begin() as conn:                 # enough: paid now, on credit
+        assert ledger_store.promise(conn, uid, "ann", 300000, at(2027, 1, 6),
+                                    at(2027, 1, 3)).paid == 299000
+    assert state(db) == (-299000, None, 0)
+    topup(db, 200000, "a", at(2027, 1, 4))          # pays off 20.00 of the promise
+    with db.reader.connect() as conn:
+        assert ledger_store.promise_of(conn, uid) == Promise(100000, at(2027, 1, 6))
+    with db.writer.begin() as conn:                 # after expiry it no longer counts
+        ledger_store.add_charge(conn, user_name="ann", kind="fee", ref="fee:y", period_start=0,
+                                amount=1000, quantity=0, description="", now=at(2027, 1, 7))
+    assert state(db) == (-99000, at(2027, 1, 7), 1000)
