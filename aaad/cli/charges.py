@@ -50,7 +50,8 @@ def charges_bill(c: Context) -> None:
     from aaad.store.jobs.billing_turn import billing_turn
     cfg, now = c.config, now_s()
     turn = billing_turn(c.write, now=now, tz=cfg.timezone, period=cfg.accounting.period,
-                        taxes=cfg.taxes, close_after_days=cfg.billing.close_after_days)
+                        taxes=cfg.taxes, close_after_days=cfg.billing.close_after_days,
+                        revoke_after_days=cfg.billing.revoke_after_days)
     if turn.changes_made or turn.changes_cancelled:
         click.echo(f"made {turn.changes_made} scheduled plan changes "
                    f"({turn.changes_cancelled} called off)")
@@ -59,6 +60,9 @@ def charges_bill(c: Context) -> None:
                f"charge{'s' if n != 1 else ''}")
     for label in turn.closed:
         click.echo(f"closed period {label}")
+    for name in turn.revoked:
+        click.echo(f"revoked {name}: suspended {cfg.billing.revoke_after_days} days "
+                   "(plan removed, disabled)")
 
 
 @charges_group.command("schedule",

@@ -20,7 +20,7 @@ __all__ = ["events_group", "EVENT_KINDS"]
 
 # What the daemon records in the events table (aaad/store/jobs/,
 # aaad/daemon/enforcement.py); tests/store/test_cli_errors.py keeps the list complete.
-EVENT_KINDS = ("block_expired", "block_renewed", "disconnect", "rollover")
+EVENT_KINDS = ("block_expired", "block_renewed", "disconnect", "revoked", "rollover")
 
 
 @click.group("events")

@@ -484,8 +484,12 @@ def _taxes(r: _Reader) -> tuple[Tax, ...]:
 
 def _billing(r: _Reader) -> BillingConfig:
     days = r.get("close_after_days", _close_days, None)
+    grace = r.get("grace_days", _close_days, None) or 0
+    revoke = r.get("revoke_after_days", _close_days, None)
+    if revoke is not None and revoke < grace:
+        raise ConfigError(r.key("revoke_after_days"), "must not be shorter than grace_days")
     r.done()
-    return BillingConfig(close_after_days=days)
+    return BillingConfig(close_after_days=days, grace_days=grace, revoke_after_days=revoke)
 
 
 def _close_days(v: Any) -> int | None:

@@ -128,9 +128,13 @@ class AuthConfig:
 @dataclass(frozen=True, slots=True)
 class BillingConfig:
     """Money: ``close_after_days`` closes each calendar month that many days
-    after it ended (None: only ``aaad period close``)."""
+    after it ended (None: only ``aaad period close``); a suspended prepaid user
+    may still log in for ``grace_days``, and after ``revoke_after_days``
+    suspended loses the plan and is disabled (None: never)."""
 
     close_after_days: int | None = None
+    grace_days: int = 0
+    revoke_after_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

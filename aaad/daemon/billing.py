@@ -40,11 +40,12 @@ class FeeBiller:
     def __init__(self, *, db: Database, writer: Executor, reactor: IReactorTime,
                  metrics: Metrics, tz: ZoneInfo, batch: int = FEE_BATCH,
                  period: PeriodSpec = MONTHLY, close_after_days: int | None = None,
-                 taxes: Sequence[Tax] = ()) -> None:
+                 taxes: Sequence[Tax] = (), revoke_after_days: int | None = None) -> None:
         self._db, self._writer, self._reactor = db, writer, reactor
         self._metrics, self._tz, self._batch = metrics, tz, batch
         self._close_after_days = close_after_days
         self._period = period
+        self._revoke_after_days = revoke_after_days
         self._taxes = tuple(taxes)
         self._running = False
 
@@ -71,7 +72,7 @@ class FeeBiller:
         """Writer thread: one billing turn (store/jobs/billing_turn.py) at ``now``."""
         turn = billing_turn(self._transaction, now=now, tz=self._tz, period=self._period,
                             taxes=self._taxes, close_after_days=self._close_after_days,
-                            batch=self._batch)
+                            revoke_after_days=self._revoke_after_days, batch=self._batch)
         if turn.changes_made or turn.changes_cancelled:
             log.info("made %d scheduled plan changes (%d called off: user or plan gone)",
                      turn.changes_made, turn.changes_cancelled)
@@ -81,6 +82,9 @@ class FeeBiller:
             log.info("billed %d plan fee lines", turn.fee_lines)
         if turn.scheduled_lines:
             log.info("billed %d scheduled charges", turn.scheduled_lines)
+        for name in turn.revoked:
+            log.warning("revoked %s: prepaid, suspended %d days (plan removed, disabled)",
+                        name, self._revoke_after_days)
         for label in turn.closed:
             log.info("closed period %s (%d days after it ended): its export is final",
                      label, self._close_after_days)

@@ -109,7 +109,8 @@ class AaadService(MultiService):
             cache=VerifyCache(max_entries=config.auth.verify_cache_size,
                               ttl_s=config.auth.verify_cache_ttl_s, now=reactor.seconds),
             max_queue=config.radius.max_pending, outage_policy=config.auth.outage_policy,
-            outage_cache_size=config.auth.outage_cache_size, availability=self.availability)
+            outage_cache_size=config.auth.outage_cache_size, availability=self.availability,
+            grace_s=config.billing.grace_days * 86400)
         self.tracer = Tracer(now=reactor.seconds)
         common = {"clients": clients, "dictionary": dictionary, "reactor": reactor,
                   "tracer": self.tracer, "call_direction": call_direction,
@@ -127,7 +128,8 @@ class AaadService(MultiService):
                                 metrics=self.metrics, tz=config.timezone,
                                 period=config.accounting.period,
                                 close_after_days=config.billing.close_after_days,
-                                taxes=config.taxes)
+                                taxes=config.taxes,
+                                revoke_after_days=config.billing.revoke_after_days)
         self._billing = LoopingCall(self.biller.run)
         self._billing.clock = reactor
 

@@ -142,3 +142,38 @@ def test_a_promised_payment_lifts_a_suspension_until_it_expires(db: Database) ->
         ledger_store.add_charge(conn, user_name="ann", kind="fee", ref="fee:y", period_start=0,
                                 amount=1000, quantity=0, description="", now=at(2027, 1, 7))
     assert state(db) == (-99000, at(2027, 1, 7), 1000)
+
+
+def test_grace_days_then_revocation(db: Database) -> None:
+    from aaad.store.jobs.revocation import revoke_suspended
+    from aaad.store.tables import events
+    save(db, {"name": "home", "fee": "29.90"}, 0)
+    uid = add(db, "ann", None, at(2027, 1, 1))
+    prepaid(db, uid)
+    with db.writer.begin() as conn:
+        from aaad.store.jobs.fees import assign_plan
+        assign_plan(conn, uid, "ann", "home", now=at(2027, 2, 1), tz=BERLIN)
+    bill(db, at(2027, 2, 1))                               # suspended on Feb 1, 29.90 due
+
+    def due_at_login(now: int, grace_days: int) -> int:
+        with db.reader.connect() as conn:
+            [user] = read_logins(conn, ["ann"], now=now, tz=BERLIN, period_starts=(),
+                                 call_rules=CallRules(), grace_s=grace_days * 86400).states
+        assert user is not None
+        return user.due_money
+    assert due_at_login(at(2027, 2, 3), 3) == 0            # in grace: logins still accepted
+    assert due_at_login(at(2027, 2, 4), 3) == 299000       # three days on: refused
+    with db.writer.begin() as conn:
+        assert revoke_suspended(conn, now=at(2027, 2, 10), tz=BERLIN,
+                                revoke_after_s=10 * 86400) == []
+        assert revoke_suspended(conn, now=at(2027, 2, 11), tz=BERLIN,
+                                revoke_after_s=10 * 86400) == ["ann"]
+        assert revoke_suspended(conn, now=at(2027, 2, 12), tz=BERLIN,
+                                revoke_after_s=10 * 86400) == []
+    with db.reader.connect() as conn:
+        row = conn.execute(select(users.c.plan, users.c.enabled).where(users.c.id == uid)).one()
+        assert (row.plan, bool(row.enabled)) == (None, False)
+        # The unused 18 of 28 days are credited, which lowers what is due.
+        assert ledger_store.dues(conn, [uid])[uid] == 299000 - 192214
+        assert conn.execute(select(events.c.kind).where(events.c.user_name == "ann")
+                            ).scalars().all() == ["revoked"]

@@ -408,6 +408,12 @@ def test_billing_close_after_days() -> None:
     with pytest.raises(ConfigError) as e:
         _parse({"billing": {"close_after": 5}})
     assert str(e.value).startswith("billing.close_after: unknown key")
+    billing = _parse({"billing": {"grace_days": 3, "revoke_after_days": 30}}).billing
+    assert (billing.grace_days, billing.revoke_after_days) == (3, 30)
+    assert (_parse({}).billing.grace_days, _parse({}).billing.revoke_after_days) == (0, None)
+    with pytest.raises(ConfigError) as e:
+        _parse({"billing": {"grace_days": 10, "revoke_after_days": 5}})
+    assert str(e.value) == "billing.revoke_after_days: must not be shorter than grace_days"
 
 
 def test_api_needs_a_long_enough_token() -> None:

@@ -5,7 +5,9 @@
 2. the plan fees (jobs.fees) are billed on the plan in force, then
 3. the scheduled charges (jobs.scheduled_charges), then
 4. with ``billing.close_after_days``, the months that ended that long ago are
-   closed (closing.close_ended): after the lines of theirs billed above.
+   closed (closing.close_ended): after the lines of theirs billed above;
+5. with ``billing.revoke_after_days``, prepaid users suspended that long lose
+   their plan and are disabled (jobs.revocation).
 
 Each step runs in transactions of at most ``batch`` rows until nothing is due
 at ``now``; the caller's ``transaction`` runs one (the daemon's retries one
@@ -27,6 +29,7 @@ from aaad.core.billing.taxes import Tax
 from aaad.store.closing import close_ended, month_bounds
 from aaad.store.jobs.fees import FEE_BATCH, bill_fees
 from aaad.store.jobs.plan_changes import make_due_changes
+from aaad.store.jobs.revocation import revoke_suspended
 from aaad.store.jobs.scheduled_charges import bill_scheduled
 
 __all__ = ["Turn", "billing_turn"]
@@ -47,11 +50,12 @@ class Turn:
     scheduled_lines: int = 0
     scheduled_money: int = 0
     closed: list[str] = field(default_factory=list)
+    revoked: list[str] = field(default_factory=list)
 
 
 def billing_turn(transaction: Transaction, *, now: int, tz: ZoneInfo, period: PeriodSpec,
                  taxes: Sequence[Tax] = (), close_after_days: int | None = None,
-                 batch: int = FEE_BATCH) -> Turn:
+                 revoke_after_days: int | None = None, batch: int = FEE_BATCH) -> Turn:
     turn = Turn()
     while True:
         changes = transaction(lambda conn: make_due_changes(conn, now=now, tz=tz, limit=batch))
@@ -76,4 +80,11 @@ def billing_turn(transaction: Transaction, *, now: int, tz: ZoneInfo, period: Pe
     if close_after_days is not None:
         turn.closed = transaction(lambda conn: close_ended(
             conn, month_bounds(tz), now=now, after_days=close_after_days, tz=tz, taxes=taxes))
+    if revoke_after_days is not None:
+        while True:
+            names = transaction(lambda conn: revoke_suspended(
+                conn, now=now, tz=tz, revoke_after_s=revoke_after_days * 86400, limit=batch))
+            turn.revoked += names
+            if len(names) < batch:
+                break
     return turn

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from aaad.core.accounting.periods import PeriodSpec, period_bounds
 from aaad.core.accounting.sessions import ZERO, Totals
+from aaad.core.billing.account import Account, state
 from aaad.core.quotas.decide import Block
 from aaad.core.quotas.plan import Plan
 from aaad.core.telephony.rate_table import RateTable
@@ -43,7 +44,7 @@ class UserState:
     open_sessions: int
     blocks: tuple[Block, ...]
     call: CallState | None = None
-    due_money: int = 0          # a suspended prepaid user's unpaid charges
+    due_money: int = 0          # unpaid charges of a prepaid user suspended past its grace
 
     @property
     def enabled(self) -> bool:
@@ -79,7 +80,8 @@ class LoginBatch:
 
 
 def read_logins(conn: Connection, names: Sequence[str], *, now: int, tz: ZoneInfo,
-                period_starts: tuple[int, ...], call_rules: CallRules) -> LoginBatch:
+                period_starts: tuple[int, ...], call_rules: CallRules,
+                grace_s: int = 0) -> LoginBatch:
     """Read what the login decisions of ``names`` need.
 
     ``period_starts`` are the period starts whose usage the user query joins
@@ -101,8 +103,11 @@ def read_logins(conn: Connection, names: Sequence[str], *, now: int, tz: ZoneInf
         conn, [u for u, p in plans.items() if p.block is not None], now)
     call_plans = {u: p for u, p in plans.items() if p.rate_table is not None}
     calls = _call_states(conn, call_plans, now, tz, call_rules) if call_plans else {}
-    suspended = {r.id for r in rows if r.suspended_at is not None and r.billing == "prepaid"}
-    owed = ledger_store.dues(conn, suspended) if suspended else {}
+    suspended = {r.id: r.suspended_at for r in rows
+                 if r.suspended_at is not None and r.billing == "prepaid"}
+    owed = {u: due for u, due in (ledger_store.dues(conn, suspended) if suspended else {}).items()
+            if state(Account("prepaid", 0, due=due, suspended_at=suspended[u]), now,
+                     grace_s=grace_s, revoke_after_s=None) != "grace"}
     states: dict[str, UserState] = {}
     for r in rows:
         if r.name in states:

@@ -1,0 +1,44 @@
+"""Revocation: a prepaid user suspended for ``billing.revoke_after_days`` loses the
+plan and is disabled (DESIGN §7).
+
+The plan is removed the way a plan change removes it (jobs.fees.assign_plan:
+the unused part of the cycle is credited, which lowers what is due), the
+account is disabled, and a ``revoked`` event is recorded. What is still due
+stays due: a top-up that covers it pays it and lifts the suspension, and the
+operator gives the plan back and enables the user.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, select, update
+
+from aaad.core.quotas.plan import format_money
+from aaad.store import events as event_store
+from aaad.store import ledger as ledger_store
+from aaad.store.jobs.fees import assign_plan
+from aaad.store.tables import users
+
+__all__ = ["revoke_suspended"]
+
+
+def revoke_suspended(conn: Connection, *, now: int, tz: ZoneInfo, revoke_after_s: int,
+                     limit: int = 500) -> list[str]:
+    """Revoke the prepaid users suspended since ``now - revoke_after_s`` or before that
+    still have a plan or are enabled; their names."""
+    due = conn.execute(
+        select(users.c.id, users.c.name).where(and_(
+            users.c.billing == "prepaid", users.c.suspended_at.is_not(None),
+            users.c.suspended_at <= now - revoke_after_s, users.c.account.is_(True),
+            (users.c.plan.is_not(None)) | (users.c.enabled.is_(True))))
+        .order_by(users.c.suspended_at, users.c.id).limit(limit).with_for_update()).all()
+    for row in due:
+        assign_plan(conn, row.id, row.name, None, now=now, tz=tz)
+        conn.execute(update(users).where(users.c.id == row.id)
+                     .values(enabled=False, updated_at=now))
+        owed = ledger_store.dues(conn, [row.id]).get(row.id, 0)
+        event_store.record_event(conn, at=now, kind="revoked", result="ok", user_name=row.name,
+                                 detail=f"suspended {revoke_after_s // 86400} days with "
+                                        f"{format_money(owed)} due: plan removed, disabled")
+    return [r.name for r in due]
