@@ -51,7 +51,8 @@ def charges_bill(c: Context) -> None:
     cfg, now = c.config, now_s()
     turn = billing_turn(c.write, now=now, tz=cfg.timezone, period=cfg.accounting.period,
                         taxes=cfg.taxes, close_after_days=cfg.billing.close_after_days,
-                        revoke_after_days=cfg.billing.revoke_after_days)
+                        revoke_after_days=cfg.billing.revoke_after_days,
+                        grace_s=cfg.billing.grace_days * 86400)
     if turn.changes_made or turn.changes_cancelled:
         click.echo(f"made {turn.changes_made} scheduled plan changes "
                    f"({turn.changes_cancelled} called off)")
@@ -60,6 +61,9 @@ def charges_bill(c: Context) -> None:
                f"charge{'s' if n != 1 else ''}")
     for label in turn.closed:
         click.echo(f"closed period {label}")
+    if turn.to_disconnect:
+        click.echo(f"{len(turn.to_disconnect)} live sessions of suspended users on "
+                   "disconnect plans: the daemon sends their Disconnect-Requests")
     for name in turn.revoked:
         click.echo(f"revoked {name}: suspended {cfg.billing.revoke_after_days} days "
                    "(plan removed, disabled)")

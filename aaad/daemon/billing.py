@@ -25,7 +25,8 @@ from aaad.core.billing.taxes import Tax
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
 from aaad.store.database import Database, is_retryable
-from aaad.store.jobs.billing_turn import billing_turn
+from aaad.store.jobs.accounting_batch import OverLimit
+from aaad.store.jobs.billing_turn import Turn, billing_turn
 from aaad.store.jobs.fees import FEE_BATCH
 
 __all__ = ["FeeBiller"]
@@ -40,12 +41,17 @@ class FeeBiller:
     def __init__(self, *, db: Database, writer: Executor, reactor: IReactorTime,
                  metrics: Metrics, tz: ZoneInfo, batch: int = FEE_BATCH,
                  period: PeriodSpec = MONTHLY, close_after_days: int | None = None,
-                 taxes: Sequence[Tax] = (), revoke_after_days: int | None = None) -> None:
+                 taxes: Sequence[Tax] = (), revoke_after_days: int | None = None,
+                 grace_s: int = 0,
+                 on_over_limit: Callable[[Sequence[OverLimit]], None] = lambda _: None
+                 ) -> None:
         self._db, self._writer, self._reactor = db, writer, reactor
         self._metrics, self._tz, self._batch = metrics, tz, batch
         self._close_after_days = close_after_days
         self._period = period
         self._revoke_after_days = revoke_after_days
+        self._grace_s = grace_s
+        self._on_over_limit = on_over_limit
         self._taxes = tuple(taxes)
         self._running = False
 
@@ -57,9 +63,11 @@ class FeeBiller:
         now = int(self._reactor.seconds())
         d = self._writer.run(self._bill, now)
 
-        def done(n: int) -> int:
+        def done(turn: Turn) -> int:
             self._running = False
-            return n
+            if turn.to_disconnect:          # reactor thread: the enforcer sends them
+                self._on_over_limit(turn.to_disconnect)
+            return turn.fee_lines + turn.scheduled_lines
 
         def failed(f: object) -> int:
             self._running = False
@@ -68,11 +76,12 @@ class FeeBiller:
             return 0
         return d.addCallbacks(done, failed)
 
-    def _bill(self, now: int) -> int:
+    def _bill(self, now: int) -> Turn:
         """Writer thread: one billing turn (store/jobs/billing_turn.py) at ``now``."""
         turn = billing_turn(self._transaction, now=now, tz=self._tz, period=self._period,
                             taxes=self._taxes, close_after_days=self._close_after_days,
-                            revoke_after_days=self._revoke_after_days, batch=self._batch)
+                            revoke_after_days=self._revoke_after_days,
+                            grace_s=self._grace_s, batch=self._batch)
         if turn.changes_made or turn.changes_cancelled:
             log.info("made %d scheduled plan changes (%d called off: user or plan gone)",
                      turn.changes_made, turn.changes_cancelled)
@@ -88,7 +97,7 @@ class FeeBiller:
         for label in turn.closed:
             log.info("closed period %s (%d days after it ended): its export is final",
                      label, self._close_after_days)
-        return turn.fee_lines + turn.scheduled_lines
+        return turn
 
     def _transaction(self, job: Callable[[Connection], T]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):

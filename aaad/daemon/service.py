@@ -129,7 +129,9 @@ class AaadService(MultiService):
                                 period=config.accounting.period,
                                 close_after_days=config.billing.close_after_days,
                                 taxes=config.taxes,
-                                revoke_after_days=config.billing.revoke_after_days)
+                                revoke_after_days=config.billing.revoke_after_days,
+                                grace_s=config.billing.grace_days * 86400,
+                                on_over_limit=self.enforcer.over_limit)
         self._billing = LoopingCall(self.biller.run)
         self._billing.clock = reactor
 

@@ -177,3 +177,28 @@ def test_grace_days_then_revocation(db: Database) -> None:
         assert ledger_store.dues(conn, [uid])[uid] == 299000 - 192214
         assert conn.execute(select(events.c.kind).where(events.c.user_name == "ann")
                             ).scalars().all() == ["revoked"]
+
+
+def test_live_sessions_of_suspended_users_on_disconnect_plans_are_listed(db: Database) -> None:
+    from aaad.core.accounting.periods import parse_period_spec
+    from aaad.core.accounting.sessions import Status, Totals
+    from aaad.store.jobs.accounting_batch import record_accounting
+    from aaad.store.jobs.revocation import suspended_sessions
+    from tests.support.records import acct_record
+    save(db, {"name": "cut", "fee": "29.90", "over_limit": "disconnect"}, 0)
+    save(db, {"name": "keep", "fee": "29.90"}, 0)
+    for name, plan in (("ann", "cut"), ("bob", "keep")):
+        uid = add(db, name, None, at(2027, 1, 1))
+        prepaid(db, uid, name)
+        with db.writer.begin() as conn:
+            record_accounting(conn, [acct_record(Status.START, at(2027, 1, 30), Totals(0, 0, 0),
+                                                 user_name=name, acct_session_id=f"s-{name}")],
+                              period=parse_period_spec("monthly", 1), tz=BERLIN)
+            from aaad.store.jobs.fees import assign_plan
+            assign_plan(conn, uid, name, plan, now=at(2027, 2, 1), tz=BERLIN)
+    bill(db, at(2027, 2, 1))                        # both suspended: nothing on the balance
+    with db.reader.connect() as conn:
+        assert suspended_sessions(conn, now=at(2027, 2, 1), grace_s=86400) == []   # grace
+        [cut] = suspended_sessions(conn, now=at(2027, 2, 2), grace_s=86400)
+    assert (cut.user_name, cut.acct_session_id, cut.reason, cut.message) == (
+        "ann", "s-ann", "suspended", "Account suspended: 29.90 due")

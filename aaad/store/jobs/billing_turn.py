@@ -7,7 +7,9 @@
 4. with ``billing.close_after_days``, the months that ended that long ago are
    closed (closing.close_ended): after the lines of theirs billed above;
 5. with ``billing.revoke_after_days``, prepaid users suspended that long lose
-   their plan and are disabled (jobs.revocation).
+   their plan and are disabled (jobs.revocation);
+6. the live sessions of suspended prepaid users on ``over_limit: disconnect``
+   plans are listed for the caller to cut (the daemon's enforcer).
 
 Each step runs in transactions of at most ``batch`` rows until nothing is due
 at ``now``; the caller's ``transaction`` runs one (the daemon's retries one
@@ -27,9 +29,10 @@ from sqlalchemy import Connection
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.billing.taxes import Tax
 from aaad.store.closing import close_ended, month_bounds
+from aaad.store.jobs.accounting_batch import OverLimit
 from aaad.store.jobs.fees import FEE_BATCH, bill_fees
 from aaad.store.jobs.plan_changes import make_due_changes
-from aaad.store.jobs.revocation import revoke_suspended
+from aaad.store.jobs.revocation import revoke_suspended, suspended_sessions
 from aaad.store.jobs.scheduled_charges import bill_scheduled
 
 __all__ = ["Turn", "billing_turn"]
@@ -51,11 +54,13 @@ class Turn:
     scheduled_money: int = 0
     closed: list[str] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
+    to_disconnect: list[OverLimit] = field(default_factory=list)
 
 
 def billing_turn(transaction: Transaction, *, now: int, tz: ZoneInfo, period: PeriodSpec,
                  taxes: Sequence[Tax] = (), close_after_days: int | None = None,
-                 revoke_after_days: int | None = None, batch: int = FEE_BATCH) -> Turn:
+                 revoke_after_days: int | None = None, grace_s: int = 0,
+                 batch: int = FEE_BATCH) -> Turn:
     turn = Turn()
     while True:
         changes = transaction(lambda conn: make_due_changes(conn, now=now, tz=tz, limit=batch))
@@ -87,4 +92,6 @@ def billing_turn(transaction: Transaction, *, now: int, tz: ZoneInfo, period: Pe
             turn.revoked += names
             if len(names) < batch:
                 break
+    turn.to_disconnect = transaction(
+        lambda conn: suspended_sessions(conn, now=now, grace_s=grace_s))
     return turn
