@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from aaad.config import Config
     from aaad.store.database import Database
 
-__all__ = ["disconnect_cmd", "disconnect_now"]
+__all__ = ["disconnect_user", "disconnect_cmd", "disconnect_now"]
 
 
 @click.command("disconnect")
@@ -31,12 +31,22 @@ __all__ = ["disconnect_cmd", "disconnect_now"]
 @pass_ctx
 def disconnect_cmd(c: Context, name: str, session_id: str | None, timeout_s: float) -> None:
     """Send a Disconnect-Request (RFC 5176) for a user's open sessions now."""
+    results = disconnect_user(c, name, session_id, timeout_s)
+    if results is None:
+        fail(f"no open session of {name!r}" + (f" with id {session_id!r}" if session_id else ""))
+    sys.exit(1 if any(status != "ack" for _, status in results) else 0)
+
+
+def disconnect_user(c: Context, name: str, session_id: str | None = None,
+                    timeout_s: float = 3.0) -> list[tuple[dict[str, Any], str]] | None:
+    """Disconnect a user's open sessions (or one) and print each outcome; None if
+    there was none to disconnect."""
     from aaad.store import sessions as session_store
     sessions = [s for s in user_rows(c, session_store.list_sessions, name, active_only=True,
                                      limit=1000)
                 if session_id is None or s["acct_session_id"] == session_id]
     if not sessions:
-        fail(f"no open session of {name!r}" + (f" with id {session_id!r}" if session_id else ""))
+        return None
     from twisted.internet.task import react
     results: list[tuple[dict[str, Any], str]] = []
 
@@ -47,11 +57,9 @@ def disconnect_cmd(c: Context, name: str, session_id: str | None, timeout_s: flo
     except SystemExit as e:
         if e.code not in (0, None):
             raise
-    failed = 0
     for s, status in results:
         click.echo(f"{s['acct_session_id']} on {s['client']}: {status}")
-        failed += status != "ack"
-    sys.exit(1 if failed else 0)
+    return results
 
 
 def disconnect_now(reactor: Any, config: Config, db: Database, sessions: list[dict[str, Any]],

@@ -293,10 +293,15 @@ def _update(c: Context, name: str, values: dict[str, Any], what: str) -> None:
 
 @user_group.command("disable")
 @click.argument("name")
+@click.option("--disconnect/--no-disconnect", default=True, show_default=True,
+              help="Send a Disconnect-Request (RFC 5176) for each open session.")
 @pass_ctx
-def user_disable(c: Context, name: str) -> None:
-    """Refuse the user's logins from now on."""
+def user_disable(c: Context, name: str, disconnect: bool) -> None:
+    """Refuse the user's logins from now on, and disconnect the open sessions."""
     _update(c, name, {"enabled": False}, "disabled")
+    if disconnect:
+        from aaad.cli.disconnect import disconnect_user
+        disconnect_user(c, name)
 
 
 @user_group.command("enable")

@@ -60,7 +60,8 @@ plans:
 """
 
 USERS: dict[str, str | None] = {"cut-ack": "e2e-cut", "cut-nak": "e2e-cut", "cut-silent": "e2e-cut",
-         "cap-user": "e2e-cap", "bill-user": "e2e-bill", "kick-user": None}
+         "cap-user": "e2e-cap", "bill-user": "e2e-bill", "kick-user": None,
+         "off-user": None}
 
 
 @dataclass
@@ -188,6 +189,16 @@ def test_cli_disconnect_of_an_open_session(served: Served) -> None:
     served.nas.answers[user] = "silent"
     late = d.cli("disconnect", user, "--timeout", "0.3", check=False)
     assert late.returncode == 1 and late.stdout.strip() == f"{user}-1 on loopback: timeout"
+
+
+def test_disabling_a_user_disconnects_the_open_sessions(served: Served) -> None:
+    d, user = served.daemon, "off-user"
+    acct(d, user, f"{user}-1", "Start")
+    out = d.cli("user", "disable", user)
+    assert out.stdout.splitlines() == [f"disabled user {user}", f"{user}-1 on loopback: ack"]
+    check_request(served.nas.wait(user)[0], user)
+    assert login(d, user).code == AccessReject
+    assert d.cli("user", "disable", user, "--no-disconnect").stdout == f"disabled user {user}\n"
 
 
 # -- reject plans on a MikroTik -----------------------------------------------------------
