@@ -29,7 +29,6 @@ from aaad.config.model import (
     AccountingConfig,
     ApiConfig,
     AuthConfig,
-    BillingConfig,
     ClientConfig,
     Config,
     ConfigError,
@@ -41,8 +40,8 @@ from aaad.config.model import (
     Secret,
     TelephonyConfig,
 )
+from aaad.config.money import billing_section, taxes_section
 from aaad.core.accounting.periods import parse_period_spec
-from aaad.core.billing.taxes import Tax, TaxError, parse_taxes
 from aaad.core.telephony.rate_table import NumberPlan
 from aaad.core.units import parse_duration_s, parse_octets
 
@@ -107,8 +106,8 @@ def parse_config(data: Any, *, base_dir: Path = Path("."), source: str | None = 
         api=_api(r, base_dir),
         telephony=_telephony(r.section("telephony")),
         journal=_journal(r.section("journal"), base_dir, default_journal_path(database.url)),
-        billing=_billing(r.section("billing")),
-        taxes=_taxes(r),
+        billing=billing_section(r.section("billing")),
+        taxes=taxes_section(r),
         source=source,
     )
     r.done(ignore=("plans",))
@@ -471,33 +470,6 @@ def _api(parent: _Reader, base_dir: Path) -> ApiConfig:
         raise ConfigError(r.key("token"), "must be at least 16 characters")
     r.done()
     return cfg
-
-
-def _taxes(r: _Reader) -> tuple[Tax, ...]:
-    """The ``taxes:`` list (core.billing.taxes checks it, naming the key path)."""
-    r.seen.add("taxes")
-    try:
-        return parse_taxes(r.data.get("taxes") or [], r.key("taxes"))
-    except TaxError as e:
-        raise ConfigError(e.path, e.message) from None
-
-
-def _billing(r: _Reader) -> BillingConfig:
-    days = r.get("close_after_days", _close_days, None)
-    grace = r.get("grace_days", _close_days, None) or 0
-    revoke = r.get("revoke_after_days", _close_days, None)
-    if revoke is not None and revoke < grace:
-        raise ConfigError(r.key("revoke_after_days"), "must not be shorter than grace_days")
-    r.done()
-    return BillingConfig(close_after_days=days, grace_days=grace, revoke_after_days=revoke)
-
-
-def _close_days(v: Any) -> int | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 366:
-        raise ValueError("must be a number of days 0-366, or null")
-    return v
 
 
 def _logging(r: _Reader) -> LoggingConfig:
