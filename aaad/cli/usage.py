@@ -36,6 +36,7 @@ def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None
         except ValueError as e:
             fail(str(e))
         require_known(conn, name)   # after the period check: bad input first
+        report["billing"] = _billing(conn, name)
         return report
 
     def fmt(value: int, unit: str) -> str:
@@ -55,8 +56,44 @@ def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None
         for band, t in sorted(d["bands"].items()):
             click.echo(f"band {band}: {format_duration_s(t['session_s'])}, "
                        f"{format_octets(t['in_octets'] + t['out_octets'])}")
+        money = d.get("billing")
+        if money is not None:
+            line = f"billing: {money['mode']}"
+            if money["next_fee_at"]:
+                line += f", next fee {money['next_fee_at']}"
+            if money["suspended_at"]:
+                line += f", suspended since {money['suspended_at']} with {money['due']} due"
+            if money["promise"]:
+                line += (f", promised {money['promise']['amount']} until "
+                         f"{money['promise']['expires_at']}")
+            click.echo(line)
         for b in d["blocks"]:
             state = "expired" if b["expired"] else f"{format_duration_s(b['seconds_left'])} left"
             click.echo(f"block {b['id']}: {format_duration_s(b['seconds_total'])}, {state}, "
                        f"expires {b['expires_at']}")
     emit(c.read(read), as_json, render)
+
+
+def _billing(conn: Any, name: str) -> dict[str, Any] | None:
+    """The money side of an account (None for a name that has no account): billing
+    mode, next fee, what is due and since when it is suspended, a promised payment."""
+    from aaad.cli.common import iso
+    from aaad.core.quotas.plan import format_money
+    from aaad.store import ledger as ledger_store
+    from aaad.store import users as user_store
+    try:
+        user_store.get_user(conn, name)
+    except user_store.NoSuchUser:
+        return None
+    uid = user_store.user_ids(conn, [name])[name]
+    mode, suspended_at = user_store.billing_state(conn, uid)
+    _, next_fee_at = user_store.fee_state(conn, uid)
+    owed = ledger_store.dues(conn, [uid]).get(uid, 0) if mode == "prepaid" else 0
+    promised = ledger_store.promise_of(conn, uid)
+    return {"mode": mode, "next_fee_at": iso(next_fee_at) or None,
+            "due": format_money(owed),
+            "suspended_at": iso(suspended_at) if suspended_at is not None else None,
+            "promise": None if promised is None else {
+                "amount": format_money(promised.amount),
+                "expires_at": iso(promised.expires_at)}}
+

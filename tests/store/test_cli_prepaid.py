@@ -29,12 +29,20 @@ def test_prepaid_suspension_and_a_promised_payment(db: Database, tmp_path: Path,
     assert (shown["billing"], shown["due"], shown["promise"]) == ("prepaid", "9.90", None)
     assert shown["suspended_at"] is not None
     assert "suspended:    since " in aaad.ok("credit", "show", "alice").stdout
+    money = aaad.json("usage", "show", "alice")["billing"]
+    assert (money["mode"], money["due"], money["next_fee_at"], money["promise"]) == \
+        ("prepaid", "9.90", None, None)
+    assert money["suspended_at"] == shown["suspended_at"]
+    assert f"billing: prepaid, suspended since {shown['suspended_at']} with 9.90 due" in \
+        aaad.ok("usage", "show", "alice").stdout
+    assert aaad.json("usage", "show", "bob")["billing"]["mode"] == "postpaid"
     out = aaad.ok("credit", "promise", "alice", "20", "--days", "3").stdout
     assert out.startswith("promised payment of 20.00 for alice until ")
     assert out.endswith("; paid 9.90 that was due\n")
     shown = aaad.json("credit", "show", "alice")
     assert (shown["balance"], shown["due"], shown["suspended_at"], shown["promise"]["amount"]) \
         == ("-9.90", "0.00", None, "20.00")
+    assert aaad.json("usage", "show", "alice")["billing"]["promise"]["amount"] == "20.00"
     assert aaad.error("credit", "promise", "alice", "0").startswith("error: AMOUNT")
     assert aaad.error("credit", "promise", "nobody", "5") == "error: no user nobody"
     assert aaad.error("user", "set", "alice", "--billing", "prepaid", "--plan", "") == \
