@@ -20,6 +20,7 @@ from aaad.core.billing.cycles import (
     Cycle,
     catch_up_limit,
     cycle_at,
+    cycle_before_anchor_s,
     cycle_ref,
     cycles_started,
     first_cycle_start,
@@ -396,3 +397,11 @@ def test_cycle_at_contains_at(assigned_at, billing_day, cycle_months, tz, offset
                           after=cycle.start - 1, upto=cycle.start) == [cycle]
     following = cycle_at(assigned_at, billing_day, cycle_months, tz, cycle.end)
     assert following.start == cycle.end and following.index == cycle.index + 1
+
+
+def test_the_cycle_a_partial_stretch_is_the_tail_of() -> None:
+    joined = local(BERLIN, 2027, 1, 15, 12)
+    assert cycle_before_anchor_s(joined, 1, 1, BERLIN) == 31 * DAY        # January
+    assert cycle_before_anchor_s(joined, 1, 3, BERLIN) == 92 * DAY        # Nov 1 to Feb 1
+    # March to April across the spring change: an hour short.
+    assert cycle_before_anchor_s(local(BERLIN, 2027, 3, 20), 1, 1, BERLIN) == 31 * DAY - 3600

@@ -35,6 +35,7 @@ __all__ = [
     "catch_up_limit",
     "next_renewal",
     "cycle_ref",
+    "cycle_before_anchor_s",
 ]
 
 CYCLE_MONTHS = (1, 3, 6, 12)
@@ -90,6 +91,14 @@ def first_cycle_start(assigned_at: int, billing_day: int, tz: ZoneInfo) -> int:
         ValueError: ``billing_day`` is not 1-28.
     """
     return _Cycles.of(assigned_at, billing_day, 1, tz).anchor
+
+
+def cycle_before_anchor_s(assigned_at: int, billing_day: int, cycle_months: int,
+                          tz: ZoneInfo) -> int:
+    """The length of the whole cycle that would end at the anchor: what the
+    partial first stretch pays its share of (prorata.first_partial)."""
+    cycles = _Cycles.of(assigned_at, billing_day, cycle_months, tz)
+    return cycles.anchor - cycles.start(-1)
 
 
 def cycle_at(assigned_at: int, billing_day: int, cycle_months: int, tz: ZoneInfo,

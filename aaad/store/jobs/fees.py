@@ -29,14 +29,14 @@ from sqlalchemy import Connection, and_, select, update
 
 from aaad.core.accounting.periods import PeriodSpec, period_bounds
 from aaad.core.billing.cycles import (
-    Cycle,
     catch_up_limit,
     cycle_at,
+    cycle_before_anchor_s,
     cycle_ref,
     cycles_started,
     next_renewal,
 )
-from aaad.core.billing.prorata import prorate
+from aaad.core.billing.prorata import first_partial, prorate
 from aaad.core.quotas.plan import Fee, Plan
 from aaad.store import ledger as ledger_store
 from aaad.store import users as user_store
@@ -129,7 +129,8 @@ def _due(user_id: int, plan: Plan, fee: Fee, since: int, fee_since: int, next_at
             continue
         amount = fee.amount_money
         if cycle.index < 0:         # the partial stretch up to the first cycle start
-            amount = prorate(fee.amount_money, cycle.seconds, _whole_cycle_s(cycle, fee, tz))
+            amount = first_partial(fee.amount_money, cycle.start, cycle.end, cycle_before_anchor_s(
+                since, fee.billing_day, fee.cycle_months, tz))
         out.append((amount, cycle_ref(user_id, plan.name, cycle),
                     period_bounds(_period(plan), tz, cycle.start)[0], cycle.seconds,
                     f"plan {plan.name} fee {_day(cycle.start, tz)} to "
@@ -145,19 +146,6 @@ def _period(plan: Plan) -> PeriodSpec:
     if plan.period.kind == "none":
         return PeriodSpec("monthly", plan.fee.billing_day)
     return plan.period
-
-
-def _whole_cycle_s(partial: Cycle, fee: Fee, tz: ZoneInfo) -> int:
-    """The length of the whole cycle the partial stretch is the tail of: it would
-    have begun on the same billing day ``cycle_months`` before the first cycle
-    start (a billing day is 1-28, so it exists in every month)."""
-    return partial.end - _months_before(partial.end, fee.cycle_months, tz)
-
-
-def _months_before(at: int, months: int, tz: ZoneInfo) -> int:
-    local = datetime.fromtimestamp(at, tz)
-    y, m = divmod(local.month - 1 - months, 12)
-    return int(datetime(local.year + y, m + 1, local.day, tzinfo=tz).timestamp())
 
 
 def _day(at: int, tz: ZoneInfo) -> str:
