@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
 
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.billing.taxes import Tax
@@ -69,10 +70,10 @@ class FeeBiller:
                 self._on_over_limit(turn.to_disconnect)
             return turn.fee_lines + turn.scheduled_lines
 
-        def failed(f: object) -> int:
+        def failed(f: Failure) -> int:
             self._running = False
-            log.warning("fee billing failed, retried at the next turn: %s",
-                        getattr(f, "getErrorMessage", lambda: f)())
+            log.warning("billing turn failed, run again at the next sweep: %s",
+                        f.getErrorMessage())
             return 0
         return d.addCallbacks(done, failed)
 

@@ -198,11 +198,9 @@ def _merged(label: str, lines: list[dict[str, Any]],
 
 def months_between(first: str, last: str) -> list[str]:
     """The YYYY-MM labels strictly between two labels."""
-    y, m = int(first[:4]), int(first[5:7])
     out: list[str] = []
-    while True:
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-        label = f"{y:04}-{m:02}"
-        if label >= last:
-            return out
+    label = _next_month(first)
+    while label < last:
         out.append(label)
+        label = _next_month(label)
+    return out

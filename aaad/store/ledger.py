@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, func, select, update
 
 from aaad.core.billing.account import Account, Promise
 from aaad.core.billing.account import settle as account_settle
-from aaad.store.sql import insert_ignore, insert_once, upsert_add
+from aaad.store.sql import greatest, insert_ignore, insert_once, upsert_add
 from aaad.store.tables import balances, charges, ledger, users
 from aaad.store.users import UserRef, ids_for, owner_id, user_filter
 
@@ -210,9 +210,7 @@ def post(conn: Connection, *, user_name: str, amount: int, kind: str, ref: str,
         # A top-up, a voucher, a reversal: it pays off a promised payment
         # first (core.billing.account.topup), then what is due is paid now.
         conn.execute(update(balances).where(balances.c.user_id == uid).values(
-            promise_amount=func.greatest(balances.c.promise_amount - amount, 0)
-            if conn.dialect.name != "sqlite"
-            else func.max(balances.c.promise_amount - amount, 0)))
+            promise_amount=greatest(conn, balances.c.promise_amount - amount, 0)))
         settle(conn, uid, user_name, now)
     return True
 

@@ -20,7 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-__all__ = ["insert_ignore", "insert_once", "MAX_COUNTER", "capped", "upsert_add", "json_param"]
+__all__ = ["insert_ignore", "insert_once", "MAX_COUNTER", "capped", "upsert_add", "json_param",
+           "greatest"]
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -97,6 +98,11 @@ def _upsert_add(conn: Connection, table: Any, keys: Sequence[str], counters: Seq
         index_elements=list(keys),
         set_={c: least(table.c[c], top - stmt.excluded[c]) + stmt.excluded[c]
               for c in counters})
+
+
+def greatest(conn: Connection, *values: Any) -> Any:
+    """SQL ``greatest(…)``: SQLite's spelling is the scalar ``max(…)``."""
+    return (func.max if conn.dialect.name == "sqlite" else func.greatest)(*values)
 
 
 def json_param(value: Any) -> str:
