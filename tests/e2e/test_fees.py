@@ -17,7 +17,7 @@ from aaad.store import plans as plan_store
 from aaad.store import users as user_store
 from aaad.store.plans import plan_to_json
 from aaad.store.tables import charges, plans, users
-from tests.support.daemon import acct, poll, start_daemon
+from tests.support.daemon import acct, poll, scrape, start_daemon
 from tests.support.databases import migrated
 
 UTC = ZoneInfo("UTC")          # the zone tests/support/daemon.py configures
@@ -47,7 +47,8 @@ def test_missed_cycles_are_billed_once_at_start(dialect: str, server_urls: dict[
     count = 2 if dialect != "sqlite" else 1          # two nodes share a server database
     dirs = [tmp_path_factory.mktemp(f"fees-{dialect}-{i}") for i in range(count)]
     with ThreadPoolExecutor(count) as pool:          # the nodes start, and bill, side by side
-        nodes = list(pool.map(lambda d: start_daemon(d, db.url), dirs))
+        nodes = list(pool.map(lambda d: start_daemon(
+            d, db.url, extra_yaml="metrics:\n  bind: 127.0.0.1\n  port: 0\n"), dirs))
     try:
         cycles = cycles_started(joined, 5, 1, UTC, after=None, upto=int(time.time()))
         want = 1 + len(cycles)                       # the setup fee and every cycle begun
@@ -55,6 +56,9 @@ def test_missed_cycles_are_billed_once_at_start(dialect: str, server_urls: dict[
         refs = poll(lambda: (r := billed()) and len(r) >= want and r, timeout=20)
         assert len(refs) == want == len(set(refs))
         assert sum(r.startswith("setup:") for r in refs) == 1
+        billed_by = [scrape(n.metrics_port).get(("aaad_fee_charges_total", ()), 0)
+                     for n in nodes if n.metrics_port is not None]
+        assert sum(billed_by) == want                # each line counted by the node billing it
         for node in nodes:
             node.stop()
         nodes[0].restart()                           # a restart bills nothing again

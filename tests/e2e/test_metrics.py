@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import urllib.request
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
 from pyrad.packet import AccessAccept, AccessReject, AccountingResponse, StatusServer
 
 from aaad.credentials import hash_password
 from aaad.store import sessions as session_store
 from aaad.store import users as user_store
-from tests.support.daemon import Daemon, start_daemon
+from tests.support.daemon import Daemon, scrape, start_daemon
 from tests.support.databases import migrated
-
-
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        assert r.headers["Content-Type"].startswith("text/plain")
-        text = r.read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
 
 
 def test_metrics_count_known_traffic_exactly(server_urls: dict[str, object],
