@@ -157,7 +157,7 @@ class AuthHandler:
                  reject_log_interval_s: float = 60.0, reject_log_users: int = 10_000,
                  grace_s: int = 0) -> None:
         self._db = db
-        self._grace_s = grace_s
+        self.grace_s = grace_s
         self.outage_policy = outage_policy
         self.last_known = LastKnownUsers(outage_cache_size) \
             if outage_policy == "accept-cached" else None
@@ -241,7 +241,7 @@ class AuthHandler:
             with self._db.reader.connect() as conn:
                 batch = read_logins(conn, names, now=now, tz=self.tz,
                                     period_starts=self._period_starts(now),
-                                    call_rules=self._call_rules, grace_s=self._grace_s)
+                                    call_rules=self._call_rules, grace_s=self.grace_s)
         except Exception:
             self._metrics.db_errors.labels("auth").inc()
             raise

@@ -48,13 +48,20 @@ class FeeBiller:
                  ) -> None:
         self._db, self._writer, self._reactor = db, writer, reactor
         self._metrics, self._tz, self._batch = metrics, tz, batch
-        self._close_after_days = close_after_days
         self._period = period
+        self._on_over_limit = on_over_limit
+        self.configure(taxes=taxes, close_after_days=close_after_days,
+                       revoke_after_days=revoke_after_days, grace_s=grace_s)
+        self._running = False
+
+    def configure(self, *, taxes: Sequence[Tax], close_after_days: int | None,
+                  revoke_after_days: int | None, grace_s: int) -> None:
+        """Take the billing and tax settings (at start, and on a reload: the
+        next turn uses them; a turn running now finishes with the old ones)."""
+        self._taxes = tuple(taxes)
+        self._close_after_days = close_after_days
         self._revoke_after_days = revoke_after_days
         self._grace_s = grace_s
-        self._on_over_limit = on_over_limit
-        self._taxes = tuple(taxes)
-        self._running = False
 
     def run(self) -> Deferred[int]:
         """One turn (skipped while the previous one runs); fires with the lines billed."""

@@ -8,6 +8,7 @@ or parts of it on a memory reactor.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -176,27 +177,40 @@ class AaadService(MultiService):
                  len(self.auth_port.clients), describe_url(self.db.url))
 
     def reload(self, config: Config) -> None:
-        """Apply a new configuration's clients, secrets and log level (SIGHUP).
+        """Apply a new configuration's clients, secrets, log level, billing
+        and taxes (SIGHUP).
 
         Requests in flight keep the client they arrived with; the next
-        datagram sees the new table. Ports, database, pools, journal and
-        telephony settings stay as started: changing those needs a restart,
-        and a note says so.
+        datagram sees the new table, the next billing turn the new taxes and
+        billing days, the next login the new grace. Ports, database, time
+        zone, accounting, pools, journal, API and telephony settings stay as
+        started: changing those needs a restart, and a note says so.
         """
         table = client_table(config.clients)
         self.auth_port.clients = table
         self.acct_port.clients = table
         logging.getLogger().setLevel(config.logging.level.upper())
+        b = config.billing
+        self.biller.configure(taxes=config.taxes, close_after_days=b.close_after_days,
+                              revoke_after_days=b.revoke_after_days,
+                              grace_s=b.grace_days * 86400)
+        self.auth.grace_s = b.grace_days * 86400
         restart = [k for k, old, new in (
             ("database", self.config.database, config.database),
-            ("radius ports", (self.config.radius.bind, self.config.radius.auth_port,
-                              self.config.radius.acct_port),
-             (config.radius.bind, config.radius.auth_port, config.radius.acct_port)),
+            ("radius settings", self.config.radius, config.radius),
+            ("time zone", self.config.timezone, config.timezone),
+            ("accounting settings", self.config.accounting, config.accounting),
+            ("auth settings", self.config.auth, config.auth),
             ("metrics", self.config.metrics, config.metrics),
+            ("api", self.config.api, config.api),
             ("journal", self.config.journal, config.journal),
             ("telephony", self.config.telephony, config.telephony)) if old != new]
-        self.config = config
-        log.info("reloaded: %d clients, log level %s%s", len(table), config.logging.level,
+        # What runs keeps what it started with; self.config is what is applied.
+        self.config = replace(config, **{k: getattr(self.config, k) for k in (
+            "database", "radius", "timezone", "accounting", "auth", "metrics", "api",
+            "journal", "telephony")})
+        log.info("reloaded: %d clients, log level %s, %d taxes%s", len(table),
+                 config.logging.level, len(config.taxes),
                  f"; restart to apply the new {', '.join(restart)}" if restart else "")
 
     def _open_journal(self, journal: Journal) -> None:

@@ -15,7 +15,7 @@ from twisted.internet.task import Clock
 
 from aaad.daemon import systemd
 from aaad.store import users as user_store
-from tests.support.daemon import SECRET, start_daemon
+from tests.support.daemon import SECRET, poll, start_daemon
 from tests.support.databases import migrated
 from tests.support.radius_packets import access_request
 
@@ -95,12 +95,18 @@ def test_ready_reload_and_stop_under_systemd(server_urls: dict[str, object],
         loopback = f'    secret: "{SECRET}"\n'
         assert loopback in original
         d.config.write_text(original.replace(loopback, loopback + (
-            f'  - name: added\n    address: 127.0.0.4\n    secret: "{SECRET}"\n'), 1))
+            f'  - name: added\n    address: 127.0.0.4\n    secret: "{SECRET}"\n'), 1)
+            .replace("timezone: UTC", "timezone: Europe/Berlin")
+            + 'taxes:\n  - {name: VAT, percent: "20"}\n')
         before_reload = len(results)
         d.proc.send_signal(signal.SIGHUP)
         assert notify.recv(200) == b"RELOADING=1"
         assert notify.recv(200) == b"READY=1"
         assert answered(d.auth_port, "127.0.0.4")
+        # Taxes apply from the next billing turn; the time zone needs a restart.
+        line = poll(lambda: next((ln for ln in d.logs().splitlines()
+                                  if "reloaded: 2 clients, log level info, 1 taxes" in ln), None))
+        assert "restart to apply the new" in line and "time zone" in line, line
         # Let the traffic run on past the reload before stopping it, so it
         # spans the reload however quickly the reload happened.
         deadline = time.monotonic() + 10
