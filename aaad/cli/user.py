@@ -143,8 +143,8 @@ def user_list(c: Context, limit: int | None, as_json: bool) -> None:
               help="How to store the new password (default: hashed).")
 @click.option("--plan", default=None, help="Plan name; '' removes the plan.")
 @click.option("--at", "at_text", default=None, metavar="DATE",
-              help="Make the plan change then instead of now: YYYY-MM-DD (local midnight) "
-                   "or YYYY-MM-DDTHH:MM, in the configured time zone.")
+              help="Make the plan change then instead of now: YYYY-MM-DD (local midnight), "
+                   "YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS, in the configured time zone.")
 @click.option("--cancel-changes", is_flag=True,
               help="Call off the user's plan changes scheduled with --at.")
 @click.option("--billing", type=click.Choice(["prepaid", "postpaid"]), default=None,
@@ -234,14 +234,16 @@ def _exempt(c: Context, text: str) -> str | None:
 
 
 def _local_instant(c: Context, text: str, option: str) -> int:
-    """YYYY-MM-DD (local midnight) or YYYY-MM-DDTHH:MM in the configured zone."""
+    """YYYY-MM-DD (local midnight), YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS in the
+    configured zone."""
     from datetime import datetime
     try:
-        local = datetime.fromisoformat(text) if len(text) in (10, 16) else None
+        local = datetime.fromisoformat(text) if len(text) in (10, 16, 19) else None
     except ValueError:
         local = None
     if local is None or local.tzinfo is not None:
-        fail(f"{option} must be YYYY-MM-DD or YYYY-MM-DDTHH:MM, got {text!r}")
+        fail(f"{option} must be YYYY-MM-DD, YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS, "
+             f"got {text!r}")
     return int(local.replace(tzinfo=c.config.timezone).timestamp())
 
 

@@ -298,22 +298,26 @@ def test_a_plan_change_scheduled_for_later(config: Path) -> None:
     assert ok(config, "user", "set", "ann", "--plan", "", "--at", "2099-02-01T08:30"
               ).stdout.strip() == ("user ann: plan change to no plan scheduled for "
                                    "2099-02-01T08:30:00Z (change 2)")
+    assert ok(config, "user", "set", "ann", "--plan", "fiber", "--at", "2099-03-01T08:30:59"
+              ).stdout.strip() == ("user ann: plan change to fiber scheduled for "
+                                   "2099-03-01T08:30:59Z (change 3)")
     shown = as_json(config, "user", "show", "ann")
     assert (shown["plan"], shown["plan_changes"]) == ("fiber", [
         {"id": 1, "plan": "gold", "at": "2099-01-01T00:00:00Z"},
-        {"id": 2, "plan": None, "at": "2099-02-01T08:30:00Z"}])
+        {"id": 2, "plan": None, "at": "2099-02-01T08:30:00Z"},
+        {"id": 3, "plan": "fiber", "at": "2099-03-01T08:30:59Z"}])
     assert "plan change:    to gold at 2099-01-01T00:00:00Z (change 1)" in \
         ok(config, "user", "show", "ann").stdout
     assert ok(config, "charges", "bill").stdout.strip().startswith("billed ")
     assert as_json(config, "user", "show", "ann")["plan"] == "fiber"       # not yet
     assert ok(config, "user", "set", "ann", "--cancel-changes").stdout.strip() == \
-        "user ann: 2 scheduled plan changes called off"
+        "user ann: 3 scheduled plan changes called off"
     assert as_json(config, "user", "show", "ann")["plan_changes"] == []
     assert error(config, "user", "set", "ann", "--at", "2099-01-01") == "error: --at needs --plan"
     assert error(config, "user", "set", "ann", "--plan", "gold", "--at", "2000-01-01") == \
         "error: --at is not in the future (leave it out to change the plan now)"
     assert error(config, "user", "set", "ann", "--plan", "gold", "--at", "soon") == \
-        "error: --at must be YYYY-MM-DD or YYYY-MM-DDTHH:MM, got 'soon'"
+        "error: --at must be YYYY-MM-DD, YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS, got 'soon'"
     assert error(config, "user", "set", "ann", "--plan", "gold", "--cancel-changes") == \
         "error: --cancel-changes is given alone"
     assert error(config, "user", "set", "bob", "--plan", "gold", "--at", "2099-01-01") == \
