@@ -44,9 +44,9 @@ def charges_group() -> None:
 @charges_group.command("bill")
 @pass_ctx
 def charges_bill(c: Context) -> None:
-    """Bill what is due now: scheduled plan changes, plan fees, scheduled charges (and
-    close months, with billing.close_after_days). The daemon does this at start and
-    every sweep."""
+    """Bill what is due now: scheduled plan changes, free credit renewals, plan fees,
+    scheduled charges (and close months, with billing.close_after_days). The daemon
+    does this at start and every sweep."""
     from aaad.store.jobs.billing_turn import billing_turn
     cfg, now = c.config, now_s()
     turn = billing_turn(c.write, now=now, tz=cfg.timezone, period=cfg.accounting.period,
@@ -56,6 +56,11 @@ def charges_bill(c: Context) -> None:
     if turn.changes_made or turn.changes_cancelled:
         click.echo(f"made {turn.changes_made} scheduled plan changes "
                    f"({turn.changes_cancelled} called off)")
+    if turn.free_grants or turn.free_expired:
+        from aaad.core.quotas.plan import format_money
+        click.echo(f"granted {format_money(turn.free_granted)} free credit in "
+                   f"{turn.free_grants} grant{'s' if turn.free_grants != 1 else ''}; "
+                   f"{format_money(turn.free_expired)} expired")
     n = turn.scheduled_lines
     click.echo(f"billed {turn.fee_lines} plan fee lines and {n} scheduled "
                f"charge{'s' if n != 1 else ''}")

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["Context", "fail", "db_error", "emit", "table", "pass_ctx", "json_option",
            "require_user", "require_known", "no_user", "user_rows", "check_driver",
            "ensure_sqlite_dir", "iso", "now_s", "parse_amount", "balance_summary",
-           "EXIT_ERROR", "EXIT_USAGE", "MAX_MONEY"]
+           "free_lines", "EXIT_ERROR", "EXIT_USAGE", "MAX_MONEY"]
 
 EXIT_ERROR = 1          # the command could not do what was asked
 EXIT_USAGE = 2          # bad command line or configuration file
@@ -233,3 +233,28 @@ def table(rows: list[list[str]], header: list[str]) -> None:
 
 pass_ctx = click.make_pass_decorator(Context)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def free_lines(d: dict[str, Any]) -> list[str]:
+    """The text lines of a report's ``free_minutes`` and ``free_credit`` (store/reports.py)."""
+    from aaad.core.units import format_duration_s
+    lines = []
+    fm = d.get("free_minutes")
+    if fm is not None:
+        line = (f"free minutes: {format_duration_s(fm['left_s'])} left of "
+                f"{format_duration_s(fm['allowance_s'])}")
+        if fm["carried_in_s"]:
+            line += f" + {format_duration_s(fm['carried_in_s'])} carried in"
+        lines.append(line + f" (period from {fm['period_start']}, {fm['allowance']})")
+    fc = d.get("free_credit")
+    if fc is not None:
+        line = f"free credit: {fc['left']} left"
+        if fc["grant"] is not None:
+            line += f" ({fc['grant']} per renewal, {fc['allowance']}"
+            line += f" up to {fc['cap']})" if fc["cap"] is not None else ")"
+            if fc["next_renewal"]:
+                line += f", next {fc['next_renewal']}"
+        else:
+            line += " (the plan grants none now)"
+        lines.append(line)
+    return lines

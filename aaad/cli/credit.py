@@ -15,6 +15,7 @@ from aaad.cli.common import (
     balance_summary,
     emit,
     fail,
+    free_lines,
     iso,
     json_option,
     now_s,
@@ -84,10 +85,13 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
 @json_option
 @pass_ctx
 def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
-    """Balance, credit limit, what is available, and the newest ledger rows."""
+    """Balance, credit limit, what is available, free credit and free minutes left,
+    and the newest ledger rows."""
     from aaad.core.quotas.plan import format_money
     from aaad.store import ledger as ledger_store
     from aaad.store import users as user_store
+    from aaad.store.reports import free_allowances
+    now = now_s()
 
     def read(conn: Any) -> dict[str, Any]:
         require_known(conn, name)
@@ -98,6 +102,8 @@ def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
         owed = ledger_store.dues(conn, [uid]) if uid is not None and billing == "prepaid" \
             else {}
         promised = ledger_store.promise_of(conn, uid) if uid is not None else None
+        free = (free_allowances(conn, uid, at=now, tz=c.config.timezone) if uid is not None
+                else {"free_minutes": None, "free_credit": None})
         return {"user": name, "billing": billing, "balance": format_money(b.balance),
                 "credit_limit": format_money(b.credit_limit),
                 "available": format_money(b.available),
@@ -106,6 +112,7 @@ def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
                 "promise": None if promised is None else {
                     "amount": format_money(promised.amount),
                     "expires_at": iso(promised.expires_at)},
+                "free_credit": free["free_credit"], "free_minutes": free["free_minutes"],
                 "ledger": [{"at": iso(r["created_at"]), "kind": r["kind"], "ref": r["ref"],
                             "amount": format_money(r["amount"]),
                             "description": r["description"]} for r in rows]}
@@ -119,6 +126,8 @@ def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
         if d["promise"] is not None:
             click.echo(f"promised:     {d['promise']['amount']} until "
                        f"{d['promise']['expires_at']}")
+        for line in free_lines(d):
+            click.echo(line)
         if d["suspended_at"] is not None:
             click.echo(f"suspended:    since {d['suspended_at']}, {d['due']} due "
                        "(a top-up that covers it pays it and resumes the user)")

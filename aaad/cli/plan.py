@@ -35,6 +35,11 @@ def _plan_options(f: Any) -> Any:
                                    "'none' removes it"),
         click.option("--cycle-months", type=click.Choice(["1", "3", "6", "12"])),
         click.option("--setup-fee", help="once per assignment to a user; 'none' removes it"),
+        click.option("--free-credit", help="granted at each renewal, spent first, e.g. 5.00; "
+                                           "'none' removes it"),
+        click.option("--free-credit-cap", help="most free credit carried (allowance carry)"),
+        click.option("--allowance", type=click.Choice(["reset", "carry"]),
+                     help="what is left of free minutes and free credit at a renewal"),
     ]):
         f = opt(f)
     return f
@@ -42,8 +47,20 @@ def _plan_options(f: Any) -> Any:
 
 def _apply_options(base: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
     d = dict(base)
+    if opts.get("allowance") is not None and isinstance(d.get("free_minutes"), dict):
+        # --allowance is the new spelling of the free minutes' rollover: it replaces it.
+        d["free_minutes"] = {k: v for k, v in d["free_minutes"].items()
+                             if k != "rollover" and (k != "rollover_cap"
+                                                     or opts["allowance"] == "carry")}
+    if opts.get("allowance") == "reset":
+        d.pop("free_credit_cap", None)
+    if opts.get("free_credit") == "none":
+        d.pop("free_credit_cap", None)
+        if "free_minutes" not in d:
+            d.pop("allowance", None)
     for key in ("period", "billing_day", "time_limit", "octets_limit", "octets_direction",
-                "max_sessions", "over_limit", "fee", "cycle_months", "setup_fee"):
+                "max_sessions", "over_limit", "fee", "cycle_months", "setup_fee",
+                "free_credit", "free_credit_cap", "allowance"):
         v = opts.get(key)
         if v is None:
             continue

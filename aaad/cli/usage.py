@@ -6,7 +6,17 @@ from typing import Any
 
 import click
 
-from aaad.cli.common import Context, emit, fail, json_option, now_s, pass_ctx, require_known, table
+from aaad.cli.common import (
+    Context,
+    emit,
+    fail,
+    free_lines,
+    json_option,
+    now_s,
+    pass_ctx,
+    require_known,
+    table,
+)
 
 __all__ = ["usage_group"]
 
@@ -22,7 +32,8 @@ def usage_group() -> None:
 @json_option
 @pass_ctx
 def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None:
-    """A user's usage in one period: used, limit and remaining per limit, per band, blocks."""
+    """A user's usage in one period: used, limit and remaining per limit, per band,
+    free minutes and free credit left, blocks."""
     from aaad.core.units import format_duration_s, format_octets
     from aaad.store.reports import usage_report
     cfg = c.config
@@ -32,7 +43,7 @@ def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None
         try:
             report: dict[str, Any] = usage_report(conn, name, period=period, now=now,
                                                   default_period=cfg.accounting.period,
-                                                  tz=cfg.timezone)
+                                                  tz=cfg.timezone, free=True)
         except ValueError as e:
             fail(str(e))
         require_known(conn, name)   # after the period check: bad input first
@@ -56,6 +67,8 @@ def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None
         for band, t in sorted(d["bands"].items()):
             click.echo(f"band {band}: {format_duration_s(t['session_s'])}, "
                        f"{format_octets(t['in_octets'] + t['out_octets'])}")
+        for line in free_lines(d):
+            click.echo(line)
         money = d.get("billing")
         if money is not None:
             line = f"billing: {money['mode']}"

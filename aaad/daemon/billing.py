@@ -1,6 +1,6 @@
 """The biller: one billing turn (store/jobs/billing_turn.py: due plan changes,
-plan fees, scheduled charges, closing ended months) on the writer thread, on
-start and every sweep.
+free credit renewals, plan fees, scheduled charges, closing ended months) on the
+writer thread, on start and every sweep.
 
 Each step runs in transactions of up to FEE_BATCH rows until nothing is due,
 so a daemon that was down on a billing day catches up at start, each missed
@@ -93,6 +93,9 @@ class FeeBiller:
         if turn.changes_made or turn.changes_cancelled:
             log.info("made %d scheduled plan changes (%d called off: user or plan gone)",
                      turn.changes_made, turn.changes_cancelled)
+        if turn.free_grants or turn.free_expired:
+            log.info("free credit: %d grants (%d), %d expired (1/10,000 units)",
+                     turn.free_grants, turn.free_granted, turn.free_expired)
         if turn.fee_lines:
             self._metrics.fees_charged.inc(turn.fee_lines)
             self._metrics.fees_money.inc(max(0, turn.fee_money))

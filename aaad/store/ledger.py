@@ -18,13 +18,14 @@ from sqlalchemy import Connection, and_, func, select, update
 
 from aaad.core.billing.account import Account, Promise
 from aaad.core.billing.account import settle as account_settle
+from aaad.core.billing.allowance import EXPIRY, GRANT, spends
 from aaad.store.sql import greatest, insert_ignore, insert_once, upsert_add
 from aaad.store.tables import balances, charges, ledger, users
 from aaad.store.users import UserRef, ids_for, owner_id, user_filter
 
 __all__ = ["Balance", "post", "set_credit_limit", "balance_of", "balances_for", "ledger_entry",
            "ledger_for", "add_charge", "add_to_charge", "list_charges", "Settlement", "settle",
-           "set_billing", "dues", "promise", "promise_of"]
+           "set_billing", "dues", "promise", "promise_of", "free_credit_of"]
 
 
 def add_charge(conn: Connection, *, user_name: str, kind: str, ref: str, period_start: int,
@@ -194,7 +195,9 @@ def post(conn: Connection, *, user_name: str, amount: int, kind: str, ref: str,
     """Add ``amount`` (negative to debit) to the balance once per ``ref``.
 
     The balance is ``user_id``'s when given (a deleted user's, say, for a
-    reversal), else that of the user holding ``user_name`` now.
+    reversal), else that of the user holding ``user_name`` now. A debit takes
+    from the free credit first, a grant adds to it, an expiry takes it
+    (core.billing.allowance.spend, in the same statement as the balance).
 
     Returns False, changing nothing, if ``ref`` was posted before.
     """
@@ -204,15 +207,28 @@ def post(conn: Connection, *, user_name: str, amount: int, kind: str, ref: str,
             "description": description[:255], "created_at": now}):
         return False
     _ensure(conn, uid, user_name, now)
-    conn.execute(update(balances).where(balances.c.user_id == uid)
-                 .values(balance=balances.c.balance + amount, updated_at=now))
-    if amount > 0:
+    values: dict[str, Any] = {"balance": balances.c.balance + amount, "updated_at": now}
+    if kind in (GRANT, EXPIRY) or spends(kind, amount):
+        values["free_credit"] = greatest(conn, balances.c.free_credit + amount, 0)
+    conn.execute(update(balances).where(balances.c.user_id == uid).values(**values))
+    if amount > 0 and kind == GRANT:
+        # Free credit is no payment: it leaves a promised payment standing,
+        # and pays what is due like any money in the balance.
+        settle(conn, uid, user_name, now)
+    elif amount > 0:
         # A top-up, a voucher, a reversal: it pays off a promised payment
         # first (core.billing.account.topup), then what is due is paid now.
         conn.execute(update(balances).where(balances.c.user_id == uid).values(
             promise_amount=greatest(conn, balances.c.promise_amount - amount, 0)))
         settle(conn, uid, user_name, now)
     return True
+
+
+def free_credit_of(conn: Connection, user_id: int, *, lock: bool = False) -> int:
+    """The free credit left in a user's balance (0 without a balance);
+    ``lock`` row-locks the balance, so no debit moves it until the commit."""
+    stmt = select(balances.c.free_credit).where(balances.c.user_id == user_id)
+    return int(conn.execute(stmt.with_for_update() if lock else stmt).scalar() or 0)
 
 
 def set_credit_limit(conn: Connection, user_name: str, limit: int, now: int, *,

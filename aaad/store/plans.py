@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from aaad.core.quotas.plan import Plan, plan_to_dict
 from aaad.core.quotas.plan_parse import parse_plan
@@ -35,10 +35,15 @@ def save_plan(conn: Connection, name: str, definition: str, now: int) -> str:
 
     New fee terms take effect from ``now`` (``fee_since``): no cycle that began
     before is billed, and the plan's users are due for billing again so the
-    fee job picks the new terms up (DESIGN §7).
+    fee job picks the new terms up (DESIGN §7). New free credit terms (or a
+    new renewal schedule for them) make the plan's users due for the free
+    credit job at ``now`` (or earlier, if they were due already): the first
+    grant of a plan that gets free credit is its next renewal, never a past
+    one; a plan that loses it has what is left expire at once.
     """
     old = plan_definition(conn, name)
-    fee = plan_from_json(definition).fee
+    new_plan = plan_from_json(definition)
+    fee = new_plan.fee
     if old is None:
         conn.execute(insert(plans).values(name=name, definition=definition, created_at=now,
                                           updated_at=now,
@@ -52,8 +57,20 @@ def save_plan(conn: Connection, name: str, definition: str, now: int) -> str:
         conn.execute(update(users).where(and_(users.c.plan == name,
                                               users.c.plan_since.is_not(None)))
                      .values(next_fee_at=now))
+    if _free_terms(plan_from_json(old)) != _free_terms(new_plan):
+        conn.execute(update(users).where(and_(
+            users.c.plan == name, users.c.plan_since.is_not(None),
+            or_(users.c.next_free_at.is_(None), users.c.next_free_at > now)))
+            .values(next_free_at=now))
     conn.execute(update(plans).where(plans.c.name == name).values(**values))
     return "updated"
+
+
+def _free_terms(plan: Plan) -> tuple[Any, ...] | None:
+    """What the free credit job reads of a plan: the terms and their renewals."""
+    if plan.free_credit is None:
+        return None
+    return plan.free_credit, plan.fee, plan.period
 
 
 def plan_definition(conn: Connection, name: str) -> str | None:

@@ -2,7 +2,8 @@
 
 A report is plain JSON-ready data: raw and counted usage in one period, used,
 limit and remaining for every limit of the user's plan, usage per band, and
-the user's hour blocks.
+the user's hour blocks. :func:`free_allowances` adds the plan's free minutes
+and free credit left (the CLI shows them; the API's report is unchanged).
 """
 
 from __future__ import annotations
@@ -11,18 +12,22 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from aaad.core.accounting.periods import PeriodSpec, period_bounds, period_for_label, period_label
 from aaad.core.accounting.sessions import Totals
 from aaad.core.quotas.decide import counted_octets
+from aaad.core.quotas.plan import format_money
 from aaad.store import blocks as block_store
+from aaad.store import calls as call_store
+from aaad.store import ledger as ledger_store
 from aaad.store import sessions as session_store
 from aaad.store import usage as usage_store
 from aaad.store import users as user_store
 from aaad.store.plans import load_plans
+from aaad.store.tables import users
 
-__all__ = ["usage_report", "iso"]
+__all__ = ["usage_report", "free_allowances", "iso"]
 
 NOBODY = 0      # no user has this id: ids start at 1
 
@@ -33,8 +38,10 @@ def iso(ts: int | None) -> str:
 
 
 def usage_report(conn: Connection, name: str, *, period: str | None, now: int,
-                 default_period: PeriodSpec, tz: ZoneInfo) -> dict[str, Any]:
-    """The usage of ``name`` in the period labelled ``period`` (None: the current one).
+                 default_period: PeriodSpec, tz: ZoneInfo,
+                 free: bool = False) -> dict[str, Any]:
+    """The usage of ``name`` in the period labelled ``period`` (None: the current one);
+    with ``free``, also :func:`free_allowances` in that period.
 
     Raises:
         ValueError: the label does not fit the user's period kind.
@@ -88,5 +95,43 @@ def usage_report(conn: Connection, name: str, *, period: str | None, now: int,
                                "purchased_at": iso(b["purchased_at"]),
                                "expires_at": iso(b["expires_at"]),
                                "expired": b["expires_at"] <= now})
+    if free:
+        data.update(free_allowances(conn, user, at=start, tz=tz))
     return data
+
+
+def free_allowances(conn: Connection, user: int, *, at: int,
+                    tz: ZoneInfo) -> dict[str, dict[str, Any] | None]:
+    """A user's free minutes in the plan period containing ``at`` and the free
+    credit left now, each ``None`` when the plan has none (free credit left
+    from a plan that no longer grants it is still shown).
+
+    ``free_minutes``: ``left_s``, ``carried_in_s`` (rolled over into the
+    period), ``allowance_s`` (the plan's per period), ``period_start``.
+    ``free_credit``: ``left``, ``grant``, ``allowance`` (reset or carry),
+    ``cap`` (with carry), ``next_renewal`` (when it is granted next).
+    """
+    plan = load_plans(conn, [user]).get(user)
+    out: dict[str, dict[str, Any] | None] = {"free_minutes": None, "free_credit": None}
+    fm = plan.free_minutes if plan is not None else None
+    if plan is not None and fm is not None:
+        found = call_store.free_minutes_left(conn, {user: (plan, at)}, tz).get(user)
+        if found is not None:
+            out["free_minutes"] = {
+                "period_start": iso(found.period_start), "left_s": found.left_s,
+                "carried_in_s": found.carried_in_s, "allowance_s": fm.seconds,
+                "destinations": list(fm.destinations),
+                "allowance": "carry" if fm.rollover else "reset"}
+    fc = plan.free_credit if plan is not None else None
+    left = ledger_store.free_credit_of(conn, user)
+    if fc is not None or left:
+        next_at = conn.execute(select(users.c.next_free_at)
+                               .where(users.c.id == user)).scalar()
+        out["free_credit"] = {
+            "left": format_money(left),
+            "grant": format_money(fc.amount_money) if fc is not None else None,
+            "allowance": None if fc is None else "carry" if fc.carry else "reset",
+            "cap": format_money(fc.cap_money) if fc is not None and fc.carry else None,
+            "next_renewal": iso(next_at) if fc is not None and next_at is not None else None}
+    return out
 

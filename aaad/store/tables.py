@@ -75,6 +75,9 @@ users = Table(
     # that the balance cannot pay is due and suspends them until a top-up.
     Column("billing", String(8), nullable=False, server_default=text("'postpaid'")),
     Column("suspended_at", BigInteger, nullable=True),
+    # Free credit (migration 0012): the next renewal not granted yet (the
+    # assignment first), NULL when the plan grants none.
+    Column("next_free_at", BigInteger, nullable=True, index=True),
     sqlite_autoincrement=True,
 )
 
@@ -210,6 +213,9 @@ balances = Table(
     Column("promise_amount", BigInteger, nullable=False, server_default=text("0")),
     Column("promise_expires_at", BigInteger, nullable=True),
     Column("updated_at", BigInteger, nullable=False),
+    # Free credit left in the balance (migration 0012): debits take from it
+    # first; renewals expire or carry it (core/billing/allowance.py).
+    Column("free_credit", BigInteger, nullable=False, server_default=text("0")),
 )
 
 # Every change of a balance is one row here, once per ``ref`` (topup:REF,

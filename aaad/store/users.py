@@ -226,7 +226,8 @@ def add_user(conn: Connection, name: str, *, password_hash: str | None,
         name=name, password_hash=password_hash, password_cleartext=password_cleartext,
         plan=plan, enabled=enabled, account=True, created_at=now, updated_at=now,
         plan_since=now if plan is not None else None,
-        next_fee_at=now if plan is not None else None)
+        next_fee_at=now if plan is not None else None,
+        next_free_at=now if plan is not None else None)
     ).inserted_primary_key
     assert key is not None
     return int(key[0])
@@ -251,9 +252,10 @@ def update_user(conn: Connection, name: str, *, now: int, **values: Any) -> None
     """Set columns (password_hash, password_cleartext, plan, enabled). Raises NoSuchUser.
 
     A different plan starts its fee cycles now (``plan_since``) and is due for
-    billing at once (``next_fee_at``: a setup fee, a partial first cycle); the
-    same plan set again changes nothing. The credit for the old plan's unused
-    cycle is jobs.fees.assign_plan's.
+    billing at once (``next_fee_at``: a setup fee, a partial first cycle) and
+    for its first free credit (``next_free_at``); the same plan set again
+    changes nothing. The credit for the old plan's unused cycle and the end of
+    its free credit are jobs.fees.assign_plan's.
     """
     if "plan" in values:
         current = conn.execute(select(users.c.plan).where(_account(name))).first()
@@ -261,7 +263,8 @@ def update_user(conn: Connection, name: str, *, now: int, **values: Any) -> None
             raise NoSuchUser(name)
         if current.plan != values["plan"]:
             since = now if values["plan"] is not None else None
-            values = {**values, "plan_since": since, "next_fee_at": since}
+            values = {**values, "plan_since": since, "next_fee_at": since,
+                      "next_free_at": since}
     result = conn.execute(update(users).where(_account(name)).values(
         updated_at=now, **values))
     if result.rowcount == 0:

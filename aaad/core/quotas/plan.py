@@ -30,6 +30,7 @@ __all__ = [
     "BlockSpec",
     "OveragePrice",
     "FreeMinutes",
+    "FreeCredit",
     "Fee",
     "PlanError",
     "plan_to_dict",
@@ -52,6 +53,7 @@ DIRECTIONS = ("in", "out", "total")
 OVER_LIMIT = ("reject", "disconnect", "bill")
 ON_EXHAUST = ("cutoff", "renew")
 CYCLE_MONTHS = (1, 3, 6, 12)
+ALLOWANCE = ("reset", "carry")  # what is left of a free allowance at a renewal
 
 _MONEY = re.compile(r"^[0-9]+(\.[0-9]{1,4})?$")
 
@@ -137,6 +139,18 @@ class FreeMinutes:
 
 
 @dataclass(frozen=True, slots=True)
+class FreeCredit:
+    """Free credit granted at each renewal (each fee cycle start; without a fee,
+    each plan period start), spent before the user's own money. With ``carry``
+    what is left at a renewal is kept, at most ``cap_money``; the rest, and
+    all of it with ``reset``, expires (core/billing/allowance.py)."""
+
+    amount_money: int
+    carry: bool = False
+    cap_money: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Fee:
     """What a plan costs: ``amount_money`` per cycle of ``cycle_months`` months,
     billed in advance at local midnight of ``billing_day``, and a one-off
@@ -169,6 +183,7 @@ class Plan:
     max_outbound_calls: int | None = None
     free_minutes: FreeMinutes | None = None
     fee: Fee | None = None
+    free_credit: FreeCredit | None = None
 
     def weight(self, band: str) -> Fraction:
         """The weight of usage in the named band; ``peak`` (or an unknown name) is 1."""
@@ -228,6 +243,14 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         if plan.fee.setup_money:
             out["setup_fee"] = format_money(plan.fee.setup_money)
         out["billing_day"] = plan.fee.billing_day
+    if plan.free_credit is not None:
+        fc = plan.free_credit
+        out["free_credit"] = format_money(fc.amount_money)
+        if fc.carry:
+            # Only a carrying plan says so: free minutes that roll over under a
+            # resetting free credit (rollover given alone) must still read back.
+            out["allowance"] = "carry"
+            out["free_credit_cap"] = format_money(fc.cap_money)
     return out
 
 

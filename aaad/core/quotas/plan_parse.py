@@ -16,6 +16,7 @@ from typing import Any
 
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.quotas.plan import (
+    ALLOWANCE,
     CYCLE_MONTHS,
     DAYS,
     DIRECTIONS,
@@ -26,6 +27,7 @@ from aaad.core.quotas.plan import (
     Band,
     BlockSpec,
     Fee,
+    FreeCredit,
     FreeMinutes,
     OveragePrice,
     Plan,
@@ -40,7 +42,7 @@ _PLAN_KEYS = frozenset({"name", "period", "billing_day", "time_limit", "octets_l
                         "octets_direction", "max_sessions", "over_limit", "overage_price",
                         "bands", "block", "rate_table", "max_calls", "max_inbound_calls",
                         "max_outbound_calls", "free_minutes", "fee", "cycle_months",
-                        "setup_fee"})
+                        "setup_fee", "allowance", "free_credit", "free_credit_cap"})
 _FREE_KEYS = frozenset({"minutes", "destinations", "rollover", "rollover_cap"})
 _PREFIX = re.compile(r"^[0-9*#]{1,32}$")
 _BAND_KEYS = frozenset({"name", "days", "dates", "from", "to", "weight"})
@@ -94,11 +96,17 @@ def parse_plan(item: Any, path: str = "plan") -> Plan:
     rate_table = None if m.get("rate_table") is None else _name(m, "rate_table", path)
     calls = {k: (None if m.get(k) is None else _int(m[k], f"{path}.{k}", 0, None))
              for k in ("max_calls", "max_inbound_calls", "max_outbound_calls")}
+    allowance = (None if m.get("allowance") is None
+                 else _choice(m["allowance"], f"{path}.allowance", ALLOWANCE))
     free = (None if m.get("free_minutes") is None
-            else _free_minutes(m["free_minutes"], f"{path}.free_minutes"))
+            else _free_minutes(m["free_minutes"], f"{path}.free_minutes", allowance))
     if free is not None and rate_table is None:
         raise PlanError(f"{path}.free_minutes", "needs rate_table (free minutes are for calls)")
     fee = _fee(m, path, billing_day)
+    free_credit = _free_credit(m, path, allowance, renews=fee is not None or kind != "none")
+    if allowance is not None and free is None and free_credit is None:
+        raise PlanError(f"{path}.allowance", "needs free_minutes or free_credit (it says "
+                        "what is left of them at a renewal)")
 
     if over_limit == "bill":
         if block is not None:
@@ -117,7 +125,7 @@ def parse_plan(item: Any, path: str = "plan") -> Plan:
                 octets_limit=octets_limit, octets_direction=direction,
                 max_sessions=max_sessions, over_limit=over_limit, overage_price=price,
                 bands=bands, block=block, rate_table=rate_table, free_minutes=free, fee=fee,
-                **calls)
+                free_credit=free_credit, **calls)
 
 
 # --- parsing helpers -----------------------------------------------------------
@@ -135,6 +143,29 @@ def _fee(m: Mapping[str, Any], path: str, billing_day: int) -> Fee | None:
         raise PlanError(f"{path}.cycle_months", "must be 1, 3, 6 or 12")
     setup = 0 if m.get("setup_fee") is None else _money_at(m["setup_fee"], f"{path}.setup_fee")
     return Fee(amount, cycle, billing_day, setup)
+
+
+def _free_credit(m: Mapping[str, Any], path: str, allowance: str | None, *,
+                 renews: bool) -> FreeCredit | None:
+    """``free_credit`` granted at each renewal, ``free_credit_cap`` of it carried
+    (with ``allowance: carry``; default one grant)."""
+    if m.get("free_credit") is None:
+        if m.get("free_credit_cap") is not None:
+            raise PlanError(f"{path}.free_credit_cap", "needs free_credit")
+        return None
+    amount = _money_at(m["free_credit"], f"{path}.free_credit")
+    if amount == 0:
+        raise PlanError(f"{path}.free_credit", "must be more than 0")
+    if not renews:
+        raise PlanError(f"{path}.free_credit", "needs fee or a period (monthly, weekly, "
+                        "daily): it is granted at each renewal")
+    carry = allowance == "carry"
+    if m.get("free_credit_cap") is None:
+        return FreeCredit(amount, carry, amount if carry else 0)
+    if not carry:
+        raise PlanError(f"{path}.free_credit_cap", "needs allowance: carry (it caps what "
+                        "is carried to the next renewal)")
+    return FreeCredit(amount, True, _money_at(m["free_credit_cap"], f"{path}.free_credit_cap"))
 
 
 def _mapping(value: Any, path: str, allowed: frozenset[str]) -> Mapping[str, Any]:
@@ -207,11 +238,13 @@ def _block(v: Any, path: str) -> BlockSpec:
     return BlockSpec(hours=hours, valid_days=valid_days, on_exhaust=on_exhaust, price_money=price)
 
 
-def _free_minutes(v: Any, path: str) -> FreeMinutes:
+def _free_minutes(v: Any, path: str, allowance: str | None) -> FreeMinutes:
     """``{minutes: 100, destinations: ["49"], rollover: true, rollover_cap: 300}``.
 
     ``minutes`` and ``rollover_cap`` are whole minutes or durations (``"90m"``,
-    ``"2h"``); the cap defaults to one period's allowance.
+    ``"2h"``); the cap defaults to one period's allowance. ``rollover`` is the
+    older spelling of the plan's ``allowance`` (``true`` = ``carry``): either
+    says it, and both may be given only when they agree.
     """
     m = _mapping(v, path, _FREE_KEYS)
     if m.get("minutes") is None:
@@ -224,9 +257,13 @@ def _free_minutes(v: Any, path: str) -> FreeMinutes:
         if not isinstance(d, str) or not _PREFIX.match(d):
             raise PlanError(f"{path}.destinations[{i}]",
                             'must be a quoted number prefix such as "49" (digits, * or #)')
-    rollover = m.get("rollover", False)
+    rollover = m.get("rollover", allowance == "carry")
     if not isinstance(rollover, bool):
         raise PlanError(f"{path}.rollover", "must be true or false")
+    if allowance is not None and "rollover" in m and rollover != (allowance == "carry"):
+        raise PlanError(f"{path}.rollover", f"is {str(rollover).lower()} but the plan's "
+                        f"allowance is {allowance} (rollover: true means allowance: carry; "
+                        "give one of them)")
     cap = (seconds if m.get("rollover_cap") is None
            else _minutes(m["rollover_cap"], f"{path}.rollover_cap"))
     return FreeMinutes(seconds=seconds, destinations=tuple(sorted(set(dests))),

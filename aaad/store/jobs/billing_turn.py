@@ -2,13 +2,15 @@
 ``aaad charges bill`` runs by hand, in this order:
 
 1. the plan changes whose instant has come (jobs.plan_changes), so that
-2. the plan fees (jobs.fees) are billed on the plan in force, then
-3. the scheduled charges (jobs.scheduled_charges), then
-4. with ``billing.close_after_days``, the months that ended that long ago are
+2. the free credit renewals (jobs.free_credit: expiry, then grant) and
+3. the plan fees (jobs.fees) are done on the plan in force; a renewal's
+   grant comes before its fee, so free credit is spent on the fee first; then
+4. the scheduled charges (jobs.scheduled_charges), then
+5. with ``billing.close_after_days``, the months that ended that long ago are
    closed (closing.close_ended): after the lines of theirs billed above;
-5. with ``billing.revoke_after_days``, prepaid users suspended that long lose
+6. with ``billing.revoke_after_days``, prepaid users suspended that long lose
    their plan and are disabled (jobs.revocation);
-6. the live sessions of suspended prepaid users on ``over_limit: disconnect``
+7. the live sessions of suspended prepaid users on ``over_limit: disconnect``
    plans are listed for the caller to cut (the daemon's enforcer).
 
 Each step runs in transactions of at most ``batch`` rows until nothing is due
@@ -31,6 +33,7 @@ from aaad.core.billing.taxes import Tax
 from aaad.store.closing import close_ended, month_bounds
 from aaad.store.jobs.accounting_batch import OverLimit
 from aaad.store.jobs.fees import FEE_BATCH, bill_fees
+from aaad.store.jobs.free_credit import grant_free_credit
 from aaad.store.jobs.plan_changes import make_due_changes
 from aaad.store.jobs.revocation import revoke_suspended, suspended_sessions
 from aaad.store.jobs.scheduled_charges import bill_scheduled
@@ -50,6 +53,9 @@ class Turn:
     fee_lines: int = 0
     fee_money: int = 0
     fee_users: int = 0
+    free_grants: int = 0
+    free_granted: int = 0
+    free_expired: int = 0
     scheduled_lines: int = 0
     scheduled_money: int = 0
     closed: list[str] = field(default_factory=list)
@@ -67,6 +73,13 @@ def billing_turn(transaction: Transaction, *, now: int, tz: ZoneInfo, period: Pe
         turn.changes_made += changes.made
         turn.changes_cancelled += changes.cancelled
         if changes.made + changes.cancelled < batch:
+            break
+    while True:
+        free = transaction(lambda conn: grant_free_credit(conn, now=now, tz=tz, limit=batch))
+        turn.free_grants += free.grants
+        turn.free_granted += free.granted
+        turn.free_expired += free.expired
+        if free.users < batch:
             break
     while True:
         fees = transaction(lambda conn: bill_fees(conn, now=now, tz=tz, limit=batch))

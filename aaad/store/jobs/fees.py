@@ -15,7 +15,8 @@ other's charges.
 
 A plan change credits the unused part of what the current cycle of the old
 plan was billed, pro-rata by seconds, and the new plan starts its own cycles
-from the change (a partial stretch first).
+from the change (a partial stretch first). The old plan's free credit ends at
+the change: what is left of it expires (jobs.free_credit).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from aaad.core.billing.prorata import first_partial, prorate
 from aaad.core.quotas.plan import Fee, Plan
 from aaad.store import ledger as ledger_store
 from aaad.store import users as user_store
+from aaad.store.jobs.free_credit import end_free_credit, renew_user
 from aaad.store.plans import plan_from_json
 from aaad.store.tables import charges, plans, users
 
@@ -165,6 +167,10 @@ def assign_plan(conn: Connection, user_id: int, name: str, new_plan: str | None,
     row = conn.execute(_USER.where(users.c.id == user_id).with_for_update()).one()
     if row.plan == new_plan:
         return 0
+    if row.plan is not None:
+        # The old plan's free credit renewals due by the change come first, as
+        # in a billing turn, and its fees below may spend that free credit.
+        renew_user(conn, user_id, now, tz)
     if row.plan is not None and row.next_fee_at is not None and row.next_fee_at <= now:
         # What the old plan owes up to the change is billed first (a daemon
         # that was down has not billed it yet), so the credit below is taken
@@ -175,6 +181,8 @@ def assign_plan(conn: Connection, user_id: int, name: str, new_plan: str | None,
             if row.next_fee_at is None or row.next_fee_at > now:
                 break
     credit = 0
+    if row.plan is not None:
+        end_free_credit(conn, user_id, name, row.plan, now)
     if row.plan is not None and row.plan_since is not None:
         credit = _credit_unused(conn, user_id, name, row.plan, row.plan_since, now, tz)
     user_store.update_user(conn, name, now=now, plan=new_plan)
