@@ -64,7 +64,7 @@ def _apply_options(base: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]
         v = opts.get(key)
         if v is None:
             continue
-        if v == "none":
+        if v == "none" and key != "period":     # --period none is the lifetime period
             d.pop(key, None)
         elif key == "cycle_months":
             d[key] = int(v)

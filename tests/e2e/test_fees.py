@@ -1,5 +1,6 @@
-"""Plan fees with the real daemon: billed at start for the cycles missed while
-it was down, each once, also with two nodes on one PostgreSQL or MariaDB."""
+"""Plan fees and free credit with the real daemon: billed and granted at start for
+the cycles missed while it was down, each once, also with two nodes on one
+PostgreSQL or MariaDB."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from pyrad.packet import AccountingResponse
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, select
 
 from aaad.core.billing.cycles import cycles_started
 from aaad.core.quotas.plan_parse import parse_plan
 from aaad.store import plans as plan_store
 from aaad.store import users as user_store
 from aaad.store.plans import plan_to_json
-from aaad.store.tables import charges, plans, users
+from aaad.store.tables import charges, ledger, plans, users
 from tests.support.daemon import acct, poll, scrape, start_daemon
 from tests.support.databases import migrated
 
@@ -34,10 +35,12 @@ def test_missed_cycles_are_billed_once_at_start(dialect: str, server_urls: dict[
         conn.execute(delete(charges).where(charges.c.user_name == name))
         conn.execute(delete(users).where(users.c.name == name))
         conn.execute(delete(plans).where(plans.c.name == plan))
-        p = parse_plan({"name": plan, "fee": "29.90", "setup_fee": "49.00", "billing_day": 5})
+        p = parse_plan({"name": plan, "fee": "29.90", "setup_fee": "49.00", "billing_day": 5,
+                        "free_credit": "5.00"})
         plan_store.save_plan(conn, plan, plan_to_json(p), joined - 86400)
-        user_store.add_user(conn, name, password_hash=None, password_cleartext="Fee-pw-1234567",
-                            plan=plan, enabled=True, now=joined)
+        uid = user_store.add_user(conn, name, password_hash=None,
+                                  password_cleartext="Fee-pw-1234567", plan=plan, enabled=True,
+                                  now=joined)
 
     def billed() -> list[str]:
         with db.reader.connect() as conn:
@@ -56,6 +59,11 @@ def test_missed_cycles_are_billed_once_at_start(dialect: str, server_urls: dict[
         refs = poll(lambda: (r := billed()) and len(r) >= want and r, timeout=20)
         assert len(refs) == want == len(set(refs))
         assert sum(r.startswith("setup:") for r in refs) == 1
+        with db.reader.connect() as conn:               # a grant per cycle, before its fee
+            grants = sorted(conn.execute(select(ledger.c.ref).where(and_(
+                ledger.c.user_id == uid, ledger.c.kind == "free"))).scalars())
+        assert grants == sorted(r.replace("fee:", "free:", 1) for r in refs
+                                if r.startswith("fee:"))
         billed_by = [scrape(n.metrics_port).get(("aaad_fee_charges_total", ()), 0)
                      for n in nodes if n.metrics_port is not None]
         assert sum(billed_by) == want                # each line counted by the node billing it
