@@ -86,13 +86,14 @@ def _apply_options(base: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]
 
 def _save_plan(c: Context, definition: dict[str, Any], path: str = "plan") -> tuple[Plan, str]:
     from aaad.core.quotas.plan_parse import parse_plan
-    from aaad.store import plans as plan_store
+    from aaad.store.jobs.fees import save_plan
     from aaad.store.plans import plan_to_json
     try:
         plan = parse_plan(definition, path)
     except ValueError as e:
         fail(str(e))
-    return plan, c.write(plan_store.save_plan, plan.name, plan_to_json(plan), now_s())
+    return plan, c.write(lambda conn: save_plan(conn, plan.name, plan_to_json(plan), now=now_s(),
+                                                tz=c.config.timezone))
 
 
 @plan_group.command("add")
@@ -189,7 +190,7 @@ def plan_apply(c: Context, file: str) -> None:
     import yaml
 
     from aaad.core.quotas.plan_parse import parse_plans
-    from aaad.store import plans as plan_store
+    from aaad.store.jobs.fees import save_plan
     from aaad.store.plans import plan_to_json
     try:
         data = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
@@ -204,6 +205,7 @@ def plan_apply(c: Context, file: str) -> None:
     now = now_s()
 
     def save_all(conn: Any) -> list[tuple[str, str]]:
-        return [(p.name, plan_store.save_plan(conn, p.name, plan_to_json(p), now)) for p in plans]
+        return [(p.name, save_plan(conn, p.name, plan_to_json(p), now=now, tz=c.config.timezone))
+                for p in plans]
     for name, result in c.write(save_all):
         click.echo(f"plan {name}: {result}")

@@ -6,7 +6,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from aaad.store.database import Database
-from aaad.store.jobs.fees import assign_plan, bill_fees
+from aaad.core.quotas.plan_parse import parse_plan
+from aaad.store.jobs.fees import assign_plan, bill_fees, save_plan
+from aaad.store.plans import plan_to_json
 from aaad.store.tables import charges, users
 from tests.support.billing import BERLIN, DAY, add, at, at_once, bill, lines, save, share
 
@@ -53,6 +55,21 @@ def test_a_fee_added_to_a_plan_in_use_does_not_reach_back(db: Database) -> None:
     assert bill(db, at(2027, 3, 5)) == 0               # no setup, no partial, no March
     assert bill(db, at(2027, 4, 1)) == 1
     assert lines(db) == [("fee", 299000)]
+
+
+def test_a_fee_changed_while_a_cycle_waits_to_be_billed_bills_it_under_the_old_fee(
+        db: Database) -> None:
+    save(db, FIBER | {"setup_fee": "0"}, 0)
+    add(db, "ann", "fiber", at(2027, 1, 1))
+    assert bill(db, at(2027, 1, 1)) == 1
+    # The daemon is down on March 1 and April 1; the fee goes up on April 3.
+    with db.writer.begin() as conn:
+        p = parse_plan(FIBER | {"fee": "34.90"})
+        save_plan(conn, "fiber", plan_to_json(p), now=at(2027, 4, 3), tz=BERLIN)
+    assert lines(db) == [("fee", 299000)] * 4           # Jan (before) and Feb … Apr, once
+    assert bill(db, at(2027, 4, 3)) == 0
+    assert bill(db, at(2027, 5, 1)) == 1
+    assert lines(db)[-1] == ("fee", 349000)
 
 
 def test_a_plan_change_credits_the_unused_part_and_starts_the_new_plan(db: Database) -> None:

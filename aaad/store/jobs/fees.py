@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, select, true, update
 
 from aaad.core.accounting.periods import PeriodSpec, period_bounds
 from aaad.core.billing.cycles import (
@@ -40,12 +40,13 @@ from aaad.core.billing.cycles import (
 from aaad.core.billing.prorata import first_partial, prorate
 from aaad.core.quotas.plan import Fee, Plan
 from aaad.store import ledger as ledger_store
+from aaad.store import plans as plan_store
 from aaad.store import users as user_store
 from aaad.store.jobs.free_credit import end_free_credit, renew_user
 from aaad.store.plans import plan_from_json
 from aaad.store.tables import charges, plans, users
 
-__all__ = ["FeeRun", "bill_fees", "assign_plan", "FEE_BATCH"]
+__all__ = ["FeeRun", "bill_fees", "save_plan", "assign_plan", "FEE_BATCH"]
 
 FEE_BATCH = 500         # users per transaction: a catch-up of many users commits in steps
 
@@ -59,11 +60,14 @@ class FeeRun:
     money: int
 
 
-def bill_fees(conn: Connection, *, now: int, tz: ZoneInfo, limit: int = FEE_BATCH) -> FeeRun:
-    """Bill what is due at ``now`` for up to ``limit`` users (locked, oldest due first)."""
+def bill_fees(conn: Connection, *, now: int, tz: ZoneInfo, limit: int = FEE_BATCH,
+              plan: str | None = None) -> FeeRun:
+    """Bill what is due at ``now`` for up to ``limit`` users (locked, oldest due
+    first), or only the users of ``plan``."""
     due = conn.execute(
         _USER.where(and_(users.c.next_fee_at.is_not(None), users.c.next_fee_at <= now,
-                         users.c.account.is_(True)))
+                         users.c.account.is_(True),
+                         users.c.plan == plan if plan is not None else true()))
         .order_by(users.c.next_fee_at, users.c.id).limit(limit).with_for_update()).all()
     if not due:
         return FeeRun(0, 0, 0)
@@ -73,6 +77,16 @@ def bill_fees(conn: Connection, *, now: int, tz: ZoneInfo, limit: int = FEE_BATC
         n, m = _bill_user(conn, row, terms, now, tz)
         written, money = written + n, money + m
     return FeeRun(len(due), written, money)
+
+
+def save_plan(conn: Connection, name: str, definition: str, *, now: int, tz: ZoneInfo) -> str:
+    """Create or replace a plan (store.plans.save_plan) after billing what its
+    users owe by ``now`` under the terms they fell due on: new fee terms start
+    at ``now``, so a cycle due before (a daemon that was down) is billed now
+    or never."""
+    while bill_fees(conn, now=now, tz=tz, plan=name).users:
+        pass
+    return plan_store.save_plan(conn, name, definition, now)
 
 
 _USER = select(users.c.id, users.c.name, users.c.plan, users.c.plan_since, users.c.next_fee_at)
