@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from aaad.store.database import Database
 from aaad.core.quotas.plan_parse import parse_plan
+from aaad.store.database import Database
 from aaad.store.jobs.fees import assign_plan, bill_fees, save_plan
 from aaad.store.plans import plan_to_json
 from aaad.store.tables import charges, users
