@@ -75,6 +75,10 @@ users = Table(
     # that the balance cannot pay is due and suspends them until a top-up.
     Column("billing", String(8), nullable=False, server_default=text("'postpaid'")),
     Column("suspended_at", BigInteger, nullable=True),
+    # Migration 0011: a suspension by hand (aaad user suspend), apart from the
+    # one for non-payment: no top-up lifts it, only aaad user resume.
+    Column("held_at", BigInteger, nullable=True),
+    Column("held_reason", String(255), nullable=True),
     sqlite_autoincrement=True,
 )
 
