@@ -294,10 +294,12 @@ def charges_import(c: Context, file: str) -> None:
               help="Write here (atomically) instead of to stdout.")
 @pass_ctx
 def charges_export(c: Context, period: str, fmt: str, output: str | None) -> None:
-    """Per-user billing lines of one month: usage, calls, charges, total.
+    """Per-user billing lines of one month: usage, calls, charges, taxes, totals.
 
     Amounts are exact decimals with 4 places. Lines are ordered by user, then
-    usage, calls, charges (by kind, time, ref), total.
+    usage, calls, charges (by kind, time, ref), adjustments, taxes, and the
+    totals: fees, usage, calls, charges, taxes, debited (paid from the
+    balance), due, and the user's total.
     """
     import csv
 

@@ -1,4 +1,5 @@
-"""``aaad events list``: the audit trail (disconnects, rollovers, block renewals)."""
+"""``aaad events list``: the audit trail (disconnects, rollovers, block renewals,
+suspensions by hand and resumptions, revocations)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ __all__ = ["events_group", "EVENT_KINDS"]
 
 # What the daemon records in the events table (aaad/store/jobs/,
 # aaad/daemon/enforcement.py); tests/store/test_cli_errors.py keeps the list complete.
-EVENT_KINDS = ("block_expired", "block_renewed", "disconnect", "revoked", "rollover")
+EVENT_KINDS = ("block_expired", "block_renewed", "disconnect", "resumed", "revoked", "rollover",
+               "suspended")
 
 
 @click.group("events")

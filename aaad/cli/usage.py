@@ -33,7 +33,7 @@ def usage_group() -> None:
 @pass_ctx
 def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None:
     """A user's usage in one period: used, limit and remaining per limit, per band,
-    free minutes and free credit left, blocks."""
+    free minutes and free credit left, blocks; billing mode and suspensions."""
     from aaad.core.units import format_duration_s, format_octets
     from aaad.store.reports import usage_report
     cfg = c.config
@@ -48,6 +48,7 @@ def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None
             fail(str(e))
         require_known(conn, name)   # after the period check: bad input first
         report["billing"] = _billing(conn, name)
+        report["suspended_by_hand"] = _hold(conn, name)
         return report
 
     def fmt(value: int, unit: str) -> str:
@@ -80,11 +81,26 @@ def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None
                 line += (f", promised {money['promise']['amount']} until "
                          f"{money['promise']['expires_at']}")
             click.echo(line)
+        held = d.get("suspended_by_hand")
+        if held is not None:
+            click.echo(f"suspended by hand since {held['since']}"
+                       + (f": {held['reason']}" if held["reason"] else ""))
         for b in d["blocks"]:
             state = "expired" if b["expired"] else f"{format_duration_s(b['seconds_left'])} left"
             click.echo(f"block {b['id']}: {format_duration_s(b['seconds_total'])}, {state}, "
                        f"expires {b['expires_at']}")
     emit(c.read(read), as_json, render)
+
+
+def _hold(conn: Any, name: str) -> dict[str, Any] | None:
+    """A suspension by hand of the account (``aaad user suspend``): since, reason."""
+    from aaad.cli.common import iso
+    from aaad.store import users as user_store
+    try:
+        hold = user_store.get_user(conn, name).hold
+    except user_store.NoSuchUser:
+        return None
+    return None if hold is None else {"since": iso(hold.since), "reason": hold.reason}
 
 
 def _billing(conn: Any, name: str) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""``aaad user``: add, show, list, change, disable, enable and delete users.
+"""``aaad user``: add, show, list, change, disable, enable, suspend, resume and delete users.
 
 Passwords are read from the command line or stdin (``-``) and never printed back.
 """
@@ -23,7 +23,7 @@ from aaad.cli.common import (
     table,
 )
 
-__all__ = ["user_group"]
+__all__ = ["user_group", "suspension_text"]
 
 
 @click.group("user")
@@ -82,9 +82,32 @@ def user_add(c: Context, name: str, password: str, cleartext: bool, plan: str | 
     click.echo(f"added user {name} ({'cleartext' if cleartext else 'hashed'} password)")
 
 
+def _suspension(u: dict[str, Any]) -> dict[str, Any]:
+    """A user's dict for output: the suspensions as ``suspended_by_hand`` ({since,
+    reason} or None) and ``suspended_at`` (for non-payment), times in ISO."""
+    u = dict(u)
+    since, reason = u.pop("held_at"), u.pop("held_reason")
+    u["suspended_by_hand"] = None if since is None else {"since": iso(since), "reason": reason}
+    u["suspended_at"] = iso(u["suspended_at"]) or None
+    return u
+
+
+def suspension_text(u: dict[str, Any]) -> str:
+    """``by hand since T: reason``, ``for non-payment since T``, both, or ``-``."""
+    parts = []
+    if u["suspended_by_hand"] is not None:
+        held = u["suspended_by_hand"]
+        parts.append(f"by hand since {held['since']}"
+                     + (f": {held['reason']}" if held["reason"] else ""))
+    if u["suspended_at"] is not None:
+        parts.append(f"for non-payment since {u['suspended_at']}")
+    return "; ".join(parts) or "-"
+
+
 def _show_user(u: dict[str, Any]) -> None:
-    for k in ("name", "enabled", "plan", "credential", "open_sessions"):
+    for k in ("name", "enabled", "plan", "credential", "open_sessions", "billing"):
         click.echo(f"{k + ':':15} {u.get(k) if u.get(k) is not None else '-'}")
+    click.echo(f"{'suspended:':15} {suspension_text(u)}")
     if u.get("tax_exempt"):
         click.echo(f"{'tax exempt:':15} {', '.join(u['tax_exempt'])}")
     if u.get("next_fee_at"):
@@ -108,7 +131,7 @@ def user_show(c: Context, name: str, as_json: bool) -> None:
     from aaad.store.jobs.plan_changes import pending_changes
 
     def get(conn: Any) -> dict[str, Any]:
-        data = user_store.get_user(conn, name).as_dict()
+        data = _suspension(user_store.get_user(conn, name).as_dict())
         data["open_sessions"] = session_store.open_session_count(conn, name)
         user_id = user_store.user_ids(conn, [name])[name]
         data["plan_changes"] = [{"id": p["id"], "plan": p["plan"], "at": iso(p["at"])}
@@ -130,10 +153,10 @@ def user_show(c: Context, name: str, as_json: bool) -> None:
 def user_list(c: Context, limit: int | None, as_json: bool) -> None:
     """List users."""
     from aaad.store import users as user_store
-    users = [u.as_dict() for u in c.read(user_store.list_users, limit=limit)]
+    users = [_suspension(u.as_dict()) for u in c.read(user_store.list_users, limit=limit)]
     emit(users, as_json, lambda us: table(
-        [[u["name"], "yes" if u["enabled"] else "no", u["plan"] or "-", u["credential"]]
-         for u in us], ["NAME", "ENABLED", "PLAN", "PASSWORD"]))
+        [[u["name"], "yes" if u["enabled"] else "no", u["plan"] or "-", u["credential"],
+          suspension_text(u)] for u in us], ["NAME", "ENABLED", "PLAN", "PASSWORD", "SUSPENDED"]))
 
 
 @user_group.command("set")
@@ -293,17 +316,103 @@ def _update(c: Context, name: str, values: dict[str, Any], what: str) -> None:
     click.echo(f"{what} user {name}")
 
 
+_disconnect_option = click.option(
+    "--disconnect/--no-disconnect", default=True, show_default=True,
+    help="Send a Disconnect-Request (RFC 5176) for each open session.")
+
+
+def _cut_sessions(c: Context, name: str, disconnect: bool) -> None:
+    """After a change that refuses logins: disconnect the open sessions (as
+    ``aaad disconnect`` does), unless ``--no-disconnect``."""
+    if disconnect:
+        from aaad.cli.disconnect import disconnect_user
+        disconnect_user(c, name)
+
+
 @user_group.command("disable")
 @click.argument("name")
-@click.option("--disconnect/--no-disconnect", default=True, show_default=True,
-              help="Send a Disconnect-Request (RFC 5176) for each open session.")
+@_disconnect_option
 @pass_ctx
 def user_disable(c: Context, name: str, disconnect: bool) -> None:
     """Refuse the user's logins from now on, and disconnect the open sessions."""
     _update(c, name, {"enabled": False}, "disabled")
-    if disconnect:
-        from aaad.cli.disconnect import disconnect_user
-        disconnect_user(c, name)
+    _cut_sessions(c, name, disconnect)
+
+
+@user_group.command("suspend")
+@click.argument("name")
+@click.option("--reason", default=None, metavar="TEXT",
+              help="Why; the user sees it: Reply-Message 'Account suspended: TEXT' "
+                   "(at most 200 characters).")
+@_disconnect_option
+@pass_ctx
+def user_suspend(c: Context, name: str, reason: str | None, disconnect: bool) -> None:
+    """Suspend the user by hand: logins are refused ('Account suspended') until
+    'aaad user resume'; a top-up does not lift it. Open sessions are disconnected."""
+    from aaad.core.quotas.decide import check_hold_reason
+    from aaad.store import users as user_store
+    from aaad.store.jobs.suspension import suspend
+    if reason is not None:
+        try:
+            reason = check_hold_reason(reason)
+        except ValueError as e:
+            fail(f"--reason {e}", EXIT_USAGE)
+    now = now_s()
+
+    def run(conn: Any) -> Any:
+        user_store.get_user(conn, name)             # an account, or NoSuchUser
+        return suspend(conn, user_store.user_ids(conn, [name])[name], name, reason, now)
+    try:
+        done = c.write(run)
+    except user_store.NoSuchUser:
+        no_user(name)
+    why = f" (reason: {done.reason})" if done.reason else ""
+    if done.before is None:
+        click.echo(f"suspended user {name} by hand{why}")
+    elif done.changed:
+        click.echo(f"user {name} is suspended by hand since {iso(done.before.since)}; "
+                   f"reason now: {done.reason}")
+    else:
+        click.echo(f"user {name} is suspended by hand already, since "
+                   f"{iso(done.before.since)}{why}")
+    _cut_sessions(c, name, disconnect)
+
+
+@user_group.command("resume")
+@click.argument("name")
+@pass_ctx
+def user_resume(c: Context, name: str) -> None:
+    """Lift a suspension: by hand ('aaad user suspend'), and for non-payment if the
+    balance now pays what is due (else nothing changes and it exits 1). A user
+    who is not suspended is left as is (exit 0)."""
+    from aaad.core.quotas.plan import format_money
+    from aaad.store import users as user_store
+    from aaad.store.jobs.suspension import StillDue, resume
+    now = now_s()
+
+    def run(conn: Any) -> Any:
+        enabled = user_store.get_user(conn, name).enabled     # an account, or NoSuchUser
+        return resume(conn, user_store.user_ids(conn, [name])[name], name, now), enabled
+    try:
+        done, enabled = c.write(run)
+    except user_store.NoSuchUser:
+        no_user(name)
+    except StillDue as e:
+        fail(f"{name} is suspended for non-payment: {format_money(e.due)} due and only "
+             f"{format_money(e.available)} available; top up ('aaad credit topup {name} "
+             f"AMOUNT') or promise a payment ('aaad credit promise {name} AMOUNT'); "
+             "nothing changed")
+    if not done.changed:
+        click.echo(f"user {name} is not suspended; nothing changed")
+        return
+    parts = []
+    if done.hold is not None:
+        parts.append("lifted the suspension by hand" + (
+            f" (reason was: {done.hold.reason})" if done.hold.reason else ""))
+    if done.unpaid_suspension:
+        parts.append(f"paid {format_money(done.paid)} that was due")
+    click.echo(f"resumed user {name}: {'; '.join(parts)}"
+               + ("" if enabled else f" (still disabled: 'aaad user enable {name}')"))
 
 
 @user_group.command("enable")

@@ -305,7 +305,7 @@ class AuthHandler:
         """The password matched: apply the account state and the plan at ``now``."""
         decision = decide(user.plan, enabled=user.enabled, used=user.used,
                           open_sessions=user.open_sessions, blocks=user.blocks,
-                          now=now, tz=self.tz, due_money=user.due_money)
+                          now=now, tz=self.tz, due_money=user.due_money, held=user.held)
         if user.call is not None and user.plan is not None:
             return self._call_verdict(user.plan, user.call, decision, req, now)
         if not isinstance(decision, Accept):

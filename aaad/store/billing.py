@@ -10,10 +10,12 @@ imports inside the caller's transaction; the first problem raises
 Export (``aaad charges export``): per-user lines for one calendar month in the
 configured time zone, from ``usage_counters`` (periods starting in the month),
 ``calls`` (started in the month) and ``charges`` (periods starting in the
-month; charges of the lifetime period by the time they were made). Amounts
-stay integers in 1/10,000 units here; :func:`money4` renders them. Lines are
-per user id, named as the rows were written: a deleted user's usage shows
-under the name it had, apart from a new user of the same name.
+month; charges of the lifetime period by the time they were made), with what
+the balance paid of each charge (:func:`paid_from_balance`, from the ledger).
+Amounts stay integers in 1/10,000 units here; :func:`money4` renders them.
+Lines are per user id, named as the rows were written: a deleted user's usage
+shows under the name it had, apart from a new user of the same name. Taxes,
+adjustments and the per-user totals are store.closing's.
 """
 
 from __future__ import annotations
@@ -31,13 +33,14 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from aaad.core.accounting.periods import LIFETIME_START
 from aaad.core.quotas.plan import parse_money
-from aaad.store.ledger import settle
+from aaad.store.ledger import PAY_PREFIX, settle
 from aaad.store.sql import insert_ignore
-from aaad.store.tables import calls, charges, usage, users
+from aaad.store.tables import calls, charges, ledger, usage, users
 from aaad.store.users import user_ids
 
 __all__ = ["IMPORT_COLUMNS", "REQUIRED_COLUMNS", "EXPORT_COLUMNS", "ImportLine", "ImportProblem",
-           "ImportResult", "parse_import", "import_charges", "export_lines", "money4"]
+           "ImportResult", "Export", "parse_import", "import_charges", "export_lines",
+           "paid_from_balance", "money4"]
 
 IMPORT_COLUMNS = ("id", "user", "kind", "amount", "quantity", "description", "date")
 REQUIRED_COLUMNS = ("id", "user", "amount", "date")
@@ -163,13 +166,27 @@ def import_charges(conn: Connection, lines: Sequence[ImportLine], now: int) -> I
     return ImportResult(imported=len(new), present=len(lines) - len(new))
 
 
-def export_lines(conn: Connection, *, label: str, start: int, end: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class Export:
+    """A month's live export lines, one group per user (by name, then id), without
+    totals, and what the balance paid of each charge in them (ref → 1/10,000
+    units; a charge it paid nothing of is left out)."""
+
+    groups: list[list[dict[str, Any]]]
+    paid: dict[str, int]
+
+    @property
+    def lines(self) -> list[dict[str, Any]]:
+        return [x for g in self.groups for x in g]
+
+
+def export_lines(conn: Connection, *, label: str, start: int, end: int) -> Export:
     """Per-user billing lines for ``[start, end)``, in a fixed order.
 
     Per user (by name, then id): ``usage`` (time and octets), ``calls``
     (count, seconds, billed seconds as quantity, cost), one ``charge`` line
-    per charge (by kind, time, ref), then ``total`` (calls and charges).
-    Amounts are integers in 1/10,000 units.
+    per charge (by kind, time, ref). Amounts are integers in 1/10,000 units.
+    The totals are store.closing's, once the adjustments and taxes are in.
     """
     out: dict[int, list[dict[str, Any]]] = {}
     named: dict[int, str] = {}
@@ -201,21 +218,43 @@ def export_lines(conn: Connection, *, label: str, start: int, end: int) -> list[
     rows = conn.execute(select(charges).where(or_(
         and_(charges.c.period_start >= start, charges.c.period_start < end),
         and_(charges.c.period_start == LIFETIME_START, charges.c.created_at >= start,
-             charges.c.created_at < end))))
+             charges.c.created_at < end)))).all()
     for r in sorted(rows, key=lambda r: (r.user_id, r.kind, r.period_start, r.created_at,
                                          r.ref)):
         line(r.user_id, r.user_name, "charge", kind=r.kind, ref=r.ref, count=1,
              quantity=r.quantity, amount=r.amount, description=r.description)
-    result = []
-    for user_id in sorted(out, key=lambda u: (named[u], u)):
-        user = named[user_id]
-        rows_ = sorted(out[user_id], key=lambda x: ("usage", "calls", "charge").index(x["item"]))
-        result.extend(rows_)
-        result.append({"period": label, "user": user, "item": "total", "kind": "", "ref": "",
-                       "count": 0, "seconds": 0, "in_octets": 0, "out_octets": 0,
-                       "quantity": 0, "amount": sum(x["amount"] for x in rows_),
-                       "description": ""})
-    return result
+    order = ("usage", "calls", "charge")
+    groups = [sorted(out[u], key=lambda x: order.index(x["item"]))
+              for u in sorted(out, key=lambda u: (named[u], u))]
+    return Export(groups, paid_from_balance(conn, rows))
+
+
+def paid_from_balance(conn: Connection, rows: Sequence[Any]) -> dict[str, int]:
+    """What the balance paid of each charge (rows of ``charges``), by ref: the sum
+    of its ledger debits ``pay:<ref>:<amount>`` (store.ledger.settle), negated.
+
+    The ledger says it, not ``charges.paid``: that also counts as paid what was
+    billed postpaid before a user became prepaid, and the charges before
+    migration 0009, none of which the balance paid. Only charges with ``paid``
+    set can have debits, and none is older than its charge, so the ledger is
+    read by its (user, time) index from the oldest of them on.
+    """
+    payable = [r for r in rows if r.paid]
+    if not payable:
+        return {}
+    wanted = {r.ref for r in payable}
+    since = min(r.created_at for r in payable)
+    out: dict[str, int] = {}
+    for part in _chunks(sorted({r.user_id for r in payable})):
+        for ref, amount in conn.execute(
+                select(ledger.c.ref, ledger.c.amount).where(and_(
+                    ledger.c.user_id.in_(part), ledger.c.kind == "charge",
+                    ledger.c.created_at >= since))):
+            # pay:<charge ref>:<charge amount then>; a charge ref may hold ':'.
+            charge_ref = ref[len(PAY_PREFIX):].rpartition(":")[0]
+            if ref.startswith(PAY_PREFIX) and charge_ref in wanted:
+                out[charge_ref] = out.get(charge_ref, 0) - amount
+    return out
 
 
 def money4(amount: int) -> str:

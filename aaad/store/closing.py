@@ -10,6 +10,11 @@ between the closed month as it is now and what has been reported of it so
 far (its stored lines and the adjustments frozen in later closed months).
 Nothing on the accounting path changes for this: the difference is taken
 when a month is exported.
+
+Each user's lines end with its totals (core.billing.statement): by category,
+and what the balance paid (debited) versus what is due. They are computed
+once the adjustments and taxes are in, so an adjustment counts in the month
+it is reported in, and they are stored with a closed month like every line.
 """
 
 from __future__ import annotations
@@ -23,14 +28,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, func, select
 
 from aaad.core.accounting.periods import LIFETIME_START, parse_period_spec, period_for_label
+from aaad.core.billing.statement import Line, debited_part, summarise
 from aaad.core.billing.taxes import Tax, tax_lines, tax_ref
 from aaad.store.billing import export_lines
 from aaad.store.sql import insert_once
 from aaad.store.tables import calls, charges, closed_periods, usage
 from aaad.store.users import tax_exemptions
 
-__all__ = ["ADJUSTMENT", "month_bounds", "close_period", "close_ended", "closed", "export_period",
-           "months_between"]
+__all__ = ["ADJUSTMENT", "TOTALS", "month_bounds", "close_period", "close_ended", "closed",
+           "export_period", "months_between"]
 
 ADJUSTMENT = "adjustment for "
 _SUMMED = ("count", "seconds", "in_octets", "out_octets", "quantity", "amount")
@@ -110,21 +116,48 @@ def _next_month(label: str) -> str:
 def export_period(conn: Connection, label: str, bounds: Bounds,
                   taxes: Sequence[Tax] = ()) -> list[dict[str, Any]]:
     """A month's export lines: frozen if closed, else live with the adjustments
-    for closed months whose first open month this is, and the tax lines of
-    every line with money (``taxes`` in force, users' exemptions)."""
+    for closed months whose first open month it is, the tax lines of every line
+    with money (``taxes`` in force, users' exemptions), and each user's totals
+    (core.billing.statement) after the user's lines."""
     done = closed(conn)
     if label in done:
         return list(done[label]["lines"])
     start, end = bounds(label)
-    lines = export_lines(conn, label=label, start=start, end=end)
-    adjustments = [a for earlier in sorted(done)
-                   if earlier < label and all(m in done for m in months_between(earlier, label))
-                   for a in _adjustments(conn, earlier, label, done, bounds)]
+    live = export_lines(conn, label=label, start=start, end=end)
+    # A charge is in one month only: by ref, its line here is live or an adjustment.
+    paid = dict(live.paid)
+    adjustments: list[dict[str, Any]] = []
+    for earlier in sorted(done):
+        if earlier < label and all(m in done for m in months_between(earlier, label)):
+            adjustments += _adjustments(conn, earlier, label, done, bounds, paid)
     if taxes:
         exempt = tax_exemptions(conn)
-        adjustments += [t for x in lines + adjustments if x["item"] in ("calls", "charge")
+        adjustments += [t for x in live.lines + adjustments if x["item"] in ("calls", "charge")
                         for t in _taxed(label, x, taxes, exempt.get(x["user"], frozenset()))]
-    return _merged(label, lines, adjustments) if adjustments else lines
+    groups = _merged(live.groups, adjustments)
+    return [x for g in groups for x in [*g, *_totals(label, g, paid)]]
+
+
+TOTALS = (("fees", "plan fees"), ("usage", "overage and hour blocks"), ("calls", "calls"),
+          ("charges", "other charges"), ("taxes", "taxes"),
+          ("debited", "prepaid already debited"), ("due", "amount due"), ("", ""))
+"""The ``total`` lines that end a user's lines: (kind, description), in order; the
+last, kind ``""``, is the user's total (as before these were added)."""
+
+
+def _totals(label: str, group: list[dict[str, Any]],
+            paid: dict[str, int]) -> list[dict[str, Any]]:
+    """The ``total`` lines of one user's group (core.billing.statement.summarise).
+    ``paid``: what the balance paid of each charge line, by ref."""
+    summary = summarise(
+        Line(x["item"], x["kind"], int(x["amount"]),
+             paid.get(x["ref"], 0) if x["item"] == "charge" else 0)
+        for x in group)
+    amounts = {**{k: getattr(summary, k) for k, _ in TOTALS if k}, "": summary.total}
+    return [{"period": label, "user": group[0]["user"], "item": "total", "kind": kind,
+             "ref": "", "count": 0, "seconds": 0, "in_octets": 0, "out_octets": 0,
+             "quantity": 0, "amount": amounts[kind], "description": text}
+            for kind, text in TOTALS]
 
 
 def _taxed(label: str, line: dict[str, Any], taxes: Sequence[Tax],
@@ -143,13 +176,14 @@ def _taxed(label: str, line: dict[str, Any], taxes: Sequence[Tax],
 
 
 def _adjustments(conn: Connection, month: str, into: str, done: dict[str, dict[str, Any]],
-                 bounds: Bounds) -> list[dict[str, Any]]:
-    """What of closed ``month`` is not reported yet, as lines of ``into``."""
+                 bounds: Bounds, paid: dict[str, int]) -> list[dict[str, Any]]:
+    """What of closed ``month`` is not reported yet, as lines of ``into``; what the
+    balance paid of each charge adjustment goes into ``paid``."""
     start, end = bounds(month)
+    now = export_lines(conn, label=month, start=start, end=end)
     # Taxes are left out on both sides: an adjustment is taxed in the month it
     # is reported in, at the rates then in force.
-    now_lines = [x for x in export_lines(conn, label=month, start=start, end=end)
-                 if x["item"] not in ("total", "tax")]
+    now_lines = [x for x in now.lines if x["item"] != "tax"]
     reported = [x for x in done[month]["lines"] if x["item"] not in ("total", "tax")
                 and not x["description"].startswith(ADJUSTMENT)]
     for later, row in done.items():
@@ -163,37 +197,33 @@ def _adjustments(conn: Connection, month: str, into: str, done: dict[str, dict[s
             acc = diff.setdefault(key, dict.fromkeys(_SUMMED, 0))
             for k in _SUMMED:
                 acc[k] += sign * int(x[k])
-    return [{"period": into, "user": user, "item": item, "kind": kind, "ref": ref,
-             **sums, "description": ADJUSTMENT + month}
-            for (user, item, kind, ref), sums in sorted(diff.items())
-            if any(sums[k] for k in _SUMMED)]
+    amounts = {x["ref"]: int(x["amount"]) for x in now_lines if x["item"] == "charge"}
+    out = []
+    for (user, item, kind, ref), sums in sorted(diff.items()):
+        if not any(sums[k] for k in _SUMMED):
+            continue
+        out.append({"period": into, "user": user, "item": item, "kind": kind, "ref": ref,
+                    **sums, "description": ADJUSTMENT + month})
+        if item == "charge":
+            # The balance pays a charge oldest part first: the adjustment is its
+            # newest part, above what the month's export already reported.
+            paid[ref] = debited_part(
+                sums["amount"], now.paid.get(ref, 0), amounts.get(ref, 0) - sums["amount"])
+    return out
 
 
-def _merged(label: str, lines: list[dict[str, Any]],
-            adjustments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The export's per-user groups (each closed by its total) with the
-    adjustments added to their user's group, or in a new group, and the
-    totals summed again."""
-    groups: list[list[dict[str, Any]]] = [[]]
-    for x in lines:
-        groups[-1].append(x)
-        if x["item"] == "total":
-            groups.append([])
-    groups = [g[:-1] for g in groups if g]          # without their totals
+def _merged(groups: list[list[dict[str, Any]]],
+            adjustments: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The export's per-user groups with the adjustments and taxes added to their
+    user's group, or in a new group, ordered by user name."""
+    groups = [list(g) for g in groups]
     last = {g[0]["user"]: g for g in groups}        # a name's newest user id comes last
     for a in adjustments:
         if a["user"] not in last:
             last[a["user"]] = []
             groups.append(last[a["user"]])
         last[a["user"]].append(a)
-    out = []
-    for g in sorted(groups, key=lambda g: g[0]["user"]):    # stable: ids stay in order
-        out.extend(g)
-        out.append({"period": label, "user": g[0]["user"], "item": "total", "kind": "",
-                    "ref": "", "count": 0, "seconds": 0, "in_octets": 0, "out_octets": 0,
-                    "quantity": 0, "amount": sum(int(x["amount"]) for x in g),
-                    "description": ""})
-    return out
+    return sorted(groups, key=lambda g: g[0]["user"])   # stable: ids stay in order
 
 
 def months_between(first: str, last: str) -> list[str]:

@@ -25,7 +25,9 @@ from aaad.store.users import UserRef, ids_for, owner_id, user_filter
 
 __all__ = ["Balance", "post", "set_credit_limit", "balance_of", "balances_for", "ledger_entry",
            "ledger_for", "add_charge", "add_to_charge", "list_charges", "Settlement", "settle",
-           "set_billing", "dues", "promise", "promise_of", "free_credit_of"]
+           "set_billing", "dues", "promise", "promise_of", "free_credit_of", "PAY_PREFIX"]
+
+PAY_PREFIX = "pay:"         # ledger ref of a charge paid from the balance: pay:<ref>:<amount>
 
 
 def add_charge(conn: Connection, *, user_name: str, kind: str, ref: str, period_start: int,
@@ -103,7 +105,7 @@ def settle(conn: Connection, user_id: int, user_name: str, now: int) -> Settleme
             return Settlement(0, due, True)
     for r in unpaid:
         post(conn, user_name=user_name, amount=-(r.amount - r.paid), kind="charge",
-             ref=f"pay:{r.ref}:{r.amount}", description=f"charge {r.ref}", now=now,
+             ref=f"{PAY_PREFIX}{r.ref}:{r.amount}", description=f"charge {r.ref}", now=now,
              user_id=user_id)
         conn.execute(update(charges).where(charges.c.id == r.id).values(paid=r.amount))
     if user.suspended_at is not None:

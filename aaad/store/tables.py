@@ -78,6 +78,10 @@ users = Table(
     # Free credit (migration 0012): the next renewal not granted yet (the
     # assignment first), NULL when the plan grants none.
     Column("next_free_at", BigInteger, nullable=True, index=True),
+    # Migration 0011: a suspension by hand (aaad user suspend), apart from the
+    # one for non-payment: no top-up lifts it, only aaad user resume.
+    Column("held_at", BigInteger, nullable=True),
+    Column("held_reason", String(255), nullable=True),
     sqlite_autoincrement=True,
 )
 

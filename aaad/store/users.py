@@ -36,7 +36,7 @@ from aaad.store.tables import plans, sessions, usage, users
 __all__ = ["UserRef", "user_ids", "add_holders", "ids_for", "owner_id", "find_users_for_auth",
            "user_filter", "UserExists", "NoSuchUser", "User", "add_user", "get_user",
            "list_users", "update_user", "delete_user", "exempt_names", "tax_exemptions",
-           "fee_state", "billing_state"]
+           "fee_state", "billing_state", "Hold", "hold", "release_hold"]
 
 
 UserRef: TypeAlias = "int | str"
@@ -135,8 +135,9 @@ _OPEN_COUNT = (select(func.count()).select_from(sessions)
 _FOR_AUTH = (
     select(users.c.id, users.c.name, users.c.password_hash, users.c.password_cleartext,
            users.c.enabled, users.c.created_at, users.c.billing, users.c.suspended_at,
-           users.c.plan, plans.c.definition, usage.c.period_start, usage.c.counted_s,
-           usage.c.counted_in_octets, usage.c.counted_out_octets,
+           users.c.held_at, users.c.held_reason, users.c.plan, plans.c.definition,
+           usage.c.period_start, usage.c.counted_s, usage.c.counted_in_octets,
+           usage.c.counted_out_octets,
            _OPEN_COUNT.label("open_sessions"))
     .select_from(users.outerjoin(plans, plans.c.name == users.c.plan)
                  .outerjoin(usage, and_(usage.c.user_id == users.c.id,
@@ -155,6 +156,14 @@ class NoSuchUser(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """A suspension by hand: since when, and the reason given (None: none)."""
+
+    since: int
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     """A user as shown to admins: never the password or its hash."""
 
@@ -165,18 +174,53 @@ class User:
     created_at: int
     updated_at: int
     tax_exempt: tuple[str, ...] = ()
+    billing: str = "postpaid"
+    suspended_at: int | None = None     # for non-payment (prepaid, see store.ledger.settle)
+    hold: Hold | None = None            # by hand (aaad user suspend)
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "enabled": self.enabled, "plan": self.plan,
                 "credential": self.credential, "created_at": self.created_at,
-                "updated_at": self.updated_at, "tax_exempt": list(self.tax_exempt)}
+                "updated_at": self.updated_at, "tax_exempt": list(self.tax_exempt),
+                "billing": self.billing, "suspended_at": self.suspended_at,
+                "held_at": None if self.hold is None else self.hold.since,
+                "held_reason": None if self.hold is None else self.hold.reason}
 
 
 def _user(r: Any) -> User:
     credential = ("cleartext" if r.password_cleartext is not None
                   else "hashed" if r.password_hash is not None else "none")
     return User(r.name, bool(r.enabled), r.plan, credential, r.created_at, r.updated_at,
-                exempt_names(r.tax_exempt))
+                exempt_names(r.tax_exempt), r.billing, r.suspended_at,
+                None if r.held_at is None else Hold(r.held_at, r.held_reason))
+
+
+def hold(conn: Connection, user_id: int, reason: str | None, now: int) -> Hold | None:
+    """Suspend a user by hand from ``now`` (row-locked), or give a user suspended
+    by hand already the new ``reason`` (None keeps the old one). Returns the hold
+    there was before (None: a new one). No top-up lifts it; :func:`release_hold`
+    does."""
+    row = conn.execute(select(users.c.held_at, users.c.held_reason)
+                       .where(users.c.id == user_id).with_for_update()).one()
+    before = None if row.held_at is None else Hold(row.held_at, row.held_reason)
+    if before is None:
+        conn.execute(update(users).where(users.c.id == user_id)
+                     .values(held_at=now, held_reason=reason, updated_at=now))
+    elif reason is not None and reason != before.reason:
+        conn.execute(update(users).where(users.c.id == user_id)
+                     .values(held_reason=reason, updated_at=now))
+    return before
+
+
+def release_hold(conn: Connection, user_id: int, now: int) -> Hold | None:
+    """Lift a suspension by hand (row-locked); the hold it lifted, None if there was none."""
+    row = conn.execute(select(users.c.held_at, users.c.held_reason)
+                       .where(users.c.id == user_id).with_for_update()).one()
+    if row.held_at is None:
+        return None
+    conn.execute(update(users).where(users.c.id == user_id)
+                 .values(held_at=None, held_reason=None, updated_at=now))
+    return Hold(row.held_at, row.held_reason)
 
 
 def exempt_names(text: str | None) -> tuple[str, ...]:

@@ -370,18 +370,39 @@ period,user,item,kind,ref,count,seconds,in_octets,out_octets,quantity,amount,des
 2026-03,alice,calls,call,,2,67,0,0,126,0.4190,
 2026-03,alice,charge,call,import:cdr-1,1,0,0,0,60,0.1234,"call to +4930123, 1 min"
 2026-03,alice,charge,overage,overage:s1:m,1,0,0,0,3601,1.2346,1h over the time limit
+2026-03,alice,total,fees,,0,0,0,0,0,0.0000,plan fees
+2026-03,alice,total,usage,,0,0,0,0,0,1.2346,overage and hour blocks
+2026-03,alice,total,calls,,0,0,0,0,0,0.5424,calls
+2026-03,alice,total,charges,,0,0,0,0,0,0.0000,other charges
+2026-03,alice,total,taxes,,0,0,0,0,0,0.0000,taxes
+2026-03,alice,total,debited,,0,0,0,0,0,0.4190,prepaid already debited
+2026-03,alice,total,due,,0,0,0,0,0,1.3580,amount due
 2026-03,alice,total,,,0,0,0,0,0,1.7770,
 2026-03,bob,usage,,,1,1,0,0,0,0.0000,
 2026-03,bob,charge,block,block:lifetime,1,0,0,0,36000,5.0000,10h block
 2026-03,bob,charge,import,import:fee-1,1,0,0,0,0,5.0000,setup fee
+2026-03,bob,total,fees,,0,0,0,0,0,0.0000,plan fees
+2026-03,bob,total,usage,,0,0,0,0,0,5.0000,overage and hour blocks
+2026-03,bob,total,calls,,0,0,0,0,0,0.0000,calls
+2026-03,bob,total,charges,,0,0,0,0,0,5.0000,other charges
+2026-03,bob,total,taxes,,0,0,0,0,0,0.0000,taxes
+2026-03,bob,total,debited,,0,0,0,0,0,0.0000,prepaid already debited
+2026-03,bob,total,due,,0,0,0,0,0,10.0000,amount due
 2026-03,bob,total,,,0,0,0,0,0,10.0000,
 2026-03,carol,calls,call,,1,1,0,0,60,0.0001,
+2026-03,carol,total,fees,,0,0,0,0,0,0.0000,plan fees
+2026-03,carol,total,usage,,0,0,0,0,0,0.0000,overage and hour blocks
+2026-03,carol,total,calls,,0,0,0,0,0,0.0001,calls
+2026-03,carol,total,charges,,0,0,0,0,0,0.0000,other charges
+2026-03,carol,total,taxes,,0,0,0,0,0,0.0000,taxes
+2026-03,carol,total,debited,,0,0,0,0,0,0.0001,prepaid already debited
+2026-03,carol,total,due,,0,0,0,0,0,0.0000,amount due
 2026-03,carol,total,,,0,0,0,0,0,0.0001,
 """
     assert aaad_.ok("charges", "export", "--period", "2026-03").stdout == expected
     out = tmp_path / "march.csv"
     r = aaad_.ok("charges", "export", "--period", "2026-03", "--format", "csv", "-o", str(out))
-    assert (r.stdout, r.stderr) == ("", f"wrote 11 lines for 3 users to {out}\n")
+    assert (r.stdout, r.stderr) == ("", f"wrote 32 lines for 3 users to {out}\n")
     assert out.read_text() == expected
     doc = json.loads(aaad_.ok("charges", "export", "--period", "2026-03", "--format",
                               "json").stdout)
@@ -392,9 +413,15 @@ period,user,item,kind,ref,count,seconds,in_octets,out_octets,quantity,amount,des
     # April: the refund dated in April, the April usage and call
     april_rows = list(csv.DictReader(io.StringIO(
         aaad_.ok("charges", "export", "--period", "2026-04").stdout)))
-    assert [(x["user"], x["item"], x["ref"], x["amount"]) for x in april_rows] == [
-        ("alice", "usage", "", "0.0000"), ("alice", "calls", "", "1.9100"),
-        ("alice", "charge", "import:refund-1", "-1.5000"), ("alice", "total", "", "0.4100")]
+    assert [(x["user"], x["item"], x["ref"] or x["kind"], x["amount"]) for x in april_rows] == [
+        ("alice", "usage", "", "0.0000"), ("alice", "calls", "call", "1.9100"),
+        ("alice", "charge", "import:refund-1", "-1.5000"),
+        ("alice", "total", "fees", "0.0000"), ("alice", "total", "usage", "0.0000"),
+        ("alice", "total", "calls", "1.9100"), ("alice", "total", "charges", "-1.5000"),
+        ("alice", "total", "taxes", "0.0000"),
+        ("alice", "total", "debited", "1.9100"),     # calls: debited from the balance
+        ("alice", "total", "due", "-1.5000"),        # a postpaid credit note: off the invoice
+        ("alice", "total", "", "0.4100")]
     assert aaad_.ok("charges", "export", "--period", "2025-01").stdout == expected.splitlines(
         keepends=True)[0]
 

@@ -35,9 +35,17 @@ def account(db: Database, name: str, exempt: str | None = None) -> None:
 
 
 def export(db: Database, label: str, taxes=VAT) -> list[tuple[str, str, str, int]]:  # type: ignore[no-untyped-def]
+    """(user, item, ref, amount); a total line's kind stands in for its (empty) ref."""
     with db.reader.connect() as conn:
-        return [(x["user"], x["item"], x["ref"], int(x["amount"]))
+        return [(x["user"], x["item"], x["ref"] or x["kind"], int(x["amount"]))
                 for x in export_period(conn, label, bounds, taxes)]
+
+
+def totals(user: str, *, fees: int = 0, charges: int = 0, taxes: int = 0, debited: int = 0,
+           due: int = 0) -> list[tuple[str, str, str, int]]:
+    return [(user, "total", kind, amount) for kind, amount in (
+        ("fees", fees), ("usage", 0), ("calls", 0), ("charges", charges), ("taxes", taxes),
+        ("debited", debited), ("due", due), ("", debited + due))]
 
 
 def test_tax_lines_per_billing_line_with_exemptions(db: Database) -> None:
@@ -52,15 +60,16 @@ def test_tax_lines_per_billing_line_with_exemptions(db: Database) -> None:
         ("ann", "tax", "tax:fee:1:fiber:0:VAT", 59800),        # 20 % of 29.90 = 5.98
         ("ann", "tax", "tax:fee:1:fiber:0:LEVY", 1000),
         ("ann", "tax", "tax:import:refund:VAT", -3000),        # a credit's tax is negative
-        ("ann", "total", "", 299000 - 15000 + 59800 + 1000 - 3000),
+        *totals("ann", fees=299000, charges=-15000, taxes=59800 + 1000 - 3000,
+                due=299000 - 15000 + 59800 + 1000 - 3000),     # postpaid: all of it due
         ("bob", "charge", "fee:2:fiber:0", 299000),
         ("bob", "tax", "tax:fee:2:fiber:0:LEVY", 1000),        # exempt from VAT only
-        ("bob", "total", "", 300000),
+        *totals("bob", fees=299000, taxes=1000, due=300000),
     ]
     assert export(db, "2026-11", taxes=()) == [
         ("ann", "charge", "fee:1:fiber:0", 299000), ("ann", "charge", "import:refund", -15000),
-        ("ann", "total", "", 284000), ("bob", "charge", "fee:2:fiber:0", 299000),
-        ("bob", "total", "", 299000)]
+        *totals("ann", fees=299000, charges=-15000, due=284000),
+        ("bob", "charge", "fee:2:fiber:0", 299000), *totals("bob", fees=299000, due=299000)]
 
 
 def test_a_closed_month_keeps_its_taxes_and_late_items_are_taxed_when_reported(

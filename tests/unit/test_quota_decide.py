@@ -28,6 +28,7 @@ from aaad.core.quotas.decide import (
     Reject,
     block_expires_at,
     blocks_to_renew,
+    check_hold_reason,
     consume_blocks,
     counted_octets,
     decide,
@@ -59,9 +60,10 @@ def used(s: int = 0, i: int = 0, o: int = 0) -> Totals:
 
 
 def ask(p: Plan | None, u: Totals = ZERO, *, enabled: bool = True, open_sessions: int = 0,
-        blocks: tuple[Block, ...] = (), now: int = NOW) -> Decision:
+        blocks: tuple[Block, ...] = (), now: int = NOW, due_money: int = 0,
+        held: str | None = None) -> Decision:
     return decide(p, enabled=enabled, used=u, open_sessions=open_sessions, blocks=blocks,
-                  now=now, tz=BERLIN)
+                  now=now, tz=BERLIN, due_money=due_money, held=held)
 
 
 TIME = plan(time_limit="150h")
@@ -78,6 +80,17 @@ DECISIONS = [
     (None, ZERO, {}, Accept(None, None)),
     (None, ZERO, {"enabled": False}, Reject("Account disabled", "disabled")),
     (TIME, ZERO, {"enabled": False}, Reject("Account disabled", "disabled")),
+    # suspended by hand: the reason when given; before what is due and every limit,
+    # after disabled
+    (None, ZERO, {"held": ""}, Reject("Account suspended", "suspended_by_hand")),
+    (None, ZERO, {"held": "unpaid invoice 42"},
+     Reject("Account suspended: unpaid invoice 42", "suspended_by_hand")),
+    (TIME, used(200 * HOUR), {"held": "x", "due_money": 299000},
+     Reject("Account suspended: x", "suspended_by_hand")),
+    (None, ZERO, {"held": "x", "enabled": False}, Reject("Account disabled", "disabled")),
+    # suspended for non-payment
+    (TIME, used(200 * HOUR), {"due_money": 299000},
+     Reject("Account suspended: 29.90 due", "suspended")),
     # a plan with no limits at all
     (plan(), used(10**9, 10**15, 10**15), {"open_sessions": 50}, Accept(None, None)),
     # time cap: the rest of it, to the second
@@ -151,6 +164,32 @@ def test_decide(p: Plan | None, u: Totals, kwargs: dict[str, Any], expected: Dec
     assert decision == expected
     if isinstance(decision, Reject):
         assert decision.reason in REASONS
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("unpaid invoice 42", "unpaid invoice 42"),
+    ("  trimmed\u00a0", "trimmed"),
+    ("Rechnung überfällig", "Rechnung überfällig"),
+    ("x" * 200, "x" * 200),
+    ("é" * 117, "é" * 117),                                 # 234 octets: the most that fits
+    ("", ValueError("must not be empty")),
+    ("   ", ValueError("must not be empty")),
+    ("a\tb", ValueError("must be printable text")),
+    ("a\nb", ValueError("must be printable text")),
+    ("a\x00b", ValueError("must be printable text")),
+    ("x" * 201, ValueError("at most 200 characters, got 201")),
+    ("é" * 118, ValueError("at most 234 octets")),
+])
+def test_check_hold_reason(text: str, expected: str | ValueError) -> None:
+    if isinstance(expected, ValueError):
+        with pytest.raises(ValueError, match=str(expected)):
+            check_hold_reason(text)
+    else:
+        reason = check_hold_reason(text)
+        assert reason == expected
+        message = ask(None, held=reason)
+        assert isinstance(message, Reject)
+        assert len(message.message.encode("utf-8")) <= 253     # one Reply-Message
 
 
 def test_all_free_bands_stop_at_the_horizon() -> None:

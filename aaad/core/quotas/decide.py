@@ -56,6 +56,8 @@ __all__ = [
     "counted_octets",
     "REASONS",
     "SESSION_TIMEOUT_HORIZON_S",
+    "held_message",
+    "check_hold_reason",
 ]
 
 DISABLED = "disabled"
@@ -64,7 +66,15 @@ OCTETS_LIMIT = "octets_limit"
 MAX_SESSIONS = "max_sessions"
 BLOCK_EXHAUSTED = "block_exhausted"
 SUSPENDED = "suspended"
-REASONS = (DISABLED, TIME_LIMIT, OCTETS_LIMIT, MAX_SESSIONS, BLOCK_EXHAUSTED, SUSPENDED)
+SUSPENDED_BY_HAND = "suspended_by_hand"
+REASONS = (DISABLED, TIME_LIMIT, OCTETS_LIMIT, MAX_SESSIONS, BLOCK_EXHAUSTED, SUSPENDED,
+           SUSPENDED_BY_HAND)
+
+HELD_MESSAGE = "Account suspended"
+# A Reply-Message is one attribute of at most 253 octets (RFC 2865 §5.18), and
+# "Account suspended: " takes 19 of them; the reason is also kept short to read.
+MAX_HOLD_REASON_CHARS = 200
+MAX_HOLD_REASON_OCTETS = 253 - len(HELD_MESSAGE + ": ")
 
 SESSION_TIMEOUT_HORIZON_S = 35 * 86400
 _WALK_CHUNK_S = 7 * 86400
@@ -103,12 +113,14 @@ class Block:
 
 
 def decide(plan: Plan | None, *, enabled: bool, used: Totals, open_sessions: int,
-           blocks: Sequence[Block] = (), now: int, tz: ZoneInfo, due_money: int = 0) -> Decision:
+           blocks: Sequence[Block] = (), now: int, tz: ZoneInfo, due_money: int = 0,
+           held: str | None = None) -> Decision:
     """May the user start a session at ``now``, and with what limits?
 
-    Checks, in order: enabled; the time allowance (cap, then blocks); the data
-    cap; concurrent sessions. With ``over_limit: bill`` the time and data caps
-    never reject (usage above them is billed, see :func:`overage`). With
+    Checks, in order: enabled; a suspension by hand; what is due; the time
+    allowance (cap, then blocks); the data cap; concurrent sessions. With
+    ``over_limit: bill`` the time and data caps never reject (usage above
+    them is billed, see :func:`overage`). With
     ``block.on_exhaust: renew`` time never runs out (the caller buys blocks,
     see :func:`blocks_to_renew`). At an Interim-Update, ``decide`` with
     ``open_sessions=0`` tells whether a live session has crossed a limit.
@@ -123,9 +135,14 @@ def decide(plan: Plan | None, *, enabled: bool, used: Totals, open_sessions: int
         tz: the configured time zone, in which bands are read.
         due_money: what a prepaid user owes and the balance could not pay
             (1/10,000 units); more than 0 rejects until a top-up pays it.
+        held: the reason of a suspension by hand (``""``: none given); ``None``
+            when the user is not suspended by hand. It rejects whatever is
+            paid, until the operator resumes the user.
     """
     if not enabled:
         return Reject("Account disabled", DISABLED)
+    if held is not None:
+        return Reject(held_message(held), SUSPENDED_BY_HAND)
     if due_money > 0:
         return Reject(f"Account suspended: {format_money(due_money)} due", SUSPENDED)
     if plan is None:
@@ -155,6 +172,34 @@ def decide(plan: Plan | None, *, enabled: bool, used: Totals, open_sessions: int
     if plan.max_sessions is not None and open_sessions >= plan.max_sessions:
         return Reject(f"Concurrent session limit of {plan.max_sessions} reached", MAX_SESSIONS)
     return Accept(timeout, octets_left)
+
+
+def held_message(reason: str) -> str:
+    """The Reply-Message of a user suspended by hand: ``Account suspended``, and
+    ``: <reason>`` when one was given."""
+    return f"{HELD_MESSAGE}: {reason}" if reason else HELD_MESSAGE
+
+
+def check_hold_reason(text: str) -> str:
+    """The reason of a suspension by hand as it will be stored and sent: stripped,
+    1-200 printable characters, and short enough that the Reply-Message fits one
+    attribute.
+
+    Raises:
+        ValueError: empty, a control character, or too long; the message says which.
+    """
+    reason = text.strip()
+    if not reason:
+        raise ValueError("must not be empty (leave --reason out for none)")
+    if not reason.isprintable():
+        raise ValueError("must be printable text (no tabs, newlines or control characters)")
+    if len(reason) > MAX_HOLD_REASON_CHARS:
+        raise ValueError(f"must be at most {MAX_HOLD_REASON_CHARS} characters, "
+                         f"got {len(reason)}")
+    if len(reason.encode("utf-8")) > MAX_HOLD_REASON_OCTETS:
+        raise ValueError(f"must be at most {MAX_HOLD_REASON_OCTETS} octets in UTF-8 "
+                         "(it goes into the Reply-Message)")
+    return reason
 
 
 def consume_blocks(blocks: Sequence[Block], seconds: int, now: int) -> tuple[list[Block], int]:

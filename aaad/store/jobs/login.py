@@ -51,6 +51,13 @@ class UserState:
         return bool(self.row.enabled)
 
     @property
+    def held(self) -> str | None:
+        """The reason of a suspension by hand (``""``: none given); None if not held."""
+        if self.row.held_at is None:
+            return None
+        return self.row.held_reason or ""
+
+    @property
     def password_hash(self) -> str | None:
         return self.row.password_hash  # type: ignore[no-any-return]
 
