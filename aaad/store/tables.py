@@ -74,7 +74,7 @@ users = Table(
     # Migration 0009: prepaid users pay every charge from their balance; one
     # that the balance cannot pay is due and suspends them until a top-up.
     Column("billing", String(8), nullable=False, server_default=text("'postpaid'")),
-    Column("suspended_at", BigInteger, nullable=True),
+    Column("suspended_at", BigInteger, nullable=True, index=True),
     # Free credit (migration 0012): the next renewal not granted yet (the
     # assignment first), NULL when the plan grants none.
     Column("next_free_at", BigInteger, nullable=True, index=True),

@@ -5,7 +5,7 @@ top-up never lifts it, only ``aaad user resume``.
 
 Revision ID: 0011
 Revises: 0010
-Create Date: 2026-12-10
+Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa

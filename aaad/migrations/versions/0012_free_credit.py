@@ -12,7 +12,7 @@
 
 Revision ID: 0012
 Revises: 0011
-Create Date: 2026-12-04
+Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa
