@@ -116,8 +116,11 @@ def assert_vat_exact(lines: list[dict[str, str]]) -> None:
             vat(units(r["amount"])) for r in charged}
     assert {r["ref"]: units(r["amount"]) for r in taxed} == want
     assert all(r["kind"] == "VAT" for r in taxed) and len(taxed) == len(charged)
-    [total] = [r for r in lines if r["item"] == "total"]
-    assert units(total["amount"]) == sum(units(r["amount"]) for r in charged + taxed)
+    totals = {r["kind"]: units(r["amount"]) for r in lines if r["item"] == "total"}
+    assert totals[""] == sum(units(r["amount"]) for r in charged + taxed)
+    assert totals["taxes"] == sum(units(r["amount"]) for r in taxed)
+    assert totals["debited"] + totals["due"] == totals[""]     # postpaid: all of it is due
+    assert totals["due"] == totals[""]
 
 
 # -- the daemon ---------------------------------------------------------------------------
