@@ -1,23 +1,26 @@
 """The biller: one billing turn (store/jobs/billing_turn.py: due plan changes,
-free credit renewals, plan fees, scheduled charges, closing ended months) on the
-writer thread, on start and every sweep.
+free credit renewals, plan fees, scheduled charges, closing ended months) on
+start and every sweep.
 
 Each step runs in transactions of up to FEE_BATCH rows until nothing is due,
 so a daemon that was down on a billing day catches up at start, each missed
-cycle once. A transaction that deadlocks is retried; any other failure is
-logged and the turn runs again at the next sweep; a charge's unique ref makes
-a retried turn add nothing twice.
+cycle once. Each transaction is its own task on the writer thread, queued
+behind the accounting batches waiting then: a catch-up of many users delays
+an Accounting-Response by one transaction at most, never by the whole turn.
+A transaction that deadlocks is retried; any other failure is logged and the
+turn runs again at the next sweep; a charge's unique ref makes a retried
+turn add nothing twice.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, inlineCallbacks, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
@@ -27,7 +30,7 @@ from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
 from aaad.store.database import Database, is_retryable
 from aaad.store.jobs.accounting_batch import OverLimit
-from aaad.store.jobs.billing_turn import Turn, billing_turn
+from aaad.store.jobs.billing_turn import Steps, Turn, billing_steps
 from aaad.store.jobs.fees import FEE_BATCH
 
 __all__ = ["FeeBiller"]
@@ -69,27 +72,42 @@ class FeeBiller:
             return succeed(0)
         self._running = True
         now = int(self._reactor.seconds())
-        d = self._writer.run(self._bill, now)
+        began = self._reactor.seconds()
+        d = self._turn(billing_steps(now=now, tz=self._tz, period=self._period,
+                                     taxes=self._taxes, close_after_days=self._close_after_days,
+                                     revoke_after_days=self._revoke_after_days,
+                                     grace_s=self._grace_s, batch=self._batch))
 
         def done(turn: Turn) -> int:
             self._running = False
+            self._metrics.billing_turns.labels("ok").inc()
+            self._metrics.billing_turn_seconds.set(self._reactor.seconds() - began)
+            self._report(turn)
             if turn.to_disconnect:          # reactor thread: the enforcer sends them
                 self._on_over_limit(turn.to_disconnect)
             return turn.fee_lines + turn.scheduled_lines
 
         def failed(f: Failure) -> int:
             self._running = False
+            self._metrics.billing_turns.labels("failed").inc()
             log.warning("billing turn failed, run again at the next sweep: %s",
                         f.getErrorMessage())
             return 0
         return d.addCallbacks(done, failed)
 
-    def _bill(self, now: int) -> Turn:
-        """Writer thread: one billing turn (store/jobs/billing_turn.py) at ``now``."""
-        turn = billing_turn(self._transaction, now=now, tz=self._tz, period=self._period,
-                            taxes=self._taxes, close_after_days=self._close_after_days,
-                            revoke_after_days=self._revoke_after_days,
-                            grace_s=self._grace_s, batch=self._batch)
+    @inlineCallbacks
+    def _turn(self, steps: Steps) -> Generator[Deferred[Any], Any, Turn]:
+        """Run each of the turn's transactions as a writer task, one after the other."""
+        result: Any = None
+        while True:
+            try:
+                job = steps.send(result)
+            except StopIteration as finished:
+                return finished.value  # type: ignore[no-any-return]
+            result = yield self._writer.run(self._transaction, job)
+
+    def _report(self, turn: Turn) -> None:
+        """Reactor thread: the turn's metrics and log lines."""
         if turn.changes_made or turn.changes_cancelled:
             log.info("made %d scheduled plan changes (%d called off: user or plan gone)",
                      turn.changes_made, turn.changes_cancelled)
@@ -108,7 +126,6 @@ class FeeBiller:
         for label in turn.closed:
             log.info("closed period %s (%d days after it ended): its export is final",
                      label, self._close_after_days)
-        return turn
 
     def _transaction(self, job: Callable[[Connection], T]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):

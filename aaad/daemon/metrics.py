@@ -126,6 +126,13 @@ class Metrics:
         self.fees_money = Counter("aaad_fee_charges_money_total",
                                   "Plan fees billed, in 1/10,000 currency units",
                                   registry=registry)
+        self.billing_turns = Counter("aaad_billing_turns_total",
+                                     "Billing turns finished (at start and every sweep), by "
+                                     "result: ok, or failed (it runs again next sweep)",
+                                     ["result"], registry=registry)
+        self.billing_turn_seconds = Gauge("aaad_billing_turn_seconds",
+                                          "Wall time of the last finished billing turn",
+                                          registry=registry)
         self.calls_rated = Counter("aaad_calls_rated_total",
                                    "Calls rated into a CDR (each once, at Stop or when aaad "
                                    "closed it)", registry=registry)

@@ -70,9 +70,10 @@ def test_missed_cycles_are_billed_once_at_start(dialect: str, server_urls: dict[
         for node in nodes:
             node.stop()
         nodes[0].restart()                           # a restart bills nothing again
-        # The start's billing turn runs on the writer thread before this Start,
-        # so once the Start is answered the turn is over.
         assert acct(nodes[0], name, "s1", "Start").code == AccountingResponse
+        assert nodes[0].metrics_port is not None
+        poll(lambda: scrape(nodes[0].metrics_port).get(     # the start's turn is over
+            ("aaad_billing_turns_total", (("result", "ok"),)), 0) >= 1, timeout=20)
         assert billed() == refs
         assert sum("billed" in n.logs() for n in nodes) >= 1
     finally:

@@ -7,8 +7,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.billing.schedule import Recurrence
+from aaad.daemon.billing import FeeBiller
+from aaad.daemon.metrics import Metrics
 from aaad.store import schedules
 from aaad.store.closing import export_period
 from aaad.store.database import Database
@@ -46,3 +52,54 @@ def test_a_turn_changes_plans_bills_and_closes_in_that_order(db: Database) -> No
                          period=PeriodSpec("monthly"), close_after_days=5)
     assert (again.changes_made, again.fee_lines, again.scheduled_lines, again.closed) == \
         (0, 0, 0, [])
+
+
+
+class QueuedWriter:
+    """A writer executor whose jobs wait in one queue (first in, first out) until
+    the test runs them; it notes each job's function as it runs."""
+
+    queued = 0
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Deferred[Any], Any, tuple[Any, ...]]] = []
+        self.ran: list[str] = []
+
+    def run(self, fn: Any, *args: Any) -> Deferred[Any]:
+        d: Deferred[Any] = Deferred()
+        self.jobs.append((d, fn, args))
+        return d
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def drain(self) -> None:
+        while self.jobs:
+            d, fn, args = self.jobs.pop(0)
+            self.ran.append(fn.__name__)
+            d.callback(fn(*args))
+
+
+def test_the_daemons_turn_lets_accounting_in_between_its_transactions(db: Database) -> None:
+    save(db, {"name": "fiber", "fee": "29.90"}, 0)
+    for i in range(5):
+        add(db, f"u{i}", "fiber", at(2027, 1, 1))
+    writer, clock = QueuedWriter(), Clock()
+    clock.advance(at(2027, 1, 1))
+    biller = FeeBiller(db=db, writer=writer, reactor=clock, tz=BERLIN,
+                       metrics=Metrics(CollectorRegistry()), batch=2)
+    done = biller.run()
+    assert len(writer.jobs) == 1                   # the turn's first transaction only
+
+    def accounting() -> None:                      # a batch that arrives meanwhile
+        pass
+    writer.run(accounting)
+    writer.drain()
+    assert done.result == 5                         # five users' January fees
+    # The turn's first transaction, then the accounting batch, then the rest of
+    # the turn one transaction at a time (fees alone take three: 2 + 2 + 1 users).
+    assert writer.ran[:2] == ["_transaction", "accounting"]
+    assert set(writer.ran[2:]) == {"_transaction"} and len(writer.ran[2:]) >= 5

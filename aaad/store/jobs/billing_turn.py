@@ -21,7 +21,7 @@ and runs again bills nothing twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -38,7 +38,7 @@ from aaad.store.jobs.plan_changes import make_due_changes
 from aaad.store.jobs.revocation import revoke_suspended, suspended_sessions
 from aaad.store.jobs.scheduled_charges import bill_scheduled
 
-__all__ = ["Turn", "billing_turn"]
+__all__ = ["Turn", "Job", "Steps", "billing_turn", "billing_steps"]
 
 T = TypeVar("T")
 Transaction = Callable[[Callable[[Connection], Any]], Any]
@@ -63,48 +63,72 @@ class Turn:
     to_disconnect: list[OverLimit] = field(default_factory=list)
 
 
+Job = Callable[[Connection], Any]
+Steps = Generator[Job, Any, Turn]
+
+
 def billing_turn(transaction: Transaction, *, now: int, tz: ZoneInfo, period: PeriodSpec,
                  taxes: Sequence[Tax] = (), close_after_days: int | None = None,
                  revoke_after_days: int | None = None, grace_s: int = 0,
                  batch: int = FEE_BATCH) -> Turn:
+    """Run a whole turn, each of its transactions through ``transaction``."""
+    steps = billing_steps(now=now, tz=tz, period=period, taxes=taxes,
+                          close_after_days=close_after_days,
+                          revoke_after_days=revoke_after_days, grace_s=grace_s, batch=batch)
+    result: Any = None
+    while True:
+        try:
+            job = steps.send(result)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        result = transaction(job)
+
+
+def billing_steps(*, now: int, tz: ZoneInfo, period: PeriodSpec, taxes: Sequence[Tax] = (),
+                  close_after_days: int | None = None, revoke_after_days: int | None = None,
+                  grace_s: int = 0, batch: int = FEE_BATCH) -> Steps:
+    """The turn as a generator of its transactions: it yields each job (a
+    function of a connection, one transaction) and is sent the job's result;
+    it returns the :class:`Turn`. The daemon runs each job as its own writer
+    task, so accounting batches go in between and a catch-up of many users
+    never holds the writer for long; :func:`billing_turn` runs them in a row."""
     turn = Turn()
     while True:
-        changes = transaction(lambda conn: make_due_changes(conn, now=now, tz=tz, limit=batch))
+        changes = yield lambda conn: make_due_changes(conn, now=now, tz=tz, limit=batch)
         turn.changes_made += changes.made
         turn.changes_cancelled += changes.cancelled
         if changes.made + changes.cancelled < batch:
             break
     while True:
-        free = transaction(lambda conn: grant_free_credit(conn, now=now, tz=tz, limit=batch))
+        free = yield lambda conn: grant_free_credit(conn, now=now, tz=tz, limit=batch)
         turn.free_grants += free.grants
         turn.free_granted += free.granted
         turn.free_expired += free.expired
         if free.users < batch:
             break
     while True:
-        fees = transaction(lambda conn: bill_fees(conn, now=now, tz=tz, limit=batch))
+        fees = yield lambda conn: bill_fees(conn, now=now, tz=tz, limit=batch)
         turn.fee_lines += fees.charges
         turn.fee_money += fees.money
         turn.fee_users += fees.users
         if fees.users < batch:
             break
     while True:
-        scheduled = transaction(lambda conn: bill_scheduled(conn, now=now, tz=tz,
-                                                            period=period, limit=batch))
+        scheduled = yield lambda conn: bill_scheduled(conn, now=now, tz=tz, period=period,
+                                                      limit=batch)
         turn.scheduled_lines += scheduled.charges
         turn.scheduled_money += scheduled.money
         if scheduled.schedules < batch:
             break
     if close_after_days is not None:
-        turn.closed = transaction(lambda conn: close_ended(
-            conn, month_bounds(tz), now=now, after_days=close_after_days, tz=tz, taxes=taxes))
+        turn.closed = yield lambda conn: close_ended(
+            conn, month_bounds(tz), now=now, after_days=close_after_days, tz=tz, taxes=taxes)
     if revoke_after_days is not None:
         while True:
-            names = transaction(lambda conn: revoke_suspended(
-                conn, now=now, tz=tz, revoke_after_s=revoke_after_days * 86400, limit=batch))
+            names = yield lambda conn: revoke_suspended(
+                conn, now=now, tz=tz, revoke_after_s=revoke_after_days * 86400, limit=batch)
             turn.revoked += names
             if len(names) < batch:
                 break
-    turn.to_disconnect = transaction(
-        lambda conn: suspended_sessions(conn, now=now, grace_s=grace_s))
+    turn.to_disconnect = yield lambda conn: suspended_sessions(conn, now=now, grace_s=grace_s)
     return turn
