@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 
+from aaad.cli.affiliate import affiliate_group
 from aaad.cli.block import block_group
 from aaad.cli.calls import calls_group
 from aaad.cli.charges import charges_group
@@ -104,7 +105,8 @@ def cli(ctx: click.Context, config_path: str) -> None:
 # The commands, each from its module; --help lists them by name.
 for _command in (serve_cmd, config_group, db_group, init_cmd, journal_group, user_group,
                  session_group, usage_group, plan_group, rates_group, calls_group, block_group,
-                 events_group, charges_group, period_group, credit_group, voucher_group,
+                 events_group, charges_group, period_group, credit_group, affiliate_group,
+                 voucher_group,
                  disconnect_cmd,
                  debug_cmd, status_cmd):
     cli.add_command(_command)

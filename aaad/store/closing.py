@@ -15,6 +15,9 @@ Each user's lines end with its totals (core.billing.statement): by category,
 and what the balance paid (debited) versus what is due. They are computed
 once the adjustments and taxes are in, so an adjustment counts in the month
 it is reported in, and they are stored with a closed month like every line.
+
+Closing a month also credits each affiliate its share of the month's charges
+(store.affiliates, core.billing.affiliate), in the same transaction.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from sqlalchemy import Connection, func, select
 from aaad.core.accounting.periods import LIFETIME_START, parse_period_spec, period_for_label
 from aaad.core.billing.statement import Line, debited_part, summarise
 from aaad.core.billing.taxes import Tax, tax_lines, tax_ref
+from aaad.store.affiliates import credit_shares
 from aaad.store.billing import export_lines
 from aaad.store.sql import insert_once
 from aaad.store.tables import calls, charges, closed_periods, usage
@@ -77,9 +81,12 @@ def close_period(conn: Connection, label: str, bounds: Bounds, *, now: int,
                     .where(closed_periods.c.label == label)).first() is not None:
         return False
     lines = export_period(conn, label, bounds, taxes)
-    return insert_once(conn, closed_periods, {
-        "label": label, "start": start, "end": end, "closed_at": now,
-        "lines": json.dumps(lines, separators=(",", ":"))})   # key order is the export's
+    if not insert_once(conn, closed_periods, {
+            "label": label, "start": start, "end": end, "closed_at": now,
+            "lines": json.dumps(lines, separators=(",", ":"))}):   # key order is the export's
+        return False
+    credit_shares(conn, label, lines, now)      # affiliates: on the final lines, once
+    return True
 
 
 def close_ended(conn: Connection, bounds: Bounds, *, now: int, after_days: int,

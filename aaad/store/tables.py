@@ -82,6 +82,10 @@ users = Table(
     # one for non-payment: no top-up lifts it, only aaad user resume.
     Column("held_at", BigInteger, nullable=True),
     Column("held_reason", String(255), nullable=True),
+    # Migration 0017: the account credited a share of this one's charges of
+    # each closed month (core/billing/affiliate.py), and the share in percent.
+    Column("affiliate_id", Integer, nullable=True),
+    Column("affiliate_percent", String(16), nullable=True),
     sqlite_autoincrement=True,
 )
 

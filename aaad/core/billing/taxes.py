@@ -39,6 +39,7 @@ __all__ = [
     "tax_ref",
     "parse_tax",
     "parse_taxes",
+    "parse_percent",
 ]
 
 _KEYS = frozenset({"name", "percent", "fixed", "kinds"})
@@ -189,6 +190,16 @@ def parse_tax(item: Any, path: str) -> Tax:
 
 
 # --- parsing helpers -----------------------------------------------------------
+
+def parse_percent(v: Any, path: str) -> Fraction:
+    """A percentage 0-100, exact: decimal text (``"19.6"``) or a whole number.
+
+    Raises:
+        TaxError: a float (``19.6`` unquoted in YAML), other text, or out of range;
+            the message starts with ``path``.
+    """
+    return _percent(v, path)
+
 
 def _percent(v: Any, path: str) -> Fraction:
     if isinstance(v, float):
