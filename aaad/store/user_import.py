@@ -322,7 +322,9 @@ def _text(f: dict[str, Any], field: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _Bad(field, f"expected text, got {json.dumps(value, default=str)}")
+        # Never a password's value in a message.
+        shown = "" if field.startswith("password") else " " + json.dumps(value, default=str)
+        raise _Bad(field, f"expected text, got {type(value).__name__}{shown}")
     return value or None
 
 

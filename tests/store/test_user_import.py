@@ -132,7 +132,8 @@ def test_each_bad_csv_line_is_reported_with_its_line_and_field(text: str,
     ('{"name": "ann", "passwd": "pw"}\n', ["line 1: passwd: unknown field (fields: name, "
                                            "password, password_hash, plan, billing, balance, "
                                            "credit_limit, enabled, tax_exempt)"]),
-    ('{"name": 7, "password": "pw"}\n', ["line 1: name: expected text, got 7"]),
+    ('{"name": 7, "password": "pw"}\n', ["line 1: name: expected text, got int 7"]),
+    ('{"name": "ann", "password": 123456}\n', ["line 1: password: expected text, got int"]),
     ('{"name": "ann", "password": "pw", "balance": 1.00001}\n',
      ["line 1: balance: must be a decimal with at most 4 places such as 12.50 or -3.20, "
       "got Decimal('1.00001')"]),
