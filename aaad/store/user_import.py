@@ -75,7 +75,8 @@ _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0"})
 
 Progress = Callable[[str, int], None]
-"""Called with a phase (``read``, ``check``, ``write``) and the rows done in it so far."""
+"""Called with a phase (``read``, ``check``, ``write``, ``balances``, ``ledger``) and the
+rows done in it so far."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,17 +198,21 @@ def import_users(conn: Connection, new: Sequence[NewUser], *, now: int,
         if progress is not None:
             progress("write", len(ids))
     funded = [u for u in new if u.balance or u.credit_limit]
-    for part in _chunks(funded):
+    for n, part in enumerate(_chunks(funded), 1):
         _insert(conn, balances, [
             {"user_id": ids[u.name], "user_name": u.name, "balance": u.balance,
              "credit_limit": u.credit_limit, "updated_at": now} for u in part])
+        if progress is not None:
+            progress("balances", min(n * CHUNK, len(funded)))
     opening = [u for u in funded if u.balance]
-    for part in _chunks(opening):
+    for n, part in enumerate(_chunks(opening), 1):
         _insert(conn, ledger, [
             {"user_id": ids[u.name], "user_name": u.name, "kind": OPENING_KIND,
              "ref": f"{OPENING_PREFIX}{ids[u.name]}", "amount": u.balance,
              "description": "opening balance (user import)", "created_at": now}
             for u in part])
+        if progress is not None:
+            progress("ledger", min(n * CHUNK, len(opening)))
     return ImportResult(len(ids), len(funded), len(opening), len(holders))
 
 

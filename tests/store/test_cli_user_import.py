@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from aaad.cli import cli
-from aaad.store.database import Database
+from aaad.cli.user_import import POOL_FROM, _Progress
+from aaad.credentials import verify_hash
+from aaad.store import tables
+from aaad.store.database import Database, open_database
 from tests.support.cli import Cli, one_line_error, write_config
 
 
@@ -21,7 +26,7 @@ def test_import_then_the_users_log_in_with_their_balances(
     users.write_text('{"name": "ann", "password": "ann-pw", "plan": "basic", '
                      '"billing": "prepaid", "balance": "20.00", "tax_exempt": ["VAT"]}\n'
                      '{"name": "bob", "password": "bob-pw", "credit_limit": 5}\n')
-    out = aaad.ok("user", "import", str(users)).stdout
+    out = aaad.ok("user", "import", str(users), "--cleartext").stdout
     assert out.startswith(f"{users}: imported 2 users (2 with a balance or credit limit; "
                           "1 opening balances in the ledger) in ")
     listed = {u["name"]: u for u in aaad.json("user", "list")}
@@ -34,7 +39,7 @@ def test_import_then_the_users_log_in_with_their_balances(
     bob = aaad.json("credit", "show", "bob")
     assert (bob["balance"], bob["credit_limit"], bob["ledger"]) == ("0.00", "5.00", [])
     # The same file again: the names exist now; nothing changes.
-    r = aaad.run("user", "import", str(users))
+    r = aaad.run("user", "import", str(users), "--cleartext")
     assert r.exit_code == 1 and r.stdout == ""
     assert r.stderr.splitlines() == [
         f"error: {users}: line 1: name: user 'ann' exists; nothing is updated by an import "
@@ -72,6 +77,31 @@ def test_a_bad_file_imports_nothing_and_says_why(tmp_path: Path,
         f"error: {tmp_path / 'latin1.csv'}: not UTF-8 text (at byte 15)"
 
 
+@pytest.mark.parametrize("count", [2, POOL_FROM])
+def test_passwords_are_hashed_unless_cleartext(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               count: int) -> None:
+    """As 'user add': argon2id by default; from POOL_FROM passwords on, on worker
+    processes."""
+    aaad = Cli(write_config(tmp_path), monkeypatch)
+    aaad.ok("db", "upgrade")
+    users = tmp_path / "users.csv"
+    users.write_text("name,password\n" + "".join(f"u{i:03d},pw-{i}\n" for i in range(count)))
+    aaad.ok("user", "import", str(users))
+    database = open_database(f"sqlite:///{tmp_path / 'aaad.sqlite3'}")
+    try:
+        with database.reader.connect() as conn:
+            rows = conn.execute(select(tables.users.c.name, tables.users.c.password_hash,
+                                       tables.users.c.password_cleartext)
+                                .order_by(tables.users.c.name)).all()
+    finally:
+        database.dispose()
+    assert len(rows) == count
+    assert all(r.password_cleartext is None and r.password_hash.startswith("$argon2id$")
+               for r in rows)
+    assert [verify_hash(r.password_hash, f"pw-{i}".encode()) for i, r in enumerate(rows)] == \
+        [True] * count
+
+
 def test_stdin_with_a_format(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     runner = CliRunner()
@@ -83,3 +113,22 @@ def test_stdin_with_a_format(tmp_path: Path) -> None:
     assert (r.exit_code, r.stdout.split(" in ")[0]) == (0, "-: imported 1 user"), r.output
     listed = runner.invoke(cli, ["--config", str(config), "user", "list", "--json"])
     assert '"credential": "hashed"' in listed.stdout
+
+
+def test_progress_is_rewritten_in_place_at_most_once_a_second() -> None:
+    out = io.StringIO()
+    now = [100.0]
+    show = _Progress(out, clock=lambda: now[0])
+    now[0] += 0.5
+    show("read", 10_000)                    # a new phase: shown at once
+    now[0] += 0.5
+    show("read", 20_000)                    # within the second: not shown
+    now[0] += 1.0
+    show("read", 40_000)
+    now[0] += 0.2
+    show("write", 2_000)                    # a new phase, from the last call on
+    show.end()
+    show.end()                              # nothing more to end
+    assert out.getvalue() == ("\rread 10000 lines (20,000/s)\x1b[K"
+                              "\rread 40000 lines (20,000/s)\x1b[K"
+                              "\rwrote 2000 users (10,000/s)\x1b[K\n")

@@ -260,10 +260,10 @@ def test_a_name_accounting_saw_gets_its_account_and_the_history_stays(db: Databa
 
 def test_progress_reports_each_phase(db: Database) -> None:
     seen: list[tuple[str, int]] = []
-    new = store.read_users(io.StringIO("name,password\na,pw\nb,pw\n"), "csv",
+    new = store.read_users(io.StringIO("name,password,balance\na,pw,1\nb,pw,\n"), "csv",
                            progress=lambda p, n: seen.append((p, n)))
     write(db, new, progress=lambda p, n: seen.append((p, n)))
-    assert seen == [("read", 2), ("check", 2), ("write", 2)]
+    assert seen == [("read", 2), ("check", 2), ("write", 2), ("balances", 1), ("ledger", 1)]
 
 
 def test_names_mariadb_takes_for_one_are_refused_there(db: Database) -> None:
