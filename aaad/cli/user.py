@@ -444,3 +444,9 @@ def user_delete(c: Context, name: str, yes: bool) -> None:
     except user_store.NoSuchUser:
         no_user(name)
     click.echo(f"deleted user {name}")
+
+
+# ``aaad user import``: its own module, as it is long.
+from aaad.cli.user_import import user_import  # noqa: E402
+
+user_group.add_command(user_import)

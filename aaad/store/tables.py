@@ -34,7 +34,7 @@ from sqlalchemy import (
 
 __all__ = ["metadata", "users", "sessions", "usage", "usage_bands", "plans", "blocks", "charges",
            "events", "balances", "ledger", "vouchers", "rates", "rate_tables", "calls",
-           "free_minutes", "NAMING_CONVENTION"]
+           "free_minutes", "api_tokens", "NAMING_CONVENTION"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -360,3 +360,19 @@ closed_periods = Table(
     Column("lines", Text, nullable=False),             # the export lines, JSON
 )
 
+
+# API tokens (migration 0015): the SHA-256 of each token, never the token,
+# which is shown once when it is made (store/tokens.py). A revoked token's
+# row stays, name and all, as a record of who could do what when.
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("token_sha256", String(64), nullable=False, unique=True),   # hex
+    Column("tenant", String(64), nullable=True),        # NULL: not a tenant's (all)
+    Column("scopes", String(64), nullable=False),       # "read,write", sorted
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    Column("last_used_at", BigInteger, nullable=True),
+    sqlite_autoincrement=True,
+)
