@@ -163,7 +163,8 @@ class AaadService(MultiService):
             resource = UsageApi(token=api.token.value, db=self.db, reader=self.executors.reader,
                                 writer=self.executors.writer, enforcer=self.enforcer,
                                 reactor=self._reactor, period=self.config.accounting.period,
-                                tz=self.config.timezone, tracer=self.tracer)
+                                tz=self.config.timezone, tracer=self.tracer,
+                                taxes=lambda: self.config.taxes)
             self.listening["api"] = self._reactor.listenTCP(api.port, Site(resource),
                                                             interface=api.bind)
             log.info("usage API on http://%s:%d/v1/", api.bind, self.port_number("api"))
