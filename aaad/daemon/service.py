@@ -161,7 +161,8 @@ class AaadService(MultiService):
 
             from aaad.daemon.api import UsageApi
             resource = UsageApi(token=api.token.value, db=self.db, reader=self.executors.reader,
-                                writer=self.executors.writer, enforcer=self.enforcer,
+                                writer=self.executors.writer, hasher=self.executors.hasher,
+                                enforcer=self.enforcer,
                                 reactor=self._reactor, period=self.config.accounting.period,
                                 tz=self.config.timezone, tracer=self.tracer,
                                 taxes=lambda: self.config.taxes)

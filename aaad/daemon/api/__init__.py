@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
@@ -51,18 +51,14 @@ _KEY = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_KEY)  # noqa: UP031  (a regex's bra
 
 def build_router(ctx: ApiContext) -> Router:
     router = Router()
-    spec = json.dumps(openapi_document(), sort_keys=True)
+    spec = openapi_document()
 
     def serve_spec(req: ApiRequest) -> Deferred[Reply]:
-        return Deferred.fromCoroutine(_const(Reply(200, json.loads(spec))))
+        return succeed(Reply(200, spec))
     router.add("GET", "/v1/openapi.json", serve_spec, public=True)
     for module in (users, credit, catalogue, charges, reports, control):
         module.register(router, ctx)
     return router
-
-
-async def _const(reply: Reply) -> Reply:
-    return reply
 
 
 class UsageApi(Resource):
@@ -71,12 +67,13 @@ class UsageApi(Resource):
     isLeaf = True
 
     def __init__(self, *, token: bytes, db: Database, reader: Executor, writer: Executor,
-                 enforcer: Enforcer, reactor: IReactorTime, period: PeriodSpec,
+                 hasher: Executor, enforcer: Enforcer, reactor: IReactorTime, period: PeriodSpec,
                  tz: ZoneInfo, tracer: Tracer | None = None,
                  taxes: Callable[[], Sequence[Tax]] = lambda: ()) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Twisted: untyped
         self._token = token
-        self.context = ApiContext(db=db, reader=reader, writer=writer, enforcer=enforcer,
+        self.context = ApiContext(db=db, reader=reader, writer=writer, hasher=hasher,
+                                  enforcer=enforcer,
                                   reactor=reactor, period=period, tz=tz, taxes=taxes,
                                   tracer=tracer)
         self._router = build_router(self.context)

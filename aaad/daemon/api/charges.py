@@ -38,7 +38,7 @@ class _Charges:
         body = req.body()
         charge_id = body.text("id", required=True, max_len=billing.MAX_ID)
         user = body.text("user", required=True, max_len=253)
-        amount = body._get("amount", True)
+        amount = body.raw("amount", required=True)
         description = body.text("description", min_len=0, max_len=billing.MAX_DESCRIPTION)
         kind = body.text("kind", max_len=32)
         quantity = body.integer("quantity", low=0, high=10**18 - 1)

@@ -38,6 +38,7 @@ class ApiContext:
     db: Database
     reader: Executor
     writer: Executor
+    hasher: Executor            # password hashing (argon2id), off the reader and writer
     enforcer: Enforcer
     reactor: IReactorTime
     period: PeriodSpec
@@ -99,10 +100,11 @@ class ApiContext:
 
 def request_hash(req: ApiRequest) -> str:
     """sha256 of the method, the path and the body (JSON canonicalised: the same
-    members in another order or spacing are the same request)."""
+    members in another order or spacing, or no body and ``{}``, are the same
+    request)."""
     try:
-        body = json.dumps(json.loads(req.raw_body), sort_keys=True,
-                          separators=(",", ":")).encode() if req.raw_body.strip() else b""
+        body = json.dumps(json.loads(req.raw_body) if req.raw_body.strip() else {},
+                          sort_keys=True, separators=(",", ":")).encode()
     except ValueError:
         body = req.raw_body
     h = hashlib.sha256()

@@ -59,7 +59,7 @@ def _debug(ctx: ApiContext, req: ApiRequest) -> Reply:
     body = req.body()
     user = body.text("user", max_len=253)
     client = body.text("client", max_len=64)
-    minutes = body._get("minutes", False)
+    minutes = body.raw("minutes")
     body.done()
     if minutes is None:
         minutes = 10

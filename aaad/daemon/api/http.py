@@ -178,6 +178,10 @@ class Body:
             raise Problem(400, "invalid-field", f"{name} is required", field=f"/{name}")
         return value
 
+    def raw(self, name: str, *, required: bool = False) -> Any:
+        """The member as sent (None when absent or null), for the caller to check."""
+        return self._get(name, required)
+
     def text(self, name: str, *, required: bool = False, max_len: int = 255,
              min_len: int = 1) -> str | None:
         value = self._get(name, required)

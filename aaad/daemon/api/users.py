@@ -79,7 +79,7 @@ def _password(body: Body) -> str | None:
 
 
 def _credential(pw: str, cleartext: bool) -> dict[str, Any]:
-    """The columns for a password; hashing (argon2id) runs on the reader pool,
+    """The columns for a password; hashing (argon2id) runs on the hasher pool,
     off the reactor and off the writer that accounting waits for."""
     return ({"password_cleartext": pw, "password_hash": None} if cleartext
             else {"password_cleartext": None, "password_hash": hash_password(pw)})
@@ -153,7 +153,7 @@ class _Users:
                 return Reply(201, user_json(user_store.get_user(conn, name)),
                              {"Location": f"/v1/users/{name}"})
             return self.ctx.write(req, add)
-        return self.ctx.reader.run(_credential, pw, cleartext).addCallback(write)
+        return self.ctx.hasher.run(_credential, pw, cleartext).addCallback(write)
 
     def change(self, req: ApiRequest) -> Deferred[Reply]:
         name = req.params["name"]
@@ -163,7 +163,7 @@ class _Users:
         new_plan = "plan" in body.data
         plan = body.text("plan", max_len=64)
         billing = body.choice("billing", BILLING)
-        exempt = body._get("tax_exempt", False)
+        exempt = body.raw("tax_exempt")
         body.done()
         if cleartext is not None and pw is None:
             raise Problem(400, "invalid-field", "cleartext needs password", field="/cleartext")
@@ -200,7 +200,7 @@ class _Users:
             return self.ctx.write(req, apply)
         if pw is None:
             return write({})
-        return self.ctx.reader.run(_credential, pw, bool(cleartext)).addCallback(write)
+        return self.ctx.hasher.run(_credential, pw, bool(cleartext)).addCallback(write)
 
     def delete(self, req: ApiRequest) -> Deferred[Reply]:
         name = req.params["name"]
