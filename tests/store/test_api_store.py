@@ -4,6 +4,7 @@ keys (claim, save, repeat, expiry), a charge posted in the import's id namespace
 
 from __future__ import annotations
 
+import threading
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -50,9 +51,35 @@ def test_a_rolled_back_claim_and_an_expired_key_are_free_again(db: Database) -> 
         idempotency.save(conn, scope="default", key="k-2", status=200, response="{}")
     with db.writer.begin() as conn:
         assert idempotency.claim(conn, **claim, now=T0 + DAY - 1) is not None
-    with db.writer.begin() as conn:         # a day later it is forgotten
+    with db.writer.begin() as conn:         # a day later it is taken afresh
         assert idempotency.claim(conn, **{**claim, "request_hash": "c" * 64},
                                  now=T0 + DAY + 1) is None
+        idempotency.save(conn, scope="default", key="k-2", status=201, response="{}")
+        assert idempotency.claim(conn, scope="default", key="k-3", request_hash="d" * 64,
+                                 now=T0) is None
+    with db.writer.begin() as conn:         # the sweep deletes what is past its day
+        assert idempotency.purge(conn, T0 + DAY + 10) == 1
+        assert idempotency.claim(conn, **claim, now=T0 + DAY + 10) == idempotency.Stored(
+            "c" * 64, 201, "{}")
+
+
+def test_a_concurrent_second_claim_waits_and_finds_the_first(db: Database) -> None:
+    """Two nodes get the same key at once: the second answers the first's response."""
+    claim = {"scope": "default", "key": "k-race", "request_hash": "a" * 64, "now": T0}
+    claimed, found = threading.Event(), []
+
+    def second() -> None:
+        claimed.wait(5)
+        with db.writer.begin() as conn:
+            found.append(idempotency.claim(conn, **claim))
+    other = threading.Thread(target=second)
+    other.start()
+    with db.writer.begin() as conn:
+        assert idempotency.claim(conn, **claim) is None
+        claimed.set()
+        idempotency.save(conn, scope="default", key="k-race", status=201, response='{"n": 1}')
+    other.join(10)
+    assert found == [idempotency.Stored("a" * 64, 201, '{"n": 1}')]
 
 
 def line(charge_id: str, amount: int, *, at: int = T0, user: str = "ann") -> billing.ImportLine:

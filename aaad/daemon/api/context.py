@@ -98,6 +98,16 @@ class ApiContext:
         return self.writer.run(run).addCallback(done)
 
 
+    def purge_keys(self) -> Deferred[int]:
+        """Delete the Idempotency-Keys past their day (a writer task)."""
+        now = self.now()
+
+        def run() -> int:
+            with self.db.writer.begin() as conn:
+                return idempotency.purge(conn, now)
+        return self.writer.run(run)
+
+
 def request_hash(req: ApiRequest) -> str:
     """sha256 of the method, the path and the body (JSON canonicalised: the same
     members in another order or spacing, or no body and ``{}``, are the same
