@@ -187,6 +187,8 @@ def test_problems_name_the_field(served: Served) -> None:
     assert s.api("GET", "/v1/users/nobody", template="/v1/users/{name}").status == 404
     assert s.api("GET", "/v1/users", token="wrong-token-000000").status == 401
     assert s.daemon.api_port is not None
+    hidden = request(s.daemon.api_port, "GET", "/v1/nothing", token=None)
+    assert hidden.status == 401 and hidden.headers["www-authenticate"] == 'Bearer realm="aaad"'
     r = request(s.daemon.api_port, "PUT", "/v1/users", {})
     assert r.status == 405 and r.headers["allow"] == "GET, POST"
     assert r.content_type == "application/problem+json" and r.body["status"] == 405

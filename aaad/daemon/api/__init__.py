@@ -61,6 +61,11 @@ def build_router(ctx: ApiContext) -> Router:
     return router
 
 
+def _unauthorized() -> Problem:
+    return Problem(401, "unauthorized", "missing or wrong bearer token",
+                   headers={"WWW-Authenticate": 'Bearer realm="aaad"'})
+
+
 class UsageApi(Resource):
     """The whole API as one leaf resource; :class:`Router` picks the handler."""
 
@@ -93,11 +98,15 @@ class UsageApi(Resource):
     def _handle(self, request: Request) -> Deferred[Reply]:
         method = request.method.decode("latin-1")
         segments = [p.decode("latin-1") for p in request.postpath or []]
-        route, params = self._router.match(method, segments)
         principal = authorise(request.getHeader(b"authorization"), self._token)
+        try:
+            route, params = self._router.match(method, segments)
+        except Problem:
+            if principal is None:       # no token: not even which paths exist
+                raise _unauthorized() from None
+            raise
         if principal is None and not route.public:
-            raise Problem(401, "unauthorized", "missing or wrong bearer token",
-                          headers={"WWW-Authenticate": 'Bearer realm="aaad"'})
+            raise _unauthorized()
         key = request.getHeader(b"idempotency-key") if route.write else None
         if key is not None and not _KEY.fullmatch(key.decode("latin-1")):
             raise Problem(400, "invalid-header",
