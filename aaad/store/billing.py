@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -352,12 +352,11 @@ def charge_line(n: int, f: dict[str, str], tz: ZoneInfo, *,
     Raises:
         ImportProblem: with the field at fault.
     """
-    if default_at is not None and not f.get("date", "").strip():
-        return replace(_line(n, {**f, "date": "2000-01-01"}, tz), at=default_at)
-    return _line(n, f, tz)
+    return _line(n, f, tz, default_at=default_at)
 
 
-def _line(n: int, f: dict[str, str], tz: ZoneInfo) -> ImportLine:
+def _line(n: int, f: dict[str, str], tz: ZoneInfo, *,
+          default_at: int | None = None) -> ImportLine:
     ident = f["id"].strip()
     if not ident or len(ident) > MAX_ID or not ident.isprintable():
         raise ImportProblem(n, f"id must be 1-{MAX_ID} printable characters", "id")
@@ -383,8 +382,9 @@ def _line(n: int, f: dict[str, str], tz: ZoneInfo) -> ImportLine:
     if len(description) > MAX_DESCRIPTION:
         raise ImportProblem(n, f"description is longer than {MAX_DESCRIPTION} characters",
                             "description")
-    return ImportLine(n, ident, user, kind, amount, int(raw_q), description,
-                      _instant(n, f["date"].strip(), tz))
+    date_text = f.get("date", "").strip()
+    at = default_at if default_at is not None and not date_text else _instant(n, date_text, tz)
+    return ImportLine(n, ident, user, kind, amount, int(raw_q), description, at)
 
 
 def _instant(n: int, text: str, tz: ZoneInfo) -> int:
