@@ -109,6 +109,10 @@ def test_a_front_end_provisions_a_user(served: Served) -> None:
     [cut] = s.nas.wait(name)
     assert cut.attrs["Acct-Session-Id"] == ["fe-open"] and cut.request_authenticator_ok
     assert s.login(name) == (AccessReject, "Account suspended: invoice 7 unpaid")
+    replay = s.api("POST", f"/v1/users/{name}/suspend", {"reason": "invoice 7 unpaid"},
+                   key="suspend-ann", template="/v1/users/{name}/suspend")
+    assert (replay.status, replay.body) == (200, r.body)        # applied once: no new
+    assert replay.headers["idempotent-replayed"] == "true"      # event, no second request
     items = poll(lambda: [e for e in s.events(cursor, name)[0]
                           if e["kind"] == "disconnect"] and s.events(cursor, name)[0])
     assert [(e["kind"], e["result"]) for e in items] == [("suspended", "ok"),
@@ -143,6 +147,12 @@ def test_a_front_end_provisions_a_user(served: Served) -> None:
 
     listed = s.api("GET", "/v1/users?limit=1&plan=fe-month")
     assert [u["name"] for u in listed.body["items"]] == [name] and listed.body["next"] is None
+    assert len(s.nas.seen[name]) == 1
+
+    gone = s.api("DELETE", f"/v1/users/{name}", key="delete-ann")
+    assert gone.status == 204 and gone.body is None
+    assert s.api("DELETE", f"/v1/users/{name}", key="delete-ann").status == 204   # replayed
+    assert s.api("DELETE", f"/v1/users/{name}", template="/v1/users/{name}").status == 404
 
 
 def test_the_served_document_is_docs_openapi_yaml(served: Served) -> None:
