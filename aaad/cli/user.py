@@ -245,33 +245,22 @@ def _exempt(c: Context, text: str) -> str | None:
 def _local_instant(c: Context, text: str, option: str) -> int:
     """YYYY-MM-DD (local midnight), YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS in the
     configured zone."""
-    from datetime import datetime
+    from aaad.core.accounting.periods import local_instant
     try:
-        local = datetime.fromisoformat(text) if len(text) in (10, 16, 19) else None
-    except ValueError:
-        local = None
-    if local is None or local.tzinfo is not None:
-        fail(f"{option} must be YYYY-MM-DD, YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS, "
-             f"got {text!r}")
-    return int(local.replace(tzinfo=c.config.timezone).timestamp())
+        return local_instant(text, c.config.timezone)
+    except ValueError as e:
+        fail(f"{option} {e}")
 
 
 def _schedule_change(c: Context, name: str, plan: str | None, at: int,
                      values: dict[str, Any]) -> None:
     from aaad.store import users as user_store
-    from aaad.store.jobs.plan_changes import schedule_change
+    from aaad.store.jobs.accounts import schedule_plan_change
     now = now_s()
     if at <= now:
         fail("--at is not in the future (leave it out to change the plan now)")
-
-    def schedule(conn: Any) -> int:
-        user_store.get_user(conn, name)             # an account, or NoSuchUser
-        if values:
-            user_store.update_user(conn, name, now=now, **values)
-        return schedule_change(conn, user_store.user_ids(conn, [name])[name], name, plan,
-                               at=at, now=now)
     try:
-        change = c.write(schedule)
+        change = c.write(schedule_plan_change, name, plan, at=at, now=now, values=values)
     except user_store.NoSuchUser:
         no_user(name)
     click.echo(f"user {name}: plan change to {plan or 'no plan'} scheduled for {iso(at)} "
@@ -280,14 +269,9 @@ def _schedule_change(c: Context, name: str, plan: str | None, at: int,
 
 def _cancel_changes(c: Context, name: str) -> None:
     from aaad.store import users as user_store
-    from aaad.store.jobs.plan_changes import cancel_changes
-    now = now_s()
-
-    def cancel(conn: Any) -> int:
-        user_store.get_user(conn, name)
-        return cancel_changes(conn, user_store.user_ids(conn, [name])[name], now=now)
+    from aaad.store.jobs.accounts import cancel_plan_changes
     try:
-        n = c.write(cancel)
+        n = c.write(cancel_plan_changes, name, now=now_s())
     except user_store.NoSuchUser:
         no_user(name)
     click.echo(f"user {name}: {n} scheduled plan change{'s' if n != 1 else ''} called off")

@@ -206,3 +206,26 @@ def test_problems_name_the_field(served: Served) -> None:
     r = s.api("POST", "/v1/users", {"name": "fe-key", "password": PASSWORD}, key="bad key")
     assert r.status == 400 and r.body["field"] == "Idempotency-Key"
     assert json.loads(json.dumps(r.body))["title"] == "Bad Request"
+
+
+def test_a_plan_change_is_scheduled_and_called_off(served: Served) -> None:
+    s, path = served, "/v1/users/fe-cy"
+    s.api("POST", "/v1/users", {"name": "fe-cy", "password": PASSWORD, "plan": "fe-month"})
+    r = s.api("PATCH", path, {"plan": "fe-week", "plan_at": "2099-01-01"},
+              template="/v1/users/{name}")
+    assert r.status == 200 and r.body["plan"] == "fe-month"          # not yet
+    assert r.body["scheduled"]["plan"] == "fe-week"
+    shown = s.api("GET", path, template="/v1/users/{name}").body
+    assert [(p["id"], p["plan"]) for p in shown["plan_changes"]] == [
+        (r.body["scheduled"]["id"], "fe-week")]
+    for body, field in (({"plan_at": "2099-01-01"}, "/plan_at"),
+                        ({"plan": "fe-week", "plan_at": "2001-01-01"}, "/plan_at"),
+                        ({"plan": "fe-week", "plan_at": "soon"}, "/plan_at"),
+                        ({"plan": None, "cancel_plan_changes": True}, "/cancel_plan_changes")):
+        bad = s.api("PATCH", path, body, template="/v1/users/{name}")
+        assert bad.status == 400 and bad.body["field"] == field, bad.body
+    r = s.api("PATCH", path, {"cancel_plan_changes": True}, template="/v1/users/{name}")
+    assert (r.body["cancelled"], r.body["plan"]) == (1, "fe-month")
+    assert s.api("GET", path, template="/v1/users/{name}").body["plan_changes"] == []
+    r = s.api("PATCH", path, {"plan": None}, template="/v1/users/{name}")
+    assert r.status == 200 and r.body["plan"] is None

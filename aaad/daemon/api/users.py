@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection
 from twisted.internet.defer import Deferred
 
+from aaad.core.accounting.periods import local_instant
 from aaad.core.quotas.decide import check_hold_reason
 from aaad.core.quotas.plan import format_money
 from aaad.credentials import hash_password
@@ -164,19 +165,35 @@ class _Users:
         plan = body.text("plan", max_len=64)
         billing = body.choice("billing", BILLING)
         exempt = body.raw("tax_exempt")
+        plan_at_text = body.text("plan_at", max_len=19)
+        cancel = body.boolean("cancel_plan_changes")
         body.done()
         if cleartext is not None and pw is None:
             raise Problem(400, "invalid-field", "cleartext needs password", field="/cleartext")
+        now, tz = self.ctx.now(), self.ctx.tz
+        plan_at = None
+        if plan_at_text is not None:
+            if not new_plan:
+                raise Problem(400, "invalid-field", "plan_at needs plan", field="/plan_at")
+            try:
+                plan_at = local_instant(plan_at_text, tz)
+            except ValueError as e:
+                raise Problem(400, "invalid-field", f"plan_at {e}", field="/plan_at") from None
+            if plan_at <= now:
+                raise Problem(400, "invalid-field", "plan_at is not in the future (leave it "
+                              "out to change the plan now)", field="/plan_at")
+        if cancel and (new_plan or pw is not None or billing is not None or exempt is not None):
+            raise Problem(400, "invalid-field", "cancel_plan_changes is given alone",
+                          field="/cancel_plan_changes")
         known = {t.name for t in self.ctx.taxes()}
         if exempt is not None and (not isinstance(exempt, list) or not all(
                 isinstance(x, str) and x in known for x in exempt)):
             raise Problem(400, "invalid-field", "tax_exempt must be a list of configured "
                           f"taxes ({', '.join(sorted(known)) or 'there are none'})",
                           field="/tax_exempt")
-        if pw is None and not new_plan and billing is None and exempt is None:
+        if pw is None and not new_plan and billing is None and exempt is None and not cancel:
             raise Problem(400, "invalid-body", "nothing to change: give password, plan, "
-                          "billing or tax_exempt", field="")
-        now, tz = self.ctx.now(), self.ctx.tz
+                          "billing, tax_exempt or cancel_plan_changes", field="")
 
         def write(cred: dict[str, Any]) -> Deferred[Reply]:
             values = dict(cred)
@@ -185,8 +202,15 @@ class _Users:
 
             def apply(conn: Connection) -> Reply:
                 require_user(conn, name)
-                credit = 0
-                if new_plan:
+                credit, scheduled, cancelled = 0, None, 0
+                if cancel:
+                    cancelled = accounts.cancel_plan_changes(conn, name, now=now)
+                elif new_plan and plan_at is not None:
+                    _check_plan(conn, plan)
+                    change = accounts.schedule_plan_change(conn, name, plan, at=plan_at,
+                                                           now=now, values=values)
+                    scheduled = {"id": change, "plan": plan, "at": iso(plan_at)}
+                elif new_plan:
                     _check_plan(conn, plan)
                     credit = accounts.change_plan(conn, name, plan, now=now, tz=tz,
                                                   values=values)
@@ -195,7 +219,8 @@ class _Users:
                 if billing is not None:
                     accounts.set_billing_mode(conn, name, billing, now)
                 data = user_json(user_store.get_user(conn, name))
-                data["credited"] = format_money(-credit)
+                data.update(credited=format_money(-credit), scheduled=scheduled,
+                            cancelled=cancelled)
                 return Reply(200, data)
             return self.ctx.write(req, apply)
         if pw is None:

@@ -16,12 +16,13 @@ from aaad.core.accounting.periods import PeriodSpec, period_bounds
 from aaad.store import blocks as block_store
 from aaad.store import ledger as ledger_store
 from aaad.store import users as user_store
-from aaad.store.jobs import suspension
+from aaad.store.jobs import plan_changes, suspension
 from aaad.store.jobs.fees import assign_plan
 from aaad.store.plans import load_plans
 
 __all__ = ["TopUp", "RefUsed", "NoSuchTopUp", "Reversal", "BlockSale", "NoBlockTerms",
-           "topup", "reverse_topup", "sell_block", "change_plan", "set_billing_mode",
+           "topup", "reverse_topup", "sell_block", "change_plan", "schedule_plan_change",
+           "cancel_plan_changes", "set_billing_mode",
            "suspend_user", "resume_user", "account_id"]
 
 
@@ -151,6 +152,29 @@ def change_plan(conn: Connection, name: str, plan: str | None, *, now: int, tz: 
     if values:
         user_store.update_user(conn, name, now=now, **values)
     return credit
+
+
+def schedule_plan_change(conn: Connection, name: str, plan: str | None, *, at: int, now: int,
+                         values: dict[str, Any] | None = None) -> int:
+    """Schedule ``name``'s move to ``plan`` (None: no plan) for ``at`` (the billing
+    turn makes it), setting other columns (``values``) now; the change's id.
+
+    Raises:
+        store.users.NoSuchUser.
+    """
+    user_id = account_id(conn, name)
+    if values:
+        user_store.update_user(conn, name, now=now, **values)
+    return plan_changes.schedule_change(conn, user_id, name, plan, at=at, now=now)
+
+
+def cancel_plan_changes(conn: Connection, name: str, *, now: int) -> int:
+    """Call off ``name``'s scheduled plan changes; how many.
+
+    Raises:
+        store.users.NoSuchUser.
+    """
+    return plan_changes.cancel_changes(conn, account_id(conn, name), now=now)
 
 
 def set_billing_mode(conn: Connection, name: str, mode: str, now: int) -> bool:
