@@ -91,8 +91,10 @@ class UsageApi(Resource):
         except Exception:
             log.exception("API %s %s", request.method.decode(), request.path.decode())
             return self._problem(request, Problem(500, "internal", "internal error"))
-        d.addCallbacks(lambda reply: self._finish(request, reply),
-                       lambda f: self._failed(request, f))
+        gone: list[bool] = []       # the client went away: nobody to answer
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+        d.addCallbacks(lambda reply: None if gone else self._finish(request, reply),
+                       lambda f: self._failed(request, f, answer=not gone))
         return NOT_DONE_YET
 
     def _handle(self, request: Request) -> Deferred[Reply]:
@@ -139,22 +141,27 @@ class UsageApi(Resource):
         request.write(json.dumps(reply.body, sort_keys=True).encode())
         request.finish()
 
-    def _failed(self, request: Request, failure: Failure) -> None:
+    def _failed(self, request: Request, failure: Failure, *, answer: bool = True) -> None:
         if failure.check(Problem):
             e: Problem = failure.value  # type: ignore[assignment]
         elif failure.check(IntegrityError):
             e = Problem(409, "conflict", "a concurrent request changed the same thing; "
                         "try again")
         elif failure.check(DBAPIError):
-            log.warning("API %s %s failed: %s", request.method.decode(), request.path.decode(),
-                        failure.getErrorMessage())
+            # The driver's own message, not SQLAlchemy's: that one carries the
+            # statement's parameters (a password hash, say).
+            orig = getattr(failure.value, "orig", None) or failure.value
+            log.warning("API %s %s failed: %s: %s", request.method.decode(),
+                        request.path.decode(), type(orig).__name__,
+                        str(orig).splitlines()[0] if str(orig) else "")
             e = Problem(503, "database-unavailable", "the database is not available; try again")
         else:
             log.error("API %s %s failed: %s", request.method.decode(), request.path.decode(),
                       failure.getTraceback())
             e = Problem(500, "internal", "internal error")
-        request.write(self._problem(request, e))
-        request.finish()
+        if answer:
+            request.write(self._problem(request, e))
+            request.finish()
 
     def _problem(self, request: Request, e: Problem) -> bytes:
         request.setResponseCode(e.status)
