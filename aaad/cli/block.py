@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from aaad.cli.common import Context, fail, now_s, pass_ctx, require_user
+from aaad.cli.common import Context, fail, no_user, now_s, pass_ctx
 
 __all__ = ["block_group"]
 
@@ -29,39 +27,25 @@ def block_add(c: Context, name: str, hours: int | None, valid_days: int | None,
     """Sell a block of hours to a user."""
     import secrets
 
-    from aaad.core.accounting.periods import period_bounds
     from aaad.core.quotas.plan import format_money, parse_money
-    from aaad.store import blocks as block_store
-    from aaad.store import ledger as ledger_store
-    from aaad.store.plans import load_plans
+    from aaad.store import users as user_store
+    from aaad.store.jobs import accounts
     now = now_s()
-
-    def sell(conn: Any) -> tuple[bool, int, int, int]:
-        require_user(conn, name)
-        plan = load_plans(conn, [name]).get(name)
-        spec = plan.block if plan is not None else None
-        h = hours or (spec.hours if spec else None)
-        days = valid_days or (spec.valid_days if spec else None)
-        if h is None or days is None:
-            fail("give --hours and --valid-days (the user's plan has no block)")
-        money = parse_money(price) if price is not None else (
-            spec.price_money or 0 if spec else 0)
-        sale = ref or f"cli:{name}:{now}:{secrets.token_hex(4)}"
-        sold = block_store.add_block(conn, name, seconds=h * 3600, purchased_at=now,
-                                     expires_at=now + days * 86400, ref=sale)
-        if sold and money:
-            period = plan.period if plan is not None else c.config.accounting.period
-            ledger_store.add_charge(conn, user_name=name, kind="block", ref=f"block:{sale}",
-                                    period_start=period_bounds(period, c.config.timezone, now)[0],
-                                    amount=money, quantity=h * 3600, description=f"{h}h block",
-                                    now=now)
-        return sold, h, days, money
     try:
-        sold, h, days, money = c.write(sell)
+        money = parse_money(price) if price is not None else None
     except ValueError as e:
-        fail(str(e))
-    if not sold:
+        fail(f"--price: {e}")
+    sale = ref or f"cli:{name}:{now}:{secrets.token_hex(4)}"
+    try:
+        done = c.write(accounts.sell_block, name, hours=hours, valid_days=valid_days,
+                       price=money, ref=sale, now=now, period=c.config.accounting.period,
+                       tz=c.config.timezone)
+    except user_store.NoSuchUser:
+        no_user(name)
+    except accounts.NoBlockTerms:
+        fail("give --hours and --valid-days (the user's plan has no block)")
+    if not done.sold:
         click.echo(f"block {ref} was sold already; nothing changed")
     else:
-        click.echo(f"sold {h}h valid {days} days to {name}"
-                   + (f" for {format_money(money)}" if money else ""))
+        click.echo(f"sold {done.hours}h valid {done.valid_days} days to {name}"
+                   + (f" for {format_money(done.price)}" if done.price else ""))

@@ -216,31 +216,14 @@ def charges_list(c: Context, user: str | None, period: str | None, as_json: bool
                  as_csv: bool) -> None:
     """List charges; amounts are exact decimals."""
     from aaad.core.accounting.periods import period_for_label
-    from aaad.core.billing.taxes import tax_lines, tax_ref
-    from aaad.core.quotas.plan import format_money
-    from aaad.store import ledger as ledger_store
-    from aaad.store.users import tax_exemptions
+    from aaad.store.billing import charge_list
     start = None
     if period is not None:
         try:
             start = period_for_label(c.config.accounting.period, c.config.timezone, period)[0]
         except ValueError as e:
             fail(str(e))
-    rows = user_rows(c, ledger_store.list_charges, user, period_start=start)
-    out = []
-    exempt = c.read(tax_exemptions) if c.config.taxes else {}
-    for r in rows:
-        line = {"ref": r["ref"], "user": r["user_name"], "kind": r["kind"],
-                "period_start": iso(r["period_start"]), "amount": format_money(r["amount"]),
-                "quantity": r["quantity"], "description": r["description"],
-                "created_at": iso(r["created_at"])}
-        out.append(line)
-        # Each charge's taxes, as the export computes them (one line per tax).
-        out.extend({**line, "ref": tax_ref(r["ref"], x.tax), "kind": "tax",
-                    "amount": format_money(x.amount), "quantity": 0,
-                    "description": f"{x.tax} on {r['ref']}"}
-                   for x in tax_lines(r["amount"], r["kind"], c.config.taxes,
-                                      exempt.get(r["user_name"], frozenset())))
+    out = user_rows(c, charge_list, user, period_start=start, taxes=c.config.taxes)
     if as_csv:
         import csv
         w = csv.DictWriter(sys.stdout, fieldnames=list(out[0]) if out else

@@ -18,6 +18,7 @@ from aaad.cli.common import (
     free_lines,
     iso,
     json_option,
+    no_user,
     now_s,
     parse_amount,
     pass_ctx,
@@ -57,25 +58,23 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
     import secrets
 
     from aaad.core.quotas.plan import format_money
-    from aaad.store import ledger as ledger_store
+    from aaad.store import users as user_store
+    from aaad.store.jobs import accounts
     money = parse_amount(amount, "AMOUNT", positive=True)
     ref = _ref(ref) if ref is not None else secrets.token_hex(6)
-    now = now_s()
-
-    def topup(conn: Any) -> tuple[bool, dict[str, Any] | None, ledger_store.Balance]:
-        require_user(conn, name)
-        posted = ledger_store.post(conn, user_name=name, amount=money, kind="topup",
-                                   ref=f"topup:{ref}", description=description or "top-up", now=now)
-        entry = None if posted else ledger_store.ledger_entry(conn, f"topup:{ref}")
-        return posted, entry, ledger_store.balance_of(conn, name)
-    _posted, entry, balance = c.write(topup)
-    if entry is not None:
-        if (entry["user_name"], entry["amount"]) != (name, money):
-            fail(f"ref {ref!r} was used for a top-up of {format_money(entry['amount'])} "
-                 f"to {entry['user_name']!r}; nothing changed")
-        click.echo(f"top-up {ref} was posted already; nothing changed ({balance_summary(balance)})")
+    try:
+        done = c.write(accounts.topup, name, money, ref, description, now_s())
+    except user_store.NoSuchUser:
+        no_user(name)
+    except accounts.RefUsed as e:
+        fail(f"ref {ref!r} was used for a top-up of {format_money(e.amount)} "
+             f"to {e.user_name!r}; nothing changed")
+    if not done.posted:
+        click.echo(f"top-up {ref} was posted already; nothing changed "
+                   f"({balance_summary(done.balance)})")
         return
-    click.echo(f"topped up {name} by {format_money(money)} (ref {ref}); {balance_summary(balance)}")
+    click.echo(f"topped up {name} by {format_money(money)} (ref {ref}); "
+               f"{balance_summary(done.balance)}")
 
 
 @credit_group.command("show")
@@ -87,35 +86,12 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
 def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
     """Balance, credit limit, what is available, free credit and free minutes left,
     and the newest ledger rows."""
-    from aaad.core.quotas.plan import format_money
-    from aaad.store import ledger as ledger_store
-    from aaad.store import users as user_store
-    from aaad.store.reports import free_allowances
+    from aaad.store.reports import credit_summary
     now = now_s()
 
     def read(conn: Any) -> dict[str, Any]:
         require_known(conn, name)
-        b = ledger_store.balance_of(conn, name)
-        rows = ledger_store.ledger_for(conn, name, limit=limit)
-        billing, suspended_at = user_store.billing_state(conn, name)
-        uid = user_store.user_ids(conn, [name]).get(name)
-        owed = ledger_store.dues(conn, [uid]) if uid is not None and billing == "prepaid" \
-            else {}
-        promised = ledger_store.promise_of(conn, uid) if uid is not None else None
-        free = (free_allowances(conn, uid, at=now, tz=c.config.timezone) if uid is not None
-                else {"free_minutes": None, "free_credit": None})
-        return {"user": name, "billing": billing, "balance": format_money(b.balance),
-                "credit_limit": format_money(b.credit_limit),
-                "available": format_money(b.available),
-                "due": format_money(sum(owed.values())),
-                "suspended_at": iso(suspended_at) if suspended_at is not None else None,
-                "promise": None if promised is None else {
-                    "amount": format_money(promised.amount),
-                    "expires_at": iso(promised.expires_at)},
-                "free_credit": free["free_credit"], "free_minutes": free["free_minutes"],
-                "ledger": [{"at": iso(r["created_at"]), "kind": r["kind"], "ref": r["ref"],
-                            "amount": format_money(r["amount"]),
-                            "description": r["description"]} for r in rows]}
+        return credit_summary(conn, name, now=now, tz=c.config.timezone, limit=limit)
 
     def render(d: dict[str, Any]) -> None:
         click.echo(f"user:         {d['user']}" + (" (prepaid)" if d["billing"] == "prepaid"
@@ -187,26 +163,16 @@ def credit_promise(c: Context, name: str, amount: str, days: int) -> None:
 def credit_reverse(c: Context, ref: str) -> None:
     """Take back the top-up REF (once: reversing again changes nothing)."""
     from aaad.core.quotas.plan import format_money
-    from aaad.store import ledger as ledger_store
+    from aaad.store.jobs import accounts
     ref = _ref(ref.removeprefix("topup:"))
-    now = now_s()
-
-    def reverse(conn: Any) -> tuple[dict[str, Any] | None, bool, ledger_store.Balance | None]:
-        entry = ledger_store.ledger_entry(conn, f"topup:{ref}")
-        if entry is None:
-            return None, False, None
-        # The balance the top-up went to, by id: a user of the same name
-        # added after a delete is someone else.
-        posted = ledger_store.post(conn, user_id=entry["user_id"], user_name=entry["user_name"],
-                                   amount=-entry["amount"], kind="reversal", ref=f"reverse:{ref}",
-                                   description=f"reversal of top-up {ref}", now=now)
-        return entry, posted, ledger_store.balance_of(conn, entry["user_id"])
-    entry, posted, balance = c.write(reverse)
-    if entry is None or balance is None:
+    try:
+        done = c.write(accounts.reverse_topup, ref, now_s())
+    except accounts.NoSuchTopUp:
         fail(f"no top-up with ref {ref!r}")
-    if not posted:
+    if not done.posted:
         click.echo(f"top-up {ref} was reversed already; nothing changed")
         return
+    entry, balance = done.entry, done.balance
     click.echo(f"reversed top-up {ref}: {format_money(-entry['amount'])} for "
                f"{entry['user_name']}; {balance_summary(balance)}")
     if balance.available < 0:

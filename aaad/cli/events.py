@@ -16,14 +16,9 @@ from aaad.cli.common import (
     table,
     user_rows,
 )
+from aaad.core.events import EVENT_KINDS
 
 __all__ = ["events_group", "EVENT_KINDS"]
-
-# What the daemon records in the events table (aaad/store/jobs/,
-# aaad/daemon/enforcement.py); tests/store/test_cli_errors.py keeps the list complete.
-EVENT_KINDS = ("block_expired", "block_renewed", "disconnect", "resumed", "revoked", "rollover",
-               "suspended")
-
 
 @click.group("events")
 def events_group() -> None:

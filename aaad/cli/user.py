@@ -212,18 +212,10 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
         return
     from aaad.core.quotas.plan import format_money
     from aaad.store import users as user_store
-    from aaad.store.jobs.fees import assign_plan
-    tz, now = c.config.timezone, now_s()
-
-    def change(conn: Any) -> int:
-        user_store.get_user(conn, name)             # an account, or NoSuchUser
-        user_id = user_store.user_ids(conn, [name])[name]
-        credit = assign_plan(conn, user_id, name, plan or None, now=now, tz=tz)
-        if values:
-            user_store.update_user(conn, name, now=now, **values)
-        return credit
+    from aaad.store.jobs.accounts import change_plan
     try:
-        credit = c.write(change)
+        credit = c.write(change_plan, name, plan or None, now=now_s(), tz=c.config.timezone,
+                         values=values)
     except user_store.NoSuchUser:
         no_user(name)
     click.echo(f"updated user {name}" + (f"; credited {format_money(-credit)} of the old "
@@ -231,16 +223,10 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
 
 
 def _set_billing(c: Context, name: str, mode: str) -> None:
-    from aaad.store import ledger as ledger_store
     from aaad.store import users as user_store
-    now = now_s()
-
-    def change(conn: Any) -> bool:
-        user_store.get_user(conn, name)
-        uid = user_store.user_ids(conn, [name])[name]
-        return ledger_store.set_billing(conn, uid, name, mode, now)
+    from aaad.store.jobs.accounts import set_billing_mode
     try:
-        changed = c.write(change)
+        changed = c.write(set_billing_mode, name, mode, now_s())
     except user_store.NoSuchUser:
         no_user(name)
     click.echo(f"user {name} is {mode}" + ("" if changed else " already"))
@@ -259,33 +245,22 @@ def _exempt(c: Context, text: str) -> str | None:
 def _local_instant(c: Context, text: str, option: str) -> int:
     """YYYY-MM-DD (local midnight), YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS in the
     configured zone."""
-    from datetime import datetime
+    from aaad.core.accounting.periods import local_instant
     try:
-        local = datetime.fromisoformat(text) if len(text) in (10, 16, 19) else None
-    except ValueError:
-        local = None
-    if local is None or local.tzinfo is not None:
-        fail(f"{option} must be YYYY-MM-DD, YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS, "
-             f"got {text!r}")
-    return int(local.replace(tzinfo=c.config.timezone).timestamp())
+        return local_instant(text, c.config.timezone)
+    except ValueError as e:
+        fail(f"{option} {e}")
 
 
 def _schedule_change(c: Context, name: str, plan: str | None, at: int,
                      values: dict[str, Any]) -> None:
     from aaad.store import users as user_store
-    from aaad.store.jobs.plan_changes import schedule_change
+    from aaad.store.jobs.accounts import schedule_plan_change
     now = now_s()
     if at <= now:
         fail("--at is not in the future (leave it out to change the plan now)")
-
-    def schedule(conn: Any) -> int:
-        user_store.get_user(conn, name)             # an account, or NoSuchUser
-        if values:
-            user_store.update_user(conn, name, now=now, **values)
-        return schedule_change(conn, user_store.user_ids(conn, [name])[name], name, plan,
-                               at=at, now=now)
     try:
-        change = c.write(schedule)
+        change = c.write(schedule_plan_change, name, plan, at=at, now=now, values=values)
     except user_store.NoSuchUser:
         no_user(name)
     click.echo(f"user {name}: plan change to {plan or 'no plan'} scheduled for {iso(at)} "
@@ -294,14 +269,9 @@ def _schedule_change(c: Context, name: str, plan: str | None, at: int,
 
 def _cancel_changes(c: Context, name: str) -> None:
     from aaad.store import users as user_store
-    from aaad.store.jobs.plan_changes import cancel_changes
-    now = now_s()
-
-    def cancel(conn: Any) -> int:
-        user_store.get_user(conn, name)
-        return cancel_changes(conn, user_store.user_ids(conn, [name])[name], now=now)
+    from aaad.store.jobs.accounts import cancel_plan_changes
     try:
-        n = c.write(cancel)
+        n = c.write(cancel_plan_changes, name, now=now_s())
     except user_store.NoSuchUser:
         no_user(name)
     click.echo(f"user {name}: {n} scheduled plan change{'s' if n != 1 else ''} called off")
@@ -351,19 +321,14 @@ def user_suspend(c: Context, name: str, reason: str | None, disconnect: bool) ->
     'aaad user resume'; a top-up does not lift it. Open sessions are disconnected."""
     from aaad.core.quotas.decide import check_hold_reason
     from aaad.store import users as user_store
-    from aaad.store.jobs.suspension import suspend
+    from aaad.store.jobs.accounts import suspend_user
     if reason is not None:
         try:
             reason = check_hold_reason(reason)
         except ValueError as e:
             fail(f"--reason {e}", EXIT_USAGE)
-    now = now_s()
-
-    def run(conn: Any) -> Any:
-        user_store.get_user(conn, name)             # an account, or NoSuchUser
-        return suspend(conn, user_store.user_ids(conn, [name])[name], name, reason, now)
     try:
-        done = c.write(run)
+        done = c.write(suspend_user, name, reason, now_s())
     except user_store.NoSuchUser:
         no_user(name)
     why = f" (reason: {done.reason})" if done.reason else ""
@@ -387,14 +352,10 @@ def user_resume(c: Context, name: str) -> None:
     who is not suspended is left as is (exit 0)."""
     from aaad.core.quotas.plan import format_money
     from aaad.store import users as user_store
-    from aaad.store.jobs.suspension import StillDue, resume
-    now = now_s()
-
-    def run(conn: Any) -> Any:
-        enabled = user_store.get_user(conn, name).enabled     # an account, or NoSuchUser
-        return resume(conn, user_store.user_ids(conn, [name])[name], name, now), enabled
+    from aaad.store.jobs.accounts import resume_user
+    from aaad.store.jobs.suspension import StillDue
     try:
-        done, enabled = c.write(run)
+        done, enabled = c.write(resume_user, name, now_s())
     except user_store.NoSuchUser:
         no_user(name)
     except StillDue as e:

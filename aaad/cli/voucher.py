@@ -7,7 +7,7 @@ errors, not in listings.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -64,8 +64,7 @@ def voucher_create(c: Context, count: int, value: str, expires: str | None, batc
             last = None
         if last is None:
             fail(f"--expires must be a date YYYY-MM-DD, got {expires!r}")
-        after = last + timedelta(days=1)
-        expires_at = int(datetime(after.year, after.month, after.day, tzinfo=tz).timestamp())
+        expires_at = voucher_store.expiry_after(last, tz)
         if expires_at <= now:
             fail(f"--expires {expires} is in the past")
     if batch is None:

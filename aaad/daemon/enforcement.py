@@ -78,6 +78,7 @@ class Enforcer:
             self._recent[item.session_key] = now
             log.info("disconnecting %s session %s on %s: %s", item.user_name,
                      item.acct_session_id, item.client, item.message)
+            self._note(item.user_name, item.session_key, "over_limit", item.message)
             self.disconnect(
                 client_name=item.client, nas_address=item.nas_address, user_name=item.user_name,
                 session_key=item.session_key, acct_session_id=item.acct_session_id,
@@ -106,6 +107,19 @@ class Enforcer:
         recorded.addErrback(lambda f: self._record(None, user_name, session_key, why,
                                                    f"error: {f.getErrorMessage()}"))
         return recorded
+
+    def _note(self, user_name: str, session_key: str, kind: str, detail: str) -> None:
+        """Record an event on the writer; nothing waits for it."""
+        at = int(self._reactor.seconds())
+
+        def write() -> None:
+            with self._db.writer.begin() as conn:
+                event_store.record_event(conn, at=at, kind=kind, result="ok",
+                                         user_name=user_name, session_id=session_key,
+                                         detail=detail)
+        self._writer.run(write).addErrback(
+            lambda f: log.warning("cannot record %s of %s: %s", kind, user_name,
+                                  f.getErrorMessage()))
 
     def _client(self, name: str) -> Client | None:
         return next((c for c in self._clients() if c.name == name), None)

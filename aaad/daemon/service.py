@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from twisted.application.service import MultiService
@@ -37,6 +37,9 @@ from aaad.store.calls import CallRules
 from aaad.store.database import Database, describe_url, open_database
 
 __all__ = ["AaadService", "client_table", "Executors"]
+
+if TYPE_CHECKING:
+    from aaad.daemon.api import UsageApi
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +124,7 @@ class AaadService(MultiService):
         self.acct_port = RadiusPort(name="acct", allowed=ACCT_CODES, handler=self.accounting,
                                     **common)
         self.listening: dict[str, Any] = {}
+        self.api: UsageApi | None = None       # the HTTP API, when configured
         self._sweeper = LoopingCall(self._sweep)
         self._sweeper.clock = reactor
         self._replayer = LoopingCall(self.accounting.replay)
@@ -161,9 +165,12 @@ class AaadService(MultiService):
 
             from aaad.daemon.api import UsageApi
             resource = UsageApi(token=api.token.value, db=self.db, reader=self.executors.reader,
-                                writer=self.executors.writer, enforcer=self.enforcer,
+                                writer=self.executors.writer, hasher=self.executors.hasher,
+                                enforcer=self.enforcer,
                                 reactor=self._reactor, period=self.config.accounting.period,
-                                tz=self.config.timezone, tracer=self.tracer)
+                                tz=self.config.timezone, tracer=self.tracer,
+                                taxes=lambda: self.config.taxes)
+            self.api = resource
             self.listening["api"] = self._reactor.listenTCP(api.port, Site(resource),
                                                             interface=api.bind)
             log.info("usage API on http://%s:%d/v1/", api.bind, self.port_number("api"))
@@ -270,6 +277,10 @@ class AaadService(MultiService):
                                   intervals=a.stale_after_intervals)
         d.addCallback(lambda n: self.accounting.rollover(now=now).addCallback(lambda _: n))
         d.addCallback(self._count_open_sessions)
+        if self.api is not None:
+            self.api.context.purge_keys().addErrback(
+                lambda f: log.warning("purging API idempotency keys failed: %s",
+                                      f.getErrorMessage()))
 
         def failed(f: Any) -> int:
             log.warning("stale-session sweep failed: %s", f.getErrorMessage())

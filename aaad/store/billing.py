@@ -24,7 +24,7 @@ import csv
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,20 +32,23 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, and_, func, or_, select
 
 from aaad.core.accounting.periods import LIFETIME_START
-from aaad.core.quotas.plan import parse_money
-from aaad.store.ledger import PAY_PREFIX, settle
+from aaad.core.billing.taxes import Tax, tax_lines, tax_ref
+from aaad.core.quotas.plan import format_money, parse_money
+from aaad.store.ledger import PAY_PREFIX, list_charges, settle
 from aaad.store.sql import insert_ignore
 from aaad.store.tables import calls, charges, ledger, usage, users
-from aaad.store.users import user_ids
+from aaad.store.users import NoSuchUser, tax_exemptions, user_ids
 
 __all__ = ["IMPORT_COLUMNS", "REQUIRED_COLUMNS", "EXPORT_COLUMNS", "ImportLine", "ImportProblem",
            "ImportResult", "Export", "parse_import", "import_charges", "export_lines",
-           "paid_from_balance", "money4"]
+           "paid_from_balance", "money4", "charge_line", "post_charge", "ChargeConflict",
+           "charge_list"]
 
 IMPORT_COLUMNS = ("id", "user", "kind", "amount", "quantity", "description", "date")
 REQUIRED_COLUMNS = ("id", "user", "amount", "date")
 DEFAULT_KIND = "import"
 REF_PREFIX = "import:"
+LEGACY_API_PREFIX = "api:"     # charges the API posted before it used REF_PREFIX
 MAX_ID = 120            # charges.ref is 128 characters, "import:" included
 MAX_DESCRIPTION = 255
 MAX_AMOUNT = 10**15         # 100 billion units: far inside 64 bits
@@ -57,9 +60,11 @@ _CHUNK = 500
 class ImportProblem(ValueError):
     """A line that makes the whole file unacceptable."""
 
-    def __init__(self, line: int, message: str) -> None:
+    def __init__(self, line: int, message: str, field: str | None = None) -> None:
         super().__init__(f"line {line}: {message}")
         self.line = line
+        self.message = message
+        self.field = field          # the column at fault, when one is
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,17 +148,13 @@ def import_charges(conn: Connection, lines: Sequence[ImportLine], now: int) -> I
     for x in lines:
         if known.get(x.user) not in accounts:
             raise ImportProblem(x.line, f"no user {x.user!r}")
-    existing: dict[str, Any] = {}
-    for part in _chunks([x.ref for x in lines]):
-        for r in conn.execute(select(charges).where(charges.c.ref.in_(part))):
-            existing[r.ref] = r
+    existing = _existing(conn, [x.id for x in lines])
     new = []
     for x in lines:
-        old = existing.get(x.ref)
+        old = existing.get(x.id)
         if old is None:
             new.append(x)
-        elif (old.user_name, old.kind, old.amount, old.quantity, old.period_start,
-              old.description) != (x.user, x.kind, x.amount, x.quantity, x.at, x.description):
+        elif not _same(old, x, dated=True):
             raise ImportProblem(x.line, f"id {x.id!r} was imported before with other values")
     for part in _chunks(new):
         conn.execute(insert_ignore(conn, charges), [
@@ -164,6 +165,85 @@ def import_charges(conn: Connection, lines: Sequence[ImportLine], now: int) -> I
     for user in sorted({x.user for x in new}):      # prepaid users pay them now, or owe them
         settle(conn, known[user], user, now)
     return ImportResult(imported=len(new), present=len(lines) - len(new))
+
+
+class ChargeConflict(Exception):
+    """A charge id recorded before with other values."""
+
+    def __init__(self, charge_id: str, ref: str) -> None:
+        super().__init__(charge_id)
+        self.id, self.ref = charge_id, ref
+
+
+def post_charge(conn: Connection, line: ImportLine, now: int, *, dated: bool) -> bool:
+    """Record one charge (the API's) in the import's id namespace: False if its
+    id was recorded before (imported, or posted by the API) with the same user,
+    kind, amount, quantity, description and, when ``dated``, date. The caller
+    owns the transaction; a prepaid user's balance pays it now, or it is due.
+
+    Raises:
+        store.users.NoSuchUser: no such account.
+        ChargeConflict: the id was recorded before with other values.
+    """
+    old = _existing(conn, [line.id]).get(line.id)
+    if old is not None:
+        if not _same(old, line, dated=dated):
+            raise ChargeConflict(line.id, old.ref)
+        return False
+    uid = user_ids(conn, [line.user]).get(line.user)
+    if uid is None or not conn.execute(select(users.c.account).where(users.c.id == uid)).scalar():
+        raise NoSuchUser(line.user)
+    conn.execute(insert_ignore(conn, charges), [
+        {"user_id": uid, "user_name": line.user, "kind": line.kind, "ref": line.ref,
+         "period_start": line.at, "amount": line.amount, "quantity": line.quantity,
+         "description": line.description, "created_at": now}])
+    settle(conn, uid, line.user, now)
+    return True
+
+
+def charge_list(conn: Connection, *, user: str | None, period_start: int | None,
+                taxes: Sequence[Tax]) -> list[dict[str, Any]]:
+    """Charges as listed (``aaad charges list``, ``GET /v1/charges``): amounts as
+    exact decimals, each charge followed by its taxes as the export computes
+    them (one line per tax)."""
+    rows = list_charges(conn, user=user, period_start=period_start)
+    exempt = tax_exemptions(conn) if taxes else {}
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        line = {"ref": r["ref"], "user": r["user_name"], "kind": r["kind"],
+                "period_start": _iso(r["period_start"]), "amount": format_money(r["amount"]),
+                "quantity": r["quantity"], "description": r["description"],
+                "created_at": _iso(r["created_at"])}
+        out.append(line)
+        out.extend({**line, "ref": tax_ref(r["ref"], x.tax), "kind": "tax",
+                    "amount": format_money(x.amount), "quantity": 0,
+                    "description": f"{x.tax} on {r['ref']}"}
+                   for x in tax_lines(r["amount"], r["kind"], taxes,
+                                      exempt.get(r["user_name"], frozenset())))
+    return out
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _existing(conn: Connection, ids: Sequence[str]) -> dict[str, Any]:
+    """id → the charge row recorded under ``import:<id>``, or under the
+    ``api:<id>`` that the API used before it shared the import's namespace."""
+    found: dict[str, Any] = {}
+    for part in _chunks(list(ids)):
+        refs = [REF_PREFIX + i for i in part] + [LEGACY_API_PREFIX + i for i in part]
+        for r in conn.execute(select(charges).where(charges.c.ref.in_(refs))):
+            ident = r.ref.partition(":")[2]
+            if ident not in found or r.ref.startswith(REF_PREFIX):
+                found[ident] = r
+    return found
+
+
+def _same(old: Any, x: ImportLine, *, dated: bool) -> bool:
+    return ((old.user_name, old.kind, old.amount, old.quantity, old.description)
+            == (x.user, x.kind, x.amount, x.quantity, x.description)
+            and (not dated or old.period_start == x.at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,32 +344,47 @@ def money4(amount: int) -> str:
 
 # -- helpers ----------------------------------------------------------------------
 
-def _line(n: int, f: dict[str, str], tz: ZoneInfo) -> ImportLine:
+def charge_line(n: int, f: dict[str, str], tz: ZoneInfo, *,
+                default_at: int | None = None) -> ImportLine:
+    """One charge from its text fields (a CSV line's, or the API's); ``date``
+    may be left out when ``default_at`` is given.
+
+    Raises:
+        ImportProblem: with the field at fault.
+    """
+    return _line(n, f, tz, default_at=default_at)
+
+
+def _line(n: int, f: dict[str, str], tz: ZoneInfo, *,
+          default_at: int | None = None) -> ImportLine:
     ident = f["id"].strip()
     if not ident or len(ident) > MAX_ID or not ident.isprintable():
-        raise ImportProblem(n, f"id must be 1-{MAX_ID} printable characters")
+        raise ImportProblem(n, f"id must be 1-{MAX_ID} printable characters", "id")
     user = f["user"].strip()
     if not user or len(user.encode("utf-8")) > 253:
-        raise ImportProblem(n, "user must be a name of 1-253 octets")
+        raise ImportProblem(n, "user must be a name of 1-253 octets", "user")
     kind = f.get("kind", "").strip() or DEFAULT_KIND
     if len(kind) > 32 or not all(ch.isascii() and (ch.isalnum() or ch in "_-") for ch in kind):
         raise ImportProblem(n, f"kind must be at most 32 letters, digits, '_' or '-', "
-                            f"got {kind!r}")
+                            f"got {kind!r}", "kind")
     try:
         amount = parse_money(f["amount"], signed=True)
     except ValueError:
         raise ImportProblem(n, f"amount must be a decimal with at most 4 places such as "
-                            f"12.50 or -3.20, got {f['amount']!r}") from None
+                            f"12.50 or -3.20, got {f['amount']!r}", "amount") from None
     if abs(amount) >= MAX_AMOUNT:
-        raise ImportProblem(n, "amount is too large")
+        raise ImportProblem(n, "amount is too large", "amount")
     raw_q = f.get("quantity", "").strip() or "0"
     if not raw_q.isascii() or not raw_q.isdigit() or len(raw_q) > 18:
-        raise ImportProblem(n, f"quantity must be a whole number ≥ 0, got {raw_q!r}")
+        raise ImportProblem(n, f"quantity must be a whole number ≥ 0, got {raw_q!r}",
+                            "quantity")
     description = f.get("description", "")
     if len(description) > MAX_DESCRIPTION:
-        raise ImportProblem(n, f"description is longer than {MAX_DESCRIPTION} characters")
-    return ImportLine(n, ident, user, kind, amount, int(raw_q), description,
-                      _instant(n, f["date"].strip(), tz))
+        raise ImportProblem(n, f"description is longer than {MAX_DESCRIPTION} characters",
+                            "description")
+    date_text = f.get("date", "").strip()
+    at = default_at if default_at is not None and not date_text else _instant(n, date_text, tz)
+    return ImportLine(n, ident, user, kind, amount, int(raw_q), description, at)
 
 
 def _instant(n: int, text: str, tz: ZoneInfo) -> int:
@@ -304,9 +399,9 @@ def _instant(n: int, text: str, tz: ZoneInfo) -> int:
                 at = at.replace(tzinfo=tz)
     except ValueError:
         raise ImportProblem(n, f"date must be YYYY-MM-DD or an ISO 8601 time such as "
-                            f"2026-03-05T14:00:00Z, got {text!r}") from None
+                            f"2026-03-05T14:00:00Z, got {text!r}", "date") from None
     if at.year < 2000:
-        raise ImportProblem(n, f"date {text!r} is before 2000")
+        raise ImportProblem(n, f"date {text!r} is before 2000", "date")
     return int(at.timestamp())
 
 

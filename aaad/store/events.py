@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from aaad.core.events import EVENT_KINDS
 from aaad.store.tables import events
 
-__all__ = ["record_event", "event_exists", "list_events"]
+__all__ = ["record_event", "event_exists", "list_events", "events_after", "EVENT_KINDS"]
 
 
 def record_event(conn: Connection, *, at: int, kind: str, result: str, user_name: str | None = None,
@@ -34,4 +35,16 @@ def list_events(conn: Connection, *, user: str | None = None, kind: str | None =
         stmt = stmt.where(events.c.user_name == user)
     if kind is not None:
         stmt = stmt.where(events.c.kind == kind)
+    return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def events_after(conn: Connection, after: int, *, limit: int, user: str | None = None,
+                 kinds: list[str] | None = None) -> list[dict[str, Any]]:
+    """Events with an id above ``after``, oldest first: a feed whose cursor is the
+    last id read."""
+    stmt = select(events).where(events.c.id > after).order_by(events.c.id).limit(limit)
+    if user is not None:
+        stmt = stmt.where(events.c.user_name == user)
+    if kinds:
+        stmt = stmt.where(events.c.kind.in_(kinds))
     return [dict(r._mapping) for r in conn.execute(stmt)]

@@ -19,6 +19,8 @@ from sqlalchemy import Connection, and_, func, select, update
 from aaad.core.billing.account import Account, Promise
 from aaad.core.billing.account import settle as account_settle
 from aaad.core.billing.allowance import EXPIRY, GRANT, spends
+from aaad.core.quotas.plan import format_money
+from aaad.store.events import record_event
 from aaad.store.sql import greatest, insert_ignore, insert_once, upsert_add
 from aaad.store.tables import balances, charges, ledger, users
 from aaad.store.users import UserRef, ids_for, owner_id, user_filter
@@ -102,6 +104,8 @@ def settle(conn: Connection, user_id: int, user_name: str, now: int) -> Settleme
             if user.suspended_at is None:
                 conn.execute(update(users).where(users.c.id == user_id)
                              .values(suspended_at=now))
+                record_event(conn, at=now, kind="suspended", result="ok", user_name=user_name,
+                             detail=f"for non-payment: {format_money(due)} due")
             return Settlement(0, due, True)
     for r in unpaid:
         post(conn, user_name=user_name, amount=-(r.amount - r.paid), kind="charge",
@@ -110,6 +114,8 @@ def settle(conn: Connection, user_id: int, user_name: str, now: int) -> Settleme
         conn.execute(update(charges).where(charges.c.id == r.id).values(paid=r.amount))
     if user.suspended_at is not None:
         conn.execute(update(users).where(users.c.id == user_id).values(suspended_at=None))
+        record_event(conn, at=now, kind="resumed", result="ok", user_name=user_name,
+                     detail=f"paid {format_money(max(0, due))} that was due")
     return Settlement(max(0, due), 0, False)
 
 

@@ -27,7 +27,7 @@ from aaad.store import users as user_store
 from aaad.store.plans import load_plans
 from aaad.store.tables import users
 
-__all__ = ["usage_report", "free_allowances", "iso"]
+__all__ = ["usage_report", "free_allowances", "credit_summary", "iso"]
 
 NOBODY = 0      # no user has this id: ids start at 1
 
@@ -135,3 +135,31 @@ def free_allowances(conn: Connection, user: int, *, at: int,
             "next_renewal": iso(next_at) if fc is not None and next_at is not None else None}
     return out
 
+
+
+def credit_summary(conn: Connection, name: str, *, now: int, tz: ZoneInfo,
+                   limit: int = 20) -> dict[str, Any]:
+    """A user's money (``aaad credit show``, ``GET /v1/users/{name}/balance``):
+    balance, credit limit, available, what is due, a promised payment, free
+    credit and free minutes, and the newest ``limit`` ledger rows. The caller
+    has checked that ``name`` is known."""
+    b = ledger_store.balance_of(conn, name)
+    rows = ledger_store.ledger_for(conn, name, limit=limit)
+    billing, suspended_at = user_store.billing_state(conn, name)
+    uid = user_store.user_ids(conn, [name]).get(name)
+    owed = ledger_store.dues(conn, [uid]) if uid is not None and billing == "prepaid" else {}
+    promised = ledger_store.promise_of(conn, uid) if uid is not None else None
+    free = (free_allowances(conn, uid, at=now, tz=tz) if uid is not None
+            else {"free_minutes": None, "free_credit": None})
+    return {"user": name, "billing": billing, "balance": format_money(b.balance),
+            "credit_limit": format_money(b.credit_limit),
+            "available": format_money(b.available),
+            "due": format_money(sum(owed.values())),
+            "suspended_at": iso(suspended_at) if suspended_at is not None else None,
+            "promise": None if promised is None else {
+                "amount": format_money(promised.amount),
+                "expires_at": iso(promised.expires_at)},
+            "free_credit": free["free_credit"], "free_minutes": free["free_minutes"],
+            "ledger": [{"at": iso(r["created_at"]), "kind": r["kind"], "ref": r["ref"],
+                        "amount": format_money(r["amount"]),
+                        "description": r["description"]} for r in rows]}

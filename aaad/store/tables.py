@@ -34,7 +34,7 @@ from sqlalchemy import (
 
 __all__ = ["metadata", "users", "sessions", "usage", "usage_bands", "plans", "blocks", "charges",
            "events", "balances", "ledger", "vouchers", "rates", "rate_tables", "calls",
-           "free_minutes", "api_tokens", "NAMING_CONVENTION"]
+           "free_minutes", "api_tokens", "idempotency_keys", "NAMING_CONVENTION"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -375,4 +375,18 @@ api_tokens = Table(
     Column("revoked_at", BigInteger, nullable=True),
     Column("last_used_at", BigInteger, nullable=True),
     sqlite_autoincrement=True,
+)
+
+
+# Idempotency keys of API writes (migration 0014): the first response to a
+# key is kept, with a hash of the request, for a day (store/idempotency.py).
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("scope", String(64), primary_key=True),     # who sent it (the token's tenant)
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),  # sha256 hex of method, path, body
+    Column("status", Integer, nullable=False),
+    Column("response", Text, nullable=False),          # the JSON body sent
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_idempotency_keys_created_at", "created_at"),
 )

@@ -26,6 +26,8 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    not_,
+    or_,
     select,
     update,
 )
@@ -285,8 +287,23 @@ def get_user(conn: Connection, name: str) -> User:
     return _user(r)
 
 
-def list_users(conn: Connection, *, limit: int | None = None) -> list[User]:
+def list_users(conn: Connection, *, limit: int | None = None, after: str | None = None,
+               plan: str | None = None, enabled: bool | None = None,
+               billing: str | None = None, suspended: bool | None = None) -> list[User]:
+    """Accounts by name; the page after the name ``after``, filtered by plan,
+    enabled, billing mode and whether suspended (by hand or for non-payment)."""
     stmt = select(users).where(users.c.account.is_(True)).order_by(users.c.name)
+    if after is not None:
+        stmt = stmt.where(users.c.name > after)
+    if plan is not None:
+        stmt = stmt.where(users.c.plan == plan)
+    if enabled is not None:
+        stmt = stmt.where(users.c.enabled.is_(enabled))
+    if billing is not None:
+        stmt = stmt.where(users.c.billing == billing)
+    if suspended is not None:
+        held = or_(users.c.held_at.is_not(None), users.c.suspended_at.is_not(None))
+        stmt = stmt.where(held if suspended else not_(held))
     if limit:
         stmt = stmt.limit(limit)
     return [_user(r) for r in conn.execute(stmt)]

@@ -21,7 +21,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
@@ -30,7 +32,7 @@ from aaad.store.tables import vouchers
 
 __all__ = ["ALPHABET", "CODE_CHARS", "HINT_CHARS", "BadCode", "UnknownCode", "AlreadyRedeemed",
            "Expired", "Redeemed", "new_code", "normalise", "code_hash", "create_vouchers",
-           "redeem", "list_vouchers"]
+           "redeem", "list_vouchers", "expiry_after"]
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"   # 32 letters: 5 bits each, no 0/O, 1/I
 CODE_CHARS = 20                                 # 100 bits
@@ -139,3 +141,10 @@ def list_vouchers(conn: Connection, *, batch: str | None = None,
                       "unused")
         out.append(d)
     return out
+
+
+def expiry_after(last_day: date, tz: ZoneInfo) -> int:
+    """The instant a voucher valid through the local date ``last_day`` expires:
+    the next local midnight."""
+    after = last_day + timedelta(days=1)
+    return int(datetime(after.year, after.month, after.day, tzinfo=tz).timestamp())

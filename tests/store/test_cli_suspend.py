@@ -80,7 +80,8 @@ def test_resume_of_a_non_payment_suspension_needs_the_money(
         "('aaad credit topup alice AMOUNT') or promise a payment ('aaad credit promise alice "
         "AMOUNT'); nothing changed\n")
     assert aaad.json("user", "show", "alice") == before            # the hold stays too
-    assert [e["kind"] for e in aaad.json("events", "list", "--user", "alice")] == ["suspended"]
+    assert [(e["kind"], e["detail"]) for e in aaad.json("events", "list", "--user", "alice")
+            ] == [("suspended", "by hand"), ("suspended", "for non-payment: 9.90 due")]
     aaad.ok("credit", "promise", "alice", "20")           # pays the 9.90: only the hold is left
     after = aaad.json("user", "show", "alice")
     assert after["suspended_at"] is None and after["suspended_by_hand"] is not None

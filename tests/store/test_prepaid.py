@@ -176,7 +176,8 @@ def test_grace_days_then_revocation(db: Database) -> None:
         # The unused 18 of 28 days are credited, which lowers what is due.
         assert ledger_store.dues(conn, [uid])[uid] == 299000 - 192214
         assert conn.execute(select(events.c.kind).where(events.c.user_name == "ann")
-                            ).scalars().all() == ["revoked"]
+                            .order_by(events.c.id)).scalars().all() == [
+            "suspended", "renewal_due", "revoked"]
 
 
 def test_live_sessions_of_suspended_users_on_disconnect_plans_are_listed(db: Database) -> None:

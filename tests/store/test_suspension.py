@@ -142,7 +142,9 @@ def test_resume_pays_what_is_due_when_it_now_fits(db: Database) -> None:
     assert held(db) == (None, None, None)
     with db.reader.connect() as conn:
         assert ledger_store.balance_of(conn, uid).balance == 400000 - 299000
-    assert logged(db) == [("resumed", "paid 29.90 that was due")]
+    assert logged(db) == [("suspended", "for non-payment: 29.90 due"),
+                          ("renewal_due", "plan home fee 2027-02-01 to 2027-02-28: 29.90"),
+                          ("resumed", "paid 29.90 that was due")]
 
 
 def test_revocation_and_the_billing_turn_disconnects_leave_holds_alone(db: Database) -> None:

@@ -33,9 +33,11 @@ LAYERS: dict[str, tuple[set[str], set[str]]] = {
     "aaad.config": ({"aaad.core", "aaad.radius"}, {"yaml"}),
     "aaad.credentials": (set(), {"argon2"}),
     "aaad.ops": (set(), set()),
+    # yaml: the API serves its OpenAPI document, aaad/daemon/api/openapi.yaml.
     "aaad.daemon": ({"aaad.core", "aaad.radius", "aaad.store", "aaad.config",
                      "aaad.credentials", "aaad.ops"},
-                    {"pyrad", "twisted", "sqlalchemy", "alembic", "prometheus_client"}),
+                    {"pyrad", "twisted", "sqlalchemy", "alembic", "prometheus_client",
+                     "yaml"}),
     "aaad.cli": ({"aaad.core", "aaad.radius",
                   "aaad.store", "aaad.config", "aaad.credentials", "aaad.ops",
                   "aaad.daemon", "aaad.migrations"},

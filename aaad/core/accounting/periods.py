@@ -23,6 +23,7 @@ __all__ = [
     "split_interval",
     "allocate",
     "local_midnight",
+    "local_instant",
     "LIFETIME_START",
 ]
 
@@ -58,6 +59,23 @@ def local_midnight(d: date, tz: ZoneInfo) -> int:
     # fold=0 picks the first of two possible instants; a midnight that does
     # not exist (a DST gap at 00:00) resolves to the offset before the gap.
     return int(datetime(d.year, d.month, d.day, tzinfo=tz).timestamp())
+
+
+def local_instant(text: str, tz: ZoneInfo) -> int:
+    """``YYYY-MM-DD`` (local midnight), ``YYYY-MM-DDTHH:MM`` or
+    ``YYYY-MM-DDTHH:MM:SS`` in ``tz`` → POSIX seconds.
+
+    Raises:
+        ValueError: another form, or an offset given.
+    """
+    try:
+        local = datetime.fromisoformat(text) if len(text) in (10, 16, 19) else None
+    except ValueError:
+        local = None
+    if local is None or local.tzinfo is not None:
+        raise ValueError(f"must be YYYY-MM-DD, YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS, "
+                         f"got {text!r}")
+    return int(local.replace(tzinfo=tz).timestamp())
 
 
 def _add_months(d: date, months: int) -> date:

@@ -38,7 +38,8 @@ from aaad.core.billing.cycles import (
     next_renewal,
 )
 from aaad.core.billing.prorata import first_partial, prorate
-from aaad.core.quotas.plan import Fee, Plan
+from aaad.core.quotas.plan import Fee, Plan, format_money
+from aaad.store import events as event_store
 from aaad.store import ledger as ledger_store
 from aaad.store import plans as plan_store
 from aaad.store import users as user_store
@@ -89,7 +90,8 @@ def save_plan(conn: Connection, name: str, definition: str, *, now: int, tz: Zon
     return plan_store.save_plan(conn, name, definition, now)
 
 
-_USER = select(users.c.id, users.c.name, users.c.plan, users.c.plan_since, users.c.next_fee_at)
+_USER = select(users.c.id, users.c.name, users.c.plan, users.c.plan_since, users.c.next_fee_at,
+               users.c.billing)
 
 
 def _terms(conn: Connection, names: set[str]) -> dict[str, tuple[Plan, int | None]]:
@@ -115,8 +117,20 @@ def _bill_user(conn: Connection, row: Any, terms: dict[str, tuple[Plan, int | No
                                    quantity=quantity, description=what, now=now):
             written += 1
             money += amount
+            _note_renewal(conn, row, ref, amount, what, now)
     _set_next(conn, row.id, next_at)
     return written, money
+
+
+def _note_renewal(conn: Connection, row: Any, ref: str, amount: int, what: str,
+                  now: int) -> None:
+    """A ``renewal_charged`` event for a fee line, or ``renewal_due`` when a
+    prepaid balance could not pay it (it stays due; the user is suspended)."""
+    unpaid = row.billing == "prepaid" and conn.execute(
+        select(charges.c.paid).where(charges.c.ref == ref)).scalar() != amount
+    event_store.record_event(conn, at=now, kind="renewal_due" if unpaid else "renewal_charged",
+                             result="ok", user_name=row.name,
+                             detail=f"{what}: {format_money(amount)}")
 
 
 def _due(user_id: int, plan: Plan, fee: Fee, since: int, fee_since: int, next_at: int,

@@ -102,14 +102,11 @@ def resume(conn: Connection, user_id: int, name: str, now: int) -> Resumed:
         paid, unpaid = settled.paid, True
     lifted = user_store.release_hold(conn, user_id, now)
     done = Resumed(lifted, paid, unpaid)
-    if done.changed:
-        parts = []
-        if lifted is not None:
-            parts.append("by hand" + (f" (was: {lifted.reason})" if lifted.reason else ""))
-        if unpaid:
-            parts.append(f"paid {format_money(paid)} that was due")
+    if lifted is not None:
+        # Lifting a non-payment suspension is settle's event, recorded above.
         event_store.record_event(conn, at=now, kind="resumed", result="ok", user_name=name,
-                                 detail="; ".join(parts))
+                                 detail="by hand" + (f" (was: {lifted.reason})"
+                                                     if lifted.reason else ""))
     return done
 
 

@@ -1,0 +1,20 @@
+"""The kinds of event aaad records in its audit trail (the events table): what
+``aaad events list --kind`` and ``GET /v1/events?kind=`` accept.
+
+- ``suspended``/``resumed``: by hand, or for non-payment (a prepaid balance
+  that could not pay what is due / a top-up or resume that paid it);
+- ``over_limit``: a live session crossed a limit of a ``disconnect`` plan;
+- ``disconnect``: a Disconnect-Request's outcome (ack, nak, timeout, ...);
+- ``renewal_charged``/``renewal_due``: a plan fee line at a cycle start, paid
+  (or billed, postpaid) / left due by a prepaid balance;
+- ``block_renewed``, ``block_expired``, ``rollover``, ``revoked``.
+
+A test (tests/store/test_cli_errors.py) keeps the list complete.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EVENT_KINDS"]
+
+EVENT_KINDS = ("block_expired", "block_renewed", "disconnect", "over_limit", "renewal_charged",
+               "renewal_due", "resumed", "revoked", "rollover", "suspended")

@@ -1,0 +1,171 @@
+"""The provisioning and usage API: JSON over HTTP, versioned under ``/v1``.
+
+Off unless the config has an ``api:`` section; binds to loopback by default.
+Every request but ``GET /v1/openapi.json`` needs ``Authorization: Bearer
+<token>`` (:mod:`.auth`). Database work runs on the daemon's executors (the
+reader for reads, the writer for writes), never on the reactor thread. Every
+write runs once per ``Idempotency-Key`` (:mod:`.context`); errors are RFC 9457
+problem details (:mod:`.http`). The contract is ``openapi.yaml`` beside this
+module (``docs/openapi.yaml`` is the same file), served as ``/v1/openapi.json``.
+
+One module per resource: :mod:`.users`, :mod:`.credit`, :mod:`.catalogue`
+(plans, vouchers), :mod:`.charges`, :mod:`.reports` (usage, sessions, calls,
+export, events), :mod:`.control` (disconnect, debug).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from aaad.core.accounting.periods import PeriodSpec
+from aaad.core.billing.taxes import Tax
+from aaad.daemon.api import catalogue, charges, control, credit, reports, users
+from aaad.daemon.api.auth import authorise
+from aaad.daemon.api.context import ApiContext
+from aaad.daemon.api.http import MAX_BODY, ApiRequest, Problem, Reply, Router
+from aaad.daemon.api.spec import openapi_document
+from aaad.daemon.enforcement import Enforcer
+from aaad.daemon.executor import Executor
+from aaad.radius.trace import Tracer
+from aaad.store.database import Database
+from aaad.store.idempotency import MAX_KEY
+
+__all__ = ["UsageApi", "build_router"]
+
+log = logging.getLogger(__name__)
+
+_KEY = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_KEY)  # noqa: UP031  (a regex's braces)
+
+
+def build_router(ctx: ApiContext) -> Router:
+    router = Router()
+    spec = openapi_document()
+
+    def serve_spec(req: ApiRequest) -> Deferred[Reply]:
+        return succeed(Reply(200, spec))
+    router.add("GET", "/v1/openapi.json", serve_spec, public=True)
+    for module in (users, credit, catalogue, charges, reports, control):
+        module.register(router, ctx)
+    return router
+
+
+def _unauthorized() -> Problem:
+    return Problem(401, "unauthorized", "missing or wrong bearer token",
+                   headers={"WWW-Authenticate": 'Bearer realm="aaad"'})
+
+
+class UsageApi(Resource):
+    """The whole API as one leaf resource; :class:`Router` picks the handler."""
+
+    isLeaf = True
+
+    def __init__(self, *, token: bytes, db: Database, reader: Executor, writer: Executor,
+                 hasher: Executor, enforcer: Enforcer, reactor: IReactorTime, period: PeriodSpec,
+                 tz: ZoneInfo, tracer: Tracer | None = None,
+                 taxes: Callable[[], Sequence[Tax]] = lambda: ()) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Twisted: untyped
+        self._token = token
+        self.context = ApiContext(db=db, reader=reader, writer=writer, hasher=hasher,
+                                  enforcer=enforcer,
+                                  reactor=reactor, period=period, tz=tz, taxes=taxes,
+                                  tracer=tracer)
+        self._router = build_router(self.context)
+
+    def render(self, request: Request) -> Any:
+        try:
+            d = self._handle(request)
+        except Problem as e:
+            return self._problem(request, e)
+        except Exception:
+            log.exception("API %s %s", request.method.decode(), request.path.decode())
+            return self._problem(request, Problem(500, "internal", "internal error"))
+        gone: list[bool] = []       # the client went away: nobody to answer
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+        d.addCallbacks(lambda reply: None if gone else self._finish(request, reply),
+                       lambda f: self._failed(request, f, answer=not gone))
+        return NOT_DONE_YET
+
+    def _handle(self, request: Request) -> Deferred[Reply]:
+        method = request.method.decode("latin-1")
+        segments = [p.decode("latin-1") for p in request.postpath or []]
+        principal = authorise(request.getHeader(b"authorization"), self._token)
+        try:
+            route, params = self._router.match(method, segments)
+        except Problem:
+            if principal is None:       # no token: not even which paths exist
+                raise _unauthorized() from None
+            raise
+        if principal is None and not route.public:
+            raise _unauthorized()
+        key = request.getHeader(b"idempotency-key") if route.write else None
+        if key is not None and not _KEY.fullmatch(key.decode("latin-1")):
+            raise Problem(400, "invalid-header",
+                          f"Idempotency-Key must be 1-{MAX_KEY} visible ASCII characters",
+                          field="Idempotency-Key")
+        raw = request.content.read(MAX_BODY + 1) if request.content is not None else b""
+        if len(raw) > MAX_BODY:
+            raise Problem(413, "body-too-large", f"the body is larger than {MAX_BODY} bytes")
+        query: dict[str, list[str]] = {}
+        for k, vs in (request.args or {}).items():
+            try:
+                query[k.decode("utf-8")] = [v.decode("utf-8") for v in vs]
+            except UnicodeDecodeError:
+                raise Problem(400, "invalid-parameter", "the query is not UTF-8") from None
+        req = ApiRequest(method=method, path=request.path.decode("latin-1"), params=params,
+                         query=query, raw_body=raw,
+                         idempotency_key=None if key is None else key.decode("latin-1"),
+                         scope="" if principal is None else principal.scope)
+        d: Deferred[Reply] = maybeDeferred(route.handler, req)
+        return d
+
+    def _finish(self, request: Request, reply: Reply) -> None:
+        request.setResponseCode(reply.status)
+        for k, v in reply.headers.items():
+            request.setHeader(k.encode(), v.encode())
+        if reply.body is None and reply.status == 204:
+            request.finish()
+            return
+        request.setHeader(b"Content-Type", b"application/json")
+        request.write(json.dumps(reply.body, sort_keys=True).encode())
+        request.finish()
+
+    def _failed(self, request: Request, failure: Failure, *, answer: bool = True) -> None:
+        if failure.check(Problem):
+            e: Problem = failure.value  # type: ignore[assignment]
+        elif failure.check(IntegrityError):
+            e = Problem(409, "conflict", "a concurrent request changed the same thing; "
+                        "try again")
+        elif failure.check(DBAPIError):
+            # The driver's own message, not SQLAlchemy's: that one carries the
+            # statement's parameters (a password hash, say).
+            orig = getattr(failure.value, "orig", None) or failure.value
+            log.warning("API %s %s failed: %s: %s", request.method.decode(),
+                        request.path.decode(), type(orig).__name__,
+                        str(orig).splitlines()[0] if str(orig) else "")
+            e = Problem(503, "database-unavailable", "the database is not available; try again")
+        else:
+            log.error("API %s %s failed: %s", request.method.decode(), request.path.decode(),
+                      failure.getTraceback())
+            e = Problem(500, "internal", "internal error")
+        if answer:
+            request.write(self._problem(request, e))
+            request.finish()
+
+    def _problem(self, request: Request, e: Problem) -> bytes:
+        request.setResponseCode(e.status)
+        request.setHeader(b"Content-Type", b"application/problem+json")
+        for k, v in e.headers.items():
+            request.setHeader(k.encode(), v.encode())
+        return json.dumps(e.document(), sort_keys=True).encode()

@@ -1,0 +1,145 @@
+"""``/v1/plans`` (list, read) and ``/v1/vouchers`` (create, list, redeem): the
+API side of ``aaad plan list/show`` and ``aaad voucher``.
+
+Voucher codes are in the response of their creation only; a repeat of that
+request with its Idempotency-Key (within the key's day) answers them again.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+from twisted.internet.defer import Deferred
+
+from aaad.core.quotas.plan import format_money, plan_to_dict
+from aaad.daemon.api.context import ApiContext, require_user
+from aaad.daemon.api.http import ApiRequest, Problem, Reply, Router, query_str
+from aaad.store import plans as plan_store
+from aaad.store import vouchers as voucher_store
+from aaad.store.reports import iso
+
+__all__ = ["register"]
+
+MAX_VOUCHERS = 10_000
+
+
+def register(router: Router, ctx: ApiContext) -> None:
+    h = _Catalogue(ctx)
+    router.add("GET", "/v1/plans", h.plans)
+    router.add("GET", "/v1/plans/{name}", h.plan)
+    router.add("GET", "/v1/vouchers", h.vouchers)
+    router.add("POST", "/v1/vouchers", h.create_vouchers, write=True)
+    router.add("POST", "/v1/vouchers/redeem", h.redeem, write=True)
+
+
+class _Catalogue:
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+
+    def plans(self, req: ApiRequest) -> Deferred[Reply]:
+        def read(conn: Connection) -> Reply:
+            return Reply(200, [plan_to_dict(plan_store.plan_from_json(d))
+                               for _, d in plan_store.list_plans(conn)])
+        return self.ctx.read(read)
+
+    def plan(self, req: ApiRequest) -> Deferred[Reply]:
+        name = req.params["name"]
+
+        def read(conn: Connection) -> Reply:
+            stored = plan_store.plan_definition(conn, name)
+            if stored is None:
+                raise Problem(404, "no-such-plan", f"no plan {name!r}")
+            return Reply(200, plan_to_dict(plan_store.plan_from_json(stored)))
+        return self.ctx.read(read)
+
+    def vouchers(self, req: ApiRequest) -> Deferred[Reply]:
+        batch = query_str(req, "batch", max_len=32)
+        now = self.ctx.now()
+
+        def read(conn: Connection) -> Reply:
+            return Reply(200, [_voucher(r) for r in
+                               voucher_store.list_vouchers(conn, batch=batch, now=now)])
+        return self.ctx.read(read)
+
+    def create_vouchers(self, req: ApiRequest) -> Deferred[Reply]:
+        body = req.body()
+        count = body.integer("count", required=True, low=1, high=MAX_VOUCHERS)
+        value = body.money("value", required=True, positive=True)
+        expires = body.text("expires", max_len=10)
+        batch = body.text("batch", max_len=32)
+        body.done()
+        assert count is not None and value is not None
+        if req.idempotency_key is None:
+            raise Problem(400, "idempotency-required", "creating vouchers needs an "
+                          "Idempotency-Key header (a lost response can then be fetched "
+                          "again)", field="Idempotency-Key")
+        tz, now = self.ctx.tz, self.ctx.now()
+        expires_at = None
+        if expires is not None:
+            try:
+                last = date.fromisoformat(expires) if re.fullmatch(
+                    r"[0-9]{4}-[0-9]{2}-[0-9]{2}", expires) else None
+            except ValueError:
+                last = None
+            if last is None:
+                raise Problem(400, "invalid-field", "expires must be a date YYYY-MM-DD",
+                              field="/expires")
+            expires_at = voucher_store.expiry_after(last, tz)
+            if expires_at <= now:
+                raise Problem(400, "invalid-field", f"expires {expires} is in the past",
+                              field="/expires")
+        if batch is None:
+            batch = f"{datetime.fromtimestamp(now, tz):%Y%m%d}-{secrets.token_hex(2)}"
+        elif not batch.isprintable() or batch != batch.strip():
+            raise Problem(400, "invalid-field", "batch must be printable, without surrounding "
+                          "spaces", field="/batch")
+
+        def apply(conn: Connection) -> Reply:
+            codes = voucher_store.create_vouchers(conn, count=count, value=value, batch=batch,
+                                                  expires_at=expires_at, now=now)
+            return Reply(201, {"batch": batch, "value": format_money(value),
+                               "expires": expires, "codes": codes})
+        return self.ctx.write(req, apply)
+
+    def redeem(self, req: ApiRequest) -> Deferred[Reply]:
+        body = req.body()
+        code = body.text("code", required=True, max_len=64)
+        user = body.text("user", required=True, max_len=253)
+        body.done()
+        assert code is not None and user is not None
+        try:
+            voucher_store.normalise(code)
+        except voucher_store.BadCode as e:
+            raise Problem(400, "invalid-field", str(e), field="/code") from None
+        now = self.ctx.now()
+
+        def apply(conn: Connection) -> Reply:
+            require_user(conn, user)
+            try:
+                done = voucher_store.redeem(conn, code, user, now)
+            except voucher_store.UnknownCode:
+                raise Problem(404, "unknown-voucher", "unknown voucher code") from None
+            except voucher_store.Expired as e:
+                raise Problem(409, "voucher-expired",
+                              f"this voucher expired at {iso(e.args[0])}") from None
+            except voucher_store.AlreadyRedeemed:
+                raise Problem(409, "voucher-redeemed",
+                              "this voucher was redeemed already") from None
+            b = done.balance
+            return Reply(200, {"voucher": done.voucher_id, "user": user,
+                               "value": format_money(done.value),
+                               "balance": format_money(b.balance),
+                               "credit_limit": format_money(b.credit_limit),
+                               "available": format_money(b.available)})
+        return self.ctx.write(req, apply)
+
+
+def _voucher(r: dict[str, Any]) -> dict[str, Any]:
+    return {"id": r["id"], "hint": r["hint"], "value": format_money(r["value"]),
+            "batch": r["batch"], "state": r["state"], "created_at": iso(r["created_at"]),
+            "expires_at": iso(r["expires_at"]) or None, "redeemed_by": r["redeemed_by"],
+            "redeemed_at": iso(r["redeemed_at"]) or None}

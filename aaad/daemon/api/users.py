@@ -1,0 +1,316 @@
+"""``/v1/users``: create, read, change, delete and list users; suspend, resume,
+disable and enable them (the API side of ``aaad user``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Connection
+from twisted.internet.defer import Deferred
+
+from aaad.core.accounting.periods import local_instant
+from aaad.core.quotas.decide import check_hold_reason
+from aaad.core.quotas.plan import format_money
+from aaad.credentials import hash_password
+from aaad.daemon.api.context import ApiContext, no_user, require_user
+from aaad.daemon.api.control import disconnect_all
+from aaad.daemon.api.http import (
+    ApiRequest,
+    Body,
+    Problem,
+    Reply,
+    Router,
+    query_bool,
+    query_int,
+    query_str,
+)
+from aaad.store import ledger as ledger_store
+from aaad.store import plans as plan_store
+from aaad.store import sessions as session_store
+from aaad.store import users as user_store
+from aaad.store.jobs import accounts
+from aaad.store.jobs.plan_changes import pending_changes
+from aaad.store.jobs.suspension import StillDue
+from aaad.store.reports import iso
+
+__all__ = ["register", "user_json"]
+
+log = logging.getLogger(__name__)
+
+BILLING = ("prepaid", "postpaid")
+MAX_PAGE = 1000
+
+
+def register(router: Router, ctx: ApiContext) -> None:
+    h = _Users(ctx)
+    router.add("GET", "/v1/users", h.list)
+    router.add("POST", "/v1/users", h.create, write=True)
+    router.add("GET", "/v1/users/{name}", h.show)
+    router.add("PATCH", "/v1/users/{name}", h.change, write=True)
+    router.add("DELETE", "/v1/users/{name}", h.delete, write=True)
+    router.add("POST", "/v1/users/{name}/suspend", h.suspend, write=True)
+    router.add("POST", "/v1/users/{name}/resume", h.resume, write=True)
+    router.add("POST", "/v1/users/{name}/disable", h.disable, write=True)
+    router.add("POST", "/v1/users/{name}/enable", h.enable, write=True)
+
+
+def user_json(u: user_store.User) -> dict[str, Any]:
+    return {"name": u.name, "enabled": u.enabled, "plan": u.plan, "credential": u.credential,
+            "billing": u.billing, "tax_exempt": list(u.tax_exempt),
+            "suspended_by_hand": None if u.hold is None else {
+                "since": iso(u.hold.since), "reason": u.hold.reason},
+            "suspended_at": iso(u.suspended_at) or None,
+            "created_at": iso(u.created_at), "updated_at": iso(u.updated_at)}
+
+
+def _name(text: str) -> str:
+    if not text or len(text.encode("utf-8")) > 253 or "\x00" in text:
+        raise Problem(400, "invalid-field", "name must be 1-253 octets (RFC 2865 §5.1)",
+                      field="/name")
+    return text
+
+
+def _password(body: Body) -> str | None:
+    pw = body.text("password", max_len=128)
+    if pw is not None and len(pw.encode("utf-8")) > 128:
+        raise Problem(400, "invalid-field", "password must be at most 128 octets "
+                      "(RFC 2865 §5.2)", field="/password")
+    return pw
+
+
+def _credential(pw: str, cleartext: bool) -> dict[str, Any]:
+    """The columns for a password; hashing (argon2id) runs on the hasher pool,
+    off the reactor and off the writer that accounting waits for."""
+    return ({"password_cleartext": pw, "password_hash": None} if cleartext
+            else {"password_cleartext": None, "password_hash": hash_password(pw)})
+
+
+def _check_plan(conn: Connection, plan: str | None) -> None:
+    if plan is not None and plan_store.plan_definition(conn, plan) is None:
+        raise Problem(400, "invalid-field", f"no plan {plan!r}", field="/plan")
+
+
+class _Users:
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+
+    def list(self, req: ApiRequest) -> Deferred[Reply]:
+        limit = query_int(req, "limit", default=100, low=1, high=MAX_PAGE)
+        after = query_str(req, "after", max_len=253)
+        plan = query_str(req, "plan", max_len=64)
+        enabled = query_bool(req, "enabled")
+        suspended = query_bool(req, "suspended")
+        billing = query_str(req, "billing", max_len=8)
+        if billing is not None and billing not in BILLING:
+            raise Problem(400, "invalid-parameter", "billing must be prepaid or postpaid",
+                          field="billing")
+
+        def read(conn: Connection) -> Reply:
+            rows = user_store.list_users(conn, limit=limit + 1, after=after, plan=plan,
+                                         enabled=enabled, billing=billing, suspended=suspended)
+            page = rows[:limit]
+            return Reply(200, {"items": [user_json(u) for u in page],
+                               "next": page[-1].name if len(rows) > limit else None})
+        return self.ctx.read(read)
+
+    def show(self, req: ApiRequest) -> Deferred[Reply]:
+        name = req.params["name"]
+
+        def read(conn: Connection) -> Reply:
+            data = user_json(require_user(conn, name))
+            uid = user_store.user_ids(conn, [name])[name]
+            data["open_sessions"] = session_store.open_session_count(conn, name)
+            since, next_fee = user_store.fee_state(conn, uid)
+            data["plan_since"], data["next_fee_at"] = iso(since) or None, iso(next_fee) or None
+            data["plan_changes"] = [{"id": p["id"], "plan": p["plan"], "at": iso(p["at"])}
+                                    for p in pending_changes(conn, uid)]
+            return Reply(200, data)
+        return self.ctx.read(read)
+
+    def create(self, req: ApiRequest) -> Deferred[Reply]:
+        body = req.body()
+        name = _name(body.text("name", required=True, max_len=253) or "")
+        pw = _password(body)
+        if pw is None:
+            raise Problem(400, "invalid-field", "password is required", field="/password")
+        cleartext = bool(body.boolean("cleartext"))
+        plan = body.text("plan", max_len=64)
+        enabled = body.boolean("enabled")
+        billing = body.choice("billing", BILLING)
+        body.done()
+        now = self.ctx.now()
+
+        def write(cred: dict[str, Any]) -> Deferred[Reply]:
+            def add(conn: Connection) -> Reply:
+                _check_plan(conn, plan)
+                try:
+                    uid = user_store.add_user(conn, name, plan=plan,
+                                              enabled=enabled is not False, now=now, **cred)
+                except user_store.UserExists:
+                    raise Problem(409, "user-exists", f"user {name!r} exists") from None
+                if billing is not None:
+                    ledger_store.set_billing(conn, uid, name, billing, now)
+                return Reply(201, user_json(user_store.get_user(conn, name)),
+                             {"Location": f"/v1/users/{name}"})
+            return self.ctx.write(req, add)
+        return self.ctx.hasher.run(_credential, pw, cleartext).addCallback(write)
+
+    def change(self, req: ApiRequest) -> Deferred[Reply]:
+        name = req.params["name"]
+        body = req.body()
+        pw = _password(body)
+        cleartext = body.boolean("cleartext")
+        new_plan = "plan" in body.data
+        plan = body.text("plan", max_len=64)
+        billing = body.choice("billing", BILLING)
+        exempt = body.raw("tax_exempt")
+        plan_at_text = body.text("plan_at", max_len=19)
+        cancel = body.boolean("cancel_plan_changes")
+        body.done()
+        if cleartext is not None and pw is None:
+            raise Problem(400, "invalid-field", "cleartext needs password", field="/cleartext")
+        now, tz = self.ctx.now(), self.ctx.tz
+        plan_at = None
+        if plan_at_text is not None:
+            if not new_plan:
+                raise Problem(400, "invalid-field", "plan_at needs plan", field="/plan_at")
+            try:
+                plan_at = local_instant(plan_at_text, tz)
+            except ValueError as e:
+                raise Problem(400, "invalid-field", f"plan_at {e}", field="/plan_at") from None
+            if plan_at <= now:
+                raise Problem(400, "invalid-field", "plan_at is not in the future (leave it "
+                              "out to change the plan now)", field="/plan_at")
+        if cancel and (new_plan or pw is not None or billing is not None or exempt is not None):
+            raise Problem(400, "invalid-field", "cancel_plan_changes is given alone",
+                          field="/cancel_plan_changes")
+        known = {t.name for t in self.ctx.taxes()}
+        if exempt is not None and (not isinstance(exempt, list) or not all(
+                isinstance(x, str) and x in known for x in exempt)):
+            raise Problem(400, "invalid-field", "tax_exempt must be a list of configured "
+                          f"taxes ({', '.join(sorted(known)) or 'there are none'})",
+                          field="/tax_exempt")
+        if pw is None and not new_plan and billing is None and exempt is None and not cancel:
+            raise Problem(400, "invalid-body", "nothing to change: give password, plan, "
+                          "billing, tax_exempt or cancel_plan_changes", field="")
+
+        def write(cred: dict[str, Any]) -> Deferred[Reply]:
+            values = dict(cred)
+            if exempt is not None:
+                values["tax_exempt"] = ",".join(sorted(set(exempt))) or None
+
+            def apply(conn: Connection) -> Reply:
+                require_user(conn, name)
+                credit, scheduled, cancelled = 0, None, 0
+                if cancel:
+                    cancelled = accounts.cancel_plan_changes(conn, name, now=now)
+                elif new_plan and plan_at is not None:
+                    _check_plan(conn, plan)
+                    change = accounts.schedule_plan_change(conn, name, plan, at=plan_at,
+                                                           now=now, values=values)
+                    scheduled = {"id": change, "plan": plan, "at": iso(plan_at)}
+                elif new_plan:
+                    _check_plan(conn, plan)
+                    credit = accounts.change_plan(conn, name, plan, now=now, tz=tz,
+                                                  values=values)
+                elif values:
+                    user_store.update_user(conn, name, now=now, **values)
+                if billing is not None:
+                    accounts.set_billing_mode(conn, name, billing, now)
+                data = user_json(user_store.get_user(conn, name))
+                data.update(credited=format_money(-credit), scheduled=scheduled,
+                            cancelled=cancelled)
+                return Reply(200, data)
+            return self.ctx.write(req, apply)
+        if pw is None:
+            return write({})
+        return self.ctx.hasher.run(_credential, pw, bool(cleartext)).addCallback(write)
+
+    def delete(self, req: ApiRequest) -> Deferred[Reply]:
+        name = req.params["name"]
+
+        def apply(conn: Connection) -> Reply:
+            try:
+                user_store.delete_user(conn, name)
+            except user_store.NoSuchUser:
+                raise no_user(name) from None
+            return Reply(204)
+        return self.ctx.write(req, apply)
+
+    def suspend(self, req: ApiRequest) -> Deferred[Reply]:
+        name = req.params["name"]
+        body = req.body()
+        reason = body.text("reason", max_len=1000)
+        disconnect = body.boolean("disconnect")
+        body.done()
+        if reason is not None:
+            try:
+                reason = check_hold_reason(reason)
+            except ValueError as e:
+                raise Problem(400, "invalid-field", f"reason {e}", field="/reason") from None
+        now = self.ctx.now()
+
+        def apply(conn: Connection) -> Reply:
+            try:
+                done = accounts.suspend_user(conn, name, reason, now)
+            except user_store.NoSuchUser:
+                raise no_user(name) from None
+            return Reply(200, {"user": user_json(user_store.get_user(conn, name)),
+                               "changed": done.changed})
+        return self.ctx.write(req, apply, after=self._cut(name, disconnect, "suspended"))
+
+    def resume(self, req: ApiRequest) -> Deferred[Reply]:
+        name = req.params["name"]
+        req.body().done()
+        now = self.ctx.now()
+
+        def apply(conn: Connection) -> Reply:
+            try:
+                done, _enabled = accounts.resume_user(conn, name, now)
+            except user_store.NoSuchUser:
+                raise no_user(name) from None
+            except StillDue as e:
+                raise Problem(409, "still-due", f"{name} is suspended for non-payment: "
+                              f"{format_money(e.due)} due and only {format_money(e.available)} "
+                              "available; top up or promise a payment",
+                              extra={"due": format_money(e.due),
+                                     "available": format_money(e.available)}) from None
+            return Reply(200, {"user": user_json(user_store.get_user(conn, name)),
+                               "changed": done.changed, "paid": format_money(done.paid)})
+        return self.ctx.write(req, apply)
+
+    def disable(self, req: ApiRequest) -> Deferred[Reply]:
+        body = req.body()
+        disconnect = body.boolean("disconnect")
+        body.done()
+        return self._enable(req, False, self._cut(req.params["name"], disconnect, "disabled"))
+
+    def enable(self, req: ApiRequest) -> Deferred[Reply]:
+        req.body().done()
+        return self._enable(req, True, None)
+
+    def _enable(self, req: ApiRequest, enabled: bool, after: Any) -> Deferred[Reply]:
+        name = req.params["name"]
+        now = self.ctx.now()
+
+        def apply(conn: Connection) -> Reply:
+            try:
+                user_store.update_user(conn, name, now=now, enabled=enabled)
+            except user_store.NoSuchUser:
+                raise no_user(name) from None
+            return Reply(200, {"user": user_json(user_store.get_user(conn, name))})
+        return self.ctx.write(req, apply, after=after)
+
+    def _cut(self, name: str, disconnect: bool | None, why: str) -> Any:
+        """After a change that refuses logins: Disconnect-Requests for the open
+        sessions (unless ``disconnect`` is false), not waited for: each outcome
+        is an event (``GET /v1/events``)."""
+        if disconnect is False:
+            return None
+
+        def after(_reply: Reply) -> None:
+            d = disconnect_all(self.ctx, name, f"user {why} by API")
+            d.addErrback(lambda f: log.warning("API: disconnecting %s failed: %s", name,
+                                               f.getErrorMessage()))
+        return after
