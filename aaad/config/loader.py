@@ -463,10 +463,12 @@ def _api(parent: _Reader, base_dir: Path) -> ApiConfig:
         return ApiConfig()
     r = parent.section("api")
     d = ApiConfig()
-    token = _client_secret(r, base_dir, key="token")
+    # Without token/token_file only the tokens made with `aaad token create` work.
+    token = (None if r.data.get("token") is None and r.data.get("token_file") is None
+             else _client_secret(r, base_dir, key="token"))
     cfg = ApiConfig(enabled=r.get("enabled", _bool, True), bind=r.get("bind", _address, d.bind),
                     port=r.get("port", _port, d.port), token=token)
-    if len(token.value) < 16:
+    if token is not None and len(token.value) < 16:
         raise ConfigError(r.key("token"), "must be at least 16 characters")
     r.done()
     return cfg

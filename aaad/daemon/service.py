@@ -160,11 +160,12 @@ class AaadService(MultiService):
                 m.port, Site(metrics_site(self.metrics.registry)), interface=m.bind)
             log.info("metrics on http://%s:%d/metrics", m.bind, self.port_number("metrics"))
         api = self.config.api
-        if api.enabled and api.token is not None:
+        if api.enabled:
             from twisted.web.server import Site
 
             from aaad.daemon.api import UsageApi
-            resource = UsageApi(token=api.token.value, db=self.db, reader=self.executors.reader,
+            resource = UsageApi(token=None if api.token is None else api.token.value,
+                                db=self.db, reader=self.executors.reader,
                                 writer=self.executors.writer, hasher=self.executors.hasher,
                                 enforcer=self.enforcer,
                                 reactor=self._reactor, period=self.config.accounting.period,

@@ -416,13 +416,15 @@ def test_billing_close_after_days() -> None:
     assert str(e.value) == "billing.revoke_after_days: must not be shorter than grace_days"
 
 
-def test_api_needs_a_long_enough_token() -> None:
+def test_api_needs_a_long_enough_token_or_none() -> None:
     from aaad.config import parse_config as _parse
-    for api, message in (({}, "api.token: must not be empty"),
+    for api, message in (({"token": ""}, "api.token: must not be empty"),
                          ({"token": "short"}, "api.token: must be at least 16 characters")):
         with pytest.raises(ConfigError) as e:
             _parse({"api": api})
         assert str(e.value) == message
+    # Without one, only the tokens made with `aaad token create` open the API.
+    assert _parse({"api": {}}).api.token is None
 
 
 def test_journal_paths(tmp_path):

@@ -32,7 +32,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.billing.taxes import Tax
 from aaad.daemon.api import catalogue, charges, control, credit, reports, users
-from aaad.daemon.api.auth import authorise
+from aaad.daemon.api.auth import Authoriser, Principal, needed
 from aaad.daemon.api.context import ApiContext
 from aaad.daemon.api.http import MAX_BODY, ApiRequest, Problem, Reply, Router
 from aaad.daemon.api.spec import openapi_document
@@ -71,12 +71,12 @@ class UsageApi(Resource):
 
     isLeaf = True
 
-    def __init__(self, *, token: bytes, db: Database, reader: Executor, writer: Executor,
+    def __init__(self, *, token: bytes | None, db: Database, reader: Executor, writer: Executor,
                  hasher: Executor, enforcer: Enforcer, reactor: IReactorTime, period: PeriodSpec,
                  tz: ZoneInfo, tracer: Tracer | None = None,
                  taxes: Callable[[], Sequence[Tax]] = lambda: ()) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Twisted: untyped
-        self._token = token
+        self._auth = Authoriser(config_token=token, db=db, writer=writer, reactor=reactor)
         self.context = ApiContext(db=db, reader=reader, writer=writer, hasher=hasher,
                                   enforcer=enforcer,
                                   reactor=reactor, period=period, tz=tz, taxes=taxes,
@@ -98,17 +98,36 @@ class UsageApi(Resource):
         return NOT_DONE_YET
 
     def _handle(self, request: Request) -> Deferred[Reply]:
+        d = self._auth.authorise(request.getHeader(b"authorization"))
+        method = request.method.decode("latin-1")
+
+        def dispatch(principal: Principal | None) -> Deferred[Reply]:
+            done: Deferred[Reply] = maybeDeferred(self._dispatch, request, principal)
+            if method not in ("GET", "HEAD") and principal is not None:
+                # Every change, or attempt, is logged with the token's name (never the token).
+                done.addBoth(self._log_write, method, request.path.decode("latin-1"),
+                             principal)
+            return done
+        return d.addCallback(dispatch)
+
+    def _dispatch(self, request: Request, principal: Principal | None) -> Deferred[Reply]:
         method = request.method.decode("latin-1")
         segments = [p.decode("latin-1") for p in request.postpath or []]
-        principal = authorise(request.getHeader(b"authorization"), self._token)
         try:
             route, params = self._router.match(method, segments)
         except Problem:
             if principal is None:       # no token: not even which paths exist
                 raise _unauthorized() from None
             raise
-        if principal is None and not route.public:
-            raise _unauthorized()
+        if not route.public:
+            if principal is None:
+                raise _unauthorized()
+            needs = needed(method, route.pattern)
+            if not principal.allows(needs):
+                raise Problem(403, "forbidden",
+                              f"token {principal.name!r} lacks the {needs!r} scope")
+            if principal.tenant is not None:
+                raise Problem(403, "forbidden", "a tenant's token cannot use this API yet")
         key = request.getHeader(b"idempotency-key") if route.write else None
         if key is not None and not _KEY.fullmatch(key.decode("latin-1")):
             raise Problem(400, "invalid-header",
@@ -129,6 +148,15 @@ class UsageApi(Resource):
                          scope="" if principal is None else principal.scope)
         d: Deferred[Reply] = maybeDeferred(route.handler, req)
         return d
+
+    @staticmethod
+    def _log_write(result: Any, method: str, path: str, principal: Principal) -> Any:
+        status = (result.status if isinstance(result, Reply)
+                  else result.value.status if isinstance(result, Failure)
+                  and isinstance(result.value, Problem) else "failed")
+        log.info("API %s %s by token %s%s: %s", method, path, principal.name,
+                 f" (tenant {principal.tenant})" if principal.tenant else "", status)
+        return result
 
     def _finish(self, request: Request, reply: Reply) -> None:
         request.setResponseCode(reply.status)
