@@ -229,3 +229,36 @@ def test_a_plan_change_is_scheduled_and_called_off(served: Served) -> None:
     assert s.api("GET", path, template="/v1/users/{name}").body["plan_changes"] == []
     r = s.api("PATCH", path, {"plan": None}, template="/v1/users/{name}")
     assert r.status == 200 and r.body["plan"] is None
+
+
+def test_a_front_end_imports_users_in_bulk(served: Served) -> None:
+    s = served
+    body = "\n".join(json.dumps(u) for u in [
+        {"name": "bulk-1", "password": PASSWORD, "plan": "fe-month", "balance": "5.00"},
+        {"name": "bulk-2", "password": PASSWORD, "billing": "prepaid"},
+        {"name": "bulk-3", "password": PASSWORD, "enabled": False}]).encode()
+    r = s.api("POST", "/v1/users/import", body, key="bulk-a")
+    assert r.status == 201, r.body
+    assert r.body == {"imported": 3, "balances": 1, "opening_lines": 1,
+                      "accounts_for_seen_names": 0}
+    again = s.api("POST", "/v1/users/import", body, key="bulk-a")
+    assert (again.status, again.body) == (201, r.body)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert s.login("bulk-1") == (AccessAccept, "")              # hashed, and it verifies
+    assert s.login("bulk-3")[0] == AccessReject                 # imported disabled
+    shown = s.api("GET", "/v1/users/bulk-2", template="/v1/users/{name}")
+    assert (shown.body["billing"], shown.body["credential"]) == ("prepaid", "hashed")
+    # All or none: one bad line and a name that exists refuse the whole body.
+    csv_body = (f"name,password,plan\nbulk-4,{PASSWORD},fe-month\nbulk-1,{PASSWORD},\n"
+                f"bulk-5,{PASSWORD},no-such-plan\n").encode()
+    refused = s.api("POST", "/v1/users/import?format=csv&cleartext=true", csv_body,
+                    template="/v1/users/import")
+    assert refused.status == 422, refused.body
+    assert sorted((p["line"], p["field"]) for p in refused.body["problems"]) == [
+        (3, "name"), (4, "plan")]
+    assert s.api("GET", "/v1/users/bulk-4", template="/v1/users/{name}").status == 404
+    ok = s.api("POST", "/v1/users/import?format=csv&cleartext=true",
+               f"name,password\nbulk-4,{PASSWORD}\n".encode(), template="/v1/users/import")
+    assert ok.status == 201 and ok.body["imported"] == 1
+    assert s.api("GET", "/v1/users/bulk-4", template="/v1/users/{name}"
+                 ).body["credential"] == "cleartext"

@@ -31,10 +31,10 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.billing.taxes import Tax
-from aaad.daemon.api import catalogue, charges, control, credit, reports, users
+from aaad.daemon.api import bulk, catalogue, charges, control, credit, reports, users
 from aaad.daemon.api.auth import Authoriser, Principal, needed
 from aaad.daemon.api.context import ApiContext
-from aaad.daemon.api.http import MAX_BODY, ApiRequest, Problem, Reply, Router
+from aaad.daemon.api.http import ApiRequest, Problem, Reply, Router
 from aaad.daemon.api.spec import openapi_document
 from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import Executor
@@ -56,7 +56,7 @@ def build_router(ctx: ApiContext) -> Router:
     def serve_spec(req: ApiRequest) -> Deferred[Reply]:
         return succeed(Reply(200, spec))
     router.add("GET", "/v1/openapi.json", serve_spec, public=True)
-    for module in (users, credit, catalogue, charges, reports, control):
+    for module in (bulk, users, credit, catalogue, charges, reports, control):
         module.register(router, ctx)
     return router
 
@@ -133,9 +133,10 @@ class UsageApi(Resource):
             raise Problem(400, "invalid-header",
                           f"Idempotency-Key must be 1-{MAX_KEY} visible ASCII characters",
                           field="Idempotency-Key")
-        raw = request.content.read(MAX_BODY + 1) if request.content is not None else b""
-        if len(raw) > MAX_BODY:
-            raise Problem(413, "body-too-large", f"the body is larger than {MAX_BODY} bytes")
+        limit = route.max_body
+        raw = request.content.read(limit + 1) if request.content is not None else b""
+        if len(raw) > limit:
+            raise Problem(413, "body-too-large", f"the body is larger than {limit} bytes")
         query: dict[str, list[str]] = {}
         for k, vs in (request.args or {}).items():
             try:

@@ -108,6 +108,7 @@ class Route:
     handler: Handler
     write: bool                     # takes an Idempotency-Key
     public: bool = False            # needs no token (the OpenAPI document)
+    max_body: int = MAX_BODY        # octets of body it reads at most
 
 
 _PARAM = re.compile(r"^\{([a-z_]+)\}$")
@@ -121,9 +122,9 @@ class Router:
         self._routes: list[tuple[list[str], Route]] = []
 
     def add(self, method: str, pattern: str, handler: Handler, *, write: bool = False,
-            public: bool = False) -> None:
+            public: bool = False, max_body: int = MAX_BODY) -> None:
         self._routes.append((pattern.strip("/").split("/"),
-                             Route(method, pattern, handler, write, public)))
+                             Route(method, pattern, handler, write, public, max_body)))
 
     def routes(self) -> list[Route]:
         return [r for _, r in self._routes]
