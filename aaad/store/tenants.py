@@ -23,7 +23,7 @@ from aaad.store.tables import plans, rate_tables, tenants, users, vouchers
 
 __all__ = ["Tenant", "TenantExists", "NoSuchTenant", "TenantInUse", "BadTenantName",
            "add_tenant", "get_tenant", "list_tenants", "delete_tenant", "tenant_id",
-           "tenant_ids", "tenant_names", "qualify", "unqualify", "SEPARATOR"]
+           "tenant_ids", "tenant_names", "owned", "qualify", "unqualify", "SEPARATOR"]
 
 SEPARATOR = "/"
 

@@ -278,8 +278,11 @@ def tax_exemptions(conn: Connection) -> dict[str, frozenset[str]]:
         select(users.c.name, users.c.tax_exempt).where(users.c.tax_exempt.is_not(None)))}
 
 
-def _account(name: str, tenant: int = OPERATOR) -> Any:
-    return and_(users.c.name == name, users.c.tenant_id == tenant, users.c.account.is_(True))
+def _account(ref: UserRef, tenant: int = OPERATOR) -> Any:
+    """The account ``ref``: by id, or by name in ``tenant``."""
+    if isinstance(ref, int):
+        return and_(users.c.id == ref, users.c.account.is_(True))
+    return and_(users.c.name == ref, users.c.tenant_id == tenant, users.c.account.is_(True))
 
 
 def add_user(conn: Connection, name: str, *, password_hash: str | None,
@@ -328,7 +331,7 @@ def list_users(conn: Connection, *, limit: int | None = None,
     return [_user(r) for r in conn.execute(stmt)]
 
 
-def update_user(conn: Connection, name: str, *, now: int, tenant: int = OPERATOR,
+def update_user(conn: Connection, name: UserRef, *, now: int, tenant: int = OPERATOR,
                 **values: Any) -> None:
     """Set columns (password_hash, password_cleartext, plan, enabled). Raises NoSuchUser.
 
@@ -341,7 +344,7 @@ def update_user(conn: Connection, name: str, *, now: int, tenant: int = OPERATOR
     if "plan" in values:
         current = conn.execute(select(users.c.plan).where(_account(name, tenant))).first()
         if current is None:
-            raise NoSuchUser(name)
+            raise NoSuchUser(str(name))
         if current.plan != values["plan"]:
             since = now if values["plan"] is not None else None
             values = {**values, "plan_since": since, "next_fee_at": since,
@@ -349,7 +352,7 @@ def update_user(conn: Connection, name: str, *, now: int, tenant: int = OPERATOR
     result = conn.execute(update(users).where(_account(name, tenant)).values(
         updated_at=now, **values))
     if result.rowcount == 0:
-        raise NoSuchUser(name)
+        raise NoSuchUser(str(name))
 
 
 def delete_user(conn: Connection, name: str, *, tenant: int = OPERATOR) -> None:
