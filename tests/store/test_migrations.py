@@ -9,6 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy.exc import IntegrityError
 
 from aaad.core.accounting.sessions import Totals
 from aaad.store import ledger as ledger_store
@@ -214,11 +215,10 @@ def test_0016_gives_everything_to_the_operator_and_names_become_per_tenant(
                                     plan=None, enabled=True, now=P, tenant=acme)
         # ids of users deleted before the migration are not given out again
         assert other > alice.id + 1
-        with pytest.raises(Exception):      # noqa: B017  (the driver's IntegrityError)
-            with conn.begin_nested():
-                conn.execute(text("INSERT INTO users (name, tenant_id, enabled, created_at, "
-                                  "updated_at, account) VALUES ('alice', :a, :t, 1, 1, :t)"),
-                             {"a": acme, "t": True})
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            conn.execute(text("INSERT INTO users (name, tenant_id, enabled, created_at, "
+                              "updated_at, account) VALUES ('alice', :a, :t, 1, 1, :t)"),
+                         {"a": acme, "t": True})
     cfg = migrate.alembic_config()
     with pytest.raises(RuntimeError, match="tenants exist"), fresh.writer.begin() as conn:
         cfg.attributes["connection"] = conn
