@@ -72,8 +72,11 @@ users = Table(
     # Unique per tenant among the rows that exist: an account, or the
     # no-account holder of a name (``account`` false). Deleting removes the row.
     Column("name", String(NAME_LEN), nullable=False),
-    # The tenant that owns the user (migration 0016); 0 = the operator.
-    Column("tenant_id", Integer, nullable=False, server_default=text("0"), index=True),
+    # The tenant that owns the user (migration 0016); 0 = the operator. No
+    # index of its own: one on tenant_id alone (nearly every user the
+    # operator's) tempts PostgreSQL to scan it for the owner lookup of new
+    # sessions, which the unique key below answers by (name, tenant_id).
+    Column("tenant_id", Integer, nullable=False, server_default=text("0")),
     # Exactly one of the two credentials is set: an argon2id hash (PAP only)
     # or the cleartext (needed for CHAP).
     Column("password_hash", String(255), nullable=True),

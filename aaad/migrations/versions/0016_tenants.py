@@ -48,7 +48,6 @@ def upgrade() -> None:
         batch.add_column(_tenant_id())
         batch.drop_constraint("uq_users_name", type_="unique")
         batch.create_unique_constraint("uq_users_name_tenant_id", ["name", "tenant_id"])
-        batch.create_index("ix_users_tenant_id", ["tenant_id"])
     _restore_sqlite_sequence(seq)
     for table in _OWNED:
         with op.batch_alter_table(table) as batch:
@@ -75,7 +74,6 @@ def downgrade() -> None:
             batch.drop_column("tenant_id")
     seq = _sqlite_sequence()
     with op.batch_alter_table("users", table_kwargs={"sqlite_autoincrement": True}) as batch:
-        batch.drop_index("ix_users_tenant_id")
         batch.drop_constraint("uq_users_name_tenant_id", type_="unique")
         batch.create_unique_constraint("uq_users_name", ["name"])
         batch.drop_column("tenant_id")
