@@ -23,8 +23,8 @@ from tests.support.daemon import SECRET, Daemon, acct, exchange, poll, start_dae
 from tests.support.databases import migrated
 
 ACME_NAS = "127.0.0.3"          # the tenant's client; 127.0.0.1 is the operator's
-USERS = {("bob", None): "Op-bob-pw-123", ("bob", "acme"): "Acme-bob-pw-123",
-         ("carol", "beta"): "Beta-carol-pw-123"}
+USERS = {("tbob", None): "Op-bob-pw-123", ("tbob", "e2e-acme"): "Acme-bob-pw-123",
+         ("tcarol", "e2e-beta"): "Beta-carol-pw-123"}
 
 
 @dataclass
@@ -42,9 +42,9 @@ def served(request: pytest.FixtureRequest, server_urls: dict[str, object],
         f"  - name: acme-nas\n"
         f"    address: {ACME_NAS}/32\n"
         f"    secret: \"{SECRET}\"\n"
-        f"    tenant: acme\n"))
+        f"    tenant: e2e-acme\n"))
     try:
-        for tenant in ("acme", "beta"):
+        for tenant in ("e2e-acme", "e2e-beta"):
             d.cli("tenant", "add", tenant)
         for (name, tenant), password in USERS.items():
             d.cli("user", "add", name, "--password", password,
@@ -57,7 +57,7 @@ def served(request: pytest.FixtureRequest, server_urls: dict[str, object],
                 with contextlib.suppress(user_store.NoSuchUser, tenant_store.NoSuchTenant):
                     user_store.delete_user(conn, name,
                                            tenant=tenant_store.tenant_id(conn, tenant))
-            for tenant in ("acme", "beta"):
+            for tenant in ("e2e-acme", "e2e-beta"):
                 with contextlib.suppress(tenant_store.NoSuchTenant):
                     tenant_store.delete_tenant(conn, tenant)
     assert code == 0, d.logs()
@@ -76,44 +76,45 @@ def test_logins_go_to_the_clients_tenant_or_the_realm(served: Served) -> None:
     op_pw, acme_pw, beta_pw = USERS.values()
     cases = [
         # the operator's client: the operator's bob, or a tenant's by realm
-        ("bob", op_pw, "127.0.0.1", AccessAccept),
-        ("bob", acme_pw, "127.0.0.1", AccessReject),
-        ("bob@acme", acme_pw, "127.0.0.1", AccessAccept),
-        ("bob@acme", op_pw, "127.0.0.1", AccessReject),
-        ("carol@beta", beta_pw, "127.0.0.1", AccessAccept),
+        ("tbob", op_pw, "127.0.0.1", AccessAccept),
+        ("tbob", acme_pw, "127.0.0.1", AccessReject),
+        ("tbob@e2e-acme", acme_pw, "127.0.0.1", AccessAccept),
+        ("tbob@e2e-acme", op_pw, "127.0.0.1", AccessReject),
+        ("tcarol@e2e-beta", beta_pw, "127.0.0.1", AccessAccept),
         # acme's client: acme's users only, whatever the realm
-        ("bob", acme_pw, ACME_NAS, AccessAccept),
-        ("bob@acme", acme_pw, ACME_NAS, AccessAccept),
-        ("bob", op_pw, ACME_NAS, AccessReject),
-        ("carol", beta_pw, ACME_NAS, AccessReject),
-        ("carol@beta", beta_pw, ACME_NAS, AccessReject),
+        ("tbob", acme_pw, ACME_NAS, AccessAccept),
+        ("tbob@e2e-acme", acme_pw, ACME_NAS, AccessAccept),
+        ("tbob", op_pw, ACME_NAS, AccessReject),
+        ("tcarol", beta_pw, ACME_NAS, AccessReject),
+        ("tcarol@e2e-beta", beta_pw, ACME_NAS, AccessReject),
     ]
     got = [(u, src, login(d, u, pw, src)) for u, pw, src, _ in cases]
     assert got == [(u, src, want) for u, _, src, want in cases]
-    assert "Access-Reject: 'carol' from acme-nas" in d.logs()
+    assert "Access-Reject: 'tcarol' from acme-nas" in d.logs()
 
 
 def test_accounting_counts_for_the_routed_user(served: Served) -> None:
     d, db = served.d, served.db
-    acct(d, "bob", "t-acme-1", "Start", source=ACME_NAS)
-    acct(d, "bob", "t-acme-1", "Interim-Update", t=60, source=ACME_NAS)
-    acct(d, "bob@acme", "t-realm-1", "Start")
-    acct(d, "bob@acme", "t-realm-1", "Interim-Update", t=30)
-    acct(d, "bob", "t-op-1", "Start")
-    acct(d, "bob", "t-op-1", "Interim-Update", t=7)
+    acct(d, "tbob", "t-acme-1", "Start", source=ACME_NAS)
+    acct(d, "tbob", "t-acme-1", "Interim-Update", t=60, source=ACME_NAS)
+    acct(d, "tbob@e2e-acme", "t-realm-1", "Start")
+    acct(d, "tbob@e2e-acme", "t-realm-1", "Interim-Update", t=30)
+    acct(d, "tbob", "t-op-1", "Start")
+    acct(d, "tbob", "t-op-1", "Interim-Update", t=7)
     start = period_bounds(parse_period_spec("monthly", 1), UTC,
                           int(datetime.now(UTC).timestamp()))[0]
 
     def used() -> tuple[int, int]:
         with db.reader.connect() as conn:
-            acme = tenant_store.tenant_id(conn, "acme")
-            ids = (user_store.user_ids(conn, ["bob"])["bob"],
-                   user_store.user_ids(conn, ["bob"], tenant=acme)["bob"])
+            acme = tenant_store.tenant_id(conn, "e2e-acme")
+            ids = (user_store.user_ids(conn, ["tbob"])["tbob"],
+                   user_store.user_ids(conn, ["tbob"], tenant=acme)["tbob"])
             return tuple(usage_store.get_usage(conn, i, start).session_s  # type: ignore[return-value]
                          for i in ids)
     assert poll(lambda: used() == (7, 90) and used())
     with db.reader.connect() as conn:
-        rows = {s["acct_session_id"]: s["user"] for s in session_store.list_sessions(conn)
+        rows = {s["acct_session_id"]: s["user"]
+                for s in session_store.list_sessions(conn, limit=100_000)
                 if s["acct_session_id"].startswith("t-")}
     # the session keeps the User-Name as the NAS sent it (what a Disconnect-Request names)
-    assert rows == {"t-acme-1": "bob", "t-realm-1": "bob@acme", "t-op-1": "bob"}
+    assert rows == {"t-acme-1": "tbob", "t-realm-1": "tbob@e2e-acme", "t-op-1": "tbob"}
