@@ -110,3 +110,52 @@ def test_tenant_plans(config: Path) -> None:
     ok(config, "user", "set", "bob", "--tenant", "acme", "--plan", "")
     assert ok(config, "plan", "delete", "gold", "--tenant", "acme").output \
         == "deleted plan acme/gold\n"
+
+
+RATES = """\
+prefix,description,price,connection_fee,increment,band
+49,Germany,0.10,0.05,60/6,
+"""
+
+
+def test_tenant_rate_tables(config: Path, tmp_path: Path) -> None:
+    ok(config, "tenant", "add", "acme")
+    (tmp_path / "r.csv").write_text(RATES)
+    assert ok(config, "rates", "import", str(tmp_path / "r.csv"), "--table", "intl",
+              "--tenant", "acme").output == "rate table acme/intl: 1 rates imported\n"
+    ok(config, "rates", "import", str(tmp_path / "r.csv"), "--table", "intl")
+    assert [t["name"] for t in json.loads(ok(config, "rates", "list", "--json",
+                                             "--tenant", "acme").output)] == ["acme/intl"]
+    assert [t["name"] for t in json.loads(ok(config, "rates", "list", "--json").output)] \
+        == ["acme/intl", "intl"]
+    assert json.loads(ok(config, "rates", "lookup", "intl", "4930", "--tenant", "acme",
+                         "--json").output)["prefix"] == "49"
+    # the operator cannot write into a tenant's namespace
+    assert error(config, "rates", "import", str(tmp_path / "r.csv"), "--table", "acme/intl") \
+        == "error: rate table 'acme/intl' is not the operator's"
+    r = run(config, "rates", "import", str(tmp_path / "r.csv"), "--table", "x/y")
+    assert r.exit_code == 2 and "cannot contain '/'" in r.stderr
+    assert error(config, "rates", "delete", "acme/intl") == "error: no rate table 'acme/intl'"
+    assert ok(config, "rates", "delete", "intl", "--tenant", "acme").output \
+        == "rate table acme/intl deleted\n"
+
+
+def test_tenant_vouchers_are_redeemed_by_its_users_only(config: Path) -> None:
+    ok(config, "tenant", "add", "acme")
+    ok(config, "user", "add", "bob", "--password", "pw")
+    ok(config, "user", "add", "bob", "--password", "pw", "--tenant", "acme")
+    [code] = json.loads(ok(config, "voucher", "create", "--count", "1", "--value", "5",
+                           "--tenant", "acme", "--json").output)["codes"]
+    [own] = json.loads(ok(config, "voucher", "create", "--count", "1", "--value", "7",
+                          "--json").output)["codes"]
+    # the operator's bob does not know acme's voucher, nor acme's bob the operator's
+    assert error(config, "voucher", "redeem", code, "bob") == "error: unknown voucher code"
+    assert error(config, "voucher", "redeem", own, "bob", "--tenant", "acme") \
+        == "error: unknown voucher code"
+    redeemed = ok(config, "voucher", "redeem", code, "bob", "--tenant", "acme").output
+    assert "for bob (tenant acme): +5.00; balance 5.00" in redeemed
+    assert "for bob: +7.00; balance 7.00" in ok(config, "voucher", "redeem", own, "bob").output
+    listed = json.loads(ok(config, "voucher", "list", "--json", "--tenant", "acme").output)
+    assert [(v["value"], v["state"]) for v in listed] == [("5.00", "redeemed")]
+    assert error(config, "voucher", "redeem", code, "nobody", "--tenant", "acme") \
+        == "error: no user nobody (tenant acme)"
