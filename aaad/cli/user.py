@@ -357,22 +357,23 @@ _disconnect_option = click.option(
     help="Send a Disconnect-Request (RFC 5176) for each open session.")
 
 
-def _cut_sessions(c: Context, name: str, disconnect: bool) -> None:
+def _cut_sessions(c: Context, name: str, disconnect: bool, tenant: str | None = None) -> None:
     """After a change that refuses logins: disconnect the open sessions (as
     ``aaad disconnect`` does), unless ``--no-disconnect``."""
     if disconnect:
         from aaad.cli.disconnect import disconnect_user
-        disconnect_user(c, name)
+        disconnect_user(c, name, tenant=tenant)
 
 
 @user_group.command("disable")
 @click.argument("name")
 @_disconnect_option
+@tenant_option
 @pass_ctx
-def user_disable(c: Context, name: str, disconnect: bool) -> None:
+def user_disable(c: Context, name: str, disconnect: bool, tenant: str | None) -> None:
     """Refuse the user's logins from now on, and disconnect the open sessions."""
-    _update(c, name, {"enabled": False}, "disabled")
-    _cut_sessions(c, name, disconnect)
+    _update(c, name, {"enabled": False}, "disabled", tenant)
+    _cut_sessions(c, name, disconnect, tenant)
 
 
 @user_group.command("suspend")
@@ -381,8 +382,10 @@ def user_disable(c: Context, name: str, disconnect: bool) -> None:
               help="Why; the user sees it: Reply-Message 'Account suspended: TEXT' "
                    "(at most 200 characters).")
 @_disconnect_option
+@tenant_option
 @pass_ctx
-def user_suspend(c: Context, name: str, reason: str | None, disconnect: bool) -> None:
+def user_suspend(c: Context, name: str, reason: str | None, disconnect: bool,
+                 tenant: str | None) -> None:
     """Suspend the user by hand: logins are refused ('Account suspended') until
     'aaad user resume'; a top-up does not lift it. Open sessions are disconnected."""
     from aaad.core.quotas.decide import check_hold_reason
@@ -396,28 +399,32 @@ def user_suspend(c: Context, name: str, reason: str | None, disconnect: bool) ->
     now = now_s()
 
     def run(conn: Any) -> Any:
-        user_store.get_user(conn, name)             # an account, or NoSuchUser
-        return suspend(conn, user_store.user_ids(conn, [name])[name], name, reason, now)
+        tid = tenant_of(conn, tenant)
+        user_store.get_user(conn, name, tenant=tid)             # an account, or NoSuchUser
+        return suspend(conn, user_store.user_ids(conn, [name], tenant=tid)[name], name,
+                       reason, now)
     try:
         done = c.write(run)
     except user_store.NoSuchUser:
-        no_user(name)
+        no_user(in_tenant(name, tenant))
+    who = in_tenant(name, tenant)
     why = f" (reason: {done.reason})" if done.reason else ""
     if done.before is None:
-        click.echo(f"suspended user {name} by hand{why}")
+        click.echo(f"suspended user {who} by hand{why}")
     elif done.changed:
-        click.echo(f"user {name} is suspended by hand since {iso(done.before.since)}; "
+        click.echo(f"user {who} is suspended by hand since {iso(done.before.since)}; "
                    f"reason now: {done.reason}")
     else:
-        click.echo(f"user {name} is suspended by hand already, since "
+        click.echo(f"user {who} is suspended by hand already, since "
                    f"{iso(done.before.since)}{why}")
-    _cut_sessions(c, name, disconnect)
+    _cut_sessions(c, name, disconnect, tenant)
 
 
 @user_group.command("resume")
 @click.argument("name")
+@tenant_option
 @pass_ctx
-def user_resume(c: Context, name: str) -> None:
+def user_resume(c: Context, name: str, tenant: str | None) -> None:
     """Lift a suspension: by hand ('aaad user suspend'), and for non-payment if the
     balance now pays what is due (else nothing changes and it exits 1). A user
     who is not suspended is left as is (exit 0)."""
@@ -427,19 +434,21 @@ def user_resume(c: Context, name: str) -> None:
     now = now_s()
 
     def run(conn: Any) -> Any:
-        enabled = user_store.get_user(conn, name).enabled     # an account, or NoSuchUser
-        return resume(conn, user_store.user_ids(conn, [name])[name], name, now), enabled
+        tid = tenant_of(conn, tenant)
+        enabled = user_store.get_user(conn, name, tenant=tid).enabled  # or NoSuchUser
+        uid = user_store.user_ids(conn, [name], tenant=tid)[name]
+        return resume(conn, uid, name, now), enabled
     try:
         done, enabled = c.write(run)
     except user_store.NoSuchUser:
-        no_user(name)
+        no_user(in_tenant(name, tenant))
     except StillDue as e:
         fail(f"{name} is suspended for non-payment: {format_money(e.due)} due and only "
              f"{format_money(e.available)} available; top up ('aaad credit topup {name} "
              f"AMOUNT') or promise a payment ('aaad credit promise {name} AMOUNT'); "
              "nothing changed")
     if not done.changed:
-        click.echo(f"user {name} is not suspended; nothing changed")
+        click.echo(f"user {in_tenant(name, tenant)} is not suspended; nothing changed")
         return
     parts = []
     if done.hold is not None:
@@ -447,8 +456,9 @@ def user_resume(c: Context, name: str) -> None:
             f" (reason was: {done.hold.reason})" if done.hold.reason else ""))
     if done.unpaid_suspension:
         parts.append(f"paid {format_money(done.paid)} that was due")
-    click.echo(f"resumed user {name}: {'; '.join(parts)}"
-               + ("" if enabled else f" (still disabled: 'aaad user enable {name}')"))
+    again = f"aaad user enable {name}" + ("" if tenant is None else f" --tenant {tenant}")
+    click.echo(f"resumed user {in_tenant(name, tenant)}: {'; '.join(parts)}"
+               + ("" if enabled else f" (still disabled: '{again}')"))
 
 
 @user_group.command("enable")

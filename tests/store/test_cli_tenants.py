@@ -159,3 +159,24 @@ def test_tenant_vouchers_are_redeemed_by_its_users_only(config: Path) -> None:
     assert [(v["value"], v["state"]) for v in listed] == [("5.00", "redeemed")]
     assert error(config, "voucher", "redeem", code, "nobody", "--tenant", "acme") \
         == "error: no user nobody (tenant acme)"
+
+
+def test_disable_suspend_and_resume_a_tenants_user(config: Path) -> None:
+    ok(config, "tenant", "add", "acme")
+    ok(config, "user", "add", "bob", "--password", "pw")
+    ok(config, "user", "add", "bob", "--password", "pw", "--tenant", "acme")
+
+    def state(*tenant: str) -> tuple[bool, object]:
+        u = json.loads(ok(config, "user", "show", "bob", "--json", *tenant).output)
+        return u["enabled"], u["suspended_by_hand"] and u["suspended_by_hand"]["reason"]
+    assert ok(config, "user", "suspend", "bob", "--tenant", "acme", "--reason", "unpaid",
+              "--no-disconnect").output == "suspended user bob (tenant acme) by hand " \
+                                           "(reason: unpaid)\n"
+    ok(config, "user", "disable", "bob", "--tenant", "acme")   # no open session to cut
+    assert (state("--tenant", "acme"), state()) == ((False, "unpaid"), (True, None))
+    assert ok(config, "user", "resume", "bob", "--tenant", "acme").output.startswith(
+        "resumed user bob (tenant acme): lifted the suspension by hand")
+    assert error(config, "disconnect", "bob", "--tenant", "acme") \
+        == "error: no open session of 'bob' in tenant acme"
+    assert error(config, "disconnect", "carol", "--tenant", "acme") \
+        == "error: no user carol (tenant acme)"
