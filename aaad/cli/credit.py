@@ -16,14 +16,18 @@ from aaad.cli.common import (
     emit,
     fail,
     free_lines,
+    in_tenant,
     iso,
     json_option,
+    no_user,
     now_s,
     parse_amount,
     pass_ctx,
     require_known,
     require_user,
     table,
+    tenant_of,
+    tenant_option,
 )
 
 if TYPE_CHECKING:
@@ -51,8 +55,10 @@ def credit_group() -> None:
 @click.option("--ref", default=None,
               help="Payment reference: the same ref tops up only once. Default: a new one.")
 @click.option("--description", default="", help="Shown in the ledger.")
+@tenant_option
 @pass_ctx
-def credit_topup(c: Context, name: str, amount: str, ref: str | None, description: str) -> None:
+def credit_topup(c: Context, name: str, amount: str, ref: str | None, description: str,
+                 tenant: str | None) -> None:
     """Add AMOUNT (e.g. 12.50) to a user's balance, once per reference."""
     import secrets
 
@@ -62,20 +68,39 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
     ref = _ref(ref) if ref is not None else secrets.token_hex(6)
     now = now_s()
 
-    def topup(conn: Any) -> tuple[bool, dict[str, Any] | None, ledger_store.Balance]:
-        require_user(conn, name)
+    def topup(conn: Any) -> tuple[bool, dict[str, Any] | None, ledger_store.Balance, int]:
+        uid = _account_id(conn, name, tenant)
         posted = ledger_store.post(conn, user_name=name, amount=money, kind="topup",
-                                   ref=f"topup:{ref}", description=description or "top-up", now=now)
+                                   ref=f"topup:{ref}", description=description or "top-up",
+                                   now=now, user_id=uid)
         entry = None if posted else ledger_store.ledger_entry(conn, f"topup:{ref}")
-        return posted, entry, ledger_store.balance_of(conn, name)
-    _posted, entry, balance = c.write(topup)
+        return posted, entry, ledger_store.balance_of(conn, uid), uid
+    _posted, entry, balance, uid = c.write(topup)
     if entry is not None:
-        if (entry["user_name"], entry["amount"]) != (name, money):
+        # by id: the same name in another tenant (or a deleted user's) is another user
+        if (entry["user_id"], entry["amount"]) != (uid, money):
             fail(f"ref {ref!r} was used for a top-up of {format_money(entry['amount'])} "
                  f"to {entry['user_name']!r}; nothing changed")
         click.echo(f"top-up {ref} was posted already; nothing changed ({balance_summary(balance)})")
         return
-    click.echo(f"topped up {name} by {format_money(money)} (ref {ref}); {balance_summary(balance)}")
+    click.echo(f"topped up {in_tenant(name, tenant)} by {format_money(money)} (ref {ref}); "
+               f"{balance_summary(balance)}")
+
+
+def _account_id(conn: Any, name: str, tenant: str | None) -> int:
+    """The id of ``tenant``'s account ``name``; exits ``no user NAME``."""
+    from aaad.store import users as user_store
+    if tenant is None:
+        require_user(conn, name)
+        return user_store.user_ids(conn, [name])[name]
+    uid = user_store.user_ids(conn, [name], tenant=tenant_of(conn, tenant)).get(name)
+    if uid is None:
+        no_user(in_tenant(name, tenant))
+    try:
+        user_store.get_user(conn, name, tenant=tenant_of(conn, tenant))
+    except user_store.NoSuchUser:
+        no_user(in_tenant(name, tenant))
+    return uid
 
 
 @credit_group.command("show")
@@ -83,8 +108,9 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="How many ledger rows.")
 @json_option
+@tenant_option
 @pass_ctx
-def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
+def credit_show(c: Context, name: str, limit: int, as_json: bool, tenant: str | None) -> None:
     """Balance, credit limit, what is available, free credit and free minutes left,
     and the newest ledger rows."""
     from aaad.core.quotas.plan import format_money
@@ -94,17 +120,25 @@ def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
     now = now_s()
 
     def read(conn: Any) -> dict[str, Any]:
-        require_known(conn, name)
-        b = ledger_store.balance_of(conn, name)
-        rows = ledger_store.ledger_for(conn, name, limit=limit)
-        billing, suspended_at = user_store.billing_state(conn, name)
-        uid = user_store.user_ids(conn, [name]).get(name)
+        who: int | str = name
+        if tenant is None:
+            require_known(conn, name)
+        else:       # a tenant's user (its account, or the holder of a name it saw)
+            found = user_store.user_ids(conn, [name], tenant=tenant_of(conn, tenant))
+            if name not in found:
+                no_user(in_tenant(name, tenant))
+            who = found[name]
+        b = ledger_store.balance_of(conn, who)
+        rows = ledger_store.ledger_for(conn, who, limit=limit)
+        billing, suspended_at = user_store.billing_state(conn, who)
+        uid = who if isinstance(who, int) else user_store.user_ids(conn, [name]).get(name)
         owed = ledger_store.dues(conn, [uid]) if uid is not None and billing == "prepaid" \
             else {}
         promised = ledger_store.promise_of(conn, uid) if uid is not None else None
         free = (free_allowances(conn, uid, at=now, tz=c.config.timezone) if uid is not None
                 else {"free_minutes": None, "free_credit": None})
-        return {"user": name, "billing": billing, "balance": format_money(b.balance),
+        return {"user": name, "tenant": tenant, "billing": billing,
+                "balance": format_money(b.balance),
                 "credit_limit": format_money(b.credit_limit),
                 "available": format_money(b.available),
                 "due": format_money(sum(owed.values())),
@@ -118,8 +152,8 @@ def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
                             "description": r["description"]} for r in rows]}
 
     def render(d: dict[str, Any]) -> None:
-        click.echo(f"user:         {d['user']}" + (" (prepaid)" if d["billing"] == "prepaid"
-                                                    else ""))
+        click.echo(f"user:         {in_tenant(d['user'], d['tenant'])}"
+                   + (" (prepaid)" if d["billing"] == "prepaid" else ""))
         click.echo(f"balance:      {d['balance']}")
         click.echo(f"credit limit: {d['credit_limit']}")
         click.echo(f"available:    {d['available']}")

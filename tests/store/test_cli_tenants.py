@@ -180,3 +180,23 @@ def test_disable_suspend_and_resume_a_tenants_user(config: Path) -> None:
         == "error: no open session of 'bob' in tenant acme"
     assert error(config, "disconnect", "carol", "--tenant", "acme") \
         == "error: no user carol (tenant acme)"
+
+
+def test_credit_of_a_tenants_user(config: Path) -> None:
+    ok(config, "tenant", "add", "acme")
+    ok(config, "user", "add", "bob", "--password", "pw")
+    ok(config, "user", "add", "bob", "--password", "pw", "--tenant", "acme")
+    assert ok(config, "credit", "topup", "bob", "12.50", "--tenant", "acme", "--ref", "p1") \
+        .output == "topped up bob (tenant acme) by 12.50 (ref p1); balance 12.50, " \
+                   "available 12.50\n"
+    # the same ref for the operator's bob: another user, so not "posted already"
+    assert error(config, "credit", "topup", "bob", "12.50", "--ref", "p1") \
+        .startswith("error: ref 'p1' was used for a top-up")
+    shown = json.loads(ok(config, "credit", "show", "bob", "--tenant", "acme",
+                          "--json").output)
+    assert (shown["tenant"], shown["balance"], [r["ref"] for r in shown["ledger"]]) \
+        == ("acme", "12.50", ["topup:p1"])
+    assert json.loads(ok(config, "credit", "show", "bob", "--json").output)["balance"] \
+        == "0.00"
+    assert error(config, "credit", "topup", "carol", "1", "--tenant", "acme") \
+        == "error: no user carol (tenant acme)"
