@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, select
 
 from aaad.core.accounting.periods import PeriodSpec, period_bounds, period_for_label, period_label
+from aaad.core.accounting.realms import OPERATOR
 from aaad.core.accounting.sessions import Totals
 from aaad.core.quotas.decide import counted_octets
 from aaad.core.quotas.plan import format_money
@@ -39,16 +40,17 @@ def iso(ts: int | None) -> str:
 
 def usage_report(conn: Connection, name: str, *, period: str | None, now: int,
                  default_period: PeriodSpec, tz: ZoneInfo,
-                 free: bool = False) -> dict[str, Any]:
+                 free: bool = False, tenant: int = OPERATOR) -> dict[str, Any]:
     """The usage of ``name`` in the period labelled ``period`` (None: the current one);
-    with ``free``, also :func:`free_allowances` in that period.
+    with ``free``, also :func:`free_allowances` in that period. ``name`` is
+    ``tenant``'s user (0: the operator's).
 
     Raises:
         ValueError: the label does not fit the user's period kind.
     """
     # The user holding the name now, by id: a deleted user's usage under the
     # same name is not this user's. A name nobody holds reads as no usage.
-    user = user_store.user_ids(conn, [name]).get(name, NOBODY)
+    user = user_store.user_ids(conn, [name], tenant=tenant).get(name, NOBODY)
     plan = load_plans(conn, [user]).get(user)
     spec = plan.period if plan is not None else default_period
     if period is None:

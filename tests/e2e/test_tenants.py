@@ -6,6 +6,7 @@ the realm of ``user@tenant``, and never to another tenant's user of the name."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -115,6 +116,9 @@ def test_accounting_counts_for_the_routed_user(served: Served) -> None:
             return tuple(usage_store.get_usage(conn, i, start).session_s  # type: ignore[return-value]
                          for i in ids)
     assert poll(lambda: used() == (7, 90) and used())
+    shown = json.loads(d.cli("usage", "show", "tbob", "--tenant", "e2e-acme", "--json").stdout)
+    assert (shown["user"], shown["session_s"]) == ("tbob", 90)
+    assert json.loads(d.cli("usage", "show", "tbob", "--json").stdout)["session_s"] == 7
     with db.reader.connect() as conn:
         rows = {s["acct_session_id"]: s["user"]
                 for s in session_store.list_sessions(conn, limit=100_000)

@@ -200,3 +200,14 @@ def test_credit_of_a_tenants_user(config: Path) -> None:
         == "0.00"
     assert error(config, "credit", "topup", "carol", "1", "--tenant", "acme") \
         == "error: no user carol (tenant acme)"
+
+
+def test_usage_of_a_tenants_user(config: Path) -> None:
+    ok(config, "tenant", "add", "acme")
+    ok(config, "user", "add", "bob", "--password", "pw", "--tenant", "acme")
+    shown = json.loads(ok(config, "usage", "show", "bob", "--tenant", "acme", "--json").output)
+    assert (shown["user"], shown["session_s"], shown["billing"]["mode"]) \
+        == ("bob", 0, "postpaid")
+    assert error(config, "usage", "show", "bob") == "error: no user bob"
+    assert error(config, "usage", "show", "eve", "--tenant", "acme") \
+        == "error: no user eve (tenant acme)"
