@@ -10,6 +10,10 @@ transaction, as the group-commit writer runs it, so the time per batch is
 the SQL (and the counting core) without the reactor. The records follow
 loadgen.py's acct mode: 64 sessions at a time, each a Start, Interim-Updates
 and a Stop, one packet per session per batch. It empties the database first.
+
+``--tenant client`` makes the users tenant ``bench``'s and the NAS client
+``bench`` that tenant's; ``--tenant realm`` sends them as ``benchNNNNNN@bench``
+from a client without a tenant (docs/design.md "Tenants").
 """
 
 from __future__ import annotations
@@ -29,14 +33,17 @@ from typing import Any
 from sqlalchemy import delete, event
 
 from aaad.core.accounting.periods import PeriodSpec
+from aaad.core.accounting.realms import OPERATOR
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.store import migrate
 from aaad.store.database import open_database
 from aaad.store.jobs.accounting_batch import record_accounting
 from aaad.store.tables import metadata, users
+from aaad.store.tenants import add_tenant
 
 
-def batches(n: int, size: int, interims: int, now: int) -> list[list[AcctRecord]]:
+def batches(n: int, size: int, interims: int, now: int,
+            suffix: str = "") -> list[list[AcctRecord]]:
     """``n`` batches of ``size`` records; session i of a wave gets one packet per batch."""
     out: list[list[AcctRecord]] = []
     steps = interims + 2
@@ -52,7 +59,7 @@ def batches(n: int, size: int, interims: int, now: int) -> list[list[AcctRecord]
                 t = now + step * 300
                 batch.append(AcctRecord(
                     status=status, nas_key="127.0.0.1|", client="bench",
-                    nas_address="127.0.0.1", user_name=f"bench{i % 1000:06d}",
+                    nas_address="127.0.0.1", user_name=f"bench{i % 1000:06d}{suffix}",
                     acct_session_id=f"w{wave}-s{i}",
                     totals=Totals(step * 300, step * 10**7, step * 10**8),
                     at=t, arrival=t, framed_ip="10.0.0.1", nas_port=i,
@@ -94,6 +101,8 @@ def main() -> int:
     p.add_argument("--interims", type=int, default=3)
     p.add_argument("--statements", action="store_true",
                    help="also print the time per batch spent in each kind of statement")
+    p.add_argument("--tenant", choices=["none", "client", "realm"], default="none",
+                   help="the users are tenant bench's, routed by the client or a realm")
     a = p.parse_args()
     workdir = tempfile.mkdtemp(prefix="aaad-writer-")
     url = a.database or f"sqlite:///{workdir}/writer.sqlite3"
@@ -102,20 +111,26 @@ def main() -> int:
     with db.writer.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(delete(table))
+        tenant = (OPERATOR if a.tenant == "none"
+                  else add_tenant(conn, "bench", description=None, now=0))
         conn.execute(users.insert(), [
             {"name": f"bench{i:06d}", "password_cleartext": "x", "password_hash": None,
-             "enabled": True, "plan": None, "created_at": 0, "updated_at": 0}
+             "enabled": True, "plan": None, "created_at": 0, "updated_at": 0,
+             "tenant_id": tenant}
             for i in range(1000)])
+    client_tenants = {"bench": "bench"} if a.tenant == "client" else {}
     period, tz = PeriodSpec("monthly", 1), ZoneInfo("UTC")
     spent: dict[str, float] = {}
     if a.statements:
         _time_statements(db.writer, spent)
-    work = batches(a.batches, a.batch, a.interims, 1_790_000_000)
+    work = batches(a.batches, a.batch, a.interims, 1_790_000_000,
+                   "@bench" if a.tenant == "realm" else "")
     times = []
     for records in work:
         t0 = time.perf_counter()
         with db.writer.begin() as conn:
-            record_accounting(conn, records, period=period, tz=tz, now=records[0].arrival)
+            record_accounting(conn, records, period=period, tz=tz, now=records[0].arrival,
+                              client_tenants=client_tenants)
         times.append(time.perf_counter() - t0)
     db.dispose()
     times = times[len(times) // 10:]       # the first batches warm caches

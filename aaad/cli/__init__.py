@@ -42,6 +42,7 @@ from aaad.cli.rates import rates_group
 from aaad.cli.serve import serve_cmd
 from aaad.cli.session import session_group
 from aaad.cli.status import EXIT_DEGRADED, status_cmd
+from aaad.cli.tenant import tenant_group
 from aaad.cli.token import token_group
 from aaad.cli.usage import usage_group
 from aaad.cli.user import user_group
@@ -107,7 +108,7 @@ def cli(ctx: click.Context, config_path: str) -> None:
 for _command in (serve_cmd, config_group, db_group, init_cmd, journal_group, user_group,
                  session_group, usage_group, plan_group, rates_group, calls_group, block_group,
                  events_group, charges_group, period_group, credit_group, affiliate_group,
-                 voucher_group, token_group, disconnect_cmd,
+                 voucher_group, token_group, tenant_group, disconnect_cmd,
                  debug_cmd, status_cmd):
     cli.add_command(_command)
 del _command

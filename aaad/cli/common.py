@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from aaad.store.database import Database
 
 __all__ = ["Context", "fail", "db_error", "emit", "table", "pass_ctx", "json_option",
+           "tenant_option", "tenant_of", "in_tenant",
            "require_user", "require_known", "no_user", "user_rows", "check_driver",
            "ensure_sqlite_dir", "iso", "now_s", "parse_amount", "balance_summary",
            "free_lines", "EXIT_ERROR", "EXIT_USAGE", "MAX_MONEY"]
@@ -138,6 +139,25 @@ class Context:
                 return fn(conn, *args, **kw)
         except SQLAlchemyError as e:
             fail(db_error(self.config.database.url, e))
+
+
+tenant_option = click.option(
+    "--tenant", default=None, metavar="TENANT",
+    help="The tenant (reseller) it belongs to; default: the operator's own.")
+
+
+def tenant_of(conn: Connection, name: str | None) -> int:
+    """The id of tenant ``name`` (None: the operator's 0); exits ``no tenant NAME``."""
+    from aaad.store import tenants as tenant_store
+    try:
+        return tenant_store.tenant_id(conn, name)
+    except tenant_store.NoSuchTenant:
+        fail(f"no tenant {name!r} (see 'aaad tenant list')")
+
+
+def in_tenant(name: str, tenant: str | None) -> str:
+    """A user or plan name for messages: ``bob`` or ``bob (tenant acme)``."""
+    return name if tenant is None else f"{name} (tenant {tenant})"
 
 
 def require_user(conn: Connection, name: str) -> None:

@@ -16,6 +16,7 @@ from aaad.cli.common import (
     emit,
     fail,
     free_lines,
+    in_tenant,
     iso,
     json_option,
     no_user,
@@ -25,6 +26,8 @@ from aaad.cli.common import (
     require_known,
     require_user,
     table,
+    tenant_of,
+    tenant_option,
 )
 
 if TYPE_CHECKING:
@@ -52,8 +55,10 @@ def credit_group() -> None:
 @click.option("--ref", default=None,
               help="Payment reference: the same ref tops up only once. Default: a new one.")
 @click.option("--description", default="", help="Shown in the ledger.")
+@tenant_option
 @pass_ctx
-def credit_topup(c: Context, name: str, amount: str, ref: str | None, description: str) -> None:
+def credit_topup(c: Context, name: str, amount: str, ref: str | None, description: str,
+                 tenant: str | None) -> None:
     """Add AMOUNT (e.g. 12.50) to a user's balance, once per reference."""
     import secrets
 
@@ -62,10 +67,12 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
     from aaad.store.jobs import accounts
     money = parse_amount(amount, "AMOUNT", positive=True)
     ref = _ref(ref) if ref is not None else secrets.token_hex(6)
+    now = now_s()
     try:
-        done = c.write(accounts.topup, name, money, ref, description, now_s())
+        done = c.write(lambda conn: accounts.topup(conn, name, money, ref, description, now,
+                                                   tenant=tenant_of(conn, tenant)))
     except user_store.NoSuchUser:
-        no_user(name)
+        no_user(in_tenant(name, tenant))
     except accounts.RefUsed as e:
         fail(f"ref {ref!r} was used for a top-up of {format_money(e.amount)} "
              f"to {e.user_name!r}; nothing changed")
@@ -73,7 +80,7 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
         click.echo(f"top-up {ref} was posted already; nothing changed "
                    f"({balance_summary(done.balance)})")
         return
-    click.echo(f"topped up {name} by {format_money(money)} (ref {ref}); "
+    click.echo(f"topped up {in_tenant(name, tenant)} by {format_money(money)} (ref {ref}); "
                f"{balance_summary(done.balance)}")
 
 
@@ -82,20 +89,30 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="How many ledger rows.")
 @json_option
+@tenant_option
 @pass_ctx
-def credit_show(c: Context, name: str, limit: int, as_json: bool) -> None:
+def credit_show(c: Context, name: str, limit: int, as_json: bool, tenant: str | None) -> None:
     """Balance, credit limit, what is available, free credit and free minutes left,
     and the newest ledger rows."""
+    from aaad.store import users as user_store
     from aaad.store.reports import credit_summary
     now = now_s()
 
     def read(conn: Any) -> dict[str, Any]:
-        require_known(conn, name)
-        return credit_summary(conn, name, now=now, tz=c.config.timezone, limit=limit)
+        who: int | str = name
+        if tenant is None:
+            require_known(conn, name)
+        else:       # a tenant's user (its account, or the holder of a name it saw)
+            found = user_store.user_ids(conn, [name], tenant=tenant_of(conn, tenant))
+            if name not in found:
+                no_user(in_tenant(name, tenant))
+            who = found[name]
+        return dict(credit_summary(conn, who, now=now, tz=c.config.timezone, limit=limit),
+                    user=name, tenant=tenant)
 
     def render(d: dict[str, Any]) -> None:
-        click.echo(f"user:         {d['user']}" + (" (prepaid)" if d["billing"] == "prepaid"
-                                                    else ""))
+        click.echo(f"user:         {in_tenant(d['user'], d['tenant'])}"
+                   + (" (prepaid)" if d["billing"] == "prepaid" else ""))
         click.echo(f"balance:      {d['balance']}")
         click.echo(f"credit limit: {d['credit_limit']}")
         click.echo(f"available:    {d['available']}")

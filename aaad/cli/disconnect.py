@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aaad.cli.common import Context, fail, pass_ctx, user_rows
+from aaad.cli.common import (
+    Context,
+    fail,
+    in_tenant,
+    no_user,
+    pass_ctx,
+    tenant_of,
+    tenant_option,
+    user_rows,
+)
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
@@ -28,23 +37,35 @@ __all__ = ["disconnect_user", "disconnect_cmd", "disconnect_now"]
 @click.argument("name")
 @click.option("--session", "session_id", default=None, help="Acct-Session-Id; default: all open")
 @click.option("--timeout", "timeout_s", type=float, default=3.0, show_default=True)
+@tenant_option
 @pass_ctx
-def disconnect_cmd(c: Context, name: str, session_id: str | None, timeout_s: float) -> None:
+def disconnect_cmd(c: Context, name: str, session_id: str | None, timeout_s: float,
+                   tenant: str | None) -> None:
     """Send a Disconnect-Request (RFC 5176) for a user's open sessions now."""
-    results = disconnect_user(c, name, session_id, timeout_s)
+    results = disconnect_user(c, name, session_id, timeout_s, tenant=tenant)
     if results is None:
-        fail(f"no open session of {name!r}" + (f" with id {session_id!r}" if session_id else ""))
+        fail(f"no open session of {name!r}" + (f" with id {session_id!r}" if session_id else "")
+             + ("" if tenant is None else f" in tenant {tenant}"))
     sys.exit(1 if any(status != "ack" for _, status in results) else 0)
 
 
 def disconnect_user(c: Context, name: str, session_id: str | None = None,
-                    timeout_s: float = 3.0) -> list[tuple[dict[str, Any], str]] | None:
-    """Disconnect a user's open sessions (or one) and print each outcome; None if
-    there was none to disconnect."""
+                    timeout_s: float = 3.0, *,
+                    tenant: str | None = None) -> list[tuple[dict[str, Any], str]] | None:
+    """Disconnect a user's (a tenant's user's) open sessions (or one) and print
+    each outcome; None if there was none to disconnect."""
     from aaad.store import sessions as session_store
-    sessions = [s for s in user_rows(c, session_store.list_sessions, name, active_only=True,
-                                     limit=1000)
-                if session_id is None or s["acct_session_id"] == session_id]
+    from aaad.store import users as user_store
+    if tenant is None:
+        found = user_rows(c, session_store.list_sessions, name, active_only=True, limit=1000)
+    else:
+        def read(conn: Any) -> list[dict[str, Any]]:
+            uid = user_store.user_ids(conn, [name], tenant=tenant_of(conn, tenant)).get(name)
+            if uid is None:
+                no_user(in_tenant(name, tenant))
+            return session_store.list_sessions(conn, user=uid, active_only=True, limit=1000)
+        found = c.read(read)
+    sessions = [s for s in found if session_id is None or s["acct_session_id"] == session_id]
     if not sessions:
         return None
     from twisted.internet.task import react

@@ -7,7 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aaad.cli.common import Context, emit, fail, json_option, now_s, pass_ctx, table
+from aaad.cli.common import (
+    EXIT_USAGE,
+    Context,
+    emit,
+    fail,
+    json_option,
+    now_s,
+    pass_ctx,
+    table,
+    tenant_of,
+    tenant_option,
+)
 
 if TYPE_CHECKING:
     from aaad.core.quotas.plan import Plan
@@ -84,7 +95,8 @@ def _apply_options(base: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]
     return d
 
 
-def _save_plan(c: Context, definition: dict[str, Any], path: str = "plan") -> tuple[Plan, str]:
+def _save_plan(c: Context, definition: dict[str, Any], path: str = "plan",
+               tenant: str | None = None) -> tuple[Plan, str]:
     from aaad.core.quotas.plan_parse import parse_plan
     from aaad.store.jobs.fees import save_plan
     from aaad.store.plans import plan_to_json
@@ -93,65 +105,107 @@ def _save_plan(c: Context, definition: dict[str, Any], path: str = "plan") -> tu
     except ValueError as e:
         fail(str(e))
     return plan, c.write(lambda conn: save_plan(conn, plan.name, plan_to_json(plan), now=now_s(),
-                                                tz=c.config.timezone))
+                                                tz=c.config.timezone,
+                                                tenant=tenant_of(conn, tenant)))
+
+
+def _stored_name(name: str, tenant: str | None, *, new: bool = False) -> str:
+    """A plan's stored name: ``<tenant>/<name>`` for a tenant's (store.tenants.qualify).
+    A new plan's own name cannot contain ``/``, which separates the two."""
+    from aaad.store import tenants as tenant_store
+    if new and tenant_store.SEPARATOR in name:
+        fail(f"a plan name cannot contain {tenant_store.SEPARATOR!r} (a tenant's plans: "
+             "--tenant TENANT)", EXIT_USAGE)
+    stored = tenant_store.qualify(tenant, name)
+    if len(stored) > 64:
+        fail(f"the plan name {stored!r} is longer than 64 characters", EXIT_USAGE)
+    return stored
+
+
+def _definition(c: Context, name: str, tenant: str | None) -> str:
+    """The stored definition of ``tenant``'s plan ``name``; exits ``no plan``."""
+    from aaad.store import plans as plan_store
+    stored = _stored_name(name, tenant)
+
+    def read(conn: Any) -> str | None:
+        tid = tenant_of(conn, tenant)
+        if plan_store.plan_owner(conn, stored) != tid:
+            return None
+        return plan_store.plan_definition(conn, stored)
+    definition: str | None = c.read(read)
+    if definition is None:
+        fail(f"no plan {name!r}" + ("" if tenant is None else f" of tenant {tenant}"))
+    return definition
 
 
 @plan_group.command("add")
 @click.argument("name")
 @_plan_options
+@tenant_option
 @pass_ctx
-def plan_add(c: Context, /, name: str, **opts: Any) -> None:
-    """Add a plan (bands and blocks: use 'aaad plan apply FILE.yaml')."""
+def plan_add(c: Context, /, name: str, tenant: str | None, **opts: Any) -> None:
+    """Add a plan (bands and blocks: use 'aaad plan apply FILE.yaml'). A
+    tenant's plan (--tenant) is named NAME within the tenant and stored as
+    TENANT/NAME; the tenant's users may be on it and on the operator's plans."""
     from aaad.store import plans as plan_store
-    if c.read(plan_store.plan_definition, name) is not None:
-        fail(f"plan {name!r} already exists (use 'aaad plan set')")
-    plan, _ = _save_plan(c, _apply_options({"name": name}, opts))
+    stored = _stored_name(name, tenant, new=True)
+
+    def exists(conn: Any) -> bool:
+        tenant_of(conn, tenant)             # the tenant exists, or exit
+        return plan_store.plan_definition(conn, stored) is not None
+    if c.read(exists):
+        fail(f"plan {stored!r} already exists (use 'aaad plan set')")
+    plan, _ = _save_plan(c, _apply_options({"name": stored}, opts), tenant=tenant)
     click.echo(f"added plan {plan.name}")
 
 
 @plan_group.command("set")
 @click.argument("name")
 @_plan_options
+@tenant_option
 @pass_ctx
-def plan_set(c: Context, /, name: str, **opts: Any) -> None:
+def plan_set(c: Context, /, name: str, tenant: str | None, **opts: Any) -> None:
     """Change a plan's limits."""
     from aaad.core.quotas.plan import plan_to_dict
-    from aaad.store import plans as plan_store
     from aaad.store.plans import plan_from_json
-    stored = c.read(plan_store.plan_definition, name)
-    if stored is None:
-        fail(f"no plan {name!r}")
-    _, result = _save_plan(c, _apply_options(plan_to_dict(plan_from_json(stored)), opts))
-    click.echo(f"plan {name}: {result}")
+    stored = _definition(c, name, tenant)
+    _, result = _save_plan(c, _apply_options(plan_to_dict(plan_from_json(stored)), opts),
+                           tenant=tenant)
+    click.echo(f"plan {_stored_name(name, tenant)}: {result}")
 
 
 @plan_group.command("show")
 @click.argument("name")
 @json_option
+@tenant_option
 @pass_ctx
-def plan_show(c: Context, name: str, as_json: bool) -> None:
+def plan_show(c: Context, name: str, as_json: bool, tenant: str | None) -> None:
     """Show a plan in human units."""
     import yaml
 
     from aaad.core.quotas.plan import plan_to_dict
-    from aaad.store import plans as plan_store
     from aaad.store.plans import plan_from_json
-    stored = c.read(plan_store.plan_definition, name)
-    if stored is None:
-        fail(f"no plan {name!r}")
-    data = plan_to_dict(plan_from_json(stored))
+    data = plan_to_dict(plan_from_json(_definition(c, name, tenant)))
     emit(data, as_json, lambda d: click.echo(yaml.safe_dump(d, sort_keys=False).rstrip()))
 
 
 @plan_group.command("list")
 @json_option
+@tenant_option
 @pass_ctx
-def plan_list(c: Context, as_json: bool) -> None:
-    """List plans."""
+def plan_list(c: Context, as_json: bool, tenant: str | None) -> None:
+    """List the operator's plans, or with --tenant the plans a tenant's users
+    may be on (its own, then the operator's)."""
+    from aaad.core.accounting.realms import OPERATOR
     from aaad.core.quotas.plan import plan_to_dict
     from aaad.store import plans as plan_store
     from aaad.store.plans import plan_from_json
-    plans = [plan_to_dict(plan_from_json(d)) for _, d in c.read(plan_store.list_plans)]
+
+    def read(conn: Any) -> list[tuple[str, str]]:
+        tid = tenant_of(conn, tenant)
+        own = plan_store.list_plans(conn, tenant=tid) if tid != OPERATOR else []
+        return own + plan_store.list_plans(conn, tenant=OPERATOR)
+    plans = [plan_to_dict(plan_from_json(d)) for _, d in c.read(read)]
     emit(plans, as_json, lambda ps: table(
         [[p["name"], p["period"], p.get("time_limit", "-"), p.get("octets_limit", "-"),
           str(p.get("max_sessions", "-")), p["over_limit"], str(len(p.get("bands", []))),
@@ -169,17 +223,19 @@ def _fee_text(p: dict[str, Any]) -> str:
 
 @plan_group.command("delete")
 @click.argument("name")
+@tenant_option
 @pass_ctx
-def plan_delete(c: Context, name: str) -> None:
+def plan_delete(c: Context, name: str, tenant: str | None) -> None:
     """Delete a plan no user is on."""
     from aaad.store import plans as plan_store
+    _definition(c, name, tenant)        # the tenant's own, or exit
     try:
-        c.write(plan_store.delete_plan, name)
+        c.write(plan_store.delete_plan, _stored_name(name, tenant))
     except plan_store.NoSuchPlan:
         fail(f"no plan {name!r}")
     except plan_store.PlanInUse as e:
         fail(str(e))
-    click.echo(f"deleted plan {name}")
+    click.echo(f"deleted plan {_stored_name(name, tenant)}")
 
 
 @plan_group.command("apply")

@@ -7,7 +7,19 @@ from typing import Any
 
 import click
 
-from aaad.cli.common import Context, emit, fail, iso, json_option, now_s, pass_ctx, table
+from aaad.cli.common import (
+    EXIT_USAGE,
+    Context,
+    emit,
+    fail,
+    iso,
+    json_option,
+    now_s,
+    pass_ctx,
+    table,
+    tenant_of,
+    tenant_option,
+)
 
 __all__ = ["rates_group"]
 
@@ -20,9 +32,11 @@ def rates_group() -> None:
 @rates_group.command("import")
 @click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--table", "name", required=True, help="The rate table to replace or create.")
+@tenant_option
 @pass_ctx
-def rates_import(c: Context, path: str, name: str) -> None:
-    """Replace a rate table with a CSV file, all or nothing.
+def rates_import(c: Context, path: str, name: str, tenant: str | None) -> None:
+    """Replace a rate table with a CSV file, all or nothing. A tenant's table
+    (--tenant) is stored as TENANT/NAME, as its plans are.
 
     Header: prefix,description,price,connection_fee,increment[,band]; price
     per minute and fee in currency units ("0.10"), increment "60/6".
@@ -30,6 +44,7 @@ def rates_import(c: Context, path: str, name: str) -> None:
     from aaad.core.telephony.rate_table import RateError, parse_rates_csv
     from aaad.store import rates as rate_store
     _check_table_name(name)
+    stored = _stored(name, tenant, new=True)
     try:
         if path == "-":
             items = list(parse_rates_csv(sys.stdin))
@@ -40,8 +55,20 @@ def rates_import(c: Context, path: str, name: str) -> None:
         fail(f"{path}: {e}; nothing imported")
     except (OSError, UnicodeDecodeError) as e:
         fail(f"{path}: {e}")
-    count = c.write(rate_store.import_rates, name, items, now_s())
-    click.echo(f"rate table {name}: {count} rates imported")
+    now = now_s()
+
+    def run(conn: Any) -> int:
+        tid = tenant_of(conn, tenant)
+        owner = rate_store.rate_table_owner(conn, stored)
+        if owner is None and tenant is None and "/" in name:
+            fail("a new rate table name cannot contain '/' (a tenant's tables: "
+                 "--tenant TENANT)", EXIT_USAGE)
+        if owner is not None and owner != tid:
+            fail(f"rate table {stored!r} is not "
+                 + ("the operator's" if tenant is None else f"tenant {tenant}'s"))
+        return int(rate_store.import_rates(conn, stored, items, now, tenant=tid))
+    count = c.write(run)
+    click.echo(f"rate table {stored}: {count} rates imported")
 
 
 def _check_table_name(name: str) -> str:
@@ -50,15 +77,30 @@ def _check_table_name(name: str) -> str:
     return name
 
 
+def _stored(name: str, tenant: str | None, *, new: bool = False) -> str:
+    """A rate table's stored name: ``<tenant>/<name>`` for a tenant's."""
+    from aaad.store import tenants as tenant_store
+    if new and tenant is not None and tenant_store.SEPARATOR in name:
+        fail(f"a tenant's rate table name cannot contain {tenant_store.SEPARATOR!r}",
+             EXIT_USAGE)
+    stored = tenant_store.qualify(tenant, name)
+    if len(stored) > 64:
+        fail(f"the rate table name {stored!r} is longer than 64 characters", EXIT_USAGE)
+    return stored
+
+
 @rates_group.command("list")
 @json_option
+@click.option("--tenant", default=None, metavar="TENANT",
+              help="Only this tenant's tables; default: all.")
 @pass_ctx
-def rates_list(c: Context, as_json: bool) -> None:
+def rates_list(c: Context, as_json: bool, tenant: str | None) -> None:
     """The rate tables, their size and when they were last imported."""
     from aaad.store import rates as rate_store
     rows = [{"name": r["name"], "rates": r["rates"], "version": r["version"],
              "updated_at": iso(r["updated_at"])}
-            for r in c.read(rate_store.list_rate_tables)]
+            for r in c.read(lambda conn: rate_store.list_rate_tables(
+                conn, tenant=None if tenant is None else tenant_of(conn, tenant)))]
     emit(rows, as_json, lambda rs: table(
         [[r["name"], str(r["rates"]), str(r["version"]), r["updated_at"]] for r in rs],
         ["TABLE", "RATES", "VERSION", "IMPORTED"]))
@@ -69,12 +111,19 @@ def rates_list(c: Context, as_json: bool) -> None:
 @click.argument("number")
 @click.option("--band", default="", help="The plan band (e.g. offpeak); default: any time.")
 @json_option
+@tenant_option
 @pass_ctx
-def rates_lookup(c: Context, name: str, number: str, band: str, as_json: bool) -> None:
+def rates_lookup(c: Context, name: str, number: str, band: str, as_json: bool,
+                 tenant: str | None) -> None:
     """Which rate a call from NAME's table to NUMBER gets (longest prefix)."""
     from aaad.core.quotas.plan import format_money
     from aaad.store import rates as rate_store
-    rt = c.read(rate_store.load_rate_table, name)
+    stored = _stored(name, tenant)
+
+    def load(conn: Any) -> Any:
+        tenant_of(conn, tenant)
+        return rate_store.load_rate_table(conn, stored)
+    rt = c.read(load)
     if rt is None:
         fail(f"no rate table {name!r}")
     normalised = c.config.telephony.numbers.normalise(number)
@@ -94,10 +143,17 @@ def _key_values(data: dict[str, Any]) -> None:
 
 @rates_group.command("delete")
 @click.argument("name")
+@tenant_option
 @pass_ctx
-def rates_delete(c: Context, name: str) -> None:
+def rates_delete(c: Context, name: str, tenant: str | None) -> None:
     """Delete a rate table (plans naming it then reject calls)."""
     from aaad.store import rates as rate_store
-    if not c.write(rate_store.delete_rate_table, name):
-        fail(f"no rate table {name!r}")
-    click.echo(f"rate table {name} deleted")
+    stored = _stored(name, tenant)
+
+    def delete(conn: Any) -> bool:
+        if rate_store.rate_table_owner(conn, stored) != tenant_of(conn, tenant):
+            return False
+        return bool(rate_store.delete_rate_table(conn, stored))
+    if not c.write(delete):
+        fail(f"no rate table {name!r}" + ("" if tenant is None else f" of tenant {tenant}"))
+    click.echo(f"rate table {stored} deleted")

@@ -11,11 +11,15 @@ from aaad.cli.common import (
     emit,
     fail,
     free_lines,
+    in_tenant,
     json_option,
+    no_user,
     now_s,
     pass_ctx,
     require_known,
     table,
+    tenant_of,
+    tenant_option,
 )
 
 __all__ = ["usage_group"]
@@ -30,8 +34,10 @@ def usage_group() -> None:
 @click.argument("name")
 @click.option("--period", default=None, help="YYYY-MM (monthly) or YYYY-MM-DD; default: now.")
 @json_option
+@tenant_option
 @pass_ctx
-def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None:
+def usage_show(c: Context, name: str, period: str | None, as_json: bool,
+               tenant: str | None) -> None:
     """A user's usage in one period: used, limit and remaining per limit, per band,
     free minutes and free credit left, blocks; billing mode and suspensions."""
     from aaad.core.units import format_duration_s, format_octets
@@ -40,15 +46,21 @@ def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None
     now = now_s()
 
     def read(conn: Any) -> dict[str, Any]:
+        from aaad.store import users as user_store
+        tid = tenant_of(conn, tenant)
         try:
             report: dict[str, Any] = usage_report(conn, name, period=period, now=now,
                                                   default_period=cfg.accounting.period,
-                                                  tz=cfg.timezone, free=True)
+                                                  tz=cfg.timezone, free=True, tenant=tid)
         except ValueError as e:
             fail(str(e))
-        require_known(conn, name)   # after the period check: bad input first
-        report["billing"] = _billing(conn, name)
-        report["suspended_by_hand"] = _hold(conn, name)
+        # after the period check: bad input first
+        if tenant is None:
+            require_known(conn, name)
+        elif not user_store.user_ids(conn, [name], tenant=tid):
+            no_user(in_tenant(name, tenant))
+        report["billing"] = _billing(conn, name, tid)
+        report["suspended_by_hand"] = _hold(conn, name, tid)
         return report
 
     def fmt(value: int, unit: str) -> str:
@@ -92,18 +104,18 @@ def usage_show(c: Context, name: str, period: str | None, as_json: bool) -> None
     emit(c.read(read), as_json, render)
 
 
-def _hold(conn: Any, name: str) -> dict[str, Any] | None:
+def _hold(conn: Any, name: str, tenant: int) -> dict[str, Any] | None:
     """A suspension by hand of the account (``aaad user suspend``): since, reason."""
     from aaad.cli.common import iso
     from aaad.store import users as user_store
     try:
-        hold = user_store.get_user(conn, name).hold
+        hold = user_store.get_user(conn, name, tenant=tenant).hold
     except user_store.NoSuchUser:
         return None
     return None if hold is None else {"since": iso(hold.since), "reason": hold.reason}
 
 
-def _billing(conn: Any, name: str) -> dict[str, Any] | None:
+def _billing(conn: Any, name: str, tenant: int) -> dict[str, Any] | None:
     """The money side of an account (None for a name that has no account): billing
     mode, next fee, what is due and since when it is suspended, a promised payment."""
     from aaad.cli.common import iso
@@ -111,10 +123,10 @@ def _billing(conn: Any, name: str) -> dict[str, Any] | None:
     from aaad.store import ledger as ledger_store
     from aaad.store import users as user_store
     try:
-        user_store.get_user(conn, name)
+        user_store.get_user(conn, name, tenant=tenant)
     except user_store.NoSuchUser:
         return None
-    uid = user_store.user_ids(conn, [name])[name]
+    uid = user_store.user_ids(conn, [name], tenant=tenant)[name]
     mode, suspended_at = user_store.billing_state(conn, uid)
     _, next_fee_at = user_store.fee_state(conn, uid)
     owed = ledger_store.dues(conn, [uid]).get(uid, 0) if mode == "prepaid" else 0

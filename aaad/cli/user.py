@@ -15,12 +15,15 @@ from aaad.cli.common import (
     Context,
     emit,
     fail,
+    in_tenant,
     iso,
     json_option,
     no_user,
     now_s,
     pass_ctx,
     table,
+    tenant_of,
+    tenant_option,
 )
 
 __all__ = ["user_group", "suspension_text"]
@@ -48,10 +51,24 @@ def _credential(pw: str, cleartext: bool) -> dict[str, Any]:
             else {"password_cleartext": None, "password_hash": hash_password(pw)})
 
 
-def _check_plan(c: Context, plan: str | None) -> None:
+def _check_plan(c: Context, plan: str | None, tenant: str | None = None) -> str | None:
+    """The stored name of the plan ``plan`` a user of ``tenant`` may be on:
+    the tenant's own plan of that name, else the operator's (docs/design.md
+    "Tenants"). Exits ``no plan`` otherwise."""
     from aaad.store import plans as plan_store
-    if plan is not None and c.read(plan_store.plan_definition, plan) is None:
-        fail(f"no plan {plan!r} (see 'aaad plan list')")
+    from aaad.store import tenants as tenant_store
+    if plan is None:
+        return None
+    candidates = [plan] if tenant is None else [tenant_store.qualify(tenant, plan), plan]
+
+    def find(conn: Any) -> str | None:
+        return plan_store.plan_for_user(conn, tenant_of(conn, tenant), candidates)
+    stored: str | None = c.read(find)
+    if stored is None:
+        where = "" if tenant is None else f" of tenant {tenant} or the operator"
+        fail(f"no plan {plan!r}{where} (see 'aaad plan list"
+             + ("')" if tenant is None else f" --tenant {tenant}')"))
+    return stored
 
 
 def _check_name(name: str) -> str:
@@ -67,19 +84,23 @@ def _check_name(name: str) -> str:
               help="Store it in cleartext (needed for CHAP) instead of an argon2id hash.")
 @click.option("--plan", default=None)
 @click.option("--disabled", is_flag=True, help="Create the user disabled.")
+@tenant_option
 @pass_ctx
 def user_add(c: Context, name: str, password: str, cleartext: bool, plan: str | None,
-             disabled: bool) -> None:
-    """Add a user."""
+             disabled: bool, tenant: str | None) -> None:
+    """Add a user (of a tenant with --tenant: names are unique per tenant)."""
     from aaad.store import users as user_store
     cred = _credential(password, cleartext)
-    _check_plan(c, plan)
+    stored = _check_plan(c, plan, tenant)
+    now = now_s()
     try:
-        c.write(user_store.add_user, _check_name(name), plan=plan, enabled=not disabled,
-                now=now_s(), **cred)
+        c.write(lambda conn: user_store.add_user(
+            conn, _check_name(name), plan=stored, enabled=not disabled, now=now,
+            tenant=tenant_of(conn, tenant), **cred))
     except user_store.UserExists:
-        fail(f"user {name!r} already exists")
-    click.echo(f"added user {name} ({'cleartext' if cleartext else 'hashed'} password)")
+        fail(f"user {name!r} already exists" + ("" if tenant is None else f" in tenant {tenant}"))
+    click.echo(f"added user {in_tenant(name, tenant)} "
+               f"({'cleartext' if cleartext else 'hashed'} password)")
 
 
 def _suspension(u: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +126,7 @@ def suspension_text(u: dict[str, Any]) -> str:
 
 
 def _show_user(u: dict[str, Any]) -> None:
-    for k in ("name", "enabled", "plan", "credential", "open_sessions", "billing"):
+    for k in ("name", "tenant", "enabled", "plan", "credential", "open_sessions", "billing"):
         click.echo(f"{k + ':':15} {u.get(k) if u.get(k) is not None else '-'}")
     click.echo(f"{'suspended:':15} {suspension_text(u)}")
     if u.get("tax_exempt"):
@@ -123,17 +144,20 @@ def _show_user(u: dict[str, Any]) -> None:
 @user_group.command("show")
 @click.argument("name")
 @json_option
+@tenant_option
 @pass_ctx
-def user_show(c: Context, name: str, as_json: bool) -> None:
+def user_show(c: Context, name: str, as_json: bool, tenant: str | None) -> None:
     """Show one user (never the password)."""
     from aaad.store import sessions as session_store
     from aaad.store import users as user_store
     from aaad.store.jobs.plan_changes import pending_changes
 
     def get(conn: Any) -> dict[str, Any]:
-        data = _suspension(user_store.get_user(conn, name).as_dict())
-        data["open_sessions"] = session_store.open_session_count(conn, name)
-        user_id = user_store.user_ids(conn, [name])[name]
+        tid = tenant_of(conn, tenant)
+        data = _suspension(user_store.get_user(conn, name, tenant=tid).as_dict())
+        data["tenant"] = tenant
+        user_id = user_store.user_ids(conn, [name], tenant=tid)[name]
+        data["open_sessions"] = session_store.open_session_count(conn, user_id)
         data["plan_changes"] = [{"id": p["id"], "plan": p["plan"], "at": iso(p["at"])}
                                 for p in pending_changes(conn, user_id)]
         fees = user_store.fee_state(conn, user_id)
@@ -142,18 +166,20 @@ def user_show(c: Context, name: str, as_json: bool) -> None:
     try:
         data = c.read(get)
     except user_store.NoSuchUser:
-        no_user(name)
+        no_user(in_tenant(name, tenant))
     emit(data, as_json, _show_user)
 
 
 @user_group.command("list")
 @click.option("--limit", type=click.IntRange(min=1), default=None)
 @json_option
+@tenant_option
 @pass_ctx
-def user_list(c: Context, limit: int | None, as_json: bool) -> None:
-    """List users."""
+def user_list(c: Context, limit: int | None, as_json: bool, tenant: str | None) -> None:
+    """List the operator's users, or a tenant's with --tenant."""
     from aaad.store import users as user_store
-    users = [_suspension(u.as_dict()) for u in c.read(user_store.list_users, limit=limit)]
+    users = [_suspension(u.as_dict()) for u in c.read(
+        lambda conn: user_store.list_users(conn, limit=limit, tenant=tenant_of(conn, tenant)))]
     emit(users, as_json, lambda us: table(
         [[u["name"], "yes" if u["enabled"] else "no", u["plan"] or "-", u["credential"],
           suspension_text(u)] for u in us], ["NAME", "ENABLED", "PLAN", "PASSWORD", "SUSPENDED"]))
@@ -176,10 +202,11 @@ def user_list(c: Context, limit: int | None, as_json: bool) -> None:
 @click.option("--tax-exempt", default=None, metavar="TAXES",
               help="Names of configured taxes the user does not pay, comma-separated; "
                    "'' pays them all.")
+@tenant_option
 @pass_ctx
 def user_set(c: Context, name: str, password: str | None, cleartext: bool | None,
              plan: str | None, at_text: str | None, cancel_changes: bool,
-             billing: str | None, tax_exempt: str | None) -> None:
+             billing: str | None, tax_exempt: str | None, tenant: str | None) -> None:
     """Change a user's password, plan (now, or --at a later date) or tax exemptions."""
     values: dict[str, Any] = {}
     if password is not None:
@@ -191,45 +218,50 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
     if billing is not None:
         if plan is not None or values or cancel_changes:
             fail("--billing is given alone")
-        _set_billing(c, name, billing)
+        _set_billing(c, name, billing, tenant)
         return
     if at_text is not None and plan is None:
         fail("--at needs --plan")
     if cancel_changes:
         if plan is not None or values:
             fail("--cancel-changes is given alone")
-        _cancel_changes(c, name)
+        _cancel_changes(c, name, tenant)
         return
+    stored = None
     if plan is not None:
-        _check_plan(c, plan or None)
+        stored = _check_plan(c, plan or None, tenant)
     elif not values:
         fail("nothing to change: give --password, --plan, --billing or --tax-exempt")
     if at_text is not None:
-        _schedule_change(c, name, plan or None, _local_instant(c, at_text, "--at"), values)
+        _schedule_change(c, name, stored, _local_instant(c, at_text, "--at"), values, tenant)
         return
     if plan is None:
-        _update(c, name, values, "updated")
+        _update(c, name, values, "updated", tenant)
         return
     from aaad.core.quotas.plan import format_money
     from aaad.store import users as user_store
     from aaad.store.jobs.accounts import change_plan
+    tz, now = c.config.timezone, now_s()
     try:
-        credit = c.write(change_plan, name, plan or None, now=now_s(), tz=c.config.timezone,
-                         values=values)
+        credit = c.write(lambda conn: change_plan(conn, name, stored, now=now, tz=tz,
+                                                  values=values,
+                                                  tenant=tenant_of(conn, tenant)))
     except user_store.NoSuchUser:
-        no_user(name)
-    click.echo(f"updated user {name}" + (f"; credited {format_money(-credit)} of the old "
-                                         "plan's fee" if credit else ""))
+        no_user(in_tenant(name, tenant))
+    click.echo(f"updated user {in_tenant(name, tenant)}"
+               + (f"; credited {format_money(-credit)} of the old plan's fee" if credit else ""))
 
 
-def _set_billing(c: Context, name: str, mode: str) -> None:
+def _set_billing(c: Context, name: str, mode: str, tenant: str | None) -> None:
     from aaad.store import users as user_store
     from aaad.store.jobs.accounts import set_billing_mode
+    now = now_s()
     try:
-        changed = c.write(set_billing_mode, name, mode, now_s())
+        changed = c.write(lambda conn: set_billing_mode(conn, name, mode, now,
+                                                        tenant=tenant_of(conn, tenant)))
     except user_store.NoSuchUser:
-        no_user(name)
-    click.echo(f"user {name} is {mode}" + ("" if changed else " already"))
+        no_user(in_tenant(name, tenant))
+    click.echo(f"user {in_tenant(name, tenant)} is {mode}" + ("" if changed else " already"))
 
 
 def _exempt(c: Context, text: str) -> str | None:
@@ -253,37 +285,44 @@ def _local_instant(c: Context, text: str, option: str) -> int:
 
 
 def _schedule_change(c: Context, name: str, plan: str | None, at: int,
-                     values: dict[str, Any]) -> None:
+                     values: dict[str, Any], tenant: str | None) -> None:
     from aaad.store import users as user_store
     from aaad.store.jobs.accounts import schedule_plan_change
     now = now_s()
     if at <= now:
         fail("--at is not in the future (leave it out to change the plan now)")
     try:
-        change = c.write(schedule_plan_change, name, plan, at=at, now=now, values=values)
+        change = c.write(lambda conn: schedule_plan_change(
+            conn, name, plan, at=at, now=now, values=values, tenant=tenant_of(conn, tenant)))
     except user_store.NoSuchUser:
-        no_user(name)
-    click.echo(f"user {name}: plan change to {plan or 'no plan'} scheduled for {iso(at)} "
-               f"(change {change})")
+        no_user(in_tenant(name, tenant))
+    click.echo(f"user {in_tenant(name, tenant)}: plan change to {plan or 'no plan'} "
+               f"scheduled for {iso(at)} (change {change})")
 
 
-def _cancel_changes(c: Context, name: str) -> None:
+def _cancel_changes(c: Context, name: str, tenant: str | None) -> None:
     from aaad.store import users as user_store
     from aaad.store.jobs.accounts import cancel_plan_changes
+    now = now_s()
     try:
-        n = c.write(cancel_plan_changes, name, now=now_s())
+        n = c.write(lambda conn: cancel_plan_changes(conn, name, now=now,
+                                                     tenant=tenant_of(conn, tenant)))
     except user_store.NoSuchUser:
-        no_user(name)
-    click.echo(f"user {name}: {n} scheduled plan change{'s' if n != 1 else ''} called off")
+        no_user(in_tenant(name, tenant))
+    click.echo(f"user {in_tenant(name, tenant)}: {n} scheduled plan "
+               f"change{'s' if n != 1 else ''} called off")
 
 
-def _update(c: Context, name: str, values: dict[str, Any], what: str) -> None:
+def _update(c: Context, name: str, values: dict[str, Any], what: str,
+            tenant: str | None = None) -> None:
     from aaad.store import users as user_store
+    now = now_s()
     try:
-        c.write(user_store.update_user, name, now=now_s(), **values)
+        c.write(lambda conn: user_store.update_user(conn, name, now=now,
+                                                    tenant=tenant_of(conn, tenant), **values))
     except user_store.NoSuchUser:
-        no_user(name)
-    click.echo(f"{what} user {name}")
+        no_user(in_tenant(name, tenant))
+    click.echo(f"{what} user {in_tenant(name, tenant)}")
 
 
 _disconnect_option = click.option(
@@ -291,22 +330,23 @@ _disconnect_option = click.option(
     help="Send a Disconnect-Request (RFC 5176) for each open session.")
 
 
-def _cut_sessions(c: Context, name: str, disconnect: bool) -> None:
+def _cut_sessions(c: Context, name: str, disconnect: bool, tenant: str | None = None) -> None:
     """After a change that refuses logins: disconnect the open sessions (as
     ``aaad disconnect`` does), unless ``--no-disconnect``."""
     if disconnect:
         from aaad.cli.disconnect import disconnect_user
-        disconnect_user(c, name)
+        disconnect_user(c, name, tenant=tenant)
 
 
 @user_group.command("disable")
 @click.argument("name")
 @_disconnect_option
+@tenant_option
 @pass_ctx
-def user_disable(c: Context, name: str, disconnect: bool) -> None:
+def user_disable(c: Context, name: str, disconnect: bool, tenant: str | None) -> None:
     """Refuse the user's logins from now on, and disconnect the open sessions."""
-    _update(c, name, {"enabled": False}, "disabled")
-    _cut_sessions(c, name, disconnect)
+    _update(c, name, {"enabled": False}, "disabled", tenant)
+    _cut_sessions(c, name, disconnect, tenant)
 
 
 @user_group.command("suspend")
@@ -315,8 +355,10 @@ def user_disable(c: Context, name: str, disconnect: bool) -> None:
               help="Why; the user sees it: Reply-Message 'Account suspended: TEXT' "
                    "(at most 200 characters).")
 @_disconnect_option
+@tenant_option
 @pass_ctx
-def user_suspend(c: Context, name: str, reason: str | None, disconnect: bool) -> None:
+def user_suspend(c: Context, name: str, reason: str | None, disconnect: bool,
+                 tenant: str | None) -> None:
     """Suspend the user by hand: logins are refused ('Account suspended') until
     'aaad user resume'; a top-up does not lift it. Open sessions are disconnected."""
     from aaad.core.quotas.decide import check_hold_reason
@@ -327,26 +369,30 @@ def user_suspend(c: Context, name: str, reason: str | None, disconnect: bool) ->
             reason = check_hold_reason(reason)
         except ValueError as e:
             fail(f"--reason {e}", EXIT_USAGE)
+    now = now_s()
     try:
-        done = c.write(suspend_user, name, reason, now_s())
+        done = c.write(lambda conn: suspend_user(conn, name, reason, now,
+                                                 tenant=tenant_of(conn, tenant)))
     except user_store.NoSuchUser:
-        no_user(name)
+        no_user(in_tenant(name, tenant))
+    who = in_tenant(name, tenant)
     why = f" (reason: {done.reason})" if done.reason else ""
     if done.before is None:
-        click.echo(f"suspended user {name} by hand{why}")
+        click.echo(f"suspended user {who} by hand{why}")
     elif done.changed:
-        click.echo(f"user {name} is suspended by hand since {iso(done.before.since)}; "
+        click.echo(f"user {who} is suspended by hand since {iso(done.before.since)}; "
                    f"reason now: {done.reason}")
     else:
-        click.echo(f"user {name} is suspended by hand already, since "
+        click.echo(f"user {who} is suspended by hand already, since "
                    f"{iso(done.before.since)}{why}")
-    _cut_sessions(c, name, disconnect)
+    _cut_sessions(c, name, disconnect, tenant)
 
 
 @user_group.command("resume")
 @click.argument("name")
+@tenant_option
 @pass_ctx
-def user_resume(c: Context, name: str) -> None:
+def user_resume(c: Context, name: str, tenant: str | None) -> None:
     """Lift a suspension: by hand ('aaad user suspend'), and for non-payment if the
     balance now pays what is due (else nothing changes and it exits 1). A user
     who is not suspended is left as is (exit 0)."""
@@ -354,17 +400,19 @@ def user_resume(c: Context, name: str) -> None:
     from aaad.store import users as user_store
     from aaad.store.jobs.accounts import resume_user
     from aaad.store.jobs.suspension import StillDue
+    now = now_s()
     try:
-        done, enabled = c.write(resume_user, name, now_s())
+        done, enabled = c.write(lambda conn: resume_user(conn, name, now,
+                                                         tenant=tenant_of(conn, tenant)))
     except user_store.NoSuchUser:
-        no_user(name)
+        no_user(in_tenant(name, tenant))
     except StillDue as e:
         fail(f"{name} is suspended for non-payment: {format_money(e.due)} due and only "
              f"{format_money(e.available)} available; top up ('aaad credit topup {name} "
              f"AMOUNT') or promise a payment ('aaad credit promise {name} AMOUNT'); "
              "nothing changed")
     if not done.changed:
-        click.echo(f"user {name} is not suspended; nothing changed")
+        click.echo(f"user {in_tenant(name, tenant)} is not suspended; nothing changed")
         return
     parts = []
     if done.hold is not None:
@@ -372,23 +420,26 @@ def user_resume(c: Context, name: str) -> None:
             f" (reason was: {done.hold.reason})" if done.hold.reason else ""))
     if done.unpaid_suspension:
         parts.append(f"paid {format_money(done.paid)} that was due")
-    click.echo(f"resumed user {name}: {'; '.join(parts)}"
-               + ("" if enabled else f" (still disabled: 'aaad user enable {name}')"))
+    again = f"aaad user enable {name}" + ("" if tenant is None else f" --tenant {tenant}")
+    click.echo(f"resumed user {in_tenant(name, tenant)}: {'; '.join(parts)}"
+               + ("" if enabled else f" (still disabled: '{again}')"))
 
 
 @user_group.command("enable")
 @click.argument("name")
+@tenant_option
 @pass_ctx
-def user_enable(c: Context, name: str) -> None:
+def user_enable(c: Context, name: str, tenant: str | None) -> None:
     """Allow the user's logins again."""
-    _update(c, name, {"enabled": True}, "enabled")
+    _update(c, name, {"enabled": True}, "enabled", tenant)
 
 
 @user_group.command("delete")
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask.")
+@tenant_option
 @pass_ctx
-def user_delete(c: Context, name: str, yes: bool) -> None:
+def user_delete(c: Context, name: str, yes: bool, tenant: str | None) -> None:
     """Delete a user (their sessions and usage history are kept).
 
     Without --yes it asks on a terminal, and refuses when stdin is not one
@@ -399,12 +450,12 @@ def user_delete(c: Context, name: str, yes: bool) -> None:
         if not sys.stdin.isatty():
             fail(f"refusing to delete {name} without --yes (stdin is not a terminal)",
                  EXIT_USAGE)
-        click.confirm(f"delete user {name}?", abort=True)
+        click.confirm(f"delete user {in_tenant(name, tenant)}?", abort=True)
     try:
-        c.write(user_store.delete_user, name)
+        c.write(lambda conn: user_store.delete_user(conn, name, tenant=tenant_of(conn, tenant)))
     except user_store.NoSuchUser:
-        no_user(name)
-    click.echo(f"deleted user {name}")
+        no_user(in_tenant(name, tenant))
+    click.echo(f"deleted user {in_tenant(name, tenant)}")
 
 
 # ``aaad user import``: its own module, as it is long.

@@ -17,13 +17,16 @@ from aaad.cli.common import (
     balance_summary,
     emit,
     fail,
+    in_tenant,
     iso,
     json_option,
+    no_user,
     now_s,
     parse_amount,
     pass_ctx,
-    require_user,
     table,
+    tenant_of,
+    tenant_option,
 )
 
 if TYPE_CHECKING:
@@ -45,10 +48,12 @@ def voucher_group() -> None:
 @click.option("--expires", default=None, help="YYYY-MM-DD: the last day it can be redeemed.")
 @click.option("--batch", default=None, help="A name for the batch (default: date and a tag).")
 @json_option
+@tenant_option
 @pass_ctx
 def voucher_create(c: Context, count: int, value: str, expires: str | None, batch: str | None,
-                   as_json: bool) -> None:
-    """Create vouchers and print their codes, one per line (shown only this once)."""
+                   as_json: bool, tenant: str | None) -> None:
+    """Create vouchers and print their codes, one per line (shown only this once).
+    A tenant's vouchers (--tenant) are redeemed by its users only."""
     import secrets
 
     from aaad.core.quotas.plan import format_money
@@ -71,8 +76,9 @@ def voucher_create(c: Context, count: int, value: str, expires: str | None, batc
         batch = f"{datetime.fromtimestamp(now, tz):%Y%m%d}-{secrets.token_hex(2)}"
     elif not batch or len(batch) > 32 or not batch.isprintable() or batch != batch.strip():
         fail("--batch must be 1-32 printable characters without surrounding spaces")
-    codes = c.write(voucher_store.create_vouchers, count=count, value=money, batch=batch,
-                    expires_at=expires_at, now=now)
+    codes = c.write(lambda conn: voucher_store.create_vouchers(
+        conn, count=count, value=money, batch=batch, expires_at=expires_at, now=now,
+        tenant=tenant_of(conn, tenant)))
     if as_json:
         click.echo(json.dumps({"batch": batch, "value": format_money(money),
                                "expires": expires, "codes": codes}, indent=2))
@@ -86,9 +92,11 @@ def voucher_create(c: Context, count: int, value: str, expires: str | None, batc
 @voucher_group.command("redeem")
 @click.argument("code")
 @click.argument("name")
+@tenant_option
 @pass_ctx
-def voucher_redeem(c: Context, code: str, name: str) -> None:
-    """Credit a voucher to a user (a code works once)."""
+def voucher_redeem(c: Context, code: str, name: str, tenant: str | None) -> None:
+    """Credit a voucher to a user (a code works once; a tenant's voucher only to
+    its users)."""
     from aaad.core.quotas.plan import format_money
     from aaad.store import vouchers as voucher_store
     try:
@@ -98,8 +106,13 @@ def voucher_redeem(c: Context, code: str, name: str) -> None:
     now = now_s()
 
     def redeem(conn: Any) -> voucher_store.Redeemed:
-        require_user(conn, name)
-        return voucher_store.redeem(conn, code, name, now)
+        from aaad.store import users as user_store
+        tid = tenant_of(conn, tenant)
+        try:
+            user_store.get_user(conn, name, tenant=tid)
+        except user_store.NoSuchUser:
+            no_user(in_tenant(name, tenant))
+        return voucher_store.redeem(conn, code, name, now, tenant=tid)
     try:
         done = c.write(redeem)
     except voucher_store.UnknownCode:
@@ -108,19 +121,25 @@ def voucher_redeem(c: Context, code: str, name: str) -> None:
         fail(f"this voucher expired at {iso(e.args[0])}")
     except voucher_store.AlreadyRedeemed:
         fail("this voucher was redeemed already")
-    click.echo(f"redeemed voucher {done.voucher_id} for {name}: +{format_money(done.value)}; "
+    click.echo(f"redeemed voucher {done.voucher_id} for {in_tenant(name, tenant)}: "
+               f"+{format_money(done.value)}; "
                f"{balance_summary(done.balance)}")
 
 
 @voucher_group.command("list")
 @click.option("--batch", default=None)
 @json_option
+@click.option("--tenant", default=None, metavar="TENANT",
+              help="Only this tenant's vouchers; default: all.")
 @pass_ctx
-def voucher_list(c: Context, batch: str | None, as_json: bool) -> None:
+def voucher_list(c: Context, batch: str | None, as_json: bool, tenant: str | None) -> None:
     """List vouchers: hint (the code's last characters), value, state. Never the code."""
     from aaad.core.quotas.plan import format_money
     from aaad.store import vouchers as voucher_store
-    rows = c.read(voucher_store.list_vouchers, batch=batch, now=now_s())
+    now = now_s()
+    rows = c.read(lambda conn: voucher_store.list_vouchers(
+        conn, batch=batch, now=now,
+        tenant=None if tenant is None else tenant_of(conn, tenant)))
     out = [{"id": r["id"], "hint": r["hint"], "value": format_money(r["value"]),
             "batch": r["batch"], "state": r["state"], "created_at": iso(r["created_at"]),
             "expires_at": iso(r["expires_at"]), "redeemed_by": r["redeemed_by"],

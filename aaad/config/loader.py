@@ -42,6 +42,7 @@ from aaad.config.model import (
 )
 from aaad.config.money import billing_section, taxes_section
 from aaad.core.accounting.periods import parse_period_spec
+from aaad.core.accounting.realms import valid_tenant_name
 from aaad.core.telephony.rate_table import NumberPlan
 from aaad.core.units import parse_duration_s, parse_octets
 
@@ -293,9 +294,18 @@ def _clients(items: list[tuple[str, Any]], base_dir: Path) -> tuple[ClientConfig
             type=r.get("type", _choice(*CLIENT_TYPES), "generic"),
             require_message_authenticator=r.get("require_message_authenticator", _bool, False),
             call_direction=r.get("call_direction", _choice("in", "out"), "out"),
+            tenant=r.get("tenant", _tenant_name, None),
         ))
         r.done()
     return tuple(clients)
+
+
+def _tenant_name(v: Any) -> str:
+    name = _str(v)
+    if not valid_tenant_name(name):
+        raise ValueError(f"not a tenant name: {name!r} (lowercase letters, digits, dots "
+                         "and hyphens, 1-64 characters; see aaad tenant add)")
+    return name
 
 
 def _network(v: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

@@ -91,6 +91,9 @@ class ClientConfig:
     type: str = "generic"
     require_message_authenticator: bool = False
     call_direction: str = "out"         # calls without a direction attribute: in | out
+    # The tenant whose users this NAS serves (docs/design.md "Tenants"); None:
+    # the operator's, or a tenant's by realm (user@tenant).
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

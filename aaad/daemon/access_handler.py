@@ -28,7 +28,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -57,6 +57,9 @@ from aaad.store.jobs.login import CallState, UserState, read_logins
 __all__ = ["AuthHandler", "LastKnownUsers", "Lookup", "OUTAGE"]
 
 log = logging.getLogger(__name__)
+
+LoginKey: TypeAlias = "tuple[str | None, str]"
+"""(the client's tenant, the User-Name as sent): one login lookup."""
 UTC_ZONE = ZoneInfo("UTC")
 
 FAILED = "Authentication failed"
@@ -124,12 +127,12 @@ class LastKnownUsers:
     def __init__(self, max_entries: int) -> None:
         self._max = max_entries
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, UserState] = OrderedDict()
+        self._entries: OrderedDict[LoginKey, UserState] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def update(self, states: Sequence[UserState | None], names: Sequence[str]) -> None:
+    def update(self, states: Sequence[UserState | None], names: Sequence[LoginKey]) -> None:
         with self._lock:
             for name, state in zip(names, states, strict=False):
                 if state is None:
@@ -140,7 +143,7 @@ class LastKnownUsers:
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
 
-    def get(self, name: str) -> UserState | None:
+    def get(self, name: LoginKey) -> UserState | None:
         with self._lock:
             return self._entries.get(name)
 
@@ -177,7 +180,7 @@ class AuthHandler:
         self._starts_cache: dict[tuple[int, int], tuple[int, ...]] = {}
         self._max_hash_pending = max_hash_pending
         self._hash_pending = 0
-        self._lookups: GroupCommit[str, Lookup] = GroupCommit(
+        self._lookups: GroupCommit[LoginKey, Lookup] = GroupCommit(
             executor=reader, process=self._find, max_batch=max_batch, max_queue=max_queue,
             clock=reactor.seconds, on_batch=self._batch_done)
         self._reject_log = RateLimitedLog(
@@ -202,12 +205,14 @@ class AuthHandler:
         if creds.password is None and creds.chap is None:
             return succeed(reject("Only PAP and CHAP are supported", "unsupported_method"))
         try:
-            d = self._lookups.submit(creds.user_name)
+            # Keyed by the client's tenant too: the same User-Name from a
+            # tenant's NAS is another user (core.accounting.realms).
+            d = self._lookups.submit((req.client.tenant, creds.user_name))
         except Exception:  # noqa: BLE001  (becomes the Deferred's failure)
             return fail()
         return d.addCallback(self._decide, creds, req)
 
-    def _find(self, names: Sequence[str]) -> list[Lookup]:
+    def _find(self, names: Sequence[LoginKey]) -> list[Lookup]:
         now = int(self._clock())     # one read per batch: its lookup and its verdicts
         try:
             states = self._read_users(names, now)
@@ -221,7 +226,7 @@ class AuthHandler:
             self.last_known.update(states, names)
         return [Lookup(state, now) for state in states]
 
-    def _read_users(self, names: Sequence[str], now: int) -> list[UserState | None]:
+    def _read_users(self, names: Sequence[LoginKey], now: int) -> list[UserState | None]:
         """Runs on the reader thread: one indexed query for the whole batch.
 
         Users, their plans, open sessions and this period's counted usage
@@ -236,7 +241,7 @@ class AuthHandler:
                 raise
             return self._read_users_once(names, now)
 
-    def _read_users_once(self, names: Sequence[str], now: int) -> list[UserState | None]:
+    def _read_users_once(self, names: Sequence[LoginKey], now: int) -> list[UserState | None]:
         try:
             with self._db.reader.connect() as conn:
                 batch = read_logins(conn, names, now=now, tz=self.tz,
@@ -266,7 +271,8 @@ class AuthHandler:
         user, now = found.user, found.now
         if isinstance(user, _Outage):
             known = self.last_known
-            cached = known.get(creds.user_name) if known is not None else None
+            cached = (known.get((req.client.tenant, creds.user_name)) if known is not None
+                      else None)
             if cached is None:
                 decision = "reject" if self.last_known is None else "unknown_reject"
                 self._metrics.auth_outage.labels(decision).inc()

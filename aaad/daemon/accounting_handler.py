@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -66,9 +66,12 @@ class AccountingHandler:
                  availability: Availability | None = None,
                  replay_per_turn: int = REPLAY_RECORDS_PER_TURN,
                  call_rules: CallRules | None = None,
-                 on_over_limit: Callable[[Sequence[OverLimit]], None] = _ignore_over_limit
+                 on_over_limit: Callable[[Sequence[OverLimit]], None] = _ignore_over_limit,
+                 client_tenants: Callable[[], Mapping[str, str]] | None = None
                  ) -> None:
         self._db = db
+        # Client name → tenant, read per batch: a reload replaces the table.
+        self._client_tenants = client_tenants
         self._call_rules = call_rules
         self._replay_per_turn = replay_per_turn
         self.journal = journal
@@ -274,7 +277,9 @@ class AccountingHandler:
                 with self._db.writer.begin() as conn:
                     outcome = record_accounting(
                         conn, records, period=self.period, tz=self.tz, now=now,
-                        calls=self._call_rules)
+                        calls=self._call_rules,
+                        client_tenants=(self._client_tenants() if self._client_tenants
+                                        else None))
                 break
             except Exception as e:
                 if attempt == MAX_ATTEMPTS or not is_retryable(e):

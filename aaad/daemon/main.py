@@ -81,6 +81,26 @@ def check_database(config: Config) -> None:
     if current != head:
         raise StartError(f"database schema is at {current or 'nothing'}, this aaad needs "
                          f"{head}: run 'aaad db upgrade'")
+    warn_unknown_tenants(config)
+
+
+def warn_unknown_tenants(config: Config) -> None:
+    """Log a warning for each client whose tenant the database does not have:
+    its logins are rejected until ``aaad tenant add`` (core.accounting.realms)."""
+    wanted = {c.tenant for c in config.clients if c.tenant is not None}
+    if not wanted:
+        return
+    from aaad.store.tenants import tenant_ids
+    db = open_database(config.database.url)
+    try:
+        with db.reader.connect() as conn:
+            known = tenant_ids(conn)
+    finally:
+        db.dispose()
+    for c in config.clients:
+        if c.tenant is not None and c.tenant not in known:
+            log.warning("client %s: no tenant %r in the database: its logins are rejected "
+                        "until 'aaad tenant add %s'", c.name, c.tenant, c.tenant)
 
 
 def serve(config: Config) -> int:

@@ -48,7 +48,7 @@ def client_table(clients: tuple[ClientConfig, ...]) -> ClientTable:
     return ClientTable(Client(name=c.name, network=c.network, secret=c.secret.value,
                               coa_port=c.coa_port, type=c.type,
                               require_message_authenticator=c.require_message_authenticator,
-                              call_direction=c.call_direction)
+                              call_direction=c.call_direction, tenant=c.tenant)
                        for c in clients)
 
 
@@ -105,7 +105,8 @@ class AaadService(MultiService):
             period=acct_cfg.period, tz=config.timezone, max_batch=acct_cfg.batch_max,
             max_queue=config.radius.max_pending, journal=self.journal,
             availability=self.availability, call_rules=call_rules,
-            on_over_limit=self.enforcer.over_limit)
+            on_over_limit=self.enforcer.over_limit,
+            client_tenants=lambda: self.acct_port.clients.tenants)
         self.auth = AuthHandler(
             db=self.db, reader=self.executors.reader, hasher=self.executors.hasher,
             reactor=reactor, metrics=self.metrics,

@@ -28,9 +28,11 @@ class Client:
     type: str = "generic"
     require_message_authenticator: bool = False
     call_direction: str = "out"     # calls with no direction attribute: in | out
+    tenant: str | None = None       # its users are this tenant's (core.accounting.realms)
 
     def __repr__(self) -> str:
-        return f"Client(name={self.name!r}, network={str(self.network)!r}, type={self.type!r})"
+        return (f"Client(name={self.name!r}, network={str(self.network)!r}, type={self.type!r}, "
+                f"tenant={self.tenant!r})")
 
 
 class ClientTable:
@@ -41,6 +43,9 @@ class ClientTable:
     def __init__(self, clients: Iterable[Client]) -> None:
         self._clients = sorted(clients, key=lambda c: -c.network.prefixlen)
         self._cache: dict[str, Client | None] = {}
+        # client name → tenant, for accounting records (which carry the name).
+        self.tenants: dict[str, str] = {c.name: c.tenant for c in self._clients
+                                        if c.tenant is not None}
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._clients)

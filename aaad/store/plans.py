@@ -13,12 +13,14 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
+from aaad.core.accounting.realms import OPERATOR
 from aaad.core.quotas.plan import Plan, plan_to_dict
 from aaad.core.quotas.plan_parse import parse_plan
 from aaad.store.tables import plans, users
 from aaad.store.users import UserRef, ids_for
 
 __all__ = ["PlanInUse", "NoSuchPlan", "save_plan", "plan_definition", "list_plans",
+           "plan_owner", "plan_for_user",
            "delete_plan", "plan_definitions", "plan_from_json", "plan_to_json", "load_plans"]
 
 
@@ -30,7 +32,8 @@ class NoSuchPlan(Exception):
     pass
 
 
-def save_plan(conn: Connection, name: str, definition: str, now: int) -> str:
+def save_plan(conn: Connection, name: str, definition: str, now: int, *,
+              tenant: int = OPERATOR) -> str:
     """Create or replace a plan; returns ``created``, ``updated`` or ``unchanged``.
 
     New fee terms take effect from ``now`` (``fee_since``): no cycle that began
@@ -40,12 +43,16 @@ def save_plan(conn: Connection, name: str, definition: str, now: int) -> str:
     credit job at ``now`` (or earlier, if they were due already): the first
     grant of a plan that gets free credit is its next renewal, never a past
     one; a plan that loses it has what is left expire at once.
+
+    ``tenant`` owns a new plan (whose ``name`` is then the qualified
+    ``<tenant>/<plan>``, see store.tenants.qualify).
     """
     old = plan_definition(conn, name)
     new_plan = plan_from_json(definition)
     fee = new_plan.fee
     if old is None:
-        conn.execute(insert(plans).values(name=name, definition=definition, created_at=now,
+        conn.execute(insert(plans).values(name=name, tenant_id=tenant, definition=definition,
+                                          created_at=now,
                                           updated_at=now,
                                           fee_since=now if fee is not None else None))
         return "created"
@@ -77,12 +84,34 @@ def plan_definition(conn: Connection, name: str) -> str | None:
     return conn.execute(select(plans.c.definition).where(plans.c.name == name)).scalar()
 
 
-def list_plans(conn: Connection, *, for_update: bool = False) -> list[tuple[str, str]]:
-    """Every plan as (name, definition); ``for_update`` row-locks them, in name order."""
+def list_plans(conn: Connection, *, for_update: bool = False,
+               tenant: int | None = None) -> list[tuple[str, str]]:
+    """Every plan as (name, definition), or ``tenant``'s only (0: the
+    operator's); ``for_update`` row-locks them, in name order."""
     stmt = select(plans.c.name, plans.c.definition).order_by(plans.c.name)
+    if tenant is not None:
+        stmt = stmt.where(plans.c.tenant_id == tenant)
     if for_update:
         stmt = stmt.with_for_update()
     return [(r.name, r.definition) for r in conn.execute(stmt)]
+
+
+def plan_owner(conn: Connection, name: str) -> int | None:
+    """The tenant id that owns plan ``name`` (its stored name); None: no such plan."""
+    owner = conn.execute(select(plans.c.tenant_id, plans.c.name)
+                         .where(plans.c.name == name)).first()
+    return None if owner is None or owner.name != name else int(owner.tenant_id)
+
+
+def plan_for_user(conn: Connection, tenant: int, stored_names: Iterable[str]) -> str | None:
+    """The first of ``stored_names`` that is a plan a user of ``tenant`` may
+    be on: its own tenant's, or the operator's (docs/design.md "Tenants").
+    None if there is none."""
+    for name in stored_names:
+        owner = plan_owner(conn, name)
+        if owner is not None and owner in (tenant, OPERATOR):
+            return name
+    return None
 
 
 def delete_plan(conn: Connection, name: str) -> None:

@@ -13,17 +13,20 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from aaad.core.accounting.realms import OPERATOR
 from aaad.core.telephony.rate_table import Rate, RateTable, parse_increment
 from aaad.store.tables import rate_tables, rates
 
 __all__ = ["import_rates", "delete_rate_table", "list_rate_tables", "load_rate_table",
-           "rate_table_versions", "count_rates", "RateCache"]
+           "rate_table_versions", "rate_table_owner", "count_rates", "RateCache"]
 
 CHUNK = 5000
 
 
-def import_rates(conn: Connection, name: str, items: Iterable[Rate], now: int) -> int:
-    """Replace table ``name`` with ``items`` (the caller's transaction); returns the count."""
+def import_rates(conn: Connection, name: str, items: Iterable[Rate], now: int, *,
+                 tenant: int = OPERATOR) -> int:
+    """Replace table ``name`` with ``items`` (the caller's transaction); returns the count.
+    A new table is ``tenant``'s (its name then qualified, see store.tenants.qualify)."""
     conn.execute(delete(rates).where(rates.c.rate_table == name))
     count = 0
     chunk: list[dict[str, object]] = []
@@ -44,7 +47,8 @@ def import_rates(conn: Connection, name: str, items: Iterable[Rate], now: int) -
                                    updated_at=now)).rowcount
     if not updated:
         conn.execute(insert(rate_tables).values(name=name, version=1, rates=count,
-                                                created_at=now, updated_at=now))
+                                                created_at=now, updated_at=now,
+                                                tenant_id=tenant))
     return count
 
 
@@ -53,9 +57,18 @@ def delete_rate_table(conn: Connection, name: str) -> bool:
     return bool(conn.execute(delete(rate_tables).where(rate_tables.c.name == name)).rowcount)
 
 
-def list_rate_tables(conn: Connection) -> list[dict[str, Any]]:
-    return [dict(r._mapping) for r in
-            conn.execute(select(rate_tables).order_by(rate_tables.c.name))]
+def list_rate_tables(conn: Connection, *, tenant: int | None = None) -> list[dict[str, Any]]:
+    """The rate tables, or ``tenant``'s only (0: the operator's)."""
+    stmt = select(rate_tables).order_by(rate_tables.c.name)
+    if tenant is not None:
+        stmt = stmt.where(rate_tables.c.tenant_id == tenant)
+    return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def rate_table_owner(conn: Connection, name: str) -> int | None:
+    """The tenant id that owns table ``name``; None: no such table."""
+    return conn.execute(select(rate_tables.c.tenant_id)
+                        .where(rate_tables.c.name == name)).scalar()
 
 
 def rate_table_versions(conn: Connection) -> dict[str, int]:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, select
 
 from aaad.core.accounting.periods import PeriodSpec, period_bounds, period_for_label, period_label
+from aaad.core.accounting.realms import OPERATOR
 from aaad.core.accounting.sessions import Totals
 from aaad.core.quotas.decide import counted_octets
 from aaad.core.quotas.plan import format_money
@@ -26,6 +27,7 @@ from aaad.store import usage as usage_store
 from aaad.store import users as user_store
 from aaad.store.plans import load_plans
 from aaad.store.tables import users
+from aaad.store.users import UserRef
 
 __all__ = ["usage_report", "free_allowances", "credit_summary", "iso"]
 
@@ -39,16 +41,17 @@ def iso(ts: int | None) -> str:
 
 def usage_report(conn: Connection, name: str, *, period: str | None, now: int,
                  default_period: PeriodSpec, tz: ZoneInfo,
-                 free: bool = False) -> dict[str, Any]:
+                 free: bool = False, tenant: int = OPERATOR) -> dict[str, Any]:
     """The usage of ``name`` in the period labelled ``period`` (None: the current one);
-    with ``free``, also :func:`free_allowances` in that period.
+    with ``free``, also :func:`free_allowances` in that period. ``name`` is
+    ``tenant``'s user (0: the operator's).
 
     Raises:
         ValueError: the label does not fit the user's period kind.
     """
     # The user holding the name now, by id: a deleted user's usage under the
     # same name is not this user's. A name nobody holds reads as no usage.
-    user = user_store.user_ids(conn, [name]).get(name, NOBODY)
+    user = user_store.user_ids(conn, [name], tenant=tenant).get(name, NOBODY)
     plan = load_plans(conn, [user]).get(user)
     spec = plan.period if plan is not None else default_period
     if period is None:
@@ -137,16 +140,16 @@ def free_allowances(conn: Connection, user: int, *, at: int,
 
 
 
-def credit_summary(conn: Connection, name: str, *, now: int, tz: ZoneInfo,
+def credit_summary(conn: Connection, name: UserRef, *, now: int, tz: ZoneInfo,
                    limit: int = 20) -> dict[str, Any]:
     """A user's money (``aaad credit show``, ``GET /v1/users/{name}/balance``):
     balance, credit limit, available, what is due, a promised payment, free
-    credit and free minutes, and the newest ``limit`` ledger rows. The caller
-    has checked that ``name`` is known."""
+    credit and free minutes, and the newest ``limit`` ledger rows. ``name`` is
+    an id or the operator's user's name; the caller has checked it is known."""
     b = ledger_store.balance_of(conn, name)
     rows = ledger_store.ledger_for(conn, name, limit=limit)
     billing, suspended_at = user_store.billing_state(conn, name)
-    uid = user_store.user_ids(conn, [name]).get(name)
+    uid = name if isinstance(name, int) else user_store.user_ids(conn, [name]).get(name)
     owed = ledger_store.dues(conn, [uid]) if uid is not None and billing == "prepaid" else {}
     promised = ledger_store.promise_of(conn, uid) if uid is not None else None
     free = (free_allowances(conn, uid, at=now, tz=tz) if uid is not None

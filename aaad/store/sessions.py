@@ -7,7 +7,7 @@ Which phases the closes select comes from the lifecycle table
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 from sqlalchemy import (
@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 
 from aaad.core.accounting.lifecycle import Event, Phase, closing_phases
+from aaad.core.accounting.realms import OPERATOR, Route
 from aaad.core.accounting.sessions import AcctRecord, Cause, SessionState, Totals
 from aaad.store.sql import insert_ignore, json_param
 from aaad.store.tables import plans, sessions, users
@@ -47,11 +48,15 @@ Loaded: TypeAlias = "tuple[SessionState, int, int | None]"
 """A claimed session: (state, packets counted so far, the user id it belongs to)."""
 
 
-def claim_sessions(conn: Connection, records: Sequence[AcctRecord]
+def claim_sessions(conn: Connection, records: Sequence[AcctRecord],
+                   routes: Mapping[str, Route] | None = None
                    ) -> tuple[dict[str, Loaded], dict[int, str] | None]:
     """Create the missing session rows and row-lock all of them, in key order.
 
-    ``records`` has one record per session (the first of the batch). Locks
+    ``records`` has one record per session (the first of the batch);
+    ``routes`` says, by session key, where a new session's user is looked up
+    (core.accounting.realms.route; missing: the operator's user of the
+    User-Name as sent). Locks
     are taken in key order so two nodes cannot deadlock. Once every session
     row exists, its lock serialises all writers of the session, whichever
     node they run on.
@@ -75,20 +80,20 @@ def claim_sessions(conn: Connection, records: Sequence[AcctRecord]
         # rows and, through its DO UPDATE … WHERE false, locks the existing
         # ones (in the order of the rows) without writing them; then one read
         # of the sessions with their users' plans.
-        conn.execute(_PG_CLAIM, {"rows": json_param(_placeholder_rows(ordered))})
+        conn.execute(_PG_CLAIM, {"rows": json_param(_placeholder_rows(ordered, routes))})
         return _with_plans(conn.execute(_PG_LOCKED, {"ids": json_param([r.key for r in ordered])}))
     if name in ("mysql", "mariadb"):
         # INSERT … ON DUPLICATE KEY UPDATE takes exclusive locks on existing
         # rows (INSERT IGNORE takes shared ones, and two nodes upgrading
         # shared locks deadlock), then one read of the locked rows.
-        conn.execute(_MYSQL_CLAIM, _placeholder_rows(ordered))
+        conn.execute(_MYSQL_CLAIM, _placeholder_rows(ordered, routes))
         return lock_sessions(conn, [r.key for r in ordered]), None
     # SQLite: the writer holds the database lock from BEGIN IMMEDIATE.
     loaded, plans_ = _with_plans(conn.execute(_LOAD_WITH_PLANS,
                                               {"ids": [r.key for r in ordered]}))
     missing = [r for r in ordered if r.key not in loaded]
     if missing:
-        insert_placeholders(conn, missing)
+        insert_placeholders(conn, missing, routes)
         more, more_plans = _with_plans(conn.execute(_LOAD_WITH_PLANS,
                                                     {"ids": [r.key for r in missing]}))
         loaded.update(more)
@@ -114,20 +119,22 @@ _SESSION_COLUMNS = ("s.id, s.user_name, s.session_s, s.in_octets, s.out_octets, 
 _PG_CLAIM = text("""
 INSERT INTO sessions (id, user_name, nas_key, client, nas_address, acct_session_id, active,
                       packets, started_at, updated_at, last_seen, session_s, in_octets, out_octets,
-                      direction)
+                      direction, tenant_id, login)
 SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS v(
     id varchar, user_name varchar, nas_key varchar, client varchar, nas_address varchar,
     acct_session_id varchar, active boolean, packets integer, started_at bigint,
     updated_at bigint, last_seen bigint, session_s bigint, in_octets bigint, out_octets bigint,
-    direction varchar)
+    direction varchar, tenant_id integer, login varchar)
 ON CONFLICT (id) DO UPDATE SET packets = sessions.packets WHERE false""")
 
 
 # A plain read: every row is locked by the statement above, and a new
 # statement (READ COMMITTED) sees their newest committed versions.
 # The session's user, or for a row just created (user_id still NULL) the
-# holder of its name now: coalesce evaluates the lookup only then.
-_OWNER = "coalesce(s.user_id, (SELECT h.id FROM users h WHERE h.name = s.user_name))"
+# holder of its name now, in the session's tenant: coalesce evaluates the
+# lookup only then.
+_OWNER = ("coalesce(s.user_id, (SELECT h.id FROM users h "
+          "WHERE h.name = coalesce(s.login, s.user_name) AND h.tenant_id = s.tenant_id))")
 
 
 _PG_LOCKED = text(f"""
@@ -143,8 +150,9 @@ _s, _u, _p, _h = sessions.alias("s"), users.alias("u"), plans.alias("p"), users.
 
 
 def _owner(s: Any) -> Any:
-    return func.coalesce(s.c.user_id, select(_h.c.id).where(_h.c.name == s.c.user_name)
-                         .correlate(s).scalar_subquery())
+    return func.coalesce(s.c.user_id, select(_h.c.id).where(
+        and_(_h.c.name == func.coalesce(s.c.login, s.c.user_name),
+             _h.c.tenant_id == s.c.tenant_id)).correlate(s).scalar_subquery())
 
 
 _LOAD_WITH_PLANS = (
@@ -176,7 +184,8 @@ def lock_sessions(conn: Connection, keys: Sequence[str]) -> dict[str, Loaded]:
     return {r.id: (_state(r), r.packets, r.owner) for r in conn.execute(stmt)}
 
 
-def insert_placeholders(conn: Connection, records: Sequence[AcctRecord]) -> None:
+def insert_placeholders(conn: Connection, records: Sequence[AcctRecord],
+                        routes: Mapping[str, Route] | None = None) -> None:
     """Create empty rows for new sessions, ignoring ones another node just made.
 
     Once every session row exists, :func:`lock_sessions` serialises all
@@ -185,17 +194,24 @@ def insert_placeholders(conn: Connection, records: Sequence[AcctRecord]) -> None
     if not records:
         return
     conn.execute(insert_ignore(conn, sessions),
-                 _placeholder_rows(sorted(records, key=lambda r: r.key)))
+                 _placeholder_rows(sorted(records, key=lambda r: r.key), routes))
 
 
-def _placeholder_rows(records: Sequence[AcctRecord]) -> list[dict[str, Any]]:
+_NO_ROUTES: Mapping[str, Route] = {}
+
+
+def _placeholder_rows(records: Sequence[AcctRecord],
+                      routes: Mapping[str, Route] | None) -> list[dict[str, Any]]:
+    routes = routes or _NO_ROUTES
     return [{
         "id": r.key, "user_name": r.user_name, "nas_key": r.nas_key, "client": r.client,
         "nas_address": r.nas_address, "acct_session_id": r.acct_session_id,
         "active": True, "packets": 0, "started_at": r.at, "updated_at": r.at,
         "last_seen": r.arrival, "session_s": 0, "in_octets": 0, "out_octets": 0,
         "direction": r.direction,
-    } for r in records]
+        "tenant_id": route.tenant_id if route is not None else OPERATOR,
+        "login": route.name if route is not None and route.name != r.user_name else None,
+    } for r in records for route in (routes.get(r.key),)]
 
 
 _SAVE = (update(sessions).where(sessions.c.id == bindparam("b_id")).values(

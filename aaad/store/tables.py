@@ -28,11 +28,13 @@ from sqlalchemy import (
                         String,
                         Table,
                         Text,
+                        UniqueConstraint,
                         text,
                         true,
 )
 
-__all__ = ["metadata", "users", "sessions", "usage", "usage_bands", "plans", "blocks", "charges",
+__all__ = ["metadata", "tenants", "users", "sessions", "usage", "usage_bands", "plans", "blocks",
+           "charges",
            "events", "balances", "ledger", "vouchers", "rates", "rate_tables", "calls",
            "free_minutes", "api_tokens", "idempotency_keys", "NAMING_CONVENTION"]
 
@@ -50,12 +52,31 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 # undecodable octets are escaped, so leave room.
 NAME_LEN = 320
 
+# Tenants (resellers, migration 0016): each owns users, plans, rate tables and
+# vouchers, and optionally NAS clients (config). The operator's own objects
+# have tenant_id 0, which no row here has (ids start at 1): a NOT NULL key
+# keeps (name, tenant_id) unique on every database, where NULLs never collide.
+tenants = Table(
+    "tenants", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # Lowercase, DNS-like: also the realm of user@realm (core.accounting.realms).
+    Column("name", String(64), nullable=False, unique=True),
+    Column("description", String(255), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    sqlite_autoincrement=True,
+)
+
 users = Table(
     "users", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    # Unique among the rows that exist: an account, or the no-account holder
-    # of a name (``account`` false). Deleting removes the row.
-    Column("name", String(NAME_LEN), nullable=False, unique=True),
+    # Unique per tenant among the rows that exist: an account, or the
+    # no-account holder of a name (``account`` false). Deleting removes the row.
+    Column("name", String(NAME_LEN), nullable=False),
+    # The tenant that owns the user (migration 0016); 0 = the operator. No
+    # index of its own: one on tenant_id alone (nearly every user the
+    # operator's) tempts PostgreSQL to scan it for the owner lookup of new
+    # sessions, which the unique key below answers by (name, tenant_id).
+    Column("tenant_id", Integer, nullable=False, server_default=text("0")),
     # Exactly one of the two credentials is set: an argon2id hash (PAP only)
     # or the cleartext (needed for CHAP).
     Column("password_hash", String(255), nullable=True),
@@ -86,6 +107,8 @@ users = Table(
     # each closed month (core/billing/affiliate.py), and the share in percent.
     Column("affiliate_id", Integer, nullable=True),
     Column("affiliate_percent", String(16), nullable=True),
+    # Name first: a lookup by name alone (any tenant) still uses the index.
+    UniqueConstraint("name", "tenant_id"),
     sqlite_autoincrement=True,
 )
 
@@ -121,6 +144,11 @@ sessions = Table(
     Column("interim_interval_s", Integer, nullable=True),
     # Calls: "in" or "out" (telephony.direction), for concurrent-call limits.
     Column("direction", String(8), nullable=True),
+    # Migration 0016: where the session's user is looked up when the row is
+    # created (core.accounting.realms.route): the tenant, and the name within
+    # it when that is not user_name (a realm stripped off).
+    Column("tenant_id", Integer, nullable=False, server_default=text("0")),
+    Column("login", String(NAME_LEN), nullable=True),
     Index("ix_sessions_user_id_active", "user_id", "active"),
     Index("ix_sessions_nas_key_active", "nas_key", "active"),
     Index("ix_sessions_active_last_seen", "active", "last_seen"),
@@ -154,7 +182,10 @@ usage_bands = Table(
 plans = Table(
     "plans", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    # A tenant's plan is stored as "<tenant>/<name>" (migration 0016), so a
+    # user's ``plan`` names one plan whichever tenant owns it.
     Column("name", String(64), nullable=False, unique=True),
+    Column("tenant_id", Integer, nullable=False, server_default=text("0"), index=True),
     # The plan as canonical JSON of exact integers (seconds, octets, money in
     # 1/10,000 units, weights as fractions): see aaad.core.quotas.plan.
     Column("definition", Text, nullable=False),
@@ -255,6 +286,8 @@ vouchers = Table(
     # ledger row voucher:<id>, which carries the user id.
     Column("redeemed_by", String(NAME_LEN), nullable=True),
     Column("redeemed_at", BigInteger, nullable=True),
+    # Migration 0016: only users of this tenant (0 = the operator's) redeem it.
+    Column("tenant_id", Integer, nullable=False, server_default=text("0")),
 )
 
 rate_tables = Table(
@@ -264,6 +297,8 @@ rate_tables = Table(
     Column("rates", Integer, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # Migration 0016: a tenant's table is named "<tenant>/<name>", like its plans.
+    Column("tenant_id", Integer, nullable=False, server_default=text("0")),
 )
 
 rates = Table(

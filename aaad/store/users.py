@@ -32,54 +32,62 @@ from sqlalchemy import (
     update,
 )
 
+from aaad.core.accounting.realms import OPERATOR
 from aaad.store.sql import insert_ignore
 from aaad.store.tables import plans, sessions, usage, users
 
-__all__ = ["UserRef", "user_ids", "add_holders", "ids_for", "owner_id", "find_users_for_auth",
+__all__ = ["UserRef", "Login", "user_ids", "add_holders", "ids_for", "owner_id",
+           "find_users_for_auth",
            "user_filter", "UserExists", "NoSuchUser", "User", "add_user", "get_user",
            "list_users", "update_user", "delete_user", "exempt_names", "tax_exemptions",
            "fee_state", "billing_state", "Hold", "hold", "release_hold"]
 
 
 UserRef: TypeAlias = "int | str"
-"""A user id, or a name: the user that holds the name now."""
+"""A user id, or a name: the user that holds the name now (in the tenant the
+caller names; the operator's by default)."""
+
+Login: TypeAlias = "tuple[int, str]"
+"""(tenant id, name): where a login is looked up (core.accounting.realms.route)."""
 
 
 def user_ids(conn: Connection, names: Iterable[str], *, create: bool = False,
-             now: int = 0) -> dict[str, int]:
-    """The id of the user holding each name: its account, or its no-account
-    holder (``users.account`` false, the owner of usage under a name that has
-    no account). With ``create``, a name nobody holds gets a no-account
-    holder: two more statements, only then. Names nobody holds are left out
-    unless ``create``.
+             now: int = 0, tenant: int = OPERATOR) -> dict[str, int]:
+    """The id of the user holding each name in ``tenant``: its account, or its
+    no-account holder (``users.account`` false, the owner of usage under a
+    name that has no account). With ``create``, a name nobody holds gets a
+    no-account holder: two more statements, only then. Names nobody holds
+    are left out unless ``create``.
     """
     wanted = sorted(set(names))
     if not wanted:
         return {}
-    found = _holders(conn, wanted)
+    found = _holders(conn, wanted, tenant)
     missing = [n for n in wanted if n not in found]
     if create and missing:
-        found.update(add_holders(conn, missing, now))
+        found.update(add_holders(conn, missing, now, tenant=tenant))
     return found
 
 
-def add_holders(conn: Connection, names: Iterable[str], now: int) -> dict[str, int]:
-    """Give each name a no-account holder unless someone holds it already;
-    name → the holder's id (or the account's)."""
+def add_holders(conn: Connection, names: Iterable[str], now: int, *,
+                tenant: int = OPERATOR) -> dict[str, int]:
+    """Give each name a no-account holder in ``tenant`` unless someone holds
+    it already; name → the holder's id (or the account's)."""
     wanted = sorted(set(names))
     if not wanted:
         return {}
     # Ignore-on-conflict: another node may be creating the same holder (this
     # waits for its transaction, then finds its row).
     conn.execute(insert_ignore(conn, users), [{
-        "name": n, "account": False, "enabled": False, "password_hash": None,
-        "password_cleartext": None, "plan": None, "created_at": now, "updated_at": now}
-        for n in wanted])
-    return _holders(conn, wanted)
+        "name": n, "tenant_id": tenant, "account": False, "enabled": False,
+        "password_hash": None, "password_cleartext": None, "plan": None, "created_at": now,
+        "updated_at": now} for n in wanted])
+    return _holders(conn, wanted, tenant)
 
 
-def _holders(conn: Connection, names: list[str]) -> dict[str, int]:
-    rows = conn.execute(select(users.c.id, users.c.name).where(users.c.name.in_(names))).all()
+def _holders(conn: Connection, names: list[str], tenant: int) -> dict[str, int]:
+    rows = conn.execute(select(users.c.id, users.c.name).where(
+        and_(users.c.name.in_(names), users.c.tenant_id == tenant))).all()
     wanted = set(names)
     found = {r.name: r.id for r in rows if r.name in wanted}
     if len(rows) > len(found):
@@ -87,15 +95,18 @@ def _holders(conn: Connection, names: list[str]) -> dict[str, int]:
         # and trailing spaces): look the names that found no exact row up alone.
         for n in names:
             if n not in found:
-                one = conn.execute(select(users.c.id).where(users.c.name == n)).scalar()
+                one = conn.execute(select(users.c.id).where(
+                    and_(users.c.name == n, users.c.tenant_id == tenant))).scalar()
                 if one is not None:
                     found[n] = one
     return found
 
 
-def ids_for(conn: Connection, refs: Iterable[UserRef]) -> dict[UserRef, int]:
-    """ref → user id: ids stand for themselves; names are looked up (one
-    query, only if there are any) and left out if nobody holds them."""
+def ids_for(conn: Connection, refs: Iterable[UserRef], *,
+            tenant: int = OPERATOR) -> dict[UserRef, int]:
+    """ref → user id: ids stand for themselves; names are looked up in
+    ``tenant`` (one query, only if there are any) and left out if nobody
+    holds them."""
     out: dict[UserRef, int] = {}
     names = []
     for ref in refs:
@@ -104,28 +115,43 @@ def ids_for(conn: Connection, refs: Iterable[UserRef]) -> dict[UserRef, int]:
         else:
             out[ref] = ref
     if names:
-        out.update(user_ids(conn, names))
+        out.update(user_ids(conn, names, tenant=tenant))
     return out
 
 
 def owner_id(conn: Connection, user_name: str, user_id: int | None, now: int) -> int:
     """The user a new row of ``user_name`` belongs to: ``user_id`` when the
-    caller knows it, else the holder of the name (created if nobody holds it)."""
+    caller knows it, else the operator's holder of the name (created if
+    nobody holds it)."""
     if user_id is not None:
         return user_id
     return user_ids(conn, [user_name], create=True, now=now)[user_name]
 
 
-def find_users_for_auth(conn: Connection, names: Iterable[str],
+def find_users_for_auth(conn: Connection, logins: Iterable[Login | str],
                         period_starts: Iterable[int]) -> list[Any]:
     """One query for a batch of logins: account, plan definition, open
     sessions, and the counted usage rows whose period starts are among
     ``period_starts`` (the current periods of the plans in use). A user can
     have several rows (one per matching start) or one row with no usage.
     Sessions and usage are the account's own, by its id: a deleted user's
-    with the same name are not counted."""
-    return list(conn.execute(_FOR_AUTH, {"names": list(set(names)),
-                                         "starts": sorted(set(period_starts)) or [-1]}))
+    with the same name are not counted.
+
+    ``logins`` are (tenant id, name) pairs, or names of the operator's
+    users. Only rows of a pair asked for are returned: the statement reads
+    the names in the tenants asked for, and a row of a name in another of
+    those tenants (a tenant-B ``bob`` when tenant A and the operator asked
+    for ``bob``) is dropped here.
+    """
+    pairs = {(OPERATOR, x) if isinstance(x, str) else x for x in logins}
+    if not pairs:
+        return []
+    rows = conn.execute(_FOR_AUTH, {"names": sorted({n for _, n in pairs}),
+                                    "tenants": sorted({t for t, _ in pairs}),
+                                    "starts": sorted(set(period_starts)) or [-1]})
+    if all(t == OPERATOR for t, _ in pairs):
+        return list(rows)
+    return [r for r in rows if (r.tenant_id, r.name) in pairs]
 
 
 # Built once: constructing a statement costs more than running it here.
@@ -135,8 +161,9 @@ _OPEN_COUNT = (select(func.count()).select_from(sessions)
 
 
 _FOR_AUTH = (
-    select(users.c.id, users.c.name, users.c.password_hash, users.c.password_cleartext,
-           users.c.enabled, users.c.created_at, users.c.billing, users.c.suspended_at,
+    select(users.c.id, users.c.name, users.c.tenant_id, users.c.password_hash,
+           users.c.password_cleartext, users.c.enabled, users.c.created_at, users.c.billing,
+           users.c.suspended_at,
            users.c.held_at, users.c.held_reason, users.c.plan, plans.c.definition,
            usage.c.period_start, usage.c.counted_s, usage.c.counted_in_octets,
            usage.c.counted_out_octets,
@@ -146,6 +173,7 @@ _FOR_AUTH = (
                                         usage.c.period_start.in_(
                                             bindparam("starts", expanding=True)))))
     .where(and_(users.c.name.in_(bindparam("names", expanding=True)),
+                users.c.tenant_id.in_(bindparam("tenants", expanding=True)),
                 users.c.account.is_(True))))
 
 
@@ -237,9 +265,10 @@ def fee_state(conn: Connection, user_id: int) -> tuple[int | None, int | None]:
     return (None, None) if row is None else (row.plan_since, row.next_fee_at)
 
 
-def billing_state(conn: Connection, user: UserRef) -> tuple[str, int | None]:
-    """(billing mode, suspended_at) of a user (by id, or the name's holder)."""
-    uid = ids_for(conn, [user]).get(user)
+def billing_state(conn: Connection, user: UserRef, *,
+                  tenant: int = OPERATOR) -> tuple[str, int | None]:
+    """(billing mode, suspended_at) of a user (by id, or the name's holder in ``tenant``)."""
+    uid = ids_for(conn, [user], tenant=tenant).get(user)
     row = None if uid is None else conn.execute(
         select(users.c.billing, users.c.suspended_at).where(users.c.id == uid)).first()
     return ("postpaid", None) if row is None else (row.billing, row.suspended_at)
@@ -251,16 +280,21 @@ def tax_exemptions(conn: Connection) -> dict[str, frozenset[str]]:
         select(users.c.name, users.c.tax_exempt).where(users.c.tax_exempt.is_not(None)))}
 
 
-def _account(name: str) -> Any:
-    return and_(users.c.name == name, users.c.account.is_(True))
+def _account(ref: UserRef, tenant: int = OPERATOR) -> Any:
+    """The account ``ref``: by id, or by name in ``tenant``."""
+    if isinstance(ref, int):
+        return and_(users.c.id == ref, users.c.account.is_(True))
+    return and_(users.c.name == ref, users.c.tenant_id == tenant, users.c.account.is_(True))
 
 
 def add_user(conn: Connection, name: str, *, password_hash: str | None,
-             password_cleartext: str | None, plan: str | None, enabled: bool, now: int) -> int:
-    """Add an account with a new id; returns the id. Raises UserExists if the
-    name is taken."""
+             password_cleartext: str | None, plan: str | None, enabled: bool, now: int,
+             tenant: int = OPERATOR) -> int:
+    """Add an account of ``tenant`` with a new id; returns the id. Raises
+    UserExists if the name is taken in that tenant."""
     holder = conn.execute(select(users.c.id, users.c.account)
-                          .where(users.c.name == name)).first()
+                          .where(and_(users.c.name == name,
+                                      users.c.tenant_id == tenant))).first()
     if holder is not None:
         if holder.account:
             raise UserExists(name)
@@ -269,7 +303,8 @@ def add_user(conn: Connection, name: str, *, password_hash: str | None,
         conn.execute(delete(users).where(and_(users.c.id == holder.id,
                                               users.c.account == false())))
     key = conn.execute(insert(users).values(
-        name=name, password_hash=password_hash, password_cleartext=password_cleartext,
+        name=name, tenant_id=tenant, password_hash=password_hash,
+        password_cleartext=password_cleartext,
         plan=plan, enabled=enabled, account=True, created_at=now, updated_at=now,
         plan_since=now if plan is not None else None,
         next_fee_at=now if plan is not None else None,
@@ -279,9 +314,9 @@ def add_user(conn: Connection, name: str, *, password_hash: str | None,
     return int(key[0])
 
 
-def get_user(conn: Connection, name: str) -> User:
+def get_user(conn: Connection, name: str, *, tenant: int = OPERATOR) -> User:
     """Raises NoSuchUser."""
-    r = conn.execute(select(users).where(_account(name))).first()
+    r = conn.execute(select(users).where(_account(name, tenant))).first()
     if r is None:
         raise NoSuchUser(name)
     return _user(r)
@@ -289,10 +324,14 @@ def get_user(conn: Connection, name: str) -> User:
 
 def list_users(conn: Connection, *, limit: int | None = None, after: str | None = None,
                plan: str | None = None, enabled: bool | None = None,
-               billing: str | None = None, suspended: bool | None = None) -> list[User]:
-    """Accounts by name; the page after the name ``after``, filtered by plan,
-    enabled, billing mode and whether suspended (by hand or for non-payment)."""
+               billing: str | None = None, suspended: bool | None = None,
+               tenant: int | None = OPERATOR) -> list[User]:
+    """Accounts of ``tenant`` (None: of every tenant and the operator) by name;
+    the page after the name ``after``, filtered by plan, enabled, billing mode
+    and whether suspended (by hand or for non-payment)."""
     stmt = select(users).where(users.c.account.is_(True)).order_by(users.c.name)
+    if tenant is not None:
+        stmt = stmt.where(users.c.tenant_id == tenant)
     if after is not None:
         stmt = stmt.where(users.c.name > after)
     if plan is not None:
@@ -309,7 +348,8 @@ def list_users(conn: Connection, *, limit: int | None = None, after: str | None 
     return [_user(r) for r in conn.execute(stmt)]
 
 
-def update_user(conn: Connection, name: str, *, now: int, **values: Any) -> None:
+def update_user(conn: Connection, name: UserRef, *, now: int, tenant: int = OPERATOR,
+                **values: Any) -> None:
     """Set columns (password_hash, password_cleartext, plan, enabled). Raises NoSuchUser.
 
     A different plan starts its fee cycles now (``plan_since``) and is due for
@@ -319,32 +359,33 @@ def update_user(conn: Connection, name: str, *, now: int, **values: Any) -> None
     its free credit are jobs.fees.assign_plan's.
     """
     if "plan" in values:
-        current = conn.execute(select(users.c.plan).where(_account(name))).first()
+        current = conn.execute(select(users.c.plan).where(_account(name, tenant))).first()
         if current is None:
-            raise NoSuchUser(name)
+            raise NoSuchUser(str(name))
         if current.plan != values["plan"]:
             since = now if values["plan"] is not None else None
             values = {**values, "plan_since": since, "next_fee_at": since,
                       "next_free_at": since}
-    result = conn.execute(update(users).where(_account(name)).values(
+    result = conn.execute(update(users).where(_account(name, tenant)).values(
         updated_at=now, **values))
     if result.rowcount == 0:
-        raise NoSuchUser(name)
+        raise NoSuchUser(str(name))
 
 
-def delete_user(conn: Connection, name: str) -> None:
+def delete_user(conn: Connection, name: str, *, tenant: int = OPERATOR) -> None:
     """Delete the user. Its sessions, usage, balance, ledger, blocks, charges
     and calls stay as history under its id, which is never given out again.
     Raises NoSuchUser."""
-    if conn.execute(delete(users).where(_account(name))).rowcount == 0:
+    if conn.execute(delete(users).where(_account(name, tenant))).rowcount == 0:
         raise NoSuchUser(name)
 
 
-def user_filter(conn: Connection, table: Any, user: UserRef) -> Any:
-    """Rows of ``user``: the holder of a name, by its id; a name nobody holds
-    (a deleted user's) selects the rows written under that name, so its
-    history still lists."""
-    uid = ids_for(conn, [user]).get(user)
+def user_filter(conn: Connection, table: Any, user: UserRef, *,
+                tenant: int = OPERATOR) -> Any:
+    """Rows of ``user``: the holder of a name in ``tenant``, by its id; a name
+    nobody holds (a deleted user's) selects the rows written under that name,
+    so its history still lists."""
+    uid = ids_for(conn, [user], tenant=tenant).get(user)
     if uid is not None:
         return table.c.user_id == uid
     return table.c.user_name == user if isinstance(user, str) else false()

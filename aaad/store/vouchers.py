@@ -27,8 +27,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
+from aaad.core.accounting.realms import OPERATOR
 from aaad.store import ledger as ledger_store
 from aaad.store.tables import vouchers
+from aaad.store.users import user_ids
 
 __all__ = ["ALPHABET", "CODE_CHARS", "HINT_CHARS", "BadCode", "UnknownCode", "AlreadyRedeemed",
            "Expired", "Redeemed", "new_code", "normalise", "code_hash", "create_vouchers",
@@ -86,29 +88,33 @@ def code_hash(code: str) -> str:
 
 
 def create_vouchers(conn: Connection, *, count: int, value: int, batch: str,
-                    expires_at: int | None, now: int) -> list[str]:
-    """Store ``count`` new vouchers and return their codes (the only time they exist)."""
+                    expires_at: int | None, now: int, tenant: int = OPERATOR) -> list[str]:
+    """Store ``count`` new vouchers of ``tenant`` (only its users redeem them)
+    and return their codes (the only time they exist)."""
     codes = [new_code() for _ in range(count)]
     conn.execute(insert(vouchers), [
         {"code_hash": code_hash(c), "hint": normalise(c)[-HINT_CHARS:], "value": value,
-         "batch": batch, "created_at": now, "expires_at": expires_at,
+         "batch": batch, "created_at": now, "expires_at": expires_at, "tenant_id": tenant,
          "redeemed_by": None, "redeemed_at": None} for c in codes])
     return codes
 
 
-def redeem(conn: Connection, code: str, user_name: str, now: int) -> Redeemed:
-    """Credit the voucher's value to ``user_name`` once.
+def redeem(conn: Connection, code: str, user_name: str, now: int, *,
+           tenant: int = OPERATOR) -> Redeemed:
+    """Credit the voucher's value to ``tenant``'s user ``user_name`` once.
 
     The caller owns the transaction and has checked that the user exists.
+    Another tenant's voucher (or the operator's, for a tenant's user) is
+    unknown here: its existence is not told.
 
     Raises:
         BadCode, UnknownCode, Expired, AlreadyRedeemed.
     """
     digest = code_hash(code)
     row = conn.execute(select(vouchers.c.id, vouchers.c.value, vouchers.c.expires_at,
-                              vouchers.c.redeemed_by)
+                              vouchers.c.redeemed_by, vouchers.c.tenant_id)
                        .where(vouchers.c.code_hash == digest)).first()
-    if row is None:
+    if row is None or row.tenant_id != tenant:
         raise UnknownCode("no such voucher")
     if row.redeemed_by is not None:
         raise AlreadyRedeemed(row.id)
@@ -120,19 +126,25 @@ def redeem(conn: Connection, code: str, user_name: str, now: int) -> Redeemed:
         .values(redeemed_by=user_name, redeemed_at=now))
     if taken.rowcount != 1:
         raise AlreadyRedeemed(row.id)
+    uid = user_ids(conn, [user_name], tenant=tenant).get(user_name)
     ledger_store.post(conn, user_name=user_name, amount=row.value, kind="voucher",
-                      ref=f"voucher:{row.id}", description=f"voucher {row.id}", now=now)
-    return Redeemed(row.id, row.value, ledger_store.balance_of(conn, user_name))
+                      ref=f"voucher:{row.id}", description=f"voucher {row.id}", now=now,
+                      user_id=uid)
+    return Redeemed(row.id, row.value,
+                    ledger_store.balance_of(conn, user_name if uid is None else uid))
 
 
 def list_vouchers(conn: Connection, *, batch: str | None = None,
-                  now: int) -> list[dict[str, Any]]:
-    """Vouchers (never a code), oldest first, with their state."""
+                  now: int, tenant: int | None = None) -> list[dict[str, Any]]:
+    """Vouchers (never a code), oldest first, with their state; ``tenant``'s only
+    if given (0: the operator's)."""
     stmt = select(vouchers.c.id, vouchers.c.hint, vouchers.c.value, vouchers.c.batch,
                   vouchers.c.created_at, vouchers.c.expires_at, vouchers.c.redeemed_by,
                   vouchers.c.redeemed_at).order_by(vouchers.c.id)
     if batch is not None:
         stmt = stmt.where(vouchers.c.batch == batch)
+    if tenant is not None:
+        stmt = stmt.where(vouchers.c.tenant_id == tenant)
     out = []
     for r in conn.execute(stmt):
         d = dict(r._mapping)

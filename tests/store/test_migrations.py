@@ -9,6 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy.exc import IntegrityError
 
 from aaad.core.accounting.sessions import Totals
 from aaad.store import ledger as ledger_store
@@ -183,3 +184,49 @@ def test_0004_gives_every_row_the_id_of_its_names_user(fresh: Database) -> None:
         again = user_store.add_user(conn, "zz", password_hash=None, password_cleartext="pw",
                                     plan=None, enabled=True, now=P)
         assert again > new
+
+
+# -- 0016: tenants ---------------------------------------------------------------------
+
+def test_0016_gives_everything_to_the_operator_and_names_become_per_tenant(
+        fresh: Database) -> None:
+    from alembic import command
+
+    from aaad.store import tenants as tenant_store
+    migrate.upgrade(fresh.writer, "0013")
+    with fresh.writer.begin() as conn:
+        conn.execute(text("INSERT INTO users (name, password_cleartext, enabled, plan, "
+                          "created_at, updated_at, account) VALUES "
+                          "('alice', 'pw', :t, 'gold', 10, 10, :t), "
+                          "('gone', 'pw', :t, NULL, 10, 10, :t)"), {"t": True})
+        conn.execute(text("DELETE FROM users WHERE name = 'gone'"))
+        conn.execute(text("INSERT INTO plans (name, definition, created_at, updated_at) "
+                          "VALUES ('gold', :d, 10, 10)"),
+                     {"d": '{"name":"gold","over_limit":"reject","period":"monthly"}'})
+    migrate.upgrade(fresh.writer)
+    with fresh.writer.begin() as conn:
+        for table in ("users", "plans", "rate_tables", "vouchers", "sessions"):
+            assert set(conn.execute(text(f"SELECT tenant_id FROM {table}")).scalars()) \
+                <= {0}, table
+        [alice] = user_store.find_users_for_auth(conn, ["alice"], [P])
+        assert (alice.tenant_id, alice.definition is not None) == (0, True)
+        acme = tenant_store.add_tenant(conn, "acme", description=None, now=P)
+        other = user_store.add_user(conn, "alice", password_hash=None, password_cleartext="x",
+                                    plan=None, enabled=True, now=P, tenant=acme)
+        # ids of users deleted before the migration are not given out again
+        assert other > alice.id + 1
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            conn.execute(text("INSERT INTO users (name, tenant_id, enabled, created_at, "
+                              "updated_at, account) VALUES ('alice', :a, :t, 1, 1, :t)"),
+                         {"a": acme, "t": True})
+    cfg = migrate.alembic_config()
+    with pytest.raises(RuntimeError, match="tenants exist"), fresh.writer.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0013")
+    with fresh.writer.begin() as conn:
+        conn.execute(text("DELETE FROM users WHERE tenant_id <> 0"))
+        conn.execute(text("DELETE FROM tenants"))
+    with fresh.writer.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0013")
+    assert migrate.current_revision(fresh.writer) == "0013"

@@ -642,7 +642,8 @@ class AuthTests(PortTest):
         self.assertEqual(len(ports.reader.jobs), 1)
         ports.reader.release()                 # the first; the other three queued meanwhile
         [(_, args, _)] = ports.reader.jobs
-        self.assertEqual(list(args[0]), ["clear"] * 3)
+        # (the client's tenant, User-Name): the client has none
+        self.assertEqual(list(args[0]), [(None, "clear")] * 3)
         ports.reader.release()
         self.assertEqual(ports.reader.jobs_run, 2)
         for pkt, (raw, _) in zip(requests, ports.auth_wire.written, strict=True):

@@ -478,3 +478,14 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
 def test_urls_without_a_relative_file_stay_as_written(tmp_path, url):
     path = write(tmp_path, f'database: {{url: "{url}"}}\n')
     assert load_config(path).database.url == url
+
+
+def test_a_client_may_serve_a_tenant():
+    cfg = parse_config({"clients": [
+        {"name": "a", "address": "10.0.0.1", "secret": SECRET, "tenant": "acme"},
+        {"name": "b", "address": "10.0.0.2", "secret": SECRET}]})
+    assert [c.tenant for c in cfg.clients] == ["acme", None]
+    with pytest.raises(ConfigError) as e:
+        parse_config({"clients": [{"name": "a", "address": "10.0.0.1", "secret": SECRET,
+                                   "tenant": "Acme Inc"}]})
+    assert str(e.value).startswith("clients[0].tenant: not a tenant name: 'Acme Inc'")

@@ -3,7 +3,7 @@ one's charges of each closed month; NULL: none) and ``users.affiliate_percent``
 (the share, decimal text such as ``12.5``).
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-03
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -21,7 +21,7 @@ created later with that name starts clean.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +30,7 @@ from sqlalchemy import Connection
 
 from aaad.core.accounting.lifecycle import Action
 from aaad.core.accounting.periods import PeriodSpec, period_bounds
+from aaad.core.accounting.realms import OPERATOR, Route, needs_tenants, route
 from aaad.core.accounting.sessions import (
     ZERO,
     AcctRecord,
@@ -61,6 +62,7 @@ from aaad.store import events as event_store
 from aaad.store import ledger as ledger_store
 from aaad.store import plans as plan_store
 from aaad.store import sessions as session_store
+from aaad.store import tenants as tenant_store
 from aaad.store import usage as usage_store
 from aaad.store import users as user_store
 from aaad.store.calls import CallRules
@@ -70,6 +72,7 @@ __all__ = ["OverLimit", "BatchOutcome", "record_accounting", "sweep_stale", "UTC
 
 
 _DEFAULT_RULES = CallRules()
+_NO_TENANTS: Mapping[str, str] = {}
 
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -114,14 +117,18 @@ class _Segment:
 
 def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
                       period: PeriodSpec, tz: ZoneInfo, now: int | None = None,
-                      calls: CallRules | None = None) -> BatchOutcome:
+                      calls: CallRules | None = None,
+                      client_tenants: Mapping[str, str] | None = None) -> BatchOutcome:
     """Apply a batch of accounting records in arrival order.
 
     Accounting-On/Off split the batch: what came before them is applied
     first, then the NAS's open sessions are closed, then the rest. ``period``
     is the default for users without a plan; ``now`` (default: the newest
     record's arrival) dates charges, blocks and limit checks.
+    ``client_tenants`` (client name → tenant name) routes the users of new
+    sessions (core.accounting.realms.route).
     """
+    tenancy = client_tenants or _NO_TENANTS
     if now is None:
         now = max((r.arrival for r in records), default=0)
     rules = calls if calls is not None else _DEFAULT_RULES
@@ -130,7 +137,7 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
     segment: list[AcctRecord] = []
     for rec in records:
         if rec.status in (Status.ACCOUNTING_ON, Status.ACCOUNTING_OFF):
-            _merge(total, _apply_sessions(conn, segment, period, tz, now, rules))
+            _merge(total, _apply_sessions(conn, segment, period, tz, now, rules, tenancy))
             segment = []
             closing = (session_store.nas_session_ids(conn, rec.nas_key, rec.at)
                        if _any_call_plan(conn) else [])
@@ -139,7 +146,7 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
                 _add_rated(total, _rate_closed_sessions(conn, closing, tz, now, rules))
         else:
             segment.append(rec)
-    _merge(total, _apply_sessions(conn, segment, period, tz, now, rules))
+    _merge(total, _apply_sessions(conn, segment, period, tz, now, rules, tenancy))
     return BatchOutcome(len(records), total.added, total.created, closed,
                         tuple(total.over_limit), total.charged_money, total.calls_rated)
 
@@ -158,18 +165,20 @@ def _add_rated(out: _Segment, rated: tuple[int, int]) -> None:
 
 
 def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period: PeriodSpec,
-                    tz: ZoneInfo, now: int, rules: CallRules) -> _Segment:
+                    tz: ZoneInfo, now: int, rules: CallRules,
+                    tenancy: Mapping[str, str]) -> _Segment:
     out = _Segment()
     if not records:
         return out
     first: dict[str, AcctRecord] = {}
     for rec in records:
         first.setdefault(rec.key, rec)
-    loaded, definitions = session_store.claim_sessions(conn, list(first.values()))
+    routes = _routes(conn, first, tenancy)
+    loaded, definitions = session_store.claim_sessions(conn, list(first.values()), routes)
     # A placeholder (0 packets counted) is a session seen for the first time.
     states: dict[str, SessionState | None] = {
         k: (s if n else None) for k, (s, n, _) in loaded.items()}
-    owners = _owners(conn, loaded, first, now)
+    owners = _owners(conn, loaded, first, routes, now)
     names = {owners[k]: rec.user_name for k, rec in first.items()}
     user_plans = (load_plans(conn, set(owners.values())) if definitions is None
                   else {u: plan_from_json(d) for u, d in definitions.items()})
@@ -205,16 +214,34 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
     return out
 
 
+def _routes(conn: Connection, first: dict[str, AcctRecord],
+            tenancy: Mapping[str, str]) -> dict[str, Route]:
+    """Session key → where its user is looked up, for the records that may
+    belong to a tenant (a client with a tenant, or a User-Name with an ``@``).
+    The tenant list is read only then: one small query per batch, none for
+    an operator without tenants' clients or realms."""
+    wanted = {k: (rec.user_name, tenancy.get(rec.client)) for k, rec in first.items()
+              if needs_tenants(rec.user_name, tenancy.get(rec.client))}
+    if not wanted:
+        return {}
+    known = tenant_store.tenant_ids(conn)
+    return {k: route(name, tenant, known) for k, (name, tenant) in wanted.items()}
+
+
 def _owners(conn: Connection, loaded: dict[str, session_store.Loaded], first: dict[str, AcctRecord],
-            now: int) -> dict[str, int]:
+            routes: dict[str, Route], now: int) -> dict[str, int]:
     """Session key → the user id it belongs to. Sessions of a User-Name
-    nobody holds (first sight) get a new no-account holder: the only case
-    with statements of its own."""
+    nobody holds (first sight) get a new no-account holder in the session's
+    tenant: the only case with statements of its own."""
     owners = {k: o for k, (_, _, o) in loaded.items() if o is not None}
-    unowned = {first[k].user_name for k in loaded if k not in owners}
-    if unowned:
-        created = user_store.add_holders(conn, unowned, now)
-        owners.update({k: created[first[k].user_name] for k in loaded if k not in owners})
+    unowned = {k: routes.get(k) or Route(OPERATOR, first[k].user_name)
+               for k in loaded if k not in owners}
+    by_tenant: dict[int, set[str]] = {}
+    for r in unowned.values():
+        by_tenant.setdefault(r.tenant_id, set()).add(r.name)
+    created = {t: user_store.add_holders(conn, names, now, tenant=t)
+               for t, names in sorted(by_tenant.items())}
+    owners.update({k: created[r.tenant_id][r.name] for k, r in unowned.items()})
     return owners
 
 

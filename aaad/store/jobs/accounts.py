@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from aaad.core.accounting.periods import PeriodSpec, period_bounds
+from aaad.core.accounting.realms import OPERATOR
 from aaad.store import blocks as block_store
 from aaad.store import ledger as ledger_store
 from aaad.store import users as user_store
@@ -26,10 +27,11 @@ __all__ = ["TopUp", "RefUsed", "NoSuchTopUp", "Reversal", "BlockSale", "NoBlockT
            "suspend_user", "resume_user", "account_id"]
 
 
-def account_id(conn: Connection, name: str) -> int:
-    """The id of the account ``name``. Raises store.users.NoSuchUser."""
-    user_store.get_user(conn, name)
-    return user_store.user_ids(conn, [name])[name]
+def account_id(conn: Connection, name: str, tenant: int = OPERATOR) -> int:
+    """The id of ``tenant``'s account ``name`` (the operator's by default).
+    Raises store.users.NoSuchUser."""
+    user_store.get_user(conn, name, tenant=tenant)
+    return user_store.user_ids(conn, [name], tenant=tenant)[name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,22 +52,23 @@ class RefUsed(Exception):
 
 
 def topup(conn: Connection, name: str, amount: int, ref: str, description: str,
-          now: int) -> TopUp:
+          now: int, tenant: int = OPERATOR) -> TopUp:
     """Credit ``amount`` to ``name`` once per ``ref`` (ledger ref ``topup:<ref>``).
 
     Raises:
         store.users.NoSuchUser, RefUsed.
     """
-    user_store.get_user(conn, name)
+    uid = account_id(conn, name, tenant)
     full = f"topup:{ref}"
     posted = ledger_store.post(conn, user_name=name, amount=amount, kind="topup", ref=full,
-                               description=description or "top-up", now=now)
+                               description=description or "top-up", now=now, user_id=uid)
     if not posted:
         entry = ledger_store.ledger_entry(conn, full)
         assert entry is not None
-        if (entry["user_name"], entry["amount"]) != (name, amount):
+        # by id: the same name in another tenant (or a deleted user's) is someone else
+        if (entry["user_id"], entry["amount"]) != (uid, amount):
             raise RefUsed(ref, entry["user_name"], entry["amount"])
-    return TopUp(posted, ledger_store.balance_of(conn, name))
+    return TopUp(posted, ledger_store.balance_of(conn, uid))
 
 
 class NoSuchTopUp(LookupError):
@@ -112,15 +115,15 @@ class BlockSale:
 
 def sell_block(conn: Connection, name: str, *, hours: int | None, valid_days: int | None,
                price: int | None, ref: str, now: int, period: PeriodSpec,
-               tz: ZoneInfo) -> BlockSale:
+               tz: ZoneInfo, tenant: int = OPERATOR) -> BlockSale:
     """Sell ``name`` a block of hours once per ``ref``; the plan's block terms
     fill in what is not given, and the price is a ``block`` charge.
 
     Raises:
         store.users.NoSuchUser, NoBlockTerms.
     """
-    user_store.get_user(conn, name)
-    plan = load_plans(conn, [name]).get(name)
+    uid = account_id(conn, name, tenant)
+    plan = load_plans(conn, [uid]).get(uid)
     spec = plan.block if plan is not None else None
     h = hours or (spec.hours if spec else None)
     days = valid_days or (spec.valid_days if spec else None)
@@ -129,17 +132,18 @@ def sell_block(conn: Connection, name: str, *, hours: int | None, valid_days: in
                            "has no block)")
     money = price if price is not None else (spec.price_money or 0 if spec else 0)
     sold = block_store.add_block(conn, name, seconds=h * 3600, purchased_at=now,
-                                 expires_at=now + days * 86400, ref=ref)
+                                 expires_at=now + days * 86400, ref=ref, user_id=uid)
     if sold and money:
         p = plan.period if plan is not None else period
         ledger_store.add_charge(conn, user_name=name, kind="block", ref=f"block:{ref}",
                                 period_start=period_bounds(p, tz, now)[0], amount=money,
-                                quantity=h * 3600, description=f"{h}h block", now=now)
+                                quantity=h * 3600, description=f"{h}h block", now=now,
+                                user_id=uid)
     return BlockSale(sold, h, days, money)
 
 
 def change_plan(conn: Connection, name: str, plan: str | None, *, now: int, tz: ZoneInfo,
-                values: dict[str, Any] | None = None) -> int:
+                values: dict[str, Any] | None = None, tenant: int = OPERATOR) -> int:
     """Put ``name`` on ``plan`` (None: no plan) now, pro rata (jobs.fees.assign_plan),
     and set other columns (``values``) in the same transaction; the credit for
     the old plan's unused cycle (0 or negative). The plan must exist.
@@ -147,56 +151,58 @@ def change_plan(conn: Connection, name: str, plan: str | None, *, now: int, tz: 
     Raises:
         store.users.NoSuchUser.
     """
-    user_id = account_id(conn, name)
+    user_id = account_id(conn, name, tenant)
     credit = assign_plan(conn, user_id, name, plan, now=now, tz=tz)
     if values:
-        user_store.update_user(conn, name, now=now, **values)
+        user_store.update_user(conn, user_id, now=now, **values)
     return credit
 
 
 def schedule_plan_change(conn: Connection, name: str, plan: str | None, *, at: int, now: int,
-                         values: dict[str, Any] | None = None) -> int:
+                         values: dict[str, Any] | None = None, tenant: int = OPERATOR) -> int:
     """Schedule ``name``'s move to ``plan`` (None: no plan) for ``at`` (the billing
     turn makes it), setting other columns (``values``) now; the change's id.
 
     Raises:
         store.users.NoSuchUser.
     """
-    user_id = account_id(conn, name)
+    user_id = account_id(conn, name, tenant)
     if values:
-        user_store.update_user(conn, name, now=now, **values)
+        user_store.update_user(conn, user_id, now=now, **values)
     return plan_changes.schedule_change(conn, user_id, name, plan, at=at, now=now)
 
 
-def cancel_plan_changes(conn: Connection, name: str, *, now: int) -> int:
+def cancel_plan_changes(conn: Connection, name: str, *, now: int, tenant: int = OPERATOR) -> int:
     """Call off ``name``'s scheduled plan changes; how many.
 
     Raises:
         store.users.NoSuchUser.
     """
-    return plan_changes.cancel_changes(conn, account_id(conn, name), now=now)
+    return plan_changes.cancel_changes(conn, account_id(conn, name, tenant), now=now)
 
 
-def set_billing_mode(conn: Connection, name: str, mode: str, now: int) -> bool:
+def set_billing_mode(conn: Connection, name: str, mode: str, now: int,
+                     tenant: int = OPERATOR) -> bool:
     """Make ``name`` prepaid or postpaid; False if it was already.
 
     Raises:
         store.users.NoSuchUser.
     """
-    return ledger_store.set_billing(conn, account_id(conn, name), name, mode, now)
+    return ledger_store.set_billing(conn, account_id(conn, name, tenant), name, mode, now)
 
 
 def suspend_user(conn: Connection, name: str, reason: str | None,
-                 now: int) -> suspension.Suspended:
+                 now: int, tenant: int = OPERATOR) -> suspension.Suspended:
     """jobs.suspension.suspend by name. Raises store.users.NoSuchUser."""
-    return suspension.suspend(conn, account_id(conn, name), name, reason, now)
+    return suspension.suspend(conn, account_id(conn, name, tenant), name, reason, now)
 
 
-def resume_user(conn: Connection, name: str, now: int) -> tuple[suspension.Resumed, bool]:
+def resume_user(conn: Connection, name: str, now: int,
+                tenant: int = OPERATOR) -> tuple[suspension.Resumed, bool]:
     """jobs.suspension.resume by name; also whether the user is enabled.
 
     Raises:
         store.users.NoSuchUser, jobs.suspension.StillDue.
     """
-    enabled = user_store.get_user(conn, name).enabled
-    return suspension.resume(conn, account_id(conn, name), name, now), enabled
+    enabled = user_store.get_user(conn, name, tenant=tenant).enabled
+    return suspension.resume(conn, account_id(conn, name, tenant), name, now), enabled

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, and_, select, true, update
 
 from aaad.core.accounting.periods import PeriodSpec, period_bounds
+from aaad.core.accounting.realms import OPERATOR
 from aaad.core.billing.cycles import (
     catch_up_limit,
     cycle_at,
@@ -80,14 +81,15 @@ def bill_fees(conn: Connection, *, now: int, tz: ZoneInfo, limit: int = FEE_BATC
     return FeeRun(len(due), written, money)
 
 
-def save_plan(conn: Connection, name: str, definition: str, *, now: int, tz: ZoneInfo) -> str:
+def save_plan(conn: Connection, name: str, definition: str, *, now: int, tz: ZoneInfo,
+              tenant: int = OPERATOR) -> str:
     """Create or replace a plan (store.plans.save_plan) after billing what its
     users owe by ``now`` under the terms they fell due on: new fee terms start
     at ``now``, so a cycle due before (a daemon that was down) is billed now
     or never."""
     while bill_fees(conn, now=now, tz=tz, plan=name).users:
         pass
-    return plan_store.save_plan(conn, name, definition, now)
+    return plan_store.save_plan(conn, name, definition, now, tenant=tenant)
 
 
 _USER = select(users.c.id, users.c.name, users.c.plan, users.c.plan_since, users.c.next_fee_at,
@@ -213,7 +215,7 @@ def assign_plan(conn: Connection, user_id: int, name: str, new_plan: str | None,
         end_free_credit(conn, user_id, name, row.plan, now)
     if row.plan is not None and row.plan_since is not None:
         credit = _credit_unused(conn, user_id, name, row.plan, row.plan_since, now, tz)
-    user_store.update_user(conn, name, now=now, plan=new_plan)
+    user_store.update_user(conn, user_id, now=now, plan=new_plan)     # by id: any tenant's
     return credit
 
 

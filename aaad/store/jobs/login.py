@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from aaad.core.accounting.periods import PeriodSpec, period_bounds
+from aaad.core.accounting.realms import needs_tenants, route
 from aaad.core.accounting.sessions import ZERO, Totals
 from aaad.core.billing.account import Account, state
 from aaad.core.quotas.decide import Block
@@ -26,10 +27,12 @@ from aaad.core.telephony.rate_table import RateTable
 from aaad.store import blocks as block_store
 from aaad.store import calls as call_store
 from aaad.store import ledger as ledger_store
+from aaad.store import tenants as tenant_store
 from aaad.store import usage as usage_store
 from aaad.store import users as user_store
 from aaad.store.calls import CallRules
 from aaad.store.plans import plan_from_json
+from aaad.store.users import Login
 
 __all__ = ["UserState", "CallState", "LoginBatch", "read_logins"]
 
@@ -86,17 +89,28 @@ class LoginBatch:
     new_periods: set[PeriodSpec]
 
 
-def read_logins(conn: Connection, names: Sequence[str], *, now: int, tz: ZoneInfo,
-                period_starts: tuple[int, ...], call_rules: CallRules,
-                grace_s: int = 0) -> LoginBatch:
-    """Read what the login decisions of ``names`` need.
+def read_logins(conn: Connection, logins: Sequence[str | tuple[str | None, str]], *,
+                now: int, tz: ZoneInfo, period_starts: tuple[int, ...],
+                call_rules: CallRules, grace_s: int = 0) -> LoginBatch:
+    """Read what the login decisions of ``logins`` need.
+
+    A login is the User-Name as sent, or (the client's tenant, User-Name);
+    core.accounting.realms.route says where it is looked up. The tenant list
+    is read (one small query) only when a login may belong to a tenant. A
+    login routed to a tenant the database does not have finds nobody.
 
     ``period_starts`` are the period starts whose usage the user query joins
     (the current one of every period kind seen so far); a plan with another
     period gets a second, small usage query, and its period kind is returned
     in ``new_periods``.
     """
-    rows = user_store.find_users_for_auth(conn, names, period_starts)
+    asked = [(None, x) if isinstance(x, str) else x for x in logins]
+    known = (tenant_store.tenant_ids(conn)
+             if any(needs_tenants(n, t) for t, n in asked) else {})
+    routes = [route(n, t, known) for t, n in asked]
+    keys: list[Login | None] = [None if r.unknown else (r.tenant_id, r.name) for r in routes]
+    rows = user_store.find_users_for_auth(conn, [k for k in keys if k is not None],
+                                          period_starts)
     # Keyed by user id: usage, blocks and credit are the account's own.
     plans = {r.id: plan_from_json(r.definition) for r in rows if r.definition is not None}
     by_spec = {s: period_bounds(s, tz, now)[0] for s in {p.period for p in plans.values()}}
@@ -115,19 +129,19 @@ def read_logins(conn: Connection, names: Sequence[str], *, now: int, tz: ZoneInf
     owed = {u: due for u, due in (ledger_store.dues(conn, suspended) if suspended else {}).items()
             if state(Account("prepaid", 0, due=due, suspended_at=suspended[u]), now,
                      grace_s=grace_s, revoke_after_s=None) != "grace"}
-    states: dict[str, UserState] = {}
+    states: dict[Login, UserState] = {}
     for r in rows:
-        if r.name in states:
+        if (r.tenant_id, r.name) in states:
             continue
         u = usage.get((r.id, starts.get(r.id)))
-        states[r.name] = UserState(
+        states[(r.tenant_id, r.name)] = UserState(
             row=r, plan=plans.get(r.id),
             used=ZERO if u is None else Totals(u.counted_s, u.counted_in_octets,
                                                u.counted_out_octets),
             open_sessions=int(r.open_sessions or 0),
             blocks=tuple(blocks.get(r.id, ())), call=calls.get(r.id),
             due_money=owed.get(r.id, 0))
-    return LoginBatch([states.get(n) for n in names],
+    return LoginBatch([None if k is None else states.get(k) for k in keys],
                       {plans[u].period for u, _ in missing})
 
 

@@ -1,0 +1,120 @@
+"""``aaad tenant``: add, list, show and delete tenants (resellers).
+
+A tenant owns users, plans, rate tables and vouchers (``--tenant`` on those
+commands); a NAS client with ``tenant:`` in the configuration serves its
+users. See docs/design.md "Tenants".
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from aaad.cli.common import (
+    EXIT_USAGE,
+    Context,
+    emit,
+    fail,
+    iso,
+    json_option,
+    now_s,
+    pass_ctx,
+    table,
+)
+
+__all__ = ["tenant_group"]
+
+
+@click.group("tenant")
+def tenant_group() -> None:
+    """Manage tenants (resellers)."""
+
+
+@tenant_group.command("add")
+@click.argument("name")
+@click.option("--description", default=None, help="Free text, at most 255 characters.")
+@pass_ctx
+def tenant_add(c: Context, name: str, description: str | None) -> None:
+    """Add a tenant. NAME is also its realm: user@NAME logs in as NAME's user."""
+    from aaad.store import tenants as tenant_store
+    if description is not None and len(description) > 255:
+        fail("--description must be at most 255 characters", EXIT_USAGE)
+    try:
+        c.write(tenant_store.add_tenant, name, description=description, now=now_s())
+    except tenant_store.BadTenantName as e:
+        fail(str(e), EXIT_USAGE)
+    except tenant_store.TenantExists:
+        fail(f"tenant {name!r} already exists")
+    click.echo(f"added tenant {name}")
+
+
+@tenant_group.command("list")
+@json_option
+@pass_ctx
+def tenant_list(c: Context, as_json: bool) -> None:
+    """List tenants."""
+    from aaad.store import tenants as tenant_store
+    rows = [t.as_dict() for t in c.read(tenant_store.list_tenants)]
+    for r in rows:
+        r["created_at"] = iso(r["created_at"])
+    emit(rows, as_json, lambda ts: table(
+        [[t["name"], t["created_at"], t["description"] or "-"] for t in ts],
+        ["NAME", "CREATED", "DESCRIPTION"]))
+
+
+@tenant_group.command("show")
+@click.argument("name")
+@json_option
+@pass_ctx
+def tenant_show(c: Context, name: str, as_json: bool) -> None:
+    """Show a tenant and how much it owns."""
+    from aaad.store import tenants as tenant_store
+
+    def get(conn: Any) -> dict[str, Any]:
+        t = tenant_store.get_tenant(conn, name)
+        data = t.as_dict()
+        data["created_at"] = iso(t.created_at)
+        data["owns"] = tenant_store.owned(conn, t.id)
+        data["clients"] = sorted(cl.name for cl in c.config.clients if cl.tenant == name)
+        return data
+    try:
+        data = c.read(get)
+    except tenant_store.NoSuchTenant:
+        fail(f"no tenant {name!r} (see 'aaad tenant list')")
+
+    def render(d: dict[str, Any]) -> None:
+        click.echo(f"{'name:':13} {d['name']}")
+        click.echo(f"{'description:':13} {d['description'] or '-'}")
+        click.echo(f"{'created:':13} {d['created_at']}")
+        click.echo(f"{'owns:':13} " + ", ".join(
+            f"{n} {k.replace('_', ' ')}" for k, n in d["owns"].items()))
+        click.echo(f"{'clients:':13} {', '.join(d['clients']) or '-'}")
+    emit(data, as_json, render)
+
+
+@tenant_group.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@pass_ctx
+def tenant_delete(c: Context, name: str, yes: bool) -> None:
+    """Delete a tenant that owns no users, plans, rate tables or unredeemed
+    vouchers any more (its history stays)."""
+    from aaad.store import tenants as tenant_store
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(f"refusing to delete tenant {name} without --yes (stdin is not a terminal)",
+                 EXIT_USAGE)
+        click.confirm(f"delete tenant {name}?", abort=True)
+    try:
+        c.write(tenant_store.delete_tenant, name)
+    except tenant_store.NoSuchTenant:
+        fail(f"no tenant {name!r} (see 'aaad tenant list')")
+    except tenant_store.TenantInUse as e:
+        fail(f"{e}; delete or move them first")
+    clients = [cl.name for cl in c.config.clients if cl.tenant == name]
+    click.echo(f"deleted tenant {name}")
+    if clients:
+        click.echo(f"warning: clients {', '.join(clients)} still name it in the configuration; "
+                   "their logins are refused until it is added again", err=True)

@@ -1,0 +1,137 @@
+"""Tenants (resellers): the ``tenants`` table and the names of what they own.
+
+A tenant owns users (``users.tenant_id``, names unique per tenant), plans and
+rate tables, and vouchers. The operator's own objects have tenant id 0
+(:data:`~aaad.core.accounting.realms.OPERATOR`), which no row here has.
+
+A tenant's plans and rate tables are stored under the qualified name
+``<tenant>/<name>`` (:func:`qualify`): a user's ``plan`` and a plan's
+``rate_table`` then name exactly one row whoever owns it, and every query
+that joins on them stays as it is. Operator names cannot contain ``/``.
+Which namespace a User-Name is looked up in is core.accounting.realms's rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select
+
+from aaad.core.accounting.realms import OPERATOR, valid_tenant_name
+from aaad.store.tables import plans, rate_tables, tenants, users, vouchers
+
+__all__ = ["Tenant", "TenantExists", "NoSuchTenant", "TenantInUse", "BadTenantName",
+           "add_tenant", "get_tenant", "list_tenants", "delete_tenant", "tenant_id",
+           "tenant_ids", "tenant_names", "owned", "qualify", "unqualify", "SEPARATOR"]
+
+SEPARATOR = "/"
+
+
+class TenantExists(Exception):
+    pass
+
+
+class NoSuchTenant(LookupError):
+    pass
+
+
+class TenantInUse(Exception):
+    pass
+
+
+class BadTenantName(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: int
+    name: str
+    description: str | None
+    created_at: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "description": self.description,
+                "created_at": self.created_at}
+
+
+def add_tenant(conn: Connection, name: str, *, description: str | None, now: int) -> int:
+    """Add a tenant; returns its id. Raises BadTenantName or TenantExists."""
+    if not valid_tenant_name(name):
+        raise BadTenantName(
+            f"bad tenant name {name!r}: lowercase letters, digits, dots and hyphens, "
+            "1-64 characters, starting and ending with a letter or digit")
+    if conn.execute(select(tenants.c.id).where(tenants.c.name == name)).first() is not None:
+        raise TenantExists(name)
+    key = conn.execute(insert(tenants).values(name=name, description=description,
+                                              created_at=now)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def get_tenant(conn: Connection, name: str) -> Tenant:
+    """Raises NoSuchTenant."""
+    r = conn.execute(select(tenants).where(tenants.c.name == name)).first()
+    if r is None or r.name != name:
+        raise NoSuchTenant(name)
+    return Tenant(r.id, r.name, r.description, r.created_at)
+
+
+def list_tenants(conn: Connection) -> list[Tenant]:
+    return [Tenant(r.id, r.name, r.description, r.created_at)
+            for r in conn.execute(select(tenants).order_by(tenants.c.name))]
+
+
+def tenant_id(conn: Connection, name: str | None) -> int:
+    """The id of tenant ``name``; None is the operator (0). Raises NoSuchTenant."""
+    return OPERATOR if name is None else get_tenant(conn, name).id
+
+
+def tenant_ids(conn: Connection) -> dict[str, int]:
+    """Every tenant: name → id (one small query; core.accounting.realms.route reads it)."""
+    return {r.name: r.id for r in conn.execute(select(tenants.c.id, tenants.c.name))}
+
+
+def tenant_names(conn: Connection, ids: set[int]) -> dict[int, str]:
+    """id → name for these tenant ids (the operator's 0 is left out)."""
+    wanted = sorted(i for i in ids if i != OPERATOR)
+    if not wanted:
+        return {}
+    return {r.id: r.name for r in conn.execute(
+        select(tenants.c.id, tenants.c.name).where(tenants.c.id.in_(wanted)))}
+
+
+def owned(conn: Connection, tid: int) -> dict[str, int]:
+    """How many users (accounts), plans, rate tables and unredeemed vouchers a tenant owns."""
+    def count(table: Any, *where: Any) -> int:
+        return int(conn.execute(select(func.count()).select_from(table)
+                                .where(table.c.tenant_id == tid, *where)).scalar_one())
+    return {"users": count(users, users.c.account.is_(True)), "plans": count(plans),
+            "rate_tables": count(rate_tables),
+            "vouchers": count(vouchers, vouchers.c.redeemed_at.is_(None))}
+
+
+def delete_tenant(conn: Connection, name: str) -> None:
+    """Delete a tenant that owns nothing any more. Its history (sessions,
+    ledger, no-account holders of names) stays under the old id, which is
+    never given out again. Raises NoSuchTenant or TenantInUse."""
+    t = get_tenant(conn, name)
+    left = {k: n for k, n in owned(conn, t.id).items() if n}
+    if left:
+        raise TenantInUse(f"tenant {name!r} still owns " + ", ".join(
+            f"{n} {k.replace('_', ' ')}" for k, n in left.items()))
+    conn.execute(delete(tenants).where(tenants.c.id == t.id))
+
+
+def qualify(tenant: str | None, name: str) -> str:
+    """The stored name of a tenant's plan or rate table (``acme/gold``); the
+    operator's names are stored as they are."""
+    return name if tenant is None else f"{tenant}{SEPARATOR}{name}"
+
+
+def unqualify(tenant: str | None, stored: str) -> str:
+    """The name a tenant's admin sees: ``gold`` for ``acme/gold`` of tenant
+    acme. The operator's plans keep their names."""
+    prefix = f"{tenant}{SEPARATOR}"
+    return stored[len(prefix):] if tenant is not None and stored.startswith(prefix) else stored
