@@ -1,5 +1,8 @@
 """Affiliates: which account gets a share of which account's charges, and the
-credit of those shares when a month closes (core/billing/affiliate.py)."""
+credit of those shares when a month closes (core/billing/affiliate.py).
+
+Accounts are the operator's users, by name, as the export names them (a
+tenant's users are not in the export yet)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.orm import aliased
 
+from aaad.core.accounting.realms import OPERATOR
 from aaad.core.billing.affiliate import bases, share, share_ref
 from aaad.store import ledger as ledger_store
 from aaad.store.tables import users
@@ -62,7 +66,8 @@ def affiliations(conn: Connection, *, affiliate: str | None = None) -> list[Affi
     query = (select(users.c.name, aff.c.name.label("affiliate"), users.c.affiliate_percent)
              .select_from(users.outerjoin(aff, and_(aff.c.id == users.c.affiliate_id,
                                                     aff.c.account.is_(True))))
-             .where(and_(users.c.affiliate_id.is_not(None), users.c.account.is_(True)))
+             .where(and_(users.c.affiliate_id.is_not(None), users.c.account.is_(True),
+                         users.c.tenant_id == OPERATOR))
              .order_by(users.c.name))
     if affiliate is not None:
         query = query.where(aff.c.name == affiliate)
@@ -82,7 +87,7 @@ def credit_shares(conn: Connection, month: str, lines: Iterable[Mapping[str, Any
                aff.c.id.label("aff_id"), aff.c.name.label("aff_name"))
         .select_from(users.join(aff, aff.c.id == users.c.affiliate_id))
         .where(and_(users.c.name.in_(sorted(base)), users.c.account.is_(True),
-                    aff.c.account.is_(True)))).all()
+                    users.c.tenant_id == OPERATOR, aff.c.account.is_(True)))).all()
     posted = 0
     for r in rows:
         amount = share(base[r.name], Fraction(r.affiliate_percent))
@@ -97,4 +102,5 @@ def credit_shares(conn: Connection, month: str, lines: Iterable[Mapping[str, Any
 def _account_ids(conn: Connection, names: list[str]) -> dict[str, int]:
     return {r.name: r.id for r in conn.execute(
         select(users.c.id, users.c.name).where(and_(users.c.name.in_(sorted(set(names))),
+                                                    users.c.tenant_id == OPERATOR,
                                                     users.c.account.is_(True))))}
