@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from aaad.cli.common import (
+    EXIT_USAGE,
     MAX_MONEY,
     Context,
     emit,
@@ -243,8 +244,9 @@ def charges_list(c: Context, user: str | None, period: str | None, as_json: bool
 def charges_import(c: Context, file: str) -> None:
     """Import charges from a CSV file: all lines or none, each line id once.
 
-    Header: id,user,kind,amount,quantity,description,date (kind, quantity and
-    description may be left out). amount: decimal, at most 4 places, may be
+    Header: id,user,kind,amount,quantity,description,date,tenant (kind,
+    quantity, description and tenant may be left out; tenant: the user is
+    that tenant's customer, else the operator's). amount: decimal, at most 4 places, may be
     negative; date: YYYY-MM-DD or ISO 8601 time. Importing a file again
     imports only lines whose id is new.
     """
@@ -275,14 +277,18 @@ def charges_import(c: Context, file: str) -> None:
               show_default=True)
 @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
               help="Write here (atomically) instead of to stdout.")
+@click.option("--tenant", default=None, help="That tenant's customers (retail and "
+              "wholesale lines) instead of the operator's users.")
 @pass_ctx
-def charges_export(c: Context, period: str, fmt: str, output: str | None) -> None:
+def charges_export(c: Context, period: str, fmt: str, output: str | None,
+                   tenant: str | None) -> None:
     """Per-user billing lines of one month: usage, calls, charges, taxes, totals.
 
     Amounts are exact decimals with 4 places. Lines are ordered by user, then
-    usage, calls, charges (by kind, time, ref), adjustments, taxes, and the
-    totals: fees, usage, calls, charges, taxes, debited (paid from the
-    balance), due, and the user's total.
+    usage, calls, charges (by kind, time, ref), wholesale, adjustments, taxes,
+    and the totals: fees, usage, calls, charges, taxes, debited (paid from
+    the balance), due, and the user's total. The operator's export ends with
+    each tenant's wholesale bill (user tenant:NAME) and its total.
     """
     import csv
 
@@ -298,7 +304,11 @@ def charges_export(c: Context, period: str, fmt: str, output: str | None) -> Non
     assert end is not None
     from aaad.cli.period import month_bounds
     from aaad.store.closing import export_period
-    lines = c.read(export_period, period, month_bounds(c), c.config.taxes)
+    from aaad.store.tenants import NoSuchTenant
+    try:
+        lines = c.read(export_period, period, month_bounds(c), c.config.taxes, tenant=tenant)
+    except NoSuchTenant:
+        fail(f"no tenant {tenant!r} (see 'aaad tenant list')", EXIT_USAGE)
     for x in lines:
         x["amount"] = billing.money4(x["amount"])
     if fmt == "json":

@@ -50,6 +50,27 @@ def tenant_add(c: Context, name: str, description: str | None) -> None:
     click.echo(f"added tenant {name}")
 
 
+@tenant_group.command("set")
+@click.argument("name")
+@click.option("--wholesale-rate-table", "table", default=None, metavar="TABLE",
+              help="An operator rate table: the tenant's customers' calls are also rated "
+                   "at it, for the reseller's bill (the export's wholesale lines).")
+@click.option("--no-wholesale", is_flag=True, help="Stop wholesale rating of new calls.")
+@pass_ctx
+def tenant_set(c: Context, name: str, table: str | None, no_wholesale: bool) -> None:
+    """Change a tenant: its wholesale rate table."""
+    from aaad.store import tenants as tenant_store
+    if (table is None) == (not no_wholesale):
+        fail("give one of --wholesale-rate-table TABLE or --no-wholesale", EXIT_USAGE)
+    try:
+        c.write(tenant_store.set_wholesale_rate_table, name, table)
+    except tenant_store.NoSuchTenant:
+        fail(f"no tenant {name!r} (see 'aaad tenant list')")
+    except tenant_store.NoSuchRateTable:
+        fail(f"no operator rate table {table!r} (see 'aaad rates list')", EXIT_USAGE)
+    click.echo(f"tenant {name}: wholesale rate table {table or 'none'}")
+
+
 @tenant_group.command("list")
 @json_option
 @pass_ctx
@@ -60,8 +81,9 @@ def tenant_list(c: Context, as_json: bool) -> None:
     for r in rows:
         r["created_at"] = iso(r["created_at"])
     emit(rows, as_json, lambda ts: table(
-        [[t["name"], t["created_at"], t["description"] or "-"] for t in ts],
-        ["NAME", "CREATED", "DESCRIPTION"]))
+        [[t["name"], t["created_at"], t["wholesale_rate_table"] or "-",
+          t["description"] or "-"] for t in ts],
+        ["NAME", "CREATED", "WHOLESALE", "DESCRIPTION"]))
 
 
 @tenant_group.command("show")
@@ -88,6 +110,7 @@ def tenant_show(c: Context, name: str, as_json: bool) -> None:
         click.echo(f"{'name:':13} {d['name']}")
         click.echo(f"{'description:':13} {d['description'] or '-'}")
         click.echo(f"{'created:':13} {d['created_at']}")
+        click.echo(f"{'wholesale:':13} {d['wholesale_rate_table'] or '-'}")
         click.echo(f"{'owns:':13} " + ", ".join(
             f"{n} {k.replace('_', ' ')}" for k, n in d["owns"].items()))
         click.echo(f"{'clients:':13} {', '.join(d['clients']) or '-'}")

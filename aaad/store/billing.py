@@ -32,19 +32,21 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, and_, func, or_, select
 
 from aaad.core.accounting.periods import LIFETIME_START
+from aaad.core.accounting.realms import OPERATOR
 from aaad.core.billing.taxes import Tax, tax_lines, tax_ref
 from aaad.core.quotas.plan import format_money, parse_money
 from aaad.store.ledger import PAY_PREFIX, list_charges, settle
 from aaad.store.sql import insert_ignore
 from aaad.store.tables import calls, charges, ledger, usage, users
+from aaad.store.tenants import tenant_ids, tenant_names
 from aaad.store.users import NoSuchUser, tax_exemptions, user_ids
 
 __all__ = ["IMPORT_COLUMNS", "REQUIRED_COLUMNS", "EXPORT_COLUMNS", "ImportLine", "ImportProblem",
            "ImportResult", "Export", "parse_import", "import_charges", "export_lines",
            "paid_from_balance", "money4", "charge_line", "post_charge", "ChargeConflict",
-           "charge_list"]
+           "charge_list", "wholesale_lines", "WHOLESALE", "TENANT_PREFIX", "EVERYONE"]
 
-IMPORT_COLUMNS = ("id", "user", "kind", "amount", "quantity", "description", "date")
+IMPORT_COLUMNS = ("id", "user", "kind", "amount", "quantity", "description", "date", "tenant")
 REQUIRED_COLUMNS = ("id", "user", "amount", "date")
 DEFAULT_KIND = "import"
 REF_PREFIX = "import:"
@@ -77,6 +79,7 @@ class ImportLine:
     quantity: int
     description: str
     at: int             # POSIX seconds; stored as the charge's period_start
+    tenant: str | None = None   # the user is this tenant's customer; None: the operator's
 
     @property
     def ref(self) -> str:
@@ -137,33 +140,40 @@ def import_charges(conn: Connection, lines: Sequence[ImportLine], now: int) -> I
         ImportProblem: a line's user does not exist, or its id was imported
             before with other values.
     """
-    names = sorted({x.user for x in lines})
-    known: dict[str, int] = {}
-    for part in _chunks(names):
-        known.update(user_ids(conn, part))
+    tids = tenant_ids(conn) if any(x.tenant is not None for x in lines) else {}
+    for x in lines:
+        if x.tenant is not None and x.tenant not in tids:
+            raise ImportProblem(x.line, f"no tenant {x.tenant!r}", "tenant")
+    known: dict[tuple[str | None, str], int] = {}
+    for t in sorted({x.tenant for x in lines}, key=lambda t: t or ""):
+        names = sorted({x.user for x in lines if x.tenant == t})
+        for part in _chunks(names):
+            known.update(((t, n), i) for n, i in user_ids(
+                conn, part, tenant=OPERATOR if t is None else tids[t]).items())
     accounts: set[int] = set()
     for part in _chunks(sorted(set(known.values()))):
         accounts.update(conn.execute(select(users.c.id).where(
             and_(users.c.id.in_(part), users.c.account.is_(True)))).scalars())
     for x in lines:
-        if known.get(x.user) not in accounts:
-            raise ImportProblem(x.line, f"no user {x.user!r}")
+        if known.get((x.tenant, x.user)) not in accounts:
+            raise ImportProblem(x.line, f"no user {x.user!r}" + (
+                f" of tenant {x.tenant!r}" if x.tenant is not None else ""))
     existing = _existing(conn, [x.id for x in lines])
     new = []
     for x in lines:
         old = existing.get(x.id)
         if old is None:
             new.append(x)
-        elif not _same(old, x, dated=True):
+        elif not _same(old, x, dated=True) or old.user_id != known[(x.tenant, x.user)]:
             raise ImportProblem(x.line, f"id {x.id!r} was imported before with other values")
     for part in _chunks(new):
         conn.execute(insert_ignore(conn, charges), [
-            {"user_id": known[x.user], "user_name": x.user, "kind": x.kind, "ref": x.ref,
-             "period_start": x.at,
+            {"user_id": known[(x.tenant, x.user)], "user_name": x.user, "kind": x.kind,
+             "ref": x.ref, "period_start": x.at,
              "amount": x.amount, "quantity": x.quantity, "description": x.description,
              "created_at": now} for x in part])
-    for user in sorted({x.user for x in new}):      # prepaid users pay them now, or owe them
-        settle(conn, known[user], user, now)
+    for key in sorted({(x.tenant or "", x.user, known[(x.tenant, x.user)]) for x in new}):
+        settle(conn, key[2], key[1], now)   # prepaid users pay them now, or owe them
     return ImportResult(imported=len(new), present=len(lines) - len(new))
 
 
@@ -260,14 +270,22 @@ class Export:
         return [x for g in self.groups for x in g]
 
 
-def export_lines(conn: Connection, *, label: str, start: int, end: int) -> Export:
-    """Per-user billing lines for ``[start, end)``, in a fixed order.
+def export_lines(conn: Connection, *, label: str, start: int, end: int,
+                 tenant: int = OPERATOR) -> Export:
+    """Per-user billing lines for ``[start, end)`` of ``tenant``'s users (0: the
+    operator's), in a fixed order.
 
     Per user (by name, then id): ``usage`` (time and octets), ``calls``
     (count, seconds, billed seconds as quantity, cost), one ``charge`` line
-    per charge (by kind, time, ref). Amounts are integers in 1/10,000 units.
-    The totals are store.closing's, once the adjustments and taxes are in.
+    per charge (by kind, time, ref); a tenant's customer then has its
+    ``wholesale`` lines (:func:`wholesale_lines`). The operator's export ends
+    with the reseller's bills: per tenant, a group of user ``tenant:<name>``
+    with its customers' wholesale lines summed. Amounts are integers in
+    1/10,000 units. The totals are store.closing's, once the adjustments and
+    taxes are in.
     """
+    mine = _owned_by(tenant)
+    everyone = tenant == EVERYONE
     out: dict[int, list[dict[str, Any]]] = {}
     named: dict[int, str] = {}
 
@@ -283,7 +301,8 @@ def export_lines(conn: Connection, *, label: str, start: int, end: int) -> Expor
             select(usage.c.user_id, func.max(usage.c.user_name), func.count(),
                    func.sum(usage.c.session_s), func.sum(usage.c.in_octets),
                    func.sum(usage.c.out_octets))
-            .where(and_(usage.c.period_start >= start, usage.c.period_start < end))
+            .where(and_(usage.c.period_start >= start, usage.c.period_start < end,
+                        mine(usage.c.user_id)))
             .group_by(usage.c.user_id)):
         line(r[0], r[1], "usage", count=int(r[2]), seconds=int(r[3]), in_octets=int(r[4]),
              out_octets=int(r[5]))
@@ -291,22 +310,94 @@ def export_lines(conn: Connection, *, label: str, start: int, end: int) -> Expor
             select(calls.c.user_id, func.max(calls.c.user_name), func.count(),
                    func.sum(calls.c.duration_s), func.sum(calls.c.billed_s),
                    func.sum(calls.c.cost))
-            .where(and_(calls.c.started_at >= start, calls.c.started_at < end))
+            .where(and_(calls.c.started_at >= start, calls.c.started_at < end,
+                        mine(calls.c.user_id)))
             .group_by(calls.c.user_id)):
         line(r[0], r[1], "calls", kind="call", count=int(r[2]), seconds=int(r[3]),
              quantity=int(r[4]), amount=int(r[5]))
-    rows = conn.execute(select(charges).where(or_(
+    rows = conn.execute(select(charges).where(and_(mine(charges.c.user_id), or_(
         and_(charges.c.period_start >= start, charges.c.period_start < end),
         and_(charges.c.period_start == LIFETIME_START, charges.c.created_at >= start,
-             charges.c.created_at < end)))).all()
+             charges.c.created_at < end))))).all()
     for r in sorted(rows, key=lambda r: (r.user_id, r.kind, r.period_start, r.created_at,
                                          r.ref)):
         line(r.user_id, r.user_name, "charge", kind=r.kind, ref=r.ref, count=1,
              quantity=r.quantity, amount=r.amount, description=r.description)
-    order = ("usage", "calls", "charge")
-    groups = [sorted(out[u], key=lambda x: order.index(x["item"]))
+    resold: dict[str, list[dict[str, Any]]] = {}
+    for user_id, name, kind, w in (wholesale_lines(conn, start=start, end=end, tenant=tenant)
+                                   if not everyone else []):
+        if tenant not in (OPERATOR, EVERYONE):
+            line(user_id, name, WHOLESALE, kind=kind, **w)
+            continue
+        total = resold.setdefault(name, [])       # name: the tenant's, for its bill
+        for x in total:
+            if x["kind"] == kind:
+                for k in ("count", "seconds", "amount"):
+                    x[k] += w[k]
+                break
+        else:
+            total.append({"period": label, "user": TENANT_PREFIX + name, "item": WHOLESALE,
+                          "kind": kind, "ref": "", "count": w["count"],
+                          "seconds": w["seconds"], "in_octets": 0, "out_octets": 0,
+                          "quantity": 0, "amount": w["amount"],
+                          "description": w["description"]})
+    order = ("usage", "calls", "charge", WHOLESALE)
+    groups = [sorted(out[u], key=lambda x: (order.index(x["item"]),
+                                            x["kind"] if x["item"] == WHOLESALE else ""))
               for u in sorted(out, key=lambda u: (named[u], u))]
+    groups += [sorted(resold[t], key=lambda x: x["kind"]) for t in sorted(resold)]
     return Export(groups, paid_from_balance(conn, rows))
+
+
+WHOLESALE = "wholesale"
+EVERYONE = -1
+"""export_lines' tenant for every user's lines and no wholesale: what the export
+was before tenants had their own (months closed before migration 0019)."""
+TENANT_PREFIX = "tenant:"
+WHOLESALE_UNRATED = "unrated"
+
+
+def wholesale_lines(conn: Connection, *, start: int, end: int, tenant: int = OPERATOR
+                    ) -> list[tuple[int, str, str, dict[str, Any]]]:
+    """The wholesale side of the calls started in ``[start, end)`` of tenants'
+    customers (all tenants' for the operator, else ``tenant``'s), per user:
+    ``(user id, name, kind, values)`` where the name is the user's for a
+    tenant and the tenant's for the operator. Kind ``call``: the calls rated
+    at the tenant's wholesale table (count, seconds, amount: their wholesale
+    cost); kind ``unrated``: calls with no wholesale cost (the tenant had no
+    wholesale table then, or no rate of it matched), amount 0."""
+    owner = users.c.tenant_id if tenant == OPERATOR else None
+    query = (select(calls.c.user_id, func.max(calls.c.user_name), users.c.tenant_id,
+                    calls.c.wholesale_cost.is_(None), func.count(),
+                    func.sum(calls.c.duration_s), func.sum(calls.c.wholesale_cost))
+             .join(users, users.c.id == calls.c.user_id)
+             .where(and_(calls.c.started_at >= start, calls.c.started_at < end,
+                         users.c.tenant_id != OPERATOR if owner is not None
+                         else users.c.tenant_id == tenant))
+             .group_by(calls.c.user_id, users.c.tenant_id, calls.c.wholesale_cost.is_(None)))
+    rows = conn.execute(query).all()
+    names = tenant_names(conn, {int(r[2]) for r in rows}) if owner is not None else {}
+    out = []
+    for r in rows:
+        unrated = bool(r[3])
+        kind = WHOLESALE_UNRATED if unrated else "call"
+        out.append((int(r[0]), names.get(int(r[2]), str(r[2])) if owner is not None else r[1],
+                    kind, {"count": int(r[4]), "seconds": int(r[5]),
+                           "amount": 0 if unrated else int(r[6]),
+                           "description": "calls not rated wholesale" if unrated else ""}))
+    return sorted(out, key=lambda x: (x[1], x[0], x[2]))
+
+
+def _owned_by(tenant: int) -> Any:
+    """user id column → the condition that the user is ``tenant``'s. The
+    operator's: every id that is not a tenant's user (a deleted user's rows
+    stay the operator's, as the export always had them)."""
+    theirs = select(users.c.id).where(users.c.tenant_id != OPERATOR)
+    if tenant == EVERYONE:
+        return lambda column: column.is_not(None)
+    if tenant == OPERATOR:
+        return lambda column: column.not_in(theirs)
+    return lambda column: column.in_(select(users.c.id).where(users.c.tenant_id == tenant))
 
 
 def paid_from_balance(conn: Connection, rows: Sequence[Any]) -> dict[str, int]:
@@ -384,7 +475,8 @@ def _line(n: int, f: dict[str, str], tz: ZoneInfo, *,
                             "description")
     date_text = f.get("date", "").strip()
     at = default_at if default_at is not None and not date_text else _instant(n, date_text, tz)
-    return ImportLine(n, ident, user, kind, amount, int(raw_q), description, at)
+    tenant = f.get("tenant", "").strip() or None
+    return ImportLine(n, ident, user, kind, amount, int(raw_q), description, at, tenant)
 
 
 def _instant(n: int, text: str, tz: ZoneInfo) -> int:

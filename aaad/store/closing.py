@@ -34,9 +34,10 @@ from aaad.core.accounting.periods import LIFETIME_START, parse_period_spec, peri
 from aaad.core.billing.statement import Line, debited_part, summarise
 from aaad.core.billing.taxes import Tax, tax_lines, tax_ref
 from aaad.store.affiliates import credit_shares
-from aaad.store.billing import export_lines
+from aaad.store.billing import EVERYONE, WHOLESALE, export_lines
 from aaad.store.sql import insert_once
 from aaad.store.tables import calls, charges, closed_periods, usage
+from aaad.store.tenants import tenant_id, tenant_ids
 from aaad.store.users import tax_exemptions
 
 __all__ = ["ADJUSTMENT", "TOTALS", "month_bounds", "close_period", "close_ended", "closed",
@@ -81,9 +82,12 @@ def close_period(conn: Connection, label: str, bounds: Bounds, *, now: int,
                     .where(closed_periods.c.label == label)).first() is not None:
         return False
     lines = export_period(conn, label, bounds, taxes)
+    resold = {t: export_period(conn, label, bounds, taxes, tenant=t)
+              for t in sorted(tenant_ids(conn))}
     if not insert_once(conn, closed_periods, {
             "label": label, "start": start, "end": end, "closed_at": now,
-            "lines": json.dumps(lines, separators=(",", ":"))}):   # key order is the export's
+            "lines": json.dumps(lines, separators=(",", ":")),    # key order is the export's
+            "tenant_lines": json.dumps(resold, separators=(",", ":"))}):
         return False
     credit_shares(conn, label, lines, now)      # affiliates: on the final lines, once
     return True
@@ -121,28 +125,66 @@ def _next_month(label: str) -> str:
 
 
 def export_period(conn: Connection, label: str, bounds: Bounds,
-                  taxes: Sequence[Tax] = ()) -> list[dict[str, Any]]:
+                  taxes: Sequence[Tax] = (), *, tenant: str | None = None
+                  ) -> list[dict[str, Any]]:
     """A month's export lines: frozen if closed, else live with the adjustments
     for closed months whose first open month it is, the tax lines of every line
     with money (``taxes`` in force, users' exemptions), and each user's totals
-    (core.billing.statement) after the user's lines."""
-    done = closed(conn)
+    (core.billing.statement) after the user's lines.
+
+    ``tenant``: that tenant's customers' lines, with their wholesale lines,
+    instead of the operator's (whose export ends with each tenant's wholesale
+    bill, ``tenant:<name>``, and its total). A month closed before tenants'
+    exports were stored (migration 0019) has none: empty, and no adjustments.
+
+    Raises:
+        store.tenants.NoSuchTenant: no tenant ``tenant``.
+    """
+    tid = tenant_id(conn, tenant)
+    done = _closed_for(conn, tenant)
     if label in done:
         return list(done[label]["lines"])
     start, end = bounds(label)
-    live = export_lines(conn, label=label, start=start, end=end)
+    live = export_lines(conn, label=label, start=start, end=end, tenant=tid)
     # A charge is in one month only: by ref, its line here is live or an adjustment.
     paid = dict(live.paid)
     adjustments: list[dict[str, Any]] = []
     for earlier in sorted(done):
+        if tenant is not None and not done[earlier]["tenants"]:
+            continue        # closed before tenants' exports were stored
         if earlier < label and all(m in done for m in months_between(earlier, label)):
-            adjustments += _adjustments(conn, earlier, label, done, bounds, paid)
+            adjustments += _adjustments(conn, earlier, label, done, bounds, paid, tid)
     if taxes:
         exempt = tax_exemptions(conn)
         adjustments += [t for x in live.lines + adjustments if x["item"] in ("calls", "charge")
                         for t in _taxed(label, x, taxes, exempt.get(x["user"], frozenset()))]
     groups = _merged(live.groups, adjustments)
-    return [x for g in groups for x in [*g, *_totals(label, g, paid)]]
+    if tenant is None:      # the operator's users as before, then the tenants' bills
+        groups.sort(key=lambda g: g[0]["item"] == WHOLESALE)
+    return [x for g in groups for x in [
+        *g, *(_wholesale_total(label, g) if g[0]["item"] == WHOLESALE and tenant is None
+              else _totals(label, g, paid))]]
+
+
+def _wholesale_total(label: str, group: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The one ``total`` line of a tenant's wholesale bill in the operator's export."""
+    return [{"period": label, "user": group[0]["user"], "item": "total", "kind": "",
+             "ref": "", "count": 0, "seconds": 0, "in_octets": 0, "out_octets": 0,
+             "quantity": 0, "amount": sum(int(x["amount"]) for x in group),
+             "description": "wholesale total"}]
+
+
+def _closed_for(conn: Connection, tenant: str | None) -> dict[str, dict[str, Any]]:
+    """:func:`closed`, with each month's lines those of ``tenant`` when given
+    (its export as stored at closing; none for months closed before 0019)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in conn.execute(select(closed_periods).order_by(closed_periods.c.label)):
+        stored = json.loads(r.tenant_lines) if r.tenant_lines is not None else None
+        out[r.label] = {"start": r.start, "end": r.end, "closed_at": r.closed_at,
+                        "lines": json.loads(r.lines) if tenant is None
+                        else (stored or {}).get(tenant, []),
+                        "tenants": stored is not None}
+    return out
 
 
 TOTALS = (("fees", "plan fees"), ("usage", "overage and hour blocks"), ("calls", "calls"),
@@ -183,11 +225,14 @@ def _taxed(label: str, line: dict[str, Any], taxes: Sequence[Tax],
 
 
 def _adjustments(conn: Connection, month: str, into: str, done: dict[str, dict[str, Any]],
-                 bounds: Bounds, paid: dict[str, int]) -> list[dict[str, Any]]:
+                 bounds: Bounds, paid: dict[str, int], tid: int) -> list[dict[str, Any]]:
     """What of closed ``month`` is not reported yet, as lines of ``into``; what the
     balance paid of each charge adjustment goes into ``paid``."""
     start, end = bounds(month)
-    now = export_lines(conn, label=month, start=start, end=end)
+    # A month closed before 0019 stored every user's lines and no wholesale:
+    # compared as it was made, so upgrading adds no adjustment.
+    now = export_lines(conn, label=month, start=start, end=end,
+                       tenant=tid if done[month]["tenants"] else EVERYONE)
     # Taxes are left out on both sides: an adjustment is taxed in the month it
     # is reported in, at the rates then in force.
     now_lines = [x for x in now.lines if x["item"] != "tax"]

@@ -63,6 +63,9 @@ tenants = Table(
     Column("name", String(64), nullable=False, unique=True),
     Column("description", String(255), nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    # Migration 0019: the operator's rate table this tenant's customers' calls
+    # are also rated at, for the reseller's bill (NULL: no wholesale rating).
+    Column("wholesale_rate_table", String(64), nullable=True),
     sqlite_autoincrement=True,
 )
 
@@ -334,6 +337,9 @@ calls = Table(
     Column("cost", BigInteger, nullable=False),         # 1/10,000 units
     Column("period_start", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # Migration 0019: the call at the tenant's wholesale table (1/10,000 units);
+    # NULL when the user's tenant has none, or no rate of it matches.
+    Column("wholesale_cost", BigInteger, nullable=True),
     Index("ix_calls_user_id_started_at", "user_id", "started_at"),
     Index("ix_calls_period_start", "period_start"),
 )
@@ -393,6 +399,8 @@ closed_periods = Table(
     Column("end", BigInteger, nullable=False),
     Column("closed_at", BigInteger, nullable=False),
     Column("lines", Text, nullable=False),             # the export lines, JSON
+    # Migration 0019: each tenant's export at closing, JSON {tenant: lines}.
+    Column("tenant_lines", Text, nullable=True),
 )
 
 

@@ -16,14 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from aaad.core.accounting.realms import OPERATOR, valid_tenant_name
 from aaad.store.tables import plans, rate_tables, tenants, users, vouchers
 
 __all__ = ["Tenant", "TenantExists", "NoSuchTenant", "TenantInUse", "BadTenantName",
            "add_tenant", "get_tenant", "list_tenants", "delete_tenant", "tenant_id",
-           "tenant_ids", "tenant_names", "owned", "qualify", "unqualify", "SEPARATOR"]
+           "tenant_ids", "tenant_names", "owned", "qualify", "unqualify", "SEPARATOR",
+           "NoSuchRateTable", "set_wholesale_rate_table", "wholesale_tables"]
 
 SEPARATOR = "/"
 
@@ -44,16 +45,22 @@ class BadTenantName(ValueError):
     pass
 
 
+class NoSuchRateTable(LookupError):
+    """A wholesale rate table that is not one of the operator's."""
+
+
 @dataclass(frozen=True, slots=True)
 class Tenant:
     id: int
     name: str
     description: str | None
     created_at: int
+    wholesale_rate_table: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "description": self.description,
-                "created_at": self.created_at}
+                "created_at": self.created_at,
+                "wholesale_rate_table": self.wholesale_rate_table}
 
 
 def add_tenant(conn: Connection, name: str, *, description: str | None, now: int) -> int:
@@ -75,11 +82,11 @@ def get_tenant(conn: Connection, name: str) -> Tenant:
     r = conn.execute(select(tenants).where(tenants.c.name == name)).first()
     if r is None or r.name != name:
         raise NoSuchTenant(name)
-    return Tenant(r.id, r.name, r.description, r.created_at)
+    return Tenant(r.id, r.name, r.description, r.created_at, r.wholesale_rate_table)
 
 
 def list_tenants(conn: Connection) -> list[Tenant]:
-    return [Tenant(r.id, r.name, r.description, r.created_at)
+    return [Tenant(r.id, r.name, r.description, r.created_at, r.wholesale_rate_table)
             for r in conn.execute(select(tenants).order_by(tenants.c.name))]
 
 
@@ -122,6 +129,32 @@ def delete_tenant(conn: Connection, name: str) -> None:
         raise TenantInUse(f"tenant {name!r} still owns " + ", ".join(
             f"{n} {k.replace('_', ' ')}" for k, n in left.items()))
     conn.execute(delete(tenants).where(tenants.c.id == t.id))
+
+
+def set_wholesale_rate_table(conn: Connection, name: str, table: str | None) -> None:
+    """Rate tenant ``name``'s customers' calls also at the operator's rate table
+    ``table`` (None: no more), for the reseller's bill. Calls rated before keep
+    their wholesale cost. Raises NoSuchTenant or NoSuchRateTable."""
+    t = get_tenant(conn, name)
+    if table is not None and conn.execute(select(rate_tables.c.name).where(
+            rate_tables.c.name == table, rate_tables.c.tenant_id == OPERATOR)).first() is None:
+        raise NoSuchRateTable(table)
+    conn.execute(update(tenants).where(tenants.c.id == t.id)
+                 .values(wholesale_rate_table=table))
+
+
+def wholesale_tables(conn: Connection, user_ids: set[int]) -> dict[int, str]:
+    """user id → its tenant's wholesale rate table, for the users that have one
+    (one query; none for the operator's users)."""
+    wanted = sorted(user_ids)
+    out: dict[int, str] = {}
+    for i in range(0, len(wanted), 500):
+        out.update((r[0], r[1]) for r in conn.execute(
+            select(users.c.id, tenants.c.wholesale_rate_table)
+            .join(tenants, tenants.c.id == users.c.tenant_id)
+            .where(users.c.id.in_(wanted[i:i + 500]),
+                   tenants.c.wholesale_rate_table.is_not(None))))
+    return out
 
 
 def qualify(tenant: str | None, name: str) -> str:

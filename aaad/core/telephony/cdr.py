@@ -20,7 +20,7 @@ from aaad.core.telephony.rate_table import NumberPlan, RateTable
 from aaad.core.telephony.rating import OUTBOUND, rate_call
 
 __all__ = ["NumberRules", "FinishedCall", "FreeMinutesLeft", "is_emergency", "build_cdr",
-           "take_free", "over_credit"]
+           "wholesale_cost", "take_free", "over_credit"]
 
 _AS_DIALLED = NumberPlan(international_prefix="")
 
@@ -91,6 +91,19 @@ def build_cdr(plan: Plan, call: FinishedCall, table: RateTable | None,
         "connection_fee": rate.connection_fee if rate else 0,
         "cost": priced.cost if priced else 0, "period_start": start,
     }
+
+
+def wholesale_cost(call: FinishedCall, table: RateTable, band: str,
+                   rules: NumberRules) -> int | None:
+    """What a tenant's customer's call costs at the tenant's wholesale table
+    (1/10,000 units): the same match (number, band) and billed seconds
+    (the wholesale rate's increments) as retail rating, never free minutes.
+    Inbound and emergency calls cost 0; None when no rate of the table matches.
+    """
+    if call.direction != OUTBOUND or rules.is_emergency(call.dialled):
+        return 0
+    rate = table.match(rules.numbers.normalise(call.dialled), band)
+    return None if rate is None else rate_call(rate, call.duration_s, 0).cost
 
 
 def take_free(free: dict[Any, FreeMinutesLeft], user: Any,

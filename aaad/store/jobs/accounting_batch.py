@@ -53,7 +53,7 @@ from aaad.core.quotas.decide import (
     seconds_beyond_cap,
 )
 from aaad.core.quotas.plan import Plan, format_money
-from aaad.core.telephony.cdr import FinishedCall, build_cdr, over_credit, take_free
+from aaad.core.telephony.cdr import FinishedCall, build_cdr, over_credit, take_free, wholesale_cost
 from aaad.core.telephony.rate_table import RateTable
 from aaad.core.telephony.rating import NO_CREDIT, OUTBOUND
 from aaad.store import blocks as block_store
@@ -364,11 +364,15 @@ def _rate_finished(conn: Connection, finished: list[FinishedCall], call_plans: d
     money debited and how many calls were rated."""
     free = call_store.free_minutes_left(
         conn, {f.user_id: (call_plans[f.user_id], f.started_at) for f in finished}, tz)
+    wholesale = tenant_store.wholesale_tables(conn, {f.user_id for f in finished})
+    at_cost = rules.rates.get(conn, set(wholesale.values()))
     debited = rated = 0
     for f in finished:
         plan = call_plans[f.user_id]
         cdr = build_cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_id), tz,
                         rules)
+        if (w := at_cost.get(wholesale.get(f.user_id, ""))) is not None:
+            cdr["wholesale_cost"] = wholesale_cost(f, w, cdr["band"], rules)
         used = take_free(free, f.user_id, cdr)
         if used is not None:
             call_store.ensure_free_period(conn, f.user_name, used.period_start,
