@@ -341,6 +341,15 @@ def export_lines(conn: Connection, *, label: str, start: int, end: int,
                           "seconds": w["seconds"], "in_octets": 0, "out_octets": 0,
                           "quantity": 0, "amount": w["amount"],
                           "description": w["description"]})
+    if tenant not in (OPERATOR, EVERYONE) and out:
+        # Rows keep the User-Name as sent (bob@acme, routed by realm): a
+        # tenant's bill names its customers as the tenant does.
+        for part in _chunks(sorted(out)):
+            for uid, name in conn.execute(select(users.c.id, users.c.name)
+                                          .where(users.c.id.in_(part))):
+                named[uid] = name
+                for x in out[uid]:
+                    x["user"] = name
     order = ("usage", "calls", "charge", WHOLESALE)
     groups = [sorted(out[u], key=lambda x: (order.index(x["item"]),
                                             x["kind"] if x["item"] == WHOLESALE else ""))

@@ -1,0 +1,87 @@
+"""``aaad tenant set --wholesale-rate-table``, ``aaad charges export --tenant`` and
+the charges import's ``tenant`` column, through the real CLI on SQLite."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from aaad.store.calls import record_call
+from aaad.store.database import open_database
+from aaad.store.users import user_ids
+from tests.support.cli import error, migrated_config, ok, run
+
+T = int(datetime(2026, 11, 10, 12, tzinfo=UTC).timestamp())
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = migrated_config(tmp_path)
+    (tmp_path / "wh.csv").write_text("prefix,description,price,connection_fee,increment\n"
+                                     "4930,Berlin,0.06,0,60/60\n")
+    ok(path, "rates", "import", str(tmp_path / "wh.csv"), "--table", "wh")
+    ok(path, "tenant", "add", "acme")
+    ok(path, "user", "add", "bob", "--password", "pw")
+    ok(path, "user", "add", "bob", "--password", "pw", "--tenant", "acme")
+    return path
+
+
+def rows(text: str) -> list[tuple[str, str, str, str]]:
+    return [(r["user"], r["item"], r["kind"], r["amount"])
+            for r in csv.DictReader(io.StringIO(text)) if r["item"] != "total" or not r["kind"]]
+
+
+def test_tenant_set_wholesale_rate_table(config: Path) -> None:
+    assert ok(config, "tenant", "set", "acme", "--wholesale-rate-table", "wh").output \
+        == "tenant acme: wholesale rate table wh\n"
+    assert "wholesale:    wh" in ok(config, "tenant", "show", "acme").output
+    r = run(config, "tenant", "set", "acme", "--wholesale-rate-table", "nope")
+    assert r.exit_code == 2
+    assert error(config, "tenant", "set", "acme", "--wholesale-rate-table", "nope") \
+        == "error: no operator rate table 'nope' (see 'aaad rates list')"
+    assert error(config, "tenant", "set", "nobody", "--wholesale-rate-table", "wh") \
+        == "error: no tenant 'nobody' (see 'aaad tenant list')"
+    assert run(config, "tenant", "set", "acme").exit_code == 2
+    assert ok(config, "tenant", "set", "acme", "--no-wholesale").output \
+        == "tenant acme: wholesale rate table none\n"
+
+
+def test_import_and_export_by_tenant(config: Path, tmp_path: Path) -> None:
+    (tmp_path / "c.csv").write_text("id,user,amount,date,tenant\n"
+                                    "x1,bob,5.00,2026-11-05,acme\n"
+                                    "x2,bob,2.00,2026-11-05,\n")
+    assert ok(config, "charges", "import", str(tmp_path / "c.csv")).output \
+        == f"{tmp_path / 'c.csv'}: imported 2 charges\n"
+    url = f"sqlite:///{tmp_path / 'aaad.sqlite3'}"
+    database = open_database(url)
+    try:
+        with database.writer.begin() as conn:
+            uid = user_ids(conn, ["bob"], tenant=1)["bob"]
+            assert record_call(conn, {
+                "session_id": "c1", "user_id": uid, "user_name": "bob@acme", "caller": "1",
+                "destination": "4930123", "prefix": "4930", "rate_table": "acme/r",
+                "band": "peak", "direction": "out", "started_at": T, "duration_s": 61,
+                "billed_s": 66, "free_s": 0, "price": 1000, "connection_fee": 500,
+                "cost": 1600, "period_start": T, "wholesale_cost": 1200}, now=T + 61)
+    finally:
+        database.dispose()
+    operator = ok(config, "charges", "export", "--period", "2026-11").output
+    assert rows(operator) == [("bob", "charge", "import", "2.0000"),
+                              ("bob", "total", "", "2.0000"),
+                              ("tenant:acme", "wholesale", "call", "0.1200"),
+                              ("tenant:acme", "total", "", "0.1200")]
+    acme = ok(config, "charges", "export", "--period", "2026-11", "--tenant", "acme").output
+    assert rows(acme) == [("bob", "calls", "call", "0.1600"),
+                          ("bob", "charge", "import", "5.0000"),
+                          ("bob", "wholesale", "call", "0.1200"),
+                          ("bob", "total", "", "5.1600")]
+    assert ok(config, "period", "close", "2026-11").output == "closed period 2026-11\n"
+    assert ok(config, "charges", "export", "--period", "2026-11").output == operator
+    assert ok(config, "charges", "export", "--period", "2026-11", "--tenant", "acme").output \
+        == acme
+    r = run(config, "charges", "export", "--period", "2026-11", "--tenant", "nobody")
+    assert r.exit_code == 2 and "no tenant 'nobody'" in r.stderr

@@ -1,0 +1,226 @@
+"""Wholesale rating and tenants' exports on the three databases: a tenant's
+customers' calls rated at retail (their plan's table) and at the tenant's
+wholesale table, exactly; the operator's export with each tenant's bill after
+its own lines, unchanged otherwise; a tenant's export; a closed month frozen
+for tenants too; a tenant user's imported charge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from aaad.core.accounting.periods import PeriodSpec
+from aaad.core.accounting.sessions import Status, Totals
+from aaad.core.quotas.plan_parse import parse_plan
+from aaad.core.telephony.rate_table import parse_rates_csv
+from aaad.store import billing
+from aaad.store import plans as plan_store
+from aaad.store import rates as rate_store
+from aaad.store import tenants as tenant_store
+from aaad.store import users as user_store
+from aaad.store.calls import CallRules
+from aaad.store.closing import close_period, export_period
+from aaad.store.database import Database
+from aaad.store.jobs.accounting_batch import record_accounting
+from aaad.store.plans import plan_to_json
+from aaad.store.tables import calls, charges
+from tests.support.billing import BERLIN, at, bounds
+from tests.support.records import acct_record
+
+RULES = CallRules(emergency_numbers=("112",))
+T = at(2026, 11, 10, 12)
+DEC = at(2026, 12, 1)
+HEADER = "prefix,description,price,connection_fee,increment"
+
+
+def rates(conn: Any, name: str, line: str, tenant: int = 0) -> None:
+    rate_store.import_rates(conn, name, parse_rates_csv([HEADER, line]), T, tenant=tenant)
+
+
+def plan(conn: Any, name: str, table: str, tenant: int, **extra: Any) -> None:
+    p = parse_plan({"name": name, "rate_table": table, **extra})
+    plan_store.save_plan(conn, name, plan_to_json(p), T, tenant=tenant)
+
+
+def user(conn: Any, name: str, plan_name: str | None, tenant: int = 0) -> int:
+    return user_store.add_user(conn, name, password_hash=None, password_cleartext="pw",
+                               plan=plan_name, enabled=True, now=T, tenant=tenant)
+
+
+@pytest.fixture
+def world(db: Database) -> dict[str, int]:
+    """Operator bob; acme (own retail table, wholesale at the operator's ``wh``)
+    with bob; beta (retail with a free minute, wholesale ``wh2``) with bob and
+    carol; gamma without a wholesale table, with dave."""
+    with db.writer.begin() as conn:
+        ids = {t: tenant_store.add_tenant(conn, t, description=None, now=T)
+               for t in ("acme", "beta", "gamma")}
+        rates(conn, "retail", "4930,Berlin,0.30,0,60/60")
+        rates(conn, "wh", "4930,Berlin,0.06,0,60/60")
+        rates(conn, "wh2", "4930,Berlin,0.09,0,1/1")
+        rates(conn, "acme/retail", "4930,Berlin,0.10,0.05,60/6", ids["acme"])
+        rates(conn, "beta/retail", "4930,Berlin,0.20,0,60/60", ids["beta"])
+        plan(conn, "calls", "retail", 0)
+        plan(conn, "acme/calls", "acme/retail", ids["acme"])
+        plan(conn, "beta/calls", "beta/retail", ids["beta"], free_minutes={"minutes": 1})
+        plan(conn, "gamma/calls", "retail", ids["gamma"])
+        tenant_store.set_wholesale_rate_table(conn, "acme", "wh")
+        tenant_store.set_wholesale_rate_table(conn, "beta", "wh2")
+        ids.update({"bob": user(conn, "bob", "calls"),
+                    "acme:bob": user(conn, "bob", "acme/calls", ids["acme"]),
+                    "beta:bob": user(conn, "bob", "beta/calls", ids["beta"]),
+                    "beta:carol": user(conn, "carol", "beta/calls", ids["beta"]),
+                    "gamma:dave": user(conn, "dave", "gamma/calls", ids["gamma"])})
+    return ids
+
+
+def call(db: Database, name: str, sid: str, start: int, seconds: int,
+         number: str = "4930123") -> None:
+    records = [acct_record(status, at_, Totals(s, 0, 0), user_name=name, acct_session_id=sid,
+                           nas_key="192.0.2.1", client="gw", nas_address="192.0.2.1",
+                           called_station_id=number, calling_station_id="4940999",
+                           terminate_cause="User-Request" if status is Status.STOP else None)
+               for status, at_, s in ((Status.START, start, 0),
+                                      (Status.STOP, start + seconds, seconds))]
+    with db.writer.begin() as conn:
+        record_accounting(conn, records, period=PeriodSpec("monthly"), tz=BERLIN,
+                          now=start + seconds, calls=RULES)
+
+
+def cdrs(db: Database) -> dict[int, tuple[int, int, int | None]]:
+    with db.reader.connect() as conn:
+        return {r.user_id: (r.billed_s, r.cost, r.wholesale_cost)
+                for r in conn.execute(select(calls))}
+
+
+def export(db: Database, label: str, tenant: str | None = None) -> list[dict[str, Any]]:
+    with db.reader.connect() as conn:
+        return export_period(conn, label, bounds, tenant=tenant)
+
+
+def short(lines: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """(user, item, kind, count, seconds, quantity, amount, description) of each
+    line but the per-user category totals."""
+    return [(x["user"], x["item"], x["kind"], x["count"], x["seconds"], x["quantity"],
+             x["amount"], x["description"]) for x in lines
+            if x["item"] != "total" or x["kind"] == ""]
+
+
+def calls_of_the_month(db: Database) -> None:
+    call(db, "bob", "op1", T, 61)                       # the operator's: no wholesale
+    call(db, "bob@acme", "a1", T + 100, 61)
+    call(db, "bob@beta", "b1", T + 200, 90)
+    call(db, "carol@beta", "b2", T + 300, 30, number="4420777")     # no rate anywhere
+    call(db, "dave@gamma", "g1", T + 400, 60)          # gamma: no wholesale table
+
+
+def test_calls_are_rated_retail_and_wholesale(db: Database, world: dict[str, int]) -> None:
+    calls_of_the_month(db)
+    assert cdrs(db) == {
+        world["bob"]: (120, 6000, None),          # 61 s at 60/60
+        # retail 60/6: 66 s at 0.10 + 0.05; wholesale 60/60: 120 s at 0.06
+        world["acme:bob"]: (66, 1600, 1200),
+        # retail 120 s, the free minute off: 60 s at 0.20; wholesale 90 s at 0.09, no free
+        world["beta:bob"]: (120, 2000, 1350),
+        world["beta:carol"]: (0, 0, None),
+        world["gamma:dave"]: (60, 3000, None)}
+
+
+def test_operator_export_adds_each_tenants_bill_after_its_own_lines(
+        db: Database, world: dict[str, int]) -> None:
+    call(db, "bob", "op1", T, 61)
+    before = export(db, "2026-11")
+    calls_of_the_month(db)
+    lines = export(db, "2026-11")
+    assert lines[:len(before)] == before             # the operator's lines as they were
+    assert {x["user"] for x in before} == {"bob"}
+    assert short(lines[len(before):]) == [
+        ("tenant:acme", "wholesale", "call", 1, 61, 0, 1200, ""),
+        ("tenant:acme", "total", "", 0, 0, 0, 1200, "wholesale total"),
+        ("tenant:beta", "wholesale", "call", 1, 90, 0, 1350, ""),
+        ("tenant:beta", "wholesale", "unrated", 1, 30, 0, 0, "calls not rated wholesale"),
+        ("tenant:beta", "total", "", 0, 0, 0, 1350, "wholesale total"),
+        ("tenant:gamma", "wholesale", "unrated", 1, 60, 0, 0, "calls not rated wholesale"),
+        ("tenant:gamma", "total", "", 0, 0, 0, 0, "wholesale total")]
+
+
+def test_tenant_export_has_its_customers_retail_and_wholesale_lines(
+        db: Database, world: dict[str, int]) -> None:
+    calls_of_the_month(db)
+    assert short(export(db, "2026-11", "beta")) == [
+        ("bob", "usage", "", 1, 90, 0, 0, ""),           # named as beta names them
+        ("bob", "calls", "call", 1, 90, 120, 2000, ""),
+        ("bob", "wholesale", "call", 1, 90, 0, 1350, ""),
+        ("bob", "total", "", 0, 0, 0, 2000, ""),          # retail only: wholesale is apart
+        ("carol", "usage", "", 1, 30, 0, 0, ""),
+        ("carol", "calls", "call", 1, 30, 0, 0, ""),
+        ("carol", "wholesale", "unrated", 1, 30, 0, 0, "calls not rated wholesale"),
+        ("carol", "total", "", 0, 0, 0, 0, "")]
+    acme = export(db, "2026-11", "acme")
+    assert [x["amount"] for x in acme if x["item"] == "total"] \
+        == [0, 0, 1600, 0, 0, 1600, 0, 1600]              # fees … debited, due, total
+    with db.reader.connect() as conn, pytest.raises(tenant_store.NoSuchTenant):
+        export_period(conn, "2026-11", bounds, tenant="nobody")
+
+
+def test_closed_month_is_frozen_for_tenants_and_late_calls_are_adjustments(
+        db: Database, world: dict[str, int]) -> None:
+    calls_of_the_month(db)
+    operator, acme = export(db, "2026-11"), export(db, "2026-11", "acme")
+    with db.writer.begin() as conn:
+        assert close_period(conn, "2026-11", bounds, now=DEC + 60)
+    call(db, "bob@acme", "a2", T + 1000, 120)            # a late Stop of a November call
+    with db.writer.begin() as conn:
+        tenant_store.set_wholesale_rate_table(conn, "acme", None)
+    assert export(db, "2026-11") == operator
+    assert export(db, "2026-11", "acme") == acme
+    # rated (retail 0.05 + 120 s at 0.10; wholesale 120 s at 0.06) before the table went
+    assert short(export(db, "2026-12", "acme")) == [
+        ("bob", "calls", "call", 1, 120, 120, 2500, "adjustment for 2026-11"),
+        ("bob", "usage", "", 0, 120, 0, 0, "adjustment for 2026-11"),
+        ("bob", "wholesale", "call", 1, 120, 0, 1200, "adjustment for 2026-11"),
+        ("bob", "total", "", 0, 0, 0, 2500, "")]
+    assert short(export(db, "2026-12"))[-2:] == [
+        ("tenant:acme", "wholesale", "call", 1, 120, 0, 1200, "adjustment for 2026-11"),
+        ("tenant:acme", "total", "", 0, 0, 0, 1200, "wholesale total")]
+    call(db, "bob@acme", "a3", DEC + 100, 60)            # December, no wholesale table now
+    with db.reader.connect() as conn:
+        assert conn.execute(select(calls.c.cost, calls.c.wholesale_cost)
+                            .order_by(calls.c.started_at.desc())).first() == (1500, None)
+
+
+def test_import_names_a_tenants_user_by_the_tenant_column(
+        db: Database, world: dict[str, int]) -> None:
+    text = ("id,user,amount,date,tenant\n"
+            "x1,bob,5.00,2026-11-05,acme\n"
+            "x2,bob,2.00,2026-11-05,\n")
+    lines = billing.parse_import(text, BERLIN)
+    with db.writer.begin() as conn:
+        assert billing.import_charges(conn, lines, T).imported == 2
+    with db.reader.connect() as conn:
+        owners = dict(conn.execute(select(charges.c.ref, charges.c.user_id)).all())
+    assert owners == {"import:x1": world["acme:bob"], "import:x2": world["bob"]}
+    assert [(x["user"], x["amount"]) for x in export(db, "2026-11", "acme")
+            if x["item"] == "charge"] == [("bob", 50000)]
+    assert [(x["user"], x["amount"]) for x in export(db, "2026-11")
+            if x["item"] == "charge"] == [("bob", 20000)]
+    for bad, message in (("y1,bob,1.00,2026-11-05,nowhere\n", "line 2: no tenant 'nowhere'"),
+                         ("y2,zed,1.00,2026-11-05,acme\n",
+                          "line 2: no user 'zed' of tenant 'acme'")):
+        with db.writer.begin() as conn, pytest.raises(billing.ImportProblem) as e:
+            billing.import_charges(conn, billing.parse_import(
+                "id,user,amount,date,tenant\n" + bad, BERLIN), T)
+        assert str(e.value) == message
+
+
+def test_wholesale_table_must_be_the_operators(db: Database, world: dict[str, int]) -> None:
+    with db.writer.begin() as conn:
+        for table in ("acme/retail", "missing"):
+            with pytest.raises(tenant_store.NoSuchRateTable):
+                tenant_store.set_wholesale_rate_table(conn, "beta", table)
+        with pytest.raises(tenant_store.NoSuchTenant):
+            tenant_store.set_wholesale_rate_table(conn, "nobody", "wh")
+    with db.reader.connect() as conn:
+        assert tenant_store.get_tenant(conn, "beta").wholesale_rate_table == "wh2"
