@@ -274,11 +274,11 @@ def test_import_then_reimport_changes_nothing(aaad_: Cli, db: Database, tmp_path
 
 @pytest.mark.parametrize("body, message", [
     ("", "line 1: the file is empty; expected a header line "
-         "id,user,kind,amount,quantity,description,date"),
+         "id,user,kind,amount,quantity,description,date,tenant"),
     ("id,user,amount\nx,alice,1\n", "line 1: missing column 'date'"),
     ("id,user,amount,date,price\n", "line 1: unknown column 'price' "
                                     "(columns: id, user, kind, amount, quantity, description, "
-                                    "date)"),
+                                    "date, tenant)"),
     ("id,user,amount,date\nx,alice,1,2026-03-01\ny,carol,1,2026-03-01\n",
      "line 3: no user 'carol'"),
     ("id,user,amount,date\nx,alice,1,2026-03-01\n\ny,alice,1.23456,2026-03-01\n",
