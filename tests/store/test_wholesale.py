@@ -6,10 +6,11 @@ for tenants too; a tenant user's imported charge."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.accounting.sessions import Status, Totals
@@ -25,7 +26,7 @@ from aaad.store.closing import close_period, export_period
 from aaad.store.database import Database
 from aaad.store.jobs.accounting_batch import record_accounting
 from aaad.store.plans import plan_to_json
-from aaad.store.tables import calls, charges
+from aaad.store.tables import calls, charges, closed_periods
 from tests.support.billing import BERLIN, at, bounds
 from tests.support.records import acct_record
 
@@ -224,3 +225,23 @@ def test_wholesale_table_must_be_the_operators(db: Database, world: dict[str, in
             tenant_store.set_wholesale_rate_table(conn, "nobody", "wh")
     with db.reader.connect() as conn:
         assert tenant_store.get_tenant(conn, "beta").wholesale_rate_table == "wh2"
+
+
+def test_a_month_closed_before_tenant_exports_adds_no_adjustment(
+        db: Database, world: dict[str, int]) -> None:
+    """A month closed before migration 0019 stored every user's lines (tenants'
+    customers too, by the names in the rows) and no wholesale: upgrading must
+    not turn its calls into adjustments, and its tenant exports are empty."""
+    calls_of_the_month(db)
+    start, end = bounds("2026-11")
+    with db.writer.begin() as conn:
+        assert close_period(conn, "2026-11", bounds, now=DEC + 60)
+        old = billing.export_lines(conn, label="2026-11", start=start, end=end,
+                                   tenant=billing.EVERYONE).lines
+        assert {x["user"] for x in old} == {"bob", "bob@acme", "bob@beta", "carol@beta",
+                                            "dave@gamma"}
+        assert all(x["item"] != "wholesale" for x in old)
+        conn.execute(update(closed_periods).values(
+            lines=json.dumps(old, separators=(",", ":")), tenant_lines=None))
+    assert export(db, "2026-11", "acme") == []
+    assert export(db, "2026-12") == export(db, "2026-12", "acme") == []
