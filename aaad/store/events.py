@@ -8,6 +8,7 @@ from sqlalchemy import Connection, insert, select
 
 from aaad.core.events import EVENT_KINDS
 from aaad.store.tables import events, sessions
+from aaad.store.users import user_ids
 
 __all__ = ["record_event", "event_exists", "list_events", "events_after", "EVENT_KINDS"]
 
@@ -39,19 +40,23 @@ def list_events(conn: Connection, *, user: str | None = None, kind: str | None =
 
 
 def events_after(conn: Connection, after: int, *, limit: int, user: str | None = None,
-                 kinds: list[str] | None = None, tenant: int | None = None,
-                 user_id: int | None = None) -> list[dict[str, Any]]:
+                 kinds: list[str] | None = None,
+                 tenant: int | None = None) -> list[dict[str, Any]]:
     """Events with an id above ``after``, oldest first: a feed whose cursor is the
     last id read.
 
     With ``tenant``: only events of that tenant's sessions (an event names a
-    user by name only, which another tenant may hold too), and of user
-    ``user_id``'s sessions if given (``user`` is then not read)."""
+    user by name only, which another tenant may hold too), and of the
+    sessions of the tenant's user ``user`` if given (none if it has no such
+    user)."""
     stmt = select(events).where(events.c.id > after).order_by(events.c.id).limit(limit)
     if tenant is not None:
         mine = select(sessions.c.id).where(sessions.c.tenant_id == tenant)
-        if user_id is not None:
-            mine = mine.where(sessions.c.user_id == user_id)
+        if user is not None:
+            uid = user_ids(conn, [user], tenant=tenant).get(user)
+            if uid is None:
+                return []
+            mine = mine.where(sessions.c.user_id == uid)
         stmt = stmt.where(events.c.session_id.in_(mine))
     elif user is not None:
         stmt = stmt.where(events.c.user_name == user)

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from aaad.daemon.api import OPERATOR_ONLY
+from aaad.store import migrate
+from aaad.store.database import open_database
 from tests.support.api import SPEC, TOKEN, Response, check, request
 from tests.support.daemon import Daemon, acct, poll, start_daemon
-from tests.support.databases import migrated
 from tests.support.nas import FakeNas
 
 TA, TB = "iso-a", "iso-b"
@@ -76,11 +77,13 @@ def operations() -> list[tuple[str, str]]:
             for method in ops if method != "parameters"]
 
 
-def test_a_tenant_token_sees_and_changes_its_own_objects_only(
-        server_urls: dict[str, object], tmp_path: Path) -> None:
-    db = migrated(server_urls, "sqlite")
+def test_a_tenant_token_sees_and_changes_its_own_objects_only(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'tenants.sqlite3'}"     # its own: every name is free
+    db = open_database(url)
+    migrate.upgrade(db.writer)
+    db.dispose()
     nas = FakeNas()
-    d = start_daemon(tmp_path, db.url, extra_yaml=f'api:\n  port: 0\n  token: "{TOKEN}"\n',
+    d = start_daemon(tmp_path, url, extra_yaml=f'api:\n  port: 0\n  token: "{TOKEN}"\n',
                      radius_yaml="  coa_timeouts: [0.2, 0.4]\n",
                      clients_yaml=f"    coa_port: {nas.port}\n")
     try:
@@ -92,7 +95,7 @@ def test_a_tenant_token_sees_and_changes_its_own_objects_only(
         d.cli("plan", "add", OP_PLAN, "--time-limit", "1h")
         a, b = (d.cli("token", "create", f"{t}-app", "--tenant", t, "--scope", "write")
                 .stdout.strip() for t in (TA, TB))
-        _provision(d, a, b)
+        _provision(d, nas, a, b)
         b_before = _state(d, b)
         _walk(d, a, b)
         assert _state(d, b) == b_before            # B's objects are as they were
@@ -106,7 +109,7 @@ def test_a_tenant_token_sees_and_changes_its_own_objects_only(
         assert secret not in d.logs()
 
 
-def _provision(d: Daemon, a: str, b: str) -> None:
+def _provision(d: Daemon, nas: FakeNas, a: str, b: str) -> None:
     """Both tenants make objects of the same names through their own tokens."""
     for token, limit in ((a, "10h"), (b, "20h")):
         made = api(d, "POST", "/v1/users", {"name": SHARED, "password": PASSWORD,
@@ -152,6 +155,8 @@ def _provision(d: Daemon, a: str, b: str) -> None:
     cut = api(d, "POST", f"/v1/users/{B_USER}/disconnect", token=b,
               template="/v1/users/{name}/disconnect")
     assert [s["acct_session_id"] for s in cut.body["sessions"]] == ["iso-b-2"]
+    [sent] = nas.wait(f"{B_USER}@{TB}")                 # the User-Name the NAS sent
+    assert sent.attrs["Acct-Session-Id"] == ["iso-b-2"]
     poll(lambda: [e for e in api(d, "GET", "/v1/events", token=b).body["items"]
                   if e["kind"] == "disconnect"])
     # What the walk's writes of A meet in B: a user, imported users, a voucher.
@@ -302,6 +307,17 @@ def _own_names(d: Daemon, a: str, b: str) -> None:
     balances = [api(d, "GET", f"/v1/users/{SHARED}/balance", token=t,
                     template="/v1/users/{name}/balance").body["balance"] for t in (a, b)]
     assert balances == ["2.00", "20.00"]        # A: 10 + 2 - 10; B: 20
+    ledger = api(d, "GET", f"/v1/users/{SHARED}/balance", token=b,
+                 template="/v1/users/{name}/balance").body["ledger"]
+    assert [r["ref"] for r in ledger] == ["topup:r1"]   # its references as it gave them
+    sold = api(d, "POST", f"/v1/users/{SHARED}/blocks", {"hours": 1, "valid_days": 1,
+                                                         "ref": "blk"},
+               token=a, template="/v1/users/{name}/blocks")
+    assert sold.status == 201 and sold.body["ref"] == "blk"
+    for token, refs in ((a, ["blk"]), (b, [])):
+        blocks = api(d, "GET", f"/v1/users/{SHARED}/blocks", token=token,
+                     template="/v1/users/{name}/blocks").body
+        assert [x["ref"] for x in blocks] == refs
     listed = api(d, "GET", "/v1/plans", token=a).body
     assert sorted(p["name"] for p in listed) == [PLAN, OP_PLAN]
     users = [u["name"] for u in api(d, "GET", "/v1/users", token=a).body["items"]]

@@ -38,8 +38,10 @@ def disconnect_all(ctx: ApiContext, name: str, why: str, *,
                    tenant: int = OPERATOR) -> Deferred[list[dict[str, Any]]]:
     """Send a Disconnect-Request for each open session of ``tenant``'s user
     ``name`` (404 if no such user; its sessions by id, never another tenant's
-    user's of the same name); each NAS's answer (ack, nak, timeout,
-    no_client). The enforcer records each outcome as a ``disconnect`` event."""
+    user's of the same name), each naming the User-Name the NAS sent
+    (``bob@acme`` for a session routed by realm); each NAS's answer (ack,
+    nak, timeout, no_client). The enforcer records each outcome as a
+    ``disconnect`` event."""
     def read(conn: Connection) -> Any:
         uid = account_id(conn, name, tenant)
         return session_store.list_sessions(conn, user=uid, active_only=True, limit=1000)
@@ -50,7 +52,7 @@ def disconnect_all(ctx: ApiContext, name: str, why: str, *,
 
     def send(sessions: list[dict[str, Any]]) -> Deferred[list[dict[str, Any]]]:
         ds = [ctx.enforcer.disconnect(
-            client_name=s["client"], nas_address=s["nas_address"], user_name=name,
+            client_name=s["client"], nas_address=s["nas_address"], user_name=s["user"],
             session_key=s["id"], acct_session_id=s["acct_session_id"], nas_key=s["nas"],
             framed_ip=s["framed_ip"], why=why).addCallback(outcome, s) for s in sessions]
         return gatherResults(ds)

@@ -80,8 +80,9 @@ class _Credit:
             summary["user"] = name
             if req.tenant_name is not None:     # its references as it gave them
                 for row in summary["ledger"]:
-                    kind, _, ref = row["ref"].partition(":")
-                    row["ref"] = f"{kind}:{tenant_store.unqualify(req.tenant_name, ref)}"
+                    kind, colon, ref = row["ref"].partition(":")
+                    if colon:
+                        row["ref"] = f"{kind}:{tenant_store.unqualify(req.tenant_name, ref)}"
             return Reply(200, summary)
         return self.ctx.read(read)
 

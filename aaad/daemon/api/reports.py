@@ -155,13 +155,11 @@ class _Reports:
                               f"{', '.join(EVENT_KINDS)}", field="kind")
 
         def read(conn: Connection) -> Reply:
-            uid = None
-            if user is not None and req.tenant_name is not None:
-                uid = user_store.user_ids(conn, [user], tenant=req.tenant).get(user)
-                if uid is None:
-                    raise no_user(user)
+            if user is not None and req.tenant_name is not None \
+                    and not user_store.user_ids(conn, [user], tenant=req.tenant):
+                raise no_user(user)
             rows = event_store.events_after(conn, after, limit=limit, user=user, kinds=kinds,
-                                            tenant=_tenant(req), user_id=uid)
+                                            tenant=_tenant(req))
             return Reply(200, {
                 "items": [{"id": r["id"], "at": iso(r["at"]), "kind": r["kind"],
                            "result": r["result"], "user": r["user_name"],
