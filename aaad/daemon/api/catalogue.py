@@ -69,11 +69,11 @@ class _Catalogue:
         batch = query_str(req, "batch", max_len=32)
         now = self.ctx.now()
 
+        tenant = None if req.tenant_name is None else req.tenant   # the operator's: all
+
         def read(conn: Connection) -> Reply:
-            return Reply(200, [_voucher(r) for r in
-                               voucher_store.list_vouchers(conn, batch=batch, now=now,
-                                            tenant=None if req.tenant_name is None
-                                            else req.tenant)])
+            return Reply(200, [_voucher(r) for r in voucher_store.list_vouchers(
+                conn, batch=batch, now=now, tenant=tenant)])
         return self.ctx.read(read)
 
     def create_vouchers(self, req: ApiRequest) -> Deferred[Reply]:
