@@ -13,7 +13,15 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from aaad.cli.common import EXIT_USAGE, Context, fail, now_s, pass_ctx
+from aaad.cli.common import (
+    EXIT_USAGE,
+    Context,
+    fail,
+    now_s,
+    pass_ctx,
+    tenant_of,
+    tenant_option,
+)
 
 if TYPE_CHECKING:
     from aaad.store.user_import import NewUser
@@ -29,8 +37,10 @@ __all__ = ["user_import"]
 @click.option("--cleartext", is_flag=True,
               help="Store the password fields in cleartext (needed for CHAP) instead of "
                    "argon2id hashes (about 15 ms of CPU each, on every core).")
+@tenant_option
 @pass_ctx
-def user_import(c: Context, file: str, fmt: str | None, cleartext: bool) -> None:
+def user_import(c: Context, file: str, fmt: str | None, cleartext: bool,
+                tenant: str | None) -> None:
     """Add users from FILE, one a line: all of them or, if any line is bad, none.
 
     CSV needs a header line; JSON Lines has one object a line. Fields: name,
@@ -38,7 +48,9 @@ def user_import(c: Context, file: str, fmt: str | None, cleartext: bool) -> None
     or password_hash (argon2id already), plan, billing (prepaid|postpaid),
     balance and credit_limit (decimals such as 12.50), enabled (true|false),
     tax_exempt (tax names). A name that has an account already is an error
-    ('aaad user set' changes users). Progress goes to stderr on a terminal.
+    ('aaad user set' changes users). With --tenant the users are the tenant's
+    and a plan is the tenant's of that name, else the operator's. Progress
+    goes to stderr on a terminal.
     """
     from aaad.store import user_import as store
     if fmt is None:
@@ -59,7 +71,8 @@ def user_import(c: Context, file: str, fmt: str | None, cleartext: bool) -> None
                 new = store.read_users(f, fmt, taxes=taxes, progress=show)
         if not cleartext:
             new = _hashed(new, show)
-        result = c.write(store.import_users, new, now=now_s(), progress=show)
+        result = c.write(lambda conn: store.import_users(
+            conn, new, now=now_s(), progress=show, tenant=tenant_of(conn, tenant)))
     except OSError as e:
         _end(show)
         fail(f"{file}: cannot read: {e.strerror}")

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, and_, desc, func, select, tuple_, update
 
 from aaad.core.accounting.periods import period_bounds
+from aaad.core.accounting.realms import OPERATOR
 from aaad.core.quotas.plan import Plan
 from aaad.core.telephony.cdr import FreeMinutesLeft, NumberRules
 from aaad.core.telephony.rating import carried_in, free_left
@@ -158,13 +159,17 @@ def open_call_sessions(conn: Connection, users_: Iterable[UserRef]) -> list[Any]
         .order_by(sessions.c.user_id, sessions.c.started_at, sessions.c.id)))
 
 
-def list_calls(conn: Connection, *, user: str | None = None,
-               limit: int = 100) -> list[dict[str, Any]]:
+def list_calls(conn: Connection, *, user: str | None = None, limit: int = 100,
+               tenant: int | None = None) -> list[dict[str, Any]]:
     """The newest CDRs; of ``user``: the holder of the name, or if nobody holds
-    it, the calls written under that name (a deleted user's history)."""
+    it, the calls written under that name (a deleted user's history). With
+    ``tenant``, that tenant's users' calls only (a name is its user's there)."""
     stmt = select(calls).order_by(desc(calls.c.started_at), calls.c.session_id).limit(limit)
+    if tenant is not None:
+        stmt = stmt.where(calls.c.user_id.in_(
+            select(users.c.id).where(users.c.tenant_id == tenant)))
     if user is not None:
-        uid = ids_for(conn, [user]).get(user)
+        uid = ids_for(conn, [user], tenant=OPERATOR if tenant is None else tenant).get(user)
         stmt = stmt.where(calls.c.user_id == uid if uid is not None
                           else calls.c.user_name == user)
     return [dict(r._mapping) for r in conn.execute(stmt)]

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from aaad.core.events import EVENT_KINDS
-from aaad.store.tables import events
+from aaad.store.tables import events, sessions
+from aaad.store.users import user_ids
 
 __all__ = ["record_event", "event_exists", "list_events", "events_after", "EVENT_KINDS"]
 
@@ -39,11 +40,25 @@ def list_events(conn: Connection, *, user: str | None = None, kind: str | None =
 
 
 def events_after(conn: Connection, after: int, *, limit: int, user: str | None = None,
-                 kinds: list[str] | None = None) -> list[dict[str, Any]]:
+                 kinds: list[str] | None = None,
+                 tenant: int | None = None) -> list[dict[str, Any]]:
     """Events with an id above ``after``, oldest first: a feed whose cursor is the
-    last id read."""
+    last id read.
+
+    With ``tenant``: only events of that tenant's sessions (an event names a
+    user by name only, which another tenant may hold too), and of the
+    sessions of the tenant's user ``user`` if given (none if it has no such
+    user)."""
     stmt = select(events).where(events.c.id > after).order_by(events.c.id).limit(limit)
-    if user is not None:
+    if tenant is not None:
+        mine = select(sessions.c.id).where(sessions.c.tenant_id == tenant)
+        if user is not None:
+            uid = user_ids(conn, [user], tenant=tenant).get(user)
+            if uid is None:
+                return []
+            mine = mine.where(sessions.c.user_id == uid)
+        stmt = stmt.where(events.c.session_id.in_(mine))
+    elif user is not None:
         stmt = stmt.where(events.c.user_name == user)
     if kinds:
         stmt = stmt.where(events.c.kind.in_(kinds))

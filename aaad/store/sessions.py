@@ -381,13 +381,16 @@ def stale_session_ids(conn: Connection, now: int, default_interval_s: int,
 
 
 def list_sessions(conn: Connection, *, user: UserRef | None = None, active_only: bool = False,
-                  limit: int = 100) -> list[dict[str, Any]]:
+                  limit: int = 100, tenant: int | None = None) -> list[dict[str, Any]]:
     """Sessions, newest first; of ``user``: the sessions of the user holding
     the name, or if nobody holds it, those the NAS reported under that name
-    (a deleted user's history)."""
+    (a deleted user's history). With ``tenant``, that tenant's sessions only
+    (a name is its user's there); without, a name is the operator's user's."""
     conds = []
+    if tenant is not None:
+        conds.append(sessions.c.tenant_id == tenant)
     if user is not None:
-        uid = ids_for(conn, [user]).get(user)
+        uid = ids_for(conn, [user], tenant=OPERATOR if tenant is None else tenant).get(user)
         conds.append(sessions.c.user_id == uid if uid is not None
                      else sessions.c.user_name == user)
     if active_only:

@@ -25,6 +25,7 @@ bills their setup fee and first cycle.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -46,9 +47,11 @@ from sqlalchemy import (
     text,
 )
 
+from aaad.core.accounting.realms import OPERATOR
 from aaad.core.quotas.plan import parse_money
 from aaad.store.sql import json_param
 from aaad.store.tables import balances, ledger, plans, users
+from aaad.store.tenants import SEPARATOR, tenant_names
 
 __all__ = ["COLUMNS", "FORMATS", "MAX_PROBLEMS", "CHUNK", "OPENING_KIND", "OPENING_PREFIX",
            "Problem", "ImportFailed", "NewUser", "ImportResult", "Progress", "file_format",
@@ -167,23 +170,23 @@ def read_users(lines: Iterable[str], fmt: str, *, taxes: Collection[str] = (),
 
 
 def import_users(conn: Connection, new: Sequence[NewUser], *, now: int,
-                 progress: Progress | None = None) -> ImportResult:
-    """Add the users read by :func:`read_users`. The caller owns the transaction:
-    on :class:`ImportFailed` (raised before anything is written) or any
-    database error, it rolls back and nothing is imported.
+                 progress: Progress | None = None, tenant: int = OPERATOR) -> ImportResult:
+    """Add the users read by :func:`read_users` as ``tenant``'s (0: the
+    operator's; names are unique per tenant). A plan is the tenant's own of
+    that name, else the operator's (store.plans.plan_for_user's rule). The
+    caller owns the transaction: on :class:`ImportFailed` (raised before
+    anything is written) or any database error, it rolls back and nothing is
+    imported.
 
     Raises:
         ImportFailed: a plan that does not exist, a name that has an account
             (or, on MariaDB, names that its collation takes for one).
     """
     problems = _Problems()
-    known_plans = set(conn.execute(select(plans.c.name)).scalars())
-    for u in new:
-        if u.plan is not None and u.plan not in known_plans:
-            problems.add(u.line, "plan", f"no plan {u.plan!r} (see 'aaad plan list')")
+    new = _stored_plans(conn, new, tenant, problems)
     if conn.dialect.name in ("mysql", "mariadb"):
         _same_to_mariadb(new, problems)
-    holders = _existing(conn, new, problems, progress)
+    holders = _existing(conn, new, problems, progress, tenant)
     problems.raise_any()
     for part in _chunks(holders):
         # As add_user: the holder's usage stays under its id; the account starts clean.
@@ -191,7 +194,7 @@ def import_users(conn: Connection, new: Sequence[NewUser], *, now: int,
     pg = conn.dialect.name == "postgresql"
     ids: dict[str, int] = {}
     for part in _chunks(new):
-        rows = [_user_row(u, now) for u in part]
+        rows = [_user_row(u, now, tenant) for u in part]
         found = (conn.execute(_PG_USERS, {"rows": json_param(rows)}) if pg
                  else conn.execute(insert(users).returning(users.c.id, users.c.name), rows))
         ids.update((r.name, r.id) for r in found)
@@ -387,9 +390,30 @@ def _exempt(f: dict[str, Any], taxes: frozenset[str]) -> str | None:
 # -- writing ----------------------------------------------------------------------
 
 
-def _user_row(u: NewUser, now: int) -> dict[str, Any]:
+def _stored_plans(conn: Connection, new: Sequence[NewUser], tenant: int,
+                  problems: _Problems) -> list[NewUser]:
+    """The users with their plans' stored names (a tenant's ``gold`` is
+    ``acme/gold`` if acme has one, else the operator's ``gold``)."""
+    owners = dict(conn.execute(select(plans.c.name, plans.c.tenant_id)
+                               .where(plans.c.tenant_id.in_({tenant, OPERATOR}))).all())
+    prefix = ""
+    if tenant != OPERATOR:
+        prefix = tenant_names(conn, {tenant}).get(tenant, "") + SEPARATOR
+    out = []
+    for u in new:
+        if u.plan is not None:
+            own = prefix + u.plan if prefix else None
+            if own is not None and owners.get(own) == tenant:
+                u = dataclasses.replace(u, plan=own)
+            elif owners.get(u.plan) != OPERATOR:
+                problems.add(u.line, "plan", f"no plan {u.plan!r} (see 'aaad plan list')")
+        out.append(u)
+    return out
+
+
+def _user_row(u: NewUser, now: int, tenant: int) -> dict[str, Any]:
     since = now if u.plan is not None else None
-    return {"name": u.name, "password_hash": u.password_hash,
+    return {"name": u.name, "tenant_id": tenant, "password_hash": u.password_hash,
             "password_cleartext": u.password_cleartext, "enabled": u.enabled, "plan": u.plan,
             "created_at": now, "updated_at": now, "account": True, "plan_since": since,
             "next_fee_at": since, "next_free_at": since, "tax_exempt": u.tax_exempt,
@@ -412,9 +436,10 @@ def _pg_insert(table: Table, columns: Sequence[str], returning: str = "") -> Tex
 
 
 _PG_TYPES = {String: "varchar", BigInteger: "bigint", Integer: "integer", Boolean: "boolean"}
-_PG_USERS = _pg_insert(users, ("name", "password_hash", "password_cleartext", "enabled", "plan",
-                               "created_at", "updated_at", "account", "plan_since",
-                               "next_fee_at", "next_free_at", "tax_exempt", "billing"),
+_PG_USERS = _pg_insert(users, ("name", "tenant_id", "password_hash", "password_cleartext",
+                               "enabled", "plan", "created_at", "updated_at", "account",
+                               "plan_since", "next_fee_at", "next_free_at", "tax_exempt",
+                               "billing"),
                        " RETURNING id, name")
 _PG_INSERTS = {
     "balances": _pg_insert(balances, ("user_id", "user_name", "balance", "credit_limit",
@@ -424,16 +449,18 @@ _PG_INSERTS = {
 
 
 def _existing(conn: Connection, new: Sequence[NewUser], problems: _Problems,
-              progress: Progress | None) -> list[int]:
-    """Report the names that have an account; return the ids of no-account holders
-    of the others (accounting saw the name), which the accounts replace."""
+              progress: Progress | None, tenant: int) -> list[int]:
+    """Report the names that have an account in ``tenant``; return the ids of
+    no-account holders of the others there (accounting saw the name), which
+    the accounts replace."""
     holders: list[int] = []
     done = 0
     for part in _chunks(new):
         by_name = {u.name: u for u in part}
         folded: dict[str, NewUser] | None = None
         for r in conn.execute(select(users.c.id, users.c.name, users.c.account)
-                              .where(users.c.name.in_(list(by_name)))):
+                              .where(users.c.name.in_(list(by_name)),
+                                     users.c.tenant_id == tenant)):
             u = by_name.get(r.name)
             if u is None:
                 # MariaDB's collation matched a name spelled otherwise.

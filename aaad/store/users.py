@@ -37,7 +37,7 @@ from aaad.store.sql import insert_ignore
 from aaad.store.tables import plans, sessions, usage, users
 
 __all__ = ["UserRef", "Login", "user_ids", "add_holders", "ids_for", "owner_id",
-           "find_users_for_auth",
+           "find_users_for_auth", "tenant_of_user",
            "user_filter", "UserExists", "NoSuchUser", "User", "add_user", "get_user",
            "list_users", "update_user", "delete_user", "exempt_names", "tax_exemptions",
            "fee_state", "billing_state", "Hold", "hold", "release_hold"]
@@ -126,6 +126,12 @@ def owner_id(conn: Connection, user_name: str, user_id: int | None, now: int) ->
     if user_id is not None:
         return user_id
     return user_ids(conn, [user_name], create=True, now=now)[user_name]
+
+
+def tenant_of_user(conn: Connection, user_id: int) -> int | None:
+    """The tenant id of user ``user_id`` (its account or no-account holder);
+    None if there is no such user."""
+    return conn.execute(select(users.c.tenant_id).where(users.c.id == user_id)).scalar()
 
 
 def find_users_for_auth(conn: Connection, logins: Iterable[Login | str],

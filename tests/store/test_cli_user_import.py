@@ -132,3 +132,25 @@ def test_progress_is_rewritten_in_place_at_most_once_a_second() -> None:
     assert out.getvalue() == ("\rread 10000 lines (20,000/s)\x1b[K"
                               "\rread 40000 lines (20,000/s)\x1b[K"
                               "\rwrote 2000 users (10,000/s)\x1b[K\n")
+
+
+def test_a_tenants_import(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    runner = CliRunner()
+
+    def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
+        r = runner.invoke(cli, ["--config", str(config), *args], input=stdin)
+        return r.exit_code, r.output
+    assert run("db", "upgrade")[0] == 0
+    assert run("tenant", "add", "imp-acme")[0] == 0
+    assert run("plan", "add", "gold", "--tenant", "imp-acme")[0] == 0
+    assert run("user", "add", "ann", "--password", "op-pw-1234")[0] == 0   # the operator's
+    code, out = run("user", "import", "-", "--format", "csv", "--tenant", "imp-acme",
+                    "--cleartext", stdin="name,password,plan\nann,pw,gold\n")
+    assert (code, out.split(" in ")[0]) == (0, "-: imported 1 user"), out
+    code, out = run("user", "show", "ann", "--tenant", "imp-acme", "--json")
+    assert code == 0 and '"plan": "imp-acme/gold"' in out, out
+    code, out = run("user", "import", "-", "--format", "csv", "--tenant", "nope",
+                    stdin="name,password\nbob,pw\n")
+    assert (code, out.strip().splitlines()[-1]) == (
+        1, "error: no tenant 'nope' (see 'aaad tenant list')"), out

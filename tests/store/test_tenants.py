@@ -9,12 +9,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 
 from aaad.core.accounting.periods import parse_period_spec, period_bounds
 from aaad.core.accounting.realms import OPERATOR
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
+from aaad.store import calls as call_store
+from aaad.store import events as event_store
 from aaad.store import plans as plan_store
+from aaad.store import sessions as session_store
 from aaad.store import tenants as tenant_store
 from aaad.store import usage as usage_store
 from aaad.store import users as user_store
@@ -22,7 +25,7 @@ from aaad.store.calls import CallRules
 from aaad.store.database import Database
 from aaad.store.jobs.accounting_batch import record_accounting
 from aaad.store.jobs.login import read_logins
-from aaad.store.tables import sessions, users
+from aaad.store.tables import calls, sessions, users
 from tests.support.records import acct_record
 
 UTC = ZoneInfo("UTC")
@@ -222,3 +225,39 @@ def test_a_tenant_that_owns_something_is_not_deleted(db: Database,
             tenant_store.add_tenant(conn, "acme", description=None, now=T0)
         with pytest.raises(tenant_store.BadTenantName):
             tenant_store.add_tenant(conn, "Bad Name", description=None, now=T0)
+
+
+def test_session_call_and_event_lists_of_a_tenant_show_its_users_only(
+        db: Database, world: dict[str, int]) -> None:
+    """What the API lists for a tenant's token: the tenant's sessions, its
+    users' calls and its sessions' events, a name being its user's there."""
+    apply(db, [rec("bob", "nas", "l-op"), rec("bob", "nas-acme", "l-acme"),
+               rec("bob@beta", "nas", "l-beta")])
+    with db.writer.begin() as conn:
+        keys = {r.acct_session_id: r.id for r in conn.execute(
+            select(sessions.c.acct_session_id, sessions.c.id))}
+        for sid, owner in (("l-op", "bob"), ("l-acme", "acme:bob"), ("l-beta", "beta:bob")):
+            conn.execute(insert(calls).values(
+                session_id=keys[sid], user_id=world[owner], user_name="bob", caller="1",
+                destination="2", band="any", direction="out", started_at=T0, duration_s=60,
+                billed_s=60, free_s=0, price=0, connection_fee=0, cost=0,
+                period_start=PERIOD, created_at=T0))
+            event_store.record_event(conn, at=T0, kind="disconnect", result="ack",
+                                     user_name="bob", session_id=keys[sid])
+        event_store.record_event(conn, at=T0, kind="suspended", result="ok", user_name="bob")
+    with db.reader.connect() as conn:
+        def listed(tenant: int | None, user: str | None = None) -> list[list[str]]:
+            mine = [session_store.list_sessions(conn, user=user, tenant=tenant),
+                    call_store.list_calls(conn, user=user, tenant=tenant)]
+            events = event_store.events_after(conn, 0, limit=10, user=user, tenant=tenant)
+            by_key = {v: k for k, v in keys.items()}
+            return [sorted(r.get("acct_session_id") or by_key[r["session_id"]] for r in rows)
+                    for rows in mine] + [sorted(by_key.get(e["session_id"], e["kind"])
+                                                for e in events)]
+        assert listed(world["acme"]) == [["l-acme"]] * 3
+        assert listed(world["beta"], "bob") == [["l-beta"]] * 3
+        assert listed(world["acme"], "carol") == [[], [], []]     # acme has no carol
+        # the operator's: every row, as before tenants; a name is the operator's user
+        assert listed(None) == [["l-acme", "l-beta", "l-op"]] * 2 + [
+            ["l-acme", "l-beta", "l-op", "suspended"]]
+        assert listed(None, "bob")[:2] == [["l-op"]] * 2

@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
+from aaad.core.quotas.plan_parse import parse_plan
 from aaad.credentials import hash_password, verify_hash
 from aaad.store import ledger as ledger_store
+from aaad.store import plans as plan_store
+from aaad.store import tenants as tenant_store
 from aaad.store import user_import as store
 from aaad.store import users as user_store
 from aaad.store.database import Database
@@ -280,3 +283,36 @@ def test_names_mariadb_takes_for_one_are_refused_there(db: Database) -> None:
 def test_file_format_by_name() -> None:
     assert [store.file_format(n) for n in ("a.csv", "B.JSONL", "c.ndjson", "d.txt")] == \
         ["csv", "jsonl", "jsonl", None]
+
+
+def test_a_tenants_import_has_its_own_names_and_its_own_or_the_operators_plans(
+        db: Database) -> None:
+    save(db, {"name": "fiber"}, NOW)                    # the operator's
+    with db.writer.begin() as conn:
+        acme = tenant_store.add_tenant(conn, "imp-acme", description=None, now=NOW)
+        beta = tenant_store.add_tenant(conn, "imp-beta", description=None, now=NOW)
+        for tid, tenant in ((acme, "imp-acme"), (beta, "imp-beta")):
+            p = parse_plan({"name": f"{tenant}/gold"})
+            plan_store.save_plan(conn, p.name, plan_store.plan_to_json(p), NOW, tenant=tid)
+        p = parse_plan({"name": "imp-beta/silver"})
+        plan_store.save_plan(conn, p.name, plan_store.plan_to_json(p), NOW, tenant=beta)
+        user_store.add_user(conn, "ann", password_hash=None, password_cleartext="pw",
+                            plan=None, enabled=True, now=NOW)        # the operator's ann
+    result = write(db, read("name,password,plan\nann,pw,gold\nbob,pw,fiber\n"), tenant=acme)
+    assert result.users == 2
+    with db.reader.connect() as conn:
+        assert sorted((r.name, r.tenant_id, r.plan) for r in conn.execute(select(users))) == [
+            ("ann", 0, None), ("ann", acme, "imp-acme/gold"), ("bob", acme, "fiber")]
+    before = snapshot(db)
+    with pytest.raises(store.ImportFailed) as e:       # another tenant's plan is no plan
+        write(db, read("name,password,plan\ncid,pw,silver\ndan,pw,imp-beta/gold\n"),
+              tenant=acme)
+    assert [str(p) for p in e.value.problems] == [
+        "line 2: plan: no plan 'silver' (see 'aaad plan list')",
+        "line 3: plan: no plan 'imp-beta/gold' (see 'aaad plan list')"]
+    with pytest.raises(store.ImportFailed) as e:       # names are unique per tenant
+        write(db, read("name,password\nbob,pw\n"), tenant=acme)
+    assert [str(p) for p in e.value.problems] == [
+        "line 2: name: user 'bob' exists; nothing is updated by an import "
+        "('aaad user set' changes users)"]
+    assert snapshot(db) == before

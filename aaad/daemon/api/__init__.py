@@ -2,11 +2,15 @@
 
 Off unless the config has an ``api:`` section; binds to loopback by default.
 Every request but ``GET /v1/openapi.json`` needs ``Authorization: Bearer
-<token>`` (:mod:`.auth`). Database work runs on the daemon's executors (the
-reader for reads, the writer for writes), never on the reactor thread. Every
-write runs once per ``Idempotency-Key`` (:mod:`.context`); errors are RFC 9457
-problem details (:mod:`.http`). The contract is ``openapi.yaml`` beside this
-module (``docs/openapi.yaml`` is the same file), served as ``/v1/openapi.json``.
+<token>`` (:mod:`.auth`). Handlers work in the request's tenant
+(``ApiRequest.tenant``): a tenant's token's, or the tenant an operator's admin
+token names with ``?tenant=``; another tenant's object is answered as a
+missing one (404, the same body), so its names do not leak. Database work
+runs on the daemon's executors (the reader for reads, the writer for
+writes), never on the reactor thread. Every write runs once per
+``Idempotency-Key`` (:mod:`.context`); errors are RFC 9457 problem details
+(:mod:`.http`). The contract is ``openapi.yaml`` beside this module
+(``docs/openapi.yaml`` is the same file), served as ``/v1/openapi.json``.
 
 One module per resource: :mod:`.users`, :mod:`.credit`, :mod:`.catalogue`
 (plans, vouchers), :mod:`.charges`, :mod:`.reports` (usage, sessions, calls,
@@ -15,6 +19,7 @@ export, events), :mod:`.control` (disconnect, debug).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -22,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -39,12 +45,18 @@ from aaad.daemon.api.spec import openapi_document
 from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import Executor
 from aaad.radius.trace import Tracer
+from aaad.store import tenants as tenant_store
 from aaad.store.database import Database
 from aaad.store.idempotency import MAX_KEY
 
 __all__ = ["UsageApi", "build_router"]
 
 log = logging.getLogger(__name__)
+
+# What a tenant's token cannot use: the billing export and charges name users
+# by name across tenants (store/billing.py, store/closing.py), and tracing
+# is the operator's.
+OPERATOR_ONLY = frozenset({"/v1/exports/{period}", "/v1/charges", "/v1/debug"})
 
 _KEY = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_KEY)  # noqa: UP031  (a regex's braces)
 
@@ -102,13 +114,37 @@ class UsageApi(Resource):
         method = request.method.decode("latin-1")
 
         def dispatch(principal: Principal | None) -> Deferred[Reply]:
-            done: Deferred[Reply] = maybeDeferred(self._dispatch, request, principal)
+            acting: Deferred[Principal | None] = maybeDeferred(
+                self._as_tenant, request, principal)
+            done: Deferred[Reply] = acting.addCallback(
+                lambda p: self._dispatch(request, p))
             if method not in ("GET", "HEAD") and principal is not None:
                 # Every change, or attempt, is logged with the token's name (never the token).
                 done.addBoth(self._log_write, method, request.path.decode("latin-1"),
                              principal)
             return done
         return d.addCallback(dispatch)
+
+    def _as_tenant(self, request: Request,
+                   principal: Principal | None) -> Deferred[Principal | None]:
+        """The principal a request acts as: an operator's admin token with
+        ``?tenant=T`` works in tenant T's namespace, as T's own token would."""
+        values = (request.args or {}).get(b"tenant")
+        if not values or principal is None:     # no token: 401 comes next
+            return succeed(principal)
+        if principal.tenant is not None or not principal.allows("admin"):
+            raise Problem(403, "forbidden", "only an operator's token with the 'admin' scope "
+                          "may act in a tenant", field="tenant")
+        name = values[-1].decode("utf-8", errors="replace")
+
+        def lookup(conn: Connection) -> Principal:
+            try:
+                tid = tenant_store.tenant_id(conn, name)
+            except tenant_store.NoSuchTenant:
+                raise Problem(404, "no-such-tenant", f"no tenant {name!r}",
+                              field="tenant") from None
+            return dataclasses.replace(principal, tenant=name, tenant_id=tid)
+        return self.context.read(lookup)
 
     def _dispatch(self, request: Request, principal: Principal | None) -> Deferred[Reply]:
         method = request.method.decode("latin-1")
@@ -126,8 +162,9 @@ class UsageApi(Resource):
             if not principal.allows(needs):
                 raise Problem(403, "forbidden",
                               f"token {principal.name!r} lacks the {needs!r} scope")
-            if principal.tenant is not None:
-                raise Problem(403, "forbidden", "a tenant's token cannot use this API yet")
+            if principal.tenant is not None and route.pattern in OPERATOR_ONLY:
+                raise Problem(403, "forbidden",
+                              f"{route.pattern} is not open to a tenant's token yet")
         key = request.getHeader(b"idempotency-key") if route.write else None
         if key is not None and not _KEY.fullmatch(key.decode("latin-1")):
             raise Problem(400, "invalid-header",
@@ -146,7 +183,9 @@ class UsageApi(Resource):
         req = ApiRequest(method=method, path=request.path.decode("latin-1"), params=params,
                          query=query, raw_body=raw,
                          idempotency_key=None if key is None else key.decode("latin-1"),
-                         scope="" if principal is None else principal.scope)
+                         scope="" if principal is None else principal.scope,
+                         tenant=0 if principal is None else principal.tenant_id,
+                         tenant_name=None if principal is None else principal.tenant)
         d: Deferred[Reply] = maybeDeferred(route.handler, req)
         return d
 

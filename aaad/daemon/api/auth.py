@@ -11,7 +11,9 @@ A ``GET`` needs the ``read`` scope, any other method ``write``, and
 ``/v1/debug`` ``admin`` (each scope allows what the ones before it allow).
 A token found in the database is remembered for :data:`CACHE_S` seconds, so
 a busy front-end costs one lookup per token every few seconds, and a revoked
-token stops working within that time. :class:`Principal.scope` keys the
+token stops working within that time. A tenant's token works in its tenant's
+namespace only (its users, plans, vouchers ...; docs/design.md "Tenants");
+a token whose tenant was deleted opens nothing. :class:`Principal.scope` keys the
 idempotency keys a token's writes share: the operator's and each tenant's
 are apart.
 """
@@ -25,7 +27,9 @@ from dataclasses import dataclass
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 
+from aaad.core.accounting.realms import OPERATOR
 from aaad.daemon.executor import Executor
+from aaad.store import tenants as tenant_store
 from aaad.store import tokens as token_store
 from aaad.store.database import Database
 
@@ -38,12 +42,14 @@ _CACHE_MAX = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who sent a request: the token's name, tenant (None: the operator's) and
-    scopes."""
+    """Who sent a request: the token's name, tenant (None: the operator's),
+    scopes and the tenant's id (0: the operator's), the namespace every
+    handler works in."""
 
     name: str
     tenant: str | None
     scopes: tuple[str, ...]
+    tenant_id: int = OPERATOR
 
     @property
     def scope(self) -> str:
@@ -102,4 +108,10 @@ class Authoriser:
     def _lookup(self, presented: str, now: int) -> Principal | None:
         with self._db.writer.begin() as conn:
             t = token_store.authenticate(conn, presented, now=now)
-        return None if t is None else Principal(t.name, t.tenant, t.scopes)
+            if t is None:
+                return None
+            try:
+                tid = tenant_store.tenant_id(conn, t.tenant)
+            except tenant_store.NoSuchTenant:
+                return None         # its tenant was deleted: the token opens nothing
+        return Principal(t.name, t.tenant, t.scopes, tid)

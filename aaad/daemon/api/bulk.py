@@ -1,5 +1,7 @@
 """``POST /v1/users/import``: many users in one request, all or none (the API
 side of ``aaad user import``; store/user_import.py reads, checks and writes).
+A tenant's token imports its tenant's users (plans: its own, else the
+operator's).
 
 The body is the file itself: JSON Lines (``?format=jsonl``, the default) or
 CSV with a header (``?format=csv``), at most :data:`MAX_IMPORT` octets. A bad
@@ -75,7 +77,7 @@ def _write(ctx: ApiContext, req: ApiRequest, new: list[store.NewUser]) -> Deferr
 
     def run(conn: Any) -> Reply:
         try:
-            r = store.import_users(conn, new, now=now)
+            r = store.import_users(conn, new, now=now, tenant=req.tenant)
         except store.ImportFailed as e:
             raise _refused(e) from None
         return Reply(201, {"imported": r.users, "balances": r.balances,

@@ -15,10 +15,12 @@ from typing import Any
 from sqlalchemy import Connection
 from twisted.internet.defer import Deferred
 
+from aaad.core.accounting.realms import OPERATOR
 from aaad.core.quotas.plan import format_money, plan_to_dict
 from aaad.daemon.api.context import ApiContext, require_user
 from aaad.daemon.api.http import ApiRequest, Problem, Reply, Router, query_str
 from aaad.store import plans as plan_store
+from aaad.store import tenants as tenant_store
 from aaad.store import vouchers as voucher_store
 from aaad.store.reports import iso
 
@@ -41,28 +43,37 @@ class _Catalogue:
         self.ctx = ctx
 
     def plans(self, req: ApiRequest) -> Deferred[Reply]:
+        """Every plan (the operator's tokens); a tenant's: its own and the
+        operator's, the plans its users may be on."""
         def read(conn: Connection) -> Reply:
-            return Reply(200, [plan_to_dict(plan_store.plan_from_json(d))
-                               for _, d in plan_store.list_plans(conn)])
+            if req.tenant_name is None:
+                rows = plan_store.list_plans(conn)
+            else:
+                rows = (plan_store.list_plans(conn, tenant=req.tenant)
+                        + plan_store.list_plans(conn, tenant=OPERATOR))
+            return Reply(200, [_plan(d, req.tenant_name) for _, d in rows])
         return self.ctx.read(read)
 
     def plan(self, req: ApiRequest) -> Deferred[Reply]:
         name = req.params["name"]
 
         def read(conn: Connection) -> Reply:
-            stored = plan_store.plan_definition(conn, name)
+            stored = (plan_store.plan_definition(conn, name) if req.tenant_name is None
+                      else _tenant_plan(conn, req, name))
             if stored is None:
                 raise Problem(404, "no-such-plan", f"no plan {name!r}")
-            return Reply(200, plan_to_dict(plan_store.plan_from_json(stored)))
+            return Reply(200, _plan(stored, req.tenant_name))
         return self.ctx.read(read)
 
     def vouchers(self, req: ApiRequest) -> Deferred[Reply]:
         batch = query_str(req, "batch", max_len=32)
         now = self.ctx.now()
 
+        tenant = None if req.tenant_name is None else req.tenant   # the operator's: all
+
         def read(conn: Connection) -> Reply:
-            return Reply(200, [_voucher(r) for r in
-                               voucher_store.list_vouchers(conn, batch=batch, now=now)])
+            return Reply(200, [_voucher(r) for r in voucher_store.list_vouchers(
+                conn, batch=batch, now=now, tenant=tenant)])
         return self.ctx.read(read)
 
     def create_vouchers(self, req: ApiRequest) -> Deferred[Reply]:
@@ -100,7 +111,8 @@ class _Catalogue:
 
         def apply(conn: Connection) -> Reply:
             codes = voucher_store.create_vouchers(conn, count=count, value=value, batch=batch,
-                                                  expires_at=expires_at, now=now)
+                                                  expires_at=expires_at, now=now,
+                                                  tenant=req.tenant)
             return Reply(201, {"batch": batch, "value": format_money(value),
                                "expires": expires, "codes": codes})
         return self.ctx.write(req, apply)
@@ -118,9 +130,9 @@ class _Catalogue:
         now = self.ctx.now()
 
         def apply(conn: Connection) -> Reply:
-            require_user(conn, user)
+            require_user(conn, user, req.tenant)
             try:
-                done = voucher_store.redeem(conn, code, user, now)
+                done = voucher_store.redeem(conn, code, user, now, tenant=req.tenant)
             except voucher_store.UnknownCode:
                 raise Problem(404, "unknown-voucher", "unknown voucher code") from None
             except voucher_store.Expired as e:
@@ -136,6 +148,22 @@ class _Catalogue:
                                "credit_limit": format_money(b.credit_limit),
                                "available": format_money(b.available)})
         return self.ctx.write(req, apply)
+
+
+def _plan(definition: str, tenant: str | None) -> dict[str, Any]:
+    """A plan as shown; a tenant's own by its name within the tenant."""
+    data = plan_to_dict(plan_store.plan_from_json(definition))
+    data["name"] = tenant_store.unqualify(tenant, data["name"])
+    return data
+
+
+def _tenant_plan(conn: Connection, req: ApiRequest, name: str) -> str | None:
+    """The definition of the plan ``name`` as the request's tenant sees it: its
+    own, else the operator's (another tenant's is no plan)."""
+    assert req.tenant_name is not None
+    stored = plan_store.plan_for_user(conn, req.tenant,
+                                      [tenant_store.qualify(req.tenant_name, name), name])
+    return None if stored is None else plan_store.plan_definition(conn, stored)
 
 
 def _voucher(r: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
 from aaad.core.accounting.periods import PeriodSpec
+from aaad.core.accounting.realms import OPERATOR
 from aaad.core.billing.taxes import Tax
 from aaad.daemon.api.http import ApiRequest, Problem, Reply
 from aaad.daemon.enforcement import Enforcer
@@ -26,7 +27,8 @@ from aaad.store import idempotency
 from aaad.store import users as user_store
 from aaad.store.database import Database
 
-__all__ = ["ApiContext", "request_hash", "require_user", "no_user", "REPLAYED_HEADER"]
+__all__ = ["ApiContext", "request_hash", "require_user", "account_id", "no_user",
+           "REPLAYED_HEADER"]
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -124,12 +126,19 @@ def request_hash(req: ApiRequest) -> str:
     return h.hexdigest()
 
 
-def require_user(conn: Connection, name: str) -> user_store.User:
-    """The account ``name``, or a 404 problem."""
+def require_user(conn: Connection, name: str, tenant: int = OPERATOR) -> user_store.User:
+    """``tenant``'s account ``name``, or a 404 problem (another tenant's user is
+    answered exactly as a missing one)."""
     try:
-        return user_store.get_user(conn, name)
+        return user_store.get_user(conn, name, tenant=tenant)
     except user_store.NoSuchUser:
         raise no_user(name) from None
+
+
+def account_id(conn: Connection, name: str, tenant: int = OPERATOR) -> int:
+    """The id of ``tenant``'s account ``name``, or a 404 problem."""
+    require_user(conn, name, tenant)
+    return user_store.user_ids(conn, [name], tenant=tenant)[name]
 
 
 def no_user(name: str) -> Problem:

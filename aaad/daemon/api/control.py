@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Connection
 from twisted.internet.defer import Deferred, gatherResults, succeed
 
-from aaad.daemon.api.context import ApiContext, require_user
+from aaad.core.accounting.realms import OPERATOR
+from aaad.daemon.api.context import ApiContext, account_id
 from aaad.daemon.api.http import ApiRequest, Problem, Reply, Router
 from aaad.radius.coa import CoAResult
 from aaad.store import sessions as session_store
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 def register(router: Router, ctx: ApiContext) -> None:
     def disconnect(req: ApiRequest) -> Deferred[Reply]:
         req.body().done()
-        return disconnect_all(ctx, req.params["name"], "requested by API").addCallback(
+        return disconnect_all(ctx, req.params["name"], "requested by API",
+                              tenant=req.tenant).addCallback(
             lambda results: Reply(200, {"sessions": results}))
 
     def debug(req: ApiRequest) -> Deferred[Reply]:
@@ -32,13 +34,17 @@ def register(router: Router, ctx: ApiContext) -> None:
     router.add("POST", "/v1/debug", debug)
 
 
-def disconnect_all(ctx: ApiContext, name: str, why: str) -> Deferred[list[dict[str, Any]]]:
-    """Send a Disconnect-Request for each open session of ``name`` (404 if no such
-    user); each NAS's answer (ack, nak, timeout, no_client). The enforcer records
-    each outcome as a ``disconnect`` event."""
+def disconnect_all(ctx: ApiContext, name: str, why: str, *,
+                   tenant: int = OPERATOR) -> Deferred[list[dict[str, Any]]]:
+    """Send a Disconnect-Request for each open session of ``tenant``'s user
+    ``name`` (404 if no such user; its sessions by id, never another tenant's
+    user's of the same name), each naming the User-Name the NAS sent
+    (``bob@acme`` for a session routed by realm); each NAS's answer (ack,
+    nak, timeout, no_client). The enforcer records each outcome as a
+    ``disconnect`` event."""
     def read(conn: Connection) -> Any:
-        require_user(conn, name)
-        return session_store.list_sessions(conn, user=name, active_only=True, limit=1000)
+        uid = account_id(conn, name, tenant)
+        return session_store.list_sessions(conn, user=uid, active_only=True, limit=1000)
 
     def outcome(r: CoAResult | None, s: dict[str, Any]) -> dict[str, Any]:
         return {"acct_session_id": s["acct_session_id"], "client": s["client"],
@@ -46,7 +52,7 @@ def disconnect_all(ctx: ApiContext, name: str, why: str) -> Deferred[list[dict[s
 
     def send(sessions: list[dict[str, Any]]) -> Deferred[list[dict[str, Any]]]:
         ds = [ctx.enforcer.disconnect(
-            client_name=s["client"], nas_address=s["nas_address"], user_name=name,
+            client_name=s["client"], nas_address=s["nas_address"], user_name=s["user"],
             session_key=s["id"], acct_session_id=s["acct_session_id"], nas_key=s["nas"],
             framed_ip=s["framed_ip"], why=why).addCallback(outcome, s) for s in sessions]
         return gatherResults(ds)

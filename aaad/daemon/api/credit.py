@@ -11,10 +11,11 @@ from sqlalchemy import Connection
 from twisted.internet.defer import Deferred
 
 from aaad.core.quotas.plan import format_money
-from aaad.daemon.api.context import ApiContext, no_user, require_user
+from aaad.daemon.api.context import ApiContext, account_id, no_user
 from aaad.daemon.api.http import ApiRequest, Body, Problem, Reply, Router, query_int
 from aaad.store import blocks as block_store
 from aaad.store import ledger as ledger_store
+from aaad.store import tenants as tenant_store
 from aaad.store import users as user_store
 from aaad.store.jobs import accounts
 from aaad.store.reports import credit_summary, iso
@@ -48,11 +49,20 @@ def _ref(body: Body, req: ApiRequest) -> str:
         if not ref.isprintable() or ref != ref.strip():
             raise Problem(400, "invalid-field", "ref must be printable, without surrounding "
                           "spaces", field="/ref")
+        if len(stored_ref(req, ref)) > MAX_REF:
+            raise Problem(400, "invalid-field", f"ref must be at most "
+                          f"{MAX_REF - len(stored_ref(req, ''))} characters", field="/ref")
         return ref
     if req.idempotency_key is None:
         raise Problem(400, "idempotency-required", "give a ref or an Idempotency-Key header: "
                       "either makes the write happen once", field="/ref")
     return secrets.token_hex(8)
+
+
+def stored_ref(req: ApiRequest, ref: str) -> str:
+    """A tenant's references are its own: ``acme/<ref>`` (store.tenants.qualify),
+    so tenant B's ``r1`` is neither found nor refused for tenant A."""
+    return tenant_store.qualify(req.tenant_name, ref)
 
 
 class _Credit:
@@ -65,8 +75,15 @@ class _Credit:
         now = self.ctx.now()
 
         def read(conn: Connection) -> Reply:
-            require_user(conn, name)
-            return Reply(200, credit_summary(conn, name, now=now, tz=self.ctx.tz, limit=limit))
+            uid = account_id(conn, name, req.tenant)
+            summary = credit_summary(conn, uid, now=now, tz=self.ctx.tz, limit=limit)
+            summary["user"] = name
+            if req.tenant_name is not None:     # its references as it gave them
+                for row in summary["ledger"]:
+                    kind, colon, ref = row["ref"].partition(":")
+                    if colon:
+                        row["ref"] = f"{kind}:{tenant_store.unqualify(req.tenant_name, ref)}"
+            return Reply(200, summary)
         return self.ctx.read(read)
 
     def topup(self, req: ApiRequest) -> Deferred[Reply]:
@@ -81,12 +98,15 @@ class _Credit:
 
         def apply(conn: Connection) -> Reply:
             try:
-                done = accounts.topup(conn, name, amount, ref, description, now)
+                done = accounts.topup(conn, name, amount, stored_ref(req, ref), description,
+                                      now, tenant=req.tenant)
             except user_store.NoSuchUser:
                 raise no_user(name) from None
             except accounts.RefUsed as e:
                 raise Problem(409, "ref-used", f"ref {ref!r} was used for a top-up of "
-                              f"{format_money(e.amount)} to {e.user_name!r}",
+                              f"{format_money(e.amount)} to {e.user_name!r}"
+                              if req.tenant_name is None else
+                              f"ref {ref!r} was used for another top-up",
                               field="/ref") from None
             return Reply(201 if done.posted else 200,
                          {"user": name, "ref": ref, "amount": format_money(amount),
@@ -99,10 +119,17 @@ class _Credit:
         now = self.ctx.now()
 
         def apply(conn: Connection) -> Reply:
+            missing = Problem(404, "no-such-topup", f"no top-up with ref {ref!r}")
+            stored = stored_ref(req, ref)
+            if req.tenant_name is not None:     # its own users' top-ups only
+                entry = ledger_store.ledger_entry(conn, f"topup:{stored}")
+                if entry is None or user_store.tenant_of_user(
+                        conn, entry["user_id"]) != req.tenant:
+                    raise missing
             try:
-                done = accounts.reverse_topup(conn, ref, now)
+                done = accounts.reverse_topup(conn, stored, now)
             except accounts.NoSuchTopUp:
-                raise Problem(404, "no-such-topup", f"no top-up with ref {ref!r}") from None
+                raise missing from None
             return Reply(200, {"user": done.entry["user_name"], "ref": ref,
                                "amount": format_money(-done.entry["amount"]),
                                "reversed": done.posted, **_balance(done.balance)})
@@ -119,10 +146,7 @@ class _Credit:
         until = now + days * 86400
 
         def apply(conn: Connection) -> Reply:
-            try:
-                uid = accounts.account_id(conn, name)
-            except user_store.NoSuchUser:
-                raise no_user(name) from None
+            uid = account_id(conn, name, req.tenant)
             settled = ledger_store.promise(conn, uid, name, amount, until, now)
             return Reply(200, {"user": name, "amount": format_money(amount),
                                "expires_at": iso(until), "paid": format_money(settled.paid)})
@@ -137,9 +161,9 @@ class _Credit:
         now = self.ctx.now()
 
         def apply(conn: Connection) -> Reply:
-            require_user(conn, name)
-            ledger_store.set_credit_limit(conn, name, amount, now)
-            return Reply(200, {"user": name, **_balance(ledger_store.balance_of(conn, name))})
+            uid = account_id(conn, name, req.tenant)
+            ledger_store.set_credit_limit(conn, name, amount, now, user_id=uid)
+            return Reply(200, {"user": name, **_balance(ledger_store.balance_of(conn, uid))})
         return self.ctx.write(req, apply)
 
     def blocks(self, req: ApiRequest) -> Deferred[Reply]:
@@ -147,8 +171,9 @@ class _Credit:
         now = self.ctx.now()
 
         def read(conn: Connection) -> Reply:
-            require_user(conn, name)
-            return Reply(200, [_block(b, now) for b in block_store.list_blocks(conn, name)])
+            uid = account_id(conn, name, req.tenant)
+            return Reply(200, [_block(b, now, req.tenant_name)
+                               for b in block_store.list_blocks(conn, uid)])
         return self.ctx.read(read)
 
     def sell_block(self, req: ApiRequest) -> Deferred[Reply]:
@@ -164,8 +189,9 @@ class _Credit:
         def apply(conn: Connection) -> Reply:
             try:
                 done = accounts.sell_block(conn, name, hours=hours, valid_days=days,
-                                           price=price, ref=ref, now=now,
-                                           period=self.ctx.period, tz=self.ctx.tz)
+                                           price=price, ref=stored_ref(req, ref), now=now,
+                                           period=self.ctx.period, tz=self.ctx.tz,
+                                           tenant=req.tenant)
             except user_store.NoSuchUser:
                 raise no_user(name) from None
             except accounts.NoBlockTerms as e:
@@ -176,8 +202,9 @@ class _Credit:
         return self.ctx.write(req, apply)
 
 
-def _block(b: dict[str, Any], now: int) -> dict[str, Any]:
-    return {"id": b["id"], "ref": b["ref"], "seconds_total": b["seconds_total"],
+def _block(b: dict[str, Any], now: int, tenant: str | None) -> dict[str, Any]:
+    return {"id": b["id"], "ref": tenant_store.unqualify(tenant, b["ref"]),
+            "seconds_total": b["seconds_total"],
             "seconds_left": max(0, b["seconds_total"] - b["seconds_used"]),
             "purchased_at": iso(b["purchased_at"]), "expires_at": iso(b["expires_at"]),
             "expired": b["expires_at"] <= now}

@@ -79,6 +79,8 @@ class ApiRequest:
     raw_body: bytes
     idempotency_key: str | None
     scope: str                      # who asks: the authorised principal's scope
+    tenant: int = 0                 # the namespace it works in: its tenant's id (0: operator)
+    tenant_name: str | None = None  # that tenant's name (None: the operator)
     _body: Any = field(default=None, repr=False)
 
     def body(self) -> Body:

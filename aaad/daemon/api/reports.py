@@ -13,7 +13,7 @@ from twisted.internet.defer import Deferred
 from aaad.core.accounting.periods import parse_period_spec, period_for_label
 from aaad.core.events import EVENT_KINDS
 from aaad.core.quotas.plan import format_money
-from aaad.daemon.api.context import ApiContext, no_user, require_user
+from aaad.daemon.api.context import ApiContext, account_id, no_user, require_user
 from aaad.daemon.api.http import (
     ApiRequest,
     Problem,
@@ -52,10 +52,18 @@ def _session(r: dict[str, Any]) -> dict[str, Any]:
             "framed_ip": r["framed_ip"]}
 
 
-def _known(conn: Connection, user: str | None, rows: list[Any]) -> None:
-    """404 for a name no user holds and no row was written under."""
-    if user is not None and not rows and not user_store.user_ids(conn, [user]):
+def _known(conn: Connection, req: ApiRequest, user: str | None, rows: list[Any]) -> None:
+    """404 for a name no user of the request's tenant holds and no row was
+    written under."""
+    if user is not None and not rows and not user_store.user_ids(conn, [user],
+                                                                   tenant=req.tenant):
         raise no_user(user)
+
+
+def _tenant(req: ApiRequest) -> int | None:
+    """The tenant whose rows a list shows: a tenant's token's; None (every row,
+    as before tenants) for the operator's."""
+    return None if req.tenant_name is None else req.tenant
 
 
 class _Reports:
@@ -68,10 +76,11 @@ class _Reports:
         now = self.ctx.now()
 
         def read(conn: Connection) -> Reply:
-            require_user(conn, name)
+            require_user(conn, name, req.tenant)
             try:
                 return Reply(200, usage_report(conn, name, period=period, now=now,
-                                               default_period=self.ctx.period, tz=self.ctx.tz))
+                                               default_period=self.ctx.period, tz=self.ctx.tz,
+                                               tenant=req.tenant))
             except ValueError as e:
                 raise Problem(400, "invalid-parameter", str(e), field="period") from None
         return self.ctx.read(read)
@@ -81,8 +90,8 @@ class _Reports:
         limit = query_int(req, "limit", default=100, low=1, high=1000)
 
         def read(conn: Connection) -> Reply:
-            require_user(conn, name)
-            rows = session_store.list_sessions(conn, user=name, limit=limit)
+            uid = account_id(conn, name, req.tenant)
+            rows = session_store.list_sessions(conn, user=uid, limit=limit)
             return Reply(200, [_session(r) for r in rows])
         return self.ctx.read(read)
 
@@ -93,8 +102,8 @@ class _Reports:
 
         def read(conn: Connection) -> Reply:
             rows = session_store.list_sessions(conn, user=user, active_only=bool(active),
-                                               limit=limit)
-            _known(conn, user, rows)
+                                               limit=limit, tenant=_tenant(req))
+            _known(conn, req, user, rows)
             return Reply(200, [_session(r) for r in rows])
         return self.ctx.read(read)
 
@@ -103,8 +112,8 @@ class _Reports:
         limit = query_int(req, "limit", default=100, low=1, high=1000)
 
         def read(conn: Connection) -> Reply:
-            rows = call_store.list_calls(conn, user=user, limit=limit)
-            _known(conn, user, rows)
+            rows = call_store.list_calls(conn, user=user, limit=limit, tenant=_tenant(req))
+            _known(conn, req, user, rows)
             return Reply(200, [{
                 "session": r["session_id"], "user": r["user_name"], "caller": r["caller"],
                 "destination": r["destination"], "prefix": r["prefix"], "band": r["band"],
@@ -146,7 +155,11 @@ class _Reports:
                               f"{', '.join(EVENT_KINDS)}", field="kind")
 
         def read(conn: Connection) -> Reply:
-            rows = event_store.events_after(conn, after, limit=limit, user=user, kinds=kinds)
+            if user is not None and req.tenant_name is not None \
+                    and not user_store.user_ids(conn, [user], tenant=req.tenant):
+                raise no_user(user)
+            rows = event_store.events_after(conn, after, limit=limit, user=user, kinds=kinds,
+                                            tenant=_tenant(req))
             return Reply(200, {
                 "items": [{"id": r["id"], "at": iso(r["at"]), "kind": r["kind"],
                            "result": r["result"], "user": r["user_name"],

@@ -28,6 +28,7 @@ from aaad.daemon.api.http import (
 from aaad.store import ledger as ledger_store
 from aaad.store import plans as plan_store
 from aaad.store import sessions as session_store
+from aaad.store import tenants as tenant_store
 from aaad.store import users as user_store
 from aaad.store.jobs import accounts
 from aaad.store.jobs.plan_changes import pending_changes
@@ -55,8 +56,11 @@ def register(router: Router, ctx: ApiContext) -> None:
     router.add("POST", "/v1/users/{name}/enable", h.enable, write=True)
 
 
-def user_json(u: user_store.User) -> dict[str, Any]:
-    return {"name": u.name, "enabled": u.enabled, "plan": u.plan, "credential": u.credential,
+def user_json(u: user_store.User, tenant: str | None = None) -> dict[str, Any]:
+    """A user as the API shows it; a tenant's own plans by their name within
+    the tenant (``gold``, stored ``acme/gold``)."""
+    plan = None if u.plan is None else tenant_store.unqualify(tenant, u.plan)
+    return {"name": u.name, "enabled": u.enabled, "plan": plan, "credential": u.credential,
             "billing": u.billing, "tax_exempt": list(u.tax_exempt),
             "suspended_by_hand": None if u.hold is None else {
                 "since": iso(u.hold.since), "reason": u.hold.reason},
@@ -86,9 +90,18 @@ def _credential(pw: str, cleartext: bool) -> dict[str, Any]:
             else {"password_cleartext": None, "password_hash": hash_password(pw)})
 
 
-def _check_plan(conn: Connection, plan: str | None) -> None:
-    if plan is not None and plan_store.plan_definition(conn, plan) is None:
+def stored_plan(conn: Connection, req: ApiRequest, plan: str | None) -> str | None:
+    """The stored name of the plan ``plan`` a user of the request's tenant may
+    be on: the tenant's own (``gold`` is ``acme/gold``), else the operator's;
+    400 if there is none (another tenant's plan is no plan here)."""
+    if plan is None:
+        return None
+    candidates = [plan] if req.tenant_name is None else [
+        tenant_store.qualify(req.tenant_name, plan), plan]
+    stored = plan_store.plan_for_user(conn, req.tenant, candidates)
+    if stored is None:
         raise Problem(400, "invalid-field", f"no plan {plan!r}", field="/plan")
+    return stored
 
 
 class _Users:
@@ -107,10 +120,14 @@ class _Users:
                           field="billing")
 
         def read(conn: Connection) -> Reply:
-            rows = user_store.list_users(conn, limit=limit + 1, after=after, plan=plan,
-                                         enabled=enabled, billing=billing, suspended=suspended)
+            stored = plan if plan is None or req.tenant_name is None else (
+                plan_store.plan_for_user(conn, req.tenant, [
+                    tenant_store.qualify(req.tenant_name, plan), plan]) or plan)
+            rows = user_store.list_users(conn, limit=limit + 1, after=after, plan=stored,
+                                         enabled=enabled, billing=billing, suspended=suspended,
+                                         tenant=req.tenant)
             page = rows[:limit]
-            return Reply(200, {"items": [user_json(u) for u in page],
+            return Reply(200, {"items": [user_json(u, req.tenant_name) for u in page],
                                "next": page[-1].name if len(rows) > limit else None})
         return self.ctx.read(read)
 
@@ -118,12 +135,13 @@ class _Users:
         name = req.params["name"]
 
         def read(conn: Connection) -> Reply:
-            data = user_json(require_user(conn, name))
-            uid = user_store.user_ids(conn, [name])[name]
-            data["open_sessions"] = session_store.open_session_count(conn, name)
+            data = user_json(require_user(conn, name, req.tenant), req.tenant_name)
+            uid = user_store.user_ids(conn, [name], tenant=req.tenant)[name]
+            data["open_sessions"] = session_store.open_session_count(conn, uid)
             since, next_fee = user_store.fee_state(conn, uid)
             data["plan_since"], data["next_fee_at"] = iso(since) or None, iso(next_fee) or None
-            data["plan_changes"] = [{"id": p["id"], "plan": p["plan"], "at": iso(p["at"])}
+            data["plan_changes"] = [{"id": p["id"], "at": iso(p["at"]),
+                                     "plan": tenant_store.unqualify(req.tenant_name, p["plan"])}
                                     for p in pending_changes(conn, uid)]
             return Reply(200, data)
         return self.ctx.read(read)
@@ -143,15 +161,17 @@ class _Users:
 
         def write(cred: dict[str, Any]) -> Deferred[Reply]:
             def add(conn: Connection) -> Reply:
-                _check_plan(conn, plan)
+                stored = stored_plan(conn, req, plan)
                 try:
-                    uid = user_store.add_user(conn, name, plan=plan,
-                                              enabled=enabled is not False, now=now, **cred)
+                    uid = user_store.add_user(conn, name, plan=stored,
+                                              enabled=enabled is not False, now=now,
+                                              tenant=req.tenant, **cred)
                 except user_store.UserExists:
                     raise Problem(409, "user-exists", f"user {name!r} exists") from None
                 if billing is not None:
                     ledger_store.set_billing(conn, uid, name, billing, now)
-                return Reply(201, user_json(user_store.get_user(conn, name)),
+                return Reply(201, user_json(user_store.get_user(conn, name, tenant=req.tenant),
+                                            req.tenant_name),
                              {"Location": f"/v1/users/{name}"})
             return self.ctx.write(req, add)
         return self.ctx.hasher.run(_credential, pw, cleartext).addCallback(write)
@@ -201,24 +221,24 @@ class _Users:
                 values["tax_exempt"] = ",".join(sorted(set(exempt))) or None
 
             def apply(conn: Connection) -> Reply:
-                require_user(conn, name)
+                t = req.tenant
+                require_user(conn, name, t)
                 credit, scheduled, cancelled = 0, None, 0
                 if cancel:
-                    cancelled = accounts.cancel_plan_changes(conn, name, now=now)
+                    cancelled = accounts.cancel_plan_changes(conn, name, now=now, tenant=t)
                 elif new_plan and plan_at is not None:
-                    _check_plan(conn, plan)
-                    change = accounts.schedule_plan_change(conn, name, plan, at=plan_at,
-                                                           now=now, values=values)
+                    change = accounts.schedule_plan_change(
+                        conn, name, stored_plan(conn, req, plan), at=plan_at, now=now,
+                        values=values, tenant=t)
                     scheduled = {"id": change, "plan": plan, "at": iso(plan_at)}
                 elif new_plan:
-                    _check_plan(conn, plan)
-                    credit = accounts.change_plan(conn, name, plan, now=now, tz=tz,
-                                                  values=values)
+                    credit = accounts.change_plan(conn, name, stored_plan(conn, req, plan),
+                                                  now=now, tz=tz, values=values, tenant=t)
                 elif values:
-                    user_store.update_user(conn, name, now=now, **values)
+                    user_store.update_user(conn, name, now=now, tenant=t, **values)
                 if billing is not None:
-                    accounts.set_billing_mode(conn, name, billing, now)
-                data = user_json(user_store.get_user(conn, name))
+                    accounts.set_billing_mode(conn, name, billing, now, tenant=t)
+                data = user_json(user_store.get_user(conn, name, tenant=t), req.tenant_name)
                 data.update(credited=format_money(-credit), scheduled=scheduled,
                             cancelled=cancelled)
                 return Reply(200, data)
@@ -232,7 +252,7 @@ class _Users:
 
         def apply(conn: Connection) -> Reply:
             try:
-                user_store.delete_user(conn, name)
+                user_store.delete_user(conn, name, tenant=req.tenant)
             except user_store.NoSuchUser:
                 raise no_user(name) from None
             return Reply(204)
@@ -253,12 +273,12 @@ class _Users:
 
         def apply(conn: Connection) -> Reply:
             try:
-                done = accounts.suspend_user(conn, name, reason, now)
+                done = accounts.suspend_user(conn, name, reason, now, tenant=req.tenant)
             except user_store.NoSuchUser:
                 raise no_user(name) from None
-            return Reply(200, {"user": user_json(user_store.get_user(conn, name)),
-                               "changed": done.changed})
-        return self.ctx.write(req, apply, after=self._cut(name, disconnect, "suspended"))
+            return Reply(200, {"user": self._json(conn, req, name), "changed": done.changed})
+        return self.ctx.write(req, apply,
+                              after=self._cut(req, name, disconnect, "suspended"))
 
     def resume(self, req: ApiRequest) -> Deferred[Reply]:
         name = req.params["name"]
@@ -267,7 +287,7 @@ class _Users:
 
         def apply(conn: Connection) -> Reply:
             try:
-                done, _enabled = accounts.resume_user(conn, name, now)
+                done, _enabled = accounts.resume_user(conn, name, now, tenant=req.tenant)
             except user_store.NoSuchUser:
                 raise no_user(name) from None
             except StillDue as e:
@@ -276,7 +296,7 @@ class _Users:
                               "available; top up or promise a payment",
                               extra={"due": format_money(e.due),
                                      "available": format_money(e.available)}) from None
-            return Reply(200, {"user": user_json(user_store.get_user(conn, name)),
+            return Reply(200, {"user": self._json(conn, req, name),
                                "changed": done.changed, "paid": format_money(done.paid)})
         return self.ctx.write(req, apply)
 
@@ -284,7 +304,8 @@ class _Users:
         body = req.body()
         disconnect = body.boolean("disconnect")
         body.done()
-        return self._enable(req, False, self._cut(req.params["name"], disconnect, "disabled"))
+        return self._enable(req, False,
+                            self._cut(req, req.params["name"], disconnect, "disabled"))
 
     def enable(self, req: ApiRequest) -> Deferred[Reply]:
         req.body().done()
@@ -296,13 +317,17 @@ class _Users:
 
         def apply(conn: Connection) -> Reply:
             try:
-                user_store.update_user(conn, name, now=now, enabled=enabled)
+                user_store.update_user(conn, name, now=now, enabled=enabled, tenant=req.tenant)
             except user_store.NoSuchUser:
                 raise no_user(name) from None
-            return Reply(200, {"user": user_json(user_store.get_user(conn, name))})
+            return Reply(200, {"user": self._json(conn, req, name)})
         return self.ctx.write(req, apply, after=after)
 
-    def _cut(self, name: str, disconnect: bool | None, why: str) -> Any:
+    @staticmethod
+    def _json(conn: Connection, req: ApiRequest, name: str) -> dict[str, Any]:
+        return user_json(user_store.get_user(conn, name, tenant=req.tenant), req.tenant_name)
+
+    def _cut(self, req: ApiRequest, name: str, disconnect: bool | None, why: str) -> Any:
         """After a change that refuses logins: Disconnect-Requests for the open
         sessions (unless ``disconnect`` is false), not waited for: each outcome
         is an event (``GET /v1/events``)."""
@@ -310,7 +335,7 @@ class _Users:
             return None
 
         def after(_reply: Reply) -> None:
-            d = disconnect_all(self.ctx, name, f"user {why} by API")
+            d = disconnect_all(self.ctx, name, f"user {why} by API", tenant=req.tenant)
             d.addErrback(lambda f: log.warning("API: disconnecting %s failed: %s", name,
                                                f.getErrorMessage()))
         return after
