@@ -137,7 +137,10 @@ class _Reports:
         taxes = self.ctx.taxes()
 
         def read(conn: Connection) -> Reply:
-            lines = export_period(conn, period, month_bounds(tz), taxes)
+            # A tenant's token (or ?tenant=): that tenant's customers and their
+            # wholesale lines; else the operator's users and each tenant's bill.
+            lines = export_period(conn, period, month_bounds(tz), taxes,
+                                  tenant=req.tenant_name)
             for x in lines:
                 x["amount"] = billing.money4(x["amount"])
             return Reply(200, {"period": period, "timezone": tz.key, "start": iso(start),
