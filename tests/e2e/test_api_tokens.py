@@ -7,15 +7,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from aaad.store import migrate
+from aaad.store.database import open_database
 from tests.support.api import request
 from tests.support.daemon import poll, start_daemon
-from tests.support.databases import migrated
 
 
-def test_tokens_from_the_cli_have_their_scopes_and_are_logged_by_name(
-        server_urls: dict[str, object], tmp_path: Path) -> None:
-    db = migrated(server_urls, "sqlite")
-    d = start_daemon(tmp_path, db.url, extra_yaml="api:\n  port: 0\n")   # no config token
+def test_tokens_from_the_cli_have_their_scopes_and_are_logged_by_name(tmp_path: Path) -> None:
+    # Its own database file: the worker's shared one may hold tokens and users of
+    # these names from other test files.
+    url = f"sqlite:///{tmp_path / 'tokens.sqlite3'}"
+    db = open_database(url)
+    migrate.upgrade(db.writer)
+    db.dispose()
+    d = start_daemon(tmp_path, url, extra_yaml="api:\n  port: 0\n")   # no config token
     try:
         assert d.api_port is not None
 
