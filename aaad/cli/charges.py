@@ -288,7 +288,8 @@ def charges_export(c: Context, period: str, fmt: str, output: str | None,
     usage, calls, charges (by kind, time, ref), wholesale, adjustments, taxes,
     and the totals: fees, usage, calls, charges, taxes, debited (paid from
     the balance), due, and the user's total. The operator's export ends with
-    each tenant's wholesale bill (user tenant:NAME) and its total.
+    each tenant's wholesale bill (user tenant:NAME: calls, and usage at the
+    tenant's hour and GB prices) and its total.
     """
     import csv
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -34,17 +34,19 @@ from sqlalchemy import Connection, and_, func, or_, select
 from aaad.core.accounting.periods import LIFETIME_START
 from aaad.core.accounting.realms import OPERATOR
 from aaad.core.billing.taxes import Tax, tax_lines, tax_ref
+from aaad.core.billing.wholesale_usage import UsagePrices, describe, usage_amount
 from aaad.core.quotas.plan import format_money, parse_money
 from aaad.store.ledger import PAY_PREFIX, list_charges, settle
 from aaad.store.sql import insert_ignore
 from aaad.store.tables import calls, charges, ledger, usage, users
-from aaad.store.tenants import tenant_ids, tenant_names
+from aaad.store.tenants import tenant_ids, tenant_names, wholesale_usage_prices
 from aaad.store.users import NoSuchUser, tax_exemptions, user_ids
 
 __all__ = ["IMPORT_COLUMNS", "REQUIRED_COLUMNS", "EXPORT_COLUMNS", "ImportLine", "ImportProblem",
            "ImportResult", "Export", "parse_import", "import_charges", "export_lines",
            "paid_from_balance", "money4", "charge_line", "post_charge", "ChargeConflict",
-           "charge_list", "wholesale_lines", "WHOLESALE", "TENANT_PREFIX", "EVERYONE"]
+           "charge_list", "wholesale_lines", "wholesale_usage_lines", "WHOLESALE",
+           "WHOLESALE_USAGE", "TENANT_PREFIX", "EVERYONE"]
 
 IMPORT_COLUMNS = ("id", "user", "kind", "amount", "quantity", "description", "date", "tenant")
 REQUIRED_COLUMNS = ("id", "user", "amount", "date")
@@ -271,7 +273,8 @@ class Export:
 
 
 def export_lines(conn: Connection, *, label: str, start: int, end: int,
-                 tenant: int = OPERATOR) -> Export:
+                 tenant: int = OPERATOR,
+                 usage_prices: Mapping[int, UsagePrices] | None = None) -> Export:
     """Per-user billing lines for ``[start, end)`` of ``tenant``'s users (0: the
     operator's), in a fixed order.
 
@@ -283,6 +286,10 @@ def export_lines(conn: Connection, *, label: str, start: int, end: int,
     with its customers' wholesale lines summed. Amounts are integers in
     1/10,000 units. The totals are store.closing's, once the adjustments and
     taxes are in.
+
+    ``usage_prices``: tenant id → the wholesale usage prices to price the
+    month's usage at (:func:`wholesale_usage_lines`); None: those the tenants
+    have now.
     """
     mine = _owned_by(tenant)
     everyone = tenant == EVERYONE
@@ -324,8 +331,13 @@ def export_lines(conn: Connection, *, label: str, start: int, end: int,
         line(r.user_id, r.user_name, "charge", kind=r.kind, ref=r.ref, count=1,
              quantity=r.quantity, amount=r.amount, description=r.description)
     resold: dict[str, list[dict[str, Any]]] = {}
-    for user_id, name, kind, w in (wholesale_lines(conn, start=start, end=end, tenant=tenant)
-                                   if not everyone else []):
+    if usage_prices is None:
+        usage_prices = wholesale_usage_prices(conn)
+    resold_lines = [] if everyone else (
+        wholesale_lines(conn, start=start, end=end, tenant=tenant)
+        + wholesale_usage_lines(conn, start=start, end=end, tenant=tenant,
+                                prices=usage_prices))
+    for user_id, name, kind, w in resold_lines:
         if tenant not in (OPERATOR, EVERYONE):
             line(user_id, name, WHOLESALE, kind=kind, **w)
             continue
@@ -338,7 +350,8 @@ def export_lines(conn: Connection, *, label: str, start: int, end: int,
         else:
             total.append({"period": label, "user": TENANT_PREFIX + name, "item": WHOLESALE,
                           "kind": kind, "ref": "", "count": w["count"],
-                          "seconds": w["seconds"], "in_octets": 0, "out_octets": 0,
+                          "seconds": w["seconds"], "in_octets": w.get("in_octets", 0),
+                          "out_octets": w.get("out_octets", 0),
                           "quantity": 0, "amount": w["amount"],
                           "description": w["description"]})
     if tenant not in (OPERATOR, EVERYONE) and out:
@@ -395,6 +408,44 @@ def wholesale_lines(conn: Connection, *, start: int, end: int, tenant: int = OPE
                            "amount": 0 if unrated else int(r[6]),
                            "description": "calls not rated wholesale" if unrated else ""}))
     return sorted(out, key=lambda x: (x[1], x[0], x[2]))
+
+
+WHOLESALE_USAGE = "usage"
+
+
+def wholesale_usage_lines(conn: Connection, *, start: int, end: int, prices: Mapping[
+        int, UsagePrices], tenant: int = OPERATOR) -> list[tuple[int, str, str, dict[str, Any]]]:
+    """The wholesale side of the usage rows of periods starting in ``[start, end)``
+    (as the export's ``usage`` lines count them) of the customers of the tenants
+    with ``prices``: kind ``usage``, count (rows), seconds, in and out octets and
+    the amount (core.billing.wholesale_usage: rounded once per line), the prices
+    in the description. The operator's: one per tenant, ``(tenant id, tenant
+    name, …)``, priced on the tenant's sums; a tenant's: one per customer,
+    ``(user id, name as the row has it, …)``, as :func:`wholesale_lines`."""
+    wanted = sorted(t for t, p in prices.items() if p.any and tenant in (OPERATOR, t))
+    if not wanted:
+        return []
+    key = users.c.tenant_id if tenant == OPERATOR else usage.c.user_id
+    rows = conn.execute(
+        select(key, users.c.tenant_id, func.max(usage.c.user_name), func.count(),
+               func.sum(usage.c.session_s), func.sum(usage.c.in_octets),
+               func.sum(usage.c.out_octets))
+        .join(users, users.c.id == usage.c.user_id)
+        .where(and_(usage.c.period_start >= start, usage.c.period_start < end,
+                    users.c.tenant_id.in_(wanted)))
+        .group_by(key, users.c.tenant_id)).all()
+    names = tenant_names(conn, {int(r[1]) for r in rows}) if tenant == OPERATOR else {}
+    out = []
+    for r in rows:
+        p = prices[int(r[1])]
+        seconds, in_octets, out_octets = int(r[4]), int(r[5]), int(r[6])
+        out.append((int(r[0]), names[int(r[1])] if tenant == OPERATOR else r[2],
+                    WHOLESALE_USAGE, {
+                        "count": int(r[3]), "seconds": seconds, "in_octets": in_octets,
+                        "out_octets": out_octets,
+                        "amount": usage_amount(seconds, in_octets + out_octets, p),
+                        "description": describe(p)}))
+    return sorted(out, key=lambda x: (x[1], x[0]))
 
 
 def _owned_by(tenant: int) -> Any:

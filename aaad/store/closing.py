@@ -31,10 +31,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, func, select
 
 from aaad.core.accounting.periods import LIFETIME_START, parse_period_spec, period_for_label
+from aaad.core.accounting.realms import OPERATOR
 from aaad.core.billing.statement import Line, debited_part, summarise
 from aaad.core.billing.taxes import Tax, tax_lines, tax_ref
+from aaad.core.billing.wholesale_usage import UsagePrices, prices_in
 from aaad.store.affiliates import credit_shares
-from aaad.store.billing import EVERYONE, WHOLESALE, export_lines
+from aaad.store.billing import (
+    EVERYONE,
+    TENANT_PREFIX,
+    WHOLESALE,
+    WHOLESALE_USAGE,
+    export_lines,
+)
 from aaad.store.sql import insert_once
 from aaad.store.tables import calls, charges, closed_periods, usage
 from aaad.store.tenants import tenant_id, tenant_ids
@@ -230,9 +238,11 @@ def _adjustments(conn: Connection, month: str, into: str, done: dict[str, dict[s
     balance paid of each charge adjustment goes into ``paid``."""
     start, end = bounds(month)
     # A month closed before 0019 stored every user's lines and no wholesale:
-    # compared as it was made, so upgrading adds no adjustment.
+    # compared as it was made, so upgrading adds no adjustment. Its usage is
+    # priced wholesale as it was closed, whatever the tenants' prices are now.
     now = export_lines(conn, label=month, start=start, end=end,
-                       tenant=tid if done[month]["tenants"] else EVERYONE)
+                       tenant=tid if done[month]["tenants"] else EVERYONE,
+                       usage_prices=_usage_prices(conn, done[month]["lines"], tid))
     # Taxes are left out on both sides: an adjustment is taxed in the month it
     # is reported in, at the rates then in force.
     now_lines = [x for x in now.lines if x["item"] != "tax"]
@@ -261,6 +271,24 @@ def _adjustments(conn: Connection, month: str, into: str, done: dict[str, dict[s
             # newest part, above what the month's export already reported.
             paid[ref] = debited_part(
                 sums["amount"], now.paid.get(ref, 0), amounts.get(ref, 0) - sums["amount"])
+    return out
+
+
+def _usage_prices(conn: Connection, stored: list[dict[str, Any]],
+                  tid: int) -> dict[int, UsagePrices]:
+    """tenant id → the wholesale usage prices a closed month was exported with,
+    read from its stored wholesale usage lines (core.billing.wholesale_usage
+    writes them in the description). A tenant with none there (no prices then,
+    or no usage of its customers at closing) has no usage priced late."""
+    ids = tenant_ids(conn) if tid == OPERATOR else {}
+    out: dict[int, UsagePrices] = {}
+    for x in stored:
+        if x["item"] != WHOLESALE or x["kind"] != WHOLESALE_USAGE:
+            continue
+        prices = prices_in(x["description"])
+        owner = ids.get(x["user"][len(TENANT_PREFIX):]) if tid == OPERATOR else tid
+        if prices is not None and owner is not None:
+            out[owner] = prices
     return out
 
 

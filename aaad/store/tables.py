@@ -66,6 +66,10 @@ tenants = Table(
     # Migration 0019: the operator's rate table this tenant's customers' calls
     # are also rated at, for the reseller's bill (NULL: no wholesale rating).
     Column("wholesale_rate_table", String(64), nullable=True),
+    # Migration 0021: money per hour of session time and per GB (10^9 octets,
+    # in + out) of its customers' usage, for the reseller's bill (NULL: none).
+    Column("wholesale_hour_money", BigInteger, nullable=True),
+    Column("wholesale_gb_money", BigInteger, nullable=True),
     sqlite_autoincrement=True,
 )
 

@@ -19,12 +19,14 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from aaad.core.accounting.realms import OPERATOR, valid_tenant_name
+from aaad.core.billing.wholesale_usage import UsagePrices
 from aaad.store.tables import plans, rate_tables, tenants, users, vouchers
 
 __all__ = ["Tenant", "TenantExists", "NoSuchTenant", "TenantInUse", "BadTenantName",
            "add_tenant", "get_tenant", "list_tenants", "delete_tenant", "tenant_id",
            "tenant_ids", "tenant_names", "owned", "qualify", "unqualify", "SEPARATOR",
-           "NoSuchRateTable", "set_wholesale_rate_table", "wholesale_tables"]
+           "NoSuchRateTable", "set_wholesale_rate_table", "wholesale_tables",
+           "set_wholesale_usage", "wholesale_usage_prices"]
 
 SEPARATOR = "/"
 
@@ -56,11 +58,20 @@ class Tenant:
     description: str | None
     created_at: int
     wholesale_rate_table: str | None = None
+    wholesale_hour_money: int | None = None
+    wholesale_gb_money: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "description": self.description,
                 "created_at": self.created_at,
-                "wholesale_rate_table": self.wholesale_rate_table}
+                "wholesale_rate_table": self.wholesale_rate_table,
+                "wholesale_hour_money": self.wholesale_hour_money,
+                "wholesale_gb_money": self.wholesale_gb_money}
+
+
+def _tenant(r: Any) -> Tenant:
+    return Tenant(r.id, r.name, r.description, r.created_at, r.wholesale_rate_table,
+                  r.wholesale_hour_money, r.wholesale_gb_money)
 
 
 def add_tenant(conn: Connection, name: str, *, description: str | None, now: int) -> int:
@@ -82,12 +93,11 @@ def get_tenant(conn: Connection, name: str) -> Tenant:
     r = conn.execute(select(tenants).where(tenants.c.name == name)).first()
     if r is None or r.name != name:
         raise NoSuchTenant(name)
-    return Tenant(r.id, r.name, r.description, r.created_at, r.wholesale_rate_table)
+    return _tenant(r)
 
 
 def list_tenants(conn: Connection) -> list[Tenant]:
-    return [Tenant(r.id, r.name, r.description, r.created_at, r.wholesale_rate_table)
-            for r in conn.execute(select(tenants).order_by(tenants.c.name))]
+    return [_tenant(r) for r in conn.execute(select(tenants).order_by(tenants.c.name))]
 
 
 def tenant_id(conn: Connection, name: str | None) -> int:
@@ -155,6 +165,24 @@ def wholesale_tables(conn: Connection, user_ids: set[int]) -> dict[int, str]:
             .where(users.c.id.in_(wanted[i:i + 500]),
                    tenants.c.wholesale_rate_table.is_not(None))))
     return out
+
+
+def set_wholesale_usage(conn: Connection, name: str, prices: UsagePrices) -> None:
+    """Bill tenant ``name`` for its customers' usage at these prices (both None:
+    no more). A month is priced when it is exported (and frozen when closed):
+    an open month's usage is all at the prices then in force. Raises NoSuchTenant."""
+    t = get_tenant(conn, name)
+    conn.execute(update(tenants).where(tenants.c.id == t.id).values(
+        wholesale_hour_money=prices.hour_money, wholesale_gb_money=prices.gb_money))
+
+
+def wholesale_usage_prices(conn: Connection) -> dict[int, UsagePrices]:
+    """tenant id → its wholesale usage prices, for the tenants that have any."""
+    return {r.id: UsagePrices(r.wholesale_hour_money, r.wholesale_gb_money)
+            for r in conn.execute(
+                select(tenants.c.id, tenants.c.wholesale_hour_money, tenants.c.wholesale_gb_money)
+                .where((tenants.c.wholesale_hour_money.is_not(None))
+                       | (tenants.c.wholesale_gb_money.is_not(None))))}
 
 
 def qualify(tenant: str | None, name: str) -> str:

@@ -1,5 +1,6 @@
-"""``aaad tenant set --wholesale-rate-table``, ``aaad charges export --tenant`` and
-the charges import's ``tenant`` column, through the real CLI on SQLite."""
+"""``aaad tenant set --wholesale-rate-table`` and its usage prices, ``aaad charges
+export --tenant`` and the charges import's ``tenant`` column, through the real CLI
+on SQLite."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from aaad.core.accounting.sessions import Totals
 from aaad.store.calls import record_call
 from aaad.store.database import open_database
+from aaad.store.usage import add_usage
 from aaad.store.users import user_ids
 from tests.support.cli import error, migrated_config, ok, run
 
@@ -85,3 +88,61 @@ def test_import_and_export_by_tenant(config: Path, tmp_path: Path) -> None:
         == acme
     r = run(config, "charges", "export", "--period", "2026-11", "--tenant", "nobody")
     assert r.exit_code == 2 and "no tenant 'nobody'" in r.stderr
+
+
+def test_tenant_set_wholesale_usage_prices(config: Path) -> None:
+    assert ok(config, "tenant", "set", "acme", "--wholesale-hour", "1.5",
+              "--wholesale-gb", "0.25").output \
+        == "tenant acme: wholesale usage 1.50 per hour, 0.25 per GB\n"
+    assert "usage price:  1.50 per hour, 0.25 per GB" in ok(
+        config, "tenant", "show", "acme").output
+    shown = ok(config, "tenant", "show", "acme", "--json").output
+    assert '"wholesale_hour_money": 15000' in shown and '"wholesale_gb_money": 2500' in shown
+    assert "1.50 per hour, 0.25 per GB" in ok(config, "tenant", "list").output
+    # the prices given replace both: one left out is not billed
+    assert ok(config, "tenant", "set", "acme", "--wholesale-gb", "0.0001").output \
+        == "tenant acme: wholesale usage 0.0001 per GB\n"
+    assert ok(config, "tenant", "set", "acme", "--wholesale-rate-table", "wh",
+              "--wholesale-hour", "2").output \
+        == "tenant acme: wholesale rate table wh\ntenant acme: wholesale usage 2.00 per hour\n"
+    for args, message in (
+            (("--wholesale-hour", "1.23456"), "error: --wholesale-hour must be a decimal with "
+             "at most 4 places such as 1.50, got '1.23456'"),
+            (("--wholesale-gb", "-1"), "error: --wholesale-gb must be a decimal with at most "
+             "4 places such as 1.50, got '-1'"),
+            (("--wholesale-gb", "1" * 13), "error: --wholesale-gb is too large"),
+            (("--wholesale-hour", "1", "--no-wholesale-usage"),
+             "error: give --wholesale-hour/--wholesale-gb or --no-wholesale-usage, not both"),
+            (("--wholesale-rate-table", "wh", "--no-wholesale"),
+             "error: give only one of --wholesale-rate-table TABLE or --no-wholesale")):
+        assert run(config, "tenant", "set", "acme", *args).exit_code == 2
+        assert error(config, "tenant", "set", "acme", *args) == message
+    assert error(config, "tenant", "set", "nobody", "--wholesale-hour", "1") \
+        == "error: no tenant 'nobody' (see 'aaad tenant list')"
+    assert "2.00 per hour" in ok(config, "tenant", "show", "acme").output   # unchanged
+    assert ok(config, "tenant", "set", "acme", "--no-wholesale-usage").output \
+        == "tenant acme: wholesale usage none\n"
+    assert "usage price:  none" in ok(config, "tenant", "show", "acme").output
+    assert "wholesale:    wh" in ok(config, "tenant", "show", "acme").output
+
+
+def test_export_has_wholesale_usage_lines(config: Path, tmp_path: Path) -> None:
+    ok(config, "tenant", "set", "acme", "--wholesale-hour", "1.00", "--wholesale-gb", "0.50")
+    url = f"sqlite:///{tmp_path / 'aaad.sqlite3'}"
+    database = open_database(url)
+    try:
+        with database.writer.begin() as conn:
+            uid = user_ids(conn, ["bob"], tenant=1)["bob"]
+            add_usage(conn, {(uid, T): (Totals(5400, 10**9, 5 * 10**8),) * 2},
+                      names={uid: "bob@acme"})
+    finally:
+        database.dispose()
+    operator = ok(config, "charges", "export", "--period", "2026-11").output
+    # 1.5 h at 1.00 + 1.5 GB at 0.50
+    assert rows(operator) == [("tenant:acme", "wholesale", "usage", "2.2500"),
+                              ("tenant:acme", "total", "", "2.2500")]
+    assert "usage at 1.0000 per hour, 0.5000 per GB" in operator
+    acme = ok(config, "charges", "export", "--period", "2026-11", "--tenant", "acme").output
+    assert rows(acme) == [("bob", "usage", "", "0.0000"),
+                          ("bob", "wholesale", "usage", "2.2500"),
+                          ("bob", "total", "", "0.0000")]

@@ -2,7 +2,9 @@
 customers' calls rated at retail (their plan's table) and at the tenant's
 wholesale table, exactly; the operator's export with each tenant's bill after
 its own lines, unchanged otherwise; a tenant's export; a closed month frozen
-for tenants too; a tenant user's imported charge."""
+for tenants too; a tenant user's imported charge; wholesale usage (hour and GB
+prices) per tenant and per customer, frozen when closed, late usage priced as
+its month was."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from sqlalchemy import select, update
 
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.accounting.sessions import Status, Totals
+from aaad.core.billing.wholesale_usage import UsagePrices
 from aaad.core.quotas.plan_parse import parse_plan
 from aaad.core.telephony.rate_table import parse_rates_csv
 from aaad.store import billing
@@ -245,3 +248,138 @@ def test_a_month_closed_before_tenant_exports_adds_no_adjustment(
             lines=json.dumps(old, separators=(",", ":")), tenant_lines=None))
     assert export(db, "2026-11", "acme") == []
     assert export(db, "2026-12") == export(db, "2026-12", "acme") == []
+
+
+def session(db: Database, name: str, sid: str, start: int, seconds: int, in_octets: int,
+            out_octets: int) -> None:
+    """A session of usage (the world's plans have rate tables: it is an unrated
+    call too, which has no wholesale cost)."""
+    records = [acct_record(status, at_, totals, user_name=name, acct_session_id=sid,
+                           nas_key="192.0.2.9", client="bras", nas_address="192.0.2.9",
+                           terminate_cause="User-Request" if status is Status.STOP else None)
+               for status, at_, totals in (
+                   (Status.START, start, Totals(0, 0, 0)),
+                   (Status.STOP, start + seconds, Totals(seconds, in_octets, out_octets)))]
+    with db.writer.begin() as conn:
+        record_accounting(conn, records, period=PeriodSpec("monthly"), tz=BERLIN,
+                          now=start + seconds)
+
+
+def usage_prices(db: Database, name: str, hour: int | None, gb: int | None) -> None:
+    with db.writer.begin() as conn:
+        tenant_store.set_wholesale_usage(conn, name, UsagePrices(hour, gb))
+
+
+def wusage(lines: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """(user, count, seconds, in, out, amount, description) of the wholesale usage lines."""
+    return [(x["user"], x["count"], x["seconds"], x["in_octets"], x["out_octets"],
+             x["amount"], x["description"]) for x in lines
+            if x["item"] == "wholesale" and x["kind"] == "usage"]
+
+
+ACME_PRICES = "usage at 1.0000 per hour, 0.5000 per GB"
+
+
+def usage_of_the_month(db: Database) -> None:
+    """acme: 1 h 30 min and 1.5 GB (bob), 1 s and 1 octet (a second bob session);
+    beta: 20 min, 2 GB out (carol); the operator's bob and gamma's dave too."""
+    usage_prices(db, "acme", 10_000, 5_000)      # 1.00 per hour, 0.50 per GB
+    usage_prices(db, "beta", None, 1)            # 0.0001 per GB only
+    session(db, "bob@acme", "d1", T, 5400, 10**9, 5 * 10**8)
+    session(db, "bob@acme", "d2", T + 9000, 1, 1, 0)
+    session(db, "carol@beta", "d3", T + 100, 1200, 0, 2 * 10**9)
+    session(db, "bob", "d4", T, 3600, 10**9, 10**9)
+    session(db, "dave@gamma", "d5", T, 3600, 10**9, 10**9)
+
+
+def test_usage_is_billed_wholesale_at_the_tenants_prices(
+        db: Database, world: dict[str, int]) -> None:
+    usage_of_the_month(db)
+    with db.reader.connect() as conn:
+        acme = tenant_store.get_tenant(conn, "acme")
+    assert (acme.wholesale_hour_money, acme.wholesale_gb_money) == (10_000, 5_000)
+    lines = export(db, "2026-11")
+    # 5401 s: 1.500277… h = 15002.77…; 1.500000001 GB × 0.50 = 7500.000…: 22502.78 → 22503
+    assert wusage(lines) == [
+        ("tenant:acme", 1, 5401, 10**9 + 1, 5 * 10**8, 22503, ACME_PRICES),
+        ("tenant:beta", 1, 1200, 0, 2 * 10**9, 2, "usage at - per hour, 0.0001 per GB")]
+    assert short(lines)[-8:] == [
+        ("tenant:acme", "wholesale", "unrated", 2, 5401, 0, 0, "calls not rated wholesale"),
+        ("tenant:acme", "wholesale", "usage", 1, 5401, 0, 22503, ACME_PRICES),
+        ("tenant:acme", "total", "", 0, 0, 0, 22503, "wholesale total"),
+        ("tenant:beta", "wholesale", "unrated", 1, 1200, 0, 0, "calls not rated wholesale"),
+        ("tenant:beta", "wholesale", "usage", 1, 1200, 0, 2,
+         "usage at - per hour, 0.0001 per GB"),
+        ("tenant:beta", "total", "", 0, 0, 0, 2, "wholesale total"),
+        ("tenant:gamma", "wholesale", "unrated", 1, 3600, 0, 0, "calls not rated wholesale"),
+        ("tenant:gamma", "total", "", 0, 0, 0, 0, "wholesale total")]   # gamma: no prices
+    acme_lines = export(db, "2026-11", "acme")
+    # per customer: bob's two sessions are one usage row, one line, rounded once
+    assert wusage(acme_lines) == [("bob", 1, 5401, 10**9 + 1, 5 * 10**8, 22503, ACME_PRICES)]
+    assert [x["amount"] for x in acme_lines if x["item"] == "total"][-1] == 0   # not retail
+    assert wusage(export(db, "2026-11", "gamma")) == []
+
+
+def test_wholesale_usage_total_counts_calls_and_usage(
+        db: Database, world: dict[str, int]) -> None:
+    calls_of_the_month(db)                       # acme: one call, 1200 wholesale, 61 s of usage
+    before = export(db, "2026-11")
+    usage_prices(db, "acme", 36_000, None)       # 3.60 per hour: 61 s = 610
+    after = export(db, "2026-11")
+    assert [x for x in after if x["user"] != "tenant:acme"] \
+        == [x for x in before if x["user"] != "tenant:acme"]      # nothing else changes
+    acme = [x for x in short(export(db, "2026-11")) if x[0] == "tenant:acme"]
+    assert acme == [
+        ("tenant:acme", "wholesale", "call", 1, 61, 0, 1200, ""),
+        ("tenant:acme", "wholesale", "usage", 1, 61, 0, 610,
+         "usage at 3.6000 per hour, - per GB"),
+        ("tenant:acme", "total", "", 0, 0, 0, 1810, "wholesale total")]
+    with db.writer.begin() as conn:
+        tenant_store.set_wholesale_usage(conn, "acme", UsagePrices(None, None))
+        assert tenant_store.wholesale_usage_prices(conn) == {}
+    assert [x[2] for x in short(export(db, "2026-11")) if x[0] == "tenant:acme"] \
+        == ["call", ""]
+    with db.writer.begin() as conn, pytest.raises(tenant_store.NoSuchTenant):
+        tenant_store.set_wholesale_usage(conn, "nobody", UsagePrices(1, 1))
+
+
+def test_closed_month_usage_is_frozen_and_late_usage_is_an_adjustment_at_its_prices(
+        db: Database, world: dict[str, int]) -> None:
+    usage_of_the_month(db)
+    operator, acme = export(db, "2026-11"), export(db, "2026-11", "acme")
+    with db.writer.begin() as conn:
+        assert close_period(conn, "2026-11", bounds, now=DEC + 60)
+    usage_prices(db, "acme", 20_000, None)       # new prices: December's, not November's
+    assert export(db, "2026-11") == operator
+    assert export(db, "2026-11", "acme") == acme
+    assert wusage(export(db, "2026-12")) == []   # a price change alone adjusts nothing
+    # a late Stop of a November session: 1 h more, 10^9 octets more, at November's
+    # prices: 5401 + 3600 s, 2.500000001 GB → 25002.77… + 12500.0… = 37503; 22503 reported
+    session(db, "bob@acme", "d6", T + 20_000, 3600, 6 * 10**8, 4 * 10**8)
+    adjustment = ("bob", 0, 3600, 6 * 10**8, 4 * 10**8, 15000, "adjustment for 2026-11")
+    assert wusage(export(db, "2026-12", "acme")) == [adjustment]
+    assert wusage(export(db, "2026-12")) == [("tenant:acme", *adjustment[1:])]
+    assert short(export(db, "2026-12"))[-1] \
+        == ("tenant:acme", "total", "", 0, 0, 0, 15000, "wholesale total")
+    with db.writer.begin() as conn:
+        assert close_period(conn, "2026-12", bounds, now=at(2027, 1, 1) + 60)
+    # reported once: nothing left for January; a later late Stop adds only itself
+    assert wusage(export(db, "2027-01")) == []
+    session(db, "bob@acme", "d7", T + 30_000, 1, 0, 0)
+    assert wusage(export(db, "2027-01", "acme")) == [
+        # 9002 s and 2.500000001 GB: 37505.56 → 37506, 3 more than reported so far
+        ("bob", 0, 1, 0, 0, 3, "adjustment for 2026-11")]
+
+
+def test_late_usage_of_a_month_closed_without_prices_is_not_billed_wholesale(
+        db: Database, world: dict[str, int]) -> None:
+    session(db, "bob@acme", "d1", T, 3600, 0, 0)
+    with db.writer.begin() as conn:
+        assert close_period(conn, "2026-11", bounds, now=DEC + 60)
+    usage_prices(db, "acme", 10_000, None)       # set in December
+    session(db, "bob@acme", "d2", T + 5000, 3600, 0, 0)
+    assert wusage(export(db, "2026-12")) == wusage(export(db, "2026-12", "acme")) == []
+    assert "usage" in [x["item"] for x in export(db, "2026-12", "acme")]   # retail: late
+    session(db, "bob@acme", "d3", DEC + 100, 1800, 0, 0)   # December's own: priced
+    assert wusage(export(db, "2026-12", "acme")) == [
+        ("bob", 1, 1800, 0, 0, 5000, "usage at 1.0000 per hour, - per GB")]
