@@ -347,8 +347,10 @@ def _own_names(d: Daemon, a: str, b: str) -> None:
     for token, path, count in ((a, "?kind=suspended", 1), (b, "?kind=suspended", 0),
                                (TOKEN, f"?kind=suspended&user={SHARED}", 0)):
         feed = api(d, "GET", "/v1/events" + path, token=token, template="/v1/events")
-        assert [(e["kind"], e["user"]) for e in feed.body["items"]] \
-            == [("suspended", SHARED)] * count, feed.body
+        assert [(e["kind"], e["user"], e["tenant"]) for e in feed.body["items"]] \
+            == [("suspended", SHARED, TA)] * count, feed.body
+    everyone = api(d, "GET", "/v1/events?kind=suspended", token=TOKEN).body["items"]
+    assert [(e["user"], e["tenant"]) for e in everyone] == [(SHARED, TA)]
     reverse = api(d, "POST", "/v1/topups/r1/reverse", token=a,
                   template="/v1/topups/{ref}/reverse")
     assert reverse.status == 200 and reverse.body["ref"] == "r1", reverse.body
