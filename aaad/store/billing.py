@@ -1,9 +1,11 @@
 """Charges in and out: the CSV import of external charges and the monthly export.
 
 Import (``aaad charges import``): one charge per CSV line, stored in ``charges``
-with ref ``import:<id>``, so a line is imported once however often the file is
-loaded. A file is all or nothing: :func:`parse_import` checks every line
-before anything is written and :func:`import_charges` checks users and earlier
+with ref ``import:<id>`` (``import:<tenant>/<id>`` for a line of a tenant's
+user: each tenant's ids are its own), so a line is imported once however
+often the file is loaded; the API's charges share these refs. A file is all
+or nothing: :func:`parse_import` checks every line before anything is
+written and :func:`import_charges` checks users and earlier
 imports inside the caller's transaction; the first problem raises
 :class:`ImportProblem` with its line number.
 
@@ -39,8 +41,8 @@ from aaad.core.quotas.plan import format_money, parse_money
 from aaad.store.ledger import PAY_PREFIX, list_charges, settle
 from aaad.store.sql import insert_ignore
 from aaad.store.tables import calls, charges, ledger, usage, users
-from aaad.store.tenants import tenant_ids, tenant_names, wholesale_usage_prices
-from aaad.store.users import NoSuchUser, tax_exemptions, user_ids
+from aaad.store.tenants import qualify, tenant_ids, tenant_names, wholesale_usage_prices
+from aaad.store.users import NoSuchUser, exempt_names, user_filter, user_ids
 
 __all__ = ["IMPORT_COLUMNS", "REQUIRED_COLUMNS", "EXPORT_COLUMNS", "ImportLine", "ImportProblem",
            "ImportResult", "Export", "parse_import", "import_charges", "export_lines",
@@ -53,7 +55,8 @@ REQUIRED_COLUMNS = ("id", "user", "amount", "date")
 DEFAULT_KIND = "import"
 REF_PREFIX = "import:"
 LEGACY_API_PREFIX = "api:"     # charges the API posted before it used REF_PREFIX
-MAX_ID = 120            # charges.ref is 128 characters, "import:" included
+MAX_ID = 120            # charges.ref is 128 characters, "import:" included; a
+                        # tenant's ids count its "<tenant>/" too
 MAX_DESCRIPTION = 255
 MAX_AMOUNT = 10**15         # 100 billion units: far inside 64 bits
 EXPORT_COLUMNS = ("period", "user", "item", "kind", "ref", "count", "seconds", "in_octets",
@@ -85,7 +88,8 @@ class ImportLine:
 
     @property
     def ref(self) -> str:
-        return REF_PREFIX + self.id
+        """``import:<id>``, or ``import:<tenant>/<id>`` for a tenant's line."""
+        return REF_PREFIX + qualify(self.tenant, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +121,7 @@ def parse_import(text: str, tz: ZoneInfo) -> list[ImportLine]:
             if name not in columns:
                 raise ImportProblem(1, f"missing column {name!r}")
         out: list[ImportLine] = []
-        seen: dict[str, int] = {}
+        seen: dict[str, int] = {}       # ref -> line: one id per tenant
         for fields in reader:
             n = reader.line_num
             if not any(f.strip() for f in fields):
@@ -125,10 +129,10 @@ def parse_import(text: str, tz: ZoneInfo) -> list[ImportLine]:
             if len(fields) != len(columns):
                 raise ImportProblem(n, f"expected {len(columns)} fields, got {len(fields)}")
             item = _line(n, dict(zip(columns, fields, strict=False)), tz)
-            if item.id in seen:
+            if item.ref in seen:
                 raise ImportProblem(n, f"id {item.id!r} appears twice in the file "
-                                    f"(first on line {seen[item.id]})")
-            seen[item.id] = n
+                                    f"(first on line {seen[item.ref]})")
+            seen[item.ref] = n
             out.append(item)
     except csv.Error as e:
         raise ImportProblem(reader.line_num, f"not valid CSV: {e}") from None
@@ -160,10 +164,10 @@ def import_charges(conn: Connection, lines: Sequence[ImportLine], now: int) -> I
         if known.get((x.tenant, x.user)) not in accounts:
             raise ImportProblem(x.line, f"no user {x.user!r}" + (
                 f" of tenant {x.tenant!r}" if x.tenant is not None else ""))
-    existing = _existing(conn, [x.id for x in lines])
+    existing = _existing(conn, lines)
     new = []
     for x in lines:
-        old = existing.get(x.id)
+        old = existing.get(x.ref)
         if old is None:
             new.append(x)
         elif not _same(old, x, dated=True) or old.user_id != known[(x.tenant, x.user)]:
@@ -187,22 +191,26 @@ class ChargeConflict(Exception):
         self.id, self.ref = charge_id, ref
 
 
-def post_charge(conn: Connection, line: ImportLine, now: int, *, dated: bool) -> bool:
+def post_charge(conn: Connection, line: ImportLine, now: int, *, dated: bool,
+                tenant: int = OPERATOR) -> bool:
     """Record one charge (the API's) in the import's id namespace: False if its
     id was recorded before (imported, or posted by the API) with the same user,
-    kind, amount, quantity, description and, when ``dated``, date. The caller
-    owns the transaction; a prepaid user's balance pays it now, or it is due.
+    kind, amount, quantity, description and, when ``dated``, date. The user
+    is ``tenant``'s (``line.tenant`` names it, for the ref). The caller owns
+    the transaction; a prepaid user's balance pays it now, or it is due.
 
     Raises:
-        store.users.NoSuchUser: no such account.
+        store.users.NoSuchUser: no such account of ``tenant``.
         ChargeConflict: the id was recorded before with other values.
     """
-    old = _existing(conn, [line.id]).get(line.id)
+    uid = user_ids(conn, [line.user], tenant=tenant).get(line.user)
+    old = _existing(conn, [line]).get(line.ref)
     if old is not None:
-        if not _same(old, line, dated=dated):
+        # Another user of the name (an operator's id "acme/r1" is tenant
+        # acme's "r1") is other values too.
+        if not _same(old, line, dated=dated) or (uid is not None and old.user_id != uid):
             raise ChargeConflict(line.id, old.ref)
         return False
-    uid = user_ids(conn, [line.user]).get(line.user)
     if uid is None or not conn.execute(select(users.c.account).where(users.c.id == uid)).scalar():
         raise NoSuchUser(line.user)
     conn.execute(insert_ignore(conn, charges), [
@@ -214,12 +222,24 @@ def post_charge(conn: Connection, line: ImportLine, now: int, *, dated: bool) ->
 
 
 def charge_list(conn: Connection, *, user: str | None, period_start: int | None,
-                taxes: Sequence[Tax]) -> list[dict[str, Any]]:
+                taxes: Sequence[Tax], tenant: int | None = None) -> list[dict[str, Any]]:
     """Charges as listed (``aaad charges list``, ``GET /v1/charges``): amounts as
     exact decimals, each charge followed by its taxes as the export computes
-    them (one line per tax)."""
-    rows = list_charges(conn, user=user, period_start=period_start)
-    exempt = tax_exemptions(conn) if taxes else {}
+    them (one line per tax). With ``tenant``: only its users' charges, and
+    ``user`` is its user of the name; without, every charge (``user`` is the
+    operator's)."""
+    if tenant is None:
+        rows = list_charges(conn, user=user, period_start=period_start)
+    else:
+        stmt = select(charges).where(charges.c.user_id.in_(
+            select(users.c.id).where(users.c.tenant_id == tenant)))
+        if user is not None:
+            stmt = stmt.where(user_filter(conn, charges, user, tenant=tenant))
+        if period_start is not None:
+            stmt = stmt.where(charges.c.period_start == period_start)
+        rows = [dict(r._mapping) for r in conn.execute(
+            stmt.order_by(charges.c.created_at, charges.c.id))]
+    exempt = _exemptions(conn) if taxes else {}
     out: list[dict[str, Any]] = []
     for r in rows:
         line = {"ref": r["ref"], "user": r["user_name"], "kind": r["kind"],
@@ -231,7 +251,7 @@ def charge_list(conn: Connection, *, user: str | None, period_start: int | None,
                     "amount": format_money(x.amount), "quantity": 0,
                     "description": f"{x.tax} on {r['ref']}"}
                    for x in tax_lines(r["amount"], r["kind"], taxes,
-                                      exempt.get(r["user_name"], frozenset())))
+                                      exempt.get(r["user_id"], frozenset())))
     return out
 
 
@@ -239,16 +259,23 @@ def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _existing(conn: Connection, ids: Sequence[str]) -> dict[str, Any]:
-    """id → the charge row recorded under ``import:<id>``, or under the
-    ``api:<id>`` that the API used before it shared the import's namespace."""
+def _exemptions(conn: Connection) -> dict[int, frozenset[str]]:
+    """User id → the taxes it does not pay (by id: tenants' users share names)."""
+    return {r.id: frozenset(exempt_names(r.tax_exempt)) for r in conn.execute(
+        select(users.c.id, users.c.tax_exempt).where(users.c.tax_exempt.is_not(None)))}
+
+
+def _existing(conn: Connection, lines: Sequence[ImportLine]) -> dict[str, Any]:
+    """A line's ref → the charge row recorded under it, or, for the operator's
+    lines, under the ``api:<id>`` that the API used before it shared the
+    import's namespace (tenants' charges never had one)."""
     found: dict[str, Any] = {}
-    for part in _chunks(list(ids)):
-        refs = [REF_PREFIX + i for i in part] + [LEGACY_API_PREFIX + i for i in part]
-        for r in conn.execute(select(charges).where(charges.c.ref.in_(refs))):
-            ident = r.ref.partition(":")[2]
-            if ident not in found or r.ref.startswith(REF_PREFIX):
-                found[ident] = r
+    legacy = {LEGACY_API_PREFIX + x.id: x.ref for x in lines if x.tenant is None}
+    for part in _chunks([x.ref for x in lines] + sorted(legacy)):
+        for r in conn.execute(select(charges).where(charges.c.ref.in_(part))):
+            ref = legacy.get(r.ref, r.ref)
+            if ref not in found or r.ref == ref:
+                found[ref] = r
     return found
 
 
@@ -509,8 +536,11 @@ def charge_line(n: int, f: dict[str, str], tz: ZoneInfo, *,
 def _line(n: int, f: dict[str, str], tz: ZoneInfo, *,
           default_at: int | None = None) -> ImportLine:
     ident = f["id"].strip()
-    if not ident or len(ident) > MAX_ID or not ident.isprintable():
-        raise ImportProblem(n, f"id must be 1-{MAX_ID} printable characters", "id")
+    tenant = f.get("tenant", "").strip() or None
+    most = MAX_ID - (0 if tenant is None else len(tenant) + 1)
+    if not ident or len(ident) > most or not ident.isprintable():
+        raise ImportProblem(n, f"id must be 1-{most} printable characters" + (
+            "" if tenant is None else f" (tenant {tenant}'s ids count '{tenant}/')"), "id")
     user = f["user"].strip()
     if not user or len(user.encode("utf-8")) > 253:
         raise ImportProblem(n, "user must be a name of 1-253 octets", "user")
@@ -535,7 +565,6 @@ def _line(n: int, f: dict[str, str], tz: ZoneInfo, *,
                             "description")
     date_text = f.get("date", "").strip()
     at = default_at if default_at is not None and not date_text else _instant(n, date_text, tz)
-    tenant = f.get("tenant", "").strip() or None
     return ImportLine(n, ident, user, kind, amount, int(raw_q), description, at, tenant)
 
 

@@ -105,6 +105,7 @@ def settle(conn: Connection, user_id: int, user_name: str, now: int) -> Settleme
                 conn.execute(update(users).where(users.c.id == user_id)
                              .values(suspended_at=now))
                 record_event(conn, at=now, kind="suspended", result="ok", user_name=user_name,
+                             user_id=user_id,
                              detail=f"for non-payment: {format_money(due)} due")
             return Settlement(0, due, True)
     for r in unpaid:
@@ -115,6 +116,7 @@ def settle(conn: Connection, user_id: int, user_name: str, now: int) -> Settleme
     if user.suspended_at is not None:
         conn.execute(update(users).where(users.c.id == user_id).values(suspended_at=None))
         record_event(conn, at=now, kind="resumed", result="ok", user_name=user_name,
+                     user_id=user_id,
                      detail=f"paid {format_money(max(0, due))} that was due")
     return Settlement(max(0, due), 0, False)
 

@@ -242,7 +242,11 @@ events = Table(
     Column("session_id", String(32), nullable=True),
     Column("result", String(32), nullable=False),
     Column("detail", String(255), nullable=False, server_default=text("''")),
+    # The tenant of the user or session (0: the operator's), for a tenant's
+    # feed: the name alone does not say whose (0020).
+    Column("tenant_id", Integer, nullable=False, server_default=text("0")),
     Index("ix_events_at", "at"),
+    Index("ix_events_tenant_id_id", "tenant_id", "id"),
 )
 
 

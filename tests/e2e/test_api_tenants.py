@@ -1,5 +1,5 @@
 """Tenant isolation of the API against the real daemon: tenants A and B with
-users, plans, vouchers and top-up references of the same names, a token for
+users, plans, vouchers, top-up references and charge ids of the same names, a token for
 each. Every operation of the OpenAPI document (read from it, so a new one is
 walked too) is called with A's token and B's object names: an operation with a
 name in its path answers 404 exactly as for a missing name (the same body), a
@@ -167,6 +167,15 @@ def _provision(d: Daemon, nas: FakeNas, a: str, b: str) -> None:
     made = api(d, "POST", "/v1/vouchers", {"count": 1, "value": "2.00"}, token=b,
                key=secrets.token_hex(8))
     B_CODES.extend(made.body["codes"])
+    # Charge id r1 in B, and in the operator's namespace (stored as it always was).
+    for user in (SHARED, B_USER):
+        made = api(d, "POST", "/v1/charges", {"id": f"r1-{user}" if user != SHARED else "r1",
+                                              "user": user, "amount": "4.00"}, token=b)
+        assert made.status == 201, made.body
+    assert made.body["ref"] == f"import:{TB}/r1-{B_USER}"
+    made = api(d, "POST", "/v1/charges", {"id": "r1", "user": OP_USER, "amount": "9.00"},
+               token=TOKEN)
+    assert made.status == 201 and made.body["ref"] == "import:r1", made.body
 
 
 def _state(d: Daemon, b: str) -> Any:
@@ -176,7 +185,7 @@ def _state(d: Daemon, b: str) -> Any:
                  f"/v1/users/{SHARED}/balance", f"/v1/users/{B_USER}/balance",
                  f"/v1/users/{B_USER}/blocks", f"/v1/users/{B_USER}/sessions",
                  f"/v1/plans/{B_PLAN}", "/v1/vouchers", "/v1/users", "/v1/plans",
-                 "/v1/sessions", "/v1/calls", "/v1/events"):
+                 "/v1/sessions", "/v1/calls", "/v1/events", "/v1/charges"):
         r = request(d.api_port or 0, "GET", path, token=b)
         assert r.status == 200, (path, r.body)
         out[path] = r.body
@@ -201,7 +210,7 @@ def _walk(d: Daemon, a: str, b: str) -> None:
             assert not users & set(markers), users
             continue
         if template in OPERATOR_ONLY:
-            r = request(d.api_port or 0, method, template.replace("{period}", "2026-11"),
+            r = request(d.api_port or 0, method, template,
                         None if method == "GET" else {}, token=a)
             assert r.status == 403, (method, template, r.body)
             continue
@@ -296,9 +305,33 @@ def _redeem(d: Daemon, a: str, b: str) -> None:
     assert done.status == 200 and done.body["balance"] == "12.00", done.body
 
 
+def _charge(d: Daemon, a: str, b: str) -> None:
+    """A's charge ids are its own (B and the operator used r1 too); B's user and
+    the operator's are no users to A."""
+    body = {"id": "r1", "user": SHARED, "amount": "3.00", "date": "2026-11-05"}
+    made = api(d, "POST", "/v1/charges", body, token=a)
+    assert made.status == 201 and made.body["ref"] == f"import:{TA}/r1", made.body
+    again = api(d, "POST", "/v1/charges", body, token=a)
+    assert again.status == 200 and again.body["created"] is False
+    for name in (B_USER, OP_USER):
+        got = api(d, "POST", "/v1/charges", {**body, "id": "r2", "user": name}, token=a)
+        missing = api(d, "POST", "/v1/charges", {**body, "id": "r2", "user": MISSING},
+                      token=a)
+        assert (got.status, missing.status) == (404, 404), got.body
+        assert got.body["detail"].replace(name, MISSING) == missing.body["detail"]
+    listed = api(d, "GET", "/v1/charges", token=a).body
+    assert [(c["ref"], c["user"], c["amount"]) for c in listed] \
+        == [(f"import:{TA}/r1", SHARED, "3.00")]
+    assert api(d, "GET", f"/v1/charges?user={SHARED}", token=a).body == listed
+    ops = api(d, "GET", "/v1/charges", token=TOKEN).body
+    assert [c["ref"] for c in ops] == [f"import:{TB}/r1", f"import:{TB}/r1-{B_USER}",
+                                       "import:r1", f"import:{TA}/r1"]
+    assert api(d, "GET", f"/v1/charges?tenant={TA}", token=TOKEN).body == listed
+
+
 _WRITES = {("POST", "/v1/users"): _create_user, ("POST", "/v1/users/import"): _import,
            ("POST", "/v1/vouchers"): _create_vouchers,
-           ("POST", "/v1/vouchers/redeem"): _redeem}
+           ("POST", "/v1/vouchers/redeem"): _redeem, ("POST", "/v1/charges"): _charge}
 
 
 def _own_names(d: Daemon, a: str, b: str) -> None:
@@ -309,6 +342,15 @@ def _own_names(d: Daemon, a: str, b: str) -> None:
     assert theirs.body["suspended_by_hand"] is None
     ops = api(d, "GET", f"/v1/users/{SHARED}", token=TOKEN, template="/v1/users/{name}")
     assert ops.body["suspended_by_hand"] is None and ops.body["plan"] is None
+    # The suspension has no session: it reaches A's feed, not B's, nor the
+    # operator's bob's.
+    for token, path, count in ((a, "?kind=suspended", 1), (b, "?kind=suspended", 0),
+                               (TOKEN, f"?kind=suspended&user={SHARED}", 0)):
+        feed = api(d, "GET", "/v1/events" + path, token=token, template="/v1/events")
+        assert [(e["kind"], e["user"], e["tenant"]) for e in feed.body["items"]] \
+            == [("suspended", SHARED, TA)] * count, feed.body
+    everyone = api(d, "GET", "/v1/events?kind=suspended", token=TOKEN).body["items"]
+    assert [(e["user"], e["tenant"]) for e in everyone] == [(SHARED, TA)]
     reverse = api(d, "POST", "/v1/topups/r1/reverse", token=a,
                   template="/v1/topups/{ref}/reverse")
     assert reverse.status == 200 and reverse.body["ref"] == "r1", reverse.body

@@ -233,3 +233,25 @@ def test_0016_gives_everything_to_the_operator_and_names_become_per_tenant(
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0013")
     assert migrate.current_revision(fresh.writer) == "0013"
+
+
+def test_0020_gives_an_event_of_a_tenants_session_its_tenant(fresh: Database) -> None:
+    """Events before 0020: of a tenant's session, that tenant's (what its feed
+    showed); the rest the operator's."""
+    migrate.upgrade(fresh.writer, "0019")
+    with fresh.writer.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (name, created_at) VALUES ('acme', 1)"))
+        acme = conn.execute(text("SELECT id FROM tenants")).scalar_one()
+        for key, tenant in (("k-acme", acme), ("k-op", 0)):
+            conn.execute(text(
+                "INSERT INTO sessions (id, user_name, nas_key, client, nas_address, "
+                "acct_session_id, active, started_at, updated_at, last_seen, tenant_id) "
+                "VALUES (:k, 'bob', 'n', 'c', '10.0.0.1', :k, :f, 1, 1, 1, :t)"),
+                {"k": key, "t": tenant, "f": False})
+        for session in ("k-acme", "k-op", None, "block:7"):
+            conn.execute(text("INSERT INTO events (at, kind, user_name, session_id, result) "
+                              "VALUES (1, 'disconnect', 'bob', :s, 'ack')"), {"s": session})
+    migrate.upgrade(fresh.writer)
+    with fresh.reader.connect() as conn:
+        assert conn.execute(text("SELECT tenant_id FROM events ORDER BY id")).scalars().all() \
+            == [acme, 0, 0, 0]

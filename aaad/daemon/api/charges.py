@@ -3,7 +3,9 @@ list charges (the API side of ``aaad charges import`` and ``charges list``).
 
 A charge's id shares one namespace with the CSV import: both store
 ``import:<id>``, so one id sent both ways is billed once. Charges the API
-posted before (``api:<id>``) are found under their id too.
+posted before (``api:<id>``) are found under their id too. A tenant's token
+works on its users' charges only, and its ids are its own: stored
+``import:<tenant>/<id>``, as the import stores a line with that ``tenant``.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ class _Charges:
         now = self.ctx.now()
         fields = {"id": charge_id or "", "user": user or "", "kind": kind or API_KIND,
                   "amount": amount, "quantity": str(quantity or 0),
-                  "description": description or "", "date": date or ""}
+                  "description": description or "", "date": date or "",
+                  "tenant": req.tenant_name or ""}
         try:
             line = billing.charge_line(0, fields, self.ctx.tz, default_at=now)
         except billing.ImportProblem as e:
@@ -59,7 +62,8 @@ class _Charges:
 
         def apply(conn: Connection) -> Reply:
             try:
-                created = billing.post_charge(conn, line, now, dated=date is not None)
+                created = billing.post_charge(conn, line, now, dated=date is not None,
+                                              tenant=req.tenant)
             except user_store.NoSuchUser:
                 raise no_user(line.user) from None
             except billing.ChargeConflict as e:
@@ -82,8 +86,10 @@ class _Charges:
         taxes = self.ctx.taxes()
 
         def read(conn: Connection) -> Reply:
-            out = billing.charge_list(conn, user=user, period_start=start, taxes=taxes)
-            if user is not None and not out and not user_store.user_ids(conn, [user]):
+            out = billing.charge_list(conn, user=user, period_start=start, taxes=taxes,
+                                      tenant=None if req.tenant_name is None else req.tenant)
+            if user is not None and not out and not user_store.user_ids(
+                    conn, [user], tenant=req.tenant):
                 raise no_user(user)
             return Reply(200, out)
         return self.ctx.read(read)

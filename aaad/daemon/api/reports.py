@@ -27,6 +27,7 @@ from aaad.store import billing
 from aaad.store import calls as call_store
 from aaad.store import events as event_store
 from aaad.store import sessions as session_store
+from aaad.store import tenants as tenant_store
 from aaad.store import users as user_store
 from aaad.store.closing import export_period, month_bounds
 from aaad.store.reports import iso, usage_report
@@ -163,9 +164,13 @@ class _Reports:
                 raise no_user(user)
             rows = event_store.events_after(conn, after, limit=limit, user=user, kinds=kinds,
                                             tenant=_tenant(req))
+            # The operator's feed has every tenant's events: each says whose
+            # (a name alone may be several tenants' users).
+            names = tenant_store.tenant_names(conn, {r["tenant_id"] for r in rows})
             return Reply(200, {
                 "items": [{"id": r["id"], "at": iso(r["at"]), "kind": r["kind"],
                            "result": r["result"], "user": r["user_name"],
+                           "tenant": names.get(r["tenant_id"]),
                            "session": r["session_id"], "detail": r["detail"]} for r in rows],
                 "next": rows[-1]["id"] if rows else after})
         return self.ctx.read(read)

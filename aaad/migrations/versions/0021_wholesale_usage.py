@@ -4,7 +4,7 @@ per GB, 10^9 octets in + out, of the tenant's customers' usage, for the
 reseller's bill; NULL: that part is not billed).
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-03
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

@@ -459,7 +459,7 @@ def _use_blocks(conn: Connection, out: _Segment, user: int, name: str, plan: Pla
             description=f"{plan.block.hours}h block (renewed), plan {plan.name}", now=now)
         out.charged_money += renewal.price_money
         event_store.record_event(conn, at=now, kind="block_renewed", result="ok",
-                                 user_name=name,
+                                 user_name=name, user_id=user,
                                  detail=f"{plan.block.hours}h block, plan {plan.name}")
     blocks[user] = updated
 

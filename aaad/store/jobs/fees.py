@@ -131,7 +131,7 @@ def _note_renewal(conn: Connection, row: Any, ref: str, amount: int, what: str,
     unpaid = row.billing == "prepaid" and conn.execute(
         select(charges.c.paid).where(charges.c.ref == ref)).scalar() != amount
     event_store.record_event(conn, at=now, kind="renewal_due" if unpaid else "renewal_charged",
-                             result="ok", user_name=row.name,
+                             result="ok", user_name=row.name, user_id=row.id,
                              detail=f"{what}: {format_money(amount)}")
 
 

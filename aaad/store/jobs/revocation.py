@@ -48,6 +48,7 @@ def revoke_suspended(conn: Connection, *, now: int, tz: ZoneInfo, revoke_after_s
                      .values(enabled=False, updated_at=now))
         owed = ledger_store.dues(conn, [row.id]).get(row.id, 0)
         event_store.record_event(conn, at=now, kind="revoked", result="ok", user_name=row.name,
+                                 user_id=row.id,
                                  detail=f"suspended {revoke_after_s // 86400} days with "
                                         f"{format_money(owed)} due: plan removed, disabled")
     return [r.name for r in due]

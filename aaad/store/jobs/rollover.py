@@ -36,7 +36,8 @@ def rollover(conn: Connection, *, now: int, tz: ZoneInfo) -> list[str]:
         start = period_bounds(plan.period, tz, now)[0]
         detail = f"plan {name}: period {period_label(plan.period, tz, start)} began"
         if not event_store.event_exists(conn, kind="rollover", detail=detail):
-            event_store.record_event(conn, at=now, kind="rollover", result="ok", detail=detail)
+            event_store.record_event(conn, at=now, kind="rollover", result="ok", detail=detail,
+                                     plan=name)
             done.append(detail)
     for b in block_store.expired_blocks(conn, now, for_update=True):
         marker = f"block:{b.id}"
@@ -46,6 +47,7 @@ def rollover(conn: Connection, *, now: int, tz: ZoneInfo) -> list[str]:
         detail = (f"block {b.id} of {b.user_name} expired with "
                   f"{left // 3600}h {left % 3600 // 60}m unused")
         event_store.record_event(conn, at=now, kind="block_expired", result="ok",
-                                 user_name=b.user_name, session_id=marker, detail=detail)
+                                 user_name=b.user_name, session_id=marker, detail=detail,
+                                 user_id=b.user_id)
         done.append(detail)
     return done

@@ -79,7 +79,7 @@ def suspend(conn: Connection, user_id: int, name: str, reason: str | None,
         if before is not None:
             detail = f"by hand, reason now: {done.reason}"
         event_store.record_event(conn, at=now, kind="suspended", result="ok", user_name=name,
-                                 detail=detail)
+                                 user_id=user_id, detail=detail)
     return done
 
 
@@ -105,7 +105,7 @@ def resume(conn: Connection, user_id: int, name: str, now: int) -> Resumed:
     if lifted is not None:
         # Lifting a non-payment suspension is settle's event, recorded above.
         event_store.record_event(conn, at=now, kind="resumed", result="ok", user_name=name,
-                                 detail="by hand" + (f" (was: {lifted.reason})"
+                                 user_id=user_id, detail="by hand" + (f" (was: {lifted.reason})"
                                                      if lifted.reason else ""))
     return done
 
