@@ -58,8 +58,12 @@ def event_exists(conn: Connection, *, kind: str, detail: str | None = None,
 
 
 def list_events(conn: Connection, *, user: str | None = None, kind: str | None = None,
-                limit: int = 100) -> list[dict[str, Any]]:
+                limit: int = 100, tenant: int | None = None) -> list[dict[str, Any]]:
+    """Events newest first, of ``user`` (a name), ``kind`` and ``tenant`` (None:
+    every tenant's and the operator's)."""
     stmt = select(events).order_by(events.c.at.desc(), events.c.id.desc()).limit(limit)
+    if tenant is not None:
+        stmt = stmt.where(events.c.tenant_id == tenant)
     if user is not None:
         stmt = stmt.where(events.c.user_name == user)
     if kind is not None:

@@ -211,3 +211,23 @@ def test_usage_of_a_tenants_user(config: Path) -> None:
     assert error(config, "usage", "show", "bob") == "error: no user bob"
     assert error(config, "usage", "show", "eve", "--tenant", "acme") \
         == "error: no user eve (tenant acme)"
+
+
+def test_events_of_a_tenant(config: Path) -> None:
+    ok(config, "tenant", "add", "acme")
+    ok(config, "user", "add", "bob", "--password", "pw")
+    ok(config, "user", "add", "bob", "--password", "pw", "--tenant", "acme")
+    ok(config, "user", "suspend", "bob", "--tenant", "acme", "--reason", "unpaid",
+       "--no-disconnect")
+    ok(config, "user", "suspend", "bob", "--no-disconnect")
+
+    def events(*args: str) -> list[tuple[str, str]]:
+        return [(e["kind"], e["detail"]) for e in
+                json.loads(ok(config, "events", "list", "--json", *args).output)]
+    assert events("--tenant", "acme") == [("suspended", "by hand: unpaid")]
+    assert events("--tenant", "acme", "--user", "bob") == [("suspended", "by hand: unpaid")]
+    assert len(events()) == 2                      # the operator sees every event
+    assert error(config, "events", "list", "--tenant", "acme", "--user", "carol") \
+        == "error: no user carol (tenant acme)"
+    assert error(config, "events", "list", "--tenant", "beta") \
+        == "error: no tenant 'beta' (see 'aaad tenant list')"
