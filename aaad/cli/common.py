@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Context", "fail", "db_error", "emit", "table", "pass_ctx", "json_option",
            "tenant_option", "tenant_of", "in_tenant",
-           "require_user", "require_known", "no_user", "user_rows", "check_driver",
+           "require_user", "require_known", "no_user", "write_user", "user_rows", "check_driver",
            "ensure_sqlite_dir", "iso", "now_s", "parse_amount", "balance_summary",
            "free_lines", "EXIT_ERROR", "EXIT_USAGE", "MAX_MONEY"]
 
@@ -179,6 +179,18 @@ def require_known(conn: Connection, name: str) -> None:
     from aaad.store import users as user_store
     if not user_store.user_ids(conn, [name]):     # its account or no-account holder
         no_user(name)
+
+
+def write_user(c: Context, name: str, tenant: str | None, fn: Callable[..., Any], *args: Any,
+               **kw: Any) -> Any:
+    """``fn(conn, name, *args, tenant=<the tenant's id>, **kw)`` in one write: the
+    store functions that act on one user by name (store/jobs/accounts.py,
+    store/users.py). Exits ``no user NAME`` (in the tenant) on NoSuchUser."""
+    from aaad.store.users import NoSuchUser
+    try:
+        return c.write(lambda conn: fn(conn, name, *args, tenant=tenant_of(conn, tenant), **kw))
+    except NoSuchUser:
+        no_user(in_tenant(name, tenant))
 
 
 def no_user(name: str) -> NoReturn:

@@ -28,6 +28,7 @@ from aaad.cli.common import (
     table,
     tenant_of,
     tenant_option,
+    write_user,
 )
 
 if TYPE_CHECKING:
@@ -63,16 +64,11 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
     import secrets
 
     from aaad.core.quotas.plan import format_money
-    from aaad.store import users as user_store
     from aaad.store.jobs import accounts
     money = parse_amount(amount, "AMOUNT", positive=True)
     ref = _ref(ref) if ref is not None else secrets.token_hex(6)
-    now = now_s()
     try:
-        done = c.write(lambda conn: accounts.topup(conn, name, money, ref, description, now,
-                                                   tenant=tenant_of(conn, tenant)))
-    except user_store.NoSuchUser:
-        no_user(in_tenant(name, tenant))
+        done = write_user(c, name, tenant, accounts.topup, money, ref, description, now_s())
     except accounts.RefUsed as e:
         fail(f"ref {ref!r} was used for a top-up of {format_money(e.amount)} "
              f"to {e.user_name!r}; nothing changed")

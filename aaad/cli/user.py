@@ -24,6 +24,7 @@ from aaad.cli.common import (
     table,
     tenant_of,
     tenant_option,
+    write_user,
 )
 
 __all__ = ["user_group", "suspension_text"]
@@ -239,28 +240,16 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
         _update(c, name, values, "updated", tenant)
         return
     from aaad.core.quotas.plan import format_money
-    from aaad.store import users as user_store
     from aaad.store.jobs.accounts import change_plan
-    tz, now = c.config.timezone, now_s()
-    try:
-        credit = c.write(lambda conn: change_plan(conn, name, stored, now=now, tz=tz,
-                                                  values=values,
-                                                  tenant=tenant_of(conn, tenant)))
-    except user_store.NoSuchUser:
-        no_user(in_tenant(name, tenant))
+    credit = write_user(c, name, tenant, change_plan, stored, now=now_s(),
+                        tz=c.config.timezone, values=values)
     click.echo(f"updated user {in_tenant(name, tenant)}"
                + (f"; credited {format_money(-credit)} of the old plan's fee" if credit else ""))
 
 
 def _set_billing(c: Context, name: str, mode: str, tenant: str | None) -> None:
-    from aaad.store import users as user_store
     from aaad.store.jobs.accounts import set_billing_mode
-    now = now_s()
-    try:
-        changed = c.write(lambda conn: set_billing_mode(conn, name, mode, now,
-                                                        tenant=tenant_of(conn, tenant)))
-    except user_store.NoSuchUser:
-        no_user(in_tenant(name, tenant))
+    changed = write_user(c, name, tenant, set_billing_mode, mode, now_s())
     click.echo(f"user {in_tenant(name, tenant)} is {mode}" + ("" if changed else " already"))
 
 
@@ -286,29 +275,19 @@ def _local_instant(c: Context, text: str, option: str) -> int:
 
 def _schedule_change(c: Context, name: str, plan: str | None, at: int,
                      values: dict[str, Any], tenant: str | None) -> None:
-    from aaad.store import users as user_store
     from aaad.store.jobs.accounts import schedule_plan_change
     now = now_s()
     if at <= now:
         fail("--at is not in the future (leave it out to change the plan now)")
-    try:
-        change = c.write(lambda conn: schedule_plan_change(
-            conn, name, plan, at=at, now=now, values=values, tenant=tenant_of(conn, tenant)))
-    except user_store.NoSuchUser:
-        no_user(in_tenant(name, tenant))
+    change = write_user(c, name, tenant, schedule_plan_change, plan, at=at, now=now,
+                        values=values)
     click.echo(f"user {in_tenant(name, tenant)}: plan change to {plan or 'no plan'} "
                f"scheduled for {iso(at)} (change {change})")
 
 
 def _cancel_changes(c: Context, name: str, tenant: str | None) -> None:
-    from aaad.store import users as user_store
     from aaad.store.jobs.accounts import cancel_plan_changes
-    now = now_s()
-    try:
-        n = c.write(lambda conn: cancel_plan_changes(conn, name, now=now,
-                                                     tenant=tenant_of(conn, tenant)))
-    except user_store.NoSuchUser:
-        no_user(in_tenant(name, tenant))
+    n = write_user(c, name, tenant, cancel_plan_changes, now=now_s())
     click.echo(f"user {in_tenant(name, tenant)}: {n} scheduled plan "
                f"change{'s' if n != 1 else ''} called off")
 
@@ -316,12 +295,7 @@ def _cancel_changes(c: Context, name: str, tenant: str | None) -> None:
 def _update(c: Context, name: str, values: dict[str, Any], what: str,
             tenant: str | None = None) -> None:
     from aaad.store import users as user_store
-    now = now_s()
-    try:
-        c.write(lambda conn: user_store.update_user(conn, name, now=now,
-                                                    tenant=tenant_of(conn, tenant), **values))
-    except user_store.NoSuchUser:
-        no_user(in_tenant(name, tenant))
+    write_user(c, name, tenant, user_store.update_user, now=now_s(), **values)
     click.echo(f"{what} user {in_tenant(name, tenant)}")
 
 
@@ -362,19 +336,13 @@ def user_suspend(c: Context, name: str, reason: str | None, disconnect: bool,
     """Suspend the user by hand: logins are refused ('Account suspended') until
     'aaad user resume'; a top-up does not lift it. Open sessions are disconnected."""
     from aaad.core.quotas.decide import check_hold_reason
-    from aaad.store import users as user_store
     from aaad.store.jobs.accounts import suspend_user
     if reason is not None:
         try:
             reason = check_hold_reason(reason)
         except ValueError as e:
             fail(f"--reason {e}", EXIT_USAGE)
-    now = now_s()
-    try:
-        done = c.write(lambda conn: suspend_user(conn, name, reason, now,
-                                                 tenant=tenant_of(conn, tenant)))
-    except user_store.NoSuchUser:
-        no_user(in_tenant(name, tenant))
+    done = write_user(c, name, tenant, suspend_user, reason, now_s())
     who = in_tenant(name, tenant)
     why = f" (reason: {done.reason})" if done.reason else ""
     if done.before is None:
@@ -397,15 +365,10 @@ def user_resume(c: Context, name: str, tenant: str | None) -> None:
     balance now pays what is due (else nothing changes and it exits 1). A user
     who is not suspended is left as is (exit 0)."""
     from aaad.core.quotas.plan import format_money
-    from aaad.store import users as user_store
     from aaad.store.jobs.accounts import resume_user
     from aaad.store.jobs.suspension import StillDue
-    now = now_s()
     try:
-        done, enabled = c.write(lambda conn: resume_user(conn, name, now,
-                                                         tenant=tenant_of(conn, tenant)))
-    except user_store.NoSuchUser:
-        no_user(in_tenant(name, tenant))
+        done, enabled = write_user(c, name, tenant, resume_user, now_s())
     except StillDue as e:
         fail(f"{name} is suspended for non-payment: {format_money(e.due)} due and only "
              f"{format_money(e.available)} available; top up ('aaad credit topup {name} "
@@ -451,10 +414,7 @@ def user_delete(c: Context, name: str, yes: bool, tenant: str | None) -> None:
             fail(f"refusing to delete {name} without --yes (stdin is not a terminal)",
                  EXIT_USAGE)
         click.confirm(f"delete user {in_tenant(name, tenant)}?", abort=True)
-    try:
-        c.write(lambda conn: user_store.delete_user(conn, name, tenant=tenant_of(conn, tenant)))
-    except user_store.NoSuchUser:
-        no_user(in_tenant(name, tenant))
+    write_user(c, name, tenant, user_store.delete_user)
     click.echo(f"deleted user {in_tenant(name, tenant)}")
 
 
