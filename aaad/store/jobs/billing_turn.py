@@ -93,42 +93,49 @@ def billing_steps(*, now: int, tz: ZoneInfo, period: PeriodSpec, taxes: Sequence
     task, so accounting batches go in between and a catch-up of many users
     never holds the writer for long; :func:`billing_turn` runs them in a row."""
     turn = Turn()
-    while True:
-        changes = yield lambda conn: make_due_changes(conn, now=now, tz=tz, limit=batch)
+    for changes in (yield from _until_done(
+            lambda conn: make_due_changes(conn, now=now, tz=tz, limit=batch),
+            lambda r: r.made + r.cancelled, batch)):
         turn.changes_made += changes.made
         turn.changes_cancelled += changes.cancelled
-        if changes.made + changes.cancelled < batch:
-            break
-    while True:
-        free = yield lambda conn: grant_free_credit(conn, now=now, tz=tz, limit=batch)
+    for free in (yield from _until_done(
+            lambda conn: grant_free_credit(conn, now=now, tz=tz, limit=batch),
+            lambda r: r.users, batch)):
         turn.free_grants += free.grants
         turn.free_granted += free.granted
         turn.free_expired += free.expired
-        if free.users < batch:
-            break
-    while True:
-        fees = yield lambda conn: bill_fees(conn, now=now, tz=tz, limit=batch)
+    for fees in (yield from _until_done(
+            lambda conn: bill_fees(conn, now=now, tz=tz, limit=batch),
+            lambda r: r.users, batch)):
         turn.fee_lines += fees.charges
         turn.fee_money += fees.money
         turn.fee_users += fees.users
-        if fees.users < batch:
-            break
-    while True:
-        scheduled = yield lambda conn: bill_scheduled(conn, now=now, tz=tz, period=period,
-                                                      limit=batch)
+    for scheduled in (yield from _until_done(
+            lambda conn: bill_scheduled(conn, now=now, tz=tz, period=period, limit=batch),
+            lambda r: r.schedules, batch)):
         turn.scheduled_lines += scheduled.charges
         turn.scheduled_money += scheduled.money
-        if scheduled.schedules < batch:
-            break
     if close_after_days is not None:
         turn.closed = yield lambda conn: close_ended(
             conn, month_bounds(tz), now=now, after_days=close_after_days, tz=tz, taxes=taxes)
     if revoke_after_days is not None:
-        while True:
-            names = yield lambda conn: revoke_suspended(
-                conn, now=now, tz=tz, revoke_after_s=revoke_after_days * 86400, limit=batch)
+        for names in (yield from _until_done(
+                lambda conn: revoke_suspended(conn, now=now, tz=tz,
+                                              revoke_after_s=revoke_after_days * 86400,
+                                              limit=batch),
+                len, batch)):
             turn.revoked += names
-            if len(names) < batch:
-                break
     turn.to_disconnect = yield lambda conn: suspended_sessions(conn, now=now, grace_s=grace_s)
     return turn
+
+
+def _until_done(job: Job, rows: Callable[[Any], int],
+                batch: int) -> Generator[Job, Any, list[Any]]:
+    """Yield ``job`` again until a run handles fewer than ``batch`` rows (``rows``
+    of its result): nothing more is due. Every run's result, in order."""
+    results: list[Any] = []
+    while True:
+        result = yield job
+        results.append(result)
+        if rows(result) < batch:
+            return results
