@@ -54,11 +54,7 @@ class Served:
         return r
 
     def login(self, name: str) -> tuple[int, str]:
-        c = self.daemon.client()
-        req = c.CreateAuthPacket(User_Name=name)
-        req["User-Password"] = req.PwCrypt(PASSWORD)
-        reply = c.SendPacket(req)
-        return reply.code, reply["Reply-Message"][0] if "Reply-Message" in reply else ""
+        return self.daemon.login(name, PASSWORD)
 
     def events(self, after: int, user: str) -> tuple[list[dict[str, Any]], int]:
         r = self.api("GET", f"/v1/events?after={after}&user={user}", template="/v1/events")

@@ -17,20 +17,12 @@ from aaad.store import plans as plan_store
 from aaad.store import users as user_store
 from aaad.store.plans import plan_to_json
 from aaad.store.tables import charges, ledger, plans, users
-from tests.support.daemon import Daemon, acct, poll, start_daemon
+from tests.support.daemon import acct, poll, start_daemon
 from tests.support.databases import migrated
 from tests.support.nas import FakeNas
 
 PASSWORD = "Prepaid-pw-12345"
 
-
-def login(d: Daemon, name: str) -> tuple[int, str]:
-    c = d.client()
-    req = c.CreateAuthPacket(User_Name=name)
-    req["User-Password"] = req.PwCrypt(PASSWORD)
-    reply = c.SendPacket(req)
-    message = reply["Reply-Message"][0] if "Reply-Message" in reply else ""
-    return reply.code, message
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "mysql"])
@@ -61,7 +53,8 @@ def test_a_prepaid_user_is_suspended_and_resumed_by_a_top_up(
                      clients_yaml=f"    coa_port: {nas.port}\n",
                      extra_yaml="accounting:\n  sweep_interval: 1s\n")
     try:
-        _, message = poll(lambda: (r := login(d, name))[0] == AccessReject and r, timeout=20)
+        _, message = poll(lambda: (r := d.login(name, PASSWORD))[0] == AccessReject and r,
+                          timeout=20)
         assert message.startswith("Account suspended: ") and message.endswith(" due")
         # A live session (the NAS let it in before): the next billing turn cuts it.
         acct(d, name, "s-live", "Start")
@@ -70,7 +63,7 @@ def test_a_prepaid_user_is_suspended_and_resumed_by_a_top_up(
         shown = d.cli("credit", "show", name, "--json")
         assert '"suspended_at": "' in shown.stdout
         d.cli("credit", "topup", name, "60.00", "--ref", f"{name}-2")   # covers both fees
-        assert login(d, name) == (AccessAccept, "")
+        assert d.login(name, PASSWORD) == (AccessAccept, "")
         with db.reader.connect() as conn:
             pays = conn.execute(select(ledger.c.amount).where(
                 (ledger.c.user_name == name) & (ledger.c.kind == "charge"))).scalars().all()

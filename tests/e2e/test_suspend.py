@@ -15,21 +15,13 @@ from sqlalchemy import delete
 from aaad.store import ledger as ledger_store
 from aaad.store import users as user_store
 from aaad.store.tables import charges, events, ledger, sessions, users
-from tests.support.daemon import Daemon, acct, start_daemon
+from tests.support.daemon import acct, start_daemon
 from tests.support.databases import migrated
 from tests.support.nas import FakeNas
 
 PASSWORD = "Held-pw-12345"
 REASON = "unpaid invoice 42"
 
-
-def login(d: Daemon, name: str) -> tuple[int, str]:
-    c = d.client()
-    req = c.CreateAuthPacket(User_Name=name)
-    req["User-Password"] = req.PwCrypt(PASSWORD)
-    reply = c.SendPacket(req)
-    message = reply["Reply-Message"][0] if "Reply-Message" in reply else ""
-    return reply.code, message
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "mysql"])
@@ -53,21 +45,21 @@ def test_suspend_by_hand_then_resume(dialect: str, server_urls: dict[str, object
                      radius_yaml="  coa_timeouts: [0.2, 0.4]\n",
                      clients_yaml=f"    coa_port: {nas.port}\n")
     try:
-        assert login(d, name) == (AccessAccept, "")
+        assert d.login(name, PASSWORD) == (AccessAccept, "")
         acct(d, name, "s-open", "Start")
         out = d.cli("user", "suspend", name, "--reason", REASON)
         assert out.stdout.splitlines() == [f"suspended user {name} by hand (reason: {REASON})",
                                            "s-open on loopback: ack"]
         [cut] = nas.wait(name)
         assert cut.attrs["Acct-Session-Id"] == ["s-open"] and cut.request_authenticator_ok
-        assert login(d, name) == (AccessReject, f"Account suspended: {REASON}")
+        assert d.login(name, PASSWORD) == (AccessReject, f"Account suspended: {REASON}")
 
         d.cli("credit", "topup", name, "20.00", "--ref", f"{name}-2")
-        assert login(d, name) == (AccessReject, f"Account suspended: {REASON}")
+        assert d.login(name, PASSWORD) == (AccessReject, f"Account suspended: {REASON}")
 
         assert d.cli("user", "resume", name).stdout == (
             f"resumed user {name}: lifted the suspension by hand (reason was: {REASON})\n")
-        assert login(d, name) == (AccessAccept, "")
+        assert d.login(name, PASSWORD) == (AccessAccept, "")
         logged = json.loads(d.cli("events", "list", "--user", name, "--json").stdout)
         assert [(e["kind"], e["detail"]) for e in logged if e["kind"] != "disconnect"] == [
             ("resumed", f"by hand (was: {REASON})"), ("suspended", f"by hand: {REASON}")]

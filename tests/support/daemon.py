@@ -56,6 +56,14 @@ class Daemon:
         c.timeout, c.retries = timeout, retries
         return c
 
+    def login(self, name: str, password: str) -> tuple[int, str]:
+        """A PAP Access-Request: the reply's code and Reply-Message ("" if none)."""
+        c = self.client()
+        req = c.CreateAuthPacket(User_Name=name)
+        req["User-Password"] = req.PwCrypt(password)
+        reply = c.SendPacket(req)
+        return reply.code, reply["Reply-Message"][0] if "Reply-Message" in reply else ""
+
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "aaad", "--config", str(self.config), *args],
                               capture_output=True, text=True, check=check, timeout=60)
