@@ -66,6 +66,11 @@ class FeeBiller:
         self._revoke_after_days = revoke_after_days
         self._grace_s = grace_s
 
+    @property
+    def taxes(self) -> tuple[Tax, ...]:
+        """The taxes the next turn closes months with."""
+        return self._taxes
+
     def run(self) -> Deferred[int]:
         """One turn (skipped while the previous one runs); fires with the lines billed."""
         if self._running:

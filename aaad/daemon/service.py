@@ -218,8 +218,9 @@ class AaadService(MultiService):
         self.config = replace(config, **{k: getattr(self.config, k) for k in (
             "database", "radius", "timezone", "accounting", "auth", "metrics", "api",
             "journal", "telephony")})
+        # What the biller now holds, not what the file says: the log shows what applies.
         log.info("reloaded: %d clients, log level %s, %d taxes%s", len(table),
-                 config.logging.level, len(config.taxes),
+                 config.logging.level, len(self.biller.taxes),
                  f"; restart to apply the new {', '.join(restart)}" if restart else "")
 
     def _open_journal(self, journal: Journal) -> None:
