@@ -227,7 +227,8 @@ def post(conn: Connection, *, user_name: str, amount: int, kind: str, ref: str,
         settle(conn, uid, user_name, now)
     elif amount > 0:
         # A top-up, a voucher, a reversal: it pays off a promised payment
-        # first (core.billing.account.topup), then what is due is paid now.
+        # first (the rule in core.billing.account's docstring), then what is due
+        # is paid now.
         conn.execute(update(balances).where(balances.c.user_id == uid).values(
             promise_amount=greatest(conn, balances.c.promise_amount - amount, 0)))
         settle(conn, uid, user_name, now)

@@ -43,14 +43,10 @@ from dataclasses import dataclass, replace
 __all__ = [
     "Account",
     "Promise",
-    "ChargeOutcome",
     "TopupOutcome",
     "BILLING_MODES",
     "STATES",
     "available",
-    "charge",
-    "topup",
-    "grant_promise",
     "settle",
     "state",
 ]
@@ -105,20 +101,6 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
-class ChargeOutcome:
-    """What a charge did: ``debited`` from the balance, or ``due_added``.
-
-    ``suspend`` is True when this charge suspended the user (it was not
-    suspended before): the caller acts on it once, e.g. refuses new logins.
-    """
-
-    account: Account
-    debited: int
-    due_added: int
-    suspend: bool
-
-
-@dataclass(frozen=True, slots=True)
 class TopupOutcome:
     """What a top-up (or promise) did: dues ``settled`` (debited), and whether it resumed."""
 
@@ -133,72 +115,11 @@ def available(acct: Account, now: int) -> int:
     return acct.balance + acct.credit_limit + promised - acct.due
 
 
-def charge(acct: Account, amount: int, now: int) -> ChargeOutcome:
-    """Charge ``amount`` to the account at ``now``.
-
-    Postpaid: nothing changes here (the charge waits in the ledger for the
-    export). Prepaid: debited whole when nothing is due and it fits in
-    :func:`available`; otherwise recorded as due whole, suspending the user
-    (``suspended_at = now``) unless already suspended. A charge of 0 changes
-    nothing.
-
-    Raises:
-        ValueError: a negative amount (credits are :func:`topup`).
-    """
-    if amount < 0:
-        raise ValueError(f"a charge must not be negative, got {amount}; credit with topup")
-    acct = _without_expired(acct, now)
-    if acct.billing == "postpaid" or amount == 0:
-        return ChargeOutcome(acct, debited=0, due_added=0, suspend=False)
-    # Checking due first keeps the order: nothing is debited past an earlier due.
-    if acct.due == 0 and amount <= available(acct, now):
-        return ChargeOutcome(replace(acct, balance=acct.balance - amount),
-                             debited=amount, due_added=0, suspend=False)
-    newly = acct.suspended_at is None
-    return ChargeOutcome(replace(acct, due=acct.due + amount,
-                                 suspended_at=now if newly else acct.suspended_at),
-                         debited=0, due_added=amount, suspend=newly)
-
-
-def topup(acct: Account, amount: int, now: int) -> TopupOutcome:
-    """Credit ``amount`` (a top-up, a refund, a plan-change credit) at ``now``, then settle.
-
-    The amount first pays off an unexpired promise, then all dues are settled
-    if what is available covers every one of them (see :func:`settle`).
-
-    Raises:
-        ValueError: a negative amount (debits are :func:`charge`).
-    """
-    if amount < 0:
-        raise ValueError(f"a top-up must not be negative, got {amount}; debit with charge")
-    acct = _without_expired(acct, now)
-    promise = acct.promise
-    if promise is not None:
-        left = promise.amount - min(amount, promise.amount)
-        promise = replace(promise, amount=left) if left else None
-    return settle(replace(acct, balance=acct.balance + amount, promise=promise), now)
-
-
-def grant_promise(acct: Account, amount: int, expires_at: int, now: int) -> TopupOutcome:
-    """Grant a promised payment of ``amount`` until ``expires_at``, replacing any other; settle.
-
-    Whether a user may have one (how often, how much) is the caller's policy.
-
-    Raises:
-        ValueError: ``amount`` ≤ 0 or ``expires_at`` not after ``now``.
-    """
-    if amount <= 0:
-        raise ValueError(f"a promise must be positive, got {amount}")
-    if expires_at <= now:
-        raise ValueError(f"a promise must expire after now ({now}), got {expires_at}")
-    return settle(replace(acct, promise=Promise(amount, expires_at)), now)
-
-
 def settle(acct: Account, now: int) -> TopupOutcome:
     """Debit all dues at once if what is available at ``now`` covers them all; else nothing.
 
-    Top-ups and promises call it; the caller calls it after anything else that
-    raises the available money, such as a higher credit limit.
+    store.ledger.settle calls it after anything that raises the available
+    money: a top-up, a promise, a higher credit limit, a new charge.
     """
     acct = _without_expired(acct, now)
     # available() already subtracts the dues: covering them all is ≥ 0.
