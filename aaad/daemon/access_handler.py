@@ -14,6 +14,13 @@ Every Access-Reject is logged at INFO (user name, client, reason,
 Reply-Message; never a password or CHAP response), at most one line per user
 name per ``reject_log_interval_s``, with a count of the rejects held back.
 
+An Accept that must write first, a hotspot ticket's first login (its
+validity clock starts) or a login that replaces the user's oldest sessions
+(``on_max_sessions: replace-oldest``), runs store.jobs.login.start_login on
+the writer and is sent after its commit; the sessions it closed get a
+Disconnect-Request (``on_replaced``). If that write fails, no reply is sent
+(the NAS retries).
+
 When the database is unreachable, ``outage_policy`` decides: ``reject``
 answers Access-Reject, ``accept-cached`` decides with the last state read
 for that user (a bounded LRU; a user not in it is rejected), ``no-reply``
@@ -26,7 +33,7 @@ import hmac
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
@@ -39,6 +46,7 @@ from aaad.core.accounting.periods import PeriodSpec, period_bounds
 from aaad.core.quotas.bands import band_at
 from aaad.core.quotas.decide import Accept, Decision, Reject, decide
 from aaad.core.quotas.plan import PEAK, Plan
+from aaad.core.quotas.tickets import expires_at, starts_clock
 from aaad.core.telephony.rating import CallAccept, authorise_call
 from aaad.credentials import VerifyCache, dummy_hash, verify_hash
 from aaad.daemon.batch import GroupCommit, QueueFull
@@ -52,7 +60,8 @@ from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import RateLimitedLog, Reply
 from aaad.store.calls import CallRules
 from aaad.store.database import Database, is_unavailable, was_disconnected
-from aaad.store.jobs.login import CallState, UserState, read_logins
+from aaad.store.jobs.login import CallState, Started, UserState, read_logins, start_login
+from aaad.store.sessions import Replaced
 
 __all__ = ["AuthHandler", "LastKnownUsers", "Lookup", "OUTAGE"]
 
@@ -158,8 +167,12 @@ class AuthHandler:
                  outage_policy: str = "reject", outage_cache_size: int = 100_000,
                  availability: Availability | None = None,
                  reject_log_interval_s: float = 60.0, reject_log_users: int = 10_000,
-                 grace_s: int = 0) -> None:
+                 grace_s: int = 0, writer: Executor | None = None,
+                 on_replaced: Callable[[Sequence[Replaced]], None] | None = None) -> None:
         self._db = db
+        # Accepts that write first (start_login); the daemon passes its writer.
+        self._writer = writer or reader
+        self._on_replaced = on_replaced
         self.grace_s = grace_s
         self.outage_policy = outage_policy
         self.last_known = LastKnownUsers(outage_cache_size) \
@@ -269,6 +282,7 @@ class AuthHandler:
     def _decide(self, found: Lookup, creds: Access,
                 req: Request[Access]) -> Deferred[Reply] | Reply:
         user, now = found.user, found.now
+        live = not isinstance(user, _Outage)   # a cached state (outage) writes nothing
         if isinstance(user, _Outage):
             known = self.last_known
             cached = (known.get((req.client.tenant, creds.user_name)) if known is not None
@@ -286,37 +300,74 @@ class AuthHandler:
                 return self._fail_evenly("chap_needs_cleartext")
             ok = chap_matches(creds.chap, creds.challenge or b"",
                               user.password_cleartext.encode("utf-8"))
-            return self._verdict(user, req, now) if ok else self._fail_evenly("bad_password")
+            return self._verdict(user, req, now, live) if ok else self._fail_evenly("bad_password")
         assert creds.password is not None
         if user.password_cleartext is not None:
             ok = hmac.compare_digest(creds.password, user.password_cleartext.encode("utf-8"))
-            return self._verdict(user, req, now) if ok else self._fail_evenly("bad_password")
+            return self._verdict(user, req, now, live) if ok else self._fail_evenly("bad_password")
         if user.password_hash is None:
             return self._fail_evenly("no_password")
         if self.cache.hit(creds.user_name, creds.password, user.password_hash):
             self._metrics.verify_cache.labels("cache_hit").inc()
-            return self._verdict(user, req, now)
+            return self._verdict(user, req, now, live)
         stored = user.password_hash
         d = self._hash(verify_hash, stored, creds.password)
 
-        def verified(ok: bool) -> Reply:
+        def verified(ok: bool) -> Reply | Deferred[Reply]:
             self._metrics.verify_cache.labels("ok" if ok else "mismatch").inc()
             if not ok:
                 return reject(FAILED, "bad_password")
             self.cache.add(creds.user_name, creds.password or b"", stored)
-            return self._verdict(user, req, now)
+            return self._verdict(user, req, now, live)
         return d.addCallback(verified)
 
-    def _verdict(self, user: UserState, req: Request[Access], now: int) -> Reply:
-        """The password matched: apply the account state and the plan at ``now``."""
+    def _verdict(self, user: UserState, req: Request[Access], now: int,
+                 live: bool = True) -> Reply | Deferred[Reply]:
+        """The password matched: apply the account state and the plan at ``now``.
+
+        ``live``: ``user`` was read now (not the outage cache), so an Accept
+        may write first (a ticket's first login, replaced sessions)."""
         decision = decide(user.plan, enabled=user.enabled, used=user.used,
                           open_sessions=user.open_sessions, blocks=user.blocks,
-                          now=now, tz=self.tz, due_money=user.due_money, held=user.held)
+                          now=now, tz=self.tz, due_money=user.due_money, held=user.held,
+                          expires_at=expires_at(user.validity, now))
         if user.call is not None and user.plan is not None:
             return self._call_verdict(user.plan, user.call, decision, req, now)
         if not isinstance(decision, Accept):
             return reject(decision.message, decision.reason)
-        return Reply(ACCESS_ACCEPT, accept_attributes(decision, user.plan, req.client.type))
+        accept = Reply(ACCESS_ACCEPT, accept_attributes(decision, user.plan, req.client.type))
+        first = starts_clock(user.validity)
+        if not live or (not first and decision.replace_sessions == 0):
+            return accept
+        return self._start(user, req, now, first=first,
+                           replace=decision.replace_sessions > 0).addCallback(lambda _: accept)
+
+    def _start(self, user: UserState, req: Request[Access], now: int, *, first: bool,
+               replace: bool) -> Deferred[Started]:
+        """Write what the Accept needs (store.jobs.login.start_login) on the writer;
+        once committed, send the replaced sessions their Disconnect-Requests."""
+        max_sessions = user.plan.max_sessions if replace and user.plan is not None else None
+        client = req.client.name
+
+        def write() -> Started:
+            with self._db.writer.begin() as conn:
+                return start_login(conn, user_id=user.user_id, user_name=req.body.user_name,
+                                   now=now, first_login=first, max_sessions=max_sessions,
+                                   client=client)
+
+        def written(started: Started) -> Started:
+            for r in started.replaced:
+                log.info("login of %r from %s replaced session %s on %s", req.body.user_name,
+                         client, r.acct_session_id, r.client)
+            if started.replaced and self._on_replaced is not None:
+                self._on_replaced(started.replaced)
+            return started
+
+        def failed(f: Any) -> Any:
+            self._metrics.db_errors.labels("auth").inc()
+            return f
+        d: Deferred[Started] = self._writer.run(write)
+        return d.addCallbacks(written, failed)
 
     def _call_verdict(self, plan: Plan, call: CallState, decision: Decision,
                       req: Request[Access], now: int) -> Reply:

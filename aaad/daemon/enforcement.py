@@ -5,6 +5,10 @@ limit; after its commit, :class:`Enforcer` sends each one Disconnect-Request
 to the NAS (retried with backoff by the CoA client) and records the ACK, NAK
 or timeout in the events table (``aaad events list``). A session is not sent
 another request while one is in flight or for ``repeat_after_s`` after it.
+
+The access handler reports the sessions a login replaced (``on_max_sessions:
+replace-oldest``), already closed in the database; :meth:`Enforcer.replaced`
+sends each the same Disconnect-Request.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from aaad.radius.coa import CoAClient, CoAResult
 from aaad.store import events as event_store
 from aaad.store.database import Database
 from aaad.store.jobs.accounting_batch import OverLimit
+from aaad.store.sessions import Replaced
 
 __all__ = ["Enforcer", "disconnect_attributes"]
 
@@ -83,6 +88,20 @@ class Enforcer:
                 client_name=item.client, nas_address=item.nas_address, user_name=item.user_name,
                 session_key=item.session_key, acct_session_id=item.acct_session_id,
                 nas_key=item.nas_key, framed_ip=item.framed_ip, why=item.reason)
+
+    def replaced(self, items: Sequence[Replaced]) -> None:
+        """Disconnect sessions a new login replaced (reactor thread); the access
+        handler's ``on_replaced``. They are closed in the database already (and
+        a ``replaced`` event recorded): this tells the NAS. Each outcome is
+        recorded by :meth:`disconnect`; nothing waits for it."""
+        now = self._reactor.seconds()
+        for item in items:
+            self._recent[item.key] = now      # no over-limit request on top of this one
+            self.disconnect(
+                client_name=item.client, nas_address=item.nas_address,
+                user_name=item.user_name, session_key=item.key,
+                acct_session_id=item.acct_session_id, nas_key=item.nas_key,
+                framed_ip=item.framed_ip, why="replaced by a new login")
 
     def disconnect(self, *, client_name: str, nas_address: str, user_name: str,
                    session_key: str, acct_session_id: str, nas_key: str,

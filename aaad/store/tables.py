@@ -114,6 +114,13 @@ users = Table(
     # each closed month (core/billing/affiliate.py), and the share in percent.
     Column("affiliate_id", Integer, nullable=True),
     Column("affiliate_percent", String(16), nullable=True),
+    # Migration 0024: hotspot tickets (core/quotas/tickets.py). The batch a
+    # ticket was made in (NULL: an ordinary user), its validity from the first
+    # login and when that was, and a fixed instant it stops logging in.
+    Column("ticket_batch", String(32), nullable=True, index=True),
+    Column("valid_s", BigInteger, nullable=True),
+    Column("first_login_at", BigInteger, nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
     # Name first: a lookup by name alone (any tenant) still uses the index.
     UniqueConstraint("name", "tenant_id"),
     sqlite_autoincrement=True,
