@@ -44,7 +44,6 @@ def test_a_login_replaces_the_oldest_session(dialect: str, server_urls: dict[str
                                              tmp_path_factory: pytest.TempPathFactory) -> None:
     db = migrated(server_urls, dialect)
     name, plan = f"roam-{dialect}", f"roam1-{dialect}"
-    now = int(time.time())
     with db.writer.begin() as conn:
         old = [r.id for r in conn.execute(select(users.c.id).where(users.c.name == name))]
         for table in (sessions, usage):
