@@ -132,7 +132,7 @@ def _create_tickets(c: Context, *, count: int, batch: str, until: int | None,
                     expires: str | None, valid: str | None, time_amount: str | None,
                     data_amount: str | None, plan: str | None, prefix: str, as_csv: bool,
                     as_json: bool, tenant: str | None, now: int) -> None:
-    """``voucher create --login``: store.tickets.create_tickets, printed once."""
+    """``voucher create --login``: store.tickets.issue_tickets, printed once."""
     from aaad.cli.user import _check_plan
     from aaad.core.quotas.plan import format_limit_octets, format_limit_s
     from aaad.core.units import parse_duration_s, parse_octets
@@ -156,20 +156,13 @@ def _create_tickets(c: Context, *, count: int, batch: str, until: int | None,
              "put them in --plan's time_limit/octets_limit with period none)", EXIT_USAGE)
     if valid_s is None and time_s is None and octets is None and plan is None and until is None:
         fail("a ticket needs a limit: --valid, --time, --data, --plan or --expires", EXIT_USAGE)
-    if len(prefix) > 32 or not all(ch.isalnum() or ch in "-_." for ch in prefix):
+    if not ticket_store.good_prefix(prefix):
         fail("--prefix must be at most 32 letters, digits, '-', '_' or '.'", EXIT_USAGE)
     stored = _check_plan(c, plan, tenant)
-
-    def make(conn: Any) -> tuple[str | None, bool, list[ticket_store.Ticket]]:
-        tid = tenant_of(conn, tenant)
-        on, made_plan = stored, False
-        if time_s is not None or octets is not None:
-            on, made_plan = ticket_store.ensure_amount_plan(conn, time_s, octets, now=now,
-                                                            tenant=tid)
-        return on, made_plan, ticket_store.create_tickets(
-            conn, count=count, batch=batch, plan=on, valid_s=valid_s, until=until, now=now,
-            tenant=tid, prefix=prefix)
-    on, made_plan, tickets = c.write(make)
+    issued = c.write(lambda conn: ticket_store.issue_tickets(
+        conn, count=count, batch=batch, plan=stored, time_s=time_s, octets=octets,
+        valid_s=valid_s, until=until, now=now, tenant=tenant_of(conn, tenant), prefix=prefix))
+    on, made_plan, tickets = issued.plan, issued.new_plan, issued.tickets
     terms = {"valid": None if valid_s is None else format_limit_s(valid_s),
              "time": None if time_s is None else format_limit_s(time_s),
              "data": None if octets is None else format_limit_octets(octets),

@@ -32,11 +32,13 @@ from aaad.store import tenants as tenant_store
 from aaad.store import users as user_store
 from aaad.store.tables import users
 
-__all__ = ["TICKET_ALPHABET", "TICKET_CHARS", "Ticket", "amount_plan", "ensure_amount_plan",
-           "create_tickets", "record_first_login", "list_tickets"]
+__all__ = ["TICKET_ALPHABET", "TICKET_CHARS", "MAX_PREFIX_CHARS", "Ticket", "Issued",
+           "amount_plan", "ensure_amount_plan", "create_tickets", "issue_tickets",
+           "good_prefix", "record_first_login", "list_tickets"]
 
 TICKET_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"     # 31 letters, no 0/o, 1/l/i
 TICKET_CHARS = 8
+MAX_PREFIX_CHARS = 32
 _TRIES = 20
 
 
@@ -49,6 +51,22 @@ class Ticket:
 
     def __repr__(self) -> str:
         return f"Ticket(name={self.name!r}, password='***')"
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """What :func:`issue_tickets` made: the tickets, their plan's stored name
+    (None: none) and whether that plan was made now."""
+
+    tickets: list[Ticket]
+    plan: str | None
+    new_plan: bool
+
+
+def good_prefix(prefix: str) -> bool:
+    """A user name prefix: at most 32 letters, digits, ``-``, ``_`` or ``.``."""
+    return len(prefix) <= MAX_PREFIX_CHARS and all(
+        ch.isascii() and (ch.isalnum() or ch in "-_.") for ch in prefix)
 
 
 def _word() -> str:
@@ -112,6 +130,27 @@ def create_tickets(conn: Connection, *, count: int, batch: str, plan: str | None
             raise RuntimeError(f"no free ticket name with prefix {prefix!r} "
                                f"after {_TRIES} tries")
     return made
+
+
+def issue_tickets(conn: Connection, *, count: int, batch: str, plan: str | None,
+                  time_s: int | None, octets: int | None, valid_s: int | None,
+                  until: int | None, now: int, tenant: int = OPERATOR,
+                  prefix: str = "") -> Issued:
+    """``aaad voucher create --login`` and ``POST /v1/tickets``: ``count`` tickets on
+    ``plan`` (a stored name the caller checked), or on the amounts' plan
+    (:func:`ensure_amount_plan`) when ``time_s`` or ``octets`` is given.
+
+    Raises:
+        ValueError: a plan and amounts both given.
+    """
+    made = False
+    if time_s is not None or octets is not None:
+        if plan is not None:
+            raise ValueError("a plan or amounts, not both")
+        plan, made = ensure_amount_plan(conn, time_s, octets, now=now, tenant=tenant)
+    return Issued(create_tickets(conn, count=count, batch=batch, plan=plan, valid_s=valid_s,
+                                 until=until, now=now, tenant=tenant, prefix=prefix),
+                  plan, made)
 
 
 def record_first_login(conn: Connection, user_id: int, now: int) -> bool:

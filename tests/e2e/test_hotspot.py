@@ -8,7 +8,7 @@
 - tickets made by ``aaad voucher create --login``: the first login starts the
   validity clock, Session-Timeout is what is left of it (or of the ticket's
   time), a used-up ticket and an expired one are refused with a clear
-  Reply-Message.
+  Reply-Message; tickets made over the API (``/v1/tickets``) likewise.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy import delete, select, update
 
 from aaad.store import users as user_store
 from aaad.store.tables import events, plans, sessions, usage, users
+from tests.support.api import TOKEN, check, request
 from tests.support.daemon import Daemon, acct, poll, start_daemon
 from tests.support.databases import migrated
 from tests.support.nas import FakeNas
@@ -171,5 +172,46 @@ def test_tickets_made_by_the_cli(dialect: str, server_urls: dict[str, object],
                                   "--json").stdout)
         assert sorted(t["state"] for t in listed) == ["active", "expired"]
         assert all("password" not in t for t in listed)
+    finally:
+        d.stop()
+
+
+def test_tickets_over_the_api(server_urls: dict[str, object],
+                              tmp_path_factory: pytest.TempPathFactory) -> None:
+    db = migrated(server_urls, "sqlite")
+    d = start_daemon(tmp_path_factory.mktemp("tickets-api"), db.url,
+                     extra_yaml=f'api:\n  port: 0\n  token: "{TOKEN}"\n')
+    assert d.api_port is not None
+    port = d.api_port
+    body = {"count": 2, "valid": "2h", "data": "1G", "batch": "api-lobby", "prefix": "api-"}
+    try:
+        made = request(port, "POST", "/v1/tickets", body, key="tickets-1")
+        assert made.status == 201, made.body
+        check("/v1/tickets", "POST", 201, made.body)
+        assert (made.body["plan"], made.body["valid"], made.body["data"]) == (
+            "ticket-1GB", "2h", "1GB")
+        again = request(port, "POST", "/v1/tickets", body, key="tickets-1")
+        assert again.body == made.body and again.headers["idempotent-replayed"] == "true"
+        first = made.body["tickets"][0]
+        assert first["user"].startswith("api-")
+        code, _, timeout = login(d, first["user"], first["password"])
+        assert code == AccessAccept and timeout is not None and 7190 <= timeout <= 7200
+
+        listed = request(port, "GET", "/v1/tickets?batch=api-lobby")
+        check("/v1/tickets", "GET", 200, listed.body)
+        assert sorted(t["state"] for t in listed.body) == ["active", "unused"]
+        assert "password" not in json.dumps(listed.body)
+
+        for i, (bad, status, field) in enumerate((
+                ({"valid": "2h"}, 400, "Idempotency-Key"),          # no key
+                ({"plan": "gold", "time": "1h"}, 400, "/plan"),
+                ({"plan": "gold"}, 404, None),
+                ({}, 400, "/valid"),
+                ({"valid": "0"}, 400, "/valid"),
+                ({"data": "lots"}, 400, "/data"),
+                ({"valid": "1h", "prefix": "a b"}, 400, "/prefix"))):
+            r = request(port, "POST", "/v1/tickets", bad,
+                        key=None if field == "Idempotency-Key" else f"bad-{i}")
+            assert (r.status, r.body.get("field")) == (status, field), r.body
     finally:
         d.stop()
