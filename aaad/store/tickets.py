@@ -7,7 +7,8 @@ counted, listed and deleted like any user) with its batch in
 and data a ticket may use are a plan with period ``none`` (lifetime):
 :func:`ensure_amount_plan` makes ``ticket-2h-1GB`` once and every ticket of
 those amounts shares it. core/quotas/tickets.py decides what the validity
-means; :func:`record_first_login` starts the clock.
+means; :func:`record_first_login` starts the clock; the daemon's sweeper
+disconnects what still runs after the end (:func:`expired_sessions`).
 
 User names and passwords are 8 characters from an alphabet without look-alikes
 (no 0/o, 1/l/i), from :mod:`secrets`: 40 bits each. The password is stored in
@@ -21,20 +22,23 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, case, or_, select, update
 
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.accounting.realms import OPERATOR
+from aaad.core.quotas.decide import EXPIRED_MESSAGE
 from aaad.core.quotas.plan import Plan, format_limit_octets, format_limit_s
 from aaad.core.quotas.tickets import Validity, expires_at
 from aaad.store import plans as plan_store
 from aaad.store import tenants as tenant_store
 from aaad.store import users as user_store
-from aaad.store.tables import users
+from aaad.store.jobs.accounting_batch import OverLimit
+from aaad.store.tables import sessions, users
 
 __all__ = ["TICKET_ALPHABET", "TICKET_CHARS", "MAX_PREFIX_CHARS", "Ticket", "Issued",
            "amount_plan", "ensure_amount_plan", "create_tickets", "issue_tickets",
-           "good_prefix", "record_first_login", "list_tickets"]
+           "good_prefix", "record_first_login", "expired_sessions", "EXPIRED_WINDOW_S",
+           "list_tickets"]
 
 TICKET_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"     # 31 letters, no 0/o, 1/l/i
 TICKET_CHARS = 8
@@ -156,11 +160,45 @@ def issue_tickets(conn: Connection, *, count: int, batch: str, plan: str | None,
 def record_first_login(conn: Connection, user_id: int, now: int) -> bool:
     """Start a ticket's validity clock at ``now`` unless it started already; True
     if this call started it. One conditional UPDATE: of two first logins at
-    once (two nodes), one starts it and the other finds it started."""
+    once (two nodes), one starts it and the other finds it started.
+
+    ``expires_at`` becomes the ticket's end from then on, ``now + valid_s`` or
+    the fixed end if sooner (core.quotas.tickets.expires_at gives the same), so
+    that :func:`expired_sessions` finds it by the index."""
+    c = users.c
+    ends = now + c.valid_s
     done = conn.execute(update(users).where(and_(
-        users.c.id == user_id, users.c.valid_s.is_not(None), users.c.first_login_at.is_(None)))
-        .values(first_login_at=now))
+        c.id == user_id, c.valid_s.is_not(None), c.first_login_at.is_(None)))
+        .values(first_login_at=now,
+                expires_at=case((or_(c.expires_at.is_(None), c.expires_at > ends), ends),
+                                else_=c.expires_at)))
     return bool(done.rowcount == 1)
+
+
+# A ticket's sessions are cut at the sweeps in the day after it ended; one
+# that ended longer ago (the daemon was down all that time) is left to its
+# Session-Timeout. The bound keeps the query to tickets that ended lately.
+EXPIRED_WINDOW_S = 86400
+
+
+def expired_sessions(conn: Connection, *, now: int,
+                     window_s: int = EXPIRED_WINDOW_S) -> list[OverLimit]:
+    """Open sessions of tickets that ended in the ``window_s`` before ``now``, for
+    the daemon's sweeper to disconnect (``Ticket expired``): Session-Timeout
+    ends them at the NAS, this cuts what a NAS kept running (one that ignores
+    it, a session that began before an ``--expires`` day was moved)."""
+    c, s = users.c, sessions.c
+    rows = conn.execute(
+        select(s.id, s.user_name, s.acct_session_id, s.client, s.nas_address, s.nas_key,
+               s.framed_ip)
+        .select_from(users.join(sessions, and_(s.user_id == c.id, s.active.is_(True))))
+        .where(and_(c.expires_at <= now, c.expires_at > now - window_s))
+        .order_by(s.id)).all()
+    return [OverLimit(user_name=r.user_name, session_key=r.id,
+                      acct_session_id=r.acct_session_id, client=r.client,
+                      nas_address=r.nas_address, nas_key=r.nas_key, framed_ip=r.framed_ip,
+                      reason="expired", message=EXPIRED_MESSAGE)
+            for r in rows]
 
 
 def list_tickets(conn: Connection, *, now: int, batch: str | None = None,

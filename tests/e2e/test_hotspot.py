@@ -21,6 +21,7 @@ from pyrad.packet import AccessAccept, AccessReject
 from sqlalchemy import delete, select, update
 
 from aaad.store import users as user_store
+from aaad.store.database import Database
 from aaad.store.tables import events, plans, sessions, usage, users
 from tests.support.api import TOKEN, check, request
 from tests.support.daemon import Daemon, acct, poll, start_daemon
@@ -112,6 +113,14 @@ def test_a_login_replaces_the_oldest_session(dialect: str, server_urls: dict[str
         nas.close()
 
 
+def age(db: Database, name: str, seconds: int) -> None:
+    """Move a ticket's first login (and so its end) ``seconds`` into the past."""
+    with db.writer.begin() as conn:
+        conn.execute(update(users).where(users.c.name == name).values(
+            first_login_at=users.c.first_login_at - seconds,
+            expires_at=users.c.expires_at - seconds))
+
+
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "mysql"])
 def test_tickets_made_by_the_cli(dialect: str, server_urls: dict[str, object],
                                  tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -123,7 +132,11 @@ def test_tickets_made_by_the_cli(dialect: str, server_urls: dict[str, object],
         conn.execute(delete(sessions).where(sessions.c.user_id.in_([r.id for r in old])))
         conn.execute(delete(usage).where(usage.c.user_id.in_([r.id for r in old])))
         conn.execute(delete(users).where(users.c.id.in_([r.id for r in old])))
-    d = start_daemon(tmp_path_factory.mktemp(f"tickets-{dialect}"), db.url)
+    nas = FakeNas()
+    d = start_daemon(tmp_path_factory.mktemp(f"tickets-{dialect}"), db.url,
+                     extra_yaml="accounting:\n  sweep_interval: 1s\n",
+                     radius_yaml="  coa_timeouts: [0.2, 0.4]\n",
+                     clients_yaml=f"    coa_port: {nas.port}\n")
     try:
         made = json.loads(d.cli("voucher", "create", "--login", "--count", "2", "--valid", "24h",
                                 "--batch", batches[0], "--json").stdout)
@@ -135,20 +148,21 @@ def test_tickets_made_by_the_cli(dialect: str, server_urls: dict[str, object],
         assert (code, message) == (AccessAccept, "")
         assert timeout is not None and 86400 - (after - before) - 1 <= timeout <= 86400
         with db.reader.connect() as conn:
-            started = conn.execute(select(users.c.first_login_at)
-                                   .where(users.c.name == first["user"])).scalar()
+            started, ends = conn.execute(select(users.c.first_login_at, users.c.expires_at)
+                                         .where(users.c.name == first["user"])).one()
         assert started is not None and before - 1 <= started <= after
+        assert ends == started + 86400
         # The clock runs from the first login: a later login gets what is left.
-        with db.writer.begin() as conn:
-            conn.execute(update(users).where(users.c.name == first["user"])
-                         .values(first_login_at=started - 86000))
+        acct(d, first["user"], "t-open", "Start")
+        age(db, first["user"], 86000)
         code, _, timeout = login(d, first["user"], first["password"])
         assert code == AccessAccept and timeout is not None and 390 <= timeout <= 400
-        with db.writer.begin() as conn:
-            conn.execute(update(users).where(users.c.name == first["user"])
-                         .values(first_login_at=started - 86400))
+        age(db, first["user"], 400)
         assert login(d, first["user"], first["password"]) == (
             AccessReject, "Ticket expired", None)
+        # Its session still open at the NAS is cut at the next sweep.
+        [cut] = nas.wait(first["user"])
+        assert cut.attrs["Acct-Session-Id"] == ["t-open"]
         assert login(d, first["user"], "wrong") == (AccessReject, "Authentication failed", None)
         # The unused one has its full day still.
         code, _, timeout = login(d, second["user"], second["password"])
@@ -172,8 +186,12 @@ def test_tickets_made_by_the_cli(dialect: str, server_urls: dict[str, object],
                                   "--json").stdout)
         assert sorted(t["state"] for t in listed) == ["active", "expired"]
         assert all("password" not in t for t in listed)
+        cut_for = json.loads(d.cli("events", "list", "--kind", "over_limit", "--json").stdout)
+        assert [(e["user_name"], e["detail"]) for e in cut_for
+                if e["user_name"] == first["user"]] == [(first["user"], "Ticket expired")]
     finally:
         d.stop()
+        nas.close()
 
 
 def test_tickets_over_the_api(server_urls: dict[str, object],

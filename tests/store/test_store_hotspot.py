@@ -8,7 +8,7 @@ import threading
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from aaad.core.accounting.periods import parse_period_spec, period_bounds
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
@@ -203,3 +203,37 @@ def test_a_ticket_with_a_fixed_end_expires_unused(db: Database) -> None:
         row = conn.execute(select(users.c.ticket_batch, users.c.password_hash)
                            .where(users.c.name == t.name)).one()
     assert tuple(row) == ("b2", None)
+
+
+def test_the_first_login_sets_the_end_and_the_sweeper_finds_its_sessions(db: Database) -> None:
+    with db.writer.begin() as conn:
+        day, fixed, plain = ticket_store.create_tickets(
+            conn, count=3, batch="b3", plan=None, valid_s=86400, until=None, now=T0)
+        ids = user_store.user_ids(conn, [day.name, fixed.name, plain.name])
+        # a fixed end sooner than the validity wins; an ordinary user never expires
+        conn.execute(update(users).where(users.c.id == ids[fixed.name])
+                     .values(expires_at=T0 + 3600))
+        conn.execute(update(users).where(users.c.id == ids[plain.name])
+                     .values(valid_s=None, ticket_batch=None))
+        for t in (day, fixed):
+            assert ticket_store.record_first_login(conn, ids[t.name], T0 + 10)
+    with db.reader.connect() as conn:
+        ends = dict(conn.execute(select(users.c.name, users.c.expires_at)
+                                 .where(users.c.ticket_batch == "b3")).all())
+    assert ends == {day.name: T0 + 10 + 86400, fixed.name: T0 + 3600}
+    apply(db, [rec(Status.START, T0 + 20, sid=f"s-{t.name}", user=t.name)
+               for t in (day, fixed, plain)])
+
+    def cut(at: int) -> list[tuple[str, str, str]]:
+        with db.reader.connect() as conn:
+            return [(o.user_name, o.reason, o.message)
+                    for o in ticket_store.expired_sessions(conn, now=at)]
+    assert cut(T0 + 3599) == []
+    assert cut(T0 + 3600) == [(fixed.name, "expired", "Ticket expired")]
+    assert sorted(cut(T0 + 10 + 86400)) == sorted([(fixed.name, "expired", "Ticket expired"),
+                                                   (day.name, "expired", "Ticket expired")])
+    # a day after its end it is left to Session-Timeout: the look stays bounded
+    assert cut(T0 + 3600 + 86400) == [(day.name, "expired", "Ticket expired")]
+    apply(db, [rec(Status.STOP, T0 + 30, 10, sid=f"s-{day.name}", user=day.name,
+                   cause="User-Request")])
+    assert cut(T0 + 10 + 86400) == [(fixed.name, "expired", "Ticket expired")]
