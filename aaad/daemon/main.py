@@ -113,7 +113,10 @@ def serve(config: Config) -> int:
     from aaad.daemon import systemd
     from aaad.daemon.service import AaadService
 
-    service = AaadService(config, reactor=reactor)
+    try:
+        service = AaadService(config, reactor=reactor)
+    except ConfigError as e:    # files the service reads itself (the RadSec certificates)
+        raise StartError(str(e)) from None
     failed: list[BaseException] = []
 
     def start() -> None:
