@@ -164,10 +164,10 @@ class Metrics:
                                     "Hashed-password verifications", ["result"],
                                     registry=registry)
 
-        self.radsec_connections = Gauge("aaad_radsec_connections",
+        self.radsec_connections = Gauge("aaad_radsec_open_connections",
                                         "RadSec (RADIUS over TLS) connections open, by client",
                                         ["client"], registry=registry)
-        self.radsec_accepted = Counter("aaad_radsec_connections_total",
+        self.radsec_accepted = Counter("aaad_radsec_accepted_connections_total",
                                        "RadSec connections accepted (handshake done, "
                                        "certificate matched a client)", ["client"],
                                        registry=registry)

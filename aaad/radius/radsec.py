@@ -49,7 +49,7 @@ from aaad.radius.clients import Client, Network
 from aaad.radius.errors import Malformed
 from aaad.radius.protocol import PortMetrics, RadiusPort, RateLimitedLog
 from aaad.radius.stream import StreamFramer
-from aaad.radius.tls import CertificateNames, certificate_names
+from aaad.radius.tls import CertificateNames, certificate_names, ssl_reason
 
 __all__ = ["RADSEC_SECRET", "RadSecClient", "RadSecClients", "RadSecMetrics",
            "RadSecFactory", "RadSecConnection", "handshake_failure_reason"]
@@ -272,7 +272,9 @@ class RadSecConnection(TwistedProtocol):
                      reason.getErrorMessage())
         elif not self._counted:
             why = handshake_failure_reason(reason)
-            self._fail(why, "TLS handshake failed: %s", reason.getErrorMessage())
+            detail = ssl_reason(reason.value) if isinstance(reason.value, SSL.Error) \
+                else reason.getErrorMessage()
+            self._fail(why, "TLS handshake failed (%s): %s", why, detail)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None and self._timer.active():

@@ -35,7 +35,7 @@ from twisted.protocols.tls import TLSMemoryBIOProtocol
 from zope.interface import implementer
 
 __all__ = ["TlsFiles", "TlsFileError", "ServerTls", "load_server_tls", "ReloadableServerTls",
-           "CertificateNames", "certificate_names", "format_fingerprint",
+           "CertificateNames", "certificate_names", "format_fingerprint", "ssl_reason",
            "parse_fingerprint"]
 
 # TLS 1.2 suites with forward secrecy and an AEAD cipher (RFC 9325 §4.2);
@@ -97,17 +97,17 @@ def load_server_tls(files: TlsFiles) -> ServerTls:
     try:
         ctx.use_certificate_chain_file(str(files.certificate))
     except SSL.Error as e:
-        raise TlsFileError("certificate", f"{files.certificate}: {_ssl_reason(e)}") from None
+        raise TlsFileError("certificate", f"{files.certificate}: {ssl_reason(e)}") from None
     try:
         ctx.use_privatekey_file(str(files.key))
         ctx.check_privatekey()
     except SSL.Error as e:
         raise TlsFileError("key", f"{files.key} does not go with {files.certificate}: "
-                                  f"{_ssl_reason(e)}") from None
+                                  f"{ssl_reason(e)}") from None
     try:
         ctx.load_verify_locations(str(files.ca))
     except SSL.Error as e:
-        raise TlsFileError("ca", f"{files.ca}: {_ssl_reason(e)}") from None
+        raise TlsFileError("ca", f"{files.ca}: {ssl_reason(e)}") from None
     for ca in cas:
         # Named in the CertificateRequest, so a NAS with several
         # certificates knows which one to send.
@@ -137,7 +137,7 @@ def _certificates(path: Path, key: str) -> list[x509.Certificate]:
     return certs
 
 
-def _ssl_reason(e: SSL.Error) -> str:
+def ssl_reason(e: SSL.Error) -> str:
     """OpenSSL's reason strings, without its library and function names."""
     errors = e.args[0] if e.args and isinstance(e.args[0], list) else []
     reasons = [str(err[-1]) for err in errors if isinstance(err, tuple) and err]
@@ -166,7 +166,7 @@ class CertificateNames:
 
     def describe(self) -> str:
         names = self.dns_names or self.common_names or self.ip_addresses
-        return f"{', '.join(names) or 'no name'} (sha256 {format_fingerprint(self.sha256)})"
+        return f"{', '.join(names) or 'no name'} ({format_fingerprint(self.sha256)})"
 
 
 def certificate_names(cert: x509.Certificate) -> CertificateNames:
