@@ -30,6 +30,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
+from OpenSSL.crypto import X509
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 from zope.interface import implementer
@@ -111,7 +112,10 @@ def load_server_tls(files: TlsFiles) -> ServerTls:
     for ca in cas:
         # Named in the CertificateRequest, so a NAS with several
         # certificates knows which one to send.
-        ctx.add_client_ca(ca)
+        try:
+            ctx.add_client_ca(ca)
+        except TypeError:   # pyOpenSSL before 24.3 takes only its own X509
+            ctx.add_client_ca(X509.from_cryptography(ca))
     ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT | SSL.VERIFY_CLIENT_ONCE)
     ctx.set_verify_depth(9)
     ctx.set_session_id(_SESSION_ID_CONTEXT)

@@ -30,8 +30,6 @@ from tests.support.certs import Issued, RadSecPki, issue, make_pki
 from tests.support.daemon import Daemon, has_radclient, poll, scrape, start_daemon
 from tests.support.databases import REQUIRE_DB, migrated
 
-pytestmark = pytest.mark.e2e
-
 RADSECPROXY = "/usr/sbin/radsecproxy"
 PROXY_SECRET = "proxy-Secret-42"
 needs_radsecproxy = pytest.mark.skipif(
