@@ -15,6 +15,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -248,6 +249,15 @@ def test_a_bad_key_file_stops_the_start_with_its_key_path(
     with pytest.raises(RuntimeError) as e:
         start_daemon(tmp_path, db.url, extra_yaml=radsec_yaml(pki), deadline_s=20)
     assert f"radsec.key: cannot read {pki.server.key_path}" in str(e.value)
+    check = subprocess.run([sys.executable, "-m", "aaad", "--config", str(tmp_path / "aaad.yaml"),
+                            "config", "check"], capture_output=True, text=True, timeout=60)
+    assert check.returncode != 0
+    assert f"radsec.key: cannot read {pki.server.key_path}" in check.stderr
+
+
+def test_config_check_reads_the_certificates(served: Served) -> None:
+    out = served.daemon.cli("config", "check").stdout
+    assert "RadSec: 1 clients, certificate CN=" in out and "1 CA certificates" in out
 
 
 # -- radsecproxy in front of radclient ------------------------------------------------------
