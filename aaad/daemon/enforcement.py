@@ -89,7 +89,10 @@ class Enforcer:
                    framed_ip: str | None, why: str) -> Deferred[CoAResult | None]:
         client = self._client(client_name)
         if client is None:
-            log.warning("cannot disconnect %s: client %s is no longer configured",
+            # A RadSec client is not in the UDP table: Disconnect-Requests
+            # go over UDP only (README "RadSec": not done).
+            log.warning("cannot disconnect %s: client %s is no longer configured, or is a "
+                        "RadSec client (no Disconnect-Requests over TLS)",
                         user_name, client_name)
             return self._record(None, user_name, session_key, why, "no_client")
         attrs = disconnect_attributes(user_name=user_name, acct_session_id=acct_session_id,
