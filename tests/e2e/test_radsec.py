@@ -241,6 +241,32 @@ def test_sighup_reloads_the_certificate_and_keeps_it_when_the_new_one_is_broken(
     pki.server.key_path.write_bytes(renewed.key_path.read_bytes())
 
 
+def test_sighup_reloads_the_radsec_clients(served: Served) -> None:
+    d, pki = served.daemon, served.pki
+    assert refused(served, pki.other_nas)
+    original = d.config.read_text()
+    fingerprint = ":".join(f"{b:02X}" for b in pki.other_nas.sha256)
+    d.config.write_text(original.replace(
+        "      type: mikrotik\n",
+        f"      type: mikrotik\n    - name: stranger\n"
+        f"      certificate_fingerprint: \"sha256:{fingerprint}\"\n"))
+    try:
+        offset = d.log.stat().st_size
+        d.proc.send_signal(signal.SIGHUP)
+        poll(lambda: "reloaded:" in d.logs()[offset:])
+        with connect(served, pki.other_nas) as sock:
+            status = radsec_client().CreateAuthPacket(code=StatusServer)
+            status.add_message_authenticator()
+            assert exchange(sock, status).code == AccessAccept
+        assert "radsec: stranger connected" in d.logs()[offset:]
+    finally:
+        d.config.write_text(original)
+        offset = d.log.stat().st_size
+        d.proc.send_signal(signal.SIGHUP)
+        poll(lambda: "reloaded:" in d.logs()[offset:])
+    assert refused(served, pki.other_nas)
+
+
 def test_a_bad_key_file_stops_the_start_with_its_key_path(
         server_urls: dict[str, object], tmp_path: Path) -> None:
     db = migrated(server_urls, "sqlite")
