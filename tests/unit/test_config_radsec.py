@@ -107,3 +107,21 @@ def test_errors_name_the_key(section: dict[str, object], message: str) -> None:
         parse_config({"clients": [{"name": "udp", "address": "10.0.0.1", "secret": "s"}],
                       "radsec": section})
     assert str(e.value).startswith(message), str(e.value)
+
+
+def test_the_daemon_table_of_radsec_clients() -> None:
+    from aaad.daemon.radsec import radsec_clients
+    from aaad.radius.tls import CertificateNames
+    cfg = parse_config({"radsec": {"certificate": "a", "key": "b", "ca": "c", "clients": [
+        {"name": "pop", "certificate_name": "*.pop.example.net", "tenant": "acme",
+         "address": ["203.0.113.0/24"], "type": "cisco"},
+        {"name": "fp", "certificate_fingerprint": FP}]}}).radsec
+    table = radsec_clients(cfg)
+    assert table.tenants == {"pop": "acme"}
+    hit = table.match(CertificateNames(b"\0" * 32, (), ("nas7.pop.example.net",), ()))
+    assert hit is not None and hit.allows("203.0.113.9") and not hit.allows("192.0.2.1")
+    assert (hit.client.name, hit.client.secret, hit.client.type, hit.client.tenant) == \
+        ("pop", b"radsec", "cisco", "acme")
+    assert repr(hit.client).count("radsec") == 0       # the secret never shows
+    by_fp = table.match(CertificateNames(bytes([0xAB]) * 32, ("x",), (), ()))
+    assert by_fp is not None and by_fp.client.name == "fp" and by_fp.allows("198.51.100.1")
