@@ -39,7 +39,9 @@ def _plan_options(f: Any) -> Any:
         click.option("--octets-limit", help="e.g. 50GB; 'none' removes it"),
         click.option("--octets-direction", type=click.Choice(["in", "out", "total"])),
         click.option("--max-sessions", help="a number; 'none' removes it"),
-        click.option("--over-limit", type=click.Choice(["reject", "disconnect", "bill"])),
+        click.option("--over-limit",
+                     type=click.Choice(["reject", "disconnect", "bill", "throttle"]),
+                     help="throttle needs throttle_reply: set it with 'aaad plan apply'"),
         click.option("--overage-per-hour", help="price per hour above the cap, e.g. 1.20"),
         click.option("--overage-per-gb", help="price per GB above the cap, e.g. 0.50"),
         click.option("--fee", help="price per cycle, billed in advance, e.g. 29.90; "
