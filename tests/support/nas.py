@@ -33,9 +33,9 @@ class FakeNas:
     CoA-Request with ``ack`` (Disconnect-ACK/CoA-ACK), ``nak`` (Disconnect-NAK/CoA-NAK,
     Error-Cause 503) or nothing (``silent``), by User-Name."""
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "127.0.0.1") -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((address, 0))
         self.sock.settimeout(0.05)
         self.port = int(self.sock.getsockname()[1])
         self.answers: dict[str, str] = {}
