@@ -172,7 +172,8 @@ class AaadService(MultiService):
                                 enforcer=self.enforcer,
                                 reactor=self._reactor, period=self.config.accounting.period,
                                 tz=self.config.timezone, tracer=self.tracer,
-                                taxes=lambda: self.config.taxes)
+                                taxes=lambda: self.config.taxes,
+                                dictionary=load_dictionary(self.config.dictionaries))
             self.api = resource
             self.listening["api"] = self._reactor.listenTCP(api.port, Site(resource),
                                                             interface=api.bind)
