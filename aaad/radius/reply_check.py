@@ -23,7 +23,7 @@ from dataclasses import replace
 from pyrad.dictionary import Dictionary
 
 from aaad.core.quotas.plan import Plan, PlanError, ReplyAttrs, ReplyValue
-from aaad.core.quotas.reply import reply_from_pairs
+from aaad.core.quotas.reply import RESERVED, reply_from_pairs
 from aaad.radius.coa import encode_attributes
 
 __all__ = ["check_reply", "check_plan_replies", "ReplyFilter"]
@@ -55,6 +55,9 @@ def check_plan_replies(plan: Plan, dictionary: Dictionary, path: str) -> Plan:
 
 
 def _check_one(name: str, value: ReplyValue, dictionary: Dictionary, path: str) -> ReplyValue:
+    if name in RESERVED:
+        raise PlanError(path, f"{name} cannot be a reply attribute (aaad sets it, or it "
+                        "belongs to the request)")
     attr = dictionary.attributes.get(name)
     if attr is None:
         raise PlanError(path, "unknown attribute (not in the loaded dictionaries; add a "

@@ -68,8 +68,9 @@ def set_user_reply(conn: Connection, name: UserRef, *, now: int, tenant: int = O
     current = () if replace_all else reply_from_json(row.reply_attributes)
     gone = set(unset)
     have = {n for n, _ in current}
-    for n in sorted(gone - have):
-        raise NoSuchAttribute(f"user has no reply attribute {n!r}")
+    missing = sorted(gone - have)
+    if missing:
+        raise NoSuchAttribute(f"user has no reply attribute {missing[0]!r}")
     new = list(set_)
     names = {n for n, _ in new} | gone
     attrs = reply_from_pairs([p for p in current if p[0] not in names] + new)

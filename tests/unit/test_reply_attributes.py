@@ -154,6 +154,8 @@ def test_check_normalises_values_to_their_types() -> None:
      "plans[0].reply.Framed-IP-Address: expected an IPv4 address, got '::1'"),
     (("Idle-Timeout", "ten"), "plans[0].reply.Idle-Timeout: expected a number, got 'ten'"),
     (("Service-Type", "Nonsense"), "plans[0].reply.Service-Type: expected a number or one of"),
+    (("Idle-Timeout", 2**40), "plans[0].reply.Idle-Timeout: not a valid integer value"),
+    (("State", "x"), "plans[0].reply.State: State cannot be a reply attribute"),
 ])
 def test_check_names_the_key_path(pair: tuple[str, Any], message: str) -> None:
     with pytest.raises(PlanError) as e:
