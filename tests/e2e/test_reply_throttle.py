@@ -73,7 +73,8 @@ plans:
 """
 
 USERS = {"rt-vip": "rt-fair", "rt-std": "rt-fair", "rt-heavy": "rt-fair",
-         "rt-live": "rt-fair", "rt-nocoa": "rt-fair", "rt-none": "rt-plain"}
+         "rt-live": "rt-fair", "rt-nocoa": "rt-fair", "rt-nak": "rt-fair",
+         "rt-none": "rt-plain"}
 
 
 @dataclass
@@ -234,6 +235,20 @@ def test_live_session_crossing_the_cap_gets_one_coa_then_restored(served: Served
                     (("action", "throttle"), ("result", "ack")))] >= 1
     assert metrics[("aaad_coa_requests_total",
                     (("action", "unthrottle"), ("result", "ack")))] >= 1
+
+
+def test_a_coa_nak_is_recorded_and_not_repeated(served: Served) -> None:
+    s, d, user = served, served.daemon, "rt-nak"
+    s.nas.answers[user] = "nak"
+    acct(d, user, "nak-1", "Start")
+    acct(d, user, "nak-1", "Interim-Update", t=600, i=2 * GB)
+    [seen] = s.nas.wait(user)
+    assert seen.code == CoARequest
+    [event] = events(s, user, "throttle")
+    assert event["result"] == "nak" and "Error-Cause 503" in event["detail"]
+    acct(d, user, "nak-1", "Interim-Update", t=900, i=3 * GB)
+    acct(d, user, "nak-1", "Stop", t=950, i=3 * GB)      # the batch after: still one request
+    assert len(s.nas.seen[user]) == 1
 
 
 def test_a_nas_without_coa_gets_a_disconnect_request(served: Served) -> None:
