@@ -114,6 +114,7 @@ def parse_config(data: Any, *, base_dir: Path = Path("."), source: str | None = 
         billing=billing_section(r.section("billing")),
         taxes=taxes_section(r),
         radsec=_radsec(r, base_dir, {c.name for c in clients}),
+        dictionaries=_dictionaries(r.list("dictionaries"), base_dir),
         source=source,
     )
     r.done(ignore=("plans",))
@@ -300,6 +301,7 @@ def _clients(items: list[tuple[str, Any]], base_dir: Path) -> tuple[ClientConfig
             require_message_authenticator=r.get("require_message_authenticator", _bool, False),
             call_direction=r.get("call_direction", _choice("in", "out"), "out"),
             tenant=r.get("tenant", _tenant_name, None),
+            throttle_by=r.get("throttle_by", _choice("coa", "disconnect"), "coa"),
         ))
         r.done()
     return tuple(clients)
@@ -389,6 +391,20 @@ def _cert_names(v: Any) -> tuple[str, ...]:
             name = str(ipaddress.ip_address(name))
         out.append(name)
     return tuple(out)
+def _dictionaries(items: list[tuple[str, Any]], base_dir: Path) -> tuple[str, ...]:
+    """Extra FreeRADIUS dictionary files (relative to the config file), each
+    loaded now: one that cannot be read or parsed is an error naming it."""
+    from aaad.radius.codec import DictionaryError, load_dictionary
+    paths: list[str] = []
+    for key, v in items:
+        if not isinstance(v, str) or not v:
+            raise ConfigError(key, "must be the path of a dictionary file")
+        paths.append(str(base_dir / v))
+    try:
+        load_dictionary(tuple(paths))
+    except DictionaryError as e:
+        raise ConfigError(items[e.index][0], f"{e.file}: {e.message}") from None
+    return tuple(paths)
 
 
 def _tenant_name(v: Any) -> str:

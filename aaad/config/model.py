@@ -95,6 +95,10 @@ class ClientConfig:
     # The tenant whose users this NAS serves (docs/design.md "Tenants"); None:
     # the operator's, or a tenant's by realm (user@tenant).
     tenant: str | None = None
+    # How a session crossing an ``over_limit: throttle`` cap is slowed down:
+    # a CoA-Request with the throttle attributes, or (a NAS without CoA) a
+    # Disconnect-Request, after which the user logs in throttled.
+    throttle_by: str = "coa"
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,4 +234,6 @@ class Config:
     billing: BillingConfig = BillingConfig()
     radsec: RadSecConfig = RadSecConfig()
     taxes: tuple[Tax, ...] = ()
+    # Extra FreeRADIUS dictionary files (absolute paths), read after the bundled ones.
+    dictionaries: tuple[str, ...] = ()
     source: str | None = None

@@ -117,6 +117,9 @@ class Metrics:
         self.disconnects = Counter("aaad_disconnect_requests_total",
                                    "Disconnect-Requests sent for sessions over a limit, by result",
                                    ["result"], registry=registry)
+        self.coa_requests = Counter("aaad_coa_requests_total",
+                                    "CoA-Requests sent to throttle a session or restore it, "
+                                    "by result", ["action", "result"], registry=registry)
         self.charges_money = Counter("aaad_charges_money_total",
                                      "Charges recorded by accounting, in 1/10,000 currency units",
                                      registry=registry)

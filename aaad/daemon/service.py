@@ -49,7 +49,8 @@ def client_table(clients: tuple[ClientConfig, ...]) -> ClientTable:
     return ClientTable(Client(name=c.name, network=c.network, secret=c.secret.value,
                               coa_port=c.coa_port, type=c.type,
                               require_message_authenticator=c.require_message_authenticator,
-                              call_direction=c.call_direction, tenant=c.tenant)
+                              call_direction=c.call_direction, tenant=c.tenant,
+                              throttle_by=c.throttle_by)
                        for c in clients)
 
 
@@ -84,7 +85,7 @@ class AaadService(MultiService):
         self.executors = executors or Executors.threaded(
             reactor, readers=1 if self.db.dialect == "sqlite" else 2,
             hashers=config.auth.hash_threads)
-        dictionary = load_dictionary()
+        dictionary = load_dictionary(config.dictionaries)
         clients = client_table(config.clients)
         acct_cfg = config.accounting
         phones = config.telephony
@@ -116,7 +117,7 @@ class AaadService(MultiService):
                               ttl_s=config.auth.verify_cache_ttl_s, now=reactor.seconds),
             max_queue=config.radius.max_pending, outage_policy=config.auth.outage_policy,
             outage_cache_size=config.auth.outage_cache_size, availability=self.availability,
-            grace_s=config.billing.grace_days * 86400)
+            grace_s=config.billing.grace_days * 86400, dictionary=dictionary)
         self.tracer = Tracer(now=reactor.seconds)
         common = {"clients": clients, "dictionary": dictionary, "reactor": reactor,
                   "tracer": self.tracer, "call_direction": call_direction,
@@ -182,7 +183,8 @@ class AaadService(MultiService):
                                 enforcer=self.enforcer,
                                 reactor=self._reactor, period=self.config.accounting.period,
                                 tz=self.config.timezone, tracer=self.tracer,
-                                taxes=lambda: self.config.taxes)
+                                taxes=lambda: self.config.taxes,
+                                dictionary=load_dictionary(self.config.dictionaries))
             self.api = resource
             self.listening["api"] = self._reactor.listenTCP(api.port, Site(resource),
                                                             interface=api.bind)
