@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from aaad.cli.common import Context, emit, iso, json_option, pass_ctx, table, user_rows
+from aaad.cli.common import (
+    Context,
+    emit,
+    iso,
+    json_option,
+    pass_ctx,
+    table,
+    tenant_option,
+    user_rows,
+)
 
 __all__ = ["calls_group"]
 
@@ -18,8 +27,10 @@ def calls_group() -> None:
 @click.option("--user", default=None)
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @json_option
+@tenant_option
 @pass_ctx
-def calls_list(c: Context, user: str | None, limit: int, as_json: bool) -> None:
+def calls_list(c: Context, user: str | None, limit: int, as_json: bool,
+               tenant: str | None) -> None:
     """The newest rated calls: caller, destination, prefix, duration billed, cost."""
     from aaad.core.quotas.plan import format_money
     from aaad.store import calls as call_store
@@ -30,7 +41,7 @@ def calls_list(c: Context, user: str | None, limit: int, as_json: bool) -> None:
              "price_per_minute": format_money(r["price"]),
              "connection_fee": format_money(r["connection_fee"]),
              "cost": format_money(r["cost"])}
-            for r in user_rows(c, call_store.list_calls, user, limit=limit)]
+            for r in user_rows(c, call_store.list_calls, user, tenant, limit=limit)]
     emit(rows, as_json, lambda rs: table(
         [[r["started_at"], r["user"], r["destination"], r["prefix"] or "-",
           str(r["duration_s"]), str(r["billed_s"]), r["cost"]] for r in rs],

@@ -26,6 +26,7 @@ from aaad.cli.common import (
     pass_ctx,
     require_user,
     table,
+    tenant_option,
     user_rows,
 )
 
@@ -212,9 +213,10 @@ def _local_date(text: str, option: str) -> date:
 @click.option("--period", default=None, help="YYYY-MM: charges of the monthly period starting then")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV for a billing system.")
+@tenant_option
 @pass_ctx
 def charges_list(c: Context, user: str | None, period: str | None, as_json: bool,
-                 as_csv: bool) -> None:
+                 as_csv: bool, tenant: str | None) -> None:
     """List charges; amounts are exact decimals."""
     from aaad.core.accounting.periods import period_for_label
     from aaad.store.billing import charge_list
@@ -224,7 +226,7 @@ def charges_list(c: Context, user: str | None, period: str | None, as_json: bool
             start = period_for_label(c.config.accounting.period, c.config.timezone, period)[0]
         except ValueError as e:
             fail(str(e))
-    out = user_rows(c, charge_list, user, period_start=start, taxes=c.config.taxes)
+    out = user_rows(c, charge_list, user, tenant, period_start=start, taxes=c.config.taxes)
     if as_csv:
         import csv
         w = csv.DictWriter(sys.stdout, fieldnames=list(out[0]) if out else

@@ -110,6 +110,12 @@ class Context:
         return self._config
 
     @property
+    def dictionary(self) -> Any:
+        """The RADIUS dictionary: the bundled one and the configuration's ``dictionaries``."""
+        from aaad.radius.codec import load_dictionary
+        return load_dictionary(self.config.dictionaries)
+
+    @property
     def db(self) -> Database:
         if self._db is None:
             from aaad.store.database import open_database
@@ -198,13 +204,24 @@ def no_user(name: str) -> NoReturn:
     fail(f"no user {name}")
 
 
-def user_rows(c: Context, fn: Any, user: str | None, **kw: Any) -> list[Any]:
+def user_rows(c: Context, fn: Any, user: str | None, tenant: str | None = None,
+              **kw: Any) -> list[Any]:
     """``fn(conn, user=user, **kw)``; exits ``no user NAME`` when that finds no rows
-    and ``user`` is not a user (a deleted user's history still lists)."""
+    and ``user`` is not a user (a deleted user's history still lists). With
+    ``tenant``: ``fn(..., tenant=<its id>)``, that tenant's rows, and ``user`` is
+    its user of the name."""
     def read(conn: Any) -> list[Any]:
-        rows = fn(conn, user=user, **kw)
+        if tenant is None:
+            rows = fn(conn, user=user, **kw)
+        else:
+            rows = fn(conn, user=user, tenant=tenant_of(conn, tenant), **kw)
         if user is not None and not rows:
-            require_known(conn, user)
+            if tenant is None:
+                require_known(conn, user)
+            else:
+                from aaad.store import users as user_store
+                if not user_store.user_ids(conn, [user], tenant=tenant_of(conn, tenant)):
+                    no_user(in_tenant(user, tenant))
         return list(rows)
     result: list[Any] = c.read(read)
     return result

@@ -24,7 +24,6 @@ from aaad.cli.common import (
     parse_amount,
     pass_ctx,
     require_known,
-    require_user,
     table,
     tenant_of,
     tenant_option,
@@ -65,10 +64,12 @@ def credit_topup(c: Context, name: str, amount: str, ref: str | None, descriptio
 
     from aaad.core.quotas.plan import format_money
     from aaad.store.jobs import accounts
+    from aaad.store.tenants import qualify
     money = parse_amount(amount, "AMOUNT", positive=True)
     ref = _ref(ref) if ref is not None else secrets.token_hex(6)
-    try:
-        done = write_user(c, name, tenant, accounts.topup, money, ref, description, now_s())
+    try:    # a tenant's references are its own (acme/<ref>), as over the API
+        done = write_user(c, name, tenant, accounts.topup, money, qualify(tenant, ref),
+                          description, now_s())
     except accounts.RefUsed as e:
         fail(f"ref {ref!r} was used for a top-up of {format_money(e.amount)} "
              f"to {e.user_name!r}; nothing changed")
@@ -103,8 +104,8 @@ def credit_show(c: Context, name: str, limit: int, as_json: bool, tenant: str | 
             if name not in found:
                 no_user(in_tenant(name, tenant))
             who = found[name]
-        return dict(credit_summary(conn, who, now=now, tz=c.config.timezone, limit=limit),
-                    user=name, tenant=tenant)
+        return dict(credit_summary(conn, who, now=now, tz=c.config.timezone, limit=limit,
+                                   tenant=tenant), user=name, tenant=tenant)
 
     def render(d: dict[str, Any]) -> None:
         click.echo(f"user:         {in_tenant(d['user'], d['tenant'])}"
@@ -129,20 +130,23 @@ def credit_show(c: Context, name: str, limit: int, as_json: bool, tenant: str | 
 @credit_group.command("limit")
 @click.argument("name")
 @click.argument("amount")
+@tenant_option
 @pass_ctx
-def credit_limit(c: Context, name: str, amount: str) -> None:
+def credit_limit(c: Context, name: str, amount: str, tenant: str | None) -> None:
     """How far below zero the user's balance may go (0 = prepaid only)."""
     from aaad.core.quotas.plan import format_money
     from aaad.store import ledger as ledger_store
+    from aaad.store.jobs.accounts import account_id
     money = parse_amount(amount, "the credit limit", positive=False)
     now = now_s()
 
-    def set_limit(conn: Any) -> ledger_store.Balance:
-        require_user(conn, name)
-        ledger_store.set_credit_limit(conn, name, money, now)
-        return ledger_store.balance_of(conn, name)
-    balance = c.write(set_limit)
-    click.echo(f"credit limit of {name}: {format_money(money)}; {balance_summary(balance)}")
+    def set_limit(conn: Any, name: str, *, tenant: int) -> ledger_store.Balance:
+        uid = account_id(conn, name, tenant)
+        ledger_store.set_credit_limit(conn, name, money, now, user_id=uid)
+        return ledger_store.balance_of(conn, uid)
+    balance = write_user(c, name, tenant, set_limit)
+    click.echo(f"credit limit of {in_tenant(name, tenant)}: {format_money(money)}; "
+               f"{balance_summary(balance)}")
 
 
 @credit_group.command("promise")
@@ -150,38 +154,53 @@ def credit_limit(c: Context, name: str, amount: str) -> None:
 @click.argument("amount")
 @click.option("--days", type=click.IntRange(1, 31), default=3, show_default=True,
               help="How long the promise counts.")
+@tenant_option
 @pass_ctx
-def credit_promise(c: Context, name: str, amount: str, days: int) -> None:
+def credit_promise(c: Context, name: str, amount: str, days: int, tenant: str | None) -> None:
     """A promised payment: a prepaid user may spend AMOUNT more for --days days (what
     is due is paid now if it fits); top-ups pay it off first. Replaces an earlier one."""
     from aaad.core.quotas.plan import format_money
     from aaad.store import ledger as ledger_store
-    from aaad.store import users as user_store
+    from aaad.store.jobs.accounts import account_id
     money = parse_amount(amount, "AMOUNT", positive=True)
     now = now_s()
     until = now + days * 86400
 
-    def grant(conn: Any) -> ledger_store.Settlement:
-        require_user(conn, name)
-        uid = user_store.user_ids(conn, [name])[name]
-        return ledger_store.promise(conn, uid, name, money, until, now)
-    settled = c.write(grant)
-    click.echo(f"promised payment of {format_money(money)} for {name} until {iso(until)}"
+    def grant(conn: Any, name: str, *, tenant: int) -> ledger_store.Settlement:
+        return ledger_store.promise(conn, account_id(conn, name, tenant), name, money, until,
+                                    now)
+    settled = write_user(c, name, tenant, grant)
+    click.echo(f"promised payment of {format_money(money)} for {in_tenant(name, tenant)} "
+               f"until {iso(until)}"
                + (f"; paid {format_money(settled.paid)} that was due" if settled.paid else ""))
 
 
 @credit_group.command("reverse")
 @click.argument("ref")
+@tenant_option
 @pass_ctx
-def credit_reverse(c: Context, ref: str) -> None:
-    """Take back the top-up REF (once: reversing again changes nothing)."""
+def credit_reverse(c: Context, ref: str, tenant: str | None) -> None:
+    """Take back the top-up REF (once: reversing again changes nothing). A
+    tenant's top-up: give its --tenant (its references are its own)."""
     from aaad.core.quotas.plan import format_money
+    from aaad.store import ledger as ledger_store
+    from aaad.store import users as user_store
     from aaad.store.jobs import accounts
+    from aaad.store.tenants import qualify
     ref = _ref(ref.removeprefix("topup:"))
+    stored = qualify(tenant, ref)
+    now = now_s()
+
+    def reverse(conn: Any) -> accounts.Reversal:
+        tid = tenant_of(conn, tenant)
+        entry = ledger_store.ledger_entry(conn, f"topup:{stored}")
+        if entry is not None and user_store.tenant_of_user(conn, entry["user_id"]) != tid:
+            raise accounts.NoSuchTopUp(stored)     # another tenant's: not found, as over the API
+        return accounts.reverse_topup(conn, stored, now)
     try:
-        done = c.write(accounts.reverse_topup, ref, now_s())
+        done = c.write(reverse)
     except accounts.NoSuchTopUp:
-        fail(f"no top-up with ref {ref!r}")
+        fail(f"no top-up with ref {ref!r}" + (f" of tenant {tenant}" if tenant else ""))
     if not done.posted:
         click.echo(f"top-up {ref} was reversed already; nothing changed")
         return

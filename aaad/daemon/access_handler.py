@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
+from pyrad.dictionary import Dictionary
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 
@@ -46,6 +47,7 @@ from aaad.core.accounting.periods import PeriodSpec, period_bounds
 from aaad.core.quotas.bands import band_at
 from aaad.core.quotas.decide import Accept, Decision, Reject, decide
 from aaad.core.quotas.plan import PEAK, Plan
+from aaad.core.quotas.reply import configured_reply, with_computed
 from aaad.core.quotas.tickets import expires_at, starts_clock
 from aaad.core.telephony.rating import CallAccept, authorise_call
 from aaad.credentials import VerifyCache, dummy_hash, verify_hash
@@ -55,9 +57,10 @@ from aaad.daemon.metrics import Metrics
 from aaad.daemon.outage import Availability
 from aaad.radius.authenticators import chap_matches
 from aaad.radius.call_attributes import CISCO_ACCEPTED, cisco_accept, cisco_reject
-from aaad.radius.codec import Access, Request
+from aaad.radius.codec import Access, Request, load_dictionary
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import RateLimitedLog, Reply
+from aaad.radius.reply_check import ReplyFilter
 from aaad.store.calls import CallRules
 from aaad.store.database import Database, is_unavailable, was_disconnected
 from aaad.store.jobs.login import CallState, Started, UserState, read_logins, start_login
@@ -167,9 +170,11 @@ class AuthHandler:
                  outage_policy: str = "reject", outage_cache_size: int = 100_000,
                  availability: Availability | None = None,
                  reject_log_interval_s: float = 60.0, reject_log_users: int = 10_000,
-                 grace_s: int = 0, writer: Executor | None = None,
+                 grace_s: int = 0, dictionary: Dictionary | None = None,
+                 writer: Executor | None = None,
                  on_replaced: Callable[[Sequence[Replaced]], None] | None = None) -> None:
         self._db = db
+        self._replies = ReplyFilter(dictionary or load_dictionary())
         # Accepts that write first (start_login); the daemon passes its writer.
         self._writer = writer or reader
         self._on_replaced = on_replaced
@@ -332,10 +337,11 @@ class AuthHandler:
                           now=now, tz=self.tz, due_money=user.due_money, held=user.held,
                           expires_at=expires_at(user.validity, now))
         if user.call is not None and user.plan is not None:
-            return self._call_verdict(user.plan, user.call, decision, req, now)
+            return self._call_verdict(user, user.plan, user.call, decision, req, now)
         if not isinstance(decision, Accept):
             return reject(decision.message, decision.reason)
-        accept = Reply(ACCESS_ACCEPT, accept_attributes(decision, user.plan, req.client.type))
+        accept = Reply(ACCESS_ACCEPT, self._with_reply(
+            user, decision, accept_attributes(decision, user.plan, req.client.type)))
         first = starts_clock(user.validity)
         if not live or (not first and decision.replace_sessions == 0):
             return accept
@@ -369,8 +375,17 @@ class AuthHandler:
         d: Deferred[Started] = self._writer.run(write)
         return d.addCallbacks(written, failed)
 
-    def _call_verdict(self, plan: Plan, call: CallState, decision: Decision,
-                      req: Request[Access], now: int) -> Reply:
+    def _with_reply(self, user: UserState, decision: Accept,
+                    computed: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+        """The plan's and the user's reply attributes, the throttle's when
+        throttled, then what aaad computed (core.quotas.reply)."""
+        configured = configured_reply(user.plan, user.reply, throttled=decision.throttled)
+        if not configured:
+            return computed
+        return with_computed(self._replies.usable(configured), computed)
+
+    def _call_verdict(self, user: UserState, plan: Plan, call: CallState,
+                      decision: Decision, req: Request[Access], now: int) -> Reply:
         """A call: emergency numbers always pass; otherwise the plan's limits, then
         the rate, credit, free minutes and concurrent calls decide."""
         cisco = req.client.type == "cisco"
@@ -399,7 +414,8 @@ class AuthHandler:
                   if t is not None]
         combined = replace(verdict, session_timeout_s=min(limits) if limits else None,
                            octets_left=decision.octets_left)
-        attrs = accept_attributes(combined, plan, req.client.type)
+        attrs = self._with_reply(user, decision,
+                                 accept_attributes(combined, plan, req.client.type))
         if cisco:
             attrs += cisco_accept(combined)
         return Reply(ACCESS_ACCEPT, attrs)

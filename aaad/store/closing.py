@@ -163,7 +163,7 @@ def export_period(conn: Connection, label: str, bounds: Bounds,
         if earlier < label and all(m in done for m in months_between(earlier, label)):
             adjustments += _adjustments(conn, earlier, label, done, bounds, paid, tid)
     if taxes:
-        exempt = tax_exemptions(conn)
+        exempt = tax_exemptions(conn, tid)
         adjustments += [t for x in live.lines + adjustments if x["item"] in ("calls", "charge")
                         for t in _taxed(label, x, taxes, exempt.get(x["user"], frozenset()))]
     groups = _merged(live.groups, adjustments)

@@ -27,6 +27,7 @@ from aaad.store import usage as usage_store
 from aaad.store import users as user_store
 from aaad.store.plans import load_plans
 from aaad.store.tables import users
+from aaad.store.tenants import unqualify
 from aaad.store.users import UserRef
 
 __all__ = ["usage_report", "free_allowances", "credit_summary", "iso"]
@@ -140,12 +141,19 @@ def free_allowances(conn: Connection, user: int, *, at: int,
 
 
 
+def _tenant_ref(tenant: str | None, ref: str) -> str:
+    kind, colon, rest = ref.partition(":")
+    return f"{kind}:{unqualify(tenant, rest)}" if tenant is not None and colon else ref
+
+
 def credit_summary(conn: Connection, name: UserRef, *, now: int, tz: ZoneInfo,
-                   limit: int = 20) -> dict[str, Any]:
+                   limit: int = 20, tenant: str | None = None) -> dict[str, Any]:
     """A user's money (``aaad credit show``, ``GET /v1/users/{name}/balance``):
     balance, credit limit, available, what is due, a promised payment, free
     credit and free minutes, and the newest ``limit`` ledger rows. ``name`` is
-    an id or the operator's user's name; the caller has checked it is known."""
+    an id or the operator's user's name; the caller has checked it is known.
+    With ``tenant`` (its name), the ledger's references are shown as that
+    tenant gave them (``topup:p1``, stored as ``topup:acme/p1``)."""
     b = ledger_store.balance_of(conn, name)
     rows = ledger_store.ledger_for(conn, name, limit=limit)
     billing, suspended_at = user_store.billing_state(conn, name)
@@ -163,6 +171,7 @@ def credit_summary(conn: Connection, name: UserRef, *, now: int, tz: ZoneInfo,
                 "amount": format_money(promised.amount),
                 "expires_at": iso(promised.expires_at)},
             "free_credit": free["free_credit"], "free_minutes": free["free_minutes"],
-            "ledger": [{"at": iso(r["created_at"]), "kind": r["kind"], "ref": r["ref"],
+            "ledger": [{"at": iso(r["created_at"]), "kind": r["kind"],
+                        "ref": _tenant_ref(tenant, r["ref"]),
                         "amount": format_money(r["amount"]),
                         "description": r["description"]} for r in rows]}

@@ -171,7 +171,8 @@ _FOR_AUTH = (
            users.c.password_cleartext, users.c.enabled, users.c.created_at, users.c.billing,
            users.c.suspended_at,
            users.c.held_at, users.c.held_reason, users.c.plan, plans.c.definition,
-           users.c.valid_s, users.c.first_login_at, users.c.expires_at,
+           users.c.reply_attributes, users.c.valid_s, users.c.first_login_at,
+           users.c.expires_at,
            usage.c.period_start, usage.c.counted_s, usage.c.counted_in_octets,
            usage.c.counted_out_octets,
            _OPEN_COUNT.label("open_sessions"))
@@ -281,10 +282,12 @@ def billing_state(conn: Connection, user: UserRef, *,
     return ("postpaid", None) if row is None else (row.billing, row.suspended_at)
 
 
-def tax_exemptions(conn: Connection) -> dict[str, frozenset[str]]:
-    """Account name → the taxes it does not pay (accounts with any)."""
+def tax_exemptions(conn: Connection, tenant: int = OPERATOR) -> dict[str, frozenset[str]]:
+    """Account name → the taxes it does not pay (``tenant``'s accounts with any:
+    names are unique per tenant only)."""
     return {r.name: frozenset(exempt_names(r.tax_exempt)) for r in conn.execute(
-        select(users.c.name, users.c.tax_exempt).where(users.c.tax_exempt.is_not(None)))}
+        select(users.c.name, users.c.tax_exempt).where(users.c.tax_exempt.is_not(None),
+                                                        users.c.tenant_id == tenant))}
 
 
 def _account(ref: UserRef, tenant: int = OPERATOR) -> Any:

@@ -189,16 +189,47 @@ def test_credit_of_a_tenants_user(config: Path) -> None:
     assert ok(config, "credit", "topup", "bob", "12.50", "--tenant", "acme", "--ref", "p1") \
         .output == "topped up bob (tenant acme) by 12.50 (ref p1); balance 12.50, " \
                    "available 12.50\n"
-    # the same ref for the operator's bob: another user, so not "posted already"
-    assert error(config, "credit", "topup", "bob", "12.50", "--ref", "p1") \
-        .startswith("error: ref 'p1' was used for a top-up")
+    # a tenant's references are its own (as over the API): the operator's p1 is another
+    ok(config, "credit", "topup", "bob", "1.00", "--ref", "p1")
+    assert ok(config, "credit", "topup", "bob", "12.50", "--tenant", "acme", "--ref", "p1") \
+        .output.startswith("top-up p1 was posted already; nothing changed")
     shown = json.loads(ok(config, "credit", "show", "bob", "--tenant", "acme",
                           "--json").output)
     assert (shown["tenant"], shown["balance"], [r["ref"] for r in shown["ledger"]]) \
         == ("acme", "12.50", ["topup:p1"])
     assert json.loads(ok(config, "credit", "show", "bob", "--json").output)["balance"] \
-        == "0.00"
+        == "1.00"
     assert error(config, "credit", "topup", "carol", "1", "--tenant", "acme") \
+        == "error: no user carol (tenant acme)"
+    # limit, promise, block sales and reversals act on the tenant's bob, not the operator's
+    assert ok(config, "credit", "limit", "bob", "5", "--tenant", "acme").output \
+        == "credit limit of bob (tenant acme): 5.00; balance 12.50, available 17.50\n"
+    assert ok(config, "credit", "promise", "bob", "3", "--days", "2", "--tenant", "acme") \
+        .output.startswith("promised payment of 3.00 for bob (tenant acme) until ")
+    assert ok(config, "block", "add", "bob", "--hours", "2", "--valid-days", "30", "--price",
+              "2", "--ref", "b1", "--tenant", "acme").output \
+        == "sold 2h valid 30 days to bob (tenant acme) for 2.00\n"
+    assert ok(config, "block", "add", "bob", "--hours", "2", "--valid-days", "30",
+              "--ref", "b1", "--tenant", "acme").output \
+        == "block b1 was sold already; nothing changed\n"
+    assert ok(config, "block", "add", "bob", "--hours", "2", "--valid-days", "30",
+              "--ref", "b1").output == "sold 2h valid 30 days to bob\n"   # another sale
+    shown = json.loads(ok(config, "credit", "show", "bob", "--tenant", "acme",
+                          "--json").output)
+    assert (shown["credit_limit"], shown["promise"]["amount"], shown["balance"]) \
+        == ("5.00", "3.00", "12.50")
+    operator = json.loads(ok(config, "credit", "show", "bob", "--json").output)
+    assert (operator["credit_limit"], operator["promise"], operator["balance"]) \
+        == ("0.00", None, "1.00")
+    assert error(config, "credit", "reverse", "acme/p1") == "error: no top-up with ref 'acme/p1'"
+    assert ok(config, "credit", "reverse", "p1", "--tenant", "acme").output \
+        == "reversed top-up p1: -12.50 for bob; balance 0.00, available 5.00\n"
+    assert ok(config, "credit", "reverse", "p1").output \
+        == "reversed top-up p1: -1.00 for bob; balance 0.00, available 0.00\n"
+    ok(config, "tenant", "add", "beta")
+    assert error(config, "credit", "reverse", "p1", "--tenant", "beta") \
+        == "error: no top-up with ref 'p1' of tenant beta"
+    assert error(config, "credit", "limit", "carol", "1", "--tenant", "acme") \
         == "error: no user carol (tenant acme)"
 
 
@@ -231,3 +262,32 @@ def test_events_of_a_tenant(config: Path) -> None:
         == "error: no user carol (tenant acme)"
     assert error(config, "events", "list", "--tenant", "beta") \
         == "error: no tenant 'beta' (see 'aaad tenant list')"
+
+
+def test_lists_of_a_tenants_user(config: Path, tmp_path: Path) -> None:
+    """``charges list``, ``session list`` and ``calls list`` take --tenant: its users'
+    rows only, and a name is its user of the name."""
+    ok(config, "tenant", "add", "acme")
+    ok(config, "user", "add", "bob", "--password", "pw")
+    ok(config, "user", "add", "bob", "--password", "pw", "--tenant", "acme")
+    f = tmp_path / "charges.csv"
+    f.write_text("id,user,amount,description,date,tenant\n"
+                 "c1,bob,3.00,router,2026-11-03,acme\nc1,bob,4.00,cable,2026-11-03,\n",
+                 encoding="utf-8")
+    ok(config, "charges", "import", str(f))
+
+    def charges(*args: str) -> list[tuple[str, str]]:
+        return [(r["amount"], r["description"]) for r in
+                json.loads(ok(config, "charges", "list", "--json", *args).output)]
+    assert charges("--tenant", "acme") == [("3.00", "router")]
+    assert charges("--tenant", "acme", "--user", "bob") == [("3.00", "router")]
+    assert charges("--user", "bob") == [("4.00", "cable")]
+    assert sorted(charges()) == [("3.00", "router"), ("4.00", "cable")]
+    for what in (("session", "list"), ("calls", "list")):      # bob of acme has none
+        assert json.loads(ok(config, *what, "--tenant", "acme", "--user", "bob",
+                             "--json").output) == []
+    for what in (("charges", "list"), ("session", "list"), ("calls", "list")):
+        assert error(config, *what, "--tenant", "acme", "--user", "eve") \
+            == "error: no user eve (tenant acme)"
+        assert error(config, *what, "--tenant", "beta") \
+            == "error: no tenant 'beta' (see 'aaad tenant list')"

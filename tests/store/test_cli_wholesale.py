@@ -146,3 +146,22 @@ def test_export_has_wholesale_usage_lines(config: Path, tmp_path: Path) -> None:
     assert rows(acme) == [("bob", "usage", "", "0.0000"),
                           ("bob", "wholesale", "usage", "2.2500"),
                           ("bob", "total", "", "0.0000")]
+
+
+def test_tax_exemption_is_the_tenants_users_own(config: Path, tmp_path: Path) -> None:
+    """The operator's bob is exempt from VAT; acme's bob, another user of the same
+    name, pays it (exemptions are read per tenant), and the reseller's wholesale
+    bill stays net."""
+    config.write_text(config.read_text() + 'taxes:\n  - {name: VAT, percent: "20"}\n')
+    ok(config, "user", "set", "bob", "--tax-exempt", "VAT")
+    (tmp_path / "c.csv").write_text("id,user,amount,date,tenant\n"
+                                    "x1,bob,5.00,2026-11-05,acme\n"
+                                    "x2,bob,2.00,2026-11-05,\n")
+    ok(config, "charges", "import", str(tmp_path / "c.csv"))
+    operator = ok(config, "charges", "export", "--period", "2026-11").output
+    assert [r for r in rows(operator) if r[1] == "tax"] == []
+    acme = ok(config, "charges", "export", "--period", "2026-11", "--tenant", "acme").output
+    assert [r for r in rows(acme) if r[1] in ("charge", "tax")] \
+        == [("bob", "charge", "import", "5.0000"), ("bob", "tax", "VAT", "1.0000")]
+    listed = ok(config, "charges", "list", "--tenant", "acme", "--json").output
+    assert '"VAT"' not in listed and '"kind": "tax"' in listed

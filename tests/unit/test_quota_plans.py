@@ -272,8 +272,8 @@ ERRORS = [
     (BASE, "max_sessions", True, "plans[1].max_sessions: must be a whole number ≥ 1"),
     (BASE, "on_max_sessions", "replace", "plans[1].on_max_sessions: must be one of reject, "
                                          "replace-oldest"),
-    (BASE, "over_limit", "throttle", "plans[1].over_limit: must be one of reject, disconnect, "
-                                     "bill"),
+    (BASE, "over_limit", "slow", "plans[1].over_limit: must be one of reject, disconnect, "
+                                 "bill, throttle"),
     (BASE, "bands", {"name": "x"}, "plans[1].bands: must be a list"),
     (BASE, "bands[1]", "weekend", "plans[1].bands[1]: must be a mapping"),
     (BASE, "bands[1].colour", "red", "plans[1].bands[1].colour: unknown key"),

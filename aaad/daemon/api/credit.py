@@ -76,13 +76,9 @@ class _Credit:
 
         def read(conn: Connection) -> Reply:
             uid = account_id(conn, name, req.tenant)
-            summary = credit_summary(conn, uid, now=now, tz=self.ctx.tz, limit=limit)
+            summary = credit_summary(conn, uid, now=now, tz=self.ctx.tz, limit=limit,
+                                     tenant=req.tenant_name)
             summary["user"] = name
-            if req.tenant_name is not None:     # its references as it gave them
-                for row in summary["ledger"]:
-                    kind, colon, ref = row["ref"].partition(":")
-                    if colon:
-                        row["ref"] = f"{kind}:{tenant_store.unqualify(req.tenant_name, ref)}"
             return Reply(200, summary)
         return self.ctx.read(read)
 

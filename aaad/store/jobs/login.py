@@ -28,7 +28,7 @@ from aaad.core.accounting.realms import needs_tenants, route
 from aaad.core.accounting.sessions import ZERO, Totals
 from aaad.core.billing.account import Account, state
 from aaad.core.quotas.decide import Block
-from aaad.core.quotas.plan import Plan
+from aaad.core.quotas.plan import Plan, ReplyAttrs
 from aaad.core.quotas.tickets import Validity
 from aaad.core.telephony.rate_table import RateTable
 from aaad.store import blocks as block_store
@@ -42,6 +42,7 @@ from aaad.store import usage as usage_store
 from aaad.store import users as user_store
 from aaad.store.calls import CallRules
 from aaad.store.plans import plan_from_json
+from aaad.store.reply_attributes import reply_from_json
 from aaad.store.users import Login
 
 __all__ = ["UserState", "CallState", "LoginBatch", "read_logins", "Started", "start_login"]
@@ -71,6 +72,11 @@ class UserState:
         return self.row.held_reason or ""
 
     @property
+    def reply(self) -> ReplyAttrs:
+        """The user's own reply attributes (core.quotas.reply)."""
+        return reply_from_json(getattr(self.row, "reply_attributes", None))
+
+    @property
     def user_id(self) -> int:
         return int(self.row.id)
 
@@ -78,7 +84,8 @@ class UserState:
     def validity(self) -> Validity:
         """A ticket's validity (core.quotas.tickets); all None for other users."""
         r = self.row
-        return Validity(r.valid_s, r.first_login_at, r.expires_at)
+        return Validity(getattr(r, "valid_s", None), getattr(r, "first_login_at", None),
+                        getattr(r, "expires_at", None))
 
     @property
     def password_hash(self) -> str | None:
