@@ -76,9 +76,6 @@ FAILED = "Authentication failed"
 UNAVAILABLE = "Service temporarily unavailable"
 MPPE_POLICIES = {"allowed": 1, "required": 2}           # RFC 2548 §2.4.4
 MPPE_TYPES = {"40-or-128": 6, "128": 4}                 # RFC 2548 §2.4.5: bits 0x2, 0x4
-MS_CHAP_MPPE_KEYS = (mschap.MICROSOFT, 12)
-MS_MPPE_SEND_KEY = (mschap.MICROSOFT, 16)
-MS_MPPE_RECV_KEY = (mschap.MICROSOFT, 17)
 
 
 class _Outage:
@@ -354,26 +351,10 @@ class AuthHandler:
         if reply.code != ACCESS_ACCEPT:          # the password was right; the account says no
             return Reply(reply.code, (*reply.attributes, *_ms_chap_error(creds, 649)),
                          reason=reply.reason)
-        return Reply(ACCESS_ACCEPT, (*reply.attributes, *self._ms_chap_accept(
-            response, challenge, nt_hash, creds, req)), reason=reply.reason)
-
-    def _ms_chap_accept(self, response: mschap.MsChapResponse | mschap.MsChap2Response,
-                        challenge: bytes, nt_hash: bytes, creds: Access,
-                        req: Request[Access]) -> tuple[tuple[Any, Any], ...]:
-        """MS-CHAP2-Success and the MPPE keys, encrypted for this request (RFC 2548 §2.4)."""
-        secret, authenticator = req.client.secret, req.authenticator
-        if isinstance(response, mschap.MsChapResponse):
-            return ((MS_CHAP_MPPE_KEYS,
-                     mschap.hide_mppe_keys_v1(nt_hash, secret, authenticator)), *self._mppe)
-        text = mschap.authenticator_response(nt_hash, response.nt_response,
-                                             response.peer_challenge, challenge,
-                                             creds.name_octets)
-        send, recv = mschap.mppe_keys_v2(nt_hash, response.nt_response)
-        salt = _salts()
-        return (("MS-CHAP2-Success", mschap.success_v2(response.ident, text)),
-                (MS_MPPE_SEND_KEY, mschap.salt_encrypt(send, secret, authenticator, salt[0])),
-                (MS_MPPE_RECV_KEY, mschap.salt_encrypt(recv, secret, authenticator, salt[1])),
-                *self._mppe)
+        extra = mschap.accept_attributes(response, challenge, nt_hash, creds.name_octets,
+                                         req.client.secret, req.authenticator, _salts())
+        return Reply(ACCESS_ACCEPT, (*reply.attributes, *extra, *self._mppe),
+                     reason=reply.reason)
 
     def _verdict(self, user: UserState, req: Request[Access], now: int) -> Reply:
         """The password matched: apply the account state and the plan at ``now``."""
@@ -449,12 +430,7 @@ def _ms_chap_error(creds: Access, code: int = 691) -> tuple[tuple[str, Any], ...
     """The MS-CHAP-Error of a reject (RFC 2548 §2.1.5): 691 is a wrong password
     (or an unknown user), 649 an account that may not log in now; none for
     other methods."""
-    response = creds.ms_chap
-    if response is None:
-        return ()
-    version = 2 if isinstance(response, mschap.MsChap2Response) else 1
-    return (("MS-CHAP-Error", mschap.error_value(response.ident, creds.challenge or b"",
-                                                 version=version, code=code)),)
+    return mschap.error_attributes(creds.ms_chap, creds.challenge or b"", code)
 
 
 def _salts() -> tuple[bytes, bytes]:

@@ -49,6 +49,8 @@ __all__ = [
     "mppe_keys_v1",
     "salt_encrypt",
     "hide_mppe_keys_v1",
+    "accept_attributes",
+    "error_attributes",
 ]
 
 MICROSOFT = 311
@@ -56,6 +58,12 @@ MICROSOFT = 311
 MS_CHAP_RESPONSE = (MICROSOFT, 1)
 MS_CHAP_CHALLENGE = (MICROSOFT, 11)
 MS_CHAP2_RESPONSE = (MICROSOFT, 25)
+MS_CHAP_MPPE_KEYS = (MICROSOFT, 12)
+MS_MPPE_SEND_KEY = (MICROSOFT, 16)
+MS_MPPE_RECV_KEY = (MICROSOFT, 17)
+
+Attribute = tuple[str | tuple[int, int], bytes]
+"""A reply attribute: a dictionary name, or (vendor, type) with the octets as sent."""
 
 _MAGIC_SERVER_SIGNING = b"Magic server to client signing constant"     # RFC 2759 §8.7
 _MAGIC_PAD = b"Pad to make it do more than one iteration"
@@ -260,3 +268,33 @@ def salt_encrypt(key: bytes, secret: bytes, request_authenticator: bytes,
         out += c
         last = c
     return bytes(out)
+
+
+def accept_attributes(response: MsChapResponse | MsChap2Response, challenge: bytes,
+                      nt_hash: bytes, user_name: bytes, secret: bytes,
+                      request_authenticator: bytes,
+                      salts: tuple[bytes, bytes]) -> tuple[Attribute, ...]:
+    """What an Access-Accept for an MS-CHAP login carries besides the usual.
+
+    v2: MS-CHAP2-Success and MS-MPPE-Send-Key / MS-MPPE-Recv-Key (salted
+    with ``salts``, which must differ); v1: MS-CHAP-MPPE-Keys. The keys are
+    keyed by (vendor, type) with the octets as sent (see codec.encode_reply).
+    """
+    if isinstance(response, MsChapResponse):
+        return ((MS_CHAP_MPPE_KEYS, hide_mppe_keys_v1(nt_hash, secret, request_authenticator)),)
+    text = authenticator_response(nt_hash, response.nt_response, response.peer_challenge,
+                                  challenge, user_name)
+    send, recv = mppe_keys_v2(nt_hash, response.nt_response)
+    return (("MS-CHAP2-Success", success_v2(response.ident, text)),
+            (MS_MPPE_SEND_KEY, salt_encrypt(send, secret, request_authenticator, salts[0])),
+            (MS_MPPE_RECV_KEY, salt_encrypt(recv, secret, request_authenticator, salts[1])))
+
+
+def error_attributes(response: MsChapResponse | MsChap2Response | None, challenge: bytes,
+                     code: int = 691) -> tuple[tuple[str, bytes], ...]:
+    """The MS-CHAP-Error of a reject (see :func:`error_value`); none without a response."""
+    if response is None:
+        return ()
+    version = 2 if isinstance(response, MsChap2Response) else 1
+    return (("MS-CHAP-Error", error_value(response.ident, challenge, version=version,
+                                          code=code)),)

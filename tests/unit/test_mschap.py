@@ -182,3 +182,21 @@ def test_mppe_keys_v1_hidden_like_user_password():
     assert plain[:8] == bytes(8)                                     # LM-Key: none kept
     assert plain[8:24] == mschap.hash_nt_password_hash(V1_PASSWORD_HASH)   # NT-Key
     assert plain[24:] == bytes(8)
+
+
+def test_accept_and_error_attributes():
+    v2 = mschap.MsChap2Response(9, PEER_CHALLENGE, NT_RESPONSE)
+    attrs = dict(mschap.accept_attributes(v2, AUTH_CHALLENGE, NT_HASH, USER, SECRET,
+                                          bytes(16), (b"\x80\x00", b"\x80\x01")))
+    assert attrs["MS-CHAP2-Success"] == b"\x09" + AUTHENTICATOR_RESPONSE.encode()
+    assert attrs[mschap.MS_MPPE_SEND_KEY] == mschap.salt_encrypt(
+        SEND_START_KEY_128, SECRET, bytes(16), b"\x80\x00")
+    assert attrs[mschap.MS_MPPE_RECV_KEY][:2] == b"\x80\x01"
+    v1 = mschap.MsChapResponse(2, True, bytes(24), V1_NT_RESPONSE)
+    assert mschap.accept_attributes(v1, V1_CHALLENGE, V1_PASSWORD_HASH, b"u", SECRET,
+                                    bytes(16), (b"\x80\x00", b"\x80\x01")) == (
+        (mschap.MS_CHAP_MPPE_KEYS, mschap.hide_mppe_keys_v1(V1_PASSWORD_HASH, SECRET,
+                                                            bytes(16))),)
+    assert mschap.error_attributes(None, b"") == ()
+    assert mschap.error_attributes(v2, AUTH_CHALLENGE, 649) == (
+        ("MS-CHAP-Error", b"\x09E=649 R=0 C=5B5D7C7D7B3F2F3E3C2C602132262628 V=3"),)
