@@ -64,12 +64,18 @@ def parse_nt_hash(text: str) -> str | None:
 
 
 def verify_nt_hash(stored_nt_hash: str, password: bytes) -> bool:
-    """PAP against a stored NT hash: the NT hash of ``password`` (UTF-8) matches."""
+    """PAP against a stored NT hash: the NT hash of ``password`` (UTF-8) matches.
+
+    A stored value that is not an NT hash is a mismatch, as a corrupt argon2id
+    hash is for :func:`verify_hash`.
+    """
     try:
         computed = nt_hash(password.decode("utf-8"))
     except UnicodeDecodeError:
         return False
-    return hmac.compare_digest(computed, stored_nt_hash.lower())
+    # bytes: compare_digest refuses a str with non-ASCII (a corrupt stored value)
+    return hmac.compare_digest(computed.encode("ascii"),
+                               stored_nt_hash.lower().encode("utf-8", "replace"))
 
 
 def columns(*, password: str | None = None, form: str = "argon2id",

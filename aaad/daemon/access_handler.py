@@ -335,11 +335,14 @@ class AuthHandler:
         response, challenge = creds.ms_chap, creds.challenge or b""
         assert response is not None
         error = _ms_chap_error(creds)
+        nt_hash: bytes | None
         if user.password_nt_hash is not None:
-            nt_hash = bytes.fromhex(user.password_nt_hash)
+            nt_hash = _nt_hash_octets(user.password_nt_hash)
+            if nt_hash is None:                  # said only in the metric and the log
+                return self._fail_evenly("corrupt_nt_hash", error)
         elif user.password_cleartext is not None:
             nt_hash = mschap.nt_password_hash(user.password_cleartext)
-        else:                                    # said only in the metric and the log
+        else:
             return self._fail_evenly("mschap_needs_nt_hash_or_cleartext", error)
         if isinstance(response, mschap.MsChap2Response):
             ok = mschap.verify_v2(challenge, response, creds.name_octets, nt_hash)
@@ -439,3 +442,13 @@ def _salts() -> tuple[bytes, bytes]:
     first = bytes((first[0] | 0x80, first[1]))
     second = bytes((first[0], first[1] ^ 1))
     return first, second
+
+
+def _nt_hash_octets(stored: str) -> bytes | None:
+    """The 16 octets of a stored NT hash; None for a corrupt value (not 32 hex
+    digits: written around aaad), which no response may match."""
+    try:
+        octets = bytes.fromhex(stored)
+    except ValueError:
+        return None
+    return octets if len(octets) == 16 else None

@@ -1147,6 +1147,25 @@ class MsChapTests(PortTest):
         self.assertEqual(reply["MS-CHAP-Error"], ["\x06E=691 R=0 C=102DB5DF085D3041 V=2"])
         self.assertEqual(self.v1("User", "clientPass")[1].code, ACCESS_ACCEPT)
 
+    def test_a_corrupt_stored_nt_hash_matches_nothing(self) -> None:
+        from sqlalchemy import update
+
+        from aaad.store.tables import users
+        for name, stored in (("bad1", "zz" * 16), ("bad2", "00" * 15), ("bad3", "é" * 32)):
+            self.ports.add_user(name, nt_hash="0" * 32)
+            with self.db.writer.begin() as conn:     # written around aaad's checks
+                conn.execute(update(users).where(users.c.name == name)
+                             .values(password_nt_hash=stored))
+            _, reply = self.v2(name, "anything")
+            self.assertEqual(reply.code, ACCESS_REJECT)
+            self.assertEqual(reply["Reply-Message"], ["Authentication failed"])
+            pkt = access_request(name, "anything", id=200)
+            self.ports.auth_port.datagramReceived(pkt, NAS)
+            self.assertEqual(verify_reply(pkt, self.ports.auth_wire.written[-1][0]).code,
+                             ACCESS_REJECT)
+        self.assertEqual((self.rejects("corrupt_nt_hash"), self.rejects("bad_password")),
+                         (3, 3))
+
     def test_a_response_without_its_challenge_is_dropped(self) -> None:
         pkt = access_request("User", id=50, MS_CHAP2_Response=bytes(50))
         self.ports.auth_port.datagramReceived(pkt, NAS)

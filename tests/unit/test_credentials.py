@@ -34,6 +34,8 @@ def test_verify_nt_hash():
     assert not verify_nt_hash(CLIENT_PASS, b"clientpass")
     assert not verify_nt_hash(CLIENT_PASS, b"\xff\xfe")      # not UTF-8: no match, no error
     assert verify_nt_hash(nt_hash("grüße"), "grüße".encode())
+    for corrupt in ("é" * 32, "", "zz" * 16):      # written around aaad: a mismatch
+        assert not verify_nt_hash(corrupt, b"clientPass")
 
 
 def test_columns_sets_exactly_one_form():
