@@ -59,7 +59,7 @@ def _read_nt_hash(text: str) -> str:
 def _form(cleartext: bool | None, password_hash: str | None) -> str:
     """The stored form --cleartext and --password-hash ask for (argon2id by default)."""
     if cleartext and password_hash is not None:
-        fail("give --cleartext or --password-hash, not both")
+        raise click.UsageError("give --cleartext or --password-hash, not both")
     return "cleartext" if cleartext else password_hash or "argon2id"
 
 
@@ -126,10 +126,13 @@ def user_add(c: Context, name: str, password: str | None, cleartext: bool,
              disabled: bool, tenant: str | None) -> None:
     """Add a user (of a tenant with --tenant: names are unique per tenant)."""
     from aaad.store import users as user_store
-    if (password is None) == (nt_hash is None):
-        fail("give --password or --nt-hash")
+    if password is None and nt_hash is None:
+        raise click.UsageError("Missing option '--password' (or '--nt-hash').")
+    if password is not None and nt_hash is not None:
+        raise click.UsageError("give --password or --nt-hash, not both")
     if nt_hash is not None and (cleartext or password_hash is not None):
-        fail("--cleartext and --password-hash go with --password, not --nt-hash")
+        raise click.UsageError("--cleartext and --password-hash go with --password, "
+                               "not --nt-hash")
     form = "nt" if nt_hash is not None else _form(cleartext, password_hash)
     cred = _credential(password, form, nt_hash)
     stored = _check_plan(c, plan, tenant)
@@ -253,7 +256,7 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
     """Change a user's password, plan (now, or --at a later date) or tax exemptions."""
     values: dict[str, Any] = {}
     if password is not None and nt_hash is not None:
-        fail("give --password or --nt-hash, not both")
+        raise click.UsageError("give --password or --nt-hash, not both")
     if password is not None:
         values.update(_credential(password, _form(cleartext, password_hash)))
     elif cleartext is not None or password_hash is not None:

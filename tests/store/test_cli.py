@@ -83,9 +83,9 @@ def test_nt_hashes(config: Path) -> None:
 
 @pytest.mark.parametrize("args, message", [
     (["user", "add", "x", "--nt-hash", "abc"], "--nt-hash must be 32 hex digits"),
-    (["user", "add", "x"], "give --password or --nt-hash"),
+    (["user", "add", "x"], "Missing option '--password' (or '--nt-hash')"),
     (["user", "add", "x", "--password", "p", "--nt-hash", "a" * 32],
-     "give --password or --nt-hash"),
+     "give --password or --nt-hash, not both"),
     (["user", "add", "x", "--nt-hash", "a" * 32, "--cleartext"], "go with --password"),
     (["user", "add", "x", "--password", "p", "--cleartext", "--password-hash", "nt"],
      "give --cleartext or --password-hash, not both"),
