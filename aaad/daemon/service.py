@@ -117,7 +117,8 @@ class AaadService(MultiService):
                               ttl_s=config.auth.verify_cache_ttl_s, now=reactor.seconds),
             max_queue=config.radius.max_pending, outage_policy=config.auth.outage_policy,
             outage_cache_size=config.auth.outage_cache_size, availability=self.availability,
-            grace_s=config.billing.grace_days * 86400, dictionary=dictionary)
+            grace_s=config.billing.grace_days * 86400, dictionary=dictionary,
+            mppe_policy=config.auth.mppe_policy, mppe_types=config.auth.mppe_types)
         self.tracer = Tracer(now=reactor.seconds)
         common = {"clients": clients, "dictionary": dictionary, "reactor": reactor,
                   "tracer": self.tracer, "call_direction": call_direction,
