@@ -45,11 +45,43 @@ def _read_password(pw: str) -> str:
     return pw
 
 
-def _credential(pw: str, cleartext: bool) -> dict[str, Any]:
-    from aaad.credentials import hash_password
-    pw = _read_password(pw)
-    return ({"password_cleartext": pw, "password_hash": None} if cleartext
-            else {"password_cleartext": None, "password_hash": hash_password(pw)})
+def _read_nt_hash(text: str) -> str:
+    from aaad.credentials import parse_nt_hash
+    if text == "-":
+        text = sys.stdin.readline().rstrip("\n")
+    parsed = parse_nt_hash(text)
+    if parsed is None:       # never the value: it is a secret
+        fail("--nt-hash must be 32 hex digits (MD4 of the UTF-16LE password)")
+    assert parsed is not None
+    return parsed
+
+
+def _form(cleartext: bool | None, password_hash: str | None) -> str:
+    """The stored form --cleartext and --password-hash ask for (argon2id by default)."""
+    if cleartext and password_hash is not None:
+        raise click.UsageError("give --cleartext or --password-hash, not both")
+    return "cleartext" if cleartext else password_hash or "argon2id"
+
+
+def _credential(pw: str | None, form: str, nt_hash: str | None = None) -> dict[str, Any]:
+    """The password columns: ``pw`` stored as ``form``, or a given NT hash."""
+    from aaad.credentials import columns
+    if nt_hash is not None:
+        return columns(nt_hash_hex=_read_nt_hash(nt_hash))
+    assert pw is not None
+    return columns(password=_read_password(pw), form=form)
+
+
+FORM_TEXT = {"argon2id": "hashed", "cleartext": "cleartext", "nt": "NT-hash"}
+
+password_hash_option = click.option(
+    "--password-hash", type=click.Choice(["argon2id", "nt"]), default=None,
+    help="How to store --password: argon2id (the default; PAP only) or nt, its NT hash "
+         "(PAP and MS-CHAP v1/v2). --cleartext stores it as it is (PAP, CHAP, MS-CHAP).")
+nt_hash_option = click.option(
+    "--nt-hash", default=None, metavar="HEX",
+    help="Instead of --password: the NT hash (32 hex digits, MD4 of the UTF-16LE "
+         "password) to store; '-' reads it from stdin.")
 
 
 def _check_plan(c: Context, plan: str | None, tenant: str | None = None) -> str | None:
@@ -80,18 +112,29 @@ def _check_name(name: str) -> str:
 
 @user_group.command("add")
 @click.argument("name")
-@click.option("--password", required=True, help="The password; '-' reads it from stdin.")
+@click.option("--password", default=None, help="The password; '-' reads it from stdin.")
 @click.option("--cleartext", is_flag=True,
               help="Store it in cleartext (needed for CHAP) instead of an argon2id hash.")
+@password_hash_option
+@nt_hash_option
 @click.option("--plan", default=None)
 @click.option("--disabled", is_flag=True, help="Create the user disabled.")
 @tenant_option
 @pass_ctx
-def user_add(c: Context, name: str, password: str, cleartext: bool, plan: str | None,
+def user_add(c: Context, name: str, password: str | None, cleartext: bool,
+             password_hash: str | None, nt_hash: str | None, plan: str | None,
              disabled: bool, tenant: str | None) -> None:
     """Add a user (of a tenant with --tenant: names are unique per tenant)."""
     from aaad.store import users as user_store
-    cred = _credential(password, cleartext)
+    if password is None and nt_hash is None:
+        raise click.UsageError("Missing option '--password' (or '--nt-hash').")
+    if password is not None and nt_hash is not None:
+        raise click.UsageError("give --password or --nt-hash, not both")
+    if nt_hash is not None and (cleartext or password_hash is not None):
+        raise click.UsageError("--cleartext and --password-hash go with --password, "
+                               "not --nt-hash")
+    form = "nt" if nt_hash is not None else _form(cleartext, password_hash)
+    cred = _credential(password, form, nt_hash)
     stored = _check_plan(c, plan, tenant)
     now = now_s()
     try:
@@ -100,8 +143,7 @@ def user_add(c: Context, name: str, password: str, cleartext: bool, plan: str | 
             tenant=tenant_of(conn, tenant), **cred))
     except user_store.UserExists:
         fail(f"user {name!r} already exists" + ("" if tenant is None else f" in tenant {tenant}"))
-    click.echo(f"added user {in_tenant(name, tenant)} "
-               f"({'cleartext' if cleartext else 'hashed'} password)")
+    click.echo(f"added user {in_tenant(name, tenant)} ({FORM_TEXT[form]} password)")
 
 
 def _suspension(u: dict[str, Any]) -> dict[str, Any]:
@@ -195,6 +237,8 @@ def user_list(c: Context, limit: int | None, as_json: bool, tenant: str | None) 
 @click.option("--password", default=None, help="New password; '-' reads it from stdin.")
 @click.option("--cleartext/--hashed", default=None,
               help="How to store the new password (default: hashed).")
+@password_hash_option
+@nt_hash_option
 @click.option("--plan", default=None, help="Plan name; '' removes the plan.")
 @click.option("--at", "at_text", default=None, metavar="DATE",
               help="Make the plan change then instead of now: YYYY-MM-DD (local midnight), "
@@ -217,7 +261,8 @@ def user_list(c: Context, limit: int | None, as_json: bool, tenant: str | None) 
 @tenant_option
 @pass_ctx
 def user_set(c: Context, name: str, password: str | None, cleartext: bool | None,
-             plan: str | None, at_text: str | None, cancel_changes: bool,
+             password_hash: str | None, nt_hash: str | None, plan: str | None,
+             at_text: str | None, cancel_changes: bool,
              billing: str | None, tax_exempt: str | None, reply: tuple[str, ...],
              unset_reply: tuple[str, ...], clear_reply: bool, tenant: str | None) -> None:
     """Change a user's password, plan (now, or --at a later date), tax exemptions
@@ -225,13 +270,18 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
     if reply or unset_reply or clear_reply:
         _set_reply(c, name, reply, unset_reply, clear_reply, tenant)
         if (password is None and plan is None and billing is None and tax_exempt is None
-                and not cancel_changes and cleartext is None and at_text is None):
+                and not cancel_changes and cleartext is None and at_text is None
+                and password_hash is None and nt_hash is None):
             return
     values: dict[str, Any] = {}
+    if password is not None and nt_hash is not None:
+        raise click.UsageError("give --password or --nt-hash, not both")
     if password is not None:
-        values.update(_credential(password, bool(cleartext)))
-    elif cleartext is not None:
-        fail("--cleartext/--hashed needs --password")
+        values.update(_credential(password, _form(cleartext, password_hash)))
+    elif cleartext is not None or password_hash is not None:
+        fail("--cleartext/--hashed and --password-hash need --password")
+    elif nt_hash is not None:
+        values.update(_credential(None, "nt", nt_hash))
     if tax_exempt is not None:
         values["tax_exempt"] = _exempt(c, tax_exempt)
     if billing is not None:
@@ -250,7 +300,8 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
     if plan is not None:
         stored = _check_plan(c, plan or None, tenant)
     elif not values:
-        fail("nothing to change: give --password, --plan, --billing or --tax-exempt")
+        fail("nothing to change: give --password, --nt-hash, --plan, --billing, --tax-exempt "
+             "or --reply")
     if at_text is not None:
         _schedule_change(c, name, stored, _local_instant(c, at_text, "--at"), values, tenant)
         return

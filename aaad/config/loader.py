@@ -533,6 +533,10 @@ def _auth(r: _Reader) -> AuthConfig:
         hash_threads=r.get("hash_threads", _positive, d.hash_threads),
         outage_policy=r.get("outage_policy", _choice(*OUTAGE_POLICIES), d.outage_policy),
         outage_cache_size=r.get("outage_cache_size", _positive, d.outage_cache_size),
+        mppe_policy=r.get("mppe_policy", _choice("allowed", "required"), d.mppe_policy),
+        # str(): YAML reads a bare 128 as a number
+        mppe_types=r.get("mppe_types", lambda v: _choice("40-or-128", "128")(str(v)),
+                         d.mppe_types),
     )
     r.done()
     return cfg

@@ -169,6 +169,9 @@ class AuthConfig:
     hash_threads: int = 2
     outage_policy: str = "reject"
     outage_cache_size: int = 100_000
+    # MS-CHAP accepts: MS-MPPE-Encryption-Policy and -Types (RFC 2548 §2.4.4, §2.4.5)
+    mppe_policy: str = "allowed"          # allowed | required
+    mppe_types: str = "40-or-128"         # 40-or-128 | 128
 
 
 @dataclass(frozen=True, slots=True)

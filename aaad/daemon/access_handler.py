@@ -1,4 +1,4 @@
-"""The authentication handler: Access-Request → PAP/CHAP check → Accept/Reject.
+"""The authentication handler: Access-Request → PAP/CHAP/MS-CHAP check → Accept/Reject.
 
 User rows are read in batches on the reader thread (one query for every
 request that arrived while the previous query ran). Hashed passwords are
@@ -7,8 +7,16 @@ check costs one argon2 verification, whether the user is unknown, has a
 cleartext password, or has a hash: a reject takes the same time for all,
 so response timing does not tell which user names exist. For the same
 reason every failed credential check (unknown user, wrong password, CHAP on
-an account with only a hash) gets the same Reply-Message, ``FAILED``; the
-distinct reason goes only to the metric and the log.
+an account with no cleartext, MS-CHAP on one with only an argon2id hash)
+gets the same Reply-Message, ``FAILED`` (and, for MS-CHAP, the same
+MS-CHAP-Error ``E=691``); the distinct reason goes only to the metric and
+the log.
+
+Which stored form serves which method (aaad.credentials): PAP any of the
+three; CHAP the cleartext; MS-CHAP v1 and v2 (aaad.radius.mschap) the
+cleartext or the NT hash. An MS-CHAP accept carries MS-CHAP2-Success (v2),
+the MPPE keys (MS-MPPE-Send-Key and -Recv-Key for v2, MS-CHAP-MPPE-Keys for
+v1), MS-MPPE-Encryption-Policy and MS-MPPE-Encryption-Types.
 
 Every Access-Reject is logged at INFO (user name, client, reason,
 Reply-Message; never a password or CHAP response), at most one line per user
@@ -31,6 +39,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -50,11 +59,12 @@ from aaad.core.quotas.plan import PEAK, Plan
 from aaad.core.quotas.reply import configured_reply, with_computed
 from aaad.core.quotas.tickets import expires_at, starts_clock
 from aaad.core.telephony.rating import CallAccept, authorise_call
-from aaad.credentials import VerifyCache, dummy_hash, verify_hash
+from aaad.credentials import VerifyCache, dummy_hash, verify_hash, verify_nt_hash
 from aaad.daemon.batch import GroupCommit, QueueFull
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
 from aaad.daemon.outage import Availability
+from aaad.radius import mschap
 from aaad.radius.authenticators import chap_matches
 from aaad.radius.call_attributes import CISCO_ACCEPTED, cisco_accept, cisco_reject
 from aaad.radius.codec import Access, Request, load_dictionary
@@ -76,6 +86,8 @@ UTC_ZONE = ZoneInfo("UTC")
 
 FAILED = "Authentication failed"
 UNAVAILABLE = "Service temporarily unavailable"
+MPPE_POLICIES = {"allowed": 1, "required": 2}           # RFC 2548 §2.4.4
+MPPE_TYPES = {"40-or-128": 6, "128": 4}                 # RFC 2548 §2.4.5: bits 0x2, 0x4
 
 
 class _Outage:
@@ -171,10 +183,13 @@ class AuthHandler:
                  availability: Availability | None = None,
                  reject_log_interval_s: float = 60.0, reject_log_users: int = 10_000,
                  grace_s: int = 0, dictionary: Dictionary | None = None,
+                 mppe_policy: str = "allowed", mppe_types: str = "40-or-128",
                  writer: Executor | None = None,
                  on_replaced: Callable[[Sequence[Replaced]], None] | None = None) -> None:
         self._db = db
         self._replies = ReplyFilter(dictionary or load_dictionary())
+        self._mppe = (("MS-MPPE-Encryption-Policy", MPPE_POLICIES[mppe_policy]),
+                      ("MS-MPPE-Encryption-Types", MPPE_TYPES[mppe_types]))
         # Accepts that write first (start_login); the daemon passes its writer.
         self._writer = writer or reader
         self._on_replaced = on_replaced
@@ -220,8 +235,9 @@ class AuthHandler:
         creds = req.body
         if not creds.user_name:
             return succeed(reject("User-Name is missing", "no_user_name"))
-        if creds.password is None and creds.chap is None:
-            return succeed(reject("Only PAP and CHAP are supported", "unsupported_method"))
+        if creds.method == "none":
+            return succeed(reject("Only PAP, CHAP and MS-CHAP v1/v2 are supported",
+                                  "unsupported_method"))
         try:
             # Keyed by the client's tenant too: the same User-Name from a
             # tenant's NAS is another user (core.accounting.realms).
@@ -299,7 +315,9 @@ class AuthHandler:
             self._metrics.auth_outage.labels("cached").inc()
             user = cached
         if user is None:
-            return self._fail_evenly("unknown_user")
+            return self._fail_evenly("unknown_user", _ms_chap_error(creds))
+        if creds.ms_chap is not None:
+            return self._ms_chap(user, creds, req, now, live)
         if creds.chap is not None:
             if user.password_cleartext is None:     # said only in the metric and the log
                 return self._fail_evenly("chap_needs_cleartext")
@@ -309,6 +327,9 @@ class AuthHandler:
         assert creds.password is not None
         if user.password_cleartext is not None:
             ok = hmac.compare_digest(creds.password, user.password_cleartext.encode("utf-8"))
+            return self._verdict(user, req, now, live) if ok else self._fail_evenly("bad_password")
+        if user.password_nt_hash is not None:   # one MD4: no pool, no cache needed
+            ok = verify_nt_hash(user.password_nt_hash, creds.password)
             return self._verdict(user, req, now, live) if ok else self._fail_evenly("bad_password")
         if user.password_hash is None:
             return self._fail_evenly("no_password")
@@ -325,6 +346,42 @@ class AuthHandler:
             self.cache.add(creds.user_name, creds.password or b"", stored)
             return self._verdict(user, req, now, live)
         return d.addCallback(verified)
+
+    def _ms_chap(self, user: UserState, creds: Access, req: Request[Access],
+                 now: int, live: bool = True) -> Deferred[Reply] | Reply:
+        """MS-CHAP v1 (RFC 2433) or v2 (RFC 2759) against the NT hash, stored
+        or computed from the cleartext; an argon2id hash cannot serve it."""
+        response, challenge = creds.ms_chap, creds.challenge or b""
+        assert response is not None
+        error = _ms_chap_error(creds)
+        nt_hash: bytes | None
+        if user.password_nt_hash is not None:
+            nt_hash = _nt_hash_octets(user.password_nt_hash)
+            if nt_hash is None:                  # said only in the metric and the log
+                return self._fail_evenly("corrupt_nt_hash", error)
+        elif user.password_cleartext is not None:
+            nt_hash = mschap.nt_password_hash(user.password_cleartext)
+        else:
+            return self._fail_evenly("mschap_needs_nt_hash_or_cleartext", error)
+        if isinstance(response, mschap.MsChap2Response):
+            ok = mschap.verify_v2(challenge, response, creds.name_octets, nt_hash)
+        else:
+            ok = mschap.verify_v1(challenge, response, nt_hash)
+        if not ok:
+            return self._fail_evenly("bad_password", error)
+        key = nt_hash
+
+        def finish(reply: Reply) -> Reply:
+            if reply.code != ACCESS_ACCEPT:      # the password was right; the account says no
+                return Reply(reply.code, (*reply.attributes, *_ms_chap_error(creds, 649)),
+                             reason=reply.reason)
+            extra = mschap.accept_attributes(response, challenge, key, creds.name_octets,
+                                             req.client.secret, req.authenticator, _salts())
+            return Reply(ACCESS_ACCEPT, (*reply.attributes, *extra, *self._mppe),
+                         reason=reply.reason)
+        verdict = self._verdict(user, req, now, live)
+        # An Accept that writes first (start_login) comes as a Deferred.
+        return verdict.addCallback(finish) if isinstance(verdict, Deferred) else finish(verdict)
 
     def _verdict(self, user: UserState, req: Request[Access], now: int,
                  live: bool = True) -> Reply | Deferred[Reply]:
@@ -420,14 +477,17 @@ class AuthHandler:
             attrs += cisco_accept(combined)
         return Reply(ACCESS_ACCEPT, attrs)
 
-    def _fail_evenly(self, reason: str) -> Deferred[Reply]:
+    def _fail_evenly(self, reason: str,
+                     extra: tuple[tuple[str, Any], ...] = ()) -> Deferred[Reply]:
         """Reject after the same argon2 work a hashed user's check costs.
 
-        The Reply-Message is always ``FAILED``: which check failed would tell
-        whether the user name exists.
+        The Reply-Message is always ``FAILED`` (``extra``: the MS-CHAP-Error
+        of an MS-CHAP request, the same for every reason): which check failed
+        would tell whether the user name exists.
         """
         d = self._hash(verify_hash, dummy_hash(), b"")
-        return d.addCallback(lambda _: reject(FAILED, reason))
+        return d.addCallback(lambda _: Reply(
+            ACCESS_REJECT, (("Reply-Message", FAILED), *extra), reason=reason))
 
     def _hash(self, fn: Any, *args: Any) -> Deferred[bool]:
         if self._hash_pending >= self._max_hash_pending:
@@ -439,3 +499,28 @@ class AuthHandler:
             return result
         d: Deferred[bool] = self._hasher.run(fn, *args)
         return d.addBoth(done)
+
+
+def _ms_chap_error(creds: Access, code: int = 691) -> tuple[tuple[str, Any], ...]:
+    """The MS-CHAP-Error of a reject (RFC 2548 §2.1.5): 691 is a wrong password
+    (or an unknown user), 649 an account that may not log in now; none for
+    other methods."""
+    return mschap.error_attributes(creds.ms_chap, creds.challenge or b"", code)
+
+
+def _salts() -> tuple[bytes, bytes]:
+    """Two different random salts with the top bit set (RFC 2548 §2.4.2)."""
+    first = os.urandom(2)
+    first = bytes((first[0] | 0x80, first[1]))
+    second = bytes((first[0], first[1] ^ 1))
+    return first, second
+
+
+def _nt_hash_octets(stored: str) -> bytes | None:
+    """The 16 octets of a stored NT hash; None for a corrupt value (not 32 hex
+    digits: written around aaad), which no response may match."""
+    try:
+        octets = bytes.fromhex(stored)
+    except ValueError:
+        return None
+    return octets if len(octets) == 16 else None

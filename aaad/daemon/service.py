@@ -120,6 +120,7 @@ class AaadService(MultiService):
             max_queue=config.radius.max_pending, outage_policy=config.auth.outage_policy,
             outage_cache_size=config.auth.outage_cache_size, availability=self.availability,
             grace_s=config.billing.grace_days * 86400, dictionary=dictionary,
+            mppe_policy=config.auth.mppe_policy, mppe_types=config.auth.mppe_types,
             writer=self.executors.writer, on_replaced=self.enforcer.replaced)
         self.tracer = Tracer(now=reactor.seconds)
         common = {"clients": clients, "dictionary": dictionary, "reactor": reactor,

@@ -30,7 +30,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.python.failure import Failure
 
 from aaad.radius import framing
-from aaad.radius.call_attributes import CLIENT_DEFAULT, CallDirection
+from aaad.radius.call_attributes import CLIENT_DEFAULT, AttributeKey, CallDirection
 from aaad.radius.clients import Client, ClientTable
 from aaad.radius.codec import Request, decode_request, encode_reply, read_body
 from aaad.radius.dedup import IN_FLIGHT, ReplyCache
@@ -47,10 +47,11 @@ Send = Callable[[bytes, tuple[str, int]], None]
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What a handler answers: a code and attributes by dictionary name."""
+    """What a handler answers: a code and attributes by dictionary name, or by
+    key with the octets to send (see codec.encode_reply)."""
 
     code: int
-    attributes: tuple[tuple[str, Any], ...] = ()
+    attributes: tuple[tuple[str | AttributeKey, Any], ...] = ()
     reason: str | None = None   # for metrics and logs, e.g. why a reject
 
 

@@ -85,10 +85,13 @@ users = Table(
     # operator's) tempts PostgreSQL to scan it for the owner lookup of new
     # sessions, which the unique key below answers by (name, tenant_id).
     Column("tenant_id", Integer, nullable=False, server_default=text("0")),
-    # Exactly one of the two credentials is set: an argon2id hash (PAP only)
-    # or the cleartext (needed for CHAP).
+    # At most one of the three credentials is set: an argon2id hash (PAP
+    # only), the cleartext (PAP, CHAP, MS-CHAP) or the NT hash (migration
+    # 0022: MD4 of the UTF-16LE password, 32 lower-case hex digits; PAP and
+    # MS-CHAP). None: no password (no login).
     Column("password_hash", String(255), nullable=True),
     Column("password_cleartext", String(255), nullable=True),
+    Column("password_nt_hash", String(32), nullable=True),
     Column("enabled", Boolean, nullable=False, server_default=true()),
     Column("plan", String(64), nullable=True),
     Column("created_at", BigInteger, nullable=False),

@@ -93,7 +93,10 @@ def test_event_kinds_are_every_kind_the_daemon_records() -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["user", "show"], "error: Missing argument 'NAME'. (see 'aaad user show --help')"),
-    (["user", "add", "x"], "error: Missing option '--password'. (see 'aaad user add --help')"),
+    (["user", "add", "x"],
+     "error: Missing option '--password' (or '--nt-hash'). (see 'aaad user add --help')"),
+    (["user", "add", "x", "--password", "p", "--nt-hash", "0" * 32],
+     "error: give --password or --nt-hash, not both (see 'aaad user add --help')"),
     (["user", "list", "--bogus"],
      "error: No such option '--bogus'. (see 'aaad user list --help')"),
     (["session", "list", "--limit", "0"],

@@ -95,6 +95,11 @@ class UserState:
     def password_cleartext(self) -> str | None:
         return self.row.password_cleartext  # type: ignore[no-any-return]
 
+    @property
+    def password_nt_hash(self) -> str | None:
+        """32 lower-case hex digits (RFC 2759 §8.3), or None."""
+        return self.row.password_nt_hash  # type: ignore[no-any-return]
+
 
 @dataclass(frozen=True, slots=True)
 class CallState:
