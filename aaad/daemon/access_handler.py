@@ -313,19 +313,29 @@ class AuthHandler:
                           open_sessions=user.open_sessions, blocks=user.blocks,
                           now=now, tz=self.tz, due_money=user.due_money, held=user.held)
         if user.call is not None and user.plan is not None:
-            return self._call_verdict(user.plan, user.call, decision, req, now)
+            return self._call_verdict(user.plan, user.call, decision, req, now, user.enabled)
         if not isinstance(decision, Accept):
             return reject(decision.message, decision.reason)
         return Reply(ACCESS_ACCEPT, accept_attributes(decision, user.plan, req.client.type))
 
     def _call_verdict(self, plan: Plan, call: CallState, decision: Decision,
-                      req: Request[Access], now: int) -> Reply:
-        """A call: emergency numbers always pass; otherwise the plan's limits, then
-        the rate, credit, free minutes and concurrent calls decide."""
+                      req: Request[Access], now: int, enabled: bool) -> Reply:
+        """A call: a number that is exactly an emergency number always passes
+        (core.telephony.emergency), whatever the account says, and is logged;
+        otherwise the plan's limits, then the rate, credit, free minutes and
+        concurrent calls decide."""
         cisco = req.client.type == "cisco"
         dialled = req.body.called_station_id
         rules = self._call_rules
-        if rules.is_emergency(dialled):
+        entry = rules.emergency(dialled)
+        if entry is not None:
+            state = ("account enabled" if isinstance(decision, Accept)
+                     else f"passed over {decision.reason}" if enabled
+                     else f"passed over {decision.reason} (disabled account)")
+            self._metrics.calls_emergency.inc()
+            log.warning("emergency call: %r from %s (%s) to %r (emergency number %s) accepted "
+                        "without limits, %s", req.body.user_name, req.client.name,
+                        req.source[0], dialled, entry, state)
             return Reply(ACCESS_ACCEPT, (CISCO_ACCEPTED,) if cisco else ())
         if isinstance(decision, Accept):
             verdict = authorise_call(
