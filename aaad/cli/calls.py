@@ -7,7 +7,6 @@ import click
 from aaad.cli.common import (
     Context,
     emit,
-    iso,
     json_option,
     pass_ctx,
     table,

@@ -69,14 +69,14 @@ def test_national_forms() -> None:
     assert national_forms("1-1-2", UK) == ("112",)
 
 
-@given(st.sampled_from(DEFAULT + ("110", "000", "116XXX")), st.text("0123456789", min_size=1,
+@given(st.sampled_from((*DEFAULT, "110", "000", "116XXX")), st.text("0123456789", min_size=1,
                                                                   max_size=12))
 def test_no_emergency_entry_matches_a_longer_number(entry: str, tail: str) -> None:
     number = entry.replace("X", "1") + tail
     for plan in (NumberPlan(), UK, DE):
         assert emergency_match(number, (entry,), plan) is None
         assert emergency_match("+" + number, (entry,), plan) is None or \
-            plan.country_code and number.startswith(plan.country_code)
+            (plan.country_code and number.startswith(plan.country_code))
 
 
 def test_entries_are_validated() -> None:

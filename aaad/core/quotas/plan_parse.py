@@ -40,9 +40,9 @@ __all__ = ["parse_plans", "parse_plan"]
 
 _PLAN_KEYS = frozenset({"name", "period", "billing_day", "time_limit", "octets_limit",
                         "octets_direction", "max_sessions", "over_limit", "overage_price",
-                        "bands", "block", "rate_table", "inbound_rate_table", "max_calls", "max_inbound_calls",
-                        "max_outbound_calls", "free_minutes", "fee", "cycle_months",
-                        "setup_fee", "allowance", "free_credit", "free_credit_cap"})
+                        "bands", "block", "rate_table", "inbound_rate_table", "max_calls",
+                        "max_inbound_calls", "max_outbound_calls", "free_minutes", "fee",
+                        "cycle_months", "setup_fee", "allowance", "free_credit", "free_credit_cap"})
 _FREE_KEYS = frozenset({"minutes", "destinations", "rollover", "rollover_cap"})
 _PREFIX = re.compile(r"^[0-9*#]{1,32}$")
 _BAND_KEYS = frozenset({"name", "days", "dates", "from", "to", "weight"})

@@ -64,10 +64,14 @@ def emergency_match(dialled: str, entries: Sequence[str], numbers: NumberPlan) -
     """The entry of ``entries`` that ``dialled`` is, exactly (see the module doc); None."""
     for form in national_forms(dialled, numbers):
         for entry in entries:
-            if len(entry) == len(form) and all(
-                    e in "Xx" and f.isdigit() or e == f for e, f in zip(entry, form, strict=True)):
+            if len(entry) == len(form) and all(_digit_matches(e, f)
+                                               for e, f in zip(entry, form, strict=True)):
                 return entry
     return None
+
+
+def _digit_matches(entry_char: str, char: str) -> bool:
+    return (entry_char in "Xx" and char.isdigit()) or entry_char == char
 
 
 def valid_emergency_entry(entry: object) -> bool:

@@ -12,7 +12,6 @@ from twisted.internet.defer import Deferred
 
 from aaad.core.accounting.periods import parse_period_spec, period_for_label
 from aaad.core.events import EVENT_KINDS
-from aaad.core.quotas.plan import format_money
 from aaad.daemon.api.context import ApiContext, account_id, no_user, require_user
 from aaad.daemon.api.http import (
     ApiRequest,
