@@ -36,10 +36,10 @@ from twisted.internet.interfaces import IReactorTime
 
 from aaad.config import TelephonyConfig
 from aaad.core.accounting.periods import PeriodSpec, period_bounds
-from aaad.core.quotas.bands import band_at
+from aaad.core.quotas.bands import band_at, split_by_band
 from aaad.core.quotas.decide import Accept, Decision, Reject, decide
 from aaad.core.quotas.plan import PEAK, Plan
-from aaad.core.telephony.rating import CallAccept, authorise_call
+from aaad.core.telephony.rating import AHEAD_S, INBOUND, CallAccept, authorise_call
 from aaad.credentials import VerifyCache, dummy_hash, verify_hash
 from aaad.daemon.batch import GroupCommit, QueueFull
 from aaad.daemon.executor import Executor
@@ -338,12 +338,15 @@ class AuthHandler:
                         req.source[0], dialled, entry, state)
             return Reply(ACCESS_ACCEPT, (CISCO_ACCEPTED,) if cisco else ())
         if isinstance(decision, Accept):
+            ahead = (split_by_band(now, now + AHEAD_S, plan.bands, self.tz)
+                     if plan.bands and req.body.direction != INBOUND else None)
             verdict = authorise_call(
                 plan, number=rules.numbers.normalise(dialled),
                 direction=req.body.direction, emergency=False, table=call.table,
-                band=band_at(now, plan.bands, self.tz) if plan.bands else PEAK,
+                band=ahead[0][0] if ahead else band_at(now, plan.bands, self.tz)
+                if plan.bands else PEAK,
                 money=call.money, free_left_s=call.free_left_s, open_in=call.open_in,
-                open_out=call.open_out)
+                open_out=call.open_out, ahead=ahead)
         else:
             verdict = decision
         if not isinstance(verdict, CallAccept):

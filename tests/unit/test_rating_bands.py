@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aaad.core.quotas.bands import split_by_band
 from aaad.core.quotas.plan_parse import parse_plan
 from aaad.core.telephony.cdr import (
     FinishedCall,
@@ -31,7 +32,15 @@ from aaad.core.telephony.rate_table import (
     cost,
     parse_rates_csv,
 )
-from aaad.core.telephony.rating import format_bands, rate_call, rate_parts
+from aaad.core.telephony.rating import (
+    AHEAD_S,
+    CallAccept,
+    affordable_split,
+    authorise_call,
+    format_bands,
+    rate_call,
+    rate_parts,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 RULES = NumberRules(emergency_numbers=("112",))
@@ -238,3 +247,51 @@ def test_affordable_seconds_is_exact_for_both_units(rate: Rate, money: int, free
     assert s == 0 or cost(rate, s, free_s) <= money
     nxt = rate.increment.billed(s + 1)
     assert cost(rate, nxt, free_s) > money or nxt <= s
+
+
+# -- authorisation across bands -------------------------------------------------------
+
+def ahead_of(at: int) -> list[tuple[str, int]]:
+    return split_by_band(at, at + AHEAD_S, BANDED.bands, BERLIN)
+
+
+def test_session_timeout_prices_the_bands_ahead() -> None:
+    """3.40 at 19:50 buys the issue's 1,200 s call (600 s peak + 600 s off-peak),
+    where the peak rate alone would allow 1,020 s."""
+    at = berlin(2026, 12, 2, 19, 50)
+    args = {"number": "491701234", "direction": "out", "emergency": False, "table": STD,
+            "band": "peak", "money": 34000, "free_left_s": 0, "open_in": 0, "open_out": 0}
+    split = authorise_call(BANDED, **args, ahead=ahead_of(at))  # type: ignore[arg-type]
+    flat = authorise_call(BANDED, **args)  # type: ignore[arg-type]
+    assert isinstance(split, CallAccept) and isinstance(flat, CallAccept)
+    assert (split.session_timeout_s, flat.session_timeout_s) == (1200, 1020)
+    rated = cdr_of(call(at, 1200))
+    assert rated["cost"] == 34000
+    # one second of money less: one increment less
+    short = authorise_call(BANDED, **{**args, "money": 33999}, ahead=ahead_of(at))  # type: ignore[arg-type]
+    assert isinstance(short, CallAccept) and short.session_timeout_s == 1140
+
+
+@settings(max_examples=200)
+@given(instants, st.integers(0, 200_000), st.integers(0, 600),
+       st.sampled_from(["491701234", "49301234"]))
+def test_affordable_split_is_the_longest_call_the_money_pays(at: int, money: int, free_s: int,
+                                                             number: str) -> None:
+    opening = STD.match(number, ahead_of(at)[0][0])
+    assert opening is not None
+    pieces = [(b, s, STD.match(number, b) or opening) for b, s in ahead_of(at)]
+    got = affordable_split(pieces, money, free_s)
+    assert got is not None
+    f = call(at, got, number)
+    free = FreeMinutesLeft(0, free_s, 0, True)
+    plan = parse_plan({"name": "p", "rate_table": "std", "period": "none",
+                       "free_minutes": {"minutes": "10h", "destinations": [number[:4]]},
+                       "bands": [{"name": "offpeak", "from": "20:00", "to": "08:00",
+                                  "weight": 1},
+                                 {"name": "weekend", "days": ["sat", "sun"], "from": "00:00",
+                                  "to": "24:00", "weight": 1}]})
+    cost_at = build_cdr(plan, f, STD, free, BERLIN, RULES)
+    if got:
+        assert cost_at["cost"] <= money and cost_at["billed_s"] == got
+    longer = build_cdr(plan, call(at, got + 1, number), STD, free, BERLIN, RULES)
+    assert longer["cost"] > money

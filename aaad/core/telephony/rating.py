@@ -44,7 +44,8 @@ from aaad.core.telephony.rate_table import (
 )
 
 __all__ = ["INBOUND", "OUTBOUND", "CallAccept", "RatedCall", "RatedPart", "authorise_call",
-           "rate_call", "rate_parts", "format_bands", "free_left", "carried_in", "call_limit",
+           "rate_call", "rate_parts", "affordable_split", "AHEAD_S", "format_bands", "free_left",
+           "carried_in", "call_limit",
            "REASONS", "UNRATED_REASONS", "NO_RATE_TABLE", "NO_CALLER", "INBOUND_FREE", "EMERGENCY"]
 
 INBOUND, OUTBOUND = "in", "out"
@@ -116,8 +117,15 @@ def call_limit(plan: Plan, direction: str, open_in: int, open_out: int) -> Rejec
 
 def authorise_call(plan: Plan, *, number: str, direction: str, emergency: bool,
                    table: RateTable | None, band: str, money: int, free_left_s: int,
-                   open_in: int, open_out: int) -> CallAccept | Reject:
+                   open_in: int, open_out: int,
+                   ahead: Sequence[tuple[str, int]] | None = None) -> CallAccept | Reject:
     """May this call start, and for how long?
+
+    The Session-Timeout is the longest call the credit pays for as it will be
+    rated: with ``ahead`` (the plan's bands from now on, as
+    :func:`aaad.core.quotas.bands.split_by_band` gives them for
+    ``[now, now + AHEAD_S)``), a call that would run into a dearer (or
+    cheaper) band is priced split, by :func:`affordable_split`.
 
     Args:
         plan: the caller's plan (it has a ``rate_table``).
@@ -129,6 +137,7 @@ def authorise_call(plan: Plan, *, number: str, direction: str, emergency: bool,
         money: the credit available (balance + credit limit), 1/10,000 units.
         free_left_s: the free seconds left this period (before destinations apply).
         open_in, open_out: the user's calls open now.
+        ahead: the bands from now on (None: the whole call in ``band``).
     """
     if emergency:
         return CallAccept(None, None)
@@ -143,7 +152,12 @@ def authorise_call(plan: Plan, *, number: str, direction: str, emergency: bool,
     if rate is None:
         return Reject(f"No rate for destination {number}", NO_RATE)
     free = free_left_s if plan.free_minutes is not None and plan.free_minutes.covers(number) else 0
-    seconds = affordable_seconds(rate, max(money, 0), free)
+    pieces = ([(b, s, table.match(number, b) or rate) for b, s in ahead]
+              if ahead and table is not None else [])
+    if len({id(r) for _, _, r in pieces}) > 1:      # the rate changes during the horizon
+        seconds = affordable_split(pieces, max(money, 0), free)
+    else:
+        seconds = affordable_seconds(rate, max(money, 0), free)
     if seconds == 0:
         return Reject(f"Credit exhausted ({format_money(money)} left; calls to "
                       f"{rate.description or rate.prefix} "
@@ -190,6 +204,56 @@ def rate_parts(pieces: Sequence[tuple[str, int, Rate]], free_left_s: int) -> Rat
     if billed > free:
         money = opening.connection_fee + (2 * sixtieths + 60) // 120
     return RatedCall(opening, billed, free, money, tuple(parts))
+
+
+AHEAD_S = 7 * 86400
+"""How far ahead authorisation looks at bands: a call the credit pays for
+this long gets a Session-Timeout of this long."""
+
+
+def affordable_split(pieces: Sequence[tuple[str, int, Rate]], money: int,
+                     free_s: int) -> int | None:
+    """The longest call whose split cost (:func:`rate_parts`) is at most ``money``.
+
+    ``pieces`` are the bands from the call's start with their rates, the first
+    one's rate the opening rate; they should reach :data:`AHEAD_S`. The
+    answer is a billable length of the opening rate's increment (cost only
+    grows with length, so a binary search over them is exact), at most the
+    pieces' span; ``None`` when every rate is free and the fee is paid
+    (no limit, as :func:`affordable_seconds` says), 0 when not even the first
+    increment is affordable.
+    """
+    opening = pieces[0][2]
+    inc = opening.increment
+    span = sum(s for _, s, _ in pieces)
+    if all(r.price == 0 for _, _, r in pieces) and money >= opening.connection_fee:
+        return None
+
+    def fits(length: int) -> bool:
+        return rate_parts(_first(pieces, length), free_s).cost <= money
+
+    if span < inc.first_s or not fits(inc.first_s):
+        return 0
+    lo, hi = 0, (span - inc.first_s) // inc.next_s      # steps after the first increment
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(inc.first_s + mid * inc.next_s):
+            lo = mid
+        else:
+            hi = mid - 1
+    return inc.first_s + lo * inc.next_s
+
+
+def _first(pieces: Sequence[tuple[str, int, Rate]], length: int) -> list[tuple[str, int, Rate]]:
+    """The first ``length`` seconds of ``pieces``."""
+    out: list[tuple[str, int, Rate]] = []
+    for band, seconds, rate in pieces:
+        if length <= 0:
+            break
+        take = min(seconds, length)
+        out.append((band, take, rate))
+        length -= take
+    return out or [(pieces[0][0], 0, pieces[0][2])]
 
 
 def format_bands(parts: Sequence[tuple[str, int]]) -> str:
