@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aaad.config import ConfigError, parse_config
 from aaad.core.quotas.decide import Reject
 from aaad.core.quotas.plan_parse import parse_plan
 from aaad.core.telephony.cdr import FinishedCall, NumberRules, build_cdr, is_emergency
@@ -111,3 +112,17 @@ def test_usa_number_is_not_110_for_a_disabled_account() -> None:
     assert rules.emergency("110") == "110" and rules.emergency("+49 110") == "110"
     cdr = build_cdr(PLAN, finished("+1 101 555 0100", 60), WORLD, None, UTC, rules)
     assert (cdr["prefix"], cdr["cost"]) == ("1", 200)
+
+
+def test_config_reads_entries_and_names_the_bad_one() -> None:
+    cfg = parse_config({"telephony": {"numbers": {"country_code": "44"},
+                                      "emergency_numbers": ["999", "112", "116xxx"]}})
+    assert cfg.telephony.emergency_numbers == ("999", "112", "116XXX")
+    assert cfg.telephony.numbers.country_code == "44"    # alone: only for national forms
+    rules = NumberRules(cfg.telephony.numbers, cfg.telephony.emergency_numbers)
+    assert rules.emergency("0044999") == "999" and rules.emergency("+44 116 117") == "116XXX"
+    for bad in (["11 2"], ["XXX"], [112], "112"):
+        with pytest.raises(ConfigError, match=r"^telephony\.emergency_numbers: "):
+            parse_config({"telephony": {"emergency_numbers": bad}})
+    with pytest.raises(ConfigError, match="national_prefix needs country_code"):
+        parse_config({"telephony": {"numbers": {"national_prefix": "0"}}})
