@@ -137,6 +137,8 @@ def _show_user(u: dict[str, Any]) -> None:
         click.echo(f"{'next fee:':15} {u['next_fee_at']}")
     click.echo(f"{'created:':15} {iso(u['created_at'])}")
     click.echo(f"{'updated:':15} {iso(u['updated_at'])}")
+    for n, v in u.get("reply", []):
+        click.echo(f"{'reply:':15} {n} = {v!r}")
     for p in u.get("plan_changes", []):
         click.echo(f"{'plan change:':15} to {p['plan'] or 'no plan'} at {p['at']} "
                    f"(change {p['id']})")
@@ -149,6 +151,7 @@ def _show_user(u: dict[str, Any]) -> None:
 @pass_ctx
 def user_show(c: Context, name: str, as_json: bool, tenant: str | None) -> None:
     """Show one user (never the password)."""
+    from aaad.store import reply_attributes as reply_store
     from aaad.store import sessions as session_store
     from aaad.store import users as user_store
     from aaad.store.jobs.plan_changes import pending_changes
@@ -161,6 +164,7 @@ def user_show(c: Context, name: str, as_json: bool, tenant: str | None) -> None:
         data["open_sessions"] = session_store.open_session_count(conn, user_id)
         data["plan_changes"] = [{"id": p["id"], "plan": p["plan"], "at": iso(p["at"])}
                                 for p in pending_changes(conn, user_id)]
+        data["reply"] = [[n, v] for n, v in reply_store.user_reply(conn, user_id)]
         fees = user_store.fee_state(conn, user_id)
         data["plan_since"], data["next_fee_at"] = iso(fees[0]), iso(fees[1])
         return data
@@ -203,12 +207,26 @@ def user_list(c: Context, limit: int | None, as_json: bool, tenant: str | None) 
 @click.option("--tax-exempt", default=None, metavar="TAXES",
               help="Names of configured taxes the user does not pay, comma-separated; "
                    "'' pays them all.")
+@click.option("--reply", "reply", multiple=True, metavar="NAME=VALUE",
+              help="Set a reply attribute of the user's Access-Accepts (any dictionary "
+                   "name, e.g. Framed-IP-Address=10.0.0.5), replacing the plan's of that "
+                   "name; repeat the option to repeat an attribute (Cisco-AVPair).")
+@click.option("--unset-reply", "unset_reply", multiple=True, metavar="NAME",
+              help="Remove the user's reply attribute NAME (the plan's applies again).")
+@click.option("--clear-reply", is_flag=True, help="Remove all the user's reply attributes.")
 @tenant_option
 @pass_ctx
 def user_set(c: Context, name: str, password: str | None, cleartext: bool | None,
              plan: str | None, at_text: str | None, cancel_changes: bool,
-             billing: str | None, tax_exempt: str | None, tenant: str | None) -> None:
-    """Change a user's password, plan (now, or --at a later date) or tax exemptions."""
+             billing: str | None, tax_exempt: str | None, reply: tuple[str, ...],
+             unset_reply: tuple[str, ...], clear_reply: bool, tenant: str | None) -> None:
+    """Change a user's password, plan (now, or --at a later date), tax exemptions
+    or reply attributes."""
+    if reply or unset_reply or clear_reply:
+        _set_reply(c, name, reply, unset_reply, clear_reply, tenant)
+        if (password is None and plan is None and billing is None and tax_exempt is None
+                and not cancel_changes and cleartext is None and at_text is None):
+            return
     values: dict[str, Any] = {}
     if password is not None:
         values.update(_credential(password, bool(cleartext)))
@@ -245,6 +263,26 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
                         tz=c.config.timezone, values=values)
     click.echo(f"updated user {in_tenant(name, tenant)}"
                + (f"; credited {format_money(-credit)} of the old plan's fee" if credit else ""))
+
+
+def _set_reply(c: Context, name: str, assignments: tuple[str, ...], unset: tuple[str, ...],
+               clear: bool, tenant: str | None) -> None:
+    """--reply/--unset-reply/--clear-reply: checked against the dictionary, then stored."""
+    from aaad.core.quotas.reply import parse_assignment
+    from aaad.radius.reply_check import check_reply
+    from aaad.store.reply_attributes import NoSuchAttribute, set_user_reply
+    try:
+        pairs = [parse_assignment(a) for a in assignments]
+        checked = check_reply(pairs, c.dictionary, "--reply")
+    except ValueError as e:
+        fail(str(e))
+    try:
+        attrs = write_user(c, name, tenant, set_user_reply, now=now_s(), set_=checked,
+                           unset=unset, replace_all=clear)
+    except NoSuchAttribute as e:
+        fail(f"--unset-reply: {e}")
+    shown = ", ".join(f"{n}={v}" for n, v in attrs) or "none"
+    click.echo(f"user {in_tenant(name, tenant)}: reply attributes {shown}")
 
 
 def _set_billing(c: Context, name: str, mode: str, tenant: str | None) -> None:

@@ -11,6 +11,7 @@ own directory, never to the working directory of whoever runs ``aaad``.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import zoneinfo
@@ -37,6 +38,8 @@ from aaad.config.model import (
     LoggingConfig,
     MetricsConfig,
     RadiusConfig,
+    RadSecClientConfig,
+    RadSecConfig,
     Secret,
     TelephonyConfig,
 )
@@ -96,10 +99,11 @@ def parse_config(data: Any, *, base_dir: Path = Path("."), source: str | None = 
     """
     r = _Reader(data, "")
     database = _database(r.section("database"), base_dir)
+    clients = _clients(r.list("clients"), base_dir)
     cfg = Config(
         database=database,
         radius=_radius(r.section("radius")),
-        clients=_clients(r.list("clients"), base_dir),
+        clients=clients,
         timezone=r.get("timezone", _timezone, zoneinfo.ZoneInfo("UTC")),
         accounting=_accounting(r.section("accounting")),
         auth=_auth(r.section("auth")),
@@ -110,6 +114,8 @@ def parse_config(data: Any, *, base_dir: Path = Path("."), source: str | None = 
         journal=_journal(r.section("journal"), base_dir, default_journal_path(database.url)),
         billing=billing_section(r.section("billing")),
         taxes=taxes_section(r),
+        radsec=_radsec(r, base_dir, {c.name for c in clients}),
+        dictionaries=_dictionaries(r.list("dictionaries"), base_dir),
         source=source,
     )
     r.done(ignore=("plans",))
@@ -296,9 +302,110 @@ def _clients(items: list[tuple[str, Any]], base_dir: Path) -> tuple[ClientConfig
             require_message_authenticator=r.get("require_message_authenticator", _bool, False),
             call_direction=r.get("call_direction", _choice("in", "out"), "out"),
             tenant=r.get("tenant", _tenant_name, None),
+            throttle_by=r.get("throttle_by", _choice("coa", "disconnect"), "coa"),
         ))
         r.done()
     return tuple(clients)
+
+
+def _radsec(parent: _Reader, base_dir: Path, udp_names: set[str]) -> RadSecConfig:
+    """The ``radsec:`` section; the files are only located here (the daemon reads
+    them at start and on SIGHUP, and names the key of a bad one)."""
+    if parent.data.get("radsec") is None:
+        parent.seen.add("radsec")
+        return RadSecConfig()
+    r = parent.section("radsec")
+    d = RadSecConfig()
+
+    def path(v: Any) -> Path:
+        return _relative_to(base_dir, _str(v))
+    cfg = RadSecConfig(
+        enabled=r.get("enabled", _bool, True),
+        bind=r.get("bind", _address, d.bind),
+        port=r.get("port", _port, d.port),
+        certificate=r.require("certificate", path),
+        key=r.require("key", path),
+        ca=r.require("ca", path),
+        handshake_timeout_s=r.get("handshake_timeout", _duration_positive,
+                                  d.handshake_timeout_s),
+        clients=_radsec_clients(r.list("clients"), udp_names))
+    if cfg.enabled and not cfg.clients:
+        raise ConfigError(r.key("clients"), "list at least one client (name and "
+                                            "certificate_name or certificate_fingerprint)")
+    r.done()
+    return cfg
+
+
+def _radsec_clients(items: list[tuple[str, Any]], udp_names: set[str]
+                    ) -> tuple[RadSecClientConfig, ...]:
+    from aaad.radius.tls import parse_fingerprint
+    clients: list[RadSecClientConfig] = []
+    names: set[str] = set()
+    for path, item in items:
+        r = _Reader(item, path)
+        name = r.require("name", _str)
+        if name in names:
+            raise ConfigError(r.key("name"), f"duplicate radsec client name {name!r}")
+        if name in udp_names:
+            raise ConfigError(r.key("name"), f"{name!r} is already a client in clients: "
+                                             "a NAS's name says which one it is")
+        names.add(name)
+        no_names: tuple[str, ...] = ()
+        no_fingerprints: tuple[bytes, ...] = ()
+        cert_names = r.get("certificate_name", _cert_names, no_names)
+        fingerprints = r.get("certificate_fingerprint",
+                             lambda v: tuple(parse_fingerprint(_str(x)) for x in _one_or_list(v)),
+                             no_fingerprints)
+        if not cert_names and not fingerprints:
+            raise ConfigError(r.key("certificate_name"),
+                              "give certificate_name or certificate_fingerprint (or both)")
+        clients.append(RadSecClientConfig(
+            name=name,
+            certificate_names=cert_names,
+            certificate_fingerprints=fingerprints,
+            networks=r.get("address", lambda v: tuple(_network(x) for x in _one_or_list(v)),
+                           ()),
+            type=r.get("type", _choice(*CLIENT_TYPES), "generic"),
+            require_message_authenticator=r.get("require_message_authenticator", _bool, False),
+            call_direction=r.get("call_direction", _choice("in", "out"), "out"),
+            tenant=r.get("tenant", _tenant_name, None),
+        ))
+        r.done()
+    return tuple(clients)
+
+
+def _one_or_list(v: Any) -> list[Any]:
+    items = v if isinstance(v, list) else [v]
+    if not items:
+        raise ValueError("must not be an empty list")
+    return items
+
+
+def _cert_names(v: Any) -> tuple[str, ...]:
+    out = []
+    for x in _one_or_list(v):
+        name = _str(x).strip().lower()
+        if " " in name or "*" in name[2:] or (name.startswith("*") and not
+                                               name.startswith("*.")):
+            raise ValueError(f"{x!r} is not a host name, IP address or *.domain")
+        with contextlib.suppress(ValueError):   # an IP: as certificates' IP SANs are read
+            name = str(ipaddress.ip_address(name))
+        out.append(name)
+    return tuple(out)
+def _dictionaries(items: list[tuple[str, Any]], base_dir: Path) -> tuple[str, ...]:
+    """Extra FreeRADIUS dictionary files (relative to the config file), each
+    loaded now: one that cannot be read or parsed is an error naming it."""
+    from aaad.radius.codec import DictionaryError, load_dictionary
+    paths: list[str] = []
+    for key, v in items:
+        if not isinstance(v, str) or not v:
+            raise ConfigError(key, "must be the path of a dictionary file")
+        paths.append(str(base_dir / v))
+    try:
+        load_dictionary(tuple(paths))
+    except DictionaryError as e:
+        raise ConfigError(items[e.index][0], f"{e.file}: {e.message}") from None
+    return tuple(paths)
 
 
 def _tenant_name(v: Any) -> str:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
+from pyrad.dictionary import Dictionary
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 
@@ -39,6 +40,7 @@ from aaad.core.accounting.periods import PeriodSpec, period_bounds
 from aaad.core.quotas.bands import band_at, split_by_band
 from aaad.core.quotas.decide import Accept, Decision, Reject, decide
 from aaad.core.quotas.plan import PEAK, Plan
+from aaad.core.quotas.reply import configured_reply, with_computed
 from aaad.core.telephony.rating import AHEAD_S, INBOUND, CallAccept, authorise_call
 from aaad.credentials import VerifyCache, dummy_hash, verify_hash
 from aaad.daemon.batch import GroupCommit, QueueFull
@@ -47,9 +49,10 @@ from aaad.daemon.metrics import Metrics
 from aaad.daemon.outage import Availability
 from aaad.radius.authenticators import chap_matches
 from aaad.radius.call_attributes import CISCO_ACCEPTED, cisco_accept, cisco_reject
-from aaad.radius.codec import Access, Request
+from aaad.radius.codec import Access, Request, load_dictionary
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import RateLimitedLog, Reply
+from aaad.radius.reply_check import ReplyFilter
 from aaad.store.calls import CallRules
 from aaad.store.database import Database, is_unavailable, was_disconnected
 from aaad.store.jobs.login import CallState, UserState, read_logins
@@ -158,8 +161,9 @@ class AuthHandler:
                  outage_policy: str = "reject", outage_cache_size: int = 100_000,
                  availability: Availability | None = None,
                  reject_log_interval_s: float = 60.0, reject_log_users: int = 10_000,
-                 grace_s: int = 0) -> None:
+                 grace_s: int = 0, dictionary: Dictionary | None = None) -> None:
         self._db = db
+        self._replies = ReplyFilter(dictionary or load_dictionary())
         self.grace_s = grace_s
         self.outage_policy = outage_policy
         self.last_known = LastKnownUsers(outage_cache_size) \
@@ -313,13 +317,23 @@ class AuthHandler:
                           open_sessions=user.open_sessions, blocks=user.blocks,
                           now=now, tz=self.tz, due_money=user.due_money, held=user.held)
         if user.call is not None and user.plan is not None:
-            return self._call_verdict(user.plan, user.call, decision, req, now, user.enabled)
+            return self._call_verdict(user, user.plan, user.call, decision, req, now)
         if not isinstance(decision, Accept):
             return reject(decision.message, decision.reason)
-        return Reply(ACCESS_ACCEPT, accept_attributes(decision, user.plan, req.client.type))
+        return Reply(ACCESS_ACCEPT, self._with_reply(
+            user, decision, accept_attributes(decision, user.plan, req.client.type)))
 
-    def _call_verdict(self, plan: Plan, call: CallState, decision: Decision,
-                      req: Request[Access], now: int, enabled: bool) -> Reply:
+    def _with_reply(self, user: UserState, decision: Accept,
+                    computed: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+        """The plan's and the user's reply attributes, the throttle's when
+        throttled, then what aaad computed (core.quotas.reply)."""
+        configured = configured_reply(user.plan, user.reply, throttled=decision.throttled)
+        if not configured:
+            return computed
+        return with_computed(self._replies.usable(configured), computed)
+
+    def _call_verdict(self, user: UserState, plan: Plan, call: CallState,
+                      decision: Decision, req: Request[Access], now: int) -> Reply:
         """A call: a number that is exactly an emergency number always passes
         (core.telephony.emergency), whatever the account says, and is logged;
         otherwise the plan's limits, then the rate, credit, free minutes and
@@ -330,7 +344,7 @@ class AuthHandler:
         entry = rules.emergency(dialled)
         if entry is not None:
             state = ("account enabled" if isinstance(decision, Accept)
-                     else f"passed over {decision.reason}" if enabled
+                     else f"passed over {decision.reason}" if user.enabled
                      else f"passed over {decision.reason} (disabled account)")
             self._metrics.calls_emergency.inc()
             log.warning("emergency call: %r from %s (%s) to %r (emergency number %s) accepted "
@@ -361,7 +375,8 @@ class AuthHandler:
                   if t is not None]
         combined = replace(verdict, session_timeout_s=min(limits) if limits else None,
                            octets_left=decision.octets_left)
-        attrs = accept_attributes(combined, plan, req.client.type)
+        attrs = self._with_reply(user, decision,
+                                 accept_attributes(combined, plan, req.client.type))
         if cisco:
             attrs += cisco_accept(combined)
         return Reply(ACCESS_ACCEPT, attrs)

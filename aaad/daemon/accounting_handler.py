@@ -43,6 +43,7 @@ from aaad.store.jobs.accounting_batch import (
     sweep_stale,
 )
 from aaad.store.jobs.rollover import rollover
+from aaad.store.jobs.throttle import restore_throttled
 
 __all__ = ["AccountingHandler"]
 
@@ -323,15 +324,25 @@ class AccountingHandler:
         self._metrics.queue_depth.labels("accounting").set(self._batches.depth)
 
     def rollover(self, *, now: int) -> Deferred[list[str]]:
-        """Period-boundary work on the writer thread; fires with the events recorded."""
-        def work() -> list[str]:
+        """Period-boundary work on the writer thread; fires with the events recorded.
+
+        Throttled sessions whose users are under the cap again (a new period)
+        go to ``on_over_limit`` to get their full-speed attributes back.
+        """
+        def work() -> tuple[list[str], list[OverLimit]]:
             with self._db.writer.begin() as conn:
-                return rollover(conn, now=now, tz=self.tz)
+                events = rollover(conn, now=now, tz=self.tz)
+                return events, restore_throttled(conn, now=now, tz=self.tz)
         d = self._executor.run(work)
 
-        def done(events: list[str]) -> list[str]:
+        def done(result: tuple[list[str], list[OverLimit]]) -> list[str]:
+            events, restored = result
             for e in events:
                 log.info("%s", e)
+            if restored:
+                log.info("%d throttled sessions are under the cap again", len(restored))
+                self._over_limit.extend(restored)
+                self._flush_over_limit()
             return events
         return d.addCallback(done)
 

@@ -117,6 +117,9 @@ class Metrics:
         self.disconnects = Counter("aaad_disconnect_requests_total",
                                    "Disconnect-Requests sent for sessions over a limit, by result",
                                    ["result"], registry=registry)
+        self.coa_requests = Counter("aaad_coa_requests_total",
+                                    "CoA-Requests sent to throttle a session or restore it, "
+                                    "by result", ["action", "result"], registry=registry)
         self.charges_money = Counter("aaad_charges_money_total",
                                      "Charges recorded by accounting, in 1/10,000 currency units",
                                      registry=registry)
@@ -170,6 +173,33 @@ class Metrics:
         self.verify_cache = Counter("aaad_password_verify_total",
                                     "Hashed-password verifications", ["result"],
                                     registry=registry)
+
+        self.radsec_connections = Gauge("aaad_radsec_open_connections",
+                                        "RadSec (RADIUS over TLS) connections open, by client",
+                                        ["client"], registry=registry)
+        self.radsec_accepted = Counter("aaad_radsec_accepted_connections_total",
+                                       "RadSec connections accepted (handshake done, "
+                                       "certificate matched a client)", ["client"],
+                                       registry=registry)
+        self.radsec_handshake_failures = Counter(
+            "aaad_radsec_handshake_failures_total",
+            "RadSec connections refused before any request, by reason", ["reason"],
+            registry=registry)
+        self.radsec_tls_reloads = Counter("aaad_radsec_tls_reloads_total",
+                                          "SIGHUP re-reads of the RadSec certificate, key and "
+                                          "CA, by result (ok, failed: the old ones stay)",
+                                          ["result"], registry=registry)
+
+    # radius.radsec.RadSecMetrics
+    def connection_opened(self, client: str) -> None:
+        self.radsec_connections.labels(client).inc()
+        self.radsec_accepted.labels(client).inc()
+
+    def connection_closed(self, client: str) -> None:
+        self.radsec_connections.labels(client).dec()
+
+    def handshake_failed(self, reason: str) -> None:
+        self.radsec_handshake_failures.labels(reason).inc()
 
     # radius.protocol.PortMetrics
     def request(self, port: str, client: str, code: int) -> None:

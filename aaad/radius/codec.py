@@ -49,6 +49,7 @@ __all__ = [
     "Accounting",
     "Access",
     "load_dictionary",
+    "DictionaryError",
     "decode_request",
     "read_body",
     "split_vendor_specific",
@@ -145,12 +146,34 @@ class Access:
                 f"called_station_id={self.called_station_id!r}, direction={self.direction!r})")
 
 
-@functools.lru_cache(maxsize=1)
-def load_dictionary() -> Dictionary:
-    """The bundled dictionary set (RFC 2865/2866/2869/3162/5176 and vendors)."""
+@functools.lru_cache(maxsize=4)
+def load_dictionary(extra: tuple[str, ...] = ()) -> Dictionary:
+    """The bundled dictionary set (RFC 2865/2866/2869/3162/5176 and vendors),
+    and the ``extra`` FreeRADIUS-format files (the configuration's
+    ``dictionaries:``) read after it, in order.
+
+    Raises:
+        DictionaryError: an extra file cannot be read or parsed; it names the file.
+    """
     entry = resources.files("aaad.radius") / "dictionaries" / "dictionary"
     with resources.as_file(entry) as path:
-        return Dictionary(str(path))
+        d = Dictionary(str(path))
+    for i, file in enumerate(extra):
+        try:
+            d.ReadDictionary(file)
+        except OSError as e:
+            raise DictionaryError(i, file, f"cannot read: {e.strerror or e}") from None
+        except Exception as e:  # noqa: BLE001  (pyrad's ParseError and its own bugs alike)
+            raise DictionaryError(i, file, f"not a valid dictionary: {e}") from None
+    return d
+
+
+class DictionaryError(ValueError):
+    """An extra dictionary file (``dictionaries[index]``) that cannot be loaded."""
+
+    def __init__(self, index: int, file: str, message: str) -> None:
+        self.index, self.file, self.message = index, file, message
+        super().__init__(f"{file}: {message}")
 
 
 def decode_request(data: bytes, client: Client, source: tuple[str, int], *,

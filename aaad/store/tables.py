@@ -29,6 +29,7 @@ from sqlalchemy import (
                         Table,
                         Text,
                         UniqueConstraint,
+                        false,
                         text,
                         true,
 )
@@ -114,6 +115,9 @@ users = Table(
     # each closed month (core/billing/affiliate.py), and the share in percent.
     Column("affiliate_id", Integer, nullable=True),
     Column("affiliate_percent", String(16), nullable=True),
+    # Migration 0023: the user's own reply attributes (core.quotas.reply),
+    # canonical JSON [[name, value], ...] in name order; NULL: none.
+    Column("reply_attributes", Text, nullable=True),
     # Name first: a lookup by name alone (any tenant) still uses the index.
     UniqueConstraint("name", "tenant_id"),
     sqlite_autoincrement=True,
@@ -156,6 +160,9 @@ sessions = Table(
     # it when that is not user_name (a realm stripped off).
     Column("tenant_id", Integer, nullable=False, server_default=text("0")),
     Column("login", String(NAME_LEN), nullable=True),
+    # Migration 0023: the throttle attributes of an ``over_limit: throttle``
+    # plan were sent (CoA) or the session began throttled.
+    Column("throttled", Boolean, nullable=False, server_default=false()),
     Index("ix_sessions_user_id_active", "user_id", "active"),
     Index("ix_sessions_nas_key_active", "nas_key", "active"),
     Index("ix_sessions_active_last_seen", "active", "last_seen"),

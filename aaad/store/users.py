@@ -171,6 +171,7 @@ _FOR_AUTH = (
            users.c.password_cleartext, users.c.enabled, users.c.created_at, users.c.billing,
            users.c.suspended_at,
            users.c.held_at, users.c.held_reason, users.c.plan, plans.c.definition,
+           users.c.reply_attributes,
            usage.c.period_start, usage.c.counted_s, usage.c.counted_in_octets,
            usage.c.counted_out_octets,
            _OPEN_COUNT.label("open_sessions"))

@@ -258,3 +258,32 @@ def test_a_front_end_imports_users_in_bulk(served: Served) -> None:
     assert ok.status == 201 and ok.body["imported"] == 1
     assert s.api("GET", "/v1/users/bulk-4", template="/v1/users/{name}"
                  ).body["credential"] == "cleartext"
+
+
+def test_reply_attributes_are_set_checked_and_sent(served: Served) -> None:
+    s, path = served, "/v1/users/fe-reply"
+    s.api("POST", "/v1/users", {"name": "fe-reply", "password": PASSWORD, "plan": "fe-month"})
+    body = {"reply_attributes": {"Framed-IP-Address": "10.0.0.5", "Acct-Interim-Interval": 300,
+                                 "Cisco-AVPair": ["ip:a=1", "ip:b=2"]}}
+    r = s.api("PATCH", path, body, template="/v1/users/{name}")
+    assert r.status == 200 and r.body["reply_attributes"] == body["reply_attributes"]
+    assert s.api("GET", path, template="/v1/users/{name}").body["reply_attributes"] == \
+        body["reply_attributes"]
+    c = s.daemon.client()
+
+    def login() -> Any:
+        req = c.CreateAuthPacket(User_Name="fe-reply")    # a new Identifier each time
+        req["User-Password"] = req.PwCrypt(PASSWORD)
+        return c.SendPacket(req)
+    accept = login()
+    assert accept["Framed-IP-Address"] == ["10.0.0.5"]
+    assert accept["Cisco-AVPair"] == ["ip:a=1", "ip:b=2"]
+    for bad, field in (({"Framed-IP-Address": "1.2.3.456"}, "/reply_attributes/Framed-IP-Address"),
+                       ({"No-Such-Attribute": "x"}, "/reply_attributes/No-Such-Attribute"),
+                       ({"Cisco-AVPair": ["a", 1.5]}, "/reply_attributes/Cisco-AVPair/1"),
+                       (["Filter-Id"], "/reply_attributes")):
+        r = s.api("PATCH", path, {"reply_attributes": bad}, template="/v1/users/{name}")
+        assert r.status == 400 and r.body["field"] == field, r.body
+    r = s.api("PATCH", path, {"reply_attributes": None}, template="/v1/users/{name}")
+    assert r.status == 200 and r.body["reply_attributes"] == {}
+    assert "Framed-IP-Address" not in login()

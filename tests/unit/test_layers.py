@@ -26,7 +26,8 @@ LAYERS: dict[str, tuple[set[str], set[str]]] = {
     "aaad.core.telephony": ({"aaad.core.accounting", "aaad.core.quotas", "aaad.core.units"},
                             set()),
     "aaad.core.billing": ({"aaad.core.accounting", "aaad.core.quotas", "aaad.core.units"}, set()),
-    "aaad.radius": ({"aaad.core"}, {"pyrad", "twisted"}),
+    # OpenSSL, cryptography: RadSec (RADIUS over TLS, aaad.radius.tls).
+    "aaad.radius": ({"aaad.core"}, {"pyrad", "twisted", "OpenSSL", "cryptography", "zope"}),
     "aaad.store": ({"aaad.core"}, {"sqlalchemy", "alembic"}),
     "aaad.migrations": ({"aaad.store"}, {"sqlalchemy", "alembic"}),
     # The dictionaries check attribute names in the configuration.

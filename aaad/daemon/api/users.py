@@ -4,6 +4,7 @@ disable and enable them (the API side of ``aaad user``)."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from sqlalchemy import Connection
@@ -11,7 +12,8 @@ from twisted.internet.defer import Deferred
 
 from aaad.core.accounting.periods import local_instant
 from aaad.core.quotas.decide import check_hold_reason
-from aaad.core.quotas.plan import format_money
+from aaad.core.quotas.plan import PlanError, ReplyAttrs, format_money, reply_to_dict
+from aaad.core.quotas.reply import parse_reply
 from aaad.credentials import hash_password
 from aaad.daemon.api.context import ApiContext, no_user, require_user
 from aaad.daemon.api.control import disconnect_all
@@ -25,8 +27,11 @@ from aaad.daemon.api.http import (
     query_int,
     query_str,
 )
+from aaad.radius.codec import load_dictionary
+from aaad.radius.reply_check import check_reply
 from aaad.store import ledger as ledger_store
 from aaad.store import plans as plan_store
+from aaad.store import reply_attributes as reply_store
 from aaad.store import sessions as session_store
 from aaad.store import tenants as tenant_store
 from aaad.store import users as user_store
@@ -138,6 +143,7 @@ class _Users:
             data = user_json(require_user(conn, name, req.tenant), req.tenant_name)
             uid = user_store.user_ids(conn, [name], tenant=req.tenant)[name]
             data["open_sessions"] = session_store.open_session_count(conn, uid)
+            data["reply_attributes"] = reply_to_dict(reply_store.user_reply(conn, uid))
             since, next_fee = user_store.fee_state(conn, uid)
             data["plan_since"], data["next_fee_at"] = iso(since) or None, iso(next_fee) or None
             data["plan_changes"] = [{"id": p["id"], "at": iso(p["at"]),
@@ -187,6 +193,8 @@ class _Users:
         exempt = body.raw("tax_exempt")
         plan_at_text = body.text("plan_at", max_len=19)
         cancel = body.boolean("cancel_plan_changes")
+        new_reply = "reply_attributes" in body.data
+        reply = self._reply(body.raw("reply_attributes")) if new_reply else ()
         body.done()
         if cleartext is not None and pw is None:
             raise Problem(400, "invalid-field", "cleartext needs password", field="/cleartext")
@@ -211,9 +219,11 @@ class _Users:
             raise Problem(400, "invalid-field", "tax_exempt must be a list of configured "
                           f"taxes ({', '.join(sorted(known)) or 'there are none'})",
                           field="/tax_exempt")
-        if pw is None and not new_plan and billing is None and exempt is None and not cancel:
+        if (pw is None and not new_plan and billing is None and exempt is None and not cancel
+                and not new_reply):
             raise Problem(400, "invalid-body", "nothing to change: give password, plan, "
-                          "billing, tax_exempt or cancel_plan_changes", field="")
+                          "billing, tax_exempt, reply_attributes or cancel_plan_changes",
+                          field="")
 
         def write(cred: dict[str, Any]) -> Deferred[Reply]:
             values = dict(cred)
@@ -238,7 +248,12 @@ class _Users:
                     user_store.update_user(conn, name, now=now, tenant=t, **values)
                 if billing is not None:
                     accounts.set_billing_mode(conn, name, billing, now, tenant=t)
+                if new_reply:
+                    reply_store.set_user_reply(conn, name, now=now, tenant=t, set_=reply,
+                                               replace_all=True)
                 data = user_json(user_store.get_user(conn, name, tenant=t), req.tenant_name)
+                data["reply_attributes"] = reply_to_dict(reply_store.user_reply(
+                    conn, name, tenant=t))
                 data.update(credited=format_money(-credit), scheduled=scheduled,
                             cancelled=cancelled)
                 return Reply(200, data)
@@ -246,6 +261,18 @@ class _Users:
         if pw is None:
             return write({})
         return self.ctx.hasher.run(_credential, pw, bool(cleartext)).addCallback(write)
+
+    def _reply(self, value: Any) -> ReplyAttrs:
+        """``reply_attributes`` of a PATCH: ``{Name: value | [values]}`` (null: none),
+        checked against the dictionary; a bad one is a 400 naming its member."""
+        dictionary = self.ctx.dictionary or load_dictionary()
+        try:
+            return check_reply(parse_reply(value, "/reply_attributes"), dictionary,
+                               "/reply_attributes")
+        except PlanError as e:
+            raise Problem(400, "invalid-field", f"reply_attributes: {e.message}",
+                          field=re.sub(r"\[(\d+)\]", r"/\1", e.path.replace(".", "/"))
+                          ) from None
 
     def delete(self, req: ApiRequest) -> Deferred[Reply]:
         name = req.params["name"]

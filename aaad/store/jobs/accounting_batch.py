@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,6 +50,7 @@ from aaad.core.quotas.charging import (
 )
 from aaad.core.quotas.decide import (
     Block,
+    over_cap,
     seconds_beyond_cap,
 )
 from aaad.core.quotas.plan import Plan, format_money
@@ -73,6 +74,8 @@ from aaad.store import tenants as tenant_store
 from aaad.store import usage as usage_store
 from aaad.store import users as user_store
 from aaad.store.calls import CallRules
+from aaad.store.jobs import throttle as throttle_store
+from aaad.store.jobs.throttle import THROTTLE
 from aaad.store.plans import load_plans, plan_from_json
 
 __all__ = ["OverLimit", "BatchOutcome", "Unrated", "RatingTally", "record_accounting",
@@ -88,7 +91,8 @@ UTC_ZONE = ZoneInfo("UTC")
 
 @dataclass(frozen=True, slots=True)
 class OverLimit:
-    """A live session whose user crossed a limit of a ``disconnect`` plan."""
+    """A live session whose user crossed a limit of a ``disconnect`` plan, or
+    one to throttle or restore (``over_limit: throttle``)."""
 
     user_name: str
     session_key: str
@@ -99,6 +103,10 @@ class OverLimit:
     framed_ip: str | None
     reason: str
     message: str
+    # What to do: "disconnect" (Disconnect-Request), "throttle" or
+    # "unthrottle" (CoA-Request with ``attributes``; store/jobs/throttle.py).
+    action: str = "disconnect"
+    attributes: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +346,7 @@ def _enforce(conn: Connection, out: _Segment, newest: dict[str, AcctRecord],
         beyond = seconds_beyond_cap(plan, step.before.session_s, step.after.session_s)
         if beyond and plan.block is not None:
             _use_blocks(conn, out, step.user, name, plan, blocks, beyond, step.period_start, now)
+    throttle: dict[str, tuple[str, Plan]] = {}
     for key, state in states.items():
         if state is None or not state.open:
             continue
@@ -351,6 +360,24 @@ def _enforce(conn: Connection, out: _Segment, newest: dict[str, AcctRecord],
         if verdict is not None:
             out.over_limit.append(_over_limit(newest[key], state.user_name, verdict.reason,
                                               verdict.message))
+        elif plan.over_limit == THROTTLE and over_cap(
+                plan, after.get((owner, period_bounds(plan.period, tz, now)[0]), ZERO)):
+            throttle[key] = (state.user_name, plan)
+    _throttle(conn, out, throttle, newest)
+
+
+def _throttle(conn: Connection, out: _Segment, over: dict[str, tuple[str, Plan]],
+              newest: dict[str, AcctRecord]) -> None:
+    """Mark the open sessions over a ``throttle`` cap; a CoA for each newly marked one
+    (not for a session that just started: its Access-Accept was throttled already)."""
+    for key in sorted(throttle_store.mark_throttled(conn, over)):
+        rec = newest[key]
+        if rec.status is Status.START:
+            continue
+        user_name, plan = over[key]
+        item = _over_limit(rec, user_name, THROTTLE, f"over the cap of plan {plan.name}: "
+                           "throttled")
+        out.over_limit.append(replace(item, action=THROTTLE, attributes=plan.throttle_reply))
 
 
 def _over_limit(rec: AcctRecord, user_name: str, reason: str, message: str) -> OverLimit:

@@ -22,7 +22,7 @@ from aaad.core.accounting.realms import needs_tenants, route
 from aaad.core.accounting.sessions import ZERO, Totals
 from aaad.core.billing.account import Account, state
 from aaad.core.quotas.decide import Block
-from aaad.core.quotas.plan import Plan
+from aaad.core.quotas.plan import Plan, ReplyAttrs
 from aaad.core.telephony.rate_table import RateTable
 from aaad.store import blocks as block_store
 from aaad.store import calls as call_store
@@ -32,6 +32,7 @@ from aaad.store import usage as usage_store
 from aaad.store import users as user_store
 from aaad.store.calls import CallRules
 from aaad.store.plans import plan_from_json
+from aaad.store.reply_attributes import reply_from_json
 from aaad.store.users import Login
 
 __all__ = ["UserState", "CallState", "LoginBatch", "read_logins"]
@@ -59,6 +60,11 @@ class UserState:
         if self.row.held_at is None:
             return None
         return self.row.held_reason or ""
+
+    @property
+    def reply(self) -> ReplyAttrs:
+        """The user's own reply attributes (core.quotas.reply)."""
+        return reply_from_json(getattr(self.row, "reply_attributes", None))
 
     @property
     def password_hash(self) -> str | None:
