@@ -69,7 +69,8 @@ api:
   port: 0
   token: "{TOKEN}"
 """
-USERS = {"rt-split": "10.00", "rt-debt": "-1.03", "rt-in": "1.00", "rt-free": "1.00"}
+USERS = {"rt-split": "10.00", "rt-debt": "-1.03", "rt-in": "1.00", "rt-free": "1.00",
+         "rt-held": "5.00"}
 
 
 @dataclass
@@ -98,6 +99,7 @@ def served(request: pytest.FixtureRequest, server_urls: dict[str, object],
                                   ref=f"t:{user}", description="test", now=EVENING)
         d.cli("user", "add", "rt-disabled", "--password", PASSWORD, "--cleartext", "--plan",
               "rated", "--disabled")
+        d.cli("user", "suspend", "rt-held", "--reason", "fraud check")
         yield Served(d, db)
     finally:
         code = d.stop()
@@ -168,6 +170,15 @@ def test_a_disabled_account_gets_only_real_emergency_numbers(served: Served) -> 
     assert "emergency call: 'rt-disabled'" in logs and "(disabled account)" in logs
     # an unknown user is not let through, not even for 112
     assert auth(d, "rt-nobody", "112").code == AccessReject
+
+
+def test_a_suspended_account_gets_only_real_emergency_numbers(served: Served) -> None:
+    d = served.daemon
+    usa = auth(d, "rt-held", "+1 101 555 0100")
+    assert usa.code == AccessReject
+    assert usa["Reply-Message"] == ["Account suspended: fraud check"]
+    assert auth(d, "rt-held", "0049 110").code == AccessAccept
+    assert "passed over suspended_by_hand" in d.logs()
 
 
 # -- rating -----------------------------------------------------------------------------
