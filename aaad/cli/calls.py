@@ -7,7 +7,6 @@ import click
 from aaad.cli.common import (
     Context,
     emit,
-    iso,
     json_option,
     pass_ctx,
     table,
@@ -31,18 +30,15 @@ def calls_group() -> None:
 @pass_ctx
 def calls_list(c: Context, user: str | None, limit: int, as_json: bool,
                tenant: str | None) -> None:
-    """The newest rated calls: caller, destination, prefix, duration billed, cost."""
-    from aaad.core.quotas.plan import format_money
+    """The newest calls: direction, destination, prefix, seconds per band, duration
+    billed, free seconds, cost; an unrated call shows why in PREFIX."""
     from aaad.store import calls as call_store
-    rows = [{"session": r["session_id"], "user": r["user_name"], "caller": r["caller"],
-             "destination": r["destination"], "prefix": r["prefix"], "band": r["band"],
-             "started_at": iso(r["started_at"]), "duration_s": r["duration_s"],
-             "billed_s": r["billed_s"], "free_s": r["free_s"],
-             "price_per_minute": format_money(r["price"]),
-             "connection_fee": format_money(r["connection_fee"]),
-             "cost": format_money(r["cost"])}
+    from aaad.store.reports import call_view
+    rows = [call_view(r)
             for r in user_rows(c, call_store.list_calls, user, tenant, limit=limit)]
     emit(rows, as_json, lambda rs: table(
-        [[r["started_at"], r["user"], r["destination"], r["prefix"] or "-",
-          str(r["duration_s"]), str(r["billed_s"]), r["cost"]] for r in rs],
-        ["STARTED", "USER", "DESTINATION", "PREFIX", "SECONDS", "BILLED", "COST"]))
+        [[r["started_at"], r["user"], r["direction"], r["destination"],
+          r["prefix"] or f"({r['unrated'] or 'unrated'})", r["bands"] or r["band"],
+          str(r["duration_s"]), str(r["billed_s"]), str(r["free_s"]), r["cost"]] for r in rs],
+        ["STARTED", "USER", "DIR", "DESTINATION", "PREFIX", "BANDS", "SECONDS", "BILLED",
+         "FREE", "COST"]))

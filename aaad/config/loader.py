@@ -46,6 +46,7 @@ from aaad.config.model import (
 from aaad.config.money import billing_section, taxes_section
 from aaad.core.accounting.periods import parse_period_spec
 from aaad.core.accounting.realms import valid_tenant_name
+from aaad.core.telephony.emergency import valid_emergency_entry
 from aaad.core.telephony.rate_table import NumberPlan
 from aaad.core.units import parse_duration_s, parse_octets
 
@@ -455,15 +456,15 @@ def _telephony(r: _Reader) -> TelephonyConfig:
         national_prefix=n.get("national_prefix", _digits, d.numbers.national_prefix),
         country_code=n.get("country_code", _digits, d.numbers.country_code))
     n.done()
-    if bool(numbers.national_prefix) != bool(numbers.country_code):
-        raise ConfigError(n.key("country_code"), "national_prefix and country_code go together")
+    if numbers.national_prefix and not numbers.country_code:
+        raise ConfigError(n.key("country_code"), "national_prefix needs country_code")
     attribute = r.get("direction_attribute", _str, None)
     if attribute is not None and attribute not in _dictionary_names():
         raise ConfigError(r.key("direction_attribute"),
                           f"{attribute!r} is not an attribute of the bundled dictionaries")
     cfg = TelephonyConfig(
         numbers=numbers,
-        emergency_numbers=r.get("emergency_numbers", _digit_list, d.emergency_numbers),
+        emergency_numbers=r.get("emergency_numbers", _emergency_list, d.emergency_numbers),
         direction_attribute=attribute,
         inbound_values=r.get("inbound_values", _str_list, d.inbound_values))
     r.done()
@@ -477,13 +478,14 @@ def _digits(v: Any) -> str:
     return s
 
 
-def _digit_list(v: Any) -> tuple[str, ...]:
+def _emergency_list(v: Any) -> tuple[str, ...]:
     if not isinstance(v, list):
         raise ValueError('must be a list of quoted numbers such as ["112", "911"]')
     for x in v:
-        if not isinstance(x, str) or not x or not all(c in "0123456789*#" for c in x):
-            raise ValueError(f'{x!r} is not a quoted number such as "112"')
-    return tuple(v)
+        if not valid_emergency_entry(x):
+            raise ValueError(f'{x!r} is not a quoted number such as "112" or a short-code '
+                             f'range such as "116XXX" (digits, * # and X for any digit)')
+    return tuple(x.upper() for x in v)
 
 
 def _str_list(v: Any) -> tuple[str, ...]:

@@ -144,8 +144,9 @@ class TelephonyConfig:
     """How calls are read: number normalisation, emergency numbers, direction."""
 
     numbers: NumberPlan = field(default_factory=NumberPlan)
-    # Dialled numbers (digits only, before normalisation) starting with one of
-    # these always pass: no rate, credit or call limit applies.
+    # Dialled numbers that are exactly one of these (as dialled, or in national
+    # form after +/00 and numbers.country_code; X = any digit) always pass: no
+    # account state, rate, credit or call limit applies (core.telephony.emergency).
     emergency_numbers: tuple[str, ...] = ("112", "911", "999")
     # The attribute that says whether a call is inbound, and its inbound values
     # (e.g. h323-call-origin: [answer]); anything else is outbound.

@@ -53,12 +53,12 @@ from twisted.internet.interfaces import IReactorTime
 
 from aaad.config import TelephonyConfig
 from aaad.core.accounting.periods import PeriodSpec, period_bounds
-from aaad.core.quotas.bands import band_at
+from aaad.core.quotas.bands import band_at, split_by_band
 from aaad.core.quotas.decide import Accept, Decision, Reject, decide
 from aaad.core.quotas.plan import PEAK, Plan
 from aaad.core.quotas.reply import configured_reply, with_computed
 from aaad.core.quotas.tickets import expires_at, starts_clock
-from aaad.core.telephony.rating import CallAccept, authorise_call
+from aaad.core.telephony.rating import AHEAD_S, INBOUND, CallAccept, authorise_call
 from aaad.credentials import VerifyCache, dummy_hash, verify_hash, verify_nt_hash
 from aaad.daemon.batch import GroupCommit, QueueFull
 from aaad.daemon.executor import Executor
@@ -443,20 +443,33 @@ class AuthHandler:
 
     def _call_verdict(self, user: UserState, plan: Plan, call: CallState,
                       decision: Decision, req: Request[Access], now: int) -> Reply:
-        """A call: emergency numbers always pass; otherwise the plan's limits, then
-        the rate, credit, free minutes and concurrent calls decide."""
+        """A call: a number that is exactly an emergency number always passes
+        (core.telephony.emergency), whatever the account says, and is logged;
+        otherwise the plan's limits, then the rate, credit, free minutes and
+        concurrent calls decide."""
         cisco = req.client.type == "cisco"
         dialled = req.body.called_station_id
         rules = self._call_rules
-        if rules.is_emergency(dialled):
+        entry = rules.emergency(dialled)
+        if entry is not None:
+            state = ("account enabled" if isinstance(decision, Accept)
+                     else f"passed over {decision.reason}" if user.enabled
+                     else f"passed over {decision.reason} (disabled account)")
+            self._metrics.calls_emergency.inc()
+            log.warning("emergency call: %r from %s (%s) to %r (emergency number %s) accepted "
+                        "without limits, %s", req.body.user_name, req.client.name,
+                        req.source[0], dialled, entry, state)
             return Reply(ACCESS_ACCEPT, (CISCO_ACCEPTED,) if cisco else ())
         if isinstance(decision, Accept):
+            ahead = (split_by_band(now, now + AHEAD_S, plan.bands, self.tz)
+                     if plan.bands and req.body.direction != INBOUND else None)
             verdict = authorise_call(
                 plan, number=rules.numbers.normalise(dialled),
                 direction=req.body.direction, emergency=False, table=call.table,
-                band=band_at(now, plan.bands, self.tz) if plan.bands else PEAK,
+                band=ahead[0][0] if ahead else band_at(now, plan.bands, self.tz)
+                if plan.bands else PEAK,
                 money=call.money, free_left_s=call.free_left_s, open_in=call.open_in,
-                open_out=call.open_out)
+                open_out=call.open_out, ahead=ahead)
         else:
             verdict = decision
         if not isinstance(verdict, CallAccept):

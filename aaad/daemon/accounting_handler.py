@@ -22,6 +22,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.accounting.sessions import AcctRecord, Status
+from aaad.core.telephony.rating import EMERGENCY, INBOUND_FREE
 from aaad.daemon.batch import GroupCommit
 from aaad.daemon.executor import Executor
 from aaad.daemon.journal import Journal, JournalFull, decode_record
@@ -33,7 +34,14 @@ from aaad.radius.framing import ACCOUNTING_RESPONSE
 from aaad.radius.protocol import Reply
 from aaad.store.calls import CallRules
 from aaad.store.database import Database, is_data_error, is_retryable, is_unavailable
-from aaad.store.jobs.accounting_batch import BatchOutcome, OverLimit, record_accounting, sweep_stale
+from aaad.store.jobs.accounting_batch import (
+    BatchOutcome,
+    OverLimit,
+    RatingTally,
+    Unrated,
+    record_accounting,
+    sweep_stale,
+)
 from aaad.store.jobs.rollover import rollover
 from aaad.store.jobs.throttle import restore_throttled
 
@@ -301,6 +309,7 @@ class AccountingHandler:
             m.charges_money.inc(outcome.charged_money)
         if outcome.calls_rated:
             m.calls_rated.inc(outcome.calls_rated)
+        self._count_unrated(outcome.calls_unrated)
         if outcome.sessions_closed_by_nas:
             m.sessions_closed.labels("NAS-Reboot").inc(outcome.sessions_closed_by_nas)
             nas = {r.nas_key for r in records if r.status in
@@ -337,16 +346,36 @@ class AccountingHandler:
             return events
         return d.addCallback(done)
 
+    def _count_unrated(self, unrated: Sequence[Unrated]) -> None:
+        """Count calls stored with no price, and say so: a fault (no destination,
+        caller, rate or rate table) at WARNING, an emergency call at INFO, an
+        inbound call the plan does not rate at DEBUG."""
+        for u in unrated:
+            self._metrics.calls_unrated.labels(u.reason).inc()
+            level = (logging.DEBUG if u.reason == INBOUND_FREE
+                     else logging.INFO if u.reason == EMERGENCY else logging.WARNING)
+            log.log(level, "call %s of %r to/from %r (%d s) stored unrated: %s",
+                    u.session_key, u.user_name, u.number, u.duration_s, u.reason)
+
     def sweep(self, *, now: int, interim_interval_s: int, intervals: int) -> Deferred[int]:
-        """Close stale sessions on the writer thread; fires with how many."""
-        def work() -> int:
+        """Close stale sessions on the writer thread; fires with how many. Calls
+        among them are rated and counted in the metrics like those a Stop rates."""
+        def work() -> tuple[int, RatingTally]:
+            tally = RatingTally()
             with self._db.writer.begin() as conn:
-                return sweep_stale(conn, now=now, default_interval_s=interim_interval_s,
-                                   intervals=intervals, tz=self.tz,
-                                   calls=self._call_rules)
+                n = sweep_stale(conn, now=now, default_interval_s=interim_interval_s,
+                                intervals=intervals, tz=self.tz,
+                                calls=self._call_rules, tally=tally)
+            return n, tally
         d = self._executor.run(work)
 
-        def done(n: int) -> int:
+        def done(result: tuple[int, RatingTally]) -> int:
+            n, tally = result
+            if tally.rated:
+                self._metrics.calls_rated.inc(tally.rated)
+            if tally.money:
+                self._metrics.charges_money.inc(tally.money)
+            self._count_unrated(tally.unrated)
             if n:
                 self._metrics.sessions_closed.labels("Stale").inc(n)
                 log.info("closed %d stale sessions", n)

@@ -139,6 +139,13 @@ class Metrics:
         self.calls_rated = Counter("aaad_calls_rated_total",
                                    "Calls rated into a CDR (each once, at Stop or when aaad "
                                    "closed it)", registry=registry)
+        self.calls_unrated = Counter("aaad_calls_unrated_total",
+                                     "Calls stored with no price, by reason: no_destination, "
+                                     "no_rate, no_rate_table, inbound (the plan rates no "
+                                     "inbound calls), emergency", ["reason"], registry=registry)
+        self.calls_emergency = Counter("aaad_calls_emergency_total",
+                                       "Calls to emergency numbers accepted without account, "
+                                       "credit or call-limit checks", registry=registry)
         self.database_up = Gauge("aaad_database_up",
                                  "1 while the database answers, 0 while it is unreachable",
                                  registry=registry)

@@ -336,10 +336,12 @@ rates = Table(
     Column("prefix", String(32), primary_key=True),
     Column("band", String(64), primary_key=True),       # '' = any time
     Column("description", String(128), nullable=False),
-    Column("price", BigInteger, nullable=False),        # per minute, 1/10,000 units
+    Column("price", BigInteger, nullable=False),        # per unit, 1/10,000 units
     Column("connection_fee", BigInteger, nullable=False),
     Column("first_s", Integer, nullable=False),         # increment 60/6: first 60 s,
     Column("next_s", Integer, nullable=False),          # then per 6 s
+    # Migration 0025: the price is per minute (min) or per second (s).
+    Column("unit", String(8), nullable=False, server_default="min"),
 )
 
 # One CDR per rated call, keyed by the session: rated once, at Stop.
@@ -366,6 +368,13 @@ calls = Table(
     # Migration 0019: the call at the tenant's wholesale table (1/10,000 units);
     # NULL when the user's tenant has none, or no rate of it matches.
     Column("wholesale_cost", BigInteger, nullable=True),
+    # Migration 0025: the billed seconds per band ("peak:600,offpeak:600"; the
+    # seconds used for an unrated call), the unit of ``price`` (min | s) and
+    # why a call has no price (core.telephony.rating.UNRATED_REASONS); NULL in
+    # CDRs stored before, and unit/unrated NULL as the case may be.
+    Column("bands", Text, nullable=True),
+    Column("unit", String(8), nullable=True),
+    Column("unrated", String(32), nullable=True),
     Index("ix_calls_user_id_started_at", "user_id", "started_at"),
     Index("ix_calls_period_start", "period_start"),
 )

@@ -189,6 +189,9 @@ class Plan:
     block: BlockSpec | None = None
     # Telephony (DESIGN §5): calls are rated from this rate table.
     rate_table: str | None = None
+    # Inbound calls are rated from this table by the caller's number; None:
+    # inbound calls cost nothing.
+    inbound_rate_table: str | None = None
     max_calls: int | None = None
     max_inbound_calls: int | None = None
     max_outbound_calls: int | None = None
@@ -243,6 +246,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         out["block"] = block
     if plan.rate_table is not None:
         out["rate_table"] = plan.rate_table
+    if plan.inbound_rate_table is not None:
+        out["inbound_rate_table"] = plan.inbound_rate_table
     for key in ("max_calls", "max_inbound_calls", "max_outbound_calls"):
         if getattr(plan, key) is not None:
             out[key] = getattr(plan, key)

@@ -42,9 +42,9 @@ __all__ = ["parse_plans", "parse_plan"]
 
 _PLAN_KEYS = frozenset({"name", "period", "billing_day", "time_limit", "octets_limit",
                         "octets_direction", "max_sessions", "over_limit", "overage_price",
-                        "bands", "block", "rate_table", "max_calls", "max_inbound_calls",
-                        "max_outbound_calls", "free_minutes", "fee", "cycle_months",
-                        "setup_fee", "allowance", "free_credit", "free_credit_cap",
+                        "bands", "block", "rate_table", "inbound_rate_table", "max_calls",
+                        "max_inbound_calls", "max_outbound_calls", "free_minutes", "fee",
+                        "cycle_months", "setup_fee", "allowance", "free_credit", "free_credit_cap",
                         "reply", "throttle_reply", "on_max_sessions"})
 _FREE_KEYS = frozenset({"minutes", "destinations", "rollover", "rollover_cap"})
 _PREFIX = re.compile(r"^[0-9*#]{1,32}$")
@@ -102,6 +102,11 @@ def parse_plan(item: Any, path: str = "plan") -> Plan:
     bands = _bands(m.get("bands"), f"{path}.bands")
     block = None if m.get("block") is None else _block(m["block"], f"{path}.block")
     rate_table = None if m.get("rate_table") is None else _name(m, "rate_table", path)
+    inbound_table = (None if m.get("inbound_rate_table") is None
+                     else _name(m, "inbound_rate_table", path))
+    if inbound_table is not None and rate_table is None:
+        raise PlanError(f"{path}.inbound_rate_table", "needs rate_table (a plan that rates "
+                        "inbound calls rates outbound calls too)")
     calls = {k: (None if m.get(k) is None else _int(m[k], f"{path}.{k}", 0, None))
              for k in ("max_calls", "max_inbound_calls", "max_outbound_calls")}
     allowance = (None if m.get("allowance") is None
@@ -136,7 +141,8 @@ def parse_plan(item: Any, path: str = "plan") -> Plan:
                 octets_limit=octets_limit, octets_direction=direction,
                 max_sessions=max_sessions, on_max_sessions=on_max_sessions,
                 over_limit=over_limit, overage_price=price,
-                bands=bands, block=block, rate_table=rate_table, free_minutes=free, fee=fee,
+                bands=bands, block=block, rate_table=rate_table,
+                inbound_rate_table=inbound_table, free_minutes=free, fee=fee,
                 free_credit=free_credit, reply=reply, throttle_reply=throttle_reply, **calls)
 
 

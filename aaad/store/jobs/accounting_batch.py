@@ -54,9 +54,16 @@ from aaad.core.quotas.decide import (
     seconds_beyond_cap,
 )
 from aaad.core.quotas.plan import Plan, format_money
-from aaad.core.telephony.cdr import FinishedCall, build_cdr, over_credit, take_free, wholesale_cost
+from aaad.core.telephony.cdr import (
+    FinishedCall,
+    build_cdr,
+    call_pieces,
+    over_credit,
+    take_free,
+    wholesale_cost,
+)
 from aaad.core.telephony.rate_table import RateTable
-from aaad.core.telephony.rating import NO_CREDIT, OUTBOUND
+from aaad.core.telephony.rating import INBOUND, NO_CREDIT, OUTBOUND
 from aaad.store import blocks as block_store
 from aaad.store import calls as call_store
 from aaad.store import events as event_store
@@ -71,7 +78,8 @@ from aaad.store.jobs import throttle as throttle_store
 from aaad.store.jobs.throttle import THROTTLE
 from aaad.store.plans import load_plans, plan_from_json
 
-__all__ = ["OverLimit", "BatchOutcome", "record_accounting", "sweep_stale", "UTC_ZONE"]
+__all__ = ["OverLimit", "BatchOutcome", "Unrated", "RatingTally", "record_accounting",
+           "sweep_stale", "UTC_ZONE"]
 
 
 _DEFAULT_RULES = CallRules()
@@ -102,6 +110,26 @@ class OverLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class Unrated:
+    """A call stored with no price, and why (core.telephony.rating.UNRATED_REASONS)."""
+
+    reason: str
+    session_key: str
+    user_name: str
+    number: str
+    duration_s: int
+
+
+@dataclass
+class RatingTally:
+    """What rating finished calls did: money debited, calls priced, calls left unrated."""
+
+    money: int = 0
+    rated: int = 0
+    unrated: list[Unrated] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
 class BatchOutcome:
     """What one accounting batch did, for metrics, logs and enforcement."""
 
@@ -112,6 +140,7 @@ class BatchOutcome:
     over_limit: tuple[OverLimit, ...] = ()
     charged_money: int = 0
     calls_rated: int = 0
+    calls_unrated: tuple[Unrated, ...] = ()
 
 
 @dataclass
@@ -121,6 +150,7 @@ class _Segment:
     over_limit: list[OverLimit] = field(default_factory=list)
     charged_money: int = 0
     calls_rated: int = 0
+    calls_unrated: list[Unrated] = field(default_factory=list)
 
 
 def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
@@ -156,7 +186,8 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
             segment.append(rec)
     _merge(total, _apply_sessions(conn, segment, period, tz, now, rules, tenancy))
     return BatchOutcome(len(records), total.added, total.created, closed,
-                        tuple(total.over_limit), total.charged_money, total.calls_rated)
+                        tuple(total.over_limit), total.charged_money, total.calls_rated,
+                        tuple(total.calls_unrated))
 
 
 def _merge(total: _Segment, part: _Segment) -> None:
@@ -165,11 +196,13 @@ def _merge(total: _Segment, part: _Segment) -> None:
     total.over_limit.extend(part.over_limit)
     total.charged_money += part.charged_money
     total.calls_rated += part.calls_rated
+    total.calls_unrated.extend(part.calls_unrated)
 
 
-def _add_rated(out: _Segment, rated: tuple[int, int]) -> None:
-    out.charged_money += rated[0]
-    out.calls_rated += rated[1]
+def _add_rated(out: _Segment, rated: RatingTally) -> None:
+    out.charged_money += rated.money
+    out.calls_rated += rated.rated
+    out.calls_unrated.extend(rated.unrated)
 
 
 def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period: PeriodSpec,
@@ -386,32 +419,37 @@ def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
 
 def _rate_finished(conn: Connection, finished: list[FinishedCall], call_plans: dict[int, Plan],
                    tables: dict[str, RateTable], tz: ZoneInfo, now: int,
-                   rules: CallRules) -> tuple[int, int]:
+                   rules: CallRules) -> RatingTally:
     """Rate finished calls, once each (the CDR is keyed by the session): the
-    money debited and how many calls were rated."""
+    money debited, how many calls were priced and which were not, and why."""
     free = call_store.free_minutes_left(
         conn, {f.user_id: (call_plans[f.user_id], f.started_at) for f in finished}, tz)
     wholesale = tenant_store.wholesale_tables(conn, {f.user_id for f in finished})
     at_cost = rules.rates.get(conn, set(wholesale.values()))
-    debited = rated = 0
+    tally = RatingTally()
     for f in finished:
         plan = call_plans[f.user_id]
         cdr = build_cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_id), tz,
-                        rules)
+                        rules, inbound_table=tables.get(plan.inbound_rate_table or ""))
         if (w := at_cost.get(wholesale.get(f.user_id, ""))) is not None:
-            cdr["wholesale_cost"] = wholesale_cost(f, w, cdr["band"], rules)
+            cdr["wholesale_cost"] = wholesale_cost(f, w, call_pieces(plan, f, tz), rules)
         used = take_free(free, f.user_id, cdr)
         if used is not None:
             call_store.ensure_free_period(conn, f.user_name, used.period_start,
                                           used.carried_in_s, user_id=f.user_id)
         if call_store.record_call(conn, cdr, now=now):
-            debited += cdr["cost"]
-            rated += 1
-    return debited, rated
+            tally.money += cdr["cost"]
+            if cdr["unrated"] is None:
+                tally.rated += 1
+            else:
+                tally.unrated.append(Unrated(
+                    cdr["unrated"], f.key, f.user_name,
+                    f.caller if f.direction == INBOUND else f.dialled, f.duration_s))
+    return tally
 
 
 def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: int,
-                          rules: CallRules) -> tuple[int, int]:
+                          rules: CallRules) -> RatingTally:
     """Rate calls aaad itself closed (NAS reboot, stale): no Stop will rate them,
     so they are billed on their last known duration. A real Stop arriving
     later finds the CDR and changes nothing."""
@@ -420,7 +458,7 @@ def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: 
     call_plans = {u: p for u, p in load_plans(conn, {r.user_id for r in rows}).items()
                   if p.rate_table is not None}
     if not call_plans:
-        return 0, 0
+        return RatingTally()
     finished = [_finished(r) for r in rows if r.user_id in call_plans]
     return _rate_finished(conn, finished, call_plans, _call_tables(conn, call_plans, rules),
                           tz, now, rules)
@@ -428,7 +466,8 @@ def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: 
 
 def _call_tables(conn: Connection, call_plans: dict[int, Plan],
                  rules: CallRules) -> dict[str, RateTable]:
-    return rules.rates.get(conn, {p.rate_table for p in call_plans.values() if p.rate_table})
+    return rules.rates.get(conn, {t for p in call_plans.values()
+                                  for t in (p.rate_table, p.inbound_rate_table) if t})
 
 
 def _credit_check(conn: Connection, out: _Segment, users: set[int],
@@ -445,8 +484,8 @@ def _credit_check(conn: Connection, out: _Segment, users: set[int],
         f = _finished(row)
         plan = call_plans[f.user_id]
         cdr = build_cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_id), tz,
-                        rules)
-        if cdr["prefix"] is None:          # not rated: inbound, emergency or no rate
+                        rules, inbound_table=tables.get(plan.inbound_rate_table or ""))
+        if cdr["prefix"] is None:          # unrated: why is in cdr["unrated"]
             continue
         take_free(free, f.user_id, cdr)
         spent[f.user_id] = spent.get(f.user_id, 0) + cdr["cost"]
@@ -492,13 +531,19 @@ def _use_blocks(conn: Connection, out: _Segment, user: int, name: str, plan: Pla
 
 
 def sweep_stale(conn: Connection, *, now: int, default_interval_s: int, intervals: int,
-                tz: ZoneInfo = UTC_ZONE, calls: CallRules | None = None) -> int:
-    """Close sessions that have been silent too long (rating calls among them); how many."""
+                tz: ZoneInfo = UTC_ZONE, calls: CallRules | None = None,
+                tally: RatingTally | None = None) -> int:
+    """Close sessions that have been silent too long (rating calls among them); how many.
+    What rating the closed calls did is added to ``tally``, for the metrics."""
     closing = (session_store.stale_session_ids(conn, now, default_interval_s, intervals)
                if _any_call_plan(conn) else [])
     n = session_store.close_stale_sessions(conn, now, default_interval_s, intervals, Cause.STALE)
     if closing:
-        _rate_closed_sessions(conn, closing, tz, now, calls or _DEFAULT_RULES)
+        rated = _rate_closed_sessions(conn, closing, tz, now, calls or _DEFAULT_RULES)
+        if tally is not None:
+            tally.money += rated.money
+            tally.rated += rated.rated
+            tally.unrated.extend(rated.unrated)
     return n
 
 
