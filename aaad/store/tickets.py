@@ -1,6 +1,6 @@
 """Hotspot tickets: user accounts made in batches to be handed out (DESIGN §4).
 
-A ticket is an ordinary ``users`` row (so it logs in with PAP or CHAP, is
+A ticket is an ordinary ``users`` row (so it logs in with PAP, CHAP or MS-CHAP, is
 counted, listed and deleted like any user) with its batch in
 ``ticket_batch`` and, optionally, a validity from its first login
 (``valid_s``), a fixed end (``expires_at``) and a plan. The amounts of time
@@ -11,9 +11,11 @@ means; :func:`record_first_login` starts the clock; the daemon's sweeper
 disconnects what still runs after the end (:func:`expired_sessions`).
 
 User names and passwords are 8 characters from an alphabet without look-alikes
-(no 0/o, 1/l/i), from :mod:`secrets`: 40 bits each. The password is stored in
-clear, as hotspots log in with CHAP; it is printed once, by ``aaad voucher
-create --login``, and appears in no listing, log or exception.
+(no 0/o, 1/l/i), from :mod:`secrets`: about 40 bits each. The password is
+stored in clear, as hotspots log in with CHAP; it is shown once, by ``aaad
+voucher create --login`` or in the response of ``POST /v1/tickets`` (which
+its Idempotency-Key replays for a day, as for voucher codes), and appears in
+no listing, log or exception.
 """
 
 from __future__ import annotations
