@@ -113,3 +113,18 @@ def test_plan_on_max_sessions(aaad_: Cli) -> None:
     assert aaad_.error("plan", "add", "x", "--on-max-sessions", "replace-oldest") == (
         "error: plan.on_max_sessions: needs max_sessions (it says what happens when a login "
         "would go over it)")
+
+
+def test_a_ticket_usable_through_a_day(aaad_: Cli, db: Database) -> None:
+    made = aaad_.json("voucher", "create", "--login", "--expires", "2099-06-30",
+                      "--batch", "summer")
+    assert (made["expires"], made["valid"], made["plan"]) == ("2099-06-30", None, None)
+    [t] = made["tickets"]
+    with db.reader.connect() as conn:
+        row = conn.execute(select(users.c.expires_at, users.c.valid_s)
+                           .where(users.c.name == t["user"])).one()
+    assert tuple(row) == (4_086_547_200, None)      # 2099-07-01 00:00 UTC: after that day
+    [listed] = aaad_.json("voucher", "list", "--login", "--batch", "summer")
+    assert (listed["state"], listed["ends_at"]) == ("unused", "2099-07-01T00:00:00Z")
+    assert aaad_.error("voucher", "create", "--login", "--expires", "2000-01-01") == (
+        "error: --expires 2000-01-01 is in the past")
