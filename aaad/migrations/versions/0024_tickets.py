@@ -7,7 +7,7 @@ first login; indexed for the sweeper's look for sessions of tickets that just
 ended). See core/quotas/tickets.py.
 
 Revision ID: 0024
-Revises: 0025
+Revises: 0023
 Create Date: 2026-12-03
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0024"
-down_revision = "0025"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
