@@ -67,8 +67,24 @@ class Daemon:
         return reply.code, reply["Reply-Message"][0] if "Reply-Message" in reply else ""
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "aaad", "--config", str(self.config), *args],
-                              capture_output=True, text=True, check=check, timeout=60)
+        """``aaad --config CONFIG ARGS`` against this daemon's database, run in this
+        process (click's CliRunner: the same commands, without a second of interpreter
+        start-up each); what a test reads of a process, as from subprocess.run.
+        tests/e2e/test_cli_processes.py runs the CLI as a real process."""
+        from click.testing import CliRunner
+
+        from aaad.cli import cli
+        argv = ["--config", str(self.config), *args]
+        if _runs_a_reactor(args):       # Twisted's reactor starts once per process
+            return subprocess.run([sys.executable, "-m", "aaad", *argv], capture_output=True,
+                                  text=True, check=check, timeout=60)
+        r = CliRunner().invoke(cli, argv)
+        if r.exception is not None and not isinstance(r.exception, SystemExit):
+            raise r.exception
+        done = subprocess.CompletedProcess(["aaad", *argv], r.exit_code, r.stdout, r.stderr)
+        if check:
+            done.check_returncode()
+        return done
 
     def radclient(self, kind: str, attrs: str, *, secret: str | None = None,
                   count: int = 1, timeout: float = 2.0) -> subprocess.CompletedProcess[str]:
@@ -98,6 +114,13 @@ class Daemon:
         offset = self.log.stat().st_size
         self.proc = _spawn(self.config, self.log, None, append=True)
         _wait_ready(self, deadline_s, log_offset=offset)
+
+
+def _runs_a_reactor(args: tuple[str, ...]) -> bool:
+    """Commands that send Disconnect-Requests run a reactor of their own (cli/disconnect.py)."""
+    return bool(args) and (args[0] == "disconnect" or (
+        args[0] == "user" and len(args) > 1 and args[1] in ("disable", "suspend")
+        and "--no-disconnect" not in args))
 
 
 def write_config(directory: Path, url: str, *, extra_yaml: str = "",
