@@ -31,7 +31,10 @@ def calls_group() -> None:
 @pass_ctx
 def calls_list(c: Context, user: str | None, limit: int, as_json: bool,
                tenant: str | None) -> None:
-    """The newest rated calls: caller, destination, prefix, duration billed, cost."""
+    """The newest rated calls: caller, destination, prefix, duration billed, cost.
+
+    A call that never connected (busy, no answer: a Failed record) is listed
+    as ``missed`` in the STATUS column, at 0 s and no cost."""
     from aaad.core.quotas.plan import format_money
     from aaad.store import calls as call_store
     rows = [{"session": r["session_id"], "user": r["user_name"], "caller": r["caller"],
@@ -40,9 +43,10 @@ def calls_list(c: Context, user: str | None, limit: int, as_json: bool,
              "billed_s": r["billed_s"], "free_s": r["free_s"],
              "price_per_minute": format_money(r["price"]),
              "connection_fee": format_money(r["connection_fee"]),
-             "cost": format_money(r["cost"])}
+             "cost": format_money(r["cost"]),
+             "status": r.get("disposition") or "answered"}
             for r in user_rows(c, call_store.list_calls, user, tenant, limit=limit)]
     emit(rows, as_json, lambda rs: table(
         [[r["started_at"], r["user"], r["destination"], r["prefix"] or "-",
-          str(r["duration_s"]), str(r["billed_s"]), r["cost"]] for r in rs],
-        ["STARTED", "USER", "DESTINATION", "PREFIX", "SECONDS", "BILLED", "COST"]))
+          str(r["duration_s"]), str(r["billed_s"]), r["cost"], r["status"]] for r in rs],
+        ["STARTED", "USER", "DESTINATION", "PREFIX", "SECONDS", "BILLED", "COST", "STATUS"]))

@@ -45,11 +45,35 @@ def _read_password(pw: str) -> str:
     return pw
 
 
-def _credential(pw: str, cleartext: bool) -> dict[str, Any]:
+def _credential(pw: str, cleartext: bool, name: str = "", kind: str = "argon2",
+                realm: str | None = None) -> dict[str, Any]:
+    """The password columns: cleartext, an argon2id hash, or (``kind`` "ha1") the
+    SIP Digest HA1 MD5(name:realm:password) with its realm; the password itself
+    is not kept then (SIP Digest and PAP only)."""
     from aaad.credentials import hash_password
+    from aaad.radius.authenticators import HA1_PREFIX, digest_ha1
+    if kind == "ha1":
+        if cleartext:
+            fail("--password-hash ha1 and --cleartext exclude each other")
+        if not realm or "$" in realm:
+            fail("--password-hash ha1 needs --realm (the SIP Digest realm, no '$')")
+        pw = _read_password(pw)
+        return {"password_cleartext": None,
+                "password_hash": f"{HA1_PREFIX}{realm}${digest_ha1(name, realm, pw)}"}
+    if realm is not None:
+        fail("--realm goes with --password-hash ha1")
     pw = _read_password(pw)
     return ({"password_cleartext": pw, "password_hash": None} if cleartext
             else {"password_cleartext": None, "password_hash": hash_password(pw)})
+
+
+_HASH_KIND = click.option(
+    "--password-hash", "hash_kind", type=click.Choice(["argon2", "ha1"]), default="argon2",
+    show_default=True,
+    help="How a non-cleartext password is stored: argon2id, or ha1, the SIP Digest "
+         "MD5(name:realm:password) for --realm (SIP Digest and PAP, no CHAP).")
+_REALM = click.option("--realm", default=None,
+                      help="The SIP Digest realm of --password-hash ha1.")
 
 
 def _check_plan(c: Context, plan: str | None, tenant: str | None = None) -> str | None:
@@ -83,15 +107,17 @@ def _check_name(name: str) -> str:
 @click.option("--password", required=True, help="The password; '-' reads it from stdin.")
 @click.option("--cleartext", is_flag=True,
               help="Store it in cleartext (needed for CHAP) instead of an argon2id hash.")
+@_HASH_KIND
+@_REALM
 @click.option("--plan", default=None)
 @click.option("--disabled", is_flag=True, help="Create the user disabled.")
 @tenant_option
 @pass_ctx
-def user_add(c: Context, name: str, password: str, cleartext: bool, plan: str | None,
-             disabled: bool, tenant: str | None) -> None:
+def user_add(c: Context, name: str, password: str, cleartext: bool, hash_kind: str,
+             realm: str | None, plan: str | None, disabled: bool, tenant: str | None) -> None:
     """Add a user (of a tenant with --tenant: names are unique per tenant)."""
     from aaad.store import users as user_store
-    cred = _credential(password, cleartext)
+    cred = _credential(password, cleartext, name, hash_kind, realm)
     stored = _check_plan(c, plan, tenant)
     now = now_s()
     try:
@@ -100,8 +126,8 @@ def user_add(c: Context, name: str, password: str, cleartext: bool, plan: str | 
             tenant=tenant_of(conn, tenant), **cred))
     except user_store.UserExists:
         fail(f"user {name!r} already exists" + ("" if tenant is None else f" in tenant {tenant}"))
-    click.echo(f"added user {in_tenant(name, tenant)} "
-               f"({'cleartext' if cleartext else 'hashed'} password)")
+    how = "cleartext" if cleartext else "SIP HA1" if hash_kind == "ha1" else "hashed"
+    click.echo(f"added user {in_tenant(name, tenant)} ({how} password)")
 
 
 def _suspension(u: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +217,8 @@ def user_list(c: Context, limit: int | None, as_json: bool, tenant: str | None) 
 @click.option("--password", default=None, help="New password; '-' reads it from stdin.")
 @click.option("--cleartext/--hashed", default=None,
               help="How to store the new password (default: hashed).")
+@_HASH_KIND
+@_REALM
 @click.option("--plan", default=None, help="Plan name; '' removes the plan.")
 @click.option("--at", "at_text", default=None, metavar="DATE",
               help="Make the plan change then instead of now: YYYY-MM-DD (local midnight), "
@@ -206,12 +234,12 @@ def user_list(c: Context, limit: int | None, as_json: bool, tenant: str | None) 
 @tenant_option
 @pass_ctx
 def user_set(c: Context, name: str, password: str | None, cleartext: bool | None,
-             plan: str | None, at_text: str | None, cancel_changes: bool,
+             hash_kind: str, realm: str | None, plan: str | None, at_text: str | None, cancel_changes: bool,
              billing: str | None, tax_exempt: str | None, tenant: str | None) -> None:
     """Change a user's password, plan (now, or --at a later date) or tax exemptions."""
     values: dict[str, Any] = {}
     if password is not None:
-        values.update(_credential(password, bool(cleartext)))
+        values.update(_credential(password, bool(cleartext), name, hash_kind, realm))
     elif cleartext is not None:
         fail("--cleartext/--hashed needs --password")
     if tax_exempt is not None:

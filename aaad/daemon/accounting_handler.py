@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,8 +22,9 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 
 from aaad.core.accounting.periods import PeriodSpec
-from aaad.core.accounting.sessions import AcctRecord, Status
+from aaad.core.accounting.sessions import UNATTRIBUTED, AcctRecord, Status
 from aaad.daemon.batch import GroupCommit
+from aaad.daemon.call_index import CallIndex
 from aaad.daemon.executor import Executor
 from aaad.daemon.journal import Journal, JournalFull, decode_record
 from aaad.daemon.metrics import Metrics
@@ -67,9 +69,10 @@ class AccountingHandler:
                  replay_per_turn: int = REPLAY_RECORDS_PER_TURN,
                  call_rules: CallRules | None = None,
                  on_over_limit: Callable[[Sequence[OverLimit]], None] = _ignore_over_limit,
-                 client_tenants: Callable[[], Mapping[str, str]] | None = None
-                 ) -> None:
+                 client_tenants: Callable[[], Mapping[str, str]] | None = None,
+                 call_index: CallIndex | None = None) -> None:
         self._db = db
+        self.call_index = call_index
         # Client name → tenant, read per batch: a reload replaces the table.
         self._client_tenants = client_tenants
         self._call_rules = call_rules
@@ -102,12 +105,29 @@ class AccountingHandler:
         rec = req.body.record
         if rec is None:     # a status type aaad does not count: acknowledge
             return succeed(RESPONSE)
+        if rec.keyed_by_id:
+            rec = self._attribute(rec)
         try:
             d = self._batches.submit(rec)
         except Exception:  # noqa: BLE001  (becomes the Deferred's failure)
             return fail()
         self._metrics.queue_depth.labels("accounting").set(self._batches.depth)
         return d.addCallback(lambda _: RESPONSE)
+
+    def _attribute(self, rec: AcctRecord) -> AcctRecord:
+        """A record keyed by its Call-ID: the user (and number dialled, caller)
+        of the authorisation of that Call-ID, else its own User-Name, else
+        UNATTRIBUTED. A Stop of a call whose Start was attributed belongs to
+        that session whatever name it gets here (the key has no name)."""
+        found = (self.call_index.get(rec.client, rec.acct_session_id)
+                 if self.call_index is not None else None)
+        if found is not None:
+            return replace(rec, user_name=found.user_name,
+                           called_station_id=rec.called_station_id or found.dialled or None,
+                           calling_station_id=rec.calling_station_id or found.caller or None)
+        if not rec.user_name:
+            return replace(rec, user_name=UNATTRIBUTED)
+        return rec
 
     def _write(self, records: Sequence[AcctRecord]) -> list[Exception | None]:
         """Runs on the writer thread: one transaction for the whole batch.
@@ -300,6 +320,16 @@ class AccountingHandler:
             m.charges_money.inc(outcome.charged_money)
         if outcome.calls_rated:
             m.calls_rated.inc(outcome.calls_rated)
+        if outcome.calls_missed:
+            m.calls_missed.inc(outcome.calls_missed)
+        if outcome.calls_corrected:
+            m.calls_corrected.inc(outcome.calls_corrected)
+        if outcome.unattributed:
+            m.acct_unattributed.inc(len(outcome.unattributed))
+            log.warning("%d accounting sessions stored as %r: no User-Name and no "
+                        "authorisation of their Call-ID (Acct-Session-Id %s)",
+                        len(outcome.unattributed), UNATTRIBUTED,
+                        ", ".join(repr(s) for s in outcome.unattributed[:5]))
         if outcome.sessions_closed_by_nas:
             m.sessions_closed.labels("NAS-Reboot").inc(outcome.sessions_closed_by_nas)
             nas = {r.nas_key for r in records if r.status in
@@ -326,13 +356,17 @@ class AccountingHandler:
             return events
         return d.addCallback(done)
 
-    def sweep(self, *, now: int, interim_interval_s: int, intervals: int) -> Deferred[int]:
-        """Close stale sessions on the writer thread; fires with how many."""
+    def sweep(self, *, now: int, interim_interval_s: int, intervals: int,
+              no_interims: Sequence[str] = (),
+              max_call_duration_s: int | None = None) -> Deferred[int]:
+        """Close stale sessions (and, of ``no_interims`` clients, calls open
+        longer than ``max_call_duration_s``) on the writer thread; fires with how many."""
         def work() -> int:
             with self._db.writer.begin() as conn:
                 return sweep_stale(conn, now=now, default_interval_s=interim_interval_s,
                                    intervals=intervals, tz=self.tz,
-                                   calls=self._call_rules)
+                                   calls=self._call_rules, no_interims=no_interims,
+                                   max_call_duration_s=max_call_duration_s)
         d = self._executor.run(work)
 
         def done(n: int) -> int:

@@ -75,6 +75,11 @@ def encode_record(rec: AcctRecord) -> dict[str, Any]:
         value = getattr(rec, name)
         if value is not None:
             out[name] = value
+    # Written only when not the default: older journals decode the same.
+    if not rec.session_time_sent:
+        out["session_time_sent"] = False
+    if rec.keyed_by_id:
+        out["keyed_by_id"] = True
     return out
 
 
@@ -108,7 +113,9 @@ def decode_record(d: Any) -> AcctRecord:
                       **strings,
                       totals=Totals(integer("session_s"), integer("in_octets"),
                                     integer("out_octets")),
-                      at=integer("at"), arrival=integer("arrival"), **optional)
+                      at=integer("at"), arrival=integer("arrival"),
+                      session_time_sent=d.get("session_time_sent", True) is not False,
+                      keyed_by_id=d.get("keyed_by_id", False) is True, **optional)
 
 
 def _entry(kind: int, count: int, payload: bytes) -> bytes:

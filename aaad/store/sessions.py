@@ -33,7 +33,8 @@ from aaad.store.users import UserRef, ids_for
 
 __all__ = ["Loaded", "claim_sessions", "lock_sessions", "insert_placeholders", "save_sessions",
            "in_phases", "close_nas_sessions", "nas_session_ids", "close_stale_sessions",
-           "stale_session_ids", "list_sessions", "open_session_count", "open_sessions"]
+           "stale_session_ids", "too_long_session_ids", "close_too_long_sessions",
+           "list_sessions", "open_session_count", "open_sessions"]
 
 
 def _state(r: Any) -> SessionState:
@@ -323,18 +324,19 @@ def in_phases(phases: Iterable[Phase]) -> Any:
     A row is written only once a packet was counted for it (placeholders of
     a batch are saved in the same transaction), so NEW never matches a row.
     """
-    closed_as = {Phase.STALE: Cause.STALE, Phase.NAS_REBOOT: Cause.NAS_REBOOT}
+    closed_as = {Phase.STALE: [Cause.STALE, Cause.MAX_DURATION],
+                 Phase.NAS_REBOOT: [Cause.NAS_REBOOT]}
     c = sessions.c
     terms: list[Any] = []
     for p in set(phases):
         if p is Phase.OPEN:
             terms.append(c.active.is_(True))
         elif p in closed_as:
-            terms.append(and_(c.active.is_(False), c.terminate_cause == closed_as[p]))
+            terms.append(and_(c.active.is_(False), c.terminate_cause.in_(closed_as[p])))
         elif p is Phase.STOPPED:
             terms.append(and_(c.active.is_(False),
                               or_(c.terminate_cause.is_(None),
-                                  c.terminate_cause.not_in(sorted(closed_as.values())))))
+                                  c.terminate_cause.not_in(sorted(Cause.INFERRED)))))
     return or_(false(), *terms)
 
 
@@ -343,9 +345,42 @@ def _nas_open_before(nas_key: str, at: int) -> Any:
                 sessions.c.updated_at <= at)
 
 
-def _stale(now: int, default_interval_s: int, intervals: int) -> Any:
+def _stale(now: int, default_interval_s: int, intervals: int,
+           no_interims: Sequence[str] = ()) -> Any:
     silence = func.coalesce(sessions.c.interim_interval_s, default_interval_s) * intervals
-    return and_(in_phases(closing_phases(Event.SILENCE)), sessions.c.last_seen < now - silence)
+    cond = and_(in_phases(closing_phases(Event.SILENCE)), sessions.c.last_seen < now - silence)
+    if no_interims:     # clients that send no Interim-Updates: silence means nothing
+        cond = and_(cond, sessions.c.client.not_in(sorted(no_interims)))
+    return cond
+
+
+def _too_long(now: int, max_duration_s: int, no_interims: Sequence[str]) -> Any:
+    return and_(in_phases(closing_phases(Event.SILENCE)),
+                sessions.c.client.in_(sorted(no_interims)),
+                sessions.c.started_at <= now - max_duration_s)
+
+
+def too_long_session_ids(conn: Connection, now: int, max_duration_s: int,
+                         no_interims: Sequence[str]) -> list[str]:
+    """Open sessions of clients that send no Interim-Updates, begun at least
+    ``max_duration_s`` ago (accounting.max_call_duration_s)."""
+    if not no_interims:
+        return []
+    return list(conn.execute(select(sessions.c.id).where(
+        _too_long(now, max_duration_s, no_interims))).scalars())
+
+
+def close_too_long_sessions(conn: Connection, keys: Sequence[str], max_duration_s: int) -> int:
+    """Close these sessions at their start + ``max_duration_s`` (cause Max-Duration);
+    their counted totals stay, so a real Stop still counts all its usage."""
+    if not keys:
+        return 0
+    result = conn.execute(
+        update(sessions).where(and_(sessions.c.id.in_(sorted(keys)),
+                                    sessions.c.active.is_(True)))
+        .values(active=False, stopped_at=sessions.c.started_at + max_duration_s,
+                terminate_cause=Cause.MAX_DURATION))
+    return int(result.rowcount)
 
 
 def close_nas_sessions(conn: Connection, nas_key: str, at: int,
@@ -364,20 +399,22 @@ def nas_session_ids(conn: Connection, nas_key: str, at: int) -> list[str]:
 
 
 def close_stale_sessions(conn: Connection, now: int, default_interval_s: int,
-                         intervals: int, cause: str = Cause.STALE) -> int:
+                         intervals: int, cause: str = Cause.STALE,
+                         no_interims: Sequence[str] = ()) -> int:
     """Close sessions silent for ``intervals`` × their interim interval (the
-    phases lifecycle.TRANSITIONS closes on silence)."""
+    phases lifecycle.TRANSITIONS closes on silence), except those of the
+    clients in ``no_interims``."""
     result = conn.execute(
-        update(sessions).where(_stale(now, default_interval_s, intervals))
+        update(sessions).where(_stale(now, default_interval_s, intervals, no_interims))
         .values(active=False, stopped_at=sessions.c.updated_at, terminate_cause=cause))
     return int(result.rowcount)
 
 
 def stale_session_ids(conn: Connection, now: int, default_interval_s: int,
-                      intervals: int) -> list[str]:
+                      intervals: int, no_interims: Sequence[str] = ()) -> list[str]:
     """The sessions :func:`close_stale_sessions` would close."""
-    return list(conn.execute(select(sessions.c.id)
-                             .where(_stale(now, default_interval_s, intervals))).scalars())
+    return list(conn.execute(select(sessions.c.id).where(
+        _stale(now, default_interval_s, intervals, no_interims))).scalars())
 
 
 def list_sessions(conn: Connection, *, user: UserRef | None = None, active_only: bool = False,

@@ -348,6 +348,9 @@ calls = Table(
     # Migration 0019: the call at the tenant's wholesale table (1/10,000 units);
     # NULL when the user's tenant has none, or no rate of it matches.
     Column("wholesale_cost", BigInteger, nullable=True),
+    # Migration 0026: "missed" for a call that never connected (an
+    # Acct-Status-Type = Failed record: busy, no answer); NULL: answered.
+    Column("disposition", String(16), nullable=True),
     Index("ix_calls_user_id_started_at", "user_id", "started_at"),
     Index("ix_calls_period_start", "period_start"),
 )

@@ -1,0 +1,26 @@
+"""Missed calls: ``calls.disposition`` ("missed" for a call that never connected,
+from an Acct-Status-Type = Failed record such as a SIP proxy's busy or
+unanswered INVITE; NULL: an answered call).
+
+Revision ID: 0026
+Revises: 0021
+Create Date: 2026-12-03
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0026"
+down_revision = "0021"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("calls") as batch:
+        batch.add_column(sa.Column("disposition", sa.String(16), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("calls") as batch:
+        batch.drop_column("disposition")
