@@ -234,8 +234,9 @@ def user_list(c: Context, limit: int | None, as_json: bool, tenant: str | None) 
 @tenant_option
 @pass_ctx
 def user_set(c: Context, name: str, password: str | None, cleartext: bool | None,
-             hash_kind: str, realm: str | None, plan: str | None, at_text: str | None, cancel_changes: bool,
-             billing: str | None, tax_exempt: str | None, tenant: str | None) -> None:
+             hash_kind: str, realm: str | None, plan: str | None, at_text: str | None,
+             cancel_changes: bool, billing: str | None, tax_exempt: str | None,
+             tenant: str | None) -> None:
     """Change a user's password, plan (now, or --at a later date) or tax exemptions."""
     values: dict[str, Any] = {}
     if password is not None:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from aaad.core.accounting.periods import PeriodSpec
-from aaad.core.accounting.sessions import UNATTRIBUTED, AcctRecord, Status, Totals
+from aaad.core.accounting.sessions import UNATTRIBUTED, AcctRecord, Status
 from aaad.core.quotas.plan_parse import parse_plan
 from aaad.core.telephony.rate_table import parse_rates_csv
 from aaad.store import calls as call_store

@@ -226,3 +226,12 @@ def test_uri_user(uri: str, user: str) -> None:
 
 def test_ordered_dict_get_is_what_codec_reads() -> None:
     assert OrderedDict.get(OrderedDict({1: [b"x"]}), 1) == [b"x"]
+
+
+def test_docs_show_the_kamailio_config_the_e2e_test_runs() -> None:
+    """docs/kamailio.md and tests/e2e/kamailio/ are one configuration."""
+    from pathlib import Path
+    root = Path(__file__).parents[2]
+    doc = (root / "docs" / "kamailio.md").read_text()
+    for name in ("kamailio.cfg.in", "radiusclient.conf.in", "dictionary"):
+        assert (root / "tests" / "e2e" / "kamailio" / name).read_text() in doc, name
