@@ -7,7 +7,10 @@
 - ``disconnect``: a Disconnect-Request's outcome (ack, nak, timeout, ...);
 - ``renewal_charged``/``renewal_due``: a plan fee line at a cycle start, paid
   (or billed, postpaid) / left due by a prepaid balance;
-- ``block_renewed``, ``block_expired``, ``rollover``, ``revoked``.
+- ``block_renewed``, ``block_expired``, ``rollover``, ``revoked``;
+- ``call_max_duration``: a call of a client without Interim-Updates closed
+  by aaad past its authorised call time or the maximum call duration;
+- ``call_credit_overrun``: a call debited for more than the credit left.
 
 A test (tests/store/test_cli_errors.py) keeps the list complete.
 """
@@ -16,5 +19,6 @@ from __future__ import annotations
 
 __all__ = ["EVENT_KINDS"]
 
-EVENT_KINDS = ("block_expired", "block_renewed", "disconnect", "over_limit", "renewal_charged",
-               "renewal_due", "resumed", "revoked", "rollover", "suspended")
+EVENT_KINDS = ("block_expired", "block_renewed", "call_credit_overrun", "call_max_duration",
+               "disconnect", "over_limit", "renewal_charged", "renewal_due", "resumed",
+               "revoked", "rollover", "suspended")

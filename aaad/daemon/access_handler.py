@@ -208,16 +208,16 @@ class AuthHandler:
         if reply.code != ACCESS_ACCEPT:
             return reply
         creds = req.body
+        timeout = next((v for n, v in reply.attributes if n == "Session-Timeout"), None)
         if creds.call_id and self.call_index is not None:
             self.call_index.add(req.client.name, creds.call_id, user_name=creds.user_name,
                                 dialled=creds.called_station_id,
-                                caller=creds.caller or creds.user_name)
-        if req.client.type == "sip":
-            timeout = next((v for n, v in reply.attributes if n == "Session-Timeout"), None)
-            if timeout is not None:
-                return Reply(reply.code, (*reply.attributes,
-                                          ("SIP-AVP", f"{CALL_TIME_AVP}#{timeout}")),
-                             reason=reply.reason)
+                                caller=creds.caller or creds.user_name,
+                                timeout_s=None if timeout is None else int(timeout))
+        if req.client.type == "sip" and timeout is not None:
+            return Reply(reply.code, (*reply.attributes,
+                                      ("SIP-AVP", f"{CALL_TIME_AVP}#{timeout}")),
+                         reason=reply.reason)
         return reply
 
     def _log_reject(self, reply: Reply, req: Request[Access]) -> Reply:

@@ -124,7 +124,8 @@ class AccountingHandler:
         if found is not None:
             return replace(rec, user_name=found.user_name,
                            called_station_id=rec.called_station_id or found.dialled or None,
-                           calling_station_id=rec.calling_station_id or found.caller or None)
+                           calling_station_id=rec.calling_station_id or found.caller or None,
+                           authorised_s=found.timeout_s)
         if not rec.user_name:
             return replace(rec, user_name=UNATTRIBUTED)
         return rec

@@ -30,6 +30,7 @@ class Authorised:
     dialled: str
     caller: str
     at: float
+    timeout_s: int | None = None    # the Session-Timeout it allowed
 
 
 class CallIndex:
@@ -46,11 +47,11 @@ class CallIndex:
         return len(self._entries)
 
     def add(self, client: str, call_id: str, *, user_name: str, dialled: str,
-            caller: str) -> None:
+            caller: str, timeout_s: int | None = None) -> None:
         """Remember an authorised call (the reactor thread only)."""
         key = (client, call_id)
         self._entries.pop(key, None)
-        self._entries[key] = Authorised(user_name, dialled, caller, self._now())
+        self._entries[key] = Authorised(user_name, dialled, caller, self._now(), timeout_s)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
 

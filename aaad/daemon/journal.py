@@ -51,7 +51,7 @@ RECORDS, REPLAYED = 1, 2
 MAX_ENTRY_BYTES = 64 * 2**20
 
 _OPTIONAL = ("terminate_cause", "framed_ip", "calling_station_id", "called_station_id",
-             "nas_port", "nas_port_id", "interim_interval_s", "direction")
+             "nas_port", "nas_port_id", "interim_interval_s", "direction", "authorised_s")
 _STRINGS = ("nas_key", "client", "nas_address", "user_name", "acct_session_id")
 
 
@@ -106,7 +106,8 @@ def decode_record(d: Any) -> AcctRecord:
     optional: dict[str, Any] = {}
     for name in _OPTIONAL:
         if d.get(name) is not None:
-            optional[name] = integer(name) if name in ("nas_port", "interim_interval_s") \
+            optional[name] = integer(name) if name in ("nas_port", "interim_interval_s",
+                                                       "authorised_s") \
                 else string(name)
     strings: dict[str, Any] = {name: string(name) for name in _STRINGS}
     return AcctRecord(status=Status(integer("status")),

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Connection,
     and_,
     bindparam,
+    case,
     desc,
     false,
     func,
@@ -33,7 +34,7 @@ from aaad.store.users import UserRef, ids_for
 
 __all__ = ["Loaded", "claim_sessions", "lock_sessions", "insert_placeholders", "save_sessions",
            "in_phases", "close_nas_sessions", "nas_session_ids", "close_stale_sessions",
-           "stale_session_ids", "too_long_session_ids", "close_too_long_sessions",
+           "stale_session_ids", "too_long_sessions", "close_too_long_sessions",
            "list_sessions", "open_session_count", "open_sessions"]
 
 
@@ -227,6 +228,7 @@ _SAVE = (update(sessions).where(sessions.c.id == bindparam("b_id")).values(
     nas_port=func.coalesce(bindparam("b_nas_port"), sessions.c.nas_port),
     nas_port_id=func.coalesce(bindparam("b_nas_port_id"), sessions.c.nas_port_id),
     interim_interval_s=func.coalesce(bindparam("b_interim"), sessions.c.interim_interval_s),
+    authorised_s=func.coalesce(bindparam("b_authorised"), sessions.c.authorised_s),
     user_id=func.coalesce(sessions.c.user_id, bindparam("b_user_id")),
 ))
 
@@ -260,6 +262,7 @@ def save_sessions(conn: Connection,
         "b_framed_ip": r.framed_ip, "b_calling": r.calling_station_id,
         "b_called": r.called_station_id, "b_nas_port": r.nas_port,
         "b_nas_port_id": r.nas_port_id, "b_interim": r.interim_interval_s, "b_user_id": u,
+        "b_authorised": r.authorised_s,
     } for s, n, r, u in ordered])
 
 
@@ -274,6 +277,7 @@ UPDATE sessions SET active = v.active, packets = sessions.packets + v.packets,
     nas_port = coalesce(v.nas_port, sessions.nas_port),
     nas_port_id = coalesce(v.nas_port_id, sessions.nas_port_id),
     interim_interval_s = coalesce(v.interim_interval_s, sessions.interim_interval_s),
+    authorised_s = coalesce(v.authorised_s, sessions.authorised_s),
     user_id = coalesce(sessions.user_id, v.user_id)
 FROM json_to_recordset(CAST(:rows AS json)) AS v(
     id varchar, user_name varchar, nas_key varchar, client varchar, nas_address varchar,
@@ -281,7 +285,7 @@ FROM json_to_recordset(CAST(:rows AS json)) AS v(
     updated_at bigint, last_seen bigint, stopped_at bigint, terminate_cause varchar,
     session_s bigint, in_octets bigint, out_octets bigint, framed_ip varchar,
     calling_station_id varchar, called_station_id varchar, nas_port bigint,
-    nas_port_id varchar, interim_interval_s integer, user_id integer)
+    nas_port_id varchar, interim_interval_s integer, user_id integer, authorised_s integer)
 WHERE sessions.id = v.id""")
 
 
@@ -297,7 +301,7 @@ def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord, int]]
         "framed_ip": r.framed_ip, "calling_station_id": r.calling_station_id,
         "called_station_id": r.called_station_id, "nas_port": r.nas_port,
         "nas_port_id": r.nas_port_id, "interim_interval_s": r.interim_interval_s,
-        "user_id": u,
+        "user_id": u, "authorised_s": r.authorised_s,
     } for s, n, r, u in ordered]
 
 
@@ -305,7 +309,7 @@ def _mysql_save() -> Any:
     stmt = mysql.insert(sessions)
     new = stmt.inserted
     keep = ("framed_ip", "calling_station_id", "called_station_id", "nas_port", "nas_port_id",
-            "interim_interval_s")
+            "interim_interval_s", "authorised_s")
     values: dict[str, Any] = {c: new[c] for c in (
         "active", "started_at", "updated_at", "last_seen", "stopped_at", "terminate_cause",
         "session_s", "in_octets", "out_octets")}
@@ -354,33 +358,42 @@ def _stale(now: int, default_interval_s: int, intervals: int,
     return cond
 
 
-def _too_long(now: int, max_duration_s: int, no_interims: Sequence[str]) -> Any:
-    return and_(in_phases(closing_phases(Event.SILENCE)),
-                sessions.c.client.in_(sorted(no_interims)),
-                sessions.c.started_at <= now - max_duration_s)
+def _allowed_s(max_duration_s: int, grace_s: int) -> Any:
+    """A session's longest life: the call time it was authorised for plus
+    ``grace_s`` when that is shorter, else ``max_duration_s``."""
+    authorised = sessions.c.authorised_s + grace_s
+    return case((and_(sessions.c.authorised_s.is_not(None), authorised < max_duration_s),
+                 authorised), else_=max_duration_s)
 
 
-def too_long_session_ids(conn: Connection, now: int, max_duration_s: int,
-                         no_interims: Sequence[str]) -> list[str]:
-    """Open sessions of clients that send no Interim-Updates, begun at least
-    ``max_duration_s`` ago (accounting.max_call_duration_s)."""
+def too_long_sessions(conn: Connection, now: int, max_duration_s: int,
+                      no_interims: Sequence[str], grace_s: int = 0) -> dict[str, int]:
+    """Open sessions of clients that send no Interim-Updates that outlived the
+    call time they were authorised for (plus ``grace_s``) or ``max_duration_s``
+    (accounting.max_call_duration_s): id → the duration to close them at (the
+    authorised time, or the maximum)."""
     if not no_interims:
-        return []
-    return list(conn.execute(select(sessions.c.id).where(
-        _too_long(now, max_duration_s, no_interims))).scalars())
+        return {}
+    rows = conn.execute(select(sessions.c.id, sessions.c.authorised_s).where(
+        in_phases(closing_phases(Event.SILENCE)), sessions.c.client.in_(sorted(no_interims)),
+        sessions.c.started_at <= now - _allowed_s(max_duration_s, grace_s)))
+    return {r.id: (r.authorised_s if r.authorised_s is not None
+                   and r.authorised_s + grace_s < max_duration_s else max_duration_s)
+            for r in rows}
 
 
-def close_too_long_sessions(conn: Connection, keys: Sequence[str], max_duration_s: int) -> int:
-    """Close these sessions at their start + ``max_duration_s`` (cause Max-Duration);
+def close_too_long_sessions(conn: Connection, durations: Mapping[str, int]) -> int:
+    """Close these sessions at their start + their duration (cause Max-Duration);
     their counted totals stay, so a real Stop still counts all its usage."""
-    if not keys:
-        return 0
-    result = conn.execute(
-        update(sessions).where(and_(sessions.c.id.in_(sorted(keys)),
-                                    sessions.c.active.is_(True)))
-        .values(active=False, stopped_at=sessions.c.started_at + max_duration_s,
-                terminate_cause=Cause.MAX_DURATION))
-    return int(result.rowcount)
+    n = 0
+    for seconds in sorted(set(durations.values())):
+        keys = sorted(k for k, s in durations.items() if s == seconds)
+        result = conn.execute(
+            update(sessions).where(and_(sessions.c.id.in_(keys), sessions.c.active.is_(True)))
+            .values(active=False, stopped_at=sessions.c.started_at + seconds,
+                    terminate_cause=Cause.MAX_DURATION))
+        n += int(result.rowcount)
+    return n
 
 
 def close_nas_sessions(conn: Connection, nas_key: str, at: int,

@@ -156,6 +156,10 @@ sessions = Table(
     # it when that is not user_name (a realm stripped off).
     Column("tenant_id", Integer, nullable=False, server_default=text("0")),
     Column("login", String(NAME_LEN), nullable=True),
+    # Migration 0026: the call time (s) the session's Access-Accept allowed
+    # (a SIP proxy's call, through the Call-ID); a client without interims
+    # has its call closed after it (accounting_batch.sweep_stale).
+    Column("authorised_s", BigInteger, nullable=True),
     Index("ix_sessions_user_id_active", "user_id", "active"),
     Index("ix_sessions_nas_key_active", "nas_key", "active"),
     Index("ix_sessions_active_last_seen", "active", "last_seen"),

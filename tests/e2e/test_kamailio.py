@@ -21,6 +21,7 @@ so, unless AAAD_REQUIRE_DB=1.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -34,9 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from aaad.store import ledger as ledger_store
 from aaad.store.database import Database
+from aaad.store.tables import sessions
 from tests.support.daemon import SECRET, Daemon, start_daemon
 from tests.support.databases import migrated
 
@@ -192,7 +195,13 @@ class Served:
 USERS = {  # name: cleartext (False: a stored HA1 for REALM)
     "k-caller-bye": True, "k-callee-bye": True, "k-busy": True, "k-long": True,
     "d-caller-bye": False, "d-callee-bye": True, "d-long": True, "k-badpw": True,
+    "k-poor": True,
 }
+# k-poor can afford 3 s (0.05 + 3 × 0.10 / 60 = 0.055) and talks for 5: the
+# Session-Timeout reaches Kamailio as $avp(aaad_call_time) = 3; the call is
+# debited in full and recorded as a call_credit_overrun event.
+POOR_TOPUP = 550
+TOPUPS = {name: POOR_TOPUP if name == "k-poor" else TOPUP for name in USERS}
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +226,7 @@ def served(server_urls: dict[str, object], tmp_path_factory: pytest.TempPathFact
             how = ["--cleartext"] if cleartext else ["--password-hash", "ha1", "--realm", REALM]
             d.cli("user", "add", user, "--password", PASSWORD, *how, "--plan", "voip")
             with db.writer.begin() as conn:
-                ledger_store.post(conn, user_name=user, amount=TOPUP, kind="topup",
+                ledger_store.post(conn, user_name=user, amount=TOPUPS[user], kind="topup",
                                   ref=f"topup:{user}", description="test", now=0)
         proxies.append(start_kamailio(tmp, "stock", "127.0.0.6", d, dialog=False))
         proxies.append(start_kamailio(tmp, "dialog", "127.0.0.7", d, dialog=True))
@@ -234,9 +243,19 @@ def served(server_urls: dict[str, object], tmp_path_factory: pytest.TempPathFact
 
 
 def calls_of(s: Served) -> dict[str, dict[str, Any]]:
-    out = s.daemon.cli("calls", "list", "--json").stdout
-    import json
-    return {c["user"]: c for c in json.loads(out)}
+    """The newest CDR of each of this module's users, as ``aaad calls list --json``
+    shows it (read from the database: one CLI process per poll would be slow)."""
+    from aaad.store import calls as call_store
+    found = {}
+    with s.db.reader.connect() as conn:
+        for user in USERS:
+            rows = call_store.list_calls(conn, user=user, limit=1)
+            if rows:
+                r = rows[0]
+                found[user] = {"destination": r["destination"], "duration_s": r["duration_s"],
+                               "cost": f"{r['cost'] / 10000:.4f}",
+                               "status": r["disposition"] or "answered"}
+    return found
 
 
 def balance(s: Served, user: str) -> int:
@@ -261,6 +280,7 @@ def test_kamailio_calls_are_authorised_accounted_rated_and_debited(served: Serve
         Call(s.dialog, "d-callee-bye", "uac_callee_hangs_up.xml", "uas_answer_then_bye.xml",
              3000),
         Call(s.dialog, "d-long", "uac_caller_hangs_up.xml", "uas_answer.xml", 5000),
+        Call(s.stock, "k-poor", "uac_caller_hangs_up.xml", "uas_answer.xml", 5000),
     ]
     started = time.monotonic()
     threads = [threading.Thread(target=c.run, args=(s.tmp,)) for c in calls]
@@ -281,26 +301,38 @@ def test_kamailio_calls_are_authorised_accounted_rated_and_debited(served: Serve
             break
         time.sleep(0.2)
     cdrs = calls_of(s)
+    shown = json.loads(s.daemon.cli("calls", "list", "--user", "k-busy", "--json").stdout)
+    assert [(r["status"], r["cost"]) for r in shown] == [("missed", "0.00")]
     for c in calls:
         cdr = cdrs[c.caller]
         assert cdr["destination"] == NUMBER, cdr
         if c.uas == "uas_busy.xml":
             assert (cdr["status"], cdr["duration_s"], money(cdr["cost"])) == ("missed", 0, 0)
-            assert balance(s, c.caller) == TOPUP
+            assert balance(s, c.caller) == TOPUPS[c.caller]
             continue
         hold = c.hold_ms // 1000
         assert cdr["status"] == "answered"
         # Second-granular Start/Stop timestamps: the hold time, give or take one.
         assert hold - 1 <= cdr["duration_s"] <= hold + 1, (c.caller, cdr)
         assert money(cdr["cost"]) == cost(cdr["duration_s"]), (c.caller, cdr)
-        assert balance(s, c.caller) == TOPUP - cost(cdr["duration_s"]), c.caller
+        assert balance(s, c.caller) == TOPUPS[c.caller] - cost(cdr["duration_s"]), c.caller
 
     # The long calls outlived the 2 s stale window and were not closed by aaad.
-    sessions = s.daemon.cli("session", "list", "--json").stdout
-    assert "Stale" not in sessions and "(unattributed)" not in sessions
+    with s.db.reader.connect() as conn:
+        ours = [tuple(r) for r in conn.execute(
+            select(sessions.c.user_name, sessions.c.active, sessions.c.terminate_cause)
+            .where(sessions.c.client.in_(["kam-stock", "kam-dialog"])))]
+    assert sorted(u for u, _, _ in ours) == sorted(c.caller for c in calls), ours
+    assert not [r for r in ours if r[1] or r[2] == "Stale"], ours
     # auth_radius imported the call time aaad sent as a SIP-AVP.
-    allowed = re.findall(r"aaad_call_time=(\d+)", s.stock.log.read_text())
-    assert allowed and all(int(a) > 0 for a in allowed), s.stock.log.read_text()[-2000:]
+    allowed = dict(re.findall(r"from (\S+) to \d+ allowed: aaad_call_time=(\d+)",
+                              s.stock.log.read_text() + s.dialog.log.read_text()))
+    affordable = (TOPUP - FEE) * 60 // PRICE
+    assert allowed == {c.caller: str(3 if c.caller == "k-poor" else affordable)
+                       for c in calls}, allowed
+    overrun = json.loads(s.daemon.cli("events", "list", "--kind", "call_credit_overrun",
+                                      "--json").stdout)
+    assert [e["user_name"] for e in overrun] == ["k-poor"], overrun
 
 
 def test_wrong_password_is_refused_by_aaad(served: Served) -> None:

@@ -157,3 +157,24 @@ def test_call_over_credit_is_debited_and_an_event(db: Database) -> None:
     apply(db, [sip(Status.STOP, T0 + 120, cid)], T0 + 120)
     assert balance(db, user) == 1000 - cost(120)
     assert "call_credit_overrun" in event_kinds(db)
+
+
+def test_call_past_its_authorised_time_is_closed_and_rated_at_it(db: Database) -> None:
+    """The proxy hung up at the Session-Timeout (dialog send_bye) and sent no Stop."""
+    user = f"guard-{db.dialect}"
+    setup(db, user)
+    cid = f"call-g-{db.dialect}"
+    apply(db, [sip(Status.START, T0, cid, user, called_station_id="4930123",
+                   authorised_s=120)], T0)
+    with db.writer.begin() as conn:     # within the 60 s grace: still open
+        assert sweep_stale(conn, now=T0 + 170, default_interval_s=300, intervals=3, tz=UTC,
+                           calls=RULES, no_interims=("kam",), max_call_duration_s=3600) == 0
+    with db.writer.begin() as conn:
+        assert sweep_stale(conn, now=T0 + 180, default_interval_s=300, intervals=3, tz=UTC,
+                           calls=RULES, no_interims=("kam",), max_call_duration_s=3600) == 1
+    assert calls_of(db, user) == [(120, cost(120), None, "4930123")]
+    assert balance(db, user) == 10000 - cost(120)
+    with db.reader.connect() as conn:
+        detail = conn.execute(select(events.c.detail).where(
+            events.c.kind == "call_max_duration", events.c.user_name == user)).scalar_one()
+    assert "call time authorised" in detail

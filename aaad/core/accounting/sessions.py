@@ -136,6 +136,9 @@ class AcctRecord:
     # whoever the User-Name says: a Stop sent by the callee's side, or with no
     # User-Name at all, is still the caller's call.
     keyed_by_id: bool = False
+    # The call time its authorisation allowed (a SIP proxy's Call-ID, see
+    # daemon.call_index): a call without interims is closed after it.
+    authorised_s: int | None = None
     # session_key(), computed once: a batch looks it up several times a record.
     key: str = field(init=False, repr=False, compare=False)
 

@@ -80,6 +80,9 @@ __all__ = ["OverLimit", "BatchOutcome", "record_accounting", "sweep_stale", "UTC
 
 
 _DEFAULT_RULES = CallRules()
+# How long after its authorised call time a call of a client without interims
+# waits for its Stop before aaad closes it at that time.
+AUTHORISED_GRACE_S = 60
 _NO_TENANTS: Mapping[str, str] = {}
 
 
@@ -458,11 +461,13 @@ def _rate_finished(conn: Connection, finished: list[FinishedCall], call_plans: d
 
 
 def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: int,
-                          rules: CallRules, duration_s: int | None = None) -> tuple[int, int]:
+                          rules: CallRules,
+                          durations: Mapping[str, int] | None = None) -> tuple[int, int]:
     """Rate calls aaad itself closed (NAS reboot, stale, maximum duration): no
     Stop may ever rate them, so they are billed on their last known duration
-    (``duration_s``: at the maximum call duration). A real Stop arriving
-    later re-rates the call and corrects the CDR once (_rate_finished)."""
+    (``durations``: at the call time authorised, or the maximum call
+    duration). A real Stop arriving later re-rates the call and corrects the
+    CDR once (_rate_finished)."""
     rows = [r for r in call_store.sessions_by_id(conn, keys)
             if not r.active and r.user_id is not None]
     call_plans = {u: p for u, p in load_plans(conn, {r.user_id for r in rows}).items()
@@ -470,8 +475,8 @@ def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: 
     if not call_plans:
         return 0, 0
     finished = [_finished(r) for r in rows if r.user_id in call_plans]
-    if duration_s is not None:
-        finished = [replace(f, duration_s=duration_s) for f in finished]
+    if durations is not None:
+        finished = [replace(f, duration_s=durations.get(f.key, f.duration_s)) for f in finished]
     return _rate_finished(conn, finished, call_plans, _call_tables(conn, call_plans, rules),
                           tz, now, rules)
 
@@ -543,12 +548,15 @@ def _use_blocks(conn: Connection, out: _Segment, user: int, name: str, plan: Pla
 
 def sweep_stale(conn: Connection, *, now: int, default_interval_s: int, intervals: int,
                 tz: ZoneInfo = UTC_ZONE, calls: CallRules | None = None,
-                no_interims: Sequence[str] = (), max_call_duration_s: int | None = None) -> int:
+                no_interims: Sequence[str] = (), max_call_duration_s: int | None = None,
+                grace_s: int = AUTHORISED_GRACE_S) -> int:
     """Close sessions that have been silent too long (rating calls among them); how many.
 
     Sessions of the clients in ``no_interims`` (``interims: none``) are never
-    stale: they are closed at ``max_call_duration_s`` after their start
-    instead, rated at that duration, each with a ``call_max_duration`` event.
+    stale. They are closed once they outlive the call time their
+    authorisation allowed (plus ``grace_s``: the proxy hung up then, and its
+    BYE may not be accounted) or ``max_call_duration_s`` after their start,
+    rated at that time, each with a ``call_max_duration`` event.
     """
     rules = calls or _DEFAULT_RULES
     any_calls = _any_call_plan(conn)
@@ -559,18 +567,20 @@ def sweep_stale(conn: Connection, *, now: int, default_interval_s: int, interval
     if closing:
         _rate_closed_sessions(conn, closing, tz, now, rules)
     if no_interims and max_call_duration_s:
-        too_long = session_store.too_long_session_ids(conn, now, max_call_duration_s,
-                                                      no_interims)
-        n += session_store.close_too_long_sessions(conn, too_long, max_call_duration_s)
-        for row in call_store.sessions_by_id(conn, too_long):
+        too_long = session_store.too_long_sessions(conn, now, max_call_duration_s,
+                                                   no_interims, grace_s)
+        n += session_store.close_too_long_sessions(conn, too_long)
+        for row in call_store.sessions_by_id(conn, list(too_long)):
+            seconds = too_long[row.id]
+            why = ("the call time authorised" if seconds < max_call_duration_s
+                   else "the maximum call duration")
             event_store.record_event(
                 conn, at=now, kind="call_max_duration", result="closed",
                 user_name=row.user_name, user_id=row.user_id, session_id=row.id,
-                detail=(f"call to {row.called_station_id or '?'} open for "
-                        f"{max_call_duration_s} s without a Stop: closed and rated at "
-                        f"{max_call_duration_s} s; a later Stop corrects it"))
+                detail=(f"call to {row.called_station_id or '?'} without a Stop past {why}: "
+                        f"closed and rated at {seconds} s; a later Stop corrects it"))
         if too_long and any_calls:
-            _rate_closed_sessions(conn, too_long, tz, now, rules, duration_s=max_call_duration_s)
+            _rate_closed_sessions(conn, list(too_long), tz, now, rules, durations=too_long)
     return n
 
 
