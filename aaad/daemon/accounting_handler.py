@@ -317,7 +317,7 @@ class AccountingHandler:
         m.acct_octets.labels("in").inc(outcome.added.in_octets)
         m.acct_octets.labels("out").inc(outcome.added.out_octets)
         m.acct_seconds.inc(outcome.added.session_s)
-        if outcome.charged_money:
+        if outcome.charged_money > 0:      # a corrected CDR may credit money back
             m.charges_money.inc(outcome.charged_money)
         if outcome.calls_rated:
             m.calls_rated.inc(outcome.calls_rated)
@@ -362,18 +362,30 @@ class AccountingHandler:
               max_call_duration_s: int | None = None) -> Deferred[int]:
         """Close stale sessions (and, of ``no_interims`` clients, calls open
         longer than ``max_call_duration_s``) on the writer thread; fires with how many."""
+        counts: dict[str, int] = {}
+
         def work() -> int:
+            counts.clear()
             with self._db.writer.begin() as conn:
                 return sweep_stale(conn, now=now, default_interval_s=interim_interval_s,
                                    intervals=intervals, tz=self.tz,
                                    calls=self._call_rules, no_interims=no_interims,
-                                   max_call_duration_s=max_call_duration_s)
+                                   max_call_duration_s=max_call_duration_s, counts=counts)
         d = self._executor.run(work)
 
         def done(n: int) -> int:
-            if n:
-                self._metrics.sessions_closed.labels("Stale").inc(n)
-                log.info("closed %d stale sessions", n)
+            m = self._metrics
+            if stale := counts.get("stale", 0):
+                m.sessions_closed.labels("Stale").inc(stale)
+                log.info("closed %d stale sessions", stale)
+            if too_long := counts.get("max_duration", 0):
+                m.sessions_closed.labels("Max-Duration").inc(too_long)
+                log.info("closed %d calls without interims past their authorised time or "
+                         "the maximum call duration", too_long)
+            if rated := counts.get("calls_rated", 0):
+                m.calls_rated.inc(rated)
+            if (money := counts.get("charged_money", 0)) > 0:
+                m.charges_money.inc(money)
             return n
         return d.addCallback(done)
 

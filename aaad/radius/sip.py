@@ -32,7 +32,8 @@ from aaad.radius.errors import Malformed
 
 __all__ = ["SIP_METHOD", "SIP_RESPONSE_CODE", "SIP_URI_USER", "SIP_AVP", "SIP_METHODS",
            "DIGEST_RESPONSE", "DIGEST_ATTRIBUTES", "RFC5090_DIGEST_RESPONSE",
-           "read_digest", "parse_event_timestamp", "uri_user", "CALL_TIME_AVP"]
+           "read_digest", "parse_event_timestamp", "uri_user", "CALL_TIME_AVP",
+           "context_name"]
 
 # Accounting (Kamailio's dictionary.sip / dictionary.kamailio).
 SIP_METHOD, SIP_RESPONSE_CODE, SIP_TRANSLATED_RURI = 101, 102, 107
@@ -46,6 +47,28 @@ RFC5090_DIGEST_RESPONSE = 103
 _RFC5090 = {104: "realm", 105: "nonce", 108: "method", 109: "uri", 110: "qop",
             111: "algorithm", 112: "body_digest", 113: "cnonce", 114: "nonce_count",
             115: "username"}
+
+# Names by packet context, for traces (the pyrad dictionary has the RFC names).
+_ACCOUNTING_NAMES = {101: "Sip-Method", 102: "Sip-Response-Code", 103: "Sip-CSeq",
+                     104: "Sip-To-Tag", 105: "Sip-From-Tag", 106: "Sip-Branch-ID",
+                     107: "Sip-Translated-Request-URI", 108: "Sip-Source-IP-Address",
+                     109: "Sip-Source-Port"}
+_INTEGERS = frozenset({101, 102, 109})
+_ACCESS_NAMES = {RFC5090_DIGEST_RESPONSE: "Digest-Response",
+                 **{a: "Digest-" + n.replace("_", "-").title() for a, n in _RFC5090.items()}}
+
+
+def context_name(accounting: bool, attr_type: int, value: bytes) -> tuple[str, object] | None:
+    """The name and value of an attribute whose number means something else in
+    this packet (see the module docstring), or None for the dictionary's."""
+    if accounting and attr_type in _ACCOUNTING_NAMES:
+        if attr_type in _INTEGERS and len(value) == 4:
+            return _ACCOUNTING_NAMES[attr_type], int.from_bytes(value, "big")
+        return _ACCOUNTING_NAMES[attr_type], _text(value)
+    if not accounting and attr_type in _ACCESS_NAMES:
+        return _ACCESS_NAMES[attr_type], _text(value)
+    return None
+
 
 CALL_TIME_AVP = "aaad_call_time"
 """The SIP-AVP an Access-Accept carries the allowed call time in (seconds, an

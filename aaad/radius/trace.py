@@ -14,18 +14,28 @@ from typing import Any
 
 from aaad.radius.codec import Request, attribute_text
 from aaad.radius.framing import CODE_NAMES
+from aaad.radius.sip import context_name
 
 __all__ = ["Tracer", "describe"]
 
 log = logging.getLogger("aaad.trace")
 
-MASKED = {"User-Password", "CHAP-Password", "Message-Authenticator", "Tunnel-Password"}
+MASKED = {"User-Password", "CHAP-Password", "Message-Authenticator", "Tunnel-Password",
+          "Digest-Response"}
+ACCOUNTING_REQUEST = 4
 
 
 def describe(packet: Any) -> str:
     """The attributes of a pyrad packet as ``Name=value`` pairs, passwords masked."""
     parts = []
+    accounting = getattr(packet, "code", None) == ACCOUNTING_REQUEST
     for key in OrderedDict.keys(packet):
+        if isinstance(key, int) and (named := context_name(
+                accounting, key, (OrderedDict.__getitem__(packet, key) or [b""])[0])) is not None:
+            # Kamailio's Sip-* / RFC 5090 Digest-*: named by the packet (radius/sip.py)
+            shown = "***" if named[0] in MASKED else repr(named[1])
+            parts.append(f"{named[0]}={shown}")
+            continue
         try:
             name = packet._DecodeKey(key)
         except Exception:  # noqa: BLE001  (a trace line never breaks a request)

@@ -235,3 +235,21 @@ def test_docs_show_the_kamailio_config_the_e2e_test_runs() -> None:
     doc = (root / "docs" / "kamailio.md").read_text()
     for name in ("kamailio.cfg.in", "radiusclient.conf.in", "dictionary"):
         assert (root / "tests" / "e2e" / "kamailio" / name).read_text() in doc, name
+
+
+def test_traces_name_sip_attributes_by_packet() -> None:
+    from aaad.radius.trace import describe
+    acct = AcctPacket(id=1, secret=SECRET, dict=DICT)
+    acct["Acct-Status-Type"] = 1
+    acct[101] = [(1).to_bytes(4, "big")]
+    acct[105] = [b"fromtag"]
+    line = describe(acct)
+    assert "Sip-Method=1" in line and "Sip-From-Tag='fromtag'" in line
+    assert "Error-Cause" not in line
+    auth = AuthPacket(id=1, secret=SECRET, dict=DICT)
+    auth[103] = [b"ff" * 16]
+    auth[104] = [b"example.org"]
+    auth[206] = [b"ee" * 16]
+    line = describe(auth)
+    assert "Digest-Realm='example.org'" in line and "ff" * 16 not in line
+    assert "ee" * 16 not in line

@@ -549,7 +549,8 @@ def _use_blocks(conn: Connection, out: _Segment, user: int, name: str, plan: Pla
 def sweep_stale(conn: Connection, *, now: int, default_interval_s: int, intervals: int,
                 tz: ZoneInfo = UTC_ZONE, calls: CallRules | None = None,
                 no_interims: Sequence[str] = (), max_call_duration_s: int | None = None,
-                grace_s: int = AUTHORISED_GRACE_S) -> int:
+                grace_s: int = AUTHORISED_GRACE_S,
+                counts: dict[str, int] | None = None) -> int:
     """Close sessions that have been silent too long (rating calls among them); how many.
 
     Sessions of the clients in ``no_interims`` (``interims: none``) are never
@@ -557,19 +558,27 @@ def sweep_stale(conn: Connection, *, now: int, default_interval_s: int, interval
     authorisation allowed (plus ``grace_s``: the proxy hung up then, and its
     BYE may not be accounted) or ``max_call_duration_s`` after their start,
     rated at that time, each with a ``call_max_duration`` event.
+
+    ``counts``, when given, receives what the sweep did, for metrics:
+    ``stale`` and ``max_duration`` sessions closed, ``calls_rated`` and the
+    ``charged_money`` they cost.
     """
+    tally = counts if counts is not None else {}
     rules = calls or _DEFAULT_RULES
     any_calls = _any_call_plan(conn)
     closing = (session_store.stale_session_ids(conn, now, default_interval_s, intervals,
                                                no_interims) if any_calls else [])
     n = session_store.close_stale_sessions(conn, now, default_interval_s, intervals, Cause.STALE,
                                            no_interims)
+    tally["stale"] = n
     if closing:
-        _rate_closed_sessions(conn, closing, tz, now, rules)
+        _tally(tally, _rate_closed_sessions(conn, closing, tz, now, rules))
     if no_interims and max_call_duration_s:
         too_long = session_store.too_long_sessions(conn, now, max_call_duration_s,
                                                    no_interims, grace_s)
-        n += session_store.close_too_long_sessions(conn, too_long)
+        closed = session_store.close_too_long_sessions(conn, too_long)
+        tally["max_duration"] = closed
+        n += closed
         for row in call_store.sessions_by_id(conn, list(too_long)):
             seconds = too_long[row.id]
             why = ("the call time authorised" if seconds < max_call_duration_s
@@ -580,8 +589,14 @@ def sweep_stale(conn: Connection, *, now: int, default_interval_s: int, interval
                 detail=(f"call to {row.called_station_id or '?'} without a Stop past {why}: "
                         f"closed and rated at {seconds} s; a later Stop corrects it"))
         if too_long and any_calls:
-            _rate_closed_sessions(conn, list(too_long), tz, now, rules, durations=too_long)
+            _tally(tally, _rate_closed_sessions(conn, list(too_long), tz, now, rules,
+                                                durations=too_long))
     return n
+
+
+def _tally(counts: dict[str, int], rated: tuple[int, int]) -> None:
+    counts["charged_money"] = counts.get("charged_money", 0) + rated[0]
+    counts["calls_rated"] = counts.get("calls_rated", 0) + rated[1]
 
 
 def _any_call_plan(conn: Connection) -> bool:
