@@ -149,10 +149,11 @@ def correct_call(conn: Connection, cdr: dict[str, Any], first: dict[str, Any], *
     The difference is posted to the ledger with the ref
     ``call-fix:<session>``: a second Stop, a replay or another node finds it
     and changes nothing. Returns the extra money debited (negative: credited
-    back), or None if the call was corrected before.
+    back), or None if the call was corrected before. A correction that
+    changes no money posts nothing (the CDR is updated all the same).
     """
     change = int(cdr["cost"]) - int(first["cost"])
-    if not ledger_store.post(
+    if change and not ledger_store.post(
             conn, user_id=first["user_id"], user_name=first["user_name"], amount=-change,
             kind="call", ref=f"call-fix:{first['session_id']}",
             description=(f"call to {cdr['destination']}: {first['duration_s']} s "

@@ -385,8 +385,12 @@ def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
     finished = []
     for row in call_store.sessions_by_id(
             conn, [k for k in stopped if owners[k] in call_plans and states[k] is not None]):
-        f = _finished(row)
-        if stopped[row.id].status is Status.FAILED:
+        rec = stopped[row.id]
+        # What the Stop says wins; what it lacks comes from the stored session.
+        f = replace(_finished(row), dialled=rec.called_station_id or row.called_station_id or "",
+                    caller=rec.calling_station_id or row.calling_station_id or "",
+                    direction=rec.direction or row.direction or OUTBOUND)
+        if rec.status is Status.FAILED:
             plan = call_plans[f.user_id]
             cdr = build_cdr(plan, replace(f, duration_s=0),
                             tables.get(plan.rate_table or ""), None, tz, rules)
