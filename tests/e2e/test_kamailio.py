@@ -1,12 +1,13 @@
 """End to end with a real SIP proxy: Kamailio 5.6 (auth_radius, acc_radius, dialog)
 and sipp callers and callees on loopback, against the real ``aaad serve``.
 
-Two Kamailio instances run from the config of docs/kamailio.md
+Three Kamailio instances run from the config of docs/kamailio.md
 (tests/e2e/kamailio/kamailio.cfg.in): ``stock`` sends acc_radius's own
 attributes only (no User-Name, no numbers, no Acct-Session-Time: aaad
 attributes each call by its Call-ID to the user auth_radius authorised and
 times it by its Start and Stop Event-Timestamps), ``dialog`` adds caller,
-number and ``Acct-Session-Time=$DLG_lifetime``. Both are ``type: sip,
+number and ``Acct-Session-Time=$DLG_lifetime``, ``text`` is stock with
+``rad_time_mode 1`` (Event-Timestamp as text with microseconds). Both are ``type: sip,
 interims: none`` clients of aaad, whose stale window is 2 s here: a 5 s call
 outlives it. Every call goes through auth_radius SIP Digest (draft-sterman
 attributes, radcli's dictionary.sip), against a cleartext password or a
@@ -93,7 +94,8 @@ class Proxy:
     log: Path
 
 
-def start_kamailio(tmp: Path, name: str, bind: str, d: Daemon, *, dialog: bool) -> Proxy:
+def start_kamailio(tmp: Path, name: str, bind: str, d: Daemon, *, dialog: bool = False,
+                   text_time: bool = False) -> Proxy:
     """Kamailio from the documented template, its radcli bound to ``bind`` (the
     aaad client it is), on a free loopback port; returns once it answers SIP."""
     work = tmp / name
@@ -110,13 +112,18 @@ def start_kamailio(tmp: Path, name: str, bind: str, d: Daemon, *, dialog: bool) 
         for k, v in subst.items():
             text = text.replace(k, v)
         (work / dst).write_text(text)
-    shutil.copy(HERE / "dictionary", work / "dictionary")
+    dictionary = (HERE / "dictionary").read_text()
+    if text_time:       # rad_time_mode 1 needs Event-Timestamp as a string
+        dictionary += "ATTRIBUTE\tEvent-Timestamp\t\t55\tstring\n"
+    (work / "dictionary").write_text(dictionary)
     (work / "servers").write_text(f"127.0.0.1 {SECRET}\n")
     log = work / "kamailio.log"
     args = [KAMAILIO, "-f", str(work / "kamailio.cfg"), "-DD", "-E", "-m", "32", "-M", "4",
             "-Y", str(work / "run"), "-A", "GATEWAY_FROM_HEADER"]
     if dialog:
         args += ["-A", "ACCT_DIALOG"]
+    if text_time:
+        args += ["-A", "TEXT_TIME"]
     proc = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     proxy = Proxy(name, port, proc, log)
     end = time.monotonic() + 15
@@ -190,12 +197,13 @@ class Served:
     tmp: Path
     stock: Proxy
     dialog: Proxy
+    text: Proxy
 
 
 USERS = {  # name: cleartext (False: a stored HA1 for REALM)
     "k-caller-bye": True, "k-callee-bye": True, "k-busy": True, "k-long": True,
     "d-caller-bye": False, "d-callee-bye": True, "d-long": True, "k-badpw": True,
-    "k-poor": True,
+    "k-poor": True, "t-caller-bye": True,
 }
 # k-poor can afford 3 s (0.05 + 3 × 0.10 / 60 = 0.055) and talks for 5: the
 # Session-Timeout reaches Kamailio as $avp(aaad_call_time) = 3; the call is
@@ -214,6 +222,8 @@ def served(server_urls: dict[str, object], tmp_path_factory: pytest.TempPathFact
         "  sweep_interval: 1\n  max_call_duration: 3600\n"), clients_yaml=(
         f"  - name: kam-stock\n    address: 127.0.0.6/32\n    secret: \"{SECRET}\"\n"
         f"    type: sip\n    interims: none\n"
+        f"  - name: kam-text\n    address: 127.0.0.9/32\n    secret: \"{SECRET}\"\n"
+        f"    type: sip\n    interims: none\n"
         f"  - name: kam-dialog\n    address: 127.0.0.7/32\n    secret: \"{SECRET}\"\n"
         f"    type: sip\n    interims: none\n"))
     proxies: list[Proxy] = []
@@ -228,9 +238,10 @@ def served(server_urls: dict[str, object], tmp_path_factory: pytest.TempPathFact
             with db.writer.begin() as conn:
                 ledger_store.post(conn, user_name=user, amount=TOPUPS[user], kind="topup",
                                   ref=f"topup:{user}", description="test", now=0)
-        proxies.append(start_kamailio(tmp, "stock", "127.0.0.6", d, dialog=False))
+        proxies.append(start_kamailio(tmp, "stock", "127.0.0.6", d))
         proxies.append(start_kamailio(tmp, "dialog", "127.0.0.7", d, dialog=True))
-        yield Served(d, db, tmp, proxies[0], proxies[1])
+        proxies.append(start_kamailio(tmp, "text", "127.0.0.9", d, text_time=True))
+        yield Served(d, db, tmp, *proxies)
     finally:
         for p in proxies:
             p.proc.terminate()
@@ -281,6 +292,7 @@ def test_kamailio_calls_are_authorised_accounted_rated_and_debited(served: Serve
              3000),
         Call(s.dialog, "d-long", "uac_caller_hangs_up.xml", "uas_answer.xml", 5000),
         Call(s.stock, "k-poor", "uac_caller_hangs_up.xml", "uas_answer.xml", 5000),
+        Call(s.text, "t-caller-bye", "uac_caller_hangs_up.xml", "uas_answer.xml", 3000),
     ]
     started = time.monotonic()
     threads = [threading.Thread(target=c.run, args=(s.tmp,)) for c in calls]
@@ -321,12 +333,13 @@ def test_kamailio_calls_are_authorised_accounted_rated_and_debited(served: Serve
     with s.db.reader.connect() as conn:
         ours = [tuple(r) for r in conn.execute(
             select(sessions.c.user_name, sessions.c.active, sessions.c.terminate_cause)
-            .where(sessions.c.client.in_(["kam-stock", "kam-dialog"])))]
+            .where(sessions.c.client.in_(["kam-stock", "kam-dialog", "kam-text"])))]
     assert sorted(u for u, _, _ in ours) == sorted(c.caller for c in calls), ours
     assert not [r for r in ours if r[1] or r[2] == "Stale"], ours
     # auth_radius imported the call time aaad sent as a SIP-AVP.
     allowed = dict(re.findall(r"from (\S+) to \d+ allowed: aaad_call_time=(\d+)",
-                              s.stock.log.read_text() + s.dialog.log.read_text()))
+                              s.stock.log.read_text() + s.dialog.log.read_text()
+                              + s.text.log.read_text()))
     affordable = (TOPUP - FEE) * 60 // PRICE
     assert allowed == {c.caller: str(3 if c.caller == "k-poor" else affordable)
                        for c in calls}, allowed
