@@ -42,7 +42,7 @@ from aaad.store import ledger as ledger_store
 from aaad.store.database import Database
 from aaad.store.tables import sessions
 from tests.support.daemon import SECRET, Daemon, start_daemon
-from tests.support.databases import migrated
+from tests.support.databases import private_sqlite
 
 HERE = Path(__file__).parent / "kamailio"
 KAMAILIO = shutil.which("kamailio") or "/usr/sbin/kamailio"
@@ -213,10 +213,10 @@ TOPUPS = {name: POOR_TOPUP if name == "k-poor" else TOPUP for name in USERS}
 
 
 @pytest.fixture(scope="module")
-def served(server_urls: dict[str, object], tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[Served]:
-    db = migrated(server_urls, "sqlite")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    # A database of its own: a 2 s stale window would close other modules' sessions.
     tmp = tmp_path_factory.mktemp("e2e-kamailio")
+    db = private_sqlite(tmp)
     d = start_daemon(tmp, db.url, extra_yaml=(
         "accounting:\n  interim_interval: 1\n  stale_after_intervals: 2\n"
         "  sweep_interval: 1\n  max_call_duration: 3600\n"), clients_yaml=(
@@ -250,6 +250,7 @@ def served(server_urls: dict[str, object], tmp_path_factory: pytest.TempPathFact
             except subprocess.TimeoutExpired:
                 p.proc.kill()
         code = d.stop()
+        db.dispose()
     assert code == 0, d.logs()
 
 

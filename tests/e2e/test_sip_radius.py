@@ -20,9 +20,10 @@ from pyrad.packet import AccessAccept, AccessReject, AccountingResponse, Packet
 from aaad.store import ledger as ledger_store
 from aaad.store.database import Database
 from tests.support.daemon import SECRET, Daemon, exchange, poll, scrape, start_daemon
-from tests.support.databases import migrated
+from tests.support.databases import private_sqlite
 
 KAM_IP = "127.0.0.8"
+MAX_IP = "127.0.0.10"       # the client of the maximum-duration test's own daemon
 REALM = "example.org"
 PASSWORD = "Sip-pw-5678"
 NUMBER = "4930555"
@@ -37,10 +38,11 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(server_urls: dict[str, object], tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[Served]:
-    db = migrated(server_urls, "sqlite")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    # A database of its own: the maximum-duration test's 1 s stale window
+    # would close other modules' sessions.
     tmp: Path = tmp_path_factory.mktemp("e2e-sip-radius")
+    db = private_sqlite(tmp)
     d = start_daemon(tmp, db.url, extra_yaml="metrics:\n  bind: 127.0.0.1\n  port: 0\n",
                      clients_yaml=(f"  - name: kam\n    address: {KAM_IP}/32\n"
                                    f"    secret: \"{SECRET}\"\n    type: sip\n"
@@ -61,11 +63,12 @@ def served(server_urls: dict[str, object], tmp_path_factory: pytest.TempPathFact
         yield Served(d, db)
     finally:
         code = d.stop()
+        db.dispose()
     assert code == 0, d.logs()
 
 
 def digest_auth(d: Daemon, user: str, call_id: str, *, realm: str = REALM,
-                password: str = PASSWORD) -> Packet:
+                password: str = PASSWORD, source: str = KAM_IP) -> Packet:
     """An Access-Request with RFC 5090 Digest-* attributes (qop=auth), User-Name
     with the realm appended as auth_radius does by default."""
     uri = f"sip:{NUMBER}@{REALM}"
@@ -78,17 +81,18 @@ def digest_auth(d: Daemon, user: str, call_id: str, *, realm: str = REALM,
         req[attr] = [value.encode()]
     req["Acct-Session-Id"] = call_id
     req.add_message_authenticator()
-    return exchange(d, req, port=d.auth_port, source=KAM_IP)
+    return exchange(d, req, port=d.auth_port, source=source)
 
 
-def kam_acct(d: Daemon, status: int, call_id: str, **raw: Any) -> None:
+def kam_acct(d: Daemon, status: int, call_id: str, *, source: str = KAM_IP,
+             **raw: Any) -> None:
     """An accounting record as acc_radius sends it: Call-ID, Sip-* by number, no user."""
     req = d.client().CreateAcctPacket(Acct_Session_Id=call_id)
     req["Acct-Status-Type"] = status
     for key, value in raw.items():
         n = int(key[1:])
         req[n] = [value if isinstance(value, bytes) else int(value).to_bytes(4, "big")]
-    reply = exchange(d, req, port=d.acct_port, source=KAM_IP)
+    reply = exchange(d, req, port=d.acct_port, source=source)
     assert reply.code == AccountingResponse
 
 
@@ -145,3 +149,49 @@ def test_busy_call_is_a_missed_call_and_unknown_call_ids_are_unattributed(
     assert metrics[("aaad_accounting_unattributed_total", ())] == 1
     assert metrics[("aaad_calls_missed_total", ())] == 1
     assert "stored as '(unattributed)'" in d.logs()
+
+
+def test_call_without_stop_is_closed_at_max_duration_and_corrected_by_its_stop(
+        served: Served, tmp_path: Path) -> None:
+    """The sweeper of a daemon whose SIP client sends no interims: past
+    accounting.max_call_duration (2 s) a call is closed and rated at it, then
+    its real Stop corrects the CDR once. (``served`` made the plan and rates.)"""
+    db = served.db
+    d = start_daemon(tmp_path, db.url, extra_yaml=(
+        "metrics:\n  bind: 127.0.0.1\n  port: 0\n"
+        "accounting:\n  sweep_interval: 1\n  max_call_duration: 2\n"
+        "  interim_interval: 1\n  stale_after_intervals: 1\n"),
+        clients_yaml=(f"  - name: kam-max\n    address: {MAX_IP}/32\n"
+                      f"    secret: \"{SECRET}\"\n    type: sip\n    interims: none\n"))
+    try:
+        user = "sip-max"
+        d.cli("user", "add", user, "--password", PASSWORD, "--cleartext", "--plan", "voip")
+        with db.writer.begin() as conn:
+            ledger_store.post(conn, user_name=user, amount=TOPUP, kind="topup",
+                              ref=f"topup:{user}", description="test", now=0)
+        now = int(time.time())
+        assert digest_auth(d, user, "max@10.0.0.1", source=MAX_IP).code == AccessAccept
+        kam_acct(d, 1, "max@10.0.0.1", a101=1, a102=200, a55=now, source=MAX_IP)
+
+        def cdr() -> dict[str, Any] | None:
+            rows = json.loads(d.cli("calls", "list", "--user", user, "--json").stdout)
+            return rows[0] if rows else None
+        first = poll(cdr, timeout=10, step=0.3)
+        assert (first["duration_s"], first["cost"]) == (2, "0.0033")  # 0.10 × 2 / 60
+        events = json.loads(d.cli("events", "list", "--kind", "call_max_duration",
+                                  "--json").stdout)
+        assert [e["user_name"] for e in events if e["user_name"] == user] == [user]
+        kam_acct(d, 2, "max@10.0.0.1", a101=4, a55=now + 90, source=MAX_IP)
+        final = poll(lambda: (c := cdr()) is not None and c["duration_s"] == 90 and c,
+                     timeout=5, step=0.3)
+        assert final["cost"] == "0.15"
+        kam_acct(d, 2, "max@10.0.0.1", a101=4, a55=now + 95,      # a second Stop: nothing
+                 source=MAX_IP)
+        assert d.metrics_port is not None
+        metrics = scrape(d.metrics_port)
+        assert metrics[("aaad_sessions_closed_total", (("cause", "Max-Duration"),))] == 1
+        assert metrics[("aaad_calls_corrected_total", ())] == 1
+        assert cdr() == final and balance(Served(d, db), user) == TOPUP - 1500
+    finally:
+        code = d.stop()
+    assert code == 0, d.logs()
