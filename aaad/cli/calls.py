@@ -7,7 +7,6 @@ import click
 from aaad.cli.common import (
     Context,
     emit,
-    iso,
     json_option,
     pass_ctx,
     table,
@@ -31,22 +30,18 @@ def calls_group() -> None:
 @pass_ctx
 def calls_list(c: Context, user: str | None, limit: int, as_json: bool,
                tenant: str | None) -> None:
-    """The newest rated calls: caller, destination, prefix, duration billed, cost.
-
-    A call that never connected (busy, no answer: a Failed record) is listed
-    as ``missed`` in the STATUS column, at 0 s and no cost."""
-    from aaad.core.quotas.plan import format_money
+    """The newest calls: direction, destination, prefix, seconds per band, duration
+    billed, free seconds, cost; an unrated call shows why in PREFIX. A call that
+    never connected (busy, no answer: a Failed record) is ``missed`` in STATUS,
+    at 0 s and no cost."""
     from aaad.store import calls as call_store
-    rows = [{"session": r["session_id"], "user": r["user_name"], "caller": r["caller"],
-             "destination": r["destination"], "prefix": r["prefix"], "band": r["band"],
-             "started_at": iso(r["started_at"]), "duration_s": r["duration_s"],
-             "billed_s": r["billed_s"], "free_s": r["free_s"],
-             "price_per_minute": format_money(r["price"]),
-             "connection_fee": format_money(r["connection_fee"]),
-             "cost": format_money(r["cost"]),
-             "status": r.get("disposition") or "answered"}
+    from aaad.store.reports import call_view
+    rows = [call_view(r)
             for r in user_rows(c, call_store.list_calls, user, tenant, limit=limit)]
     emit(rows, as_json, lambda rs: table(
-        [[r["started_at"], r["user"], r["destination"], r["prefix"] or "-",
-          str(r["duration_s"]), str(r["billed_s"]), r["cost"], r["status"]] for r in rs],
-        ["STARTED", "USER", "DESTINATION", "PREFIX", "SECONDS", "BILLED", "COST", "STATUS"]))
+        [[r["started_at"], r["user"], r["direction"], r["destination"],
+          r["prefix"] or f"({r['unrated'] or 'unrated'})", r["bands"] or r["band"],
+          str(r["duration_s"]), str(r["billed_s"]), str(r["free_s"]), r["cost"],
+          r["status"]] for r in rs],
+        ["STARTED", "USER", "DIR", "DESTINATION", "PREFIX", "BANDS", "SECONDS", "BILLED",
+         "FREE", "COST", "STATUS"]))

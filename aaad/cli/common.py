@@ -110,6 +110,12 @@ class Context:
         return self._config
 
     @property
+    def dictionary(self) -> Any:
+        """The RADIUS dictionary: the bundled one and the configuration's ``dictionaries``."""
+        from aaad.radius.codec import load_dictionary
+        return load_dictionary(self.config.dictionaries)
+
+    @property
     def db(self) -> Database:
         if self._db is None:
             from aaad.store.database import open_database

@@ -39,7 +39,9 @@ def _plan_options(f: Any) -> Any:
         click.option("--octets-limit", help="e.g. 50GB; 'none' removes it"),
         click.option("--octets-direction", type=click.Choice(["in", "out", "total"])),
         click.option("--max-sessions", help="a number; 'none' removes it"),
-        click.option("--over-limit", type=click.Choice(["reject", "disconnect", "bill"])),
+        click.option("--over-limit",
+                     type=click.Choice(["reject", "disconnect", "bill", "throttle"]),
+                     help="throttle needs throttle_reply: set it with 'aaad plan apply'"),
         click.option("--overage-per-hour", help="price per hour above the cap, e.g. 1.20"),
         click.option("--overage-per-gb", help="price per GB above the cap, e.g. 0.50"),
         click.option("--fee", help="price per cycle, billed in advance, e.g. 29.90; "
@@ -98,10 +100,11 @@ def _apply_options(base: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]
 def _save_plan(c: Context, definition: dict[str, Any], path: str = "plan",
                tenant: str | None = None) -> tuple[Plan, str]:
     from aaad.core.quotas.plan_parse import parse_plan
+    from aaad.radius.reply_check import check_plan_replies
     from aaad.store.jobs.fees import save_plan
     from aaad.store.plans import plan_to_json
     try:
-        plan = parse_plan(definition, path)
+        plan = check_plan_replies(parse_plan(definition, path), c.dictionary, path)
     except ValueError as e:
         fail(str(e))
     return plan, c.write(lambda conn: save_plan(conn, plan.name, plan_to_json(plan), now=now_s(),
@@ -254,8 +257,10 @@ def plan_apply(c: Context, file: str) -> None:
         fail(f"{file}: cannot read: {e.strerror}")
     except yaml.YAMLError:
         fail(f"{file}: not valid YAML")
+    from aaad.radius.reply_check import check_plan_replies
     try:
-        plans = parse_plans(data)
+        plans = [check_plan_replies(p, c.dictionary, f"plans[{i}]")
+                 for i, p in enumerate(parse_plans(data))]
     except ValueError as e:
         fail(f"{file}: {e}")
     now = now_s()

@@ -38,8 +38,9 @@ def rates_import(c: Context, path: str, name: str, tenant: str | None) -> None:
     """Replace a rate table with a CSV file, all or nothing. A tenant's table
     (--tenant) is stored as TENANT/NAME, as its plans are.
 
-    Header: prefix,description,price,connection_fee,increment[,band]; price
-    per minute and fee in currency units ("0.10"), increment "60/6".
+    Header: prefix,description,price,connection_fee,increment[,band][,unit];
+    price per minute (unit min, the default) or per second (unit s) and fee
+    in currency units ("0.10"), increment "60/6".
     """
     from aaad.core.telephony.rate_table import RateError, parse_rates_csv
     from aaad.store import rates as rate_store
@@ -131,7 +132,8 @@ def rates_lookup(c: Context, name: str, number: str, band: str, as_json: bool,
     if r is None:
         fail(f"no rate for {normalised or number!r} in table {name!r}")
     out = {"number": normalised, "prefix": r.prefix, "band": r.band or "any",
-           "description": r.description, "price_per_minute": format_money(r.price),
+           "description": r.description, "price": format_money(r.price), "unit": r.unit,
+           "price_per_minute": format_money(r.price * 60 if r.unit == "s" else r.price),
            "connection_fee": format_money(r.connection_fee), "increment": str(r.increment)}
     emit(out, as_json, _key_values)
 

@@ -45,35 +45,63 @@ def _read_password(pw: str) -> str:
     return pw
 
 
-def _credential(pw: str, cleartext: bool, name: str = "", kind: str = "argon2",
+def _read_nt_hash(text: str) -> str:
+    from aaad.credentials import parse_nt_hash
+    if text == "-":
+        text = sys.stdin.readline().rstrip("\n")
+    parsed = parse_nt_hash(text)
+    if parsed is None:       # never the value: it is a secret
+        fail("--nt-hash must be 32 hex digits (MD4 of the UTF-16LE password)")
+    assert parsed is not None
+    return parsed
+
+
+def _form(cleartext: bool | None, password_hash: str | None) -> str:
+    """The stored form --cleartext and --password-hash ask for (argon2id by default)."""
+    if cleartext and password_hash is not None:
+        raise click.UsageError("give --cleartext or --password-hash, not both")
+    return "cleartext" if cleartext else password_hash or "argon2id"
+
+
+def _credential(pw: str | None, form: str, nt_hash: str | None = None, *, name: str = "",
                 realm: str | None = None) -> dict[str, Any]:
-    """The password columns: cleartext, an argon2id hash, or (``kind`` "ha1") the
-    SIP Digest HA1 MD5(name:realm:password) with its realm; the password itself
-    is not kept then (SIP Digest and PAP only)."""
-    from aaad.credentials import hash_password
+    """The password columns: ``pw`` stored as ``form``, or a given NT hash.
+
+    ``form`` "ha1" keeps only the SIP Digest HA1, MD5(name:realm:password), with
+    its ``realm`` (SIP Digest and PAP); the password itself is not kept."""
+    from aaad.credentials import columns
     from aaad.radius.authenticators import HA1_PREFIX, digest_ha1
-    if kind == "ha1":
-        if cleartext:
-            fail("--password-hash ha1 and --cleartext exclude each other")
+    if form == "ha1":
         if not realm or "$" in realm:
             fail("--password-hash ha1 needs --realm (the SIP Digest realm, no '$')")
-        pw = _read_password(pw)
-        return {"password_cleartext": None,
-                "password_hash": f"{HA1_PREFIX}{realm}${digest_ha1(name, realm, pw)}"}
+        assert pw is not None and realm is not None
+        ha1 = digest_ha1(name, realm, _read_password(pw))
+        return {"password_cleartext": None, "password_nt_hash": None,
+                "password_hash": f"{HA1_PREFIX}{realm}${ha1}"}
     if realm is not None:
         fail("--realm goes with --password-hash ha1")
-    pw = _read_password(pw)
-    return ({"password_cleartext": pw, "password_hash": None} if cleartext
-            else {"password_cleartext": None, "password_hash": hash_password(pw)})
+    if nt_hash is not None:
+        return columns(nt_hash_hex=_read_nt_hash(nt_hash))
+    assert pw is not None
+    return columns(password=_read_password(pw), form=form)
 
 
-_HASH_KIND = click.option(
-    "--password-hash", "hash_kind", type=click.Choice(["argon2", "ha1"]), default="argon2",
-    show_default=True,
-    help="How a non-cleartext password is stored: argon2id, or ha1, the SIP Digest "
-         "MD5(name:realm:password) for --realm (SIP Digest and PAP, no CHAP).")
-_REALM = click.option("--realm", default=None,
-                      help="The SIP Digest realm of --password-hash ha1.")
+FORM_TEXT = {"argon2id": "hashed", "cleartext": "cleartext", "nt": "NT-hash",
+             "ha1": "SIP HA1"}
+
+password_hash_option = click.option(
+    "--password-hash", type=click.Choice(["argon2id", "nt", "ha1"]), default=None,
+    help="How to store --password: argon2id (the default; PAP only), nt, its NT hash "
+         "(PAP and MS-CHAP v1/v2), or ha1, the SIP Digest MD5(name:realm:password) for "
+         "--realm (SIP Digest and PAP). --cleartext stores it as it is (PAP, CHAP, "
+         "MS-CHAP, SIP Digest).")
+nt_hash_option = click.option(
+    "--nt-hash", default=None, metavar="HEX",
+    help="Instead of --password: the NT hash (32 hex digits, MD4 of the UTF-16LE "
+         "password) to store; '-' reads it from stdin.")
+realm_option = click.option("--realm", default=None,
+                            help="The SIP Digest realm of --password-hash ha1.")
+
 
 
 def _check_plan(c: Context, plan: str | None, tenant: str | None = None) -> str | None:
@@ -104,20 +132,30 @@ def _check_name(name: str) -> str:
 
 @user_group.command("add")
 @click.argument("name")
-@click.option("--password", required=True, help="The password; '-' reads it from stdin.")
+@click.option("--password", default=None, help="The password; '-' reads it from stdin.")
 @click.option("--cleartext", is_flag=True,
               help="Store it in cleartext (needed for CHAP) instead of an argon2id hash.")
-@_HASH_KIND
-@_REALM
+@password_hash_option
+@nt_hash_option
+@realm_option
 @click.option("--plan", default=None)
 @click.option("--disabled", is_flag=True, help="Create the user disabled.")
 @tenant_option
 @pass_ctx
-def user_add(c: Context, name: str, password: str, cleartext: bool, hash_kind: str,
-             realm: str | None, plan: str | None, disabled: bool, tenant: str | None) -> None:
+def user_add(c: Context, name: str, password: str | None, cleartext: bool,
+             password_hash: str | None, nt_hash: str | None, realm: str | None,
+             plan: str | None, disabled: bool, tenant: str | None) -> None:
     """Add a user (of a tenant with --tenant: names are unique per tenant)."""
     from aaad.store import users as user_store
-    cred = _credential(password, cleartext, name, hash_kind, realm)
+    if password is None and nt_hash is None:
+        raise click.UsageError("Missing option '--password' (or '--nt-hash').")
+    if password is not None and nt_hash is not None:
+        raise click.UsageError("give --password or --nt-hash, not both")
+    if nt_hash is not None and (cleartext or password_hash is not None):
+        raise click.UsageError("--cleartext and --password-hash go with --password, "
+                               "not --nt-hash")
+    form = "nt" if nt_hash is not None else _form(cleartext, password_hash)
+    cred = _credential(password, form, nt_hash, name=name, realm=realm)
     stored = _check_plan(c, plan, tenant)
     now = now_s()
     try:
@@ -126,8 +164,7 @@ def user_add(c: Context, name: str, password: str, cleartext: bool, hash_kind: s
             tenant=tenant_of(conn, tenant), **cred))
     except user_store.UserExists:
         fail(f"user {name!r} already exists" + ("" if tenant is None else f" in tenant {tenant}"))
-    how = "cleartext" if cleartext else "SIP HA1" if hash_kind == "ha1" else "hashed"
-    click.echo(f"added user {in_tenant(name, tenant)} ({how} password)")
+    click.echo(f"added user {in_tenant(name, tenant)} ({FORM_TEXT[form]} password)")
 
 
 def _suspension(u: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +200,8 @@ def _show_user(u: dict[str, Any]) -> None:
         click.echo(f"{'next fee:':15} {u['next_fee_at']}")
     click.echo(f"{'created:':15} {iso(u['created_at'])}")
     click.echo(f"{'updated:':15} {iso(u['updated_at'])}")
+    for n, v in u.get("reply", []):
+        click.echo(f"{'reply:':15} {n} = {v!r}")
     for p in u.get("plan_changes", []):
         click.echo(f"{'plan change:':15} to {p['plan'] or 'no plan'} at {p['at']} "
                    f"(change {p['id']})")
@@ -175,6 +214,7 @@ def _show_user(u: dict[str, Any]) -> None:
 @pass_ctx
 def user_show(c: Context, name: str, as_json: bool, tenant: str | None) -> None:
     """Show one user (never the password)."""
+    from aaad.store import reply_attributes as reply_store
     from aaad.store import sessions as session_store
     from aaad.store import users as user_store
     from aaad.store.jobs.plan_changes import pending_changes
@@ -187,6 +227,7 @@ def user_show(c: Context, name: str, as_json: bool, tenant: str | None) -> None:
         data["open_sessions"] = session_store.open_session_count(conn, user_id)
         data["plan_changes"] = [{"id": p["id"], "plan": p["plan"], "at": iso(p["at"])}
                                 for p in pending_changes(conn, user_id)]
+        data["reply"] = [[n, v] for n, v in reply_store.user_reply(conn, user_id)]
         fees = user_store.fee_state(conn, user_id)
         data["plan_since"], data["next_fee_at"] = iso(fees[0]), iso(fees[1])
         return data
@@ -217,8 +258,9 @@ def user_list(c: Context, limit: int | None, as_json: bool, tenant: str | None) 
 @click.option("--password", default=None, help="New password; '-' reads it from stdin.")
 @click.option("--cleartext/--hashed", default=None,
               help="How to store the new password (default: hashed).")
-@_HASH_KIND
-@_REALM
+@password_hash_option
+@nt_hash_option
+@realm_option
 @click.option("--plan", default=None, help="Plan name; '' removes the plan.")
 @click.option("--at", "at_text", default=None, metavar="DATE",
               help="Make the plan change then instead of now: YYYY-MM-DD (local midnight), "
@@ -231,18 +273,38 @@ def user_list(c: Context, limit: int | None, as_json: bool, tenant: str | None) 
 @click.option("--tax-exempt", default=None, metavar="TAXES",
               help="Names of configured taxes the user does not pay, comma-separated; "
                    "'' pays them all.")
+@click.option("--reply", "reply", multiple=True, metavar="NAME=VALUE",
+              help="Set a reply attribute of the user's Access-Accepts (any dictionary "
+                   "name, e.g. Framed-IP-Address=10.0.0.5), replacing the plan's of that "
+                   "name; repeat the option to repeat an attribute (Cisco-AVPair).")
+@click.option("--unset-reply", "unset_reply", multiple=True, metavar="NAME",
+              help="Remove the user's reply attribute NAME (the plan's applies again).")
+@click.option("--clear-reply", is_flag=True, help="Remove all the user's reply attributes.")
 @tenant_option
 @pass_ctx
 def user_set(c: Context, name: str, password: str | None, cleartext: bool | None,
-             hash_kind: str, realm: str | None, plan: str | None, at_text: str | None,
-             cancel_changes: bool, billing: str | None, tax_exempt: str | None,
-             tenant: str | None) -> None:
-    """Change a user's password, plan (now, or --at a later date) or tax exemptions."""
+             password_hash: str | None, nt_hash: str | None, realm: str | None,
+             plan: str | None, at_text: str | None, cancel_changes: bool,
+             billing: str | None, tax_exempt: str | None, reply: tuple[str, ...],
+             unset_reply: tuple[str, ...], clear_reply: bool, tenant: str | None) -> None:
+    """Change a user's password, plan (now, or --at a later date), tax exemptions
+    or reply attributes."""
+    if reply or unset_reply or clear_reply:
+        _set_reply(c, name, reply, unset_reply, clear_reply, tenant)
+        if (password is None and plan is None and billing is None and tax_exempt is None
+                and not cancel_changes and cleartext is None and at_text is None
+                and password_hash is None and nt_hash is None):
+            return
     values: dict[str, Any] = {}
+    if password is not None and nt_hash is not None:
+        raise click.UsageError("give --password or --nt-hash, not both")
     if password is not None:
-        values.update(_credential(password, bool(cleartext), name, hash_kind, realm))
-    elif cleartext is not None:
-        fail("--cleartext/--hashed needs --password")
+        values.update(_credential(password, _form(cleartext, password_hash), name=name,
+                                  realm=realm))
+    elif cleartext is not None or password_hash is not None:
+        fail("--cleartext/--hashed and --password-hash need --password")
+    elif nt_hash is not None:
+        values.update(_credential(None, "nt", nt_hash))
     if tax_exempt is not None:
         values["tax_exempt"] = _exempt(c, tax_exempt)
     if billing is not None:
@@ -261,7 +323,8 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
     if plan is not None:
         stored = _check_plan(c, plan or None, tenant)
     elif not values:
-        fail("nothing to change: give --password, --plan, --billing or --tax-exempt")
+        fail("nothing to change: give --password, --nt-hash, --plan, --billing, --tax-exempt "
+             "or --reply")
     if at_text is not None:
         _schedule_change(c, name, stored, _local_instant(c, at_text, "--at"), values, tenant)
         return
@@ -274,6 +337,26 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
                         tz=c.config.timezone, values=values)
     click.echo(f"updated user {in_tenant(name, tenant)}"
                + (f"; credited {format_money(-credit)} of the old plan's fee" if credit else ""))
+
+
+def _set_reply(c: Context, name: str, assignments: tuple[str, ...], unset: tuple[str, ...],
+               clear: bool, tenant: str | None) -> None:
+    """--reply/--unset-reply/--clear-reply: checked against the dictionary, then stored."""
+    from aaad.core.quotas.reply import parse_assignment
+    from aaad.radius.reply_check import check_reply
+    from aaad.store.reply_attributes import NoSuchAttribute, set_user_reply
+    try:
+        pairs = [parse_assignment(a) for a in assignments]
+        checked = check_reply(pairs, c.dictionary, "--reply")
+    except ValueError as e:
+        fail(str(e))
+    try:
+        attrs = write_user(c, name, tenant, set_user_reply, now=now_s(), set_=checked,
+                           unset=unset, replace_all=clear)
+    except NoSuchAttribute as e:
+        fail(f"--unset-reply: {e}")
+    shown = ", ".join(f"{n}={v}" for n, v in attrs) or "none"
+    click.echo(f"user {in_tenant(name, tenant)}: reply attributes {shown}")
 
 
 def _set_billing(c: Context, name: str, mode: str, tenant: str | None) -> None:

@@ -37,15 +37,19 @@ __all__ = ["user_import"]
 @click.option("--cleartext", is_flag=True,
               help="Store the password fields in cleartext (needed for CHAP) instead of "
                    "argon2id hashes (about 15 ms of CPU each, on every core).")
+@click.option("--password-hash", type=click.Choice(["argon2id", "nt"]), default=None,
+              help="How to store the password fields: argon2id (the default; PAP only) or "
+                   "nt, their NT hashes (PAP and MS-CHAP v1/v2).")
 @tenant_option
 @pass_ctx
 def user_import(c: Context, file: str, fmt: str | None, cleartext: bool,
-                tenant: str | None) -> None:
+                password_hash: str | None, tenant: str | None) -> None:
     """Add users from FILE, one a line: all of them or, if any line is bad, none.
 
     CSV needs a header line; JSON Lines has one object a line. Fields: name,
-    password (hashed with argon2id, as 'user add' does, unless --cleartext)
-    or password_hash (argon2id already), plan, billing (prepaid|postpaid),
+    password (hashed with argon2id, as 'user add' does, unless --cleartext or
+    --password-hash nt), password_hash (argon2id already) or nt_hash (the NT
+    hash, 32 hex digits, already), plan, billing (prepaid|postpaid),
     balance and credit_limit (decimals such as 12.50), enabled (true|false),
     tax_exempt (tax names). A name that has an account already is an error
     ('aaad user set' changes users). With --tenant the users are the tenant's
@@ -53,6 +57,8 @@ def user_import(c: Context, file: str, fmt: str | None, cleartext: bool,
     goes to stderr on a terminal.
     """
     from aaad.store import user_import as store
+    if cleartext and password_hash is not None:
+        fail("give --cleartext or --password-hash, not both", EXIT_USAGE)
     if fmt is None:
         if file == "-":
             fail("reading stdin needs --format csv or --format jsonl", EXIT_USAGE)
@@ -69,7 +75,9 @@ def user_import(c: Context, file: str, fmt: str | None, cleartext: bool,
         else:
             with open(file, encoding="utf-8-sig", newline="") as f:
                 new = store.read_users(f, fmt, taxes=taxes, progress=show)
-        if not cleartext:
+        if password_hash == "nt":
+            new = _nt_hashed(new)
+        elif not cleartext:
             new = _hashed(new, show)
         result = c.write(lambda conn: store.import_users(
             conn, new, now=now_s(), progress=show, tenant=tenant_of(conn, tenant)))
@@ -98,6 +106,16 @@ def user_import(c: Context, file: str, fmt: str | None, cleartext: bool,
 
 
 POOL_FROM = 64      # passwords to hash before it pays to start worker processes
+
+
+def _nt_hashed(new: list[NewUser]) -> list[NewUser]:
+    """The users with each cleartext password replaced by its NT hash (one MD4 each)."""
+    import dataclasses
+
+    from aaad.credentials import nt_hash
+    return [u if u.password_cleartext is None else dataclasses.replace(
+        u, password_cleartext=None, password_nt_hash=nt_hash(u.password_cleartext))
+        for u in new]
 
 
 def _hashed(new: list[NewUser], show: Any) -> list[NewUser]:

@@ -29,12 +29,15 @@ from aaad.config.model import (
     LoggingConfig,
     MetricsConfig,
     RadiusConfig,
+    RadSecClientConfig,
+    RadSecConfig,
     Secret,
     TelephonyConfig,
 )
 
 __all__ = ["ConfigError", "Secret", "Config", "DatabaseConfig", "RadiusConfig", "ClientConfig",
            "TelephonyConfig", "AccountingConfig", "AuthConfig", "LoggingConfig", "MetricsConfig",
-           "ApiConfig", "JournalConfig", "OUTAGE_POLICIES", "CLIENT_TYPES", "load_config",
+           "ApiConfig", "JournalConfig", "RadSecConfig", "RadSecClientConfig", "OUTAGE_POLICIES",
+           "CLIENT_TYPES", "load_config",
            "parse_config", "default_config_path", "default_journal_path", "sqlite_file",
            "anchor_sqlite_url"]

@@ -11,6 +11,7 @@ own directory, never to the working directory of whoever runs ``aaad``.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import zoneinfo
@@ -37,12 +38,15 @@ from aaad.config.model import (
     LoggingConfig,
     MetricsConfig,
     RadiusConfig,
+    RadSecClientConfig,
+    RadSecConfig,
     Secret,
     TelephonyConfig,
 )
 from aaad.config.money import billing_section, taxes_section
 from aaad.core.accounting.periods import parse_period_spec
 from aaad.core.accounting.realms import valid_tenant_name
+from aaad.core.telephony.emergency import valid_emergency_entry
 from aaad.core.telephony.rate_table import NumberPlan
 from aaad.core.units import parse_duration_s, parse_octets
 
@@ -95,10 +99,11 @@ def parse_config(data: Any, *, base_dir: Path = Path("."), source: str | None = 
     """
     r = _Reader(data, "")
     database = _database(r.section("database"), base_dir)
+    clients = _clients(r.list("clients"), base_dir)
     cfg = Config(
         database=database,
         radius=_radius(r.section("radius")),
-        clients=_clients(r.list("clients"), base_dir),
+        clients=clients,
         timezone=r.get("timezone", _timezone, zoneinfo.ZoneInfo("UTC")),
         accounting=_accounting(r.section("accounting")),
         auth=_auth(r.section("auth")),
@@ -109,6 +114,8 @@ def parse_config(data: Any, *, base_dir: Path = Path("."), source: str | None = 
         journal=_journal(r.section("journal"), base_dir, default_journal_path(database.url)),
         billing=billing_section(r.section("billing")),
         taxes=taxes_section(r),
+        radsec=_radsec(r, base_dir, {c.name for c in clients}),
+        dictionaries=_dictionaries(r.list("dictionaries"), base_dir),
         source=source,
     )
     r.done(ignore=("plans",))
@@ -296,9 +303,110 @@ def _clients(items: list[tuple[str, Any]], base_dir: Path) -> tuple[ClientConfig
             call_direction=r.get("call_direction", _choice("in", "out"), "out"),
             tenant=r.get("tenant", _tenant_name, None),
             interims=r.get("interims", _choice("expected", "none"), "expected"),
+            throttle_by=r.get("throttle_by", _choice("coa", "disconnect"), "coa"),
         ))
         r.done()
     return tuple(clients)
+
+
+def _radsec(parent: _Reader, base_dir: Path, udp_names: set[str]) -> RadSecConfig:
+    """The ``radsec:`` section; the files are only located here (the daemon reads
+    them at start and on SIGHUP, and names the key of a bad one)."""
+    if parent.data.get("radsec") is None:
+        parent.seen.add("radsec")
+        return RadSecConfig()
+    r = parent.section("radsec")
+    d = RadSecConfig()
+
+    def path(v: Any) -> Path:
+        return _relative_to(base_dir, _str(v))
+    cfg = RadSecConfig(
+        enabled=r.get("enabled", _bool, True),
+        bind=r.get("bind", _address, d.bind),
+        port=r.get("port", _port, d.port),
+        certificate=r.require("certificate", path),
+        key=r.require("key", path),
+        ca=r.require("ca", path),
+        handshake_timeout_s=r.get("handshake_timeout", _duration_positive,
+                                  d.handshake_timeout_s),
+        clients=_radsec_clients(r.list("clients"), udp_names))
+    if cfg.enabled and not cfg.clients:
+        raise ConfigError(r.key("clients"), "list at least one client (name and "
+                                            "certificate_name or certificate_fingerprint)")
+    r.done()
+    return cfg
+
+
+def _radsec_clients(items: list[tuple[str, Any]], udp_names: set[str]
+                    ) -> tuple[RadSecClientConfig, ...]:
+    from aaad.radius.tls import parse_fingerprint
+    clients: list[RadSecClientConfig] = []
+    names: set[str] = set()
+    for path, item in items:
+        r = _Reader(item, path)
+        name = r.require("name", _str)
+        if name in names:
+            raise ConfigError(r.key("name"), f"duplicate radsec client name {name!r}")
+        if name in udp_names:
+            raise ConfigError(r.key("name"), f"{name!r} is already a client in clients: "
+                                             "a NAS's name says which one it is")
+        names.add(name)
+        no_names: tuple[str, ...] = ()
+        no_fingerprints: tuple[bytes, ...] = ()
+        cert_names = r.get("certificate_name", _cert_names, no_names)
+        fingerprints = r.get("certificate_fingerprint",
+                             lambda v: tuple(parse_fingerprint(_str(x)) for x in _one_or_list(v)),
+                             no_fingerprints)
+        if not cert_names and not fingerprints:
+            raise ConfigError(r.key("certificate_name"),
+                              "give certificate_name or certificate_fingerprint (or both)")
+        clients.append(RadSecClientConfig(
+            name=name,
+            certificate_names=cert_names,
+            certificate_fingerprints=fingerprints,
+            networks=r.get("address", lambda v: tuple(_network(x) for x in _one_or_list(v)),
+                           ()),
+            type=r.get("type", _choice(*CLIENT_TYPES), "generic"),
+            require_message_authenticator=r.get("require_message_authenticator", _bool, False),
+            call_direction=r.get("call_direction", _choice("in", "out"), "out"),
+            tenant=r.get("tenant", _tenant_name, None),
+        ))
+        r.done()
+    return tuple(clients)
+
+
+def _one_or_list(v: Any) -> list[Any]:
+    items = v if isinstance(v, list) else [v]
+    if not items:
+        raise ValueError("must not be an empty list")
+    return items
+
+
+def _cert_names(v: Any) -> tuple[str, ...]:
+    out = []
+    for x in _one_or_list(v):
+        name = _str(x).strip().lower()
+        if " " in name or "*" in name[2:] or (name.startswith("*") and not
+                                               name.startswith("*.")):
+            raise ValueError(f"{x!r} is not a host name, IP address or *.domain")
+        with contextlib.suppress(ValueError):   # an IP: as certificates' IP SANs are read
+            name = str(ipaddress.ip_address(name))
+        out.append(name)
+    return tuple(out)
+def _dictionaries(items: list[tuple[str, Any]], base_dir: Path) -> tuple[str, ...]:
+    """Extra FreeRADIUS dictionary files (relative to the config file), each
+    loaded now: one that cannot be read or parsed is an error naming it."""
+    from aaad.radius.codec import DictionaryError, load_dictionary
+    paths: list[str] = []
+    for key, v in items:
+        if not isinstance(v, str) or not v:
+            raise ConfigError(key, "must be the path of a dictionary file")
+        paths.append(str(base_dir / v))
+    try:
+        load_dictionary(tuple(paths))
+    except DictionaryError as e:
+        raise ConfigError(items[e.index][0], f"{e.file}: {e.message}") from None
+    return tuple(paths)
 
 
 def _tenant_name(v: Any) -> str:
@@ -349,15 +457,15 @@ def _telephony(r: _Reader) -> TelephonyConfig:
         national_prefix=n.get("national_prefix", _digits, d.numbers.national_prefix),
         country_code=n.get("country_code", _digits, d.numbers.country_code))
     n.done()
-    if bool(numbers.national_prefix) != bool(numbers.country_code):
-        raise ConfigError(n.key("country_code"), "national_prefix and country_code go together")
+    if numbers.national_prefix and not numbers.country_code:
+        raise ConfigError(n.key("country_code"), "national_prefix needs country_code")
     attribute = r.get("direction_attribute", _str, None)
     if attribute is not None and attribute not in _dictionary_names():
         raise ConfigError(r.key("direction_attribute"),
                           f"{attribute!r} is not an attribute of the bundled dictionaries")
     cfg = TelephonyConfig(
         numbers=numbers,
-        emergency_numbers=r.get("emergency_numbers", _digit_list, d.emergency_numbers),
+        emergency_numbers=r.get("emergency_numbers", _emergency_list, d.emergency_numbers),
         direction_attribute=attribute,
         inbound_values=r.get("inbound_values", _str_list, d.inbound_values))
     r.done()
@@ -371,13 +479,14 @@ def _digits(v: Any) -> str:
     return s
 
 
-def _digit_list(v: Any) -> tuple[str, ...]:
+def _emergency_list(v: Any) -> tuple[str, ...]:
     if not isinstance(v, list):
         raise ValueError('must be a list of quoted numbers such as ["112", "911"]')
     for x in v:
-        if not isinstance(x, str) or not x or not all(c in "0123456789*#" for c in x):
-            raise ValueError(f'{x!r} is not a quoted number such as "112"')
-    return tuple(v)
+        if not valid_emergency_entry(x):
+            raise ValueError(f'{x!r} is not a quoted number such as "112" or a short-code '
+                             f'range such as "116XXX" (digits, * # and X for any digit)')
+    return tuple(x.upper() for x in v)
 
 
 def _str_list(v: Any) -> tuple[str, ...]:
@@ -429,6 +538,10 @@ def _auth(r: _Reader) -> AuthConfig:
         hash_threads=r.get("hash_threads", _positive, d.hash_threads),
         outage_policy=r.get("outage_policy", _choice(*OUTAGE_POLICIES), d.outage_policy),
         outage_cache_size=r.get("outage_cache_size", _positive, d.outage_cache_size),
+        mppe_policy=r.get("mppe_policy", _choice("allowed", "required"), d.mppe_policy),
+        # str(): YAML reads a bare 128 as a number
+        mppe_types=r.get("mppe_types", lambda v: _choice("40-or-128", "128")(str(v)),
+                         d.mppe_types),
     )
     r.done()
     return cfg

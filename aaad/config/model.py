@@ -17,7 +17,8 @@ from aaad.core.telephony.rate_table import NumberPlan
 
 __all__ = ["ConfigError", "Secret", "Config", "DatabaseConfig", "RadiusConfig", "ClientConfig",
            "TelephonyConfig", "AccountingConfig", "AuthConfig", "LoggingConfig", "MetricsConfig",
-           "ApiConfig", "JournalConfig", "BillingConfig", "OUTAGE_POLICIES", "CLIENT_TYPES",
+           "ApiConfig", "JournalConfig", "BillingConfig", "RadSecConfig",
+           "RadSecClientConfig", "OUTAGE_POLICIES", "CLIENT_TYPES",
            "DEFAULT_JOURNAL_PATH", "MIN_JOURNAL_BYTES", "DEFAULT_CONFIG_PATH"]
 
 CLIENT_TYPES = ("generic", "mikrotik", "cisco", "chillispot", "sip")
@@ -97,6 +98,48 @@ class ClientConfig:
     # "none": the client sends no Interim-Updates (a SIP proxy's acc_radius):
     # its sessions are never closed as stale, only at max_call_duration.
     interims: str = "expected"
+    # How a session crossing an ``over_limit: throttle`` cap is slowed down:
+    # a CoA-Request with the throttle attributes, or (a NAS without CoA) a
+    # Disconnect-Request, after which the user logs in throttled.
+    throttle_by: str = "coa"
+
+
+@dataclass(frozen=True, slots=True)
+class RadSecClientConfig:
+    """A NAS that talks RADIUS over TLS, known by its certificate (RFC 6614 §2.3).
+
+    At least one of ``certificate_names`` (a DNS or IP subjectAltName, or the
+    subject CN; ``*.example.net`` matches one label) and
+    ``certificate_fingerprints`` (SHA-256 of the certificate). ``networks``
+    restricts the source addresses (empty: any). The shared secret is the
+    fixed ``radsec``; the other keys mean what they mean for a UDP client.
+    """
+
+    name: str
+    certificate_names: tuple[str, ...] = ()
+    certificate_fingerprints: tuple[bytes, ...] = ()
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    type: str = "generic"
+    require_message_authenticator: bool = False
+    call_direction: str = "out"
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RadSecConfig:
+    """The RadSec (RADIUS over TLS) listener; ``enabled`` is false when the section is absent.
+
+    The files are PEM and are read when the daemon starts and on SIGHUP.
+    """
+
+    enabled: bool = False
+    bind: str = "127.0.0.1"
+    port: int = 2083
+    certificate: Path = Path("radsec/server.pem")     # its chain may follow it
+    key: Path = Path("radsec/server.key")
+    ca: Path = Path("radsec/ca.pem")                  # the CA(s) that sign NAS certificates
+    handshake_timeout_s: int = 10
+    clients: tuple[RadSecClientConfig, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +147,9 @@ class TelephonyConfig:
     """How calls are read: number normalisation, emergency numbers, direction."""
 
     numbers: NumberPlan = field(default_factory=NumberPlan)
-    # Dialled numbers (digits only, before normalisation) starting with one of
-    # these always pass: no rate, credit or call limit applies.
+    # Dialled numbers that are exactly one of these (as dialled, or in national
+    # form after +/00 and numbers.country_code; X = any digit) always pass: no
+    # account state, rate, credit or call limit applies (core.telephony.emergency).
     emergency_numbers: tuple[str, ...] = ("112", "911", "999")
     # The attribute that says whether a call is inbound, and its inbound values
     # (e.g. h323-call-origin: [answer]); anything else is outbound.
@@ -132,6 +176,9 @@ class AuthConfig:
     hash_threads: int = 2
     outage_policy: str = "reject"
     outage_cache_size: int = 100_000
+    # MS-CHAP accepts: MS-MPPE-Encryption-Policy and -Types (RFC 2548 §2.4.4, §2.4.5)
+    mppe_policy: str = "allowed"          # allowed | required
+    mppe_types: str = "40-or-128"         # 40-or-128 | 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,5 +242,8 @@ class Config:
     telephony: TelephonyConfig = TelephonyConfig()
     journal: JournalConfig = JournalConfig()
     billing: BillingConfig = BillingConfig()
+    radsec: RadSecConfig = RadSecConfig()
     taxes: tuple[Tax, ...] = ()
+    # Extra FreeRADIUS dictionary files (absolute paths), read after the bundled ones.
+    dictionaries: tuple[str, ...] = ()
     source: str | None = None

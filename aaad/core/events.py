@@ -7,6 +7,10 @@
 - ``disconnect``: a Disconnect-Request's outcome (ack, nak, timeout, ...);
 - ``renewal_charged``/``renewal_due``: a plan fee line at a cycle start, paid
   (or billed, postpaid) / left due by a prepaid balance;
+- ``throttle``/``unthrottle``: a CoA-Request's outcome (ack, nak, timeout, ...)
+  for a live session that crossed an ``over_limit: throttle`` cap / is under
+  it again (a NAS with ``throttle_by: disconnect`` gets a Disconnect-Request
+  instead, recorded as ``disconnect``);
 - ``block_renewed``, ``block_expired``, ``rollover``, ``revoked``;
 - ``call_max_duration``: a call of a client without Interim-Updates closed
   by aaad past its authorised call time or the maximum call duration;
@@ -21,4 +25,4 @@ __all__ = ["EVENT_KINDS"]
 
 EVENT_KINDS = ("block_expired", "block_renewed", "call_credit_overrun", "call_max_duration",
                "disconnect", "over_limit", "renewal_charged", "renewal_due", "resumed",
-               "revoked", "rollover", "suspended")
+               "revoked", "rollover", "suspended", "throttle", "unthrottle")

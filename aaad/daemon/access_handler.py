@@ -1,4 +1,4 @@
-"""The authentication handler: Access-Request → PAP/CHAP/SIP Digest check → Accept/Reject.
+"""The authentication handler: Access-Request → PAP/CHAP/MS-CHAP/SIP Digest check → Accept/Reject.
 
 SIP Digest (RFC 5090, draft-sterman: what Kamailio's and OpenSIPS's
 auth_radius send) is checked against a cleartext password (HA1 computed
@@ -17,8 +17,16 @@ check costs one argon2 verification, whether the user is unknown, has a
 cleartext password, or has a hash: a reject takes the same time for all,
 so response timing does not tell which user names exist. For the same
 reason every failed credential check (unknown user, wrong password, CHAP on
-an account with only a hash) gets the same Reply-Message, ``FAILED``; the
-distinct reason goes only to the metric and the log.
+an account with no cleartext, MS-CHAP on one with only an argon2id hash)
+gets the same Reply-Message, ``FAILED`` (and, for MS-CHAP, the same
+MS-CHAP-Error ``E=691``); the distinct reason goes only to the metric and
+the log.
+
+Which stored form serves which method (aaad.credentials): PAP any of the
+three; CHAP the cleartext; MS-CHAP v1 and v2 (aaad.radius.mschap) the
+cleartext or the NT hash. An MS-CHAP accept carries MS-CHAP2-Success (v2),
+the MPPE keys (MS-MPPE-Send-Key and -Recv-Key for v2, MS-CHAP-MPPE-Keys for
+v1), MS-MPPE-Encryption-Policy and MS-MPPE-Encryption-Types.
 
 Every Access-Reject is logged at INFO (user name, client, reason,
 Reply-Message; never a password or CHAP response), at most one line per user
@@ -34,6 +42,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -41,26 +50,30 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
+from pyrad.dictionary import Dictionary
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 
 from aaad.config import TelephonyConfig
 from aaad.core.accounting.periods import PeriodSpec, period_bounds
-from aaad.core.quotas.bands import band_at
+from aaad.core.quotas.bands import band_at, split_by_band
 from aaad.core.quotas.decide import Accept, Decision, Reject, decide
 from aaad.core.quotas.plan import PEAK, Plan
-from aaad.core.telephony.rating import CallAccept, authorise_call
-from aaad.credentials import VerifyCache, dummy_hash, verify_hash
+from aaad.core.quotas.reply import configured_reply, with_computed
+from aaad.core.telephony.rating import AHEAD_S, INBOUND, CallAccept, authorise_call
+from aaad.credentials import VerifyCache, dummy_hash, verify_hash, verify_nt_hash
 from aaad.daemon.batch import GroupCommit, QueueFull
 from aaad.daemon.call_index import CallIndex
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
 from aaad.daemon.outage import Availability
+from aaad.radius import mschap
 from aaad.radius.authenticators import chap_matches, digest_ha1, digest_matches, stored_ha1
 from aaad.radius.call_attributes import CISCO_ACCEPTED, cisco_accept, cisco_reject
-from aaad.radius.codec import Access, Request
+from aaad.radius.codec import Access, Request, load_dictionary
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import RateLimitedLog, Reply
+from aaad.radius.reply_check import ReplyFilter
 from aaad.radius.sip import CALL_TIME_AVP
 from aaad.store.calls import CallRules
 from aaad.store.database import Database, is_unavailable, was_disconnected
@@ -76,6 +89,8 @@ UTC_ZONE = ZoneInfo("UTC")
 
 FAILED = "Authentication failed"
 UNAVAILABLE = "Service temporarily unavailable"
+MPPE_POLICIES = {"allowed": 1, "required": 2}           # RFC 2548 §2.4.4
+MPPE_TYPES = {"40-or-128": 6, "128": 4}                 # RFC 2548 §2.4.5: bits 0x2, 0x4
 
 
 class _Outage:
@@ -170,9 +185,14 @@ class AuthHandler:
                  outage_policy: str = "reject", outage_cache_size: int = 100_000,
                  availability: Availability | None = None,
                  reject_log_interval_s: float = 60.0, reject_log_users: int = 10_000,
-                 grace_s: int = 0, call_index: CallIndex | None = None) -> None:
+                 grace_s: int = 0, dictionary: Dictionary | None = None,
+                 mppe_policy: str = "allowed", mppe_types: str = "40-or-128",
+                 call_index: CallIndex | None = None) -> None:
         self._db = db
         self.call_index = call_index
+        self._replies = ReplyFilter(dictionary or load_dictionary())
+        self._mppe = (("MS-MPPE-Encryption-Policy", MPPE_POLICIES[mppe_policy]),
+                      ("MS-MPPE-Encryption-Types", MPPE_TYPES[mppe_types]))
         self.grace_s = grace_s
         self.outage_policy = outage_policy
         self.last_known = LastKnownUsers(outage_cache_size) \
@@ -232,8 +252,8 @@ class AuthHandler:
         creds = req.body
         if not creds.user_name:
             return succeed(reject("User-Name is missing", "no_user_name"))
-        if creds.password is None and creds.chap is None and creds.digest is None:
-            return succeed(reject("Only PAP, CHAP and SIP Digest are supported",
+        if creds.method == "none":
+            return succeed(reject("Only PAP, CHAP, MS-CHAP v1/v2 and SIP Digest are supported",
                                   "unsupported_method"))
         try:
             # Keyed by the client's tenant too: the same User-Name from a
@@ -312,7 +332,9 @@ class AuthHandler:
             self._metrics.auth_outage.labels("cached").inc()
             user = cached
         if user is None:
-            return self._fail_evenly("unknown_user")
+            return self._fail_evenly("unknown_user", _ms_chap_error(creds))
+        if creds.ms_chap is not None:
+            return self._ms_chap(user, creds, req, now)
         if creds.digest is not None:
             digest = creds.digest
             if user.password_cleartext is not None:
@@ -335,6 +357,9 @@ class AuthHandler:
         if user.password_cleartext is not None:
             ok = hmac.compare_digest(creds.password, user.password_cleartext.encode("utf-8"))
             return self._verdict(user, req, now) if ok else self._fail_evenly("bad_password")
+        if user.password_nt_hash is not None:   # one MD4: no pool, no cache needed
+            ok = verify_nt_hash(user.password_nt_hash, creds.password)
+            return self._verdict(user, req, now) if ok else self._fail_evenly("bad_password")
         if user.password_hash is None:
             return self._fail_evenly("no_password")
         if (ha1_kept := stored_ha1(user.password_hash)) is not None:   # PAP against an HA1
@@ -355,33 +380,87 @@ class AuthHandler:
             return self._verdict(user, req, now)
         return d.addCallback(verified)
 
+    def _ms_chap(self, user: UserState, creds: Access, req: Request[Access],
+                 now: int) -> Deferred[Reply] | Reply:
+        """MS-CHAP v1 (RFC 2433) or v2 (RFC 2759) against the NT hash, stored
+        or computed from the cleartext; an argon2id hash cannot serve it."""
+        response, challenge = creds.ms_chap, creds.challenge or b""
+        assert response is not None
+        error = _ms_chap_error(creds)
+        nt_hash: bytes | None
+        if user.password_nt_hash is not None:
+            nt_hash = _nt_hash_octets(user.password_nt_hash)
+            if nt_hash is None:                  # said only in the metric and the log
+                return self._fail_evenly("corrupt_nt_hash", error)
+        elif user.password_cleartext is not None:
+            nt_hash = mschap.nt_password_hash(user.password_cleartext)
+        else:
+            return self._fail_evenly("mschap_needs_nt_hash_or_cleartext", error)
+        if isinstance(response, mschap.MsChap2Response):
+            ok = mschap.verify_v2(challenge, response, creds.name_octets, nt_hash)
+        else:
+            ok = mschap.verify_v1(challenge, response, nt_hash)
+        if not ok:
+            return self._fail_evenly("bad_password", error)
+        reply = self._verdict(user, req, now)
+        if reply.code != ACCESS_ACCEPT:          # the password was right; the account says no
+            return Reply(reply.code, (*reply.attributes, *_ms_chap_error(creds, 649)),
+                         reason=reply.reason)
+        extra = mschap.accept_attributes(response, challenge, nt_hash, creds.name_octets,
+                                         req.client.secret, req.authenticator, _salts())
+        return Reply(ACCESS_ACCEPT, (*reply.attributes, *extra, *self._mppe),
+                     reason=reply.reason)
+
     def _verdict(self, user: UserState, req: Request[Access], now: int) -> Reply:
         """The password matched: apply the account state and the plan at ``now``."""
         decision = decide(user.plan, enabled=user.enabled, used=user.used,
                           open_sessions=user.open_sessions, blocks=user.blocks,
                           now=now, tz=self.tz, due_money=user.due_money, held=user.held)
         if user.call is not None and user.plan is not None:
-            return self._call_verdict(user.plan, user.call, decision, req, now)
+            return self._call_verdict(user, user.plan, user.call, decision, req, now)
         if not isinstance(decision, Accept):
             return reject(decision.message, decision.reason)
-        return Reply(ACCESS_ACCEPT, accept_attributes(decision, user.plan, req.client.type))
+        return Reply(ACCESS_ACCEPT, self._with_reply(
+            user, decision, accept_attributes(decision, user.plan, req.client.type)))
 
-    def _call_verdict(self, plan: Plan, call: CallState, decision: Decision,
-                      req: Request[Access], now: int) -> Reply:
-        """A call: emergency numbers always pass; otherwise the plan's limits, then
-        the rate, credit, free minutes and concurrent calls decide."""
+    def _with_reply(self, user: UserState, decision: Accept,
+                    computed: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+        """The plan's and the user's reply attributes, the throttle's when
+        throttled, then what aaad computed (core.quotas.reply)."""
+        configured = configured_reply(user.plan, user.reply, throttled=decision.throttled)
+        if not configured:
+            return computed
+        return with_computed(self._replies.usable(configured), computed)
+
+    def _call_verdict(self, user: UserState, plan: Plan, call: CallState,
+                      decision: Decision, req: Request[Access], now: int) -> Reply:
+        """A call: a number that is exactly an emergency number always passes
+        (core.telephony.emergency), whatever the account says, and is logged;
+        otherwise the plan's limits, then the rate, credit, free minutes and
+        concurrent calls decide."""
         cisco = req.client.type == "cisco"
         dialled = req.body.called_station_id
         rules = self._call_rules
-        if rules.is_emergency(dialled):
+        entry = rules.emergency(dialled)
+        if entry is not None:
+            state = ("account enabled" if isinstance(decision, Accept)
+                     else f"passed over {decision.reason}" if user.enabled
+                     else f"passed over {decision.reason} (disabled account)")
+            self._metrics.calls_emergency.inc()
+            log.warning("emergency call: %r from %s (%s) to %r (emergency number %s) accepted "
+                        "without limits, %s", req.body.user_name, req.client.name,
+                        req.source[0], dialled, entry, state)
             return Reply(ACCESS_ACCEPT, (CISCO_ACCEPTED,) if cisco else ())
         if isinstance(decision, Accept):
+            ahead = (split_by_band(now, now + AHEAD_S, plan.bands, self.tz)
+                     if plan.bands and req.body.direction != INBOUND else None)
             verdict = authorise_call(
                 plan, number=rules.numbers.normalise(dialled),
                 direction=req.body.direction, emergency=False, table=call.table,
-                band=band_at(now, plan.bands, self.tz) if plan.bands else PEAK,
+                band=ahead[0][0] if ahead else band_at(now, plan.bands, self.tz)
+                if plan.bands else PEAK,
                 money=call.money, free_left_s=call.free_left_s, open_in=call.open_in,
-                open_out=call.open_out)
+                open_out=call.open_out, ahead=ahead)
         else:
             verdict = decision
         if not isinstance(verdict, CallAccept):
@@ -396,19 +475,23 @@ class AuthHandler:
                   if t is not None]
         combined = replace(verdict, session_timeout_s=min(limits) if limits else None,
                            octets_left=decision.octets_left)
-        attrs = accept_attributes(combined, plan, req.client.type)
+        attrs = self._with_reply(user, decision,
+                                 accept_attributes(combined, plan, req.client.type))
         if cisco:
             attrs += cisco_accept(combined)
         return Reply(ACCESS_ACCEPT, attrs)
 
-    def _fail_evenly(self, reason: str) -> Deferred[Reply]:
+    def _fail_evenly(self, reason: str,
+                     extra: tuple[tuple[str, Any], ...] = ()) -> Deferred[Reply]:
         """Reject after the same argon2 work a hashed user's check costs.
 
-        The Reply-Message is always ``FAILED``: which check failed would tell
-        whether the user name exists.
+        The Reply-Message is always ``FAILED`` (``extra``: the MS-CHAP-Error
+        of an MS-CHAP request, the same for every reason): which check failed
+        would tell whether the user name exists.
         """
         d = self._hash(verify_hash, dummy_hash(), b"")
-        return d.addCallback(lambda _: reject(FAILED, reason))
+        return d.addCallback(lambda _: Reply(
+            ACCESS_REJECT, (("Reply-Message", FAILED), *extra), reason=reason))
 
     def _hash(self, fn: Any, *args: Any) -> Deferred[bool]:
         if self._hash_pending >= self._max_hash_pending:
@@ -420,3 +503,28 @@ class AuthHandler:
             return result
         d: Deferred[bool] = self._hasher.run(fn, *args)
         return d.addBoth(done)
+
+
+def _ms_chap_error(creds: Access, code: int = 691) -> tuple[tuple[str, Any], ...]:
+    """The MS-CHAP-Error of a reject (RFC 2548 §2.1.5): 691 is a wrong password
+    (or an unknown user), 649 an account that may not log in now; none for
+    other methods."""
+    return mschap.error_attributes(creds.ms_chap, creds.challenge or b"", code)
+
+
+def _salts() -> tuple[bytes, bytes]:
+    """Two different random salts with the top bit set (RFC 2548 §2.4.2)."""
+    first = os.urandom(2)
+    first = bytes((first[0] | 0x80, first[1]))
+    second = bytes((first[0], first[1] ^ 1))
+    return first, second
+
+
+def _nt_hash_octets(stored: str) -> bytes | None:
+    """The 16 octets of a stored NT hash; None for a corrupt value (not 32 hex
+    digits: written around aaad), which no response may match."""
+    try:
+        octets = bytes.fromhex(stored)
+    except ValueError:
+        return None
+    return octets if len(octets) == 16 else None

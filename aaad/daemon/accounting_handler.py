@@ -23,6 +23,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.accounting.sessions import UNATTRIBUTED, AcctRecord, Status
+from aaad.core.telephony.rating import EMERGENCY, INBOUND_FREE
 from aaad.daemon.batch import GroupCommit
 from aaad.daemon.call_index import CallIndex
 from aaad.daemon.executor import Executor
@@ -35,8 +36,16 @@ from aaad.radius.framing import ACCOUNTING_RESPONSE
 from aaad.radius.protocol import Reply
 from aaad.store.calls import CallRules
 from aaad.store.database import Database, is_data_error, is_retryable, is_unavailable
-from aaad.store.jobs.accounting_batch import BatchOutcome, OverLimit, record_accounting, sweep_stale
+from aaad.store.jobs.accounting_batch import (
+    BatchOutcome,
+    OverLimit,
+    RatingTally,
+    Unrated,
+    record_accounting,
+    sweep_stale,
+)
 from aaad.store.jobs.rollover import rollover
+from aaad.store.jobs.throttle import restore_throttled
 
 __all__ = ["AccountingHandler"]
 
@@ -321,6 +330,7 @@ class AccountingHandler:
             m.charges_money.inc(outcome.charged_money)
         if outcome.calls_rated:
             m.calls_rated.inc(outcome.calls_rated)
+        self._count_unrated(outcome.calls_unrated)
         if outcome.calls_missed:
             m.calls_missed.inc(outcome.calls_missed)
         if outcome.calls_corrected:
@@ -345,47 +355,73 @@ class AccountingHandler:
         self._metrics.queue_depth.labels("accounting").set(self._batches.depth)
 
     def rollover(self, *, now: int) -> Deferred[list[str]]:
-        """Period-boundary work on the writer thread; fires with the events recorded."""
-        def work() -> list[str]:
+        """Period-boundary work on the writer thread; fires with the events recorded.
+
+        Throttled sessions whose users are under the cap again (a new period)
+        go to ``on_over_limit`` to get their full-speed attributes back.
+        """
+        def work() -> tuple[list[str], list[OverLimit]]:
             with self._db.writer.begin() as conn:
-                return rollover(conn, now=now, tz=self.tz)
+                events = rollover(conn, now=now, tz=self.tz)
+                return events, restore_throttled(conn, now=now, tz=self.tz)
         d = self._executor.run(work)
 
-        def done(events: list[str]) -> list[str]:
+        def done(result: tuple[list[str], list[OverLimit]]) -> list[str]:
+            events, restored = result
             for e in events:
                 log.info("%s", e)
+            if restored:
+                log.info("%d throttled sessions are under the cap again", len(restored))
+                self._over_limit.extend(restored)
+                self._flush_over_limit()
             return events
         return d.addCallback(done)
+
+    def _count_unrated(self, unrated: Sequence[Unrated]) -> None:
+        """Count calls stored with no price, and say so: a fault (no destination,
+        caller, rate or rate table) at WARNING, an emergency call at INFO, an
+        inbound call the plan does not rate at DEBUG."""
+        for u in unrated:
+            self._metrics.calls_unrated.labels(u.reason).inc()
+            level = (logging.DEBUG if u.reason == INBOUND_FREE
+                     else logging.INFO if u.reason == EMERGENCY else logging.WARNING)
+            log.log(level, "call %s of %r to/from %r (%d s) stored unrated: %s",
+                    u.session_key, u.user_name, u.number, u.duration_s, u.reason)
 
     def sweep(self, *, now: int, interim_interval_s: int, intervals: int,
               no_interims: Sequence[str] = (),
               max_call_duration_s: int | None = None) -> Deferred[int]:
-        """Close stale sessions (and, of ``no_interims`` clients, calls open
-        longer than ``max_call_duration_s``) on the writer thread; fires with how many."""
+        """Close stale sessions (and, of ``no_interims`` clients, calls open past
+        their authorised time or ``max_call_duration_s``) on the writer thread;
+        fires with how many. Calls among them are rated and counted in the
+        metrics like those a Stop rates."""
         counts: dict[str, int] = {}
 
-        def work() -> int:
+        def work() -> tuple[int, RatingTally]:
+            tally = RatingTally()
             counts.clear()
             with self._db.writer.begin() as conn:
-                return sweep_stale(conn, now=now, default_interval_s=interim_interval_s,
-                                   intervals=intervals, tz=self.tz,
-                                   calls=self._call_rules, no_interims=no_interims,
-                                   max_call_duration_s=max_call_duration_s, counts=counts)
+                n = sweep_stale(conn, now=now, default_interval_s=interim_interval_s,
+                                intervals=intervals, tz=self.tz,
+                                calls=self._call_rules, tally=tally, no_interims=no_interims,
+                                max_call_duration_s=max_call_duration_s, counts=counts)
+            return n, tally
         d = self._executor.run(work)
 
-        def done(n: int) -> int:
-            m = self._metrics
+        def done(result: tuple[int, RatingTally]) -> int:
+            n, tally = result
+            if tally.rated:
+                self._metrics.calls_rated.inc(tally.rated)
+            if tally.money > 0:     # a corrected CDR may credit money back
+                self._metrics.charges_money.inc(tally.money)
+            self._count_unrated(tally.unrated)
             if stale := counts.get("stale", 0):
-                m.sessions_closed.labels("Stale").inc(stale)
+                self._metrics.sessions_closed.labels("Stale").inc(stale)
                 log.info("closed %d stale sessions", stale)
             if too_long := counts.get("max_duration", 0):
-                m.sessions_closed.labels("Max-Duration").inc(too_long)
+                self._metrics.sessions_closed.labels("Max-Duration").inc(too_long)
                 log.info("closed %d calls without interims past their authorised time or "
                          "the maximum call duration", too_long)
-            if rated := counts.get("calls_rated", 0):
-                m.calls_rated.inc(rated)
-            if (money := counts.get("charged_money", 0)) > 0:
-                m.charges_money.inc(money)
             return n
         return d.addCallback(done)
 

@@ -1,10 +1,16 @@
-"""Acting on limits: Disconnect-Requests (RFC 5176) and the rollover job.
+"""Acting on limits: Disconnect- and CoA-Requests (RFC 5176) and the rollover job.
 
 The accounting transaction reports sessions that crossed a ``disconnect``
 limit; after its commit, :class:`Enforcer` sends each one Disconnect-Request
 to the NAS (retried with backoff by the CoA client) and records the ACK, NAK
 or timeout in the events table (``aaad events list``). A session is not sent
 another request while one is in flight or for ``repeat_after_s`` after it.
+
+Sessions of ``over_limit: throttle`` plans that crossed the cap get one
+CoA-Request with the plan's throttle attributes instead, and sessions under
+the cap again (at the period rollover) one with the full-speed attributes
+(store/jobs/throttle.py); ``throttle_by: disconnect`` clients get a
+Disconnect-Request for both.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ from aaad.store.database import Database
 from aaad.store.jobs.accounting_batch import OverLimit
 
 __all__ = ["Enforcer", "disconnect_attributes"]
+
+
+def _shown(attrs: Sequence[tuple[str, Any]]) -> str:
+    return ", ".join(f"{n}={v}" for n, v in attrs) or "no attributes"
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +83,9 @@ class Enforcer:
         now = self._reactor.seconds()
         self._recent = {k: t for k, t in self._recent.items() if now - t < self._repeat_after_s}
         for item in items:
+            if item.action != "disconnect":
+                self.change(item)      # sessions.throttled already makes it once
+                continue
             if item.session_key in self._recent:
                 continue
             self._recent[item.session_key] = now
@@ -89,7 +102,10 @@ class Enforcer:
                    framed_ip: str | None, why: str) -> Deferred[CoAResult | None]:
         client = self._client(client_name)
         if client is None:
-            log.warning("cannot disconnect %s: client %s is no longer configured",
+            # A RadSec client is not in the UDP table: Disconnect-Requests
+            # go over UDP only (README "RadSec": not done).
+            log.warning("cannot disconnect %s: client %s is no longer configured, or is a "
+                        "RadSec client (no Disconnect-Requests over TLS)",
                         user_name, client_name)
             return self._record(None, user_name, session_key, why, "no_client")
         attrs = disconnect_attributes(user_name=user_name, acct_session_id=acct_session_id,
@@ -107,6 +123,70 @@ class Enforcer:
         recorded.addErrback(lambda f: self._record(None, user_name, session_key, why,
                                                    f"error: {f.getErrorMessage()}"))
         return recorded
+
+    def change(self, item: OverLimit) -> Deferred[CoAResult | None]:
+        """Throttle a live session or restore it: a CoA-Request (RFC 5176 §2.3)
+        with the session's identification and ``item.attributes``, or, for a
+        client with ``throttle_by: disconnect``, a Disconnect-Request. The
+        outcome is an event of kind ``item.action`` and a metric."""
+        action = item.action
+        client = self._client(item.client)
+        if client is None:
+            log.warning("cannot %s %s: client %s is no longer configured", action,
+                        item.user_name, item.client)
+            return self._record_change(None, item, "no_client")
+        if client.throttle_by == "disconnect":
+            log.info("%s %s session %s on %s by Disconnect-Request (throttle_by: disconnect)",
+                     action, item.user_name, item.acct_session_id, item.client)
+            return self.disconnect(
+                client_name=item.client, nas_address=item.nas_address,
+                user_name=item.user_name, session_key=item.session_key,
+                acct_session_id=item.acct_session_id, nas_key=item.nas_key,
+                framed_ip=item.framed_ip, why=f"{action}: {item.message}")
+        if not item.attributes:
+            log.warning("cannot %s %s session %s: no attributes to send", action,
+                        item.user_name, item.acct_session_id)
+            return self._record_change(None, item, "no_attributes")
+        attrs = disconnect_attributes(user_name=item.user_name,
+                                      acct_session_id=item.acct_session_id,
+                                      nas_key=item.nas_key, framed_ip=item.framed_ip)
+        attrs += list(item.attributes)
+        log.info("%s %s session %s on %s: CoA-Request with %s", action, item.user_name,
+                 item.acct_session_id, item.client, _shown(item.attributes))
+        try:
+            d = self._coa.change(client, address=item.nas_address, attributes=attrs,
+                                 timeouts=self._timeouts)
+        except (ValueError, RuntimeError) as e:
+            log.warning("cannot %s %s session %s: %s", action, item.user_name,
+                        item.acct_session_id, e)
+            return self._record_change(None, item, f"error: {e}")
+        recorded: Deferred[CoAResult | None] = d.addCallback(
+            lambda r: self._record_change(r, item, r.status))
+        recorded.addErrback(lambda f: self._record_change(None, item,
+                                                          f"error: {f.getErrorMessage()}"))
+        return recorded
+
+    def _record_change(self, result: CoAResult | None, item: OverLimit,
+                       status: str) -> Deferred[CoAResult | None]:
+        label = status if status in ("ack", "nak", "timeout", "no_client",
+                                     "no_attributes") else "error"
+        self._metrics.coa_requests.labels(item.action, label).inc()
+        detail = f"{item.message}; {_shown(item.attributes)}"
+        if result is not None and result.error_cause is not None:
+            detail += f"; Error-Cause {result.error_cause}"
+        if result is not None:
+            detail += f"; {result.attempts} attempts"
+        at = int(self._reactor.seconds())
+
+        def write() -> None:
+            with self._db.writer.begin() as conn:
+                event_store.record_event(conn, at=at, kind=item.action, result=status[:32],
+                                         user_name=item.user_name,
+                                         session_id=item.session_key, detail=detail[:255])
+        d = self._writer.run(write)
+        d.addErrback(lambda f: log.warning("cannot record %s of %s: %s", item.action,
+                                           item.user_name, f.getErrorMessage()))
+        return d.addCallback(lambda _: result)
 
     def _note(self, user_name: str, session_key: str, kind: str, detail: str) -> None:
         """Record an event on the writer; nothing waits for it."""

@@ -85,9 +85,12 @@ def check_database(config: Config) -> None:
 
 
 def warn_unknown_tenants(config: Config) -> None:
-    """Log a warning for each client whose tenant the database does not have:
-    its logins are rejected until ``aaad tenant add`` (core.accounting.realms)."""
-    wanted = {c.tenant for c in config.clients if c.tenant is not None}
+    """Log a warning for each client (UDP or RadSec) whose tenant the database does
+    not have: its logins are rejected until ``aaad tenant add`` (core.accounting.realms)."""
+    clients = [(c.name, c.tenant) for c in config.clients]
+    if config.radsec.enabled:
+        clients += [(c.name, c.tenant) for c in config.radsec.clients]
+    wanted = {tenant for _, tenant in clients if tenant is not None}
     if not wanted:
         return
     from aaad.store.tenants import tenant_ids
@@ -97,10 +100,10 @@ def warn_unknown_tenants(config: Config) -> None:
             known = tenant_ids(conn)
     finally:
         db.dispose()
-    for c in config.clients:
-        if c.tenant is not None and c.tenant not in known:
+    for name, tenant in clients:
+        if tenant is not None and tenant not in known:
             log.warning("client %s: no tenant %r in the database: its logins are rejected "
-                        "until 'aaad tenant add %s'", c.name, c.tenant, c.tenant)
+                        "until 'aaad tenant add %s'", name, tenant, tenant)
 
 
 def serve(config: Config) -> int:
@@ -113,7 +116,10 @@ def serve(config: Config) -> int:
     from aaad.daemon import systemd
     from aaad.daemon.service import AaadService
 
-    service = AaadService(config, reactor=reactor)
+    try:
+        service = AaadService(config, reactor=reactor)
+    except ConfigError as e:    # files the service reads itself (the RadSec certificates)
+        raise StartError(str(e)) from None
     failed: list[BaseException] = []
 
     def start() -> None:

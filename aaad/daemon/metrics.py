@@ -117,6 +117,9 @@ class Metrics:
         self.disconnects = Counter("aaad_disconnect_requests_total",
                                    "Disconnect-Requests sent for sessions over a limit, by result",
                                    ["result"], registry=registry)
+        self.coa_requests = Counter("aaad_coa_requests_total",
+                                    "CoA-Requests sent to throttle a session or restore it, "
+                                    "by result", ["action", "result"], registry=registry)
         self.charges_money = Counter("aaad_charges_money_total",
                                      "Charges recorded by accounting, in 1/10,000 currency units",
                                      registry=registry)
@@ -136,6 +139,13 @@ class Metrics:
         self.calls_rated = Counter("aaad_calls_rated_total",
                                    "Calls rated into a CDR (each once, at Stop or when aaad "
                                    "closed it)", registry=registry)
+        self.calls_unrated = Counter("aaad_calls_unrated_total",
+                                     "Calls stored with no price, by reason: no_destination, "
+                                     "no_rate, no_rate_table, inbound (the plan rates no "
+                                     "inbound calls), emergency", ["reason"], registry=registry)
+        self.calls_emergency = Counter("aaad_calls_emergency_total",
+                                       "Calls to emergency numbers accepted without account, "
+                                       "credit or call-limit checks", registry=registry)
         self.acct_unattributed = Counter(
             "aaad_accounting_unattributed_total",
             "Sessions stored with no user: a record keyed by its Call-ID with no User-Name "
@@ -174,6 +184,33 @@ class Metrics:
         self.verify_cache = Counter("aaad_password_verify_total",
                                     "Hashed-password verifications", ["result"],
                                     registry=registry)
+
+        self.radsec_connections = Gauge("aaad_radsec_open_connections",
+                                        "RadSec (RADIUS over TLS) connections open, by client",
+                                        ["client"], registry=registry)
+        self.radsec_accepted = Counter("aaad_radsec_accepted_connections_total",
+                                       "RadSec connections accepted (handshake done, "
+                                       "certificate matched a client)", ["client"],
+                                       registry=registry)
+        self.radsec_handshake_failures = Counter(
+            "aaad_radsec_handshake_failures_total",
+            "RadSec connections refused before any request, by reason", ["reason"],
+            registry=registry)
+        self.radsec_tls_reloads = Counter("aaad_radsec_tls_reloads_total",
+                                          "SIGHUP re-reads of the RadSec certificate, key and "
+                                          "CA, by result (ok, failed: the old ones stay)",
+                                          ["result"], registry=registry)
+
+    # radius.radsec.RadSecMetrics
+    def connection_opened(self, client: str) -> None:
+        self.radsec_connections.labels(client).inc()
+        self.radsec_accepted.labels(client).inc()
+
+    def connection_closed(self, client: str) -> None:
+        self.radsec_connections.labels(client).dec()
+
+    def handshake_failed(self, reason: str) -> None:
+        self.radsec_handshake_failures.labels(reason).inc()
 
     # radius.protocol.PortMetrics
     def request(self, port: str, client: str, code: int) -> None:

@@ -27,6 +27,7 @@ from aaad.daemon.executor import Executor, ThreadExecutor
 from aaad.daemon.journal import Journal
 from aaad.daemon.metrics import Metrics, metrics_site
 from aaad.daemon.outage import Availability
+from aaad.daemon.radsec import RadSecListener
 from aaad.radius.call_attributes import CallDirection
 from aaad.radius.clients import Client, ClientTable
 from aaad.radius.coa import CoAClient
@@ -50,7 +51,7 @@ def client_table(clients: tuple[ClientConfig, ...]) -> ClientTable:
                               coa_port=c.coa_port, type=c.type,
                               require_message_authenticator=c.require_message_authenticator,
                               call_direction=c.call_direction, tenant=c.tenant,
-                              interims=c.interims)
+                              interims=c.interims, throttle_by=c.throttle_by)
                        for c in clients)
 
 
@@ -85,7 +86,7 @@ class AaadService(MultiService):
         self.executors = executors or Executors.threaded(
             reactor, readers=1 if self.db.dialect == "sqlite" else 2,
             hashers=config.auth.hash_threads)
-        dictionary = load_dictionary()
+        dictionary = load_dictionary(config.dictionaries)
         clients = client_table(config.clients)
         acct_cfg = config.accounting
         phones = config.telephony
@@ -109,7 +110,7 @@ class AaadService(MultiService):
             max_queue=config.radius.max_pending, journal=self.journal,
             availability=self.availability, call_rules=call_rules,
             on_over_limit=self.enforcer.over_limit,
-            client_tenants=lambda: self.acct_port.clients.tenants,
+            client_tenants=lambda: self._client_tenants,
             call_index=self.call_index)
         self.auth = AuthHandler(
             db=self.db, reader=self.executors.reader, hasher=self.executors.hasher,
@@ -119,7 +120,9 @@ class AaadService(MultiService):
                               ttl_s=config.auth.verify_cache_ttl_s, now=reactor.seconds),
             max_queue=config.radius.max_pending, outage_policy=config.auth.outage_policy,
             outage_cache_size=config.auth.outage_cache_size, availability=self.availability,
-            grace_s=config.billing.grace_days * 86400, call_index=self.call_index)
+            grace_s=config.billing.grace_days * 86400, dictionary=dictionary,
+            mppe_policy=config.auth.mppe_policy, mppe_types=config.auth.mppe_types,
+            call_index=self.call_index)
         self.tracer = Tracer(now=reactor.seconds)
         common = {"clients": clients, "dictionary": dictionary, "reactor": reactor,
                   "tracer": self.tracer, "call_direction": call_direction,
@@ -128,6 +131,14 @@ class AaadService(MultiService):
         self.auth_port = RadiusPort(name="auth", allowed=AUTH_CODES, handler=self.auth, **common)
         self.acct_port = RadiusPort(name="acct", allowed=ACCT_CODES, handler=self.accounting,
                                     **common)
+        # RadSec (RADIUS over TLS): its certificate files are read now, so a
+        # bad one stops the start with the key that names it.
+        self.radsec: RadSecListener | None = None
+        if config.radsec.enabled:
+            self.radsec = RadSecListener(config.radsec, source=config.source, reactor=reactor,
+                                         metrics=self.metrics, auth=self.auth,
+                                         accounting=self.accounting, port_args=common)
+        self._client_tenants = self._tenants()
         self.listening: dict[str, Any] = {}
         self.api: UsageApi | None = None       # the HTTP API, when configured
         self._sweeper = LoopingCall(self._sweep)
@@ -158,6 +169,8 @@ class AaadService(MultiService):
         self.listening["acct"] = self._reactor.listenUDP(r.acct_port, self.acct_port,
                                                          interface=r.bind)
         self.coa.start()
+        if self.radsec is not None:
+            self.radsec.start()
         m = self.config.metrics
         if m.enabled:
             from twisted.web.server import Site
@@ -175,7 +188,8 @@ class AaadService(MultiService):
                                 enforcer=self.enforcer,
                                 reactor=self._reactor, period=self.config.accounting.period,
                                 tz=self.config.timezone, tracer=self.tracer,
-                                taxes=lambda: self.config.taxes)
+                                taxes=lambda: self.config.taxes,
+                                dictionary=load_dictionary(self.config.dictionaries))
             self.api = resource
             self.listening["api"] = self._reactor.listenTCP(api.port, Site(resource),
                                                             interface=api.bind)
@@ -190,8 +204,8 @@ class AaadService(MultiService):
                  len(self.auth_port.clients), describe_url(self.db.url))
 
     def reload(self, config: Config) -> None:
-        """Apply a new configuration's clients, secrets, log level, billing
-        and taxes (SIGHUP).
+        """Apply a new configuration's clients, secrets, log level, billing,
+        taxes, RadSec clients and RadSec certificate files (SIGHUP).
 
         Requests in flight keep the client they arrived with; the next
         datagram sees the new table, the next billing turn the new taxes and
@@ -202,13 +216,19 @@ class AaadService(MultiService):
         table = client_table(config.clients)
         self.auth_port.clients = table
         self.acct_port.clients = table
+        restart = []
+        if self.radsec is not None:
+            restart += self.radsec.reload(config.radsec, config.source)
+        elif config.radsec.enabled:
+            restart.append("radsec (now enabled)")
+        self._client_tenants = self._tenants()
         logging.getLogger().setLevel(config.logging.level.upper())
         b = config.billing
         self.biller.configure(taxes=config.taxes, close_after_days=b.close_after_days,
                               revoke_after_days=b.revoke_after_days,
                               grace_s=b.grace_days * 86400)
         self.auth.grace_s = b.grace_days * 86400
-        restart = [k for k, old, new in (
+        restart += [k for k, old, new in (
             ("database", self.config.database, config.database),
             ("radius settings", self.config.radius, config.radius),
             ("time zone", self.config.timezone, config.timezone),
@@ -221,11 +241,19 @@ class AaadService(MultiService):
         # What runs keeps what it started with; self.config is what is applied.
         self.config = replace(config, **{k: getattr(self.config, k) for k in (
             "database", "radius", "timezone", "accounting", "auth", "metrics", "api",
-            "journal", "telephony")})
+            "journal", "telephony")},
+            radsec=self.radsec.config if self.radsec is not None else self.config.radsec)
         # What the biller now holds, not what the file says: the log shows what applies.
         log.info("reloaded: %d clients, log level %s, %d taxes%s", len(table),
                  config.logging.level, len(self.biller.taxes),
                  f"; restart to apply the new {', '.join(restart)}" if restart else "")
+
+    def _tenants(self) -> dict[str, str]:
+        """Client name → tenant, over the UDP and the RadSec clients (names are unique)."""
+        tenants = dict(self.acct_port.clients.tenants)
+        if self.radsec is not None:
+            tenants.update(self.radsec.clients.tenants)
+        return tenants
 
     def _open_journal(self, journal: Journal) -> None:
         found = journal.open()
@@ -250,10 +278,15 @@ class AaadService(MultiService):
             self._replayer.stop()
         if self._billing.running:
             self._billing.stop()
-        drained = DeferredList([self.auth_port.stop_reading(), self.acct_port.stop_reading()])
+        draining = [self.auth_port.stop_reading(), self.acct_port.stop_reading()]
+        if self.radsec is not None:
+            draining.append(self.radsec.stop_reading())
+        drained = DeferredList(draining)
 
         def release(_: object) -> Deferred[Any]:
             stops = [maybeDeferred(p.stopListening) for p in self.listening.values()]
+            if self.radsec is not None:
+                stops.append(maybeDeferred(self.radsec.close))
             stops.append(self.coa.stop())
             for ex in self.executors.all():
                 ex.stop()

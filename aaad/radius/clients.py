@@ -30,6 +30,7 @@ class Client:
     call_direction: str = "out"     # calls with no direction attribute: in | out
     tenant: str | None = None       # its users are this tenant's (core.accounting.realms)
     interims: str = "expected"      # "none": sends no Interim-Updates (never stale)
+    throttle_by: str = "coa"        # coa | disconnect (a NAS without CoA support)
 
     def __repr__(self) -> str:
         return (f"Client(name={self.name!r}, network={str(self.network)!r}, type={self.type!r}, "

@@ -10,8 +10,9 @@ into a made-up vendor key.
 ``read_body`` then decodes, once, what the request says, into the value its
 handler reads: an :class:`Accounting` body holding the core's
 :class:`~aaad.core.accounting.sessions.AcctRecord` (``accounting_record``), or
-an :class:`Access` body with the user name, the PAP password or CHAP response,
-and the called number (``read_access``); both with the call direction.
+an :class:`Access` body with the user name, the PAP password, CHAP response
+or MS-CHAP v1/v2 challenge and response (RFC 2548 §2.1, §2.3), and the called
+number (``read_access``); both with the call direction.
 ``encode_reply`` builds a signed reply (Message-Authenticator on every
 Access-* reply, RFC 3579 / BlastRADIUS) with Proxy-State copied in order
 (RFC 2865 §5.33).
@@ -23,7 +24,7 @@ import functools
 import ipaddress
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Generic, TypeVar
 
@@ -42,6 +43,15 @@ from aaad.radius.authenticators import (
 from aaad.radius.call_attributes import CLIENT_DEFAULT, AttributeKey, CallDirection
 from aaad.radius.clients import Client
 from aaad.radius.errors import Malformed, MissingMessageAuthenticator
+from aaad.radius.mschap import (
+    MS_CHAP2_RESPONSE,
+    MS_CHAP_CHALLENGE,
+    MS_CHAP_RESPONSE,
+    MsChap2Response,
+    MsChapResponse,
+    parse_response_v1,
+    parse_response_v2,
+)
 
 __all__ = [
     "AUTH_CODES",
@@ -50,6 +60,7 @@ __all__ = [
     "Accounting",
     "Access",
     "load_dictionary",
+    "DictionaryError",
     "decode_request",
     "read_body",
     "split_vendor_specific",
@@ -127,35 +138,73 @@ class Accounting:
 class Access:
     """An Access-Request, decoded: who, the proof they sent, and the number called.
 
-    At most one of ``password`` (PAP) and ``chap`` is set; neither when the
-    request has no User-Name (nothing can be checked, so the password is
-    not even decrypted) or uses another method.
+    At most one of ``password`` (PAP), ``chap`` and ``ms_chap`` is set;
+    none when the request has no User-Name (nothing can be checked, so the
+    password is not even decrypted) or uses another method.
     """
 
     user_name: str                      # "" when absent
     password: bytes | None = None       # User-Password, decrypted (RFC 2865 §5.2)
     chap: bytes | None = None           # CHAP-Password: identifier ‖ response (RFC 2865 §5.3)
-    challenge: bytes | None = None      # CHAP-Challenge, else the Request Authenticator
+    challenge: bytes | None = None      # CHAP-Challenge, else the Request Authenticator;
+    #                                     MS-CHAP-Challenge for MS-CHAP
     called_station_id: str = ""         # the number dialled, for a call
     direction: str = OUTBOUND           # of a call: in | out (see CallDirection)
+    # MS-CHAP-Response (v1) or MS-CHAP2-Response (v2), RFC 2548 §2.1.3 / §2.3.2
+    ms_chap: MsChapResponse | MsChap2Response | None = None
+    # the User-Name as sent, which MS-CHAP v2 hashes (user_name is its text)
+    name_octets: bytes = field(default=b"", compare=False)
     digest: DigestCredentials | None = None     # SIP Digest (RFC 5090 / draft-sterman)
     call_id: str | None = None          # Acct-Session-Id: a SIP proxy's Call-ID
     caller: str = ""                    # Calling-Station-Id, else Sip-URI-User
 
+    @property
+    def method(self) -> str:
+        """``pap``, ``chap``, ``mschap`` (v1), ``mschapv2``, ``digest`` or ``none``."""
+        if self.password is not None:
+            return "pap"
+        if self.chap is not None:
+            return "chap"
+        if isinstance(self.ms_chap, MsChap2Response):
+            return "mschapv2"
+        if self.ms_chap is not None:
+            return "mschap"
+        return "digest" if self.digest is not None else "none"
+
     def __repr__(self) -> str:
-        method = ("pap" if self.password is not None
-                  else "chap" if self.chap is not None
-                  else "digest" if self.digest is not None else "none")
+        method = self.method
         return (f"Access(user_name={self.user_name!r}, method={method}, "
                 f"called_station_id={self.called_station_id!r}, direction={self.direction!r})")
 
 
-@functools.lru_cache(maxsize=1)
-def load_dictionary() -> Dictionary:
-    """The bundled dictionary set (RFC 2865/2866/2869/3162/5176 and vendors)."""
+@functools.lru_cache(maxsize=4)
+def load_dictionary(extra: tuple[str, ...] = ()) -> Dictionary:
+    """The bundled dictionary set (RFC 2865/2866/2869/3162/5176 and vendors),
+    and the ``extra`` FreeRADIUS-format files (the configuration's
+    ``dictionaries:``) read after it, in order.
+
+    Raises:
+        DictionaryError: an extra file cannot be read or parsed; it names the file.
+    """
     entry = resources.files("aaad.radius") / "dictionaries" / "dictionary"
     with resources.as_file(entry) as path:
-        return Dictionary(str(path))
+        d = Dictionary(str(path))
+    for i, file in enumerate(extra):
+        try:
+            d.ReadDictionary(file)
+        except OSError as e:
+            raise DictionaryError(i, file, f"cannot read: {e.strerror or e}") from None
+        except Exception as e:  # noqa: BLE001  (pyrad's ParseError and its own bugs alike)
+            raise DictionaryError(i, file, f"not a valid dictionary: {e}") from None
+    return d
+
+
+class DictionaryError(ValueError):
+    """An extra dictionary file (``dictionaries[index]``) that cannot be loaded."""
+
+    def __init__(self, index: int, file: str, message: str) -> None:
+        self.index, self.file, self.message = index, file, message
+        super().__init__(f"{file}: {message}")
 
 
 def decode_request(data: bytes, client: Client, source: tuple[str, int], *,
@@ -410,13 +459,16 @@ def read_access(req: Request[Any], call_direction: CallDirection = CLIENT_DEFAUL
     """The user name, credentials, called number and call direction of an Access-Request.
 
     Raises:
-        Malformed: a User-Password that is not 16-128 octets in steps of 16.
+        Malformed: a User-Password that is not 16-128 octets in steps of 16;
+            an MS-CHAP-Response or MS-CHAP2-Response that is not 50 octets,
+            or without an MS-CHAP-Challenge of 8 (v1) or 16 (v2) octets.
         UndecodablePassword: a User-Password that decrypts to no text (a
             wrong shared secret, see authenticators.decrypt_password).
     """
     p = req.packet
     name = attribute_text(p, USER_NAME) or ""
     password = chap = challenge = digest = None
+    ms_chap: MsChapResponse | MsChap2Response | None = None
     if name:    # without one nothing can be checked: the password is not even decrypted
         hidden = attribute_bytes(p, USER_PASSWORD)
         if hidden is not None:
@@ -426,15 +478,36 @@ def read_access(req: Request[Any], call_direction: CallDirection = CLIENT_DEFAUL
         elif (digest := sip.read_digest(lambda t: OrderedDict.get(p, t) or [], name)) \
                 is not None:
             name = digest.username
+        else:
+            ms_chap, challenge = _ms_chap(p)
     called = attribute_text(p, CALLED_STATION_ID) or ""
     if not called and digest is not None and digest.method.upper() == "INVITE":
         called = sip.uri_user(digest.uri)       # the number dialled: the Request-URI's user
     return Access(name, password, chap, challenge, called_station_id=called,
                   direction=call_direction.of(_direction_value(p, call_direction),
                                               req.client.call_direction),
+                  ms_chap=ms_chap,
+                  name_octets=attribute_bytes(p, USER_NAME) or b"",
                   digest=digest, call_id=attribute_text(p, ACCT_SESSION_ID),
                   caller=(attribute_text(p, CALLING_STATION_ID)
                           or attribute_text(p, sip.SIP_URI_USER) or ""))
+
+
+def _ms_chap(p: Packet) -> tuple[MsChapResponse | MsChap2Response | None, bytes | None]:
+    """The MS-CHAP response (v2 before v1) and its challenge, RFC 2548 §2.1, §2.3."""
+    v2 = attribute_bytes(p, MS_CHAP2_RESPONSE)
+    v1 = attribute_bytes(p, MS_CHAP_RESPONSE) if v2 is None else None
+    if v2 is None and v1 is None:
+        return None, None
+    challenge = attribute_bytes(p, MS_CHAP_CHALLENGE)
+    want = 16 if v2 is not None else 8
+    what = "MS-CHAP2-Response" if v2 is not None else "MS-CHAP-Response"
+    if challenge is None or len(challenge) != want:
+        raise Malformed(f"{what} without an MS-CHAP-Challenge of {want} octets")
+    response = parse_response_v2(v2) if v2 is not None else parse_response_v1(v1 or b"")
+    if response is None:
+        raise Malformed(f"{what} is not 50 octets")
+    return response, challenge
 
 
 def _sip_int(packet: Packet, attr_type: int) -> int | None:
@@ -461,17 +534,23 @@ def _interval(seconds: int | None) -> int | None:
 
 
 def encode_reply(req: Request[Any], code: int,
-                 attributes: Iterable[tuple[str, Any]] = ()) -> bytes:
+                 attributes: Iterable[tuple[str | AttributeKey, Any]] = ()) -> bytes:
     """Encode a reply to ``req``.
 
     Access-Accept/Reject/Challenge and replies to Status-Server carry a
-    Message-Authenticator; Proxy-State attributes are copied in order.
+    Message-Authenticator; Proxy-State attributes are copied in order. An
+    attribute named by its key (a type, or (vendor, type)) goes in as the
+    octets given, with no encoding or encryption by pyrad: the MPPE keys,
+    which aaad.radius.mschap encrypts itself.
     """
     reply = req.packet.CreateReply()
     reply.code = code
     if code in (framing.ACCESS_ACCEPT, framing.ACCESS_REJECT, framing.ACCESS_CHALLENGE):
         reply.message_authenticator = True
     for name, value in attributes:
-        reply.AddAttribute(name, value)
+        if isinstance(name, str):
+            reply.AddAttribute(name, value)
+        else:
+            reply.setdefault(name, []).append(value)
     data: bytes = reply.ReplyPacket()
     return data

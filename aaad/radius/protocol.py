@@ -9,12 +9,17 @@ module. Policy lives in the handler, which gets the decoded request and
 never touches a socket. Duplicates are answered from the reply cache
 (RFC 5080 §2.2.2), and Status-Server (RFC 5997) is answered here, on both
 ports, without a handler.
+
+The same :meth:`RadiusPort.receive` serves packets cut from a RadSec (TLS)
+stream (aaad.radius.radsec): the caller gives the client its certificate
+named and where the reply goes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,24 +30,28 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.python.failure import Failure
 
 from aaad.radius import framing
-from aaad.radius.call_attributes import CLIENT_DEFAULT, CallDirection
-from aaad.radius.clients import ClientTable
+from aaad.radius.call_attributes import CLIENT_DEFAULT, AttributeKey, CallDirection
+from aaad.radius.clients import Client, ClientTable
 from aaad.radius.codec import Request, decode_request, encode_reply, read_body
 from aaad.radius.dedup import IN_FLIGHT, ReplyCache
 from aaad.radius.errors import NoReply, WireError
 from aaad.radius.trace import Tracer
 
-__all__ = ["Reply", "Handler", "PortMetrics", "RadiusPort", "RateLimitedLog"]
+__all__ = ["Reply", "Handler", "PortMetrics", "RadiusPort", "RateLimitedLog", "Send"]
 
 log = logging.getLogger(__name__)
+
+# Writes a reply: over UDP to the address, over TLS to the connection.
+Send = Callable[[bytes, tuple[str, int]], None]
 
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What a handler answers: a code and attributes by dictionary name."""
+    """What a handler answers: a code and attributes by dictionary name, or by
+    key with the octets to send (see codec.encode_reply)."""
 
     code: int
-    attributes: tuple[tuple[str, Any], ...] = ()
+    attributes: tuple[tuple[str | AttributeKey, Any], ...] = ()
     reason: str | None = None   # for metrics and logs, e.g. why a reject
 
 
@@ -151,14 +160,31 @@ class RadiusPort(DatagramProtocol):
         self.transport.write(data, addr)
 
     def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.receive(data, addr, self._write)
+
+    def receive(self, data: bytes, addr: tuple[str, int], send: Send, *,
+                client: Client | None = None) -> None:
+        """Serve one packet from ``addr``; its reply (if any) goes to ``send``.
+
+        Args:
+            data: the packet (a datagram, or one packet cut from a stream).
+            addr: where it came from: with the identifier and the Request
+                Authenticator, the duplicate-cache key (RFC 5080 §2.2.2). A
+                TLS connection's peer address and port are its own, so over
+                RadSec duplicates are detected per connection.
+            send: writes the reply bytes (to ``addr`` over UDP, to the
+                connection over TLS).
+            client: the client already known (RadSec: from its certificate);
+                None to match ``addr`` against :attr:`clients`.
+        """
         if not self.reading:
             return
         arrived = self._reactor.seconds()
-        req = self._decode(data, addr, arrived)
+        req = self._decode(data, addr, arrived, client)
         if req is None:
             return
         if req.code == framing.STATUS_SERVER:
-            self._answer_status(req, arrived)
+            self._answer_status(req, arrived, send)
             return
         key = (addr[0], addr[1], req.id, req.authenticator)
         seen = self._cache.lookup(key)
@@ -167,7 +193,7 @@ class RadiusPort(DatagramProtocol):
                 self._metrics.dropped(self.name, "duplicate_in_flight")
             else:
                 self._metrics.dropped(self.name, "duplicate")
-                self._write(seen, addr)
+                send(seen, addr)
             return
         if self.pending >= self._max_pending:
             self._drop("overload", "%s port: %d requests pending, dropping from %s",
@@ -177,12 +203,12 @@ class RadiusPort(DatagramProtocol):
         self.pending += 1
         self._metrics.pending(self.name, self.pending)
         d = self._handler.handle(req)
-        d.addCallbacks(self._send, self._no_reply, callbackArgs=(req, key, arrived),
+        d.addCallbacks(self._send, self._no_reply, callbackArgs=(req, key, arrived, send),
                        errbackArgs=(req, key))
         d.addBoth(self._done)
 
-    def _decode(self, data: bytes, addr: tuple[str, int], arrived: float
-                ) -> Request[Any] | None:
+    def _decode(self, data: bytes, addr: tuple[str, int], arrived: float,
+                client: Client | None) -> Request[Any] | None:
         """The request a datagram carries, decoded; None if it was dropped.
 
         A request that passed the gates (a known client, authenticators that
@@ -191,7 +217,8 @@ class RadiusPort(DatagramProtocol):
         """
         req: Request[Any] | None = None
         try:
-            client = self.clients.match(addr[0])
+            if client is None:
+                client = self.clients.match(addr[0])
             req = decode_request(data, client, addr, allowed=self._allowed,
                                  dictionary=self._dictionary)
             self._metrics.request(self.name, client.name, req.code)
@@ -208,10 +235,11 @@ class RadiusPort(DatagramProtocol):
             self._metrics.dropped(self.name, "internal_error")
         return None
 
-    def _send(self, reply: Reply, req: Request[Any], key: Any, arrived: float) -> None:
+    def _send(self, reply: Reply, req: Request[Any], key: Any, arrived: float,
+              send: Send) -> None:
         data = encode_reply(req, reply.code, reply.attributes)
         self._cache.complete(key, data)
-        self._write(data, req.source)
+        send(data, req.source)
         took = self._reactor.seconds() - arrived
         self._metrics.replied(self.name, req.code, reply, took)
         if self.tracer.wants(req):
@@ -238,12 +266,12 @@ class RadiusPort(DatagramProtocol):
             for d in idle:
                 d.callback(None)
 
-    def _answer_status(self, req: Request[Any], arrived: float) -> None:
+    def _answer_status(self, req: Request[Any], arrived: float, send: Send) -> None:
         # RFC 5997 §3: Access-Accept on the auth port, Accounting-Response on acct.
         code = framing.ACCESS_ACCEPT if framing.ACCESS_REQUEST in self._allowed \
             else framing.ACCOUNTING_RESPONSE
         reply = Reply(code)
-        self._write(encode_reply(req, code), req.source)
+        send(encode_reply(req, code), req.source)
         self._metrics.replied(self.name, req.code, reply, self._reactor.seconds() - arrived)
 
     def _drop(self, reason: str, msg: str, *args: object) -> None:

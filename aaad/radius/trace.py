@@ -21,7 +21,11 @@ __all__ = ["Tracer", "describe"]
 log = logging.getLogger("aaad.trace")
 
 MASKED = {"User-Password", "CHAP-Password", "Message-Authenticator", "Tunnel-Password",
-          "Digest-Response"}
+          "MS-CHAP-Response", "MS-CHAP2-Response", "MS-CHAP-CPW-1", "MS-CHAP-CPW-2",
+          "MS-CHAP2-CPW", "MS-CHAP-NT-Enc-PW", "MS-CHAP-LM-Enc-PW", "MS-CHAP-MPPE-Keys",
+          "MS-MPPE-Send-Key", "MS-MPPE-Recv-Key", "Digest-Response"}
+# The same by key: responses a dictionary could crack, and keys (RFC 2548).
+MASKED_KEYS = {2, 3, 80, 69, *((311, t) for t in (1, 3, 4, 5, 6, 12, 16, 17, 25, 27))}
 ACCOUNTING_REQUEST = 4
 
 
@@ -40,7 +44,7 @@ def describe(packet: Any) -> str:
             name = packet._DecodeKey(key)
         except Exception:  # noqa: BLE001  (a trace line never breaks a request)
             name = str(key)
-        if name in MASKED or key in (2, 3, 80):
+        if name in MASKED or key in MASKED_KEYS:
             parts.append(f"{name if isinstance(name, str) else key}=***")
             continue
         try:    # by name, so pyrad decodes the values (by number it gives raw bytes)
@@ -89,7 +93,8 @@ class Tracer:
 
     def reply(self, port: str, req: Request[Any], code: int, attributes: Any, reason: str | None,
               seconds: float) -> None:
-        attrs = " ".join(f"{n}={v!r}" for n, v in attributes)
+        attrs = " ".join(f"{n}=***" if n in MASKED or n in MASKED_KEYS else f"{n}={v!r}"
+                         for n, v in attributes)
         log.info("trace %s: → %s id %d%s in %.1f ms%s", port, CODE_NAMES.get(code, code), req.id,
                  f" ({reason})" if reason else "", seconds * 1000, f": {attrs}" if attrs else "")
 

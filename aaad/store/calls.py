@@ -130,8 +130,7 @@ def record_call(conn: Connection, cdr: dict[str, Any], *, now: int) -> bool:
     if cdr["cost"]:
         ledger_store.post(conn, user_id=cdr["user_id"], user_name=cdr["user_name"],
                           amount=-cdr["cost"], kind="call", ref=f"call:{cdr['session_id']}",
-                          description=f"call to {cdr['destination']} ({cdr['billed_s']} s)"[:255],
-                          now=now)
+                          description=_description(cdr), now=now)
     return True
 
 
@@ -163,6 +162,10 @@ def correct_call(conn: Connection, cdr: dict[str, Any], first: dict[str, Any], *
         duration_s=cdr["duration_s"], billed_s=cdr["billed_s"], cost=cdr["cost"],
         wholesale_cost=cdr.get("wholesale_cost", first.get("wholesale_cost"))))
     return change
+def _description(cdr: dict[str, Any]) -> str:
+    what = (f"call from {cdr['caller']}" if cdr["direction"] == "in"
+            else f"call to {cdr['destination']}")
+    return f"{what} ({cdr['billed_s']} s)"[:255]
 
 
 _CALL_COLUMNS = (sessions.c.id, sessions.c.user_id, sessions.c.user_name, sessions.c.active,

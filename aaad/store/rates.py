@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from aaad.core.accounting.realms import OPERATOR
-from aaad.core.telephony.rate_table import Rate, RateTable, parse_increment
+from aaad.core.telephony.rate_table import PER_MINUTE, Rate, RateTable, parse_increment
 from aaad.store.tables import rate_tables, rates
 
 __all__ = ["import_rates", "delete_rate_table", "list_rate_tables", "load_rate_table",
@@ -34,7 +34,7 @@ def import_rates(conn: Connection, name: str, items: Iterable[Rate], now: int, *
         chunk.append({"rate_table": name, "prefix": r.prefix, "band": r.band,
                       "description": r.description, "price": r.price,
                       "connection_fee": r.connection_fee, "first_s": r.increment.first_s,
-                      "next_s": r.increment.next_s})
+                      "next_s": r.increment.next_s, "unit": r.unit})
         if len(chunk) == CHUNK:
             conn.execute(insert(rates), chunk)
             count += len(chunk)
@@ -83,7 +83,8 @@ def load_rate_table(conn: Connection, name: str) -> RateTable | None:
         return None
     rows = conn.execute(select(rates).where(rates.c.rate_table == name))
     return RateTable(name, (Rate(r.prefix, r.description, r.price, r.connection_fee,
-                                 parse_increment(f"{r.first_s}/{r.next_s}"), r.band)
+                                 parse_increment(f"{r.first_s}/{r.next_s}"), r.band,
+                                 r.unit or PER_MINUTE)
                             for r in rows), version)
 
 

@@ -30,7 +30,7 @@ from aaad.store.tables import users
 from aaad.store.tenants import unqualify
 from aaad.store.users import UserRef
 
-__all__ = ["usage_report", "free_allowances", "credit_summary", "iso"]
+__all__ = ["usage_report", "free_allowances", "credit_summary", "call_view", "iso"]
 
 NOBODY = 0      # no user has this id: ids start at 1
 
@@ -175,3 +175,26 @@ def credit_summary(conn: Connection, name: UserRef, *, now: int, tz: ZoneInfo,
                         "ref": _tenant_ref(tenant, r["ref"]),
                         "amount": format_money(r["amount"]),
                         "description": r["description"]} for r in rows]}
+
+
+def call_view(r: Any) -> dict[str, Any]:
+    """A CDR row as ``aaad calls list --json`` and ``GET /v1/calls`` show it.
+
+    ``price`` is per ``unit`` (``min`` or ``s``); ``price_per_minute`` the
+    same price per minute (kept for readers from before per-second prices).
+    ``bands`` is the billed seconds per band; ``unrated`` why a call has no
+    price (None for rated calls and for CDRs stored before it was recorded).
+    ``status`` is ``missed`` for a call that never connected (a Failed
+    record: busy, no answer), else ``answered``.
+    """
+    unit = r["unit"] or "min"
+    per_minute = r["price"] * 60 if unit == "s" else r["price"]
+    return {"session": r["session_id"], "user": r["user_name"], "direction": r["direction"],
+            "caller": r["caller"], "destination": r["destination"], "prefix": r["prefix"],
+            "band": r["band"], "bands": r["bands"], "started_at": iso(r["started_at"]),
+            "duration_s": r["duration_s"], "billed_s": r["billed_s"], "free_s": r["free_s"],
+            "price": format_money(r["price"]), "unit": unit,
+            "price_per_minute": format_money(per_minute),
+            "connection_fee": format_money(r["connection_fee"]),
+            "cost": format_money(r["cost"]), "unrated": r["unrated"],
+            "status": r.get("disposition") or "answered"}

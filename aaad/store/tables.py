@@ -29,6 +29,7 @@ from sqlalchemy import (
                         Table,
                         Text,
                         UniqueConstraint,
+                        false,
                         text,
                         true,
 )
@@ -84,10 +85,13 @@ users = Table(
     # operator's) tempts PostgreSQL to scan it for the owner lookup of new
     # sessions, which the unique key below answers by (name, tenant_id).
     Column("tenant_id", Integer, nullable=False, server_default=text("0")),
-    # Exactly one of the two credentials is set: an argon2id hash (PAP only)
-    # or the cleartext (needed for CHAP).
+    # At most one of the three credentials is set: an argon2id hash (PAP
+    # only), the cleartext (PAP, CHAP, MS-CHAP) or the NT hash (migration
+    # 0022: MD4 of the UTF-16LE password, 32 lower-case hex digits; PAP and
+    # MS-CHAP). None: no password (no login).
     Column("password_hash", String(255), nullable=True),
     Column("password_cleartext", String(255), nullable=True),
+    Column("password_nt_hash", String(32), nullable=True),
     Column("enabled", Boolean, nullable=False, server_default=true()),
     Column("plan", String(64), nullable=True),
     Column("created_at", BigInteger, nullable=False),
@@ -114,6 +118,9 @@ users = Table(
     # each closed month (core/billing/affiliate.py), and the share in percent.
     Column("affiliate_id", Integer, nullable=True),
     Column("affiliate_percent", String(16), nullable=True),
+    # Migration 0023: the user's own reply attributes (core.quotas.reply),
+    # canonical JSON [[name, value], ...] in name order; NULL: none.
+    Column("reply_attributes", Text, nullable=True),
     # Name first: a lookup by name alone (any tenant) still uses the index.
     UniqueConstraint("name", "tenant_id"),
     sqlite_autoincrement=True,
@@ -156,6 +163,9 @@ sessions = Table(
     # it when that is not user_name (a realm stripped off).
     Column("tenant_id", Integer, nullable=False, server_default=text("0")),
     Column("login", String(NAME_LEN), nullable=True),
+    # Migration 0023: the throttle attributes of an ``over_limit: throttle``
+    # plan were sent (CoA) or the session began throttled.
+    Column("throttled", Boolean, nullable=False, server_default=false()),
     # Migration 0026: the call time (s) the session's Access-Accept allowed
     # (a SIP proxy's call, through the Call-ID); a client without interims
     # has its call closed after it (accounting_batch.sweep_stale).
@@ -322,10 +332,12 @@ rates = Table(
     Column("prefix", String(32), primary_key=True),
     Column("band", String(64), primary_key=True),       # '' = any time
     Column("description", String(128), nullable=False),
-    Column("price", BigInteger, nullable=False),        # per minute, 1/10,000 units
+    Column("price", BigInteger, nullable=False),        # per unit, 1/10,000 units
     Column("connection_fee", BigInteger, nullable=False),
     Column("first_s", Integer, nullable=False),         # increment 60/6: first 60 s,
     Column("next_s", Integer, nullable=False),          # then per 6 s
+    # Migration 0025: the price is per minute (min) or per second (s).
+    Column("unit", String(8), nullable=False, server_default="min"),
 )
 
 # One CDR per rated call, keyed by the session: rated once, at Stop.
@@ -352,6 +364,13 @@ calls = Table(
     # Migration 0019: the call at the tenant's wholesale table (1/10,000 units);
     # NULL when the user's tenant has none, or no rate of it matches.
     Column("wholesale_cost", BigInteger, nullable=True),
+    # Migration 0025: the billed seconds per band ("peak:600,offpeak:600"; the
+    # seconds used for an unrated call), the unit of ``price`` (min | s) and
+    # why a call has no price (core.telephony.rating.UNRATED_REASONS); NULL in
+    # CDRs stored before, and unit/unrated NULL as the case may be.
+    Column("bands", Text, nullable=True),
+    Column("unit", String(8), nullable=True),
+    Column("unrated", String(32), nullable=True),
     # Migration 0026: "missed" for a call that never connected (an
     # Acct-Status-Type = Failed record: busy, no answer); NULL: answered.
     Column("disposition", String(16), nullable=True),

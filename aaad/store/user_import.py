@@ -57,11 +57,13 @@ __all__ = ["COLUMNS", "FORMATS", "MAX_PROBLEMS", "CHUNK", "OPENING_KIND", "OPENI
            "Problem", "ImportFailed", "NewUser", "ImportResult", "Progress", "file_format",
            "read_users", "import_users"]
 
-COLUMNS = ("name", "password", "password_hash", "plan", "billing", "balance", "credit_limit",
-           "enabled", "tax_exempt")
+COLUMNS = ("name", "password", "password_hash", "nt_hash", "plan", "billing", "balance",
+           "credit_limit", "enabled", "tax_exempt")
+SECRET_FIELDS = frozenset({"password", "password_hash", "nt_hash"})
+"""Fields whose value no message shows."""
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 MAX_PROBLEMS = 20           # problems reported; all are counted
-CHUNK = 2000                # rows per INSERT (users: 13 columns, inside every bind limit)
+CHUNK = 2000                # rows per INSERT (users: 15 columns, inside every bind limit)
 OPENING_KIND = "opening"
 OPENING_PREFIX = "opening:"     # ledger ref opening:<user id>: posted once per user
 MAX_MONEY = 10**15          # as aaad.cli.common.MAX_MONEY
@@ -74,6 +76,8 @@ PROGRESS_EVERY = 10_000     # rows between progress calls
 # An argon2id PHC string as argon2-cffi writes it (and aaad.credentials checks at login).
 _ARGON2ID = re.compile(r"^\$argon2id\$v=19\$m=[0-9]{1,10},t=[0-9]{1,10},p=[0-9]{1,3}"
                        r"\$[A-Za-z0-9+/]{8,}\$[A-Za-z0-9+/]{16,}$")
+# An NT hash (RFC 2759 §8.3): 32 hex digits, stored in lower case.
+_NT_HASH = re.compile(r"^[0-9a-fA-F]{32}$")
 _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0"})
 
@@ -119,6 +123,10 @@ class NewUser:
     credit_limit: int = 0
     enabled: bool = True
     tax_exempt: str | None = None       # names, sorted, comma-separated
+    password_nt_hash: str | None = None  # 32 lower-case hex digits
+
+    def __repr__(self) -> str:
+        return f"NewUser(line={self.line}, name={self.name!r}, plan={self.plan!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,8 +267,9 @@ def _csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | Prob
                 for c in sorted(set(columns)) if columns.count(c) > 1]
         if "name" not in columns:
             bad.append(Problem(1, None, "missing column 'name'"))
-        if "password" not in columns and "password_hash" not in columns:
-            bad.append(Problem(1, None, "missing column 'password' or 'password_hash'"))
+        if not {"password", "password_hash", "nt_hash"} & set(columns):
+            bad.append(Problem(1, None, "missing column 'password', 'password_hash' or "
+                               "'nt_hash'"))
         if bad:
             raise ImportFailed(bad)
         width = len(columns)
@@ -307,12 +316,15 @@ def _user(n: int, f: dict[str, Any], taxes: frozenset[str]) -> NewUser:
     if name != name.strip() or not name.isprintable():
         raise _Bad("name", f"{name!r} has spaces at an end or control characters")
     password, hashed = _text(f, "password"), _text(f, "password_hash")
-    if (password is None) == (hashed is None):
-        raise _Bad("password", "give exactly one of password and password_hash")
+    nt_hash = _text(f, "nt_hash")
+    if sum(x is not None for x in (password, hashed, nt_hash)) != 1:
+        raise _Bad("password", "give exactly one of password, password_hash and nt_hash")
     if password is not None and len(password.encode("utf-8")) > MAX_PASSWORD_OCTETS:
         raise _Bad("password", f"longer than {MAX_PASSWORD_OCTETS} octets (RFC 2865 §5.2)")
     if hashed is not None and not _ARGON2ID.match(hashed):
         raise _Bad("password_hash", "not an argon2id hash ($argon2id$v=19$m=…,t=…,p=…$salt$hash)")
+    if nt_hash is not None and not _NT_HASH.match(nt_hash):
+        raise _Bad("nt_hash", "not an NT hash (32 hex digits, MD4 of the UTF-16LE password)")
     plan = _text(f, "plan")
     if plan is not None and len(plan) > MAX_PLAN:
         raise _Bad("plan", f"longer than {MAX_PLAN} characters")
@@ -322,7 +334,8 @@ def _user(n: int, f: dict[str, Any], taxes: frozenset[str]) -> NewUser:
     balance = _money(f, "balance", signed=True)
     credit_limit = _money(f, "credit_limit", signed=False)
     return NewUser(n, name, password, hashed, plan, billing, balance, credit_limit,
-                   _flag(f), _exempt(f, taxes))
+                   _flag(f), _exempt(f, taxes),
+                   None if nt_hash is None else nt_hash.lower())
 
 
 def _text(f: dict[str, Any], field: str) -> str | None:
@@ -331,7 +344,7 @@ def _text(f: dict[str, Any], field: str) -> str | None:
         return None
     if not isinstance(value, str):
         # Never a password's value in a message.
-        shown = "" if field.startswith("password") else " " + json.dumps(value, default=str)
+        shown = "" if field in SECRET_FIELDS else " " + json.dumps(value, default=str)
         raise _Bad(field, f"expected text, got {type(value).__name__}{shown}")
     return value or None
 
@@ -414,7 +427,8 @@ def _stored_plans(conn: Connection, new: Sequence[NewUser], tenant: int,
 def _user_row(u: NewUser, now: int, tenant: int) -> dict[str, Any]:
     since = now if u.plan is not None else None
     return {"name": u.name, "tenant_id": tenant, "password_hash": u.password_hash,
-            "password_cleartext": u.password_cleartext, "enabled": u.enabled, "plan": u.plan,
+            "password_cleartext": u.password_cleartext,
+            "password_nt_hash": u.password_nt_hash, "enabled": u.enabled, "plan": u.plan,
             "created_at": now, "updated_at": now, "account": True, "plan_since": since,
             "next_fee_at": since, "next_free_at": since, "tax_exempt": u.tax_exempt,
             "billing": u.billing}
@@ -437,9 +451,9 @@ def _pg_insert(table: Table, columns: Sequence[str], returning: str = "") -> Tex
 
 _PG_TYPES = {String: "varchar", BigInteger: "bigint", Integer: "integer", Boolean: "boolean"}
 _PG_USERS = _pg_insert(users, ("name", "tenant_id", "password_hash", "password_cleartext",
-                               "enabled", "plan", "created_at", "updated_at", "account",
-                               "plan_since", "next_fee_at", "next_free_at", "tax_exempt",
-                               "billing"),
+                               "password_nt_hash", "enabled", "plan", "created_at",
+                               "updated_at", "account", "plan_since", "next_fee_at",
+                               "next_free_at", "tax_exempt", "billing"),
                        " RETURNING id, name")
 _PG_INSERTS = {
     "balances": _pg_insert(balances, ("user_id", "user_name", "balance", "credit_limit",

@@ -80,7 +80,8 @@ def add_holders(conn: Connection, names: Iterable[str], now: int, *,
     # waits for its transaction, then finds its row).
     conn.execute(insert_ignore(conn, users), [{
         "name": n, "tenant_id": tenant, "account": False, "enabled": False,
-        "password_hash": None, "password_cleartext": None, "plan": None, "created_at": now,
+        "password_hash": None, "password_cleartext": None, "password_nt_hash": None,
+        "plan": None, "created_at": now,
         "updated_at": now} for n in wanted])
     return _holders(conn, wanted, tenant)
 
@@ -168,9 +169,11 @@ _OPEN_COUNT = (select(func.count()).select_from(sessions)
 
 _FOR_AUTH = (
     select(users.c.id, users.c.name, users.c.tenant_id, users.c.password_hash,
-           users.c.password_cleartext, users.c.enabled, users.c.created_at, users.c.billing,
+           users.c.password_cleartext, users.c.password_nt_hash, users.c.enabled,
+           users.c.created_at, users.c.billing,
            users.c.suspended_at,
            users.c.held_at, users.c.held_reason, users.c.plan, plans.c.definition,
+           users.c.reply_attributes,
            usage.c.period_start, usage.c.counted_s, usage.c.counted_in_octets,
            usage.c.counted_out_octets,
            _OPEN_COUNT.label("open_sessions"))
@@ -206,7 +209,7 @@ class User:
     name: str
     enabled: bool
     plan: str | None
-    credential: str          # "hashed", "cleartext" or "none"
+    credential: str          # "hashed", "cleartext", "nt-hash" or "none"
     created_at: int
     updated_at: int
     tax_exempt: tuple[str, ...] = ()
@@ -225,7 +228,8 @@ class User:
 
 def _user(r: Any) -> User:
     credential = ("cleartext" if r.password_cleartext is not None
-                  else "hashed" if r.password_hash is not None else "none")
+                  else "hashed" if r.password_hash is not None
+                  else "nt-hash" if r.password_nt_hash is not None else "none")
     return User(r.name, bool(r.enabled), r.plan, credential, r.created_at, r.updated_at,
                 exempt_names(r.tax_exempt), r.billing, r.suspended_at,
                 None if r.held_at is None else Hold(r.held_at, r.held_reason))
@@ -297,7 +301,7 @@ def _account(ref: UserRef, tenant: int = OPERATOR) -> Any:
 
 def add_user(conn: Connection, name: str, *, password_hash: str | None,
              password_cleartext: str | None, plan: str | None, enabled: bool, now: int,
-             tenant: int = OPERATOR) -> int:
+             tenant: int = OPERATOR, password_nt_hash: str | None = None) -> int:
     """Add an account of ``tenant`` with a new id; returns the id. Raises
     UserExists if the name is taken in that tenant."""
     holder = conn.execute(select(users.c.id, users.c.account)
@@ -312,7 +316,7 @@ def add_user(conn: Connection, name: str, *, password_hash: str | None,
                                               users.c.account == false())))
     key = conn.execute(insert(users).values(
         name=name, tenant_id=tenant, password_hash=password_hash,
-        password_cleartext=password_cleartext,
+        password_cleartext=password_cleartext, password_nt_hash=password_nt_hash,
         plan=plan, enabled=enabled, account=True, created_at=now, updated_at=now,
         plan_since=now if plan is not None else None,
         next_fee_at=now if plan is not None else None,
@@ -358,7 +362,8 @@ def list_users(conn: Connection, *, limit: int | None = None, after: str | None 
 
 def update_user(conn: Connection, name: UserRef, *, now: int, tenant: int = OPERATOR,
                 **values: Any) -> None:
-    """Set columns (password_hash, password_cleartext, plan, enabled). Raises NoSuchUser.
+    """Set columns (password_hash, password_cleartext, password_nt_hash, plan, enabled).
+    Raises NoSuchUser.
 
     A different plan starts its fee cycles now (``plan_since``) and is due for
     billing at once (``next_fee_at``: a setup fee, a partial first cycle) and

@@ -258,3 +258,74 @@ def test_a_front_end_imports_users_in_bulk(served: Served) -> None:
     assert ok.status == 201 and ok.body["imported"] == 1
     assert s.api("GET", "/v1/users/bulk-4", template="/v1/users/{name}"
                  ).body["credential"] == "cleartext"
+
+
+def test_reply_attributes_are_set_checked_and_sent(served: Served) -> None:
+    s, path = served, "/v1/users/fe-reply"
+    s.api("POST", "/v1/users", {"name": "fe-reply", "password": PASSWORD, "plan": "fe-month"})
+    body = {"reply_attributes": {"Framed-IP-Address": "10.0.0.5", "Acct-Interim-Interval": 300,
+                                 "Cisco-AVPair": ["ip:a=1", "ip:b=2"]}}
+    r = s.api("PATCH", path, body, template="/v1/users/{name}")
+    assert r.status == 200 and r.body["reply_attributes"] == body["reply_attributes"]
+    assert s.api("GET", path, template="/v1/users/{name}").body["reply_attributes"] == \
+        body["reply_attributes"]
+    c = s.daemon.client()
+
+    def login() -> Any:
+        req = c.CreateAuthPacket(User_Name="fe-reply")    # a new Identifier each time
+        req["User-Password"] = req.PwCrypt(PASSWORD)
+        return c.SendPacket(req)
+    accept = login()
+    assert accept["Framed-IP-Address"] == ["10.0.0.5"]
+    assert accept["Cisco-AVPair"] == ["ip:a=1", "ip:b=2"]
+    for bad, field in (({"Framed-IP-Address": "1.2.3.456"}, "/reply_attributes/Framed-IP-Address"),
+                       ({"No-Such-Attribute": "x"}, "/reply_attributes/No-Such-Attribute"),
+                       ({"Cisco-AVPair": ["a", 1.5]}, "/reply_attributes/Cisco-AVPair/1"),
+                       (["Filter-Id"], "/reply_attributes")):
+        r = s.api("PATCH", path, {"reply_attributes": bad}, template="/v1/users/{name}")
+        assert r.status == 400 and r.body["field"] == field, r.body
+    r = s.api("PATCH", path, {"reply_attributes": None}, template="/v1/users/{name}")
+    assert r.status == 200 and r.body["reply_attributes"] == {}
+    assert "Framed-IP-Address" not in login()
+
+
+def test_a_front_end_stores_nt_hashes(served: Served) -> None:
+    from aaad.credentials import nt_hash
+    s = served
+    given = nt_hash(PASSWORD)
+    made = s.api("POST", "/v1/users", {"name": "nt-1", "nt_hash": given.upper()}, key="nt-1")
+    assert (made.status, made.body["credential"]) == (201, "nt-hash")
+    made = s.api("POST", "/v1/users", {"name": "nt-2", "password": "Other-pw-1",
+                                       "password_hash": "nt"}, key="nt-2")
+    assert (made.status, made.body["credential"]) == (201, "nt-hash")
+    changed = s.api("PATCH", "/v1/users/nt-2", {"nt_hash": given}, key="nt-3",
+                    template="/v1/users/{name}")
+    assert (changed.status, changed.body["credential"]) == (200, "nt-hash")
+    body = "\n".join(json.dumps(u) for u in [{"name": "nt-3", "nt_hash": given},
+                                             {"name": "nt-4", "password": PASSWORD}]).encode()
+    r = s.api("POST", "/v1/users/import?password_hash=nt", body, key="nt-4",
+              template="/v1/users/import")
+    assert r.status == 201 and r.body["imported"] == 2, r.body
+    for name in ("nt-1", "nt-2", "nt-3", "nt-4"):
+        assert s.login(name) == (AccessAccept, ""), name        # PAP against the NT hash
+        shown = s.api("GET", f"/v1/users/{name}", template="/v1/users/{name}")
+        assert shown.body["credential"] == "nt-hash"
+        assert given not in json.dumps(shown.body).lower()
+    # Bad input names the field and never echoes the value.
+    for payload, field in (({"name": "nt-5", "nt_hash": "zz" + given[2:]}, "/nt_hash"),
+                           ({"name": "nt-5", "nt_hash": given, "password": PASSWORD},
+                            "/nt_hash"),
+                           ({"name": "nt-5", "password": PASSWORD, "password_hash": "md5"},
+                            "/password_hash"),
+                           ({"name": "nt-5", "password": PASSWORD, "password_hash": "nt",
+                             "cleartext": True}, "/password_hash"),
+                           ({"name": "nt-5"}, "/password")):
+        bad = s.api("POST", "/v1/users", payload, template="/v1/users")
+        assert (bad.status, bad.body["field"]) == (400, field), bad.body
+        assert given[2:] not in json.dumps(bad.body)
+    refused = s.api("POST", "/v1/users/import?format=csv", b"name,nt_hash\nnt-6,abc\n",
+                    template="/v1/users/import")
+    assert refused.status == 422
+    assert refused.body["problems"] == [{"line": 2, "field": "nt_hash", "message":
+                                         "not an NT hash (32 hex digits, MD4 of the UTF-16LE "
+                                         "password)"}]

@@ -107,6 +107,7 @@ def test_the_sdist_carries_the_package_data_and_the_operator_files(
     assert wanted - names == set()
     assert "aaad/migrations/script.py.mako" in names
     assert "aaad/radius/dictionaries/dictionary.rfc2866" in names
+    assert "aaad/radius/dictionaries/dictionary.microsoft" in names      # MS-CHAP, MPPE
     assert any(re.fullmatch(r"aaad/migrations/versions/0001_\w+\.py", n) for n in names)
 
 

@@ -46,6 +46,57 @@ def test_passwords_and_secrets_are_never_printed(config: Path) -> None:
         assert "Sekret-pw-99" not in out and SECRET not in out
 
 
+def test_nt_hashes(config: Path) -> None:
+    from sqlalchemy import select
+
+    from aaad.credentials import nt_hash
+    from aaad.store.database import open_database
+    from aaad.store.tables import users
+    db = open_database(f"sqlite:///{config.parent / 'aaad.sqlite3'}")
+    given = nt_hash("Dan-pw-4")
+    outputs = [
+        ok(config, "user", "add", "cara", "--password", "Cara-pw-3",
+           "--password-hash", "nt").output,
+        ok(config, "user", "add", "dan", "--nt-hash", given.upper()).output,
+        ok(config, "user", "add", "eve", "--nt-hash", "-", input=given + "\n").output,
+        ok(config, "user", "set", "eve", "--password", "Eve-pw-5", "--password-hash", "nt").output,
+        ok(config, "user", "set", "cara", "--nt-hash", given).output,
+        ok(config, "user", "list").output, ok(config, "user", "show", "dan", "--json").output]
+    assert outputs[:2] == ["added user cara (NT-hash password)\n",
+                           "added user dan (NT-hash password)\n"]
+    listed = json.loads(ok(config, "user", "list", "--json").output)
+    assert [(u["name"], u["credential"]) for u in listed] == [
+        ("cara", "nt-hash"), ("dan", "nt-hash"), ("eve", "nt-hash")]
+    with db.reader.connect() as conn:
+        stored = dict(conn.execute(select(users.c.name, users.c.password_nt_hash)).all())
+        assert conn.execute(select(users.c.password_hash, users.c.password_cleartext)
+                            .where(users.c.name == "cara")).one() == (None, None)
+    assert stored == {"cara": given, "dan": given, "eve": nt_hash("Eve-pw-5")}
+    for out in [*outputs, ok(config, "user", "show", "eve").output]:
+        assert given not in out.lower() and nt_hash("Eve-pw-5") not in out
+    # back to argon2id: the NT hash goes
+    ok(config, "user", "set", "dan", "--password", "Dan-pw-4")
+    with db.reader.connect() as conn:
+        assert conn.execute(select(users.c.password_nt_hash)
+                            .where(users.c.name == "dan")).scalar() is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["user", "add", "x", "--nt-hash", "abc"], "--nt-hash must be 32 hex digits"),
+    (["user", "add", "x"], "Missing option '--password' (or '--nt-hash')"),
+    (["user", "add", "x", "--password", "p", "--nt-hash", "a" * 32],
+     "give --password or --nt-hash, not both"),
+    (["user", "add", "x", "--nt-hash", "a" * 32, "--cleartext"], "go with --password"),
+    (["user", "add", "x", "--password", "p", "--cleartext", "--password-hash", "nt"],
+     "give --cleartext or --password-hash, not both"),
+    (["user", "add", "x", "--password", "p", "--password-hash", "md5"], "Invalid value"),
+    (["user", "set", "x", "--password-hash", "nt"], "need --password"),
+])
+def test_bad_nt_hash_input(config: Path, args: list[str], message: str) -> None:
+    r = run(config, *args)
+    assert r.exit_code != 0 and message in r.output, r.output
+
+
 @pytest.mark.parametrize("args, message", [
     (["user", "add", "x", "--password", ""], "must not be empty"),
     (["user", "show", "nobody"], "no user nobody"),

@@ -76,7 +76,8 @@ def test_an_unknown_event_kind_is_a_usage_error(config: Path) -> None:
     assert one_line_error(run(config, "events", "list", "--kind", "bogus"), 2) == (
         "error: unknown event kind bogus; one of: block_expired, block_renewed, "
         "call_credit_overrun, call_max_duration, disconnect, "
-        "over_limit, renewal_charged, renewal_due, resumed, revoked, rollover, suspended")
+        "over_limit, renewal_charged, renewal_due, resumed, revoked, rollover, suspended, "
+        "throttle, unthrottle")
     for kind in EVENT_KINDS:
         ok(config, "events", "list", "--kind", kind)
 
@@ -93,7 +94,10 @@ def test_event_kinds_are_every_kind_the_daemon_records() -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["user", "show"], "error: Missing argument 'NAME'. (see 'aaad user show --help')"),
-    (["user", "add", "x"], "error: Missing option '--password'. (see 'aaad user add --help')"),
+    (["user", "add", "x"],
+     "error: Missing option '--password' (or '--nt-hash'). (see 'aaad user add --help')"),
+    (["user", "add", "x", "--password", "p", "--nt-hash", "0" * 32],
+     "error: give --password or --nt-hash, not both (see 'aaad user add --help')"),
     (["user", "list", "--bogus"],
      "error: No such option '--bogus'. (see 'aaad user list --help')"),
     (["session", "list", "--limit", "0"],

@@ -37,19 +37,24 @@ def test_import_list_lookup_and_replace(config: Path, tmp_path: Path, db: Databa
     assert listed[name]["rates"] == 3 and listed[name]["version"] == 1
     got = json.loads(run(config, "rates", "lookup", name, "0170 1234", "--json").output)
     assert got == {"number": "491701234", "prefix": "4917", "band": "any",
-                   "description": "Germany mobile", "price_per_minute": "0.20",
-                   "connection_fee": "0.00", "increment": "1/1"}
+                   "description": "Germany mobile", "price": "0.20", "unit": "min",
+                   "price_per_minute": "0.20", "connection_fee": "0.00", "increment": "1/1"}
     off = json.loads(run(config, "rates", "lookup", name, "+49 170 1", "--band", "offpeak",
                          "--json").output)
     assert off["price_per_minute"] == "0.05" and off["band"] == "offpeak"
-    # a re-import replaces the table and bumps its version
+    # a re-import replaces the table and bumps its version; a unit column
+    # makes a price per second
     r = run(config, "rates", "import", "-", "--table", name,
-            input="prefix,description,price,connection_fee,increment\n44,UK,0.07,0,30/30\n")
+            input="prefix,description,price,connection_fee,increment,unit\n"
+                  "44,UK,0.07,0,30/30,\n447,UK mobile,0.0015,0,1/1,s\n")
     assert r.exit_code == 0, r.output
     with db.reader.connect() as conn:
         table = rate_store.load_rate_table(conn, name)
-    assert table is not None and len(table) == 1 and table.version == 2
+    assert table is not None and len(table) == 2 and table.version == 2
     assert table.match("4420").increment == Increment(30, 30)
+    assert (table.match("4420").unit, table.match("44700").unit) == ("min", "s")  # type: ignore[union-attr]
+    mobile = json.loads(run(config, "rates", "lookup", name, "+44 700", "--json").output)
+    assert (mobile["price"], mobile["unit"], mobile["price_per_minute"]) == ("0.0015", "s", "0.09")
     assert table.match("4917") is None
     missing = run(config, "rates", "lookup", name, "4930")
     assert missing.exit_code == 1 and "no rate for '4930'" in missing.output

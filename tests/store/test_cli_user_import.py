@@ -61,7 +61,8 @@ def test_a_bad_file_imports_nothing_and_says_why(tmp_path: Path,
     assert r.stderr.splitlines() == [
         f"error: {users}: line 3: balance: must be a decimal with at most 4 places such as "
         "12.50 or -3.20, got 'lots'",
-        f"error: {users}: line 4: password: give exactly one of password and password_hash",
+        f"error: {users}: line 4: password: give exactly one of password, password_hash and "
+        "nt_hash",
         f"error: {users}: 2 problems; nothing imported"]
     assert aaad.json("user", "list") == []
     assert one_line_error(aaad.run("user", "import", str(tmp_path / "none.csv")), 1) == \

@@ -12,6 +12,7 @@ import hmac
 import logging
 import random
 import struct
+from collections import OrderedDict
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -123,11 +124,11 @@ class Ports:
             return session_store.list_sessions(conn)
 
     def add_user(self, name: str, *, cleartext: str | None = None, password: str | None = None,
-                 enabled: bool = True) -> None:
+                 enabled: bool = True, nt_hash: str | None = None) -> None:
         with self.db.writer.begin() as conn:
             user_store.add_user(conn, name, password_cleartext=cleartext,
                                 password_hash=None if password is None else hash_password(password),
-                                plan=None, enabled=enabled, now=T0)
+                                plan=None, enabled=enabled, now=T0, password_nt_hash=nt_hash)
 
 
 def verify_reply(request: bytes, reply: bytes, *, secret: bytes = SECRET) -> AuthPacket:
@@ -624,6 +625,19 @@ class AuthTests(PortTest):
         self.assertNotIn(chap_response.hex(), text)
         self.assertNotIn(repr(chap_response)[2:-1], text)
 
+    def test_pap_against_an_nt_hash(self) -> None:
+        self.ports.add_user("nt", nt_hash=credentials.nt_hash("nt-pw"))
+        self.assertEqual(self.ask("nt", "nt-pw").code, ACCESS_ACCEPT)
+        reply = self.ask("nt", "nt-pW")
+        self.assertEqual((reply.code, reply["Reply-Message"]),
+                         (ACCESS_REJECT, ["Authentication failed"]))
+        self.assertEqual(self.rejects("bad_password"), 1)
+        # CHAP needs the cleartext: an NT hash cannot serve it.
+        challenge = bytes(range(16, 32))
+        good = bytes((5,)) + hashlib.md5(b"\x05nt-pw" + challenge).digest()
+        self.assertEqual(self.ask("nt", chap=(good, challenge)).code, ACCESS_REJECT)
+        self.assertEqual(self.rejects("chap_needs_cleartext"), 1)
+
     def test_request_without_credentials(self) -> None:
         self.assertEqual(self.ask("clear").code, ACCESS_REJECT)
         self.assertEqual(self.rejects("unsupported_method"), 1)
@@ -1014,3 +1028,165 @@ class FuzzTests(PortTest):
         except Exception:       # not a request pyrad decodes, or not this reply's request
             return False
         return True
+
+
+# --- (e2) MS-CHAP v1 and v2 (RFC 2433, RFC 2759, RFC 2548) ---------------------------
+
+AUTH_CHALLENGE = bytes.fromhex("5B5D7C7D7B3F2F3E3C2C602132262628")     # RFC 2759 §9.2
+PEER_CHALLENGE = bytes.fromhex("21402324255E262A28295F2B3A337C7E")
+V1_CHALLENGE = bytes.fromhex("102DB5DF085D3041")                       # RFC 2433 §B.2
+
+
+class MsChapTests(PortTest):
+    """The access handler on the wire: responses made by py3mschap (an independent
+    implementation), the reply read back by pyrad as a NAS would."""
+
+    def setUp(self) -> None:
+        from py3mschap import U32
+        U32.U32.__index__ = lambda self: int(self)     # py3mschap on Python >= 3.10
+        self.ports = Ports(self.db)
+        self.ports.add_user("User", cleartext="clientPass")
+        self.ports.add_user("nt", nt_hash=credentials.nt_hash("nt-pw"))
+        self.ports.add_user("hashed", password="hashed-pw")
+        self.ports.add_user("off", cleartext="off-pw", enabled=False)
+        self.next_id = 0
+
+    def v2(self, user: str, password: str, *, ident: int = 1,
+           challenge: bytes = AUTH_CHALLENGE) -> tuple[bytes, AuthPacket]:
+        from py3mschap import mschap as theirs
+        nt_response = theirs.generate_nt_response_mschap2(challenge, PEER_CHALLENGE, user,
+                                                          password)
+        value = bytes((ident, 0)) + PEER_CHALLENGE + bytes(8) + nt_response
+        return self.send(user, MS_CHAP_Challenge=challenge, MS_CHAP2_Response=value)
+
+    def v1(self, user: str, password: str, *, ident: int = 2) -> tuple[bytes, AuthPacket]:
+        from py3mschap import mschap as theirs
+        nt_response = theirs.generate_nt_response_mschap(V1_CHALLENGE, password)
+        value = bytes((ident, 1)) + bytes(24) + nt_response
+        return self.send(user, MS_CHAP_Challenge=V1_CHALLENGE, MS_CHAP_Response=value)
+
+    def send(self, user: str, **attributes: Any) -> tuple[bytes, AuthPacket]:
+        self.next_id += 1
+        pkt = access_request(user, id=self.next_id, **attributes)
+        before = len(self.ports.auth_wire.written)
+        self.ports.auth_port.datagramReceived(pkt, NAS)
+        [(raw, _)] = self.ports.auth_wire.written[before:]
+        reply = verify_reply(pkt, raw)
+        reply.request_authenticator = pkt[4:20]      # for pyrad's salt decryption
+        return pkt, reply
+
+    def rejects(self, reason: str) -> float:
+        return self.ports.sample("aaad_access_rejects_total", reason=reason)
+
+    def test_v2_accept_carries_the_authenticator_response_and_the_rfc_3079_keys(self) -> None:
+        from py3mschap import mppe
+        from py3mschap import mschap as theirs
+        _, reply = self.v2("User", "clientPass", ident=9)
+        self.assertEqual(reply.code, ACCESS_ACCEPT)
+        # RFC 2759 §9.2: this user, password and these challenges give exactly this.
+        self.assertEqual(reply["MS-CHAP2-Success"],
+                         [b"\x09S=407A5589115FD0D6209F510FE9C04566932CDA56"])
+        nt_response = theirs.generate_nt_response_mschap2(AUTH_CHALLENGE, PEER_CHALLENGE,
+                                                          "User", "clientPass")
+        send, recv = mppe.mppe_chap2_gen_keys("clientPass", nt_response)
+        # RFC 3079 §3.5.3's SendStartKey128; pyrad decrypts (RFC 2548 §2.4.2).
+        self.assertEqual(reply["MS-MPPE-Send-Key"],
+                         [bytes.fromhex("8B7CDC149B993A1BA118CB153F56DCCB")])
+        self.assertEqual((reply["MS-MPPE-Send-Key"], reply["MS-MPPE-Recv-Key"]),
+                         ([send], [recv]))
+        self.assertEqual(reply["MS-MPPE-Encryption-Policy"], ["Encryption-Allowed"])
+        self.assertEqual(reply["MS-MPPE-Encryption-Types"], ["RC4-40or128-bit-Allowed"])
+        # Each salt is different and has its top bit set.
+        salts = [OrderedDict.__getitem__(reply, (311, t))[0][:2] for t in (16, 17)]
+        self.assertTrue(salts[0] != salts[1] and all(x[0] & 0x80 for x in salts))
+
+    def test_v2_against_a_stored_nt_hash(self) -> None:
+        _, reply = self.v2("nt", "nt-pw")
+        self.assertEqual(reply.code, ACCESS_ACCEPT)
+        self.assertEqual(len(reply["MS-CHAP2-Success"][0]), 43)
+
+    def test_v2_wrong_password_gets_ms_chap_error_691(self) -> None:
+        for user in ("User", "nt", "nobody", "hashed"):
+            _, reply = self.v2(user, "wrong", ident=4)
+            self.assertEqual(reply.code, ACCESS_REJECT)
+            self.assertEqual(reply["Reply-Message"], ["Authentication failed"])
+            self.assertEqual(reply["MS-CHAP-Error"],
+                             ["\x04E=691 R=0 C=5B5D7C7D7B3F2F3E3C2C602132262628 V=3"])
+            self.assertNotIn("MS-MPPE-Send-Key", reply)
+        # An argon2id hash cannot serve MS-CHAP: the same reply, its own reason.
+        _, reply = self.v2("hashed", "hashed-pw", ident=4)
+        self.assertEqual(reply["MS-CHAP-Error"],
+                         ["\x04E=691 R=0 C=5B5D7C7D7B3F2F3E3C2C602132262628 V=3"])
+        self.assertEqual((self.rejects("bad_password"), self.rejects("unknown_user"),
+                          self.rejects("mschap_needs_nt_hash_or_cleartext")), (2, 1, 2))
+
+    def test_v2_right_password_on_a_disabled_account_gets_649(self) -> None:
+        _, reply = self.v2("off", "off-pw", ident=3)
+        self.assertEqual(reply.code, ACCESS_REJECT)
+        self.assertEqual(reply["Reply-Message"], ["Account disabled"])
+        self.assertEqual(reply["MS-CHAP-Error"],
+                         ["\x03E=649 R=0 C=5B5D7C7D7B3F2F3E3C2C602132262628 V=3"])
+
+    def test_v1_accept_carries_ms_chap_mppe_keys(self) -> None:
+        pkt, reply = self.v1("nt", "nt-pw")
+        self.assertEqual(reply.code, ACCESS_ACCEPT)
+        hidden = OrderedDict.__getitem__(reply, (311, 12))[0]
+        self.assertEqual(len(hidden), 32)
+        # RFC 2548 §2.4.1: hidden like User-Password with the Request Authenticator.
+        b1 = hashlib.md5(SECRET + pkt[4:20]).digest()
+        b2 = hashlib.md5(SECRET + hidden[:16]).digest()
+        plain = bytes(x ^ y for x, y in zip(hidden, b1 + b2, strict=True))
+        nt = bytes.fromhex(credentials.nt_hash("nt-pw"))
+        from Crypto.Hash import MD4
+        self.assertEqual(plain, bytes(8) + MD4.new(nt).digest() + bytes(8))
+        self.assertNotIn("MS-CHAP2-Success", reply)
+
+    def test_v1_wrong_password_gets_ms_chap_error_691(self) -> None:
+        _, reply = self.v1("User", "clientPasS", ident=6)
+        self.assertEqual(reply.code, ACCESS_REJECT)
+        self.assertEqual(reply["MS-CHAP-Error"], ["\x06E=691 R=0 C=102DB5DF085D3041 V=2"])
+        self.assertEqual(self.v1("User", "clientPass")[1].code, ACCESS_ACCEPT)
+
+    def test_a_corrupt_stored_nt_hash_matches_nothing(self) -> None:
+        from sqlalchemy import update
+
+        from aaad.store.tables import users
+        for name, stored in (("bad1", "zz" * 16), ("bad2", "00" * 15), ("bad3", "é" * 32)):
+            self.ports.add_user(name, nt_hash="0" * 32)
+            with self.db.writer.begin() as conn:     # written around aaad's checks
+                conn.execute(update(users).where(users.c.name == name)
+                             .values(password_nt_hash=stored))
+            _, reply = self.v2(name, "anything")
+            self.assertEqual(reply.code, ACCESS_REJECT)
+            self.assertEqual(reply["Reply-Message"], ["Authentication failed"])
+            pkt = access_request(name, "anything", id=200)
+            self.ports.auth_port.datagramReceived(pkt, NAS)
+            self.assertEqual(verify_reply(pkt, self.ports.auth_wire.written[-1][0]).code,
+                             ACCESS_REJECT)
+        self.assertEqual((self.rejects("corrupt_nt_hash"), self.rejects("bad_password")),
+                         (3, 3))
+
+    def test_a_response_without_its_challenge_is_dropped(self) -> None:
+        pkt = access_request("User", id=50, MS_CHAP2_Response=bytes(50))
+        self.ports.auth_port.datagramReceived(pkt, NAS)
+        pkt = access_request("User", id=51, MS_CHAP_Challenge=bytes(16),
+                             MS_CHAP2_Response=bytes(49))
+        self.ports.auth_port.datagramReceived(pkt, NAS)
+        self.assertEqual(self.ports.auth_wire.written, [])
+        self.assertEqual(self.ports.dropped("auth", "malformed"), 2)
+
+    def test_trace_and_logs_hold_no_response_and_no_key(self) -> None:
+        from py3mschap import mschap as theirs
+        nt_response = theirs.generate_nt_response_mschap2(AUTH_CHALLENGE, PEER_CHALLENGE,
+                                                          "User", "wrong")
+        with self.assertLogs("aaad", "INFO") as logs:
+            self.ports.auth_port.tracer.enable(user="User")
+            self.v2("User", "wrong")
+            self.v2("User", "clientPass")
+        text = "\n".join(logs.output)
+        self.assertIn("MS-CHAP2-Response=***", text)
+        self.assertIn("(311, 16)=***", text)            # the keys in the reply trace
+        self.assertIn("(311, 17)=***", text)
+        self.assertNotIn(nt_response.hex(), text)
+        self.assertNotIn(repr(nt_response)[2:-1], text)
+        self.assertNotIn(credentials.nt_hash("clientPass"), text)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from aaad.core.quotas.plan_parse import parse_plan
-from aaad.credentials import hash_password, verify_hash
+from aaad.credentials import hash_password, nt_hash, verify_hash
 from aaad.store import ledger as ledger_store
 from aaad.store import plans as plan_store
 from aaad.store import tenants as tenant_store
@@ -79,8 +79,9 @@ def test_both_formats_read_the_same_users() -> None:
 @pytest.mark.parametrize(("text", "expected"), [
     ("", ["line 1: the file is empty; expected a header line such as name,password,plan"]),
     ("name,pasword\n", ["line 1: unknown column 'pasword' (columns: name, password, "
-                        "password_hash, plan, billing, balance, credit_limit, enabled, "
-                        "tax_exempt)", "line 1: missing column 'password' or 'password_hash'"]),
+                        "password_hash, nt_hash, plan, billing, balance, credit_limit, "
+                        "enabled, tax_exempt)",
+                        "line 1: missing column 'password', 'password_hash' or 'nt_hash'"]),
     ("name,password,name\n", ["line 1: column 'name' appears twice"]),
     ("password\nx\n", ["line 1: missing column 'name'"]),
     ("name,password\nann\n", ["line 2: expected 2 fields, got 1"]),
@@ -90,9 +91,15 @@ def test_both_formats_read_the_same_users() -> None:
     ("name,password\n ann,pw\n", ["line 2: name: ' ann' has spaces at an end or control "
                                   "characters"]),
     ("name,password,password_hash\nann,pw,\"" + HASH + "\"\n",
-     ["line 2: password: give exactly one of password and password_hash"]),
-    ("name,password\nann,\n", ["line 2: password: give exactly one of password and "
-                               "password_hash"]),
+     ["line 2: password: give exactly one of password, password_hash and nt_hash"]),
+    ("name,password\nann,\n", ["line 2: password: give exactly one of password, "
+                               "password_hash and nt_hash"]),
+    ("name,password,nt_hash\nann,pw," + "a" * 32 + "\n",
+     ["line 2: password: give exactly one of password, password_hash and nt_hash"]),
+    ("name,nt_hash\nann," + "g" * 32 + "\n",
+     ["line 2: nt_hash: not an NT hash (32 hex digits, MD4 of the UTF-16LE password)"]),
+    ("name,nt_hash\nann," + "a" * 31 + "\n",
+     ["line 2: nt_hash: not an NT hash (32 hex digits, MD4 of the UTF-16LE password)"]),
     ("name,password\nann," + "p" * 129 + "\n",
      ["line 2: password: longer than 128 octets (RFC 2865 §5.2)"]),
     ('name,password_hash\nann,"$argon2i$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"\n',
@@ -133,10 +140,11 @@ def test_each_bad_csv_line_is_reported_with_its_line_and_field(text: str,
     ('["ann", "pw"]\n', ['line 1: expected a JSON object such as {"name": "alice", '
                          '"password": "…"}']),
     ('{"name": "ann", "passwd": "pw"}\n', ["line 1: passwd: unknown field (fields: name, "
-                                           "password, password_hash, plan, billing, balance, "
-                                           "credit_limit, enabled, tax_exempt)"]),
+                                           "password, password_hash, nt_hash, plan, billing, "
+                                           "balance, credit_limit, enabled, tax_exempt)"]),
     ('{"name": 7, "password": "pw"}\n', ["line 1: name: expected text, got int 7"]),
     ('{"name": "ann", "password": 123456}\n', ["line 1: password: expected text, got int"]),
+    ('{"name": "ann", "nt_hash": 123456}\n', ["line 1: nt_hash: expected text, got int"]),
     ('{"name": "ann", "password": "pw", "balance": 1.00001}\n',
      ["line 1: balance: must be a decimal with at most 4 places such as 12.50 or -3.20, "
       "got Decimal('1.00001')"]),
@@ -316,3 +324,17 @@ def test_a_tenants_import_has_its_own_names_and_its_own_or_the_operators_plans(
         "line 2: name: user 'bob' exists; nothing is updated by an import "
         "('aaad user set' changes users)"]
     assert snapshot(db) == before
+
+
+def test_nt_hashes_are_imported_as_given_in_lower_case(db: Database) -> None:
+    nt = nt_hash("dan-pw")
+    new = read(f"name,nt_hash,password\ndan,{nt.upper()},\neve,,eve-pw\n")
+    assert "dan-pw" not in repr(new) and nt not in repr(new).lower()    # never in a repr
+    write(db, new)
+    with db.reader.connect() as conn:
+        rows = {r.name: r for r in conn.execute(select(users))}
+        user = user_store.get_user(conn, "dan")
+    assert (rows["dan"].password_nt_hash, rows["dan"].password_hash,
+            rows["dan"].password_cleartext) == (nt, None, None)
+    assert rows["eve"].password_nt_hash is None
+    assert user.credential == "nt-hash"

@@ -34,6 +34,7 @@ SECRET = "e2e-Secret-0123"
 SERVING = re.compile(r"serving auth on \S+:(?P<auth>\d+) and accounting on \S+:(?P<acct>\d+)")
 METRICS = re.compile(r"metrics on http://\S+:(?P<port>\d+)/metrics")
 API = re.compile(r"usage API on http://\S+:(?P<port>\d+)/v1/")
+RADSEC = re.compile(r"RadSec \(RADIUS over TLS\) on \S+:(?P<port>\d+) ")
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Daemon:
     acct_port: int = 0
     metrics_port: int | None = None     # when the config has a metrics: section
     api_port: int | None = None         # when the config has an api: section
+    radsec_port: int | None = None      # when the config has a radsec: section
     secret: str = SECRET
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -130,8 +132,9 @@ def start_daemon(directory: Path, url: str, *, extra_yaml: str = "", radius_yaml
                  env: dict[str, str] | None = None) -> Daemon:
     """Start ``aaad serve``; returns once it logged its ports and answers Status-Server.
 
-    Write ``port: 0`` in a ``metrics:`` or ``api:`` section of ``extra_yaml`` and read
-    the port from ``Daemon.metrics_port`` / ``Daemon.api_port``."""
+    Write ``port: 0`` in a ``metrics:``, ``api:`` or ``radsec:`` section of
+    ``extra_yaml`` and read the port from ``Daemon.metrics_port`` / ``Daemon.api_port``
+    / ``Daemon.radsec_port``."""
     config = write_config(directory, url, extra_yaml=extra_yaml, radius_yaml=radius_yaml,
                                 clients_yaml=clients_yaml)
     log = directory / "aaad.log"
@@ -164,8 +167,10 @@ def _wait_ready(d: Daemon, deadline_s: float, *, log_offset: int = 0) -> None:
         if (serving := SERVING.search(started)) is not None:
             d.auth_port, d.acct_port = int(serving["auth"]), int(serving["acct"])
             metrics, api = METRICS.search(started), API.search(started)
+            radsec = RADSEC.search(started)
             d.metrics_port = int(metrics["port"]) if metrics else None
             d.api_port = int(api["port"]) if api else None
+            d.radsec_port = int(radsec["port"]) if radsec else None
             break
         time.sleep(0.02)        # a poll interval under the deadline, not a wait
     else:
@@ -192,7 +197,7 @@ def _pin_ports(d: Daemon) -> None:
     a restart binds the same ports."""
     section = ""
     lines = []
-    bound = {"metrics": d.metrics_port, "api": d.api_port}
+    bound = {"metrics": d.metrics_port, "api": d.api_port, "radsec": d.radsec_port}
     for line in d.config.read_text().splitlines(keepends=True):
         if line[:1].isalpha():
             section = line.split(":", 1)[0]

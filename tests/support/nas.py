@@ -1,5 +1,6 @@
 """A fake NAS's Dynamic Authorization port (RFC 5176) on 127.0.0.1, a port the kernel
-chose and the fake keeps open: the daemon sends it Disconnect-Requests."""
+chose and the fake keeps open: the daemon sends it Disconnect-Requests and
+CoA-Requests, which it records and answers with the matching ACK or NAK."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from pyrad.packet import CoAPacket, DisconnectNAK
+from pyrad.packet import CoANAK, CoAPacket, DisconnectNAK, DisconnectRequest
 
 from aaad.radius.codec import load_dictionary
 from tests.support.daemon import SECRET
@@ -18,7 +19,7 @@ DICT = load_dictionary()
 
 @dataclass
 class Seen:
-    """One Disconnect-Request as the fake NAS received and checked it."""
+    """One Disconnect- or CoA-Request as the fake NAS received and checked it."""
 
     raw: bytes
     code: int
@@ -28,12 +29,13 @@ class Seen:
 
 
 class FakeNas:
-    """A NAS's Dynamic Authorization port on 127.0.0.1: it answers each Disconnect-Request
-    with ``ack``, ``nak`` (Error-Cause 503) or nothing (``silent``), by User-Name."""
+    """A NAS's Dynamic Authorization port on 127.0.0.1: it answers each Disconnect- or
+    CoA-Request with ``ack`` (Disconnect-ACK/CoA-ACK), ``nak`` (Disconnect-NAK/CoA-NAK,
+    Error-Cause 503) or nothing (``silent``), by User-Name."""
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "127.0.0.1") -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((address, 0))
         self.sock.settimeout(0.05)
         self.port = int(self.sock.getsockname()[1])
         self.answers: dict[str, str] = {}
@@ -73,9 +75,9 @@ class FakeNas:
         answer = self.answers.get(user, "ack")
         if answer == "silent":
             return
-        reply = pkt.CreateReply()           # Disconnect-ACK
+        reply = pkt.CreateReply()           # Disconnect-ACK or CoA-ACK
         if answer == "nak":
-            reply.code = DisconnectNAK
+            reply.code = DisconnectNAK if pkt.code == DisconnectRequest else CoANAK
             reply["Error-Cause"] = 503      # Session-Context-Not-Found
         reply.add_message_authenticator()
         self.sock.sendto(reply.ReplyPacket(), addr)
@@ -87,7 +89,7 @@ class FakeNas:
                                 timeout)
             assert not self.errors, self.errors
             got = list(self.seen.get(user, []))
-        assert len(got) >= count, f"{user}: {len(got)} Disconnect-Requests, wanted {count}"
+        assert len(got) >= count, f"{user}: {len(got)} requests, wanted {count}"
         return got
 
     def close(self) -> None:

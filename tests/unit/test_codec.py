@@ -48,6 +48,7 @@ from aaad.radius.framing import (
     ACCOUNTING_RESPONSE,
     STATUS_SERVER,
 )
+from aaad.radius.mschap import MsChap2Response, MsChapResponse
 from aaad.radius.trace import describe
 from tests.support.radius_packets import (
     DICT,
@@ -481,6 +482,28 @@ def test_access_body_with_chap() -> None:
                                                      authenticator=AUTHENTICATOR)))
     assert (without.chap, without.challenge) == (response, AUTHENTICATOR)
     assert "method=chap" in repr(without) and repr(response)[2:-1] not in repr(without)
+
+
+def test_access_body_with_ms_chap_v1_and_v2() -> None:
+    v2 = bytes((7, 0)) + bytes(range(16)) + bytes(8) + bytes(range(100, 124))
+    read = read_access(decode_auth(access_request("CORP\\eve", MS_CHAP_Challenge=bytes(16),
+                                                  MS_CHAP2_Response=v2)))
+    assert read.method == "mschapv2" and read.challenge == bytes(16)
+    assert read.ms_chap == MsChap2Response(7, bytes(range(16)), bytes(range(100, 124)))
+    assert read.name_octets == b"CORP\\eve"
+    assert "method=mschapv2" in repr(read) and "ms_chap" not in repr(read)
+    v1 = bytes((3, 1)) + bytes(24) + bytes(range(24))
+    read = read_access(decode_auth(access_request("eve", MS_CHAP_Challenge=bytes(8),
+                                                  MS_CHAP_Response=v1)))
+    assert read.method == "mschap" and read.ms_chap == MsChapResponse(3, True, bytes(24),
+                                                                      bytes(range(24)))
+    # A response needs a challenge of its version's size, and 50 octets itself.
+    for attrs in ({"MS_CHAP2_Response": v2},
+                  {"MS_CHAP_Challenge": bytes(8), "MS_CHAP2_Response": v2},
+                  {"MS_CHAP_Challenge": bytes(16), "MS_CHAP_Response": v1},
+                  {"MS_CHAP_Challenge": bytes(16), "MS_CHAP2_Response": v2[:49]}):
+        with pytest.raises(Malformed, match="MS-CHAP"):
+            read_access(decode_auth(access_request("eve", **attrs)))
 
 
 def test_access_body_without_credentials_or_user_name() -> None:

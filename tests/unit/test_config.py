@@ -188,6 +188,9 @@ ERRORS = [
     ("auth:\n  outage_policy: accept\n",
      "auth.outage_policy: must be one of reject, accept-cached, no-reply"),
     ("auth:\n  outage_cache_size: 0\n", "auth.outage_cache_size: must be a whole number ≥ 1"),
+    ("auth:\n  mppe_policy: always\n",
+     "auth.mppe_policy: must be one of allowed, required"),
+    ("auth:\n  mppe_types: 40\n", "auth.mppe_types: must be one of 40-or-128, 128"),
     # clients
     ("clients:\n" + NAS1 + "  - name: nas2\n    address: 192.0.2.2\n    secret: ''\n",
      "clients[1].secret: must not be empty"),
@@ -489,3 +492,10 @@ def test_a_client_may_serve_a_tenant():
         parse_config({"clients": [{"name": "a", "address": "10.0.0.1", "secret": SECRET,
                                    "tenant": "Acme Inc"}]})
     assert str(e.value).startswith("clients[0].tenant: not a tenant name: 'Acme Inc'")
+
+
+def test_mppe_settings() -> None:
+    from aaad.config import parse_config as _parse
+    assert (_parse({}).auth.mppe_policy, _parse({}).auth.mppe_types) == ("allowed", "40-or-128")
+    auth = _parse({"auth": {"mppe_policy": "required", "mppe_types": 128}}).auth
+    assert (auth.mppe_policy, auth.mppe_types) == ("required", "128")   # a bare YAML 128

@@ -26,12 +26,15 @@ LAYERS: dict[str, tuple[set[str], set[str]]] = {
     "aaad.core.telephony": ({"aaad.core.accounting", "aaad.core.quotas", "aaad.core.units"},
                             set()),
     "aaad.core.billing": ({"aaad.core.accounting", "aaad.core.quotas", "aaad.core.units"}, set()),
-    "aaad.radius": ({"aaad.core"}, {"pyrad", "twisted"}),
+    # OpenSSL, cryptography: RadSec (RADIUS over TLS, aaad.radius.tls); Crypto
+    # (pycryptodome): MD4 and DES for MS-CHAP (aaad.radius.mschap).
+    "aaad.radius": ({"aaad.core"}, {"pyrad", "twisted", "OpenSSL", "cryptography", "zope",
+                                    "Crypto"}),
     "aaad.store": ({"aaad.core"}, {"sqlalchemy", "alembic"}),
     "aaad.migrations": ({"aaad.store"}, {"sqlalchemy", "alembic"}),
     # The dictionaries check attribute names in the configuration.
     "aaad.config": ({"aaad.core", "aaad.radius"}, {"yaml"}),
-    "aaad.credentials": (set(), {"argon2"}),
+    "aaad.credentials": (set(), {"argon2", "Crypto"}),
     "aaad.ops": (set(), set()),
     # yaml: the API serves its OpenAPI document, aaad/daemon/api/openapi.yaml.
     "aaad.daemon": ({"aaad.core", "aaad.radius", "aaad.store", "aaad.config",

@@ -270,8 +270,8 @@ ERRORS = [
     (BASE, "octets_direction", "both", "plans[1].octets_direction: must be one of in, out, total"),
     (BASE, "max_sessions", 0, "plans[1].max_sessions: must be a whole number ≥ 1"),
     (BASE, "max_sessions", True, "plans[1].max_sessions: must be a whole number ≥ 1"),
-    (BASE, "over_limit", "throttle", "plans[1].over_limit: must be one of reject, disconnect, "
-                                     "bill"),
+    (BASE, "over_limit", "slow", "plans[1].over_limit: must be one of reject, disconnect, "
+                                 "bill, throttle"),
     (BASE, "bands", {"name": "x"}, "plans[1].bands: must be a list"),
     (BASE, "bands[1]", "weekend", "plans[1].bands[1]: must be a mapping"),
     (BASE, "bands[1].colour", "red", "plans[1].bands[1].colour: unknown key"),

@@ -58,6 +58,7 @@ __all__ = [
     "SESSION_TIMEOUT_HORIZON_S",
     "held_message",
     "check_hold_reason",
+    "over_cap",
 ]
 
 DISABLED = "disabled"
@@ -87,6 +88,9 @@ class Accept:
     session_timeout_s: int | None
     octets_left: int | None
     reason: None = None
+    # Over a cap of an ``over_limit: throttle`` plan: accepted with the
+    # plan's throttle_reply attributes (core.quotas.reply).
+    throttled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +124,9 @@ def decide(plan: Plan | None, *, enabled: bool, used: Totals, open_sessions: int
     Checks, in order: enabled; a suspension by hand; what is due; the time
     allowance (cap, then blocks); the data cap; concurrent sessions. With
     ``over_limit: bill`` the time and data caps never reject (usage above
-    them is billed, see :func:`overage`). With
+    them is billed, see :func:`overage`); with ``throttle`` they never
+    reject either, and a user over one is accepted ``throttled`` (no
+    Session-Timeout or data limit for the caps: the throttle replaces them). With
     ``block.on_exhaust: renew`` time never runs out (the caller buys blocks,
     see :func:`blocks_to_renew`). At an Interim-Update, ``decide`` with
     ``open_sessions=0`` tells whether a live session has crossed a limit.
@@ -149,7 +155,8 @@ def decide(plan: Plan | None, *, enabled: bool, used: Totals, open_sessions: int
         return Accept(None, None)
     timeout: int | None = None
     octets_left: int | None = None
-    if plan.over_limit != "bill":
+    throttled = plan.over_limit == "throttle" and over_cap(plan, used)
+    if plan.over_limit not in ("bill", "throttle"):
         buckets = _time_buckets(plan, used.session_s, blocks, now)
         if buckets is not None:
             timeout = _walk(now, buckets, plan, tz)
@@ -171,7 +178,19 @@ def decide(plan: Plan | None, *, enabled: bool, used: Totals, open_sessions: int
                 timeout = free if timeout is None else min(timeout, free)
     if plan.max_sessions is not None and open_sessions >= plan.max_sessions:
         return Reject(f"Concurrent session limit of {plan.max_sessions} reached", MAX_SESSIONS)
-    return Accept(timeout, octets_left)
+    return Accept(timeout, octets_left, throttled=throttled)
+
+
+def over_cap(plan: Plan, used: Totals) -> bool:
+    """Whether counted usage has reached the plan's time or data cap.
+
+    What ``over_limit: throttle`` acts on, at login and at each Interim-Update.
+    Counted usage is weighted by band, so free-band usage does not bring the
+    throttle nearer; a user over the cap is throttled in a free band too.
+    """
+    if plan.time_limit_s is not None and used.session_s >= plan.time_limit_s:
+        return True
+    return plan.octets_limit is not None and counted_octets(plan, used) >= plan.octets_limit
 
 
 def held_message(reason: str) -> str:

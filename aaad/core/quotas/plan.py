@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeAlias
 
 from aaad.core.accounting.periods import PeriodSpec
 
@@ -42,6 +42,9 @@ __all__ = [
     "DAYS",
     "MONEY_SCALE",
     "OCTETS_PER_GB",
+    "ReplyAttrs",
+    "ReplyValue",
+    "reply_to_dict",
 ]
 
 PEAK = "peak"               # the name of usage outside every band; its weight is 1
@@ -50,10 +53,14 @@ MONEY_SCALE = 10_000        # money is an integer count of 1/10,000 of the curre
 OCTETS_PER_GB = 10**9       # per_gb is priced per SI gigabyte, as units.parse_octets reads "GB"
 PERIODS = ("monthly", "weekly", "daily", "none")
 DIRECTIONS = ("in", "out", "total")
-OVER_LIMIT = ("reject", "disconnect", "bill")
+OVER_LIMIT = ("reject", "disconnect", "bill", "throttle")
 ON_EXHAUST = ("cutoff", "renew")
 CYCLE_MONTHS = (1, 3, 6, 12)
 ALLOWANCE = ("reset", "carry")  # what is left of a free allowance at a renewal
+
+ReplyValue: TypeAlias = "str | int"
+ReplyAttrs: TypeAlias = "tuple[tuple[str, ReplyValue], ...]"
+"""Reply attributes by dictionary name, in name order (see core.quotas.reply)."""
 
 _MONEY = re.compile(r"^[0-9]+(\.[0-9]{1,4})?$")
 
@@ -172,18 +179,25 @@ class Plan:
     octets_limit: int | None = None
     octets_direction: str = "total"     # in (from the user) | out (to the user) | total
     max_sessions: int | None = None
-    over_limit: str = "reject"          # reject | disconnect | bill
+    over_limit: str = "reject"          # reject | disconnect | bill | throttle
     overage_price: OveragePrice | None = None
     bands: tuple[Band, ...] = ()
     block: BlockSpec | None = None
     # Telephony (DESIGN §5): calls are rated from this rate table.
     rate_table: str | None = None
+    # Inbound calls are rated from this table by the caller's number; None:
+    # inbound calls cost nothing.
+    inbound_rate_table: str | None = None
     max_calls: int | None = None
     max_inbound_calls: int | None = None
     max_outbound_calls: int | None = None
     free_minutes: FreeMinutes | None = None
     fee: Fee | None = None
     free_credit: FreeCredit | None = None
+    # Reply attributes (core.quotas.reply): on every Access-Accept, and the
+    # ones that replace them while the user is over a ``throttle`` cap.
+    reply: ReplyAttrs = ()
+    throttle_reply: ReplyAttrs = ()
 
     def weight(self, band: str) -> Fraction:
         """The weight of usage in the named band; ``peak`` (or an unknown name) is 1."""
@@ -226,6 +240,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         out["block"] = block
     if plan.rate_table is not None:
         out["rate_table"] = plan.rate_table
+    if plan.inbound_rate_table is not None:
+        out["inbound_rate_table"] = plan.inbound_rate_table
     for key in ("max_calls", "max_inbound_calls", "max_outbound_calls"):
         if getattr(plan, key) is not None:
             out[key] = getattr(plan, key)
@@ -251,6 +267,22 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             # resetting free credit (rollover given alone) must still read back.
             out["allowance"] = "carry"
             out["free_credit_cap"] = format_money(fc.cap_money)
+    if plan.reply:
+        out["reply"] = reply_to_dict(plan.reply)
+    if plan.throttle_reply:
+        out["throttle_reply"] = reply_to_dict(plan.throttle_reply)
+    return out
+
+
+def reply_to_dict(attrs: ReplyAttrs) -> dict[str, Any]:
+    """Pairs → ``{name: value}``, a repeated name → ``{name: [value, ...]}``."""
+    out: dict[str, Any] = {}
+    for name, value in attrs:
+        prev = out.get(name)
+        if prev is None:
+            out[name] = value
+        else:
+            out[name] = [*prev, value] if isinstance(prev, list) else [prev, value]
     return out
 
 

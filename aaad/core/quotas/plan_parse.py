@@ -34,15 +34,17 @@ from aaad.core.quotas.plan import (
     PlanError,
     parse_money,
 )
+from aaad.core.quotas.reply import parse_reply
 from aaad.core.units import parse_duration_s, parse_octets
 
 __all__ = ["parse_plans", "parse_plan"]
 
 _PLAN_KEYS = frozenset({"name", "period", "billing_day", "time_limit", "octets_limit",
                         "octets_direction", "max_sessions", "over_limit", "overage_price",
-                        "bands", "block", "rate_table", "max_calls", "max_inbound_calls",
-                        "max_outbound_calls", "free_minutes", "fee", "cycle_months",
-                        "setup_fee", "allowance", "free_credit", "free_credit_cap"})
+                        "bands", "block", "rate_table", "inbound_rate_table", "max_calls",
+                        "max_inbound_calls", "max_outbound_calls", "free_minutes", "fee",
+                        "cycle_months", "setup_fee", "allowance", "free_credit", "free_credit_cap",
+                        "reply", "throttle_reply"})
 _FREE_KEYS = frozenset({"minutes", "destinations", "rollover", "rollover_cap"})
 _PREFIX = re.compile(r"^[0-9*#]{1,32}$")
 _BAND_KEYS = frozenset({"name", "days", "dates", "from", "to", "weight"})
@@ -94,6 +96,11 @@ def parse_plan(item: Any, path: str = "plan") -> Plan:
     bands = _bands(m.get("bands"), f"{path}.bands")
     block = None if m.get("block") is None else _block(m["block"], f"{path}.block")
     rate_table = None if m.get("rate_table") is None else _name(m, "rate_table", path)
+    inbound_table = (None if m.get("inbound_rate_table") is None
+                     else _name(m, "inbound_rate_table", path))
+    if inbound_table is not None and rate_table is None:
+        raise PlanError(f"{path}.inbound_rate_table", "needs rate_table (a plan that rates "
+                        "inbound calls rates outbound calls too)")
     calls = {k: (None if m.get(k) is None else _int(m[k], f"{path}.{k}", 0, None))
              for k in ("max_calls", "max_inbound_calls", "max_outbound_calls")}
     allowance = (None if m.get("allowance") is None
@@ -108,6 +115,9 @@ def parse_plan(item: Any, path: str = "plan") -> Plan:
         raise PlanError(f"{path}.allowance", "needs free_minutes or free_credit (it says "
                         "what is left of them at a renewal)")
 
+    reply = parse_reply(m.get("reply"), f"{path}.reply")
+    throttle_reply = _throttle_reply(m, path, over_limit, block is not None,
+                                     time_limit is not None or octets_limit is not None)
     if over_limit == "bill":
         if block is not None:
             raise PlanError(f"{path}.block", "cannot be combined with over_limit: bill "
@@ -124,8 +134,28 @@ def parse_plan(item: Any, path: str = "plan") -> Plan:
                 time_limit_s=time_limit,
                 octets_limit=octets_limit, octets_direction=direction,
                 max_sessions=max_sessions, over_limit=over_limit, overage_price=price,
-                bands=bands, block=block, rate_table=rate_table, free_minutes=free, fee=fee,
-                free_credit=free_credit, **calls)
+                bands=bands, block=block, rate_table=rate_table,
+                inbound_rate_table=inbound_table, free_minutes=free, fee=fee,
+                free_credit=free_credit, reply=reply, throttle_reply=throttle_reply, **calls)
+
+
+def _throttle_reply(m: Mapping[str, Any], path: str, over_limit: str, has_block: bool,
+                    has_cap: bool) -> tuple[tuple[str, str | int], ...]:
+    """``throttle_reply``: required by ``over_limit: throttle``, refused without it."""
+    attrs = parse_reply(m.get("throttle_reply"), f"{path}.throttle_reply")
+    if over_limit != "throttle":
+        if attrs:
+            raise PlanError(f"{path}.throttle_reply", "needs over_limit: throttle")
+        return attrs
+    if not attrs:
+        raise PlanError(f"{path}.throttle_reply", "is required when over_limit is throttle "
+                        '(e.g. Mikrotik-Rate-Limit: "512k/1M")')
+    if has_block:
+        raise PlanError(f"{path}.block", "cannot be combined with over_limit: throttle")
+    if not has_cap:
+        raise PlanError(f"{path}.over_limit", "throttle needs time_limit or octets_limit "
+                        "(the cap past which the user is throttled)")
+    return attrs
 
 
 # --- parsing helpers -----------------------------------------------------------

@@ -1,15 +1,19 @@
 """Destination rate tables, billing increments and the price of a call.
 
 Money is an integer count of 1/10,000 of the currency unit.
-A rate has a price per minute, a connection fee and an increment ``60/6``:
-the first 60 s are billed whole, then every started 6 s. A call's cost is
+A rate has a price per minute (``unit`` ``min``, the default) or per second
+(``s``), a connection fee and an increment ``60/6``: the first 60 s are
+billed whole, then every started 6 s. A call's cost is
 
     connection fee + price × chargeable seconds / 60, rounded half up to 1/10,000
+    connection fee + price × chargeable seconds                (per-second prices)
 
 where the chargeable seconds are the billed seconds less the free seconds
 that covered them; a call covered entirely by free minutes costs nothing,
 fee included. :func:`affordable_seconds` inverts this exactly: the longest
-call whose cost does not exceed the money available.
+call whose cost does not exceed the money available. A call that crosses
+band boundaries is priced by :func:`aaad.core.telephony.rating.rate_parts`,
+which reduces to :func:`cost` for a call wholly in one band.
 """
 
 from __future__ import annotations
@@ -22,9 +26,13 @@ from dataclasses import dataclass
 from aaad.core.quotas.plan import parse_money
 
 __all__ = ["Increment", "Rate", "RateTable", "RateError", "NumberPlan", "parse_increment",
-           "cost", "affordable_seconds", "parse_rates_csv", "RATE_COLUMNS"]
+           "cost", "affordable_seconds", "parse_rates_csv", "RATE_COLUMNS", "OPTIONAL_COLUMNS",
+           "PER_MINUTE", "PER_SECOND", "UNITS", "per_minute_sixtieths"]
 
 RATE_COLUMNS = ("prefix", "description", "price", "connection_fee", "increment")
+OPTIONAL_COLUMNS = ("band", "unit")
+PER_MINUTE, PER_SECOND = "min", "s"
+UNITS = (PER_MINUTE, PER_SECOND)
 PREFIX_RE = re.compile(r"^[0-9*#]{1,32}$")
 _INCREMENT_RE = re.compile(r"^([0-9]{1,5})(?:/([0-9]{1,5}))?$")
 _BAND_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -84,10 +92,16 @@ class Rate:
 
     prefix: str
     description: str
-    price: int              # per minute, 1/10,000 units
+    price: int              # per ``unit`` (minute or second), 1/10,000 units
     connection_fee: int     # 1/10,000 units
     increment: Increment
     band: str = ""
+    unit: str = PER_MINUTE  # min | s
+
+
+def per_minute_sixtieths(rate: Rate) -> int:
+    """The rate's price per second in 1/60 of 1/10,000 units (exact for both units)."""
+    return rate.price * 60 if rate.unit == PER_SECOND else rate.price
 
 
 def cost(rate: Rate, billed_s: int, free_s: int = 0) -> int:
@@ -95,8 +109,9 @@ def cost(rate: Rate, billed_s: int, free_s: int = 0) -> int:
     chargeable = billed_s - min(free_s, billed_s)
     if chargeable <= 0:
         return 0
-    # Round half up: (2·p·c + 60) // 120 is round(p·c / 60) with halves up.
-    return rate.connection_fee + (2 * rate.price * chargeable + 60) // 120
+    # Round half up: (2·p·c + 60) // 120 is round(p·c / 60) with halves up;
+    # for a per-second price p' = 60·p, so it is exactly p·c.
+    return rate.connection_fee + (2 * per_minute_sixtieths(rate) * chargeable + 60) // 120
 
 
 def affordable_seconds(rate: Rate, money: int, free_s: int = 0) -> int | None:
@@ -113,7 +128,7 @@ def affordable_seconds(rate: Rate, money: int, free_s: int = 0) -> int | None:
         return None
     # The rounded cost (2·p·c + 60) // 120 ≤ m  ⇔  2·p·c < 120·m + 60, m being
     # the money after the fee: the largest such whole c, exactly.
-    chargeable = (120 * (money - rate.connection_fee) + 59) // (2 * rate.price)
+    chargeable = (120 * (money - rate.connection_fee) + 59) // (2 * per_minute_sixtieths(rate))
     return max(free_only, inc.floor(free_s + chargeable))
 
 
@@ -181,9 +196,11 @@ class RateTable:
 
 
 def parse_rates_csv(lines: Iterable[str]) -> Iterator[Rate]:
-    """Rates from CSV text: header ``prefix,description,price,connection_fee,increment[,band]``.
+    """Rates from CSV text: header ``prefix,description,price,connection_fee,increment``
+    and, optionally, ``band`` and ``unit`` (in any order).
 
-    ``price`` is per minute and ``connection_fee`` per call, in currency units
+    ``price`` is per minute (``unit`` empty or ``min``) or per second
+    (``unit`` ``s``) and ``connection_fee`` per call, in currency units
     (``0.10``, at most 4 decimals). Raises :class:`RateError` naming the line
     of the first bad row; a prefix may appear once per band.
     """
@@ -195,9 +212,9 @@ def parse_rates_csv(lines: Iterable[str]) -> Iterator[Rate]:
     except csv.Error as e:
         raise RateError(1, str(e)) from None
     missing = [c for c in RATE_COLUMNS if c not in header]
-    unknown = [c for c in header if c not in (*RATE_COLUMNS, "band")]
+    unknown = [c for c in header if c not in (*RATE_COLUMNS, *OPTIONAL_COLUMNS)]
     if missing or unknown:
-        raise RateError(1, f"the header must be {','.join(RATE_COLUMNS)}[,band]"
+        raise RateError(1, f"the header must be {','.join(RATE_COLUMNS)}[,band][,unit]"
                         + (f"; missing {', '.join(missing)}" if missing else "")
                         + (f"; unknown column {unknown[0]!r}" if unknown else ""))
     seen: set[tuple[str, str]] = set()
@@ -239,5 +256,9 @@ def _rate(row: Mapping[str, str], line: int) -> Rate:
     if band and not _BAND_RE.match(band):
         raise RateError(line, f"band must be a band name of the plans (letters, digits, "
                         f"_ . -), got {band!r}")
+    unit = row.get("unit", "") or PER_MINUTE
+    if unit not in UNITS:
+        raise RateError(line, f"unit must be min (price per minute) or s (per second), "
+                        f"got {unit!r}")
     return Rate(prefix=prefix, description=desc, price=money["price"],
-                connection_fee=money["connection_fee"], increment=inc, band=band)
+                connection_fee=money["connection_fee"], increment=inc, band=band, unit=unit)

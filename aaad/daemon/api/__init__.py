@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pyrad.dictionary import Dictionary
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -84,13 +85,14 @@ class UsageApi(Resource):
     def __init__(self, *, token: bytes | None, db: Database, reader: Executor, writer: Executor,
                  hasher: Executor, enforcer: Enforcer, reactor: IReactorTime, period: PeriodSpec,
                  tz: ZoneInfo, tracer: Tracer | None = None,
-                 taxes: Callable[[], Sequence[Tax]] = lambda: ()) -> None:
+                 taxes: Callable[[], Sequence[Tax]] = lambda: (),
+                 dictionary: Dictionary | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Twisted: untyped
         self._auth = Authoriser(config_token=token, db=db, writer=writer, reactor=reactor)
         self.context = ApiContext(db=db, reader=reader, writer=writer, hasher=hasher,
                                   enforcer=enforcer,
                                   reactor=reactor, period=period, tz=tz, taxes=taxes,
-                                  tracer=tracer)
+                                  tracer=tracer, dictionary=dictionary)
         self._router = build_router(self.context)
 
     def render(self, request: Request) -> Any:

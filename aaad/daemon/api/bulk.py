@@ -7,7 +7,8 @@ The body is the file itself: JSON Lines (``?format=jsonl``, the default) or
 CSV with a header (``?format=csv``), at most :data:`MAX_IMPORT` octets. A bad
 line refuses the whole body with 422 and the problems (line, field, what is
 wrong); nothing is written. Passwords are hashed with argon2id on the
-daemon's hashing threads unless ``?cleartext=true``; at most
+daemon's hashing threads unless ``?cleartext=true`` (kept as they are) or
+``?password_hash=nt`` (stored as NT hashes, one MD4 each); at most
 :data:`MAX_HASHED` of them a request (hashing costs ~15 ms of CPU each):
 larger files send ``password_hash`` or go through ``aaad user import``.
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults
 
-from aaad.credentials import hash_password
+from aaad.credentials import hash_password, nt_hash
 from aaad.daemon.api.context import ApiContext
 from aaad.daemon.api.http import ApiRequest, Problem, Reply, Router, query_bool, query_str
 from aaad.store import user_import as store
@@ -42,6 +43,13 @@ def _import(ctx: ApiContext, req: ApiRequest) -> Deferred[Reply]:
     if fmt not in store.FORMATS.values():
         raise Problem(400, "invalid-parameter", "format must be jsonl or csv", field="format")
     cleartext = bool(query_bool(req, "cleartext"))
+    form = query_str(req, "password_hash", max_len=8) or "argon2id"
+    if form not in ("argon2id", "nt"):
+        raise Problem(400, "invalid-parameter", "password_hash must be argon2id or nt",
+                      field="password_hash")
+    if cleartext and form == "nt":
+        raise Problem(400, "invalid-parameter", "give cleartext or password_hash, not both",
+                      field="password_hash")
     try:
         text = req.raw_body.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -57,6 +65,12 @@ def _import(ctx: ApiContext, req: ApiRequest) -> Deferred[Reply]:
     plain = [i for i, u in enumerate(new) if u.password_cleartext is not None]
     if cleartext or not plain:
         return _write(ctx, req, new)
+    if form == "nt":
+        out = list(new)
+        for i in plain:
+            out[i] = dataclasses.replace(out[i], password_cleartext=None,
+                                         password_nt_hash=nt_hash(str(out[i].password_cleartext)))
+        return _write(ctx, req, out)
     if len(plain) > MAX_HASHED:
         raise Problem(413, "too-many-passwords",
                       f"{len(plain)} passwords to hash, at most {MAX_HASHED} a request: send "

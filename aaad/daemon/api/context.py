@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from pyrad.dictionary import Dictionary
 from sqlalchemy import Connection
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
@@ -47,6 +48,8 @@ class ApiContext:
     tz: ZoneInfo
     taxes: Callable[[], Sequence[Tax]]
     tracer: Tracer | None = None
+    # The RADIUS dictionary reply attributes are checked against (None: the bundled one).
+    dictionary: Dictionary | None = None
 
     def now(self) -> int:
         return int(self.reactor.seconds())

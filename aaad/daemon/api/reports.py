@@ -12,7 +12,6 @@ from twisted.internet.defer import Deferred
 
 from aaad.core.accounting.periods import parse_period_spec, period_for_label
 from aaad.core.events import EVENT_KINDS
-from aaad.core.quotas.plan import format_money
 from aaad.daemon.api.context import ApiContext, account_id, no_user, require_user
 from aaad.daemon.api.http import (
     ApiRequest,
@@ -30,7 +29,7 @@ from aaad.store import sessions as session_store
 from aaad.store import tenants as tenant_store
 from aaad.store import users as user_store
 from aaad.store.closing import export_period, month_bounds
-from aaad.store.reports import iso, usage_report
+from aaad.store.reports import call_view, iso, usage_report
 
 __all__ = ["register"]
 
@@ -81,7 +80,7 @@ class _Reports:
             try:
                 return Reply(200, usage_report(conn, name, period=period, now=now,
                                                default_period=self.ctx.period, tz=self.ctx.tz,
-                                               tenant=req.tenant))
+                                               free=True, tenant=req.tenant))
             except ValueError as e:
                 raise Problem(400, "invalid-parameter", str(e), field="period") from None
         return self.ctx.read(read)
@@ -115,14 +114,7 @@ class _Reports:
         def read(conn: Connection) -> Reply:
             rows = call_store.list_calls(conn, user=user, limit=limit, tenant=_tenant(req))
             _known(conn, req, user, rows)
-            return Reply(200, [{
-                "session": r["session_id"], "user": r["user_name"], "caller": r["caller"],
-                "destination": r["destination"], "prefix": r["prefix"], "band": r["band"],
-                "started_at": iso(r["started_at"]), "duration_s": r["duration_s"],
-                "billed_s": r["billed_s"], "free_s": r["free_s"],
-                "price_per_minute": format_money(r["price"]),
-                "connection_fee": format_money(r["connection_fee"]),
-                "cost": format_money(r["cost"])} for r in rows])
+            return Reply(200, [call_view(r) for r in rows])
         return self.ctx.read(read)
 
     def export(self, req: ApiRequest) -> Deferred[Reply]:

@@ -4,6 +4,7 @@ disable and enable them (the API side of ``aaad user``)."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from sqlalchemy import Connection
@@ -11,8 +12,9 @@ from twisted.internet.defer import Deferred
 
 from aaad.core.accounting.periods import local_instant
 from aaad.core.quotas.decide import check_hold_reason
-from aaad.core.quotas.plan import format_money
-from aaad.credentials import hash_password
+from aaad.core.quotas.plan import PlanError, ReplyAttrs, format_money, reply_to_dict
+from aaad.core.quotas.reply import parse_reply
+from aaad.credentials import columns, parse_nt_hash
 from aaad.daemon.api.context import ApiContext, no_user, require_user
 from aaad.daemon.api.control import disconnect_all
 from aaad.daemon.api.http import (
@@ -25,8 +27,11 @@ from aaad.daemon.api.http import (
     query_int,
     query_str,
 )
+from aaad.radius.codec import load_dictionary
+from aaad.radius.reply_check import check_reply
 from aaad.store import ledger as ledger_store
 from aaad.store import plans as plan_store
+from aaad.store import reply_attributes as reply_store
 from aaad.store import sessions as session_store
 from aaad.store import tenants as tenant_store
 from aaad.store import users as user_store
@@ -83,11 +88,49 @@ def _password(body: Body) -> str | None:
     return pw
 
 
-def _credential(pw: str, cleartext: bool) -> dict[str, Any]:
+PASSWORD_FORMS = ("argon2id", "nt")
+
+
+def _nt_hash(body: Body) -> str | None:
+    text = body.text("nt_hash", max_len=32)
+    if text is None:
+        return None
+    parsed = parse_nt_hash(text)
+    if parsed is None:      # never the value: it is a secret
+        raise Problem(400, "invalid-field", "nt_hash must be 32 hex digits (MD4 of the "
+                      "UTF-16LE password)", field="/nt_hash")
+    return parsed
+
+
+def _form(body: Body, pw: str | None, nt_hash: str | None) -> str | None:
+    """How to store ``pw``: cleartext, argon2id (the default) or nt; None: nothing to store.
+
+    Reads ``cleartext`` and ``password_hash``; 400 for a combination that says two things.
+    """
+    cleartext = body.boolean("cleartext")
+    form = body.choice("password_hash", PASSWORD_FORMS)
+    if pw is not None and nt_hash is not None:
+        raise Problem(400, "invalid-field", "give password or nt_hash, not both",
+                      field="/nt_hash")
+    if pw is None and (cleartext is not None or form is not None):
+        field = "/cleartext" if cleartext is not None else "/password_hash"
+        raise Problem(400, "invalid-field", f"{field[1:]} needs password", field=field)
+    if cleartext and form is not None:
+        raise Problem(400, "invalid-field", "give cleartext or password_hash, not both",
+                      field="/password_hash")
+    if nt_hash is not None:
+        return "nt"
+    if pw is None:
+        return None
+    return "cleartext" if cleartext else form or "argon2id"
+
+
+def _credential(pw: str | None, form: str, nt_hash: str | None) -> dict[str, Any]:
     """The columns for a password; hashing (argon2id) runs on the hasher pool,
     off the reactor and off the writer that accounting waits for."""
-    return ({"password_cleartext": pw, "password_hash": None} if cleartext
-            else {"password_cleartext": None, "password_hash": hash_password(pw)})
+    if nt_hash is not None:
+        return columns(nt_hash_hex=nt_hash)
+    return columns(password=pw, form=form)
 
 
 def stored_plan(conn: Connection, req: ApiRequest, plan: str | None) -> str | None:
@@ -138,6 +181,7 @@ class _Users:
             data = user_json(require_user(conn, name, req.tenant), req.tenant_name)
             uid = user_store.user_ids(conn, [name], tenant=req.tenant)[name]
             data["open_sessions"] = session_store.open_session_count(conn, uid)
+            data["reply_attributes"] = reply_to_dict(reply_store.user_reply(conn, uid))
             since, next_fee = user_store.fee_state(conn, uid)
             data["plan_since"], data["next_fee_at"] = iso(since) or None, iso(next_fee) or None
             data["plan_changes"] = [{"id": p["id"], "at": iso(p["at"]),
@@ -150,9 +194,11 @@ class _Users:
         body = req.body()
         name = _name(body.text("name", required=True, max_len=253) or "")
         pw = _password(body)
-        if pw is None:
-            raise Problem(400, "invalid-field", "password is required", field="/password")
-        cleartext = bool(body.boolean("cleartext"))
+        nt_hash = _nt_hash(body)
+        form = _form(body, pw, nt_hash)
+        if form is None:
+            raise Problem(400, "invalid-field", "password (or nt_hash) is required",
+                          field="/password")
         plan = body.text("plan", max_len=64)
         enabled = body.boolean("enabled")
         billing = body.choice("billing", BILLING)
@@ -174,22 +220,23 @@ class _Users:
                                             req.tenant_name),
                              {"Location": f"/v1/users/{name}"})
             return self.ctx.write(req, add)
-        return self.ctx.hasher.run(_credential, pw, cleartext).addCallback(write)
+        return self.ctx.hasher.run(_credential, pw, form, nt_hash).addCallback(write)
 
     def change(self, req: ApiRequest) -> Deferred[Reply]:
         name = req.params["name"]
         body = req.body()
         pw = _password(body)
-        cleartext = body.boolean("cleartext")
+        nt_hash = _nt_hash(body)
+        form = _form(body, pw, nt_hash)
         new_plan = "plan" in body.data
         plan = body.text("plan", max_len=64)
         billing = body.choice("billing", BILLING)
         exempt = body.raw("tax_exempt")
         plan_at_text = body.text("plan_at", max_len=19)
         cancel = body.boolean("cancel_plan_changes")
+        new_reply = "reply_attributes" in body.data
+        reply = self._reply(body.raw("reply_attributes")) if new_reply else ()
         body.done()
-        if cleartext is not None and pw is None:
-            raise Problem(400, "invalid-field", "cleartext needs password", field="/cleartext")
         now, tz = self.ctx.now(), self.ctx.tz
         plan_at = None
         if plan_at_text is not None:
@@ -202,7 +249,7 @@ class _Users:
             if plan_at <= now:
                 raise Problem(400, "invalid-field", "plan_at is not in the future (leave it "
                               "out to change the plan now)", field="/plan_at")
-        if cancel and (new_plan or pw is not None or billing is not None or exempt is not None):
+        if cancel and (new_plan or form is not None or billing is not None or exempt is not None):
             raise Problem(400, "invalid-field", "cancel_plan_changes is given alone",
                           field="/cancel_plan_changes")
         known = {t.name for t in self.ctx.taxes()}
@@ -211,9 +258,11 @@ class _Users:
             raise Problem(400, "invalid-field", "tax_exempt must be a list of configured "
                           f"taxes ({', '.join(sorted(known)) or 'there are none'})",
                           field="/tax_exempt")
-        if pw is None and not new_plan and billing is None and exempt is None and not cancel:
-            raise Problem(400, "invalid-body", "nothing to change: give password, plan, "
-                          "billing, tax_exempt or cancel_plan_changes", field="")
+        if (form is None and not new_plan and billing is None and exempt is None and not cancel
+                and not new_reply):
+            raise Problem(400, "invalid-body", "nothing to change: give password, nt_hash, "
+                          "plan, billing, tax_exempt, reply_attributes or cancel_plan_changes",
+                          field="")
 
         def write(cred: dict[str, Any]) -> Deferred[Reply]:
             values = dict(cred)
@@ -238,14 +287,31 @@ class _Users:
                     user_store.update_user(conn, name, now=now, tenant=t, **values)
                 if billing is not None:
                     accounts.set_billing_mode(conn, name, billing, now, tenant=t)
+                if new_reply:
+                    reply_store.set_user_reply(conn, name, now=now, tenant=t, set_=reply,
+                                               replace_all=True)
                 data = user_json(user_store.get_user(conn, name, tenant=t), req.tenant_name)
+                data["reply_attributes"] = reply_to_dict(reply_store.user_reply(
+                    conn, name, tenant=t))
                 data.update(credited=format_money(-credit), scheduled=scheduled,
                             cancelled=cancelled)
                 return Reply(200, data)
             return self.ctx.write(req, apply)
-        if pw is None:
+        if form is None:
             return write({})
-        return self.ctx.hasher.run(_credential, pw, bool(cleartext)).addCallback(write)
+        return self.ctx.hasher.run(_credential, pw, form, nt_hash).addCallback(write)
+
+    def _reply(self, value: Any) -> ReplyAttrs:
+        """``reply_attributes`` of a PATCH: ``{Name: value | [values]}`` (null: none),
+        checked against the dictionary; a bad one is a 400 naming its member."""
+        dictionary = self.ctx.dictionary or load_dictionary()
+        try:
+            return check_reply(parse_reply(value, "/reply_attributes"), dictionary,
+                               "/reply_attributes")
+        except PlanError as e:
+            raise Problem(400, "invalid-field", f"reply_attributes: {e.message}",
+                          field=re.sub(r"\[(\d+)\]", r"/\1", e.path.replace(".", "/"))
+                          ) from None
 
     def delete(self, req: ApiRequest) -> Deferred[Reply]:
         name = req.params["name"]

@@ -5,7 +5,7 @@ unanswered INVITE; NULL: an answered call), and ``sessions.authorised_s``
 unknown).
 
 Revision ID: 0026
-Revises: 0021
+Revises: 0025
 Create Date: 2026-12-03
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0026"
-down_revision = "0021"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 

@@ -51,6 +51,7 @@ from aaad.core.quotas.charging import (
 )
 from aaad.core.quotas.decide import (
     Block,
+    over_cap,
     seconds_beyond_cap,
 )
 from aaad.core.quotas.plan import Plan, format_money
@@ -58,12 +59,13 @@ from aaad.core.telephony.cdr import (
     FinishedCall,
     FreeMinutesLeft,
     build_cdr,
+    call_pieces,
     over_credit,
     take_free,
     wholesale_cost,
 )
 from aaad.core.telephony.rate_table import RateTable
-from aaad.core.telephony.rating import NO_CREDIT, OUTBOUND
+from aaad.core.telephony.rating import INBOUND, NO_CREDIT, OUTBOUND
 from aaad.store import blocks as block_store
 from aaad.store import calls as call_store
 from aaad.store import events as event_store
@@ -74,9 +76,12 @@ from aaad.store import tenants as tenant_store
 from aaad.store import usage as usage_store
 from aaad.store import users as user_store
 from aaad.store.calls import CallRules
+from aaad.store.jobs import throttle as throttle_store
+from aaad.store.jobs.throttle import THROTTLE
 from aaad.store.plans import load_plans, plan_from_json
 
-__all__ = ["OverLimit", "BatchOutcome", "record_accounting", "sweep_stale", "UTC_ZONE"]
+__all__ = ["OverLimit", "BatchOutcome", "Unrated", "RatingTally", "record_accounting",
+           "sweep_stale", "UTC_ZONE"]
 
 
 _DEFAULT_RULES = CallRules()
@@ -91,7 +96,8 @@ UTC_ZONE = ZoneInfo("UTC")
 
 @dataclass(frozen=True, slots=True)
 class OverLimit:
-    """A live session whose user crossed a limit of a ``disconnect`` plan."""
+    """A live session whose user crossed a limit of a ``disconnect`` plan, or
+    one to throttle or restore (``over_limit: throttle``)."""
 
     user_name: str
     session_key: str
@@ -102,6 +108,30 @@ class OverLimit:
     framed_ip: str | None
     reason: str
     message: str
+    # What to do: "disconnect" (Disconnect-Request), "throttle" or
+    # "unthrottle" (CoA-Request with ``attributes``; store/jobs/throttle.py).
+    action: str = "disconnect"
+    attributes: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Unrated:
+    """A call stored with no price, and why (core.telephony.rating.UNRATED_REASONS)."""
+
+    reason: str
+    session_key: str
+    user_name: str
+    number: str
+    duration_s: int
+
+
+@dataclass
+class RatingTally:
+    """What rating finished calls did: money debited, calls priced, calls left unrated."""
+
+    money: int = 0
+    rated: int = 0
+    unrated: list[Unrated] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +145,7 @@ class BatchOutcome:
     over_limit: tuple[OverLimit, ...] = ()
     charged_money: int = 0
     calls_rated: int = 0
+    calls_unrated: tuple[Unrated, ...] = ()
     # Sessions created by this batch with no user to attribute them to (a
     # SIP proxy's record without User-Name whose Call-ID was never
     # authorised here): stored under UNATTRIBUTED, counted and logged.
@@ -130,6 +161,7 @@ class _Segment:
     over_limit: list[OverLimit] = field(default_factory=list)
     charged_money: int = 0
     calls_rated: int = 0
+    calls_unrated: list[Unrated] = field(default_factory=list)
     unattributed: list[str] = field(default_factory=list)
     calls_missed: int = 0
     calls_corrected: int = 0
@@ -169,7 +201,8 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
     _merge(total, _apply_sessions(conn, segment, period, tz, now, rules, tenancy))
     return BatchOutcome(len(records), total.added, total.created, closed,
                         tuple(total.over_limit), total.charged_money, total.calls_rated,
-                        tuple(total.unattributed), total.calls_missed, total.calls_corrected)
+                        tuple(total.calls_unrated), tuple(total.unattributed),
+                        total.calls_missed, total.calls_corrected)
 
 
 def _merge(total: _Segment, part: _Segment) -> None:
@@ -178,14 +211,16 @@ def _merge(total: _Segment, part: _Segment) -> None:
     total.over_limit.extend(part.over_limit)
     total.charged_money += part.charged_money
     total.calls_rated += part.calls_rated
+    total.calls_unrated.extend(part.calls_unrated)
     total.unattributed.extend(part.unattributed)
     total.calls_missed += part.calls_missed
     total.calls_corrected += part.calls_corrected
 
 
-def _add_rated(out: _Segment, rated: tuple[int, int]) -> None:
-    out.charged_money += rated[0]
-    out.calls_rated += rated[1]
+def _add_rated(out: _Segment, rated: RatingTally) -> None:
+    out.charged_money += rated.money
+    out.calls_rated += rated.rated
+    out.calls_unrated.extend(rated.unrated)
 
 
 def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period: PeriodSpec,
@@ -339,6 +374,7 @@ def _enforce(conn: Connection, out: _Segment, newest: dict[str, AcctRecord],
         beyond = seconds_beyond_cap(plan, step.before.session_s, step.after.session_s)
         if beyond and plan.block is not None:
             _use_blocks(conn, out, step.user, name, plan, blocks, beyond, step.period_start, now)
+    throttle: dict[str, tuple[str, Plan]] = {}
     for key, state in states.items():
         if state is None or not state.open:
             continue
@@ -352,6 +388,24 @@ def _enforce(conn: Connection, out: _Segment, newest: dict[str, AcctRecord],
         if verdict is not None:
             out.over_limit.append(_over_limit(newest[key], state.user_name, verdict.reason,
                                               verdict.message))
+        elif plan.over_limit == THROTTLE and over_cap(
+                plan, after.get((owner, period_bounds(plan.period, tz, now)[0]), ZERO)):
+            throttle[key] = (state.user_name, plan)
+    _throttle(conn, out, throttle, newest)
+
+
+def _throttle(conn: Connection, out: _Segment, over: dict[str, tuple[str, Plan]],
+              newest: dict[str, AcctRecord]) -> None:
+    """Mark the open sessions over a ``throttle`` cap; a CoA for each newly marked one
+    (not for a session that just started: its Access-Accept was throttled already)."""
+    for key in sorted(throttle_store.mark_throttled(conn, over)):
+        rec = newest[key]
+        if rec.status is Status.START:
+            continue
+        user_name, plan = over[key]
+        item = _over_limit(rec, user_name, THROTTLE, f"over the cap of plan {plan.name}: "
+                           "throttled")
+        out.over_limit.append(replace(item, action=THROTTLE, attributes=plan.throttle_reply))
 
 
 def _over_limit(rec: AcctRecord, user_name: str, reason: str, message: str) -> OverLimit:
@@ -409,9 +463,9 @@ def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
 def _rate_finished(conn: Connection, finished: list[FinishedCall], call_plans: dict[int, Plan],
                    tables: dict[str, RateTable], tz: ZoneInfo, now: int,
                    rules: CallRules, *, reclosed: Collection[str] = (),
-                   out: _Segment | None = None) -> tuple[int, int]:
+                   out: _Segment | None = None) -> RatingTally:
     """Rate finished calls, once each (the CDR is keyed by the session): the
-    money debited and how many calls were rated.
+    money debited, how many calls were priced and which were not, and why.
 
     A call aaad had closed itself (``reclosed``: stale, NAS reboot, maximum
     duration) and rated then is re-rated on its real Stop: the CDR is
@@ -426,22 +480,22 @@ def _rate_finished(conn: Connection, finished: list[FinishedCall], call_plans: d
     at_cost = rules.rates.get(conn, set(wholesale.values()))
     balances = ledger_store.balances_for(conn, {f.user_id for f in finished}) if finished else {}
     available = {u: b.available for u, b in balances.items()}
-    debited = rated = 0
+    tally = RatingTally()
     for f in finished:
         plan = call_plans[f.user_id]
         table = tables.get(plan.rate_table or "")
-        cdr = build_cdr(plan, f, table, free.get(f.user_id), tz, rules)
+        inbound = tables.get(plan.inbound_rate_table or "")
+        first = call_store.rated_call(conn, f.key) if f.key in reclosed else None
+        # A correction is re-rated with the free seconds it was given the first time.
+        kept = (free.get(f.user_id) if first is None
+                else FreeMinutesLeft(first["period_start"], first["free_s"], 0, True))
+        cdr = build_cdr(plan, f, table, kept, tz, rules, inbound_table=inbound)
         if (w := at_cost.get(wholesale.get(f.user_id, ""))) is not None:
-            cdr["wholesale_cost"] = wholesale_cost(f, w, cdr["band"], rules)
-        if f.key in reclosed and (first := call_store.rated_call(conn, f.key)) is not None:
-            # Re-rated with the free seconds it was given the first time.
-            kept = FreeMinutesLeft(first["period_start"], first["free_s"], 0, True)
-            cdr = build_cdr(plan, f, table, kept, tz, rules)
-            if (w := at_cost.get(wholesale.get(f.user_id, ""))) is not None:
-                cdr["wholesale_cost"] = wholesale_cost(f, w, cdr["band"], rules)
+            cdr["wholesale_cost"] = wholesale_cost(f, w, call_pieces(plan, f, tz), rules)
+        if first is not None:
             change = call_store.correct_call(conn, cdr, first, now=now)
             if change is not None:
-                debited += change
+                tally.money += change
                 available[f.user_id] = available.get(f.user_id, 0) - change
                 if out is not None:
                     out.calls_corrected += 1
@@ -451,8 +505,13 @@ def _rate_finished(conn: Connection, finished: list[FinishedCall], call_plans: d
             call_store.ensure_free_period(conn, f.user_name, used.period_start,
                                           used.carried_in_s, user_id=f.user_id)
         if call_store.record_call(conn, cdr, now=now):
-            debited += cdr["cost"]
-            rated += 1
+            tally.money += cdr["cost"]
+            if cdr["unrated"] is None:
+                tally.rated += 1
+            else:
+                tally.unrated.append(Unrated(
+                    cdr["unrated"], f.key, f.user_name,
+                    f.caller if f.direction == INBOUND else f.dialled, f.duration_s))
             before = available.get(f.user_id, 0)
             available[f.user_id] = before - cdr["cost"]
             if cdr["cost"] and cdr["cost"] > before:
@@ -461,12 +520,12 @@ def _rate_finished(conn: Connection, finished: list[FinishedCall], call_plans: d
                     user_name=f.user_name, user_id=f.user_id, session_id=f.key,
                     detail=(f"call to {cdr['destination']} of {f.duration_s} s cost "
                             f"{format_money(cdr['cost'])}, {format_money(before)} available"))
-    return debited, rated
+    return tally
 
 
 def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: int,
                           rules: CallRules,
-                          durations: Mapping[str, int] | None = None) -> tuple[int, int]:
+                          durations: Mapping[str, int] | None = None) -> RatingTally:
     """Rate calls aaad itself closed (NAS reboot, stale, maximum duration): no
     Stop may ever rate them, so they are billed on their last known duration
     (``durations``: at the call time authorised, or the maximum call
@@ -477,7 +536,7 @@ def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: 
     call_plans = {u: p for u, p in load_plans(conn, {r.user_id for r in rows}).items()
                   if p.rate_table is not None}
     if not call_plans:
-        return 0, 0
+        return RatingTally()
     finished = [_finished(r) for r in rows if r.user_id in call_plans]
     if durations is not None:
         finished = [replace(f, duration_s=durations.get(f.key, f.duration_s)) for f in finished]
@@ -487,7 +546,8 @@ def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: 
 
 def _call_tables(conn: Connection, call_plans: dict[int, Plan],
                  rules: CallRules) -> dict[str, RateTable]:
-    return rules.rates.get(conn, {p.rate_table for p in call_plans.values() if p.rate_table})
+    return rules.rates.get(conn, {t for p in call_plans.values()
+                                  for t in (p.rate_table, p.inbound_rate_table) if t})
 
 
 def _credit_check(conn: Connection, out: _Segment, users: set[int],
@@ -504,8 +564,8 @@ def _credit_check(conn: Connection, out: _Segment, users: set[int],
         f = _finished(row)
         plan = call_plans[f.user_id]
         cdr = build_cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_id), tz,
-                        rules)
-        if cdr["prefix"] is None:          # not rated: inbound, emergency or no rate
+                        rules, inbound_table=tables.get(plan.inbound_rate_table or ""))
+        if cdr["prefix"] is None:          # unrated: why is in cdr["unrated"]
             continue
         take_free(free, f.user_id, cdr)
         spent[f.user_id] = spent.get(f.user_id, 0) + cdr["cost"]
@@ -552,36 +612,35 @@ def _use_blocks(conn: Connection, out: _Segment, user: int, name: str, plan: Pla
 
 def sweep_stale(conn: Connection, *, now: int, default_interval_s: int, intervals: int,
                 tz: ZoneInfo = UTC_ZONE, calls: CallRules | None = None,
+                tally: RatingTally | None = None,
                 no_interims: Sequence[str] = (), max_call_duration_s: int | None = None,
                 grace_s: int = AUTHORISED_GRACE_S,
                 counts: dict[str, int] | None = None) -> int:
     """Close sessions that have been silent too long (rating calls among them); how many.
+    What rating the closed calls did is added to ``tally``, for the metrics.
 
     Sessions of the clients in ``no_interims`` (``interims: none``) are never
     stale. They are closed once they outlive the call time their
     authorisation allowed (plus ``grace_s``: the proxy hung up then, and its
     BYE may not be accounted) or ``max_call_duration_s`` after their start,
-    rated at that time, each with a ``call_max_duration`` event.
-
-    ``counts``, when given, receives what the sweep did, for metrics:
-    ``stale`` and ``max_duration`` sessions closed, ``calls_rated`` and the
-    ``charged_money`` they cost.
+    rated at that time, each with a ``call_max_duration`` event. ``counts``,
+    when given, receives the ``stale`` and ``max_duration`` sessions closed.
     """
-    tally = counts if counts is not None else {}
+    counted = counts if counts is not None else {}
     rules = calls or _DEFAULT_RULES
     any_calls = _any_call_plan(conn)
     closing = (session_store.stale_session_ids(conn, now, default_interval_s, intervals,
                                                no_interims) if any_calls else [])
     n = session_store.close_stale_sessions(conn, now, default_interval_s, intervals, Cause.STALE,
                                            no_interims)
-    tally["stale"] = n
+    counted["stale"] = n
     if closing:
-        _tally(tally, _rate_closed_sessions(conn, closing, tz, now, rules))
+        _add_tally(tally, _rate_closed_sessions(conn, closing, tz, now, rules))
     if no_interims and max_call_duration_s:
         too_long = session_store.too_long_sessions(conn, now, max_call_duration_s,
                                                    no_interims, grace_s)
         closed = session_store.close_too_long_sessions(conn, too_long)
-        tally["max_duration"] = closed
+        counted["max_duration"] = closed
         n += closed
         for row in call_store.sessions_by_id(conn, list(too_long)):
             seconds = too_long[row.id]
@@ -593,14 +652,16 @@ def sweep_stale(conn: Connection, *, now: int, default_interval_s: int, interval
                 detail=(f"call to {row.called_station_id or '?'} without a Stop past {why}: "
                         f"closed and rated at {seconds} s; a later Stop corrects it"))
         if too_long and any_calls:
-            _tally(tally, _rate_closed_sessions(conn, list(too_long), tz, now, rules,
-                                                durations=too_long))
+            _add_tally(tally, _rate_closed_sessions(conn, list(too_long), tz, now, rules,
+                                                    durations=too_long))
     return n
 
 
-def _tally(counts: dict[str, int], rated: tuple[int, int]) -> None:
-    counts["charged_money"] = counts.get("charged_money", 0) + rated[0]
-    counts["calls_rated"] = counts.get("calls_rated", 0) + rated[1]
+def _add_tally(tally: RatingTally | None, rated: RatingTally) -> None:
+    if tally is not None:
+        tally.money += rated.money
+        tally.rated += rated.rated
+        tally.unrated.extend(rated.unrated)
 
 
 def _any_call_plan(conn: Connection) -> bool:

@@ -22,7 +22,7 @@ from aaad.core.accounting.realms import needs_tenants, route
 from aaad.core.accounting.sessions import ZERO, Totals
 from aaad.core.billing.account import Account, state
 from aaad.core.quotas.decide import Block
-from aaad.core.quotas.plan import Plan
+from aaad.core.quotas.plan import Plan, ReplyAttrs
 from aaad.core.telephony.rate_table import RateTable
 from aaad.store import blocks as block_store
 from aaad.store import calls as call_store
@@ -32,6 +32,7 @@ from aaad.store import usage as usage_store
 from aaad.store import users as user_store
 from aaad.store.calls import CallRules
 from aaad.store.plans import plan_from_json
+from aaad.store.reply_attributes import reply_from_json
 from aaad.store.users import Login
 
 __all__ = ["UserState", "CallState", "LoginBatch", "read_logins"]
@@ -61,12 +62,22 @@ class UserState:
         return self.row.held_reason or ""
 
     @property
+    def reply(self) -> ReplyAttrs:
+        """The user's own reply attributes (core.quotas.reply)."""
+        return reply_from_json(getattr(self.row, "reply_attributes", None))
+
+    @property
     def password_hash(self) -> str | None:
         return self.row.password_hash  # type: ignore[no-any-return]
 
     @property
     def password_cleartext(self) -> str | None:
         return self.row.password_cleartext  # type: ignore[no-any-return]
+
+    @property
+    def password_nt_hash(self) -> str | None:
+        """32 lower-case hex digits (RFC 2759 §8.3), or None."""
+        return self.row.password_nt_hash  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
