@@ -39,7 +39,7 @@ def test_ha1_is_stored_for_its_realm_and_never_printed(config: Path) -> None:
         shown = ok(config, *args).output
         assert ha1 not in shown and "Bob-pw-1" not in shown
     assert json.loads(ok(config, "user", "show", "bob", "--json").output)["credential"] == \
-        "hashed"
+        "sip-ha1"
     ok(config, "user", "set", "bob", "--password", "Bob-pw-2", "--password-hash", "ha1",
        "--realm", "voip.example.org")
     assert stored_ha1(stored(config, "bob")[0]) == (

@@ -253,3 +253,9 @@ def test_traces_name_sip_attributes_by_packet() -> None:
     line = describe(auth)
     assert "Digest-Realm='example.org'" in line and "ff" * 16 not in line
     assert "ee" * 16 not in line
+
+
+def test_store_knows_the_ha1_prefix() -> None:
+    from aaad.radius.authenticators import HA1_PREFIX
+    from aaad.store.users import SIP_HA1_PREFIX
+    assert SIP_HA1_PREFIX == HA1_PREFIX
