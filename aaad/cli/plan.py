@@ -39,6 +39,9 @@ def _plan_options(f: Any) -> Any:
         click.option("--octets-limit", help="e.g. 50GB; 'none' removes it"),
         click.option("--octets-direction", type=click.Choice(["in", "out", "total"])),
         click.option("--max-sessions", help="a number; 'none' removes it"),
+        click.option("--on-max-sessions", type=click.Choice(["reject", "replace-oldest"]),
+                     help="at max-sessions: refuse the new login, or close the oldest "
+                          "session for it"),
         click.option("--over-limit",
                      type=click.Choice(["reject", "disconnect", "bill", "throttle"]),
                      help="throttle needs throttle_reply: set it with 'aaad plan apply'"),
@@ -67,13 +70,15 @@ def _apply_options(base: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]
                                                      or opts["allowance"] == "carry")}
     if opts.get("allowance") == "reset":
         d.pop("free_credit_cap", None)
+    if opts.get("max_sessions") == "none":
+        d.pop("on_max_sessions", None)      # it says what happens at max_sessions
     if opts.get("free_credit") == "none":
         d.pop("free_credit_cap", None)
         if "free_minutes" not in d:
             d.pop("allowance", None)
     for key in ("period", "billing_day", "time_limit", "octets_limit", "octets_direction",
-                "max_sessions", "over_limit", "fee", "cycle_months", "setup_fee",
-                "free_credit", "free_credit_cap", "allowance"):
+                "max_sessions", "on_max_sessions", "over_limit", "fee", "cycle_months",
+                "setup_fee", "free_credit", "free_credit_cap", "allowance"):
         v = opts.get(key)
         if v is None:
             continue

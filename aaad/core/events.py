@@ -5,6 +5,8 @@
   that could not pay what is due / a top-up or resume that paid it);
 - ``over_limit``: a live session crossed a limit of a ``disconnect`` plan;
 - ``disconnect``: a Disconnect-Request's outcome (ack, nak, timeout, ...);
+- ``replaced``: a session closed for a new login of its user (a plan with
+  ``on_max_sessions: replace-oldest``), before its Disconnect-Request;
 - ``renewal_charged``/``renewal_due``: a plan fee line at a cycle start, paid
   (or billed, postpaid) / left due by a prepaid balance;
 - ``throttle``/``unthrottle``: a CoA-Request's outcome (ack, nak, timeout, ...)
@@ -24,5 +26,5 @@ from __future__ import annotations
 __all__ = ["EVENT_KINDS"]
 
 EVENT_KINDS = ("block_expired", "block_renewed", "call_credit_overrun", "call_max_duration",
-               "disconnect", "over_limit", "renewal_charged", "renewal_due", "resumed",
-               "revoked", "rollover", "suspended", "throttle", "unthrottle")
+               "disconnect", "over_limit", "renewal_charged", "renewal_due", "replaced",
+               "resumed", "revoked", "rollover", "suspended", "throttle", "unthrottle")

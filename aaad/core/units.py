@@ -20,6 +20,8 @@ _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w"
 _OCTET_UNITS = {
     "": 1, "b": 1,
     "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    # "1G", "500M": how hotspot gear (MikroTik, ticket printers) writes sizes; SI too.
+    "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
 }
 _NUMBER_UNIT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
@@ -72,7 +74,7 @@ def parse_duration_s(value: object) -> int:
 
 
 def parse_octets(value: object) -> int:
-    """Parse ``1000``, ``"500MB"``, ``"1.5GB"`` (SI) or ``"2GiB"`` (binary).
+    """Parse ``1000``, ``"500MB"``, ``"1.5GB"``, ``"1G"`` (SI) or ``"2GiB"`` (binary).
 
     Raises:
         ValueError: the value is not a non-negative whole number of octets.

@@ -32,6 +32,13 @@ Every Access-Reject is logged at INFO (user name, client, reason,
 Reply-Message; never a password or CHAP response), at most one line per user
 name per ``reject_log_interval_s``, with a count of the rejects held back.
 
+An Accept that must write first, a hotspot ticket's first login (its
+validity clock starts) or a login that replaces the user's oldest sessions
+(``on_max_sessions: replace-oldest``), runs store.jobs.login.start_login on
+the writer and is sent after its commit; the sessions it closed get a
+Disconnect-Request (``on_replaced``). If that write fails, no reply is sent
+(the NAS retries).
+
 When the database is unreachable, ``outage_policy`` decides: ``reject``
 answers Access-Reject, ``accept-cached`` decides with the last state read
 for that user (a bounded LRU; a user not in it is rejected), ``no-reply``
@@ -45,7 +52,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
@@ -60,6 +67,7 @@ from aaad.core.quotas.bands import band_at, split_by_band
 from aaad.core.quotas.decide import Accept, Decision, Reject, decide
 from aaad.core.quotas.plan import PEAK, Plan
 from aaad.core.quotas.reply import configured_reply, with_computed
+from aaad.core.quotas.tickets import expires_at, starts_clock
 from aaad.core.telephony.rating import AHEAD_S, INBOUND, CallAccept, authorise_call
 from aaad.credentials import VerifyCache, dummy_hash, verify_hash, verify_nt_hash
 from aaad.daemon.batch import GroupCommit, QueueFull
@@ -77,7 +85,8 @@ from aaad.radius.reply_check import ReplyFilter
 from aaad.radius.sip import CALL_TIME_AVP
 from aaad.store.calls import CallRules
 from aaad.store.database import Database, is_unavailable, was_disconnected
-from aaad.store.jobs.login import CallState, UserState, read_logins
+from aaad.store.jobs.login import CallState, Started, UserState, read_logins, start_login
+from aaad.store.sessions import Replaced
 
 __all__ = ["AuthHandler", "LastKnownUsers", "Lookup", "OUTAGE"]
 
@@ -187,12 +196,17 @@ class AuthHandler:
                  reject_log_interval_s: float = 60.0, reject_log_users: int = 10_000,
                  grace_s: int = 0, dictionary: Dictionary | None = None,
                  mppe_policy: str = "allowed", mppe_types: str = "40-or-128",
+                 writer: Executor | None = None,
+                 on_replaced: Callable[[Sequence[Replaced]], None] | None = None,
                  call_index: CallIndex | None = None) -> None:
         self._db = db
         self.call_index = call_index
         self._replies = ReplyFilter(dictionary or load_dictionary())
         self._mppe = (("MS-MPPE-Encryption-Policy", MPPE_POLICIES[mppe_policy]),
                       ("MS-MPPE-Encryption-Types", MPPE_TYPES[mppe_types]))
+        # Accepts that write first (start_login); the daemon passes its writer.
+        self._writer = writer or reader
+        self._on_replaced = on_replaced
         self.grace_s = grace_s
         self.outage_policy = outage_policy
         self.last_known = LastKnownUsers(outage_cache_size) \
@@ -321,6 +335,7 @@ class AuthHandler:
     def _decide(self, found: Lookup, creds: Access,
                 req: Request[Access]) -> Deferred[Reply] | Reply:
         user, now = found.user, found.now
+        live = not isinstance(user, _Outage)   # a cached state (outage) writes nothing
         if isinstance(user, _Outage):
             known = self.last_known
             cached = (known.get((req.client.tenant, creds.user_name)) if known is not None
@@ -334,7 +349,7 @@ class AuthHandler:
         if user is None:
             return self._fail_evenly("unknown_user", _ms_chap_error(creds))
         if creds.ms_chap is not None:
-            return self._ms_chap(user, creds, req, now)
+            return self._ms_chap(user, creds, req, now, live)
         if creds.digest is not None:
             digest = creds.digest
             if user.password_cleartext is not None:
@@ -346,42 +361,44 @@ class AuthHandler:
             else:
                 return self._fail_evenly("digest_needs_cleartext_or_ha1")
             ok = digest_matches(digest, ha1)
-            return self._verdict(user, req, now) if ok else self._fail_evenly("bad_password")
+            return (self._verdict(user, req, now, live) if ok
+                    else self._fail_evenly("bad_password"))
         if creds.chap is not None:
             if user.password_cleartext is None:     # said only in the metric and the log
                 return self._fail_evenly("chap_needs_cleartext")
             ok = chap_matches(creds.chap, creds.challenge or b"",
                               user.password_cleartext.encode("utf-8"))
-            return self._verdict(user, req, now) if ok else self._fail_evenly("bad_password")
+            return self._verdict(user, req, now, live) if ok else self._fail_evenly("bad_password")
         assert creds.password is not None
         if user.password_cleartext is not None:
             ok = hmac.compare_digest(creds.password, user.password_cleartext.encode("utf-8"))
-            return self._verdict(user, req, now) if ok else self._fail_evenly("bad_password")
+            return self._verdict(user, req, now, live) if ok else self._fail_evenly("bad_password")
         if user.password_nt_hash is not None:   # one MD4: no pool, no cache needed
             ok = verify_nt_hash(user.password_nt_hash, creds.password)
-            return self._verdict(user, req, now) if ok else self._fail_evenly("bad_password")
+            return self._verdict(user, req, now, live) if ok else self._fail_evenly("bad_password")
         if user.password_hash is None:
             return self._fail_evenly("no_password")
         if (ha1_kept := stored_ha1(user.password_hash)) is not None:   # PAP against an HA1
             ok = hmac.compare_digest(ha1_kept[1], digest_ha1(
                 creds.user_name, ha1_kept[0], creds.password.decode("utf-8")))
-            return self._verdict(user, req, now) if ok else self._fail_evenly("bad_password")
+            return (self._verdict(user, req, now, live) if ok
+                    else self._fail_evenly("bad_password"))
         if self.cache.hit(creds.user_name, creds.password, user.password_hash):
             self._metrics.verify_cache.labels("cache_hit").inc()
-            return self._verdict(user, req, now)
+            return self._verdict(user, req, now, live)
         stored = user.password_hash
         d = self._hash(verify_hash, stored, creds.password)
 
-        def verified(ok: bool) -> Reply:
+        def verified(ok: bool) -> Reply | Deferred[Reply]:
             self._metrics.verify_cache.labels("ok" if ok else "mismatch").inc()
             if not ok:
                 return reject(FAILED, "bad_password")
             self.cache.add(creds.user_name, creds.password or b"", stored)
-            return self._verdict(user, req, now)
+            return self._verdict(user, req, now, live)
         return d.addCallback(verified)
 
     def _ms_chap(self, user: UserState, creds: Access, req: Request[Access],
-                 now: int) -> Deferred[Reply] | Reply:
+                 now: int, live: bool = True) -> Deferred[Reply] | Reply:
         """MS-CHAP v1 (RFC 2433) or v2 (RFC 2759) against the NT hash, stored
         or computed from the cleartext; an argon2id hash cannot serve it."""
         response, challenge = creds.ms_chap, creds.challenge or b""
@@ -402,26 +419,68 @@ class AuthHandler:
             ok = mschap.verify_v1(challenge, response, nt_hash)
         if not ok:
             return self._fail_evenly("bad_password", error)
-        reply = self._verdict(user, req, now)
-        if reply.code != ACCESS_ACCEPT:          # the password was right; the account says no
-            return Reply(reply.code, (*reply.attributes, *_ms_chap_error(creds, 649)),
-                         reason=reply.reason)
-        extra = mschap.accept_attributes(response, challenge, nt_hash, creds.name_octets,
-                                         req.client.secret, req.authenticator, _salts())
-        return Reply(ACCESS_ACCEPT, (*reply.attributes, *extra, *self._mppe),
-                     reason=reply.reason)
+        key = nt_hash
 
-    def _verdict(self, user: UserState, req: Request[Access], now: int) -> Reply:
-        """The password matched: apply the account state and the plan at ``now``."""
+        def finish(reply: Reply) -> Reply:
+            if reply.code != ACCESS_ACCEPT:      # the password was right; the account says no
+                return Reply(reply.code, (*reply.attributes, *_ms_chap_error(creds, 649)),
+                             reason=reply.reason)
+            extra = mschap.accept_attributes(response, challenge, key, creds.name_octets,
+                                             req.client.secret, req.authenticator, _salts())
+            return Reply(ACCESS_ACCEPT, (*reply.attributes, *extra, *self._mppe),
+                         reason=reply.reason)
+        verdict = self._verdict(user, req, now, live)
+        # An Accept that writes first (start_login) comes as a Deferred.
+        return verdict.addCallback(finish) if isinstance(verdict, Deferred) else finish(verdict)
+
+    def _verdict(self, user: UserState, req: Request[Access], now: int,
+                 live: bool = True) -> Reply | Deferred[Reply]:
+        """The password matched: apply the account state and the plan at ``now``.
+
+        ``live``: ``user`` was read now (not the outage cache), so an Accept
+        may write first (a ticket's first login, replaced sessions)."""
         decision = decide(user.plan, enabled=user.enabled, used=user.used,
                           open_sessions=user.open_sessions, blocks=user.blocks,
-                          now=now, tz=self.tz, due_money=user.due_money, held=user.held)
+                          now=now, tz=self.tz, due_money=user.due_money, held=user.held,
+                          expires_at=expires_at(user.validity, now))
         if user.call is not None and user.plan is not None:
             return self._call_verdict(user, user.plan, user.call, decision, req, now)
         if not isinstance(decision, Accept):
             return reject(decision.message, decision.reason)
-        return Reply(ACCESS_ACCEPT, self._with_reply(
+        accept = Reply(ACCESS_ACCEPT, self._with_reply(
             user, decision, accept_attributes(decision, user.plan, req.client.type)))
+        first = starts_clock(user.validity)
+        if not live or (not first and decision.replace_sessions == 0):
+            return accept
+        return self._start(user, req, now, first=first,
+                           replace=decision.replace_sessions > 0).addCallback(lambda _: accept)
+
+    def _start(self, user: UserState, req: Request[Access], now: int, *, first: bool,
+               replace: bool) -> Deferred[Started]:
+        """Write what the Accept needs (store.jobs.login.start_login) on the writer;
+        once committed, send the replaced sessions their Disconnect-Requests."""
+        max_sessions = user.plan.max_sessions if replace and user.plan is not None else None
+        client = req.client.name
+
+        def write() -> Started:
+            with self._db.writer.begin() as conn:
+                return start_login(conn, user_id=user.user_id, user_name=req.body.user_name,
+                                   now=now, first_login=first, max_sessions=max_sessions,
+                                   client=client)
+
+        def written(started: Started) -> Started:
+            for r in started.replaced:
+                log.info("login of %r from %s replaced session %s on %s", req.body.user_name,
+                         client, r.acct_session_id, r.client)
+            if started.replaced and self._on_replaced is not None:
+                self._on_replaced(started.replaced)
+            return started
+
+        def failed(f: Any) -> Any:
+            self._metrics.db_errors.labels("auth").inc()
+            return f
+        d: Deferred[Started] = self._writer.run(write)
+        return d.addCallbacks(written, failed)
 
     def _with_reply(self, user: UserState, decision: Accept,
                     computed: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:

@@ -11,6 +11,10 @@ CoA-Request with the plan's throttle attributes instead, and sessions under
 the cap again (at the period rollover) one with the full-speed attributes
 (store/jobs/throttle.py); ``throttle_by: disconnect`` clients get a
 Disconnect-Request for both.
+
+The access handler reports the sessions a login replaced (``on_max_sessions:
+replace-oldest``), already closed in the database; :meth:`Enforcer.replaced`
+sends each the same Disconnect-Request.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from aaad.radius.coa import CoAClient, CoAResult
 from aaad.store import events as event_store
 from aaad.store.database import Database
 from aaad.store.jobs.accounting_batch import OverLimit
+from aaad.store.sessions import Replaced
 
 __all__ = ["Enforcer", "disconnect_attributes"]
 
@@ -96,6 +101,20 @@ class Enforcer:
                 client_name=item.client, nas_address=item.nas_address, user_name=item.user_name,
                 session_key=item.session_key, acct_session_id=item.acct_session_id,
                 nas_key=item.nas_key, framed_ip=item.framed_ip, why=item.reason)
+
+    def replaced(self, items: Sequence[Replaced]) -> None:
+        """Disconnect sessions a new login replaced (reactor thread); the access
+        handler's ``on_replaced``. They are closed in the database already (and
+        a ``replaced`` event recorded): this tells the NAS. Each outcome is
+        recorded by :meth:`disconnect`; nothing waits for it."""
+        now = self._reactor.seconds()
+        for item in items:
+            self._recent[item.key] = now      # no over-limit request on top of this one
+            self.disconnect(
+                client_name=item.client, nas_address=item.nas_address,
+                user_name=item.user_name, session_key=item.key,
+                acct_session_id=item.acct_session_id, nas_key=item.nas_key,
+                framed_ip=item.framed_ip, why="replaced by a new login")
 
     def disconnect(self, *, client_name: str, nas_address: str, user_name: str,
                    session_key: str, acct_session_id: str, nas_key: str,

@@ -35,8 +35,10 @@ from aaad.radius.codec import ACCT_CODES, AUTH_CODES, load_dictionary
 from aaad.radius.protocol import RadiusPort
 from aaad.radius.trace import Tracer
 from aaad.store import sessions as session_store
+from aaad.store import tickets as ticket_store
 from aaad.store.calls import CallRules
 from aaad.store.database import Database, describe_url, open_database
+from aaad.store.jobs.accounting_batch import OverLimit
 
 __all__ = ["AaadService", "client_table", "Executors"]
 
@@ -122,6 +124,7 @@ class AaadService(MultiService):
             outage_cache_size=config.auth.outage_cache_size, availability=self.availability,
             grace_s=config.billing.grace_days * 86400, dictionary=dictionary,
             mppe_policy=config.auth.mppe_policy, mppe_types=config.auth.mppe_types,
+            writer=self.executors.writer, on_replaced=self.enforcer.replaced,
             call_index=self.call_index)
         self.tracer = Tracer(now=reactor.seconds)
         common = {"clients": clients, "dictionary": dictionary, "reactor": reactor,
@@ -323,8 +326,21 @@ class AaadService(MultiService):
             self.api.context.purge_keys().addErrback(
                 lambda f: log.warning("purging API idempotency keys failed: %s",
                                       f.getErrorMessage()))
+        self._cut_expired_tickets(now)
 
         def failed(f: Any) -> int:
             log.warning("stale-session sweep failed: %s", f.getErrorMessage())
             return 0
         return d.addErrback(failed)
+
+    def _cut_expired_tickets(self, now: int) -> Deferred[None]:
+        """Disconnect the open sessions of tickets that ended since the last
+        sweeps (store.tickets.expired_sessions); nothing waits for it."""
+        def read() -> list[OverLimit]:
+            with self.db.reader.connect() as conn:
+                return ticket_store.expired_sessions(conn, now=now)
+        d: Deferred[Any] = self.executors.reader.run(read)
+        d.addCallback(lambda items: self.enforcer.over_limit(items) if items else None)
+        d.addErrback(lambda f: log.warning("looking for sessions of expired tickets failed: %s",
+                                           f.getErrorMessage()))
+        return d

@@ -8,6 +8,7 @@ Which phases the closes select comes from the lifecycle table
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from sqlalchemy import (
@@ -28,6 +29,7 @@ from sqlalchemy.dialects import mysql
 from aaad.core.accounting.lifecycle import Event, Phase, closing_phases
 from aaad.core.accounting.realms import OPERATOR, Route
 from aaad.core.accounting.sessions import AcctRecord, Cause, SessionState, Totals
+from aaad.core.quotas.concurrency import OpenSession, sessions_to_replace
 from aaad.store.sql import insert_ignore, json_param
 from aaad.store.tables import plans, sessions, users
 from aaad.store.users import UserRef, ids_for
@@ -35,7 +37,7 @@ from aaad.store.users import UserRef, ids_for
 __all__ = ["Loaded", "claim_sessions", "lock_sessions", "insert_placeholders", "save_sessions",
            "in_phases", "close_nas_sessions", "nas_session_ids", "close_stale_sessions",
            "stale_session_ids", "too_long_sessions", "close_too_long_sessions",
-           "list_sessions", "open_session_count", "open_sessions"]
+           "list_sessions", "open_session_count", "open_sessions", "Replaced", "replace_oldest"]
 
 
 def _state(r: Any) -> SessionState:
@@ -329,7 +331,7 @@ def in_phases(phases: Iterable[Phase]) -> Any:
     a batch are saved in the same transaction), so NEW never matches a row.
     """
     closed_as = {Phase.STALE: [Cause.STALE, Cause.MAX_DURATION],
-                 Phase.NAS_REBOOT: [Cause.NAS_REBOOT]}
+                 Phase.NAS_REBOOT: [Cause.NAS_REBOOT], Phase.REPLACED: [Cause.REPLACED]}
     c = sessions.c
     terms: list[Any] = []
     for p in set(phases):
@@ -428,6 +430,48 @@ def stale_session_ids(conn: Connection, now: int, default_interval_s: int,
     """The sessions :func:`close_stale_sessions` would close."""
     return list(conn.execute(select(sessions.c.id).where(
         _stale(now, default_interval_s, intervals, no_interims))).scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    """A session :func:`replace_oldest` closed: what a Disconnect-Request needs."""
+
+    key: str
+    user_name: str
+    client: str
+    nas_address: str
+    nas_key: str
+    acct_session_id: str
+    framed_ip: str | None
+
+
+def replace_oldest(conn: Connection, user_id: int, *, max_sessions: int) -> list[Replaced]:
+    """Close the user's oldest open sessions so that a new login fits in
+    ``max_sessions`` (core.quotas.concurrency), the way the stale sweep closes
+    one: at its last event time, with its last known totals (usage already
+    counted stays counted), terminate cause ``Replaced``. A later Stop for it
+    replaces that close; an Interim does not reopen it (lifecycle.py).
+
+    The user row is locked first, as every per-user write does, so two
+    logins at once (two nodes on one database) close each session once: the
+    second sees the first's closes. The caller owns the transaction.
+    """
+    conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update()).all()
+    c = sessions.c
+    rows = {r.id: r for r in conn.execute(
+        select(c.id, c.user_name, c.client, c.nas_address, c.nas_key, c.acct_session_id,
+               c.framed_ip, c.started_at)
+        .where(and_(c.user_id == user_id, in_phases({Phase.OPEN}))).order_by(c.id)
+        .with_for_update())}
+    keys = sessions_to_replace([OpenSession(r.id, r.started_at) for r in rows.values()],
+                               max_sessions)
+    if not keys:
+        return []
+    conn.execute(update(sessions)
+                 .where(and_(c.id.in_(keys), in_phases(closing_phases(Event.REPLACED))))
+                 .values(active=False, stopped_at=c.updated_at, terminate_cause=Cause.REPLACED))
+    return [Replaced(k, rows[k].user_name, rows[k].client, rows[k].nas_address, rows[k].nas_key,
+                     rows[k].acct_session_id, rows[k].framed_ip) for k in keys]
 
 
 def list_sessions(conn: Connection, *, user: UserRef | None = None, active_only: bool = False,

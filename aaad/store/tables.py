@@ -121,6 +121,14 @@ users = Table(
     # Migration 0023: the user's own reply attributes (core.quotas.reply),
     # canonical JSON [[name, value], ...] in name order; NULL: none.
     Column("reply_attributes", Text, nullable=True),
+    # Migration 0024: hotspot tickets (core/quotas/tickets.py). The batch a
+    # ticket was made in (NULL: an ordinary user), its validity from the first
+    # login and when that was, and the instant it stops logging in: a fixed
+    # end, which the first login lowers to first_login_at + valid_s if sooner.
+    Column("ticket_batch", String(32), nullable=True, index=True),
+    Column("valid_s", BigInteger, nullable=True),
+    Column("first_login_at", BigInteger, nullable=True),
+    Column("expires_at", BigInteger, nullable=True, index=True),
     # Name first: a lookup by name alone (any tenant) still uses the index.
     UniqueConstraint("name", "tenant_id"),
     sqlite_autoincrement=True,

@@ -173,7 +173,8 @@ _FOR_AUTH = (
            users.c.created_at, users.c.billing,
            users.c.suspended_at,
            users.c.held_at, users.c.held_reason, users.c.plan, plans.c.definition,
-           users.c.reply_attributes,
+           users.c.reply_attributes, users.c.valid_s, users.c.first_login_at,
+           users.c.expires_at,
            usage.c.period_start, usage.c.counted_s, usage.c.counted_in_octets,
            usage.c.counted_out_octets,
            _OPEN_COUNT.label("open_sessions"))

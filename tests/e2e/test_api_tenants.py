@@ -329,8 +329,32 @@ def _charge(d: Daemon, a: str, b: str) -> None:
     assert api(d, "GET", f"/v1/charges?tenant={TA}", token=TOKEN).body == listed
 
 
+def _create_tickets(d: Daemon, a: str, b: str) -> None:
+    """A's tickets are A's users, on A's plan or the operator's; B's plan is no plan
+    to A; B lists none of them."""
+    theirs = api(d, "POST", "/v1/tickets", {"valid": "1h", "plan": B_PLAN}, token=a,
+                 key=secrets.token_hex(8))
+    missing = api(d, "POST", "/v1/tickets", {"valid": "1h", "plan": MISSING}, token=a,
+                  key=secrets.token_hex(8))
+    assert theirs.status == 404 and theirs.body["detail"].replace(B_PLAN, MISSING) \
+        == missing.body["detail"]
+    for plan in (PLAN, OP_PLAN):
+        made = api(d, "POST", "/v1/tickets", {"valid": "1h", "plan": plan,
+                                               "batch": "a-tickets"},
+                   token=a, key=secrets.token_hex(8))
+        assert made.status == 201 and made.body["plan"] == plan, made.body
+        user = made.body["tickets"][0]["user"]
+        assert api(d, "GET", f"/v1/users/{user}", token=a,
+                   template="/v1/users/{name}").body["plan"] == plan
+        assert api(d, "GET", f"/v1/users/{user}", token=b,
+                   template="/v1/users/{name}").status == 404
+        assert api(d, "DELETE", f"/v1/users/{user}", token=a,
+                   template="/v1/users/{name}").status == 204
+    assert "a-tickets" not in json.dumps(api(d, "GET", "/v1/tickets", token=b).body)
+
+
 _WRITES = {("POST", "/v1/users"): _create_user, ("POST", "/v1/users/import"): _import,
-           ("POST", "/v1/vouchers"): _create_vouchers,
+           ("POST", "/v1/vouchers"): _create_vouchers, ("POST", "/v1/tickets"): _create_tickets,
            ("POST", "/v1/vouchers/redeem"): _redeem, ("POST", "/v1/charges"): _charge}
 
 

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy import select, update
+from twisted.internet.defer import Deferred
 from twisted.internet.testing import MemoryReactorClock
 
 from aaad.core.accounting.periods import parse_period_spec
@@ -22,10 +24,12 @@ from aaad.radius.codec import AUTH_CODES, decode_request, load_dictionary, read_
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import Reply
 from aaad.store import plans as plan_store
+from aaad.store import sessions as session_store
 from aaad.store import users as user_store
 from aaad.store.database import Database
 from aaad.store.jobs.accounting_batch import record_accounting
 from aaad.store.plans import plan_to_json
+from aaad.store.tables import users
 from tests.support.radius_packets import NAS, access_request, make_client
 from tests.support.records import acct_record
 
@@ -132,3 +136,96 @@ def test_last_months_usage_does_not_count_this_month(world: World) -> None:
     world.use(7200, sid="old")                  # November: the whole allowance
     world.reactor.advance(DEC - NOV)
     assert attrs(world.login())["Session-Timeout"] == 7200
+
+
+class GatedWriter:
+    """The writer's thread hop, held until the test lets it run (or fail)."""
+
+    queued = 0
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Any, Any]] = []
+
+    def run(self, fn: Any, *args: Any) -> Any:
+        d: Deferred[Any] = Deferred()
+        self.jobs.append((lambda: fn(*args), d))
+        return d
+
+    def release(self) -> None:
+        for job, d in self.jobs:
+            try:
+                d.callback(job())
+            except Exception as e:      # the job's failure is the Deferred's
+                d.errback(e)
+        self.jobs.clear()
+
+
+def replacing_world(db: Database) -> tuple[World, GatedWriter, list[Any]]:
+    w = World(db)
+    writer, replaced = GatedWriter(), []
+    w.handler = AuthHandler(
+        db=db, reader=InlineExecutor(), hasher=InlineExecutor(), reactor=w.reactor,
+        metrics=Metrics(CollectorRegistry()), tz=TZ, writer=writer,  # type: ignore[arg-type]
+        on_replaced=replaced.extend,
+        cache=VerifyCache(max_entries=10, ttl_s=60, now=w.reactor.seconds))
+    return w, writer, replaced
+
+
+def pending_login(w: World, user: str = "kim") -> list[Any]:
+    client = make_client()
+    req = read_body(decode_request(access_request(user, "pw-kim-1"), client, NAS,
+                                   allowed=AUTH_CODES, dictionary=load_dictionary()),
+                    arrival=w.reactor.seconds())
+    out: list[Any] = []
+    w.handler.handle(req).addBoth(out.append)
+    return out
+
+
+def test_replace_oldest_accepts_only_after_the_close_commits(sqlite_db: Database) -> None:
+    w, writer, replaced = replacing_world(sqlite_db)
+    w.plan({"name": "one", "max_sessions": 1, "on_max_sessions": "replace-oldest"})
+    assert pending_login(w)[0].code == ACCESS_ACCEPT     # nothing open: nothing to write
+    assert writer.jobs == []
+    w.use(0, sid="old", stop=False)
+    got = pending_login(w)
+    assert got == [] and len(writer.jobs) == 1             # not sent before the commit
+    writer.release()
+    [reply] = got
+    assert reply.code == ACCESS_ACCEPT
+    assert [r.acct_session_id for r in replaced] == ["old"]
+    with sqlite_db.reader.connect() as conn:
+        [row] = session_store.list_sessions(conn)
+    assert (row["active"], row["terminate_cause"]) == (False, "Replaced")
+
+
+def test_no_reply_when_the_login_write_fails(sqlite_db: Database) -> None:
+    w, writer, replaced = replacing_world(sqlite_db)
+    w.plan({"name": "one", "max_sessions": 1, "on_max_sessions": "replace-oldest"})
+    w.use(0, sid="old", stop=False)
+    got = pending_login(w)
+    [(_, d)] = writer.jobs
+    writer.jobs.clear()
+    d.errback(RuntimeError("database went away"))
+    [failure] = got
+    assert failure.check(RuntimeError) and replaced == []    # the NAS retries
+
+
+def test_a_ticket_starts_its_clock_at_the_first_login(sqlite_db: Database) -> None:
+    w, writer, _ = replacing_world(sqlite_db)
+    with sqlite_db.writer.begin() as conn:
+        uid = user_store.add_user(conn, "kim", password_hash=None, password_cleartext="pw-kim-1",
+                                  plan=None, enabled=True, now=0)
+        conn.execute(update(users).where(users.c.id == uid).values(valid_s=3600,
+                                                                   ticket_batch="b"))
+    got = pending_login(w)
+    writer.release()
+    assert got[0].code == ACCESS_ACCEPT and attrs(got[0])["Session-Timeout"] == 3600
+    with sqlite_db.reader.connect() as conn:
+        assert conn.execute(select(users.c.first_login_at)).scalar() == NOV
+    w.reactor.advance(3000)
+    later = pending_login(w)
+    assert writer.jobs == []                               # started already: nothing to write
+    assert attrs(later[0])["Session-Timeout"] == 600
+    w.reactor.advance(600)
+    [expired] = pending_login(w)
+    assert (expired.code, attrs(expired)["Reply-Message"]) == (ACCESS_REJECT, "Ticket expired")

@@ -20,6 +20,7 @@ import pytest
 from argon2 import PasswordHasher
 from prometheus_client import CollectorRegistry
 from pyrad.packet import AcctPacket, AuthPacket
+from sqlalchemy import select, update
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -53,6 +54,7 @@ from aaad.store import sessions as session_store
 from aaad.store import users as user_store
 from aaad.store.database import Database
 from aaad.store.plans import plan_to_json
+from aaad.store.tables import users
 from tests.support.fakes import GatedExecutor
 from tests.support.radius_packets import (
     DICT,
@@ -1126,6 +1128,21 @@ class MsChapTests(PortTest):
         self.assertEqual(reply["Reply-Message"], ["Account disabled"])
         self.assertEqual(reply["MS-CHAP-Error"],
                          ["\x03E=649 R=0 C=5B5D7C7D7B3F2F3E3C2C602132262628 V=3"])
+
+    def test_v2_first_login_of_a_ticket_starts_its_clock_and_keeps_the_keys(self) -> None:
+        """An MS-CHAP accept that writes first (the ticket's first login) still
+        carries MS-CHAP2-Success, and Session-Timeout is the ticket's validity."""
+        with self.db.writer.begin() as conn:
+            conn.execute(update(users).where(users.c.name == "User")
+                         .values(valid_s=3600, ticket_batch="b"))
+        _, reply = self.v2("User", "clientPass", ident=9)
+        self.assertEqual(reply.code, ACCESS_ACCEPT)
+        self.assertEqual(reply["MS-CHAP2-Success"],
+                         [b"\x09S=407A5589115FD0D6209F510FE9C04566932CDA56"])
+        self.assertEqual(reply["Session-Timeout"], [3600])
+        with self.db.reader.connect() as conn:
+            self.assertEqual(conn.execute(select(users.c.first_login_at)
+                                          .where(users.c.name == "User")).scalar(), T0)
 
     def test_v1_accept_carries_ms_chap_mppe_keys(self) -> None:
         pkt, reply = self.v1("nt", "nt-pw")

@@ -110,10 +110,12 @@ def test_stale_sessions_are_closed_and_a_late_interim_reopens(db: Database) -> N
 
 
 @pytest.mark.parametrize("phase", [p for p in Phase if p is not Phase.NEW], ids=str)
-@pytest.mark.parametrize("event", [Event.NAS_RESTART, Event.SILENCE], ids=str)
+@pytest.mark.parametrize("event", [Event.NAS_RESTART, Event.SILENCE, Event.REPLACED], ids=str)
 def test_the_sql_closes_move_as_the_lifecycle_table_says(db: Database, phase: Phase,
                                                          event: Event) -> None:
     apply(db, [START, I1])
+    with db.reader.connect() as conn:
+        uid = conn.execute(select(sessions.c.user_id)).scalar_one()
     if phase is Phase.STOPPED:
         apply(db, [STOP])
     elif phase is Phase.STALE:
@@ -122,10 +124,15 @@ def test_the_sql_closes_move_as_the_lifecycle_table_says(db: Database, phase: Ph
     elif phase is Phase.NAS_REBOOT:
         with db.writer.begin() as conn:
             session_store.close_nas_sessions(conn, START.nas_key, I1.at + 1)
+    elif phase is Phase.REPLACED:
+        with db.writer.begin() as conn:
+            session_store.replace_oldest(conn, uid, max_sessions=1)
     before = session_rows(db)[0]
     with db.writer.begin() as conn:
         if event is Event.NAS_RESTART:
             n = session_store.close_nas_sessions(conn, START.nas_key, I1.at + 20_000)
+        elif event is Event.REPLACED:
+            n = len(session_store.replace_oldest(conn, uid, max_sessions=1))
         else:
             n = session_store.close_stale_sessions(conn, I1.at + 20_000, 300, 3)
     [row] = session_rows(db)

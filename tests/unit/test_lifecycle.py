@@ -31,7 +31,8 @@ from tests.support.records import acct_record
 
 T = 1_790_000_000
 STATUS = {Event.START: Status.START, Event.INTERIM: Status.INTERIM, Event.STOP: Status.STOP}
-CAUSE = {Event.NAS_RESTART: Cause.NAS_REBOOT, Event.SILENCE: Cause.STALE}
+CAUSE = {Event.NAS_RESTART: Cause.NAS_REBOOT, Event.SILENCE: Cause.STALE,
+         Event.REPLACED: Cause.REPLACED}
 
 
 def record(status: Status, at: int, seconds: int) -> AcctRecord:
@@ -51,6 +52,8 @@ def in_phase(phase: Phase) -> SessionState | None:
         return close_state(s, Cause.STALE)
     if phase is Phase.NAS_REBOOT:
         return close_state(s, Cause.NAS_REBOOT)
+    if phase is Phase.REPLACED:
+        return close_state(s, Cause.REPLACED)
     return s
 
 
@@ -69,6 +72,7 @@ def test_nothing_leaves_stopped_and_nothing_returns_to_new() -> None:
 def test_only_a_running_session_is_closed_by_aaad() -> None:
     assert closing_phases(Event.NAS_RESTART) == {Phase.OPEN}
     assert closing_phases(Event.SILENCE) == {Phase.OPEN}
+    assert closing_phases(Event.REPLACED) == {Phase.OPEN}
     assert closing_phases(Event.STOP) == frozenset()
 
 
@@ -96,6 +100,7 @@ def test_phase_of_reads_the_stored_columns() -> None:
     assert phase_of(counted=True, open=True, terminate_cause=None) is Phase.OPEN
     assert phase_of(counted=True, open=False, terminate_cause="Stale") is Phase.STALE
     assert phase_of(counted=True, open=False, terminate_cause="NAS-Reboot") is Phase.NAS_REBOOT
+    assert phase_of(counted=True, open=False, terminate_cause="Replaced") is Phase.REPLACED
     assert phase_of(counted=True, open=False, terminate_cause="Lost-Carrier") is Phase.STOPPED
     assert phase_of(counted=True, open=False, terminate_cause=None) is Phase.STOPPED
 
@@ -105,3 +110,20 @@ def test_an_inferred_close_keeps_the_last_event_time() -> None:
     assert s is not None
     assert close_state(s, Cause.STALE) == replace(s, open=False, stopped_at=T + 300,
                                                   terminate_cause=Cause.STALE)
+
+
+def test_a_replaced_session_is_not_reopened_and_its_late_stop_counts_once() -> None:
+    """A session a new login replaced (on_max_sessions: replace-oldest): its
+    late Interim adds only what is beyond the stored totals and leaves it
+    closed; its late Stop closes it for real, adding nothing twice."""
+    s = in_phase(Phase.REPLACED)
+    assert s is not None and not s.open and s.terminate_cause == "Replaced"
+    assert s.stopped_at == T + 300                  # its last event time, as the sweeper does
+    interim = apply_record(s, record(Status.INTERIM, T + 360, 360))
+    assert not interim.state.open and interim.state.terminate_cause == "Replaced"
+    assert interim.delta == Totals(60, 60, 60)
+    again = apply_record(interim.state, record(Status.INTERIM, T + 360, 360))
+    assert again.delta == Totals(0, 0, 0)
+    stop = apply_record(again.state, record(Status.STOP, T + 360, 360))
+    assert stop.delta == Totals(0, 0, 0)
+    assert (stop.state.open, stop.state.terminate_cause) == (False, "User-Request")

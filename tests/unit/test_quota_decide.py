@@ -61,12 +61,13 @@ def used(s: int = 0, i: int = 0, o: int = 0) -> Totals:
 
 def ask(p: Plan | None, u: Totals = ZERO, *, enabled: bool = True, open_sessions: int = 0,
         blocks: tuple[Block, ...] = (), now: int = NOW, due_money: int = 0,
-        held: str | None = None) -> Decision:
+        held: str | None = None, expires_at: int | None = None) -> Decision:
     return decide(p, enabled=enabled, used=u, open_sessions=open_sessions, blocks=blocks,
-                  now=now, tz=BERLIN, due_money=due_money, held=held)
+                  now=now, tz=BERLIN, due_money=due_money, held=held, expires_at=expires_at)
 
 
 TIME = plan(time_limit="150h")
+REPLACE1 = plan(max_sessions=1, on_max_sessions="replace-oldest")
 DATA = plan(octets_limit="50GB")
 BANDS = [
     {"name": "offpeak", "days": ["mon", "tue", "wed", "thu", "fri"], "from": "22:00",
@@ -129,6 +130,40 @@ DECISIONS = [
      Reject("Concurrent session limit of 1 reached", "max_sessions")),
     (plan(max_sessions=2), ZERO, {"open_sessions": 3},
      Reject("Concurrent session limit of 2 reached", "max_sessions")),
+    # replace-oldest: accepted at the limit, with how many oldest sessions make room
+    (REPLACE1, ZERO, {"open_sessions": 0}, Accept(None, None)),
+    (REPLACE1, ZERO, {"open_sessions": 1}, Accept(None, None, replace_sessions=1)),
+    (REPLACE1, ZERO, {"open_sessions": 3}, Accept(None, None, replace_sessions=3)),
+    (plan(max_sessions=2, on_max_sessions="replace-oldest"), ZERO, {"open_sessions": 1},
+     Accept(None, None)),
+    (plan(max_sessions=2, on_max_sessions="replace-oldest"), ZERO, {"open_sessions": 2},
+     Accept(None, None, replace_sessions=1)),
+    # ... but it does not get round the other limits
+    (plan(time_limit="1h", max_sessions=1, on_max_sessions="replace-oldest"), used(HOUR),
+     {"open_sessions": 1}, Reject("Monthly time limit of 1h reached", "time_limit")),
+    (plan(time_limit="1h", max_sessions=1, on_max_sessions="replace-oldest"), used(1800),
+     {"open_sessions": 1}, Accept(1800, None, replace_sessions=1)),
+    # an expiry (a hotspot ticket's): rejected from that instant, Session-Timeout never past it
+    (None, ZERO, {"expires_at": NOW + 600}, Accept(600, None)),
+    (None, ZERO, {"expires_at": NOW + 1}, Accept(1, None)),
+    (None, ZERO, {"expires_at": NOW}, Reject("Ticket expired", "expired")),
+    (TIME, used(0), {"expires_at": NOW - 1}, Reject("Ticket expired", "expired")),
+    (plan(period="none", time_limit="2h"), used(HOUR), {"expires_at": NOW + 3 * HOUR},
+     Accept(HOUR, None)),
+    (plan(period="none", time_limit="2h"), used(HOUR), {"expires_at": NOW + 600},
+     Accept(600, None)),
+    (plan(period="none", octets_limit="1GB"), used(0, GB // 2), {"expires_at": NOW + 600},
+     Accept(600, GB // 2)),
+    (REPLACE1, ZERO, {"expires_at": NOW + 600, "open_sessions": 1},
+     Accept(600, None, replace_sessions=1)),
+    # the amount used up says so, whatever time is left on the ticket
+    (plan(period="none", time_limit="2h"), used(2 * HOUR), {"expires_at": NOW + 600},
+     Reject("Time limit of 2h reached", "time_limit")),
+    # disabled and suspended by hand come first; expired comes before what is due
+    (None, ZERO, {"expires_at": NOW, "enabled": False}, Reject("Account disabled", "disabled")),
+    (None, ZERO, {"expires_at": NOW, "held": ""}, Reject("Account suspended",
+                                                          "suspended_by_hand")),
+    (None, ZERO, {"expires_at": NOW, "due_money": 10}, Reject("Ticket expired", "expired")),
     # a cap is the more useful message when both apply
     (plan(time_limit="1h", max_sessions=1), used(HOUR), {"open_sessions": 1},
      Reject("Monthly time limit of 1h reached", "time_limit")),

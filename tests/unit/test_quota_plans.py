@@ -270,6 +270,8 @@ ERRORS = [
     (BASE, "octets_direction", "both", "plans[1].octets_direction: must be one of in, out, total"),
     (BASE, "max_sessions", 0, "plans[1].max_sessions: must be a whole number ≥ 1"),
     (BASE, "max_sessions", True, "plans[1].max_sessions: must be a whole number ≥ 1"),
+    (BASE, "on_max_sessions", "replace", "plans[1].on_max_sessions: must be one of reject, "
+                                         "replace-oldest"),
     (BASE, "over_limit", "slow", "plans[1].over_limit: must be one of reject, disconnect, "
                                  "bill, throttle"),
     (BASE, "bands", {"name": "x"}, "plans[1].bands: must be a list"),
@@ -435,6 +437,7 @@ def plans(draw: st.DrawFn) -> Plan:
                           draw(_money) if on_exhaust == "renew" else draw(st.none() | _money))
     bands = draw(st.lists(_bands, max_size=4, unique_by=lambda b: b.name))
     billing_day = draw(st.integers(1, 28))
+    max_sessions = draw(st.none() | st.integers(1, 100))
     fee = None
     if draw(st.booleans()):
         fee = Fee(draw(_money), draw(st.sampled_from([1, 3, 6, 12])), billing_day,
@@ -444,7 +447,9 @@ def plans(draw: st.DrawFn) -> Plan:
         period=PeriodSpec(kind, billing_day if kind == "monthly" else 1), fee=fee,
         time_limit_s=time_limit, octets_limit=octets_limit,
         octets_direction=draw(st.sampled_from(["in", "out", "total"])),
-        max_sessions=draw(st.none() | st.integers(1, 100)), over_limit=over,
+        max_sessions=max_sessions, over_limit=over,
+        on_max_sessions=("reject" if max_sessions is None
+                         else draw(st.sampled_from(["reject", "replace-oldest"]))),
         overage_price=price, bands=tuple(bands), block=block,
     )
 
@@ -455,3 +460,16 @@ def test_round_trip(plan: Plan) -> None:
     assert parse_plan(d) == plan
     assert parse_plan(json.loads(json.dumps(d))) == plan       # the plans.definition column
     assert parse_plan(yaml.safe_load(yaml.safe_dump(d))) == plan
+
+
+def test_on_max_sessions_needs_max_sessions_and_defaults_to_reject() -> None:
+    assert parse_plan({"name": "p", "max_sessions": 1}).on_max_sessions == "reject"
+    p = parse_plan({"name": "p", "max_sessions": 1, "on_max_sessions": "replace-oldest"})
+    assert p.on_max_sessions == "replace-oldest"
+    assert plan_to_dict(p)["on_max_sessions"] == "replace-oldest"
+    # the default is left out of the stored definition: existing plans read back unchanged
+    assert "on_max_sessions" not in plan_to_dict(parse_plan({"name": "p", "max_sessions": 1}))
+    with pytest.raises(PlanError) as e:
+        parse_plan({"name": "p", "on_max_sessions": "replace-oldest"}, "plans[0]")
+    assert str(e.value) == ("plans[0].on_max_sessions: needs max_sessions (it says what "
+                            "happens when a login would go over it)")

@@ -16,6 +16,7 @@ from enum import Enum
 from aaad.core.accounting.lifecycle import (
     MAX_DURATION_CAUSE,
     NAS_REBOOT_CAUSE,
+    REPLACED_CAUSE,
     STALE_CAUSE,
     Action,
     Event,
@@ -101,11 +102,12 @@ class Cause:
 
     NAS_REBOOT = NAS_REBOOT_CAUSE
     STALE = STALE_CAUSE
+    REPLACED = REPLACED_CAUSE       # a new login took its place (on_max_sessions)
     # A call from a client that sends no Interim-Updates, open longer than
     # accounting.max_call_duration_s: closed and rated at that duration.
     MAX_DURATION = MAX_DURATION_CAUSE
     # Closes inferred by aaad; a later real Stop overrides them.
-    INFERRED = frozenset({NAS_REBOOT, STALE, MAX_DURATION})
+    INFERRED = frozenset({NAS_REBOOT, STALE, REPLACED, MAX_DURATION})
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +209,7 @@ def event_time(arrival: int, event_timestamp: int | None, delay_s: int | None) -
 _EVENTS = {Status.START: Event.START, Status.INTERIM: Event.INTERIM, Status.STOP: Event.STOP,
            Status.FAILED: Event.STOP}
 _CLOSE_EVENTS = {Cause.NAS_REBOOT: Event.NAS_RESTART, Cause.STALE: Event.SILENCE,
-                 Cause.MAX_DURATION: Event.SILENCE}
+                 Cause.MAX_DURATION: Event.SILENCE, Cause.REPLACED: Event.REPLACED}
 
 
 def state_phase(state: SessionState | None) -> Phase:
@@ -265,7 +267,7 @@ def apply_record(prev: SessionState | None, rec: AcctRecord) -> Applied:
 
 
 def close_state(state: SessionState, cause: str) -> SessionState:
-    """Close a session the way aaad does (NAS reboot, stale): at its last event
+    """Close a session the way aaad does (NAS reboot, stale, replaced): at its last event
     time, with its last known totals, if the lifecycle table says this closes it."""
     _, action = transition(state_phase(state), _CLOSE_EVENTS[cause])
     if action is not Action.CLOSE_INFERRED:

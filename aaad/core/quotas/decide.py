@@ -58,6 +58,7 @@ __all__ = [
     "SESSION_TIMEOUT_HORIZON_S",
     "held_message",
     "check_hold_reason",
+    "EXPIRED_MESSAGE",
     "over_cap",
 ]
 
@@ -68,8 +69,11 @@ MAX_SESSIONS = "max_sessions"
 BLOCK_EXHAUSTED = "block_exhausted"
 SUSPENDED = "suspended"
 SUSPENDED_BY_HAND = "suspended_by_hand"
+EXPIRED = "expired"
 REASONS = (DISABLED, TIME_LIMIT, OCTETS_LIMIT, MAX_SESSIONS, BLOCK_EXHAUSTED, SUSPENDED,
-           SUSPENDED_BY_HAND)
+           SUSPENDED_BY_HAND, EXPIRED)
+
+EXPIRED_MESSAGE = "Ticket expired"
 
 HELD_MESSAGE = "Account suspended"
 # A Reply-Message is one attribute of at most 253 octets (RFC 2865 §5.18), and
@@ -83,7 +87,12 @@ _WALK_CHUNK_S = 7 * 86400
 
 @dataclass(frozen=True, slots=True)
 class Accept:
-    """Access-Accept. ``None`` means no limit of that kind applies now."""
+    """Access-Accept. ``None`` means no limit of that kind applies now.
+
+    ``replace_sessions`` > 0: the user is at ``max_sessions`` and the plan says
+    ``on_max_sessions: replace-oldest``; that many of its oldest open sessions
+    must be closed for this login (see :mod:`aaad.core.quotas.concurrency`).
+    """
 
     session_timeout_s: int | None
     octets_left: int | None
@@ -91,6 +100,7 @@ class Accept:
     # Over a cap of an ``over_limit: throttle`` plan: accepted with the
     # plan's throttle_reply attributes (core.quotas.reply).
     throttled: bool = False
+    replace_sessions: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +128,14 @@ class Block:
 
 def decide(plan: Plan | None, *, enabled: bool, used: Totals, open_sessions: int,
            blocks: Sequence[Block] = (), now: int, tz: ZoneInfo, due_money: int = 0,
-           held: str | None = None) -> Decision:
+           held: str | None = None, expires_at: int | None = None) -> Decision:
     """May the user start a session at ``now``, and with what limits?
 
-    Checks, in order: enabled; a suspension by hand; what is due; the time
-    allowance (cap, then blocks); the data cap; concurrent sessions. With
+    Checks, in order: enabled; a suspension by hand; the account's expiry
+    (a hotspot ticket's); what is due; the time allowance (cap, then
+    blocks); the data cap; concurrent sessions (at the limit, a plan with
+    ``on_max_sessions: replace-oldest`` accepts and says how many sessions
+    to replace). Session-Timeout is never past the expiry. With
     ``over_limit: bill`` the time and data caps never reject (usage above
     them is billed, see :func:`overage`); with ``throttle`` they never
     reject either, and a user over one is accepted ``throttled`` (no
@@ -144,13 +157,29 @@ def decide(plan: Plan | None, *, enabled: bool, used: Totals, open_sessions: int
         held: the reason of a suspension by hand (``""``: none given); ``None``
             when the user is not suspended by hand. It rejects whatever is
             paid, until the operator resumes the user.
+        expires_at: POSIX seconds from which the account no longer logs in
+            (a ticket's, see :mod:`aaad.core.quotas.tickets`); ``None``: never.
     """
     if not enabled:
         return Reject("Account disabled", DISABLED)
     if held is not None:
         return Reject(held_message(held), SUSPENDED_BY_HAND)
+    if expires_at is not None and now >= expires_at:
+        return Reject(EXPIRED_MESSAGE, EXPIRED)
     if due_money > 0:
         return Reject(f"Account suspended: {format_money(due_money)} due", SUSPENDED)
+    decision = _decide_plan(plan, used=used, open_sessions=open_sessions, blocks=blocks,
+                            now=now, tz=tz)
+    if expires_at is None or not isinstance(decision, Accept):
+        return decision
+    left = expires_at - now
+    timeout = decision.session_timeout_s
+    return replace(decision, session_timeout_s=left if timeout is None else min(timeout, left))
+
+
+def _decide_plan(plan: Plan | None, *, used: Totals, open_sessions: int,
+                 blocks: Sequence[Block], now: int, tz: ZoneInfo) -> Decision:
+    """:func:`decide` past the account checks: the plan's limits."""
     if plan is None:
         return Accept(None, None)
     timeout: int | None = None
@@ -176,9 +205,13 @@ def decide(plan: Plan | None, *, enabled: bool, used: Totals, open_sessions: int
                                                  f"{format_limit_octets(plan.octets_limit)}"),
                                   OCTETS_LIMIT)
                 timeout = free if timeout is None else min(timeout, free)
+    replace_sessions = 0
     if plan.max_sessions is not None and open_sessions >= plan.max_sessions:
-        return Reject(f"Concurrent session limit of {plan.max_sessions} reached", MAX_SESSIONS)
-    return Accept(timeout, octets_left, throttled=throttled)
+        if plan.on_max_sessions != "replace-oldest":
+            return Reject(f"Concurrent session limit of {plan.max_sessions} reached",
+                          MAX_SESSIONS)
+        replace_sessions = open_sessions - plan.max_sessions + 1
+    return Accept(timeout, octets_left, throttled=throttled, replace_sessions=replace_sessions)
 
 
 def over_cap(plan: Plan, used: Totals) -> bool:

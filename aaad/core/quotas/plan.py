@@ -54,6 +54,7 @@ OCTETS_PER_GB = 10**9       # per_gb is priced per SI gigabyte, as units.parse_o
 PERIODS = ("monthly", "weekly", "daily", "none")
 DIRECTIONS = ("in", "out", "total")
 OVER_LIMIT = ("reject", "disconnect", "bill", "throttle")
+ON_MAX_SESSIONS = ("reject", "replace-oldest")
 ON_EXHAUST = ("cutoff", "renew")
 CYCLE_MONTHS = (1, 3, 6, 12)
 ALLOWANCE = ("reset", "carry")  # what is left of a free allowance at a renewal
@@ -179,6 +180,9 @@ class Plan:
     octets_limit: int | None = None
     octets_direction: str = "total"     # in (from the user) | out (to the user) | total
     max_sessions: int | None = None
+    # At max_sessions: refuse the new login, or close the oldest open session
+    # (and send it a Disconnect-Request) to make room for it.
+    on_max_sessions: str = "reject"     # reject | replace-oldest
     over_limit: str = "reject"          # reject | disconnect | bill | throttle
     overage_price: OveragePrice | None = None
     bands: tuple[Band, ...] = ()
@@ -222,6 +226,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     out["octets_direction"] = plan.octets_direction
     if plan.max_sessions is not None:
         out["max_sessions"] = plan.max_sessions
+    if plan.on_max_sessions != "reject":    # left out at the default: stored JSON unchanged
+        out["on_max_sessions"] = plan.on_max_sessions
     out["over_limit"] = plan.over_limit
     if plan.overage_price is not None:
         price: dict[str, str] = {}

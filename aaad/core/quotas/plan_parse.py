@@ -21,6 +21,7 @@ from aaad.core.quotas.plan import (
     DAYS,
     DIRECTIONS,
     ON_EXHAUST,
+    ON_MAX_SESSIONS,
     OVER_LIMIT,
     PEAK,
     PERIODS,
@@ -44,7 +45,7 @@ _PLAN_KEYS = frozenset({"name", "period", "billing_day", "time_limit", "octets_l
                         "bands", "block", "rate_table", "inbound_rate_table", "max_calls",
                         "max_inbound_calls", "max_outbound_calls", "free_minutes", "fee",
                         "cycle_months", "setup_fee", "allowance", "free_credit", "free_credit_cap",
-                        "reply", "throttle_reply"})
+                        "reply", "throttle_reply", "on_max_sessions"})
 _FREE_KEYS = frozenset({"minutes", "destinations", "rollover", "rollover_cap"})
 _PREFIX = re.compile(r"^[0-9*#]{1,32}$")
 _BAND_KEYS = frozenset({"name", "days", "dates", "from", "to", "weight"})
@@ -90,6 +91,11 @@ def parse_plan(item: Any, path: str = "plan") -> Plan:
                         DIRECTIONS)
     max_sessions = (None if m.get("max_sessions") is None
                     else _int(m["max_sessions"], f"{path}.max_sessions", 1, None))
+    on_max_sessions = _choice(m.get("on_max_sessions", "reject"), f"{path}.on_max_sessions",
+                              ON_MAX_SESSIONS)
+    if on_max_sessions != "reject" and max_sessions is None:
+        raise PlanError(f"{path}.on_max_sessions", "needs max_sessions (it says what happens "
+                        "when a login would go over it)")
     over_limit = _choice(m.get("over_limit", "reject"), f"{path}.over_limit", OVER_LIMIT)
     price = (None if m.get("overage_price") is None
              else _overage_price(m["overage_price"], f"{path}.overage_price"))
@@ -133,7 +139,8 @@ def parse_plan(item: Any, path: str = "plan") -> Plan:
     return Plan(name=name, period=PeriodSpec(kind, billing_day if kind == "monthly" else 1),
                 time_limit_s=time_limit,
                 octets_limit=octets_limit, octets_direction=direction,
-                max_sessions=max_sessions, over_limit=over_limit, overage_price=price,
+                max_sessions=max_sessions, on_max_sessions=on_max_sessions,
+                over_limit=over_limit, overage_price=price,
                 bands=bands, block=block, rate_table=rate_table,
                 inbound_rate_table=inbound_table, free_minutes=free, fee=fee,
                 free_credit=free_credit, reply=reply, throttle_reply=throttle_reply, **calls)

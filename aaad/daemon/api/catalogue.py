@@ -1,8 +1,10 @@
-"""``/v1/plans`` (list, read) and ``/v1/vouchers`` (create, list, redeem): the
-API side of ``aaad plan list/show`` and ``aaad voucher``.
+"""``/v1/plans`` (list, read), ``/v1/vouchers`` (create, list, redeem) and
+``/v1/tickets`` (create, list): the API side of ``aaad plan list/show``,
+``aaad voucher`` and ``aaad voucher create --login``.
 
-Voucher codes are in the response of their creation only; a repeat of that
-request with its Idempotency-Key (within the key's day) answers them again.
+Voucher codes and ticket passwords are in the response of their creation
+only; a repeat of that request with its Idempotency-Key (within the key's
+day) answers them again.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from sqlalchemy import Connection
 from twisted.internet.defer import Deferred
 
 from aaad.core.accounting.realms import OPERATOR
-from aaad.core.quotas.plan import format_money, plan_to_dict
+from aaad.core.quotas.plan import format_limit_octets, format_limit_s, format_money, plan_to_dict
+from aaad.core.units import parse_duration_s, parse_octets
 from aaad.daemon.api.context import ApiContext, require_user
 from aaad.daemon.api.http import ApiRequest, Problem, Reply, Router, query_str
 from aaad.store import plans as plan_store
 from aaad.store import tenants as tenant_store
+from aaad.store import tickets as ticket_store
 from aaad.store import vouchers as voucher_store
 from aaad.store.reports import iso
 
@@ -36,6 +40,8 @@ def register(router: Router, ctx: ApiContext) -> None:
     router.add("GET", "/v1/vouchers", h.vouchers)
     router.add("POST", "/v1/vouchers", h.create_vouchers, write=True)
     router.add("POST", "/v1/vouchers/redeem", h.redeem, write=True)
+    router.add("GET", "/v1/tickets", h.tickets)
+    router.add("POST", "/v1/tickets", h.create_tickets, write=True)
 
 
 class _Catalogue:
@@ -89,25 +95,8 @@ class _Catalogue:
                           "Idempotency-Key header (a lost response can then be fetched "
                           "again)", field="Idempotency-Key")
         tz, now = self.ctx.tz, self.ctx.now()
-        expires_at = None
-        if expires is not None:
-            try:
-                last = date.fromisoformat(expires) if re.fullmatch(
-                    r"[0-9]{4}-[0-9]{2}-[0-9]{2}", expires) else None
-            except ValueError:
-                last = None
-            if last is None:
-                raise Problem(400, "invalid-field", "expires must be a date YYYY-MM-DD",
-                              field="/expires")
-            expires_at = voucher_store.expiry_after(last, tz)
-            if expires_at <= now:
-                raise Problem(400, "invalid-field", f"expires {expires} is in the past",
-                              field="/expires")
-        if batch is None:
-            batch = f"{datetime.fromtimestamp(now, tz):%Y%m%d}-{secrets.token_hex(2)}"
-        elif not batch.isprintable() or batch != batch.strip():
-            raise Problem(400, "invalid-field", "batch must be printable, without surrounding "
-                          "spaces", field="/batch")
+        expires_at = _expiry(expires, tz, now)
+        batch = _batch(batch, tz, now)
 
         def apply(conn: Connection) -> Reply:
             codes = voucher_store.create_vouchers(conn, count=count, value=value, batch=batch,
@@ -115,6 +104,69 @@ class _Catalogue:
                                                   tenant=req.tenant)
             return Reply(201, {"batch": batch, "value": format_money(value),
                                "expires": expires, "codes": codes})
+        return self.ctx.write(req, apply)
+
+    def tickets(self, req: ApiRequest) -> Deferred[Reply]:
+        batch = query_str(req, "batch", max_len=32)
+        now = self.ctx.now()
+        tenant = None if req.tenant_name is None else req.tenant   # the operator's: all
+
+        def read(conn: Connection) -> Reply:
+            return Reply(200, [_ticket(r, req.tenant_name) for r in ticket_store.list_tickets(
+                conn, batch=batch, now=now, tenant=tenant)])
+        return self.ctx.read(read)
+
+    def create_tickets(self, req: ApiRequest) -> Deferred[Reply]:
+        """Hotspot tickets (store/tickets.py); passwords in this response only."""
+        body = req.body()
+        count = body.integer("count", low=1, high=MAX_VOUCHERS) or 1
+        valid_s = _amount(body.text("valid", max_len=32), "valid", parse_duration_s)
+        time_s = _amount(body.text("time", max_len=32), "time", parse_duration_s)
+        octets = _amount(body.text("data", max_len=32), "data", parse_octets)
+        plan = body.text("plan", max_len=64)
+        expires = body.text("expires", max_len=10)
+        batch = body.text("batch", max_len=32)
+        prefix = body.text("prefix", max_len=ticket_store.MAX_PREFIX_CHARS, min_len=0) or ""
+        body.done()
+        if req.idempotency_key is None:
+            raise Problem(400, "idempotency-required", "creating tickets needs an "
+                          "Idempotency-Key header (a lost response can then be fetched "
+                          "again)", field="Idempotency-Key")
+        if plan is not None and (time_s is not None or octets is not None):
+            raise Problem(400, "invalid-field", "plan or time/data, not both (the amounts "
+                          "make a plan of their own)", field="/plan")
+        tz, now = self.ctx.tz, self.ctx.now()
+        expires_at = _expiry(expires, tz, now)
+        if valid_s is None and time_s is None and octets is None and plan is None \
+                and expires_at is None:
+            raise Problem(400, "invalid-field", "a ticket needs a limit: valid, time, data, "
+                          "plan or expires", field="/valid")
+        if not ticket_store.good_prefix(prefix):
+            raise Problem(400, "invalid-field", "prefix must be letters, digits, '-', '_' "
+                          "or '.'", field="/prefix")
+        batch = _batch(batch, tz, now)
+
+        def apply(conn: Connection) -> Reply:
+            stored = None
+            if plan is not None:
+                stored = (plan_store.plan_for_user(conn, OPERATOR, [plan])
+                          if req.tenant_name is None else plan_store.plan_for_user(
+                              conn, req.tenant, [tenant_store.qualify(req.tenant_name, plan),
+                                                 plan]))
+                if stored is None:
+                    raise Problem(404, "no-such-plan", f"no plan {plan!r}")
+            issued = ticket_store.issue_tickets(
+                conn, count=count, batch=batch, plan=stored, time_s=time_s, octets=octets,
+                valid_s=valid_s, until=expires_at, now=now, tenant=req.tenant, prefix=prefix)
+            return Reply(201, {
+                "batch": batch,
+                "plan": None if issued.plan is None
+                else tenant_store.unqualify(req.tenant_name, issued.plan),
+                "valid": None if valid_s is None else format_limit_s(valid_s),
+                "time": None if time_s is None else format_limit_s(time_s),
+                "data": None if octets is None else format_limit_octets(octets),
+                "expires": expires,
+                "tickets": [{"user": t.name, "password": t.password} for t in issued.tickets]})
         return self.ctx.write(req, apply)
 
     def redeem(self, req: ApiRequest) -> Deferred[Reply]:
@@ -164,6 +216,58 @@ def _tenant_plan(conn: Connection, req: ApiRequest, name: str) -> str | None:
     stored = plan_store.plan_for_user(conn, req.tenant,
                                       [tenant_store.qualify(req.tenant_name, name), name])
     return None if stored is None else plan_store.plan_definition(conn, stored)
+
+
+def _expiry(expires: str | None, tz: Any, now: int) -> int | None:
+    """``expires`` (the last local day, YYYY-MM-DD) as the instant it ends, or a
+    400 problem."""
+    if expires is None:
+        return None
+    try:
+        last = date.fromisoformat(expires) if re.fullmatch(
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}", expires) else None
+    except ValueError:
+        last = None
+    if last is None:
+        raise Problem(400, "invalid-field", "expires must be a date YYYY-MM-DD",
+                      field="/expires")
+    expires_at = voucher_store.expiry_after(last, tz)
+    if expires_at <= now:
+        raise Problem(400, "invalid-field", f"expires {expires} is in the past",
+                      field="/expires")
+    return expires_at
+
+
+def _batch(batch: str | None, tz: Any, now: int) -> str:
+    """The batch name given, checked, or the date and a random tag."""
+    if batch is None:
+        return f"{datetime.fromtimestamp(now, tz):%Y%m%d}-{secrets.token_hex(2)}"
+    if not batch.isprintable() or batch != batch.strip():
+        raise Problem(400, "invalid-field", "batch must be printable, without surrounding "
+                      "spaces", field="/batch")
+    return batch
+
+
+def _amount(text: str | None, name: str, parse: Any) -> int | None:
+    """A ticket's duration or size (``24h``, ``1G``), more than 0, or a 400 problem."""
+    if text is None:
+        return None
+    try:
+        n = int(parse(text))
+    except ValueError as e:
+        raise Problem(400, "invalid-field", f"{name}: {e}", field=f"/{name}") from None
+    if n <= 0:
+        raise Problem(400, "invalid-field", f"{name} must be more than 0", field=f"/{name}")
+    return n
+
+
+def _ticket(r: dict[str, Any], tenant: str | None) -> dict[str, Any]:
+    return {"user": r["name"], "batch": r["ticket_batch"],
+            "plan": None if r["plan"] is None else tenant_store.unqualify(tenant, r["plan"]),
+            "state": r["state"],
+            "valid": None if r["valid_s"] is None else format_limit_s(r["valid_s"]),
+            "first_login_at": iso(r["first_login_at"]) or None,
+            "ends_at": iso(r["ends_at"]) or None, "created_at": iso(r["created_at"])}
 
 
 def _voucher(r: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ no_destination, no_caller, no_rate, no_rate_table, inbound, emergency; NULL
 for rated calls). CDRs stored before keep NULL in the three new columns.
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0024
 Create Date: 2026-12-03
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0025"
-down_revision = "0023"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 

@@ -6,6 +6,12 @@ tables and free minutes only for users with a rate-table plan): the cost does
 not grow with stored history. The decision itself is pure
 (aaad.core.quotas.decide, aaad.core.telephony.rating) and made by the access
 handler once the password checked out.
+
+An Accept that must change something first, a hotspot ticket's first login
+(its validity clock starts) or a login that replaces the user's oldest
+sessions (``on_max_sessions: replace-oldest``), is written by
+:func:`start_login` on the writer, in one transaction, before the Accept
+is sent.
 """
 
 from __future__ import annotations
@@ -23,11 +29,15 @@ from aaad.core.accounting.sessions import ZERO, Totals
 from aaad.core.billing.account import Account, state
 from aaad.core.quotas.decide import Block
 from aaad.core.quotas.plan import Plan, ReplyAttrs
+from aaad.core.quotas.tickets import Validity
 from aaad.core.telephony.rate_table import RateTable
 from aaad.store import blocks as block_store
 from aaad.store import calls as call_store
+from aaad.store import events as event_store
 from aaad.store import ledger as ledger_store
+from aaad.store import sessions as session_store
 from aaad.store import tenants as tenant_store
+from aaad.store import tickets as ticket_store
 from aaad.store import usage as usage_store
 from aaad.store import users as user_store
 from aaad.store.calls import CallRules
@@ -35,7 +45,7 @@ from aaad.store.plans import plan_from_json
 from aaad.store.reply_attributes import reply_from_json
 from aaad.store.users import Login
 
-__all__ = ["UserState", "CallState", "LoginBatch", "read_logins"]
+__all__ = ["UserState", "CallState", "LoginBatch", "read_logins", "Started", "start_login"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +75,17 @@ class UserState:
     def reply(self) -> ReplyAttrs:
         """The user's own reply attributes (core.quotas.reply)."""
         return reply_from_json(getattr(self.row, "reply_attributes", None))
+
+    @property
+    def user_id(self) -> int:
+        return int(self.row.id)
+
+    @property
+    def validity(self) -> Validity:
+        """A ticket's validity (core.quotas.tickets); all None for other users."""
+        r = self.row
+        return Validity(getattr(r, "valid_s", None), getattr(r, "first_login_at", None),
+                        getattr(r, "expires_at", None))
 
     @property
     def password_hash(self) -> str | None:
@@ -154,6 +175,33 @@ def read_logins(conn: Connection, logins: Sequence[str | tuple[str | None, str]]
             due_money=owed.get(r.id, 0))
     return LoginBatch([None if k is None else states.get(k) for k in keys],
                       {plans[u].period for u, _ in missing})
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """What :func:`start_login` did: whether it started a ticket's clock, and
+    the sessions it closed (each gets a Disconnect-Request)."""
+
+    first_login: bool
+    replaced: list[session_store.Replaced]
+
+
+def start_login(conn: Connection, *, user_id: int, user_name: str, now: int,
+                first_login: bool, max_sessions: int | None, client: str) -> Started:
+    """Write what an Accept needs before it is sent: a ticket's first login
+    (``first_login``), and with ``max_sessions`` the closing of the user's
+    oldest open sessions so the login fits (store.sessions.replace_oldest),
+    with a ``replaced`` event each. The caller owns the transaction."""
+    started = first_login and ticket_store.record_first_login(conn, user_id, now)
+    replaced = ([] if max_sessions is None
+                else session_store.replace_oldest(conn, user_id, max_sessions=max_sessions))
+    for r in replaced:
+        event_store.record_event(
+            conn, at=now, kind="replaced", result="ok", user_name=r.user_name,
+            session_id=r.key, user_id=user_id,
+            detail=f"closed for a new login of {user_name} from {client} "
+                   f"(max_sessions {max_sessions}, on_max_sessions replace-oldest)")
+    return Started(started, replaced)
 
 
 def _call_states(conn: Connection, call_plans: dict[int, Plan], now: int, tz: ZoneInfo,
