@@ -31,7 +31,9 @@ def calls_group() -> None:
 def calls_list(c: Context, user: str | None, limit: int, as_json: bool,
                tenant: str | None) -> None:
     """The newest calls: direction, destination, prefix, seconds per band, duration
-    billed, free seconds, cost; an unrated call shows why in PREFIX."""
+    billed, free seconds, cost; an unrated call shows why in PREFIX. A call that
+    never connected (busy, no answer: a Failed record) is ``missed`` in STATUS,
+    at 0 s and no cost."""
     from aaad.store import calls as call_store
     from aaad.store.reports import call_view
     rows = [call_view(r)
@@ -39,6 +41,7 @@ def calls_list(c: Context, user: str | None, limit: int, as_json: bool,
     emit(rows, as_json, lambda rs: table(
         [[r["started_at"], r["user"], r["direction"], r["destination"],
           r["prefix"] or f"({r['unrated'] or 'unrated'})", r["bands"] or r["band"],
-          str(r["duration_s"]), str(r["billed_s"]), str(r["free_s"]), r["cost"]] for r in rs],
+          str(r["duration_s"]), str(r["billed_s"]), str(r["free_s"]), r["cost"],
+          r["status"]] for r in rs],
         ["STARTED", "USER", "DIR", "DESTINATION", "PREFIX", "BANDS", "SECONDS", "BILLED",
-         "FREE", "COST"]))
+         "FREE", "COST", "STATUS"]))

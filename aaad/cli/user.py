@@ -63,25 +63,45 @@ def _form(cleartext: bool | None, password_hash: str | None) -> str:
     return "cleartext" if cleartext else password_hash or "argon2id"
 
 
-def _credential(pw: str | None, form: str, nt_hash: str | None = None) -> dict[str, Any]:
-    """The password columns: ``pw`` stored as ``form``, or a given NT hash."""
+def _credential(pw: str | None, form: str, nt_hash: str | None = None, *, name: str = "",
+                realm: str | None = None) -> dict[str, Any]:
+    """The password columns: ``pw`` stored as ``form``, or a given NT hash.
+
+    ``form`` "ha1" keeps only the SIP Digest HA1, MD5(name:realm:password), with
+    its ``realm`` (SIP Digest and PAP); the password itself is not kept."""
     from aaad.credentials import columns
+    from aaad.radius.authenticators import HA1_PREFIX, digest_ha1
+    if form == "ha1":
+        if not realm or "$" in realm:
+            fail("--password-hash ha1 needs --realm (the SIP Digest realm, no '$')")
+        assert pw is not None and realm is not None
+        ha1 = digest_ha1(name, realm, _read_password(pw))
+        return {"password_cleartext": None, "password_nt_hash": None,
+                "password_hash": f"{HA1_PREFIX}{realm}${ha1}"}
+    if realm is not None:
+        fail("--realm goes with --password-hash ha1")
     if nt_hash is not None:
         return columns(nt_hash_hex=_read_nt_hash(nt_hash))
     assert pw is not None
     return columns(password=_read_password(pw), form=form)
 
 
-FORM_TEXT = {"argon2id": "hashed", "cleartext": "cleartext", "nt": "NT-hash"}
+FORM_TEXT = {"argon2id": "hashed", "cleartext": "cleartext", "nt": "NT-hash",
+             "ha1": "SIP HA1"}
 
 password_hash_option = click.option(
-    "--password-hash", type=click.Choice(["argon2id", "nt"]), default=None,
-    help="How to store --password: argon2id (the default; PAP only) or nt, its NT hash "
-         "(PAP and MS-CHAP v1/v2). --cleartext stores it as it is (PAP, CHAP, MS-CHAP).")
+    "--password-hash", type=click.Choice(["argon2id", "nt", "ha1"]), default=None,
+    help="How to store --password: argon2id (the default; PAP only), nt, its NT hash "
+         "(PAP and MS-CHAP v1/v2), or ha1, the SIP Digest MD5(name:realm:password) for "
+         "--realm (SIP Digest and PAP). --cleartext stores it as it is (PAP, CHAP, "
+         "MS-CHAP, SIP Digest).")
 nt_hash_option = click.option(
     "--nt-hash", default=None, metavar="HEX",
     help="Instead of --password: the NT hash (32 hex digits, MD4 of the UTF-16LE "
          "password) to store; '-' reads it from stdin.")
+realm_option = click.option("--realm", default=None,
+                            help="The SIP Digest realm of --password-hash ha1.")
+
 
 
 def _check_plan(c: Context, plan: str | None, tenant: str | None = None) -> str | None:
@@ -117,13 +137,14 @@ def _check_name(name: str) -> str:
               help="Store it in cleartext (needed for CHAP) instead of an argon2id hash.")
 @password_hash_option
 @nt_hash_option
+@realm_option
 @click.option("--plan", default=None)
 @click.option("--disabled", is_flag=True, help="Create the user disabled.")
 @tenant_option
 @pass_ctx
 def user_add(c: Context, name: str, password: str | None, cleartext: bool,
-             password_hash: str | None, nt_hash: str | None, plan: str | None,
-             disabled: bool, tenant: str | None) -> None:
+             password_hash: str | None, nt_hash: str | None, realm: str | None,
+             plan: str | None, disabled: bool, tenant: str | None) -> None:
     """Add a user (of a tenant with --tenant: names are unique per tenant)."""
     from aaad.store import users as user_store
     if password is None and nt_hash is None:
@@ -134,7 +155,7 @@ def user_add(c: Context, name: str, password: str | None, cleartext: bool,
         raise click.UsageError("--cleartext and --password-hash go with --password, "
                                "not --nt-hash")
     form = "nt" if nt_hash is not None else _form(cleartext, password_hash)
-    cred = _credential(password, form, nt_hash)
+    cred = _credential(password, form, nt_hash, name=name, realm=realm)
     stored = _check_plan(c, plan, tenant)
     now = now_s()
     try:
@@ -239,6 +260,7 @@ def user_list(c: Context, limit: int | None, as_json: bool, tenant: str | None) 
               help="How to store the new password (default: hashed).")
 @password_hash_option
 @nt_hash_option
+@realm_option
 @click.option("--plan", default=None, help="Plan name; '' removes the plan.")
 @click.option("--at", "at_text", default=None, metavar="DATE",
               help="Make the plan change then instead of now: YYYY-MM-DD (local midnight), "
@@ -261,8 +283,8 @@ def user_list(c: Context, limit: int | None, as_json: bool, tenant: str | None) 
 @tenant_option
 @pass_ctx
 def user_set(c: Context, name: str, password: str | None, cleartext: bool | None,
-             password_hash: str | None, nt_hash: str | None, plan: str | None,
-             at_text: str | None, cancel_changes: bool,
+             password_hash: str | None, nt_hash: str | None, realm: str | None,
+             plan: str | None, at_text: str | None, cancel_changes: bool,
              billing: str | None, tax_exempt: str | None, reply: tuple[str, ...],
              unset_reply: tuple[str, ...], clear_reply: bool, tenant: str | None) -> None:
     """Change a user's password, plan (now, or --at a later date), tax exemptions
@@ -277,7 +299,8 @@ def user_set(c: Context, name: str, password: str | None, cleartext: bool | None
     if password is not None and nt_hash is not None:
         raise click.UsageError("give --password or --nt-hash, not both")
     if password is not None:
-        values.update(_credential(password, _form(cleartext, password_hash)))
+        values.update(_credential(password, _form(cleartext, password_hash), name=name,
+                                  realm=realm))
     elif cleartext is not None or password_hash is not None:
         fail("--cleartext/--hashed and --password-hash need --password")
     elif nt_hash is not None:

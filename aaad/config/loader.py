@@ -302,6 +302,7 @@ def _clients(items: list[tuple[str, Any]], base_dir: Path) -> tuple[ClientConfig
             require_message_authenticator=r.get("require_message_authenticator", _bool, False),
             call_direction=r.get("call_direction", _choice("in", "out"), "out"),
             tenant=r.get("tenant", _tenant_name, None),
+            interims=r.get("interims", _choice("expected", "none"), "expected"),
             throttle_by=r.get("throttle_by", _choice("coa", "disconnect"), "coa"),
         ))
         r.done()
@@ -507,6 +508,8 @@ def _accounting(r: _Reader) -> AccountingConfig:
         period=parse_period_spec(kind, billing_day),
         interim_interval_s=r.get("interim_interval", _duration_positive, d.interim_interval_s),
         stale_after_intervals=r.get("stale_after_intervals", _positive, d.stale_after_intervals),
+        max_call_duration_s=r.get("max_call_duration", _duration_positive,
+                                  d.max_call_duration_s),
         sweep_interval_s=r.get("sweep_interval", _duration_positive, d.sweep_interval_s),
         batch_max=r.get("batch_max", _positive, d.batch_max),
     )

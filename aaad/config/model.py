@@ -21,7 +21,7 @@ __all__ = ["ConfigError", "Secret", "Config", "DatabaseConfig", "RadiusConfig", 
            "RadSecClientConfig", "OUTAGE_POLICIES", "CLIENT_TYPES",
            "DEFAULT_JOURNAL_PATH", "MIN_JOURNAL_BYTES", "DEFAULT_CONFIG_PATH"]
 
-CLIENT_TYPES = ("generic", "mikrotik", "cisco", "chillispot")
+CLIENT_TYPES = ("generic", "mikrotik", "cisco", "chillispot", "sip")
 # What an Access-Request gets while the database is unreachable.
 OUTAGE_POLICIES = ("reject", "accept-cached", "no-reply")
 DEFAULT_JOURNAL_PATH = Path("/var/lib/aaad/aaad.journal")
@@ -95,6 +95,9 @@ class ClientConfig:
     # The tenant whose users this NAS serves (docs/design.md "Tenants"); None:
     # the operator's, or a tenant's by realm (user@tenant).
     tenant: str | None = None
+    # "none": the client sends no Interim-Updates (a SIP proxy's acc_radius):
+    # its sessions are never closed as stale, only at max_call_duration.
+    interims: str = "expected"
     # How a session crossing an ``over_limit: throttle`` cap is slowed down:
     # a CoA-Request with the throttle attributes, or (a NAS without CoA) a
     # Disconnect-Request, after which the user logs in throttled.
@@ -161,6 +164,9 @@ class AccountingConfig:
     stale_after_intervals: int = 3
     sweep_interval_s: int = 60
     batch_max: int = 512
+    # Calls of ``interims: none`` clients open this long are closed and rated
+    # at this duration (a real Stop later corrects the CDR once).
+    max_call_duration_s: int = 4 * 3600
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,10 @@
   for a live session that crossed an ``over_limit: throttle`` cap / is under
   it again (a NAS with ``throttle_by: disconnect`` gets a Disconnect-Request
   instead, recorded as ``disconnect``);
-- ``block_renewed``, ``block_expired``, ``rollover``, ``revoked``.
+- ``block_renewed``, ``block_expired``, ``rollover``, ``revoked``;
+- ``call_max_duration``: a call of a client without Interim-Updates closed
+  by aaad past its authorised call time or the maximum call duration;
+- ``call_credit_overrun``: a call debited for more than the credit left.
 
 A test (tests/store/test_cli_errors.py) keeps the list complete.
 """
@@ -22,6 +25,6 @@ from __future__ import annotations
 
 __all__ = ["EVENT_KINDS"]
 
-EVENT_KINDS = ("block_expired", "block_renewed", "disconnect", "over_limit", "renewal_charged",
-               "renewal_due", "replaced", "resumed", "revoked", "rollover", "suspended",
-               "throttle", "unthrottle")
+EVENT_KINDS = ("block_expired", "block_renewed", "call_credit_overrun", "call_max_duration",
+               "disconnect", "over_limit", "renewal_charged", "renewal_due", "replaced",
+               "resumed", "revoked", "rollover", "suspended", "throttle", "unthrottle")

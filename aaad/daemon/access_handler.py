@@ -1,4 +1,14 @@
-"""The authentication handler: Access-Request → PAP/CHAP/MS-CHAP check → Accept/Reject.
+"""The authentication handler: Access-Request → PAP/CHAP/MS-CHAP/SIP Digest check → Accept/Reject.
+
+SIP Digest (RFC 5090, draft-sterman: what Kamailio's and OpenSIPS's
+auth_radius send) is checked against a cleartext password (HA1 computed
+with the request's realm) or a stored HA1 (``user add --password-hash ha1
+--realm R``; a different realm is a bad password). A call's Access-Accept
+to a ``type: sip`` client carries the allowed call time twice: as
+Session-Timeout and as the SIP-AVP ``aaad_call_time#<seconds>``, since
+auth_radius imports only SIP-AVP attributes. An accepted request that names
+its Call-ID (Acct-Session-Id) is remembered in the CallIndex, for the
+accounting records that name no user.
 
 User rows are read in batches on the reader thread (one query for every
 request that arrived while the previous query ran). Hashed passwords are
@@ -61,16 +71,18 @@ from aaad.core.quotas.tickets import expires_at, starts_clock
 from aaad.core.telephony.rating import AHEAD_S, INBOUND, CallAccept, authorise_call
 from aaad.credentials import VerifyCache, dummy_hash, verify_hash, verify_nt_hash
 from aaad.daemon.batch import GroupCommit, QueueFull
+from aaad.daemon.call_index import CallIndex
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
 from aaad.daemon.outage import Availability
 from aaad.radius import mschap
-from aaad.radius.authenticators import chap_matches
+from aaad.radius.authenticators import chap_matches, digest_ha1, digest_matches, stored_ha1
 from aaad.radius.call_attributes import CISCO_ACCEPTED, cisco_accept, cisco_reject
 from aaad.radius.codec import Access, Request, load_dictionary
 from aaad.radius.framing import ACCESS_ACCEPT, ACCESS_REJECT
 from aaad.radius.protocol import RateLimitedLog, Reply
 from aaad.radius.reply_check import ReplyFilter
+from aaad.radius.sip import CALL_TIME_AVP
 from aaad.store.calls import CallRules
 from aaad.store.database import Database, is_unavailable, was_disconnected
 from aaad.store.jobs.login import CallState, Started, UserState, read_logins, start_login
@@ -185,8 +197,10 @@ class AuthHandler:
                  grace_s: int = 0, dictionary: Dictionary | None = None,
                  mppe_policy: str = "allowed", mppe_types: str = "40-or-128",
                  writer: Executor | None = None,
-                 on_replaced: Callable[[Sequence[Replaced]], None] | None = None) -> None:
+                 on_replaced: Callable[[Sequence[Replaced]], None] | None = None,
+                 call_index: CallIndex | None = None) -> None:
         self._db = db
+        self.call_index = call_index
         self._replies = ReplyFilter(dictionary or load_dictionary())
         self._mppe = (("MS-MPPE-Encryption-Policy", MPPE_POLICIES[mppe_policy]),
                       ("MS-MPPE-Encryption-Types", MPPE_TYPES[mppe_types]))
@@ -223,6 +237,23 @@ class AuthHandler:
     def handle(self, req: Request[Access]) -> Deferred[Reply]:
         return self._handle(req).addCallback(self._log_reject, req)
 
+    def _sip_reply(self, reply: Reply, req: Request[Access]) -> Reply:
+        """A ``sip`` client's Accept: the call time as a SIP-AVP too; the Call-ID remembered."""
+        if reply.code != ACCESS_ACCEPT:
+            return reply
+        creds = req.body
+        timeout = next((v for n, v in reply.attributes if n == "Session-Timeout"), None)
+        if creds.call_id and self.call_index is not None:
+            self.call_index.add(req.client.name, creds.call_id, user_name=creds.user_name,
+                                dialled=creds.called_station_id,
+                                caller=creds.caller or creds.user_name,
+                                timeout_s=None if timeout is None else int(timeout))
+        if req.client.type == "sip" and timeout is not None:
+            return Reply(reply.code, (*reply.attributes,
+                                      ("SIP-AVP", f"{CALL_TIME_AVP}#{timeout}")),
+                         reason=reply.reason)
+        return reply
+
     def _log_reject(self, reply: Reply, req: Request[Access]) -> Reply:
         if reply.code == ACCESS_REJECT:
             user = req.body.user_name
@@ -236,7 +267,7 @@ class AuthHandler:
         if not creds.user_name:
             return succeed(reject("User-Name is missing", "no_user_name"))
         if creds.method == "none":
-            return succeed(reject("Only PAP, CHAP and MS-CHAP v1/v2 are supported",
+            return succeed(reject("Only PAP, CHAP, MS-CHAP v1/v2 and SIP Digest are supported",
                                   "unsupported_method"))
         try:
             # Keyed by the client's tenant too: the same User-Name from a
@@ -244,7 +275,8 @@ class AuthHandler:
             d = self._lookups.submit((req.client.tenant, creds.user_name))
         except Exception:  # noqa: BLE001  (becomes the Deferred's failure)
             return fail()
-        return d.addCallback(self._decide, creds, req)
+        d2: Deferred[Reply] = d.addCallback(self._decide, creds, req)
+        return d2.addCallback(self._sip_reply, req)
 
     def _find(self, names: Sequence[LoginKey]) -> list[Lookup]:
         now = int(self._clock())     # one read per batch: its lookup and its verdicts
@@ -318,6 +350,19 @@ class AuthHandler:
             return self._fail_evenly("unknown_user", _ms_chap_error(creds))
         if creds.ms_chap is not None:
             return self._ms_chap(user, creds, req, now, live)
+        if creds.digest is not None:
+            digest = creds.digest
+            if user.password_cleartext is not None:
+                ha1 = digest_ha1(digest.username, digest.realm, user.password_cleartext)
+            elif (kept := stored_ha1(user.password_hash)) is not None:
+                if kept[0] != digest.realm:    # said only in the metric and the log
+                    return self._fail_evenly("digest_realm_mismatch")
+                ha1 = kept[1]
+            else:
+                return self._fail_evenly("digest_needs_cleartext_or_ha1")
+            ok = digest_matches(digest, ha1)
+            return (self._verdict(user, req, now, live) if ok
+                    else self._fail_evenly("bad_password"))
         if creds.chap is not None:
             if user.password_cleartext is None:     # said only in the metric and the log
                 return self._fail_evenly("chap_needs_cleartext")
@@ -333,6 +378,11 @@ class AuthHandler:
             return self._verdict(user, req, now, live) if ok else self._fail_evenly("bad_password")
         if user.password_hash is None:
             return self._fail_evenly("no_password")
+        if (ha1_kept := stored_ha1(user.password_hash)) is not None:   # PAP against an HA1
+            ok = hmac.compare_digest(ha1_kept[1], digest_ha1(
+                creds.user_name, ha1_kept[0], creds.password.decode("utf-8")))
+            return (self._verdict(user, req, now, live) if ok
+                    else self._fail_evenly("bad_password"))
         if self.cache.hit(creds.user_name, creds.password, user.password_hash):
             self._metrics.verify_cache.labels("cache_hit").inc()
             return self._verdict(user, req, now, live)

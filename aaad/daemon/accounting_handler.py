@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,9 +22,10 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 
 from aaad.core.accounting.periods import PeriodSpec
-from aaad.core.accounting.sessions import AcctRecord, Status
+from aaad.core.accounting.sessions import UNATTRIBUTED, AcctRecord, Status
 from aaad.core.telephony.rating import EMERGENCY, INBOUND_FREE
 from aaad.daemon.batch import GroupCommit
+from aaad.daemon.call_index import CallIndex
 from aaad.daemon.executor import Executor
 from aaad.daemon.journal import Journal, JournalFull, decode_record
 from aaad.daemon.metrics import Metrics
@@ -76,9 +78,10 @@ class AccountingHandler:
                  replay_per_turn: int = REPLAY_RECORDS_PER_TURN,
                  call_rules: CallRules | None = None,
                  on_over_limit: Callable[[Sequence[OverLimit]], None] = _ignore_over_limit,
-                 client_tenants: Callable[[], Mapping[str, str]] | None = None
-                 ) -> None:
+                 client_tenants: Callable[[], Mapping[str, str]] | None = None,
+                 call_index: CallIndex | None = None) -> None:
         self._db = db
+        self.call_index = call_index
         # Client name → tenant, read per batch: a reload replaces the table.
         self._client_tenants = client_tenants
         self._call_rules = call_rules
@@ -111,12 +114,30 @@ class AccountingHandler:
         rec = req.body.record
         if rec is None:     # a status type aaad does not count: acknowledge
             return succeed(RESPONSE)
+        if rec.keyed_by_id:
+            rec = self._attribute(rec)
         try:
             d = self._batches.submit(rec)
         except Exception:  # noqa: BLE001  (becomes the Deferred's failure)
             return fail()
         self._metrics.queue_depth.labels("accounting").set(self._batches.depth)
         return d.addCallback(lambda _: RESPONSE)
+
+    def _attribute(self, rec: AcctRecord) -> AcctRecord:
+        """A record keyed by its Call-ID: the user (and number dialled, caller)
+        of the authorisation of that Call-ID, else its own User-Name, else
+        UNATTRIBUTED. A Stop of a call whose Start was attributed belongs to
+        that session whatever name it gets here (the key has no name)."""
+        found = (self.call_index.get(rec.client, rec.acct_session_id)
+                 if self.call_index is not None else None)
+        if found is not None:
+            return replace(rec, user_name=found.user_name,
+                           called_station_id=rec.called_station_id or found.dialled or None,
+                           calling_station_id=rec.calling_station_id or found.caller or None,
+                           authorised_s=found.timeout_s)
+        if not rec.user_name:
+            return replace(rec, user_name=UNATTRIBUTED)
+        return rec
 
     def _write(self, records: Sequence[AcctRecord]) -> list[Exception | None]:
         """Runs on the writer thread: one transaction for the whole batch.
@@ -305,11 +326,21 @@ class AccountingHandler:
         m.acct_octets.labels("in").inc(outcome.added.in_octets)
         m.acct_octets.labels("out").inc(outcome.added.out_octets)
         m.acct_seconds.inc(outcome.added.session_s)
-        if outcome.charged_money:
+        if outcome.charged_money > 0:      # a corrected CDR may credit money back
             m.charges_money.inc(outcome.charged_money)
         if outcome.calls_rated:
             m.calls_rated.inc(outcome.calls_rated)
         self._count_unrated(outcome.calls_unrated)
+        if outcome.calls_missed:
+            m.calls_missed.inc(outcome.calls_missed)
+        if outcome.calls_corrected:
+            m.calls_corrected.inc(outcome.calls_corrected)
+        if outcome.unattributed:
+            m.acct_unattributed.inc(len(outcome.unattributed))
+            log.warning("%d accounting sessions stored as %r: no User-Name and no "
+                        "authorisation of their Call-ID (Acct-Session-Id %s)",
+                        len(outcome.unattributed), UNATTRIBUTED,
+                        ", ".join(repr(s) for s in outcome.unattributed[:5]))
         if outcome.sessions_closed_by_nas:
             m.sessions_closed.labels("NAS-Reboot").inc(outcome.sessions_closed_by_nas)
             nas = {r.nas_key for r in records if r.status in
@@ -357,15 +388,23 @@ class AccountingHandler:
             log.log(level, "call %s of %r to/from %r (%d s) stored unrated: %s",
                     u.session_key, u.user_name, u.number, u.duration_s, u.reason)
 
-    def sweep(self, *, now: int, interim_interval_s: int, intervals: int) -> Deferred[int]:
-        """Close stale sessions on the writer thread; fires with how many. Calls
-        among them are rated and counted in the metrics like those a Stop rates."""
+    def sweep(self, *, now: int, interim_interval_s: int, intervals: int,
+              no_interims: Sequence[str] = (),
+              max_call_duration_s: int | None = None) -> Deferred[int]:
+        """Close stale sessions (and, of ``no_interims`` clients, calls open past
+        their authorised time or ``max_call_duration_s``) on the writer thread;
+        fires with how many. Calls among them are rated and counted in the
+        metrics like those a Stop rates."""
+        counts: dict[str, int] = {}
+
         def work() -> tuple[int, RatingTally]:
             tally = RatingTally()
+            counts.clear()
             with self._db.writer.begin() as conn:
                 n = sweep_stale(conn, now=now, default_interval_s=interim_interval_s,
                                 intervals=intervals, tz=self.tz,
-                                calls=self._call_rules, tally=tally)
+                                calls=self._call_rules, tally=tally, no_interims=no_interims,
+                                max_call_duration_s=max_call_duration_s, counts=counts)
             return n, tally
         d = self._executor.run(work)
 
@@ -373,12 +412,16 @@ class AccountingHandler:
             n, tally = result
             if tally.rated:
                 self._metrics.calls_rated.inc(tally.rated)
-            if tally.money:
+            if tally.money > 0:     # a corrected CDR may credit money back
                 self._metrics.charges_money.inc(tally.money)
             self._count_unrated(tally.unrated)
-            if n:
-                self._metrics.sessions_closed.labels("Stale").inc(n)
-                log.info("closed %d stale sessions", n)
+            if stale := counts.get("stale", 0):
+                self._metrics.sessions_closed.labels("Stale").inc(stale)
+                log.info("closed %d stale sessions", stale)
+            if too_long := counts.get("max_duration", 0):
+                self._metrics.sessions_closed.labels("Max-Duration").inc(too_long)
+                log.info("closed %d calls without interims past their authorised time or "
+                         "the maximum call duration", too_long)
             return n
         return d.addCallback(done)
 

@@ -51,7 +51,7 @@ RECORDS, REPLAYED = 1, 2
 MAX_ENTRY_BYTES = 64 * 2**20
 
 _OPTIONAL = ("terminate_cause", "framed_ip", "calling_station_id", "called_station_id",
-             "nas_port", "nas_port_id", "interim_interval_s", "direction")
+             "nas_port", "nas_port_id", "interim_interval_s", "direction", "authorised_s")
 _STRINGS = ("nas_key", "client", "nas_address", "user_name", "acct_session_id")
 
 
@@ -75,6 +75,11 @@ def encode_record(rec: AcctRecord) -> dict[str, Any]:
         value = getattr(rec, name)
         if value is not None:
             out[name] = value
+    # Written only when not the default: older journals decode the same.
+    if not rec.session_time_sent:
+        out["session_time_sent"] = False
+    if rec.keyed_by_id:
+        out["keyed_by_id"] = True
     return out
 
 
@@ -101,14 +106,17 @@ def decode_record(d: Any) -> AcctRecord:
     optional: dict[str, Any] = {}
     for name in _OPTIONAL:
         if d.get(name) is not None:
-            optional[name] = integer(name) if name in ("nas_port", "interim_interval_s") \
+            optional[name] = integer(name) if name in ("nas_port", "interim_interval_s",
+                                                       "authorised_s") \
                 else string(name)
     strings: dict[str, Any] = {name: string(name) for name in _STRINGS}
     return AcctRecord(status=Status(integer("status")),
                       **strings,
                       totals=Totals(integer("session_s"), integer("in_octets"),
                                     integer("out_octets")),
-                      at=integer("at"), arrival=integer("arrival"), **optional)
+                      at=integer("at"), arrival=integer("arrival"),
+                      session_time_sent=d.get("session_time_sent", True) is not False,
+                      keyed_by_id=d.get("keyed_by_id", False) is True, **optional)
 
 
 def _entry(kind: int, count: int, payload: bytes) -> bytes:

@@ -146,6 +146,17 @@ class Metrics:
         self.calls_emergency = Counter("aaad_calls_emergency_total",
                                        "Calls to emergency numbers accepted without account, "
                                        "credit or call-limit checks", registry=registry)
+        self.acct_unattributed = Counter(
+            "aaad_accounting_unattributed_total",
+            "Sessions stored with no user: a record keyed by its Call-ID with no User-Name "
+            "whose Call-ID no authorisation named", registry=registry)
+        self.calls_missed = Counter("aaad_calls_missed_total",
+                                    "Missed calls recorded (Acct-Status-Type = Failed)",
+                                    registry=registry)
+        self.calls_corrected = Counter("aaad_calls_corrected_total",
+                                       "CDRs of calls aaad closed (stale, NAS reboot, maximum "
+                                       "duration) corrected by their real Stop",
+                                       registry=registry)
         self.database_up = Gauge("aaad_database_up",
                                  "1 while the database answers, 0 while it is unreachable",
                                  registry=registry)

@@ -21,6 +21,7 @@ from aaad.credentials import VerifyCache, dummy_hash
 from aaad.daemon.access_handler import AuthHandler
 from aaad.daemon.accounting_handler import AccountingHandler
 from aaad.daemon.billing import FeeBiller
+from aaad.daemon.call_index import CallIndex
 from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import Executor, ThreadExecutor
 from aaad.daemon.journal import Journal
@@ -52,7 +53,7 @@ def client_table(clients: tuple[ClientConfig, ...]) -> ClientTable:
                               coa_port=c.coa_port, type=c.type,
                               require_message_authenticator=c.require_message_authenticator,
                               call_direction=c.call_direction, tenant=c.tenant,
-                              throttle_by=c.throttle_by)
+                              interims=c.interims, throttle_by=c.throttle_by)
                        for c in clients)
 
 
@@ -104,13 +105,15 @@ class AaadService(MultiService):
         self.enforcer = Enforcer(coa=self.coa, clients=lambda: self.acct_port.clients,
                                  db=self.db, writer=self.executors.writer, reactor=reactor,
                                  metrics=self.metrics, timeouts=config.radius.coa_timeouts_s)
+        self.call_index = CallIndex(now=reactor.seconds)
         self.accounting = AccountingHandler(
             db=self.db, executor=self.executors.writer, reactor=reactor, metrics=self.metrics,
             period=acct_cfg.period, tz=config.timezone, max_batch=acct_cfg.batch_max,
             max_queue=config.radius.max_pending, journal=self.journal,
             availability=self.availability, call_rules=call_rules,
             on_over_limit=self.enforcer.over_limit,
-            client_tenants=lambda: self._client_tenants)
+            client_tenants=lambda: self._client_tenants,
+            call_index=self.call_index)
         self.auth = AuthHandler(
             db=self.db, reader=self.executors.reader, hasher=self.executors.hasher,
             reactor=reactor, metrics=self.metrics,
@@ -121,7 +124,8 @@ class AaadService(MultiService):
             outage_cache_size=config.auth.outage_cache_size, availability=self.availability,
             grace_s=config.billing.grace_days * 86400, dictionary=dictionary,
             mppe_policy=config.auth.mppe_policy, mppe_types=config.auth.mppe_types,
-            writer=self.executors.writer, on_replaced=self.enforcer.replaced)
+            writer=self.executors.writer, on_replaced=self.enforcer.replaced,
+            call_index=self.call_index)
         self.tracer = Tracer(now=reactor.seconds)
         common = {"clients": clients, "dictionary": dictionary, "reactor": reactor,
                   "tracer": self.tracer, "call_direction": call_direction,
@@ -312,8 +316,10 @@ class AaadService(MultiService):
             return succeed(0)
         a = self.config.accounting
         now = int(self._reactor.seconds())
-        d = self.accounting.sweep(now=now, interim_interval_s=a.interim_interval_s,
-                                  intervals=a.stale_after_intervals)
+        d = self.accounting.sweep(
+            now=now, interim_interval_s=a.interim_interval_s, intervals=a.stale_after_intervals,
+            no_interims=tuple(c.name for c in self.config.clients if c.interims == "none"),
+            max_call_duration_s=a.max_call_duration_s)
         d.addCallback(lambda n: self.accounting.rollover(now=now).addCallback(lambda _: n))
         d.addCallback(self._count_open_sessions)
         if self.api is not None:

@@ -1,15 +1,17 @@
-"""Packet authentication: Request Authenticator, Message-Authenticator, PAP, CHAP.
+"""Packet authentication: Request Authenticator, Message-Authenticator, PAP, CHAP, SIP Digest.
 
 RFC 2865 §3 and §5.2 (User-Password hiding), RFC 1994 via RFC 2865 §5.3
 (CHAP), RFC 2866 §3 (accounting Request Authenticator), RFC 3579 §3.2
-(Message-Authenticator), RFC 5997 §3 (Status-Server). Every comparison of a
-digest uses :func:`hmac.compare_digest`.
+(Message-Authenticator), RFC 5997 §3 (Status-Server), RFC 2617 §3.2.2 (the
+HTTP/SIP Digest response a SIP proxy forwards, RFC 5090 / draft-sterman).
+Every comparison of a digest uses :func:`hmac.compare_digest`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 
 from aaad.radius.errors import (
     BadAuthenticator,
@@ -28,7 +30,17 @@ __all__ = [
     "hide_password",
     "chap_matches",
     "request_authenticator",
+    "DigestCredentials",
+    "digest_ha1",
+    "digest_matches",
+    "HA1_PREFIX",
+    "stored_ha1",
 ]
+
+# How a stored SIP Digest HA1 is kept in users.password_hash: the realm it
+# was computed for and MD5(user:realm:password) in hex. It is as good as the
+# password for Digest: never logged or shown.
+HA1_PREFIX = "$sip-ha1$"
 
 MESSAGE_AUTHENTICATOR = 80
 _ZERO16 = bytes(16)
@@ -124,3 +136,71 @@ def chap_matches(chap_password: bytes, challenge: bytes, password: bytes) -> boo
         return False
     expected = hashlib.md5(chap_password[:1] + password + challenge).digest()
     return hmac.compare_digest(expected, chap_password[1:])
+
+
+@dataclass(frozen=True, slots=True)
+class DigestCredentials:
+    """A SIP Digest response as a proxy forwards it (RFC 5090 §3, draft-sterman §3).
+
+    ``response`` is the 32 hex digits the phone computed; the rest are the
+    parameters of its Authorization header. The repr shows no response.
+    """
+
+    username: str
+    realm: str
+    nonce: str
+    method: str
+    uri: str
+    response: str
+    qop: str = ""
+    nonce_count: str = ""
+    cnonce: str = ""
+    algorithm: str = ""
+    body_digest: str = ""
+
+    def __repr__(self) -> str:
+        return (f"DigestCredentials(username={self.username!r}, realm={self.realm!r}, "
+                f"method={self.method!r}, uri={self.uri!r}, qop={self.qop!r})")
+
+
+def digest_ha1(username: str, realm: str, password: str) -> str:
+    """RFC 2617 §3.2.2.2: HA1 = MD5(username ":" realm ":" password), hex."""
+    return hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
+
+
+def stored_ha1(password_hash: str | None) -> tuple[str, str] | None:
+    """(realm, HA1 hex) of a stored HA1 (``HA1_PREFIX``), or None for another hash."""
+    if not password_hash or not password_hash.startswith(HA1_PREFIX):
+        return None
+    realm, sep, ha1 = password_hash[len(HA1_PREFIX):].rpartition("$")
+    return (realm, ha1.lower()) if sep else None
+
+
+def digest_matches(creds: DigestCredentials, ha1_hex: str) -> bool:
+    """RFC 2617 §3.2.2.1: does ``creds.response`` follow from this HA1?
+
+    MD5 and MD5-sess; qop "auth", "auth-int" (H(entity-body) as the proxy
+    sent it) or none (RFC 2069). Any other algorithm or qop is a mismatch.
+    """
+    algorithm = creds.algorithm.lower()
+    if algorithm not in ("", "md5", "md5-sess"):
+        return False
+    ha1 = ha1_hex.lower()
+    if algorithm == "md5-sess":
+        ha1 = _md5(f"{ha1}:{creds.nonce}:{creds.cnonce}")
+    qop = creds.qop.lower()
+    if qop == "auth-int":
+        ha2 = _md5(f"{creds.method}:{creds.uri}:{creds.body_digest}")
+    else:
+        ha2 = _md5(f"{creds.method}:{creds.uri}")
+    if qop in ("auth", "auth-int"):
+        expected = _md5(f"{ha1}:{creds.nonce}:{creds.nonce_count}:{creds.cnonce}:{qop}:{ha2}")
+    elif not qop:
+        expected = _md5(f"{ha1}:{creds.nonce}:{ha2}")
+    else:
+        return False
+    return hmac.compare_digest(expected.encode(), creds.response.lower().encode())
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest()

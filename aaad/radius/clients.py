@@ -29,6 +29,7 @@ class Client:
     require_message_authenticator: bool = False
     call_direction: str = "out"     # calls with no direction attribute: in | out
     tenant: str | None = None       # its users are this tenant's (core.accounting.realms)
+    interims: str = "expected"      # "none": sends no Interim-Updates (never stale)
     throttle_by: str = "coa"        # coa | disconnect (a NAS without CoA support)
 
     def __repr__(self) -> str:

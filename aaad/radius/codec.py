@@ -33,8 +33,9 @@ from pyrad.packet import AcctPacket, AuthPacket, Packet, PacketError
 
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals, event_time, fold_gigawords
 from aaad.core.telephony.rating import OUTBOUND
-from aaad.radius import framing
+from aaad.radius import framing, sip
 from aaad.radius.authenticators import (
+    DigestCredentials,
     decrypt_password,
     verify_accounting_authenticator,
     verify_message_authenticator,
@@ -153,17 +154,22 @@ class Access:
     ms_chap: MsChapResponse | MsChap2Response | None = None
     # the User-Name as sent, which MS-CHAP v2 hashes (user_name is its text)
     name_octets: bytes = field(default=b"", compare=False)
+    digest: DigestCredentials | None = None     # SIP Digest (RFC 5090 / draft-sterman)
+    call_id: str | None = None          # Acct-Session-Id: a SIP proxy's Call-ID
+    caller: str = ""                    # Calling-Station-Id, else Sip-URI-User
 
     @property
     def method(self) -> str:
-        """``pap``, ``chap``, ``mschap`` (v1), ``mschapv2`` or ``none``."""
+        """``pap``, ``chap``, ``mschap`` (v1), ``mschapv2``, ``digest`` or ``none``."""
         if self.password is not None:
             return "pap"
         if self.chap is not None:
             return "chap"
         if isinstance(self.ms_chap, MsChap2Response):
             return "mschapv2"
-        return "mschap" if self.ms_chap is not None else "none"
+        if self.ms_chap is not None:
+            return "mschap"
+        return "digest" if self.digest is not None else "none"
 
     def __repr__(self) -> str:
         method = self.method
@@ -375,14 +381,17 @@ def accounting_record(req: Request[Any], arrival: int,
     """The core record for an Accounting-Request; None for a status aaad ignores.
 
     Accounting-On/Off carry no session; they get a record with empty
-    session fields. Status types aaad does not count (tunnel events,
-    Failed) return None: they are acknowledged and not stored. A session's
+    session fields. Status types aaad does not count (tunnel events) return
+    None: they are acknowledged and not stored. Failed (15) is a missed
+    call. A record with no User-Name, or from a ``type: sip`` client, is
+    keyed by its Acct-Session-Id (the SIP Call-ID) alone; without
+    Acct-Session-Time its duration is Stop minus Start (core.accounting). A session's
     call direction is ``call_direction``'s (None where it can only be
     outbound, see :meth:`CallDirection.stored`).
 
     Raises:
-        Malformed: Acct-Status-Type missing, or User-Name / Acct-Session-Id
-            missing from a Start/Interim/Stop, an attribute of a bad size, or
+        Malformed: Acct-Status-Type missing, or Acct-Session-Id missing
+            from a Start/Interim/Stop/Failed, an attribute of a bad size, or
             Gigawords making a count larger than 2^63 - 1.
     """
     p = req.packet
@@ -393,17 +402,34 @@ def accounting_record(req: Request[Any], arrival: int,
     if status is None:
         return None
     nas = nas_key(p, req.source[0])
-    at = event_time(arrival, attribute_int(p, EVENT_TIMESTAMP), attribute_int(p, ACCT_DELAY_TIME))
+    at = event_time(arrival, sip.parse_event_timestamp(attribute_bytes(p, EVENT_TIMESTAMP)),
+                    attribute_int(p, ACCT_DELAY_TIME))
     if status in (Status.ACCOUNTING_ON, Status.ACCOUNTING_OFF):
         return AcctRecord(status=status, nas_key=nas, client=req.client.name,
                           nas_address=req.source[0], user_name="", acct_session_id="",
                           totals=Totals(0, 0, 0), at=at, arrival=arrival)
     user = attribute_text(p, USER_NAME)
     session_id = attribute_text(p, ACCT_SESSION_ID)
-    if not user or session_id is None:
-        raise Malformed("Start/Interim/Stop without User-Name or Acct-Session-Id")
+    if session_id is None or not (user or session_id):
+        raise Malformed("Start/Interim/Stop/Failed without Acct-Session-Id "
+                        "(or with neither it nor a User-Name)")
+    # A SIP proxy's record is its Call-ID's, whoever its User-Name names (the
+    # callee, when the callee hung up); one with no User-Name is attributed
+    # by the accounting handler (the Start's user, or the authorisation).
+    keyed_by_id = not user or req.client.type == "sip"
+    session_time = attribute_int(p, ACCT_SESSION_TIME)
+    terminate: str | None = None
+    if (cause := attribute_int(p, ACCT_TERMINATE_CAUSE)) is not None:
+        terminate = TERMINATE_CAUSES.get(cause, str(cause))
+    code = None
+    if keyed_by_id:     # Kamailio's Sip-* numbers (aaad/radius/sip.py)
+        code = _sip_int(p, sip.SIP_RESPONSE_CODE)
+        if status is Status.STOP and _sip_int(p, sip.SIP_METHOD) == 2:    # a CANCEL
+            status = Status.FAILED
+    if status is Status.FAILED and terminate is None:
+        terminate = f"SIP-{code}" if code else "Failed"
     totals = Totals(
-        attribute_int(p, ACCT_SESSION_TIME) or 0,
+        session_time or 0,
         fold_gigawords(attribute_int(p, ACCT_INPUT_OCTETS) or 0,
                        attribute_int(p, ACCT_INPUT_GIGAWORDS) or 0),
         fold_gigawords(attribute_int(p, ACCT_OUTPUT_OCTETS) or 0,
@@ -413,11 +439,11 @@ def accounting_record(req: Request[Any], arrival: int,
     # would fail its whole group-commit batch, so it is dropped here alone.
     if max(totals.in_octets, totals.out_octets) > MAX_OCTETS:
         raise Malformed("Acct-Input/Output-Gigawords out of range")
-    cause = attribute_int(p, ACCT_TERMINATE_CAUSE)
     return AcctRecord(
         status=status, nas_key=nas, client=req.client.name, nas_address=req.source[0],
-        user_name=user, acct_session_id=session_id, totals=totals, at=at, arrival=arrival,
-        terminate_cause=None if cause is None else TERMINATE_CAUSES.get(cause, str(cause)),
+        user_name=user or "", acct_session_id=session_id, totals=totals, at=at,
+        arrival=arrival, terminate_cause=terminate,
+        session_time_sent=session_time is not None, keyed_by_id=keyed_by_id,
         framed_ip=_address(p, FRAMED_IP_ADDRESS, 4),
         calling_station_id=_clip(attribute_text(p, CALLING_STATION_ID)),
         called_station_id=_clip(attribute_text(p, CALLED_STATION_ID)),
@@ -441,7 +467,7 @@ def read_access(req: Request[Any], call_direction: CallDirection = CLIENT_DEFAUL
     """
     p = req.packet
     name = attribute_text(p, USER_NAME) or ""
-    password = chap = challenge = None
+    password = chap = challenge = digest = None
     ms_chap: MsChapResponse | MsChap2Response | None = None
     if name:    # without one nothing can be checked: the password is not even decrypted
         hidden = attribute_bytes(p, USER_PASSWORD)
@@ -449,14 +475,22 @@ def read_access(req: Request[Any], call_direction: CallDirection = CLIENT_DEFAUL
             password = decrypt_password(hidden, req.client.secret, req.authenticator)
         elif (chap := attribute_bytes(p, CHAP_PASSWORD)) is not None:
             challenge = attribute_bytes(p, CHAP_CHALLENGE) or req.authenticator
+        elif (digest := sip.read_digest(lambda t: OrderedDict.get(p, t) or [], name)) \
+                is not None:
+            name = digest.username
         else:
             ms_chap, challenge = _ms_chap(p)
-    return Access(name, password, chap, challenge,
-                  called_station_id=attribute_text(p, CALLED_STATION_ID) or "",
+    called = attribute_text(p, CALLED_STATION_ID) or ""
+    if not called and digest is not None and digest.method.upper() == "INVITE":
+        called = sip.uri_user(digest.uri)       # the number dialled: the Request-URI's user
+    return Access(name, password, chap, challenge, called_station_id=called,
                   direction=call_direction.of(_direction_value(p, call_direction),
                                               req.client.call_direction),
                   ms_chap=ms_chap,
-                  name_octets=attribute_bytes(p, USER_NAME) or b"")
+                  name_octets=attribute_bytes(p, USER_NAME) or b"",
+                  digest=digest, call_id=attribute_text(p, ACCT_SESSION_ID),
+                  caller=(attribute_text(p, CALLING_STATION_ID)
+                          or attribute_text(p, sip.SIP_URI_USER) or ""))
 
 
 def _ms_chap(p: Packet) -> tuple[MsChapResponse | MsChap2Response | None, bytes | None]:
@@ -474,6 +508,12 @@ def _ms_chap(p: Packet) -> tuple[MsChapResponse | MsChap2Response | None, bytes 
     if response is None:
         raise Malformed(f"{what} is not 50 octets")
     return response, challenge
+
+
+def _sip_int(packet: Packet, attr_type: int) -> int | None:
+    """A Kamailio Sip-* integer (accounting context); None if absent or not 4 octets."""
+    value = attribute_bytes(packet, attr_type)
+    return int.from_bytes(value, "big") if value is not None and len(value) == 4 else None
 
 
 def _direction_value(packet: Packet, rule: CallDirection) -> str | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from aaad.radius.codec import Request, attribute_text
 from aaad.radius.framing import CODE_NAMES
+from aaad.radius.sip import context_name
 
 __all__ = ["Tracer", "describe"]
 
@@ -22,15 +23,23 @@ log = logging.getLogger("aaad.trace")
 MASKED = {"User-Password", "CHAP-Password", "Message-Authenticator", "Tunnel-Password",
           "MS-CHAP-Response", "MS-CHAP2-Response", "MS-CHAP-CPW-1", "MS-CHAP-CPW-2",
           "MS-CHAP2-CPW", "MS-CHAP-NT-Enc-PW", "MS-CHAP-LM-Enc-PW", "MS-CHAP-MPPE-Keys",
-          "MS-MPPE-Send-Key", "MS-MPPE-Recv-Key"}
+          "MS-MPPE-Send-Key", "MS-MPPE-Recv-Key", "Digest-Response"}
 # The same by key: responses a dictionary could crack, and keys (RFC 2548).
 MASKED_KEYS = {2, 3, 80, 69, *((311, t) for t in (1, 3, 4, 5, 6, 12, 16, 17, 25, 27))}
+ACCOUNTING_REQUEST = 4
 
 
 def describe(packet: Any) -> str:
     """The attributes of a pyrad packet as ``Name=value`` pairs, passwords masked."""
     parts = []
+    accounting = getattr(packet, "code", None) == ACCOUNTING_REQUEST
     for key in OrderedDict.keys(packet):
+        if isinstance(key, int) and (named := context_name(
+                accounting, key, (OrderedDict.__getitem__(packet, key) or [b""])[0])) is not None:
+            # Kamailio's Sip-* / RFC 5090 Digest-*: named by the packet (radius/sip.py)
+            shown = "***" if named[0] in MASKED else repr(named[1])
+            parts.append(f"{named[0]}={shown}")
+            continue
         try:
             name = packet._DecodeKey(key)
         except Exception:  # noqa: BLE001  (a trace line never breaks a request)

@@ -26,7 +26,8 @@ from aaad.store.tables import calls, free_minutes, sessions, users
 from aaad.store.users import UserRef, ids_for, owner_id
 
 __all__ = ["CallRules", "free_minutes_left", "open_calls", "free_state",
-           "ensure_free_period", "record_call", "sessions_by_id", "open_call_sessions",
+           "ensure_free_period", "record_call", "rated_call", "correct_call", "sessions_by_id",
+           "open_call_sessions",
            "list_calls"]
 
 
@@ -133,6 +134,34 @@ def record_call(conn: Connection, cdr: dict[str, Any], *, now: int) -> bool:
     return True
 
 
+def rated_call(conn: Connection, session_id: str) -> dict[str, Any] | None:
+    """The CDR of a session, or None if it was never rated."""
+    row = conn.execute(select(calls).where(calls.c.session_id == session_id)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def correct_call(conn: Connection, cdr: dict[str, Any], first: dict[str, Any], *,
+                 now: int) -> int | None:
+    """Correct a CDR aaad wrote when it closed the call itself (stale, NAS
+    reboot, maximum duration), from the call's real Stop: once per session.
+
+    The difference is posted to the ledger with the ref
+    ``call-fix:<session>``: a second Stop, a replay or another node finds it
+    and changes nothing. Returns the extra money debited (negative: credited
+    back), or None if the call was corrected before. A correction that
+    changes no money posts nothing (the CDR is updated all the same).
+    """
+    change = int(cdr["cost"]) - int(first["cost"])
+    if change and not ledger_store.post(
+            conn, user_id=first["user_id"], user_name=first["user_name"], amount=-change,
+            kind="call", ref=f"call-fix:{first['session_id']}",
+            description=(f"call to {cdr['destination']}: {first['duration_s']} s "
+                         f"corrected to {cdr['duration_s']} s by its Stop")[:255], now=now):
+        return None
+    conn.execute(update(calls).where(calls.c.session_id == first["session_id"]).values(
+        duration_s=cdr["duration_s"], billed_s=cdr["billed_s"], cost=cdr["cost"],
+        wholesale_cost=cdr.get("wholesale_cost", first.get("wholesale_cost"))))
+    return change
 def _description(cdr: dict[str, Any]) -> str:
     what = (f"call from {cdr['caller']}" if cdr["direction"] == "in"
             else f"call to {cdr['destination']}")

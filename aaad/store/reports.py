@@ -184,6 +184,8 @@ def call_view(r: Any) -> dict[str, Any]:
     same price per minute (kept for readers from before per-second prices).
     ``bands`` is the billed seconds per band; ``unrated`` why a call has no
     price (None for rated calls and for CDRs stored before it was recorded).
+    ``status`` is ``missed`` for a call that never connected (a Failed
+    record: busy, no answer), else ``answered``.
     """
     unit = r["unit"] or "min"
     per_minute = r["price"] * 60 if unit == "s" else r["price"]
@@ -194,4 +196,5 @@ def call_view(r: Any) -> dict[str, Any]:
             "price": format_money(r["price"]), "unit": unit,
             "price_per_minute": format_money(per_minute),
             "connection_fee": format_money(r["connection_fee"]),
-            "cost": format_money(r["cost"]), "unrated": r["unrated"]}
+            "cost": format_money(r["cost"]), "unrated": r["unrated"],
+            "status": r.get("disposition") or "answered"}

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Connection,
     and_,
     bindparam,
+    case,
     desc,
     false,
     func,
@@ -35,8 +36,8 @@ from aaad.store.users import UserRef, ids_for
 
 __all__ = ["Loaded", "claim_sessions", "lock_sessions", "insert_placeholders", "save_sessions",
            "in_phases", "close_nas_sessions", "nas_session_ids", "close_stale_sessions",
-           "stale_session_ids", "list_sessions", "open_session_count", "open_sessions",
-           "Replaced", "replace_oldest"]
+           "stale_session_ids", "too_long_sessions", "close_too_long_sessions",
+           "list_sessions", "open_session_count", "open_sessions", "Replaced", "replace_oldest"]
 
 
 def _state(r: Any) -> SessionState:
@@ -229,6 +230,7 @@ _SAVE = (update(sessions).where(sessions.c.id == bindparam("b_id")).values(
     nas_port=func.coalesce(bindparam("b_nas_port"), sessions.c.nas_port),
     nas_port_id=func.coalesce(bindparam("b_nas_port_id"), sessions.c.nas_port_id),
     interim_interval_s=func.coalesce(bindparam("b_interim"), sessions.c.interim_interval_s),
+    authorised_s=func.coalesce(bindparam("b_authorised"), sessions.c.authorised_s),
     user_id=func.coalesce(sessions.c.user_id, bindparam("b_user_id")),
 ))
 
@@ -262,6 +264,7 @@ def save_sessions(conn: Connection,
         "b_framed_ip": r.framed_ip, "b_calling": r.calling_station_id,
         "b_called": r.called_station_id, "b_nas_port": r.nas_port,
         "b_nas_port_id": r.nas_port_id, "b_interim": r.interim_interval_s, "b_user_id": u,
+        "b_authorised": r.authorised_s,
     } for s, n, r, u in ordered])
 
 
@@ -276,6 +279,7 @@ UPDATE sessions SET active = v.active, packets = sessions.packets + v.packets,
     nas_port = coalesce(v.nas_port, sessions.nas_port),
     nas_port_id = coalesce(v.nas_port_id, sessions.nas_port_id),
     interim_interval_s = coalesce(v.interim_interval_s, sessions.interim_interval_s),
+    authorised_s = coalesce(v.authorised_s, sessions.authorised_s),
     user_id = coalesce(sessions.user_id, v.user_id)
 FROM json_to_recordset(CAST(:rows AS json)) AS v(
     id varchar, user_name varchar, nas_key varchar, client varchar, nas_address varchar,
@@ -283,7 +287,7 @@ FROM json_to_recordset(CAST(:rows AS json)) AS v(
     updated_at bigint, last_seen bigint, stopped_at bigint, terminate_cause varchar,
     session_s bigint, in_octets bigint, out_octets bigint, framed_ip varchar,
     calling_station_id varchar, called_station_id varchar, nas_port bigint,
-    nas_port_id varchar, interim_interval_s integer, user_id integer)
+    nas_port_id varchar, interim_interval_s integer, user_id integer, authorised_s integer)
 WHERE sessions.id = v.id""")
 
 
@@ -299,7 +303,7 @@ def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord, int]]
         "framed_ip": r.framed_ip, "calling_station_id": r.calling_station_id,
         "called_station_id": r.called_station_id, "nas_port": r.nas_port,
         "nas_port_id": r.nas_port_id, "interim_interval_s": r.interim_interval_s,
-        "user_id": u,
+        "user_id": u, "authorised_s": r.authorised_s,
     } for s, n, r, u in ordered]
 
 
@@ -307,7 +311,7 @@ def _mysql_save() -> Any:
     stmt = mysql.insert(sessions)
     new = stmt.inserted
     keep = ("framed_ip", "calling_station_id", "called_station_id", "nas_port", "nas_port_id",
-            "interim_interval_s")
+            "interim_interval_s", "authorised_s")
     values: dict[str, Any] = {c: new[c] for c in (
         "active", "started_at", "updated_at", "last_seen", "stopped_at", "terminate_cause",
         "session_s", "in_octets", "out_octets")}
@@ -326,19 +330,19 @@ def in_phases(phases: Iterable[Phase]) -> Any:
     A row is written only once a packet was counted for it (placeholders of
     a batch are saved in the same transaction), so NEW never matches a row.
     """
-    closed_as = {Phase.STALE: Cause.STALE, Phase.NAS_REBOOT: Cause.NAS_REBOOT,
-                 Phase.REPLACED: Cause.REPLACED}
+    closed_as = {Phase.STALE: [Cause.STALE, Cause.MAX_DURATION],
+                 Phase.NAS_REBOOT: [Cause.NAS_REBOOT], Phase.REPLACED: [Cause.REPLACED]}
     c = sessions.c
     terms: list[Any] = []
     for p in set(phases):
         if p is Phase.OPEN:
             terms.append(c.active.is_(True))
         elif p in closed_as:
-            terms.append(and_(c.active.is_(False), c.terminate_cause == closed_as[p]))
+            terms.append(and_(c.active.is_(False), c.terminate_cause.in_(closed_as[p])))
         elif p is Phase.STOPPED:
             terms.append(and_(c.active.is_(False),
                               or_(c.terminate_cause.is_(None),
-                                  c.terminate_cause.not_in(sorted(closed_as.values())))))
+                                  c.terminate_cause.not_in(sorted(Cause.INFERRED)))))
     return or_(false(), *terms)
 
 
@@ -347,9 +351,51 @@ def _nas_open_before(nas_key: str, at: int) -> Any:
                 sessions.c.updated_at <= at)
 
 
-def _stale(now: int, default_interval_s: int, intervals: int) -> Any:
+def _stale(now: int, default_interval_s: int, intervals: int,
+           no_interims: Sequence[str] = ()) -> Any:
     silence = func.coalesce(sessions.c.interim_interval_s, default_interval_s) * intervals
-    return and_(in_phases(closing_phases(Event.SILENCE)), sessions.c.last_seen < now - silence)
+    cond = and_(in_phases(closing_phases(Event.SILENCE)), sessions.c.last_seen < now - silence)
+    if no_interims:     # clients that send no Interim-Updates: silence means nothing
+        cond = and_(cond, sessions.c.client.not_in(sorted(no_interims)))
+    return cond
+
+
+def _allowed_s(max_duration_s: int, grace_s: int) -> Any:
+    """A session's longest life: the call time it was authorised for plus
+    ``grace_s`` when that is shorter, else ``max_duration_s``."""
+    authorised = sessions.c.authorised_s + grace_s
+    return case((and_(sessions.c.authorised_s.is_not(None), authorised < max_duration_s),
+                 authorised), else_=max_duration_s)
+
+
+def too_long_sessions(conn: Connection, now: int, max_duration_s: int,
+                      no_interims: Sequence[str], grace_s: int = 0) -> dict[str, int]:
+    """Open sessions of clients that send no Interim-Updates that outlived the
+    call time they were authorised for (plus ``grace_s``) or ``max_duration_s``
+    (accounting.max_call_duration_s): id → the duration to close them at (the
+    authorised time, or the maximum)."""
+    if not no_interims:
+        return {}
+    rows = conn.execute(select(sessions.c.id, sessions.c.authorised_s).where(
+        in_phases(closing_phases(Event.SILENCE)), sessions.c.client.in_(sorted(no_interims)),
+        sessions.c.started_at <= now - _allowed_s(max_duration_s, grace_s)))
+    return {r.id: (r.authorised_s if r.authorised_s is not None
+                   and r.authorised_s + grace_s < max_duration_s else max_duration_s)
+            for r in rows}
+
+
+def close_too_long_sessions(conn: Connection, durations: Mapping[str, int]) -> int:
+    """Close these sessions at their start + their duration (cause Max-Duration);
+    their counted totals stay, so a real Stop still counts all its usage."""
+    n = 0
+    for seconds in sorted(set(durations.values())):
+        keys = sorted(k for k, s in durations.items() if s == seconds)
+        result = conn.execute(
+            update(sessions).where(and_(sessions.c.id.in_(keys), sessions.c.active.is_(True)))
+            .values(active=False, stopped_at=sessions.c.started_at + seconds,
+                    terminate_cause=Cause.MAX_DURATION))
+        n += int(result.rowcount)
+    return n
 
 
 def close_nas_sessions(conn: Connection, nas_key: str, at: int,
@@ -368,20 +414,22 @@ def nas_session_ids(conn: Connection, nas_key: str, at: int) -> list[str]:
 
 
 def close_stale_sessions(conn: Connection, now: int, default_interval_s: int,
-                         intervals: int, cause: str = Cause.STALE) -> int:
+                         intervals: int, cause: str = Cause.STALE,
+                         no_interims: Sequence[str] = ()) -> int:
     """Close sessions silent for ``intervals`` × their interim interval (the
-    phases lifecycle.TRANSITIONS closes on silence)."""
+    phases lifecycle.TRANSITIONS closes on silence), except those of the
+    clients in ``no_interims``."""
     result = conn.execute(
-        update(sessions).where(_stale(now, default_interval_s, intervals))
+        update(sessions).where(_stale(now, default_interval_s, intervals, no_interims))
         .values(active=False, stopped_at=sessions.c.updated_at, terminate_cause=cause))
     return int(result.rowcount)
 
 
 def stale_session_ids(conn: Connection, now: int, default_interval_s: int,
-                      intervals: int) -> list[str]:
+                      intervals: int, no_interims: Sequence[str] = ()) -> list[str]:
     """The sessions :func:`close_stale_sessions` would close."""
-    return list(conn.execute(select(sessions.c.id)
-                             .where(_stale(now, default_interval_s, intervals))).scalars())
+    return list(conn.execute(select(sessions.c.id).where(
+        _stale(now, default_interval_s, intervals, no_interims))).scalars())
 
 
 @dataclass(frozen=True, slots=True)

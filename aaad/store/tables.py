@@ -174,6 +174,10 @@ sessions = Table(
     # Migration 0023: the throttle attributes of an ``over_limit: throttle``
     # plan were sent (CoA) or the session began throttled.
     Column("throttled", Boolean, nullable=False, server_default=false()),
+    # Migration 0026: the call time (s) the session's Access-Accept allowed
+    # (a SIP proxy's call, through the Call-ID); a client without interims
+    # has its call closed after it (accounting_batch.sweep_stale).
+    Column("authorised_s", BigInteger, nullable=True),
     Index("ix_sessions_user_id_active", "user_id", "active"),
     Index("ix_sessions_nas_key_active", "nas_key", "active"),
     Index("ix_sessions_active_last_seen", "active", "last_seen"),
@@ -375,6 +379,9 @@ calls = Table(
     Column("bands", Text, nullable=True),
     Column("unit", String(8), nullable=True),
     Column("unrated", String(32), nullable=True),
+    # Migration 0026: "missed" for a call that never connected (an
+    # Acct-Status-Type = Failed record: busy, no answer); NULL: answered.
+    Column("disposition", String(16), nullable=True),
     Index("ix_calls_user_id_started_at", "user_id", "started_at"),
     Index("ix_calls_period_start", "period_start"),
 )

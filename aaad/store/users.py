@@ -227,8 +227,14 @@ class User:
                 "held_reason": None if self.hold is None else self.hold.reason}
 
 
+# How radius.authenticators keeps a SIP Digest HA1 in password_hash
+# (HA1_PREFIX there; a unit test keeps the two equal).
+SIP_HA1_PREFIX = "$sip-ha1$"
+
+
 def _user(r: Any) -> User:
     credential = ("cleartext" if r.password_cleartext is not None
+                  else "sip-ha1" if (r.password_hash or "").startswith(SIP_HA1_PREFIX)
                   else "hashed" if r.password_hash is not None
                   else "nt-hash" if r.password_nt_hash is not None else "none")
     return User(r.name, bool(r.enabled), r.plan, credential, r.created_at, r.updated_at,

@@ -74,7 +74,8 @@ def test_a_name_only_accounting_has_seen_is_reported_but_not_an_account(
 
 def test_an_unknown_event_kind_is_a_usage_error(config: Path) -> None:
     assert one_line_error(run(config, "events", "list", "--kind", "bogus"), 2) == (
-        "error: unknown event kind bogus; one of: block_expired, block_renewed, disconnect, "
+        "error: unknown event kind bogus; one of: block_expired, block_renewed, "
+        "call_credit_overrun, call_max_duration, disconnect, "
         "over_limit, renewal_charged, renewal_due, replaced, resumed, revoked, rollover, "
         "suspended, throttle, unthrottle")
     for kind in EVENT_KINDS:

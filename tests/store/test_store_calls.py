@@ -70,7 +70,7 @@ def test_stop_rates_once(db: Database) -> None:
     assert (again.calls_rated, again.charged_money) == (0, 0)
 
 
-def test_stale_call_is_rated_on_its_last_duration_and_a_late_stop_changes_nothing(
+def test_stale_call_is_rated_on_its_last_duration_and_a_late_stop_corrects_it_once(
         db: Database) -> None:
     user = f"stale-{db.dialect}"
     setup(db, user)
@@ -79,8 +79,12 @@ def test_stale_call_is_rated_on_its_last_duration_and_a_late_stop_changes_nothin
         assert sweep_stale(conn, now=T0 + 10_000, default_interval_s=300, intervals=3, tz=UTC,
                            calls=RULES) >= 1
     assert state(db, user) == (10000 - 1600, [(61, 1600)])
-    apply(db, [rec(user, Status.STOP, T0 + 90, 90)], T0 + 10_001)
-    assert state(db, user) == (10000 - 1600, [(61, 1600)])
+    late = apply(db, [rec(user, Status.STOP, T0 + 90, 90)], T0 + 10_001)
+    assert state(db, user) == (10000 - 2000, [(90, 2000)])      # 90 s: 0.15 + 0.05
+    assert (late.calls_corrected, late.charged_money) == (1, 400)
+    again = apply(db, [rec(user, Status.STOP, T0 + 95, 95)], T0 + 10_002)
+    assert state(db, user) == (10000 - 2000, [(90, 2000)])
+    assert again.calls_corrected == 0
 
 
 def test_nas_reboot_rates_the_calls_it_closes(db: Database) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, exists, literal, make_url, select, text, union_all
@@ -73,6 +74,15 @@ def migrated(server_urls: dict[str, object], dialect: str) -> Database:
     return _migrated[url]
 
 
+
+
+def private_sqlite(directory: Path) -> Database:
+    """A new SQLite file in ``directory``, migrated: for a module whose daemon
+    must not touch the run's shared database (a short stale window closes
+    every open session in it)."""
+    database = open_database(f"sqlite:///{directory / 'aaad.sqlite3'}")
+    migrate.upgrade(database.writer)
+    return database
 
 
 def dispose_migrated() -> None:

@@ -230,7 +230,7 @@ ERRORS = [
     ("clients:\n  - name: nas1\n    address: 192.0.2.1\n    secret: x\n    coa_port: 65536\n",
      "clients[0].coa_port: must be a port number 0-65535"),
     ("clients:\n  - name: nas1\n    address: 192.0.2.1\n    secret: x\n    type: juniper\n",
-     "clients[0].type: must be one of generic, mikrotik, cisco, chillispot"),
+     "clients[0].type: must be one of generic, mikrotik, cisco, chillispot, sip"),
     (("clients:\n  - name: nas1\n    address: 192.0.2.1\n    secret: x\n"
       "    require_message_authenticator: 'yes'\n"),
      "clients[0].require_message_authenticator: must be true or false"),

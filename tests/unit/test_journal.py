@@ -37,7 +37,8 @@ RECORDS = [
     rec(),
     rec("ü-ß\udcff", 2, status=Status.STOP, terminate_cause="User-Request", framed_ip="10.0.0.9",
         calling_station_id="aa-bb", called_station_id="cc", nas_port=0, nas_port_id="eth0/1",
-        interim_interval_s=300, direction="in"),
+        interim_interval_s=300, direction="in", session_time_sent=False, keyed_by_id=True,
+        authorised_s=600),
     rec("on", 3, status=Status.ACCOUNTING_ON, user_name="", acct_session_id=""),
 ]
 

@@ -12,8 +12,9 @@ Phases:
     NEW        no packet counted yet (no row, or a placeholder row)
     OPEN       running
     STOPPED    closed by a real Stop: final, nothing reopens it
-    STALE      closed by aaad after silence: an Interim reopens it,
-               a Stop replaces the inferred close
+    STALE      closed by aaad after silence, or (a client that sends no
+               Interim-Updates) at the maximum call duration: an Interim
+               reopens it, a Stop replaces the inferred close
     NAS_REBOOT closed by aaad on Accounting-On/Off: a Stop replaces the
                inferred close; an Interim does not reopen it (the NAS said
                it restarted, so the session is gone)
@@ -106,9 +107,10 @@ TRANSITIONS: dict[tuple[Phase, Event], tuple[Phase, Action]] = {
 # The terminate causes aaad writes for its own closes, by phase.
 STALE_CAUSE = "Stale"
 NAS_REBOOT_CAUSE = "NAS-Reboot"
+MAX_DURATION_CAUSE = "Max-Duration"
 REPLACED_CAUSE = "Replaced"
-_INFERRED = {STALE_CAUSE: Phase.STALE, NAS_REBOOT_CAUSE: Phase.NAS_REBOOT,
-             REPLACED_CAUSE: Phase.REPLACED}
+_INFERRED = {STALE_CAUSE: Phase.STALE, MAX_DURATION_CAUSE: Phase.STALE,
+             NAS_REBOOT_CAUSE: Phase.NAS_REBOOT, REPLACED_CAUSE: Phase.REPLACED}
 
 
 def transition(phase: Phase, event: Event) -> tuple[Phase, Action]:

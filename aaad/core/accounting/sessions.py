@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from aaad.core.accounting.lifecycle import (
+    MAX_DURATION_CAUSE,
     NAS_REBOOT_CAUSE,
     REPLACED_CAUSE,
     STALE_CAUSE,
@@ -33,6 +34,7 @@ __all__ = [
     "SessionState",
     "Applied",
     "MAX_SPAN_S",
+    "UNATTRIBUTED",
     "usage_delta",
     "fold_gigawords",
     "session_key",
@@ -52,6 +54,10 @@ MAX_CLOCK_AHEAD_S = 300
 # as many usage rows, written in one transaction that stalls every other
 # accounting packet. The totals are unaffected; only where they are attributed.
 MAX_SPAN_S = 366 * 86400
+# The User-Name a session keyed by its Call-ID is stored under when neither
+# the record nor an authorisation of that Call-ID names a user (no account
+# holds it: it is counted and shown, never billed to anyone).
+UNATTRIBUTED = "(unattributed)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,10 @@ class Status(Enum):
     INTERIM = 3
     ACCOUNTING_ON = 7
     ACCOUNTING_OFF = 8
+    # A call that never connected (busy, no answer, cancelled): what SIP
+    # proxies send for a failed INVITE (Kamailio's acc_radius, RFC 2866 §5.1
+    # leaves 15 to vendors). Stored as a closed session of 0 s: a missed call.
+    FAILED = 15
 
 
 class Cause:
@@ -93,8 +103,11 @@ class Cause:
     NAS_REBOOT = NAS_REBOOT_CAUSE
     STALE = STALE_CAUSE
     REPLACED = REPLACED_CAUSE       # a new login took its place (on_max_sessions)
+    # A call from a client that sends no Interim-Updates, open longer than
+    # accounting.max_call_duration_s: closed and rated at that duration.
+    MAX_DURATION = MAX_DURATION_CAUSE
     # Closes inferred by aaad; a later real Stop overrides them.
-    INFERRED = frozenset({NAS_REBOOT, STALE, REPLACED})
+    INFERRED = frozenset({NAS_REBOOT, STALE, REPLACED, MAX_DURATION})
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +131,22 @@ class AcctRecord:
     nas_port_id: str | None = None
     interim_interval_s: int | None = None
     direction: str | None = None    # calls: "in" or "out" (telephony.direction_attribute)
+    # False when the packet had no Acct-Session-Time: the duration is then the
+    # time since the session's Start (apply_record), as SIP proxies report it.
+    session_time_sent: bool = True
+    # True: the session is the NAS's Acct-Session-Id alone (a SIP Call-ID),
+    # whoever the User-Name says: a Stop sent by the callee's side, or with no
+    # User-Name at all, is still the caller's call.
+    keyed_by_id: bool = False
+    # The call time its authorisation allowed (a SIP proxy's Call-ID, see
+    # daemon.call_index): a call without interims is closed after it.
+    authorised_s: int | None = None
     # session_key(), computed once: a batch looks it up several times a record.
     key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key",
-                           session_key(self.nas_key, self.acct_session_id, self.user_name))
+        object.__setattr__(self, "key", session_key(
+            self.nas_key, self.acct_session_id, "" if self.keyed_by_id else self.user_name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,9 +206,10 @@ def event_time(arrival: int, event_timestamp: int | None, delay_s: int | None) -
     return arrival - max(0, delay_s or 0)
 
 
-_EVENTS = {Status.START: Event.START, Status.INTERIM: Event.INTERIM, Status.STOP: Event.STOP}
+_EVENTS = {Status.START: Event.START, Status.INTERIM: Event.INTERIM, Status.STOP: Event.STOP,
+           Status.FAILED: Event.STOP}
 _CLOSE_EVENTS = {Cause.NAS_REBOOT: Event.NAS_RESTART, Cause.STALE: Event.SILENCE,
-                 Cause.REPLACED: Event.REPLACED}
+                 Cause.MAX_DURATION: Event.SILENCE, Cause.REPLACED: Event.REPLACED}
 
 
 def state_phase(state: SessionState | None) -> Phase:
@@ -203,10 +227,19 @@ def apply_record(prev: SessionState | None, rec: AcctRecord) -> Applied:
     session already closed; a Start after a Stop does not reopen it; an
     Interim reopens a session only if aaad itself had closed it as stale; a
     real Stop replaces an inferred close.
+
+    A record without Acct-Session-Time (``session_time_sent`` False) reports
+    the time since the session began: its Event-Timestamp minus the Start's.
+    A Failed record closes the session at 0 s.
     """
     event = _EVENTS.get(rec.status)
     if event is None:
         raise ValueError(f"apply_record does not take {rec.status}")
+    if rec.status is Status.FAILED:
+        rec = replace(rec, totals=ZERO, session_time_sent=True)
+    elif not rec.session_time_sent and rec.status is not Status.START and prev is not None:
+        rec = replace(rec, totals=replace(rec.totals, session_s=max(0, rec.at - prev.started_at)),
+                      session_time_sent=True)
     _, action = transition(state_phase(prev), event)
     created = prev is None
     if prev is None:

@@ -21,7 +21,7 @@ created later with that name starts clean.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +32,7 @@ from aaad.core.accounting.lifecycle import Action
 from aaad.core.accounting.periods import PeriodSpec, period_bounds
 from aaad.core.accounting.realms import OPERATOR, Route, needs_tenants, route
 from aaad.core.accounting.sessions import (
+    UNATTRIBUTED,
     ZERO,
     AcctRecord,
     Cause,
@@ -56,6 +57,7 @@ from aaad.core.quotas.decide import (
 from aaad.core.quotas.plan import Plan, format_money
 from aaad.core.telephony.cdr import (
     FinishedCall,
+    FreeMinutesLeft,
     build_cdr,
     call_pieces,
     over_credit,
@@ -83,6 +85,9 @@ __all__ = ["OverLimit", "BatchOutcome", "Unrated", "RatingTally", "record_accoun
 
 
 _DEFAULT_RULES = CallRules()
+# How long after its authorised call time a call of a client without interims
+# waits for its Stop before aaad closes it at that time.
+AUTHORISED_GRACE_S = 60
 _NO_TENANTS: Mapping[str, str] = {}
 
 
@@ -141,6 +146,12 @@ class BatchOutcome:
     charged_money: int = 0
     calls_rated: int = 0
     calls_unrated: tuple[Unrated, ...] = ()
+    # Sessions created by this batch with no user to attribute them to (a
+    # SIP proxy's record without User-Name whose Call-ID was never
+    # authorised here): stored under UNATTRIBUTED, counted and logged.
+    unattributed: tuple[str, ...] = ()
+    calls_missed: int = 0
+    calls_corrected: int = 0
 
 
 @dataclass
@@ -151,6 +162,9 @@ class _Segment:
     charged_money: int = 0
     calls_rated: int = 0
     calls_unrated: list[Unrated] = field(default_factory=list)
+    unattributed: list[str] = field(default_factory=list)
+    calls_missed: int = 0
+    calls_corrected: int = 0
 
 
 def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
@@ -187,7 +201,8 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
     _merge(total, _apply_sessions(conn, segment, period, tz, now, rules, tenancy))
     return BatchOutcome(len(records), total.added, total.created, closed,
                         tuple(total.over_limit), total.charged_money, total.calls_rated,
-                        tuple(total.calls_unrated))
+                        tuple(total.calls_unrated), tuple(total.unattributed),
+                        total.calls_missed, total.calls_corrected)
 
 
 def _merge(total: _Segment, part: _Segment) -> None:
@@ -197,6 +212,9 @@ def _merge(total: _Segment, part: _Segment) -> None:
     total.charged_money += part.charged_money
     total.calls_rated += part.calls_rated
     total.calls_unrated.extend(part.calls_unrated)
+    total.unattributed.extend(part.unattributed)
+    total.calls_missed += part.calls_missed
+    total.calls_corrected += part.calls_corrected
 
 
 def _add_rated(out: _Segment, rated: RatingTally) -> None:
@@ -220,17 +238,26 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
     states: dict[str, SessionState | None] = {
         k: (s if n else None) for k, (s, n, _) in loaded.items()}
     owners = _owners(conn, loaded, first, routes, now)
-    names = {owners[k]: rec.user_name for k, rec in first.items()}
+    # The session's own name: a record keyed by its Call-ID may name the
+    # callee, or nobody, for a call that is the caller's.
+    names = {owners[k]: loaded[k][0].user_name for k in first}
+    out.unattributed.extend(sorted(
+        rec.acct_session_id for k, rec in first.items()
+        if not loaded[k][1] and loaded[k][0].user_name == UNATTRIBUTED))
     user_plans = (load_plans(conn, set(owners.values())) if definitions is None
                   else {u: plan_from_json(d) for u, d in definitions.items()})
     counts: dict[str, int] = {}
     newest: dict[str, AcctRecord] = {}
     pieces: list[tuple[AcctRecord, int, UsagePart]] = []
     stopped: dict[str, AcctRecord] = {}
+    reclosed: set[str] = set()      # closed by aaad before; this Stop corrects the CDR
     for rec in records:
-        applied = apply_record(states[rec.key], rec)
+        prev = states[rec.key]
+        applied = apply_record(prev, rec)
         if applied.action is Action.CLOSE:      # this Stop closed the call: rate it
             stopped[rec.key] = rec
+            if prev is not None and not prev.open and prev.terminate_cause in Cause.INFERRED:
+                reclosed.add(rec.key)
         states[rec.key] = applied.state
         counts[rec.key] = counts.get(rec.key, 0) + 1
         newest[rec.key] = rec
@@ -251,7 +278,8 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
     if user_plans:
         _enforce(conn, out, newest, states, owners, names, user_plans, by_session, tz, now)
         if any(p.rate_table is not None for p in user_plans.values()):
-            _calls(conn, out, stopped, newest, states, owners, user_plans, tz, now, rules)
+            _calls(conn, out, stopped, newest, states, owners, user_plans, tz, now, rules,
+                   reclosed)
     return out
 
 
@@ -397,20 +425,35 @@ def _finished(r: Any) -> FinishedCall:
 def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
            newest: dict[str, AcctRecord], states: dict[str, SessionState | None],
            owners: dict[str, int], user_plans: dict[int, Plan], tz: ZoneInfo, now: int,
-           rules: CallRules) -> None:
+           rules: CallRules, reclosed: set[str]) -> None:
     """Rate the calls this batch stopped, then find live calls whose users'
-    credit no longer pays for them."""
+    credit no longer pays for them.
+
+    A stopped call is rated from its stored session row, so what the Stop
+    lacks (the number dialled, the caller: a SIP proxy sends them only at
+    the Start, or only at authorisation) comes from the Start. A Failed
+    record is a missed call: a CDR of 0 s that costs nothing.
+    """
     call_plans = {u: p for u, p in user_plans.items() if p.rate_table is not None}
     tables = _call_tables(conn, call_plans, rules)
     finished = []
-    for key, rec in sorted(stopped.items()):
-        state = states[key]
-        if owners[key] in call_plans and state is not None:
-            finished.append(FinishedCall(key, owners[key], rec.user_name, state.started_at,
-                                         state.totals.session_s, rec.called_station_id or "",
-                                         rec.calling_station_id or "",
-                                         rec.direction or OUTBOUND))
-    _add_rated(out, _rate_finished(conn, finished, call_plans, tables, tz, now, rules))
+    for row in call_store.sessions_by_id(
+            conn, [k for k in stopped if owners[k] in call_plans and states[k] is not None]):
+        rec = stopped[row.id]
+        # What the Stop says wins; what it lacks comes from the stored session.
+        f = replace(_finished(row), dialled=rec.called_station_id or row.called_station_id or "",
+                    caller=rec.calling_station_id or row.calling_station_id or "",
+                    direction=rec.direction or row.direction or OUTBOUND)
+        if rec.status is Status.FAILED:
+            plan = call_plans[f.user_id]
+            cdr = build_cdr(plan, replace(f, duration_s=0),
+                            tables.get(plan.rate_table or ""), None, tz, rules)
+            cdr.update(billed_s=0, free_s=0, cost=0, disposition="missed")
+            out.calls_missed += call_store.record_call(conn, cdr, now=now)
+        else:
+            finished.append(f)
+    _add_rated(out, _rate_finished(conn, finished, call_plans, tables, tz, now, rules,
+                                   reclosed=reclosed, out=out))
     live = {owners[k] for k in newest
             if owners[k] in call_plans and (s := states[k]) is not None and s.open}
     if live:
@@ -419,20 +462,44 @@ def _calls(conn: Connection, out: _Segment, stopped: dict[str, AcctRecord],
 
 def _rate_finished(conn: Connection, finished: list[FinishedCall], call_plans: dict[int, Plan],
                    tables: dict[str, RateTable], tz: ZoneInfo, now: int,
-                   rules: CallRules) -> RatingTally:
+                   rules: CallRules, *, reclosed: Collection[str] = (),
+                   out: _Segment | None = None) -> RatingTally:
     """Rate finished calls, once each (the CDR is keyed by the session): the
-    money debited, how many calls were priced and which were not, and why."""
+    money debited, how many calls were priced and which were not, and why.
+
+    A call aaad had closed itself (``reclosed``: stale, NAS reboot, maximum
+    duration) and rated then is re-rated on its real Stop: the CDR is
+    corrected and the difference posted once (call_store.correct_call).
+    A call that costs more than the user's available credit is debited all
+    the same and recorded as a ``call_credit_overrun`` event: without
+    Interim-Updates the authorised Session-Timeout was the only guard.
+    """
     free = call_store.free_minutes_left(
         conn, {f.user_id: (call_plans[f.user_id], f.started_at) for f in finished}, tz)
     wholesale = tenant_store.wholesale_tables(conn, {f.user_id for f in finished})
     at_cost = rules.rates.get(conn, set(wholesale.values()))
+    balances = ledger_store.balances_for(conn, {f.user_id for f in finished}) if finished else {}
+    available = {u: b.available for u, b in balances.items()}
     tally = RatingTally()
     for f in finished:
         plan = call_plans[f.user_id]
-        cdr = build_cdr(plan, f, tables.get(plan.rate_table or ""), free.get(f.user_id), tz,
-                        rules, inbound_table=tables.get(plan.inbound_rate_table or ""))
+        table = tables.get(plan.rate_table or "")
+        inbound = tables.get(plan.inbound_rate_table or "")
+        first = call_store.rated_call(conn, f.key) if f.key in reclosed else None
+        # A correction is re-rated with the free seconds it was given the first time.
+        kept = (free.get(f.user_id) if first is None
+                else FreeMinutesLeft(first["period_start"], first["free_s"], 0, True))
+        cdr = build_cdr(plan, f, table, kept, tz, rules, inbound_table=inbound)
         if (w := at_cost.get(wholesale.get(f.user_id, ""))) is not None:
             cdr["wholesale_cost"] = wholesale_cost(f, w, call_pieces(plan, f, tz), rules)
+        if first is not None:
+            change = call_store.correct_call(conn, cdr, first, now=now)
+            if change is not None:
+                tally.money += change
+                available[f.user_id] = available.get(f.user_id, 0) - change
+                if out is not None:
+                    out.calls_corrected += 1
+            continue
         used = take_free(free, f.user_id, cdr)
         if used is not None:
             call_store.ensure_free_period(conn, f.user_name, used.period_start,
@@ -445,14 +512,25 @@ def _rate_finished(conn: Connection, finished: list[FinishedCall], call_plans: d
                 tally.unrated.append(Unrated(
                     cdr["unrated"], f.key, f.user_name,
                     f.caller if f.direction == INBOUND else f.dialled, f.duration_s))
+            before = available.get(f.user_id, 0)
+            available[f.user_id] = before - cdr["cost"]
+            if cdr["cost"] and cdr["cost"] > before:
+                event_store.record_event(
+                    conn, at=now, kind="call_credit_overrun", result="debited",
+                    user_name=f.user_name, user_id=f.user_id, session_id=f.key,
+                    detail=(f"call to {cdr['destination']} of {f.duration_s} s cost "
+                            f"{format_money(cdr['cost'])}, {format_money(before)} available"))
     return tally
 
 
 def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: int,
-                          rules: CallRules) -> RatingTally:
-    """Rate calls aaad itself closed (NAS reboot, stale): no Stop will rate them,
-    so they are billed on their last known duration. A real Stop arriving
-    later finds the CDR and changes nothing."""
+                          rules: CallRules,
+                          durations: Mapping[str, int] | None = None) -> RatingTally:
+    """Rate calls aaad itself closed (NAS reboot, stale, maximum duration): no
+    Stop may ever rate them, so they are billed on their last known duration
+    (``durations``: at the call time authorised, or the maximum call
+    duration). A real Stop arriving later re-rates the call and corrects the
+    CDR once (_rate_finished)."""
     rows = [r for r in call_store.sessions_by_id(conn, keys)
             if not r.active and r.user_id is not None]
     call_plans = {u: p for u, p in load_plans(conn, {r.user_id for r in rows}).items()
@@ -460,6 +538,8 @@ def _rate_closed_sessions(conn: Connection, keys: list[str], tz: ZoneInfo, now: 
     if not call_plans:
         return RatingTally()
     finished = [_finished(r) for r in rows if r.user_id in call_plans]
+    if durations is not None:
+        finished = [replace(f, duration_s=durations.get(f.key, f.duration_s)) for f in finished]
     return _rate_finished(conn, finished, call_plans, _call_tables(conn, call_plans, rules),
                           tz, now, rules)
 
@@ -532,19 +612,56 @@ def _use_blocks(conn: Connection, out: _Segment, user: int, name: str, plan: Pla
 
 def sweep_stale(conn: Connection, *, now: int, default_interval_s: int, intervals: int,
                 tz: ZoneInfo = UTC_ZONE, calls: CallRules | None = None,
-                tally: RatingTally | None = None) -> int:
+                tally: RatingTally | None = None,
+                no_interims: Sequence[str] = (), max_call_duration_s: int | None = None,
+                grace_s: int = AUTHORISED_GRACE_S,
+                counts: dict[str, int] | None = None) -> int:
     """Close sessions that have been silent too long (rating calls among them); how many.
-    What rating the closed calls did is added to ``tally``, for the metrics."""
-    closing = (session_store.stale_session_ids(conn, now, default_interval_s, intervals)
-               if _any_call_plan(conn) else [])
-    n = session_store.close_stale_sessions(conn, now, default_interval_s, intervals, Cause.STALE)
+    What rating the closed calls did is added to ``tally``, for the metrics.
+
+    Sessions of the clients in ``no_interims`` (``interims: none``) are never
+    stale. They are closed once they outlive the call time their
+    authorisation allowed (plus ``grace_s``: the proxy hung up then, and its
+    BYE may not be accounted) or ``max_call_duration_s`` after their start,
+    rated at that time, each with a ``call_max_duration`` event. ``counts``,
+    when given, receives the ``stale`` and ``max_duration`` sessions closed.
+    """
+    counted = counts if counts is not None else {}
+    rules = calls or _DEFAULT_RULES
+    any_calls = _any_call_plan(conn)
+    closing = (session_store.stale_session_ids(conn, now, default_interval_s, intervals,
+                                               no_interims) if any_calls else [])
+    n = session_store.close_stale_sessions(conn, now, default_interval_s, intervals, Cause.STALE,
+                                           no_interims)
+    counted["stale"] = n
     if closing:
-        rated = _rate_closed_sessions(conn, closing, tz, now, calls or _DEFAULT_RULES)
-        if tally is not None:
-            tally.money += rated.money
-            tally.rated += rated.rated
-            tally.unrated.extend(rated.unrated)
+        _add_tally(tally, _rate_closed_sessions(conn, closing, tz, now, rules))
+    if no_interims and max_call_duration_s:
+        too_long = session_store.too_long_sessions(conn, now, max_call_duration_s,
+                                                   no_interims, grace_s)
+        closed = session_store.close_too_long_sessions(conn, too_long)
+        counted["max_duration"] = closed
+        n += closed
+        for row in call_store.sessions_by_id(conn, list(too_long)):
+            seconds = too_long[row.id]
+            why = ("the call time authorised" if seconds < max_call_duration_s
+                   else "the maximum call duration")
+            event_store.record_event(
+                conn, at=now, kind="call_max_duration", result="closed",
+                user_name=row.user_name, user_id=row.user_id, session_id=row.id,
+                detail=(f"call to {row.called_station_id or '?'} without a Stop past {why}: "
+                        f"closed and rated at {seconds} s; a later Stop corrects it"))
+        if too_long and any_calls:
+            _add_tally(tally, _rate_closed_sessions(conn, list(too_long), tz, now, rules,
+                                                    durations=too_long))
     return n
+
+
+def _add_tally(tally: RatingTally | None, rated: RatingTally) -> None:
+    if tally is not None:
+        tally.money += rated.money
+        tally.rated += rated.rated
+        tally.unrated.extend(rated.unrated)
 
 
 def _any_call_plan(conn: Connection) -> bool:
