@@ -30,7 +30,7 @@ def test_a_prepaid_user_is_suspended_and_resumed_by_a_top_up(
         dialect: str, server_urls: dict[str, object],
         tmp_path_factory: pytest.TempPathFactory) -> None:
     db = migrated(server_urls, dialect)
-    name, plan = f"pre-{dialect}", f"e2e-home-{dialect}"
+    name, plan = f"pre-{dialect}", f"pre-home-{dialect}"
     now = int(time.time())
     with db.writer.begin() as conn:
         conn.execute(delete(charges).where(charges.c.user_name == name))
