@@ -238,7 +238,7 @@ class AccountingResponseTests(PortTest):
 
     def test_ignored_status_type_is_acknowledged_without_the_database(self) -> None:
         ports = Ports(self.db)
-        pkt = acct_request(15, "alice", "s1")                # Failed
+        pkt = acct_request(9, "alice", "s1")                 # Tunnel-Start: not counted
         ports.acct_port.datagramReceived(pkt, NAS)
         [(raw, _)] = ports.acct_wire.written
         verify_reply(pkt, raw)
@@ -284,7 +284,8 @@ class DropTests(PortTest):
             (status_server(ma=False), NAS, "missing_message_authenticator"),
             (status_server(secret=b"wrong"), NAS, "bad_message_authenticator"),
             (acct_request(status=None), NAS, "malformed"),   # found in the body, before the DB
-            (acct_request(user=None), NAS, "malformed"),
+            (acct_request(session=None), NAS, "malformed"),
+            (acct_request(user=None, session=None), NAS, "malformed"),
         ]
         for data, addr, _ in cases:
             ports.acct_port.datagramReceived(data, addr)
