@@ -190,35 +190,28 @@ class Enforcer:
         label = status if status in ("ack", "nak", "timeout", "no_client",
                                      "no_attributes") else "error"
         self._metrics.coa_requests.labels(item.action, label).inc()
-        detail = f"{item.message}; {_shown(item.attributes)}"
-        if result is not None and result.error_cause is not None:
-            detail += f"; Error-Cause {result.error_cause}"
-        if result is not None:
-            detail += f"; {result.attempts} attempts"
-        at = int(self._reactor.seconds())
-
-        def write() -> None:
-            with self._db.writer.begin() as conn:
-                event_store.record_event(conn, at=at, kind=item.action, result=status[:32],
-                                         user_name=item.user_name,
-                                         session_id=item.session_key, detail=detail[:255])
-        d = self._writer.run(write)
-        d.addErrback(lambda f: log.warning("cannot record %s of %s: %s", item.action,
-                                           item.user_name, f.getErrorMessage()))
+        detail = f"{item.message}; {_shown(item.attributes)}{_outcome(result)}"
+        d = self._event(item.action, status, item.user_name, item.session_key, detail[:255])
         return d.addCallback(lambda _: result)
 
     def _note(self, user_name: str, session_key: str, kind: str, detail: str) -> None:
         """Record an event on the writer; nothing waits for it."""
+        self._event(kind, "ok", user_name, session_key, detail)
+
+    def _event(self, kind: str, status: str, user_name: str, session_key: str,
+               detail: str) -> Deferred[None]:
+        """Record an event on the writer, now; a failure is logged, never raised."""
         at = int(self._reactor.seconds())
 
         def write() -> None:
             with self._db.writer.begin() as conn:
-                event_store.record_event(conn, at=at, kind=kind, result="ok",
+                event_store.record_event(conn, at=at, kind=kind, result=status[:32],
                                          user_name=user_name, session_id=session_key,
                                          detail=detail)
-        self._writer.run(write).addErrback(
-            lambda f: log.warning("cannot record %s of %s: %s", kind, user_name,
-                                  f.getErrorMessage()))
+        d: Deferred[None] = self._writer.run(write)
+        d.addErrback(lambda f: log.warning("cannot record %s of %s: %s", kind, user_name,
+                                           f.getErrorMessage()))
+        return d
 
     def _client(self, name: str) -> Client | None:
         return next((c for c in self._clients() if c.name == name), None)
@@ -227,19 +220,13 @@ class Enforcer:
                 status: str) -> Deferred[CoAResult | None]:
         label = status if status in ("ack", "nak", "timeout", "no_client") else "error"
         self._metrics.disconnects.labels(label).inc()
-        detail = why
-        if result is not None and result.error_cause is not None:
-            detail += f"; Error-Cause {result.error_cause}"
-        if result is not None:
-            detail += f"; {result.attempts} attempts"
-        at = int(self._reactor.seconds())
-
-        def write() -> None:
-            with self._db.writer.begin() as conn:
-                event_store.record_event(conn, at=at, kind="disconnect", result=status[:32],
-                                         user_name=user_name, session_id=session_key,
-                                         detail=detail)
-        d = self._writer.run(write)
-        d.addErrback(lambda f: log.warning("cannot record disconnect of %s: %s", user_name,
-                                           f.getErrorMessage()))
+        d = self._event("disconnect", status, user_name, session_key, why + _outcome(result))
         return d.addCallback(lambda _: result)
+
+
+def _outcome(result: CoAResult | None) -> str:
+    """What an event's detail adds of a NAS's answer: its Error-Cause and the attempts."""
+    if result is None:
+        return ""
+    cause = f"; Error-Cause {result.error_cause}" if result.error_cause is not None else ""
+    return f"{cause}; {result.attempts} attempts"
