@@ -428,6 +428,10 @@ def accounting_record(req: Request[Any], arrival: int,
             status = Status.FAILED
     if status is Status.FAILED and terminate is None:
         terminate = f"SIP-{code}" if code else "Failed"
+    if keyed_by_id and status is Status.STOP and session_time == 0:
+        # Kamailio's $DLG_lifetime is 0 when the dialog is gone by the time
+        # the BYE's reply is accounted: the Event-Timestamps time the call.
+        session_time = None
     totals = Totals(
         session_time or 0,
         fold_gigawords(attribute_int(p, ACCT_INPUT_OCTETS) or 0,

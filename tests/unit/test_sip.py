@@ -125,6 +125,17 @@ def test_session_time_wins_when_sent() -> None:
     assert stopped.state.totals.session_s == 70
 
 
+def test_a_sip_stop_with_zero_session_time_is_timed_by_its_timestamps() -> None:
+    """Kamailio's $DLG_lifetime is 0 when the dialog is gone by the time the BYE's
+    reply is accounted: such a Stop counts as one without Acct-Session-Time."""
+    stop = kamailio_acct(2, User_Name="alice", Acct_Session_Time=0, a55=ARRIVAL)
+    assert stop is not None and not stop.session_time_sent
+    sent = kamailio_acct(2, User_Name="alice", Acct_Session_Time=7, a55=ARRIVAL)
+    assert sent is not None and sent.session_time_sent and sent.totals.session_s == 7
+    generic = kamailio_acct(2, client=GENERIC, User_Name="alice", Acct_Session_Time=0)
+    assert generic is not None and generic.session_time_sent     # a NAS's 0 s is 0 s
+
+
 def test_failed_record_is_a_closed_session_of_zero_seconds() -> None:
     applied = apply_record(None, _rec(Status.FAILED, 1000))
     assert not applied.state.open and applied.state.totals.session_s == 0
