@@ -132,6 +132,22 @@ def serve(config: Config) -> int:
             return
         systemd.notify("READY=1\nSTATUS=serving RADIUS")
         systemd.start_watchdog(reactor=reactor)
+        # Twisted's own handlers (installed by reactor.run) call reactor.stop
+        # again on a second signal, which logs ReactorNotRunning as CRITICAL
+        # (make run under Ctrl-C, or a unit manager and a shell both signalling).
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda n, _f: threads.callFromThread(shut_down, n))
+
+    stopping: list[int] = []
+
+    def shut_down(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if stopping:
+            log.info("received %s; already shutting down", name)
+            return
+        stopping.append(signum)
+        log.info("received %s, shutting down", name)
+        reactor.stop()
 
     def reload() -> None:
         systemd.notify("RELOADING=1")

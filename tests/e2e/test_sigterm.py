@@ -81,3 +81,18 @@ def test_sigterm_under_load_loses_no_answered_record(server_urls: dict[str, obje
                   for s in session_store.list_sessions(conn, user="tess", limit=1000)}
     lost = {sid: t for sid, t in answered.items() if stored.get(sid, -1) < t}
     assert lost == {}, f"answered but not stored: {lost}"
+
+
+def test_a_second_signal_while_stopping_is_only_logged(server_urls: dict[str, object],
+                                                       tmp_path: Path) -> None:
+    """SIGTERM then SIGINT at once (a shell and a unit manager both signalling, or
+    Ctrl-C under make): one clean stop, exit 0, and no ReactorNotRunning traceback."""
+    db = migrated(server_urls, "sqlite")
+    d = start_daemon(tmp_path, db.url)
+    d.proc.send_signal(signal.SIGTERM)
+    d.proc.send_signal(signal.SIGINT)
+    assert d.proc.wait(timeout=30) == 0
+    logs = d.logs()
+    # Pending signals are handled in signal-number order: SIGINT, then SIGTERM.
+    assert logs.count(", shutting down") == 1 and logs.count("; already shutting down") == 1
+    assert "ReactorNotRunning" not in logs and "CRITICAL" not in logs, logs[-2000:]
