@@ -70,8 +70,9 @@ def batches(n: int, size: int, interims: int, now: int,
     return out
 
 
-def _time_statements(engine: Any, spent: dict[str, float]) -> None:
-    """Add each statement's driver time to ``spent``, keyed by its first words."""
+def _time_statements(engine: Any, spent: dict[str, float], counts: dict[str, int]) -> None:
+    """Add each statement's driver time to ``spent`` and one to ``counts``, keyed by its
+    first words."""
     started: dict[int, float] = {}
 
     @event.listens_for(engine, "before_cursor_execute")
@@ -82,6 +83,7 @@ def _time_statements(engine: Any, spent: dict[str, float]) -> None:
     def _after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         key = " ".join(statement.split()[:3])[:40]
         spent[key] = spent.get(key, 0.0) + time.perf_counter() - started.pop(id(cursor))
+        counts[key] = counts.get(key, 0) + 1
 
     @event.listens_for(engine, "commit")
     def _commit(conn: Any) -> None:
@@ -91,6 +93,7 @@ def _time_statements(engine: Any, spent: dict[str, float]) -> None:
     def _checkin(*_: Any) -> None:
         if -1 in started:
             spent["COMMIT"] = spent.get("COMMIT", 0.0) + time.perf_counter() - started.pop(-1)
+            counts["COMMIT"] = counts.get("COMMIT", 0) + 1
 
 
 def main() -> int:
@@ -121,17 +124,20 @@ def main() -> int:
     client_tenants = {"bench": "bench"} if a.tenant == "client" else {}
     period, tz = PeriodSpec("monthly", 1), ZoneInfo("UTC")
     spent: dict[str, float] = {}
+    counts: dict[str, int] = {}
     if a.statements:
-        _time_statements(db.writer, spent)
+        _time_statements(db.writer, spent, counts)
     work = batches(a.batches, a.batch, a.interims, 1_790_000_000,
                    "@bench" if a.tenant == "realm" else "")
     times = []
+    cpu0 = time.process_time()
     for records in work:
         t0 = time.perf_counter()
         with db.writer.begin() as conn:
             record_accounting(conn, records, period=period, tz=tz, now=records[0].arrival,
                               client_tenants=client_tenants)
         times.append(time.perf_counter() - t0)
+    cpu = time.process_time() - cpu0
     db.dispose()
     times = times[len(times) // 10:]       # the first batches warm caches
     times.sort()
@@ -140,7 +146,12 @@ def main() -> int:
           f"p10 {times[len(times) // 10] * 1000:.2f} ms, "
           f"median {times[len(times) // 2] * 1000:.2f} ms, mean {mean * 1000:.2f} ms, "
           f"p90 {times[int(len(times) * 0.9)] * 1000:.2f} ms, "
-          f"{a.batch / mean:,.0f} records/s")
+          f"{a.batch / mean:,.0f} records/s, "
+          f"CPU {cpu / len(work) * 1e6:,.0f} us/batch "
+          f"({cpu / len(work) / a.batch * 1e6:,.0f} us/record)")
+    if a.statements:
+        print(f"  {sum(counts.values()) / a.batches:6.2f} round trips/batch "
+              "(statements, COMMIT included)")
     for what, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
         print(f"  {seconds / a.batches * 1000:6.2f} ms/batch  {what}")
     return 0

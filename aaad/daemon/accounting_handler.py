@@ -55,6 +55,10 @@ MAX_ATTEMPTS = 5
 REPLAY_RECORDS_PER_TURN = 4096
 
 
+def _response(_: object) -> Reply:
+    return RESPONSE
+
+
 def _ignore_over_limit(items: Sequence[OverLimit]) -> None:
     """The default ``on_over_limit``: nothing enforces ``disconnect`` limits."""
 
@@ -115,8 +119,8 @@ class AccountingHandler:
             d = self._batches.submit(rec)
         except Exception:  # noqa: BLE001  (becomes the Deferred's failure)
             return fail()
-        self._metrics.queue_depth.labels("accounting").set(self._batches.depth)
-        return d.addCallback(lambda _: RESPONSE)
+        self._metrics.queue("accounting").set(self._batches.depth)
+        return d.addCallback(_response)
 
     def _write(self, records: Sequence[AcctRecord]) -> list[Exception | None]:
         """Runs on the writer thread: one transaction for the whole batch.
@@ -300,10 +304,13 @@ class AccountingHandler:
 
     def _count(self, records: Sequence[AcctRecord], outcome: BatchOutcome) -> None:
         m = self._metrics
+        statuses: dict[Status, int] = {}
         for rec in records:
-            m.acct_records.labels(rec.status.name.lower()).inc()
-        m.acct_octets.labels("in").inc(outcome.added.in_octets)
-        m.acct_octets.labels("out").inc(outcome.added.out_octets)
+            statuses[rec.status] = statuses.get(rec.status, 0) + 1
+        for status, n in statuses.items():
+            m.records(status.name.lower()).inc(n)
+        m.octets("in").inc(outcome.added.in_octets)
+        m.octets("out").inc(outcome.added.out_octets)
         m.acct_seconds.inc(outcome.added.session_s)
         if outcome.charged_money:
             m.charges_money.inc(outcome.charged_money)
@@ -321,7 +328,7 @@ class AccountingHandler:
         self._flush_over_limit()
         self._metrics.db_batch_size.labels("accounting").observe(size)
         self._metrics.db_batch_seconds.labels("accounting").observe(seconds)
-        self._metrics.queue_depth.labels("accounting").set(self._batches.depth)
+        self._metrics.queue("accounting").set(self._batches.depth)
 
     def rollover(self, *, now: int) -> Deferred[list[str]]:
         """Period-boundary work on the writer thread; fires with the events recorded.

@@ -21,7 +21,9 @@ Access-* reply, RFC 3579 / BlastRADIUS) with Proxy-State copied in order
 from __future__ import annotations
 
 import functools
+import hashlib
 import ipaddress
+import struct
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -493,6 +495,10 @@ def _interval(seconds: int | None) -> int | None:
     return seconds if seconds is not None and 0 < seconds <= MAX_INTERVAL_S else None
 
 
+_PROXY_STATE = 33
+_HEADER = struct.Struct("!BBH")
+
+
 def encode_reply(req: Request[Any], code: int,
                  attributes: Iterable[tuple[str | AttributeKey, Any]] = ()) -> bytes:
     """Encode a reply to ``req``.
@@ -503,7 +509,15 @@ def encode_reply(req: Request[Any], code: int,
     octets given, with no encoding or encryption by pyrad: the MPPE keys,
     which aaad.radius.mschap encrypts itself.
     """
-    reply = req.packet.CreateReply()
+    packet = req.packet
+    if (code == framing.ACCOUNTING_RESPONSE and req.code == framing.ACCOUNTING_REQUEST
+            and not attributes and _PROXY_STATE not in packet):
+        # The common Accounting-Response (no attributes, nothing to copy),
+        # encoded directly: code, id, length and the Response Authenticator,
+        # MD5(Code+ID+Length+RequestAuth+Attributes+Secret) (RFC 2866 §3).
+        header = _HEADER.pack(code, packet.id, 20)
+        return header + hashlib.md5(header + packet.authenticator + packet.secret).digest()
+    reply = packet.CreateReply()
     reply.code = code
     if code in (framing.ACCESS_ACCEPT, framing.ACCESS_REJECT, framing.ACCESS_CHALLENGE):
         reply.message_authenticator = True

@@ -604,6 +604,18 @@ def test_accounting_response() -> None:
     assert sent.VerifyReply(sent.CreateReply(packet=reply), reply)
 
 
+def test_plain_accounting_response_is_the_one_pyrad_builds() -> None:
+    """An Accounting-Response with nothing to copy is encoded without pyrad:
+    the same bytes as pyrad's reply."""
+    request = acct_request("Interim-Update", id=77)
+    req = decode_acct(request)
+    reply = encode_reply(req, ACCOUNTING_RESPONSE)
+    pyrad_reply = req.packet.CreateReply()
+    pyrad_reply.code = ACCOUNTING_RESPONSE
+    assert reply == pyrad_reply.ReplyPacket()
+    assert verify_response_authenticator(reply, request)
+
+
 @pytest.mark.parametrize("decode, code", [(decode_auth, ACCESS_ACCEPT),
                                           (decode_acct, ACCOUNTING_RESPONSE)])
 def test_status_server_reply_is_signed(decode: Callable[[bytes], Request], code: int) -> None:
