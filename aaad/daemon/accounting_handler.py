@@ -44,6 +44,7 @@ from aaad.store.jobs.accounting_batch import (
 )
 from aaad.store.jobs.rollover import rollover
 from aaad.store.jobs.throttle import restore_throttled
+from aaad.store.sql import defer_writes
 
 __all__ = ["AccountingHandler"]
 
@@ -288,6 +289,8 @@ class AccountingHandler:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._db.writer.begin() as conn:
+                    # PostgreSQL: the batch's writes go out with the COMMIT.
+                    defer_writes(conn)
                     outcome = record_accounting(
                         conn, records, period=self.period, tz=self.tz, now=now,
                         calls=self._call_rules,

@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc, make_url
 
+from aaad.store.sql import install_deferred_writes
+
 __all__ = ["Database", "open_database", "is_retryable", "is_data_error", "is_unavailable",
            "was_disconnected",
            "describe_url", "CONNECT_TIMEOUT_S"]
@@ -85,6 +87,7 @@ def open_database(url: str, *, pool_size: int = 4) -> Database:
     # connection dead fails with a disconnect error, which invalidates the
     # pool and is retried (is_retryable) on a new connection.
     writer = create_engine(url, **kwargs)
+    install_deferred_writes(writer)
     # Readers run single statements that need no transaction around them:
     # in autocommit there is no BEGIN, no ROLLBACK on return to the pool and
     # no ping, so a login's lookup is one round trip (516 → 163 µs measured on

@@ -3,25 +3,118 @@
 Functions take a ``Connection`` and never open or commit a transaction: the
 caller owns ``with engine.begin()``. Counter updates are atomic increments
 (``col = col + :n``), so several nodes on one database count exactly.
+
+Deferred writes (PostgreSQL): a transaction that called :func:`defer_writes`
+queues the statements given to :func:`write` instead of sending each on its
+own, and sends them in one pipeline (libpq pipeline mode) with the next
+statement that is not deferred, or with the COMMIT: the accounting batch's
+session update, usage upsert and commit are one round trip. Nothing changes
+in what is written or when it is visible (all of it before the commit
+returns); an error in a queued statement fails the commit (or the statement
+it was sent with) as the statement itself would have.
 """
 
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Engine,
     Insert,
+    event,
+    exc,
     func,
     literal_column,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 __all__ = ["insert_ignore", "insert_once", "MAX_COUNTER", "capped", "upsert_add", "json_param",
-           "greatest"]
+           "greatest", "defer_writes", "write", "flush_writes", "install_deferred_writes"]
+
+
+_INSTALLED: weakref.WeakSet[Engine] = weakref.WeakSet()
+# The writes queued by each Connection whose transaction defers them. Kept
+# here, not in ``conn.info`` (the pooled DBAPI connection's, which outlives
+# the transaction and cannot be read once the connection was invalidated).
+_QUEUED: weakref.WeakKeyDictionary[Connection, list[tuple[str, dict[str, Any]]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def install_deferred_writes(engine: Engine) -> None:
+    """Let transactions of ``engine`` (PostgreSQL) defer writes: queued
+    statements go out before any other statement, or with the commit."""
+    if engine.dialect.name != "postgresql" or engine in _INSTALLED:
+        return
+    _INSTALLED.add(engine)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn: Connection, *_: Any) -> None:
+        if _QUEUED.get(conn):
+            flush_writes(conn)
+
+    @event.listens_for(engine, "commit")
+    def _commit(conn: Connection) -> None:
+        if conn in _QUEUED:
+            flush_writes(conn, commit=True)
+
+    @event.listens_for(engine, "rollback")
+    def _rollback(conn: Connection) -> None:
+        _QUEUED.pop(conn, None)
+
+
+def defer_writes(conn: Connection) -> None:
+    """Queue this transaction's :func:`write` statements (PostgreSQL with
+    :func:`install_deferred_writes`; elsewhere they run at once)."""
+    if conn.engine in _INSTALLED:
+        _QUEUED[conn] = []
+
+
+def write(conn: Connection, statement: str, params: dict[str, Any]) -> None:
+    """Run a write (driver SQL, ``%(name)s`` parameters) that returns nothing:
+    queued if the transaction defers writes, at once otherwise."""
+    queued = _QUEUED.get(conn)
+    if queued is None:
+        conn.exec_driver_sql(statement, params)
+    else:
+        queued.append((statement, params))
+
+
+def flush_writes(conn: Connection, *, commit: bool = False) -> None:
+    """Send the queued writes in one pipeline; with ``commit``, the COMMIT too
+    (SQLAlchemy's own commit then finds the transaction closed: no round trip).
+
+    A driver error is raised as SQLAlchemy's wrapper of it (exc.DataError,
+    exc.OperationalError, ...), and a lost connection is invalidated, as for
+    a statement run through SQLAlchemy.
+    """
+    queued = _QUEUED.pop(conn, None) or []
+    if not commit:
+        _QUEUED[conn] = []
+    if not queued and not commit:
+        return
+    raw: Any = conn.connection.driver_connection
+    statement = "COMMIT"
+    params: dict[str, Any] | None = None
+    try:
+        with raw.pipeline():
+            with raw.cursor() as cur:
+                for statement, params in queued:
+                    cur.execute(statement, params)
+            if commit:
+                statement, params = "COMMIT", None
+                raw.commit()
+    except conn.dialect.loaded_dbapi.Error as e:
+        invalidated = conn.dialect.is_disconnect(e, raw, None)
+        if invalidated:
+            conn.invalidate(e)
+        raise exc.DBAPIError.instance(
+            statement, params, e, conn.dialect.loaded_dbapi.Error,
+            connection_invalidated=invalidated, dialect=conn.dialect) from e
 
 
 def _insert(conn: Connection, table: Any) -> Any:
