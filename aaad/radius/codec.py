@@ -23,7 +23,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
+import socket
 import struct
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -314,12 +316,34 @@ def _decode_vendor_specific(packet: Any, data: bytes) -> list[tuple[Any, bytes]]
     return plain
 
 
+# Dictionary → the keys (type, or (vendor, type)) of its TLV attributes.
+_TLV_KEYS: weakref.WeakKeyDictionary[Dictionary, frozenset[AttributeKey]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _is_tlv_attribute(packet: Packet, key: AttributeKey) -> bool:
+    """pyrad's ``_PktIsTlvAttribute`` with the answer per dictionary computed
+    once: pyrad looks the key's name up twice for every attribute decoded."""
+    dictionary = getattr(packet, "dict", None)
+    if dictionary is None:
+        return False
+    keys = _TLV_KEYS.get(dictionary)
+    if keys is None:
+        index = dictionary.attrindex
+        keys = _TLV_KEYS[dictionary] = frozenset(
+            index.GetForward(name) for name, attr in dictionary.attributes.items()
+            if attr.type == "tlv" and index.HasForward(name))
+    return key in keys
+
+
 class _AuthRequest(AuthPacket):  # type: ignore[misc]
     _PktDecodeVendorAttribute = _decode_vendor_specific
+    _PktIsTlvAttribute = _is_tlv_attribute
 
 
 class _AcctRequest(AcctPacket):  # type: ignore[misc]
     _PktDecodeVendorAttribute = _decode_vendor_specific
+    _PktIsTlvAttribute = _is_tlv_attribute
 
 
 def attribute_bytes(packet: Packet, attr_type: AttributeKey) -> bytes | None:
@@ -360,6 +384,8 @@ def _address(packet: Packet, attr_type: int, size: int) -> str | None:
         return None
     if len(value) != size:
         raise Malformed(f"attribute {attr_type} is {len(value)} octets, not {size}")
+    if size == 4:
+        return socket.inet_ntoa(value)      # what str(ip_address(...)) gives, faster
     return str(ipaddress.ip_address(value))
 
 
