@@ -117,6 +117,8 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    if immediate:
+        install_deferred_writes(engine)
     return engine
 
 

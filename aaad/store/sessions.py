@@ -29,7 +29,7 @@ from aaad.core.accounting.lifecycle import Event, Phase, closing_phases
 from aaad.core.accounting.realms import OPERATOR, Route
 from aaad.core.accounting.sessions import AcctRecord, Cause, SessionState, Totals
 from aaad.core.quotas.concurrency import OpenSession, sessions_to_replace
-from aaad.store.sql import insert_ignore, json_param, write
+from aaad.store.sql import insert_ignore, json_param, write, write_many
 from aaad.store.tables import plans, sessions, users
 from aaad.store.users import UserRef, ids_for
 
@@ -259,7 +259,7 @@ def save_sessions(conn: Connection,
         # by claim_sessions, so this only ever takes the UPDATE branch.
         conn.execute(_MYSQL_SAVE, _save_rows(ordered))
         return
-    conn.execute(_SAVE, [{
+    write_many(conn, _SAVE, [{
         "b_id": s.key, "b_active": s.open, "b_packets": n, "b_started_at": s.started_at,
         "b_updated_at": s.updated_at, "b_last_seen": s.last_seen, "b_stopped_at": s.stopped_at,
         "b_terminate_cause": s.terminate_cause, "b_session_s": s.totals.session_s,

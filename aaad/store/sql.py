@@ -4,11 +4,14 @@ Functions take a ``Connection`` and never open or commit a transaction: the
 caller owns ``with engine.begin()``. Counter updates are atomic increments
 (``col = col + :n``), so several nodes on one database count exactly.
 
-Deferred writes (PostgreSQL): a transaction that called :func:`defer_writes`
-queues the statements given to :func:`write` instead of sending each on its
-own, and sends them in one pipeline (libpq pipeline mode) with the next
-statement that is not deferred, or with the COMMIT: the accounting batch's
-session update, usage upsert and commit are one round trip. Nothing changes
+Deferred writes (PostgreSQL, SQLite): a transaction that called
+:func:`defer_writes` queues the statements given to :func:`write` and
+:func:`write_many` instead of sending each on its own, and sends them with
+the next statement that is not deferred, or with the COMMIT. On PostgreSQL
+they go in one pipeline (libpq pipeline mode) with the COMMIT: the
+accounting batch's session update, usage upsert and commit are one round
+trip. On SQLite they run on the driver's cursor just before the commit,
+without SQLAlchemy's per-statement work. Nothing changes
 in what is written or when it is visible (all of it before the commit
 returns); an error in a queued statement fails the commit (or the statement
 it was sent with) as the statement itself would have.
@@ -34,21 +37,25 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 __all__ = ["insert_ignore", "insert_once", "MAX_COUNTER", "capped", "upsert_add", "json_param",
-           "greatest", "defer_writes", "write", "flush_writes", "install_deferred_writes"]
+           "greatest", "defer_writes", "write", "write_many", "flush_writes",
+           "install_deferred_writes"]
 
 
 _INSTALLED: weakref.WeakSet[Engine] = weakref.WeakSet()
+# A queued write: driver SQL and its parameters (a list of rows: executemany).
+_Queued = tuple[str, "dict[str, Any] | list[tuple[Any, ...]]"]
 # The writes queued by each Connection whose transaction defers them. Kept
 # here, not in ``conn.info`` (the pooled DBAPI connection's, which outlives
 # the transaction and cannot be read once the connection was invalidated).
-_QUEUED: weakref.WeakKeyDictionary[Connection, list[tuple[str, dict[str, Any]]]] = \
-    weakref.WeakKeyDictionary()
+_QUEUED: weakref.WeakKeyDictionary[Connection, list[_Queued]] = weakref.WeakKeyDictionary()
+# (dialect, statement, parameter names) → driver SQL and its positional names.
+_DRIVER_SQL: dict[tuple[str, int, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
 
 
 def install_deferred_writes(engine: Engine) -> None:
-    """Let transactions of ``engine`` (PostgreSQL) defer writes: queued
+    """Let transactions of ``engine`` (PostgreSQL, SQLite) defer writes: queued
     statements go out before any other statement, or with the commit."""
-    if engine.dialect.name != "postgresql" or engine in _INSTALLED:
+    if engine.dialect.name not in ("postgresql", "sqlite") or engine in _INSTALLED:
         return
     _INSTALLED.add(engine)
 
@@ -68,8 +75,8 @@ def install_deferred_writes(engine: Engine) -> None:
 
 
 def defer_writes(conn: Connection) -> None:
-    """Queue this transaction's :func:`write` statements (PostgreSQL with
-    :func:`install_deferred_writes`; elsewhere they run at once)."""
+    """Queue this transaction's :func:`write` and :func:`write_many` statements
+    (engines with :func:`install_deferred_writes`; elsewhere they run at once)."""
     if conn.engine in _INSTALLED:
         _QUEUED[conn] = []
 
@@ -84,9 +91,30 @@ def write(conn: Connection, statement: str, params: dict[str, Any]) -> None:
         queued.append((statement, params))
 
 
+def write_many(conn: Connection, statement: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """``conn.execute(statement, rows)`` for a write that returns nothing, every
+    row with the same keys; queued (as driver SQL, compiled once) if the
+    transaction defers writes. The values must need no conversion by
+    SQLAlchemy's types (ints, str, bool, None)."""
+    queued = _QUEUED.get(conn)
+    if queued is None or not rows or conn.dialect.paramstyle != "qmark":
+        conn.execute(statement, list(rows))
+        return
+    keys = tuple(rows[0])
+    cache_key = (conn.dialect.name, id(statement), keys)
+    found = _DRIVER_SQL.get(cache_key)
+    if found is None:
+        compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys))
+        found = _DRIVER_SQL[cache_key] = (compiled.string, tuple(compiled.positiontup or ()))
+    sql, names = found
+    queued.append((sql, [tuple(row[n] for n in names) for row in rows]))
+
+
 def flush_writes(conn: Connection, *, commit: bool = False) -> None:
-    """Send the queued writes in one pipeline; with ``commit``, the COMMIT too
-    (SQLAlchemy's own commit then finds the transaction closed: no round trip).
+    """Send the queued writes; on PostgreSQL in one pipeline, with ``commit``
+    the COMMIT too (SQLAlchemy's own commit then finds the transaction
+    closed: no round trip). On SQLite they run on the driver's cursor, with
+    none of SQLAlchemy's per-statement work, and SQLAlchemy commits.
 
     A driver error is raised as SQLAlchemy's wrapper of it (exc.DataError,
     exc.OperationalError, ...), and a lost connection is invalidated, as for
@@ -95,19 +123,31 @@ def flush_writes(conn: Connection, *, commit: bool = False) -> None:
     queued = _QUEUED.pop(conn, None) or []
     if not commit:
         _QUEUED[conn] = []
-    if not queued and not commit:
+    postgres = conn.dialect.name == "postgresql"
+    if not queued and not (commit and postgres):
         return
     raw: Any = conn.connection.driver_connection
     statement = "COMMIT"
-    params: dict[str, Any] | None = None
+    params: Any = None
     try:
-        with raw.pipeline():
-            with raw.cursor() as cur:
+        if postgres:
+            with raw.pipeline():
+                with raw.cursor() as cur:
+                    for statement, params in queued:
+                        cur.execute(statement, params)
+                if commit:
+                    statement, params = "COMMIT", None
+                    raw.commit()
+        else:
+            cur = raw.cursor()
+            try:
                 for statement, params in queued:
-                    cur.execute(statement, params)
-            if commit:
-                statement, params = "COMMIT", None
-                raw.commit()
+                    if isinstance(params, list):
+                        cur.executemany(statement, params)
+                    else:
+                        cur.execute(statement, params)
+            finally:
+                cur.close()
     except conn.dialect.loaded_dbapi.Error as e:
         invalidated = conn.dialect.is_disconnect(e, raw, None)
         if invalidated:

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 
 from aaad.core.accounting.sessions import ZERO, Totals
-from aaad.store.sql import MAX_COUNTER, capped, json_param, upsert_add, write
+from aaad.store.sql import MAX_COUNTER, capped, json_param, upsert_add, write, write_many
 from aaad.store.tables import usage, usage_bands
 from aaad.store.users import UserRef, ids_for, user_ids
 
@@ -50,7 +50,7 @@ def add_usage(conn: Connection, parts: Mapping[tuple[Any, int], tuple[Totals, To
         write(conn, _PG_ADD_USAGE, {"rows": json_param(rows)})
         return
     stmt = upsert_add(conn, usage, ("user_id", "period_start"), _COUNTERS)
-    conn.execute(stmt, rows)
+    write_many(conn, stmt, rows)
 
 
 def _usage_rows(parts: dict[tuple[int, int], tuple[Totals, Totals]],

@@ -1,5 +1,6 @@
 """Deferred writes (aaad.store.sql.defer_writes): an accounting batch on
-PostgreSQL is two round trips, and says and stores what it did without them."""
+PostgreSQL is two round trips (on SQLite its writes skip SQLAlchemy), and
+stores what it did without them."""
 
 from __future__ import annotations
 
@@ -53,7 +54,18 @@ def test_a_batch_is_one_statement_then_the_writes_with_the_commit(db: Database) 
     assert (row["in_octets"], row["packets"]) == (250, 2)
 
 
-@pytest.mark.parametrize("dialect", ["postgresql"])
+def test_on_sqlite_only_the_reads_go_through_sqlalchemy(sqlite_db: Database) -> None:
+    _batch(sqlite_db, 100)
+    seen = _statements(sqlite_db)
+    _batch(sqlite_db, 250)
+    assert seen == ["BEGIN", "SELECT"]      # the UPDATE and the upsert on the driver's cursor
+    with sqlite_db.reader.connect() as conn:
+        assert usage_store.get_usage(conn, "ann", MONTH) == Totals(60, 250, 1)
+        [row] = session_store.list_sessions(conn)
+    assert (row["in_octets"], row["packets"]) == (250, 2)
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
 def test_a_read_after_a_deferred_write_sees_it(db: Database) -> None:
     _batch(db, 100)
     with db.writer.begin() as conn:
@@ -67,9 +79,10 @@ def test_a_read_after_a_deferred_write_sees_it(db: Database) -> None:
         assert usage_store.get_usage(conn, "ann", MONTH) == Totals(120, 900, 1)
 
 
-@pytest.mark.parametrize("dialect", ["postgresql"])
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
 def test_a_deferred_write_that_fails_fails_the_commit_as_a_data_error(db: Database) -> None:
-    with pytest.raises(exc.DBAPIError) as raised:
+    # sqlite3 refuses the value while binding it: a bare OverflowError.
+    with pytest.raises((exc.DBAPIError, OverflowError)) as raised:
         _batch(db, 2**64)       # over BIGINT: refused by the UPDATE sent with the COMMIT
     assert is_data_error(raised.value)
     with db.reader.connect() as conn:
