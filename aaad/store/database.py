@@ -9,6 +9,7 @@ that begins deferred, so they never wait for the writer.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,9 +114,19 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # On the driver's connection: one statement per transaction, and
+        # SQLAlchemy's execution machinery cost more than SQLite's BEGIN.
+        # A busy database ("database is locked" after the busy timeout) is
+        # raised as SQLAlchemy's OperationalError, as exec_driver_sql would.
+        try:
+            conn.connection.driver_connection.execute(begin)
+        except sqlite3.Error as e:
+            raise exc.DBAPIError.instance(begin, None, e, sqlite3.Error,
+                                          dialect=conn.dialect) from e
 
     if immediate:
         install_deferred_writes(engine)
