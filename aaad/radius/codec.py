@@ -336,14 +336,58 @@ def _is_tlv_attribute(packet: Packet, key: AttributeKey) -> bool:
     return key in keys
 
 
+_PACKET_HEADER = struct.Struct("!BBH16s")
+
+
+def _decode_packet(packet: Packet, data: bytes) -> None:
+    """pyrad's ``Packet.DecodePacket``, the same checks, errors and result,
+    walking the attributes by offset: pyrad slices the rest of the packet
+    off after each attribute and unpacks every attribute header with
+    ``struct``."""
+    try:
+        packet.code, packet.id, length, packet.authenticator = _PACKET_HEADER.unpack(data[0:20])
+    except struct.error:
+        raise PacketError("Packet header is corrupt") from None
+    if length < 20 or len(data) < length:
+        raise PacketError("Packet has invalid length")
+    if length > 8192:
+        raise PacketError(f"Packet length is too long ({length})")
+    # RFC 2865 §3: octets beyond the Length field are padding, ignored.
+    data = data[:length]
+    packet.raw_packet = data
+    packet.clear()
+    setdefault = packet.setdefault
+    pos = 20
+    while pos < length:
+        if pos + 2 > length:
+            raise PacketError("Attribute header is corrupt")
+        key, attrlen = data[pos], data[pos + 1]
+        if attrlen < 2:
+            raise PacketError(f"Attribute length is too small ({attrlen})")
+        value = data[pos + 2:pos + attrlen]
+        if key == 26:
+            for vkey, vvalue in packet._PktDecodeVendorAttribute(value):
+                setdefault(vkey, []).append(vvalue)
+        elif key == 80:         # Message-Authenticator present
+            packet.message_authenticator = True
+            setdefault(key, []).append(value)
+        elif packet._PktIsTlvAttribute(key):
+            packet._PktDecodeTlvAttribute(key, value)
+        else:
+            setdefault(key, []).append(value)
+        pos += attrlen
+
+
 class _AuthRequest(AuthPacket):  # type: ignore[misc]
     _PktDecodeVendorAttribute = _decode_vendor_specific
     _PktIsTlvAttribute = _is_tlv_attribute
+    DecodePacket = _decode_packet
 
 
 class _AcctRequest(AcctPacket):  # type: ignore[misc]
     _PktDecodeVendorAttribute = _decode_vendor_specific
     _PktIsTlvAttribute = _is_tlv_attribute
+    DecodePacket = _decode_packet
 
 
 def attribute_bytes(packet: Packet, attr_type: AttributeKey) -> bytes | None:
