@@ -19,6 +19,7 @@ from a client without a tenant (docs/design.md "Tenants").
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -99,6 +100,25 @@ def _time_statements(engine: Any, spent: dict[str, float], counts: dict[str, int
             counts["COMMIT"] = counts.get("COMMIT", 0) + 1
 
 
+def _libpq_trace(db: Any) -> Any:
+    """Trace the writer's (pooled, reused) PostgreSQL connection's protocol
+    messages to a temp file, to count round trips."""
+    out = tempfile.NamedTemporaryFile(prefix="aaad-writer-trace-")  # noqa: SIM115 (read later)
+    with db.writer.connect() as conn:
+        conn.connection.driver_connection.pgconn.trace(out.fileno())
+    return out
+
+
+def _round_trips(db: Any, trace: Any) -> int:
+    """Messages after which the client waits for the server: a Sync (the end
+    of an extended-protocol exchange or of a pipeline) or a simple Query."""
+    with db.writer.connect() as conn:
+        conn.connection.driver_connection.pgconn.untrace()
+    trace.seek(0)
+    return sum(1 for line in trace.read().decode("utf-8", "replace").splitlines()
+               if re.search(r"\tF\t\d+\t(Sync|Query)\b", line))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--database", help="SQLAlchemy URL (default: SQLite in a temp dir)")
@@ -132,6 +152,7 @@ def main() -> int:
         _time_statements(db.writer, spent, counts)
     work = batches(a.batches, a.batch, a.interims, 1_790_000_000,
                    "@bench" if a.tenant == "realm" else "")
+    trace = _libpq_trace(db) if a.statements and url.startswith("postgresql") else None
     times = []
     cpu0 = time.process_time()
     for records in work:
@@ -142,6 +163,7 @@ def main() -> int:
                               client_tenants=client_tenants)
         times.append(time.perf_counter() - t0)
     cpu = time.process_time() - cpu0
+    round_trips = _round_trips(db, trace) if trace is not None else None
     db.dispose()
     times = times[len(times) // 10:]       # the first batches warm caches
     times.sort()
@@ -153,9 +175,12 @@ def main() -> int:
           f"{a.batch / mean:,.0f} records/s, "
           f"CPU {cpu / len(work) * 1e6:,.0f} us/batch "
           f"({cpu / len(work) / a.batch * 1e6:,.0f} us/record)")
-    if a.statements:
-        print(f"  {sum(counts.values()) / a.batches:6.2f} round trips/batch "
-              "(statements, COMMIT included)")
+    if round_trips is not None:
+        print(f"  {round_trips / a.batches:6.2f} round trips/batch (libpq trace: messages "
+              "that wait for the server, BEGIN and COMMIT included)")
+    elif a.statements:
+        print(f"  {sum(counts.values()) / a.batches:6.2f} statements/batch "
+              "(through SQLAlchemy, COMMIT included)")
     for what, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
         print(f"  {seconds / a.batches * 1000:6.2f} ms/batch  {what}")
     return 0

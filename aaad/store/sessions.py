@@ -20,7 +20,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import mysql
@@ -29,7 +28,7 @@ from aaad.core.accounting.lifecycle import Event, Phase, closing_phases
 from aaad.core.accounting.realms import OPERATOR, Route
 from aaad.core.accounting.sessions import AcctRecord, Cause, SessionState, Totals
 from aaad.core.quotas.concurrency import OpenSession, sessions_to_replace
-from aaad.store.sql import insert_ignore, json_param, write, write_many
+from aaad.store.sql import insert_ignore, json_param, query, write, write_many
 from aaad.store.tables import plans, sessions, users
 from aaad.store.users import UserRef, ids_for
 
@@ -82,8 +81,9 @@ def claim_sessions(conn: Connection, records: Sequence[AcctRecord],
         # One statement whatever the batch: the upsert creates the missing
         # rows and locks the existing ones (in the order of the rows), and
         # returns every row as it is now, read with their users' plans.
-        return _with_plans(conn.execute(
-            _PG_CLAIM, {"rows": json_param(_placeholder_rows(ordered, routes))}))
+        # On the driver's connection, pipelined with the transaction's BEGIN.
+        return _with_plans(query(
+            conn, _PG_CLAIM, {"rows": json_param(_placeholder_rows(ordered, routes))}))
     if name in ("mysql", "mariadb"):
         # INSERT … ON DUPLICATE KEY UPDATE takes exclusive locks on existing
         # rows (INSERT IGNORE takes shared ones, and two nodes upgrading
@@ -131,12 +131,12 @@ _OWNER = ("coalesce(s.user_id, (SELECT h.id FROM users h "
           "WHERE h.name = coalesce(s.login, s.user_name) AND h.tenant_id = s.tenant_id))")
 
 
-_PG_CLAIM = text(f"""
+_PG_CLAIM = f"""
 WITH s AS (
 INSERT INTO sessions (id, user_name, nas_key, client, nas_address, acct_session_id, active,
                       packets, started_at, updated_at, last_seen, session_s, in_octets, out_octets,
                       direction, tenant_id, login)
-SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS v(
+SELECT * FROM json_to_recordset(CAST(%(rows)s AS json)) AS v(
     id varchar, user_name varchar, nas_key varchar, client varchar, nas_address varchar,
     acct_session_id varchar, active boolean, packets integer, started_at bigint,
     updated_at bigint, last_seen bigint, session_s bigint, in_octets bigint, out_octets bigint,
@@ -147,7 +147,7 @@ RETURNING sessions.id, sessions.user_name, sessions.session_s, sessions.in_octet
     sessions.active, sessions.stopped_at, sessions.terminate_cause, sessions.packets,
     sessions.user_id, sessions.login, sessions.tenant_id)
 SELECT {_SESSION_COLUMNS}, {_OWNER} AS owner, p.definition
-FROM s LEFT JOIN users u ON u.id = {_OWNER} LEFT JOIN plans p ON p.name = u.plan""")
+FROM s LEFT JOIN users u ON u.id = {_OWNER} LEFT JOIN plans p ON p.name = u.plan"""
 
 
 _MYSQL_CLAIM = mysql.insert(sessions).on_duplicate_key_update(packets=sessions.c.packets)

@@ -38,7 +38,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 __all__ = ["insert_ignore", "insert_once", "MAX_COUNTER", "capped", "upsert_add", "json_param",
            "greatest", "defer_writes", "write", "write_many", "flush_writes",
-           "install_deferred_writes"]
+           "install_deferred_writes", "query"]
 
 
 _INSTALLED: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -113,7 +113,7 @@ def write_many(conn: Connection, statement: Any, rows: Sequence[dict[str, Any]])
 def flush_writes(conn: Connection, *, commit: bool = False) -> None:
     """Send the queued writes; on PostgreSQL in one pipeline, with ``commit``
     the COMMIT too (SQLAlchemy's own commit then finds the transaction
-    closed: no round trip). On SQLite they run on the driver's cursor, with
+    closed: psycopg sends nothing). On SQLite they run on the driver's cursor, with
     none of SQLAlchemy's per-statement work, and SQLAlchemy commits.
 
     A driver error is raised as SQLAlchemy's wrapper of it (exc.DataError,
@@ -131,13 +131,15 @@ def flush_writes(conn: Connection, *, commit: bool = False) -> None:
     params: Any = None
     try:
         if postgres:
-            with raw.pipeline():
-                with raw.cursor() as cur:
-                    for statement, params in queued:
-                        cur.execute(statement, params)
+            # The COMMIT as a statement of the pipeline, so that the one Sync
+            # at its end is the only wait (raw.commit() would sync, and the
+            # pipeline's end sync again: two round trips).
+            with raw.pipeline(), raw.cursor() as cur:
+                for statement, params in queued:
+                    cur.execute(statement, params)
                 if commit:
                     statement, params = "COMMIT", None
-                    raw.commit()
+                    cur.execute("COMMIT")
         else:
             cur = raw.cursor()
             try:
@@ -149,12 +151,51 @@ def flush_writes(conn: Connection, *, commit: bool = False) -> None:
             finally:
                 cur.close()
     except conn.dialect.loaded_dbapi.Error as e:
-        invalidated = conn.dialect.is_disconnect(e, raw, None)
-        if invalidated:
-            conn.invalidate(e)
-        raise exc.DBAPIError.instance(
-            statement, params, e, conn.dialect.loaded_dbapi.Error,
-            connection_invalidated=invalidated, dialect=conn.dialect) from e
+        raise _wrapped(conn, raw, e, statement, params) from e
+
+
+def query(conn: Connection, statement: str, params: dict[str, Any]) -> list[Any]:
+    """The rows (attribute access by column name) of a PostgreSQL statement in
+    driver SQL (``%(name)s`` parameters), run on the driver's connection in
+    one pipeline with what must precede it: the transaction's BEGIN, which
+    psycopg would otherwise send as a round trip of its own, and any queued
+    writes. Errors are raised as :func:`flush_writes` raises them."""
+    if conn.dialect.name != "postgresql":
+        raise ValueError(f"query() is for PostgreSQL, not {conn.dialect.name}")
+    from psycopg.rows import namedtuple_row
+
+    queued = _QUEUED.get(conn)
+    if queued:
+        _QUEUED[conn] = []
+    raw: Any = conn.connection.driver_connection
+    sql: str = statement
+    args: Any = params
+    try:
+        with raw.pipeline():
+            with raw.cursor() as cur:
+                for sql, args in queued or ():
+                    cur.execute(sql, args)
+            cur = raw.cursor(row_factory=namedtuple_row)
+            sql, args = statement, params
+            cur.execute(statement, params)
+        try:
+            return list(cur.fetchall())
+        finally:
+            cur.close()
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise _wrapped(conn, raw, e, sql, args) from e
+
+
+def _wrapped(conn: Connection, raw: Any, e: Any, statement: str,
+             params: Any) -> exc.StatementError:
+    """A driver error as SQLAlchemy raises it, the connection invalidated if lost."""
+    invalidated = conn.dialect.is_disconnect(e, raw, None)
+    if invalidated:
+        conn.invalidate(e)
+    wrapped: exc.StatementError = exc.DBAPIError.instance(
+        statement, params, e, conn.dialect.loaded_dbapi.Error,
+        connection_invalidated=invalidated, dialect=conn.dialect)
+    return wrapped
 
 
 def _insert(conn: Connection, table: Any) -> Any:

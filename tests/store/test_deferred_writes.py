@@ -1,9 +1,10 @@
 """Deferred writes (aaad.store.sql.defer_writes): an accounting batch on
-PostgreSQL is two round trips (on SQLite its writes skip SQLAlchemy), and
-stores what it did without them."""
+PostgreSQL is three round trips (on SQLite its writes skip SQLAlchemy), and
+stores what it did with them."""
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,12 +43,38 @@ def _batch(db: Database, octets: int, sid: str = "s1") -> None:
                           period=parse_period_spec("monthly"), tz=UTC)
 
 
+def _round_trips(db: Database, work: Any) -> list[str]:
+    """The server's answers to ``work()``, one string per round trip (up to a
+    ReadyForQuery: the end of what the client sent before waiting), with the
+    command tag of each statement answered, from a libpq trace."""
+    with tempfile.TemporaryFile() as out:
+        with db.writer.connect() as conn:
+            conn.connection.driver_connection.pgconn.trace(out.fileno())
+        work()
+        with db.writer.connect() as conn:
+            conn.connection.driver_connection.pgconn.untrace()
+        out.seek(0)
+        trace = out.read().decode("utf-8", "replace")
+    trips, tags = [], []
+    for line in trace.splitlines():
+        fields = line.split("\t")
+        if len(fields) > 3 and fields[1] == "B" and fields[3] == "CommandComplete":
+            tags.append(fields[4].strip().strip('"').split()[0])
+        elif len(fields) > 3 and fields[1] == "B" and fields[3] == "ReadyForQuery":
+            trips.append(" ".join(tags))
+            tags = []
+    return trips
+
+
 @pytest.mark.parametrize("dialect", ["postgresql"])
-def test_a_batch_is_one_statement_then_the_writes_with_the_commit(db: Database) -> None:
+def test_a_batch_is_three_round_trips(db: Database) -> None:
     _batch(db, 100)             # creates the holder of the name (statements of its own)
     seen = _statements(db)
-    _batch(db, 250)
-    assert seen == ["WITH"]     # the claim; the rest went in the commit's pipeline
+    trips = _round_trips(db, lambda: _batch(db, 250))
+    assert seen == []           # nothing through SQLAlchemy's execution
+    # psycopg's BEGIN; the claim (a SELECT over the upsert's RETURNING);
+    # the session UPDATE, the usage upsert and the COMMIT in one pipeline.
+    assert trips == ["BEGIN", "SELECT", "UPDATE INSERT COMMIT"]
     with db.reader.connect() as conn:
         assert usage_store.get_usage(conn, "ann", MONTH) == Totals(60, 250, 1)
         [row] = session_store.list_sessions(conn)
