@@ -126,7 +126,9 @@ _SESSION_COLUMNS = ("s.id, s.user_name, s.session_s, s.in_octets, s.out_octets, 
 # lock and a read were two). A row created here is returned as
 # inserted (0 packets). The session's user, or for a row just created
 # (user_id still NULL) the holder of its name now, in the session's tenant:
-# coalesce evaluates the lookup only then.
+# coalesce evaluates the lookup only then. The owner and its plan are read
+# per returned row (LATERAL, a scalar subquery: index lookups); a join of
+# the CTE to users is planned as a hash join over every user.
 _OWNER = ("coalesce(s.user_id, (SELECT h.id FROM users h "
           "WHERE h.name = coalesce(s.login, s.user_name) AND h.tenant_id = s.tenant_id))")
 
@@ -146,8 +148,10 @@ RETURNING sessions.id, sessions.user_name, sessions.session_s, sessions.in_octet
     sessions.out_octets, sessions.started_at, sessions.updated_at, sessions.last_seen,
     sessions.active, sessions.stopped_at, sessions.terminate_cause, sessions.packets,
     sessions.user_id, sessions.login, sessions.tenant_id)
-SELECT {_SESSION_COLUMNS}, {_OWNER} AS owner, p.definition
-FROM s LEFT JOIN users u ON u.id = {_OWNER} LEFT JOIN plans p ON p.name = u.plan"""
+SELECT {_SESSION_COLUMNS}, o.owner,
+    (SELECT p.definition FROM users u JOIN plans p ON p.name = u.plan
+     WHERE u.id = o.owner) AS definition
+FROM s CROSS JOIN LATERAL (SELECT {_OWNER} AS owner) o"""
 
 
 _MYSQL_CLAIM = mysql.insert(sessions).on_duplicate_key_update(packets=sessions.c.packets)

@@ -49,7 +49,9 @@ _Queued = tuple[str, "dict[str, Any] | list[tuple[Any, ...]]"]
 # the transaction and cannot be read once the connection was invalidated).
 _QUEUED: weakref.WeakKeyDictionary[Connection, list[_Queued]] = weakref.WeakKeyDictionary()
 # (dialect, statement, parameter names) → driver SQL and its positional names.
-_DRIVER_SQL: dict[tuple[str, int, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
+# The key holds the statement itself (hashed by identity), so an id is never
+# reused for another one.
+_DRIVER_SQL: dict[tuple[str, Any, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
 
 
 def install_deferred_writes(engine: Engine) -> None:
@@ -101,7 +103,7 @@ def write_many(conn: Connection, statement: Any, rows: Sequence[dict[str, Any]])
         conn.execute(statement, list(rows))
         return
     keys = tuple(rows[0])
-    cache_key = (conn.dialect.name, id(statement), keys)
+    cache_key = (conn.dialect.name, statement, keys)
     found = _DRIVER_SQL.get(cache_key)
     if found is None:
         compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys))
