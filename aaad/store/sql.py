@@ -19,6 +19,8 @@ it was sent with) as the statement itself would have.
 
 from __future__ import annotations
 
+import collections
+import functools
 import json
 import weakref
 from collections.abc import Sequence
@@ -164,8 +166,6 @@ def query(conn: Connection, statement: str, params: dict[str, Any]) -> list[Any]
     writes. Errors are raised as :func:`flush_writes` raises them."""
     if conn.dialect.name != "postgresql":
         raise ValueError(f"query() is for PostgreSQL, not {conn.dialect.name}")
-    from psycopg.rows import namedtuple_row
-
     queued = _QUEUED.get(conn)
     if queued:
         _QUEUED[conn] = []
@@ -177,15 +177,23 @@ def query(conn: Connection, statement: str, params: dict[str, Any]) -> list[Any]
             with raw.cursor() as cur:
                 for sql, args in queued or ():
                     cur.execute(sql, args)
-            cur = raw.cursor(row_factory=namedtuple_row)
+            cur = raw.cursor()
             sql, args = statement, params
             cur.execute(statement, params)
         try:
-            return list(cur.fetchall())
+            rows = cur.fetchall()
+            row_type = _row_type(tuple(d.name for d in cur.description or ()))
+            return [row_type(*r) for r in rows]
         finally:
             cur.close()
     except conn.dialect.loaded_dbapi.Error as e:
         raise _wrapped(conn, raw, e, sql, args) from e
+
+
+@functools.lru_cache(maxsize=64)
+def _row_type(names: tuple[str, ...]) -> Any:
+    """A named tuple type for rows with these column names."""
+    return collections.namedtuple("Row", names)
 
 
 def _wrapped(conn: Connection, raw: Any, e: Any, statement: str,
