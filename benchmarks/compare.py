@@ -83,6 +83,16 @@ def workloads(windows: list[int], a: argparse.Namespace, auth_port: int,
     return runs
 
 
+def measured(pid: int, args: list[str], timeout: float) -> dict[str, Any]:
+    """One loadgen run, with the server's CPU per request (user + system time of
+    its process, all threads, from /proc; the database server's own is not in it)."""
+    cpu = aaad_run.cpu_seconds(pid)
+    r = loadgen(SECRET, args, timeout)
+    requests = int(args[args.index("--requests") + 1])
+    r["cpu_us_per_request"] = (aaad_run.cpu_seconds(pid) - cpu) / requests * 1e6
+    return r
+
+
 def session_timeout(probe: str) -> int | None:
     m = re.search(r"Session-Timeout = (\d+)", probe)
     return int(m.group(1)) if m else None
@@ -147,13 +157,15 @@ def measure_freeradius(a: argparse.Namespace, history: int, workdir: Path) -> di
             raise SystemExit(f"the FreeRADIUS monthly counter does not count: {check}")
         for name, window, args in workloads(windows(a), a, auth_port, acct_port):
             offset = server.log_size()
-            r = loadgen(SECRET, args, a.run_timeout)
+            assert server.proc is not None
+            r = measured(server.proc.pid, args, a.run_timeout)
             time.sleep(0.5)                               # the last log lines
             counts = fr.log_counts(server.log_since(offset))
             r["db_locked"] = counts["db_locked"]
             out["runs"][(name, window)] = r
             log(f"FreeRADIUS {name} w{window}: {r['requests_per_s']:.0f}/s, lost {r['lost']}, "
-                f"replies {r['replies']}, 'database is locked' {counts['db_locked']}")
+                f"replies {r['replies']}, {r['cpu_us_per_request']:.0f} us CPU/request, "
+                f"'database is locked' {counts['db_locked']}")
             if not server.alive():
                 raise SystemExit("freeradius died:\n" + server.log_since(offset)[-4000:])
     finally:
@@ -210,10 +222,10 @@ def measure_aaad(a: argparse.Namespace, history: int, workdir: Path) -> dict[str
         if session_timeout(probe) != CAP_S - PROBE_USED_S:
             raise SystemExit(f"aaad's monthly cap does not show the usage: {probe}")
         for name, window, args in workloads(windows(a), a, auth_port, acct_port):
-            r = loadgen(SECRET, args, a.run_timeout)
+            r = measured(proc.pid, args, a.run_timeout)
             out["runs"][(name, window)] = r
             log(f"aaad {name} w{window}: {r['requests_per_s']:.0f}/s, lost {r['lost']}, "
-                f"replies {r['replies']}")
+                f"replies {r['replies']}, {r['cpu_us_per_request']:.0f} us CPU/request")
             if proc.poll() is not None:
                 raise SystemExit(f"aaad died:\n{(workdir / 'aaad.log').read_text()[-4000:]}")
     finally:
@@ -240,9 +252,9 @@ def table(results: list[tuple[int, dict[str, Any], dict[str, Any]]], a: argparse
              f"{a.users} users, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
              "server on core 1, loadgen on core 0",
              "",
-             "| workload | window | history | FreeRADIUS req/s | p99 ms | aaad req/s | p99 ms "
-             "| aaad ÷ FreeRADIUS |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| workload | window | history | FreeRADIUS req/s | p99 ms | CPU µs/req "
+             "| aaad req/s | p99 ms | CPU µs/req | aaad ÷ FreeRADIUS |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     notes = []
     for history, fres, ares in results:
         for key, f in fres["runs"].items():
@@ -253,8 +265,10 @@ def table(results: list[tuple[int, dict[str, Any], dict[str, Any]]], a: argparse
             ratio = f"{aa_rate / fr_rate:.2f}×" if fr_rate else "–"
             lines.append(
                 f"| {key[0]} | {key[1]} | {history:,} | {fr_rate:,.0f} "
-                f"| {float((f.get('latency_ms') or {}).get('p99', 0)):.2f} | {aa_rate:,.0f} "
-                f"| {float((g.get('latency_ms') or {}).get('p99', 0)):.2f} | {ratio} |")
+                f"| {float((f.get('latency_ms') or {}).get('p99', 0)):.2f} "
+                f"| {float(f.get('cpu_us_per_request', 0)):,.0f} | {aa_rate:,.0f} "
+                f"| {float((g.get('latency_ms') or {}).get('p99', 0)):.2f} "
+                f"| {float(g.get('cpu_us_per_request', 0)):,.0f} | {ratio} |")
             for who, r in (("FreeRADIUS", f), ("aaad", g)):
                 if r["lost"] or r.get("timed_out") or r.get("db_locked"):
                     notes.append(f"{who}, {key[0]}, window {key[1]}, history {history:,}: "

@@ -19,6 +19,7 @@ from a client without a tenant (docs/design.md "Tenants").
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -38,6 +39,7 @@ from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.store import migrate
 from aaad.store.database import open_database
 from aaad.store.jobs.accounting_batch import record_accounting
+from aaad.store.sql import defer_writes
 from aaad.store.tables import metadata, users
 from aaad.store.tenants import add_tenant
 
@@ -70,8 +72,9 @@ def batches(n: int, size: int, interims: int, now: int,
     return out
 
 
-def _time_statements(engine: Any, spent: dict[str, float]) -> None:
-    """Add each statement's driver time to ``spent``, keyed by its first words."""
+def _time_statements(engine: Any, spent: dict[str, float], counts: dict[str, int]) -> None:
+    """Add each statement's driver time to ``spent`` and one to ``counts``, keyed by its
+    first words."""
     started: dict[int, float] = {}
 
     @event.listens_for(engine, "before_cursor_execute")
@@ -82,8 +85,11 @@ def _time_statements(engine: Any, spent: dict[str, float]) -> None:
     def _after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         key = " ".join(statement.split()[:3])[:40]
         spent[key] = spent.get(key, 0.0) + time.perf_counter() - started.pop(id(cursor))
+        counts[key] = counts.get(key, 0) + 1
 
-    @event.listens_for(engine, "commit")
+    # First among the commit listeners: the time includes the deferred
+    # writes sent with the COMMIT (aaad.store.sql.flush_writes).
+    @event.listens_for(engine, "commit", insert=True)
     def _commit(conn: Any) -> None:
         started[-1] = time.perf_counter()
 
@@ -91,6 +97,26 @@ def _time_statements(engine: Any, spent: dict[str, float]) -> None:
     def _checkin(*_: Any) -> None:
         if -1 in started:
             spent["COMMIT"] = spent.get("COMMIT", 0.0) + time.perf_counter() - started.pop(-1)
+            counts["COMMIT"] = counts.get("COMMIT", 0) + 1
+
+
+def _libpq_trace(db: Any) -> Any:
+    """Trace the writer's (pooled, reused) PostgreSQL connection's protocol
+    messages to a temp file, to count round trips."""
+    out = tempfile.NamedTemporaryFile(prefix="aaad-writer-trace-")  # noqa: SIM115 (read later)
+    with db.writer.connect() as conn:
+        conn.connection.driver_connection.pgconn.trace(out.fileno())
+    return out
+
+
+def _round_trips(db: Any, trace: Any) -> int:
+    """Messages after which the client waits for the server: a Sync (the end
+    of an extended-protocol exchange or of a pipeline) or a simple Query."""
+    with db.writer.connect() as conn:
+        conn.connection.driver_connection.pgconn.untrace()
+    trace.seek(0)
+    return sum(1 for line in trace.read().decode("utf-8", "replace").splitlines()
+               if re.search(r"\tF\t\d+\t(Sync|Query)\b", line))
 
 
 def main() -> int:
@@ -121,17 +147,23 @@ def main() -> int:
     client_tenants = {"bench": "bench"} if a.tenant == "client" else {}
     period, tz = PeriodSpec("monthly", 1), ZoneInfo("UTC")
     spent: dict[str, float] = {}
+    counts: dict[str, int] = {}
     if a.statements:
-        _time_statements(db.writer, spent)
+        _time_statements(db.writer, spent, counts)
     work = batches(a.batches, a.batch, a.interims, 1_790_000_000,
                    "@bench" if a.tenant == "realm" else "")
+    trace = _libpq_trace(db) if a.statements and url.startswith("postgresql") else None
     times = []
+    cpu0 = time.process_time()
     for records in work:
         t0 = time.perf_counter()
         with db.writer.begin() as conn:
+            defer_writes(conn)          # as the daemon's writer does
             record_accounting(conn, records, period=period, tz=tz, now=records[0].arrival,
                               client_tenants=client_tenants)
         times.append(time.perf_counter() - t0)
+    cpu = time.process_time() - cpu0
+    round_trips = _round_trips(db, trace) if trace is not None else None
     db.dispose()
     times = times[len(times) // 10:]       # the first batches warm caches
     times.sort()
@@ -140,7 +172,15 @@ def main() -> int:
           f"p10 {times[len(times) // 10] * 1000:.2f} ms, "
           f"median {times[len(times) // 2] * 1000:.2f} ms, mean {mean * 1000:.2f} ms, "
           f"p90 {times[int(len(times) * 0.9)] * 1000:.2f} ms, "
-          f"{a.batch / mean:,.0f} records/s")
+          f"{a.batch / mean:,.0f} records/s, "
+          f"CPU {cpu / len(work) * 1e6:,.0f} us/batch "
+          f"({cpu / len(work) / a.batch * 1e6:,.0f} us/record)")
+    if round_trips is not None:
+        print(f"  {round_trips / a.batches:6.2f} round trips/batch (libpq trace: messages "
+              "that wait for the server, BEGIN and COMMIT included)")
+    elif a.statements:
+        print(f"  {sum(counts.values()) / a.batches:6.2f} statements/batch "
+              "(through SQLAlchemy, COMMIT included)")
     for what, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
         print(f"  {seconds / a.batches * 1000:6.2f} ms/batch  {what}")
     return 0

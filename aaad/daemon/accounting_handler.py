@@ -46,6 +46,7 @@ from aaad.store.jobs.accounting_batch import (
 )
 from aaad.store.jobs.rollover import rollover
 from aaad.store.jobs.throttle import restore_throttled
+from aaad.store.sql import defer_writes
 
 __all__ = ["AccountingHandler"]
 
@@ -55,6 +56,10 @@ RESPONSE = Reply(ACCOUNTING_RESPONSE)
 MAX_ATTEMPTS = 5
 # Records replayed per writer-thread turn: new batches wait at most this long.
 REPLAY_RECORDS_PER_TURN = 4096
+
+
+def _response(_: object) -> Reply:
+    return RESPONSE
 
 
 def _ignore_over_limit(items: Sequence[OverLimit]) -> None:
@@ -120,8 +125,8 @@ class AccountingHandler:
             d = self._batches.submit(rec)
         except Exception:  # noqa: BLE001  (becomes the Deferred's failure)
             return fail()
-        self._metrics.queue_depth.labels("accounting").set(self._batches.depth)
-        return d.addCallback(lambda _: RESPONSE)
+        self._metrics.queue("accounting").set(self._batches.depth)
+        return d.addCallback(_response)
 
     def _attribute(self, rec: AcctRecord) -> AcctRecord:
         """A record keyed by its Call-ID: the user (and number dialled, caller)
@@ -305,6 +310,8 @@ class AccountingHandler:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._db.writer.begin() as conn:
+                    # PostgreSQL: the batch's writes go out with the COMMIT.
+                    defer_writes(conn)
                     outcome = record_accounting(
                         conn, records, period=self.period, tz=self.tz, now=now,
                         calls=self._call_rules,
@@ -321,10 +328,13 @@ class AccountingHandler:
 
     def _count(self, records: Sequence[AcctRecord], outcome: BatchOutcome) -> None:
         m = self._metrics
+        statuses: dict[Status, int] = {}
         for rec in records:
-            m.acct_records.labels(rec.status.name.lower()).inc()
-        m.acct_octets.labels("in").inc(outcome.added.in_octets)
-        m.acct_octets.labels("out").inc(outcome.added.out_octets)
+            statuses[rec.status] = statuses.get(rec.status, 0) + 1
+        for status, n in statuses.items():
+            m.records(status.name.lower()).inc(n)
+        m.octets("in").inc(outcome.added.in_octets)
+        m.octets("out").inc(outcome.added.out_octets)
         m.acct_seconds.inc(outcome.added.session_s)
         if outcome.charged_money > 0:      # a corrected CDR may credit money back
             m.charges_money.inc(outcome.charged_money)
@@ -352,7 +362,7 @@ class AccountingHandler:
         self._flush_over_limit()
         self._metrics.db_batch_size.labels("accounting").observe(size)
         self._metrics.db_batch_seconds.labels("accounting").observe(seconds)
-        self._metrics.queue_depth.labels("accounting").set(self._batches.depth)
+        self._metrics.queue("accounting").set(self._batches.depth)
 
     def rollover(self, *, now: int) -> Deferred[list[str]]:
         """Period-boundary work on the writer thread; fires with the events recorded.

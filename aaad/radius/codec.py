@@ -21,7 +21,11 @@ Access-* reply, RFC 3579 / BlastRADIUS) with Proxy-State copied in order
 from __future__ import annotations
 
 import functools
+import hashlib
 import ipaddress
+import socket
+import struct
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -318,12 +322,78 @@ def _decode_vendor_specific(packet: Any, data: bytes) -> list[tuple[Any, bytes]]
     return plain
 
 
+# Dictionary → the keys (type, or (vendor, type)) of its TLV attributes.
+_TLV_KEYS: weakref.WeakKeyDictionary[Dictionary, frozenset[AttributeKey]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _is_tlv_attribute(packet: Packet, key: AttributeKey) -> bool:
+    """pyrad's ``_PktIsTlvAttribute`` with the answer per dictionary computed
+    once: pyrad looks the key's name up twice for every attribute decoded."""
+    dictionary = getattr(packet, "dict", None)
+    if dictionary is None:
+        return False
+    keys = _TLV_KEYS.get(dictionary)
+    if keys is None:
+        index = dictionary.attrindex
+        keys = _TLV_KEYS[dictionary] = frozenset(
+            index.GetForward(name) for name, attr in dictionary.attributes.items()
+            if attr.type == "tlv" and index.HasForward(name))
+    return key in keys
+
+
+_PACKET_HEADER = struct.Struct("!BBH16s")
+
+
+def _decode_packet(packet: Packet, data: bytes) -> None:
+    """pyrad's ``Packet.DecodePacket``, the same checks, errors and result,
+    walking the attributes by offset: pyrad slices the rest of the packet
+    off after each attribute and unpacks every attribute header with
+    ``struct``."""
+    try:
+        packet.code, packet.id, length, packet.authenticator = _PACKET_HEADER.unpack(data[0:20])
+    except struct.error:
+        raise PacketError("Packet header is corrupt") from None
+    if length < 20 or len(data) < length:
+        raise PacketError("Packet has invalid length")
+    if length > 8192:
+        raise PacketError(f"Packet length is too long ({length})")
+    # RFC 2865 §3: octets beyond the Length field are padding, ignored.
+    data = data[:length]
+    packet.raw_packet = data
+    packet.clear()
+    setdefault = packet.setdefault
+    pos = 20
+    while pos < length:
+        if pos + 2 > length:
+            raise PacketError("Attribute header is corrupt")
+        key, attrlen = data[pos], data[pos + 1]
+        if attrlen < 2:
+            raise PacketError(f"Attribute length is too small ({attrlen})")
+        value = data[pos + 2:pos + attrlen]
+        if key == 26:
+            for vkey, vvalue in packet._PktDecodeVendorAttribute(value):
+                setdefault(vkey, []).append(vvalue)
+        elif key == 80:         # Message-Authenticator present
+            packet.message_authenticator = True
+            setdefault(key, []).append(value)
+        elif packet._PktIsTlvAttribute(key):
+            packet._PktDecodeTlvAttribute(key, value)
+        else:
+            setdefault(key, []).append(value)
+        pos += attrlen
+
+
 class _AuthRequest(AuthPacket):  # type: ignore[misc]
     _PktDecodeVendorAttribute = _decode_vendor_specific
+    _PktIsTlvAttribute = _is_tlv_attribute
+    DecodePacket = _decode_packet
 
 
 class _AcctRequest(AcctPacket):  # type: ignore[misc]
     _PktDecodeVendorAttribute = _decode_vendor_specific
+    _PktIsTlvAttribute = _is_tlv_attribute
+    DecodePacket = _decode_packet
 
 
 def attribute_bytes(packet: Packet, attr_type: AttributeKey) -> bytes | None:
@@ -364,6 +434,8 @@ def _address(packet: Packet, attr_type: int, size: int) -> str | None:
         return None
     if len(value) != size:
         raise Malformed(f"attribute {attr_type} is {len(value)} octets, not {size}")
+    if size == 4:
+        return socket.inet_ntoa(value)      # what str(ip_address(...)) gives, faster
     return str(ipaddress.ip_address(value))
 
 
@@ -537,6 +609,10 @@ def _interval(seconds: int | None) -> int | None:
     return seconds if seconds is not None and 0 < seconds <= MAX_INTERVAL_S else None
 
 
+_PROXY_STATE = 33
+_HEADER = struct.Struct("!BBH")
+
+
 def encode_reply(req: Request[Any], code: int,
                  attributes: Iterable[tuple[str | AttributeKey, Any]] = ()) -> bytes:
     """Encode a reply to ``req``.
@@ -547,7 +623,15 @@ def encode_reply(req: Request[Any], code: int,
     octets given, with no encoding or encryption by pyrad: the MPPE keys,
     which aaad.radius.mschap encrypts itself.
     """
-    reply = req.packet.CreateReply()
+    packet = req.packet
+    if (code == framing.ACCOUNTING_RESPONSE and req.code == framing.ACCOUNTING_REQUEST
+            and not attributes and _PROXY_STATE not in packet):
+        # The common Accounting-Response (no attributes, nothing to copy),
+        # encoded directly: code, id, length and the Response Authenticator,
+        # MD5(Code+ID+Length+RequestAuth+Attributes+Secret) (RFC 2866 §3).
+        header = _HEADER.pack(code, packet.id, 20)
+        return header + hashlib.md5(header + packet.authenticator + packet.secret).digest()
+    reply = packet.CreateReply()
     reply.code = code
     if code in (framing.ACCESS_ACCEPT, framing.ACCESS_REJECT, framing.ACCESS_CHALLENGE):
         reply.message_authenticator = True

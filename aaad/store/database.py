@@ -9,10 +9,13 @@ that begins deferred, so they never wait for the writer.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc, make_url
+
+from aaad.store.sql import install_deferred_writes
 
 __all__ = ["Database", "open_database", "is_retryable", "is_data_error", "is_unavailable",
            "was_disconnected",
@@ -85,6 +88,7 @@ def open_database(url: str, *, pool_size: int = 4) -> Database:
     # connection dead fails with a disconnect error, which invalidates the
     # pool and is retried (is_retryable) on a new connection.
     writer = create_engine(url, **kwargs)
+    install_deferred_writes(writer)
     # Readers run single statements that need no transaction around them:
     # in autocommit there is no BEGIN, no ROLLBACK on return to the pool and
     # no ping, so a login's lookup is one round trip (516 → 163 µs measured on
@@ -110,10 +114,22 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # On the driver's connection: one statement per transaction, and
+        # SQLAlchemy's execution machinery cost more than SQLite's BEGIN.
+        # A busy database ("database is locked" after the busy timeout) is
+        # raised as SQLAlchemy's OperationalError, as exec_driver_sql would.
+        try:
+            conn.connection.driver_connection.execute(begin)
+        except sqlite3.Error as e:
+            raise exc.DBAPIError.instance(begin, None, e, sqlite3.Error,
+                                          dialect=conn.dialect) from e
 
+    if immediate:
+        install_deferred_writes(engine)
     return engine
 
 

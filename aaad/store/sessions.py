@@ -21,7 +21,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import mysql
@@ -30,7 +29,7 @@ from aaad.core.accounting.lifecycle import Event, Phase, closing_phases
 from aaad.core.accounting.realms import OPERATOR, Route
 from aaad.core.accounting.sessions import AcctRecord, Cause, SessionState, Totals
 from aaad.core.quotas.concurrency import OpenSession, sessions_to_replace
-from aaad.store.sql import insert_ignore, json_param
+from aaad.store.sql import insert_ignore, json_param, query, write, write_many
 from aaad.store.tables import plans, sessions, users
 from aaad.store.users import UserRef, ids_for
 
@@ -80,12 +79,12 @@ def claim_sessions(conn: Connection, records: Sequence[AcctRecord],
     name = conn.dialect.name
     ordered = sorted(records, key=lambda r: r.key)
     if name == "postgresql":
-        # Two statements whatever the batch: the upsert creates the missing
-        # rows and, through its DO UPDATE … WHERE false, locks the existing
-        # ones (in the order of the rows) without writing them; then one read
-        # of the sessions with their users' plans.
-        conn.execute(_PG_CLAIM, {"rows": json_param(_placeholder_rows(ordered, routes))})
-        return _with_plans(conn.execute(_PG_LOCKED, {"ids": json_param([r.key for r in ordered])}))
+        # One statement whatever the batch: the upsert creates the missing
+        # rows and locks the existing ones (in the order of the rows), and
+        # returns every row as it is now, read with their users' plans.
+        # On the driver's connection, pipelined with the transaction's BEGIN.
+        return _with_plans(query(
+            conn, _PG_CLAIM, {"rows": json_param(_placeholder_rows(ordered, routes))}))
     if name in ("mysql", "mariadb"):
         # INSERT … ON DUPLICATE KEY UPDATE takes exclusive locks on existing
         # rows (INSERT IGNORE takes shared ones, and two nodes upgrading
@@ -120,31 +119,40 @@ _SESSION_COLUMNS = ("s.id, s.user_name, s.session_s, s.in_octets, s.out_octets, 
                     "s.packets")
 
 
-_PG_CLAIM = text("""
-INSERT INTO sessions (id, user_name, nas_key, client, nas_address, acct_session_id, active,
-                      packets, started_at, updated_at, last_seen, session_s, in_octets, out_octets,
-                      direction, tenant_id, login)
-SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS v(
-    id varchar, user_name varchar, nas_key varchar, client varchar, nas_address varchar,
-    acct_session_id varchar, active boolean, packets integer, started_at bigint,
-    updated_at bigint, last_seen bigint, session_s bigint, in_octets bigint, out_octets bigint,
-    direction varchar, tenant_id integer, login varchar)
-ON CONFLICT (id) DO UPDATE SET packets = sessions.packets WHERE false""")
-
-
-# A plain read: every row is locked by the statement above, and a new
-# statement (READ COMMITTED) sees their newest committed versions.
-# The session's user, or for a row just created (user_id still NULL) the
-# holder of its name now, in the session's tenant: coalesce evaluates the
-# lookup only then.
+# The upsert's DO UPDATE locks an existing row and works on its newest
+# committed version, whatever the statement's snapshot (READ COMMITTED):
+# what RETURNING gives is what another node committed last. Setting packets
+# to itself changes no value and no index (a heap-only new version); it is
+# there so that RETURNING has the existing rows too (one round trip where a
+# lock and a read were two). A row created here is returned as
+# inserted (0 packets). The session's user, or for a row just created
+# (user_id still NULL) the holder of its name now, in the session's tenant:
+# coalesce evaluates the lookup only then. The owner and its plan are read
+# per returned row (LATERAL, a scalar subquery: index lookups); a join of
+# the CTE to users is planned as a hash join over every user.
 _OWNER = ("coalesce(s.user_id, (SELECT h.id FROM users h "
           "WHERE h.name = coalesce(s.login, s.user_name) AND h.tenant_id = s.tenant_id))")
 
 
-_PG_LOCKED = text(f"""
-SELECT {_SESSION_COLUMNS}, {_OWNER} AS owner, p.definition
-FROM sessions s LEFT JOIN users u ON u.id = {_OWNER} LEFT JOIN plans p ON p.name = u.plan
-WHERE s.id IN (SELECT json_array_elements_text(CAST(:ids AS json)))""")
+_PG_CLAIM = f"""
+WITH s AS (
+INSERT INTO sessions (id, user_name, nas_key, client, nas_address, acct_session_id, active,
+                      packets, started_at, updated_at, last_seen, session_s, in_octets, out_octets,
+                      direction, tenant_id, login)
+SELECT * FROM json_to_recordset(CAST(%(rows)s AS json)) AS v(
+    id varchar, user_name varchar, nas_key varchar, client varchar, nas_address varchar,
+    acct_session_id varchar, active boolean, packets integer, started_at bigint,
+    updated_at bigint, last_seen bigint, session_s bigint, in_octets bigint, out_octets bigint,
+    direction varchar, tenant_id integer, login varchar)
+ON CONFLICT (id) DO UPDATE SET packets = sessions.packets
+RETURNING sessions.id, sessions.user_name, sessions.session_s, sessions.in_octets,
+    sessions.out_octets, sessions.started_at, sessions.updated_at, sessions.last_seen,
+    sessions.active, sessions.stopped_at, sessions.terminate_cause, sessions.packets,
+    sessions.user_id, sessions.login, sessions.tenant_id)
+SELECT {_SESSION_COLUMNS}, o.owner,
+    (SELECT p.definition FROM users u JOIN plans p ON p.name = u.plan
+     WHERE u.id = o.owner) AS definition
+FROM s CROSS JOIN LATERAL (SELECT {_OWNER} AS owner) o"""
 
 
 _MYSQL_CLAIM = mysql.insert(sessions).on_duplicate_key_update(packets=sessions.c.packets)
@@ -248,7 +256,8 @@ def save_sessions(conn: Connection,
     name = conn.dialect.name
     if name == "postgresql":
         # One statement for the batch: executemany would run one UPDATE per row.
-        conn.execute(_PG_SAVE, {"rows": json_param(_save_rows(ordered))})
+        # Deferred where the transaction allows it: sent with the commit.
+        write(conn, _PG_SAVE, {"rows": json_param(_save_rows(ordered))})
         return
     if name in ("mysql", "mariadb"):
         # The driver sends an executemany INSERT as one multi-row statement
@@ -256,7 +265,7 @@ def save_sessions(conn: Connection,
         # by claim_sessions, so this only ever takes the UPDATE branch.
         conn.execute(_MYSQL_SAVE, _save_rows(ordered))
         return
-    conn.execute(_SAVE, [{
+    write_many(conn, _SAVE, [{
         "b_id": s.key, "b_active": s.open, "b_packets": n, "b_started_at": s.started_at,
         "b_updated_at": s.updated_at, "b_last_seen": s.last_seen, "b_stopped_at": s.stopped_at,
         "b_terminate_cause": s.terminate_cause, "b_session_s": s.totals.session_s,
@@ -268,7 +277,7 @@ def save_sessions(conn: Connection,
     } for s, n, r, u in ordered])
 
 
-_PG_SAVE = text("""
+_PG_SAVE = """
 UPDATE sessions SET active = v.active, packets = sessions.packets + v.packets,
     started_at = v.started_at, updated_at = v.updated_at, last_seen = v.last_seen,
     stopped_at = v.stopped_at, terminate_cause = v.terminate_cause,
@@ -281,14 +290,14 @@ UPDATE sessions SET active = v.active, packets = sessions.packets + v.packets,
     interim_interval_s = coalesce(v.interim_interval_s, sessions.interim_interval_s),
     authorised_s = coalesce(v.authorised_s, sessions.authorised_s),
     user_id = coalesce(sessions.user_id, v.user_id)
-FROM json_to_recordset(CAST(:rows AS json)) AS v(
+FROM json_to_recordset(CAST(%(rows)s AS json)) AS v(
     id varchar, user_name varchar, nas_key varchar, client varchar, nas_address varchar,
     acct_session_id varchar, active boolean, packets integer, started_at bigint,
     updated_at bigint, last_seen bigint, stopped_at bigint, terminate_cause varchar,
     session_s bigint, in_octets bigint, out_octets bigint, framed_ip varchar,
     calling_station_id varchar, called_station_id varchar, nas_port bigint,
     nas_port_id varchar, interim_interval_s integer, user_id integer, authorised_s integer)
-WHERE sessions.id = v.id""")
+WHERE sessions.id = v.id"""
 
 
 def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord, int]]

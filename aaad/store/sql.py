@@ -3,25 +3,209 @@
 Functions take a ``Connection`` and never open or commit a transaction: the
 caller owns ``with engine.begin()``. Counter updates are atomic increments
 (``col = col + :n``), so several nodes on one database count exactly.
+
+Deferred writes (PostgreSQL, SQLite): a transaction that called
+:func:`defer_writes` queues the statements given to :func:`write` and
+:func:`write_many` instead of sending each on its own, and sends them with
+the next statement that is not deferred, or with the COMMIT. On PostgreSQL
+they go in one pipeline (libpq pipeline mode) with the COMMIT: the
+accounting batch's session update, usage upsert and commit are one round
+trip. On SQLite they run on the driver's cursor just before the commit,
+without SQLAlchemy's per-statement work. Nothing changes
+in what is written or when it is visible (all of it before the commit
+returns); an error in a queued statement fails the commit (or the statement
+it was sent with) as the statement itself would have.
 """
 
 from __future__ import annotations
 
+import collections
+import functools
 import json
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Engine,
     Insert,
+    event,
+    exc,
     func,
     literal_column,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 __all__ = ["insert_ignore", "insert_once", "MAX_COUNTER", "capped", "upsert_add", "json_param",
-           "greatest"]
+           "greatest", "defer_writes", "write", "write_many", "flush_writes",
+           "install_deferred_writes", "query"]
+
+
+_INSTALLED: weakref.WeakSet[Engine] = weakref.WeakSet()
+# A queued write: driver SQL and its parameters (a list of rows: executemany).
+_Queued = tuple[str, "dict[str, Any] | list[tuple[Any, ...]]"]
+# The writes queued by each Connection whose transaction defers them. Kept
+# here, not in ``conn.info`` (the pooled DBAPI connection's, which outlives
+# the transaction and cannot be read once the connection was invalidated).
+_QUEUED: weakref.WeakKeyDictionary[Connection, list[_Queued]] = weakref.WeakKeyDictionary()
+# (dialect, statement, parameter names) → driver SQL and its positional names.
+# The key holds the statement itself (hashed by identity), so an id is never
+# reused for another one.
+_DRIVER_SQL: dict[tuple[str, Any, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
+
+
+def install_deferred_writes(engine: Engine) -> None:
+    """Let transactions of ``engine`` (PostgreSQL, SQLite) defer writes: queued
+    statements go out before any other statement, or with the commit."""
+    if engine.dialect.name not in ("postgresql", "sqlite") or engine in _INSTALLED:
+        return
+    _INSTALLED.add(engine)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn: Connection, *_: Any) -> None:
+        if _QUEUED.get(conn):
+            flush_writes(conn)
+
+    @event.listens_for(engine, "commit")
+    def _commit(conn: Connection) -> None:
+        if conn in _QUEUED:
+            flush_writes(conn, commit=True)
+
+    @event.listens_for(engine, "rollback")
+    def _rollback(conn: Connection) -> None:
+        _QUEUED.pop(conn, None)
+
+
+def defer_writes(conn: Connection) -> None:
+    """Queue this transaction's :func:`write` and :func:`write_many` statements
+    (engines with :func:`install_deferred_writes`; elsewhere they run at once)."""
+    if conn.engine in _INSTALLED:
+        _QUEUED[conn] = []
+
+
+def write(conn: Connection, statement: str, params: dict[str, Any]) -> None:
+    """Run a write (driver SQL, ``%(name)s`` parameters) that returns nothing:
+    queued if the transaction defers writes, at once otherwise."""
+    queued = _QUEUED.get(conn)
+    if queued is None:
+        conn.exec_driver_sql(statement, params)
+    else:
+        queued.append((statement, params))
+
+
+def write_many(conn: Connection, statement: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """``conn.execute(statement, rows)`` for a write that returns nothing, every
+    row with the same keys; queued (as driver SQL, compiled once) if the
+    transaction defers writes. The values must need no conversion by
+    SQLAlchemy's types (ints, str, bool, None)."""
+    queued = _QUEUED.get(conn)
+    if queued is None or not rows or conn.dialect.paramstyle != "qmark":
+        conn.execute(statement, list(rows))
+        return
+    keys = tuple(rows[0])
+    cache_key = (conn.dialect.name, statement, keys)
+    found = _DRIVER_SQL.get(cache_key)
+    if found is None:
+        compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys))
+        found = _DRIVER_SQL[cache_key] = (compiled.string, tuple(compiled.positiontup or ()))
+    sql, names = found
+    queued.append((sql, [tuple(row[n] for n in names) for row in rows]))
+
+
+def flush_writes(conn: Connection, *, commit: bool = False) -> None:
+    """Send the queued writes; on PostgreSQL in one pipeline, with ``commit``
+    the COMMIT too (SQLAlchemy's own commit then finds the transaction
+    closed: psycopg sends nothing). On SQLite they run on the driver's cursor, with
+    none of SQLAlchemy's per-statement work, and SQLAlchemy commits.
+
+    A driver error is raised as SQLAlchemy's wrapper of it (exc.DataError,
+    exc.OperationalError, ...), and a lost connection is invalidated, as for
+    a statement run through SQLAlchemy.
+    """
+    queued = _QUEUED.pop(conn, None) or []
+    if not commit:
+        _QUEUED[conn] = []
+    postgres = conn.dialect.name == "postgresql"
+    if not queued and not (commit and postgres):
+        return
+    raw: Any = conn.connection.driver_connection
+    statement = "COMMIT"
+    params: Any = None
+    try:
+        if postgres:
+            # The COMMIT as a statement of the pipeline, so that the one Sync
+            # at its end is the only wait (raw.commit() would sync, and the
+            # pipeline's end sync again: two round trips).
+            with raw.pipeline(), raw.cursor() as cur:
+                for statement, params in queued:
+                    cur.execute(statement, params)
+                if commit:
+                    statement, params = "COMMIT", None
+                    cur.execute("COMMIT")
+        else:
+            cur = raw.cursor()
+            try:
+                for statement, params in queued:
+                    if isinstance(params, list):
+                        cur.executemany(statement, params)
+                    else:
+                        cur.execute(statement, params)
+            finally:
+                cur.close()
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise _wrapped(conn, raw, e, statement, params) from e
+
+
+def query(conn: Connection, statement: str, params: dict[str, Any]) -> list[Any]:
+    """The rows (attribute access by column name) of a PostgreSQL statement in
+    driver SQL (``%(name)s`` parameters), run on the driver's connection in
+    one pipeline with what must precede it: the transaction's BEGIN, which
+    psycopg would otherwise send as a round trip of its own, and any queued
+    writes. Errors are raised as :func:`flush_writes` raises them."""
+    if conn.dialect.name != "postgresql":
+        raise ValueError(f"query() is for PostgreSQL, not {conn.dialect.name}")
+    queued = _QUEUED.get(conn)
+    if queued:
+        _QUEUED[conn] = []
+    raw: Any = conn.connection.driver_connection
+    sql: str = statement
+    args: Any = params
+    try:
+        with raw.pipeline():
+            with raw.cursor() as cur:
+                for sql, args in queued or ():
+                    cur.execute(sql, args)
+            cur = raw.cursor()
+            sql, args = statement, params
+            cur.execute(statement, params)
+        try:
+            rows = cur.fetchall()
+            row_type = _row_type(tuple(d.name for d in cur.description or ()))
+            return [row_type(*r) for r in rows]
+        finally:
+            cur.close()
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise _wrapped(conn, raw, e, sql, args) from e
+
+
+@functools.lru_cache(maxsize=64)
+def _row_type(names: tuple[str, ...]) -> Any:
+    """A named tuple type for rows with these column names."""
+    return collections.namedtuple("Row", names)
+
+
+def _wrapped(conn: Connection, raw: Any, e: Any, statement: str,
+             params: Any) -> exc.StatementError:
+    """A driver error as SQLAlchemy raises it, the connection invalidated if lost."""
+    invalidated = conn.dialect.is_disconnect(e, raw, None)
+    if invalidated:
+        conn.invalidate(e)
+    wrapped: exc.StatementError = exc.DBAPIError.instance(
+        statement, params, e, conn.dialect.loaded_dbapi.Error,
+        connection_invalidated=invalidated, dialect=conn.dialect)
+    return wrapped
 
 
 def _insert(conn: Connection, table: Any) -> Any:

@@ -14,12 +14,11 @@ from sqlalchemy import (
     Connection,
     and_,
     select,
-    text,
     tuple_,
 )
 
 from aaad.core.accounting.sessions import ZERO, Totals
-from aaad.store.sql import MAX_COUNTER, capped, json_param, upsert_add
+from aaad.store.sql import MAX_COUNTER, capped, json_param, upsert_add, write, write_many
 from aaad.store.tables import usage, usage_bands
 from aaad.store.users import UserRef, ids_for, user_ids
 
@@ -48,10 +47,10 @@ def add_usage(conn: Connection, parts: Mapping[tuple[Any, int], tuple[Totals, To
     rows = _usage_rows(by_id, label)
     if conn.dialect.name == "postgresql":
         # One statement for the batch: executemany would run one upsert per row.
-        conn.execute(_PG_ADD_USAGE, {"rows": json_param(rows)})
+        write(conn, _PG_ADD_USAGE, {"rows": json_param(rows)})
         return
     stmt = upsert_add(conn, usage, ("user_id", "period_start"), _COUNTERS)
-    conn.execute(stmt, rows)
+    write_many(conn, stmt, rows)
 
 
 def _usage_rows(parts: dict[tuple[int, int], tuple[Totals, Totals]],
@@ -71,14 +70,14 @@ _COUNTERS = ("session_s", "in_octets", "out_octets", "counted_s", "counted_in_oc
 
 
 # One statement for the batch; sums stop at MAX_COUNTER like upsert_add's.
-_PG_ADD_USAGE = text(f"""
+_PG_ADD_USAGE = f"""
 INSERT INTO usage_counters (user_id, period_start, user_name, {", ".join(_COUNTERS)})
-SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS v(
+SELECT * FROM json_to_recordset(CAST(%(rows)s AS json)) AS v(
     user_id integer, period_start bigint, user_name varchar,
     {", ".join(f"{c} bigint" for c in _COUNTERS)})
 ON CONFLICT (user_id, period_start) DO UPDATE SET
     {", ".join(f"{c} = least(usage_counters.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
-               for c in _COUNTERS)}""")
+               for c in _COUNTERS)}"""
 
 
 def get_usage(conn: Connection, user: UserRef, period_start: int) -> Totals:

@@ -603,6 +603,18 @@ def test_accounting_response() -> None:
     assert sent.VerifyReply(sent.CreateReply(packet=reply), reply)
 
 
+def test_plain_accounting_response_is_the_one_pyrad_builds() -> None:
+    """An Accounting-Response with nothing to copy is encoded without pyrad:
+    the same bytes as pyrad's reply."""
+    request = acct_request("Interim-Update", id=77)
+    req = decode_acct(request)
+    reply = encode_reply(req, ACCOUNTING_RESPONSE)
+    pyrad_reply = req.packet.CreateReply()
+    pyrad_reply.code = ACCOUNTING_RESPONSE
+    assert reply == pyrad_reply.ReplyPacket()
+    assert verify_response_authenticator(reply, request)
+
+
 @pytest.mark.parametrize("decode, code", [(decode_auth, ACCESS_ACCEPT),
                                           (decode_acct, ACCOUNTING_RESPONSE)])
 def test_status_server_reply_is_signed(decode: Callable[[bytes], Request], code: int) -> None:
@@ -613,3 +625,22 @@ def test_status_server_reply_is_signed(decode: Callable[[bytes], Request], code:
     assert verify_reply_message_authenticator(reply, request)
     sent = AcctPacket(packet=request, secret=SECRET, dict=DICT)
     assert sent.VerifyReply(sent.CreateReply(packet=reply), reply, enforce_ma=True)
+
+
+def test_tlv_attributes_are_known_as_pyrad_knows_them() -> None:
+    """The decoder's cached TLV test answers as pyrad's own (a standard and a
+    vendor TLV, their neighbours, an unknown key)."""
+    import io
+
+    from pyrad.packet import Packet
+
+    from aaad.radius.codec import _AcctRequest, _is_tlv_attribute
+    d = Dictionary(io.StringIO(
+        "ATTRIBUTE User-Name 1 string\nATTRIBUTE Test-Tlv 241 tlv\n"
+        "ATTRIBUTE Test-Tlv-Sub 241.1 string\nVENDOR Acme 9999\nBEGIN-VENDOR Acme\n"
+        "ATTRIBUTE Acme-Tlv 5 tlv\nATTRIBUTE Acme-Sub 5.1 integer\nEND-VENDOR Acme\n"))
+    packet = _AcctRequest(dict=d, secret=b"x")
+    keys: list[Any] = [1, 5, 26, 241, 242, (9999, 5), (9999, 1), (1, 241)]
+    assert [_is_tlv_attribute(packet, k) for k in keys] == \
+        [Packet._PktIsTlvAttribute(packet, k) for k in keys]
+    assert [k for k in keys if _is_tlv_attribute(packet, k)] == [241, (9999, 5)]

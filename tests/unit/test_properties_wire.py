@@ -28,7 +28,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from pyrad.packet import AccessRequest, AcctPacket, AuthPacket, Packet, StatusServer
+from pyrad.packet import AccessRequest, AcctPacket, AuthPacket, Packet, PacketError, StatusServer
 
 from aaad.core.accounting.sessions import AcctRecord
 from aaad.radius import framing
@@ -36,6 +36,8 @@ from aaad.radius.authenticators import decrypt_password, request_authenticator
 from aaad.radius.codec import (
     ACCT_CODES,
     AUTH_CODES,
+    _AcctRequest,
+    _AuthRequest,
     accounting_record,
     decode_request,
     encode_reply,
@@ -170,6 +172,28 @@ def test_signed_accounting_packets_give_a_sane_record_or_a_wire_error(data: byte
 
 
 @EXAMPLES
+def _pyrad_decode(cls: type[Packet], data: bytes) -> Any:
+    """What a packet class's DecodePacket makes of ``data``: its fields and
+    attributes, or the PacketError's text."""
+    packet = cls(secret=SECRET, dict=DICT)
+    try:
+        packet.DecodePacket(data)
+    except PacketError as e:
+        return str(e)
+    return (packet.code, packet.id, packet.authenticator, packet.raw_packet,
+            packet.message_authenticator, list(OrderedDict.items(packet)))
+
+
+@EXAMPLES
+@given(_any_bytes, st.booleans())
+def test_the_decoder_reads_attributes_exactly_as_pyrad_does(data: bytes, acct: bool) -> None:
+    """codec's DecodePacket (by offset) and pyrad's (by slicing) agree on every
+    input: fields, attributes in order, or the same error."""
+    ours = _AcctRequest if acct else _AuthRequest
+    theirs = type("Theirs", (ours,), {"DecodePacket": Packet.DecodePacket})
+    assert _pyrad_decode(ours, data) == _pyrad_decode(theirs, data)
+
+
 @given(st.binary(max_size=200), st.binary(min_size=16, max_size=16))
 def test_any_hidden_password_decrypts_or_raises_a_wire_error(hidden: bytes,
                                                              authenticator: bytes) -> None:
