@@ -47,12 +47,22 @@ def _round_trips(db: Database, work: Any) -> list[str]:
     """The server's answers to ``work()``, one string per round trip (up to a
     ReadyForQuery: the end of what the client sent before waiting), with the
     command tag of each statement answered, from a libpq trace."""
+    from sqlalchemy import event
+
     with tempfile.TemporaryFile() as out:
-        with db.writer.connect() as conn:
-            conn.connection.driver_connection.pgconn.trace(out.fileno())
-        work()
-        with db.writer.connect() as conn:
-            conn.connection.driver_connection.pgconn.untrace()
+        # Whichever pooled connection work() checks out is the one traced.
+        def traced(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+            dbapi_conn.pgconn.trace(out.fileno())
+
+        def untraced(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.pgconn.untrace()
+        event.listen(db.writer, "checkout", traced)
+        event.listen(db.writer, "checkin", untraced)
+        try:
+            work()
+        finally:
+            event.remove(db.writer, "checkout", traced)
+            event.remove(db.writer, "checkin", untraced)
         out.seek(0)
         trace = out.read().decode("utf-8", "replace")
     trips, tags = [], []
