@@ -29,7 +29,7 @@ def test_missed_cycles_are_billed_once_at_start(dialect: str, server_urls: dict[
                                                 tmp_path_factory: pytest.TempPathFactory
                                                 ) -> None:
     db = migrated(server_urls, dialect)
-    name, plan = f"fee-{dialect}", f"e2e-fiber-{dialect}"
+    name, plan = f"fee-{dialect}", f"fee-fiber-{dialect}"
     joined = int(time.time()) - 70 * 86400          # two or three cycles back
     with db.writer.begin() as conn:
         conn.execute(delete(charges).where(charges.c.user_name == name))

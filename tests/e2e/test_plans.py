@@ -96,7 +96,7 @@ def served(request: pytest.FixtureRequest, server_urls: dict[str, object],
     finally:
         code = d.stop()
         nas.close()
-        drop_users_and_plans(db, USERS, "e2e-")
+        drop_users_and_plans(db, USERS, ("e2e-cut", "e2e-cap", "e2e-bill"))
     assert code == 0, d.logs()
 
 

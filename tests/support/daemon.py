@@ -237,8 +237,9 @@ def has_radclient() -> bool:
     return shutil.which("radclient") is not None
 
 
-def drop_users_and_plans(db: Any, users: Any, plan_prefix: str) -> None:
-    """Remove a module's users and the plans named ``plan_prefix…`` from a shared database."""
+def drop_users_and_plans(db: Any, users: Any, plan_prefix: str | tuple[str, ...]) -> None:
+    """Remove a module's users and the plans named ``plan_prefix…`` (or any of several
+    prefixes: a module's own plan names) from a shared database."""
     from aaad.store import plans as plan_store
     from aaad.store import users as user_store
     with db.writer.begin() as conn:
