@@ -41,6 +41,7 @@ import signal
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -151,9 +152,11 @@ def measure_freeradius(a: argparse.Namespace, history: int, workdir: Path) -> di
         log(f"FreeRADIUS {fr.freeradius_version()} on {db.describe()}: counter query "
             f"{check['stock_counter_query']!r}, recorded {check['recorded_this_month']!r}; "
             f"probe: {probe}")
-        counted = check["stock_counter_query"]
-        if counted is None or int(counted) != int(check["recorded_this_month"] or -1) \
-                or int(counted) < PROBE_USED_S:
+        # PostgreSQL's SUM over history gives a numeric ("19254.000000").
+        counted = (None if check["stock_counter_query"] is None
+                   else int(Decimal(str(check["stock_counter_query"]))))
+        if counted is None or counted != int(Decimal(str(check["recorded_this_month"] or -1))) \
+                or counted < PROBE_USED_S:
             raise SystemExit(f"the FreeRADIUS monthly counter does not count: {check}")
         for name, window, args in workloads(windows(a), a, auth_port, acct_port):
             offset = server.log_size()
