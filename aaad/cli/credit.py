@@ -183,8 +183,6 @@ def credit_reverse(c: Context, ref: str, tenant: str | None) -> None:
     """Take back the top-up REF (once: reversing again changes nothing). A
     tenant's top-up: give its --tenant (its references are its own)."""
     from aaad.core.quotas.plan import format_money
-    from aaad.store import ledger as ledger_store
-    from aaad.store import users as user_store
     from aaad.store.jobs import accounts
     from aaad.store.tenants import qualify
     ref = _ref(ref.removeprefix("topup:"))
@@ -192,11 +190,7 @@ def credit_reverse(c: Context, ref: str, tenant: str | None) -> None:
     now = now_s()
 
     def reverse(conn: Any) -> accounts.Reversal:
-        tid = tenant_of(conn, tenant)
-        entry = ledger_store.ledger_entry(conn, f"topup:{stored}")
-        if entry is not None and user_store.tenant_of_user(conn, entry["user_id"]) != tid:
-            raise accounts.NoSuchTopUp(stored)     # another tenant's: not found, as over the API
-        return accounts.reverse_topup(conn, stored, now)
+        return accounts.reverse_topup(conn, stored, now, tenant=tenant_of(conn, tenant))
     try:
         done = c.write(reverse)
     except accounts.NoSuchTopUp:

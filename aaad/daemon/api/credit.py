@@ -116,14 +116,10 @@ class _Credit:
 
         def apply(conn: Connection) -> Reply:
             missing = Problem(404, "no-such-topup", f"no top-up with ref {ref!r}")
-            stored = stored_ref(req, ref)
-            if req.tenant_name is not None:     # its own users' top-ups only
-                entry = ledger_store.ledger_entry(conn, f"topup:{stored}")
-                if entry is None or user_store.tenant_of_user(
-                        conn, entry["user_id"]) != req.tenant:
-                    raise missing
-            try:
-                done = accounts.reverse_topup(conn, stored, now)
+            try:    # a tenant's token: its own users' top-ups only
+                done = accounts.reverse_topup(
+                    conn, stored_ref(req, ref), now,
+                    tenant=None if req.tenant_name is None else req.tenant)
             except accounts.NoSuchTopUp:
                 raise missing from None
             return Reply(200, {"user": done.entry["user_name"], "ref": ref,

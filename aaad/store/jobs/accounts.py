@@ -85,15 +85,18 @@ class Reversal:
     balance: ledger_store.Balance
 
 
-def reverse_topup(conn: Connection, ref: str, now: int) -> Reversal:
+def reverse_topup(conn: Connection, ref: str, now: int, tenant: int | None = None) -> Reversal:
     """Take back the top-up ``ref`` once (ledger ref ``reverse:<ref>``), from the
     balance it went to (by id: a new user of the same name is someone else).
+    With ``tenant``, only a top-up of that tenant's users (another's is not
+    found, as if it did not exist); None: any.
 
     Raises:
         NoSuchTopUp.
     """
     entry = ledger_store.ledger_entry(conn, f"topup:{ref}")
-    if entry is None:
+    if entry is None or (tenant is not None
+                         and user_store.tenant_of_user(conn, entry["user_id"]) != tenant):
         raise NoSuchTopUp(ref)
     posted = ledger_store.post(conn, user_id=entry["user_id"], user_name=entry["user_name"],
                                amount=-entry["amount"], kind="reversal", ref=f"reverse:{ref}",
