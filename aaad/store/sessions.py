@@ -29,7 +29,15 @@ from aaad.core.accounting.lifecycle import Event, Phase, closing_phases
 from aaad.core.accounting.realms import OPERATOR, Route
 from aaad.core.accounting.sessions import AcctRecord, Cause, SessionState, Totals
 from aaad.core.quotas.concurrency import OpenSession, sessions_to_replace
-from aaad.store.sql import insert_ignore, json_param, query, write, write_many
+from aaad.store.sql import (
+    flush_writes,
+    insert_ignore,
+    json_param,
+    query,
+    select_rows,
+    write,
+    write_many,
+)
 from aaad.store.tables import plans, sessions, users
 from aaad.store.users import UserRef, ids_for
 
@@ -92,13 +100,13 @@ def claim_sessions(conn: Connection, records: Sequence[AcctRecord],
         conn.execute(_MYSQL_CLAIM, _placeholder_rows(ordered, routes))
         return lock_sessions(conn, [r.key for r in ordered]), None
     # SQLite: the writer holds the database lock from BEGIN IMMEDIATE.
-    loaded, plans_ = _with_plans(conn.execute(_LOAD_WITH_PLANS,
-                                              {"ids": [r.key for r in ordered]}))
+    loaded, plans_ = _with_plans(select_rows(conn, _LOAD_WITH_PLANS,
+                                             {"ids": [r.key for r in ordered]}))
     missing = [r for r in ordered if r.key not in loaded]
     if missing:
         insert_placeholders(conn, missing, routes)
-        more, more_plans = _with_plans(conn.execute(_LOAD_WITH_PLANS,
-                                                    {"ids": [r.key for r in missing]}))
+        more, more_plans = _with_plans(select_rows(conn, _LOAD_WITH_PLANS,
+                                                   {"ids": [r.key for r in missing]}))
         loaded.update(more)
         plans_.update(more_plans)
     return loaded, plans_
@@ -205,8 +213,18 @@ def insert_placeholders(conn: Connection, records: Sequence[AcctRecord],
     """
     if not records:
         return
-    conn.execute(insert_ignore(conn, sessions),
-                 _placeholder_rows(sorted(records, key=lambda r: r.key), routes))
+    name = conn.dialect.name
+    stmt = _INSERT_IGNORE.get(name)
+    if stmt is None:
+        stmt = _INSERT_IGNORE[name] = insert_ignore(conn, sessions)
+    # Queued where the transaction defers writes (on SQLite: the driver's
+    # cursor, no per-statement work) and sent now: the claim reads the rows.
+    write_many(conn, stmt, _placeholder_rows(sorted(records, key=lambda r: r.key), routes))
+    flush_writes(conn)
+
+
+# Built once per dialect (write_many compiles a statement once, by identity).
+_INSERT_IGNORE: dict[str, Any] = {}
 
 
 _NO_ROUTES: Mapping[str, Route] = {}

@@ -40,7 +40,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 __all__ = ["insert_ignore", "insert_once", "MAX_COUNTER", "capped", "upsert_add", "json_param",
            "greatest", "defer_writes", "write", "write_many", "flush_writes",
-           "install_deferred_writes", "query"]
+           "install_deferred_writes", "query", "select_rows"]
 
 
 _INSTALLED: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -124,6 +124,8 @@ def flush_writes(conn: Connection, *, commit: bool = False) -> None:
     exc.OperationalError, ...), and a lost connection is invalidated, as for
     a statement run through SQLAlchemy.
     """
+    if conn not in _QUEUED and not commit:
+        return                  # this transaction does not defer writes
     queued = _QUEUED.pop(conn, None) or []
     if not commit:
         _QUEUED[conn] = []
@@ -188,6 +190,84 @@ def query(conn: Connection, statement: str, params: dict[str, Any]) -> list[Any]
             cur.close()
     except conn.dialect.loaded_dbapi.Error as e:
         raise _wrapped(conn, raw, e, sql, args) from e
+
+
+# (dialect, statement, expanding list sizes) → driver SQL and how to lay out
+# its parameters (positional names in order, or None for named ones).
+_SELECT_SQL: dict[tuple[str, Any, tuple[tuple[str, int], ...]],
+                  tuple[str, tuple[str, ...] | None]] = {}
+
+
+def select_rows(conn: Connection, statement: Any, params: dict[str, Any]) -> list[Any]:
+    """``conn.execute(statement, params)`` for a hot read on SQLite or PostgreSQL,
+    run on the driver's cursor: the SQL is compiled once per dialect and per
+    size of each expanding list (a ``list`` value), and none of SQLAlchemy's
+    per-statement work (cache key, parameter processing, events, result
+    wrapping) is done. The rows are named tuples, read by column label.
+
+    Only for statements whose values need no conversion by SQLAlchemy's types
+    either way (ints, str, None; a Boolean column reads 0/1 on SQLite, so
+    read it through ``bool()``). Elsewhere (MariaDB), or with an empty list,
+    it is ``conn.execute``. Queued writes go first; errors are raised as
+    :func:`flush_writes` raises them.
+    """
+    dialect = conn.dialect
+    if dialect.name not in ("sqlite", "postgresql") or any(
+            isinstance(v, list) and not v for v in params.values()):
+        return list(conn.execute(statement, params))
+    shape = tuple(sorted((k, len(v)) for k, v in params.items() if isinstance(v, list)))
+    key = (dialect.name, statement, shape)
+    found = _SELECT_SQL.get(key)
+    if found is None:
+        found = _SELECT_SQL[key] = _driver_select(statement, dialect, shape)
+    sql, order = found
+    args: Any
+    if order is None:           # named: each list item is a parameter of its own
+        args = {}
+        for k, v in params.items():
+            if isinstance(v, list):
+                args.update((f"{k}_{i}", x) for i, x in enumerate(v))
+            else:
+                args[k] = v
+    else:
+        args = []
+        for k in order:
+            v = params[k]
+            if isinstance(v, list):
+                args.extend(v)
+            else:
+                args.append(v)
+    if dialect.name == "postgresql":
+        return query(conn, sql, args)
+    if _QUEUED.get(conn):
+        flush_writes(conn)
+    raw: Any = conn.connection.driver_connection
+    try:
+        cur = raw.cursor()
+        try:
+            cur.execute(sql, args)
+            rows = cur.fetchall()
+            row_type = _row_type(tuple(d[0] for d in cur.description or ()))
+        finally:
+            cur.close()
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise _wrapped(conn, raw, e, sql, args) from e
+    return [row_type(*r) for r in rows]
+
+
+def _driver_select(statement: Any, dialect: Any,
+                   shape: tuple[tuple[str, int], ...]) -> tuple[str, tuple[str, ...] | None]:
+    compiled = statement.compile(dialect=dialect)
+    sql: str = compiled.string
+    positional = dialect.paramstyle in ("qmark", "format")
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    for name, n in shape:
+        marker = f"__[POSTCOMPILE_{name}]"
+        if marker not in sql:
+            raise ValueError(f"{name!r} is not an expanding parameter of the statement")
+        sql = sql.replace(marker, ", ".join(
+            [mark] * n if positional else [f"%({name}_{i})s" for i in range(n)]))
+    return sql, tuple(compiled.positiontup or ()) if positional else None
 
 
 @functools.lru_cache(maxsize=64)

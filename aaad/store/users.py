@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 
 from aaad.core.accounting.realms import OPERATOR
-from aaad.store.sql import insert_ignore
+from aaad.store.sql import insert_ignore, select_rows
 from aaad.store.tables import plans, sessions, usage, users
 
 __all__ = ["UserRef", "Login", "user_ids", "add_holders", "ids_for", "owner_id",
@@ -153,9 +153,9 @@ def find_users_for_auth(conn: Connection, logins: Iterable[Login | str],
     pairs = {(OPERATOR, x) if isinstance(x, str) else x for x in logins}
     if not pairs:
         return []
-    rows = conn.execute(_FOR_AUTH, {"names": sorted({n for _, n in pairs}),
-                                    "tenants": sorted({t for t, _ in pairs}),
-                                    "starts": sorted(set(period_starts)) or [-1]})
+    rows = select_rows(conn, _FOR_AUTH, {"names": sorted({n for _, n in pairs}),
+                                         "tenants": sorted({t for t, _ in pairs}),
+                                         "starts": sorted(set(period_starts)) or [-1]})
     if all(t == OPERATOR for t, _ in pairs):
         return list(rows)
     return [r for r in rows if (r.tenant_id, r.name) in pairs]
