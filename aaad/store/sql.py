@@ -44,6 +44,7 @@ __all__ = ["insert_ignore", "insert_once", "MAX_COUNTER", "capped", "upsert_add"
 
 
 _INSTALLED: weakref.WeakSet[Engine] = weakref.WeakSet()
+_PG_IDLE = 0                # libpq's PQTRANS_IDLE
 # A queued write: driver SQL and its parameters (a list of rows: executemany).
 _Queued = tuple[str, "dict[str, Any] | list[tuple[Any, ...]]"]
 # The writes queued by each Connection whose transaction defers them. Kept
@@ -177,6 +178,16 @@ def query(conn: Connection, statement: str, params: dict[str, Any]) -> list[Any]
     try:
         with raw.pipeline():
             with raw.cursor() as cur:
+                if not raw.autocommit and raw.pgconn.transaction_status == _PG_IDLE:
+                    # psycopg would send its own BEGIN and wait for it (a
+                    # Sync): sent here, it is one more statement of the
+                    # pipeline. Once it is queued the connection is no longer
+                    # idle, so psycopg sends none.
+                    raw._autocommit = True
+                    try:
+                        cur.execute("BEGIN")
+                    finally:
+                        raw._autocommit = False
                 for sql, args in queued or ():
                     cur.execute(sql, args)
             cur = raw.cursor()
