@@ -157,7 +157,21 @@ class RadiusPort(DatagramProtocol):
     def _write(self, data: bytes, addr: tuple[str, int]) -> None:
         # Only called while listening: datagramReceived has a transport.
         assert self.transport is not None
-        self.transport.write(data, addr)
+        sock = getattr(self.transport, "socket", None)
+        if sock is None:                        # not a socket (tests' transports)
+            self.transport.write(data, addr)
+            return
+        # The socket itself: Twisted's Port.write checks the address's
+        # syntax three times per datagram; the address is the one a
+        # datagram just came from.
+        try:
+            try:
+                sock.sendto(data, addr)
+            except InterruptedError:
+                sock.sendto(data, addr)
+        except OSError as e:        # a full send buffer, an unreachable network
+            self._drop("send_error", "%s port: reply to %s:%d not sent (the NAS will retry): %s",
+                       self.name, addr[0], addr[1], e)
 
     def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
         self.receive(data, addr, self._write)

@@ -189,6 +189,34 @@ class AccountingResponseTests(PortTest):
         self.assertEqual(ports.sample("aaad_replies_total", port="acct",
                                       code="Accounting-Response"), 1)
 
+    def test_a_reply_the_kernel_refuses_is_counted_and_the_retransmit_answered(self) -> None:
+        ports = Ports(self.db)
+
+        class RefusingSocket:
+            def __init__(self) -> None:
+                self.sent: list[tuple[bytes, Any]] = []
+                self.refuse = True
+
+            def sendto(self, data: bytes, addr: Any) -> int:
+                if self.refuse:
+                    raise BlockingIOError(11, "Resource temporarily unavailable")
+                self.sent.append((data, addr))
+                return len(data)
+
+        sock = RefusingSocket()
+        ports.acct_wire.socket = sock       # type: ignore[attr-defined]
+        pkt = acct_request("Interim-Update", "alice", "s1", Acct_Input_Octets=10)
+        ports.acct_port.datagramReceived(pkt, NAS)
+        ports.writer.release()
+        self.assertEqual(sock.sent, [])
+        self.assertEqual(ports.dropped("acct", "send_error"), 1)
+        self.assertEqual(ports.acct_port.pending, 0)
+        sock.refuse = False
+        ports.acct_port.datagramReceived(pkt, NAS)          # the NAS retransmits
+        [(raw, addr)] = sock.sent
+        verify_reply(pkt, raw)
+        self.assertEqual((addr, ports.sessions()[0]["packets"]), (NAS, 1))   # counted once
+
     def test_duplicate_while_in_flight_is_dropped(self) -> None:
         ports = Ports(self.db)
         pkt = acct_request("Start", "alice", "s1")
