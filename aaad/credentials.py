@@ -27,7 +27,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from Crypto.Hash import MD4
 
-__all__ = ["hash_password", "verify_hash", "VerifyCache", "dummy_hash", "HASHER",
+__all__ = ["hash_password", "verify_hash", "needs_rehash", "rehash", "VerifyCache", "dummy_hash",
+           "HASHER",
            "FORMS", "nt_hash", "parse_nt_hash", "verify_nt_hash", "columns"]
 
 FORMS = ("argon2id", "cleartext", "nt")
@@ -50,6 +51,23 @@ def verify_hash(stored_hash: str, password: bytes) -> bool:
         return HASHER.verify(stored_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+def needs_rehash(stored_hash: str) -> bool:
+    """An argon2 hash made with other parameters than :data:`HASHER`'s (an
+    older default, or a hash imported from elsewhere): re-hashed at the next
+    successful login. Not an argon2 hash: False."""
+    if not stored_hash.startswith("$argon2"):
+        return False
+    try:
+        return HASHER.check_needs_rehash(stored_hash)
+    except (InvalidHashError, ValueError):
+        return False
+
+
+def rehash(password: bytes) -> str:
+    """The argon2id hash of a password as sent (PAP octets) with today's parameters."""
+    return HASHER.hash(password)
 
 
 def nt_hash(password: str) -> str:

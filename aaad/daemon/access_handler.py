@@ -60,6 +60,7 @@ from zoneinfo import ZoneInfo
 from pyrad.dictionary import Dictionary
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
 
 from aaad.config import TelephonyConfig
 from aaad.core.accounting.periods import PeriodSpec, period_bounds
@@ -69,7 +70,14 @@ from aaad.core.quotas.plan import PEAK, Plan
 from aaad.core.quotas.reply import configured_reply, with_computed
 from aaad.core.quotas.tickets import expires_at, starts_clock
 from aaad.core.telephony.rating import AHEAD_S, INBOUND, CallAccept, authorise_call
-from aaad.credentials import VerifyCache, dummy_hash, verify_hash, verify_nt_hash
+from aaad.credentials import (
+    VerifyCache,
+    dummy_hash,
+    needs_rehash,
+    rehash,
+    verify_hash,
+    verify_nt_hash,
+)
 from aaad.daemon.batch import GroupCommit, QueueFull
 from aaad.daemon.call_index import CallIndex
 from aaad.daemon.executor import Executor
@@ -87,10 +95,15 @@ from aaad.store.calls import CallRules
 from aaad.store.database import Database, is_unavailable, was_disconnected
 from aaad.store.jobs.login import CallState, Started, UserState, read_logins, start_login
 from aaad.store.sessions import Replaced
+from aaad.store.users import replace_password_hash
 
 __all__ = ["AuthHandler", "LastKnownUsers", "Lookup", "OUTAGE"]
 
 log = logging.getLogger(__name__)
+
+# Re-hashes of old-parameter password hashes in flight at most (see
+# AuthHandler._maybe_rehash).
+_MAX_REHASHES = 2
 
 LoginKey: TypeAlias = "tuple[str | None, str]"
 """(the client's tenant, the User-Name as sent): one login lookup."""
@@ -227,6 +240,7 @@ class AuthHandler:
         self._starts_cache: dict[tuple[int, int], tuple[int, ...]] = {}
         self._max_hash_pending = max_hash_pending
         self._hash_pending = 0
+        self._rehash_pending = 0
         self._lookups: GroupCommit[LoginKey, Lookup] = GroupCommit(
             executor=reader, process=self._find, max_batch=max_batch, max_queue=max_queue,
             clock=reactor.seconds, on_batch=self._batch_done)
@@ -383,10 +397,12 @@ class AuthHandler:
                 creds.user_name, ha1_kept[0], creds.password.decode("utf-8")))
             return (self._verdict(user, req, now, live) if ok
                     else self._fail_evenly("bad_password"))
-        if self.cache.hit(creds.user_name, creds.password, user.password_hash):
-            self._metrics.verify_cache.labels("cache_hit").inc()
-            return self._verdict(user, req, now, live)
         stored = user.password_hash
+        if self.cache.hit(creds.user_name, creds.password, stored):
+            self._metrics.verify_cache.labels("cache_hit").inc()
+            if live:
+                self._maybe_rehash(user, creds.user_name, creds.password, stored)
+            return self._verdict(user, req, now, live)
         d = self._hash(verify_hash, stored, creds.password)
 
         def verified(ok: bool) -> Reply | Deferred[Reply]:
@@ -394,8 +410,43 @@ class AuthHandler:
             if not ok:
                 return reject(FAILED, "bad_password")
             self.cache.add(creds.user_name, creds.password or b"", stored)
+            if live:
+                self._maybe_rehash(user, creds.user_name, creds.password or b"", stored)
             return self._verdict(user, req, now, live)
         return d.addCallback(verified)
+
+    def _maybe_rehash(self, user: UserState, name: str, password: bytes, stored: str) -> None:
+        """A hash made with older argon2 parameters is re-hashed with today's
+        once the password checked out, in the background: the Accept does not
+        wait. Only while no verification waits for the pool, and a few at a
+        time, so a login storm is never slowed by it (the next login of the
+        user tries again)."""
+        if (self._rehash_pending >= _MAX_REHASHES or self._hash_pending
+                or not needs_rehash(stored)):
+            return
+        self._rehash_pending += 1
+        user_id = user.user_id
+
+        def store(new: str) -> Deferred[None]:
+            def write() -> bool:
+                with self._db.writer.begin() as conn:
+                    return replace_password_hash(conn, user_id, stored, new)
+
+            def written(replaced: bool) -> None:
+                if replaced:
+                    self.cache.add(name, password, new)
+                self._metrics.rehashes.labels("ok" if replaced else "changed").inc()
+            d: Deferred[bool] = self._writer.run(write)
+            return d.addCallback(written)
+
+        def failed(f: Failure) -> None:
+            self._metrics.rehashes.labels("error").inc()
+            log.warning("re-hashing the password of %r failed: %s", name, f.getErrorMessage())
+
+        def done(result: Any) -> Any:
+            self._rehash_pending -= 1
+            return result
+        self._hasher.run(rehash, password).addCallback(store).addErrback(failed).addBoth(done)
 
     def _ms_chap(self, user: UserState, creds: Access, req: Request[Access],
                  now: int, live: bool = True) -> Deferred[Reply] | Reply:

@@ -208,6 +208,9 @@ class Metrics:
         self.verify_cache = Counter("aaad_password_verify_total",
                                     "Hashed-password verifications", ["result"],
                                     registry=registry)
+        self.rehashes = Counter("aaad_password_rehashes_total",
+                                "Password hashes with old parameters re-hashed at a login",
+                                ["result"], registry=registry)
 
         self.radsec_connections = Gauge("aaad_radsec_open_connections",
                                         "RadSec (RADIUS over TLS) connections open, by client",

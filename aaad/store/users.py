@@ -37,7 +37,7 @@ from aaad.store.sql import insert_ignore, select_rows
 from aaad.store.tables import plans, sessions, usage, users
 
 __all__ = ["UserRef", "Login", "user_ids", "add_holders", "ids_for", "owner_id",
-           "find_users_for_auth", "tenant_of_user",
+           "find_users_for_auth", "tenant_of_user", "replace_password_hash",
            "user_filter", "UserExists", "NoSuchUser", "User", "add_user", "get_user",
            "list_users", "update_user", "delete_user", "exempt_names", "tax_exemptions",
            "fee_state", "billing_state", "Hold", "hold", "release_hold"]
@@ -185,6 +185,15 @@ _FOR_AUTH = (
     .where(and_(users.c.name.in_(bindparam("names", expanding=True)),
                 users.c.tenant_id.in_(bindparam("tenants", expanding=True)),
                 users.c.account.is_(True))))
+
+
+def replace_password_hash(conn: Connection, user_id: int, old: str, new: str) -> bool:
+    """Store ``new`` as the user's password hash if it is still ``old`` (a
+    password changed meanwhile is left alone). True if it was replaced."""
+    result = conn.execute(update(users).where(and_(users.c.id == user_id,
+                                                   users.c.password_hash == old))
+                          .values(password_hash=new))
+    return bool(result.rowcount)
 
 
 class UserExists(Exception):

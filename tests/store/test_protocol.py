@@ -80,7 +80,7 @@ class Ports:
     def __init__(self, db: Database, *, writer: Any = None, reader: Any = None,
                  hasher: Any = None, clients: ClientTable | None = None,
                  max_pending: int = 4096, acct_max_queue: int = 8192,
-                 on_over_limit: Any = None) -> None:
+                 on_over_limit: Any = None, auth_writer: Any = None) -> None:
         self.db = db
         self.reactor = MemoryReactorClock()
         self.reactor.advance(T0)
@@ -95,8 +95,8 @@ class Ports:
             period=PeriodSpec("monthly"), tz=UTC, max_queue=acct_max_queue,
             **({} if on_over_limit is None else {"on_over_limit": on_over_limit}))
         self.auth = AuthHandler(
-            db=db, reader=self.reader, hasher=self.hasher, reactor=self.reactor,
-            metrics=self.metrics,
+            db=db, reader=self.reader, hasher=self.hasher, writer=auth_writer,
+            reactor=self.reactor, metrics=self.metrics,
             cache=VerifyCache(max_entries=100, ttl_s=300, now=self.reactor.seconds))
         common: dict[str, Any] = {"clients": self.clients, "dictionary": DICT,
                                       "reactor": self.reactor, "metrics": self.metrics,
@@ -542,6 +542,56 @@ class AuthTests(PortTest):
 
     def rejects(self, reason: str) -> float:
         return self.ports.sample("aaad_access_rejects_total", reason=reason)
+
+    def test_an_old_parameter_hash_is_rehashed_after_the_accept(self) -> None:
+        gate = GatedExecutor()
+        self.ports = Ports(self.db, auth_writer=gate)
+        old = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=2).hash("legacy-pw")
+        with self.db.writer.begin() as conn:
+            user_store.add_user(conn, "legacy", password_hash=old, password_cleartext=None,
+                                plan=None, enabled=True, now=T0)
+
+        def stored() -> str:
+            with self.db.reader.connect() as conn:
+                return str(conn.execute(select(users.c.password_hash)
+                                        .where(users.c.name == "legacy")).scalar_one())
+        self.assertEqual(self.ask("legacy", "wrong").code, ACCESS_REJECT)
+        gate.drain()
+        self.assertEqual(stored(), old)                     # a wrong password changes nothing
+        # The Accept goes out before the new hash is written (the writer is
+        # held here): the login never waits for it.
+        self.assertEqual(self.ask("legacy", "legacy-pw").code, ACCESS_ACCEPT)
+        self.assertEqual(stored(), old)
+        gate.drain()
+        new = stored()
+        self.assertNotEqual(new, old)
+        self.assertFalse(credentials.needs_rehash(new))
+        self.assertTrue(credentials.verify_hash(new, b"legacy-pw"))
+        self.assertEqual(self.ports.sample("aaad_password_rehashes_total", result="ok"), 1)
+        # The next login is a cache hit on the new hash; nothing is re-hashed again.
+        self.assertEqual(self.ask("legacy", "legacy-pw").code, ACCESS_ACCEPT)
+        gate.drain()
+        self.assertEqual(self.ports.sample("aaad_password_verify_total", result="cache_hit"), 1)
+        self.assertEqual(self.ports.sample("aaad_password_rehashes_total", result="ok"), 1)
+
+    def test_a_rehash_does_not_overwrite_a_password_changed_meanwhile(self) -> None:
+        gate = GatedExecutor()
+        self.ports = Ports(self.db, auth_writer=gate)
+        old = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=2).hash("legacy-pw")
+        with self.db.writer.begin() as conn:
+            user_store.add_user(conn, "legacy", password_hash=old, password_cleartext=None,
+                                plan=None, enabled=True, now=T0)
+        self.assertEqual(self.ask("legacy", "legacy-pw").code, ACCESS_ACCEPT)
+        changed = credentials.hash_password("changed-pw")
+        with self.db.writer.begin() as conn:    # the operator sets a new password
+            conn.execute(update(users).where(users.c.name == "legacy")
+                         .values(password_hash=changed))
+        gate.drain()
+        with self.db.reader.connect() as conn:
+            self.assertEqual(conn.execute(select(users.c.password_hash)
+                                          .where(users.c.name == "legacy")).scalar_one(),
+                             changed)
+        self.assertEqual(self.ports.sample("aaad_password_rehashes_total", result="changed"), 1)
 
     def test_pap_cleartext_user(self) -> None:
         self.assertEqual(self.ask("clear", "clear-pw").code, ACCESS_ACCEPT)
