@@ -211,7 +211,9 @@ class AuthHandler:
                  mppe_policy: str = "allowed", mppe_types: str = "40-or-128",
                  writer: Executor | None = None,
                  on_replaced: Callable[[Sequence[Replaced]], None] | None = None,
-                 call_index: CallIndex | None = None) -> None:
+                 call_index: CallIndex | None = None, reader_inline: bool = False) -> None:
+        """``reader_inline``: ``reader`` runs on the reactor thread; lookups
+        are then batched per pass of the reactor (see daemon.batch)."""
         self._db = db
         self.call_index = call_index
         self._replies = ReplyFilter(dictionary or load_dictionary())
@@ -243,7 +245,8 @@ class AuthHandler:
         self._rehash_pending = 0
         self._lookups: GroupCommit[LoginKey, Lookup] = GroupCommit(
             executor=reader, process=self._find, max_batch=max_batch, max_queue=max_queue,
-            clock=reactor.seconds, on_batch=self._batch_done)
+            clock=reactor.seconds, on_batch=self._batch_done,
+            call_soon=(lambda f: reactor.callLater(0, f)) if reader_inline else None)
         self._reject_log = RateLimitedLog(
             log, reactor=reactor, interval_s=reject_log_interval_s, level=logging.INFO,
             max_keys=reject_log_users, closing="Access-Reject: %r: %d more not logged")

@@ -36,16 +36,25 @@ class QueueFull(NoReply):
 class GroupCommit(Generic[Item, R]):
     """Feeds queued items to ``process(items) -> results`` in batches.
 
-    ``process`` runs on ``executor`` and must return one result per item, in
-    order; a result that is an exception fails that item alone. ``on_batch(size,
-    seconds)`` is told about every finished batch.
+    ``process`` runs on ``executor`` (a thread, or the reactor's own with
+    ``call_soon``) and must return one result per item, in order; a result
+    that is an exception fails that item alone. ``on_batch(size, seconds)``
+    is told about every finished batch.
     """
 
     def __init__(self, *, executor: Executor,
                  process: Callable[[Sequence[Item]], Sequence[R | BaseException]],
                  max_batch: int, max_queue: int, clock: Callable[[], float],
-                 on_batch: Callable[[int, float], None] | None = None) -> None:
+                 on_batch: Callable[[int, float], None] | None = None,
+                 call_soon: Callable[[Callable[[], None]], object] | None = None) -> None:
         self._executor = executor
+        # An executor that runs on the calling thread would run every item
+        # on its own as it is submitted. With ``call_soon`` (run a callable
+        # once the reactor is done with what it is doing now) the first item
+        # schedules the batch, and every request read from the sockets in
+        # the same pass joins it.
+        self._call_soon = call_soon
+        self._scheduled = False
         self._process = process
         self._max_batch = max_batch
         self._max_queue = max_queue
@@ -64,9 +73,19 @@ class GroupCommit(Generic[Item, R]):
             raise QueueFull(f"{len(self._queue)} items queued")
         d: Deferred[R] = Deferred()
         self._queue.append((item, d))
+        if self._running:
+            return d
+        if self._call_soon is None:
+            self._next()
+        elif not self._scheduled:
+            self._scheduled = True
+            self._call_soon(self._scheduled_next)
+        return d
+
+    def _scheduled_next(self) -> None:
+        self._scheduled = False
         if not self._running:
             self._next()
-        return d
 
     def _next(self) -> None:
         batch, self._queue = self._queue[:self._max_batch], self._queue[self._max_batch:]

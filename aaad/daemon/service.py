@@ -23,7 +23,7 @@ from aaad.daemon.accounting_handler import AccountingHandler
 from aaad.daemon.billing import FeeBiller
 from aaad.daemon.call_index import CallIndex
 from aaad.daemon.enforcement import Enforcer
-from aaad.daemon.executor import Executor, ThreadExecutor
+from aaad.daemon.executor import Executor, InlineExecutor, ThreadExecutor
 from aaad.daemon.journal import Journal
 from aaad.daemon.metrics import Metrics, metrics_site
 from aaad.daemon.outage import Availability
@@ -114,8 +114,16 @@ class AaadService(MultiService):
             on_over_limit=self.enforcer.over_limit,
             client_tenants=lambda: self._client_tenants,
             call_index=self.call_index)
+        # SQLite: a login's read runs on the reactor thread, every request
+        # read from the sockets in one pass in one batch. A WAL read never
+        # waits for the writer, and it is cheaper than the two thread hops
+        # around it (measured: window 1 +8..22 %, window 64 +3..30 %, CPU per
+        # request 5..20 % lower). Over a network (PostgreSQL, MariaDB) the
+        # round trip would stall the reactor: those reads keep their threads.
+        inline_reads = executors is None and self.db.dialect == "sqlite"
         self.auth = AuthHandler(
-            db=self.db, reader=self.executors.reader, hasher=self.executors.hasher,
+            db=self.db, reader=InlineExecutor() if inline_reads else self.executors.reader,
+            reader_inline=inline_reads, hasher=self.executors.hasher,
             reactor=reactor, metrics=self.metrics,
             tz=config.timezone, call_rules=call_rules,
             cache=VerifyCache(max_entries=config.auth.verify_cache_size,

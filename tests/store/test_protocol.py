@@ -864,6 +864,26 @@ class EnforcementTests(PortTest):
         self.assertEqual((self.successResultOf(first), self.successResultOf(second)), (2, 4))
         self.assertIn("RuntimeError: hook failed", logs.output[0])
 
+    def test_an_inline_executor_batches_what_arrives_in_one_reactor_pass(self) -> None:
+        reactor = MemoryReactorClock()
+        seen: list[list[int]] = []
+
+        def process(items: Any) -> list[int]:
+            seen.append(list(items))
+            return [i * 2 for i in items]
+        batches = GroupCommit(executor=InlineExecutor(), process=process, max_batch=2,
+                              max_queue=64, clock=reactor.seconds,
+                              call_soon=lambda f: reactor.callLater(0, f))
+        ds = [batches.submit(i) for i in (1, 2, 3)]
+        self.assertEqual(seen, [])                  # nothing runs during the pass
+        reactor.advance(0)
+        # One scheduled run: batches of max_batch until the queue is empty.
+        self.assertEqual(seen, [[1, 2], [3]])
+        self.assertEqual([self.successResultOf(d) for d in ds], [2, 4, 6])
+        later = batches.submit(4)                   # the next pass schedules anew
+        reactor.advance(0)
+        self.assertEqual((seen[-1], self.successResultOf(later)), ([4], 8))
+
 
 class OverloadTests(PortTest):
     def test_max_pending(self) -> None:
