@@ -27,7 +27,7 @@ run: $(STAMP)
 
 ## make test: the whole suite (SQLite always; PostgreSQL/MariaDB when reachable),
 ## on TEST_WORKERS processes, a test file per worker at a time (the daemon
-## fixtures are per file). About 150 s on 2 cores with two workers.
+## fixtures are per file). About 200 s on 2 cores with two workers (420 s on a machine 2-3x slower).
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	@sh tests/ensure-tools.sh
