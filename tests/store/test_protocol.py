@@ -543,13 +543,19 @@ class AuthTests(PortTest):
     def rejects(self, reason: str) -> float:
         return self.ports.sample("aaad_access_rejects_total", reason=reason)
 
-    def test_an_old_parameter_hash_is_rehashed_after_the_accept(self) -> None:
+    def legacy_user(self) -> tuple[GatedExecutor, str]:
+        """Ports whose login writes wait for ``gate``, and a user ``legacy``
+        whose hash has older parameters than today's (returned)."""
         gate = GatedExecutor()
         self.ports = Ports(self.db, auth_writer=gate)
         old = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=2).hash("legacy-pw")
         with self.db.writer.begin() as conn:
             user_store.add_user(conn, "legacy", password_hash=old, password_cleartext=None,
                                 plan=None, enabled=True, now=T0)
+        return gate, old
+
+    def test_an_old_parameter_hash_is_rehashed_after_the_accept(self) -> None:
+        gate, old = self.legacy_user()
 
         def stored() -> str:
             with self.db.reader.connect() as conn:
@@ -575,12 +581,7 @@ class AuthTests(PortTest):
         self.assertEqual(self.ports.sample("aaad_password_rehashes_total", result="ok"), 1)
 
     def test_a_rehash_does_not_overwrite_a_password_changed_meanwhile(self) -> None:
-        gate = GatedExecutor()
-        self.ports = Ports(self.db, auth_writer=gate)
-        old = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=2).hash("legacy-pw")
-        with self.db.writer.begin() as conn:
-            user_store.add_user(conn, "legacy", password_hash=old, password_cleartext=None,
-                                plan=None, enabled=True, now=T0)
+        gate, _ = self.legacy_user()
         self.assertEqual(self.ask("legacy", "legacy-pw").code, ACCESS_ACCEPT)
         changed = credentials.hash_password("changed-pw")
         with self.db.writer.begin() as conn:    # the operator sets a new password
