@@ -135,29 +135,20 @@ def _create_tickets(c: Context, *, count: int, batch: str, until: int | None,
     """``voucher create --login``: store.tickets.issue_tickets, printed once."""
     from aaad.cli.user import _check_plan
     from aaad.core.quotas.plan import format_limit_octets, format_limit_s
+    from aaad.core.quotas.tickets import TermsError, check_terms, ticket_amount
     from aaad.core.units import parse_duration_s, parse_octets
     from aaad.store import tickets as ticket_store
 
-    def amount(text: str | None, what: str, parse: Any) -> int | None:
-        if text is None:
-            return None
-        try:
-            n = int(parse(text))
-        except ValueError as e:
-            fail(f"{what}: {e}", EXIT_USAGE)
-        if n <= 0:
-            fail(f"{what} must be more than 0", EXIT_USAGE)
-        return n
-    valid_s = amount(valid, "--valid", parse_duration_s)
-    time_s = amount(time_amount, "--time", parse_duration_s)
-    octets = amount(data_amount, "--data", parse_octets)
-    if plan is not None and (time_s is not None or octets is not None):
-        fail("--plan or --time/--data, not both (the amounts make a plan of their own: "
-             "put them in --plan's time_limit/octets_limit with period none)", EXIT_USAGE)
-    if valid_s is None and time_s is None and octets is None and plan is None and until is None:
-        fail("a ticket needs a limit: --valid, --time, --data, --plan or --expires", EXIT_USAGE)
-    if not ticket_store.good_prefix(prefix):
-        fail("--prefix must be at most 32 letters, digits, '-', '_' or '.'", EXIT_USAGE)
+    def flag(field: str) -> str:
+        return f"--{field}"
+    try:
+        valid_s = ticket_amount(valid, "valid", parse_duration_s, name=flag)
+        time_s = ticket_amount(time_amount, "time", parse_duration_s, name=flag)
+        octets = ticket_amount(data_amount, "data", parse_octets, name=flag)
+        check_terms(valid_s=valid_s, time_s=time_s, octets=octets, plan=plan, until=until,
+                    prefix=prefix, name=flag)
+    except TermsError as e:
+        fail(str(e), EXIT_USAGE)
     stored = _check_plan(c, plan, tenant)
     issued = c.write(lambda conn: ticket_store.issue_tickets(
         conn, count=count, batch=batch, plan=stored, time_s=time_s, octets=octets,

@@ -37,14 +37,13 @@ from aaad.store import users as user_store
 from aaad.store.jobs.accounting_batch import OverLimit
 from aaad.store.tables import sessions, users
 
-__all__ = ["TICKET_ALPHABET", "TICKET_CHARS", "MAX_PREFIX_CHARS", "Ticket", "Issued",
+__all__ = ["TICKET_ALPHABET", "TICKET_CHARS", "Ticket", "Issued",
            "amount_plan", "ensure_amount_plan", "create_tickets", "issue_tickets",
-           "good_prefix", "record_first_login", "expired_sessions", "EXPIRED_WINDOW_S",
+           "record_first_login", "expired_sessions", "EXPIRED_WINDOW_S",
            "list_tickets"]
 
 TICKET_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"     # 31 letters, no 0/o, 1/l/i
 TICKET_CHARS = 8
-MAX_PREFIX_CHARS = 32
 _TRIES = 20
 
 
@@ -67,12 +66,6 @@ class Issued:
     tickets: list[Ticket]
     plan: str | None
     new_plan: bool
-
-
-def good_prefix(prefix: str) -> bool:
-    """A user name prefix: at most 32 letters, digits, ``-``, ``_`` or ``.``."""
-    return len(prefix) <= MAX_PREFIX_CHARS and all(
-        ch.isascii() and (ch.isalnum() or ch in "-_.") for ch in prefix)
 
 
 def _word() -> str:

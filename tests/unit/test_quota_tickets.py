@@ -10,7 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aaad.core.quotas.concurrency import OpenSession, sessions_to_replace
-from aaad.core.quotas.tickets import Validity, expires_at, starts_clock
+from aaad.core.quotas.tickets import (
+    MAX_PREFIX_CHARS,
+    TermsError,
+    Validity,
+    check_terms,
+    expires_at,
+    starts_clock,
+    ticket_amount,
+)
+from aaad.core.units import parse_duration_s, parse_octets
 
 T = 1_790_000_000
 DAY = 86400
@@ -68,3 +77,32 @@ def test_only_an_unused_ticket_with_a_validity_starts_a_clock() -> None:
     assert not starts_clock(Validity(valid_s=DAY, first_login_at=T))
     assert not starts_clock(Validity(until=T + DAY))
     assert not starts_clock(Validity())
+
+
+def test_the_terms_a_ticket_is_refused_for_name_the_field_at_fault() -> None:
+    def refused(**kw: object) -> tuple[str, str]:
+        terms: dict[str, object] = {"valid_s": None, "time_s": None, "octets": None,
+                                    "plan": None, "until": None, "prefix": ""}
+        terms.update(kw)
+        with pytest.raises(TermsError) as e:
+            check_terms(**terms, name=lambda f: f"--{f}")  # type: ignore[arg-type]
+        return e.value.field, str(e.value)
+    assert refused() == ("valid", "a ticket needs a limit: --valid, --time, --data, --plan "
+                                  "or --expires")
+    assert refused(plan="gold", octets=10)[0] == "plan"
+    assert refused(valid_s=60, prefix="a b")[0] == "prefix"
+    assert refused(valid_s=60, prefix="x" * (MAX_PREFIX_CHARS + 1))[0] == "prefix"
+    for ok in ({"valid_s": 60}, {"until": 1}, {"plan": "gold"}, {"time_s": 1, "octets": 1},
+               {"valid_s": 60, "prefix": "lobby-1_a.b"}):
+        check_terms(**{"valid_s": None, "time_s": None, "octets": None, "plan": None,  # type: ignore[arg-type]
+                       "until": None, "prefix": "", **ok})
+
+
+def test_a_ticket_amount_is_more_than_zero_or_refused_on_its_field() -> None:
+    assert ticket_amount(None, "valid", parse_duration_s) is None
+    assert ticket_amount("2h", "valid", parse_duration_s) == 7200
+    assert ticket_amount("1GB", "data", parse_octets) == 10**9
+    for text in ("0", "soon"):
+        with pytest.raises(TermsError) as e:
+            ticket_amount(text, "valid", parse_duration_s)
+        assert e.value.field == "valid" and str(e.value).startswith("valid")

@@ -19,6 +19,7 @@ from twisted.internet.defer import Deferred
 
 from aaad.core.accounting.realms import OPERATOR
 from aaad.core.quotas.plan import format_limit_octets, format_limit_s, format_money, plan_to_dict
+from aaad.core.quotas.tickets import MAX_PREFIX_CHARS, TermsError, check_terms, ticket_amount
 from aaad.core.units import parse_duration_s, parse_octets
 from aaad.daemon.api.context import ApiContext, require_user
 from aaad.daemon.api.http import ApiRequest, Problem, Reply, Router, query_str
@@ -120,30 +121,28 @@ class _Catalogue:
         """Hotspot tickets (store/tickets.py); passwords in this response only."""
         body = req.body()
         count = body.integer("count", low=1, high=MAX_VOUCHERS) or 1
-        valid_s = _amount(body.text("valid", max_len=32), "valid", parse_duration_s)
-        time_s = _amount(body.text("time", max_len=32), "time", parse_duration_s)
-        octets = _amount(body.text("data", max_len=32), "data", parse_octets)
+        try:
+            valid_s = ticket_amount(body.text("valid", max_len=32), "valid", parse_duration_s)
+            time_s = ticket_amount(body.text("time", max_len=32), "time", parse_duration_s)
+            octets = ticket_amount(body.text("data", max_len=32), "data", parse_octets)
+        except TermsError as e:
+            raise _terms_problem(e) from None
         plan = body.text("plan", max_len=64)
         expires = body.text("expires", max_len=10)
         batch = body.text("batch", max_len=32)
-        prefix = body.text("prefix", max_len=ticket_store.MAX_PREFIX_CHARS, min_len=0) or ""
+        prefix = body.text("prefix", max_len=MAX_PREFIX_CHARS, min_len=0) or ""
         body.done()
         if req.idempotency_key is None:
             raise Problem(400, "idempotency-required", "creating tickets needs an "
                           "Idempotency-Key header (a lost response can then be fetched "
                           "again)", field="Idempotency-Key")
-        if plan is not None and (time_s is not None or octets is not None):
-            raise Problem(400, "invalid-field", "plan or time/data, not both (the amounts "
-                          "make a plan of their own)", field="/plan")
         tz, now = self.ctx.tz, self.ctx.now()
         expires_at = _expiry(expires, tz, now)
-        if valid_s is None and time_s is None and octets is None and plan is None \
-                and expires_at is None:
-            raise Problem(400, "invalid-field", "a ticket needs a limit: valid, time, data, "
-                          "plan or expires", field="/valid")
-        if not ticket_store.good_prefix(prefix):
-            raise Problem(400, "invalid-field", "prefix must be letters, digits, '-', '_' "
-                          "or '.'", field="/prefix")
+        try:
+            check_terms(valid_s=valid_s, time_s=time_s, octets=octets, plan=plan,
+                        until=expires_at, prefix=prefix)
+        except TermsError as e:
+            raise _terms_problem(e) from None
         batch = _batch(batch, tz, now)
 
         def apply(conn: Connection) -> Reply:
@@ -248,17 +247,9 @@ def _batch(batch: str | None, tz: Any, now: int) -> str:
     return batch
 
 
-def _amount(text: str | None, name: str, parse: Any) -> int | None:
-    """A ticket's duration or size (``24h``, ``1G``), more than 0, or a 400 problem."""
-    if text is None:
-        return None
-    try:
-        n = int(parse(text))
-    except ValueError as e:
-        raise Problem(400, "invalid-field", f"{name}: {e}", field=f"/{name}") from None
-    if n <= 0:
-        raise Problem(400, "invalid-field", f"{name} must be more than 0", field=f"/{name}")
-    return n
+def _terms_problem(e: TermsError) -> Problem:
+    """A ticket's terms refused (core.quotas.tickets) as a 400 problem on its field."""
+    return Problem(400, "invalid-field", str(e), field=f"/{e.field}")
 
 
 def _ticket(r: dict[str, Any], tenant: str | None) -> dict[str, Any]:
