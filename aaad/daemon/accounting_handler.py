@@ -46,6 +46,7 @@ from aaad.store.jobs.accounting_batch import (
 )
 from aaad.store.jobs.rollover import rollover
 from aaad.store.jobs.throttle import restore_throttled
+from aaad.store.sessions import KnownSessions
 from aaad.store.sql import defer_writes
 
 __all__ = ["AccountingHandler"]
@@ -105,6 +106,10 @@ class AccountingHandler:
         # (or replay turn) found over a ``disconnect`` limit.
         self._on_over_limit = on_over_limit
         self._over_limit: deque[OverLimit] = deque()
+        # PostgreSQL: open sessions as this node last committed them, so a
+        # batch of their records is one round trip (record_accounting).
+        # Touched on the writer thread only.
+        self._known = (KnownSessions() if db.writer.dialect.name == "postgresql" else None)
         self._batches: GroupCommit[AcctRecord, None] = GroupCommit(
             executor=executor, process=self._write, max_batch=max_batch, max_queue=max_queue,
             clock=reactor.seconds, on_batch=self._batch_done)
@@ -316,13 +321,18 @@ class AccountingHandler:
                         conn, records, period=self.period, tz=self.tz, now=now,
                         calls=self._call_rules,
                         client_tenants=(self._client_tenants() if self._client_tenants
-                                        else None))
+                                        else None),
+                        known=self._known)
                 break
             except Exception as e:
+                if self._known is not None:
+                    self._known.forget(rec.key for rec in records)
                 if attempt == MAX_ATTEMPTS or not is_retryable(e):
                     raise
                 log.info("accounting batch of %d hit %s; retrying (attempt %d)",
                          len(records), type(e).__name__, attempt + 1)
+        if self._known is not None:
+            self._known.remember(outcome.saved)
         self._count(records, outcome)
         self._over_limit.extend(outcome.over_limit)
 

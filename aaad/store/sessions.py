@@ -39,12 +39,89 @@ from aaad.store.sql import (
     write_many,
 )
 from aaad.store.tables import plans, sessions, users
+from aaad.store.usage import pg_add_usage
 from aaad.store.users import UserRef, ids_for
 
-__all__ = ["Loaded", "claim_sessions", "lock_sessions", "insert_placeholders", "save_sessions",
+__all__ = ["Loaded", "Known", "KnownSessions", "save_known", "claim_sessions",
+           "lock_sessions", "insert_placeholders", "save_sessions",
            "in_phases", "close_nas_sessions", "nas_session_ids", "close_stale_sessions",
            "stale_session_ids", "too_long_sessions", "close_too_long_sessions",
            "list_sessions", "open_session_count", "open_sessions", "Replaced", "replace_oldest"]
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """An open session as this node last committed it: its state, the packets
+    counted, its user and that user's plan definition (None: no plan)."""
+
+    state: SessionState
+    packets: int
+    owner: int
+    definition: str | None
+
+
+class KnownSessions:
+    """The open sessions this node wrote last, by key: what the next record of
+    each needs, without reading the row back (PostgreSQL's accounting batch,
+    :func:`save_known`). Only a hint: the write is guarded by the whole
+    stored state, so an entry that another writer made stale (another node, a
+    stale-session sweep, a replaced login, an edited plan) costs a retry, never
+    a wrong count. At most ``limit`` entries; the oldest written go first."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._limit = limit
+        self._known: dict[str, Known] = {}
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def get(self, key: str) -> Known | None:
+        return self._known.get(key)
+
+    def remember(self, items: Iterable[Known]) -> None:
+        """Committed states; a closed session is forgotten."""
+        known = self._known
+        for k in items:
+            key = k.state.key
+            known.pop(key, None)
+            if k.state.open:
+                known[key] = k
+        while len(known) > self._limit:
+            del known[next(iter(known))]
+
+    def forget(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._known.pop(key, None)
+
+
+def save_known(conn: Connection,
+               changes: Sequence[tuple[Known, SessionState, int, AcctRecord]],
+               usage_rows: Sequence[dict[str, Any]]) -> bool:
+    """PostgreSQL: write new session states computed from :class:`Known` ones,
+    and the usage they add, in one statement that commits with the
+    transaction's BEGIN in one round trip; only if every session row still
+    holds the state it was computed from (its counters, times, phase,
+    packets, user, and the user's plan definition). Otherwise nothing is
+    written and the result is False: the caller reads the rows and does it
+    again. ``changes``: (what was known, the new state, packets added, the
+    newest record); ``usage_rows``: as :func:`aaad.store.usage.counter_rows`.
+
+    The rows are locked in key order before the guard is read, as the claim
+    locks them, so two nodes cannot deadlock; under READ COMMITTED the lock
+    re-reads the row's newest version, so the guard sees what another node
+    committed last.
+    """
+    rows = _save_rows([(s, n, r, k.owner) for k, s, n, r in changes])
+    for row, (k, _, _, _) in zip(rows, changes, strict=True):
+        was = k.state
+        row.update(was_packets=k.packets, was_active=was.open, was_started_at=was.started_at,
+                   was_updated_at=was.updated_at, was_last_seen=was.last_seen,
+                   was_stopped_at=was.stopped_at, was_terminate_cause=was.terminate_cause,
+                   was_session_s=was.totals.session_s, was_in_octets=was.totals.in_octets,
+                   was_out_octets=was.totals.out_octets, definition=k.definition)
+    ok = query(conn, _PG_SAVE_KNOWN, {"rows": json_param(rows), "n": len(rows),
+                                      "usage": json_param(list(usage_rows))}, commit=True)
+    return bool(ok[0].ok)
 
 
 def _state(r: Any) -> SessionState:
@@ -295,8 +372,7 @@ def save_sessions(conn: Connection,
     } for s, n, r, u in ordered])
 
 
-_PG_SAVE = """
-UPDATE sessions SET active = v.active, packets = sessions.packets + v.packets,
+_PG_SET = """active = v.active, packets = sessions.packets + v.packets,
     started_at = v.started_at, updated_at = v.updated_at, last_seen = v.last_seen,
     stopped_at = v.stopped_at, terminate_cause = v.terminate_cause,
     session_s = v.session_s, in_octets = v.in_octets, out_octets = v.out_octets,
@@ -307,15 +383,50 @@ UPDATE sessions SET active = v.active, packets = sessions.packets + v.packets,
     nas_port_id = coalesce(v.nas_port_id, sessions.nas_port_id),
     interim_interval_s = coalesce(v.interim_interval_s, sessions.interim_interval_s),
     authorised_s = coalesce(v.authorised_s, sessions.authorised_s),
-    user_id = coalesce(sessions.user_id, v.user_id)
-FROM json_to_recordset(CAST(%(rows)s AS json)) AS v(
-    id varchar, user_name varchar, nas_key varchar, client varchar, nas_address varchar,
-    acct_session_id varchar, active boolean, packets integer, started_at bigint,
-    updated_at bigint, last_seen bigint, stopped_at bigint, terminate_cause varchar,
-    session_s bigint, in_octets bigint, out_octets bigint, framed_ip varchar,
-    calling_station_id varchar, called_station_id varchar, nas_port bigint,
-    nas_port_id varchar, interim_interval_s integer, user_id integer, authorised_s integer)
+    user_id = coalesce(sessions.user_id, v.user_id)"""
+
+_PG_SAVE_COLUMNS = """id varchar, user_name varchar, nas_key varchar, client varchar,
+    nas_address varchar, acct_session_id varchar, active boolean, packets integer,
+    started_at bigint, updated_at bigint, last_seen bigint, stopped_at bigint,
+    terminate_cause varchar, session_s bigint, in_octets bigint, out_octets bigint,
+    framed_ip varchar, calling_station_id varchar, called_station_id varchar, nas_port bigint,
+    nas_port_id varchar, interim_interval_s integer, user_id integer, authorised_s integer"""
+
+_PG_SAVE = f"""
+UPDATE sessions SET {_PG_SET}
+FROM json_to_recordset(CAST(%(rows)s AS json)) AS v({_PG_SAVE_COLUMNS})
 WHERE sessions.id = v.id"""
+
+
+# save_known's statement. ``held``: the rows that still hold the state the
+# new one was computed from, locked in key order (the lock re-reads a row
+# another transaction changed, and the guard is evaluated on that version).
+# Only if all of them do (``ok``) are the sessions updated and the usage
+# added; the upsert is add_usage's. Data-modifying CTEs run whether or not
+# the main query reads them; both wait for ``ok``, which waits for every lock.
+_PG_SAVE_KNOWN = f"""
+WITH v AS (
+SELECT * FROM json_to_recordset(CAST(%(rows)s AS json)) AS v({_PG_SAVE_COLUMNS},
+    was_packets integer, was_active boolean, was_started_at bigint, was_updated_at bigint,
+    was_last_seen bigint, was_stopped_at bigint, was_terminate_cause varchar,
+    was_session_s bigint, was_in_octets bigint, was_out_octets bigint, definition text)),
+held AS (
+SELECT s.id FROM sessions s JOIN v ON s.id = v.id
+WHERE s.packets = v.was_packets AND s.active = v.was_active
+    AND s.started_at = v.was_started_at AND s.updated_at = v.was_updated_at
+    AND s.last_seen = v.was_last_seen AND s.stopped_at IS NOT DISTINCT FROM v.was_stopped_at
+    AND s.terminate_cause IS NOT DISTINCT FROM v.was_terminate_cause
+    AND s.session_s = v.was_session_s AND s.in_octets = v.was_in_octets
+    AND s.out_octets = v.was_out_octets AND s.user_id = v.user_id
+    AND (SELECT p.definition FROM users u JOIN plans p ON p.name = u.plan
+         WHERE u.id = v.user_id) IS NOT DISTINCT FROM v.definition
+ORDER BY s.id FOR UPDATE OF s),
+ok AS (SELECT count(*) = %(n)s AS ok FROM held),
+saved AS (
+UPDATE sessions SET {_PG_SET}
+FROM v, ok WHERE ok.ok AND sessions.id = v.id),
+added AS ({pg_add_usage("usage", only_if="ok")})
+SELECT ok.ok FROM ok"""
 
 
 def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord, int]]

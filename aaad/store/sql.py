@@ -134,6 +134,8 @@ def flush_writes(conn: Connection, *, commit: bool = False) -> None:
     if not queued and not (commit and postgres):
         return
     raw: Any = conn.connection.driver_connection
+    if not queued and raw.pgconn.transaction_status == _PG_IDLE:
+        return                  # committed already (query(commit=True)), or never begun
     statement = "COMMIT"
     params: Any = None
     try:
@@ -161,12 +163,16 @@ def flush_writes(conn: Connection, *, commit: bool = False) -> None:
         raise _wrapped(conn, raw, e, statement, params) from e
 
 
-def query(conn: Connection, statement: str, params: dict[str, Any]) -> list[Any]:
+def query(conn: Connection, statement: str, params: dict[str, Any], *,
+          commit: bool = False) -> list[Any]:
     """The rows (attribute access by column name) of a PostgreSQL statement in
     driver SQL (``%(name)s`` parameters), run on the driver's connection in
     one pipeline with what must precede it: the transaction's BEGIN, which
     psycopg would otherwise send as a round trip of its own, and any queued
-    writes. Errors are raised as :func:`flush_writes` raises them."""
+    writes. With ``commit``, the COMMIT follows in the same pipeline: the
+    rows are returned once the transaction is durable, and SQLAlchemy's own
+    commit then has nothing to send (a statement after this one begins a new
+    transaction). Errors are raised as :func:`flush_writes` raises them."""
     if conn.dialect.name != "postgresql":
         raise ValueError(f"query() is for PostgreSQL, not {conn.dialect.name}")
     queued = _QUEUED.get(conn)
@@ -193,6 +199,10 @@ def query(conn: Connection, statement: str, params: dict[str, Any]) -> list[Any]
             cur = raw.cursor()
             sql, args = statement, params
             cur.execute(statement, params)
+            if commit:
+                with raw.cursor() as end:
+                    sql, args = "COMMIT", None
+                    end.execute("COMMIT")
         try:
             rows = cur.fetchall()
             row_type = _row_type(tuple(d.name for d in cur.description or ()))

@@ -31,7 +31,8 @@ from aaad.store.sql import (
 from aaad.store.tables import usage, usage_bands
 from aaad.store.users import UserRef, ids_for, user_ids
 
-__all__ = ["add_usage", "get_usage", "counted_usage", "band_usage", "band_usage_many",
+__all__ = ["COUNTERS", "MAX_COUNTER", "counter_rows", "pg_add_usage", "add_usage",
+           "get_usage", "counted_usage", "band_usage", "band_usage_many",
            "add_band_usage"]
 
 
@@ -53,17 +54,19 @@ def add_usage(conn: Connection, parts: Mapping[tuple[Any, int], tuple[Totals, To
         key = (ids[u] if isinstance(u, str) else u, p)
         old_raw, old_counted = by_id.get(key, (ZERO, ZERO))
         by_id[key] = (old_raw + raw, old_counted + counted)
-    rows = _usage_rows(by_id, label)
+    rows = counter_rows(by_id, label)
     if conn.dialect.name == "postgresql":
         # One statement for the batch: executemany would run one upsert per row.
         write(conn, _PG_ADD_USAGE, {"rows": json_param(rows)})
         return
-    stmt = upsert_add(conn, usage, ("user_id", "period_start"), _COUNTERS)
+    stmt = upsert_add(conn, usage, ("user_id", "period_start"), COUNTERS)
     write_many(conn, stmt, rows)
 
 
-def _usage_rows(parts: dict[tuple[int, int], tuple[Totals, Totals]],
-                names: Mapping[int, str]) -> list[dict[str, Any]]:
+def counter_rows(parts: dict[tuple[int, int], tuple[Totals, Totals]],
+                 names: Mapping[int, str]) -> list[dict[str, Any]]:
+    """(user id, period start) → (raw, counted): the rows add_usage upserts,
+    in key order, each counter :func:`capped`; ``names``: each user's name."""
     return [
         {"user_id": u, "period_start": p, "user_name": names[u],
          "session_s": capped(raw.session_s),
@@ -74,19 +77,29 @@ def _usage_rows(parts: dict[tuple[int, int], tuple[Totals, Totals]],
         for (u, p), (raw, counted) in sorted(parts.items())]
 
 
-_COUNTERS = ("session_s", "in_octets", "out_octets", "counted_s", "counted_in_octets",
-             "counted_out_octets")
+COUNTERS = ("session_s", "in_octets", "out_octets", "counted_s", "counted_in_octets",
+            "counted_out_octets")
 
 
-# One statement for the batch; sums stop at MAX_COUNTER like upsert_add's.
-_PG_ADD_USAGE = f"""
-INSERT INTO usage_counters (user_id, period_start, user_name, {", ".join(_COUNTERS)})
-SELECT * FROM json_to_recordset(CAST(%(rows)s AS json)) AS v(
+def pg_add_usage(param: str, *, only_if: str | None = None) -> str:
+    """PostgreSQL: one statement adding the counter rows in the JSON parameter
+    ``param`` (:func:`counter_rows`); sums stop at MAX_COUNTER like
+    upsert_add's. ``only_if``: a one-row relation with a boolean ``ok``
+    column (a CTE of the statement this one is part of); nothing is added
+    unless it is true."""
+    gate = f", {only_if} WHERE {only_if}.ok" if only_if else ""
+    return f"""
+INSERT INTO usage_counters (user_id, period_start, user_name, {", ".join(COUNTERS)})
+SELECT x.* FROM json_to_recordset(CAST(%({param})s AS json)) AS x(
     user_id integer, period_start bigint, user_name varchar,
-    {", ".join(f"{c} bigint" for c in _COUNTERS)})
+    {", ".join(f"{c} bigint" for c in COUNTERS)}){gate}
 ON CONFLICT (user_id, period_start) DO UPDATE SET
     {", ".join(f"{c} = least(usage_counters.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
-               for c in _COUNTERS)}"""
+               for c in COUNTERS)}"""
+
+
+# One statement for the batch.
+_PG_ADD_USAGE = pg_add_usage("rows")
 
 
 def get_usage(conn: Connection, user: UserRef, period_start: int) -> Totals:

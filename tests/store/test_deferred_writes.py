@@ -13,6 +13,7 @@ from sqlalchemy import event, exc, select
 
 from aaad.core.accounting.periods import parse_period_spec
 from aaad.core.accounting.sessions import Status, Totals
+from aaad.core.quotas.plan_parse import parse_plan
 from aaad.store import sessions as session_store
 from aaad.store import usage as usage_store
 from aaad.store.database import Database, is_data_error
@@ -129,3 +130,75 @@ def test_a_deferred_write_that_fails_fails_the_commit_as_a_data_error(db: Databa
     _batch(db, 100)             # the connection is usable again
     with db.reader.connect() as conn:
         assert usage_store.get_usage(conn, "ann", MONTH) == Totals(60, 100, 1)
+
+
+def _known_batch(db: Database, known: session_store.KnownSessions, rec: Any) -> Any:
+    with db.writer.begin() as conn:
+        defer_writes(conn)
+        outcome = record_accounting(conn, [rec], period=parse_period_spec("monthly"), tz=UTC,
+                                    known=known)
+    known.remember(outcome.saved)
+    return outcome
+
+
+def _interim(seconds: int, octets: int, sid: str = "s1", user: str = "ann") -> Any:
+    return acct_record(Status.INTERIM, T0 + seconds, Totals(seconds, octets, 1),
+                       user_name=user, acct_session_id=sid)
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
+def test_a_batch_of_known_sessions_is_one_round_trip(db: Database) -> None:
+    known = session_store.KnownSessions()
+    _known_batch(db, known, _interim(60, 100))      # read and written the usual way
+    assert len(known) == 1
+    seen = _statements(db)
+    trips = _round_trips(db, lambda: _known_batch(db, known, _interim(120, 250)))
+    assert seen == []
+    # BEGIN, the guarded update of the session and its usage, COMMIT: one wait.
+    assert trips == ["BEGIN SELECT COMMIT"]
+    _known_batch(db, known, _interim(120, 250))     # a retransmit counts nothing
+    with db.reader.connect() as conn:
+        assert usage_store.get_usage(conn, "ann", MONTH) == Totals(120, 250, 1)
+        [row] = session_store.list_sessions(conn)
+    assert (row["session_s"], row["in_octets"], row["packets"]) == (120, 250, 3)
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
+@pytest.mark.parametrize("change", ["another node counted", "swept as stale", "plan edited"])
+def test_a_known_session_changed_by_another_writer_is_read_again(db: Database,
+                                                                  change: str) -> None:
+    from sqlalchemy import update
+
+    from aaad.store import plans as plan_store
+    from aaad.store import users as user_store
+
+    with db.writer.begin() as conn:
+        plan_store.save_plan(conn, "cap", plan_store.plan_to_json(
+            parse_plan({"name": "cap", "period": "monthly", "time_limit": "10h"})), T0)
+        user_store.add_user(conn, "ann", password_hash=None, password_cleartext="pw",
+                            plan="cap", enabled=True, now=T0)
+    known = session_store.KnownSessions()
+    _known_batch(db, known, _interim(60, 100))
+    other = session_store.KnownSessions()
+    if change == "another node counted":   # a second node, its own memory
+        _known_batch(db, other, _interim(90, 180))
+    else:
+        with db.writer.begin() as conn:
+            if change == "swept as stale":
+                conn.execute(update(sessions).values(active=False, terminate_cause="Stale",
+                                                     stopped_at=sessions.c.updated_at))
+            else:
+                plan_store.save_plan(conn, "cap", plan_store.plan_to_json(
+                    parse_plan({"name": "cap", "period": "daily", "time_limit": "10h"})), T0)
+    trips = _round_trips(db, lambda: _known_batch(db, known, _interim(120, 250)))
+    # The guarded statement wrote nothing; the claim and the usual writes followed.
+    assert trips[0] == "BEGIN SELECT COMMIT" and len(trips) > 1
+    with db.reader.connect() as conn:
+        [row] = session_store.list_sessions(conn)
+        if change == "plan edited":     # counted in the day now: the plan says so
+            assert usage_store.get_usage(conn, "ann", MONTH) == Totals(60, 100, 1)
+        else:
+            assert usage_store.get_usage(conn, "ann", MONTH) == Totals(120, 250, 1)
+    assert (row["session_s"], row["in_octets"]) == (120, 250)
+    assert row["active"]                # an Interim reopens what aaad closed as stale
+    assert known.get(row["id"]) is not None and known.get(row["id"]).packets == row["packets"]

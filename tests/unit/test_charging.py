@@ -14,6 +14,7 @@ from aaad.core.quotas.charging import (
     OverageCharge,
     Renewal,
     Step,
+    acts_in_accounting,
     disconnect_verdict,
     overage_charge,
     usage_steps,
@@ -41,6 +42,28 @@ GB = 10**9
 
 def plan(**fields: Any) -> Plan:
     return parse_plan({"name": "p", **fields})
+
+
+PASSIVE = [None, plan(), plan(time_limit="150h"), plan(octets_limit="50GB", max_sessions=1)]
+ACTING = [plan(time_limit="1h", over_limit="disconnect"),
+          plan(octets_limit="1GB", over_limit="throttle",
+               throttle_reply={"Mikrotik-Rate-Limit": "1M/1M"}),
+          plan(time_limit="1h", over_limit="bill", overage_price={"per_hour": "1.20"}),
+          plan(block={"hours": 10, "valid_days": 30}),
+          plan(bands=[{"name": "night", "from": "22:00", "to": "07:00", "weight": 0}]),
+          plan(rate_table="retail")]
+
+
+def test_acts_in_accounting_is_false_only_for_plans_whose_accounting_only_counts() -> None:
+    assert [acts_in_accounting(p) for p in PASSIVE] == [False] * len(PASSIVE)
+    assert [acts_in_accounting(p) for p in ACTING] == [True] * len(ACTING)
+    # What a passive plan skips would have done nothing, whatever the usage.
+    for p in PASSIVE[1:]:
+        assert p is not None
+        for before, after in [(ZERO, Totals(HOUR, GB, GB)),
+                              (Totals(200 * HOUR, 60 * GB, 0), Totals(300 * HOUR, 90 * GB, 0))]:
+            assert overage_charge(p, before, after) is None
+            assert disconnect_verdict(p, used=after, blocks=[], now=NOW, tz=UTC) is None
 
 
 def test_usage_steps_walk_each_user_period_from_its_total_before_the_batch() -> None:

@@ -31,9 +31,23 @@ from aaad.core.quotas.decide import (
 from aaad.core.quotas.plan import Plan
 
 __all__ = ["DISCONNECT_REASONS", "Step", "OverageCharge", "BlockUse", "Renewal",
-           "usage_steps", "overage_charge", "use_blocks", "disconnect_verdict"]
+           "usage_steps", "overage_charge", "use_blocks", "disconnect_verdict",
+           "acts_in_accounting"]
 
 DISCONNECT_REASONS = frozenset({TIME_LIMIT, OCTETS_LIMIT, BLOCK_EXHAUSTED})
+
+def acts_in_accounting(plan: Plan | None) -> bool:
+    """Whether accounting a session of this plan can do more than count: weigh
+    usage by band, take hour-block seconds, post an overage charge, rate a
+    call, disconnect or throttle a live session. A plan that cannot (no plan,
+    or a cap that only refuses the next login) needs neither the period
+    totals read back nor anything written beyond the session and its usage."""
+    if plan is None:
+        return False
+    return bool(plan.bands or plan.block is not None or plan.rate_table is not None
+                or plan.inbound_rate_table is not None
+                or plan.over_limit != "reject")
+
 
 # (user id, period start, session key)
 SessionPeriod = tuple[int, int, str]

@@ -44,6 +44,7 @@ from aaad.core.accounting.sessions import (
 from aaad.core.accounting.usage import UsagePart, split_usage_timed
 from aaad.core.quotas.bands import weighted_usage
 from aaad.core.quotas.charging import (
+    acts_in_accounting,
     disconnect_verdict,
     overage_charge,
     usage_steps,
@@ -152,6 +153,10 @@ class BatchOutcome:
     unattributed: tuple[str, ...] = ()
     calls_missed: int = 0
     calls_corrected: int = 0
+    # The open sessions as this batch wrote them (where the statement that
+    # loaded them read their plans: PostgreSQL), for a KnownSessions once
+    # the batch is committed.
+    saved: tuple[session_store.Known, ...] = ()
 
 
 @dataclass
@@ -165,12 +170,14 @@ class _Segment:
     unattributed: list[str] = field(default_factory=list)
     calls_missed: int = 0
     calls_corrected: int = 0
+    saved: list[session_store.Known] = field(default_factory=list)
 
 
 def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
                       period: PeriodSpec, tz: ZoneInfo, now: int | None = None,
                       calls: CallRules | None = None,
-                      client_tenants: Mapping[str, str] | None = None) -> BatchOutcome:
+                      client_tenants: Mapping[str, str] | None = None,
+                      known: session_store.KnownSessions | None = None) -> BatchOutcome:
     """Apply a batch of accounting records in arrival order.
 
     Accounting-On/Off split the batch: what came before them is applied
@@ -179,7 +186,18 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
     record's arrival) dates charges, blocks and limit checks.
     ``client_tenants`` (client name → tenant name) routes the users of new
     sessions (core.accounting.realms.route).
+
+    ``known`` (PostgreSQL): the sessions this node wrote last. A batch of
+    records only for known sessions of plans that only count is written in
+    one statement that commits with it (one round trip); if another writer
+    changed one of its sessions meanwhile, nothing was written, and the batch
+    is done the usual way. The caller gives the outcome's ``saved`` to
+    ``known`` once the transaction is committed.
     """
+    if known is not None:
+        done = _known_batch(conn, records, known, period, tz)
+        if done is not None:
+            return done
     tenancy = client_tenants or _NO_TENANTS
     if now is None:
         now = max((r.arrival for r in records), default=0)
@@ -202,7 +220,59 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
     return BatchOutcome(len(records), total.added, total.created, closed,
                         tuple(total.over_limit), total.charged_money, total.calls_rated,
                         tuple(total.calls_unrated), tuple(total.unattributed),
-                        total.calls_missed, total.calls_corrected)
+                        total.calls_missed, total.calls_corrected, tuple(total.saved))
+
+
+def _known_batch(conn: Connection, records: Sequence[AcctRecord],
+                 known: session_store.KnownSessions, default_period: PeriodSpec,
+                 tz: ZoneInfo) -> BatchOutcome | None:
+    """The batch in one statement (session_store.save_known), or None when it
+    cannot be: a record of a session not known, an Accounting-On/Off, a plan
+    that does more than count (core.quotas.charging.acts_in_accounting), a
+    database other than PostgreSQL, or a session another writer changed."""
+    if conn.dialect.name != "postgresql":
+        return None
+    found: dict[str, session_store.Known] = {}
+    for rec in records:
+        if rec.key not in found:
+            k = known.get(rec.key)
+            if k is None or rec.status in (Status.ACCOUNTING_ON, Status.ACCOUNTING_OFF):
+                return None
+            found[rec.key] = k
+    specs: dict[int, PeriodSpec] = {}
+    for k in found.values():
+        if k.definition is not None:
+            plan = plan_from_json(k.definition)
+            if acts_in_accounting(plan):
+                return None
+            specs[k.owner] = plan.period
+    states = {key: k.state for key, k in found.items()}
+    counts: dict[str, int] = {}
+    newest: dict[str, AcctRecord] = {}
+    added = ZERO
+    parts: dict[tuple[int, int], tuple[Totals, Totals]] = {}
+    for rec in records:
+        applied = apply_record(states[rec.key], rec)
+        states[rec.key] = applied.state
+        counts[rec.key] = counts.get(rec.key, 0) + 1
+        newest[rec.key] = rec
+        if applied.delta.is_zero():
+            continue
+        added = added + applied.delta
+        owner = found[rec.key].owner
+        for part in split_usage_timed(applied.delta, applied.t0, applied.t1,
+                                      specs.get(owner, default_period), tz):
+            key = (owner, part.period_start)
+            raw, _ = parts.get(key, (ZERO, ZERO))
+            parts[key] = (raw + part.usage, raw + part.usage)   # counted: no bands
+    names = {k.owner: k.state.user_name for k in found.values()}
+    changes = [(found[key], states[key], counts[key], newest[key]) for key in sorted(found)]
+    if not session_store.save_known(conn, changes, usage_store.counter_rows(parts, names)):
+        known.forget(found)
+        return None
+    saved = tuple(session_store.Known(s, k.packets + n, k.owner, k.definition)
+                  for k, s, n, _ in changes)
+    return BatchOutcome(len(records), added, 0, 0, saved=saved)
 
 
 def _merge(total: _Segment, part: _Segment) -> None:
@@ -215,6 +285,7 @@ def _merge(total: _Segment, part: _Segment) -> None:
     total.unattributed.extend(part.unattributed)
     total.calls_missed += part.calls_missed
     total.calls_corrected += part.calls_corrected
+    total.saved.extend(part.saved)
 
 
 def _add_rated(out: _Segment, rated: RatingTally) -> None:
@@ -273,12 +344,20 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
     session_store.save_sessions(conn, [(s, counts[k], newest[k], owners[k])
                                        for k, s in states.items()
                                        if s is not None and k in counts])
+    if definitions is not None and conn.dialect.name == "postgresql":  # for KnownSessions
+        out.saved.extend(session_store.Known(s, loaded[k][1] + counts[k], owners[k],
+                                             definitions.get(owners[k]))
+                         for k, s in states.items() if s is not None and k in counts)
     parts, by_session = _count(conn, pieces, user_plans, names, tz)
     usage_store.add_usage(conn, parts, names)
-    if user_plans:
-        _enforce(conn, out, newest, states, owners, names, user_plans, by_session, tz, now)
-        if any(p.rate_table is not None for p in user_plans.values()):
-            _calls(conn, out, stopped, newest, states, owners, user_plans, tz, now, rules,
+    # Plans that only count (a cap that refuses the next login) need no
+    # period totals read back: nothing to charge, take, rate or disconnect.
+    acting = {u: p for u, p in user_plans.items() if acts_in_accounting(p)}
+    if acting:
+        _enforce(conn, out, newest, states, owners, names, acting,
+                 {k: t for k, t in by_session.items() if k[0] in acting}, tz, now)
+        if any(p.rate_table is not None for p in acting.values()):
+            _calls(conn, out, stopped, newest, states, owners, acting, tz, now, rules,
                    reclosed)
     return out
 
