@@ -372,18 +372,32 @@ def save_sessions(conn: Connection,
     } for s, n, r, u in ordered])
 
 
-_PG_SET = """active = v.active, packets = sessions.packets + v.packets,
-    started_at = v.started_at, updated_at = v.updated_at, last_seen = v.last_seen,
-    stopped_at = v.stopped_at, terminate_cause = v.terminate_cause,
-    session_s = v.session_s, in_octets = v.in_octets, out_octets = v.out_octets,
-    framed_ip = coalesce(v.framed_ip, sessions.framed_ip),
-    calling_station_id = coalesce(v.calling_station_id, sessions.calling_station_id),
-    called_station_id = coalesce(v.called_station_id, sessions.called_station_id),
-    nas_port = coalesce(v.nas_port, sessions.nas_port),
-    nas_port_id = coalesce(v.nas_port_id, sessions.nas_port_id),
-    interim_interval_s = coalesce(v.interim_interval_s, sessions.interim_interval_s),
-    authorised_s = coalesce(v.authorised_s, sessions.authorised_s),
-    user_id = coalesce(sessions.user_id, v.user_id)"""
+# Every row exists and is locked (claim_sessions; save_known's ``held``), so
+# the upserts below only ever take the UPDATE branch. An upsert, not an
+# UPDATE … FROM the rows: its conflict check is a lookup in the primary key
+# whatever the planner thinks of the table, where a join with the rows (100
+# of them, as the planner guesses for any json_to_recordset) is planned as
+# a hash join over a scan of every session while the table is small or not
+# analysed, and a prepared statement keeps that plan as the table grows.
+_PG_COLUMNS = ("id", "user_name", "nas_key", "client", "nas_address", "acct_session_id",
+               "active", "packets", "started_at", "updated_at", "last_seen", "stopped_at",
+               "terminate_cause", "session_s", "in_octets", "out_octets", "framed_ip",
+               "calling_station_id", "called_station_id", "nas_port", "nas_port_id",
+               "interim_interval_s", "user_id", "authorised_s")
+
+_PG_SET = """active = excluded.active, packets = sessions.packets + excluded.packets,
+    started_at = excluded.started_at, updated_at = excluded.updated_at,
+    last_seen = excluded.last_seen, stopped_at = excluded.stopped_at,
+    terminate_cause = excluded.terminate_cause, session_s = excluded.session_s,
+    in_octets = excluded.in_octets, out_octets = excluded.out_octets,
+    framed_ip = coalesce(excluded.framed_ip, sessions.framed_ip),
+    calling_station_id = coalesce(excluded.calling_station_id, sessions.calling_station_id),
+    called_station_id = coalesce(excluded.called_station_id, sessions.called_station_id),
+    nas_port = coalesce(excluded.nas_port, sessions.nas_port),
+    nas_port_id = coalesce(excluded.nas_port_id, sessions.nas_port_id),
+    interim_interval_s = coalesce(excluded.interim_interval_s, sessions.interim_interval_s),
+    authorised_s = coalesce(excluded.authorised_s, sessions.authorised_s),
+    user_id = coalesce(sessions.user_id, excluded.user_id)"""
 
 _PG_SAVE_COLUMNS = """id varchar, user_name varchar, nas_key varchar, client varchar,
     nas_address varchar, acct_session_id varchar, active boolean, packets integer,
@@ -392,18 +406,27 @@ _PG_SAVE_COLUMNS = """id varchar, user_name varchar, nas_key varchar, client var
     framed_ip varchar, calling_station_id varchar, called_station_id varchar, nas_port bigint,
     nas_port_id varchar, interim_interval_s integer, user_id integer, authorised_s integer"""
 
-_PG_SAVE = f"""
-UPDATE sessions SET {_PG_SET}
-FROM json_to_recordset(CAST(%(rows)s AS json)) AS v({_PG_SAVE_COLUMNS})
-WHERE sessions.id = v.id"""
+
+def _pg_save(source: str) -> str:
+    cols = ", ".join(_PG_COLUMNS)
+    return f"""
+INSERT INTO sessions ({cols})
+SELECT {", ".join(f"v.{c}" for c in _PG_COLUMNS)} FROM {source}
+ON CONFLICT (id) DO UPDATE SET {_PG_SET}"""
+
+
+_PG_SAVE = _pg_save(f"json_to_recordset(CAST(%(rows)s AS json)) AS v({_PG_SAVE_COLUMNS})")
 
 
 # save_known's statement. ``held``: the rows that still hold the state the
-# new one was computed from, locked in key order (the lock re-reads a row
-# another transaction changed, and the guard is evaluated on that version).
-# Only if all of them do (``ok``) are the sessions updated and the usage
-# added; the upsert is add_usage's. Data-modifying CTEs run whether or not
-# the main query reads them; both wait for ``ok``, which waits for every lock.
+# new one was computed from, locked one by one in key order (the rows come
+# sorted): a lookup of each by its key, which the planner cannot turn into
+# a scan of the table (a subquery with FOR UPDATE is not merged into a
+# join). The lock re-reads a row another transaction changed, and the guard
+# is evaluated on that version. Only if all of them hold (``ok``) are the
+# sessions saved and the usage added (add_usage's upsert). Data-modifying
+# CTEs run whether or not the main query reads them; both wait for ``ok``,
+# which waits for every lock.
 _PG_SAVE_KNOWN = f"""
 WITH v AS (
 SELECT * FROM json_to_recordset(CAST(%(rows)s AS json)) AS v({_PG_SAVE_COLUMNS},
@@ -411,20 +434,19 @@ SELECT * FROM json_to_recordset(CAST(%(rows)s AS json)) AS v({_PG_SAVE_COLUMNS},
     was_last_seen bigint, was_stopped_at bigint, was_terminate_cause varchar,
     was_session_s bigint, was_in_octets bigint, was_out_octets bigint, definition text)),
 held AS (
-SELECT s.id FROM sessions s JOIN v ON s.id = v.id
-WHERE s.packets = v.was_packets AND s.active = v.was_active
-    AND s.started_at = v.was_started_at AND s.updated_at = v.was_updated_at
-    AND s.last_seen = v.was_last_seen AND s.stopped_at IS NOT DISTINCT FROM v.was_stopped_at
-    AND s.terminate_cause IS NOT DISTINCT FROM v.was_terminate_cause
-    AND s.session_s = v.was_session_s AND s.in_octets = v.was_in_octets
-    AND s.out_octets = v.was_out_octets AND s.user_id = v.user_id
-    AND (SELECT p.definition FROM users u JOIN plans p ON p.name = u.plan
-         WHERE u.id = v.user_id) IS NOT DISTINCT FROM v.definition
-ORDER BY s.id FOR UPDATE OF s),
+SELECT h.id FROM v CROSS JOIN LATERAL (
+    SELECT s.id FROM sessions s
+    WHERE s.id = v.id AND s.packets = v.was_packets AND s.active = v.was_active
+        AND s.started_at = v.was_started_at AND s.updated_at = v.was_updated_at
+        AND s.last_seen = v.was_last_seen AND s.stopped_at IS NOT DISTINCT FROM v.was_stopped_at
+        AND s.terminate_cause IS NOT DISTINCT FROM v.was_terminate_cause
+        AND s.session_s = v.was_session_s AND s.in_octets = v.was_in_octets
+        AND s.out_octets = v.was_out_octets AND s.user_id = v.user_id
+        AND (SELECT p.definition FROM users u JOIN plans p ON p.name = u.plan
+             WHERE u.id = v.user_id) IS NOT DISTINCT FROM v.definition
+    FOR UPDATE OF s) h),
 ok AS (SELECT count(*) = %(n)s AS ok FROM held),
-saved AS (
-UPDATE sessions SET {_PG_SET}
-FROM v, ok WHERE ok.ok AND sessions.id = v.id),
+saved AS ({_pg_save("v, ok WHERE ok.ok")}),
 added AS ({pg_add_usage("usage", only_if="ok")})
 SELECT ok.ok FROM ok"""
 

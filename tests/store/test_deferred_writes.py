@@ -84,8 +84,9 @@ def test_a_batch_is_two_round_trips(db: Database) -> None:
     trips = _round_trips(db, lambda: _batch(db, 250))
     assert seen == []           # nothing through SQLAlchemy's execution
     # The BEGIN and the claim (a SELECT over the upsert's RETURNING) in one
-    # pipeline; the session UPDATE, the usage upsert and the COMMIT in another.
-    assert trips == ["BEGIN SELECT", "UPDATE INSERT COMMIT"]
+    # pipeline; the session update (an upsert of locked rows), the usage
+    # upsert and the COMMIT in another.
+    assert trips == ["BEGIN SELECT", "INSERT INSERT COMMIT"]
     with db.reader.connect() as conn:
         assert usage_store.get_usage(conn, "ann", MONTH) == Totals(60, 250, 1)
         [row] = session_store.list_sessions(conn)
