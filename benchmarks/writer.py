@@ -39,6 +39,7 @@ from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.store import migrate
 from aaad.store.database import open_database
 from aaad.store.jobs.accounting_batch import record_accounting
+from aaad.store.sessions import KnownSessions
 from aaad.store.sql import defer_writes
 from aaad.store.tables import metadata, users
 from aaad.store.tenants import add_tenant
@@ -154,13 +155,19 @@ def main() -> int:
                    "@bench" if a.tenant == "realm" else "")
     trace = _libpq_trace(db) if a.statements and url.startswith("postgresql") else None
     times = []
+    # As the daemon's writer does: on PostgreSQL a batch of known open
+    # sessions is one statement (record_accounting's ``known``).
+    known = KnownSessions() if db.writer.dialect.name == "postgresql" else None
     cpu0 = time.process_time()
     for records in work:
         t0 = time.perf_counter()
         with db.writer.begin() as conn:
-            defer_writes(conn)          # as the daemon's writer does
-            record_accounting(conn, records, period=period, tz=tz, now=records[0].arrival,
-                              client_tenants=client_tenants)
+            defer_writes(conn)
+            outcome = record_accounting(conn, records, period=period, tz=tz,
+                                        now=records[0].arrival,
+                                        client_tenants=client_tenants, known=known)
+        if known is not None:
+            known.remember(outcome.saved)
         times.append(time.perf_counter() - t0)
     cpu = time.process_time() - cpu0
     round_trips = _round_trips(db, trace) if trace is not None else None

@@ -111,16 +111,17 @@ def save_known(conn: Connection,
     re-reads the row's newest version, so the guard sees what another node
     committed last.
     """
-    rows = _save_rows([(s, n, r, k.owner) for k, s, n, r in changes])
-    for row, (k, _, _, _) in zip(rows, changes, strict=True):
-        was = k.state
-        row.update(was_packets=k.packets, was_active=was.open, was_started_at=was.started_at,
-                   was_updated_at=was.updated_at, was_last_seen=was.last_seen,
-                   was_stopped_at=was.stopped_at, was_terminate_cause=was.terminate_cause,
-                   was_session_s=was.totals.session_s, was_in_octets=was.totals.in_octets,
-                   was_out_octets=was.totals.out_octets, definition=k.definition)
-    ok = query(conn, _PG_SAVE_KNOWN, {"rows": json_param(rows), "n": len(rows),
-                                      "usage": json_param(list(usage_rows))}, commit=True)
+    ordered = sorted(changes, key=lambda c: c[1].key)
+    was = [{"id": k.state.key, "packets": k.packets, "active": k.state.open,
+            "started_at": k.state.started_at, "updated_at": k.state.updated_at,
+            "last_seen": k.state.last_seen, "stopped_at": k.state.stopped_at,
+            "terminate_cause": k.state.terminate_cause, "session_s": k.state.totals.session_s,
+            "in_octets": k.state.totals.in_octets, "out_octets": k.state.totals.out_octets,
+            "user_id": k.owner, "definition": k.definition} for k, _, _, _ in ordered]
+    ok = query(conn, _PG_SAVE_KNOWN, {
+        "was": json_param(was), "n": len(was),
+        "rows": json_param(_save_rows([(s, n, r, k.owner) for k, s, n, r in ordered])),
+        "usage": json_param(list(usage_rows))}, commit=True)
     return bool(ok[0].ok)
 
 
@@ -379,11 +380,16 @@ def save_sessions(conn: Connection,
 # of them, as the planner guesses for any json_to_recordset) is planned as
 # a hash join over a scan of every session while the table is small or not
 # analysed, and a prepared statement keeps that plan as the table grows.
-_PG_COLUMNS = ("id", "user_name", "nas_key", "client", "nas_address", "acct_session_id",
-               "active", "packets", "started_at", "updated_at", "last_seen", "stopped_at",
-               "terminate_cause", "session_s", "in_octets", "out_octets", "framed_ip",
-               "calling_station_id", "called_station_id", "nas_port", "nas_port_id",
-               "interim_interval_s", "user_id", "authorised_s")
+_PG_TYPES = (("id", "varchar"), ("user_name", "varchar"), ("nas_key", "varchar"),
+             ("client", "varchar"), ("nas_address", "varchar"), ("acct_session_id", "varchar"),
+             ("active", "boolean"), ("packets", "integer"), ("started_at", "bigint"),
+             ("updated_at", "bigint"), ("last_seen", "bigint"), ("stopped_at", "bigint"),
+             ("terminate_cause", "varchar"), ("session_s", "bigint"), ("in_octets", "bigint"),
+             ("out_octets", "bigint"), ("framed_ip", "varchar"),
+             ("calling_station_id", "varchar"), ("called_station_id", "varchar"),
+             ("nas_port", "bigint"), ("nas_port_id", "varchar"),
+             ("interim_interval_s", "integer"), ("user_id", "integer"),
+             ("authorised_s", "integer"))
 
 _PG_SET = """active = excluded.active, packets = sessions.packets + excluded.packets,
     started_at = excluded.started_at, updated_at = excluded.updated_at,
@@ -399,56 +405,54 @@ _PG_SET = """active = excluded.active, packets = sessions.packets + excluded.pac
     authorised_s = coalesce(excluded.authorised_s, sessions.authorised_s),
     user_id = coalesce(sessions.user_id, excluded.user_id)"""
 
-_PG_SAVE_COLUMNS = """id varchar, user_name varchar, nas_key varchar, client varchar,
-    nas_address varchar, acct_session_id varchar, active boolean, packets integer,
-    started_at bigint, updated_at bigint, last_seen bigint, stopped_at bigint,
-    terminate_cause varchar, session_s bigint, in_octets bigint, out_octets bigint,
-    framed_ip varchar, calling_station_id varchar, called_station_id varchar, nas_port bigint,
-    nas_port_id varchar, interim_interval_s integer, user_id integer, authorised_s integer"""
 
-
-def _pg_save(source: str) -> str:
-    cols = ", ".join(_PG_COLUMNS)
+def _pg_save(gate: str = "") -> str:
+    """The upsert of the rows of :func:`_save_rows` in parameter ``rows``;
+    ``gate``: more FROM items and a WHERE condition."""
     return f"""
-INSERT INTO sessions ({cols})
-SELECT {", ".join(f"v.{c}" for c in _PG_COLUMNS)} FROM {source}
+INSERT INTO sessions ({", ".join(c for c, _ in _PG_TYPES)})
+SELECT v.* FROM json_to_recordset(CAST(%(rows)s AS json))
+    AS v({", ".join(f"{c} {t}" for c, t in _PG_TYPES)}){gate}
 ON CONFLICT (id) DO UPDATE SET {_PG_SET}"""
 
 
-_PG_SAVE = _pg_save(f"json_to_recordset(CAST(%(rows)s AS json)) AS v({_PG_SAVE_COLUMNS})")
+_PG_SAVE = _pg_save()
 
 
-# save_known's statement. ``held``: the rows that still hold the state the
-# new one was computed from, locked one by one in key order (the rows come
-# sorted): a lookup of each by its key, which the planner cannot turn into
-# a scan of the table (a subquery with FOR UPDATE is not merged into a
-# join). The lock re-reads a row another transaction changed, and the guard
-# is evaluated on that version. Only if all of them hold (``ok``) are the
+# What save_known compares: the stored state (as core.accounting.sessions
+# reads it), the packets counted and the user.
+_GUARDED = ("packets", "active", "started_at", "updated_at", "last_seen", "stopped_at",
+            "terminate_cause", "session_s", "in_octets", "out_octets", "user_id")
+_OLD_TYPES = dict(_PG_TYPES)
+
+
+# save_known's statement. ``held``: the rows (``was``, sorted by key) that
+# still hold the state the new one was computed from, locked one by one in
+# key order: a lookup of each by its key, which the planner cannot turn into
+# a scan of the table (a subquery with FOR UPDATE is not merged into a join).
+# The lock re-reads a row another transaction changed, and the guard is
+# evaluated on that version. Only if all of them hold (``ok``) are the
 # sessions saved and the usage added (add_usage's upsert). Data-modifying
 # CTEs run whether or not the main query reads them; both wait for ``ok``,
-# which waits for every lock.
-_PG_SAVE_KNOWN = f"""
-WITH v AS (
-SELECT * FROM json_to_recordset(CAST(%(rows)s AS json)) AS v({_PG_SAVE_COLUMNS},
-    was_packets integer, was_active boolean, was_started_at bigint, was_updated_at bigint,
-    was_last_seen bigint, was_stopped_at bigint, was_terminate_cause varchar,
-    was_session_s bigint, was_in_octets bigint, was_out_octets bigint, definition text)),
+# which waits for every lock. Without its layout: psycopg caches the parsing
+# of a statement's placeholders only up to 4,096 characters.
+_PG_SAVE_KNOWN = " ".join(f"""
+WITH o AS (
+SELECT * FROM json_to_recordset(CAST(%(was)s AS json)) AS o(id varchar,
+    {", ".join(f"{c} {_OLD_TYPES[c]}" for c in _GUARDED)}, definition text)),
 held AS (
-SELECT h.id FROM v CROSS JOIN LATERAL (
+SELECT h.id FROM o CROSS JOIN LATERAL (
     SELECT s.id FROM sessions s
-    WHERE s.id = v.id AND s.packets = v.was_packets AND s.active = v.was_active
-        AND s.started_at = v.was_started_at AND s.updated_at = v.was_updated_at
-        AND s.last_seen = v.was_last_seen AND s.stopped_at IS NOT DISTINCT FROM v.was_stopped_at
-        AND s.terminate_cause IS NOT DISTINCT FROM v.was_terminate_cause
-        AND s.session_s = v.was_session_s AND s.in_octets = v.was_in_octets
-        AND s.out_octets = v.was_out_octets AND s.user_id = v.user_id
+    WHERE s.id = o.id
+        AND ({", ".join(f"s.{c}" for c in _GUARDED)})
+            IS NOT DISTINCT FROM ({", ".join(f"o.{c}" for c in _GUARDED)})
         AND (SELECT p.definition FROM users u JOIN plans p ON p.name = u.plan
-             WHERE u.id = v.user_id) IS NOT DISTINCT FROM v.definition
+             WHERE u.id = o.user_id) IS NOT DISTINCT FROM o.definition
     FOR UPDATE OF s) h),
 ok AS (SELECT count(*) = %(n)s AS ok FROM held),
-saved AS ({_pg_save("v, ok WHERE ok.ok")}),
+saved AS ({_pg_save(", ok WHERE ok.ok")}),
 added AS ({pg_add_usage("usage", only_if="ok")})
-SELECT ok.ok FROM ok"""
+SELECT ok.ok FROM ok""".split())
 
 
 def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord, int]]

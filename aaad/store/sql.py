@@ -169,10 +169,13 @@ def query(conn: Connection, statement: str, params: dict[str, Any], *,
     driver SQL (``%(name)s`` parameters), run on the driver's connection in
     one pipeline with what must precede it: the transaction's BEGIN, which
     psycopg would otherwise send as a round trip of its own, and any queued
-    writes. With ``commit``, the COMMIT follows in the same pipeline: the
-    rows are returned once the transaction is durable, and SQLAlchemy's own
-    commit then has nothing to send (a statement after this one begins a new
-    transaction). Errors are raised as :func:`flush_writes` raises them."""
+    writes. With ``commit``, the statement is committed before the rows are
+    returned, and SQLAlchemy's own commit then has nothing to send (a
+    statement after this one begins a new transaction): a statement that is
+    the whole transaction runs alone in autocommit mode (no BEGIN, no
+    COMMIT: the server commits it before it answers), otherwise the COMMIT
+    follows in the same pipeline. Errors are raised as :func:`flush_writes`
+    raises them."""
     if conn.dialect.name != "postgresql":
         raise ValueError(f"query() is for PostgreSQL, not {conn.dialect.name}")
     queued = _QUEUED.get(conn)
@@ -182,6 +185,15 @@ def query(conn: Connection, statement: str, params: dict[str, Any], *,
     sql: str = statement
     args: Any = params
     try:
+        if (commit and not queued and not raw.autocommit
+                and raw.pgconn.transaction_status == _PG_IDLE):
+            raw.set_autocommit(True)
+            try:
+                with raw.cursor() as cur:
+                    cur.execute(statement, params)
+                    return _rows(cur, statement)
+            finally:
+                raw.set_autocommit(False)
         with raw.pipeline():
             with raw.cursor() as cur:
                 if not raw.autocommit and raw.pgconn.transaction_status == _PG_IDLE:
@@ -204,13 +216,24 @@ def query(conn: Connection, statement: str, params: dict[str, Any], *,
                     sql, args = "COMMIT", None
                     end.execute("COMMIT")
         try:
-            rows = cur.fetchall()
-            row_type = _row_type(tuple(d.name for d in cur.description or ()))
-            return [row_type(*r) for r in rows]
+            return _rows(cur, statement)
         finally:
             cur.close()
     except conn.dialect.loaded_dbapi.Error as e:
         raise _wrapped(conn, raw, e, sql, args) from e
+
+
+def _rows(cur: Any, statement: str) -> list[Any]:
+    rows = cur.fetchall()
+    row_type = _ROW_TYPES.get(statement)
+    if row_type is None:    # cur.description builds a Column per column, at every call
+        row_type = _ROW_TYPES[statement] = _row_type(
+            tuple(d.name for d in cur.description or ()))
+    return [row_type(*r) for r in rows]
+
+
+# Driver SQL → the named tuple type of its rows (a statement's text fixes its columns).
+_ROW_TYPES: dict[str, Any] = {}
 
 
 # (dialect, statement, expanding list sizes) → driver SQL and how to lay out

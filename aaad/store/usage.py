@@ -89,12 +89,12 @@ def pg_add_usage(param: str, *, only_if: str | None = None) -> str:
     unless it is true."""
     gate = f", {only_if} WHERE {only_if}.ok" if only_if else ""
     return f"""
-INSERT INTO usage_counters (user_id, period_start, user_name, {", ".join(COUNTERS)})
+INSERT INTO usage_counters AS u (user_id, period_start, user_name, {", ".join(COUNTERS)})
 SELECT x.* FROM json_to_recordset(CAST(%({param})s AS json)) AS x(
     user_id integer, period_start bigint, user_name varchar,
     {", ".join(f"{c} bigint" for c in COUNTERS)}){gate}
 ON CONFLICT (user_id, period_start) DO UPDATE SET
-    {", ".join(f"{c} = least(usage_counters.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
+    {", ".join(f"{c} = least(u.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
                for c in COUNTERS)}"""
 
 
