@@ -167,7 +167,7 @@ def main() -> int:
                                         now=records[0].arrival,
                                         client_tenants=client_tenants, known=known)
         if known is not None:
-            known.remember(outcome.saved)
+            known.remember(outcome.saved, outcome.users)
         times.append(time.perf_counter() - t0)
     cpu = time.process_time() - cpu0
     round_trips = _round_trips(db, trace) if trace is not None else None

@@ -332,7 +332,7 @@ class AccountingHandler:
                 log.info("accounting batch of %d hit %s; retrying (attempt %d)",
                          len(records), type(e).__name__, attempt + 1)
         if self._known is not None:
-            self._known.remember(outcome.saved)
+            self._known.remember(outcome.saved, outcome.users)
         self._count(records, outcome)
         self._over_limit.extend(outcome.over_limit)
 

@@ -42,7 +42,8 @@ from aaad.store.tables import plans, sessions, users
 from aaad.store.usage import pg_add_usage
 from aaad.store.users import UserRef, ids_for
 
-__all__ = ["Loaded", "Known", "KnownSessions", "save_known", "claim_sessions",
+__all__ = ["Loaded", "Known", "KnownUser", "KnownSessions", "Change", "save_known",
+           "claim_sessions",
            "lock_sessions", "insert_placeholders", "save_sessions",
            "in_phases", "close_nas_sessions", "nas_session_ids", "close_stale_sessions",
            "stale_session_ids", "too_long_sessions", "close_too_long_sessions",
@@ -60,17 +61,30 @@ class Known:
     definition: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class KnownUser:
+    """The operator's holder of a User-Name as this node last read it: its id
+    and plan definition (None: no plan)."""
+
+    owner: int
+    definition: str | None
+
+
 class KnownSessions:
-    """The open sessions this node wrote last, by key: what the next record of
-    each needs, without reading the row back (PostgreSQL's accounting batch,
-    :func:`save_known`). Only a hint: the write is guarded by the whole
-    stored state, so an entry that another writer made stale (another node, a
-    stale-session sweep, a replaced login, an edited plan) costs a retry, never
-    a wrong count. At most ``limit`` entries; the oldest written go first."""
+    """The open sessions this node wrote last, by key, and the users their
+    names belonged to: what the next record of a session needs, without
+    reading the row back (PostgreSQL's accounting batch, :func:`save_known`).
+    Only a hint: each write is guarded by the whole stored state (or, for a
+    new session, by the row not existing and the name's holder and plan), so
+    an entry that another writer made stale (another node, a stale-session
+    sweep, a replaced login, an edited plan, a user deleted) costs that
+    session a second statement, never a wrong count. At most ``limit``
+    sessions and ``limit`` names; the oldest written go first."""
 
     def __init__(self, limit: int = 100_000) -> None:
         self._limit = limit
         self._known: dict[str, Known] = {}
+        self._users: dict[str, KnownUser] = {}
 
     def __len__(self) -> int:
         return len(self._known)
@@ -78,8 +92,13 @@ class KnownSessions:
     def get(self, key: str) -> Known | None:
         return self._known.get(key)
 
-    def remember(self, items: Iterable[Known]) -> None:
-        """Committed states; a closed session is forgotten."""
+    def user(self, name: str) -> KnownUser | None:
+        return self._users.get(name)
+
+    def remember(self, items: Iterable[Known], users_: Iterable[tuple[str, KnownUser]] = ()
+                 ) -> None:
+        """Committed states (a closed session is forgotten), and the holders
+        of names as read in the same transaction."""
         known = self._known
         for k in items:
             key = k.state.key
@@ -88,41 +107,65 @@ class KnownSessions:
                 known[key] = k
         while len(known) > self._limit:
             del known[next(iter(known))]
+        names = self._users
+        for name, u in users_:
+            names.pop(name, None)
+            names[name] = u
+        while len(names) > self._limit:
+            del names[next(iter(names))]
 
     def forget(self, keys: Iterable[str]) -> None:
         for key in keys:
             self._known.pop(key, None)
 
 
-def save_known(conn: Connection,
-               changes: Sequence[tuple[Known, SessionState, int, AcctRecord]],
-               usage_rows: Sequence[dict[str, Any]]) -> bool:
-    """PostgreSQL: write new session states computed from :class:`Known` ones,
-    and the usage they add, in one statement that commits with the
-    transaction's BEGIN in one round trip; only if every session row still
-    holds the state it was computed from (its counters, times, phase,
-    packets, user, and the user's plan definition). Otherwise nothing is
-    written and the result is False: the caller reads the rows and does it
-    again. ``changes``: (what was known, the new state, packets added, the
-    newest record); ``usage_rows``: as :func:`aaad.store.usage.counter_rows`.
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A session's new state, computed from ``was`` (None: a new session, whose
+    row must not exist yet), for :func:`save_known`."""
 
-    The rows are locked in key order before the guard is read, as the claim
-    locks them, so two nodes cannot deadlock; under READ COMMITTED the lock
-    re-reads the row's newest version, so the guard sees what another node
-    committed last.
+    was: Known | None
+    state: SessionState
+    packets: int            # added by this batch
+    newest: AcctRecord
+    owner: int
+    definition: str | None
+
+
+def save_known(conn: Connection, changes: Sequence[Change],
+               usage_rows: Sequence[dict[str, Any]]) -> set[str]:
+    """PostgreSQL: write the new states of sessions computed without reading
+    them, and the usage they add, in one statement run alone (autocommit: the
+    server commits it before it answers); returns the keys of the sessions
+    written. A known session is written only if its row still holds the
+    state it was computed from (its counters, times, phase, packets, user
+    and the user's plan definition); a new one only if no row exists yet,
+    its name (the operator's) is still held by the same user and that user's
+    plan is the same. A session not written is left untouched, usage
+    included: the caller reads it and does it again. ``usage_rows``: per
+    session (:func:`aaad.store.usage.session_counter_rows`).
+
+    The known rows are locked in key order before their guard is read, as
+    the claim locks them, so two nodes cannot deadlock; under READ COMMITTED
+    the lock re-reads the row's newest version, so the guard sees what
+    another node committed last.
     """
-    ordered = sorted(changes, key=lambda c: c[1].key)
-    was = [{"id": k.state.key, "packets": k.packets, "active": k.state.open,
+    ordered = sorted(changes, key=lambda c: c.state.key)
+    was = [{"id": c.state.key, "packets": k.packets, "active": k.state.open,
             "started_at": k.state.started_at, "updated_at": k.state.updated_at,
             "last_seen": k.state.last_seen, "stopped_at": k.state.stopped_at,
             "terminate_cause": k.state.terminate_cause, "session_s": k.state.totals.session_s,
             "in_octets": k.state.totals.in_octets, "out_octets": k.state.totals.out_octets,
-            "user_id": k.owner, "definition": k.definition} for k, _, _, _ in ordered]
-    ok = query(conn, _PG_SAVE_KNOWN, {
-        "was": json_param(was), "n": len(was),
-        "rows": json_param(_save_rows([(s, n, r, k.owner) for k, s, n, r in ordered])),
+            "user_id": k.owner, "definition": k.definition}
+           for c in ordered if (k := c.was) is not None]
+    new = [{"id": c.state.key, "name": c.state.user_name, "user_id": c.owner,
+            "definition": c.definition} for c in ordered if c.was is None]
+    rows = query(conn, _PG_SAVE_KNOWN, {
+        "was": json_param(was), "new": json_param(new),
+        "rows": json_param(_save_rows([(c.state, c.packets, c.newest, c.owner)
+                                       for c in ordered])),
         "usage": json_param(list(usage_rows))}, commit=True)
-    return bool(ok[0].ok)
+    return {r.id for r in rows}
 
 
 def _state(r: Any) -> SessionState:
@@ -389,7 +432,7 @@ _PG_TYPES = (("id", "varchar"), ("user_name", "varchar"), ("nas_key", "varchar")
              ("calling_station_id", "varchar"), ("called_station_id", "varchar"),
              ("nas_port", "bigint"), ("nas_port_id", "varchar"),
              ("interim_interval_s", "integer"), ("user_id", "integer"),
-             ("authorised_s", "integer"))
+             ("authorised_s", "integer"), ("direction", "varchar"))
 
 _PG_SET = """active = excluded.active, packets = sessions.packets + excluded.packets,
     started_at = excluded.started_at, updated_at = excluded.updated_at,
@@ -406,14 +449,21 @@ _PG_SET = """active = excluded.active, packets = sessions.packets + excluded.pac
     user_id = coalesce(sessions.user_id, excluded.user_id)"""
 
 
-def _pg_save(gate: str = "") -> str:
+def _pg_save(gate: str = "", where: str = "") -> str:
     """The upsert of the rows of :func:`_save_rows` in parameter ``rows``;
-    ``gate``: more FROM items and a WHERE condition."""
+    ``gate``: a WHERE clause on them (``v``); ``where``: which existing rows
+    may be updated."""
     return f"""
 INSERT INTO sessions ({", ".join(c for c, _ in _PG_TYPES)})
 SELECT v.* FROM json_to_recordset(CAST(%(rows)s AS json))
     AS v({", ".join(f"{c} {t}" for c, t in _PG_TYPES)}){gate}
-ON CONFLICT (id) DO UPDATE SET {_PG_SET}"""
+ON CONFLICT (id) DO UPDATE SET {_PG_SET}{f" WHERE {where}" if where else ""}"""
+
+
+def _plan_of(alias: str) -> str:
+    """SQL: the plan definition of the user ``<alias>.user_id``."""
+    return (f"(SELECT p.definition FROM users u JOIN plans p ON p.name = u.plan "
+            f"WHERE u.id = {alias}.user_id)")
 
 
 _PG_SAVE = _pg_save()
@@ -426,16 +476,18 @@ _GUARDED = ("packets", "active", "started_at", "updated_at", "last_seen", "stopp
 _OLD_TYPES = dict(_PG_TYPES)
 
 
-# save_known's statement. ``held``: the rows (``was``, sorted by key) that
-# still hold the state the new one was computed from, locked one by one in
-# key order: a lookup of each by its key, which the planner cannot turn into
-# a scan of the table (a subquery with FOR UPDATE is not merged into a join).
-# The lock re-reads a row another transaction changed, and the guard is
-# evaluated on that version. Only if all of them hold (``ok``) are the
-# sessions saved and the usage added (add_usage's upsert). Data-modifying
-# CTEs run whether or not the main query reads them; both wait for ``ok``,
-# which waits for every lock. Without its layout: psycopg caches the parsing
-# of a statement's placeholders only up to 4,096 characters.
+# save_known's statement. ``held``: the known rows (``was``, sorted by key)
+# that still hold the state the new one was computed from, locked one by one
+# in key order: a lookup of each by its key, which the planner cannot turn
+# into a scan of the table (a subquery with FOR UPDATE is not merged into a
+# join). The lock re-reads a row another transaction changed, and the guard
+# is evaluated on that version. ``fresh``: the new sessions whose name and
+# plan are as they were read. ``saved`` inserts the fresh rows and updates
+# the held ones; a fresh row that exists after all (another writer made it)
+# conflicts and is left alone (the update's WHERE), so what it returns is
+# what was written, and only their usage is added (add_usage's upsert, per
+# user and period). Without its layout: psycopg caches the parsing of a
+# statement's placeholders only up to 4,096 characters.
 _PG_SAVE_KNOWN = " ".join(f"""
 WITH o AS (
 SELECT * FROM json_to_recordset(CAST(%(was)s AS json)) AS o(id varchar,
@@ -446,13 +498,17 @@ SELECT h.id FROM o CROSS JOIN LATERAL (
     WHERE s.id = o.id
         AND ({", ".join(f"s.{c}" for c in _GUARDED)})
             IS NOT DISTINCT FROM ({", ".join(f"o.{c}" for c in _GUARDED)})
-        AND (SELECT p.definition FROM users u JOIN plans p ON p.name = u.plan
-             WHERE u.id = o.user_id) IS NOT DISTINCT FROM o.definition
+        AND {_plan_of("o")} IS NOT DISTINCT FROM o.definition
     FOR UPDATE OF s) h),
-ok AS (SELECT count(*) = %(n)s AS ok FROM held),
-saved AS ({_pg_save(", ok WHERE ok.ok")}),
-added AS ({pg_add_usage("usage", only_if="ok")})
-SELECT ok.ok FROM ok""".split())
+fresh AS (
+SELECT n.id FROM json_to_recordset(CAST(%(new)s AS json))
+    AS n(id varchar, name varchar, user_id integer, definition text)
+WHERE (SELECT h.id FROM users h WHERE h.name = n.name AND h.tenant_id = {OPERATOR}) = n.user_id
+    AND {_plan_of("n")} IS NOT DISTINCT FROM n.definition),
+saved AS ({_pg_save(" WHERE v.id IN (SELECT id FROM held UNION ALL SELECT id FROM fresh)",
+                    where="sessions.id IN (SELECT id FROM held)")} RETURNING sessions.id),
+added AS ({pg_add_usage("usage", of_sessions="saved")})
+SELECT id FROM saved""".split())
 
 
 def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord, int]]
@@ -467,7 +523,7 @@ def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord, int]]
         "framed_ip": r.framed_ip, "calling_station_id": r.calling_station_id,
         "called_station_id": r.called_station_id, "nas_port": r.nas_port,
         "nas_port_id": r.nas_port_id, "interim_interval_s": r.interim_interval_s,
-        "user_id": u, "authorised_s": r.authorised_s,
+        "user_id": u, "authorised_s": r.authorised_s, "direction": r.direction,
     } for s, n, r, u in ordered]
 
 

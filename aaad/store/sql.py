@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import functools
 import json
+import re
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -189,8 +190,9 @@ def query(conn: Connection, statement: str, params: dict[str, Any], *,
                 and raw.pgconn.transaction_status == _PG_IDLE):
             raw.set_autocommit(True)
             try:
-                with raw.cursor() as cur:
-                    cur.execute(statement, params)
+                with _cursor(raw, statement) as cur:
+                    sql, args = _native(statement, params)
+                    cur.execute(sql, args)
                     return _rows(cur, statement)
             finally:
                 raw.set_autocommit(False)
@@ -221,6 +223,38 @@ def query(conn: Connection, statement: str, params: dict[str, Any], *,
             cur.close()
     except conn.dialect.loaded_dbapi.Error as e:
         raise _wrapped(conn, raw, e, sql, args) from e
+
+
+# psycopg parses a statement's %(name)s placeholders at every execution
+# unless the statement is short enough for its cache.
+_PARSE_CACHED = 4096
+_NATIVE: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+
+def _cursor(raw: Any, statement: str) -> Any:
+    if len(statement) <= _PARSE_CACHED:
+        return raw.cursor()
+    import psycopg
+
+    return psycopg.RawCursor(raw)
+
+
+def _native(statement: str, params: dict[str, Any]) -> tuple[str, Any]:
+    """A long statement with PostgreSQL's own $n placeholders (converted once),
+    for a RawCursor, which sends it without parsing it; a short one as it is."""
+    if len(statement) <= _PARSE_CACHED:
+        return statement, params
+    found = _NATIVE.get(statement)
+    if found is None:
+        names: list[str] = []
+
+        def number(m: re.Match[str]) -> str:
+            if m.group(1) not in names:
+                names.append(m.group(1))
+            return f"${names.index(m.group(1)) + 1}"
+        found = _NATIVE[statement] = (re.sub(r"%\((\w+)\)s", number, statement), tuple(names))
+    sql, order = found
+    return sql, [params[n] for n in order]
 
 
 def _rows(cur: Any, statement: str) -> list[Any]:

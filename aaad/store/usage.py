@@ -31,7 +31,8 @@ from aaad.store.sql import (
 from aaad.store.tables import usage, usage_bands
 from aaad.store.users import UserRef, ids_for, user_ids
 
-__all__ = ["COUNTERS", "MAX_COUNTER", "counter_rows", "pg_add_usage", "add_usage",
+__all__ = ["COUNTERS", "MAX_COUNTER", "counter_rows", "session_counter_rows", "pg_add_usage",
+           "add_usage",
            "get_usage", "counted_usage", "band_usage", "band_usage_many",
            "add_band_usage"]
 
@@ -81,21 +82,42 @@ COUNTERS = ("session_s", "in_octets", "out_octets", "counted_s", "counted_in_oct
             "counted_out_octets")
 
 
-def pg_add_usage(param: str, *, only_if: str | None = None) -> str:
+def pg_add_usage(param: str, *, of_sessions: str | None = None) -> str:
     """PostgreSQL: one statement adding the counter rows in the JSON parameter
     ``param`` (:func:`counter_rows`); sums stop at MAX_COUNTER like
-    upsert_add's. ``only_if``: a one-row relation with a boolean ``ok``
-    column (a CTE of the statement this one is part of); nothing is added
-    unless it is true."""
-    gate = f", {only_if} WHERE {only_if}.ok" if only_if else ""
+    upsert_add's. ``of_sessions``: the rows are per session
+    (:func:`session_counter_rows`), and only those of the sessions whose id
+    the relation of that name (a CTE of the statement this one is part of)
+    returns are added, summed per user and period."""
+    fields = f"""user_id integer, period_start bigint, user_name varchar,
+    {", ".join(f"{c} bigint" for c in COUNTERS)}"""
+    if of_sessions is None:
+        source = f"SELECT x.* FROM json_to_recordset(CAST(%({param})s AS json)) AS x({fields})"
+    else:
+        source = f"""
+SELECT x.user_id, x.period_start, min(x.user_name),
+    {", ".join(f"CAST(least(sum(x.{c}), {MAX_COUNTER}) AS bigint)" for c in COUNTERS)}
+FROM json_to_recordset(CAST(%({param})s AS json)) AS x(session_id varchar, {fields})
+WHERE x.session_id IN (SELECT id FROM {of_sessions})
+GROUP BY x.user_id, x.period_start"""
     return f"""
 INSERT INTO usage_counters AS u (user_id, period_start, user_name, {", ".join(COUNTERS)})
-SELECT x.* FROM json_to_recordset(CAST(%({param})s AS json)) AS x(
-    user_id integer, period_start bigint, user_name varchar,
-    {", ".join(f"{c} bigint" for c in COUNTERS)}){gate}
+{source}
 ON CONFLICT (user_id, period_start) DO UPDATE SET
     {", ".join(f"{c} = least(u.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
                for c in COUNTERS)}"""
+
+
+def session_counter_rows(parts: Mapping[tuple[str, int, int], Totals],
+                         names: Mapping[int, str]) -> list[dict[str, Any]]:
+    """(session key, user id, period start) → usage (counted in full: no bands):
+    the rows :func:`pg_add_usage` takes ``of_sessions``."""
+    return [
+        {"session_id": k, "user_id": u, "period_start": p, "user_name": names[u],
+         "session_s": capped(t.session_s), "in_octets": capped(t.in_octets),
+         "out_octets": capped(t.out_octets), "counted_s": capped(t.session_s),
+         "counted_in_octets": capped(t.in_octets), "counted_out_octets": capped(t.out_octets)}
+        for (k, u, p), t in sorted(parts.items())]
 
 
 # One statement for the batch.

@@ -72,7 +72,8 @@ def _round_trips(db: Database, work: Any) -> list[str]:
         if len(fields) > 3 and fields[1] == "B" and fields[3] == "CommandComplete":
             tags.append(fields[4].strip().strip('"').split()[0])
         elif len(fields) > 3 and fields[1] == "B" and fields[3] == "ReadyForQuery":
-            trips.append(" ".join(tags))
+            if tags:    # none: psycopg preparing a statement it ran often (once)
+                trips.append(" ".join(tags))
             tags = []
     return trips
 
@@ -138,7 +139,7 @@ def _known_batch(db: Database, known: session_store.KnownSessions, rec: Any) -> 
         defer_writes(conn)
         outcome = record_accounting(conn, [rec], period=parse_period_spec("monthly"), tz=UTC,
                                     known=known)
-    known.remember(outcome.saved)
+    known.remember(outcome.saved, outcome.users)
     return outcome
 
 
@@ -204,3 +205,59 @@ def test_a_known_session_changed_by_another_writer_is_read_again(db: Database,
     assert (row["session_s"], row["in_octets"]) == (120, 250)
     assert row["active"]                # an Interim reopens what aaad closed as stale
     assert known.get(row["id"]) is not None and known.get(row["id"]).packets == row["packets"]
+
+
+def _start(sid: str, user: str = "ann", at: int = 0) -> Any:
+    return acct_record(Status.START, T0 + at, Totals(0, 0, 0), user_name=user,
+                       acct_session_id=sid)
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
+def test_a_new_session_of_a_known_user_is_one_round_trip(db: Database) -> None:
+    known = session_store.KnownSessions()
+    _known_batch(db, known, _interim(60, 100, sid="s1"))    # reads the user: now known
+    trips = _round_trips(db, lambda: _known_batch(db, known, _start("s2", at=100)))
+    assert trips == ["SELECT"]
+    _known_batch(db, known, _interim(200, 300, sid="s2"))
+    with db.reader.connect() as conn:
+        assert usage_store.get_usage(conn, "ann", MONTH) == Totals(260, 400, 2)
+        rows = {r["acct_session_id"]: r for r in session_store.list_sessions(conn)}
+    assert (rows["s2"]["session_s"], rows["s2"]["packets"], rows["s2"]["active"]) == \
+        (200, 2, True)
+    assert known.get(rows["s2"]["id"]) is not None
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
+@pytest.mark.parametrize("change", ["another node created it", "the name changed hands"])
+def test_a_new_session_the_statement_cannot_write_is_done_the_usual_way(
+        db: Database, change: str) -> None:
+    from aaad.store import users as user_store
+
+    known = session_store.KnownSessions()
+    _known_batch(db, known, _interim(60, 100, sid="s1"))
+    if change == "another node created it":
+        other = session_store.KnownSessions()
+        _known_batch(db, other, _interim(30, 50, sid="s2"))
+    else:
+        with db.writer.begin() as conn:   # the holder of "ann" is replaced by an account
+            user_store.add_user(conn, "ann", password_hash=None, password_cleartext="pw",
+                                plan=None, enabled=True, now=T0)
+    # One batch: a known session (written by the statement) and the new one.
+    with db.writer.begin() as conn:
+        defer_writes(conn)
+        outcome = record_accounting(
+            conn, [_interim(120, 250, sid="s1"), _interim(90, 80, sid="s2")],
+            period=parse_period_spec("monthly"), tz=UTC, known=known)
+    known.remember(outcome.saved, outcome.users)
+    assert outcome.records == 2 and outcome.added.session_s == 60 + 90 - (
+        30 if change == "another node created it" else 0)
+    with db.reader.connect() as conn:
+        rows = {r["acct_session_id"]: r for r in session_store.list_sessions(conn)}
+        total = usage_store.get_usage(conn, "ann", MONTH)
+    assert rows["s2"]["session_s"] == 90 and rows["s2"]["in_octets"] == 80
+    if change == "another node created it":
+        assert total == Totals(120 + 90, 250 + 80, 2)
+        assert rows["s2"]["packets"] == 2
+    else:   # the new account has only the new session; s1 stays with the old holder
+        assert total == Totals(90, 80, 1)
+        assert rows["s2"]["packets"] == 1

@@ -157,6 +157,8 @@ class BatchOutcome:
     # loaded them read their plans: PostgreSQL), for a KnownSessions once
     # the batch is committed.
     saved: tuple[session_store.Known, ...] = ()
+    # The operator's holders of the names of sessions this batch created.
+    users: tuple[tuple[str, session_store.KnownUser], ...] = ()
 
 
 @dataclass
@@ -171,6 +173,7 @@ class _Segment:
     calls_missed: int = 0
     calls_corrected: int = 0
     saved: list[session_store.Known] = field(default_factory=list)
+    users: list[tuple[str, session_store.KnownUser]] = field(default_factory=list)
 
 
 def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
@@ -187,22 +190,25 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
     ``client_tenants`` (client name → tenant name) routes the users of new
     sessions (core.accounting.realms.route).
 
-    ``known`` (PostgreSQL): the sessions this node wrote last. A batch of
-    records only for known sessions of plans that only count is written in
-    one statement that commits with it (one round trip); if another writer
-    changed one of its sessions meanwhile, nothing was written, and the batch
-    is done the usual way. The caller gives the outcome's ``saved`` to
-    ``known`` once the transaction is committed.
+    ``known`` (PostgreSQL): the sessions this node wrote last and the users
+    of their names. The records of known sessions, and of new sessions of
+    known users, under plans that only count, are written in one statement
+    (one round trip, committed on its own); a session another writer
+    changed meanwhile (or created, for a new one) is not written by it, and
+    its records are done the usual way with the rest. The caller gives the
+    outcome's ``saved`` and ``users`` to ``known`` once the transaction is
+    committed.
     """
-    if known is not None:
-        done = _known_batch(conn, records, known, period, tz)
-        if done is not None:
-            return done
     tenancy = client_tenants or _NO_TENANTS
+    count = len(records)
+    total = _Segment()
+    if known is not None:
+        done = _known_batch(conn, records, known, period, tz, tenancy)
+        if done is not None:
+            total, records = done
     if now is None:
         now = max((r.arrival for r in records), default=0)
     rules = calls if calls is not None else _DEFAULT_RULES
-    total = _Segment()
     closed = 0
     segment: list[AcctRecord] = []
     for rec in records:
@@ -217,62 +223,97 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
         else:
             segment.append(rec)
     _merge(total, _apply_sessions(conn, segment, period, tz, now, rules, tenancy))
-    return BatchOutcome(len(records), total.added, total.created, closed,
+    return BatchOutcome(count, total.added, total.created, closed,
                         tuple(total.over_limit), total.charged_money, total.calls_rated,
                         tuple(total.calls_unrated), tuple(total.unattributed),
-                        total.calls_missed, total.calls_corrected, tuple(total.saved))
+                        total.calls_missed, total.calls_corrected, tuple(total.saved),
+                        tuple(total.users))
 
 
 def _known_batch(conn: Connection, records: Sequence[AcctRecord],
                  known: session_store.KnownSessions, default_period: PeriodSpec,
-                 tz: ZoneInfo) -> BatchOutcome | None:
-    """The batch in one statement (session_store.save_known), or None when it
-    cannot be: a record of a session not known, an Accounting-On/Off, a plan
-    that does more than count (core.quotas.charging.acts_in_accounting), a
-    database other than PostgreSQL, or a session another writer changed."""
-    if conn.dialect.name != "postgresql":
+                 tz: ZoneInfo, tenancy: Mapping[str, str]
+                 ) -> tuple[_Segment, list[AcctRecord]] | None:
+    """Write what one statement can (session_store.save_known): the sessions
+    known, and the new ones of users known, whose plans only count
+    (core.quotas.charging.acts_in_accounting); what it did, and the records
+    left for the usual way (of the other sessions, and of those the statement
+    did not write). None when it can write nothing: not PostgreSQL, an
+    Accounting-On/Off in the batch, or no session it could take."""
+    if conn.dialect.name != "postgresql" or any(
+            rec.status in (Status.ACCOUNTING_ON, Status.ACCOUNTING_OFF) for rec in records):
         return None
-    found: dict[str, session_store.Known] = {}
+    start: dict[str, tuple[session_store.Known | None, int, str | None]] = {}
+    skipped: set[str] = set()
+    plans: dict[str | None, Plan | None] = {None: None}
     for rec in records:
-        if rec.key not in found:
-            k = known.get(rec.key)
-            if k is None or rec.status in (Status.ACCOUNTING_ON, Status.ACCOUNTING_OFF):
-                return None
-            found[rec.key] = k
-    specs: dict[int, PeriodSpec] = {}
-    for k in found.values():
-        if k.definition is not None:
-            plan = plan_from_json(k.definition)
-            if acts_in_accounting(plan):
-                return None
-            specs[k.owner] = plan.period
-    states = {key: k.state for key, k in found.items()}
+        key = rec.key
+        if key in start or key in skipped:
+            continue
+        k = known.get(key)
+        if k is not None:
+            begin: tuple[session_store.Known | None, int, str | None] = (k, k.owner,
+                                                                         k.definition)
+        elif (rec.user_name != UNATTRIBUTED
+              and not needs_tenants(rec.user_name, tenancy.get(rec.client))
+              and (u := known.user(rec.user_name)) is not None):
+            begin = (None, u.owner, u.definition)
+        else:
+            skipped.add(key)
+            continue
+        definition = begin[2]
+        if definition not in plans:
+            plans[definition] = plan_from_json(definition)
+        if acts_in_accounting(plans[definition]):
+            skipped.add(key)
+            continue
+        start[key] = begin
+    if not start:
+        return None
+    states: dict[str, SessionState | None] = {
+        key: (k.state if k is not None else None) for key, (k, _, _) in start.items()}
     counts: dict[str, int] = {}
     newest: dict[str, AcctRecord] = {}
-    added = ZERO
-    parts: dict[tuple[int, int], tuple[Totals, Totals]] = {}
+    added: dict[str, Totals] = {}
+    created: set[str] = set()
+    parts: dict[tuple[str, int, int], Totals] = {}
     for rec in records:
-        applied = apply_record(states[rec.key], rec)
-        states[rec.key] = applied.state
-        counts[rec.key] = counts.get(rec.key, 0) + 1
-        newest[rec.key] = rec
+        key = rec.key
+        if key not in start:
+            continue
+        applied = apply_record(states[key], rec)
+        states[key] = applied.state
+        counts[key] = counts.get(key, 0) + 1
+        newest[key] = rec
+        if applied.created:
+            created.add(key)
         if applied.delta.is_zero():
             continue
-        added = added + applied.delta
-        owner = found[rec.key].owner
+        added[key] = added.get(key, ZERO) + applied.delta
+        _, owner, definition = start[key]
+        plan = plans[definition]
         for part in split_usage_timed(applied.delta, applied.t0, applied.t1,
-                                      specs.get(owner, default_period), tz):
-            key = (owner, part.period_start)
-            raw, _ = parts.get(key, (ZERO, ZERO))
-            parts[key] = (raw + part.usage, raw + part.usage)   # counted: no bands
-    names = {k.owner: k.state.user_name for k in found.values()}
-    changes = [(found[key], states[key], counts[key], newest[key]) for key in sorted(found)]
-    if not session_store.save_known(conn, changes, usage_store.counter_rows(parts, names)):
-        known.forget(found)
-        return None
-    saved = tuple(session_store.Known(s, k.packets + n, k.owner, k.definition)
-                  for k, s, n, _ in changes)
-    return BatchOutcome(len(records), added, 0, 0, saved=saved)
+                                      plan.period if plan is not None else default_period, tz):
+            pkey = (key, owner, part.period_start)
+            parts[pkey] = parts.get(pkey, ZERO) + part.usage
+    changes = [session_store.Change(k, state, counts[key], newest[key], owner, definition)
+               for key, (k, owner, definition) in start.items()
+               if (state := states[key]) is not None]
+    names = {c.owner: c.state.user_name for c in changes}
+    written = session_store.save_known(conn, changes,
+                                       usage_store.session_counter_rows(parts, names))
+    known.forget(key for key in start if key not in written)
+    out = _Segment()
+    for c in changes:
+        key = c.state.key
+        if key not in written:
+            continue
+        out.added = out.added + added.get(key, ZERO)
+        out.created += key in created
+        before = c.was.packets if c.was is not None else 0
+        out.saved.append(session_store.Known(c.state, before + c.packets, c.owner,
+                                             c.definition))
+    return out, [rec for rec in records if rec.key not in written]
 
 
 def _merge(total: _Segment, part: _Segment) -> None:
@@ -286,6 +327,7 @@ def _merge(total: _Segment, part: _Segment) -> None:
     total.calls_missed += part.calls_missed
     total.calls_corrected += part.calls_corrected
     total.saved.extend(part.saved)
+    total.users.extend(part.users)
 
 
 def _add_rated(out: _Segment, rated: RatingTally) -> None:
@@ -348,6 +390,11 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
         out.saved.extend(session_store.Known(s, loaded[k][1] + counts[k], owners[k],
                                              definitions.get(owners[k]))
                          for k, s in states.items() if s is not None and k in counts)
+        out.users.extend((rec.user_name, session_store.KnownUser(
+                              owners[k], definitions.get(owners[k])))
+                         for k, rec in first.items()     # created here: owner = holder
+                         if not loaded[k][1] and k not in routes
+                         and rec.user_name != UNATTRIBUTED)
     parts, by_session = _count(conn, pieces, user_plans, names, tz)
     usage_store.add_usage(conn, parts, names)
     # Plans that only count (a cap that refuses the next login) need no
