@@ -190,7 +190,7 @@ def query(conn: Connection, statement: str, params: dict[str, Any], *,
                 and raw.pgconn.transaction_status == _PG_IDLE):
             raw.set_autocommit(True)
             try:
-                with _cursor(raw, statement) as cur:
+                with _cursor(conn, raw, statement) as cur:
                     sql, args = _native(statement, params)
                     cur.execute(sql, args)
                     return _rows(cur, statement)
@@ -231,12 +231,10 @@ _PARSE_CACHED = 4096
 _NATIVE: dict[str, tuple[str, tuple[str, ...]]] = {}
 
 
-def _cursor(raw: Any, statement: str) -> Any:
+def _cursor(conn: Connection, raw: Any, statement: str) -> Any:
     if len(statement) <= _PARSE_CACHED:
         return raw.cursor()
-    import psycopg
-
-    return psycopg.RawCursor(raw)
+    return conn.dialect.loaded_dbapi.RawCursor(raw)     # the driver module: psycopg
 
 
 def _native(statement: str, params: dict[str, Any]) -> tuple[str, Any]:
