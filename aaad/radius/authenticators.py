@@ -84,7 +84,7 @@ def verify_message_authenticator(packet: bytes, secret: bytes, *, zero_vector: b
     received = packet[pos + 2:pos + 18]
     authenticator = _ZERO16 if zero_vector else packet[4:20]
     zeroed = packet[:4] + authenticator + packet[20:pos + 2] + _ZERO16 + packet[pos + 18:]
-    expected = hmac.new(secret, zeroed, hashlib.md5).digest()
+    expected = hmac.digest(secret, zeroed, "md5")
     if not hmac.compare_digest(expected, received):
         raise BadMessageAuthenticator("Message-Authenticator does not verify (wrong secret?)")
     return True
@@ -105,7 +105,7 @@ def decrypt_password(hidden: bytes, secret: bytes, authenticator: bytes) -> byte
     for i in range(0, len(hidden), 16):
         block = hidden[i:i + 16]
         key = hashlib.md5(secret + last).digest()
-        out += bytes(a ^ b for a, b in zip(block, key, strict=False))
+        out += (int.from_bytes(block) ^ int.from_bytes(key)).to_bytes(16)
         last = block
     password = bytes(out).rstrip(b"\x00")
     if b"\x00" in password:

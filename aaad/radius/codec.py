@@ -702,6 +702,6 @@ def _encode_signed_reply(packet: Packet, code: int,
     attrs = b"".join(body)
     header = _HEADER.pack(code, packet.id, 20 + len(attrs))
     secret: bytes = packet.secret
-    mac = hmac.new(secret, header + packet.authenticator + attrs, hashlib.md5).digest()
+    mac = hmac.digest(secret, header + packet.authenticator + attrs, "md5")
     attrs = _MA_PLACEHOLDER[:2] + mac + attrs[18:]
     return header + hashlib.md5(header + packet.authenticator + attrs + secret).digest() + attrs
