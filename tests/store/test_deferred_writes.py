@@ -261,3 +261,68 @@ def test_a_new_session_the_statement_cannot_write_is_done_the_usual_way(
     else:   # the new account has only the new session; s1 stays with the old holder
         assert total == Totals(90, 80, 1)
         assert rows["s2"]["packets"] == 1
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
+@pytest.mark.parametrize("seed", range(6))
+def test_two_writers_with_their_own_memory_count_every_session_once(
+        db: Database, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two nodes (each its own KnownSessions) get the same sessions' records,
+    duplicated, reordered and split into batches at random: what is stored is
+    each session's high-water mark, and each user's usage their sum. Both
+    ways are taken: sessions the one statement wrote, and sessions it left
+    because the other node had written them."""
+    import random
+
+    written = refused = 0
+    save_known = session_store.save_known
+
+    def counted(conn: Any, changes: Any, usage_rows: Any) -> set[str]:
+        nonlocal written, refused
+        done = save_known(conn, changes, usage_rows)
+        written += len(done)
+        refused += len(changes) - len(done)
+        return done
+    monkeypatch.setattr(session_store, "save_known", counted)
+    rng = random.Random(seed)
+    final = Totals(300, 5000, 700)
+    records = []
+    for s in range(6):
+        user = ("ann", "bob", "cyd")[s % 3]
+        sid = f"s{s}"
+        records.append(acct_record(Status.START, T0, Totals(0, 0, 0), user_name=user,
+                                   acct_session_id=sid))
+        for k in range(1, 5):
+            records.append(acct_record(Status.INTERIM, T0 + 60 * k,
+                                       Totals(60 * k, 1000 * k, 100 * k), user_name=user,
+                                       acct_session_id=sid))
+        records.append(acct_record(Status.STOP, T0 + 300, final, user_name=user,
+                                   acct_session_id=sid))
+    # Mostly in order, some swapped with a neighbour; about a third sent to both.
+    for i in range(len(records) - 1):
+        if rng.random() < 0.2:
+            records[i], records[i + 1] = records[i + 1], records[i]
+    nodes = [session_store.KnownSessions(), session_store.KnownSessions()]
+    queues: list[list[Any]] = [[], []]
+    for rec in records:
+        sent = rng.choice(([0], [1], [0, 1]))
+        for n in sent:
+            queues[n].append(rec)
+    while queues[0] or queues[1]:
+        n = rng.choice([i for i in (0, 1) if queues[i]])
+        size = rng.randint(1, 5)
+        batch, queues[n] = queues[n][:size], queues[n][size:]
+        with db.writer.begin() as conn:
+            defer_writes(conn)
+            outcome = record_accounting(conn, batch, period=parse_period_spec("monthly"),
+                                        tz=UTC, known=nodes[n])
+        nodes[n].remember(outcome.saved, outcome.users)
+    with db.reader.connect() as conn:
+        stored = session_store.list_sessions(conn)
+        assert len(stored) == 6
+        for row in stored:
+            assert (row["session_s"], row["in_octets"], row["out_octets"]) == (300, 5000, 700)
+            assert not row["active"]
+        for user in ("ann", "bob", "cyd"):
+            assert usage_store.get_usage(conn, user, MONTH) == Totals(600, 10000, 1400)
+    assert written > 0 and refused > 0
