@@ -7,6 +7,7 @@ Which phases the closes select comes from the lifecycle table
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -239,7 +240,8 @@ def _with_plans(rows: Any) -> tuple[dict[str, Loaded], dict[int, str]]:
     for r in rows:
         loaded[r.id] = (_state(r), r.packets, r.owner)
         if r.definition is not None:
-            definitions[r.owner] = r.definition
+            # One copy of each plan's text, however many sessions remember it.
+            definitions[r.owner] = sys.intern(r.definition)
     return loaded, definitions
 
 
