@@ -331,16 +331,7 @@ _TLV_KEYS: weakref.WeakKeyDictionary[Dictionary, frozenset[AttributeKey]] = \
 def _is_tlv_attribute(packet: Packet, key: AttributeKey) -> bool:
     """pyrad's ``_PktIsTlvAttribute`` with the answer per dictionary computed
     once: pyrad looks the key's name up twice for every attribute decoded."""
-    dictionary = getattr(packet, "dict", None)
-    if dictionary is None:
-        return False
-    keys = _TLV_KEYS.get(dictionary)
-    if keys is None:
-        index = dictionary.attrindex
-        keys = _TLV_KEYS[dictionary] = frozenset(
-            index.GetForward(name) for name, attr in dictionary.attributes.items()
-            if attr.type == "tlv" and index.HasForward(name))
-    return key in keys
+    return key in _tlv_keys(packet)
 
 
 _PACKET_HEADER = struct.Struct("!BBH16s")
@@ -363,7 +354,14 @@ def _decode_packet(packet: Packet, data: bytes) -> None:
     data = data[:length]
     packet.raw_packet = data
     packet.clear()
-    setdefault = packet.setdefault
+    # Collected in a plain dict, then stored with OrderedDict's own
+    # __setitem__: pyrad's __contains__ and __setitem__, which the packet's
+    # setdefault would call for every attribute, translate names to codes.
+    # Keys keep their first-seen order, as setdefault kept them. A TLV is
+    # stored by pyrad itself, in order with what was stored before it.
+    found: dict[Any, list[bytes]] = {}
+    store = OrderedDict.__setitem__
+    tlv = _tlv_keys(packet)
     pos = 20
     while pos < length:
         if pos + 2 > length:
@@ -374,15 +372,40 @@ def _decode_packet(packet: Packet, data: bytes) -> None:
         value = data[pos + 2:pos + attrlen]
         if key == 26:
             for vkey, vvalue in packet._PktDecodeVendorAttribute(value):
-                setdefault(vkey, []).append(vvalue)
+                _add(packet, found, store, vkey, vvalue)
         elif key == 80:         # Message-Authenticator present
             packet.message_authenticator = True
-            setdefault(key, []).append(value)
-        elif packet._PktIsTlvAttribute(key):
+            _add(packet, found, store, key, value)
+        elif key in tlv:
             packet._PktDecodeTlvAttribute(key, value)
         else:
-            setdefault(key, []).append(value)
+            _add(packet, found, store, key, value)
         pos += attrlen
+
+
+def _add(packet: Packet, found: dict[Any, list[bytes]], store: Any, key: Any,
+         value: bytes) -> None:
+    values = found.get(key)
+    if values is None:
+        values = OrderedDict.get(packet, key)   # a TLV's parent pyrad stored
+        if values is None:
+            values = []
+            store(packet, key, values)
+        found[key] = values
+    values.append(value)
+
+
+def _tlv_keys(packet: Packet) -> frozenset[AttributeKey]:
+    dictionary = getattr(packet, "dict", None)
+    if dictionary is None:
+        return frozenset()
+    keys = _TLV_KEYS.get(dictionary)
+    if keys is None:
+        index = dictionary.attrindex
+        keys = _TLV_KEYS[dictionary] = frozenset(
+            index.GetForward(name) for name, attr in dictionary.attributes.items()
+            if attr.type == "tlv" and index.HasForward(name))
+    return keys
 
 
 class _AuthRequest(AuthPacket):  # type: ignore[misc]
