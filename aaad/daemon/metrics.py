@@ -7,6 +7,7 @@ unbounded and personal).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import (
@@ -233,7 +234,6 @@ class Metrics:
         self._latency = Labelled(self.latency)
         self._auth_decisions = Labelled(self.auth_decisions)
         self._rejects = Labelled(self.rejects)
-        self._pending = Labelled(self.pending_requests)
         self.queue = Labelled(self.queue_depth)
         self.records = Labelled(self.acct_records)
         self.octets = Labelled(self.acct_octets)
@@ -265,5 +265,5 @@ class Metrics:
         if reply.reason is not None:
             self._rejects(reply.reason).inc()
 
-    def pending(self, port: str, count: int) -> None:
-        self._pending(port).set(count)
+    def watch_pending(self, port: str, read: Callable[[], int]) -> None:
+        self.pending_requests.labels(port).set_function(read)

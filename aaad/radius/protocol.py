@@ -68,7 +68,8 @@ class PortMetrics(Protocol):
     def request(self, port: str, client: str, code: int) -> None: ...
     def dropped(self, port: str, reason: str) -> None: ...
     def replied(self, port: str, request_code: int, reply: Reply, seconds: float) -> None: ...
-    def pending(self, port: str, count: int) -> None: ...
+    def watch_pending(self, port: str, read: Callable[[], int]) -> None:
+        """``read()`` is the port's requests being processed, whenever asked."""
 
 
 class RateLimitedLog:
@@ -151,6 +152,8 @@ class RadiusPort(DatagramProtocol):
         self._drops = RateLimitedLog(log, reactor=reactor)
         self.tracer = tracer or Tracer(now=reactor.seconds)
         self.pending = 0
+        # Read when the metrics are scraped, not set at every request.
+        metrics.watch_pending(name, lambda: self.pending)
         self._idle: list[Deferred[None]] = []
         self.reading = True
 
@@ -215,7 +218,6 @@ class RadiusPort(DatagramProtocol):
             return
         self._cache.begin(key)
         self.pending += 1
-        self._metrics.pending(self.name, self.pending)
         d = self._handler.handle(req)
         d.addCallbacks(self._send, self._no_reply, callbackArgs=(req, key, arrived, send),
                        errbackArgs=(req, key))
@@ -274,7 +276,6 @@ class RadiusPort(DatagramProtocol):
 
     def _done(self, _: object) -> None:
         self.pending -= 1
-        self._metrics.pending(self.name, self.pending)
         if self.pending == 0:
             idle, self._idle = self._idle, []
             for d in idle:
