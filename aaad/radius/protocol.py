@@ -218,10 +218,9 @@ class RadiusPort(DatagramProtocol):
             return
         self._cache.begin(key)
         self.pending += 1
-        d = self._handler.handle(req)
-        d.addCallbacks(self._send, self._no_reply, callbackArgs=(req, key, arrived, send),
-                       errbackArgs=(req, key))
-        d.addBoth(self._done)
+        self._handler.handle(req).addCallbacks(
+            self._send, self._no_reply, callbackArgs=(req, key, arrived, send),
+            errbackArgs=(req, key))
 
     def _decode(self, data: bytes, addr: tuple[str, int], arrived: float,
                 client: Client | None) -> Request[Any] | None:
@@ -253,15 +252,25 @@ class RadiusPort(DatagramProtocol):
 
     def _send(self, reply: Reply, req: Request[Any], key: Any, arrived: float,
               send: Send) -> None:
-        data = encode_reply(req, reply.code, reply.attributes)
-        self._cache.complete(key, data)
-        send(data, req.source)
-        took = self._reactor.seconds() - arrived
-        self._metrics.replied(self.name, req.code, reply, took)
-        if self.tracer.wants(req):
-            self.tracer.reply(self.name, req, reply.code, reply.attributes, reply.reason, took)
+        try:
+            data = encode_reply(req, reply.code, reply.attributes)
+            self._cache.complete(key, data)
+            send(data, req.source)
+            took = self._reactor.seconds() - arrived
+            self._metrics.replied(self.name, req.code, reply, took)
+            if self.tracer.wants(req):
+                self.tracer.reply(self.name, req, reply.code, reply.attributes, reply.reason,
+                                  took)
+        finally:
+            self._done()
 
     def _no_reply(self, failure: Failure, req: Request[Any], key: Any) -> None:
+        try:
+            self._not_sent(failure, req, key)
+        finally:
+            self._done()
+
+    def _not_sent(self, failure: Failure, req: Request[Any], key: Any) -> None:
         self._cache.forget(key)
         # A NoReply (a full queue or journal) keeps its own reason; anything
         # else is the backend (database) failing. Only a NoReply's reason is
@@ -274,7 +283,7 @@ class RadiusPort(DatagramProtocol):
                    self.name, framing.CODE_NAMES.get(req.code, req.code), req.client.name,
                    failure.getErrorMessage())
 
-    def _done(self, _: object) -> None:
+    def _done(self) -> None:
         self.pending -= 1
         if self.pending == 0:
             idle, self._idle = self._idle, []
