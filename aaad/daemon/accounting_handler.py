@@ -113,6 +113,8 @@ class AccountingHandler:
         self._batches: GroupCommit[AcctRecord, None] = GroupCommit(
             executor=executor, process=self._write, max_batch=max_batch, max_queue=max_queue,
             clock=reactor.seconds, on_batch=self._batch_done)
+        # Read when the metrics are scraped, not set at every request.
+        metrics.queue_depth.labels("accounting").set_function(lambda: self._batches.depth)
 
     @property
     def queue_depth(self) -> int:
@@ -130,7 +132,6 @@ class AccountingHandler:
             d = self._batches.submit(rec)
         except Exception:  # noqa: BLE001  (becomes the Deferred's failure)
             return fail()
-        self._metrics.queue("accounting").set(self._batches.depth)
         return d.addCallback(_response)
 
     def _attribute(self, rec: AcctRecord) -> AcctRecord:
@@ -372,7 +373,6 @@ class AccountingHandler:
         self._flush_over_limit()
         self._metrics.db_batch_size.labels("accounting").observe(size)
         self._metrics.db_batch_seconds.labels("accounting").observe(seconds)
-        self._metrics.queue("accounting").set(self._batches.depth)
 
     def rollover(self, *, now: int) -> Deferred[list[str]]:
         """Period-boundary work on the writer thread; fires with the events recorded.

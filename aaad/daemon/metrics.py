@@ -234,7 +234,6 @@ class Metrics:
         self._latency = Labelled(self.latency)
         self._auth_decisions = Labelled(self.auth_decisions)
         self._rejects = Labelled(self.rejects)
-        self.queue = Labelled(self.queue_depth)
         self.records = Labelled(self.acct_records)
         self.octets = Labelled(self.acct_octets)
 
