@@ -90,6 +90,11 @@ def verify_message_authenticator(packet: bytes, secret: bytes, *, zero_vector: b
     return True
 
 
+def _xor16(a: bytes, b: bytes) -> bytes:
+    """Two 16-octet blocks XORed (as integers: a byte-by-byte loop costs twice as much)."""
+    return (int.from_bytes(a) ^ int.from_bytes(b)).to_bytes(16)
+
+
 def decrypt_password(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes:
     """Recover a User-Password (RFC 2865 §5.2); trailing NUL padding is removed.
 
@@ -104,8 +109,7 @@ def decrypt_password(hidden: bytes, secret: bytes, authenticator: bytes) -> byte
     last = authenticator
     for i in range(0, len(hidden), 16):
         block = hidden[i:i + 16]
-        key = hashlib.md5(secret + last).digest()
-        out += (int.from_bytes(block) ^ int.from_bytes(key)).to_bytes(16)
+        out += _xor16(block, hashlib.md5(secret + last).digest())
         last = block
     password = bytes(out).rstrip(b"\x00")
     if b"\x00" in password:
@@ -123,8 +127,7 @@ def hide_password(password: bytes, secret: bytes, authenticator: bytes) -> bytes
     out = bytearray()
     last = authenticator
     for i in range(0, len(padded), 16):
-        key = hashlib.md5(secret + last).digest()
-        block = bytes(a ^ b for a, b in zip(padded[i:i + 16], key, strict=False))
+        block = _xor16(padded[i:i + 16], hashlib.md5(secret + last).digest())
         out += block
         last = block
     return bytes(out)

@@ -100,20 +100,16 @@ class KnownSessions:
                  ) -> None:
         """Committed states (a closed session is forgotten), and the holders
         of names as read in the same transaction."""
-        known = self._known
         for k in items:
-            key = k.state.key
-            known.pop(key, None)
+            self._known.pop(k.state.key, None)
             if k.state.open:
-                known[key] = k
-        while len(known) > self._limit:
-            del known[next(iter(known))]
-        names = self._users
+                self._known[k.state.key] = k
         for name, u in users_:
-            names.pop(name, None)
-            names[name] = u
-        while len(names) > self._limit:
-            del names[next(iter(names))]
+            self._users.pop(name, None)
+            self._users[name] = u
+        for kept in (self._known, self._users):
+            while len(kept) > self._limit:
+                del kept[next(iter(kept))]
 
     def forget(self, keys: Iterable[str]) -> None:
         for key in keys:
@@ -152,12 +148,8 @@ def save_known(conn: Connection, changes: Sequence[Change],
     another node committed last.
     """
     ordered = sorted(changes, key=lambda c: c.state.key)
-    was = [{"id": c.state.key, "packets": k.packets, "active": k.state.open,
-            "started_at": k.state.started_at, "updated_at": k.state.updated_at,
-            "last_seen": k.state.last_seen, "stopped_at": k.state.stopped_at,
-            "terminate_cause": k.state.terminate_cause, "session_s": k.state.totals.session_s,
-            "in_octets": k.state.totals.in_octets, "out_octets": k.state.totals.out_octets,
-            "user_id": k.owner, "definition": k.definition}
+    was = [{"id": c.state.key, **dict(zip(_GUARDED, _guarded(k), strict=True)),
+            "definition": k.definition}
            for c in ordered if (k := c.was) is not None]
     new = [{"id": c.state.key, "name": c.state.user_name, "user_id": c.owner,
             "definition": c.definition} for c in ordered if c.was is None]
@@ -261,8 +253,18 @@ _SESSION_COLUMNS = ("s.id, s.user_name, s.session_s, s.in_octets, s.out_octets, 
 # coalesce evaluates the lookup only then. The owner and its plan are read
 # per returned row (LATERAL, a scalar subquery: index lookups); a join of
 # the CTE to users is planned as a hash join over every user.
-_OWNER = ("coalesce(s.user_id, (SELECT h.id FROM users h "
-          "WHERE h.name = coalesce(s.login, s.user_name) AND h.tenant_id = s.tenant_id))")
+def _holder(name: str, tenant: str) -> str:
+    """SQL: the id of the user holding the name ``name`` in tenant ``tenant``."""
+    return f"(SELECT h.id FROM users h WHERE h.name = {name} AND h.tenant_id = {tenant})"
+
+
+def _plan_of(user_id: str) -> str:
+    """SQL: the plan definition of the user whose id is ``user_id`` (NULL: none)."""
+    return (f"(SELECT p.definition FROM users u JOIN plans p ON p.name = u.plan "
+            f"WHERE u.id = {user_id})")
+
+
+_OWNER = f"coalesce(s.user_id, {_holder('coalesce(s.login, s.user_name)', 's.tenant_id')})"
 
 
 _PG_CLAIM = f"""
@@ -280,9 +282,7 @@ RETURNING sessions.id, sessions.user_name, sessions.session_s, sessions.in_octet
     sessions.out_octets, sessions.started_at, sessions.updated_at, sessions.last_seen,
     sessions.active, sessions.stopped_at, sessions.terminate_cause, sessions.packets,
     sessions.user_id, sessions.login, sessions.tenant_id)
-SELECT {_SESSION_COLUMNS}, o.owner,
-    (SELECT p.definition FROM users u JOIN plans p ON p.name = u.plan
-     WHERE u.id = o.owner) AS definition
+SELECT {_SESSION_COLUMNS}, o.owner, {_plan_of("o.owner")} AS definition
 FROM s CROSS JOIN LATERAL (SELECT {_OWNER} AS owner) o"""
 
 
@@ -418,8 +418,9 @@ def save_sessions(conn: Connection,
     } for s, n, r, u in ordered])
 
 
-# Every row exists and is locked (claim_sessions; save_known's ``held``), so
-# the upserts below only ever take the UPDATE branch. An upsert, not an
+# save_sessions' rows all exist and are locked (claim_sessions), so its
+# upsert only ever takes the UPDATE branch; save_known's inserts its fresh
+# rows and updates only the ones it locked (``held``). An upsert, not an
 # UPDATE … FROM the rows: its conflict check is a lookup in the primary key
 # whatever the planner thinks of the table, where a join with the rows (100
 # of them, as the planner guesses for any json_to_recordset) is planned as
@@ -462,19 +463,19 @@ SELECT v.* FROM json_to_recordset(CAST(%(rows)s AS json))
 ON CONFLICT (id) DO UPDATE SET {_PG_SET}{f" WHERE {where}" if where else ""}"""
 
 
-def _plan_of(alias: str) -> str:
-    """SQL: the plan definition of the user ``<alias>.user_id``."""
-    return (f"(SELECT p.definition FROM users u JOIN plans p ON p.name = u.plan "
-            f"WHERE u.id = {alias}.user_id)")
-
-
 _PG_SAVE = _pg_save()
 
 
 # What save_known compares: the stored state (as core.accounting.sessions
-# reads it), the packets counted and the user.
+# reads it), the packets counted and the user; _guarded gives the values.
 _GUARDED = ("packets", "active", "started_at", "updated_at", "last_seen", "stopped_at",
             "terminate_cause", "session_s", "in_octets", "out_octets", "user_id")
+
+
+def _guarded(k: Known) -> tuple[Any, ...]:
+    s, t = k.state, k.state.totals
+    return (k.packets, s.open, s.started_at, s.updated_at, s.last_seen, s.stopped_at,
+            s.terminate_cause, t.session_s, t.in_octets, t.out_octets, k.owner)
 _OLD_TYPES = dict(_PG_TYPES)
 
 
@@ -500,13 +501,13 @@ SELECT h.id FROM o CROSS JOIN LATERAL (
     WHERE s.id = o.id
         AND ({", ".join(f"s.{c}" for c in _GUARDED)})
             IS NOT DISTINCT FROM ({", ".join(f"o.{c}" for c in _GUARDED)})
-        AND {_plan_of("o")} IS NOT DISTINCT FROM o.definition
+        AND {_plan_of("o.user_id")} IS NOT DISTINCT FROM o.definition
     FOR UPDATE OF s) h),
 fresh AS (
 SELECT n.id FROM json_to_recordset(CAST(%(new)s AS json))
     AS n(id varchar, name varchar, user_id integer, definition text)
-WHERE (SELECT h.id FROM users h WHERE h.name = n.name AND h.tenant_id = {OPERATOR}) = n.user_id
-    AND {_plan_of("n")} IS NOT DISTINCT FROM n.definition),
+WHERE {_holder("n.name", str(OPERATOR))} = n.user_id
+    AND {_plan_of("n.user_id")} IS NOT DISTINCT FROM n.definition),
 saved AS ({_pg_save(" WHERE v.id IN (SELECT id FROM held UNION ALL SELECT id FROM fresh)",
                     where="sessions.id IN (SELECT id FROM held)")} RETURNING sessions.id),
 added AS ({pg_add_usage("usage", of_sessions="saved")})

@@ -256,11 +256,13 @@ def _native(statement: str, params: dict[str, Any]) -> tuple[str, Any]:
 
 
 def _rows(cur: Any, statement: str) -> list[Any]:
+    """The rows of an executed cursor as named tuples; the type is found once per
+    statement (psycopg's ``description`` builds a Column per column, at every call)."""
     rows = cur.fetchall()
     row_type = _ROW_TYPES.get(statement)
-    if row_type is None:    # cur.description builds a Column per column, at every call
+    if row_type is None:
         row_type = _ROW_TYPES[statement] = _row_type(
-            tuple(d.name for d in cur.description or ()))
+            tuple(d[0] for d in cur.description or ()))
     return [row_type(*r) for r in rows]
 
 
@@ -322,13 +324,11 @@ def select_rows(conn: Connection, statement: Any, params: dict[str, Any]) -> lis
         cur = raw.cursor()
         try:
             cur.execute(sql, args)
-            rows = cur.fetchall()
-            row_type = _row_type(tuple(d[0] for d in cur.description or ()))
+            return _rows(cur, sql)
         finally:
             cur.close()
     except conn.dialect.loaded_dbapi.Error as e:
         raise _wrapped(conn, raw, e, sql, args) from e
-    return [row_type(*r) for r in rows]
 
 
 def _driver_select(statement: Any, dialect: Any,

@@ -68,14 +68,18 @@ def counter_rows(parts: dict[tuple[int, int], tuple[Totals, Totals]],
                  names: Mapping[int, str]) -> list[dict[str, Any]]:
     """(user id, period start) → (raw, counted): the rows add_usage upserts,
     in key order, each counter :func:`capped`; ``names``: each user's name."""
-    return [
-        {"user_id": u, "period_start": p, "user_name": names[u],
-         "session_s": capped(raw.session_s),
-         "in_octets": capped(raw.in_octets), "out_octets": capped(raw.out_octets),
-         "counted_s": capped(counted.session_s),
-         "counted_in_octets": capped(counted.in_octets),
-         "counted_out_octets": capped(counted.out_octets)}
-        for (u, p), (raw, counted) in sorted(parts.items())]
+    return [_counter_row(u, p, names[u], raw, counted)
+            for (u, p), (raw, counted) in sorted(parts.items())]
+
+
+def _counter_row(user: int, period_start: int, name: str, raw: Totals,
+                 counted: Totals) -> dict[str, Any]:
+    return {"user_id": user, "period_start": period_start, "user_name": name,
+            "session_s": capped(raw.session_s),
+            "in_octets": capped(raw.in_octets), "out_octets": capped(raw.out_octets),
+            "counted_s": capped(counted.session_s),
+            "counted_in_octets": capped(counted.in_octets),
+            "counted_out_octets": capped(counted.out_octets)}
 
 
 COUNTERS = ("session_s", "in_octets", "out_octets", "counted_s", "counted_in_octets",
@@ -112,12 +116,8 @@ def session_counter_rows(parts: Mapping[tuple[str, int, int], Totals],
                          names: Mapping[int, str]) -> list[dict[str, Any]]:
     """(session key, user id, period start) → usage (counted in full: no bands):
     the rows :func:`pg_add_usage` takes ``of_sessions``."""
-    return [
-        {"session_id": k, "user_id": u, "period_start": p, "user_name": names[u],
-         "session_s": capped(t.session_s), "in_octets": capped(t.in_octets),
-         "out_octets": capped(t.out_octets), "counted_s": capped(t.session_s),
-         "counted_in_octets": capped(t.in_octets), "counted_out_octets": capped(t.out_octets)}
-        for (k, u, p), t in sorted(parts.items())]
+    return [{"session_id": k, **_counter_row(u, p, names[u], t, t)}
+            for (k, u, p), t in sorted(parts.items())]
 
 
 # One statement for the batch.

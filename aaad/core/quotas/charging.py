@@ -36,6 +36,7 @@ __all__ = ["DISCONNECT_REASONS", "Step", "OverageCharge", "BlockUse", "Renewal",
 
 DISCONNECT_REASONS = frozenset({TIME_LIMIT, OCTETS_LIMIT, BLOCK_EXHAUSTED})
 
+
 def acts_in_accounting(plan: Plan | None) -> bool:
     """Whether accounting a session of this plan can do more than count: weigh
     usage by band, take hour-block seconds, post an overage charge, rate a

@@ -245,7 +245,6 @@ def _known_batch(conn: Connection, records: Sequence[AcctRecord],
         return None
     start: dict[str, tuple[session_store.Known | None, int, str | None]] = {}
     skipped: set[str] = set()
-    plans: dict[str | None, Plan | None] = {None: None}
     for rec in records:
         key = rec.key
         if key in start or key in skipped:
@@ -261,10 +260,7 @@ def _known_batch(conn: Connection, records: Sequence[AcctRecord],
         else:
             skipped.add(key)
             continue
-        definition = begin[2]
-        if definition not in plans:
-            plans[definition] = plan_from_json(definition)
-        if acts_in_accounting(plans[definition]):
+        if acts_in_accounting(_plan(begin[2])):
             skipped.add(key)
             continue
         start[key] = begin
@@ -291,7 +287,7 @@ def _known_batch(conn: Connection, records: Sequence[AcctRecord],
             continue
         added[key] = added.get(key, ZERO) + applied.delta
         _, owner, definition = start[key]
-        plan = plans[definition]
+        plan = _plan(definition)
         for part in split_usage_timed(applied.delta, applied.t0, applied.t1,
                                       plan.period if plan is not None else default_period, tz):
             pkey = (key, owner, part.period_start)
@@ -314,6 +310,11 @@ def _known_batch(conn: Connection, records: Sequence[AcctRecord],
         out.saved.append(session_store.Known(c.state, before + c.packets, c.owner,
                                              c.definition))
     return out, [rec for rec in records if rec.key not in written]
+
+
+def _plan(definition: str | None) -> Plan | None:
+    """A stored plan definition as a Plan (plan_from_json caches them by text)."""
+    return plan_from_json(definition) if definition is not None else None
 
 
 def _merge(total: _Segment, part: _Segment) -> None:
