@@ -30,6 +30,7 @@ __all__ = [
     "hide_password",
     "chap_matches",
     "request_authenticator",
+    "response_authenticator",
     "DigestCredentials",
     "digest_ha1",
     "digest_matches",
@@ -49,6 +50,13 @@ _ZERO16 = bytes(16)
 def request_authenticator(packet: bytes, secret: bytes) -> bytes:
     """The Request Authenticator an accounting/CoA request must carry (RFC 2866 §3)."""
     return hashlib.md5(packet[:4] + _ZERO16 + packet[20:] + secret).digest()
+
+
+def response_authenticator(header: bytes, request_auth: bytes, attributes: bytes,
+                           secret: bytes) -> bytes:
+    """A reply's Response Authenticator, MD5(Code+ID+Length+RequestAuth+Attributes+Secret)
+    (RFC 2865 §3, RFC 2866 §3); ``header`` is the reply's first four octets."""
+    return hashlib.md5(header + request_auth + attributes + secret).digest()
 
 
 def verify_accounting_authenticator(packet: bytes, secret: bytes) -> None:

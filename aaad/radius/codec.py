@@ -21,7 +21,6 @@ Access-* reply, RFC 3579 / BlastRADIUS) with Proxy-State copied in order
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import ipaddress
 import socket
@@ -42,6 +41,7 @@ from aaad.radius import framing, sip
 from aaad.radius.authenticators import (
     DigestCredentials,
     decrypt_password,
+    response_authenticator,
     verify_accounting_authenticator,
     verify_message_authenticator,
 )
@@ -360,7 +360,6 @@ def _decode_packet(packet: Packet, data: bytes) -> None:
     # Keys keep their first-seen order, as setdefault kept them. A TLV is
     # stored by pyrad itself, in order with what was stored before it.
     found: dict[Any, list[bytes]] = {}
-    store = OrderedDict.__setitem__
     tlv = _tlv_keys(packet)
     pos = 20
     while pos < length:
@@ -372,25 +371,24 @@ def _decode_packet(packet: Packet, data: bytes) -> None:
         value = data[pos + 2:pos + attrlen]
         if key == 26:
             for vkey, vvalue in packet._PktDecodeVendorAttribute(value):
-                _add(packet, found, store, vkey, vvalue)
+                _add(packet, found, vkey, vvalue)
         elif key == 80:         # Message-Authenticator present
             packet.message_authenticator = True
-            _add(packet, found, store, key, value)
+            _add(packet, found, key, value)
         elif key in tlv:
             packet._PktDecodeTlvAttribute(key, value)
         else:
-            _add(packet, found, store, key, value)
+            _add(packet, found, key, value)
         pos += attrlen
 
 
-def _add(packet: Packet, found: dict[Any, list[bytes]], store: Any, key: Any,
-         value: bytes) -> None:
+def _add(packet: Packet, found: dict[Any, list[bytes]], key: Any, value: bytes) -> None:
     values = found.get(key)
     if values is None:
         values = OrderedDict.get(packet, key)   # a TLV's parent pyrad stored
         if values is None:
             values = []
-            store(packet, key, values)
+            OrderedDict.__setitem__(packet, key, values)
         found[key] = values
     values.append(value)
 
@@ -654,7 +652,7 @@ def encode_reply(req: Request[Any], code: int,
         # encoded directly: code, id, length and the Response Authenticator,
         # MD5(Code+ID+Length+RequestAuth+Attributes+Secret) (RFC 2866 §3).
         header = _HEADER.pack(code, packet.id, 20)
-        return header + hashlib.md5(header + packet.authenticator + packet.secret).digest()
+        return header + response_authenticator(header, packet.authenticator, b"", packet.secret)
     if code in _SIGNED_REPLIES and _PROXY_STATE not in packet:
         fast = _encode_signed_reply(packet, code, attributes)
         if fast is not None:
@@ -727,4 +725,4 @@ def _encode_signed_reply(packet: Packet, code: int,
     secret: bytes = packet.secret
     mac = hmac.digest(secret, header + packet.authenticator + attrs, "md5")
     attrs = _MA_PLACEHOLDER[:2] + mac + attrs[18:]
-    return header + hashlib.md5(header + packet.authenticator + attrs + secret).digest() + attrs
+    return header + response_authenticator(header, packet.authenticator, attrs, secret) + attrs

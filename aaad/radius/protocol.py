@@ -168,10 +168,7 @@ class RadiusPort(DatagramProtocol):
         # syntax three times per datagram; the address is the one a
         # datagram just came from.
         try:
-            try:
-                sock.sendto(data, addr)
-            except InterruptedError:
-                sock.sendto(data, addr)
+            sock.sendto(data, addr)         # retried on EINTR by Python itself (PEP 475)
         except OSError as e:        # a full send buffer, an unreachable network
             self._drop("send_error", "%s port: reply to %s:%d not sent (the NAS will retry): %s",
                        self.name, addr[0], addr[1], e)
@@ -266,22 +263,19 @@ class RadiusPort(DatagramProtocol):
 
     def _no_reply(self, failure: Failure, req: Request[Any], key: Any) -> None:
         try:
-            self._not_sent(failure, req, key)
+            self._cache.forget(key)
+            # A NoReply (a full queue or journal) keeps its own reason; anything
+            # else is the backend (database) failing. Only a NoReply's reason is
+            # a label value: other exceptions' texts may be anything.
+            reason = failure.value.reason if isinstance(failure.value, NoReply) \
+                else "backend_error"
+            if self.tracer.wants(req):
+                self.tracer.no_reply(self.name, req, f"{reason}: {failure.getErrorMessage()}")
+            self._drop(reason, "%s port: no reply to %s from %s (the NAS will retry): %s",
+                       self.name, framing.CODE_NAMES.get(req.code, req.code), req.client.name,
+                       failure.getErrorMessage())
         finally:
             self._done()
-
-    def _not_sent(self, failure: Failure, req: Request[Any], key: Any) -> None:
-        self._cache.forget(key)
-        # A NoReply (a full queue or journal) keeps its own reason; anything
-        # else is the backend (database) failing. Only a NoReply's reason is
-        # a label value: other exceptions' texts may be anything.
-        reason = failure.value.reason if isinstance(failure.value, NoReply) \
-            else "backend_error"
-        if self.tracer.wants(req):
-            self.tracer.no_reply(self.name, req, f"{reason}: {failure.getErrorMessage()}")
-        self._drop(reason, "%s port: no reply to %s from %s (the NAS will retry): %s",
-                   self.name, framing.CODE_NAMES.get(req.code, req.code), req.client.name,
-                   failure.getErrorMessage())
 
     def _done(self) -> None:
         self.pending -= 1
