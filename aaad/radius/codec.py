@@ -21,7 +21,6 @@ Access-* reply, RFC 3579 / BlastRADIUS) with Proxy-State copied in order
 from __future__ import annotations
 
 import functools
-import hmac
 import ipaddress
 import socket
 import struct
@@ -41,6 +40,7 @@ from aaad.radius import framing, sip
 from aaad.radius.authenticators import (
     DigestCredentials,
     decrypt_password,
+    hmac_md5,
     response_authenticator,
     verify_accounting_authenticator,
     verify_message_authenticator,
@@ -723,6 +723,6 @@ def _encode_signed_reply(packet: Packet, code: int,
     attrs = b"".join(body)
     header = _HEADER.pack(code, packet.id, 20 + len(attrs))
     secret: bytes = packet.secret
-    mac = hmac.digest(secret, header + packet.authenticator + attrs, "md5")
+    mac = hmac_md5(secret, header + packet.authenticator + attrs)
     attrs = _MA_PLACEHOLDER[:2] + mac + attrs[18:]
     return header + response_authenticator(header, packet.authenticator, attrs, secret) + attrs

@@ -14,6 +14,7 @@ import string
 import pytest
 from pyrad.packet import AuthPacket
 
+from aaad.radius import authenticators
 from aaad.radius.authenticators import (
     chap_matches,
     decrypt_password,
@@ -47,6 +48,25 @@ def flip(data: bytes, at: int) -> bytes:
 
 
 # --- accounting Request Authenticator (RFC 2866 §3) ------------------------------
+
+def test_hmac_md5_is_rfc_2104_hmac_md5() -> None:
+    rng = random.Random(7)
+    for _ in range(200):
+        secret = rng.randbytes(rng.choice([1, 6, 16, 63, 64, 65, 128]))
+        message = rng.randbytes(rng.randrange(0, 4096))
+        assert authenticators.hmac_md5(secret, message) == hmac.digest(secret, message, "md5")
+        # the keyed copy is left as it was: the same message again, the same MAC
+        assert authenticators.hmac_md5(secret, message) == hmac.digest(secret, message, "md5")
+
+
+def test_hmac_md5_keeps_at_most_its_bound_of_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(authenticators, "_HMAC_MD5", {})
+    monkeypatch.setattr(authenticators, "_HMAC_MD5_MAX", 3)
+    for i in range(10):
+        secret = b"secret-%d" % i
+        assert authenticators.hmac_md5(secret, b"m") == hmac.digest(secret, b"m", "md5")
+        assert len(authenticators._HMAC_MD5) <= 3
+
 
 def test_accounting_authenticator_verifies() -> None:
     pkt = acct_request("Interim-Update", Acct_Input_Octets=10)
