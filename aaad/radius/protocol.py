@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from pyrad.dictionary import Dictionary
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import DatagramProtocol
 from twisted.python.failure import Failure
 
@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 
 # Writes a reply: over UDP to the address, over TLS to the connection.
 Send = Callable[[bytes, tuple[str, int]], None]
+
+
+# Replies held back at most (RadiusPort._write) before they are sent.
+_COALESCE_MAX = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +160,8 @@ class RadiusPort(DatagramProtocol):
         metrics.watch_pending(name, lambda: self.pending)
         self._idle: list[Deferred[None]] = []
         self.reading = True
+        self._out: list[tuple[bytes, tuple[str, int]]] = []     # replies held back (_write)
+        self._flush_call: IDelayedCall | None = None
 
     def _write(self, data: bytes, addr: tuple[str, int]) -> None:
         # Only called while listening: datagramReceived has a transport.
@@ -164,6 +170,41 @@ class RadiusPort(DatagramProtocol):
         if sock is None:                        # not a socket (tests' transports)
             self.transport.write(data, addr)
             return
+        if self.pending <= 1 and not self._out:     # nothing else to answer: at once
+            self._sendto(sock, data, addr)
+            return
+        # Replies held back while other requests are being answered go out
+        # together: a datagram that wakes a NAS (or load generator) sleeping
+        # on its socket costs the sender most of the syscall (measured 48 µs
+        # against 6.5 µs on a virtual machine), and one sent right after
+        # another finds it awake. They leave at the end of this pass of the
+        # reactor, when this port has nothing pending, or every
+        # ``_COALESCE_MAX`` replies, whichever comes first.
+        out = self._out
+        out.append((data, addr))
+        if len(out) >= _COALESCE_MAX:
+            self._flush()
+        elif self._flush_call is None:
+            self._flush_call = self._reactor.callLater(0, self._flush)
+
+    def _flush(self) -> None:
+        """Send the replies held back, in the order they were answered."""
+        if self._flush_call is not None:
+            if self._flush_call.active():
+                self._flush_call.cancel()
+            self._flush_call = None
+        out, self._out = self._out, []
+        if not out:
+            return
+        sock = getattr(self.transport, "socket", None)
+        for data, addr in out:
+            if sock is None:                    # the port stopped listening meanwhile
+                self._drop("send_error", "%s port: reply to %s:%d not sent (the port is "
+                           "closed)", self.name, addr[0], addr[1])
+            else:
+                self._sendto(sock, data, addr)
+
+    def _sendto(self, sock: Any, data: bytes, addr: tuple[str, int]) -> None:
         # The socket itself: Twisted's Port.write checks the address's
         # syntax three times per datagram; the address is the one a
         # datagram just came from.
@@ -280,6 +321,8 @@ class RadiusPort(DatagramProtocol):
     def _done(self) -> None:
         self.pending -= 1
         if self.pending == 0:
+            if self._out:
+                self._flush()
             idle, self._idle = self._idle, []
             for d in idle:
                 d.callback(None)

@@ -217,6 +217,64 @@ class AccountingResponseTests(PortTest):
         verify_reply(pkt, raw)
         self.assertEqual((addr, ports.sessions()[0]["packets"]), (NAS, 1))   # counted once
 
+    def test_replies_of_one_batch_leave_together_in_order(self) -> None:
+        ports = Ports(self.db)
+
+        class Socket:
+            def __init__(self) -> None:
+                self.sent: list[tuple[bytes, Any]] = []
+
+            def sendto(self, data: bytes, addr: Any) -> int:
+                self.sent.append((data, addr))
+                return len(data)
+
+        sock = Socket()
+        ports.acct_wire.socket = sock       # type: ignore[attr-defined]
+        # A request alone is answered at once.
+        alone = acct_request("Start", "alice", "s0")
+        ports.acct_port.datagramReceived(alone, NAS)
+        ports.writer.release()
+        [(raw, _)] = sock.sent
+        verify_reply(alone, raw)
+        sock.sent.clear()
+        # Five answered by one batch: held until the last, then sent in order.
+        pkts = [acct_request("Start", "alice", f"s{i}") for i in range(1, 6)]
+        for pkt in pkts:
+            ports.acct_port.datagramReceived(pkt, NAS)
+        ports.writer.drain()                # one batch of one, then one of four
+        self.assertEqual(ports.acct_port.pending, 0)
+        self.assertEqual(len(sock.sent), 5)
+        for pkt, (raw, addr) in zip(pkts, sock.sent, strict=True):
+            verify_reply(pkt, raw)
+            self.assertEqual(addr, NAS)
+        self.assertEqual(ports.sample("aaad_replies_total", port="acct",
+                                      code="Accounting-Response"), 6)
+
+    def test_held_replies_leave_at_the_end_of_the_pass_while_others_are_pending(self) -> None:
+        ports = Ports(self.db)
+
+        class Socket:
+            def __init__(self) -> None:
+                self.sent: list[bytes] = []
+
+            def sendto(self, data: bytes, addr: Any) -> int:
+                self.sent.append(data)
+                return len(data)
+
+        sock = Socket()
+        ports.acct_wire.socket = sock       # type: ignore[attr-defined]
+        pkts = [acct_request("Start", "alice", f"a{i}") for i in range(3)]
+        for pkt in pkts:
+            ports.acct_port.datagramReceived(pkt, NAS)
+        ports.writer.release()              # the first batch: a0 alone
+        self.assertEqual(sock.sent, [])     # a1 and a2 pending: a0's reply waits
+        ports.reactor.advance(0)            # the end of the reactor's pass
+        self.assertEqual(len(sock.sent), 1)
+        ports.writer.release()              # a1 and a2: the last one answered sends both
+        self.assertEqual(len(sock.sent), 3)
+        for pkt, raw in zip(pkts, sock.sent, strict=True):
+            verify_reply(pkt, raw)
+
     def test_duplicate_while_in_flight_is_dropped(self) -> None:
         ports = Ports(self.db)
         pkt = acct_request("Start", "alice", "s1")
