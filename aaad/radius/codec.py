@@ -237,7 +237,7 @@ def decode_request(data: bytes, client: Client, source: tuple[str, int], *,
                 f"{framing.CODE_NAMES[code]} without Message-Authenticator")
     cls = _AcctRequest if allowed is ACCT_CODES else _AuthRequest
     try:
-        packet = cls(secret=secret, dict=dictionary, packet=raw)
+        packet = _received(cls, raw, secret, dictionary)
     except (PacketError, ValueError, IndexError) as e:
         raise Malformed(f"attributes do not decode: {e}") from None
     return Request(code=code, id=raw[1], authenticator=raw[4:20], raw=raw, packet=packet,
@@ -377,9 +377,29 @@ def _decode_packet(packet: Packet, data: bytes) -> None:
             _add(packet, found, key, value)
         elif key in tlv:
             packet._PktDecodeTlvAttribute(key, value)
+        elif (values := found.get(key)) is not None:
+            values.append(value)
         else:
             _add(packet, found, key, value)
         pos += attrlen
+
+
+def _received(cls: type[Packet], raw: bytes, secret: bytes, dictionary: Dictionary) -> Packet:
+    """``cls(secret=secret, dict=dictionary, packet=raw)``, the same packet,
+    without pyrad's constructor: its keyword handling cost about as much as
+    decoding a request's attributes."""
+    packet: Any = OrderedDict.__new__(cls)
+    packet.secret = secret
+    packet.dict = dictionary
+    packet.authenticator = None
+    packet.request_authenticator = None
+    packet._request_code = None
+    packet.message_authenticator = None
+    packet.raw_packet = None
+    if cls is _AuthRequest:
+        packet.auth_type = "pap"
+    packet.DecodePacket(raw)        # sets code, id, authenticator, raw_packet
+    return packet
 
 
 def _add(packet: Packet, found: dict[Any, list[bytes]], key: Any, value: bytes) -> None:

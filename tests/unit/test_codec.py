@@ -644,3 +644,44 @@ def test_tlv_attributes_are_known_as_pyrad_knows_them() -> None:
     assert [_is_tlv_attribute(packet, k) for k in keys] == \
         [Packet._PktIsTlvAttribute(packet, k) for k in keys]
     assert [k for k in keys if _is_tlv_attribute(packet, k)] == [241, (9999, 5)]
+
+
+def test_received_packets_are_the_ones_pyrad_builds() -> None:
+    """``_received`` skips pyrad's constructor: the packet it gives has the
+    same attributes, in the same order, and the same fields, for requests
+    with repeated, vendor, TLV and Message-Authenticator attributes."""
+    import random
+
+    from aaad.radius.codec import _AcctRequest, _AuthRequest, _received
+    d = Dictionary(io.StringIO(
+        "ATTRIBUTE User-Name 1 string\nATTRIBUTE Class 25 octets\n"
+        "ATTRIBUTE Vendor-Specific 26 octets\nATTRIBUTE Message-Authenticator 80 octets\n"
+        "ATTRIBUTE Test-Tlv 241 tlv\nATTRIBUTE Test-Tlv-Sub 241.1 string\n"
+        "VENDOR Acme 9999\nBEGIN-VENDOR Acme\nATTRIBUTE Acme-Str 1 string\n"
+        "ATTRIBUTE Acme-Tlv 5 tlv\nATTRIBUTE Acme-Sub 5.1 integer\nEND-VENDOR Acme\n"))
+    choices = [
+        bytes((1, 7)) + b"alice",
+        bytes((25, 5)) + b"abc",
+        bytes((80, 18)) + bytes(16),
+        bytes((241, 7)) + bytes((1, 5)) + b"sub",
+        bytes((26, 12)) + (9999).to_bytes(4, "big") + bytes((1, 6)) + b"acme",
+        bytes((26, 14)) + (9999).to_bytes(4, "big") + bytes((5, 8, 1, 6)) + bytes(4),
+        bytes((26, 8)) + bytes(4) + bytes((0, 2)),          # Vendor-Id 0: kept whole
+        bytes((99, 2)),
+        bytes((241, 4)) + bytes((1, 5)),                    # a TLV whose inner length is wrong
+    ]
+    rng = random.Random(3)
+    for _ in range(300):
+        attrs = b"".join(rng.choice(choices) for _ in range(rng.randrange(0, 8)))
+        for cls, code in ((_AuthRequest, 1), (_AcctRequest, 4)):
+            raw = bytes((code, 9)) + (20 + len(attrs)).to_bytes(2, "big") + bytes(16) + attrs
+            try:
+                built = cls(secret=b"s", dict=d, packet=raw)
+            except Exception as e:      # the same error, whatever it is
+                with pytest.raises(type(e)):
+                    _received(cls, raw, b"s", d)
+                continue
+            got = _received(cls, raw, b"s", d)
+            assert type(got) is cls
+            assert list(got.items()) == list(built.items())
+            assert vars(got) == vars(built)
