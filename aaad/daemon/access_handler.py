@@ -78,7 +78,7 @@ from aaad.credentials import (
     verify_hash,
     verify_nt_hash,
 )
-from aaad.daemon.batch import GroupCommit, QueueFull
+from aaad.daemon.batch import GroupCommit, PassEnd, QueueFull
 from aaad.daemon.call_index import CallIndex
 from aaad.daemon.executor import Executor
 from aaad.daemon.metrics import Metrics
@@ -211,9 +211,11 @@ class AuthHandler:
                  mppe_policy: str = "allowed", mppe_types: str = "40-or-128",
                  writer: Executor | None = None,
                  on_replaced: Callable[[Sequence[Replaced]], None] | None = None,
-                 call_index: CallIndex | None = None, reader_inline: bool = False) -> None:
+                 call_index: CallIndex | None = None, reader_inline: bool = False,
+                 pass_end: PassEnd | None = None) -> None:
         """``reader_inline``: ``reader`` runs on the reactor thread; lookups
-        are then batched per pass of the reactor (see daemon.batch)."""
+        are then batched per read pass of the ports (``pass_end``, see
+        daemon.batch)."""
         self._db = db
         self.call_index = call_index
         self._replies = ReplyFilter(dictionary or load_dictionary())
@@ -246,7 +248,7 @@ class AuthHandler:
         self._lookups: GroupCommit[LoginKey, Lookup] = GroupCommit(
             executor=reader, process=self._find, max_batch=max_batch, max_queue=max_queue,
             clock=reactor.seconds, on_batch=self._batch_done,
-            call_soon=(lambda f: reactor.callLater(0, f)) if reader_inline else None)
+            call_soon=(pass_end or PassEnd(reactor)).call if reader_inline else None)
         self._reject_log = RateLimitedLog(
             log, reactor=reactor, interval_s=reject_log_interval_s, level=logging.INFO,
             max_keys=reject_log_users, closing="Access-Reject: %r: %d more not logged")

@@ -14,12 +14,13 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from aaad.daemon.executor import Executor
 from aaad.radius.errors import NoReply
 
-__all__ = ["GroupCommit", "QueueFull"]
+__all__ = ["GroupCommit", "PassEnd", "QueueFull"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,43 @@ class QueueFull(NoReply):
     """The batch queue is at its bound; the request is dropped (the NAS retries)."""
 
     reason = "overload"
+
+
+class PassEnd:
+    """Runs callables once the reactor has handed over everything it read in
+    one go: every datagram a port read from its socket before it would
+    block, or every packet of a TLS chunk. The readers mark such a pass
+    with :meth:`begin` and :meth:`end`; a callable given outside one runs on
+    the reactor's next turn (``callLater(0)``), which at one request at a
+    time cost about 50 µs more per request (a timed call and a second
+    ``epoll`` round).
+    """
+
+    def __init__(self, reactor: IReactorTime) -> None:
+        self._reactor = reactor
+        self._depth = 0
+        self._calls: list[Callable[[], None]] = []
+
+    def begin(self) -> None:
+        self._depth += 1
+
+    def end(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            while self._calls:
+                calls, self._calls = self._calls, []
+                for f in calls:
+                    try:
+                        f()
+                    except Exception:  # one failing must not keep the others from running
+                        log.exception("after a read pass")
+
+    def call(self, f: Callable[[], None]) -> None:
+        """Run ``f`` at the end of the current read pass, or soon if there is none."""
+        if self._depth:
+            self._calls.append(f)
+        else:
+            self._reactor.callLater(0, f)
 
 
 class GroupCommit(Generic[Item, R]):

@@ -13,13 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from twisted.application.service import MultiService
+from twisted.internet import udp
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
+from twisted.internet.posixbase import PosixReactorBase
 from twisted.internet.task import LoopingCall
 
 from aaad.config import ClientConfig, Config
 from aaad.credentials import VerifyCache, dummy_hash
 from aaad.daemon.access_handler import AuthHandler
 from aaad.daemon.accounting_handler import AccountingHandler
+from aaad.daemon.batch import PassEnd
 from aaad.daemon.billing import FeeBiller
 from aaad.daemon.call_index import CallIndex
 from aaad.daemon.enforcement import Enforcer
@@ -55,6 +58,23 @@ def client_table(clients: tuple[ClientConfig, ...]) -> ClientTable:
                               call_direction=c.call_direction, tenant=c.tenant,
                               interims=c.interims, throttle_by=c.throttle_by)
                        for c in clients)
+
+
+class _ReadPassPort(udp.Port):
+    """A UDP port whose every read pass (the datagrams it reads before its
+    socket would block) is marked on ``pass_end``: what was queued during
+    it runs once it is over (daemon.batch.PassEnd)."""
+
+    def __init__(self, *args: Any, pass_end: PassEnd, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]  # Twisted: untyped
+        self._pass_end = pass_end
+
+    def doRead(self) -> None:
+        self._pass_end.begin()
+        try:
+            super().doRead()  # type: ignore[no-untyped-call]  # Twisted: untyped
+        finally:
+            self._pass_end.end()
 
 
 class Executors:
@@ -121,9 +141,11 @@ class AaadService(MultiService):
         # request 5..20 % lower). Over a network (PostgreSQL, MariaDB) the
         # round trip would stall the reactor: those reads keep their threads.
         inline_reads = executors is None and self.db.dialect == "sqlite"
+        # The end of each read pass of the UDP ports, where inline reads run.
+        self.pass_end = PassEnd(reactor)
         self.auth = AuthHandler(
             db=self.db, reader=InlineExecutor() if inline_reads else self.executors.reader,
-            reader_inline=inline_reads, hasher=self.executors.hasher,
+            reader_inline=inline_reads, pass_end=self.pass_end, hasher=self.executors.hasher,
             reactor=reactor, metrics=self.metrics,
             tz=config.timezone, call_rules=call_rules,
             cache=VerifyCache(max_entries=config.auth.verify_cache_size,
@@ -167,6 +189,14 @@ class AaadService(MultiService):
         self._billing = LoopingCall(self.biller.run)
         self._billing.clock = reactor
 
+    def _listen_udp(self, port: int, protocol: RadiusPort, interface: str) -> Any:
+        if not isinstance(self._reactor, PosixReactorBase):     # a test's reactor
+            return self._reactor.listenUDP(port, protocol, interface=interface)
+        listening = _ReadPassPort(port, protocol, interface, 8192, self._reactor,
+                                  pass_end=self.pass_end)
+        listening.startListening()  # type: ignore[no-untyped-call]  # Twisted: untyped
+        return listening
+
     def startService(self) -> None:
         if self.journal is not None:
             self._open_journal(self.journal)
@@ -175,10 +205,8 @@ class AaadService(MultiService):
         for ex in self.executors.all():
             ex.start()
         r = self.config.radius
-        self.listening["auth"] = self._reactor.listenUDP(r.auth_port, self.auth_port,
-                                                         interface=r.bind)
-        self.listening["acct"] = self._reactor.listenUDP(r.acct_port, self.acct_port,
-                                                         interface=r.bind)
+        self.listening["auth"] = self._listen_udp(r.auth_port, self.auth_port, r.bind)
+        self.listening["acct"] = self._listen_udp(r.acct_port, self.acct_port, r.bind)
         self.coa.start()
         if self.radsec is not None:
             self.radsec.start()

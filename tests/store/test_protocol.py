@@ -30,7 +30,7 @@ from aaad.core.quotas.plan_parse import parse_plan
 from aaad.credentials import VerifyCache, hash_password
 from aaad.daemon.access_handler import AuthHandler
 from aaad.daemon.accounting_handler import AccountingHandler
-from aaad.daemon.batch import GroupCommit
+from aaad.daemon.batch import GroupCommit, PassEnd
 from aaad.daemon.enforcement import Enforcer
 from aaad.daemon.executor import InlineExecutor
 from aaad.daemon.metrics import Metrics
@@ -943,6 +943,46 @@ class EnforcementTests(PortTest):
         reactor.advance(0)
         self.assertEqual((seen[-1], self.successResultOf(later)), ([4], 8))
 
+
+    def test_inline_batches_run_at_the_end_of_a_read_pass(self) -> None:
+        reactor = MemoryReactorClock()
+        seen: list[list[int]] = []
+
+        def process(items: Any) -> list[int]:
+            seen.append(list(items))
+            return [i * 2 for i in items]
+        pass_end = PassEnd(reactor)
+        batches = GroupCommit(executor=InlineExecutor(), process=process, max_batch=8,
+                              max_queue=64, clock=reactor.seconds, call_soon=pass_end.call)
+        pass_end.begin()                            # a port starts reading its socket
+        ds = [batches.submit(i) for i in (1, 2, 3)]
+        pass_end.begin()                            # (a pass inside a pass ends with it)
+        ds.append(batches.submit(4))
+        pass_end.end()
+        self.assertEqual(seen, [])
+        pass_end.end()                              # the socket would block: the batch runs
+        self.assertEqual(seen, [[1, 2, 3, 4]])
+        self.assertEqual([self.successResultOf(d) for d in ds], [2, 4, 6, 8])
+        self.assertEqual(reactor.getDelayedCalls(), [])     # no timer was needed
+        # Outside a read pass (a TLS connection's packets): the reactor's next turn.
+        outside = batches.submit(5)
+        self.assertEqual(seen[-1], [1, 2, 3, 4])
+        reactor.advance(0)
+        self.assertEqual((seen[-1], self.successResultOf(outside)), ([5], 10))
+
+    def test_a_failing_call_at_the_end_of_a_read_pass_does_not_stop_the_others(self) -> None:
+        pass_end = PassEnd(MemoryReactorClock())
+        ran: list[str] = []
+
+        def fails() -> None:
+            ran.append("fails")
+            raise RuntimeError("a bug")
+        pass_end.begin()
+        pass_end.call(fails)
+        pass_end.call(lambda: ran.append("next"))
+        with self.assertLogs("aaad.daemon.batch", "ERROR"):
+            pass_end.end()
+        self.assertEqual(ran, ["fails", "next"])
 
 class OverloadTests(PortTest):
     def test_max_pending(self) -> None:
