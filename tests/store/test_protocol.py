@@ -548,6 +548,42 @@ class StatusServerTests(PortTest):
         self.assertEqual(ports.sample("aaad_requests_total", port="auth", client="nas1",
                                       code="Status-Server"), 1)
 
+    def test_the_reader_keeps_its_connection_and_no_transaction_between_batches(self) -> None:
+        ports = Ports(self.db)
+        ports.add_user("alice", cleartext="alice-pw")
+
+        def login(password: str, id: int) -> int:
+            ports.auth_wire.written.clear()
+            ports.auth_port.datagramReceived(access_request("alice", password, id=id), NAS)
+            [(raw, _)] = ports.auth_wire.written
+            return raw[0]
+        self.assertEqual(login("alice-pw", 1), ACCESS_ACCEPT)
+        held = ports.auth._held.conn
+        driver = held.connection.driver_connection
+        self.assertFalse(held.in_transaction())
+        self.assertFalse(driver.in_transaction)     # no SQLite snapshot kept
+        # A change written meanwhile is seen by the next batch on the same connection.
+        with self.db.writer.begin() as conn:
+            user_store.update_user(conn, "alice", now=T0, password_cleartext="new-pw")
+        self.assertEqual(login("alice-pw", 2), ACCESS_REJECT)
+        self.assertEqual(login("new-pw", 3), ACCESS_ACCEPT)
+        self.assertIs(ports.auth._held.conn, held)
+
+    def test_a_reader_connection_that_failed_is_not_kept(self) -> None:
+        ports = Ports(self.db)
+        ports.add_user("alice", cleartext="alice-pw")
+        ports.auth_port.datagramReceived(access_request("alice", "alice-pw", id=1), NAS)
+        held = ports.auth._held.conn
+        held.close()                                # as if it had broken under the batch
+        ports.auth_port.datagramReceived(access_request("alice", "alice-pw", id=2), NAS)
+        self.assertIsNone(ports.auth._held.conn)    # dropped, not reused
+        self.assertEqual(ports.sample("aaad_db_errors_total", kind="auth"), 1)
+        ports.auth_wire.written.clear()
+        ports.auth_port.datagramReceived(access_request("alice", "alice-pw", id=3), NAS)
+        [(raw, _)] = ports.auth_wire.written        # the next batch takes a new one
+        self.assertEqual(raw[0], ACCESS_ACCEPT)
+        self.assertIsNot(ports.auth._held.conn, held)
+
     def test_a_probe_is_no_login_decision(self) -> None:
         # Status-Server on the auth port is answered with an Access-Accept: it
         # counts as a request by code and a reply sent, never as a login.
