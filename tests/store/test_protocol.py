@@ -74,6 +74,30 @@ STRANGER = ("198.51.100.99", 40000)
 FIXED_AUTHENTICATOR = bytes(range(16))  # with it, the wrong secret surely garbles the password
 
 
+def doubling(seen: list[list[int]]) -> Any:
+    """A batch job for GroupCommit: records each batch in ``seen`` and
+    answers every item doubled."""
+    def process(items: Any) -> list[int]:
+        seen.append(list(items))
+        return [i * 2 for i in items]
+    return process
+
+
+class RecordingSocket:
+    """A UDP socket for a port's transport: records what is sent to it, or
+    refuses it (as a kernel with a full send buffer) while ``refuse``."""
+
+    def __init__(self, *, refuse: bool = False) -> None:
+        self.sent: list[tuple[bytes, Any]] = []
+        self.refuse = refuse
+
+    def sendto(self, data: bytes, addr: Any) -> int:
+        if self.refuse:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        self.sent.append((data, addr))
+        return len(data)
+
+
 class Ports:
     """An auth and an accounting RadiusPort, with real handlers, on ``db``."""
 
@@ -191,19 +215,7 @@ class AccountingResponseTests(PortTest):
 
     def test_a_reply_the_kernel_refuses_is_counted_and_the_retransmit_answered(self) -> None:
         ports = Ports(self.db)
-
-        class RefusingSocket:
-            def __init__(self) -> None:
-                self.sent: list[tuple[bytes, Any]] = []
-                self.refuse = True
-
-            def sendto(self, data: bytes, addr: Any) -> int:
-                if self.refuse:
-                    raise BlockingIOError(11, "Resource temporarily unavailable")
-                self.sent.append((data, addr))
-                return len(data)
-
-        sock = RefusingSocket()
+        sock = RecordingSocket(refuse=True)
         ports.acct_wire.socket = sock       # type: ignore[attr-defined]
         pkt = acct_request("Interim-Update", "alice", "s1", Acct_Input_Octets=10)
         ports.acct_port.datagramReceived(pkt, NAS)
@@ -219,16 +231,7 @@ class AccountingResponseTests(PortTest):
 
     def test_replies_of_one_batch_leave_together_in_order(self) -> None:
         ports = Ports(self.db)
-
-        class Socket:
-            def __init__(self) -> None:
-                self.sent: list[tuple[bytes, Any]] = []
-
-            def sendto(self, data: bytes, addr: Any) -> int:
-                self.sent.append((data, addr))
-                return len(data)
-
-        sock = Socket()
+        sock = RecordingSocket()
         ports.acct_wire.socket = sock       # type: ignore[attr-defined]
         # A request alone is answered at once.
         alone = acct_request("Start", "alice", "s0")
@@ -252,16 +255,7 @@ class AccountingResponseTests(PortTest):
 
     def test_held_replies_leave_at_the_end_of_the_pass_while_others_are_pending(self) -> None:
         ports = Ports(self.db)
-
-        class Socket:
-            def __init__(self) -> None:
-                self.sent: list[bytes] = []
-
-            def sendto(self, data: bytes, addr: Any) -> int:
-                self.sent.append(data)
-                return len(data)
-
-        sock = Socket()
+        sock = RecordingSocket()
         ports.acct_wire.socket = sock       # type: ignore[attr-defined]
         pkts = [acct_request("Start", "alice", f"a{i}") for i in range(3)]
         for pkt in pkts:
@@ -272,7 +266,7 @@ class AccountingResponseTests(PortTest):
         self.assertEqual(len(sock.sent), 1)
         ports.writer.release()              # a1 and a2: the last one answered sends both
         self.assertEqual(len(sock.sent), 3)
-        for pkt, raw in zip(pkts, sock.sent, strict=True):
+        for pkt, (raw, _) in zip(pkts, sock.sent, strict=True):
             verify_reply(pkt, raw)
 
     def test_duplicate_while_in_flight_is_dropped(self) -> None:
@@ -962,10 +956,7 @@ class EnforcementTests(PortTest):
     def test_an_inline_executor_batches_what_arrives_in_one_reactor_pass(self) -> None:
         reactor = MemoryReactorClock()
         seen: list[list[int]] = []
-
-        def process(items: Any) -> list[int]:
-            seen.append(list(items))
-            return [i * 2 for i in items]
+        process = doubling(seen)
         batches = GroupCommit(executor=InlineExecutor(), process=process, max_batch=2,
                               max_queue=64, clock=reactor.seconds,
                               call_soon=lambda f: reactor.callLater(0, f))
@@ -979,14 +970,10 @@ class EnforcementTests(PortTest):
         reactor.advance(0)
         self.assertEqual((seen[-1], self.successResultOf(later)), ([4], 8))
 
-
     def test_inline_batches_run_at_the_end_of_a_read_pass(self) -> None:
         reactor = MemoryReactorClock()
         seen: list[list[int]] = []
-
-        def process(items: Any) -> list[int]:
-            seen.append(list(items))
-            return [i * 2 for i in items]
+        process = doubling(seen)
         pass_end = PassEnd(reactor)
         batches = GroupCommit(executor=InlineExecutor(), process=process, max_batch=8,
                               max_queue=64, clock=reactor.seconds, call_soon=pass_end.call)
