@@ -36,12 +36,12 @@ class QueueFull(NoReply):
 
 class PassEnd:
     """Runs callables once the reactor has handed over everything it read in
-    one go: every datagram a port read from its socket before it would
-    block, or every packet of a TLS chunk. The readers mark such a pass
-    with :meth:`begin` and :meth:`end`; a callable given outside one runs on
-    the reactor's next turn (``callLater(0)``), which at one request at a
-    time cost about 50 µs more per request (a timed call and a second
-    ``epoll`` round).
+    one go: every datagram a UDP port read from its socket before it would
+    block. The port marks such a pass with :meth:`begin` and :meth:`end`
+    (daemon.service._ReadPassPort); a callable given outside one (a RadSec
+    connection's packets) runs on the reactor's next turn (``callLater(0)``),
+    which at one request at a time cost about 50 µs more per request (a timed
+    call and a second ``epoll`` round).
     """
 
     def __init__(self, reactor: IReactorTime) -> None:
