@@ -253,6 +253,29 @@ class AccountingResponseTests(PortTest):
         self.assertEqual(ports.sample("aaad_replies_total", port="acct",
                                       code="Accounting-Response"), 6)
 
+    def test_at_most_32_replies_are_held(self) -> None:
+        ports = Ports(self.db)
+        pending_at_send: list[int] = []
+
+        class Socket(RecordingSocket):
+            def sendto(self, data: bytes, addr: Any) -> int:
+                pending_at_send.append(ports.acct_port.pending)
+                return super().sendto(data, addr)
+
+        sock = Socket()
+        ports.acct_wire.socket = sock       # type: ignore[attr-defined]
+        pkts = [acct_request("Start", "alice", f"c{i}") for i in range(41)]
+        for pkt in pkts:
+            ports.acct_port.datagramReceived(pkt, NAS)
+        ports.writer.drain()                # a batch of one, then one of forty
+        self.assertEqual(len(sock.sent), 41)
+        # The first 32 answered left as the 32nd was written (it and 9 more
+        # still pending); the other 9 once the last was done.
+        self.assertEqual(pending_at_send[:32], [10] * 32)
+        self.assertEqual(pending_at_send[32:], [0] * 9)
+        for pkt, (raw, _) in zip(pkts, sock.sent, strict=True):
+            verify_reply(pkt, raw)
+
     def test_held_replies_leave_at_the_end_of_the_pass_while_others_are_pending(self) -> None:
         ports = Ports(self.db)
         sock = RecordingSocket()
