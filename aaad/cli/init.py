@@ -22,7 +22,7 @@ from aaad.cli.common import (
     now_s,
 )
 
-__all__ = ["init_cmd", "systemd_unit"]
+__all__ = ["init_cmd", "systemd_unit", "demo_secret"]
 
 INIT_CONFIG = """\
 # aaad configuration written by 'aaad init'; 'aaad init --print-config' shows
@@ -165,7 +165,7 @@ def _write_config(path: Path, url: str | None, bind: str, auth_port: int, acct_p
         journal=q(str(path.parent / "aaad.journal")), token_file=q(str(token_path)))
     path.parent.mkdir(parents=True, exist_ok=True)
     if demo:
-        _write_private(secret_path, secrets.token_urlsafe(12))
+        _write_private(secret_path, demo_secret())
     _write_private(token_path, secrets.token_urlsafe(24))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -177,6 +177,14 @@ def _write_config(path: Path, url: str | None, bind: str, auth_port: int, acct_p
                "  clients   none yet: add your NASes under clients:")
     click.echo("  metrics   http://127.0.0.1:9812/metrics ('aaad status')")
     click.echo(f"  api       http://127.0.0.1:9813, token in {token_path} ('aaad debug')")
+
+
+def demo_secret() -> str:
+    """A shared secret for the demo client: 96 random bits in hex. Not
+    base64: one starting with "-" is read as an option by the radclient line
+    ``make run`` prints."""
+    import secrets
+    return secrets.token_hex(12)
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -266,9 +266,16 @@ def _radius(r: _Reader) -> RadiusConfig:
         dedup_ttl_s=r.get("dedup_ttl", parse_duration_s, d.dedup_ttl_s),
         max_pending=r.get("max_pending", _positive, d.max_pending),
         coa_timeouts_s=r.get("coa_timeouts", _timeouts, d.coa_timeouts_s),
+        busy_poll_us=r.get("busy_poll_us", _busy_poll_us, d.busy_poll_us),
     )
     r.done()
     return cfg
+
+
+def _busy_poll_us(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10_000:
+        raise ValueError("must be a whole number of microseconds, 0-10000 (0: off)")
+    return v
 
 
 def _timeouts(v: Any) -> tuple[float, ...]:

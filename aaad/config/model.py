@@ -81,6 +81,8 @@ class RadiusConfig:
     dedup_ttl_s: int = 30
     max_pending: int = 4096
     coa_timeouts_s: tuple[float, ...] = (1.0, 2.0, 4.0)
+    # The reactor polls its sockets this long before it sleeps (daemon/reactor.py).
+    busy_poll_us: int = 50
 
 
 @dataclass(frozen=True, slots=True)

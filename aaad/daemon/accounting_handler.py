@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +25,7 @@ from twisted.internet.interfaces import IReactorTime
 from aaad.core.accounting.periods import PeriodSpec
 from aaad.core.accounting.sessions import UNATTRIBUTED, AcctRecord, Status
 from aaad.core.telephony.rating import EMERGENCY, INBOUND_FREE
-from aaad.daemon.batch import GroupCommit
+from aaad.daemon.batch import GroupCommit, PassEnd
 from aaad.daemon.call_index import CallIndex
 from aaad.daemon.executor import Executor
 from aaad.daemon.journal import Journal, JournalFull, decode_record
@@ -35,7 +36,13 @@ from aaad.radius.errors import NoReply
 from aaad.radius.framing import ACCOUNTING_RESPONSE
 from aaad.radius.protocol import Reply
 from aaad.store.calls import CallRules
-from aaad.store.database import Database, is_data_error, is_retryable, is_unavailable
+from aaad.store.database import (
+    Database,
+    is_data_error,
+    is_retryable,
+    is_unavailable,
+    sqlite_no_wait,
+)
 from aaad.store.jobs.accounting_batch import (
     BatchOutcome,
     OverLimit,
@@ -85,7 +92,8 @@ class AccountingHandler:
                  call_rules: CallRules | None = None,
                  on_over_limit: Callable[[Sequence[OverLimit]], None] = _ignore_over_limit,
                  client_tenants: Callable[[], Mapping[str, str]] | None = None,
-                 call_index: CallIndex | None = None) -> None:
+                 call_index: CallIndex | None = None,
+                 pass_end: PassEnd | None = None) -> None:
         self._db = db
         self.call_index = call_index
         # Client name → tenant, read per batch: a reload replaces the table.
@@ -110,9 +118,15 @@ class AccountingHandler:
         # batch of their records is one round trip (record_accounting).
         # Touched on the writer thread only.
         self._known = (KnownSessions() if db.writer.dialect.name == "postgresql" else None)
+        # SQLite, given the end of the read passes: a batch is what one pass
+        # read, and it is written right there on the reactor's thread while
+        # the writer thread has nothing to do (_write_here).
+        here = pass_end is not None and db.writer.dialect.name == "sqlite"
         self._batches: GroupCommit[AcctRecord, None] = GroupCommit(
             executor=executor, process=self._write, max_batch=max_batch, max_queue=max_queue,
-            clock=reactor.seconds, on_batch=self._batch_done)
+            clock=reactor.seconds, on_batch=self._batch_done,
+            call_soon=pass_end.call if here and pass_end is not None else None,
+            here=self._write_here if here else None)
         # Read when the metrics are scraped, not set at every request.
         metrics.queue_depth.labels("accounting").set_function(lambda: self._batches.depth)
 
@@ -190,6 +204,28 @@ class AccountingHandler:
                           str(getattr(e, "orig", None) or e).splitlines()[0])
                 results.append(e)
         return results
+
+    def _write_here(self, records: Sequence[AcctRecord]) -> list[Exception | None] | None:
+        """The batch's transaction on the reactor's thread (SQLite; the writer
+        thread has no job), if the database's write lock is free at once.
+
+        This saves the two thread hops around the batch: at one request at a
+        time they were a third of an accounting request's time. None when the
+        lock is held (by ``aaad`` commands, another process) or the batch
+        failed: nothing was committed, and the batch goes to the writer
+        thread, which waits for the lock, retries, journals or answers each
+        record as _write does, without holding up the reactor.
+        """
+        if self.journal is not None and self.journal.pending_records:
+            return None
+        try:
+            self._commit(records, now=int(self._reactor.seconds()), wait=False)
+        except Exception as e:  # noqa: BLE001  (the writer thread does it again and reports)
+            log.debug("accounting batch of %d goes to the writer thread: %s",
+                      len(records), type(e).__name__)
+            return None
+        self.availability.up("accounting")
+        return [None] * len(records)
 
     def _to_journal(self, records: Sequence[AcctRecord]) -> list[Exception | None]:
         """Append the batch to the journal (fsync'd); answered only if that worked."""
@@ -306,16 +342,20 @@ class AccountingHandler:
             self._over_limit.clear()
             self._on_over_limit(items)
 
-    def _commit(self, records: Sequence[AcctRecord], *, now: int | None) -> None:
+    def _commit(self, records: Sequence[AcctRecord], *, now: int | None,
+                wait: bool = True) -> None:
         """One transaction for ``records`` at ``now``, retried on a retryable error.
 
         ``now`` is None for a replayed batch: it is dated by its own records
         (charges, blocks, limit checks), not by the time it finally reached
-        the database.
+        the database. ``wait=False``: one attempt that fails at once if the
+        SQLite write lock is taken.
         """
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        attempts = MAX_ATTEMPTS if wait else 1
+        for attempt in range(1, attempts + 1):
             try:
-                with self._db.writer.begin() as conn:
+                with self._db.writer.connect() as conn, \
+                        nullcontext() if wait else sqlite_no_wait(conn), conn.begin():
                     # PostgreSQL: the batch's writes go out with the COMMIT.
                     defer_writes(conn)
                     outcome = record_accounting(
@@ -328,7 +368,7 @@ class AccountingHandler:
             except Exception as e:
                 if self._known is not None:
                     self._known.forget(rec.key for rec in records)
-                if attempt == MAX_ATTEMPTS or not is_retryable(e):
+                if attempt == attempts or not is_retryable(e):
                     raise
                 log.info("accounting batch of %d hit %s; retrying (attempt %d)",
                          len(records), type(e).__name__, attempt + 1)

@@ -78,14 +78,24 @@ class GroupCommit(Generic[Item, R]):
     ``call_soon``) and must return one result per item, in order; a result
     that is an exception fails that item alone. ``on_batch(size, seconds)``
     is told about every finished batch.
+
+    ``here``, if given, is tried first on the reactor's thread whenever
+    ``executor`` has no job queued or running: it returns the results as
+    ``process`` would, or None when it cannot do the batch without waiting
+    (or failed), and then the batch goes to ``executor`` as usual. A batch
+    done here costs no thread hop either way (SQLite accounting: see
+    daemon/accounting_handler.py).
     """
 
     def __init__(self, *, executor: Executor,
                  process: Callable[[Sequence[Item]], Sequence[R | BaseException]],
                  max_batch: int, max_queue: int, clock: Callable[[], float],
                  on_batch: Callable[[int, float], None] | None = None,
-                 call_soon: Callable[[Callable[[], None]], object] | None = None) -> None:
+                 call_soon: Callable[[Callable[[], None]], object] | None = None,
+                 here: Callable[[Sequence[Item]], Sequence[R | BaseException] | None]
+                 | None = None) -> None:
         self._executor = executor
+        self._here = here
         # An executor that runs on the calling thread would run every item
         # on its own as it is submitted. With ``call_soon`` (run a callable
         # once the reactor is done with what it is doing now) the first item
@@ -131,7 +141,13 @@ class GroupCommit(Generic[Item, R]):
             return
         self._running += 1
         started = self._clock()
-        d = self._executor.run(self._process, [item for item, _ in batch])
+        items = [item for item, _ in batch]
+        if self._here is not None and not self._executor.queued:
+            results = self._here(items)
+            if results is not None:
+                self._succeeded(results, batch, started)
+                return
+        d = self._executor.run(self._process, items)
         d.addCallbacks(self._succeeded, self._failed, callbackArgs=(batch, started),
                        errbackArgs=(batch, started))
 

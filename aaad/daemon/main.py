@@ -110,6 +110,12 @@ def serve(config: Config) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT; returns the exit code."""
     setup_logging(config.logging)
     check_database(config)
+    try:
+        from aaad.daemon.reactor import install_busy_poll_reactor
+    except ImportError:         # no epoll (not Linux): Twisted's default reactor
+        busy = None
+    else:
+        busy = install_busy_poll_reactor(config.radius.busy_poll_us / 1e6)
     from twisted.internet import reactor
     from twisted.internet.interfaces import IReactorFromThreads
 
@@ -120,6 +126,8 @@ def serve(config: Config) -> int:
         service = AaadService(config, reactor=reactor)
     except ConfigError as e:    # files the service reads itself (the RadSec certificates)
         raise StartError(str(e)) from None
+    if busy is not None:
+        busy.may_busy_poll = service.may_busy_poll
     failed: list[BaseException] = []
 
     def start() -> None:

@@ -92,6 +92,10 @@ class Executors:
     def all(self) -> tuple[Executor, Executor, Executor]:
         return self.writer, self.reader, self.hasher
 
+    def idle(self) -> bool:
+        """No job is queued or running on any of the three."""
+        return not (self.writer.queued or self.reader.queued or self.hasher.queued)
+
 
 class AaadService(MultiService):
     """Serves RADIUS auth and accounting as configured."""
@@ -125,6 +129,17 @@ class AaadService(MultiService):
         self.enforcer = Enforcer(coa=self.coa, clients=lambda: self.acct_port.clients,
                                  db=self.db, writer=self.executors.writer, reactor=reactor,
                                  metrics=self.metrics, timeouts=config.radius.coa_timeouts_s)
+        # SQLite: a login's read runs on the reactor thread, every request
+        # read from the sockets in one pass in one batch. A WAL read never
+        # waits for the writer, and it is cheaper than the two thread hops
+        # around it (measured: window 1 +8..22 %, window 64 +3..30 %, CPU per
+        # request 5..20 % lower). So does an accounting batch while the
+        # writer thread is idle and the write lock free. Over a network
+        # (PostgreSQL, MariaDB) the round trip would stall the reactor: those
+        # reads and writes keep their threads.
+        inline_reads = executors is None and self.db.dialect == "sqlite"
+        # The end of each read pass of the UDP ports, where inline reads run.
+        self.pass_end = PassEnd(reactor)
         self.call_index = CallIndex(now=reactor.seconds)
         self.accounting = AccountingHandler(
             db=self.db, executor=self.executors.writer, reactor=reactor, metrics=self.metrics,
@@ -133,16 +148,8 @@ class AaadService(MultiService):
             availability=self.availability, call_rules=call_rules,
             on_over_limit=self.enforcer.over_limit,
             client_tenants=lambda: self._client_tenants,
-            call_index=self.call_index)
-        # SQLite: a login's read runs on the reactor thread, every request
-        # read from the sockets in one pass in one batch. A WAL read never
-        # waits for the writer, and it is cheaper than the two thread hops
-        # around it (measured: window 1 +8..22 %, window 64 +3..30 %, CPU per
-        # request 5..20 % lower). Over a network (PostgreSQL, MariaDB) the
-        # round trip would stall the reactor: those reads keep their threads.
-        inline_reads = executors is None and self.db.dialect == "sqlite"
-        # The end of each read pass of the UDP ports, where inline reads run.
-        self.pass_end = PassEnd(reactor)
+            call_index=self.call_index,
+            pass_end=self.pass_end if inline_reads else None)
         self.auth = AuthHandler(
             db=self.db, reader=InlineExecutor() if inline_reads else self.executors.reader,
             reader_inline=inline_reads, pass_end=self.pass_end, hasher=self.executors.hasher,
@@ -241,6 +248,12 @@ class AaadService(MultiService):
         log.info("serving auth on %s:%d and accounting on %s:%d for %d clients; database %s",
                  r.bind, self.port_number("auth"), r.bind, self.port_number("acct"),
                  len(self.auth_port.clients), describe_url(self.db.url))
+
+    def may_busy_poll(self) -> bool:
+        """The reactor may poll without sleeping (daemon/reactor.py): no
+        database or hashing thread has a job, which would need the GIL the
+        polling thread holds."""
+        return self.executors.idle()
 
     def reload(self, config: Config) -> None:
         """Apply a new configuration's clients, secrets, log level, billing,

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url
 
 from aaad.store.sql import install_deferred_writes
 
 __all__ = ["Database", "open_database", "is_retryable", "is_data_error", "is_unavailable",
-           "was_disconnected",
+           "was_disconnected", "sqlite_no_wait",
            "describe_url", "CONNECT_TIMEOUT_S"]
 
 log = logging.getLogger(__name__)
@@ -131,6 +133,23 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     if immediate:
         install_deferred_writes(engine)
     return engine
+
+
+@contextmanager
+def sqlite_no_wait(conn: Connection) -> Iterator[None]:
+    """While inside, a SQLite connection does not wait for a lock another
+    connection holds: its BEGIN IMMEDIATE fails at once with "database is
+    locked" instead of waiting up to the busy timeout. Other databases:
+    nothing changes."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw: Any = conn.connection.driver_connection
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def is_data_error(error: BaseException) -> bool:

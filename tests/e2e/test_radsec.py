@@ -103,15 +103,27 @@ def radsec_client() -> Client:
     return Client(server="127.0.0.1", secret=b"radsec", dict=load_dictionary())
 
 
-def read_packet(sock: ssl.SSLSocket) -> bytes:
-    """One RADIUS packet from the stream, by its Length field; b"" when it closed."""
-    data = b""
-    while len(data) < 4 or len(data) < int.from_bytes(data[2:4], "big"):
+def read_packets(sock: ssl.SSLSocket, n: int) -> list[bytes]:
+    """``n`` RADIUS packets from the stream, cut by their Length fields (one
+    read may hold several); fewer if it closed first."""
+    data, packets = b"", []
+    while len(packets) < n:
+        if len(data) >= 4 and len(data) >= (size := int.from_bytes(data[2:4], "big")):
+            packets.append(data[:size])
+            data = data[size:]
+            continue
         chunk = sock.recv(4096)
         if not chunk:
-            return b""
+            break
         data += chunk
-    return data
+    assert not data, f"more than {n} packets came: {data!r}"
+    return packets
+
+
+def read_packet(sock: ssl.SSLSocket) -> bytes:
+    """One RADIUS packet from the stream; b"" when it closed."""
+    packets = read_packets(sock, 1)
+    return packets[0] if packets else b""
 
 
 def exchange(sock: ssl.SSLSocket, req: Packet) -> Packet:
@@ -168,7 +180,7 @@ def test_access_accounting_and_status_on_one_connection(served: Served) -> None:
         b = c.CreateAuthPacket(code=StatusServer)
         b.add_message_authenticator()
         sock.sendall(a.RequestPacket() + b.RequestPacket())
-        replies = {p[1]: p for p in (read_packet(sock), read_packet(sock))}
+        replies = {p[1]: p for p in read_packets(sock, 2)}
         assert replies[a.id][0] == AccountingResponse and replies[b.id][0] == AccessAccept
     rows = json.loads(served.daemon.cli("session", "list", "--user", "tls-carol",
                                         "--json").stdout)

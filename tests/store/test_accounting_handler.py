@@ -1,7 +1,11 @@
-"""The accounting handler's batches on the real databases (thread hop gated)."""
+"""The accounting handler's batches on the real databases (thread hop gated); on
+SQLite, batches written on the reactor's thread while the writer thread is idle."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry
@@ -10,10 +14,11 @@ from twisted.internet.testing import MemoryReactorClock
 from aaad.core.accounting.periods import parse_period_spec
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.daemon.accounting_handler import AccountingHandler
+from aaad.daemon.batch import PassEnd
 from aaad.daemon.metrics import Metrics
 from aaad.store import sessions as session_store
 from aaad.store import usage as usage_store
-from aaad.store.database import Database
+from aaad.store.database import SQLITE_BUSY_TIMEOUT_MS, Database
 from tests.support.fakes import GatedExecutor
 from tests.support.records import acct_record
 
@@ -47,3 +52,58 @@ def test_one_unstorable_record_fails_alone_and_the_batch_commits(db: Database) -
     assert sessions == {"a", "b", "c"}
     assert usage == Totals(180, 60, 3)
     assert registry.get_sample_value("aaad_db_errors_total", {"kind": "accounting"}) == 1
+
+
+def handler_at_pass_end(db: Database, gate: GatedExecutor
+                        ) -> tuple[AccountingHandler, PassEnd, CollectorRegistry]:
+    reactor = MemoryReactorClock()
+    registry = CollectorRegistry()
+    pass_end = PassEnd(reactor)
+    handler = AccountingHandler(db=db, executor=gate, reactor=reactor, metrics=Metrics(registry),
+                                period=parse_period_spec("monthly"), tz=ZoneInfo("UTC"),
+                                pass_end=pass_end)
+    return handler, pass_end, registry
+
+
+def test_sqlite_batch_of_a_read_pass_is_written_on_the_reactor_thread(sqlite_db: Database) -> None:
+    gate = GatedExecutor()
+    handler, pass_end, registry = handler_at_pass_end(sqlite_db, gate)
+    pass_end.begin()
+    ds = [handler._batches.submit(rec(sid, n)) for sid, n in (("a", 10), ("b", 20))]
+    pass_end.end()
+    # Committed and answered with no job for the writer thread.
+    assert gate.jobs == [] and gate.jobs_run == 0
+    assert [d.result for d in ds] == [None, None]
+    with sqlite_db.reader.connect() as conn:
+        assert {s["acct_session_id"] for s in session_store.list_sessions(conn)} == {"a", "b"}
+        assert usage_store.get_usage(conn, "ann", 1793491200) == Totals(120, 30, 2)
+    assert registry.get_sample_value("aaad_db_batch_size_count", {"kind": "accounting"}) == 1
+
+
+def test_a_taken_write_lock_sends_the_batch_to_the_writer_thread_at_once(
+        sqlite_db: Database, tmp_path: Path) -> None:
+    gate = GatedExecutor()
+    handler, pass_end, registry = handler_at_pass_end(sqlite_db, gate)
+    other = sqlite3.connect(tmp_path / "aaad.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")            # another process writes (an aaad command)
+    try:
+        t0 = time.monotonic()
+        pass_end.begin()
+        d = handler._batches.submit(rec("a", 10))
+        pass_end.end()
+        # The reactor did not wait out the busy timeout (10 s): the batch is
+        # the writer thread's now, unanswered.
+        assert time.monotonic() - t0 < 2
+        assert len(gate.jobs) == 1 and not d.called
+    finally:
+        other.rollback()
+        other.close()
+    gate.drain()                                # the lock is free: the thread commits it
+    assert d.called and d.result is None
+    with sqlite_db.reader.connect() as conn:
+        assert [s["acct_session_id"] for s in session_store.list_sessions(conn)] == ["a"]
+        assert usage_store.get_usage(conn, "ann", 1793491200) == Totals(60, 10, 1)
+    assert registry.get_sample_value("aaad_db_errors_total", {"kind": "accounting"}) in (None, 0)
+    # The writer's connection waits for the lock again, as the thread's batches must.
+    with sqlite_db.writer.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS

@@ -1016,6 +1016,51 @@ class EnforcementTests(PortTest):
         reactor.advance(0)
         self.assertEqual((seen[-1], self.successResultOf(outside)), ([5], 10))
 
+    def test_a_batch_is_done_here_while_the_executor_is_idle(self) -> None:
+        reactor = MemoryReactorClock()
+        on_thread: list[list[int]] = []
+        here: list[list[int]] = []
+        executor = GatedExecutor()
+        pass_end = PassEnd(reactor)
+        batches = GroupCommit(executor=executor, process=doubling(on_thread), max_batch=8,
+                              max_queue=64, clock=reactor.seconds, call_soon=pass_end.call,
+                              here=doubling(here))
+        pass_end.begin()
+        ds = [batches.submit(i) for i in (1, 2, 3)]
+        pass_end.end()
+        self.assertEqual((here, executor.jobs), ([[1, 2, 3]], []))
+        self.assertEqual([self.successResultOf(d) for d in ds], [2, 4, 6])
+        # The executor has a job of someone else's: the next batch queues
+        # behind it on the executor's thread, in order, and nothing is done here.
+        other = executor.run(lambda: "billing")
+        pass_end.begin()
+        later = batches.submit(4)
+        pass_end.end()
+        self.assertNoResult(later)
+        executor.drain()
+        self.assertEqual((self.successResultOf(other), self.successResultOf(later)),
+                         ("billing", 8))
+        self.assertEqual((here, on_thread), ([[1, 2, 3]], [[4]]))
+
+    def test_a_batch_that_cannot_be_done_here_goes_to_the_executor(self) -> None:
+        reactor = MemoryReactorClock()
+        on_thread: list[list[int]] = []
+        tried: list[list[int]] = []
+        executor = GatedExecutor()
+
+        def declines(items: Any) -> None:
+            tried.append(list(items))
+            return None
+        batches = GroupCommit(executor=executor, process=doubling(on_thread), max_batch=8,
+                              max_queue=64, clock=reactor.seconds,
+                              call_soon=lambda f: reactor.callLater(0, f), here=declines)
+        ds = [batches.submit(i) for i in (1, 2)]
+        reactor.advance(0)
+        self.assertEqual(tried, [[1, 2]])
+        self.assertNoResult(ds[0])
+        executor.drain()
+        self.assertEqual((on_thread, [self.successResultOf(d) for d in ds]), ([[1, 2]], [2, 4]))
+
     def test_a_failing_call_at_the_end_of_a_read_pass_does_not_stop_the_others(self) -> None:
         pass_end = PassEnd(MemoryReactorClock())
         ran: list[str] = []

@@ -29,6 +29,7 @@ class GatedExecutor:
     def run(self, fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
         d: Deferred[Any] = Deferred()
         self.jobs.append((fn, args, d))
+        self.queued += 1
         return d
 
     def release(self, *, error: BaseException | None = None) -> int:
@@ -39,6 +40,7 @@ class GatedExecutor:
         """
         jobs, self.jobs = self.jobs, []
         for fn, args, d in jobs:
+            self.queued -= 1
             if error is not None:
                 d.errback(Failure(error))
                 continue

@@ -1,0 +1,87 @@
+"""The daemon's reactor: Twisted's epoll reactor with busy polling.
+
+Once the reactor has nothing left to do, it checks its sockets without
+sleeping for up to ``busy_poll_s`` (``radius.busy_poll_us``) before it
+blocks in ``epoll_wait``. A request that arrives within that time is read at
+once, by a thread that is still running on its core with its caches warm: no
+wake-up by the kernel, no cold start. At one request at a time a NAS's next
+request arrives tens of microseconds after the reply to the last one; on the
+2-core development machine this took SQLite logins at window 1 from
+3,800 to 5,200 per second (p50 0.24 → 0.17 ms). The price is CPU: at most
+``busy_poll_s`` per gap between requests, and none when the daemon is idle
+(the reactor sleeps as soon as the time is up). It is the idea of Linux's
+``net.core.busy_read`` (whose suggested value is also 50 µs), done where the
+daemon can see whether it has work in flight.
+
+The poll never spins while ``may_busy_poll()`` says no: the service says no
+while a database or hashing thread has a job, because the spinning thread
+holds the GIL that thread needs (it would wait until the spin ends).
+
+Linux only (epoll): elsewhere main.serve runs Twisted's default reactor.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+from twisted.internet.epollreactor import EPollReactor
+from twisted.internet.main import installReactor
+
+__all__ = ["BusyPollReactor", "install_busy_poll_reactor"]
+
+
+def _always() -> bool:
+    return True
+
+
+class BusyPollReactor(EPollReactor):
+    """An epoll reactor that polls for ``busy_poll_s`` before it sleeps."""
+
+    def __init__(self, *, busy_poll_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Twisted: untyped
+        self.busy_poll_s = busy_poll_s
+        self.may_busy_poll: Callable[[], bool] = _always
+        self._busy_clock = clock
+
+    def doPoll(self, timeout: float | None) -> None:
+        if self.busy_poll_s > 0 and (timeout is None or timeout > 0) and self.may_busy_poll():
+            limit = self.busy_poll_s if timeout is None else min(self.busy_poll_s, timeout)
+            ready, waited = self._busy_poll(limit)
+            if ready:
+                timeout = 0      # epoll is level-triggered: the same events, dispatched
+            elif timeout is not None:
+                timeout = max(0.0, timeout - waited)
+        super().doPoll(timeout)  # type: ignore[no-untyped-call]  # Twisted: untyped
+
+    doIteration = doPoll
+
+    def _busy_poll(self, limit: float) -> tuple[bool, float]:
+        """Poll without sleeping until an event is ready, ``limit`` seconds
+        have passed, or ``may_busy_poll()`` says no: (ready, seconds spent)."""
+        poll, n = self._poller.poll, len(self._selectables)
+        clock, may = self._busy_clock, self.may_busy_poll
+        start = clock()
+        end = start + limit
+        while True:
+            try:
+                if poll(0, n):
+                    return True, clock() - start
+            except OSError:         # EINTR: the blocking poll deals with it
+                return False, clock() - start
+            now = clock()
+            if now >= end or not may():
+                return False, now - start
+
+
+def install_busy_poll_reactor(busy_poll_s: float) -> BusyPollReactor | None:
+    """Install a :class:`BusyPollReactor` as the global reactor and return it;
+    None if a reactor is already installed (that one serves, without busy
+    polling)."""
+    if "twisted.internet.reactor" in sys.modules:
+        return None
+    reactor = BusyPollReactor(busy_poll_s=busy_poll_s)
+    installReactor(reactor)  # type: ignore[no-untyped-call]  # Twisted: untyped
+    return reactor
