@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Connection
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 
@@ -38,10 +39,11 @@ from aaad.radius.protocol import Reply
 from aaad.store.calls import CallRules
 from aaad.store.database import (
     Database,
+    discard,
     is_data_error,
     is_retryable,
     is_unavailable,
-    sqlite_no_wait,
+    sqlite_no_wait_connection,
 )
 from aaad.store.jobs.accounting_batch import (
     BatchOutcome,
@@ -122,6 +124,8 @@ class AccountingHandler:
         # read, and it is written right there on the reactor's thread while
         # the writer thread has nothing to do (_write_here).
         here = pass_end is not None and db.writer.dialect.name == "sqlite"
+        # The connection those batches use, kept between them (reactor thread).
+        self._here_conn: Connection | None = None
         self._batches: GroupCommit[AcctRecord, None] = GroupCommit(
             executor=executor, process=self._write, max_batch=max_batch, max_queue=max_queue,
             clock=reactor.seconds, on_batch=self._batch_done,
@@ -219,13 +223,22 @@ class AccountingHandler:
         if self.journal is not None and self.journal.pending_records:
             return None
         try:
-            self._commit(records, now=int(self._reactor.seconds()), wait=False)
+            if self._here_conn is None:
+                self._here_conn = sqlite_no_wait_connection(self._db.writer)
+            self._commit(records, now=int(self._reactor.seconds()), conn=self._here_conn)
         except Exception as e:  # noqa: BLE001  (the writer thread does it again and reports)
             log.debug("accounting batch of %d goes to the writer thread: %s",
                       len(records), type(e).__name__)
+            self.close()            # a new connection next time: this one may be broken
             return None
         self.availability.up("accounting")
         return [None] * len(records)
+
+    def close(self) -> None:
+        """Close the connection kept for batches on the reactor's thread."""
+        conn, self._here_conn = self._here_conn, None
+        if conn is not None:
+            discard(conn)
 
     def _to_journal(self, records: Sequence[AcctRecord]) -> list[Exception | None]:
         """Append the batch to the journal (fsync'd); answered only if that worked."""
@@ -343,23 +356,24 @@ class AccountingHandler:
             self._on_over_limit(items)
 
     def _commit(self, records: Sequence[AcctRecord], *, now: int | None,
-                wait: bool = True) -> None:
+                conn: Connection | None = None) -> None:
         """One transaction for ``records`` at ``now``, retried on a retryable error.
 
         ``now`` is None for a replayed batch: it is dated by its own records
         (charges, blocks, limit checks), not by the time it finally reached
-        the database. ``wait=False``: one attempt that fails at once if the
-        SQLite write lock is taken.
+        the database. Given ``conn`` (the reactor thread's, which does not wait
+        for the SQLite write lock), one attempt on it; else the pool's.
         """
-        attempts = MAX_ATTEMPTS if wait else 1
+        attempts = MAX_ATTEMPTS if conn is None else 1
         for attempt in range(1, attempts + 1):
             try:
-                with self._db.writer.connect() as conn, \
-                        nullcontext() if wait else sqlite_no_wait(conn), conn.begin():
+                using: AbstractContextManager[Connection] = (
+                    self._db.writer.connect() if conn is None else nullcontext(conn))
+                with using as c, c.begin():
                     # PostgreSQL: the batch's writes go out with the COMMIT.
-                    defer_writes(conn)
+                    defer_writes(c)
                     outcome = record_accounting(
-                        conn, records, period=self.period, tz=self.tz, now=now,
+                        c, records, period=self.period, tz=self.tz, now=now,
                         calls=self._call_rules,
                         client_tenants=(self._client_tenants() if self._client_tenants
                                         else None),

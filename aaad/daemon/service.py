@@ -344,6 +344,7 @@ class AaadService(MultiService):
                 ex.stop()
             if self.journal is not None:
                 self.journal.close()
+            self.accounting.close()
             self.db.dispose()
             log.info("stopped")
             return DeferredList(stops)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url
 from aaad.store.sql import install_deferred_writes
 
 __all__ = ["Database", "open_database", "is_retryable", "is_data_error", "is_unavailable",
-           "was_disconnected", "sqlite_no_wait",
+           "was_disconnected", "sqlite_no_wait_connection", "discard",
            "describe_url", "CONNECT_TIMEOUT_S"]
 
 log = logging.getLogger(__name__)
@@ -135,21 +133,26 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     return engine
 
 
-@contextmanager
-def sqlite_no_wait(conn: Connection) -> Iterator[None]:
-    """While inside, a SQLite connection does not wait for a lock another
+def sqlite_no_wait_connection(engine: Engine) -> Connection:
+    """A connection of SQLite ``engine`` that does not wait for a lock another
     connection holds: its BEGIN IMMEDIATE fails at once with "database is
-    locked" instead of waiting up to the busy timeout. Other databases:
-    nothing changes."""
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    raw: Any = conn.connection.driver_connection
-    raw.execute("PRAGMA busy_timeout=0")
+    locked" instead of waiting up to the busy timeout. Give it back with
+    :func:`discard`, never to the pool (the next user would not wait either)."""
+    conn = engine.connect()
     try:
-        yield
+        conn.connection.driver_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
+    except BaseException:
+        discard(conn)
+        raise
+    return conn
+
+
+def discard(conn: Connection) -> None:
+    """Close ``conn``'s database connection instead of returning it to the pool."""
+    try:
+        conn.invalidate()
     finally:
-        raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        conn.close()
 
 
 def is_data_error(error: BaseException) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry
+from sqlalchemy import Connection
 from twisted.internet.testing import MemoryReactorClock
 
 from aaad.core.accounting.periods import parse_period_spec
@@ -104,6 +105,25 @@ def test_a_taken_write_lock_sends_the_batch_to_the_writer_thread_at_once(
         assert [s["acct_session_id"] for s in session_store.list_sessions(conn)] == ["a"]
         assert usage_store.get_usage(conn, "ann", 1793491200) == Totals(60, 10, 1)
     assert registry.get_sample_value("aaad_db_errors_total", {"kind": "accounting"}) in (None, 0)
-    # The writer's connection waits for the lock again, as the thread's batches must.
+    # The lock is free again: the next pass's batch is done here, on a
+    # connection that does not wait; the pool's connections still wait, as
+    # the writer thread's batches must.
+    pass_end.begin()
+    later = handler._batches.submit(rec("b", 5))
+    pass_end.end()
+    assert later.called and gate.jobs == []
+    assert handler._here_conn is not None
+    assert busy_timeout(handler._here_conn) == 0
     with sqlite_db.writer.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
+        assert busy_timeout(conn) == SQLITE_BUSY_TIMEOUT_MS
+    handler.close()
+    assert handler._here_conn is None
+    with sqlite_db.writer.connect() as a, sqlite_db.writer.connect() as b:
+        assert busy_timeout(a) == busy_timeout(b) == SQLITE_BUSY_TIMEOUT_MS
+
+
+def busy_timeout(conn: Connection) -> int:
+    """The SQLite busy timeout of ``conn``, asked of the driver (no transaction:
+    SQLAlchemy's would take the writer's lock)."""
+    return int(conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+        "PRAGMA busy_timeout").fetchone()[0])
