@@ -128,6 +128,9 @@ def serve(config: Config) -> int:
         raise StartError(str(e)) from None
     if busy is not None:
         busy.may_busy_poll = service.may_busy_poll
+    us = config.radius.busy_poll_us
+    log.info("busy polling %s", f"{us} µs after work (radius.busy_poll_us)"
+             if busy is not None and us else "off")
     failed: list[BaseException] = []
 
     def start() -> None:
