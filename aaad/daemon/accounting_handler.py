@@ -123,14 +123,14 @@ class AccountingHandler:
         # SQLite, given the end of the read passes: a batch is what one pass
         # read, and it is written right there on the reactor's thread while
         # the writer thread has nothing to do (_write_here).
-        here = pass_end is not None and db.writer.dialect.name == "sqlite"
+        here = pass_end if db.writer.dialect.name == "sqlite" else None
         # The connection those batches use, kept between them (reactor thread).
         self._here_conn: Connection | None = None
         self._batches: GroupCommit[AcctRecord, None] = GroupCommit(
             executor=executor, process=self._write, max_batch=max_batch, max_queue=max_queue,
             clock=reactor.seconds, on_batch=self._batch_done,
-            call_soon=pass_end.call if here and pass_end is not None else None,
-            here=self._write_here if here else None)
+            call_soon=here.call if here is not None else None,
+            here=self._write_here if here is not None else None)
         # Read when the metrics are scraped, not set at every request.
         metrics.queue_depth.labels("accounting").set_function(lambda: self._batches.depth)
 

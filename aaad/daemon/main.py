@@ -126,8 +126,6 @@ def serve(config: Config) -> int:
         service = AaadService(config, reactor=reactor)
     except ConfigError as e:    # files the service reads itself (the RadSec certificates)
         raise StartError(str(e)) from None
-    if busy is not None:
-        busy.may_busy_poll = service.may_busy_poll
     us = config.radius.busy_poll_us
     log.info("busy polling %s", f"{us} µs after work (radius.busy_poll_us)"
              if busy is not None and us else "off")

@@ -195,6 +195,9 @@ class AaadService(MultiService):
                                 on_over_limit=self.enforcer.over_limit)
         self._billing = LoopingCall(self.biller.run)
         self._billing.clock = reactor
+        # The busy-polling reactor (daemon/reactor.py) asks this before it polls.
+        if hasattr(reactor, "may_busy_poll"):
+            reactor.may_busy_poll = self.may_busy_poll
 
     def _listen_udp(self, port: int, protocol: RadiusPort, interface: str) -> Any:
         if not isinstance(self._reactor, PosixReactorBase):     # a test's reactor

@@ -109,8 +109,24 @@ def test_work_handed_to_a_thread_meanwhile_ends_the_polling(make: Any) -> None:
     assert len(poller.timeouts) == 3
 
 
+class RecordingEpoll:
+    """The reactor's real epoll object, with the timeout of each poll recorded."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.timeouts: list[float] = []
+
+    def poll(self, timeout: float = -1, maxevents: int = -1) -> Any:
+        self.timeouts.append(timeout)
+        return self.real.poll(timeout, maxevents)
+
+    def __getattr__(self, name: str) -> Any:     # register, unregister, close, ...
+        return getattr(self.real, name)
+
+
 def test_a_real_pipe_is_read_by_the_polling_reactor() -> None:
     r = BusyPollReactor(busy_poll_s=0.5)
+    recording = r._poller = RecordingEpoll(r._poller)
     rfd, wfd = os.pipe()
     got: list[bytes] = []
 
@@ -135,9 +151,12 @@ def test_a_real_pipe_is_read_by_the_polling_reactor() -> None:
             r.doIteration(5.0)
         assert got == [b"request"]
         assert time.monotonic() - t0 < 1
+        # Found by polling without sleeping (a 10 ms wait is within 0.5 s):
+        # no poll of the real epoll waited.
+        assert recording.timeouts and set(recording.timeouts) == {0}
     finally:
         r.removeAll()
-        r._poller.close()
+        recording.real.close()
         r.waker.connectionLost(None)
         os.close(rfd)
         os.close(wfd)
@@ -171,3 +190,4 @@ def test_the_daemon_polls_only_while_no_thread_has_a_job() -> None:
         assert executors.idle()
     finally:
         writer.stop()
+
