@@ -7,6 +7,8 @@ Which phases the closes select comes from the lifecycle table
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -149,16 +151,26 @@ def save_known(conn: Connection, changes: Sequence[Change],
     """
     ordered = sorted(changes, key=lambda c: c.state.key)
     was = [{"id": c.state.key, **dict(zip(_GUARDED, _guarded(k), strict=True)),
-            "definition": k.definition}
+            "plan_md5": _md5(k.definition)}
            for c in ordered if (k := c.was) is not None]
     new = [{"id": c.state.key, "name": c.state.user_name, "user_id": c.owner,
-            "definition": c.definition} for c in ordered if c.was is None]
+            "plan_md5": _md5(c.definition)} for c in ordered if c.was is None]
     rows = query(conn, _PG_SAVE_KNOWN, {
         "was": json_param(was), "new": json_param(new),
         "rows": json_param(_save_rows([(c.state, c.packets, c.newest, c.owner)
-                                       for c in ordered])),
+                                       for c in ordered], omit_nulls=True)),
         "usage": json_param(list(usage_rows))}, commit=True)
     return {r.id for r in rows}
+
+
+@functools.lru_cache(maxsize=4096)
+def _md5(definition: str | None) -> str | None:
+    """What save_known's guard compares a plan definition by: its MD5, as
+    PostgreSQL's md5() gives it (hex digits of the UTF-8 text), so each row of
+    the batch carries 32 characters instead of the whole definition."""
+    if definition is None:
+        return None
+    return hashlib.md5(definition.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 def _state(r: Any) -> SessionState:
@@ -494,29 +506,32 @@ _OLD_TYPES = dict(_PG_TYPES)
 _PG_SAVE_KNOWN = " ".join(f"""
 WITH o AS (
 SELECT * FROM json_to_recordset(CAST(%(was)s AS json)) AS o(id varchar,
-    {", ".join(f"{c} {_OLD_TYPES[c]}" for c in _GUARDED)}, definition text)),
+    {", ".join(f"{c} {_OLD_TYPES[c]}" for c in _GUARDED)}, plan_md5 text)),
 held AS (
 SELECT h.id FROM o CROSS JOIN LATERAL (
     SELECT s.id FROM sessions s
     WHERE s.id = o.id
         AND ({", ".join(f"s.{c}" for c in _GUARDED)})
             IS NOT DISTINCT FROM ({", ".join(f"o.{c}" for c in _GUARDED)})
-        AND {_plan_of("o.user_id")} IS NOT DISTINCT FROM o.definition
+        AND md5({_plan_of("o.user_id")}) IS NOT DISTINCT FROM o.plan_md5
     FOR UPDATE OF s) h),
 fresh AS (
 SELECT n.id FROM json_to_recordset(CAST(%(new)s AS json))
-    AS n(id varchar, name varchar, user_id integer, definition text)
+    AS n(id varchar, name varchar, user_id integer, plan_md5 text)
 WHERE {_holder("n.name", str(OPERATOR))} = n.user_id
-    AND {_plan_of("n.user_id")} IS NOT DISTINCT FROM n.definition),
+    AND md5({_plan_of("n.user_id")}) IS NOT DISTINCT FROM n.plan_md5),
 saved AS ({_pg_save(" WHERE v.id IN (SELECT id FROM held UNION ALL SELECT id FROM fresh)",
                     where="sessions.id IN (SELECT id FROM held)")} RETURNING sessions.id),
 added AS ({pg_add_usage("usage", of_sessions="saved")})
 SELECT id FROM saved""".split())
 
 
-def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord, int]]
-               ) -> list[dict[str, Any]]:
-    return [{
+def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord, int]], *,
+               omit_nulls: bool = False) -> list[dict[str, Any]]:
+    """The rows of a batch's sessions for json_to_recordset. ``omit_nulls``:
+    leave out the keys whose value is None (json_to_recordset reads a
+    missing key as NULL): a smaller text to encode and parse."""
+    rows = [{
         "id": s.key, "user_name": s.user_name, "nas_key": r.nas_key, "client": r.client,
         "nas_address": r.nas_address, "acct_session_id": r.acct_session_id,
         "active": s.open, "packets": n, "started_at": s.started_at,
@@ -528,6 +543,9 @@ def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord, int]]
         "nas_port_id": r.nas_port_id, "interim_interval_s": r.interim_interval_s,
         "user_id": u, "authorised_s": r.authorised_s, "direction": r.direction,
     } for s, n, r, u in ordered]
+    if omit_nulls:
+        return [{k: v for k, v in row.items() if v is not None} for row in rows]
+    return rows
 
 
 def _mysql_save() -> Any:

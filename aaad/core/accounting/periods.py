@@ -108,14 +108,25 @@ def period_bounds(spec: PeriodSpec, tz: ZoneInfo, at: int) -> tuple[int, int | N
     """
     if spec.kind == "none":
         return LIFETIME_START, None
+    last = _LAST_BOUNDS.get((spec, tz))
+    if last is not None and last[0] <= at < last[1]:
+        return last
     local = datetime.fromtimestamp(at, tz).date()
-    start, end = _bounds_for_local_date(spec, tz, local)
+    bounds = _bounds_for_local_date(spec, tz, local)
     # A local date near a DST gap can map to a boundary just after `at`.
-    if at < start:
-        return _bounds_for_local_date(spec, tz, local - timedelta(days=1))
-    if end is not None and at >= end:
-        return _bounds_for_local_date(spec, tz, local + timedelta(days=1))
+    if at < bounds[0]:
+        bounds = _bounds_for_local_date(spec, tz, local - timedelta(days=1))
+    elif bounds[1] is not None and at >= bounds[1]:
+        bounds = _bounds_for_local_date(spec, tz, local + timedelta(days=1))
+    start, end = bounds
+    if end is not None:
+        _LAST_BOUNDS[(spec, tz)] = (start, end)
     return start, end
+
+
+# The period period_bounds found last, per spec and zone: nearly every record
+# of a batch falls in the current period, whose bounds are then a lookup.
+_LAST_BOUNDS: dict[tuple[PeriodSpec, ZoneInfo], tuple[int, int]] = {}
 
 
 def period_label(spec: PeriodSpec, tz: ZoneInfo, start: int) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from typing import NamedTuple
 
 from aaad.core.accounting.lifecycle import (
     MAX_DURATION_CAUSE,
@@ -20,6 +20,7 @@ from aaad.core.accounting.lifecycle import (
     STALE_CAUSE,
     Action,
     Event,
+    HashedEnum,
     Phase,
     phase_of,
     transition,
@@ -60,15 +61,18 @@ MAX_SPAN_S = 366 * 86400
 UNATTRIBUTED = "(unattributed)"
 
 
-@dataclass(frozen=True, slots=True)
-class Totals:
-    """A session's cumulative counters. Octets have Gigawords folded in."""
+class Totals(NamedTuple):
+    """A session's cumulative counters. Octets have Gigawords folded in.
+
+    A NamedTuple, not a frozen dataclass: several are made per accounting
+    record, and a frozen dataclass's constructor sets each field through
+    ``object.__setattr__``. ``+`` and ``-`` add and subtract the counters."""
 
     session_s: int
     in_octets: int
     out_octets: int
 
-    def __add__(self, other: Totals) -> Totals:
+    def __add__(self, other: Totals) -> Totals:  # type: ignore[override]
         return Totals(self.session_s + other.session_s, self.in_octets + other.in_octets,
                       self.out_octets + other.out_octets)
 
@@ -83,7 +87,7 @@ class Totals:
 ZERO = Totals(0, 0, 0)
 
 
-class Status(Enum):
+class Status(HashedEnum):
     """Acct-Status-Type values aaad acts on (RFC 2866 §5.1)."""
 
     START = 1
@@ -238,7 +242,7 @@ def apply_record(prev: SessionState | None, rec: AcctRecord) -> Applied:
     if rec.status is Status.FAILED:
         rec = replace(rec, totals=ZERO, session_time_sent=True)
     elif not rec.session_time_sent and rec.status is not Status.START and prev is not None:
-        rec = replace(rec, totals=replace(rec.totals, session_s=max(0, rec.at - prev.started_at)),
+        rec = replace(rec, totals=rec.totals._replace(session_s=max(0, rec.at - prev.started_at)),
                       session_time_sent=True)
     _, action = transition(state_phase(prev), event)
     created = prev is None
@@ -251,19 +255,19 @@ def apply_record(prev: SessionState | None, rec: AcctRecord) -> Applied:
     t1 = max(rec.at, prev.updated_at)
     t0 = prev.updated_at if not created else min(prev.started_at, t1)
     t0 = max(t0, t1 - MAX_SPAN_S)
-    state = replace(
-        prev,
-        totals=_high_water(prev.totals, rec.totals),
-        updated_at=t1,
-        last_seen=max(prev.last_seen, rec.arrival),
-        started_at=min(prev.started_at, rec.at) if rec.status is Status.START else prev.started_at,
-    )
+    # Built with the constructor, not dataclasses.replace: this runs once per
+    # accounting record, and replace() inspects the fields on every call.
     if action is Action.CLOSE:
-        state = replace(state, open=False, stopped_at=rec.at,
-                        terminate_cause=rec.terminate_cause or "Unknown")
+        is_open, stopped_at, cause = False, rec.at, rec.terminate_cause or "Unknown"
     elif action is Action.REOPEN:
-        state = replace(state, open=True, stopped_at=None, terminate_cause=None)
-    return Applied(state=state, delta=delta, t0=t0, t1=t1, created=created, action=action)
+        is_open, stopped_at, cause = True, None, None
+    else:
+        is_open, stopped_at, cause = prev.open, prev.stopped_at, prev.terminate_cause
+    state = SessionState(
+        prev.key, prev.user_name, _high_water(prev.totals, rec.totals),
+        min(prev.started_at, rec.at) if rec.status is Status.START else prev.started_at,
+        t1, max(prev.last_seen, rec.arrival), is_open, stopped_at, cause)
+    return Applied(state, delta, t0, t1, created, action)
 
 
 def close_state(state: SessionState, cause: str) -> SessionState:
