@@ -218,6 +218,31 @@ def test_period_bounds_contains_at(at, spec, tz):
     assert period_bounds(spec, tz, end)[0] == end
 
 
+
+@given(times=st.lists(st.integers(min_value=utc(2020, 1, 1), max_value=utc(2030, 1, 1)),
+                      min_size=2, max_size=20),
+       near=st.lists(st.integers(min_value=-2 * DAY, max_value=2 * DAY), min_size=2,
+                     max_size=20),
+       spec=st.sampled_from([MONTHLY, monthly(15), WEEKLY, DAILY]),
+       tz=st.sampled_from([BERLIN, SANTIAGO, HAVANA, UTC_TZ]))
+def test_period_bounds_remembered_are_the_bounds_computed(times, near, spec, tz):
+    """period_bounds remembers the last period per spec and zone: whatever
+    came before, a time gets the bounds it gets with nothing remembered (times
+    on both sides of boundaries, DST gaps at midnight included)."""
+    from aaad.core.accounting import periods
+
+    asked = [t + d for t in times for d in near]
+    for t in times:     # and each side of its period's boundaries
+        periods._LAST_BOUNDS.clear()
+        start, end = period_bounds(spec, tz, t)
+        asked += [start - 1, start, end - 1, end, start]
+    got = [period_bounds(spec, tz, at) for at in asked]
+    fresh = []
+    for at in asked:
+        periods._LAST_BOUNDS.clear()
+        fresh.append(period_bounds(spec, tz, at))
+    assert got == fresh
+
 # --- period_label / period_for_label ---------------------------------------------
 
 LABELS = [
