@@ -4,11 +4,18 @@
     sudo .venv/bin/python benchmarks/compare.py --database sqlite
     sudo .venv/bin/python benchmarks/compare.py --database postgresql --history 0,1000000
     sudo .venv/bin/python benchmarks/compare.py --database sqlite --windows 1,64 --requests 20000
+    sudo .venv/bin/python benchmarks/compare.py --database postgresql --rounds 3
 
-For each history size it measures FreeRADIUS first, then aaad, one after the
-other, each on a fresh database of its own (temp files for SQLite; databases
-``fr_cmp_<pid>`` and ``aaad_cmp_<pid>`` created on the PostgreSQL server and
-dropped at the end; the server itself is never reconfigured):
+For each history size it starts FreeRADIUS and aaad side by side, each on a
+fresh database of its own (temp files for SQLite; databases ``fr_cmp_<pid>``
+and ``aaad_cmp_<pid>`` created on the PostgreSQL server and dropped at the
+end; the server itself is never reconfigured), and runs each workload on one
+and at once on the other, ``--rounds`` times, the first alternating; the idle
+one uses no CPU meanwhile. The two runs of a pair are seconds apart, so a
+change in the machine's speed weighs on both (on a shared virtual machine its
+speed was seen to change by 2× within minutes: measured all of one server and
+then all of the other, one run's ratios carried that drift). The table gives
+each pair's ratio and, with several rounds, their median.
 
 - the same users ``bench000000``… (password = name) with a monthly time cap
   of 150 h: ``Max-Monthly-Session`` checked by rlm_sqlcounter's
@@ -50,9 +57,12 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -134,7 +144,27 @@ def fr_used_this_month(db: fr.SQLiteDB | fr.PostgresDB, user: str, seconds: int)
                 f" {seconds}, 0, 0)")
 
 
-def measure_freeradius(a: argparse.Namespace, history: int, workdir: Path) -> dict[str, Any]:
+class Side:
+    """One server under test, started: runs a workload and keeps its results
+    (``runs``: (workload, window) → one result per round)."""
+
+    def __init__(self, who: str, auth_port: int, acct_port: int,
+                 run: Callable[[str, int, list[str]], dict[str, Any]]) -> None:
+        self.who = who
+        self.auth_port, self.acct_port = auth_port, acct_port
+        self._run = run
+        self.out: dict[str, Any] = {"runs": {}}
+
+    def run(self, name: str, window: int, args: list[str]) -> None:
+        r = self._run(name, window, args)
+        self.out["runs"].setdefault((name, window), []).append(r)
+        log(f"{self.who} {name} w{window}: {r['requests_per_s']:.0f}/s, lost {r['lost']}, "
+            f"replies {r['replies']}, {r['cpu_us_per_request']:.0f} us CPU/request"
+            + (f", 'database is locked' {r['db_locked']}" if "db_locked" in r else ""))
+
+
+@contextmanager
+def freeradius_side(a: argparse.Namespace, history: int, workdir: Path) -> Iterator[Side]:
     conf = workdir / "raddb"
     schema = fr.SYSTEM_RADDB / "mods-config" / "sql" / "main" / a.database / "schema.sql"
     db: fr.SQLiteDB | fr.PostgresDB
@@ -143,7 +173,6 @@ def measure_freeradius(a: argparse.Namespace, history: int, workdir: Path) -> di
     else:
         db = fr.PostgresDB(a.pg_host, a.pg_port, a.pg_user, f"fr_cmp_{os.getpid()}", schema)
     server = fr.Server(conf, workdir / "freeradius.log")
-    out: dict[str, Any] = {"runs": {}}
     try:
         db.create(a.users)
         if history:
@@ -160,7 +189,6 @@ def measure_freeradius(a: argparse.Namespace, history: int, workdir: Path) -> di
         fr.wait_ready(server, SECRET, auth_port, a.start_timeout)
         check = fr.counter_check(db, PROBE_USER, conf)
         probe = fr.counter_probe(SECRET, auth_port, PROBE_USER)
-        out["probe"], out["counter_check"] = probe, check
         log(f"FreeRADIUS {fr.freeradius_version()} on {db.describe()}: counter query "
             f"{check['stock_counter_query']!r}, recorded {check['recorded_this_month']!r}; "
             f"probe: {probe}")
@@ -170,21 +198,21 @@ def measure_freeradius(a: argparse.Namespace, history: int, workdir: Path) -> di
         if counted is None or counted != int(Decimal(str(check["recorded_this_month"] or -1))) \
                 or counted < PROBE_USED_S:
             raise SystemExit(f"the FreeRADIUS monthly counter does not count: {check}")
-        for name, window, args in workloads(windows(a), a, auth_port, acct_port):
+
+        def run(name: str, window: int, args: list[str]) -> dict[str, Any]:
             if isinstance(db, fr.PostgresDB):
                 db.psql("ANALYZE")      # as autovacuum would have (module docstring)
             offset = server.log_size()
             assert server.proc is not None
             r = measured(server.proc.pid, args, a.run_timeout)
             time.sleep(0.5)                               # the last log lines
-            counts = fr.log_counts(server.log_since(offset))
-            r["db_locked"] = counts["db_locked"]
-            out["runs"][(name, window)] = r
-            log(f"FreeRADIUS {name} w{window}: {r['requests_per_s']:.0f}/s, lost {r['lost']}, "
-                f"replies {r['replies']}, {r['cpu_us_per_request']:.0f} us CPU/request, "
-                f"'database is locked' {counts['db_locked']}")
+            r["db_locked"] = fr.log_counts(server.log_since(offset))["db_locked"]
             if not server.alive():
                 raise SystemExit("freeradius died:\n" + server.log_since(offset)[-4000:])
+            return r
+        side = Side("FreeRADIUS", auth_port, acct_port, run)
+        side.out.update(probe=probe, counter_check=check)
+        yield side
     finally:
         server.stop()
         if not a.keep:
@@ -192,7 +220,6 @@ def measure_freeradius(a: argparse.Namespace, history: int, workdir: Path) -> di
                 db.drop()
             except SystemExit as e:
                 log(f"could not drop the FreeRADIUS database: {e}")
-    return out
 
 
 # -- aaad ---------------------------------------------------------------------------------
@@ -215,7 +242,8 @@ def aaad_used_this_month(url: str, user: str, seconds: int) -> None:
     db.dispose()
 
 
-def measure_aaad(a: argparse.Namespace, history: int, workdir: Path) -> dict[str, Any]:
+@contextmanager
+def aaad_side(a: argparse.Namespace, history: int, workdir: Path) -> Iterator[Side]:
     pg: fr.PostgresDB | None = None
     if a.database == "sqlite":
         url = f"sqlite:///{workdir / 'aaad.sqlite3'}"
@@ -224,7 +252,6 @@ def measure_aaad(a: argparse.Namespace, history: int, workdir: Path) -> dict[str
         pg.psql(f'DROP DATABASE IF EXISTS "{pg.name}"', db="postgres")
         pg.psql(f'CREATE DATABASE "{pg.name}"', db="postgres")
         url = f"postgresql+psycopg://{a.pg_user}@{a.pg_host}:{a.pg_port}/{pg.name}"
-    out: dict[str, Any] = {"runs": {}}
     proc = None
     try:
         t0 = time.monotonic()
@@ -234,19 +261,21 @@ def measure_aaad(a: argparse.Namespace, history: int, workdir: Path) -> dict[str
         aaad_used_this_month(url, PROBE_USER, PROBE_USED_S)
         proc, auth_port, acct_port, _metrics_port = aaad_run.start(url, workdir)
         probe = fr.counter_probe(SECRET, auth_port, PROBE_USER)
-        out["probe"] = probe
         log(f"aaad on {url.split(':', 1)[0]}: probe: {probe}")
         if session_timeout(probe) != CAP_S - PROBE_USED_S:
             raise SystemExit(f"aaad's monthly cap does not show the usage: {probe}")
-        for name, window, args in workloads(windows(a), a, auth_port, acct_port):
+        daemon = proc
+
+        def run(name: str, window: int, args: list[str]) -> dict[str, Any]:
             if pg is not None:
                 pg.psql("ANALYZE")      # as autovacuum would have (module docstring)
-            r = measured(proc.pid, args, a.run_timeout)
-            out["runs"][(name, window)] = r
-            log(f"aaad {name} w{window}: {r['requests_per_s']:.0f}/s, lost {r['lost']}, "
-                f"replies {r['replies']}, {r['cpu_us_per_request']:.0f} us CPU/request")
-            if proc.poll() is not None:
+            r = measured(daemon.pid, args, a.run_timeout)
+            if daemon.poll() is not None:
                 raise SystemExit(f"aaad died:\n{(workdir / 'aaad.log').read_text()[-4000:]}")
+            return r
+        side = Side("aaad", auth_port, acct_port, run)
+        side.out["probe"] = probe
+        yield side
     finally:
         if proc is not None:
             proc.terminate()
@@ -256,7 +285,27 @@ def measure_aaad(a: argparse.Namespace, history: int, workdir: Path) -> dict[str
                 pg.drop()
             except SystemExit as e:
                 log(f"could not drop the aaad database: {e}")
-    return out
+
+
+def compare_runs(a: argparse.Namespace, history: int, workdir: Path
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both servers started side by side (each idle while the other is
+    measured), then each workload run on one and at once on the other,
+    ``--rounds`` times, the one that goes first alternating: the two runs of a
+    pair are seconds apart, so a change in the machine's speed meanwhile
+    weighs on both."""
+    (workdir / "fr").mkdir()
+    (workdir / "aaad").mkdir()
+    with freeradius_side(a, history, workdir / "fr") as f, \
+            aaad_side(a, history, workdir / "aaad") as g:
+        for (name, window, fargs), (_, _, gargs) in zip(
+                workloads(windows(a), a, f.auth_port, f.acct_port),
+                workloads(windows(a), a, g.auth_port, g.acct_port), strict=True):
+            for round_ in range(a.rounds):
+                pair = [(f, fargs), (g, gargs)]
+                for side, args in (pair if round_ % 2 == 0 else pair[::-1]):
+                    side.run(name, window, args)
+        return f.out, g.out
 
 
 # -- the table ----------------------------------------------------------------------------
@@ -265,36 +314,53 @@ def windows(a: argparse.Namespace) -> list[int]:
     return [int(w) for w in a.windows.split(",")]
 
 
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of a side whose rate is the median of its rounds (the lower
+    middle one for an even count)."""
+    ranked = sorted(runs, key=lambda r: float(r["requests_per_s"]))
+    return ranked[(len(ranked) - 1) // 2]
+
+
 def table(results: list[tuple[int, dict[str, Any], dict[str, Any]]], a: argparse.Namespace,
           version: str) -> str:
+    rounds = f", {a.rounds} rounds: medians" if a.rounds > 1 else ""
     lines = [f"FreeRADIUS {version} (rlm_sql + rlm_sqlcounter) vs aaad, {a.database}, "
              f"{a.users} users, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
-             "server on core 1, loadgen on core 0",
+             f"server on core 1, loadgen on core 0, each workload run on both in turn{rounds}",
              "",
              "| workload | window | history | FreeRADIUS req/s | p99 ms | CPU µs/req "
              "| aaad req/s | p99 ms | CPU µs/req | aaad ÷ FreeRADIUS |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     notes = []
     for history, fres, ares in results:
-        for key, f in fres["runs"].items():
-            g = ares["runs"].get(key)
-            if g is None:
+        for key, fruns in fres["runs"].items():
+            gruns = ares["runs"].get(key)
+            if not gruns:
                 continue
-            fr_rate, aa_rate = float(f["requests_per_s"]), float(g["requests_per_s"])
-            ratio = f"{aa_rate / fr_rate:.2f}×" if fr_rate else "–"
+            # One ratio per round (the two runs of a pair, seconds apart); the median.
+            ratios = [float(g["requests_per_s"]) / float(f["requests_per_s"])
+                      for f, g in zip(fruns, gruns, strict=False) if float(f["requests_per_s"])]
+            f, g = _median_run(fruns), _median_run(gruns)
+            ratio = f"{statistics.median(ratios):.2f}×" if ratios else "–"
+            if len(ratios) > 1:
+                ratio += f" ({', '.join(f'{x:.2f}' for x in ratios)})"
             lines.append(
-                f"| {key[0]} | {key[1]} | {history:,} | {fr_rate:,.0f} "
+                f"| {key[0]} | {key[1]} | {history:,} | {float(f['requests_per_s']):,.0f} "
                 f"| {float((f.get('latency_ms') or {}).get('p99', 0)):.2f} "
-                f"| {float(f.get('cpu_us_per_request', 0)):,.0f} | {aa_rate:,.0f} "
+                f"| {float(f.get('cpu_us_per_request', 0)):,.0f} "
+                f"| {float(g['requests_per_s']):,.0f} "
                 f"| {float((g.get('latency_ms') or {}).get('p99', 0)):.2f} "
                 f"| {float(g.get('cpu_us_per_request', 0)):,.0f} | {ratio} |")
-            for who, r in (("FreeRADIUS", f), ("aaad", g)):
-                if r["lost"] or r.get("timed_out") or r.get("db_locked"):
-                    notes.append(f"{who}, {key[0]}, window {key[1]}, history {history:,}: "
-                                 f"{r['lost']} lost, {r['retransmissions']} retransmitted"
-                                 + (f", {r['db_locked']} 'database is locked' in its log"
-                                    if r.get("db_locked") else "")
-                                 + (", interrupted" if r.get("timed_out") else ""))
+            for who, runs in (("FreeRADIUS", fruns), ("aaad", gruns)):
+                for i, r in enumerate(runs):
+                    if r["lost"] or r.get("timed_out") or r.get("db_locked"):
+                        notes.append(
+                            f"{who}, {key[0]}, window {key[1]}, history {history:,}"
+                            + (f", round {i + 1}" if len(runs) > 1 else "")
+                            + f": {r['lost']} lost, {r['retransmissions']} retransmitted"
+                            + (f", {r['db_locked']} 'database is locked' in its log"
+                               if r.get("db_locked") else "")
+                            + (", interrupted" if r.get("timed_out") else ""))
     return "\n".join(lines + [""] + [f"- {n}" for n in notes])
 
 
@@ -316,8 +382,13 @@ def main() -> int:
     p.add_argument("--run-timeout", type=float, default=300)
     p.add_argument("--start-timeout", type=float, default=30)
     p.add_argument("--keep", action="store_true", help="keep temp dirs and databases")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="runs of each workload on each server, in turn; the table gives "
+                        "the median ratio of the pairs (default: 1)")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
     a = p.parse_args()
+    if a.rounds < 1:
+        p.error("--rounds must be at least 1")
 
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -330,10 +401,7 @@ def main() -> int:
     for history in [int(h) for h in a.history.split(",")]:
         workdir = Path(tempfile.mkdtemp(prefix="aaad-compare-"))
         try:
-            (workdir / "fr").mkdir()
-            fres = measure_freeradius(a, history, workdir / "fr")
-            (workdir / "aaad").mkdir()
-            ares = measure_aaad(a, history, workdir / "aaad")
+            fres, ares = compare_runs(a, history, workdir)
             results.append((history, fres, ares))
         finally:
             if a.keep:
@@ -343,9 +411,10 @@ def main() -> int:
     print(table(results, a, version))
     if a.json:
         print(json.dumps([{"history": h, "freeradius": {**f, "runs": [
-            {"workload": k[0], "window": k[1], **v} for k, v in f["runs"].items()]},
-            "aaad": {**g, "runs": [{"workload": k[0], "window": k[1], **v}
-                                   for k, v in g["runs"].items()]}}
+            {"workload": k[0], "window": k[1], "round": i + 1, **v}
+            for k, vs in f["runs"].items() for i, v in enumerate(vs)]},
+            "aaad": {**g, "runs": [{"workload": k[0], "window": k[1], "round": i + 1, **v}
+                                   for k, vs in g["runs"].items() for i, v in enumerate(vs)]}}
             for h, f, g in results], sort_keys=True, default=str))
     return 0
 
