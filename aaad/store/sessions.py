@@ -410,7 +410,7 @@ def save_sessions(conn: Connection,
     if name == "postgresql":
         # One statement for the batch: executemany would run one UPDATE per row.
         # Deferred where the transaction allows it: sent with the commit.
-        write(conn, _PG_SAVE, {"rows": json_param(_save_rows(ordered))})
+        write(conn, _PG_SAVE, {"rows": json_param(_save_rows(ordered, omit_nulls=True))})
         return
     if name in ("mysql", "mariadb"):
         # The driver sends an executemany INSERT as one multi-row statement

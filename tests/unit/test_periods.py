@@ -218,7 +218,6 @@ def test_period_bounds_contains_at(at, spec, tz):
     assert period_bounds(spec, tz, end)[0] == end
 
 
-
 @given(times=st.lists(st.integers(min_value=utc(2020, 1, 1), max_value=utc(2030, 1, 1)),
                       min_size=2, max_size=20),
        near=st.lists(st.integers(min_value=-2 * DAY, max_value=2 * DAY), min_size=2,
@@ -242,6 +241,7 @@ def test_period_bounds_remembered_are_the_bounds_computed(times, near, spec, tz)
         periods._LAST_BOUNDS.clear()
         fresh.append(period_bounds(spec, tz, at))
     assert got == fresh
+
 
 # --- period_label / period_for_label ---------------------------------------------
 

@@ -28,20 +28,11 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["HashedEnum", "Phase", "Event", "Action", "TRANSITIONS", "transition", "phase_of",
+__all__ = ["Phase", "Event", "Action", "TRANSITIONS", "transition", "phase_of",
            "closing_phases"]
 
 
-class HashedEnum(Enum):
-    """An Enum hashed by identity, in C: Enum's own ``__hash__`` is a Python
-    function, called on every dict lookup keyed by a member (several per
-    accounting record). Members are singletons compared by identity, so the
-    identity hash is consistent with equality."""
-
-    __hash__ = object.__hash__
-
-
-class Phase(HashedEnum):
+class Phase(Enum):
     NEW = "new"
     OPEN = "open"
     STOPPED = "stopped"
@@ -50,7 +41,7 @@ class Phase(HashedEnum):
     REPLACED = "replaced"
 
 
-class Event(HashedEnum):
+class Event(Enum):
     START = "start"
     INTERIM = "interim"
     STOP = "stop"
@@ -59,7 +50,7 @@ class Event(HashedEnum):
     REPLACED = "replaced"           # a new login took its place (on_max_sessions)
 
 
-class Action(HashedEnum):
+class Action(Enum):
     NONE = "none"                   # totals and times only
     OPEN = "open"                   # a new session, running
     CLOSE = "close"                 # closed by this Stop: its time and cause

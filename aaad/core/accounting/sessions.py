@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import NamedTuple
 
 from aaad.core.accounting.lifecycle import (
@@ -20,7 +21,6 @@ from aaad.core.accounting.lifecycle import (
     STALE_CAUSE,
     Action,
     Event,
-    HashedEnum,
     Phase,
     phase_of,
     transition,
@@ -87,7 +87,7 @@ class Totals(NamedTuple):
 ZERO = Totals(0, 0, 0)
 
 
-class Status(HashedEnum):
+class Status(Enum):
     """Acct-Status-Type values aaad acts on (RFC 2866 §5.1)."""
 
     START = 1
