@@ -149,7 +149,17 @@ def _interim(seconds: int, octets: int, sid: str = "s1", user: str = "ann") -> A
 
 
 @pytest.mark.parametrize("dialect", ["postgresql"])
-def test_a_batch_of_known_sessions_is_one_round_trip(db: Database) -> None:
+@pytest.mark.parametrize("plan", [None, "cap"])
+def test_a_batch_of_known_sessions_is_one_round_trip(db: Database, plan: str | None) -> None:
+    if plan is not None:    # the guard compares the plan as the server hashes it
+        from aaad.store import plans as plan_store
+        from aaad.store import users as user_store
+
+        with db.writer.begin() as conn:
+            plan_store.save_plan(conn, plan, plan_store.plan_to_json(
+                parse_plan({"name": plan, "period": "monthly", "time_limit": "10h"})), T0)
+            user_store.add_user(conn, "ann", password_hash=None, password_cleartext="pw",
+                                plan=plan, enabled=True, now=T0)
     known = session_store.KnownSessions()
     _known_batch(db, known, _interim(60, 100))      # read and written the usual way
     assert len(known) == 1
