@@ -1,7 +1,11 @@
 """The accounting handler: Accounting-Request → durable record → Accounting-Response.
 
 Records are group-committed by a single writer; the response Deferred fires
-only after the batch's transaction committed (DESIGN §2). When the database
+only after the batch's transaction committed (DESIGN §2). On PostgreSQL a
+batch of sessions this node knows is one statement that commits on its own,
+sent from the reactor's thread on a connection of its own
+(daemon.pg_statement); the rest, and any batch that statement cannot do, go
+to the writer thread. When the database
 is unreachable, the batch goes to the outage journal instead (fsync'd, then
 answered), and so does every batch after it until a replay loop has put the
 journal into the database, in order. Without a journal, or when it is full,
@@ -32,6 +36,7 @@ from aaad.daemon.executor import Executor
 from aaad.daemon.journal import Journal, JournalFull, decode_record
 from aaad.daemon.metrics import Metrics
 from aaad.daemon.outage import Availability
+from aaad.daemon.pg_statement import PgStatement, connect_prepared
 from aaad.radius.codec import Accounting, Request
 from aaad.radius.errors import NoReply
 from aaad.radius.framing import ACCOUNTING_RESPONSE
@@ -47,15 +52,17 @@ from aaad.store.database import (
 )
 from aaad.store.jobs.accounting_batch import (
     BatchOutcome,
+    KnownPlan,
     OverLimit,
     RatingTally,
     Unrated,
+    plan_known,
     record_accounting,
     sweep_stale,
 )
 from aaad.store.jobs.rollover import rollover
 from aaad.store.jobs.throttle import restore_throttled
-from aaad.store.sessions import KnownSessions
+from aaad.store.sessions import SAVE_KNOWN_SQL, Known, KnownSessions, KnownUser, save_known_values
 from aaad.store.sql import defer_writes
 
 __all__ = ["AccountingHandler"]
@@ -66,6 +73,14 @@ RESPONSE = Reply(ACCOUNTING_RESPONSE)
 MAX_ATTEMPTS = 5
 # Records replayed per writer-thread turn: new batches wait at most this long.
 REPLAY_RECORDS_PER_TURN = 4096
+# The known sessions' statement (PostgreSQL), as prepared on its connection.
+STATEMENT_NAME = b"aaad_save_known"
+# A statement sent from the reactor's thread that gets no answer in this
+# long is given up (its connection closed) and its batch done the usual way.
+STATEMENT_TIMEOUT_S = 30.0
+# After its connection failed, the statement's next connection is tried no
+# sooner than this (meanwhile every batch goes to the writer thread).
+RECONNECT_S = 5.0
 
 
 def _response(_: object) -> Reply:
@@ -117,20 +132,34 @@ class AccountingHandler:
         self._on_over_limit = on_over_limit
         self._over_limit: deque[OverLimit] = deque()
         # PostgreSQL: open sessions as this node last committed them, so a
-        # batch of their records is one round trip (record_accounting).
-        # Touched on the writer thread only.
-        self._known = (KnownSessions() if db.writer.dialect.name == "postgresql" else None)
-        # SQLite, given the end of the read passes: a batch is what one pass
-        # read, and it is written right there on the reactor's thread while
-        # the writer thread has nothing to do (_write_here).
-        here = pass_end if db.writer.dialect.name == "sqlite" else None
+        # batch of their records is one round trip (record_accounting, and
+        # _send_known). Changed on the reactor's thread only: the writer
+        # thread reads it, and queues what its batches learnt in
+        # _known_updates (a deque: appends and pops are atomic).
+        dialect = db.writer.dialect.name
+        self._known = KnownSessions() if dialect == "postgresql" else None
+        self._known_updates: deque[tuple[Sequence[str], Sequence[Known],
+                                         Sequence[tuple[str, KnownUser]]]] = deque()
+        # Given the end of the read passes, a batch is what one pass read.
+        # SQLite: written right there on the reactor's thread while the
+        # writer thread has nothing to do (_write_here). PostgreSQL: the known
+        # sessions' statement is sent from here (_send_known).
+        here: Any = None
+        if pass_end is not None and dialect == "sqlite":
+            here = self._write_here
+        elif pass_end is not None and dialect == "postgresql":
+            here = self._send_known
         # The connection those batches use, kept between them (reactor thread).
         self._here_conn: Connection | None = None
+        self._statement: PgStatement | None = None
+        self._connecting = False
+        self._next_connect = 0.0
+        self._closed = False
         self._batches: GroupCommit[AcctRecord, None] = GroupCommit(
             executor=executor, process=self._write, max_batch=max_batch, max_queue=max_queue,
             clock=reactor.seconds, on_batch=self._batch_done,
-            call_soon=here.call if here is not None else None,
-            here=self._write_here if here is not None else None)
+            call_soon=pass_end.call if here is not None and pass_end is not None else None,
+            here=here)
         # Read when the metrics are scraped, not set at every request.
         metrics.queue_depth.labels("accounting").set_function(lambda: self._batches.depth)
 
@@ -235,10 +264,105 @@ class AccountingHandler:
         return [None] * len(records)
 
     def close(self) -> None:
-        """Close the connection kept for batches on the reactor's thread."""
+        """Close the connections kept for batches on the reactor's thread."""
         conn, self._here_conn = self._here_conn, None
         if conn is not None:
             discard(conn)
+        statement, self._statement = self._statement, None
+        if statement is not None:
+            statement.close()
+
+    def stop(self) -> None:
+        """The daemon stops: close those connections, and open no more."""
+        self._closed = True
+        self.close()
+
+    # -- PostgreSQL: the known sessions' statement, from the reactor's thread
+
+    def _send_known(self, records: Sequence[AcctRecord]
+                    ) -> Deferred[Sequence[Exception | None]] | None:
+        """The batch's records of known sessions, as one statement sent from
+        here; the rest, and those it did not write, then go to the writer
+        thread. None (the whole batch goes to the writer thread) when there
+        is no such record, no connection for the statement yet, or the
+        journal holds records that must go in first."""
+        if self.journal is not None and self.journal.pending_records:
+            return None
+        statement = self._statement
+        if statement is None or statement.closed:
+            self._statement = None
+            self._open_statement()
+            return None
+        if statement.busy:
+            return None
+        assert self._known is not None
+        self._learn()
+        plan = plan_known(records, self._known, self.period, self.tz,
+                          self._client_tenants() if self._client_tenants else {})
+        if plan is None:
+            return None
+        d = statement.run(save_known_values(plan.changes, plan.usage_rows))
+        return d.addCallbacks(self._known_written, self._known_failed,
+                              callbackArgs=(plan,), errbackArgs=(plan,))
+
+    def _known_written(self, keys: list[str | None], plan: KnownPlan
+                       ) -> Sequence[Exception | None] | Deferred[Sequence[Exception | None]]:
+        assert self._known is not None
+        written = frozenset(key for key in keys if key is not None)
+        outcome, rest = plan.outcome(written)
+        self._known.remember(outcome.saved, (), outcome.forgotten)
+        self.availability.up("accounting")
+        self._count([rec for rec in plan.records if rec.key in written], outcome)
+        if not rest:
+            return [None] * len(plan.records)
+
+        def merged(rest_results: list[Exception | None]) -> list[Exception | None]:
+            others = iter(rest_results)
+            return [None if rec.key in written else next(others) for rec in plan.records]
+        return self._executor.run(self._write, rest).addCallback(merged)
+
+    def _known_failed(self, failure: Any, plan: KnownPlan
+                      ) -> Deferred[Sequence[Exception | None]]:
+        assert self._known is not None
+        self._known.forget(plan.keys)
+        log.info("accounting batch of %d goes to the writer thread: %s",
+                 len(plan.records), failure.getErrorMessage())
+        return self._executor.run(self._write, plan.records)
+
+    def _open_statement(self) -> None:
+        """Open the statement's connection on the writer thread (connecting
+        blocks), unless that is under way or failed less than RECONNECT_S ago."""
+        now = self._reactor.seconds()
+        if self._connecting or self._closed or now < self._next_connect:
+            return
+        self._connecting = True
+        d = self._executor.run(connect_prepared, self._db.writer, STATEMENT_NAME,
+                               SAVE_KNOWN_SQL)
+
+        def opened(conn: Any) -> None:
+            self._connecting = False
+            if self._closed:
+                conn.close()
+                return
+            self._statement = PgStatement(self._reactor, conn, STATEMENT_NAME,
+                                          timeout=STATEMENT_TIMEOUT_S)
+
+        def failed(f: Any) -> None:
+            self._connecting = False
+            self._next_connect = self._reactor.seconds() + RECONNECT_S
+            log.info("no connection for the accounting statement yet (%s); batches go to "
+                     "the writer thread", f.getErrorMessage().splitlines()[0]
+                     if f.getErrorMessage() else f.type.__name__)
+        d.addCallbacks(opened, failed)
+
+    def _learn(self) -> None:
+        """Apply to the KnownSessions what the writer thread's batches learnt."""
+        known = self._known
+        if known is None:
+            return
+        while self._known_updates:
+            forgotten, saved, users = self._known_updates.popleft()
+            known.remember(saved, users, forgotten)
 
     def _to_journal(self, records: Sequence[AcctRecord]) -> list[Exception | None]:
         """Append the batch to the journal (fsync'd); answered only if that worked."""
@@ -277,6 +401,7 @@ class AccountingHandler:
 
         def done(n: int) -> int:
             self._replaying = False
+            self._learn()
             self._flush_over_limit()
             self._journal_gauges()
             if n and self.journal is not None and self.journal.pending_records:
@@ -381,13 +506,13 @@ class AccountingHandler:
                 break
             except Exception as e:
                 if self._known is not None:
-                    self._known.forget(rec.key for rec in records)
+                    self._known_updates.append(([rec.key for rec in records], (), ()))
                 if attempt == attempts or not is_retryable(e):
                     raise
                 log.info("accounting batch of %d hit %s; retrying (attempt %d)",
                          len(records), type(e).__name__, attempt + 1)
         if self._known is not None:
-            self._known.remember(outcome.saved, outcome.users)
+            self._known_updates.append((outcome.forgotten, outcome.saved, outcome.users))
         self._count(records, outcome)
         self._over_limit.extend(outcome.over_limit)
 
@@ -424,6 +549,7 @@ class AccountingHandler:
                      ", ".join(sorted(nas)), outcome.sessions_closed_by_nas)
 
     def _batch_done(self, size: int, seconds: float) -> None:
+        self._learn()
         self._flush_over_limit()
         self._metrics.db_batch_size.labels("accounting").observe(size)
         self._metrics.db_batch_seconds.labels("accounting").observe(seconds)

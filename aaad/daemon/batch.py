@@ -81,9 +81,10 @@ class GroupCommit(Generic[Item, R]):
 
     ``here``, if given, is tried first on the reactor's thread whenever
     ``executor`` has no job queued or running: it returns the results as
-    ``process`` would, or None when it cannot do the batch without waiting
-    (or failed), and then the batch goes to ``executor`` as usual. A batch
-    done here costs no thread hop either way (SQLite accounting: see
+    ``process`` would, a Deferred of them (the batch goes on without a
+    thread: PostgreSQL accounting), or None when it cannot do the batch
+    without waiting (or failed), and then the batch goes to ``executor`` as
+    usual. A batch done here costs no thread hop either way (see
     daemon/accounting_handler.py).
     """
 
@@ -92,7 +93,9 @@ class GroupCommit(Generic[Item, R]):
                  max_batch: int, max_queue: int, clock: Callable[[], float],
                  on_batch: Callable[[int, float], None] | None = None,
                  call_soon: Callable[[Callable[[], None]], object] | None = None,
-                 here: Callable[[Sequence[Item]], Sequence[R | BaseException] | None]
+                 here: Callable[[Sequence[Item]],
+                                Sequence[R | BaseException]
+                                | Deferred[Sequence[R | BaseException]] | None]
                  | None = None) -> None:
         self._executor = executor
         self._here = here
@@ -142,12 +145,16 @@ class GroupCommit(Generic[Item, R]):
         self._running += 1
         started = self._clock()
         items = [item for item, _ in batch]
+        d: Deferred[Sequence[R | BaseException]] | None = None
         if self._here is not None and not self._executor.queued:
             results = self._here(items)
-            if results is not None:
+            if isinstance(results, Deferred):
+                d = results
+            elif results is not None:
                 self._succeeded(results, batch, started)
                 return
-        d = self._executor.run(self._process, items)
+        if d is None:
+            d = self._executor.run(self._process, items)
         d.addCallbacks(self._succeeded, self._failed, callbackArgs=(batch, started),
                        errbackArgs=(batch, started))
 

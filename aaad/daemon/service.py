@@ -136,8 +136,11 @@ class AaadService(MultiService):
         # request 5..20 % lower). So does an accounting batch while the
         # writer thread is idle and the write lock free. Over a network
         # (PostgreSQL, MariaDB) the round trip would stall the reactor: those
-        # reads and writes keep their threads.
+        # reads and writes keep their threads, except PostgreSQL's accounting
+        # batches of the sessions this node knows: one statement, sent from
+        # the reactor's thread without waiting for it (daemon.pg_statement).
         inline_reads = executors is None and self.db.dialect == "sqlite"
+        acct_here = executors is None and self.db.dialect in ("sqlite", "postgresql")
         # The end of each read pass of the UDP ports, where inline reads run.
         self.pass_end = PassEnd(reactor)
         self.call_index = CallIndex(now=reactor.seconds)
@@ -149,7 +152,7 @@ class AaadService(MultiService):
             on_over_limit=self.enforcer.over_limit,
             client_tenants=lambda: self._client_tenants,
             call_index=self.call_index,
-            pass_end=self.pass_end if inline_reads else None)
+            pass_end=self.pass_end if acct_here else None)
         self.auth = AuthHandler(
             db=self.db, reader=InlineExecutor() if inline_reads else self.executors.reader,
             reader_inline=inline_reads, pass_end=self.pass_end, hasher=self.executors.hasher,
@@ -347,7 +350,7 @@ class AaadService(MultiService):
                 ex.stop()
             if self.journal is not None:
                 self.journal.close()
-            self.accounting.close()
+            self.accounting.stop()
             self.db.dispose()
             log.info("stopped")
             return DeferredList(stops)

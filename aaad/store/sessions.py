@@ -36,6 +36,7 @@ from aaad.store.sql import (
     flush_writes,
     insert_ignore,
     json_param,
+    native_sql,
     query,
     select_rows,
     write,
@@ -46,6 +47,7 @@ from aaad.store.usage import pg_add_usage
 from aaad.store.users import UserRef, ids_for
 
 __all__ = ["Loaded", "Known", "KnownUser", "KnownSessions", "Change", "save_known",
+           "save_known_params", "save_known_values", "SAVE_KNOWN_SQL",
            "claim_sessions",
            "lock_sessions", "insert_placeholders", "save_sessions",
            "in_phases", "close_nas_sessions", "nas_session_ids", "close_stale_sessions",
@@ -98,10 +100,12 @@ class KnownSessions:
     def user(self, name: str) -> KnownUser | None:
         return self._users.get(name)
 
-    def remember(self, items: Iterable[Known], users_: Iterable[tuple[str, KnownUser]] = ()
-                 ) -> None:
+    def remember(self, items: Iterable[Known], users_: Iterable[tuple[str, KnownUser]] = (),
+                 forgotten: Iterable[str] = ()) -> None:
         """Committed states (a closed session is forgotten), and the holders
-        of names as read in the same transaction."""
+        of names as read in the same transaction; ``forgotten`` first: the
+        sessions remembered wrongly (a batch's ``forgotten``)."""
+        self.forget(forgotten)
         for k in items:
             self._known.pop(k.state.key, None)
             if k.state.open:
@@ -148,19 +152,38 @@ def save_known(conn: Connection, changes: Sequence[Change],
     the claim locks them, so two nodes cannot deadlock; under READ COMMITTED
     the lock re-reads the row's newest version, so the guard sees what
     another node committed last.
+
+    The same statement runs without a SQLAlchemy connection too: prepared as
+    :data:`SAVE_KNOWN_SQL` (PostgreSQL's ``$n`` parameters) with the values of
+    :func:`save_known_values`, it returns the keys written, one per row
+    (daemon.pg_statement, on the reactor's thread).
     """
+    rows = query(conn, _PG_SAVE_KNOWN, save_known_params(changes, usage_rows), commit=True)
+    return {r.id for r in rows}
+
+
+def save_known_params(changes: Sequence[Change],
+                      usage_rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """The JSON parameters of save_known's statement, by name."""
     ordered = sorted(changes, key=lambda c: c.state.key)
     was = [{"id": c.state.key, **dict(zip(_GUARDED, _guarded(k), strict=True)),
             "plan_md5": _md5(k.definition)}
            for c in ordered if (k := c.was) is not None]
     new = [{"id": c.state.key, "name": c.state.user_name, "user_id": c.owner,
             "plan_md5": _md5(c.definition)} for c in ordered if c.was is None]
-    rows = query(conn, _PG_SAVE_KNOWN, {
+    return {
         "was": json_param(was), "new": json_param(new),
         "rows": json_param(_save_rows([(c.state, c.packets, c.newest, c.owner)
                                        for c in ordered], omit_nulls=True)),
-        "usage": json_param(list(usage_rows))}, commit=True)
-    return {r.id for r in rows}
+        "usage": json_param(list(usage_rows))}
+
+
+def save_known_values(changes: Sequence[Change],
+                      usage_rows: Sequence[dict[str, Any]]) -> list[bytes]:
+    """save_known's parameters in the order of :data:`SAVE_KNOWN_SQL`'s ``$n``,
+    as the text the server reads them from (UTF-8)."""
+    params = save_known_params(changes, usage_rows)
+    return [params[name].encode("utf-8") for name in _SAVE_KNOWN_ORDER]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -524,6 +547,11 @@ saved AS ({_pg_save(" WHERE v.id IN (SELECT id FROM held UNION ALL SELECT id FRO
                     where="sessions.id IN (SELECT id FROM held)")} RETURNING sessions.id),
 added AS ({pg_add_usage("usage", of_sessions="saved")})
 SELECT id FROM saved""".split())
+
+
+# save_known's statement with PostgreSQL's own parameters ($1 …), for a
+# statement prepared on a connection of its own; and the order of its values.
+SAVE_KNOWN_SQL, _SAVE_KNOWN_ORDER = native_sql(_PG_SAVE_KNOWN)
 
 
 def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord, int]], *,

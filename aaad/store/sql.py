@@ -41,7 +41,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 __all__ = ["insert_ignore", "insert_once", "MAX_COUNTER", "capped", "upsert_add", "json_param",
            "greatest", "defer_writes", "write", "write_many", "flush_writes",
-           "install_deferred_writes", "query", "select_rows"]
+           "install_deferred_writes", "query", "select_rows", "native_sql"]
 
 
 _INSTALLED: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -244,15 +244,21 @@ def _native(statement: str, params: dict[str, Any]) -> tuple[str, Any]:
         return statement, params
     found = _NATIVE.get(statement)
     if found is None:
-        names: list[str] = []
-
-        def number(m: re.Match[str]) -> str:
-            if m.group(1) not in names:
-                names.append(m.group(1))
-            return f"${names.index(m.group(1)) + 1}"
-        found = _NATIVE[statement] = (re.sub(r"%\((\w+)\)s", number, statement), tuple(names))
+        found = _NATIVE[statement] = native_sql(statement)
     sql, order = found
     return sql, [params[n] for n in order]
+
+
+def native_sql(statement: str) -> tuple[str, tuple[str, ...]]:
+    """A statement in driver SQL (``%(name)s``) with PostgreSQL's own ``$n``
+    placeholders instead, and the names in the order of their numbers."""
+    names: list[str] = []
+
+    def number(m: re.Match[str]) -> str:
+        if m.group(1) not in names:
+            names.append(m.group(1))
+        return f"${names.index(m.group(1)) + 1}"
+    return re.sub(r"%\((\w+)\)s", number, statement), tuple(names)
 
 
 def _rows(cur: Any, statement: str) -> list[Any]:

@@ -139,7 +139,7 @@ def _known_batch(db: Database, known: session_store.KnownSessions, rec: Any) -> 
         defer_writes(conn)
         outcome = record_accounting(conn, [rec], period=parse_period_spec("monthly"), tz=UTC,
                                     known=known)
-    known.remember(outcome.saved, outcome.users)
+    known.remember(outcome.saved, outcome.users, outcome.forgotten)
     return outcome
 
 
@@ -258,7 +258,7 @@ def test_a_new_session_the_statement_cannot_write_is_done_the_usual_way(
         outcome = record_accounting(
             conn, [_interim(120, 250, sid="s1"), _interim(90, 80, sid="s2")],
             period=parse_period_spec("monthly"), tz=UTC, known=known)
-    known.remember(outcome.saved, outcome.users)
+    known.remember(outcome.saved, outcome.users, outcome.forgotten)
     assert outcome.records == 2 and outcome.added.session_s == 60 + 90 - (
         30 if change == "another node created it" else 0)
     with db.reader.connect() as conn:
@@ -326,7 +326,7 @@ def test_two_writers_with_their_own_memory_count_every_session_once(
             defer_writes(conn)
             outcome = record_accounting(conn, batch, period=parse_period_spec("monthly"),
                                         tz=UTC, known=nodes[n])
-        nodes[n].remember(outcome.saved, outcome.users)
+        nodes[n].remember(outcome.saved, outcome.users, outcome.forgotten)
     with db.reader.connect() as conn:
         stored = session_store.list_sessions(conn)
         assert len(stored) == 6

@@ -82,7 +82,7 @@ from aaad.store.jobs.throttle import THROTTLE
 from aaad.store.plans import load_plans, plan_from_json
 
 __all__ = ["OverLimit", "BatchOutcome", "Unrated", "RatingTally", "record_accounting",
-           "sweep_stale", "UTC_ZONE"]
+           "KnownPlan", "plan_known", "sweep_stale", "UTC_ZONE"]
 
 
 _DEFAULT_RULES = CallRules()
@@ -159,6 +159,9 @@ class BatchOutcome:
     saved: tuple[session_store.Known, ...] = ()
     # The operator's holders of the names of sessions this batch created.
     users: tuple[tuple[str, session_store.KnownUser], ...] = ()
+    # Sessions a KnownSessions remembered wrongly (another writer changed
+    # them): to be forgotten, unless ``saved`` has them again.
+    forgotten: tuple[str, ...] = ()
 
 
 @dataclass
@@ -202,10 +205,11 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
     tenancy = client_tenants or _NO_TENANTS
     count = len(records)
     total = _Segment()
+    forgotten: tuple[str, ...] = ()
     if known is not None:
         done = _known_batch(conn, records, known, period, tz, tenancy)
         if done is not None:
-            total, records = done
+            total, records, forgotten = done
     if now is None:
         now = max((r.arrival for r in records), default=0)
     rules = calls if calls is not None else _DEFAULT_RULES
@@ -227,21 +231,73 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
                         tuple(total.over_limit), total.charged_money, total.calls_rated,
                         tuple(total.calls_unrated), tuple(total.unattributed),
                         total.calls_missed, total.calls_corrected, tuple(total.saved),
-                        tuple(total.users))
+                        tuple(total.users), forgotten)
 
 
 def _known_batch(conn: Connection, records: Sequence[AcctRecord],
                  known: session_store.KnownSessions, default_period: PeriodSpec,
                  tz: ZoneInfo, tenancy: Mapping[str, str]
-                 ) -> tuple[_Segment, list[AcctRecord]] | None:
-    """Write what one statement can (session_store.save_known): the sessions
-    known, and the new ones of users known, whose plans only count
-    (core.quotas.charging.acts_in_accounting); what it did, and the records
-    left for the usual way (of the other sessions, and of those the statement
-    did not write). None when it can write nothing: not PostgreSQL, an
-    Accounting-On/Off in the batch, or no session it could take."""
-    if conn.dialect.name != "postgresql" or any(
-            rec.status in (Status.ACCOUNTING_ON, Status.ACCOUNTING_OFF) for rec in records):
+                 ) -> tuple[_Segment, list[AcctRecord], tuple[str, ...]] | None:
+    """Write what one statement can (session_store.save_known): what it did,
+    the records left for the usual way (of the other sessions, and of those
+    the statement did not write) and the sessions ``known`` had wrong. None
+    when it can write nothing (see :func:`plan_known`)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    plan = plan_known(records, known, default_period, tz, tenancy)
+    if plan is None:
+        return None
+    return plan.done(session_store.save_known(conn, plan.changes, plan.usage_rows))
+
+
+@dataclass(frozen=True, slots=True)
+class KnownPlan:
+    """A batch's records that save_known's one statement can write, computed
+    from what KnownSessions remembers (:func:`plan_known`): the statement's
+    changes and usage rows, and what to make of the keys it returns
+    (:meth:`done`)."""
+
+    records: Sequence[AcctRecord]
+    keys: frozenset[str]            # the sessions planned
+    changes: list[session_store.Change]
+    usage_rows: list[dict[str, Any]]
+    added: dict[str, Totals]
+    created: frozenset[str]
+
+    def done(self, written: Collection[str]
+             ) -> tuple[_Segment, list[AcctRecord], tuple[str, ...]]:
+        """What the statement did, given the keys it wrote; the records left
+        for the usual way; the sessions planned and not written (what the
+        KnownSessions had wrong)."""
+        out = _Segment()
+        for c in self.changes:
+            key = c.state.key
+            if key not in written:
+                continue
+            out.added = out.added + self.added.get(key, ZERO)
+            out.created += key in self.created
+            before = c.was.packets if c.was is not None else 0
+            out.saved.append(session_store.Known(c.state, before + c.packets, c.owner,
+                                                 c.definition))
+        return (out, [rec for rec in self.records if rec.key not in written],
+                tuple(key for key in self.keys if key not in written))
+
+    def outcome(self, written: Collection[str]) -> tuple[BatchOutcome, list[AcctRecord]]:
+        """:meth:`done` as the outcome of the records written, and the rest."""
+        out, rest, forgotten = self.done(written)
+        return BatchOutcome(len(self.records) - len(rest), out.added, out.created, 0,
+                            saved=tuple(out.saved), forgotten=forgotten), rest
+
+
+def plan_known(records: Sequence[AcctRecord], known: session_store.KnownSessions,
+               default_period: PeriodSpec, tz: ZoneInfo,
+               tenancy: Mapping[str, str] = _NO_TENANTS) -> KnownPlan | None:
+    """The sessions of ``records`` that save_known can write (PostgreSQL): the
+    sessions known, and the new ones of users known, whose plans only count
+    (core.quotas.charging.acts_in_accounting), with their new states and
+    usage. None when there is none, or the batch has an Accounting-On/Off
+    (it closes sessions: the usual way)."""
+    if any(rec.status in (Status.ACCOUNTING_ON, Status.ACCOUNTING_OFF) for rec in records):
         return None
     start: dict[str, tuple[session_store.Known | None, int, str | None]] = {}
     skipped: set[str] = set()
@@ -296,20 +352,9 @@ def _known_batch(conn: Connection, records: Sequence[AcctRecord],
                for key, (k, owner, definition) in start.items()
                if (state := states[key]) is not None]
     names = {c.owner: c.state.user_name for c in changes}
-    written = session_store.save_known(conn, changes,
-                                       usage_store.session_counter_rows(parts, names))
-    known.forget(key for key in start if key not in written)
-    out = _Segment()
-    for c in changes:
-        key = c.state.key
-        if key not in written:
-            continue
-        out.added = out.added + added.get(key, ZERO)
-        out.created += key in created
-        before = c.was.packets if c.was is not None else 0
-        out.saved.append(session_store.Known(c.state, before + c.packets, c.owner,
-                                             c.definition))
-    return out, [rec for rec in records if rec.key not in written]
+    return KnownPlan(records, frozenset(start), changes,
+                     usage_store.session_counter_rows(parts, names), added,
+                     frozenset(created))
 
 
 def _plan(definition: str | None) -> Plan | None:
