@@ -36,7 +36,7 @@ from aaad.daemon.executor import Executor
 from aaad.daemon.journal import Journal, JournalFull, decode_record
 from aaad.daemon.metrics import Metrics
 from aaad.daemon.outage import Availability
-from aaad.daemon.pg_statement import PgStatement, connect_prepared
+from aaad.daemon.pg_statement import PgStatement, connect_prepared, driver_pq
 from aaad.radius.codec import Accounting, Request
 from aaad.radius.errors import NoReply
 from aaad.radius.framing import ACCOUNTING_RESPONSE
@@ -345,7 +345,8 @@ class AccountingHandler:
                 conn.close()
                 return
             self._statement = PgStatement(self._reactor, conn, STATEMENT_NAME,
-                                          timeout=STATEMENT_TIMEOUT_S)
+                                          timeout=STATEMENT_TIMEOUT_S,
+                                          pq=driver_pq(self._db.writer))
 
         def failed(f: Any) -> None:
             self._connecting = False

@@ -37,7 +37,7 @@ from twisted.internet.interfaces import (
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-__all__ = ["PgStatement", "StatementFailed", "connect_prepared"]
+__all__ = ["PgStatement", "StatementFailed", "connect_prepared", "driver_pq"]
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,17 @@ class StatementFailed(Exception):
         self.sqlstate = sqlstate
 
 
+def driver_pq(engine: Engine) -> Any:
+    """libpq's wrapper (``psycopg.pq``) of the driver ``engine`` loaded: the
+    daemon does not import the driver, an optional extra, itself."""
+    return engine.dialect.loaded_dbapi.pq
+
+
 def connect_prepared(engine: Engine, name: bytes, sql: str) -> Any:
     """A connection of ``engine``'s pool taken out of it for good, in
     autocommit mode, with ``sql`` prepared as ``name``: the driver's
     (psycopg) connection. Blocks: call it on a thread."""
-    from psycopg import pq
-
+    pq = driver_pq(engine)
     fairy = engine.raw_connection()
     try:
         raw: Any = fairy.driver_connection
@@ -64,7 +69,7 @@ def connect_prepared(engine: Engine, name: bytes, sql: str) -> Any:
         raw.autocommit = True
         res = raw.pgconn.prepare(name, sql.encode("utf-8"))
         if res.status != pq.ExecStatus.COMMAND_OK:
-            raise StatementFailed(_message(res), _sqlstate(res))
+            raise StatementFailed(_message(res), _sqlstate(pq, res))
     except BaseException:
         fairy.invalidate()
         raise
@@ -81,7 +86,9 @@ class PgStatement:
     connection the server closes is noticed between statements too.
     """
 
-    def __init__(self, reactor: Any, conn: Any, name: bytes, *, timeout: float) -> None:
+    def __init__(self, reactor: Any, conn: Any, name: bytes, *, timeout: float,
+                 pq: Any) -> None:
+        self._pq = pq           # driver_pq()
         self._reactor: IReactorFDSet = reactor
         self._clock: IReactorTime = reactor
         self._conn = conn
@@ -141,7 +148,7 @@ class PgStatement:
         return "aaad-pg-statement"
 
     def doRead(self) -> None:
-        from psycopg import pq
+        pq = self._pq
         try:
             self._pg.consume_input()
             while not self._pg.is_busy():
@@ -153,7 +160,8 @@ class PgStatement:
                 if res.status == pq.ExecStatus.TUPLES_OK:
                     self._rows.extend(_text(res.get_value(i, 0)) for i in range(res.ntuples))
                 elif res.status == pq.ExecStatus.FATAL_ERROR:
-                    self._error = self._error or StatementFailed(_message(res), _sqlstate(res))
+                    self._error = self._error or StatementFailed(_message(res),
+                                                                 _sqlstate(pq, res))
             while self._pg.notifies() is not None:
                 pass
         except Exception as e:  # noqa: BLE001  (psycopg.OperationalError: connection lost)
@@ -223,8 +231,7 @@ def _message(res: Any) -> str:
     return _first_line(res.error_message.decode("utf-8", "replace")) or "error"
 
 
-def _sqlstate(res: Any) -> str | None:
-    from psycopg import pq
+def _sqlstate(pq: Any, res: Any) -> str | None:
     code = res.error_field(pq.DiagnosticField.SQLSTATE)
     return code.decode("ascii", "replace") if code else None
 

@@ -20,7 +20,12 @@ from aaad.core.accounting.sessions import AcctRecord, Status, Totals
 from aaad.daemon.accounting_handler import AccountingHandler
 from aaad.daemon.batch import PassEnd
 from aaad.daemon.metrics import Metrics
-from aaad.daemon.pg_statement import PgStatement, StatementFailed, connect_prepared
+from aaad.daemon.pg_statement import (
+    PgStatement,
+    StatementFailed,
+    connect_prepared,
+    driver_pq,
+)
 from aaad.store import sessions as session_store
 from aaad.store import usage as usage_store
 from aaad.store.database import Database
@@ -56,7 +61,7 @@ def settle(reactor: EPollReactor, d: Deferred[Any], timeout_s: float = 10) -> An
 def statement(db: Database, reactor: EPollReactor, sql: str, *,
               timeout: float = 10) -> PgStatement:
     conn = connect_prepared(db.writer, b"t", sql)
-    return PgStatement(reactor, conn, b"t", timeout=timeout)
+    return PgStatement(reactor, conn, b"t", timeout=timeout, pq=driver_pq(db.writer))
 
 
 def backend_pid(s: PgStatement) -> int:

@@ -36,11 +36,13 @@ LAYERS: dict[str, tuple[set[str], set[str]]] = {
     "aaad.config": ({"aaad.core", "aaad.radius"}, {"yaml"}),
     "aaad.credentials": (set(), {"argon2", "Crypto"}),
     "aaad.ops": (set(), set()),
-    # yaml: the API serves its OpenAPI document, aaad/daemon/api/openapi.yaml.
+    # yaml: the API serves its OpenAPI document, aaad/daemon/api/openapi.yaml;
+    # zope: Twisted's interfaces (daemon.pg_statement declares the ones it
+    # implements).
     "aaad.daemon": ({"aaad.core", "aaad.radius", "aaad.store", "aaad.config",
                      "aaad.credentials", "aaad.ops"},
                     {"pyrad", "twisted", "sqlalchemy", "alembic", "prometheus_client",
-                     "yaml"}),
+                     "yaml", "zope"}),
     "aaad.cli": ({"aaad.core", "aaad.radius",
                   "aaad.store", "aaad.config", "aaad.credentials", "aaad.ops",
                   "aaad.daemon", "aaad.migrations"},
