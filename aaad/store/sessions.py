@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -402,29 +402,46 @@ def _placeholder_rows(records: Sequence[AcctRecord],
     } for r in records for route in (routes.get(r.key),)]
 
 
-_SAVE = (update(sessions).where(sessions.c.id == bindparam("b_id")).values(
-    active=bindparam("b_active"), packets=sessions.c.packets + bindparam("b_packets"),
-    started_at=bindparam("b_started_at"), updated_at=bindparam("b_updated_at"),
-    last_seen=bindparam("b_last_seen"), stopped_at=bindparam("b_stopped_at"),
-    terminate_cause=bindparam("b_terminate_cause"), session_s=bindparam("b_session_s"),
-    in_octets=bindparam("b_in_octets"), out_octets=bindparam("b_out_octets"),
-    framed_ip=func.coalesce(bindparam("b_framed_ip"), sessions.c.framed_ip),
-    calling_station_id=func.coalesce(bindparam("b_calling"), sessions.c.calling_station_id),
-    called_station_id=func.coalesce(bindparam("b_called"), sessions.c.called_station_id),
-    nas_port=func.coalesce(bindparam("b_nas_port"), sessions.c.nas_port),
-    nas_port_id=func.coalesce(bindparam("b_nas_port_id"), sessions.c.nas_port_id),
-    interim_interval_s=func.coalesce(bindparam("b_interim"), sessions.c.interim_interval_s),
-    authorised_s=func.coalesce(bindparam("b_authorised"), sessions.c.authorised_s),
-    user_id=func.coalesce(sessions.c.user_id, bindparam("b_user_id")),
-))
+def _sqlite_save(*, settled: bool) -> Any:
+    """SQLite's UPDATE of a session row. ``settled``: the row's ``active`` and
+    ``user_id`` already hold what would be written, so they are left out of
+    the SET: SQLite rewrites every index holding a column the SET names,
+    whatever the value, and these two are in three indexes (an Interim-Update
+    wrote five pages instead of three, and every page is in the WAL that the
+    commit syncs)."""
+    values: dict[str, Any] = {
+        "packets": sessions.c.packets + bindparam("b_packets"),
+        "started_at": bindparam("b_started_at"), "updated_at": bindparam("b_updated_at"),
+        "last_seen": bindparam("b_last_seen"), "stopped_at": bindparam("b_stopped_at"),
+        "terminate_cause": bindparam("b_terminate_cause"), "session_s": bindparam("b_session_s"),
+        "in_octets": bindparam("b_in_octets"), "out_octets": bindparam("b_out_octets"),
+        "framed_ip": func.coalesce(bindparam("b_framed_ip"), sessions.c.framed_ip),
+        "calling_station_id": func.coalesce(bindparam("b_calling"), sessions.c.calling_station_id),
+        "called_station_id": func.coalesce(bindparam("b_called"), sessions.c.called_station_id),
+        "nas_port": func.coalesce(bindparam("b_nas_port"), sessions.c.nas_port),
+        "nas_port_id": func.coalesce(bindparam("b_nas_port_id"), sessions.c.nas_port_id),
+        "interim_interval_s": func.coalesce(bindparam("b_interim"), sessions.c.interim_interval_s),
+        "authorised_s": func.coalesce(bindparam("b_authorised"), sessions.c.authorised_s)}
+    if not settled:
+        values["active"] = bindparam("b_active")
+        values["user_id"] = func.coalesce(sessions.c.user_id, bindparam("b_user_id"))
+    return update(sessions).where(sessions.c.id == bindparam("b_id")).values(**values)
+
+
+_SAVE = _sqlite_save(settled=False)
+_SAVE_SETTLED = _sqlite_save(settled=True)
 
 
 def save_sessions(conn: Connection,
-                  changes: Sequence[tuple[SessionState, int, AcctRecord, int]]) -> None:
+                  changes: Sequence[tuple[SessionState, int, AcctRecord, int]],
+                  settled: Collection[str] = ()) -> None:
     """Write new session states: (state, packets added, newest record, user id).
 
     The user id is written only into a row that has none yet (one created
     in this transaction): a session belongs to one user for its whole life.
+    ``settled``: the keys of rows whose ``active`` and user id already hold
+    what is written (an existing row with its user, still open or still
+    closed); SQLite then leaves those columns, and the indexes on them, alone.
     """
     if not changes:
         return
@@ -441,16 +458,25 @@ def save_sessions(conn: Connection,
         # by claim_sessions, so this only ever takes the UPDATE branch.
         conn.execute(_MYSQL_SAVE, _save_rows(ordered))
         return
-    write_many(conn, _SAVE, [{
-        "b_id": s.key, "b_active": s.open, "b_packets": n, "b_started_at": s.started_at,
-        "b_updated_at": s.updated_at, "b_last_seen": s.last_seen, "b_stopped_at": s.stopped_at,
-        "b_terminate_cause": s.terminate_cause, "b_session_s": s.totals.session_s,
-        "b_in_octets": s.totals.in_octets, "b_out_octets": s.totals.out_octets,
-        "b_framed_ip": r.framed_ip, "b_calling": r.calling_station_id,
-        "b_called": r.called_station_id, "b_nas_port": r.nas_port,
-        "b_nas_port_id": r.nas_port_id, "b_interim": r.interim_interval_s, "b_user_id": u,
-        "b_authorised": r.authorised_s,
-    } for s, n, r, u in ordered])
+    rows: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+    for s, n, r, u in ordered:
+        row = {
+            "b_id": s.key, "b_packets": n, "b_started_at": s.started_at,
+            "b_updated_at": s.updated_at, "b_last_seen": s.last_seen,
+            "b_stopped_at": s.stopped_at, "b_terminate_cause": s.terminate_cause,
+            "b_session_s": s.totals.session_s, "b_in_octets": s.totals.in_octets,
+            "b_out_octets": s.totals.out_octets, "b_framed_ip": r.framed_ip,
+            "b_calling": r.calling_station_id, "b_called": r.called_station_id,
+            "b_nas_port": r.nas_port, "b_nas_port_id": r.nas_port_id,
+            "b_interim": r.interim_interval_s, "b_authorised": r.authorised_s}
+        keep = s.key in settled
+        if not keep:
+            row["b_active"] = s.open
+            row["b_user_id"] = u
+        rows[keep].append(row)
+    for keep, statement in ((True, _SAVE_SETTLED), (False, _SAVE)):
+        if rows[keep]:
+            write_many(conn, statement, rows[keep])
 
 
 # save_sessions' rows all exist and are locked (claim_sessions), so its

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -277,3 +278,42 @@ def test_an_out_of_range_sum_is_a_data_error(db: Database) -> None:
                      {"a": 2**62})
     assert is_data_error(caught.value)
     assert not is_retryable(caught.value)
+
+
+def _wal_pages(path: str) -> list[int]:
+    """The page numbers of the frames in a SQLite WAL file, in order."""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 32:
+        return []
+    size = struct.unpack(">I", data[8:12])[0]
+    return [struct.unpack(">I", data[off:off + 4])[0]
+            for off in range(32, len(data) - 24 - size + 1, 24 + size)]
+
+
+def test_an_interim_on_sqlite_rewrites_only_the_pages_it_changes(sqlite_db: Database,
+                                                                 tmp_path: Path) -> None:
+    """An Interim-Update changes the session's counters and times and the
+    user's counters: the pages written (and synced at the commit) are those
+    of the session row, the index on its last packet's time and the usage
+    row, not the indexes on ``active`` and the user, which it does not change."""
+    import sqlite3
+
+    path = str(tmp_path / "aaad.sqlite3")
+    apply(sqlite_db, [rec(Status.START, T0), rec(Status.INTERIM, T0 + 60, 60, 10, 20)])
+    sqlite_db.dispose()
+    with sqlite3.connect(path) as checkpoint:
+        checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    apply(sqlite_db, [rec(Status.INTERIM, T0 + 120, 120, 30, 40)])
+    pages = set(_wal_pages(path + "-wal"))
+    sqlite_db.dispose()
+    with sqlite3.connect(path) as conn:
+        owners = {name for name, page in conn.execute("SELECT name, pageno FROM dbstat")
+                  if page in pages}
+    assert owners == {"sessions", "ix_sessions_active_last_seen", "usage_counters"}
+    assert usage(sqlite_db, "alice", T0) == Totals(120, 30, 40)
+    apply(sqlite_db, [rec(Status.STOP, T0 + 180, 180, 50, 60)])    # the phase changes
+    with sqlite_db.reader.connect() as conn:
+        [row] = conn.execute(select(sessions.c.active, sessions.c.user_id)).all()
+    assert not row.active and row.user_id is not None

@@ -429,9 +429,14 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
         spec = plan.period if plan is not None else default_period
         pieces.extend((rec, owner, part) for part in
                       split_usage_timed(applied.delta, applied.t0, applied.t1, spec, tz))
+    # Rows that existed with their user, in the same phase (open or closed)
+    # after the batch as before it: their ``active`` and user are left alone.
+    settled = {k for k, (was, n, owner) in loaded.items()
+               if n and owner is not None and (s := states[k]) is not None
+               and s.open == was.open}
     session_store.save_sessions(conn, [(s, counts[k], newest[k], owners[k])
                                        for k, s in states.items()
-                                       if s is not None and k in counts])
+                                       if s is not None and k in counts], settled)
     if definitions is not None and conn.dialect.name == "postgresql":  # for KnownSessions
         out.saved.extend(session_store.Known(s, loaded[k][1] + counts[k], owners[k],
                                              definitions.get(owners[k]))
