@@ -81,6 +81,13 @@ STATEMENT_TIMEOUT_S = 30.0
 # After its connection failed, the statement's next connection is tried no
 # sooner than this (meanwhile every batch goes to the writer thread).
 RECONNECT_S = 5.0
+# Statements in flight at once, each on a connection of its own: while the
+# server runs one batch's, the next batch's goes out (benchmarks/README.md,
+# sixth stop).
+STATEMENTS = 2
+# Records that arrived together are sent as two statements at once from this
+# many each (GroupCommit's ``split``).
+SPLIT_AT = 16
 
 
 def _response(_: object) -> Reply:
@@ -151,7 +158,7 @@ class AccountingHandler:
             here = self._send_known
         # The connection those batches use, kept between them (reactor thread).
         self._here_conn: Connection | None = None
-        self._statement: PgStatement | None = None
+        self._statements: list[PgStatement] = []
         self._connecting = False
         self._next_connect = 0.0
         self._closed = False
@@ -159,7 +166,8 @@ class AccountingHandler:
             executor=executor, process=self._write, max_batch=max_batch, max_queue=max_queue,
             clock=reactor.seconds, on_batch=self._batch_done,
             call_soon=pass_end.call if here is not None and pass_end is not None else None,
-            here=here)
+            here=here, overlap=self._may_overlap if dialect == "postgresql" else None,
+            split=SPLIT_AT)
         # Read when the metrics are scraped, not set at every request.
         metrics.queue_depth.labels("accounting").set_function(lambda: self._batches.depth)
 
@@ -268,8 +276,8 @@ class AccountingHandler:
         conn, self._here_conn = self._here_conn, None
         if conn is not None:
             discard(conn)
-        statement, self._statement = self._statement, None
-        if statement is not None:
+        statements, self._statements = self._statements, []
+        for statement in statements:
             statement.close()
 
     def stop(self) -> None:
@@ -288,12 +296,11 @@ class AccountingHandler:
         journal holds records that must go in first."""
         if self.journal is not None and self.journal.pending_records:
             return None
-        statement = self._statement
-        if statement is None or statement.closed:
-            self._statement = None
+        self._statements = [st for st in self._statements if not st.closed]
+        if len(self._statements) < STATEMENTS:
             self._open_statement()
-            return None
-        if statement.busy:
+        statement = next((st for st in self._statements if not st.busy), None)
+        if statement is None:
             return None
         assert self._known is not None
         self._learn()
@@ -329,8 +336,20 @@ class AccountingHandler:
                  len(plan.records), failure.getErrorMessage())
         return self._executor.run(self._write, plan.records)
 
+    def _may_overlap(self) -> bool:
+        """Whether a batch may start while another runs: only as a statement
+        of its own, on an idle connection, while the writer thread is idle
+        and the journal empty (GroupCommit's ``overlap``). Two statements in
+        flight lock their sessions in key order, then their usage rows in
+        user order (store.usage.pg_add_usage), so they cannot deadlock; a
+        session in both is written by the first, and the second's guard sends
+        its record to the writer thread."""
+        return (not self._executor.queued
+                and not (self.journal is not None and self.journal.pending_records)
+                and any(not st.busy and not st.closed for st in self._statements))
+
     def _open_statement(self) -> None:
-        """Open the statement's connection on the writer thread (connecting
+        """Open a connection for the statement on the writer thread (connecting
         blocks), unless that is under way or failed less than RECONNECT_S ago."""
         now = self._reactor.seconds()
         if self._connecting or self._closed or now < self._next_connect:
@@ -344,9 +363,9 @@ class AccountingHandler:
             if self._closed:
                 conn.close()
                 return
-            self._statement = PgStatement(self._reactor, conn, STATEMENT_NAME,
-                                          timeout=STATEMENT_TIMEOUT_S,
-                                          pq=driver_pq(self._db.writer))
+            self._statements.append(PgStatement(self._reactor, conn, STATEMENT_NAME,
+                                                timeout=STATEMENT_TIMEOUT_S,
+                                                pq=driver_pq(self._db.writer)))
 
         def failed(f: Any) -> None:
             self._connecting = False

@@ -86,6 +86,17 @@ class GroupCommit(Generic[Item, R]):
     without waiting (or failed), and then the batch goes to ``executor`` as
     usual. A batch done here costs no thread hop either way (see
     daemon/accounting_handler.py).
+
+    ``overlap``, if given with ``here``, says whether another batch may
+    start while one is running: only ``here`` may take it (a batch it
+    declines waits for the running ones). The caller keeps two such batches
+    from getting in each other's way (PostgreSQL accounting: two statements
+    in flight, on two connections). With ``split``, a queue of at least
+    twice that many items that finds no batch running is split in two
+    batches started at once, when ``overlap`` allows the second: the
+    requests that arrived together are then in two batches that the server
+    works on side by side, and the first's answers go out while the second
+    is still in the database.
     """
 
     def __init__(self, *, executor: Executor,
@@ -96,9 +107,13 @@ class GroupCommit(Generic[Item, R]):
                  here: Callable[[Sequence[Item]],
                                 Sequence[R | BaseException]
                                 | Deferred[Sequence[R | BaseException]] | None]
-                 | None = None) -> None:
+                 | None = None,
+                 overlap: Callable[[], bool] | None = None,
+                 split: int | None = None) -> None:
         self._executor = executor
         self._here = here
+        self._overlap = overlap if here is not None else None
+        self._split = split if overlap is not None else None
         # An executor that runs on the calling thread would run every item
         # on its own as it is submitted. With ``call_soon`` (run a callable
         # once the reactor is done with what it is doing now) the first item
@@ -124,7 +139,7 @@ class GroupCommit(Generic[Item, R]):
             raise QueueFull(f"{len(self._queue)} items queued")
         d: Deferred[R] = Deferred()
         self._queue.append((item, d))
-        if self._running:
+        if self._running and not self._may_overlap():
             return d
         if self._call_soon is None:
             self._next()
@@ -133,15 +148,24 @@ class GroupCommit(Generic[Item, R]):
             self._call_soon(self._scheduled_next)
         return d
 
+    def _may_overlap(self) -> bool:
+        return self._overlap is not None and self._overlap()
+
     def _scheduled_next(self) -> None:
         self._scheduled = False
-        if not self._running:
+        if not self._running or self._may_overlap():
             self._next()
 
     def _next(self) -> None:
-        batch, self._queue = self._queue[:self._max_batch], self._queue[self._max_batch:]
+        size = self._max_batch
+        split = (self._split is not None and not self._running
+                 and len(self._queue) >= 2 * self._split and self._may_overlap())
+        if split:       # half now, the other half beside it at once
+            size = min(size, (len(self._queue) + 1) // 2)
+        batch, self._queue = self._queue[:size], self._queue[size:]
         if not batch:
             return
+        beside = self._running > 0         # another batch runs: here only
         self._running += 1
         started = self._clock()
         items = [item for item, _ in batch]
@@ -154,9 +178,15 @@ class GroupCommit(Generic[Item, R]):
                 self._succeeded(results, batch, started)
                 return
         if d is None:
+            if beside:
+                self._running -= 1
+                self._queue[:0] = batch     # waits for the running batches
+                return
             d = self._executor.run(self._process, items)
         d.addCallbacks(self._succeeded, self._failed, callbackArgs=(batch, started),
                        errbackArgs=(batch, started))
+        if split and self._queue and self._may_overlap():
+            self._next()
 
     def _succeeded(self, results: Sequence[R | BaseException],
                    batch: list[tuple[Item, Deferred[R]]],

@@ -92,7 +92,8 @@ def pg_add_usage(param: str, *, of_sessions: str | None = None) -> str:
     upsert_add's. ``of_sessions``: the rows are per session
     (:func:`session_counter_rows`), and only those of the sessions whose id
     the relation of that name (a CTE of the statement this one is part of)
-    returns are added, summed per user and period."""
+    returns are added, summed per user and period, in that order: two such
+    statements at once lock the rows they share in the same order."""
     fields = f"""user_id integer, period_start bigint, user_name varchar,
     {", ".join(f"{c} bigint" for c in COUNTERS)}"""
     if of_sessions is None:
@@ -103,7 +104,8 @@ SELECT x.user_id, x.period_start, min(x.user_name),
     {", ".join(f"CAST(least(sum(x.{c}), {MAX_COUNTER}) AS bigint)" for c in COUNTERS)}
 FROM json_to_recordset(CAST(%({param})s AS json)) AS x(session_id varchar, {fields})
 WHERE x.session_id IN (SELECT id FROM {of_sessions})
-GROUP BY x.user_id, x.period_start"""
+GROUP BY x.user_id, x.period_start
+ORDER BY x.user_id, x.period_start"""
     return f"""
 INSERT INTO usage_counters AS u (user_id, period_start, user_name, {", ".join(COUNTERS)})
 {source}

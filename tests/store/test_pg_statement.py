@@ -178,9 +178,9 @@ class Node:
             self.reactor.iterate(0.01)
         return results[0]
 
-    def ready(self) -> None:
-        """The statement's connection open (it is opened on the writer thread)."""
-        while self.handler._statement is None:
+    def ready(self, connections: int = 1) -> None:
+        """Connections for the statement open (opened on the writer thread)."""
+        while len(self.handler._statements) < connections:
             self.handler._open_statement()
             self.gate.release()
             self.reactor.iterate(0.01)
@@ -212,7 +212,7 @@ def test_a_known_sessions_records_go_in_one_statement_from_the_reactor(
     assert node.registry.get_sample_value(
         "aaad_accounting_records_total", {"status": "interim"}) == 2
     node.handler.stop()
-    assert node.handler._statement is None
+    assert node.handler._statements == []
 
 
 def test_a_session_another_writer_changed_is_done_by_the_writer_thread(
@@ -241,8 +241,7 @@ def test_a_connection_lost_mid_batch_leaves_the_batch_to_the_writer_thread(
     node = Node(db, reactor)
     node.ready()
     node.settle(node.send(rec(Status.START, 0, 0)))
-    statement_ = node.handler._statement
-    assert statement_ is not None
+    statement_ = node.handler._statements[0]     # the idle one the next batch takes
     with db.writer.connect() as blocker:
         # The session's row locked elsewhere: the statement waits for it.
         blocker.execute(sessions.select().where(sessions.c.acct_session_id == "s1")
@@ -263,3 +262,36 @@ def test_a_connection_lost_mid_batch_leaves_the_batch_to_the_writer_thread(
     # tried no sooner than RECONNECT_S), and counts once.
     assert node.settle(node.send(rec(Status.INTERIM, 120, 300))) == [None]
     assert usage(db) == Totals(120, 300, 1)
+
+
+def test_a_batch_goes_out_while_another_is_in_flight_and_both_count_once(
+        db: Database, reactor: EPollReactor) -> None:
+    node = Node(db, reactor)
+    node.ready(2)
+    node.settle(node.send(rec(Status.START, 0, 0), rec(Status.START, 0, 0, sid="s2")))
+    node.ready(2)
+    jobs = node.gate.jobs_run
+    with db.writer.connect() as blocker:
+        # s1's row locked elsewhere: the first batch's statement waits for it.
+        blocker.execute(sessions.select().where(sessions.c.acct_session_id == "s1")
+                        .with_for_update())
+        first = node.send(rec(Status.INTERIM, 60, 100))
+        for _ in range(10):
+            reactor.iterate(0.01)
+        # The next read pass's batch goes out on the other connection at
+        # once, and is answered while the first still waits.
+        second = node.send(rec(Status.INTERIM, 60, 70, sid="s2"))
+        assert all(st.busy for st in node.handler._statements)
+        assert node.settle(second) == [None]
+        assert not first.called
+        # A record of s1 while its first is in flight: its statement waits
+        # for the same lock, finds the row changed by the first, and leaves
+        # the record to the writer thread.
+        third = node.send(rec(Status.INTERIM, 90, 150))
+        for _ in range(10):
+            reactor.iterate(0.01)
+        blocker.rollback()
+    assert node.settle(first) == [None]
+    assert node.settle(third) == [None]
+    assert usage(db) == Totals(90 + 60, 150 + 70, 2)
+    assert node.gate.jobs_run == jobs + 1       # the third's record
