@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -186,6 +187,20 @@ class Node:
             self.reactor.iterate(0.01)
 
 
+@contextmanager
+def row_locked(db: Database, sid: str) -> Iterator[None]:
+    """The session's row locked by another transaction until the block ends."""
+    with db.writer.connect() as blocker, blocker.begin():
+        blocker.execute(sessions.select().where(sessions.c.acct_session_id == sid)
+                        .with_for_update())
+        yield
+
+
+def spin(reactor: EPollReactor, turns: int) -> None:
+    for _ in range(turns):
+        reactor.iterate(0.01)
+
+
 def usage(db: Database) -> Totals:
     with db.reader.connect() as conn:
         return usage_store.get_usage(conn, "ann", MONTH)
@@ -242,20 +257,15 @@ def test_a_connection_lost_mid_batch_leaves_the_batch_to_the_writer_thread(
     node.ready()
     node.settle(node.send(rec(Status.START, 0, 0)))
     statement_ = node.handler._statements[0]     # the idle one the next batch takes
-    with db.writer.connect() as blocker:
-        # The session's row locked elsewhere: the statement waits for it.
-        blocker.execute(sessions.select().where(sessions.c.acct_session_id == "s1")
-                        .with_for_update())
+    with row_locked(db, "s1"):          # the statement waits for the row
         d = node.send(rec(Status.INTERIM, 60, 100))
-        for _ in range(20):
-            reactor.iterate(0.01)
+        spin(reactor, 20)
         assert statement_.busy and not d.called
         terminate(db, backend_pid(statement_))
         end = time.monotonic() + 5
         while not statement_.closed and time.monotonic() < end:
             reactor.iterate(0.01)
         assert statement_.closed
-        blocker.rollback()
     assert node.settle(d) == [None]     # answered: the writer thread did it
     assert usage(db) == Totals(60, 100, 1)
     # The next batch goes to the writer thread too (a new connection is
@@ -271,13 +281,9 @@ def test_a_batch_goes_out_while_another_is_in_flight_and_both_count_once(
     node.settle(node.send(rec(Status.START, 0, 0), rec(Status.START, 0, 0, sid="s2")))
     node.ready(2)
     jobs = node.gate.jobs_run
-    with db.writer.connect() as blocker:
-        # s1's row locked elsewhere: the first batch's statement waits for it.
-        blocker.execute(sessions.select().where(sessions.c.acct_session_id == "s1")
-                        .with_for_update())
+    with row_locked(db, "s1"):          # the first batch's statement waits for it
         first = node.send(rec(Status.INTERIM, 60, 100))
-        for _ in range(10):
-            reactor.iterate(0.01)
+        spin(reactor, 10)
         # The next read pass's batch goes out on the other connection at
         # once, and is answered while the first still waits.
         second = node.send(rec(Status.INTERIM, 60, 70, sid="s2"))
@@ -288,9 +294,7 @@ def test_a_batch_goes_out_while_another_is_in_flight_and_both_count_once(
         # for the same lock, finds the row changed by the first, and leaves
         # the record to the writer thread.
         third = node.send(rec(Status.INTERIM, 90, 150))
-        for _ in range(10):
-            reactor.iterate(0.01)
-        blocker.rollback()
+        spin(reactor, 10)
     assert node.settle(first) == [None]
     assert node.settle(third) == [None]
     assert usage(db) == Totals(90 + 60, 150 + 70, 2)
