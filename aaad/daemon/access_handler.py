@@ -64,6 +64,7 @@ from twisted.python.failure import Failure
 
 from aaad.config import TelephonyConfig
 from aaad.core.accounting.periods import PeriodSpec, period_bounds
+from aaad.core.accounting.realms import OPERATOR
 from aaad.core.quotas.bands import band_at, split_by_band
 from aaad.core.quotas.decide import Accept, Decision, Reject, decide
 from aaad.core.quotas.plan import PEAK, Plan
@@ -94,7 +95,7 @@ from aaad.radius.sip import CALL_TIME_AVP
 from aaad.store.calls import CallRules
 from aaad.store.database import Database, is_unavailable, was_disconnected
 from aaad.store.jobs.login import CallState, Started, UserState, read_logins, start_login
-from aaad.store.sessions import Replaced
+from aaad.store.sessions import KnownUser, Replaced
 from aaad.store.users import replace_password_hash
 
 __all__ = ["AuthHandler", "LastKnownUsers", "Lookup", "OUTAGE"]
@@ -212,11 +213,17 @@ class AuthHandler:
                  writer: Executor | None = None,
                  on_replaced: Callable[[Sequence[Replaced]], None] | None = None,
                  call_index: CallIndex | None = None, reader_inline: bool = False,
-                 pass_end: PassEnd | None = None) -> None:
+                 pass_end: PassEnd | None = None,
+                 on_users: Callable[[list[tuple[str, KnownUser]]], None] | None = None
+                 ) -> None:
         """``reader_inline``: ``reader`` runs on the reactor thread; lookups
         are then batched per read pass of the ports (``pass_end``, see
-        daemon.batch)."""
+        daemon.batch). ``on_users`` is told, on the reader's thread, the
+        operator's users each batch read (name, id and plan definition): the
+        accounting handler's hint for their sessions' first Start
+        (AccountingHandler.learn_users)."""
         self._db = db
+        self._on_users = on_users
         self.call_index = call_index
         self._replies = ReplyFilter(dictionary or load_dictionary())
         self._mppe = (("MS-MPPE-Encryption-Policy", MPPE_POLICIES[mppe_policy]),
@@ -319,6 +326,10 @@ class AuthHandler:
         self.availability.up("auth")
         if self.last_known is not None:
             self.last_known.update(states, names)
+        if self._on_users is not None:
+            self._on_users([(st.row.name, KnownUser(st.row.id, st.row.definition))
+                            for st in states
+                            if st is not None and st.row.tenant_id == OPERATOR])
         return [Lookup(state, now) for state in states]
 
     def _read_users(self, names: Sequence[LoginKey], now: int) -> list[UserState | None]:

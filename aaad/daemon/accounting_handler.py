@@ -85,6 +85,8 @@ RECONNECT_S = 5.0
 # server runs one batch's, the next batch's goes out (benchmarks/README.md,
 # sixth stop).
 STATEMENTS = 2
+# Users the login reads found, kept for the accounting batches to learn.
+LOGIN_USERS = 100_000
 # Records that arrived together are sent as two statements at once from this
 # many each (GroupCommit's ``split``).
 SPLIT_AT = 16
@@ -147,6 +149,9 @@ class AccountingHandler:
         self._known = KnownSessions() if dialect == "postgresql" else None
         self._known_updates: deque[tuple[Sequence[str], Sequence[Known],
                                          Sequence[tuple[str, KnownUser]]]] = deque()
+        # The operator's users the login reads found (learn_users), newest
+        # last; bounded, for a node that answers logins and no accounting.
+        self._login_users: deque[tuple[str, KnownUser]] = deque(maxlen=LOGIN_USERS)
         # Given the end of the read passes, a batch is what one pass read.
         # SQLite: written right there on the reactor's thread while the
         # writer thread has nothing to do (_write_here). PostgreSQL: the known
@@ -375,11 +380,22 @@ class AccountingHandler:
                      if f.getErrorMessage() else f.type.__name__)
         d.addCallbacks(opened, failed)
 
+    def learn_users(self, users: list[tuple[str, KnownUser]]) -> None:
+        """The operator's users a login read found (any thread): the first
+        Start of a session of theirs is then written by the known sessions'
+        statement (its guard checks the name's holder and plan again)
+        instead of being claimed on the writer thread."""
+        if self._known is not None:
+            self._login_users.extend(users)
+
     def _learn(self) -> None:
-        """Apply to the KnownSessions what the writer thread's batches learnt."""
+        """Apply to the KnownSessions what the writer thread's batches and the
+        login reads learnt."""
         known = self._known
         if known is None:
             return
+        while self._login_users:
+            known.remember((), (self._login_users.popleft(),))
         while self._known_updates:
             forgotten, saved, users = self._known_updates.popleft()
             known.remember(saved, users, forgotten)

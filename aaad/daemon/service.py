@@ -165,7 +165,9 @@ class AaadService(MultiService):
             grace_s=config.billing.grace_days * 86400, dictionary=dictionary,
             mppe_policy=config.auth.mppe_policy, mppe_types=config.auth.mppe_types,
             writer=self.executors.writer, on_replaced=self.enforcer.replaced,
-            call_index=self.call_index)
+            call_index=self.call_index,
+            on_users=self.accounting.learn_users if acct_here and self.db.dialect == "postgresql"
+            else None)
         self.tracer = Tracer(now=reactor.seconds)
         common = {"clients": clients, "dictionary": dictionary, "reactor": reactor,
                   "tracer": self.tracer, "call_direction": call_direction,

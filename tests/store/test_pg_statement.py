@@ -299,3 +299,56 @@ def test_a_batch_goes_out_while_another_is_in_flight_and_both_count_once(
     assert node.settle(third) == [None]
     assert usage(db) == Totals(90 + 60, 150 + 70, 2)
     assert node.gate.jobs_run == jobs + 1       # the third's record
+
+
+def test_a_user_a_login_read_has_their_first_start_written_by_the_statement(
+        db: Database, reactor: EPollReactor) -> None:
+    from aaad.credentials import VerifyCache
+    from aaad.daemon.access_handler import AuthHandler
+    from aaad.daemon.executor import InlineExecutor
+    from aaad.store import users as user_store
+    from aaad.store.jobs.login import UserState
+
+    with db.writer.begin() as conn:
+        ann = user_store.add_user(conn, "ann", password_hash=None, password_cleartext="pw",
+                                  plan=None, enabled=True, now=T0)
+    node = Node(db, reactor)
+    node.ready(2)
+    auth = AuthHandler(db=db, reader=InlineExecutor(), hasher=InlineExecutor(),
+                       reactor=reactor, metrics=Metrics(CollectorRegistry()),
+                       cache=VerifyCache(max_entries=10, ttl_s=60, now=reactor.seconds),
+                       on_users=node.handler.learn_users)
+    [lookup] = auth._find(["ann"])
+    assert isinstance(lookup.user, UserState) and lookup.user.row.id == ann
+    jobs = node.gate.jobs_run
+    # The Start of a new session of hers: one statement, no claim on the
+    # writer thread.
+    assert node.settle(node.send(rec(Status.START, 0, 0))) == [None]
+    assert node.gate.jobs_run == jobs
+    assert node.settle(node.send(rec(Status.INTERIM, 60, 100))) == [None]
+    assert node.gate.jobs_run == jobs
+    assert usage(db) == Totals(60, 100, 1)
+    with db.reader.connect() as conn:
+        assert conn.execute(sessions.select().with_only_columns(sessions.c.user_id)
+                            ).scalars().all() == [ann]
+
+
+def test_a_wrong_hint_about_a_user_costs_a_claim_not_a_wrong_count(
+        db: Database, reactor: EPollReactor) -> None:
+    from aaad.store import users as user_store
+    from aaad.store.sessions import KnownUser
+
+    with db.writer.begin() as conn:
+        ann = user_store.add_user(conn, "ann", password_hash=None, password_cleartext="pw",
+                                  plan=None, enabled=True, now=T0)
+    node = Node(db, reactor)
+    node.ready(2)
+    node.handler.learn_users([("ann", KnownUser(ann + 1000, None))])    # not her id
+    jobs = node.gate.jobs_run
+    assert node.settle(node.send(rec(Status.START, 0, 0),
+                                 rec(Status.INTERIM, 60, 100))) == [None, None]
+    assert node.gate.jobs_run == jobs + 1       # the guard failed: claimed
+    assert usage(db) == Totals(60, 100, 1)
+    with db.reader.connect() as conn:
+        assert conn.execute(sessions.select().with_only_columns(sessions.c.user_id)
+                            ).scalars().all() == [ann]
