@@ -109,7 +109,7 @@ Other = TypeVar("Other")
 # Not frozen: a frozen dataclass sets each of its nine fields through
 # object.__setattr__, and every request builds two (with_body): 6 % of the
 # port's instructions per accounting request (callgrind). Nothing assigns to
-# one; eq=False keeps it hashable by identity, as before nothing compared them.
+# one, and nothing compares two: eq=False keeps it hashable, by identity.
 @dataclass(slots=True, eq=False)
 class Request(Generic[Body]):
     """A request that passed framing and authentication checks.
