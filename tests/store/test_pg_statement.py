@@ -18,8 +18,11 @@ from twisted.internet.epollreactor import EPollReactor
 
 from aaad.core.accounting.periods import parse_period_spec
 from aaad.core.accounting.sessions import AcctRecord, Status, Totals
+from aaad.credentials import VerifyCache
+from aaad.daemon.access_handler import AuthHandler
 from aaad.daemon.accounting_handler import AccountingHandler
 from aaad.daemon.batch import PassEnd
+from aaad.daemon.executor import InlineExecutor
 from aaad.daemon.metrics import Metrics
 from aaad.daemon.pg_statement import (
     PgStatement,
@@ -29,7 +32,10 @@ from aaad.daemon.pg_statement import (
 )
 from aaad.store import sessions as session_store
 from aaad.store import usage as usage_store
+from aaad.store import users as user_store
 from aaad.store.database import Database
+from aaad.store.jobs.login import UserState
+from aaad.store.sessions import KnownUser
 from aaad.store.tables import sessions
 from tests.support.fakes import GatedExecutor
 from tests.support.records import acct_record
@@ -301,19 +307,25 @@ def test_a_batch_goes_out_while_another_is_in_flight_and_both_count_once(
     assert node.gate.jobs_run == jobs + 1       # the third's record
 
 
-def test_a_user_a_login_read_has_their_first_start_written_by_the_statement(
-        db: Database, reactor: EPollReactor) -> None:
-    from aaad.credentials import VerifyCache
-    from aaad.daemon.access_handler import AuthHandler
-    from aaad.daemon.executor import InlineExecutor
-    from aaad.store import users as user_store
-    from aaad.store.jobs.login import UserState
-
+def ann_and_a_node(db: Database, reactor: EPollReactor) -> tuple[int, Node]:
+    """The operator's user "ann" (her id), and a node with both connections open."""
     with db.writer.begin() as conn:
         ann = user_store.add_user(conn, "ann", password_hash=None, password_cleartext="pw",
                                   plan=None, enabled=True, now=T0)
     node = Node(db, reactor)
     node.ready(2)
+    return ann, node
+
+
+def owners(db: Database) -> list[int]:
+    with db.reader.connect() as conn:
+        return list(conn.execute(sessions.select().with_only_columns(sessions.c.user_id))
+                    .scalars())
+
+
+def test_a_user_a_login_read_has_their_first_start_written_by_the_statement(
+        db: Database, reactor: EPollReactor) -> None:
+    ann, node = ann_and_a_node(db, reactor)
     auth = AuthHandler(db=db, reader=InlineExecutor(), hasher=InlineExecutor(),
                        reactor=reactor, metrics=Metrics(CollectorRegistry()),
                        cache=VerifyCache(max_entries=10, ttl_s=60, now=reactor.seconds),
@@ -328,27 +340,16 @@ def test_a_user_a_login_read_has_their_first_start_written_by_the_statement(
     assert node.settle(node.send(rec(Status.INTERIM, 60, 100))) == [None]
     assert node.gate.jobs_run == jobs
     assert usage(db) == Totals(60, 100, 1)
-    with db.reader.connect() as conn:
-        assert conn.execute(sessions.select().with_only_columns(sessions.c.user_id)
-                            ).scalars().all() == [ann]
+    assert owners(db) == [ann]
 
 
 def test_a_wrong_hint_about_a_user_costs_a_claim_not_a_wrong_count(
         db: Database, reactor: EPollReactor) -> None:
-    from aaad.store import users as user_store
-    from aaad.store.sessions import KnownUser
-
-    with db.writer.begin() as conn:
-        ann = user_store.add_user(conn, "ann", password_hash=None, password_cleartext="pw",
-                                  plan=None, enabled=True, now=T0)
-    node = Node(db, reactor)
-    node.ready(2)
+    ann, node = ann_and_a_node(db, reactor)
     node.handler.learn_users([("ann", KnownUser(ann + 1000, None))])    # not her id
     jobs = node.gate.jobs_run
     assert node.settle(node.send(rec(Status.START, 0, 0),
                                  rec(Status.INTERIM, 60, 100))) == [None, None]
     assert node.gate.jobs_run == jobs + 1       # the guard failed: claimed
     assert usage(db) == Totals(60, 100, 1)
-    with db.reader.connect() as conn:
-        assert conn.execute(sessions.select().with_only_columns(sessions.c.user_id)
-                            ).scalars().all() == [ann]
+    assert owners(db) == [ann]
