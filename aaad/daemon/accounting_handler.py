@@ -85,8 +85,9 @@ RECONNECT_S = 5.0
 # server runs one batch's, the next batch's goes out (benchmarks/README.md,
 # sixth stop).
 STATEMENTS = 2
-# Users the login reads found, kept for the accounting batches to learn.
-LOGIN_USERS = 100_000
+# What the writer thread's batches and the login reads learnt, kept for the
+# reactor's thread to apply (entries: one per batch).
+KNOWN_UPDATES = 1024
 # Records that arrived together are sent as two statements at once from this
 # many each (GroupCommit's ``split``).
 SPLIT_AT = 16
@@ -147,20 +148,21 @@ class AccountingHandler:
         # _known_updates (a deque: appends and pops are atomic).
         dialect = db.writer.dialect.name
         self._known = KnownSessions() if dialect == "postgresql" else None
+        # The login reads queue the users they found there too (learn_users).
+        # Bounded, for a node that answers logins and no accounting: an
+        # update dropped only costs a session a claim or a failed guard.
         self._known_updates: deque[tuple[Sequence[str], Sequence[Known],
-                                         Sequence[tuple[str, KnownUser]]]] = deque()
-        # The operator's users the login reads found (learn_users), newest
-        # last; bounded, for a node that answers logins and no accounting.
-        self._login_users: deque[tuple[str, KnownUser]] = deque(maxlen=LOGIN_USERS)
+                                         Sequence[tuple[str, KnownUser]]]] = deque(
+                                             maxlen=KNOWN_UPDATES)
         # Given the end of the read passes, a batch is what one pass read.
         # SQLite: written right there on the reactor's thread while the
         # writer thread has nothing to do (_write_here). PostgreSQL: the known
         # sessions' statement is sent from here (_send_known).
         here: Any = None
-        if pass_end is not None and dialect == "sqlite":
-            here = self._write_here
-        elif pass_end is not None and dialect == "postgresql":
-            here = self._send_known
+        call_soon: Any = None
+        if pass_end is not None and dialect in ("sqlite", "postgresql"):
+            here = self._write_here if dialect == "sqlite" else self._send_known
+            call_soon = pass_end.call
         # The connection those batches use, kept between them (reactor thread).
         self._here_conn: Connection | None = None
         self._statements: list[PgStatement] = []
@@ -170,9 +172,8 @@ class AccountingHandler:
         self._batches: GroupCommit[AcctRecord, None] = GroupCommit(
             executor=executor, process=self._write, max_batch=max_batch, max_queue=max_queue,
             clock=reactor.seconds, on_batch=self._batch_done,
-            call_soon=pass_end.call if here is not None and pass_end is not None else None,
-            here=here, overlap=self._may_overlap if dialect == "postgresql" else None,
-            split=SPLIT_AT)
+            call_soon=call_soon, here=here,
+            overlap=self._may_overlap if dialect == "postgresql" else None, split=SPLIT_AT)
         # Read when the metrics are scraped, not set at every request.
         metrics.queue_depth.labels("accounting").set_function(lambda: self._batches.depth)
 
@@ -385,8 +386,8 @@ class AccountingHandler:
         Start of a session of theirs is then written by the known sessions'
         statement (its guard checks the name's holder and plan again)
         instead of being claimed on the writer thread."""
-        if self._known is not None:
-            self._login_users.extend(users)
+        if self._known is not None and users:
+            self._known_updates.append(((), (), users))
 
     def _learn(self) -> None:
         """Apply to the KnownSessions what the writer thread's batches and the
@@ -394,8 +395,6 @@ class AccountingHandler:
         known = self._known
         if known is None:
             return
-        while self._login_users:
-            known.remember((), (self._login_users.popleft(),))
         while self._known_updates:
             forgotten, saved, users = self._known_updates.popleft()
             known.remember(saved, users, forgotten)
