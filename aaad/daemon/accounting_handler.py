@@ -141,6 +141,9 @@ class AccountingHandler:
         # (or replay turn) found over a ``disconnect`` limit.
         self._on_over_limit = on_over_limit
         self._over_limit: deque[OverLimit] = deque()
+        # Committed batches (records, outcome) not yet counted in the metrics:
+        # _batch_done counts them on the reactor's thread, after the answers.
+        self._uncounted: deque[tuple[Sequence[AcctRecord], BatchOutcome]] = deque()
         # PostgreSQL: open sessions as this node last committed them, so a
         # batch of their records is one round trip (record_accounting, and
         # _send_known). Changed on the reactor's thread only: the writer
@@ -176,6 +179,8 @@ class AccountingHandler:
             overlap=self._may_overlap if dialect == "postgresql" else None, split=SPLIT_AT)
         # Read when the metrics are scraped, not set at every request.
         metrics.queue_depth.labels("accounting").set_function(lambda: self._batches.depth)
+        self._batch_size = metrics.db_batch_size.labels("accounting")
+        self._batch_seconds = metrics.db_batch_seconds.labels("accounting")
 
     @property
     def queue_depth(self) -> int:
@@ -325,7 +330,8 @@ class AccountingHandler:
         outcome, rest = plan.outcome(written)
         self._known.remember(outcome.saved, (), outcome.forgotten)
         self.availability.up("accounting")
-        self._count([rec for rec in plan.records if rec.key in written], outcome)
+        # Counted in the metrics once the batch's answers are out (_batch_done).
+        self._uncounted.append(([rec for rec in plan.records if rec.key in written], outcome))
         if not rest:
             return [None] * len(plan.records)
 
@@ -436,6 +442,7 @@ class AccountingHandler:
 
         def done(n: int) -> int:
             self._replaying = False
+            self._counted()
             self._learn()
             self._flush_over_limit()
             self._journal_gauges()
@@ -548,7 +555,7 @@ class AccountingHandler:
                          len(records), type(e).__name__, attempt + 1)
         if self._known is not None:
             self._known_updates.append((outcome.forgotten, outcome.saved, outcome.users))
-        self._count(records, outcome)
+        self._uncounted.append((records, outcome))
         self._over_limit.extend(outcome.over_limit)
 
     def _count(self, records: Sequence[AcctRecord], outcome: BatchOutcome) -> None:
@@ -583,11 +590,18 @@ class AccountingHandler:
             log.info("Accounting-On/Off from %s closed %d sessions",
                      ", ".join(sorted(nas)), outcome.sessions_closed_by_nas)
 
+    def _counted(self) -> None:
+        """Count the committed batches' records in the metrics (reactor thread)."""
+        while self._uncounted:
+            self._count(*self._uncounted.popleft())
+
     def _batch_done(self, size: int, seconds: float) -> None:
+        """After a batch's answers went out."""
+        self._counted()
         self._learn()
         self._flush_over_limit()
-        self._metrics.db_batch_size.labels("accounting").observe(size)
-        self._metrics.db_batch_seconds.labels("accounting").observe(seconds)
+        self._batch_size.observe(size)
+        self._batch_seconds.observe(seconds)
 
     def rollover(self, *, now: int) -> Deferred[list[str]]:
         """Period-boundary work on the writer thread; fires with the events recorded.

@@ -191,26 +191,36 @@ class GroupCommit(Generic[Item, R]):
     def _succeeded(self, results: Sequence[R | BaseException],
                    batch: list[tuple[Item, Deferred[R]]],
                    started: float) -> None:
-        self._finish(len(batch), started)
+        took = self._finish(started)
         for (_, d), result in zip(batch, results, strict=False):
             if isinstance(result, BaseException):
                 d.errback(Failure(result))
             else:
                 d.callback(result)
+        self._after(len(batch), took)
 
     def _failed(self, failure: Failure, batch: list[tuple[Item, Deferred[R]]],
                 started: float) -> None:
-        self._finish(len(batch), started)
+        took = self._finish(started)
         for _, d in batch:
             d.errback(failure)
+        self._after(len(batch), took)
 
-    def _finish(self, size: int, started: float) -> None:
+    def _finish(self, started: float) -> float:
+        """A batch is done: start the next one before this one's callbacks
+        fire, so the database is busy again while replies are being encoded
+        and sent; the seconds the batch took."""
+        took = self._clock() - started
         self._running -= 1
+        self._next()
+        return took
+
+    def _after(self, size: int, took: float) -> None:
+        """``on_batch``, once the batch's callbacks have run: its answers go
+        out first (at one request at a time, everything done before the
+        reply is the client's wait)."""
         if self._on_batch is not None:
             try:
-                self._on_batch(size, self._clock() - started)
-            except Exception:   # a bug there must not keep the batch from its answers
+                self._on_batch(size, took)
+            except Exception:   # a bug there must not fail anything else
                 log.exception("after a batch of %d items", size)
-        # Start the next batch before firing this one's callbacks, so the
-        # database is busy again while replies are being encoded and sent.
-        self._next()

@@ -103,3 +103,29 @@ def test_a_batch_declined_beside_a_running_one_waits_for_the_thread() -> None:
     assert len(gate.jobs) == 1
     gate.release()
     assert results(first + later) == [0, 2, 4, 6]
+
+
+def test_a_batch_is_reported_after_its_answers_and_the_next_batch_starts_first() -> None:
+    here = Here()
+    events: list[str] = []
+    gate = GatedExecutor()
+    soon: list[Callable[[], None]] = []
+    clock = iter([1.0, 3.5, 10.0, 11.0])
+
+    def process(items: Sequence[int]) -> list[int]:
+        return [x * 2 for x in items]
+
+    def on_batch(size: int, seconds: float) -> None:
+        events.append(f"batch of {size} in {seconds} s")
+    g: GroupCommit[int, int] = GroupCommit(
+        executor=gate, process=process, max_batch=2, max_queue=100,
+        clock=lambda: next(clock), on_batch=on_batch, call_soon=soon.append, here=here)
+    ds = submit_pass(g, soon, range(3))
+    for i, d in enumerate(ds):
+        d.addCallback(lambda r, i=i: events.append(f"answer {i}: {r}"))
+    here.answer(0)
+    # the third item's batch was sent before the first batch's answers went
+    # out, and the first batch was reported after them, with the time it took
+    # in the database (1.0 → 3.5), not the time its answers took
+    assert [items for items, _ in here.batches] == [[0, 1], [2]]
+    assert events == ["answer 0: 0", "answer 1: 2", "batch of 2 in 2.5 s"]
