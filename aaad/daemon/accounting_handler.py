@@ -62,7 +62,13 @@ from aaad.store.jobs.accounting_batch import (
 )
 from aaad.store.jobs.rollover import rollover
 from aaad.store.jobs.throttle import restore_throttled
-from aaad.store.sessions import SAVE_KNOWN_SQL, Known, KnownSessions, KnownUser, save_known_values
+from aaad.store.sessions import (
+    SAVE_KNOWN_STATEMENTS,
+    Known,
+    KnownSessions,
+    KnownUser,
+    save_known_statement,
+)
 from aaad.store.sql import defer_writes
 
 __all__ = ["AccountingHandler"]
@@ -73,8 +79,6 @@ RESPONSE = Reply(ACCOUNTING_RESPONSE)
 MAX_ATTEMPTS = 5
 # Records replayed per writer-thread turn: new batches wait at most this long.
 REPLAY_RECORDS_PER_TURN = 4096
-# The known sessions' statement (PostgreSQL), as prepared on its connection.
-STATEMENT_NAME = b"aaad_save_known"
 # A statement sent from the reactor's thread that gets no answer in this
 # long is given up (its connection closed) and its batch done the usual way.
 STATEMENT_TIMEOUT_S = 30.0
@@ -319,7 +323,7 @@ class AccountingHandler:
                           self._client_tenants() if self._client_tenants else {})
         if plan is None:
             return None
-        d = statement.run(save_known_values(plan.changes, plan.usage_rows))
+        d = statement.run(*save_known_statement(plan.changes, plan.usage_rows))
         return d.addCallbacks(self._known_written, self._known_failed,
                               callbackArgs=(plan,), errbackArgs=(plan,))
 
@@ -367,15 +371,14 @@ class AccountingHandler:
         if self._connecting or self._closed or now < self._next_connect:
             return
         self._connecting = True
-        d = self._executor.run(connect_prepared, self._db.writer, STATEMENT_NAME,
-                               SAVE_KNOWN_SQL)
+        d = self._executor.run(connect_prepared, self._db.writer, SAVE_KNOWN_STATEMENTS)
 
         def opened(conn: Any) -> None:
             self._connecting = False
             if self._closed:
                 conn.close()
                 return
-            self._statements.append(PgStatement(self._reactor, conn, STATEMENT_NAME,
+            self._statements.append(PgStatement(self._reactor, conn,
                                                 timeout=STATEMENT_TIMEOUT_S,
                                                 pq=driver_pq(self._db.writer)))
 

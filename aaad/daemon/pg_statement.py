@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
@@ -57,19 +57,20 @@ def driver_pq(engine: Engine) -> Any:
     return engine.dialect.loaded_dbapi.pq
 
 
-def connect_prepared(engine: Engine, name: bytes, sql: str) -> Any:
+def connect_prepared(engine: Engine, statements: Mapping[bytes, str]) -> Any:
     """A connection of ``engine``'s pool taken out of it for good, in
-    autocommit mode, with ``sql`` prepared as ``name``: the driver's
-    (psycopg) connection. Blocks: call it on a thread."""
+    autocommit mode, with each of ``statements`` (name → SQL) prepared: the
+    driver's (psycopg) connection. Blocks: call it on a thread."""
     pq = driver_pq(engine)
     fairy = engine.raw_connection()
     try:
         raw: Any = fairy.driver_connection
         fairy.detach()          # ours now: the pool neither counts nor resets it
         raw.autocommit = True
-        res = raw.pgconn.prepare(name, sql.encode("utf-8"))
-        if res.status != pq.ExecStatus.COMMAND_OK:
-            raise StatementFailed(_message(res), _sqlstate(pq, res))
+        for name, sql in statements.items():
+            res = raw.pgconn.prepare(name, sql.encode("utf-8"))
+            if res.status != pq.ExecStatus.COMMAND_OK:
+                raise StatementFailed(_message(res), _sqlstate(pq, res))
     except BaseException:
         fairy.invalidate()
         raise
@@ -78,15 +79,15 @@ def connect_prepared(engine: Engine, name: bytes, sql: str) -> Any:
 
 @implementer(IReadDescriptor, IWriteDescriptor)
 class PgStatement:
-    """Runs the statement prepared as ``name`` on ``conn`` (from
-    :func:`connect_prepared`), one execution at a time (:meth:`run`).
+    """Runs the statements prepared on ``conn`` (by :func:`connect_prepared`),
+    one execution at a time (:meth:`run`).
 
     Implements Twisted's IReadDescriptor and IWriteDescriptor for the
     connection's socket. It stays registered for reading while open, so a
     connection the server closes is noticed between statements too.
     """
 
-    def __init__(self, reactor: Any, conn: Any, name: bytes, *, timeout: float,
+    def __init__(self, reactor: Any, conn: Any, *, timeout: float,
                  pq: Any) -> None:
         self._pq = pq           # driver_pq()
         self._reactor: IReactorFDSet = reactor
@@ -98,7 +99,6 @@ class PgStatement:
         # when the connection fails, and the reactor must not be left with a
         # descriptor that is closed (or reused for another file) under it.
         self._fd: int = os.dup(self._pg.socket)
-        self._name = name
         self._timeout = timeout
         self._pending: Deferred[list[str | None]] | None = None
         self._rows: list[str | None] = []
@@ -112,13 +112,14 @@ class PgStatement:
     def busy(self) -> bool:
         return self._pending is not None
 
-    def run(self, values: Sequence[bytes | None]) -> Deferred[list[str | None]]:
-        """Execute with ``values`` (text format); fires with the first column
-        of every row the statement returned, or fails with StatementFailed."""
+    def run(self, name: bytes, values: Sequence[bytes | None]) -> Deferred[list[str | None]]:
+        """Execute the statement prepared as ``name`` with ``values`` (text
+        format); fires with the first column of every row it returned, or
+        fails with StatementFailed."""
         if self.closed or self._pending is not None:
             return fail(StatementFailed("the statement's connection is closed or busy"))
         try:
-            self._pg.send_query_prepared(self._name, list(values))
+            self._pg.send_query_prepared(name, list(values))
             more = self._pg.flush()
         except Exception as e:  # noqa: BLE001  (psycopg.OperationalError: the connection)
             self.close()

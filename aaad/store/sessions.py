@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import sys
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -43,11 +43,12 @@ from aaad.store.sql import (
     write_many,
 )
 from aaad.store.tables import plans, sessions, users
-from aaad.store.usage import pg_add_usage
+from aaad.store.usage import pg_add_usage, usage_arrays
 from aaad.store.users import UserRef, ids_for
 
 __all__ = ["Loaded", "Known", "KnownUser", "KnownSessions", "Change", "save_known",
-           "save_known_params", "save_known_values", "SAVE_KNOWN_SQL",
+           "save_known_params", "save_known_values", "save_known_statement",
+           "SAVE_KNOWN_SQL", "SAVE_ONE_SQL", "SAVE_KNOWN_STATEMENTS",
            "claim_sessions",
            "lock_sessions", "insert_placeholders", "save_sessions",
            "in_phases", "close_nas_sessions", "nas_session_ids", "close_stale_sessions",
@@ -158,7 +159,10 @@ def save_known(conn: Connection, changes: Sequence[Change],
     :func:`save_known_values`, it returns the keys written, one per row
     (daemon.pg_statement, on the reactor's thread).
     """
-    rows = query(conn, _PG_SAVE_KNOWN, save_known_params(changes, usage_rows), commit=True)
+    if len(changes) == 1 and changes[0].was is not None:
+        rows = query(conn, _PG_SAVE_ONE, _one_params(changes[0], usage_rows), commit=True)
+    else:
+        rows = query(conn, _PG_SAVE_KNOWN, save_known_params(changes, usage_rows), commit=True)
     return {r.id for r in rows}
 
 
@@ -498,19 +502,28 @@ _PG_TYPES = (("id", "varchar"), ("user_name", "varchar"), ("nas_key", "varchar")
              ("interim_interval_s", "integer"), ("user_id", "integer"),
              ("authorised_s", "integer"), ("direction", "varchar"))
 
-_PG_SET = """active = excluded.active, packets = sessions.packets + excluded.packets,
-    started_at = excluded.started_at, updated_at = excluded.updated_at,
-    last_seen = excluded.last_seen, stopped_at = excluded.stopped_at,
-    terminate_cause = excluded.terminate_cause, session_s = excluded.session_s,
-    in_octets = excluded.in_octets, out_octets = excluded.out_octets,
-    framed_ip = coalesce(excluded.framed_ip, sessions.framed_ip),
-    calling_station_id = coalesce(excluded.calling_station_id, sessions.calling_station_id),
-    called_station_id = coalesce(excluded.called_station_id, sessions.called_station_id),
-    nas_port = coalesce(excluded.nas_port, sessions.nas_port),
-    nas_port_id = coalesce(excluded.nas_port_id, sessions.nas_port_id),
-    interim_interval_s = coalesce(excluded.interim_interval_s, sessions.interim_interval_s),
-    authorised_s = coalesce(excluded.authorised_s, sessions.authorised_s),
-    user_id = coalesce(sessions.user_id, excluded.user_id)"""
+# How an upsert (or save_known's UPDATE) sets each column from the new
+# values: "new" takes them, "add" adds them to the stored count, "or_old"
+# keeps the stored value where the new one is NULL, "old_or" keeps a stored
+# value that is not NULL.
+_SET_RULES = (("active", "new"), ("packets", "add"), ("started_at", "new"),
+              ("updated_at", "new"), ("last_seen", "new"), ("stopped_at", "new"),
+              ("terminate_cause", "new"), ("session_s", "new"), ("in_octets", "new"),
+              ("out_octets", "new"), ("framed_ip", "or_old"), ("calling_station_id", "or_old"),
+              ("called_station_id", "or_old"), ("nas_port", "or_old"), ("nas_port_id", "or_old"),
+              ("interim_interval_s", "or_old"), ("authorised_s", "or_old"),
+              ("user_id", "old_or"))
+
+
+def _pg_set(new: Callable[[str], str], old: str) -> str:
+    """The SET list of :data:`_SET_RULES`: ``new(column)`` is the new value's
+    SQL, ``old`` the name the stored row goes by."""
+    rule = {"new": "{n}", "add": "{o}.{c} + {n}", "or_old": "coalesce({n}, {o}.{c})",
+            "old_or": "coalesce({o}.{c}, {n})"}
+    return ", ".join(f"{c} = " + rule[how].format(n=new(c), o=old, c=c) for c, how in _SET_RULES)
+
+
+_PG_SET = _pg_set(lambda c: f"excluded.{c}", "sessions")
 
 
 def _pg_save(gate: str = "", where: str = "") -> str:
@@ -578,6 +591,65 @@ SELECT id FROM saved""".split())
 # save_known's statement with PostgreSQL's own parameters ($1 …), for a
 # statement prepared on a connection of its own; and the order of its values.
 SAVE_KNOWN_SQL, _SAVE_KNOWN_ORDER = native_sql(_PG_SAVE_KNOWN)
+
+
+# save_known's statement for a batch of one known session (most of them at
+# one request at a time): the same guard and writes as _PG_SAVE_KNOWN, with
+# typed parameters instead of JSON, and an UPDATE of the row where the guard
+# holds instead of a lock, then an upsert (the UPDATE waits for a row another
+# transaction changed and evaluates its WHERE on the newest version). A
+# third less work for the server than the batch's statement.
+_PG_SAVE_ONE = " ".join(f"""
+WITH saved AS (
+UPDATE sessions s SET {_pg_set(lambda c: f"CAST(%(new_{c})s AS {_OLD_TYPES[c]})", "s")}
+WHERE s.id = CAST(%(id)s AS varchar)
+    AND ({", ".join(f"s.{c}" for c in _GUARDED)}) IS NOT DISTINCT FROM
+        ({", ".join(f"CAST(%(was_{c})s AS {_OLD_TYPES[c]})" for c in _GUARDED)})
+    AND md5({_plan_of("CAST(%(was_user_id)s AS integer)")})
+        IS NOT DISTINCT FROM CAST(%(plan_md5)s AS text)
+RETURNING s.id),
+added AS ({pg_add_usage("usage", of_sessions="saved", arrays=True)})
+SELECT id FROM saved""".split())
+
+SAVE_ONE_SQL, _SAVE_ONE_ORDER = native_sql(_PG_SAVE_ONE)
+
+# The statements save_known_statement picks from, by the name each is
+# prepared as (daemon.pg_statement).
+SAVE_KNOWN_STATEMENTS = {b"aaad_save_known": SAVE_KNOWN_SQL, b"aaad_save_one": SAVE_ONE_SQL}
+
+
+def _one_params(c: Change, usage_rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """_PG_SAVE_ONE's parameters for ``c`` (a known session's change)."""
+    assert c.was is not None
+    row = _save_rows([(c.state, c.packets, c.newest, c.owner)])[0]
+    return {"id": c.state.key, **{f"was_{k}": v for k, v in zip(_GUARDED, _guarded(c.was),
+                                                                 strict=True)},
+            "plan_md5": _md5(c.was.definition),
+            **{f"new_{k}": row[k] for k, _ in _SET_RULES},
+            **usage_arrays(usage_rows)}
+
+
+def save_known_statement(changes: Sequence[Change], usage_rows: Sequence[dict[str, Any]]
+                         ) -> tuple[bytes, list[bytes | None]]:
+    """Which of :data:`SAVE_KNOWN_STATEMENTS` writes ``changes``, and its
+    parameters in the order of its ``$n``, as the text the server reads them
+    from (UTF-8)."""
+    if len(changes) == 1 and changes[0].was is not None:
+        params = _one_params(changes[0], usage_rows)
+        return b"aaad_save_one", [_text_param(params[name]) for name in _SAVE_ONE_ORDER]
+    return b"aaad_save_known", save_known_values(changes, usage_rows)
+
+
+def _text_param(value: Any) -> bytes | None:
+    """A parameter in PostgreSQL's text format: NULL, a boolean, a number, a
+    string, or an array of numbers."""
+    if value is None:
+        return None
+    if value is True or value is False:
+        return b"t" if value else b"f"
+    if isinstance(value, list):
+        return ("{" + ",".join(str(int(v)) for v in value) + "}").encode("ascii")
+    return str(value).encode("utf-8")
 
 
 def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord, int]], *,

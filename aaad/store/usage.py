@@ -86,7 +86,7 @@ COUNTERS = ("session_s", "in_octets", "out_octets", "counted_s", "counted_in_oct
             "counted_out_octets")
 
 
-def pg_add_usage(param: str, *, of_sessions: str | None = None) -> str:
+def pg_add_usage(param: str, *, of_sessions: str | None = None, arrays: bool = False) -> str:
     """PostgreSQL: one statement adding the counter rows in the JSON parameter
     ``param`` (:func:`counter_rows`); sums stop at MAX_COUNTER like
     upsert_add's. ``of_sessions``: the rows are per session
@@ -96,7 +96,18 @@ def pg_add_usage(param: str, *, of_sessions: str | None = None) -> str:
     statements at once lock the rows they share in the same order."""
     fields = f"""user_id integer, period_start bigint, user_name varchar,
     {", ".join(f"{c} bigint" for c in COUNTERS)}"""
-    if of_sessions is None:
+    if arrays and of_sessions is not None:
+        # One session's rows as arrays (usage_arrays): no two rows of the
+        # same user and period, so nothing to sum.
+        columns = ("user_id", "period_start", *COUNTERS)
+        source = f"""
+SELECT x.user_id, x.period_start, CAST(%({param}_user_name)s AS varchar),
+    {", ".join(f"x.{c}" for c in COUNTERS)}
+FROM unnest({", ".join(f"CAST(%({param}_{c})s AS {'integer' if c == 'user_id' else 'bigint'}[])"
+                       for c in columns)}) AS x({", ".join(columns)})
+WHERE EXISTS (SELECT FROM {of_sessions})
+ORDER BY x.user_id, x.period_start"""
+    elif of_sessions is None:
         source = f"SELECT x.* FROM json_to_recordset(CAST(%({param})s AS json)) AS x({fields})"
     else:
         source = f"""
@@ -112,6 +123,16 @@ INSERT INTO usage_counters AS u (user_id, period_start, user_name, {", ".join(CO
 ON CONFLICT (user_id, period_start) DO UPDATE SET
     {", ".join(f"{c} = least(u.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
                for c in COUNTERS)}"""
+
+
+def usage_arrays(rows: Sequence[dict[str, Any]], param: str = "usage") -> dict[str, Any]:
+    """One session's :func:`session_counter_rows` as the array parameters of
+    :func:`pg_add_usage` with ``arrays``: one list per column, and the
+    user's name (the same in every row)."""
+    out: dict[str, Any] = {f"{param}_{c}": [r[c] for r in rows]
+                           for c in ("user_id", "period_start", *COUNTERS)}
+    out[f"{param}_user_name"] = rows[0]["user_name"] if rows else ""
+    return out
 
 
 def session_counter_rows(parts: Mapping[tuple[str, int, int], Totals],

@@ -336,3 +336,24 @@ def test_two_writers_with_their_own_memory_count_every_session_once(
         for user in ("ann", "bob", "cyd"):
             assert usage_store.get_usage(conn, user, MONTH) == Totals(600, 10000, 1400)
     assert written > 0 and refused > 0
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
+def test_a_known_sessions_interim_across_the_month_end_adds_to_both_months(
+        db: Database) -> None:
+    """A batch of one known session is written by its own statement (typed
+    parameters, the usage as arrays): an Interim that spans the end of the
+    month is two usage rows of that one statement."""
+    dec = 1796083200            # 2026-12-01 UTC
+    before = dec - 600 - T0     # 10 minutes before December
+    known = session_store.KnownSessions()
+    _known_batch(db, known, _interim(before, 100))
+    trips = _round_trips(db, lambda: _known_batch(db, known, _interim(before + 1200, 1300)))
+    assert trips == ["SELECT"]
+    with db.reader.connect() as conn:
+        november = usage_store.get_usage(conn, "ann", MONTH)
+        december = usage_store.get_usage(conn, "ann", dec)
+    # the 1,200 s and 1,200 octets of the Interim, split at midnight
+    assert november.session_s == before + 600 and december.session_s == 600
+    assert november.in_octets + december.in_octets == 1300
+    assert 100 < november.in_octets < 1300

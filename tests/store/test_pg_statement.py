@@ -67,8 +67,8 @@ def settle(reactor: EPollReactor, d: Deferred[Any], timeout_s: float = 10) -> An
 
 def statement(db: Database, reactor: EPollReactor, sql: str, *,
               timeout: float = 10) -> PgStatement:
-    conn = connect_prepared(db.writer, b"t", sql)
-    return PgStatement(reactor, conn, b"t", timeout=timeout, pq=driver_pq(db.writer))
+    conn = connect_prepared(db.writer, {b"t": sql, b"other": "SELECT 'other'"})
+    return PgStatement(reactor, conn, timeout=timeout, pq=driver_pq(db.writer))
 
 
 def backend_pid(s: PgStatement) -> int:
@@ -83,12 +83,13 @@ def terminate(db: Database, pid: int) -> None:
 def test_the_statement_gives_its_rows_without_blocking(db: Database,
                                                        reactor: EPollReactor) -> None:
     s = statement(db, reactor, "SELECT x::text FROM generate_series(1, $1::int) x")
-    d = s.run([b"3"])
+    d = s.run(b"t", [b"3"])
     assert not d.called                 # sent; the answer comes through the reactor
     assert s.busy
     assert settle(reactor, d) == ["1", "2", "3"]
     assert not s.busy
-    assert settle(reactor, s.run([b"1"])) == ["1"]        # and again, prepared once
+    assert settle(reactor, s.run(b"t", [b"1"])) == ["1"]        # and again, prepared once
+    assert settle(reactor, s.run(b"other", [])) == ["other"]    # another prepared with it
     s.close()
     assert s not in reactor.getReaders()
 
@@ -96,13 +97,13 @@ def test_the_statement_gives_its_rows_without_blocking(db: Database,
 def test_a_server_error_fails_the_run_with_its_sqlstate(db: Database,
                                                         reactor: EPollReactor) -> None:
     s = statement(db, reactor, "SELECT $1::int::text")
-    result = settle(reactor, s.run([b"not a number"]))
+    result = settle(reactor, s.run(b"t", [b"not a number"]))
     assert isinstance(result.value, StatementFailed)
     assert result.value.sqlstate == "22P02"
     assert not s.closed and not s.busy
-    assert settle(reactor, s.run([b"7"])) == ["7"]         # the connection serves on
+    assert settle(reactor, s.run(b"t", [b"7"])) == ["7"]         # the connection serves on
     s.close()
-    later = settle(reactor, s.run([b"1"]))     # a closed statement fails at once
+    later = settle(reactor, s.run(b"t", [b"1"]))     # a closed statement fails at once
     assert isinstance(later.value, StatementFailed)
     assert s not in reactor.getReaders()
 
@@ -110,7 +111,7 @@ def test_a_server_error_fails_the_run_with_its_sqlstate(db: Database,
 def test_a_connection_killed_mid_statement_fails_the_run(db: Database,
                                                          reactor: EPollReactor) -> None:
     s = statement(db, reactor, "SELECT pg_sleep($1::float8)::text")
-    d = s.run([b"5"])
+    d = s.run(b"t", [b"5"])
     terminate(db, backend_pid(s))
     t0 = time.monotonic()
     result = settle(reactor, d)
@@ -122,7 +123,7 @@ def test_a_connection_killed_mid_statement_fails_the_run(db: Database,
 def test_a_connection_killed_between_statements_is_noticed(db: Database,
                                                            reactor: EPollReactor) -> None:
     s = statement(db, reactor, "SELECT $1::text")
-    assert settle(reactor, s.run([b"a"])) == ["a"]
+    assert settle(reactor, s.run(b"t", [b"a"])) == ["a"]
     terminate(db, backend_pid(s))
     end = time.monotonic() + 5
     while not s.closed and time.monotonic() < end:
@@ -133,7 +134,7 @@ def test_a_connection_killed_between_statements_is_noticed(db: Database,
 def test_no_answer_in_time_fails_the_run(db: Database, reactor: EPollReactor) -> None:
     s = statement(db, reactor, "SELECT pg_sleep($1::float8)::text", timeout=0.3)
     t0 = time.monotonic()
-    result = settle(reactor, s.run([b"5"]))
+    result = settle(reactor, s.run(b"t", [b"5"]))
     assert isinstance(result.value, StatementFailed)
     assert time.monotonic() - t0 < 3
     assert s.closed
