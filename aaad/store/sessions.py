@@ -183,7 +183,7 @@ def save_known_params(changes: Sequence[Change],
 
 
 def save_known_values(changes: Sequence[Change],
-                      usage_rows: Sequence[dict[str, Any]]) -> list[bytes]:
+                      usage_rows: Sequence[dict[str, Any]]) -> list[bytes | None]:
     """save_known's parameters in the order of :data:`SAVE_KNOWN_SQL`'s ``$n``,
     as the text the server reads them from (UTF-8)."""
     params = save_known_params(changes, usage_rows)
