@@ -643,12 +643,17 @@ def save_known_statement(changes: Sequence[Change], usage_rows: Sequence[dict[st
 def _text_param(value: Any) -> bytes | None:
     """A parameter in PostgreSQL's text format: NULL, a boolean, a number, a
     string, or an array of numbers."""
+    kind = type(value)
+    if kind is str:
+        return value.encode("utf-8")
+    if kind is int:
+        return b"%d" % value
     if value is None:
         return None
-    if value is True or value is False:
+    if kind is bool:
         return b"t" if value else b"f"
-    if isinstance(value, list):
-        return ("{" + ",".join(str(int(v)) for v in value) + "}").encode("ascii")
+    if kind is list:
+        return b"{" + b",".join(b"%d" % v for v in value) + b"}"
     return str(value).encode("utf-8")
 
 
