@@ -48,7 +48,7 @@ from aaad.store.users import UserRef, ids_for
 
 __all__ = ["Loaded", "Known", "KnownUser", "KnownSessions", "Change", "save_known",
            "save_known_params", "save_known_values", "save_known_statement",
-           "SAVE_KNOWN_SQL", "SAVE_ONE_SQL", "SAVE_KNOWN_STATEMENTS",
+           "SAVE_KNOWN_SQL", "SAVE_KNOWN_STATEMENTS",
            "claim_sessions",
            "lock_sessions", "insert_placeholders", "save_sessions",
            "in_phases", "close_nas_sessions", "nas_session_ids", "close_stale_sessions",
@@ -159,8 +159,9 @@ def save_known(conn: Connection, changes: Sequence[Change],
     :func:`save_known_values`, it returns the keys written, one per row
     (daemon.pg_statement, on the reactor's thread).
     """
-    if len(changes) == 1 and changes[0].was is not None:
-        rows = query(conn, _PG_SAVE_ONE, _one_params(changes[0], usage_rows), commit=True)
+    if len(changes) == 1:
+        _, sql, params = _one_params(changes[0], usage_rows)
+        rows = query(conn, sql, params, commit=True)
     else:
         rows = query(conn, _PG_SAVE_KNOWN, save_known_params(changes, usage_rows), commit=True)
     return {r.id for r in rows}
@@ -611,22 +612,42 @@ RETURNING s.id),
 added AS ({pg_add_usage("usage", of_sessions="saved", arrays=True)})
 SELECT id FROM saved""".split())
 
-SAVE_ONE_SQL, _SAVE_ONE_ORDER = native_sql(_PG_SAVE_ONE)
+# And for a batch of one new session (of a user known): the row is inserted
+# if the name's holder and plan are as they were read and no row exists yet.
+_PG_SAVE_NEW = " ".join(f"""
+WITH saved AS (
+INSERT INTO sessions ({", ".join(c for c, _ in _PG_TYPES)})
+SELECT {", ".join(f"CAST(%(new_{c})s AS {t})" for c, t in _PG_TYPES)}
+WHERE {_holder("CAST(%(new_user_name)s AS varchar)", str(OPERATOR))}
+        = CAST(%(new_user_id)s AS integer)
+    AND md5({_plan_of("CAST(%(new_user_id)s AS integer)")})
+        IS NOT DISTINCT FROM CAST(%(plan_md5)s AS text)
+ON CONFLICT (id) DO NOTHING
+RETURNING sessions.id),
+added AS ({pg_add_usage("usage", of_sessions="saved", arrays=True)})
+SELECT id FROM saved""".split())
 
 # The statements save_known_statement picks from, by the name each is
-# prepared as (daemon.pg_statement).
-SAVE_KNOWN_STATEMENTS = {b"aaad_save_known": SAVE_KNOWN_SQL, b"aaad_save_one": SAVE_ONE_SQL}
+# prepared as (daemon.pg_statement), and the order of their parameters.
+_ONE_STATEMENTS = {b"aaad_save_one": native_sql(_PG_SAVE_ONE),
+                   b"aaad_save_new": native_sql(_PG_SAVE_NEW)}
+SAVE_KNOWN_STATEMENTS = {b"aaad_save_known": SAVE_KNOWN_SQL,
+                         **{name: sql for name, (sql, _) in _ONE_STATEMENTS.items()}}
 
 
-def _one_params(c: Change, usage_rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """_PG_SAVE_ONE's parameters for ``c`` (a known session's change)."""
-    assert c.was is not None
+def _one_params(c: Change, usage_rows: Sequence[dict[str, Any]]
+                ) -> tuple[bytes, str, dict[str, Any]]:
+    """The statement for a batch of the one change ``c``: its name, driver
+    SQL and parameters."""
     row = _save_rows([(c.state, c.packets, c.newest, c.owner)])[0]
-    return {"id": c.state.key, **{f"was_{k}": v for k, v in zip(_GUARDED, _guarded(c.was),
-                                                                 strict=True)},
-            "plan_md5": _md5(c.was.definition),
-            **{f"new_{k}": row[k] for k, _ in _SET_RULES},
-            **usage_arrays(usage_rows)}
+    params = usage_arrays(usage_rows)
+    if c.was is None:
+        params.update({f"new_{k}": v for k, v in row.items()}, plan_md5=_md5(c.definition))
+        return b"aaad_save_new", _PG_SAVE_NEW, params
+    params.update({f"was_{k}": v for k, v in zip(_GUARDED, _guarded(c.was), strict=True)},
+                  id=c.state.key, plan_md5=_md5(c.was.definition))
+    params.update({f"new_{k}": row[k] for k, _ in _SET_RULES})
+    return b"aaad_save_one", _PG_SAVE_ONE, params
 
 
 def save_known_statement(changes: Sequence[Change], usage_rows: Sequence[dict[str, Any]]
@@ -634,9 +655,9 @@ def save_known_statement(changes: Sequence[Change], usage_rows: Sequence[dict[st
     """Which of :data:`SAVE_KNOWN_STATEMENTS` writes ``changes``, and its
     parameters in the order of its ``$n``, as the text the server reads them
     from (UTF-8)."""
-    if len(changes) == 1 and changes[0].was is not None:
-        params = _one_params(changes[0], usage_rows)
-        return b"aaad_save_one", [_text_param(params[name]) for name in _SAVE_ONE_ORDER]
+    if len(changes) == 1:
+        name, _, params = _one_params(changes[0], usage_rows)
+        return name, [_text_param(params[p]) for p in _ONE_STATEMENTS[name][1]]
     return b"aaad_save_known", save_known_values(changes, usage_rows)
 
 
@@ -645,7 +666,7 @@ def _text_param(value: Any) -> bytes | None:
     string, or an array of numbers."""
     kind = type(value)
     if kind is str:
-        return value.encode("utf-8")
+        return str.encode(value, "utf-8")
     if kind is int:
         return b"%d" % value
     if value is None:
