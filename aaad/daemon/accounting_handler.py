@@ -148,6 +148,8 @@ class AccountingHandler:
         # Committed batches (records, outcome) not yet counted in the metrics:
         # _batch_done counts them on the reactor's thread, after the answers.
         self._uncounted: deque[tuple[Sequence[AcctRecord], BatchOutcome]] = deque()
+        # The known sessions' statements done, and the keys each wrote (_learn).
+        self._written: deque[tuple[KnownPlan, frozenset[str]]] = deque()
         # PostgreSQL: open sessions as this node last committed them, so a
         # batch of their records is one round trip (record_accounting, and
         # _send_known). Changed on the reactor's thread only: the writer
@@ -329,15 +331,15 @@ class AccountingHandler:
 
     def _known_written(self, keys: list[str | None], plan: KnownPlan
                        ) -> Sequence[Exception | None] | Deferred[Sequence[Exception | None]]:
-        assert self._known is not None
         written = frozenset(key for key in keys if key is not None)
-        outcome, rest = plan.outcome(written)
-        self._known.remember(outcome.saved, (), outcome.forgotten)
         self.availability.up("accounting")
-        # Counted in the metrics once the batch's answers are out (_batch_done).
-        self._uncounted.append(([rec for rec in plan.records if rec.key in written], outcome))
+        # What the statement did is remembered and counted by _learn: before
+        # the next batch is planned, else after this one's answers are out.
+        self._written.append((plan, written))
+        rest = [rec for rec in plan.records if rec.key not in written]
         if not rest:
             return [None] * len(plan.records)
+        self._learn()       # before the writer thread reads the KnownSessions
 
         def merged(rest_results: list[Exception | None]) -> list[Exception | None]:
             others = iter(rest_results)
@@ -404,6 +406,12 @@ class AccountingHandler:
         known = self._known
         if known is None:
             return
+        while self._written:
+            plan, written = self._written.popleft()
+            outcome, _ = plan.outcome(written)
+            known.remember(outcome.saved, (), outcome.forgotten)
+            self._uncounted.append(([rec for rec in plan.records if rec.key in written],
+                                    outcome))
         while self._known_updates:
             forgotten, saved, users = self._known_updates.popleft()
             known.remember(saved, users, forgotten)
@@ -600,8 +608,8 @@ class AccountingHandler:
 
     def _batch_done(self, size: int, seconds: float) -> None:
         """After a batch's answers went out."""
-        self._counted()
         self._learn()
+        self._counted()
         self._flush_over_limit()
         self._batch_size.observe(size)
         self._batch_seconds.observe(seconds)
