@@ -657,25 +657,10 @@ def save_known_statement(changes: Sequence[Change], usage_rows: Sequence[dict[st
     from (UTF-8)."""
     if len(changes) == 1:
         name, _, params = _one_params(changes[0], usage_rows)
-        return name, [_text_param(params[p]) for p in _ONE_STATEMENTS[name][1]]
+        return name, [None if v is None else b"t" if v is True else b"f" if v is False
+                      else str(v).encode("utf-8")
+                      for v in [params[p] for p in _ONE_STATEMENTS[name][1]]]
     return b"aaad_save_known", save_known_values(changes, usage_rows)
-
-
-def _text_param(value: Any) -> bytes | None:
-    """A parameter in PostgreSQL's text format: NULL, a boolean, a number, a
-    string, or an array of numbers."""
-    kind = type(value)
-    if kind is str:
-        return str.encode(value, "utf-8")
-    if kind is int:
-        return b"%d" % value
-    if value is None:
-        return None
-    if kind is bool:
-        return b"t" if value else b"f"
-    if kind is list:
-        return b"{" + b",".join(b"%d" % v for v in value) + b"}"
-    return str(value).encode("utf-8")
 
 
 def _save_rows(ordered: Sequence[tuple[SessionState, int, AcctRecord, int]], *,

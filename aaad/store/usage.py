@@ -86,6 +86,10 @@ COUNTERS = ("session_s", "in_octets", "out_octets", "counted_s", "counted_in_oct
             "counted_out_octets")
 
 
+# The columns of pg_add_usage's arrays (usage_arrays), in the order it reads them.
+_ARRAY_COLUMNS = ("user_id", "period_start", *COUNTERS)
+
+
 def pg_add_usage(param: str, *, of_sessions: str | None = None, arrays: bool = False) -> str:
     """PostgreSQL: one statement adding the counter rows in the JSON parameter
     ``param`` (:func:`counter_rows`); sums stop at MAX_COUNTER like
@@ -99,7 +103,7 @@ def pg_add_usage(param: str, *, of_sessions: str | None = None, arrays: bool = F
     if arrays and of_sessions is not None:
         # One session's rows as arrays (usage_arrays): no two rows of the
         # same user and period, so nothing to sum.
-        columns = ("user_id", "period_start", *COUNTERS)
+        columns = _ARRAY_COLUMNS
         source = f"""
 SELECT x.user_id, x.period_start, CAST(%({param}_user_name)s AS varchar),
     {", ".join(f"x.{c}" for c in COUNTERS)}
@@ -127,10 +131,11 @@ ON CONFLICT (user_id, period_start) DO UPDATE SET
 
 def usage_arrays(rows: Sequence[dict[str, Any]], param: str = "usage") -> dict[str, Any]:
     """One session's :func:`session_counter_rows` as the array parameters of
-    :func:`pg_add_usage` with ``arrays``: one list per column, and the
-    user's name (the same in every row)."""
-    out: dict[str, Any] = {f"{param}_{c}": [r[c] for r in rows]
-                           for c in ("user_id", "period_start", *COUNTERS)}
+    :func:`pg_add_usage` with ``arrays``: one array of numbers per column, in
+    PostgreSQL's text form (``{1,2}``), and the user's name (the same in
+    every row)."""
+    out: dict[str, Any] = {f"{param}_{c}": "{%s}" % ",".join([str(r[c]) for r in rows])
+                           for c in _ARRAY_COLUMNS}
     out[f"{param}_user_name"] = rows[0]["user_name"] if rows else ""
     return out
 
