@@ -134,7 +134,7 @@ def usage_arrays(rows: Sequence[dict[str, Any]], param: str = "usage") -> dict[s
     :func:`pg_add_usage` with ``arrays``: one array of numbers per column, in
     PostgreSQL's text form (``{1,2}``), and the user's name (the same in
     every row)."""
-    out: dict[str, Any] = {f"{param}_{c}": "{%s}" % ",".join([str(r[c]) for r in rows])
+    out: dict[str, Any] = {f"{param}_{c}": "{" + ",".join([str(r[c]) for r in rows]) + "}"
                            for c in _ARRAY_COLUMNS}
     out[f"{param}_user_name"] = rows[0]["user_name"] if rows else ""
     return out
