@@ -180,7 +180,9 @@ sessions = Table(
     Column("authorised_s", BigInteger, nullable=True),
     Index("ix_sessions_user_id_active", "user_id", "active"),
     Index("ix_sessions_nas_key_active", "nas_key", "active"),
-    Index("ix_sessions_active_last_seen", "active", "last_seen"),
+    # Migration 0027: ``active`` alone (was with last_seen, which every
+    # Interim-Update changes): what the stale sweep reads it by.
+    Index("ix_sessions_active", "active"),
 )
 
 usage = Table(
