@@ -598,8 +598,8 @@ SAVE_KNOWN_SQL, _SAVE_KNOWN_ORDER = native_sql(_PG_SAVE_KNOWN)
 # one request at a time): the same guard and writes as _PG_SAVE_KNOWN, with
 # typed parameters instead of JSON, and an UPDATE of the row where the guard
 # holds instead of a lock, then an upsert (the UPDATE waits for a row another
-# transaction changed and evaluates its WHERE on the newest version). A
-# third less work for the server than the batch's statement.
+# transaction changed and evaluates its WHERE on the newest version).
+# About a tenth less time on the server than the batch's statement.
 _PG_SAVE_ONE = " ".join(f"""
 WITH saved AS (
 UPDATE sessions s SET {_pg_set(lambda c: f"CAST(%(new_{c})s AS {_OLD_TYPES[c]})", "s")}
