@@ -150,13 +150,14 @@ class AccountingHandler:
         self._uncounted: deque[tuple[Sequence[AcctRecord], BatchOutcome]] = deque()
         # The known sessions' statements done, and the keys each wrote (_learn).
         self._written: deque[tuple[KnownPlan, frozenset[str]]] = deque()
-        # PostgreSQL: open sessions as this node last committed them, so a
-        # batch of their records is one round trip (record_accounting, and
-        # _send_known). Changed on the reactor's thread only: the writer
-        # thread reads it, and queues what its batches learnt in
-        # _known_updates (a deque: appends and pops are atomic).
+        # PostgreSQL and SQLite: open sessions as this node last committed
+        # them, so a batch of their records is written without reading them
+        # (record_accounting; on PostgreSQL one round trip, _send_known).
+        # Changed on the reactor's thread only: the writer thread reads it,
+        # and queues what its batches learnt in _known_updates (a deque:
+        # appends and pops are atomic).
         dialect = db.writer.dialect.name
-        self._known = KnownSessions() if dialect == "postgresql" else None
+        self._known = KnownSessions() if dialect in ("postgresql", "sqlite") else None
         # The login reads queue the users they found there too (learn_users).
         # Bounded, for a node that answers logins and no accounting: an
         # update dropped only costs a session a claim or a failed guard.
@@ -276,6 +277,7 @@ class AccountingHandler:
         """
         if self.journal is not None and self.journal.pending_records:
             return None
+        self._learn()
         try:
             if self._here_conn is None:
                 self._here_conn = sqlite_no_wait_connection(self._db.writer)

@@ -30,20 +30,22 @@ from sqlalchemy.dialects import mysql
 
 from aaad.core.accounting.lifecycle import Event, Phase, closing_phases
 from aaad.core.accounting.realms import OPERATOR, Route
-from aaad.core.accounting.sessions import AcctRecord, Cause, SessionState, Totals
+from aaad.core.accounting.sessions import ZERO, AcctRecord, Cause, SessionState, Totals
 from aaad.core.quotas.concurrency import OpenSession, sessions_to_replace
 from aaad.store.sql import (
     flush_writes,
     insert_ignore,
     json_param,
     native_sql,
+    qmark_sql,
     query,
+    run_counted,
     select_rows,
     write,
     write_many,
 )
 from aaad.store.tables import plans, sessions, users
-from aaad.store.usage import pg_add_usage, usage_arrays
+from aaad.store.usage import add_usage, pg_add_usage, usage_arrays
 from aaad.store.users import UserRef, ids_for
 
 __all__ = ["Loaded", "Known", "KnownUser", "KnownSessions", "Change", "save_known",
@@ -159,6 +161,8 @@ def save_known(conn: Connection, changes: Sequence[Change],
     :func:`save_known_values`, it returns the keys written, one per row
     (daemon.pg_statement, on the reactor's thread).
     """
+    if conn.dialect.name == "sqlite":
+        return _sqlite_save_known(conn, changes, usage_rows)
     if len(changes) == 1:
         _, sql, params = _one_params(changes[0], usage_rows)
         rows = query(conn, sql, params, commit=True)
@@ -516,12 +520,14 @@ _SET_RULES = (("active", "new"), ("packets", "add"), ("started_at", "new"),
               ("user_id", "old_or"))
 
 
-def _pg_set(new: Callable[[str], str], old: str) -> str:
+def _pg_set(new: Callable[[str], str], old: str, skip: Collection[str] = ()) -> str:
     """The SET list of :data:`_SET_RULES`: ``new(column)`` is the new value's
-    SQL, ``old`` the name the stored row goes by."""
+    SQL, ``old`` the name the stored row goes by; without the columns in
+    ``skip``."""
     rule = {"new": "{n}", "add": "{o}.{c} + {n}", "or_old": "coalesce({n}, {o}.{c})",
             "old_or": "coalesce({o}.{c}, {n})"}
-    return ", ".join(f"{c} = " + rule[how].format(n=new(c), o=old, c=c) for c, how in _SET_RULES)
+    return ", ".join(f"{c} = " + rule[how].format(n=new(c), o=old, c=c)
+                     for c, how in _SET_RULES if c not in skip)
 
 
 _PG_SET = _pg_set(lambda c: f"excluded.{c}", "sessions")
@@ -635,19 +641,85 @@ SAVE_KNOWN_STATEMENTS = {b"aaad_save_known": SAVE_KNOWN_SQL,
                          **{name: sql for name, (sql, _) in _ONE_STATEMENTS.items()}}
 
 
+_NEW_NAMES = {c: f"new_{c}" for c, _ in _PG_TYPES}
+_WAS_NAMES = tuple(f"was_{c}" for c in _GUARDED)
+
+
+def _change_params(c: Change) -> dict[str, Any]:
+    """The parameters of a one-session statement that come from ``c``: its
+    new row (``new_…``), and for a known session its key and the guarded
+    state it was computed from (``was_…``)."""
+    row = _save_rows([(c.state, c.packets, c.newest, c.owner)])[0]
+    params = {_NEW_NAMES[k]: v for k, v in row.items()}
+    if c.was is not None:
+        params.update(zip(_WAS_NAMES, _guarded(c.was), strict=True))
+        params["id"] = c.state.key
+    return params
+
+
 def _one_params(c: Change, usage_rows: Sequence[dict[str, Any]]
                 ) -> tuple[bytes, str, dict[str, Any]]:
     """The statement for a batch of the one change ``c``: its name, driver
     SQL and parameters."""
-    row = _save_rows([(c.state, c.packets, c.newest, c.owner)])[0]
-    params = usage_arrays(usage_rows)
+    params = _change_params(c)
+    params.update(usage_arrays(usage_rows))
     if c.was is None:
-        params.update({f"new_{k}": v for k, v in row.items()}, plan_md5=_md5(c.definition))
+        params["plan_md5"] = _md5(c.definition)
         return b"aaad_save_new", _PG_SAVE_NEW, params
-    params.update({f"was_{k}": v for k, v in zip(_GUARDED, _guarded(c.was), strict=True)},
-                  id=c.state.key, plan_md5=_md5(c.was.definition))
-    params.update({f"new_{k}": row[k] for k, _ in _SET_RULES})
+    params["plan_md5"] = _md5(c.was.definition)
     return b"aaad_save_one", _PG_SAVE_ONE, params
+
+
+# SQLite: save_known's writes, one statement per session, in the caller's
+# transaction (the writer holds the database's write lock from its BEGIN
+# IMMEDIATE, so the guard cannot change under it). The plan is compared by its
+# text: nothing crosses a network. A known row whose phase and user stay as
+# they are is updated without ``active`` and ``user_id`` in the SET, which
+# would rewrite their index entries (see _sqlite_save).
+_SQLITE_GUARD = " ".join(f"""
+WHERE id = :id
+    AND {" AND ".join(f"{c} IS :was_{c}" for c in _GUARDED)}
+    AND {_plan_of(":was_user_id")} IS :definition""".split())
+# As qmark SQL and the names of its parameters in order (the driver binds
+# positions faster than names).
+_SQLITE_SAVE_ONE = {
+    settled: qmark_sql(f"UPDATE sessions SET {_pg_set(lambda c: f':new_{c}', 'sessions', skip)} "
+                       + _SQLITE_GUARD)
+    for settled, skip in ((False, ()), (True, ("active", "user_id")))}
+_SQLITE_SAVE_NEW = qmark_sql(" ".join(f"""
+INSERT INTO sessions ({", ".join(c for c, _ in _PG_TYPES)})
+SELECT {", ".join(f":new_{c}" for c, _ in _PG_TYPES)}
+WHERE {_holder(":new_user_name", str(OPERATOR))} = :new_user_id
+    AND {_plan_of(":new_user_id")} IS :definition
+ON CONFLICT (id) DO NOTHING""".split()))
+
+
+def _sqlite_save_known(conn: Connection, changes: Sequence[Change],
+                       usage_rows: Sequence[dict[str, Any]]) -> set[str]:
+    written: set[str] = set()
+    for c in sorted(changes, key=lambda c: c.state.key):
+        params = _change_params(c)
+        if c.was is None:
+            params["definition"] = c.definition
+            sql, order = _SQLITE_SAVE_NEW
+        else:
+            params["definition"] = c.was.definition
+            settled = c.was.state.open == c.state.open and c.was.owner is not None
+            sql, order = _SQLITE_SAVE_ONE[settled]
+        if run_counted(conn, sql, [params[n] for n in order]) == 1:
+            written.add(c.state.key)
+    parts: dict[tuple[int, int], tuple[Totals, Totals]] = {}
+    names: dict[int, str] = {}
+    for r in usage_rows:
+        if r["session_id"] in written:
+            key = (r["user_id"], r["period_start"])
+            raw = Totals(r["session_s"], r["in_octets"], r["out_octets"])
+            counted = Totals(r["counted_s"], r["counted_in_octets"], r["counted_out_octets"])
+            old_raw, old_counted = parts.get(key, (ZERO, ZERO))
+            parts[key] = (old_raw + raw, old_counted + counted)
+            names[r["user_id"]] = r["user_name"]
+    add_usage(conn, parts, names)
+    return written
 
 
 def save_known_statement(changes: Sequence[Change], usage_rows: Sequence[dict[str, Any]]

@@ -164,6 +164,23 @@ def flush_writes(conn: Connection, *, commit: bool = False) -> None:
         raise _wrapped(conn, raw, e, statement, params) from e
 
 
+def run_counted(conn: Connection, statement: str, params: Sequence[Any]) -> int:
+    """SQLite: run one write (driver SQL, ``?`` parameters) on the
+    driver's cursor, after the transaction's queued writes; the number of
+    rows it changed. A driver error is raised as SQLAlchemy's wrapper of it,
+    as :func:`flush_writes` does."""
+    flush_writes(conn)
+    raw: Any = conn.connection.driver_connection
+    cur = raw.cursor()
+    try:
+        cur.execute(statement, params)
+        return int(cur.rowcount)
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise _wrapped(conn, raw, e, statement, params) from e
+    finally:
+        cur.close()
+
+
 def query(conn: Connection, statement: str, params: dict[str, Any], *,
           commit: bool = False) -> list[Any]:
     """The rows (attribute access by column name) of a PostgreSQL statement in
@@ -259,6 +276,13 @@ def native_sql(statement: str) -> tuple[str, tuple[str, ...]]:
             names.append(m.group(1))
         return f"${names.index(m.group(1)) + 1}"
     return re.sub(r"%\((\w+)\)s", number, statement), tuple(names)
+
+
+def qmark_sql(statement: str) -> tuple[str, tuple[str, ...]]:
+    """A statement with ``:name`` parameters as SQLite's ``?`` ones, and the
+    name of each ``?`` in order (a name used twice is two of them)."""
+    names = tuple(re.findall(r":(\w+)", statement))
+    return re.sub(r":\w+", "?", statement), names
 
 
 def _rows(cur: Any, statement: str) -> list[Any]:

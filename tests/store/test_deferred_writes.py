@@ -176,7 +176,7 @@ def test_a_batch_of_known_sessions_is_one_round_trip(db: Database, plan: str | N
     assert (row["session_s"], row["in_octets"], row["packets"]) == (120, 250, 3)
 
 
-@pytest.mark.parametrize("dialect", ["postgresql"])
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
 @pytest.mark.parametrize("change", ["another node counted", "swept as stale", "plan edited"])
 def test_a_known_session_changed_by_another_writer_is_read_again(db: Database,
                                                                   change: str) -> None:
@@ -203,9 +203,21 @@ def test_a_known_session_changed_by_another_writer_is_read_again(db: Database,
             else:
                 plan_store.save_plan(conn, "cap", plan_store.plan_to_json(
                     parse_plan({"name": "cap", "period": "daily", "time_limit": "10h"})), T0)
-    trips = _round_trips(db, lambda: _known_batch(db, known, _interim(120, 250)))
-    # The guarded statement wrote nothing; the claim and the usual writes followed.
-    assert trips[0] == "SELECT" and len(trips) > 1
+    if db.dialect == "postgresql":
+        trips = _round_trips(db, lambda: _known_batch(db, known, _interim(120, 250)))
+        # The guarded statement wrote nothing; the claim and the usual writes followed.
+        assert trips[0] == "SELECT" and len(trips) > 1
+    else:
+        written: list[set[str]] = []
+        save_known = session_store.save_known
+
+        def counted(conn: Any, changes: Any, usage_rows: Any) -> set[str]:
+            written.append(save_known(conn, changes, usage_rows))
+            return written[-1]
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(session_store, "save_known", counted)
+            _known_batch(db, known, _interim(120, 250))
+        assert written == [set()]       # the guard held nothing; the usual way wrote it
     with db.reader.connect() as conn:
         [row] = session_store.list_sessions(conn)
         if change == "plan edited":     # counted in the day now: the plan says so
@@ -273,7 +285,7 @@ def test_a_new_session_the_statement_cannot_write_is_done_the_usual_way(
         assert rows["s2"]["packets"] == 1
 
 
-@pytest.mark.parametrize("dialect", ["postgresql"])
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
 @pytest.mark.parametrize("seed", range(6))
 def test_two_writers_with_their_own_memory_count_every_session_once(
         db: Database, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -357,3 +369,42 @@ def test_a_known_sessions_interim_across_the_month_end_adds_to_both_months(
     assert november.session_s == before + 600 and december.session_s == 600
     assert november.in_octets + december.in_octets == 1300
     assert 100 < november.in_octets < 1300
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+def test_on_sqlite_known_sessions_are_written_without_reading_them(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite: a known session's records, and a new session of a known user,
+    are written by a guarded statement each in the batch's transaction; the
+    usage they add is counted once, retransmits add nothing, and a Stop
+    closes the session and takes it out of the memory."""
+    written: list[set[str]] = []
+    save_known = session_store.save_known
+
+    def counted(conn: Any, changes: Any, usage_rows: Any) -> set[str]:
+        written.append(save_known(conn, changes, usage_rows))
+        return written[-1]
+    monkeypatch.setattr(session_store, "save_known", counted)
+    known = session_store.KnownSessions()
+    _known_batch(db, known, _interim(60, 100, sid="s1"))        # claimed: user now known
+    assert written == []
+    _known_batch(db, known, _interim(120, 250, sid="s1"))
+    _known_batch(db, known, _interim(120, 250, sid="s1"))       # a retransmit
+    _known_batch(db, known, _start("s2", at=100))               # a new session of ann
+    _known_batch(db, known, _interim(200, 300, sid="s2"))
+    key1, key2 = (next(iter(w)) for w in (written[0], written[2]))
+    assert written == [{key1}, {key1}, {key2}, {key2}]
+    assert known.get(key1) is not None and known.get(key2) is not None
+    _known_batch(db, known, acct_record(Status.STOP, T0 + 130, Totals(130, 260, 1),
+                                        user_name="ann", acct_session_id="s1"))
+    assert written[-1] == {key1} and known.get(key1) is None
+    with db.reader.connect() as conn:
+        assert usage_store.get_usage(conn, "ann", MONTH) == Totals(330, 560, 2)
+        rows = {r["acct_session_id"]: r for r in session_store.list_sessions(conn)}
+    assert (rows["s1"]["session_s"], rows["s1"]["packets"], rows["s1"]["active"]) == \
+        (130, 4, False)
+    assert (rows["s2"]["session_s"], rows["s2"]["packets"], rows["s2"]["active"]) == \
+        (200, 2, True)
+    with db.reader.connect() as conn:
+        owners = dict(conn.execute(select(sessions.c.acct_session_id, sessions.c.user_id)).all())
+    assert owners["s2"] == owners["s1"] is not None

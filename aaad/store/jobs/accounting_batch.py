@@ -193,10 +193,12 @@ def record_accounting(conn: Connection, records: Sequence[AcctRecord], *,
     ``client_tenants`` (client name → tenant name) routes the users of new
     sessions (core.accounting.realms.route).
 
-    ``known`` (PostgreSQL): the sessions this node wrote last and the users
-    of their names. The records of known sessions, and of new sessions of
-    known users, under plans that only count, are written in one statement
-    (one round trip, committed on its own); a session another writer
+    ``known`` (PostgreSQL, SQLite): the sessions this node wrote last and
+    the users of their names. The records of known sessions, and of new
+    sessions of known users, under plans that only count, are written
+    without reading them first (session_store.save_known: on PostgreSQL one
+    statement, one round trip, committed on its own; on SQLite a guarded
+    write per session in this transaction); a session another writer
     changed meanwhile (or created, for a new one) is not written by it, and
     its records are done the usual way with the rest. The caller gives the
     outcome's ``saved`` and ``users`` to ``known`` once the transaction is
@@ -242,7 +244,7 @@ def _known_batch(conn: Connection, records: Sequence[AcctRecord],
     the records left for the usual way (of the other sessions, and of those
     the statement did not write) and the sessions ``known`` had wrong. None
     when it can write nothing (see :func:`plan_known`)."""
-    if conn.dialect.name != "postgresql":
+    if conn.dialect.name not in ("postgresql", "sqlite"):
         return None
     plan = plan_known(records, known, default_period, tz, tenancy)
     if plan is None:
@@ -437,7 +439,7 @@ def _apply_sessions(conn: Connection, records: list[AcctRecord], default_period:
     session_store.save_sessions(conn, [(s, counts[k], newest[k], owners[k])
                                        for k, s in states.items()
                                        if s is not None and k in counts], settled)
-    if definitions is not None and conn.dialect.name == "postgresql":  # for KnownSessions
+    if definitions is not None and conn.dialect.name in ("postgresql", "sqlite"):  # KnownSessions
         out.saved.extend(session_store.Known(s, loaded[k][1] + counts[k], owners[k],
                                              definitions.get(owners[k]))
                          for k, s in states.items() if s is not None and k in counts)
