@@ -166,8 +166,8 @@ class AaadService(MultiService):
             mppe_policy=config.auth.mppe_policy, mppe_types=config.auth.mppe_types,
             writer=self.executors.writer, on_replaced=self.enforcer.replaced,
             call_index=self.call_index,
-            on_users=(self.accounting.learn_users
-                      if acct_here and self.db.dialect in ("postgresql", "sqlite") else None))
+            on_users=self.accounting.learn_users if acct_here and self.db.dialect == "postgresql"
+            else None)
         self.tracer = Tracer(now=reactor.seconds)
         common = {"clients": clients, "dictionary": dictionary, "reactor": reactor,
                   "tracer": self.tracer, "call_direction": call_direction,
