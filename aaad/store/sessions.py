@@ -30,7 +30,7 @@ from sqlalchemy.dialects import mysql
 
 from aaad.core.accounting.lifecycle import Event, Phase, closing_phases
 from aaad.core.accounting.realms import OPERATOR, Route
-from aaad.core.accounting.sessions import ZERO, AcctRecord, Cause, SessionState, Totals
+from aaad.core.accounting.sessions import AcctRecord, Cause, SessionState, Totals
 from aaad.core.quotas.concurrency import OpenSession, sessions_to_replace
 from aaad.store.sql import (
     flush_writes,
@@ -45,7 +45,7 @@ from aaad.store.sql import (
     write_many,
 )
 from aaad.store.tables import plans, sessions, users
-from aaad.store.usage import add_usage, pg_add_usage, usage_arrays
+from aaad.store.usage import add_session_usage, pg_add_usage, usage_arrays
 from aaad.store.users import UserRef, ids_for
 
 __all__ = ["Loaded", "Known", "KnownUser", "KnownSessions", "Change", "save_known",
@@ -140,10 +140,14 @@ class Change:
 
 def save_known(conn: Connection, changes: Sequence[Change],
                usage_rows: Sequence[dict[str, Any]]) -> set[str]:
-    """PostgreSQL: write the new states of sessions computed without reading
-    them, and the usage they add, in one statement run alone (autocommit: the
-    server commits it before it answers); returns the keys of the sessions
-    written. A known session is written only if its row still holds the
+    """Write the new states of sessions computed without reading them, and
+    the usage they add; returns the keys of the sessions written. PostgreSQL:
+    one statement run alone (autocommit: the server commits it before it
+    answers), a batch of one session a statement of its own (typed
+    parameters, :data:`SAVE_KNOWN_STATEMENTS`). SQLite: a statement per
+    session in the caller's transaction, which holds the write lock.
+
+    A known session is written only if its row still holds the
     state it was computed from (its counters, times, phase, packets, user
     and the user's plan definition); a new one only if no row exists yet,
     its name (the operator's) is still held by the same user and that user's
@@ -151,15 +155,15 @@ def save_known(conn: Connection, changes: Sequence[Change],
     included: the caller reads it and does it again. ``usage_rows``: per
     session (:func:`aaad.store.usage.session_counter_rows`).
 
-    The known rows are locked in key order before their guard is read, as
+    On PostgreSQL the known rows are locked (or updated) in key order, as
     the claim locks them, so two nodes cannot deadlock; under READ COMMITTED
     the lock re-reads the row's newest version, so the guard sees what
     another node committed last.
 
-    The same statement runs without a SQLAlchemy connection too: prepared as
-    :data:`SAVE_KNOWN_SQL` (PostgreSQL's ``$n`` parameters) with the values of
-    :func:`save_known_values`, it returns the keys written, one per row
-    (daemon.pg_statement, on the reactor's thread).
+    The same statements run without a SQLAlchemy connection too: prepared as
+    :data:`SAVE_KNOWN_STATEMENTS` (PostgreSQL's ``$n`` parameters), picked
+    with their values by :func:`save_known_statement`, they return the keys
+    written, one per row (daemon.pg_statement, on the reactor's thread).
     """
     if conn.dialect.name == "sqlite":
         return _sqlite_save_known(conn, changes, usage_rows)
@@ -520,7 +524,7 @@ _SET_RULES = (("active", "new"), ("packets", "add"), ("started_at", "new"),
               ("user_id", "old_or"))
 
 
-def _pg_set(new: Callable[[str], str], old: str, skip: Collection[str] = ()) -> str:
+def _set_list(new: Callable[[str], str], old: str, skip: Collection[str] = ()) -> str:
     """The SET list of :data:`_SET_RULES`: ``new(column)`` is the new value's
     SQL, ``old`` the name the stored row goes by; without the columns in
     ``skip``."""
@@ -530,7 +534,7 @@ def _pg_set(new: Callable[[str], str], old: str, skip: Collection[str] = ()) -> 
                      for c, how in _SET_RULES if c not in skip)
 
 
-_PG_SET = _pg_set(lambda c: f"excluded.{c}", "sessions")
+_PG_SET = _set_list(lambda c: f"excluded.{c}", "sessions")
 
 
 def _pg_save(gate: str = "", where: str = "") -> str:
@@ -608,7 +612,7 @@ SAVE_KNOWN_SQL, _SAVE_KNOWN_ORDER = native_sql(_PG_SAVE_KNOWN)
 # About a tenth less time on the server than the batch's statement.
 _PG_SAVE_ONE = " ".join(f"""
 WITH saved AS (
-UPDATE sessions s SET {_pg_set(lambda c: f"CAST(%(new_{c})s AS {_OLD_TYPES[c]})", "s")}
+UPDATE sessions s SET {_set_list(lambda c: f"CAST(%(new_{c})s AS {_OLD_TYPES[c]})", "s")}
 WHERE s.id = CAST(%(id)s AS varchar)
     AND ({", ".join(f"s.{c}" for c in _GUARDED)}) IS NOT DISTINCT FROM
         ({", ".join(f"CAST(%(was_{c})s AS {_OLD_TYPES[c]})" for c in _GUARDED)})
@@ -618,17 +622,24 @@ RETURNING s.id),
 added AS ({pg_add_usage("usage", of_sessions="saved", arrays=True)})
 SELECT id FROM saved""".split())
 
-# And for a batch of one new session (of a user known): the row is inserted
-# if the name's holder and plan are as they were read and no row exists yet.
-_PG_SAVE_NEW = " ".join(f"""
-WITH saved AS (
+def _insert_new(value: Callable[[str, str], str], same_plan: Callable[[str], str]) -> str:
+    """The INSERT of one new session (of a user known): the row goes in if
+    the name's holder and plan are as they were read and no row exists yet.
+    ``value(column, type)``: a parameter's SQL; ``same_plan(plan)``: the test
+    of the plan definition's SQL against what was read."""
+    user_id = value("user_id", "integer")
+    return " ".join(f"""
 INSERT INTO sessions ({", ".join(c for c, _ in _PG_TYPES)})
-SELECT {", ".join(f"CAST(%(new_{c})s AS {t})" for c, t in _PG_TYPES)}
-WHERE {_holder("CAST(%(new_user_name)s AS varchar)", str(OPERATOR))}
-        = CAST(%(new_user_id)s AS integer)
-    AND md5({_plan_of("CAST(%(new_user_id)s AS integer)")})
-        IS NOT DISTINCT FROM CAST(%(plan_md5)s AS text)
-ON CONFLICT (id) DO NOTHING
+SELECT {", ".join(value(c, t) for c, t in _PG_TYPES)}
+WHERE {_holder(value("user_name", "varchar"), str(OPERATOR))} = {user_id}
+    AND {same_plan(_plan_of(user_id))}
+ON CONFLICT (id) DO NOTHING""".split())
+
+
+# And for a batch of one new session.
+_PG_SAVE_NEW = " ".join(f"""WITH saved AS ({_insert_new(
+    lambda c, t: f"CAST(%(new_{c})s AS {t})",
+    lambda plan: f"md5({plan}) IS NOT DISTINCT FROM CAST(%(plan_md5)s AS text)")}
 RETURNING sessions.id),
 added AS ({pg_add_usage("usage", of_sessions="saved", arrays=True)})
 SELECT id FROM saved""".split())
@@ -683,15 +694,11 @@ WHERE id = :id
 # As qmark SQL and the names of its parameters in order (the driver binds
 # positions faster than names).
 _SQLITE_SAVE_ONE = {
-    settled: qmark_sql(f"UPDATE sessions SET {_pg_set(lambda c: f':new_{c}', 'sessions', skip)} "
+    settled: qmark_sql(f"UPDATE sessions SET {_set_list(lambda c: f':new_{c}', 'sessions', skip)} "
                        + _SQLITE_GUARD)
     for settled, skip in ((False, ()), (True, ("active", "user_id")))}
-_SQLITE_SAVE_NEW = qmark_sql(" ".join(f"""
-INSERT INTO sessions ({", ".join(c for c, _ in _PG_TYPES)})
-SELECT {", ".join(f":new_{c}" for c, _ in _PG_TYPES)}
-WHERE {_holder(":new_user_name", str(OPERATOR))} = :new_user_id
-    AND {_plan_of(":new_user_id")} IS :definition
-ON CONFLICT (id) DO NOTHING""".split()))
+_SQLITE_SAVE_NEW = qmark_sql(_insert_new(lambda c, _: f":new_{c}",
+                                         lambda plan: f"{plan} IS :definition"))
 
 
 def _sqlite_save_known(conn: Connection, changes: Sequence[Change],
@@ -708,17 +715,7 @@ def _sqlite_save_known(conn: Connection, changes: Sequence[Change],
             sql, order = _SQLITE_SAVE_ONE[settled]
         if run_counted(conn, sql, [params[n] for n in order]) == 1:
             written.add(c.state.key)
-    parts: dict[tuple[int, int], tuple[Totals, Totals]] = {}
-    names: dict[int, str] = {}
-    for r in usage_rows:
-        if r["session_id"] in written:
-            key = (r["user_id"], r["period_start"])
-            raw = Totals(r["session_s"], r["in_octets"], r["out_octets"])
-            counted = Totals(r["counted_s"], r["counted_in_octets"], r["counted_out_octets"])
-            old_raw, old_counted = parts.get(key, (ZERO, ZERO))
-            parts[key] = (old_raw + raw, old_counted + counted)
-            names[r["user_id"]] = r["user_name"]
-    add_usage(conn, parts, names)
+    add_session_usage(conn, usage_rows, written)
     return written
 
 

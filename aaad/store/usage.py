@@ -7,7 +7,7 @@ primary-key lookup.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -32,7 +32,7 @@ from aaad.store.tables import usage, usage_bands
 from aaad.store.users import UserRef, ids_for, user_ids
 
 __all__ = ["COUNTERS", "MAX_COUNTER", "counter_rows", "session_counter_rows", "pg_add_usage",
-           "add_usage",
+           "add_usage", "add_session_usage", "usage_arrays",
            "get_usage", "counted_usage", "band_usage", "band_usage_many",
            "add_band_usage"]
 
@@ -62,6 +62,24 @@ def add_usage(conn: Connection, parts: Mapping[tuple[Any, int], tuple[Totals, To
         return
     stmt = upsert_add(conn, usage, ("user_id", "period_start"), COUNTERS)
     write_many(conn, stmt, rows)
+
+
+def add_session_usage(conn: Connection, rows: Sequence[dict[str, Any]],
+                      sessions: Collection[str]) -> None:
+    """:func:`add_usage` of the per-session rows of
+    :func:`session_counter_rows` whose session is in ``sessions``, summed
+    per user and period."""
+    parts: dict[tuple[Any, int], tuple[Totals, Totals]] = {}
+    names: dict[int, str] = {}
+    for r in rows:
+        if r["session_id"] in sessions:
+            key = (r["user_id"], r["period_start"])
+            raw = Totals(r["session_s"], r["in_octets"], r["out_octets"])
+            counted = Totals(r["counted_s"], r["counted_in_octets"], r["counted_out_octets"])
+            old_raw, old_counted = parts.get(key, (ZERO, ZERO))
+            parts[key] = (old_raw + raw, old_counted + counted)
+            names[r["user_id"]] = r["user_name"]
+    add_usage(conn, parts, names)
 
 
 def counter_rows(parts: dict[tuple[int, int], tuple[Totals, Totals]],
