@@ -103,20 +103,19 @@ MAX_OCTETS = 2**63 - 1      # signed 64-bit: the octet columns are BIGINT
 
 
 Body = TypeVar("Body")
-Other = TypeVar("Other")
 
 
 # Not frozen: a frozen dataclass sets each of its nine fields through
-# object.__setattr__, and every request builds two (with_body): 6 % of the
-# port's instructions per accounting request (callgrind). Nothing assigns to
-# one, and nothing compares two: eq=False keeps it hashable, by identity.
+# object.__setattr__ (6 % of the port's instructions per accounting request,
+# callgrind, when every request built two). read_body alone assigns to one
+# (its body); nothing compares two: eq=False keeps it hashable, by identity.
 @dataclass(slots=True, eq=False)
 class Request(Generic[Body]):
     """A request that passed framing and authentication checks.
 
-    ``body`` is what the request says, decoded once by :func:`read_body`: an
-    :class:`Accounting` or an :class:`Access` value. It is None as
-    :func:`decode_request` returns it, and for Status-Server. ``packet`` is
+    ``body`` is what the request says, decoded once and set by
+    :func:`read_body`: an :class:`Accounting` or an :class:`Access` value. It
+    is None as :func:`decode_request` returns it, and for Status-Server. ``packet`` is
     pyrad's view of the attributes, kept for the reply (Proxy-State) and
     for traces; handlers read ``body``.
     """
@@ -130,10 +129,6 @@ class Request(Generic[Body]):
     source: tuple[str, int]
     signed: bool            # carried a valid Message-Authenticator
     body: Body
-
-    def with_body(self, body: Other) -> Request[Other]:
-        return Request(self.code, self.id, self.authenticator, self.raw, self.packet,
-                       self.client, self.source, self.signed, body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +245,7 @@ def decode_request(data: bytes, client: Client, source: tuple[str, int], *,
 
 def read_body(req: Request[Any], *, arrival: float,
               call_direction: CallDirection = CLIENT_DEFAULT) -> Request[Any]:
-    """The request with its body decoded: what its handler needs, read once.
+    """``req`` with its body decoded and set: what its handler needs, read once.
 
     Args:
         req: a request as :func:`decode_request` returned it.
@@ -266,10 +261,11 @@ def read_body(req: Request[Any], *, arrival: float,
         Malformed: see :func:`accounting_record` and :func:`read_access`.
         UndecodablePassword: see :func:`read_access`.
     """
+    # Set on the request itself, not on a copy: one Request per packet.
     if req.code == framing.ACCOUNTING_REQUEST:
-        return req.with_body(Accounting(accounting_record(req, int(arrival), call_direction)))
-    if req.code == framing.ACCESS_REQUEST:
-        return req.with_body(read_access(req, call_direction))
+        req.body = Accounting(accounting_record(req, int(arrival), call_direction))
+    elif req.code == framing.ACCESS_REQUEST:
+        req.body = read_access(req, call_direction)
     return req
 
 
@@ -388,11 +384,52 @@ def _decode_packet(packet: Packet, data: bytes) -> None:
         pos += attrlen
 
 
+def _plain_attributes(raw: bytes, tlv: frozenset[AttributeKey]) -> dict[int, list[bytes]] | None:
+    """The attributes of a packet cut to its Length, by type, in order; None
+    if one is a Vendor-Specific or a TLV, which ``_decode_packet`` splits,
+    or the attributes do not frame (it raises pyrad's error)."""
+    found: dict[int, list[bytes]] = {}
+    length = len(raw)
+    if length < 20 or (raw[2] << 8 | raw[3]) != length:
+        return None
+    pos = 20
+    while pos < length:
+        if pos + 2 > length:
+            return None
+        key = raw[pos]
+        end = pos + raw[pos + 1]
+        if end < pos + 2 or end > length or key == VENDOR_SPECIFIC or key in tlv:
+            return None
+        values = found.get(key)
+        if values is None:
+            found[key] = [raw[pos + 2:end]]
+        else:
+            values.append(raw[pos + 2:end])
+        pos = end
+    return found
+
+
 def _received(cls: type[Packet], raw: bytes, secret: bytes, dictionary: Dictionary) -> Packet:
     """``cls(secret=secret, dict=dictionary, packet=raw)``, the same packet,
     without pyrad's constructor: its keyword handling cost about as much as
-    decoding a request's attributes."""
+    decoding a request's attributes.
+
+    A packet of plain attributes (most of them: no Vendor-Specific, no TLV)
+    is filled in one walk of its attributes (``_plain_attributes``), the
+    same keys and values in the same order as ``_decode_packet`` gives; the
+    others are decoded by it."""
     packet: Any = OrderedDict.__new__(cls)
+    found = _plain_attributes(raw, _tlv_keys(dictionary))
+    if found is not None:
+        packet.__dict__.update(
+            secret=secret, dict=dictionary, code=raw[0], id=raw[1],
+            authenticator=raw[4:20], request_authenticator=None, _request_code=None,
+            message_authenticator=True if 80 in found else None, raw_packet=raw)
+        if cls is _AuthRequest:
+            packet.auth_type = "pap"
+        for key, values in found.items():
+            OrderedDict.__setitem__(packet, key, values)
+        return packet
     packet.secret = secret
     packet.dict = dictionary
     packet.authenticator = None
@@ -417,8 +454,9 @@ def _add(packet: Packet, found: dict[Any, list[bytes]], key: Any, value: bytes) 
     values.append(value)
 
 
-def _tlv_keys(packet: Packet) -> frozenset[AttributeKey]:
-    dictionary = getattr(packet, "dict", None)
+def _tlv_keys(packet_or_dictionary: Packet | Dictionary) -> frozenset[AttributeKey]:
+    dictionary = (packet_or_dictionary if isinstance(packet_or_dictionary, Dictionary)
+                  else getattr(packet_or_dictionary, "dict", None))
     if dictionary is None:
         return frozenset()
     keys = _TLV_KEYS.get(dictionary)
