@@ -45,7 +45,13 @@ from aaad.store.sql import (
     write_many,
 )
 from aaad.store.tables import plans, sessions, users
-from aaad.store.usage import add_session_usage, pg_add_usage, usage_arrays
+from aaad.store.usage import (
+    add_session_usage,
+    pg_add_one_usage,
+    pg_add_usage,
+    usage_arrays,
+    usage_one,
+)
 from aaad.store.users import UserRef, ids_for
 
 __all__ = ["Loaded", "Known", "KnownUser", "KnownSessions", "Change", "save_known",
@@ -610,7 +616,7 @@ SAVE_KNOWN_SQL, _SAVE_KNOWN_ORDER = native_sql(_PG_SAVE_KNOWN)
 # holds instead of a lock, then an upsert (the UPDATE waits for a row another
 # transaction changed and evaluates its WHERE on the newest version).
 # About a tenth less time on the server than the batch's statement.
-_PG_SAVE_ONE = " ".join(f"""
+_PG_SAVE_ONE_SESSION = f"""
 WITH saved AS (
 UPDATE sessions s SET {_set_list(lambda c: f"CAST(%(new_{c})s AS {_OLD_TYPES[c]})", "s")}
 WHERE s.id = CAST(%(id)s AS varchar)
@@ -618,8 +624,14 @@ WHERE s.id = CAST(%(id)s AS varchar)
         ({", ".join(f"CAST(%(was_{c})s AS {_OLD_TYPES[c]})" for c in _GUARDED)})
     AND md5({_plan_of("CAST(%(was_user_id)s AS integer)")})
         IS NOT DISTINCT FROM CAST(%(plan_md5)s AS text)
-RETURNING s.id),
+RETURNING s.id),"""
+_PG_SAVE_ONE = " ".join(f"""{_PG_SAVE_ONE_SESSION}
 added AS ({pg_add_usage("usage", of_sessions="saved", arrays=True)})
+SELECT id FROM saved""".split())
+# The same with exactly one usage row (an Interim-Update or Stop within one
+# period): an UPDATE of that row, not an INSERT … ON CONFLICT.
+_PG_SAVE_ONE_ROW = " ".join(f"""{_PG_SAVE_ONE_SESSION}
+{pg_add_one_usage("usage", of_sessions="saved")}
 SELECT id FROM saved""".split())
 
 def _insert_new(value: Callable[[str, str], str], same_plan: Callable[[str], str]) -> str:
@@ -647,6 +659,7 @@ SELECT id FROM saved""".split())
 # The statements save_known_statement picks from, by the name each is
 # prepared as (daemon.pg_statement), and the order of their parameters.
 _ONE_STATEMENTS = {b"aaad_save_one": native_sql(_PG_SAVE_ONE),
+                   b"aaad_save_one_row": native_sql(_PG_SAVE_ONE_ROW),
                    b"aaad_save_new": native_sql(_PG_SAVE_NEW)}
 SAVE_KNOWN_STATEMENTS = {b"aaad_save_known": SAVE_KNOWN_SQL,
                          **{name: sql for name, (sql, _) in _ONE_STATEMENTS.items()}}
@@ -673,11 +686,15 @@ def _one_params(c: Change, usage_rows: Sequence[dict[str, Any]]
     """The statement for a batch of the one change ``c``: its name, driver
     SQL and parameters."""
     params = _change_params(c)
-    params.update(usage_arrays(usage_rows))
     if c.was is None:
+        params.update(usage_arrays(usage_rows))
         params["plan_md5"] = _md5(c.definition)
         return b"aaad_save_new", _PG_SAVE_NEW, params
     params["plan_md5"] = _md5(c.was.definition)
+    if len(usage_rows) == 1:
+        params.update(usage_one(usage_rows[0]))
+        return b"aaad_save_one_row", _PG_SAVE_ONE_ROW, params
+    params.update(usage_arrays(usage_rows))
     return b"aaad_save_one", _PG_SAVE_ONE, params
 
 

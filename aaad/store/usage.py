@@ -32,6 +32,7 @@ from aaad.store.tables import usage, usage_bands
 from aaad.store.users import UserRef, ids_for, user_ids
 
 __all__ = ["COUNTERS", "MAX_COUNTER", "counter_rows", "session_counter_rows", "pg_add_usage",
+           "pg_add_one_usage", "usage_one",
            "add_usage", "add_session_usage", "usage_arrays",
            "get_usage", "counted_usage", "band_usage", "band_usage_many",
            "add_band_usage"]
@@ -145,6 +146,43 @@ INSERT INTO usage_counters AS u (user_id, period_start, user_name, {", ".join(CO
 ON CONFLICT (user_id, period_start) DO UPDATE SET
     {", ".join(f"{c} = least(u.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
                for c in COUNTERS)}"""
+
+
+def pg_add_one_usage(param: str, *, of_sessions: str) -> str:
+    """PostgreSQL: the CTEs ``usage_set`` and ``added`` of a statement that
+    adds one counter row (scalar parameters ``{param}_user_id``, …, see
+    :func:`usage_one`) if the relation ``of_sessions`` returns a row.
+
+    An ``UPDATE`` of the row, and an ``INSERT … ON CONFLICT`` only when there
+    was none to update (the first record of a user in a period, or a row
+    another writer inserted meanwhile). The row almost always exists: on
+    the server an ``UPDATE`` costs a fraction of the ``INSERT … ON
+    CONFLICT`` that :func:`pg_add_usage` runs whether it exists or not."""
+    value = {c: f"CAST(%({param}_{c})s AS {'integer' if c == 'user_id' else 'bigint'})"
+             for c in _ARRAY_COLUMNS}
+    return f"""
+usage_set AS (
+UPDATE usage_counters u SET
+    {", ".join(f"{c} = least(u.{c}, {MAX_COUNTER} - {value[c]}) + {value[c]}" for c in COUNTERS)}
+WHERE u.user_id = {value["user_id"]} AND u.period_start = {value["period_start"]}
+    AND EXISTS (SELECT FROM {of_sessions})
+RETURNING 1),
+added AS (
+INSERT INTO usage_counters AS u (user_id, period_start, user_name, {", ".join(COUNTERS)})
+SELECT {value["user_id"]}, {value["period_start"]}, CAST(%({param}_user_name)s AS varchar),
+    {", ".join(value[c] for c in COUNTERS)}
+WHERE EXISTS (SELECT FROM {of_sessions}) AND NOT EXISTS (SELECT FROM usage_set)
+ON CONFLICT (user_id, period_start) DO UPDATE SET
+    {", ".join(f"{c} = least(u.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
+               for c in COUNTERS)})"""
+
+
+def usage_one(row: dict[str, Any], param: str = "usage") -> dict[str, Any]:
+    """One :func:`session_counter_rows` row as the parameters of
+    :func:`pg_add_one_usage`."""
+    out = {f"{param}_{c}": row[c] for c in _ARRAY_COLUMNS}
+    out[f"{param}_user_name"] = row["user_name"]
+    return out
 
 
 def usage_arrays(rows: Sequence[dict[str, Any]], param: str = "usage") -> dict[str, Any]:

@@ -19,7 +19,7 @@ from aaad.store import usage as usage_store
 from aaad.store.database import Database, is_data_error
 from aaad.store.jobs.accounting_batch import record_accounting
 from aaad.store.sql import defer_writes
-from aaad.store.tables import sessions
+from aaad.store.tables import sessions, usage
 from tests.support.records import acct_record
 
 T0 = 1_795_000_000
@@ -369,6 +369,35 @@ def test_a_known_sessions_interim_across_the_month_end_adds_to_both_months(
     assert november.session_s == before + 600 and december.session_s == 600
     assert november.in_octets + december.in_octets == 1300
     assert 100 < november.in_octets < 1300
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
+def test_a_known_sessions_one_usage_row_is_updated_or_inserted_when_missing(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of one known session with one usage row takes the statement
+    that updates that row (aaad_save_one_row); the row's first record of a
+    month, which finds no row to update, inserts it in the same statement,
+    and a row removed meanwhile is inserted again: nothing is lost."""
+    chosen: list[bytes] = []
+    one_params = session_store._one_params
+
+    def recorded(c: Any, usage_rows: Any) -> Any:
+        name, sql, params = one_params(c, usage_rows)
+        chosen.append(name)
+        return name, sql, params
+    monkeypatch.setattr(session_store, "_one_params", recorded)
+    dec = 1796083200            # 2026-12-01 UTC
+    start = dec + 60 - T0       # a session that starts in December
+    known = session_store.KnownSessions()
+    _known_batch(db, known, _interim(start, 100))           # claimed the usual way
+    with db.writer.begin() as conn:     # as if the row were gone: the update finds none
+        conn.execute(usage.delete())
+    _known_batch(db, known, _interim(start + 300, 400))
+    _known_batch(db, known, _interim(start + 600, 1000))
+    assert chosen == [b"aaad_save_one_row", b"aaad_save_one_row"]
+    with db.reader.connect() as conn:
+        assert usage_store.get_usage(conn, "ann", dec) == Totals(600, 900, 0)
+        assert usage_store.get_usage(conn, "ann", MONTH) == Totals(0, 0, 0)
 
 
 @pytest.mark.parametrize("dialect", ["sqlite"])
