@@ -7,8 +7,6 @@ unbounded and personal).
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +30,7 @@ from aaad.radius.framing import (
 )
 from aaad.radius.protocol import Reply
 
-__all__ = ["Labelled", "Metrics", "MetricsPage", "Tally", "metrics_site"]
+__all__ = ["Labelled", "Metrics", "MetricsPage", "metrics_site"]
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -94,49 +92,11 @@ class Labelled:
         return child
 
 
-class Tally:
-    """The request path's counts and latencies, added to their metrics'
-    children whenever the registry is read (a scrape, a test's
-    ``get_sample_value``) instead of at every request.
-
-    prometheus-client takes a lock for every ``inc`` and ``observe``: on a
-    login that was four of them. Here a request appends to a deque (atomic);
-    ``collect`` (registered first, so it runs before the metrics are read)
-    drains it into the children. Whichever thread counts or reads, nothing is
-    lost or added twice.
-    """
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        # (child, amount): a Counter child's inc or a Histogram child's observe.
-        self._pending: deque[tuple[Any, float]] = deque()
-        self._lock = threading.Lock()
-        registry.register(self)
-
-    def inc(self, child: Any) -> None:
-        self._pending.append((child, 1))
-
-    def observe(self, child: Any, value: float) -> None:
-        self._pending.append((child, value))
-
-    def collect(self) -> list[Any]:
-        """Drain what was counted into the metrics; yields no metric of its own."""
-        pending = self._pending
-        with self._lock:
-            while pending:
-                child, amount = pending.popleft()
-                if isinstance(child, Histogram):
-                    child.observe(amount)
-                else:
-                    child.inc(amount)
-        return []
-
-
 class Metrics:
     """Everything the daemon counts; implements radius.protocol.PortMetrics."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self._tally = Tally(registry)       # before the metrics it feeds: collected first
         self.requests = Counter("aaad_requests_total", "RADIUS requests accepted for processing",
                                 ["port", "client", "code"], registry=registry)
         self.replies = Counter("aaad_replies_total", "RADIUS replies sent",
@@ -290,21 +250,19 @@ class Metrics:
 
     # radius.protocol.PortMetrics: once or twice per request, so through
     # cached children (Labelled).
-    # (counted through the Tally).
     def request(self, port: str, client: str, code: int) -> None:
-        self._tally.inc(self._requests(port, client, _code(code)))
+        self._requests(port, client, _code(code)).inc()
 
     def dropped(self, port: str, reason: str) -> None:
-        self._tally.inc(self._drops(port, reason))
+        self._drops(port, reason).inc()
 
     def replied(self, port: str, request_code: int, reply: Reply, seconds: float) -> None:
-        tally = self._tally
-        tally.inc(self._replies(port, _code(reply.code)))
-        tally.observe(self._latency(port), seconds)
+        self._replies(port, _code(reply.code)).inc()
+        self._latency(port).observe(seconds)
         if request_code == ACCESS_REQUEST:
-            tally.inc(self._auth_decisions(_DECISIONS.get(reply.code, _code(reply.code))))
+            self._auth_decisions(_DECISIONS.get(reply.code, _code(reply.code))).inc()
         if reply.reason is not None:
-            tally.inc(self._rejects(reply.reason))
+            self._rejects(reply.reason).inc()
 
     def watch_pending(self, port: str, read: Callable[[], int]) -> None:
         self.pending_requests.labels(port).set_function(read)

@@ -153,10 +153,10 @@ def pg_add_one_usage(param: str, *, of_sessions: str) -> str:
     adds one counter row (scalar parameters ``{param}_user_id``, …, see
     :func:`usage_one`) if the relation ``of_sessions`` returns a row.
 
-    An ``UPDATE`` of the row, and an ``INSERT … ON CONFLICT`` only when there
-    was none to update (the first record of a user in a period, or a row
-    another writer inserted meanwhile). The row almost always exists: on
-    the server an ``UPDATE`` costs a fraction of the ``INSERT … ON
+    An ``UPDATE`` of the row; when it finds none (the user's first record
+    in the period), an ``INSERT``, whose ``ON CONFLICT`` adds to a row
+    another writer inserted meanwhile. The row almost always exists, and on
+    the server the ``UPDATE`` costs a fraction of the ``INSERT … ON
     CONFLICT`` that :func:`pg_add_usage` runs whether it exists or not."""
     value = {c: f"CAST(%({param}_{c})s AS {'integer' if c == 'user_id' else 'bigint'})"
              for c in _ARRAY_COLUMNS}
