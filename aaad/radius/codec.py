@@ -331,7 +331,7 @@ _TLV_KEYS: weakref.WeakKeyDictionary[Dictionary, frozenset[AttributeKey]] = \
 def _is_tlv_attribute(packet: Packet, key: AttributeKey) -> bool:
     """pyrad's ``_PktIsTlvAttribute`` with the answer per dictionary computed
     once: pyrad looks the key's name up twice for every attribute decoded."""
-    return key in _tlv_keys(packet)
+    return key in _tlv_keys(getattr(packet, "dict", None))
 
 
 _PACKET_HEADER = struct.Struct("!BBH16s")
@@ -360,7 +360,7 @@ def _decode_packet(packet: Packet, data: bytes) -> None:
     # Keys keep their first-seen order, as setdefault kept them. A TLV is
     # stored by pyrad itself, in order with what was stored before it.
     found: dict[Any, list[bytes]] = {}
-    tlv = _tlv_keys(packet)
+    tlv = _tlv_keys(getattr(packet, "dict", None))
     pos = 20
     while pos < length:
         if pos + 2 > length:
@@ -419,27 +419,20 @@ def _received(cls: type[Packet], raw: bytes, secret: bytes, dictionary: Dictiona
     same keys and values in the same order as ``_decode_packet`` gives; the
     others are decoded by it."""
     packet: Any = OrderedDict.__new__(cls)
-    found = _plain_attributes(raw, _tlv_keys(dictionary))
-    if found is not None:
-        packet.__dict__.update(
-            secret=secret, dict=dictionary, code=raw[0], id=raw[1],
-            authenticator=raw[4:20], request_authenticator=None, _request_code=None,
-            message_authenticator=True if 80 in found else None, raw_packet=raw)
-        if cls is _AuthRequest:
-            packet.auth_type = "pap"
-        for key, values in found.items():
-            OrderedDict.__setitem__(packet, key, values)
-        return packet
-    packet.secret = secret
-    packet.dict = dictionary
-    packet.authenticator = None
-    packet.request_authenticator = None
-    packet._request_code = None
-    packet.message_authenticator = None
-    packet.raw_packet = None
+    packet.__dict__.update(secret=secret, dict=dictionary, authenticator=None,
+                           request_authenticator=None, _request_code=None,
+                           message_authenticator=None, raw_packet=None)
     if cls is _AuthRequest:
         packet.auth_type = "pap"
-    packet.DecodePacket(raw)        # sets code, id, authenticator, raw_packet
+    found = _plain_attributes(raw, _tlv_keys(dictionary))
+    if found is None:
+        packet.DecodePacket(raw)    # sets code, id, authenticator, raw_packet
+        return packet
+    packet.__dict__.update(code=raw[0], id=raw[1], authenticator=raw[4:20], raw_packet=raw)
+    if 80 in found:                 # Message-Authenticator present, as _decode_packet marks it
+        packet.message_authenticator = True
+    for key, values in found.items():
+        OrderedDict.__setitem__(packet, key, values)
     return packet
 
 
@@ -454,9 +447,7 @@ def _add(packet: Packet, found: dict[Any, list[bytes]], key: Any, value: bytes) 
     values.append(value)
 
 
-def _tlv_keys(packet_or_dictionary: Packet | Dictionary) -> frozenset[AttributeKey]:
-    dictionary = (packet_or_dictionary if isinstance(packet_or_dictionary, Dictionary)
-                  else getattr(packet_or_dictionary, "dict", None))
+def _tlv_keys(dictionary: Dictionary | None) -> frozenset[AttributeKey]:
     if dictionary is None:
         return frozenset()
     keys = _TLV_KEYS.get(dictionary)
