@@ -107,6 +107,10 @@ COUNTERS = ("session_s", "in_octets", "out_octets", "counted_s", "counted_in_oct
 
 # The columns of pg_add_usage's arrays (usage_arrays), in the order it reads them.
 _ARRAY_COLUMNS = ("user_id", "period_start", *COUNTERS)
+_PG_TYPES = {c: "integer" if c == "user_id" else "bigint" for c in _ARRAY_COLUMNS}
+# An upsert's addition to the row it found, each sum stopping at MAX_COUNTER.
+_ADD_EXCLUDED = ", ".join(f"{c} = least(u.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
+                          for c in COUNTERS)
 
 
 def pg_add_usage(param: str, *, of_sessions: str | None = None, arrays: bool = False) -> str:
@@ -126,7 +130,7 @@ def pg_add_usage(param: str, *, of_sessions: str | None = None, arrays: bool = F
         source = f"""
 SELECT x.user_id, x.period_start, CAST(%({param}_user_name)s AS varchar),
     {", ".join(f"x.{c}" for c in COUNTERS)}
-FROM unnest({", ".join(f"CAST(%({param}_{c})s AS {'integer' if c == 'user_id' else 'bigint'}[])"
+FROM unnest({", ".join(f"CAST(%({param}_{c})s AS {_PG_TYPES[c]}[])"
                        for c in columns)}) AS x({", ".join(columns)})
 WHERE EXISTS (SELECT FROM {of_sessions})
 ORDER BY x.user_id, x.period_start"""
@@ -143,9 +147,7 @@ ORDER BY x.user_id, x.period_start"""
     return f"""
 INSERT INTO usage_counters AS u (user_id, period_start, user_name, {", ".join(COUNTERS)})
 {source}
-ON CONFLICT (user_id, period_start) DO UPDATE SET
-    {", ".join(f"{c} = least(u.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
-               for c in COUNTERS)}"""
+ON CONFLICT (user_id, period_start) DO UPDATE SET {_ADD_EXCLUDED}"""
 
 
 def pg_add_one_usage(param: str, *, of_sessions: str) -> str:
@@ -158,8 +160,7 @@ def pg_add_one_usage(param: str, *, of_sessions: str) -> str:
     another writer inserted meanwhile. The row almost always exists, and on
     the server the ``UPDATE`` costs a fraction of the ``INSERT … ON
     CONFLICT`` that :func:`pg_add_usage` runs whether it exists or not."""
-    value = {c: f"CAST(%({param}_{c})s AS {'integer' if c == 'user_id' else 'bigint'})"
-             for c in _ARRAY_COLUMNS}
+    value = {c: f"CAST(%({param}_{c})s AS {_PG_TYPES[c]})" for c in _ARRAY_COLUMNS}
     return f"""
 usage_set AS (
 UPDATE usage_counters u SET
@@ -172,9 +173,7 @@ INSERT INTO usage_counters AS u (user_id, period_start, user_name, {", ".join(CO
 SELECT {value["user_id"]}, {value["period_start"]}, CAST(%({param}_user_name)s AS varchar),
     {", ".join(value[c] for c in COUNTERS)}
 WHERE EXISTS (SELECT FROM {of_sessions}) AND NOT EXISTS (SELECT FROM usage_set)
-ON CONFLICT (user_id, period_start) DO UPDATE SET
-    {", ".join(f"{c} = least(u.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
-               for c in COUNTERS)})"""
+ON CONFLICT (user_id, period_start) DO UPDATE SET {_ADD_EXCLUDED})"""
 
 
 def usage_one(row: dict[str, Any], param: str = "usage") -> dict[str, Any]:
