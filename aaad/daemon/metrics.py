@@ -80,8 +80,8 @@ class Labelled:
     """A labelled metric's children, looked up once per label values.
 
     prometheus-client's ``labels()`` validates and converts the values and
-    takes a lock on every call; on the request path that cost more than the
-    counting itself. The values seen are few (ports, configured clients,
+    takes a lock on every call; for what is counted per record that cost
+    more than the counting itself. The values seen are few (ports, configured clients,
     reply codes, reasons), so the cache stays small.
     """
 
@@ -105,7 +105,7 @@ class PortCounts:
     They are counted on the reactor's thread only (radius.protocol and
     radius.radsec call PortMetrics there), so they need none of
     prometheus-client's locks: its ``inc`` and ``observe``, four or five a
-    login, were about a tenth of a login's CPU at window 64. ``collect``
+    login, were about 5 of a login's 59 µs of CPU at window 64. ``collect``
     copies each dictionary in one step (under the GIL) and may run on any
     thread. The names, labels, help and buckets are those the metrics had
     as prometheus-client objects.
@@ -115,11 +115,11 @@ class PortCounts:
         self.requests: dict[tuple[str, str, str], int] = {}     # (port, client, code)
         self.replies: dict[tuple[str, str], int] = {}            # (port, code)
         self.drops: dict[tuple[str, str], int] = {}              # (port, reason)
-        self.rejects: dict[str, int] = {}                        # reason
+        self.rejects: dict[tuple[str], int] = {}                 # (reason,)
         # Logins only: a Status-Server probe is also answered with an
         # Access-Accept (in aaad_replies_total) but is no decision; it shows
         # as aaad_requests_total{code="Status-Server"}. Present at 0 from the start.
-        self.decisions: dict[str, int] = {"accept": 0, "reject": 0}
+        self.decisions: dict[tuple[str], int] = {("accept",): 0, ("reject",): 0}   # (result,)
         # port → [count per bucket (the last is +Inf), sum]
         self.latency: dict[str, list[Any]] = {}
         registry.register(self)
@@ -133,16 +133,16 @@ class PortCounts:
 
     def collect(self) -> list[Any]:
         out: list[Any] = []
-        for name, doc, labels, counts in (
+        counted: tuple[tuple[str, str, list[str], dict[Any, int]], ...] = (
                 ("aaad_requests", "RADIUS requests accepted for processing",
                  ["port", "client", "code"], self.requests),
                 ("aaad_replies", "RADIUS replies sent", ["port", "code"], self.replies),
                 ("aaad_packets_dropped", "Datagrams dropped without a reply",
                  ["port", "reason"], self.drops),
-                ("aaad_access_rejects", "Access-Rejects by reason", ["reason"],
-                 {(k,): v for k, v in list(self.rejects.items())}),
+                ("aaad_access_rejects", "Access-Rejects by reason", ["reason"], self.rejects),
                 ("aaad_auth_decisions", "Access-Requests answered, by result", ["result"],
-                 {(k,): v for k, v in list(self.decisions.items())})):
+                 self.decisions))
+        for name, doc, labels, counts in counted:
             family = CounterMetricFamily(name, doc, labels=labels)
             for key, n in list(counts.items()):
                 family.add_metric(list(key), float(n))
@@ -150,9 +150,9 @@ class PortCounts:
         latency = HistogramMetricFamily("aaad_request_duration_seconds",
                                         "Time from a request's arrival to its reply",
                                         labels=["port"])
-        for port, (counts, total) in list(self.latency.items()):
+        for port, (per_bucket, total) in list(self.latency.items()):
             cumulative, buckets = 0, []
-            for le, n in zip(_LATENCY_LE, list(counts), strict=True):
+            for le, n in zip(_LATENCY_LE, list(per_bucket), strict=True):
                 cumulative += n
                 buckets.append((le, float(cumulative)))
             latency.add_metric([port], buckets, total)
@@ -309,10 +309,11 @@ class Metrics:
         ports.replies[key] = ports.replies.get(key, 0) + 1
         ports.observe(port, seconds)
         if request_code == ACCESS_REQUEST:
-            result = _DECISIONS.get(reply.code, _code(reply.code))
+            result = (_DECISIONS.get(reply.code, _code(reply.code)),)
             ports.decisions[result] = ports.decisions.get(result, 0) + 1
         if reply.reason is not None:
-            ports.rejects[reply.reason] = ports.rejects.get(reply.reason, 0) + 1
+            reason = (reply.reason,)
+            ports.rejects[reason] = ports.rejects.get(reason, 0) + 1
 
     def watch_pending(self, port: str, read: Callable[[], int]) -> None:
         self.pending_requests.labels(port).set_function(read)
