@@ -267,6 +267,7 @@ def _radius(r: _Reader) -> RadiusConfig:
         max_pending=r.get("max_pending", _positive, d.max_pending),
         coa_timeouts_s=r.get("coa_timeouts", _timeouts, d.coa_timeouts_s),
         busy_poll_us=r.get("busy_poll_us", _busy_poll_us, d.busy_poll_us),
+        busy_wait_us=r.get("busy_wait_us", _busy_wait_us, d.busy_wait_us),
     )
     r.done()
     return cfg
@@ -275,6 +276,12 @@ def _radius(r: _Reader) -> RadiusConfig:
 def _busy_poll_us(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10_000:
         raise ValueError("must be a whole number of microseconds, 0-10000 (0: off)")
+    return v
+
+
+def _busy_wait_us(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 100_000:
+        raise ValueError("must be a whole number of microseconds, 0-100000 (0: off)")
     return v
 
 

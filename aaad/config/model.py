@@ -81,8 +81,10 @@ class RadiusConfig:
     dedup_ttl_s: int = 30
     max_pending: int = 4096
     coa_timeouts_s: tuple[float, ...] = (1.0, 2.0, 4.0)
-    # The reactor polls its sockets this long before it sleeps (daemon/reactor.py).
-    busy_poll_us: int = 50
+    # The reactor polls its sockets this long before it sleeps (daemon/reactor.py),
+    # and up to busy_wait_us while an accounting statement runs on PostgreSQL.
+    busy_poll_us: int = 200
+    busy_wait_us: int = 2000
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -106,6 +107,12 @@ def warn_unknown_tenants(config: Config) -> None:
                         "until 'aaad tenant add %s'", name, tenant, tenant)
 
 
+def busy_wait_us(config: Config) -> int:
+    """``radius.busy_wait_us``, or 0 on a machine with one CPU: the database
+    server there would need the CPU the daemon spins on."""
+    return config.radius.busy_wait_us if (os.cpu_count() or 1) >= 2 else 0
+
+
 def serve(config: Config) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT; returns the exit code."""
     setup_logging(config.logging)
@@ -115,7 +122,8 @@ def serve(config: Config) -> int:
     except ImportError:         # no epoll (not Linux): Twisted's default reactor
         busy = None
     else:
-        busy = install_busy_poll_reactor(config.radius.busy_poll_us / 1e6)
+        busy = install_busy_poll_reactor(config.radius.busy_poll_us / 1e6,
+                                         busy_wait_us(config) / 1e6)
     from twisted.internet import reactor
     from twisted.internet.interfaces import IReactorFromThreads
 
@@ -126,9 +134,10 @@ def serve(config: Config) -> int:
         service = AaadService(config, reactor=reactor)
     except ConfigError as e:    # files the service reads itself (the RadSec certificates)
         raise StartError(str(e)) from None
-    us = config.radius.busy_poll_us
-    log.info("busy polling %s", f"{us} µs after work (radius.busy_poll_us)"
-             if busy is not None and us else "off")
+    us, wait_us = config.radius.busy_poll_us, busy_wait_us(config)
+    log.info("busy polling %s", "off" if busy is None or not (us or wait_us) else
+             f"{us} µs after work (radius.busy_poll_us), up to {wait_us} µs while an "
+             f"accounting statement runs (radius.busy_wait_us)")
     failed: list[BaseException] = []
 
     def start() -> None:

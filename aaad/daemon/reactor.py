@@ -13,6 +13,17 @@ request arrives tens of microseconds after the reply to the last one; on the
 ``net.core.busy_read`` (whose suggested value is also 50 µs), done where the
 daemon can see whether it has work in flight.
 
+While ``waiting()`` says yes (the service: an accounting statement is
+running on PostgreSQL, daemon/pg_statement.py) the reactor polls for up to
+``busy_wait_s`` (``radius.busy_wait_us``) instead: the statement's answer
+and the request after it are then read by a thread that never slept. At one
+accounting request at a time on PostgreSQL this took the 2-core development
+machine from 1,342 to 1,515 requests a second (A/B, ten pairs), and at window
+64 from 9,232 to 9,344; the price is the CPU of the wait, at most
+``busy_wait_s`` per statement (at window 1, 415 → 643 µs of CPU per request;
+at window 64, 82 → 100 µs). The server does the statement's work meanwhile,
+on another CPU: the daemon's own CPU, which would sleep, is spent instead.
+
 The poll never spins while ``may_busy_poll()`` says no: the service says no
 while a database or hashing thread has a job, because the spinning thread
 holds the GIL that thread needs (it would wait until the spin ends).
@@ -36,19 +47,27 @@ def _always() -> bool:
     return True
 
 
-class BusyPollReactor(EPollReactor):
-    """An epoll reactor that polls for ``busy_poll_s`` before it sleeps."""
+def _never() -> bool:
+    return False
 
-    def __init__(self, *, busy_poll_s: float,
+
+class BusyPollReactor(EPollReactor):
+    """An epoll reactor that polls for ``busy_poll_s`` before it sleeps, and
+    for ``busy_wait_s`` while ``waiting()`` says yes."""
+
+    def __init__(self, *, busy_poll_s: float, busy_wait_s: float = 0.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Twisted: untyped
         self.busy_poll_s = busy_poll_s
+        self.busy_wait_s = busy_wait_s
         self.may_busy_poll: Callable[[], bool] = _always
+        self.waiting: Callable[[], bool] = _never
         self._busy_clock = clock
 
     def doPoll(self, timeout: float | None) -> None:
-        if self.busy_poll_s > 0 and (timeout is None or timeout > 0) and self.may_busy_poll():
-            limit = self.busy_poll_s if timeout is None else min(self.busy_poll_s, timeout)
+        spin = self.busy_wait_s if self.busy_wait_s > 0 and self.waiting() else self.busy_poll_s
+        if spin > 0 and (timeout is None or timeout > 0) and self.may_busy_poll():
+            limit = spin if timeout is None else min(spin, timeout)
             ready, waited = self._busy_poll(limit)
             if ready:
                 timeout = 0      # epoll is level-triggered: the same events, dispatched
@@ -76,12 +95,13 @@ class BusyPollReactor(EPollReactor):
                 return False, now - start
 
 
-def install_busy_poll_reactor(busy_poll_s: float) -> BusyPollReactor | None:
+def install_busy_poll_reactor(busy_poll_s: float, busy_wait_s: float = 0.0
+                              ) -> BusyPollReactor | None:
     """Install a :class:`BusyPollReactor` as the global reactor and return it;
     None if a reactor is already installed (that one serves, without busy
     polling)."""
     if "twisted.internet.reactor" in sys.modules:
         return None
-    reactor = BusyPollReactor(busy_poll_s=busy_poll_s)
+    reactor = BusyPollReactor(busy_poll_s=busy_poll_s, busy_wait_s=busy_wait_s)
     installReactor(reactor)  # type: ignore[no-untyped-call]  # Twisted: untyped
     return reactor

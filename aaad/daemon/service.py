@@ -200,9 +200,10 @@ class AaadService(MultiService):
                                 on_over_limit=self.enforcer.over_limit)
         self._billing = LoopingCall(self.biller.run)
         self._billing.clock = reactor
-        # The busy-polling reactor (daemon/reactor.py) asks this before it polls.
+        # The busy-polling reactor (daemon/reactor.py) asks these before it polls.
         if hasattr(reactor, "may_busy_poll"):
             reactor.may_busy_poll = self.may_busy_poll
+            reactor.waiting = self.accounting.statement_running
 
     def _listen_udp(self, port: int, protocol: RadiusPort, interface: str) -> Any:
         if not isinstance(self._reactor, PosixReactorBase):     # a test's reactor

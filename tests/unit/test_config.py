@@ -398,12 +398,13 @@ def test_the_shipped_example_config_is_valid() -> None:
     assert [c.name for c in cfg.clients] == ["bras-1", "hotspots"]
     assert cfg.metrics.enabled and cfg.metrics.port == 9812
     assert cfg.radius.coa_timeouts_s == (1.0, 2.0, 4.0)
-    assert cfg.radius.busy_poll_us == 50
+    assert cfg.radius.busy_poll_us == 200
+    assert cfg.radius.busy_wait_us == 2000
 
 
 def test_busy_poll_us() -> None:
     from aaad.config import parse_config as _parse
-    assert _parse({}).radius.busy_poll_us == 50
+    assert _parse({}).radius.busy_poll_us == 200
     assert _parse({"radius": {"busy_poll_us": 0}}).radius.busy_poll_us == 0
     assert _parse({"radius": {"busy_poll_us": 10000}}).radius.busy_poll_us == 10000
     for bad in (-1, 10001, "50", True, 2.5):
@@ -411,6 +412,18 @@ def test_busy_poll_us() -> None:
             _parse({"radius": {"busy_poll_us": bad}})
         assert str(e.value) == ("radius.busy_poll_us: must be a whole number of microseconds, "
                                 "0-10000 (0: off)")
+
+
+def test_busy_wait_us() -> None:
+    from aaad.config import parse_config as _parse
+    assert _parse({}).radius.busy_wait_us == 2000
+    assert _parse({"radius": {"busy_wait_us": 0}}).radius.busy_wait_us == 0
+    assert _parse({"radius": {"busy_wait_us": 100000}}).radius.busy_wait_us == 100000
+    for bad in (-1, 100001, "2000", True, 2.5):
+        with pytest.raises(ConfigError) as e:
+            _parse({"radius": {"busy_wait_us": bad}})
+        assert str(e.value) == ("radius.busy_wait_us: must be a whole number of microseconds, "
+                                "0-100000 (0: off)")
 
 
 def test_billing_close_after_days() -> None:
