@@ -193,10 +193,11 @@ class AccountingHandler:
     def queue_depth(self) -> int:
         return self._batches.depth
 
-    def statement_running(self) -> bool:
-        """A batch's statement is running on PostgreSQL (_send_known): its
-        answer is due within a millisecond or so."""
-        return any(st.busy for st in self._statements)
+    def statement_sent_at(self) -> float | None:
+        """When (time.monotonic()) the newest of the batches' statements
+        running on PostgreSQL (_send_known) was sent; None: none runs."""
+        sent = [st.sent_at for st in self._statements if st.busy]
+        return max(sent) if sent else None
 
     def handle(self, req: Request[Accounting]) -> Deferred[Reply]:
         """Queue the record the port decoded (dated by its arrival); answer once

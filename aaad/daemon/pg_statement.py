@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -106,6 +107,7 @@ class PgStatement:
         self._timer: IDelayedCall | None = None
         self._writing = False
         self.closed = False
+        self.sent_at = 0.0      # time.monotonic() when the running statement was sent
         self._reactor.addReader(self)
 
     @property
@@ -126,6 +128,7 @@ class PgStatement:
             return fail(StatementFailed(f"cannot send the statement: {_first_line(e)}"))
         d: Deferred[list[str | None]] = Deferred()
         self._pending, self._rows, self._error = d, [], None
+        self.sent_at = time.monotonic()
         if more:
             self._start_writing()
         self._timer = self._clock.callLater(self._timeout, self._timed_out)

@@ -203,7 +203,7 @@ class AaadService(MultiService):
         # The busy-polling reactor (daemon/reactor.py) asks these before it polls.
         if hasattr(reactor, "may_busy_poll"):
             reactor.may_busy_poll = self.may_busy_poll
-            reactor.waiting = self.accounting.statement_running
+            reactor.waiting = self.accounting.statement_sent_at
 
     def _listen_udp(self, port: int, protocol: RadiusPort, interface: str) -> Any:
         if not isinstance(self._reactor, PosixReactorBase):     # a test's reactor

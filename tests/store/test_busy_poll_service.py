@@ -22,8 +22,8 @@ def test_the_service_tells_its_reactor_when_it_may_poll(tmp_path: Path) -> None:
     writer.start()
     try:
         # The longer wait is for a statement running on PostgreSQL; SQLite has none.
-        assert r.waiting == service.accounting.statement_running
-        assert not r.waiting()
+        assert r.waiting == service.accounting.statement_sent_at
+        assert r.waiting() is None
         assert r.may_busy_poll()
         writer.run(done.wait, 5)
         assert not r.may_busy_poll()

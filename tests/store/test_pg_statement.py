@@ -258,19 +258,21 @@ def test_a_session_another_writer_changed_is_done_by_the_writer_thread(
     assert rows["s1"].session_s == 60 and rows["s1"].in_octets == 100
 
 
-def test_the_handler_says_while_a_batchs_statement_runs(db: Database,
+def test_the_handler_says_when_the_running_statement_was_sent(db: Database,
                                                         reactor: EPollReactor) -> None:
     # What the busy-polling reactor asks (radius.busy_wait_us).
     node = Node(db, reactor)
     node.ready()
     node.settle(node.send(rec(Status.START, 0, 0)))
-    assert not node.handler.statement_running()
+    assert node.handler.statement_sent_at() is None
     with row_locked(db, "s1"):          # the statement waits for the row
+        before = time.monotonic()
         d = node.send(rec(Status.INTERIM, 60, 100))
         spin(reactor, 5)
-        assert node.handler.statement_running() and not d.called
+        sent = node.handler.statement_sent_at()
+        assert sent is not None and before <= sent <= time.monotonic() and not d.called
     assert node.settle(d) == [None]
-    assert not node.handler.statement_running()
+    assert node.handler.statement_sent_at() is None
 
 
 def test_a_connection_lost_mid_batch_leaves_the_batch_to_the_writer_thread(

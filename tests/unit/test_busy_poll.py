@@ -43,7 +43,8 @@ def make() -> Iterator[Callable[..., tuple[BusyPollReactor, FakePoller]]]:
 
     def make(busy_poll_s: float = 50e-6, ready_at: int | None = None,
              may: Callable[[], bool] | None = None, busy_wait_s: float = 0.0,
-             waiting: Callable[[], bool] | None = None) -> tuple[BusyPollReactor, FakePoller]:
+             waiting: Callable[[], float | None] | None = None
+             ) -> tuple[BusyPollReactor, FakePoller]:
         now = [0.0]
         r = BusyPollReactor(busy_poll_s=busy_poll_s, busy_wait_s=busy_wait_s,
                             clock=lambda: now[0])
@@ -113,29 +114,44 @@ def test_work_handed_to_a_thread_meanwhile_ends_the_polling(make: Any) -> None:
     assert len(poller.timeouts) == 3
 
 
-def test_while_a_statement_runs_it_polls_for_the_longer_wait(make: Any) -> None:
-    r, poller = make(busy_poll_s=20e-6, busy_wait_s=100e-6, waiting=lambda: True)
+def test_while_a_statement_runs_it_polls_until_the_wait_after_it_was_sent(make: Any) -> None:
+    # Sent at 0 (the fake clock's start): 100 µs of polls, then sleep.
+    r, poller = make(busy_poll_s=20e-6, busy_wait_s=100e-6, waiting=lambda: 0.0)
     r.doIteration(1.0)
-    assert poller.timeouts[:10] == [0] * 10              # 100 µs of polls
+    assert poller.timeouts[:10] == [0] * 10
     assert poller.timeouts[10] == pytest.approx(1.0 - 100e-6)
     assert len(poller.timeouts) == 11
     # Nothing running: the usual 20 µs.
-    idle, idle_poller = make(busy_poll_s=20e-6, busy_wait_s=100e-6, waiting=lambda: False)
+    idle, idle_poller = make(busy_poll_s=20e-6, busy_wait_s=100e-6, waiting=lambda: None)
     idle.doIteration(1.0)
     assert idle_poller.timeouts[:2] == [0, 0] and len(idle_poller.timeouts) == 3
 
 
+def test_a_statement_that_outlasts_the_wait_is_waited_for_asleep(make: Any) -> None:
+    # Sent 65 µs before: 35 µs of polls are left (four of 10 µs).
+    r, poller = make(busy_poll_s=0.0, busy_wait_s=100e-6, waiting=lambda: -65e-6)
+    r.doIteration(1.0)
+    assert poller.timeouts[:4] == [0, 0, 0, 0] and len(poller.timeouts) == 5
+    # Sent long ago: no more than the usual polling after work.
+    old, old_poller = make(busy_poll_s=20e-6, busy_wait_s=100e-6, waiting=lambda: -1.0)
+    old.doIteration(1.0)
+    assert old_poller.timeouts[:2] == [0, 0] and len(old_poller.timeouts) == 3
+    late, late_poller = make(busy_poll_s=0.0, busy_wait_s=100e-6, waiting=lambda: -1.0)
+    late.doIteration(1.0)
+    assert late_poller.timeouts == [1.0]
+
+
 def test_the_wait_finds_the_answer_and_obeys_the_threads_and_timers(make: Any) -> None:
-    r, poller = make(busy_wait_s=1.0, ready_at=4, waiting=lambda: True)
+    r, poller = make(busy_wait_s=1.0, ready_at=4, waiting=lambda: 0.0)
     r.doIteration(2.0)
     assert poller.timeouts == [0, 0, 0, 0, 0]           # the 4th poll found it
-    timer, timer_poller = make(busy_wait_s=1.0, waiting=lambda: True)
+    timer, timer_poller = make(busy_wait_s=1.0, waiting=lambda: 0.0)
     timer.doIteration(30e-6)                            # a timer due first
     assert timer_poller.timeouts == [0, 0, 0, 0.0]
-    busy, busy_poller = make(busy_wait_s=1.0, waiting=lambda: True, may=lambda: False)
+    busy, busy_poller = make(busy_wait_s=1.0, waiting=lambda: 0.0, may=lambda: False)
     busy.doIteration(1.0)                               # a thread has a job: no polling
     assert busy_poller.timeouts == [1.0]
-    off, off_poller = make(busy_poll_s=0.0, busy_wait_s=0.0, waiting=lambda: True)
+    off, off_poller = make(busy_poll_s=0.0, busy_wait_s=0.0, waiting=lambda: 0.0)
     off.doIteration(1.0)
     assert off_poller.timeouts == [1.0]
 
