@@ -5,13 +5,15 @@ sleeping for up to ``busy_poll_s`` (``radius.busy_poll_us``) before it
 blocks in ``epoll_wait``. A request that arrives within that time is read at
 once, by a thread that is still running on its core with its caches warm: no
 wake-up by the kernel, no cold start. At one request at a time a NAS's next
-request arrives tens of microseconds after the reply to the last one; on the
-2-core development machine this took SQLite logins at window 1 from
-3,800 to 5,200 per second (p50 0.24 → 0.17 ms). The price is CPU: at most
-``busy_poll_s`` per gap between requests, and none when the daemon is idle
-(the reactor sleeps as soon as the time is up). It is the idea of Linux's
-``net.core.busy_read`` (whose suggested value is also 50 µs), done where the
-daemon can see whether it has work in flight.
+request arrives soon after the reply to the last one (the load generator's:
+65–100 µs on the 2-core development machine, so the default is 200 µs;
+50 µs mostly ended just before it). Polling took SQLite logins at window 1
+from 3,800 to 5,200 per second (p50 0.24 → 0.17 ms), and 200 µs instead of
+50 SQLite accounting at window 1 by a further 6 %. The price is CPU: at
+most ``busy_poll_s`` per gap between requests, and none when the daemon is
+idle (the reactor sleeps as soon as the time is up). It is the idea of
+Linux's ``net.core.busy_read`` (whose suggested value is 50 µs), done where
+the daemon can see whether it has work in flight.
 
 While a statement runs on the database server (``waiting()`` gives when it
 was sent: the service's accounting statements on PostgreSQL,
