@@ -266,23 +266,20 @@ def _radius(r: _Reader) -> RadiusConfig:
         dedup_ttl_s=r.get("dedup_ttl", parse_duration_s, d.dedup_ttl_s),
         max_pending=r.get("max_pending", _positive, d.max_pending),
         coa_timeouts_s=r.get("coa_timeouts", _timeouts, d.coa_timeouts_s),
-        busy_poll_us=r.get("busy_poll_us", _busy_poll_us, d.busy_poll_us),
-        busy_wait_us=r.get("busy_wait_us", _busy_wait_us, d.busy_wait_us),
+        busy_poll_us=r.get("busy_poll_us", _microseconds(10_000), d.busy_poll_us),
+        busy_wait_us=r.get("busy_wait_us", _microseconds(100_000), d.busy_wait_us),
     )
     r.done()
     return cfg
 
 
-def _busy_poll_us(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10_000:
-        raise ValueError("must be a whole number of microseconds, 0-10000 (0: off)")
-    return v
-
-
-def _busy_wait_us(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 100_000:
-        raise ValueError("must be a whole number of microseconds, 0-100000 (0: off)")
-    return v
+def _microseconds(most: int) -> Callable[[Any], int]:
+    """A check of a whole number of microseconds from 0 (off) to ``most``."""
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= most:
+            raise ValueError(f"must be a whole number of microseconds, 0-{most} (0: off)")
+        return v
+    return check
 
 
 def _timeouts(v: Any) -> tuple[float, ...]:
