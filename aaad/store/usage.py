@@ -7,7 +7,7 @@ primary-key lookup.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -108,9 +108,17 @@ COUNTERS = ("session_s", "in_octets", "out_octets", "counted_s", "counted_in_oct
 # The columns of pg_add_usage's arrays (usage_arrays), in the order it reads them.
 _ARRAY_COLUMNS = ("user_id", "period_start", *COUNTERS)
 _PG_TYPES = {c: "integer" if c == "user_id" else "bigint" for c in _ARRAY_COLUMNS}
-# An upsert's addition to the row it found, each sum stopping at MAX_COUNTER.
-_ADD_EXCLUDED = ", ".join(f"{c} = least(u.{c}, {MAX_COUNTER} - excluded.{c}) + excluded.{c}"
-                          for c in COUNTERS)
+
+
+def _add_to_row(value: Callable[[str], str]) -> str:
+    """The SET list that adds ``value(column)`` (SQL) to each counter of the
+    row ``u``, each sum stopping at MAX_COUNTER."""
+    return ", ".join(f"{c} = least(u.{c}, {MAX_COUNTER} - {value(c)}) + {value(c)}"
+                     for c in COUNTERS)
+
+
+# An upsert's addition to the row it found.
+_ADD_EXCLUDED = _add_to_row(lambda c: f"excluded.{c}")
 
 
 def pg_add_usage(param: str, *, of_sessions: str | None = None, arrays: bool = False) -> str:
@@ -163,8 +171,7 @@ def pg_add_one_usage(param: str, *, of_sessions: str) -> str:
     value = {c: f"CAST(%({param}_{c})s AS {_PG_TYPES[c]})" for c in _ARRAY_COLUMNS}
     return f"""
 usage_set AS (
-UPDATE usage_counters u SET
-    {", ".join(f"{c} = least(u.{c}, {MAX_COUNTER} - {value[c]}) + {value[c]}" for c in COUNTERS)}
+UPDATE usage_counters u SET {_add_to_row(value.__getitem__)}
 WHERE u.user_id = {value["user_id"]} AND u.period_start = {value["period_start"]}
     AND EXISTS (SELECT FROM {of_sessions})
 RETURNING 1),
