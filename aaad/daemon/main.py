@@ -113,17 +113,26 @@ def busy_wait_us(config: Config) -> int:
     return config.radius.busy_wait_us if (os.cpu_count() or 1) >= 2 else 0
 
 
+def busy_polling(us: int, wait_us: int) -> str:
+    """What the reactor polls for, as the start's log line says it."""
+    polls = [f"{us} µs after work (radius.busy_poll_us)"] if us else []
+    if wait_us:
+        polls.append(f"up to {wait_us} µs while an accounting statement runs "
+                     f"(radius.busy_wait_us)")
+    return ", ".join(polls) or "off"
+
+
 def serve(config: Config) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT; returns the exit code."""
     setup_logging(config.logging)
     check_database(config)
+    us, wait_us = config.radius.busy_poll_us, busy_wait_us(config)
     try:
         from aaad.daemon.reactor import install_busy_poll_reactor
     except ImportError:         # no epoll (not Linux): Twisted's default reactor
         busy = None
     else:
-        busy = install_busy_poll_reactor(config.radius.busy_poll_us / 1e6,
-                                         busy_wait_us(config) / 1e6)
+        busy = install_busy_poll_reactor(us / 1e6, wait_us / 1e6)
     from twisted.internet import reactor
     from twisted.internet.interfaces import IReactorFromThreads
 
@@ -134,10 +143,7 @@ def serve(config: Config) -> int:
         service = AaadService(config, reactor=reactor)
     except ConfigError as e:    # files the service reads itself (the RadSec certificates)
         raise StartError(str(e)) from None
-    us, wait_us = config.radius.busy_poll_us, busy_wait_us(config)
-    log.info("busy polling %s", "off" if busy is None or not (us or wait_us) else
-             f"{us} µs after work (radius.busy_poll_us), up to {wait_us} µs while an "
-             f"accounting statement runs (radius.busy_wait_us)")
+    log.info("busy polling %s", busy_polling(us, wait_us) if busy is not None else "off")
     failed: list[BaseException] = []
 
     def start() -> None:

@@ -238,3 +238,12 @@ def test_the_daemon_polls_only_while_no_thread_has_a_job() -> None:
     finally:
         writer.stop()
 
+
+def test_the_start_says_what_the_reactor_polls_for() -> None:
+    from aaad.daemon.main import busy_polling
+    assert busy_polling(200, 2000) == ("200 µs after work (radius.busy_poll_us), up to 2000 µs "
+                                       "while an accounting statement runs (radius.busy_wait_us)")
+    assert busy_polling(200, 0) == "200 µs after work (radius.busy_poll_us)"
+    assert busy_polling(0, 500) == ("up to 500 µs while an accounting statement runs "
+                                    "(radius.busy_wait_us)")
+    assert busy_polling(0, 0) == "off"
