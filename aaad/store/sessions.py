@@ -37,18 +37,19 @@ from aaad.store.sql import (
     insert_ignore,
     json_param,
     native_sql,
+    on_driver,
     qmark_sql,
     query,
-    run_counted,
     select_rows,
     write,
     write_many,
 )
 from aaad.store.tables import plans, sessions, users
 from aaad.store.usage import (
-    add_session_usage,
+    SQLITE_ADD_USAGE,
     pg_add_one_usage,
     pg_add_usage,
+    sqlite_usage_params,
     usage_arrays,
     usage_one,
 )
@@ -56,6 +57,7 @@ from aaad.store.users import UserRef, ids_for
 
 __all__ = ["Loaded", "Known", "KnownUser", "KnownSessions", "Change", "save_known",
            "save_known_params", "save_known_values", "save_known_statement",
+           "sqlite_save_known", "sqlite_write_known",
            "SAVE_KNOWN_SQL", "SAVE_KNOWN_STATEMENTS",
            "claim_sessions",
            "lock_sessions", "insert_placeholders", "save_sessions",
@@ -172,7 +174,7 @@ def save_known(conn: Connection, changes: Sequence[Change],
     written, one per row (daemon.pg_statement, on the reactor's thread).
     """
     if conn.dialect.name == "sqlite":
-        return _sqlite_save_known(conn, changes, usage_rows)
+        return on_driver(conn, lambda raw: sqlite_save_known(raw, changes, usage_rows))
     if len(changes) == 1:
         _, sql, params = _one_params(changes[0], usage_rows)
         rows = query(conn, sql, params, commit=True)
@@ -718,22 +720,60 @@ _SQLITE_SAVE_NEW = qmark_sql(_insert_new(lambda c, _: f":new_{c}",
                                          lambda plan: f"{plan} IS :definition"))
 
 
-def _sqlite_save_known(conn: Connection, changes: Sequence[Change],
-                       usage_rows: Sequence[dict[str, Any]]) -> set[str]:
+def sqlite_save_known(raw: Any, changes: Sequence[Change],
+                      usage_rows: Sequence[dict[str, Any]]) -> set[str]:
+    """:func:`save_known` on SQLite, on the driver's connection (``sqlite3``)
+    in its caller's transaction: a guarded write per session, in key order,
+    then the usage of those written. The keys written; driver errors are
+    raised as they are."""
     written: set[str] = set()
-    for c in sorted(changes, key=lambda c: c.state.key):
-        params = _change_params(c)
-        if c.was is None:
-            params["definition"] = c.definition
-            sql, order = _SQLITE_SAVE_NEW
-        else:
-            params["definition"] = c.was.definition
-            settled = c.was.state.open == c.state.open and c.was.owner is not None
-            sql, order = _SQLITE_SAVE_ONE[settled]
-        if run_counted(conn, sql, [params[n] for n in order]) == 1:
-            written.add(c.state.key)
-    add_session_usage(conn, usage_rows, written)
+    cur = raw.cursor()
+    try:
+        for c in sorted(changes, key=_change_key) if len(changes) > 1 else changes:
+            params = _change_params(c)
+            if c.was is None:
+                params["definition"] = c.definition
+                sql, order = _SQLITE_SAVE_NEW
+            else:
+                params["definition"] = c.was.definition
+                settled = c.was.state.open == c.state.open and c.was.owner is not None
+                sql, order = _SQLITE_SAVE_ONE[settled]
+            cur.execute(sql, [params[n] for n in order])
+            if cur.rowcount == 1:
+                written.add(c.state.key)
+        if rows := sqlite_usage_params(usage_rows, written):
+            cur.executemany(SQLITE_ADD_USAGE, rows)
+    finally:
+        cur.close()
     return written
+
+
+def sqlite_write_known(raw: Any, changes: Sequence[Change],
+                       usage_rows: Sequence[dict[str, Any]]) -> bool:
+    """:func:`sqlite_save_known` as a transaction of its own on the driver's
+    connection (in autocommit mode, as database.open_database makes them),
+    without SQLAlchemy's transaction around it: committed only if every
+    session was written, else rolled back. True: committed; False: nothing
+    was written (another writer changed a session; the caller does the
+    batch the usual way, which reads those sessions). A driver error
+    (the write lock held elsewhere: "database is locked") leaves nothing
+    written either, and is raised."""
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        written = sqlite_save_known(raw, changes, usage_rows)
+        if len(written) < len(changes):
+            raw.rollback()
+            return False
+        raw.commit()
+        return True
+    except BaseException:
+        if raw.in_transaction:
+            raw.rollback()
+        raise
+
+
+def _change_key(c: Change) -> str:
+    return c.state.key
 
 
 def save_known_statement(changes: Sequence[Change], usage_rows: Sequence[dict[str, Any]]

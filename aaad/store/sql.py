@@ -24,8 +24,8 @@ import functools
 import json
 import re
 import weakref
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -41,8 +41,10 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 __all__ = ["insert_ignore", "insert_once", "MAX_COUNTER", "capped", "upsert_add", "json_param",
            "greatest", "defer_writes", "write", "write_many", "flush_writes",
-           "install_deferred_writes", "query", "select_rows", "native_sql"]
+           "install_deferred_writes", "on_driver", "query", "select_rows", "native_sql"]
 
+
+T = TypeVar("T")
 
 _INSTALLED: weakref.WeakSet[Engine] = weakref.WeakSet()
 _PG_IDLE = 0                # libpq's PQTRANS_IDLE
@@ -164,21 +166,16 @@ def flush_writes(conn: Connection, *, commit: bool = False) -> None:
         raise _wrapped(conn, raw, e, statement, params) from e
 
 
-def run_counted(conn: Connection, statement: str, params: Sequence[Any]) -> int:
-    """SQLite: run one write (driver SQL, ``?`` parameters) on the
-    driver's cursor, after the transaction's queued writes; the number of
-    rows it changed. A driver error is raised as SQLAlchemy's wrapper of it,
-    as :func:`flush_writes` does."""
+def on_driver(conn: Connection, work: Callable[[Any], T]) -> T:
+    """SQLite: ``work(driver connection)``, after the transaction's queued
+    writes, in the transaction; its result. A driver error is raised as
+    SQLAlchemy's wrapper of it, as :func:`flush_writes` does."""
     flush_writes(conn)
     raw: Any = conn.connection.driver_connection
-    cur = raw.cursor()
     try:
-        cur.execute(statement, params)
-        return int(cur.rowcount)
+        return work(raw)
     except conn.dialect.loaded_dbapi.Error as e:
-        raise _wrapped(conn, raw, e, statement, params) from e
-    finally:
-        cur.close()
+        raise _wrapped(conn, raw, e, "", None) from e
 
 
 def query(conn: Connection, statement: str, params: dict[str, Any], *,

@@ -33,7 +33,7 @@ from aaad.store.users import UserRef, ids_for, user_ids
 
 __all__ = ["COUNTERS", "MAX_COUNTER", "counter_rows", "session_counter_rows", "pg_add_usage",
            "pg_add_one_usage", "usage_one",
-           "add_usage", "add_session_usage", "usage_arrays",
+           "add_usage", "SQLITE_ADD_USAGE", "sqlite_usage_params", "usage_arrays",
            "get_usage", "counted_usage", "band_usage", "band_usage_many",
            "add_band_usage"]
 
@@ -65,24 +65,6 @@ def add_usage(conn: Connection, parts: Mapping[tuple[Any, int], tuple[Totals, To
     write_many(conn, stmt, rows)
 
 
-def add_session_usage(conn: Connection, rows: Sequence[dict[str, Any]],
-                      sessions: Collection[str]) -> None:
-    """:func:`add_usage` of the per-session rows of
-    :func:`session_counter_rows` whose session is in ``sessions``, summed
-    per user and period."""
-    parts: dict[tuple[Any, int], tuple[Totals, Totals]] = {}
-    names: dict[int, str] = {}
-    for r in rows:
-        if r["session_id"] in sessions:
-            key = (r["user_id"], r["period_start"])
-            raw = Totals(r["session_s"], r["in_octets"], r["out_octets"])
-            counted = Totals(r["counted_s"], r["counted_in_octets"], r["counted_out_octets"])
-            old_raw, old_counted = parts.get(key, (ZERO, ZERO))
-            parts[key] = (old_raw + raw, old_counted + counted)
-            names[r["user_id"]] = r["user_name"]
-    add_usage(conn, parts, names)
-
-
 def counter_rows(parts: dict[tuple[int, int], tuple[Totals, Totals]],
                  names: Mapping[int, str]) -> list[dict[str, Any]]:
     """(user id, period start) → (raw, counted): the rows add_usage upserts,
@@ -110,15 +92,45 @@ _ARRAY_COLUMNS = ("user_id", "period_start", *COUNTERS)
 _PG_TYPES = {c: "integer" if c == "user_id" else "bigint" for c in _ARRAY_COLUMNS}
 
 
-def _add_to_row(value: Callable[[str], str]) -> str:
+def _add_to_row(value: Callable[[str], str], least: str = "least") -> str:
     """The SET list that adds ``value(column)`` (SQL) to each counter of the
-    row ``u``, each sum stopping at MAX_COUNTER."""
-    return ", ".join(f"{c} = least(u.{c}, {MAX_COUNTER} - {value(c)}) + {value(c)}"
+    row ``u``, each sum stopping at MAX_COUNTER (``least``: the SQL function
+    of the smaller of two values; SQLite's is ``min``)."""
+    return ", ".join(f"{c} = {least}(u.{c}, {MAX_COUNTER} - {value(c)}) + {value(c)}"
                      for c in COUNTERS)
 
 
 # An upsert's addition to the row it found.
 _ADD_EXCLUDED = _add_to_row(lambda c: f"excluded.{c}")
+
+# SQLite: upsert_add's statement for the counter rows as driver SQL, run on
+# the driver's cursor (store.sessions.sqlite_save_known); its parameters
+# come from sqlite_usage_params.
+SQLITE_ADD_USAGE = " ".join(f"""
+INSERT INTO usage_counters AS u (user_id, period_start, user_name, {", ".join(COUNTERS)})
+VALUES ({", ".join("?" * (3 + len(COUNTERS)))})
+ON CONFLICT (user_id, period_start) DO UPDATE SET
+{_add_to_row(lambda c: f"excluded.{c}", least="min")}""".split())
+
+
+def sqlite_usage_params(rows: Sequence[dict[str, Any]], sessions: Collection[str]
+                        ) -> list[tuple[Any, ...]]:
+    """The per-session rows of :func:`session_counter_rows` whose session is
+    in ``sessions``, summed per user and period (each sum :func:`capped`), in
+    that order: the parameters of :data:`SQLITE_ADD_USAGE`, one tuple a row."""
+    summed: dict[tuple[int, int], list[Any]] = {}
+    for r in rows:
+        if r["session_id"] not in sessions:
+            continue
+        key = (r["user_id"], r["period_start"])
+        row = summed.get(key)
+        if row is None:
+            summed[key] = [r["user_id"], r["period_start"], r["user_name"],
+                           *[r[c] for c in COUNTERS]]
+        else:
+            for i, c in enumerate(COUNTERS, 3):
+                row[i] = capped(row[i] + r[c])
+    return [tuple(summed[key]) for key in sorted(summed)]
 
 
 def pg_add_usage(param: str, *, of_sessions: str | None = None, arrays: bool = False) -> str:

@@ -19,7 +19,7 @@ from aaad.daemon.batch import PassEnd
 from aaad.daemon.metrics import Metrics
 from aaad.store import sessions as session_store
 from aaad.store import usage as usage_store
-from aaad.store.database import SQLITE_BUSY_TIMEOUT_MS, Database
+from aaad.store.database import SQLITE_BUSY_TIMEOUT_MS, Database, sqlite_no_wait_connection
 from tests.support.fakes import GatedExecutor
 from tests.support.records import acct_record
 
@@ -127,3 +127,103 @@ def busy_timeout(conn: Connection) -> int:
     SQLAlchemy's would take the writer's lock)."""
     return int(conn.connection.driver_connection.execute(  # type: ignore[union-attr]
         "PRAGMA busy_timeout").fetchone()[0])
+
+
+def traced(handler: AccountingHandler) -> list[str]:
+    """The statements the handler's reactor-thread connection runs from now on
+    (SQLite's trace of its driver connection; the connection is opened if
+    need be)."""
+    if handler._here_conn is None:
+        handler._here_conn = sqlite_no_wait_connection(handler._db.writer)
+    statements: list[str] = []
+    handler._here_conn.connection.driver_connection.set_trace_callback(  # type: ignore[union-attr]
+        statements.append)
+    return statements
+
+
+def at_pass_end(pass_end: PassEnd, handler: AccountingHandler, r: AcctRecord) -> object:
+    """One record as the only request of a read pass; its answer (None: answered)."""
+    pass_end.begin()
+    d = handler._batches.submit(r)
+    pass_end.end()
+    assert d.called
+    return d.result
+
+
+def session_rec(status: Status, at: int, totals: Totals) -> AcctRecord:
+    return acct_record(status, at, totals, user_name="ann", acct_session_id="k",
+                       client="nas", nas_address="10.0.0.1")
+
+
+def test_a_known_sessions_records_are_written_without_reading_them(
+        sqlite_db: Database) -> None:
+    gate = GatedExecutor()
+    handler, pass_end, registry = handler_at_pass_end(sqlite_db, gate)
+    assert at_pass_end(pass_end, handler, session_rec(Status.START, T0, Totals(0, 0, 0))) is None
+    statements = traced(handler)
+    for r in (session_rec(Status.INTERIM, T0 + 60, Totals(60, 1000, 10)),
+              session_rec(Status.INTERIM, T0 + 60, Totals(60, 1000, 10)),   # again
+              session_rec(Status.STOP, T0 + 90, Totals(90, 1500, 20))):
+        assert at_pass_end(pass_end, handler, r) is None
+    # Each a transaction of its own: the session's guarded UPDATE and the
+    # usage upsert (none for the retransmitted totals: nothing to add), no
+    # read, and nothing for the writer thread.
+    assert gate.jobs_run == 0
+    assert [s.split()[0] for s in statements] == ["BEGIN", "UPDATE", "INSERT", "COMMIT",
+                                                  "BEGIN", "UPDATE", "COMMIT",
+                                                  "BEGIN", "UPDATE", "INSERT", "COMMIT"]
+    with sqlite_db.reader.connect() as conn:
+        [row] = session_store.list_sessions(conn)
+        assert (row["active"], row["session_s"], row["in_octets"], row["out_octets"],
+                row["packets"]) == (False, 90, 1500, 20, 4)
+        assert usage_store.get_usage(conn, "ann", 1793491200) == Totals(90, 1500, 20)
+    assert registry.get_sample_value("aaad_accounting_records_total", {"status": "interim"}) == 2
+    assert registry.get_sample_value("aaad_accounting_octets_total", {"direction": "in"}) == 1500
+
+
+def test_a_known_session_another_writer_changed_is_read_and_counted_once(
+        sqlite_db: Database) -> None:
+    gate = GatedExecutor()
+    handler, pass_end, _ = handler_at_pass_end(sqlite_db, gate)
+    at_pass_end(pass_end, handler, session_rec(Status.START, T0, Totals(0, 0, 0)))
+    at_pass_end(pass_end, handler, session_rec(Status.INTERIM, T0 + 60,
+                                               Totals(60, 1000, 10)))
+    # Another node took the session further (its usage included) meanwhile.
+    with sqlite_db.writer.begin() as conn:
+        conn.exec_driver_sql("UPDATE sessions SET session_s = 80, in_octets = 1200, "
+                             "out_octets = 15, packets = packets + 1, updated_at = ?",
+                             (T0 + 80,))
+        usage_store.add_usage(conn, {("ann", 1793491200): (Totals(20, 200, 5),
+                                                           Totals(20, 200, 5))})
+    statements = traced(handler)
+    assert at_pass_end(pass_end, handler, session_rec(Status.STOP, T0 + 90,
+                                                      Totals(90, 1500, 20))) is None
+    # The guard found the row changed: rolled back, then read and written.
+    assert statements[:3] == [statements[0], statements[1], "ROLLBACK"]
+    assert any(s.startswith("SELECT") for s in statements[3:])
+    with sqlite_db.reader.connect() as conn:
+        [row] = session_store.list_sessions(conn)
+        assert (row["active"], row["session_s"], row["in_octets"], row["packets"]) == \
+            (False, 90, 1500, 4)
+        assert usage_store.get_usage(conn, "ann", 1793491200) == Totals(90, 1500, 20)
+
+
+def test_a_known_sessions_record_waits_for_the_writer_thread_when_the_lock_is_taken(
+        sqlite_db: Database, tmp_path: Path) -> None:
+    gate = GatedExecutor()
+    handler, pass_end, _ = handler_at_pass_end(sqlite_db, gate)
+    at_pass_end(pass_end, handler, session_rec(Status.START, T0, Totals(0, 0, 0)))
+    other = sqlite3.connect(tmp_path / "aaad.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        pass_end.begin()
+        d = handler._batches.submit(session_rec(Status.STOP, T0 + 90, Totals(90, 1500, 20)))
+        pass_end.end()
+        assert len(gate.jobs) == 1 and not d.called
+    finally:
+        other.rollback()
+        other.close()
+    gate.drain()
+    assert d.called and d.result is None
+    with sqlite_db.reader.connect() as conn:
+        assert usage_store.get_usage(conn, "ann", 1793491200) == Totals(90, 1500, 20)

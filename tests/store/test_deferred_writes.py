@@ -437,3 +437,59 @@ def test_on_sqlite_known_sessions_are_written_without_reading_them(
     with db.reader.connect() as conn:
         owners = dict(conn.execute(select(sessions.c.acct_session_id, sessions.c.user_id)).all())
     assert owners["s2"] == owners["s1"] is not None
+
+
+def _changes(known: session_store.KnownSessions, *recs: Any) -> Any:
+    from aaad.store.jobs.accounting_batch import plan_known
+
+    plan = plan_known(list(recs), known, parse_period_spec("monthly"), UTC)
+    assert plan is not None and len(plan.changes) == len(recs)
+    return plan
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+def test_on_sqlite_a_batch_of_known_sessions_is_a_transaction_of_its_own_or_nothing(
+        db: Database) -> None:
+    """sessions.sqlite_write_known (the reactor thread's batches): every
+    session written and committed, or, if one was changed by another
+    writer, nothing written at all, its usage included."""
+    known = session_store.KnownSessions()
+    for sid in ("s1", "s2"):
+        _known_batch(db, known, _interim(60, 100, sid=sid))
+    plan = _changes(known, _interim(120, 250, sid="s1"), _interim(120, 300, sid="s2"))
+    with db.writer.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert session_store.sqlite_write_known(raw, plan.changes, plan.usage_rows) is True
+        assert not raw.in_transaction
+    outcome, _ = plan.outcome({c.state.key for c in plan.changes})
+    known.remember(outcome.saved)
+    # Another writer takes s2 further; a batch of both writes neither.
+    _known_batch(db, session_store.KnownSessions(), _interim(150, 400, sid="s2"))
+    plan = _changes(known, _interim(180, 500, sid="s1"), _interim(180, 600, sid="s2"))
+    with db.writer.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert session_store.sqlite_write_known(raw, plan.changes, plan.usage_rows) is False
+        assert not raw.in_transaction
+    with db.reader.connect() as conn:
+        rows = {r["acct_session_id"]: r for r in session_store.list_sessions(conn)}
+        # s1 as the first call left it, s2 as the other writer did; usage:
+        # 250 + 400 octets, 120 + 150 s.
+        assert usage_store.get_usage(conn, "ann", MONTH) == Totals(270, 650, 2)
+    assert (rows["s1"]["in_octets"], rows["s1"]["packets"]) == (250, 2)
+    assert (rows["s2"]["in_octets"], rows["s2"]["packets"]) == (400, 3)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+def test_on_sqlite_a_known_sessions_usage_stops_at_the_largest_counter(db: Database) -> None:
+    from aaad.store.sql import MAX_COUNTER
+
+    known = session_store.KnownSessions()
+    _known_batch(db, known, _interim(60, 100))
+    with db.writer.begin() as conn:
+        conn.execute(usage.update().values(in_octets=MAX_COUNTER - 10))
+    seen = _statements(db)
+    _known_batch(db, known, _interim(120, 10**12))
+    assert seen == []           # the known path: on the driver's cursor, nothing read
+    with db.reader.connect() as conn:
+        got = usage_store.get_usage(conn, "ann", MONTH)
+    assert got == Totals(120, MAX_COUNTER, 1) and type(got.in_octets) is int
