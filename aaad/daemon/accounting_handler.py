@@ -322,9 +322,9 @@ class AccountingHandler:
         if not sqlite_write_known(conn.connection.driver_connection, plan.changes,
                                   plan.usage_rows):
             return False
-        outcome, _ = plan.outcome(planned)
-        self._known_updates.append(((), outcome.saved, ()))
-        self._uncounted.append((records, outcome))
+        # Remembered and counted by _learn, as a statement's on PostgreSQL:
+        # after the answers are out.
+        self._written.append((plan, frozenset(planned)))
         return True
 
     def close(self) -> None:
