@@ -306,9 +306,10 @@ class AccountingHandler:
         connection (sessions.sqlite_write_known): the same writes that
         record_accounting makes for them, without SQLAlchemy's transaction
         and its events (accounting at one request at a time: 1.16× the
-        requests a second, A/B of 12 pairs). False: nothing was written (not such a batch, or another
-        writer changed one of its sessions), and the batch is done the
-        usual way; a driver error is raised, nothing written."""
+        requests a second, A/B of 12 pairs). False: nothing was written
+        (not such a batch, or another writer changed one of its sessions),
+        and the batch is done the usual way; a driver error is raised,
+        nothing written."""
         known = self._known
         if known is None or len(records) > SQLITE_KNOWN_RECORDS:
             return False
