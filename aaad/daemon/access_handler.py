@@ -159,7 +159,8 @@ def accept_attributes(decision: Accept, plan: Plan | None,
     return tuple(attrs)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per login (see Request in radius/codec.py).
+@dataclass(slots=True)
 class Lookup:
     """What a batch read found for one name, and the time it read at.
 

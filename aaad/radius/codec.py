@@ -138,7 +138,10 @@ class Accounting:
     record: AcctRecord | None   # None: a status type that is acknowledged, not stored
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, as Request: one is built per Access-Request, and a frozen
+# dataclass sets each of its eleven fields through object.__setattr__.
+# Nothing assigns to one after read_access.
+@dataclass(slots=True)
 class Access:
     """An Access-Request, decoded: who, the proof they sent, and the number called.
 

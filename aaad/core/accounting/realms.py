@@ -43,7 +43,9 @@ def valid_tenant_name(name: str) -> bool:
     return TENANT_NAME_RE.fullmatch(name) is not None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per login and per new session (see Request in
+# radius/codec.py); nothing assigns to one after route().
+@dataclass(slots=True)
 class Route:
     """Where one User-Name is looked up: a tenant id and the name within it."""
 

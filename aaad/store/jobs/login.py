@@ -48,7 +48,9 @@ from aaad.store.users import Login
 __all__ = ["UserState", "CallState", "LoginBatch", "read_logins", "Started", "start_login"]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per login read (see Request in radius/codec.py); nothing
+# assigns to one after read_logins.
+@dataclass(slots=True)
 class UserState:
     """A user row and what the plan decision needs, read in one batch."""
 
