@@ -186,7 +186,7 @@ def save_known(conn: Connection, changes: Sequence[Change],
 def save_known_params(changes: Sequence[Change],
                       usage_rows: Sequence[dict[str, Any]]) -> dict[str, str]:
     """The JSON parameters of save_known's statement, by name."""
-    ordered = sorted(changes, key=lambda c: c.state.key)
+    ordered = sorted(changes, key=_change_key)
     was = [{"id": c.state.key, **dict(zip(_GUARDED, _guarded(k), strict=True)),
             "plan_md5": _md5(k.definition)}
            for c in ordered if (k := c.was) is not None]

@@ -106,9 +106,10 @@ _ADD_EXCLUDED = _add_to_row(lambda c: f"excluded.{c}")
 # SQLite: upsert_add's statement for the counter rows as driver SQL, run on
 # the driver's cursor (store.sessions.sqlite_save_known); its parameters
 # come from sqlite_usage_params.
+_SQLITE_ADD_COLUMNS = ("user_id", "period_start", "user_name", *COUNTERS)
 SQLITE_ADD_USAGE = " ".join(f"""
-INSERT INTO usage_counters AS u (user_id, period_start, user_name, {", ".join(COUNTERS)})
-VALUES ({", ".join("?" * (3 + len(COUNTERS)))})
+INSERT INTO usage_counters AS u ({", ".join(_SQLITE_ADD_COLUMNS)})
+VALUES ({", ".join("?" * len(_SQLITE_ADD_COLUMNS))})
 ON CONFLICT (user_id, period_start) DO UPDATE SET
 {_add_to_row(lambda c: f"excluded.{c}", least="min")}""".split())
 
@@ -116,21 +117,19 @@ ON CONFLICT (user_id, period_start) DO UPDATE SET
 def sqlite_usage_params(rows: Sequence[dict[str, Any]], sessions: Collection[str]
                         ) -> list[tuple[Any, ...]]:
     """The per-session rows of :func:`session_counter_rows` whose session is
-    in ``sessions``, summed per user and period (each sum :func:`capped`), in
-    that order: the parameters of :data:`SQLITE_ADD_USAGE`, one tuple a row."""
-    summed: dict[tuple[int, int], list[Any]] = {}
+    in ``sessions``, summed per user and period as :func:`counter_rows`
+    makes them: the parameters of :data:`SQLITE_ADD_USAGE`, one tuple a row."""
+    parts: dict[tuple[int, int], tuple[Totals, Totals]] = {}
+    names: dict[int, str] = {}
     for r in rows:
-        if r["session_id"] not in sessions:
-            continue
-        key = (r["user_id"], r["period_start"])
-        row = summed.get(key)
-        if row is None:
-            summed[key] = [r["user_id"], r["period_start"], r["user_name"],
-                           *[r[c] for c in COUNTERS]]
-        else:
-            for i, c in enumerate(COUNTERS, 3):
-                row[i] = capped(row[i] + r[c])
-    return [tuple(summed[key]) for key in sorted(summed)]
+        if r["session_id"] in sessions:
+            key = (r["user_id"], r["period_start"])
+            raw = Totals(r["session_s"], r["in_octets"], r["out_octets"])
+            counted = Totals(r["counted_s"], r["counted_in_octets"], r["counted_out_octets"])
+            old_raw, old_counted = parts.get(key, (ZERO, ZERO))
+            parts[key] = (old_raw + raw, old_counted + counted)
+            names[r["user_id"]] = r["user_name"]
+    return [tuple(row[c] for c in _SQLITE_ADD_COLUMNS) for row in counter_rows(parts, names)]
 
 
 def pg_add_usage(param: str, *, of_sessions: str | None = None, arrays: bool = False) -> str:
