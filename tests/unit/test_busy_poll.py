@@ -247,3 +247,17 @@ def test_the_start_says_what_the_reactor_polls_for() -> None:
     assert busy_polling(0, 500) == ("up to 500 µs while an accounting statement runs "
                                     "(radius.busy_wait_us)")
     assert busy_polling(0, 0) == "off"
+
+
+def test_the_wait_is_off_on_a_machine_with_one_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A database server on the same machine would need the CPU the daemon spins on.
+    from aaad.config import parse_config
+    from aaad.daemon import main
+
+    config = parse_config({"radius": {"busy_wait_us": 3000}})
+    monkeypatch.setattr(main.os, "cpu_count", lambda: 2)
+    assert main.busy_wait_us(config) == 3000
+    monkeypatch.setattr(main.os, "cpu_count", lambda: 1)
+    assert main.busy_wait_us(config) == 0
+    monkeypatch.setattr(main.os, "cpu_count", lambda: None)     # unknown: as one
+    assert main.busy_wait_us(config) == 0
