@@ -5,6 +5,8 @@
     sudo .venv/bin/python benchmarks/compare.py --database postgresql --history 0,1000000
     sudo .venv/bin/python benchmarks/compare.py --database sqlite --windows 1,64 --requests 20000
     sudo .venv/bin/python benchmarks/compare.py --database postgresql --rounds 3
+    sudo .venv/bin/python benchmarks/compare.py --database postgresql \
+        --users 1000,1000000 --history 0,10000000
 
 For each history size it starts FreeRADIUS and aaad side by side, each on a
 fresh database of its own (temp files for SQLite; databases ``fr_cmp_<pid>``
@@ -21,7 +23,10 @@ each pair's ratio and, with several rounds, their median.
   of 150 h: ``Max-Monthly-Session`` checked by rlm_sqlcounter's
   ``monthlycounter`` in FreeRADIUS, a plan with ``time_limit: 150h`` in aaad;
 - optionally the same number of closed past sessions, in ``radacct`` and in
-  aaad's ``sessions`` (with its ``usage`` rows of past months);
+  aaad's ``sessions`` (with its ``usage`` rows of past months); ``--users`` and
+  ``--history`` as comma lists pair up: ``--users 1000,1000000 --history
+  0,10000000`` measures an empty database of 1,000 users, then one of 1,000,000
+  users with 10,000,000 past sessions, in one run;
 - one session of 3,600 s this month for ``bench000000`` on both, and a probe
   that both caps see it (the run stops if the FreeRADIUS counter query does
   not return what ``radacct`` holds);
@@ -321,18 +326,35 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return ranked[(len(ranked) - 1) // 2]
 
 
-def table(results: list[tuple[int, dict[str, Any], dict[str, Any]]], a: argparse.Namespace,
+def scales(a: argparse.Namespace, p: argparse.ArgumentParser) -> list[tuple[int, int]]:
+    """(users, past sessions) of each run: ``--users`` and ``--history`` paired
+    in order, a single ``--users`` standing for every size."""
+    try:
+        histories = [int(h) for h in a.history.split(",")]
+        users = [int(u) for u in a.users.split(",")]
+    except ValueError:
+        p.error("--users and --history take whole numbers, comma-separated")
+    if len(users) == 1:
+        users *= len(histories)
+    if len(users) != len(histories):
+        p.error(f"--users gives {len(users)} sizes, --history {len(histories)}")
+    if min(users) < 1 or min(histories) < 0:
+        p.error("--users must be at least 1 and --history at least 0")
+    return list(zip(users, histories, strict=True))
+
+
+def table(results: list[tuple[int, int, dict[str, Any], dict[str, Any]]], a: argparse.Namespace,
           version: str) -> str:
     rounds = f", {a.rounds} rounds: medians" if a.rounds > 1 else ""
     lines = [f"FreeRADIUS {version} (rlm_sql + rlm_sqlcounter) vs aaad, {a.database}, "
-             f"{a.users} users, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
+             f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
              f"server on core 1, loadgen on core 0, each workload run on both in turn{rounds}",
              "",
-             "| workload | window | history | FreeRADIUS req/s | p99 ms | CPU µs/req "
+             "| workload | window | users | history | FreeRADIUS req/s | p99 ms | CPU µs/req "
              "| aaad req/s | p99 ms | CPU µs/req | aaad ÷ FreeRADIUS |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     notes = []
-    for history, fres, ares in results:
+    for users, history, fres, ares in results:
         for key, fruns in fres["runs"].items():
             gruns = ares["runs"].get(key)
             if not gruns:
@@ -345,7 +367,8 @@ def table(results: list[tuple[int, dict[str, Any], dict[str, Any]]], a: argparse
             if len(ratios) > 1:
                 ratio += f" ({', '.join(f'{x:.2f}' for x in ratios)})"
             lines.append(
-                f"| {key[0]} | {key[1]} | {history:,} | {float(f['requests_per_s']):,.0f} "
+                f"| {key[0]} | {key[1]} | {users:,} | {history:,} "
+                f"| {float(f['requests_per_s']):,.0f} "
                 f"| {float((f.get('latency_ms') or {}).get('p99', 0)):.2f} "
                 f"| {float(f.get('cpu_us_per_request', 0)):,.0f} "
                 f"| {float(g['requests_per_s']):,.0f} "
@@ -355,7 +378,8 @@ def table(results: list[tuple[int, dict[str, Any], dict[str, Any]]], a: argparse
                 for i, r in enumerate(runs):
                     if r["lost"] or r.get("timed_out") or r.get("db_locked"):
                         notes.append(
-                            f"{who}, {key[0]}, window {key[1]}, history {history:,}"
+                            f"{who}, {key[0]}, window {key[1]}, {users:,} users, "
+                            f"history {history:,}"
                             + (f", round {i + 1}" if len(runs) > 1 else "")
                             + f": {r['lost']} lost, {r['retransmissions']} retransmitted"
                             + (f", {r['db_locked']} 'database is locked' in its log"
@@ -371,7 +395,9 @@ def main() -> int:
                    help="past sessions loaded before measuring; a comma list gives one "
                         "round per size (default: 0)")
     p.add_argument("--windows", default="1,64")
-    p.add_argument("--users", type=int, default=1000)
+    p.add_argument("--users", default="1000",
+                   help="users of each server; a comma list gives one per --history size, "
+                        "in order (default: 1000)")
     p.add_argument("--requests", type=int, default=20000, help="requests at window > 1")
     p.add_argument("--requests-w1", type=int, default=2000, help="requests at window 1")
     p.add_argument("--pg-host", default="127.0.0.1")
@@ -398,11 +424,12 @@ def main() -> int:
     fr.ensure_packages()
     version = fr.freeradius_version()
     results = []
-    for history in [int(h) for h in a.history.split(",")]:
+    for users, history in scales(a, p):
         workdir = Path(tempfile.mkdtemp(prefix="aaad-compare-"))
         try:
-            fres, ares = compare_runs(a, history, workdir)
-            results.append((history, fres, ares))
+            fres, ares = compare_runs(argparse.Namespace(**{**vars(a), "users": users}),
+                                      history, workdir)
+            results.append((users, history, fres, ares))
         finally:
             if a.keep:
                 log(f"kept {workdir}")
@@ -410,12 +437,12 @@ def main() -> int:
                 shutil.rmtree(workdir, ignore_errors=True)
     print(table(results, a, version))
     if a.json:
-        print(json.dumps([{"history": h, "freeradius": {**f, "runs": [
+        print(json.dumps([{"users": _u, "history": h, "freeradius": {**f, "runs": [
             {"workload": k[0], "window": k[1], "round": i + 1, **v}
             for k, vs in f["runs"].items() for i, v in enumerate(vs)]},
             "aaad": {**g, "runs": [{"workload": k[0], "window": k[1], "round": i + 1, **v}
                                    for k, vs in g["runs"].items() for i, v in enumerate(vs)]}}
-            for h, f, g in results], sort_keys=True, default=str))
+            for _u, h, f, g in results], sort_keys=True, default=str))
     return 0
 
 
