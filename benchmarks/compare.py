@@ -113,12 +113,24 @@ def workloads(windows: list[int], a: argparse.Namespace, auth_port: int,
 
 def measured(pid: int, args: list[str], timeout: float) -> dict[str, Any]:
     """One loadgen run, with the server's CPU per request (user + system time of
-    its process, all threads, from /proc; the database server's own is not in it)."""
-    cpu = aaad_run.cpu_seconds(pid)
+    its process, all threads, from /proc; the database server's own is not in it)
+    and the machine's steal: the share of its CPUs' time the hypervisor gave to
+    others meanwhile (a virtual machine's neighbours; 0 on bare metal)."""
+    cpu, ticks = aaad_run.cpu_seconds(pid), cpu_ticks()
     r = loadgen(SECRET, args, timeout)
     requests = int(args[args.index("--requests") + 1])
     r["cpu_us_per_request"] = (aaad_run.cpu_seconds(pid) - cpu) / requests * 1e6
+    after = cpu_ticks()
+    total = sum(after) - sum(ticks)
+    r["steal_percent"] = round(100 * (after[7] - ticks[7]) / total, 1) if total else 0.0
     return r
+
+
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time so far by kind (/proc/stat's ``cpu`` line: user,
+    nice, system, idle, iowait, irq, softirq, steal)."""
+    with open("/proc/stat") as f:
+        return [int(v) for v in f.readline().split()[1:9]]
 
 
 def session_timeout(probe: str) -> int | None:
@@ -164,7 +176,8 @@ class Side:
         r = self._run(name, window, args)
         self.out["runs"].setdefault((name, window), []).append(r)
         log(f"{self.who} {name} w{window}: {r['requests_per_s']:.0f}/s, lost {r['lost']}, "
-            f"replies {r['replies']}, {r['cpu_us_per_request']:.0f} us CPU/request"
+            f"replies {r['replies']}, {r['cpu_us_per_request']:.0f} us CPU/request, "
+            f"steal {r['steal_percent']}%"
             + (f", 'database is locked' {r['db_locked']}" if "db_locked" in r else ""))
 
 
@@ -385,6 +398,13 @@ def table(results: list[tuple[int, int, dict[str, Any], dict[str, Any]]], a: arg
                             + (f", {r['db_locked']} 'database is locked' in its log"
                                if r.get("db_locked") else "")
                             + (", interrupted" if r.get("timed_out") else ""))
+    steal = [float(r["steal_percent"]) for _u, _h, fres, ares in results
+             for side in (fres, ares) for runs in side["runs"].values() for r in runs
+             if "steal_percent" in r]
+    if steal:
+        notes.append(f"the machine's steal (its CPUs' time the hypervisor gave to others) "
+                     f"during the runs: median {statistics.median(steal):.1f} %, "
+                     f"highest {max(steal):.1f} %")
     return "\n".join(lines + [""] + [f"- {n}" for n in notes])
 
 

@@ -122,6 +122,8 @@ def load_history(db: object, n: int, users_n: int, user_format: str = "capped{:0
         _load_history_rows(engine, n, users_n, user_format, now)
         return
     with engine.begin() as conn:
+        if dialect == "sqlite":     # the indexes' pages in memory, not re-read from the file
+            conn.exec_driver_sql("PRAGMA cache_size = -2000000")
         conn.exec_driver_sql(sessions_sql)
         conn.exec_driver_sql(
             "INSERT INTO usage_counters (user_id, period_start, user_name, session_s,"
