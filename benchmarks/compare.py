@@ -456,9 +456,9 @@ def main() -> int:
     p.add_argument("--run-timeout", type=float, default=300)
     p.add_argument("--start-timeout", type=float, default=30)
     p.add_argument("--keep", action="store_true", help="keep temp dirs and databases")
-    p.add_argument("--rounds", type=int, default=1,
+    p.add_argument("--rounds", type=int, default=5,
                    help="runs of each workload on each server, in turn; the table gives "
-                        "the median ratio of the pairs (default: 1)")
+                        "the median ratio of the pairs (default: 5)")
     p.add_argument("--max-steal", type=float, default=2.0,
                    help="a pair of runs during which the machine's steal (the CPU time "
                         "its hypervisor gave to others) went above this percentage is "
