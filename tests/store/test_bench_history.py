@@ -6,27 +6,14 @@ with ``usage_counters`` rows that sum them per user and calendar month."""
 from __future__ import annotations
 
 import calendar
-import importlib.util
-import sys
 import time
-from pathlib import Path
 
 from sqlalchemy import select
 
 from aaad.store import users as user_store
 from aaad.store.database import Database
 from aaad.store.tables import sessions, usage, users
-
-RUN_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
-
-
-def _bench_run():
-    spec = importlib.util.spec_from_file_location("aaad_bench_run", RUN_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.support.benchmarks import load_benchmark
 
 
 def test_history_rows_and_their_monthly_sums(db: Database) -> None:
@@ -38,7 +25,7 @@ def test_history_rows_and_their_monthly_sums(db: Database) -> None:
             user_store.add_user(conn, f"h{i:04d}", password_hash=None,
                                 password_cleartext="x", plan=None, enabled=True, now=0)
     before = int(time.time())
-    _bench_run().load_history(db, n, n_users, user_format="h{:04d}")
+    load_benchmark("run").load_history(db, n, n_users, user_format="h{:04d}")
     after = int(time.time())
 
     with db.reader.connect() as conn:

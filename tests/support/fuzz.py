@@ -3,25 +3,11 @@ package), and the time zone its daemon run uses."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
-FUZZ_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz.py"
+from tests.support.benchmarks import load_benchmark
 
-
-def _load_fuzz() -> Any:
-    spec = importlib.util.spec_from_file_location("aaad_bench_fuzz", FUZZ_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz()
+fuzz = load_benchmark("fuzz")
 
 
 def zone_where_it_is_afternoon(now: float) -> str:

@@ -3,26 +3,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
-from pathlib import Path
 
 from pyrad.dictionary import Dictionary
 
-LOADGEN_PATH = Path(__file__).resolve().parents[2] / 'benchmarks' / 'loadgen.py'
+from tests.support.benchmarks import load_benchmark
 
-
-def _load_loadgen():
-    spec = importlib.util.spec_from_file_location('aaad_bench_loadgen',
-                                                  LOADGEN_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-loadgen = _load_loadgen()
+loadgen = load_benchmark('loadgen')
 
 SECRET = b'bench-secret'
 
