@@ -353,7 +353,7 @@ def windows(a: argparse.Namespace) -> list[int]:
     return [int(w) for w in a.windows.split(",")]
 
 
-def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run of a side whose rate is the median of its rounds (the lower
     middle one for an even count)."""
     ranked = sorted(runs, key=lambda r: float(r["requests_per_s"]))
@@ -396,7 +396,7 @@ def table(results: list[tuple[int, int, dict[str, Any], dict[str, Any]]], a: arg
             # One ratio per round (the two runs of a pair, seconds apart); the median.
             ratios = [float(g["requests_per_s"]) / float(f["requests_per_s"])
                       for f, g in zip(fruns, gruns, strict=False) if float(f["requests_per_s"])]
-            f, g = _median_run(fruns), _median_run(gruns)
+            f, g = median_run(fruns), median_run(gruns)
             ratio = f"{statistics.median(ratios):.2f}×" if ratios else "–"
             if len(ratios) > 1:
                 ratio += f" ({', '.join(f'{x:.2f}' for x in ratios)})"
@@ -422,13 +422,12 @@ def table(results: list[tuple[int, int, dict[str, Any], dict[str, Any]]], a: arg
     for users, history, fres, _ares in results:
         for p in fres.get("redone", []):
             fr_rate = float(p["freeradius"]["requests_per_s"])
-            ratio = float(p["aaad"]["requests_per_s"]) / fr_rate if fr_rate else 0.0
+            set_aside = float(p["aaad"]["requests_per_s"]) / fr_rate if fr_rate else 0.0
             notes.append(f"{p['workload']}, window {p['window']}, {users:,} users, history "
                          f"{history:,}: a pair set aside and measured again, steal "
-                         f"{p['steal_percent']} % (its ratio {ratio:.2f}×)")
+                         f"{p['steal_percent']} % (its ratio {set_aside:.2f}×)")
     steal = [float(r["steal_percent"]) for _u, _h, fres, ares in results
-             for side in (fres, ares) for runs in side["runs"].values() for r in runs
-             if "steal_percent" in r]
+             for side in (fres, ares) for runs in side["runs"].values() for r in runs]
     if steal:
         notes.append(f"the machine's steal (its CPUs' time the hypervisor gave to others) "
                      f"during the runs: median {statistics.median(steal):.1f} %, "

@@ -87,19 +87,22 @@ def load_history(db: object, n: int, users_n: int, user_format: str = "capped{:0
     and calendar month the sessions began in, their sums).
 
     On PostgreSQL and SQLite the rows are made by the database itself (10,000,000
-    sessions in minutes rather than an hour); elsewhere they are sent from here."""
+    sessions in minutes rather than an hour); elsewhere they are sent from here.
+    The usage rows sum every session the table holds: load into a database
+    with no sessions yet, as :func:`seed` does."""
     now = int(time.time())
     engine = db.writer  # type: ignore[attr-defined]
     dialect = engine.dialect.name
     prefix = user_format.split("{", 1)[0]
-    width = int(user_format.split(":", 1)[1].rstrip("d}").lstrip("0") or 0)
+    width = len(user_format.format(0)) - len(prefix)      # "capped{:06d}": 6
     # The same session k on every dialect; the user joined by name.
     columns = ("id, user_name, user_id, nas_key, client, nas_address, acct_session_id,"
                " active, packets, started_at, updated_at, last_seen, stopped_at,"
                " terminate_cause, session_s, in_octets, out_octets")
     mod = "mod({}, {})" if dialect == "postgresql" else "({}) % {}"   # psycopg: % is a placeholder
     start = f"{now} - {40 * 86400} - " + mod.format("k * 631", 700 * 86400)
-    body = (f" u.id, '127.0.0.1|', 'bench', '127.0.0.1', 'h' || k, {sql_false(dialect)}, 5,"
+    false = "false" if dialect == "postgresql" else "0"
+    body = (f" u.id, '127.0.0.1|', 'bench', '127.0.0.1', 'h' || k, {false}, 5,"
             f" {start}, {start} + 3600, {start} + 3600, {start} + 3600, 'User-Request',"
             f" 3600, {10**8}, {10**9}")
     if dialect == "postgresql":
@@ -138,10 +141,6 @@ def load_history(db: object, n: int, users_n: int, user_format: str = "capped{:0
         else:
             conn.exec_driver_sql("ANALYZE")
             conn.commit()
-
-
-def sql_false(dialect: str) -> str:
-    return "false" if dialect == "postgresql" else "0"
 
 
 def _load_history_rows(engine: object, n: int, users_n: int, user_format: str,

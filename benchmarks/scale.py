@@ -32,7 +32,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +43,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import compare  # noqa: E402
+import freeradius as fr  # noqa: E402
 import run  # noqa: E402
 
 WORKLOADS = (("auth", 1), ("acct", 1), ("auth", 64), ("acct", 64))
@@ -55,32 +55,24 @@ class Daemon:
     def __init__(self, label: str, a: argparse.Namespace, users: int, history: int,
                  workdir: Path) -> None:
         self.label, self.users, self.a = label, users, a
-        self.pg_name: str | None = None
+        self.pg: fr.PostgresDB | None = None
         if a.database == "sqlite":
             url = f"sqlite:///{workdir / 'aaad.sqlite3'}"
         else:
-            self.pg_name = f"aaad_scale_{label}_{os.getpid()}"
-            self.psql(f'DROP DATABASE IF EXISTS "{self.pg_name}"', db="postgres")
-            self.psql(f'CREATE DATABASE "{self.pg_name}"', db="postgres")
-            url = (f"postgresql+psycopg://{a.pg_user}@{a.pg_host}:{a.pg_port}/"
-                   f"{self.pg_name}")
+            self.pg = fr.PostgresDB(a.pg_host, a.pg_port, a.pg_user,
+                                    f"aaad_scale_{label}_{os.getpid()}", Path())
+            self.pg.psql(f'DROP DATABASE IF EXISTS "{self.pg.name}"', db="postgres")
+            self.pg.psql(f'CREATE DATABASE "{self.pg.name}"', db="postgres")
+            url = f"postgresql+psycopg://{a.pg_user}@{a.pg_host}:{a.pg_port}/{self.pg.name}"
         t0 = time.monotonic()
         run.seed(url, users, 0, history=history, bench_plan=compare.PLAN)
         log(f"{label}: {users:,} users, {history:,} past sessions in "
             f"{time.monotonic() - t0:.0f} s")
         self.proc, self.auth_port, self.acct_port, _ = run.start(url, workdir)
 
-    def psql(self, sql: str, db: str | None = None) -> None:
-        a = self.a
-        out = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", a.pg_host,
-                              "-p", str(a.pg_port), "-U", a.pg_user, "-d", db or self.pg_name or "",
-                              "-c", sql], check=False, capture_output=True, text=True)
-        if out.returncode != 0:
-            raise SystemExit(f"psql failed: {sql}\n{out.stderr}")
-
     def measure(self, mode: str, window: int, requests: int) -> dict[str, Any]:
-        if self.pg_name is not None:
-            self.psql("ANALYZE")
+        if self.pg is not None:
+            self.pg.psql("ANALYZE")
         args = ["--mode", mode, "--port", str(self.auth_port if mode == "auth" else self.acct_port),
                 "--users", str(self.users), "--window", str(window), "--requests", str(requests)]
         r = compare.measured(self.proc.pid, args, self.a.run_timeout)
@@ -93,8 +85,8 @@ class Daemon:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=60)
-        if self.pg_name is not None and not self.a.keep:
-            self.psql(f'DROP DATABASE IF EXISTS "{self.pg_name}"', db="postgres")
+        if self.pg is not None and not self.a.keep:
+            self.pg.drop()
 
 
 def log(msg: str) -> None:
@@ -153,7 +145,7 @@ def table(rows: list[tuple[str, int, dict[str, list[dict[str, Any]]]]],
     for mode, window, runs in rows:
         ratios = [float(g["requests_per_s"]) / float(f["requests_per_s"])
                   for f, g in zip(runs["empty"], runs["large"], strict=True)]
-        e, g = (compare._median_run(runs[k]) for k in ("empty", "large"))
+        e, g = (compare.median_run(runs[k]) for k in ("empty", "large"))
         steal += [float(r["steal_percent"]) for k in runs for r in runs[k]]
         lost = sum(int(r["lost"]) for k in runs for r in runs[k])
         lines.append(
