@@ -330,21 +330,34 @@ def compare_runs(a: argparse.Namespace, history: int, workdir: Path
             for round_ in range(a.rounds):
                 pair = [(f, fargs), (g, gargs)]
                 order = pair if round_ % 2 == 0 else pair[::-1]
-                for attempt in range(a.steal_retries + 1):
-                    runs = [(side, side.run(name, window, args)) for side, args in order]
-                    steal = max(float(r["steal_percent"]) for _, r in runs)
-                    if steal <= a.max_steal or attempt == a.steal_retries:
-                        break
-                    # The hypervisor took the machine's time meanwhile: measured again.
-                    by = {side.who: r for side, r in runs}
+                kept, set_aside = steady_pair(
+                    lambda: [side.run(name, window, args) for side, args in order],  # noqa: B023
+                    a.max_steal, a.steal_retries)
+                for steal, runs in set_aside:
+                    by = {side.who: r for (side, _), r in zip(order, runs, strict=True)}
                     redone.append({"workload": name, "window": window, "steal_percent": steal,
                                    "freeradius": by[f.who], "aaad": by[g.who]})
-                    log(f"{name} w{window}: the pair is measured again (steal {steal}% "
+                    log(f"{name} w{window}: the pair was measured again (steal {steal}% "
                         f"> --max-steal {a.max_steal}%)")
-                for side, r in runs:
+                for (side, _), r in zip(order, kept, strict=True):
                     side.keep(name, window, r)
         f.out["redone"] = redone
         return f.out, g.out
+
+
+def steady_pair(measure: Callable[[], list[dict[str, Any]]], max_steal: float, retries: int
+                ) -> tuple[list[dict[str, Any]], list[tuple[float, list[dict[str, Any]]]]]:
+    """A pair of runs (``measure()``), measured again while the machine's steal
+    went above ``max_steal`` during either, at most ``retries`` times: the pair
+    kept (the last, whatever its steal, once the retries are spent) and each
+    pair set aside with its steal."""
+    set_aside: list[tuple[float, list[dict[str, Any]]]] = []
+    while True:
+        runs = measure()
+        steal = max(float(r["steal_percent"]) for r in runs)
+        if steal <= max_steal or len(set_aside) == retries:
+            return runs, set_aside
+        set_aside.append((steal, runs))
 
 
 # -- the table ----------------------------------------------------------------------------
